@@ -1,0 +1,60 @@
+/* platform: the contract between shmbus and the operating system. Every
+ * OS-specific call (memory files, mappings, clocks, randomness, scheduling)
+ * goes through these functions, implemented once per OS under
+ * src/platform/<os>/. Nothing outside src/platform/ includes an OS header
+ * for these jobs or tests an OS macro.
+ *
+ * All functions return 0 (or a documented non-negative value) on success
+ * and a negative errno-style code on failure; none of them aborts. They are
+ * thread-safe. File descriptors they create are close-on-exec. */
+#ifndef SHMBUS_PLATFORM_H
+#define SHMBUS_PLATFORM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Creates an anonymous shared-memory file of exactly `size` bytes, with its
+ * pages reserved now (so running out of memory is an error here, never a
+ * SIGBUS later) and sealed against growing, shrinking and further sealing.
+ * `debug_name` shows up in /proc/<pid>/fd; it has no other meaning. On
+ * success *fd is a read-write descriptor the caller owns. Errors: -ENOMEM,
+ * -ENOSPC when memory is short, -EMFILE, -ENOSYS without kernel support. */
+int shmbus__shm_create(const char *debug_name, uint64_t size, int *fd);
+
+/* Checks that `fd` is a sealed shared-memory file as made by
+ * shmbus__shm_create (it cannot shrink under a mapping) and returns its
+ * size. Errors: -EBADF, SHMBUS_EBADREGION for anything else (a regular
+ * file, a pipe, an unsealed memfd, a size out of range). */
+int shmbus__shm_check(int fd, uint64_t *size);
+
+/* Opens a new read-only descriptor for the same memory file as `fd`. A
+ * mapping of it can never be made writable: this is what keeps subscribers
+ * from writing the slot area. The caller owns *ro_fd. */
+int shmbus__shm_reopen_readonly(int fd, int *ro_fd);
+
+/* Maps `size` bytes of `fd` shared, read-write or read-only. The mapping
+ * stays valid after `fd` is closed, until shmbus__shm_unmap. */
+int shmbus__shm_map(int fd, uint64_t size, bool writable, void **addr);
+void shmbus__shm_unmap(void *addr, uint64_t size);
+
+/* Duplicates `fd` (close-on-exec); the caller owns *out. */
+int shmbus__fd_dup(int fd, int *out);
+
+/* Closes a descriptor, ignoring EINTR (on Linux the fd is gone anyway). */
+void shmbus__fd_close(int fd);
+
+/* The system page size. */
+uint64_t shmbus__page_size(void);
+
+/* Monotonic and wall clocks in nanoseconds. */
+uint64_t shmbus__clock_mono_ns(void);
+uint64_t shmbus__clock_real_ns(void);
+
+/* 64 random bits from the kernel. */
+int shmbus__random64(uint64_t *out);
+
+/* Backoff for spin loops: pauses the CPU for the first spins, then gives
+ * the CPU away so a descheduled peer can finish. */
+void shmbus__spin_backoff(unsigned spins);
+
+#endif /* SHMBUS_PLATFORM_H */

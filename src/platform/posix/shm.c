@@ -1,0 +1,110 @@
+/* Shared-memory files on Linux: memfd_create with seals. See platform.h for
+ * the contract. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../platform.h"
+#include "../../layout.h"
+#include "shmbus/error.h"
+
+#define SHM_REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+int shmbus__shm_create(const char *debug_name, uint64_t size, int *fd_out) {
+  int fd;
+  int rv;
+
+  if (size == 0 || size > SHMBUS__MAX_REGION_BYTES)
+    return -EINVAL;
+  fd = memfd_create(debug_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0)
+    return -errno;
+  if (ftruncate(fd, (off_t)size) != 0) {
+    rv = -errno;
+    goto fail;
+  }
+  /* Reserve every page now: a mapping of a sparse file would raise SIGBUS
+   * on first touch when memory runs out; fallocate fails cleanly instead. */
+  do
+    rv = posix_fallocate(fd, 0, (off_t)size);
+  while (rv == EINTR);
+  if (rv != 0) {
+    rv = -rv;
+    goto fail;
+  }
+  if (fcntl(fd, F_ADD_SEALS, SHM_REQUIRED_SEALS) != 0) {
+    rv = -errno;
+    goto fail;
+  }
+  *fd_out = fd;
+  return 0;
+
+fail:
+  shmbus__fd_close(fd);
+  return rv;
+}
+
+int shmbus__shm_check(int fd, uint64_t *size) {
+  struct stat st;
+  int seals;
+
+  if (fstat(fd, &st) != 0)
+    return -errno;
+  if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > SHMBUS__MAX_REGION_BYTES)
+    return SHMBUS_EBADREGION;
+  seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
+    return SHMBUS_EBADREGION;
+  *size = (uint64_t)st.st_size;
+  return 0;
+}
+
+int shmbus__shm_reopen_readonly(int fd, int *ro_fd) {
+  char path[64];
+  int nfd;
+
+  /* Opening the /proc link gives a new open file description with the
+   * access mode we ask for; the kernel refuses PROT_WRITE mappings of it. */
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  nfd = open(path, O_RDONLY | O_CLOEXEC);
+  if (nfd < 0)
+    return -errno;
+  *ro_fd = nfd;
+  return 0;
+}
+
+int shmbus__shm_map(int fd, uint64_t size, bool writable, void **addr) {
+  void *p = mmap(NULL, (size_t)size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
+                 fd, 0);
+  if (p == MAP_FAILED)
+    return -errno;
+  *addr = p;
+  return 0;
+}
+
+void shmbus__shm_unmap(void *addr, uint64_t size) {
+  if (addr != NULL)
+    (void)munmap(addr, (size_t)size);
+}
+
+int shmbus__fd_dup(int fd, int *out) {
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (nfd < 0)
+    return -errno;
+  *out = nfd;
+  return 0;
+}
+
+void shmbus__fd_close(int fd) {
+  if (fd >= 0)
+    (void)close(fd);
+}
+
+uint64_t shmbus__page_size(void) {
+  long v = sysconf(_SC_PAGESIZE);
+  return v > 0 ? (uint64_t)v : 4096u;
+}

@@ -1,0 +1,41 @@
+/* Clocks, randomness and scheduling on Linux. See platform.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "../platform.h"
+#include "../../atomics.h"
+
+static uint64_t sys_clock_ns(clockid_t id) {
+  struct timespec ts;
+  /* Cannot fail for these clocks with a valid pointer. */
+  (void)clock_gettime(id, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t shmbus__clock_mono_ns(void) {
+  return sys_clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t shmbus__clock_real_ns(void) {
+  return sys_clock_ns(CLOCK_REALTIME);
+}
+
+int shmbus__random64(uint64_t *out) {
+  ssize_t n;
+  do
+    n = getrandom(out, sizeof(*out), 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return -errno;
+  return n == (ssize_t)sizeof(*out) ? 0 : -EIO;
+}
+
+void shmbus__spin_backoff(unsigned spins) {
+  if (spins < 64)
+    shmbus__cpu_relax();
+  else
+    (void)sched_yield();
+}

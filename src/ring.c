@@ -1,0 +1,800 @@
+/* ring: sequenced slots shared by many publishers and many subscribers.
+ *
+ * The protocol, in the order things happen:
+ *
+ * Claim. A publisher takes the next sequence number s from `head`: with one
+ * fetch-add when no reliable subscriber is attached, or with a CAS that
+ * first checks there is room when one is. Slot index is s & mask. Before the
+ * claim it stores CLAIMING in its record's `inflight`, after it the seq, so
+ * that a repairer can tell what a dead publisher held.
+ *
+ * Take the slot. The slot's commit word is (seq << 2) | state. The publisher
+ * waits while the word says BUSY for an older seq (a slower publisher still
+ * writes the previous lap), then CASes the word to BUSY(s). If the word
+ * already shows s or a newer seq, a faster publisher lapped this claim (or a
+ * repairer skipped it): readers count s as lost, and the publisher claims
+ * again.
+ *
+ * Commit. The publisher writes length, id, timestamp and payload, then
+ * stores COMMITTED(s) with release (seq_cst, for the sleep protocol below).
+ *
+ * Read. A subscriber with cursor c loads the word of slot c & mask with
+ * acquire (pairing with the commit), copies, issues an acquire fence and
+ * reloads the word: if it changed, a publisher overwrote the slot while it
+ * was being copied and the copy is discarded (seqlock). A word for an older
+ * seq means "nothing yet"; SKIPPED(c) is a loss; a newer seq means this
+ * subscriber was lapped: it jumps ahead from `head` and counts exactly the
+ * seqs it jumped over as lost. Every seq from joining on is thus counted
+ * once, as received or as lost. After each message the subscriber stores its
+ * cursor with release: it has finished with every seq below.
+ *
+ * Reliable subscribers. A publisher may write seq s only when every reliable
+ * cursor is > s - slot_count. It caches a lower bound of the slowest
+ * reliable cursor (`min_cursor`) and rescans the records only when s reaches
+ * min_cursor + slot_count or when the control header's `gen` changed: once
+ * per lap while readers keep up, so amortised O(1) per publish. A joining
+ * reliable subscriber publishes its record, increments `gen` (seq_cst) and
+ * only then reads `head` (seq_cst) to choose its start; a publisher claims
+ * (seq_cst RMW on head) and only then reads `gen` (seq_cst). In the single
+ * total order of these four operations, either the publisher sees the new
+ * gen and rescans, or the subscriber sees the claim and starts after it.
+ *
+ * Sleep. A subscriber about to block sets its bit in `sleepers` and the
+ * word's bit in `sleep_summary` (seq_cst RMWs), then reloads its slot word
+ * (seq_cst). A publisher stores the commit word (seq_cst) and then loads
+ * `sleep_summary` (seq_cst): either it sees the bit and wakes the
+ * subscriber, or the subscriber sees the commit and does not sleep. While
+ * nobody sleeps, a commit costs one load of a line nobody writes.
+ *
+ * Repair. When a publisher dies, the daemon turns the seq it held (BUSY or
+ * never taken) into SKIPPED, so neither readers nor other publishers wait
+ * for it forever. */
+#include "ring.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "shmbus/error.h"
+
+#define RING_NONE UINT64_MAX
+
+static struct shmbus__slot *ring_slot(const struct shmbus__ring *r, uint64_t seq) {
+  return (struct shmbus__slot *)(r->slots + (seq & r->mask) * r->slot_stride);
+}
+
+static unsigned char *ring_payload(struct shmbus__slot *slot) {
+  return (unsigned char *)slot + SHMBUS__SLOT_HDR_SIZE;
+}
+
+/* Payload copies race with a publisher that laps the reader, by design: the
+ * seqlock re-check discards such a copy. ThreadSanitizer cannot see that,
+ * so these two functions are named in tests/tsan.supp. */
+__attribute__((noinline)) static void ring_copy_out(void *dst, const void *src, size_t n) {
+  memcpy(dst, src, n);
+}
+
+__attribute__((noinline)) static void ring_copy_in(void *dst, const void *src, size_t n) {
+  memcpy(dst, src, n);
+}
+
+static void ring_backoff(const struct shmbus__ring *r, unsigned spins) {
+  if (r->backoff != NULL)
+    r->backoff(spins);
+  else
+    shmbus__cpu_relax();
+}
+
+/* ---- layout ---------------------------------------------------------- */
+
+void shmbus__ring_format(void *data, void *ctrl, const struct shmbus__layout *l, uint64_t nonce,
+                         uint64_t created_ns) {
+  struct shmbus__data_hdr *h = data;
+  struct shmbus__ctrl_hdr *c = ctrl;
+
+  h->version = SHMBUS__LAYOUT_VERSION;
+  h->hdr_size = SHMBUS__DATA_HDR_SIZE;
+  h->slot_count = l->params.slot_count;
+  h->slot_capacity = l->params.slot_capacity;
+  h->slot_stride = l->slot_stride;
+  h->max_subs = l->params.max_subs;
+  h->max_pubs = l->params.max_pubs;
+  h->flags = 0;
+  h->nonce = nonce;
+  h->data_size = l->data_size;
+  h->ctrl_size = l->ctrl_size;
+  h->pubs_offset = l->pubs_offset;
+  h->slots_offset = l->slots_offset;
+  h->created_ns = created_ns;
+  shmbus__store_relaxed(&h->head, 0);
+
+  c->version = SHMBUS__LAYOUT_VERSION;
+  c->hdr_size = SHMBUS__CTRL_HDR_SIZE;
+  c->max_subs = l->params.max_subs;
+  c->bitmap_words = l->bitmap_words;
+  c->nonce = nonce;
+  c->ctrl_size = l->ctrl_size;
+  c->subs_offset = SHMBUS__SUBS_OFFSET;
+  shmbus__store_relaxed(&c->gen, 0);
+  shmbus__store_relaxed(&c->sleep_summary, 0);
+
+  /* Magic last: a reader that sees it (after its acquire fence in
+   * view_init) sees every field above. */
+  shmbus__fence_release();
+  h->magic = SHMBUS__MAGIC_DATA;
+  c->magic = SHMBUS__MAGIC_CTRL;
+}
+
+int shmbus__ring_view_init(struct shmbus__ring *r, void *data, uint64_t data_len, void *ctrl,
+                           uint64_t ctrl_len, uint64_t page) {
+  const struct shmbus__data_hdr *h = data;
+  const struct shmbus__ctrl_hdr *c = ctrl;
+  struct shmbus__params p;
+  struct shmbus__layout l;
+
+  if (data == NULL || ctrl == NULL || data_len < SHMBUS__DATA_HDR_SIZE ||
+      ctrl_len < SHMBUS__CTRL_HDR_SIZE)
+    return SHMBUS_EBADREGION;
+  if (h->magic != SHMBUS__MAGIC_DATA || c->magic != SHMBUS__MAGIC_CTRL)
+    return SHMBUS_EBADREGION;
+  shmbus__fence_acquire(); /* pairs with the release fence before the magic in format */
+  if (h->version != SHMBUS__LAYOUT_VERSION || c->version != SHMBUS__LAYOUT_VERSION)
+    return SHMBUS_EVERSION;
+
+  p.slot_count = h->slot_count;
+  p.slot_capacity = h->slot_capacity;
+  p.max_subs = h->max_subs;
+  p.max_pubs = h->max_pubs;
+  if (shmbus__layout_compute(&p, page, &l) != 0)
+    return SHMBUS_EBADREGION;
+  /* Accept the header only if it is exactly what its parameters produce,
+   * and only if the mappings are exactly as large as it says. */
+  if (h->hdr_size != SHMBUS__DATA_HDR_SIZE || h->slot_stride != l.slot_stride ||
+      h->flags != 0 || h->pubs_offset != l.pubs_offset || h->slots_offset != l.slots_offset ||
+      h->data_size != l.data_size || h->ctrl_size != l.ctrl_size || data_len != l.data_size)
+    return SHMBUS_EBADREGION;
+  if (c->hdr_size != SHMBUS__CTRL_HDR_SIZE || c->max_subs != p.max_subs ||
+      c->bitmap_words != l.bitmap_words || c->nonce != h->nonce || c->ctrl_size != l.ctrl_size ||
+      c->subs_offset != SHMBUS__SUBS_OFFSET || ctrl_len != l.ctrl_size)
+    return SHMBUS_EBADREGION;
+
+  memset(r, 0, sizeof(*r));
+  r->hdr = data;
+  r->pubs = (struct shmbus__pub_rec *)((unsigned char *)data + l.pubs_offset);
+  r->slots = (unsigned char *)data + l.slots_offset;
+  r->ctrl = ctrl;
+  r->sleepers = (shmbus__a64 *)((unsigned char *)ctrl + SHMBUS__BITMAP_OFFSET);
+  r->subs = (struct shmbus__sub_rec *)((unsigned char *)ctrl + SHMBUS__SUBS_OFFSET);
+  r->mask = (uint64_t)p.slot_count - 1;
+  r->slot_count = p.slot_count;
+  r->slot_capacity = p.slot_capacity;
+  r->slot_stride = l.slot_stride;
+  r->max_subs = p.max_subs;
+  r->max_pubs = p.max_pubs;
+  r->bitmap_words = l.bitmap_words;
+  return 0;
+}
+
+/* ---- publishers ------------------------------------------------------ */
+
+/* Recomputes the lower bound of reliable cursors. `gen` is the value of
+ * ctrl->gen the caller loaded before calling, so a join after that load is
+ * seen through a changed gen next time. */
+static void ring_rescan(struct shmbus__ring_pub *pub, uint64_t gen) {
+  const struct shmbus__ring *r = pub->ring;
+  uint64_t min = RING_NONE;
+  uint32_t i;
+
+  for (i = 0; i < r->max_subs; i++) {
+    const struct shmbus__sub_rec *s = &r->subs[i];
+    /* Pairs with the subscriber's release store of RELIABLE in attach: a
+     * record seen RELIABLE has its initial cursor visible. */
+    if (shmbus__load_acquire(&s->state) == SHMBUS__SUB_RELIABLE) {
+      /* Pairs with the subscriber's release store of its cursor: it has
+       * finished reading every seq below the value seen here. */
+      uint64_t c = shmbus__load_acquire(&s->cursor);
+      if (c < min)
+        min = c;
+    }
+  }
+  pub->gen = gen;
+  pub->min_cursor = min;
+}
+
+/* True while writing seq s would overwrite a seq a reliable subscriber
+ * (as cached) has not read. A cursor beyond s (even a bogus one) never
+ * blocks. */
+static bool ring_blocked(const struct shmbus__ring_pub *pub, uint64_t s) {
+  return pub->min_cursor != RING_NONE && s >= pub->min_cursor &&
+         s - pub->min_cursor >= pub->ring->slot_count;
+}
+
+int shmbus__ring_pub_attach(struct shmbus__ring *r, struct shmbus__ring_pub *pub, uint32_t pub_id,
+                            uint32_t pid) {
+  uint32_t i;
+
+  for (i = 0; i < r->max_pubs; i++) {
+    struct shmbus__pub_rec *rec = &r->pubs[i];
+    uint32_t expected = SHMBUS__PUB_FREE;
+    /* acq_rel: acquire the previous owner's (or repairer's) last writes to
+     * the record, release ours below to whoever reads ACTIVE. */
+    if (!shmbus__cas_acq_rel(&rec->state, &expected, SHMBUS__PUB_ACTIVE))
+      continue;
+    shmbus__store_relaxed(&rec->pid, pid);
+    shmbus__store_relaxed(&rec->pub_id, pub_id);
+    shmbus__store_relaxed(&rec->inflight, SHMBUS__INFLIGHT_IDLE);
+    shmbus__store_relaxed(&rec->published, 0);
+    shmbus__store_relaxed(&rec->overtaken, 0);
+    memset(pub, 0, sizeof(*pub));
+    pub->ring = r;
+    pub->rec = rec;
+    pub->index = i;
+    pub->pub_id = pub_id;
+    /* Pairs with the seq_cst gen increment of joining subscribers. */
+    ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
+    return 0;
+  }
+  return SHMBUS_ENOSLOT;
+}
+
+/* Claims a seq. Returns 0 with *seq, or SHMBUS_EFULL without claiming. */
+static int ring_claim(struct shmbus__ring_pub *pub, uint64_t *seq) {
+  struct shmbus__ring *r = pub->ring;
+  uint64_t s;
+  uint64_t gen;
+  unsigned spins = 0;
+
+  /* Relaxed: the seq_cst RMW on head below releases it, and a repairer
+   * that sees our claim in head then sees CLAIMING or what follows. */
+  shmbus__store_relaxed(&pub->rec->inflight, SHMBUS__INFLIGHT_CLAIMING);
+  if (pub->min_cursor == RING_NONE) {
+    /* seq_cst: pairs with a joining reliable subscriber (see the top). */
+    s = shmbus__fetch_add_seq_cst(&r->hdr->head, 1);
+  } else {
+    s = shmbus__load_relaxed(&r->hdr->head);
+    for (;;) {
+      if (ring_blocked(pub, s)) {
+        ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
+        if (ring_blocked(pub, s)) {
+          shmbus__store_relaxed(&pub->rec->inflight, SHMBUS__INFLIGHT_IDLE);
+          return SHMBUS_EFULL;
+        }
+      }
+      /* seq_cst: as the fetch-add above. On failure s is the new head. */
+      if (shmbus__cas_seq_cst(&r->hdr->head, &s, s + 1))
+        break;
+    }
+  }
+  shmbus__store_relaxed(&pub->rec->inflight, s);
+
+  /* seq_cst: pairs with the joining subscriber's seq_cst gen increment. */
+  gen = shmbus__load_seq_cst(&r->ctrl->gen);
+  if (gen != pub->gen)
+    ring_rescan(pub, gen);
+  /* Only after a join raced with this claim: the seq is ours, so wait for
+   * the newcomer to read (it is live: the daemon evicts dead ones). */
+  while (ring_blocked(pub, s)) {
+    ring_backoff(r, ++spins);
+    ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
+  }
+  *seq = s;
+  return 0;
+}
+
+/* Takes slot(s) for writing. Returns 0, or 1 when the claim was overtaken
+ * (the slot already shows s or a newer seq). */
+static int ring_take_slot(struct shmbus__ring_pub *pub, uint64_t s) {
+  struct shmbus__ring *r = pub->ring;
+  struct shmbus__slot *slot = ring_slot(r, s);
+  unsigned spins = 0;
+  /* Acquire: pairs with the previous holder's commit (release), so its
+   * payload writes are done before ours start. */
+  uint64_t w = shmbus__load_acquire(&slot->word);
+
+  for (;;) {
+    uint64_t ws = SHMBUS__WORD_SEQ(w);
+    bool same_lane = (ws & r->mask) == (s & r->mask);
+
+    if (w != 0 && same_lane && ws >= s)
+      return 1;
+    if (w != 0 && same_lane && SHMBUS__WORD_STATE(w) == SHMBUS__SLOT_BUSY) {
+      /* A slower publisher still writes the previous lap (or died there and
+       * awaits repair). */
+      ring_backoff(r, ++spins);
+      w = shmbus__load_acquire(&slot->word);
+      continue;
+    }
+    /* Empty, an older seq, or a word that does not belong to this slot
+     * (corrupted): take it. acq_rel as the load above. */
+    if (shmbus__cas_acq_rel(&slot->word, &w, SHMBUS__WORD(s, SHMBUS__SLOT_BUSY)))
+      break;
+  }
+  /* Orders BUSY before the payload writes: a reader whose copy saw any of
+   * them sees BUSY (or later) on its re-check (its acquire fence pairs). */
+  shmbus__fence_release();
+  return 0;
+}
+
+int shmbus__ring_loan(struct shmbus__ring_pub *pub, size_t len, void **payload) {
+  uint64_t s;
+  int rv;
+
+  if (pub->loaned)
+    return SHMBUS_ESTATE;
+  if (len > pub->ring->slot_capacity)
+    return SHMBUS_ETOOBIG;
+  for (;;) {
+    if ((rv = ring_claim(pub, &s)) < 0)
+      return rv;
+    if (ring_take_slot(pub, s) == 0)
+      break;
+    pub->overtaken++;
+    shmbus__store_relaxed(&pub->rec->overtaken, pub->overtaken);
+  }
+  pub->loaned = true;
+  pub->loan_seq = s;
+  *payload = ring_payload(ring_slot(pub->ring, s));
+  return 0;
+}
+
+/* Ends a loan with COMMITTED or SKIPPED; returns whether anyone sleeps. */
+static int ring_finish(struct shmbus__ring_pub *pub, unsigned state, size_t len, uint64_t ts_ns) {
+  struct shmbus__ring *r = pub->ring;
+  struct shmbus__slot *slot = ring_slot(r, pub->loan_seq);
+  uint64_t summary;
+
+  shmbus__store_relaxed(&slot->len, (uint32_t)len);
+  shmbus__store_relaxed(&slot->pub_id, pub->pub_id);
+  shmbus__store_relaxed(&slot->ts_ns, ts_ns);
+  /* Release: pairs with the reader's acquire load of the word; seq_cst: is
+   * ordered before the summary load below (sleep protocol). */
+  shmbus__store_seq_cst(&slot->word, SHMBUS__WORD(pub->loan_seq, state));
+  /* Pairs with the seq_cst fetch_or in shmbus__ring_sleep_prepare. */
+  summary = shmbus__load_seq_cst(&r->ctrl->sleep_summary);
+  /* Release: a repairer that sees IDLE sees the commit above. */
+  shmbus__store_release(&pub->rec->inflight, SHMBUS__INFLIGHT_IDLE);
+  pub->loaned = false;
+  return summary != 0;
+}
+
+int shmbus__ring_commit(struct shmbus__ring_pub *pub, size_t len, uint64_t ts_ns) {
+  if (!pub->loaned)
+    return SHMBUS_ESTATE;
+  if (len > pub->ring->slot_capacity)
+    return SHMBUS_ETOOBIG;
+  pub->published++;
+  shmbus__store_relaxed(&pub->rec->published, pub->published);
+  return ring_finish(pub, SHMBUS__SLOT_COMMITTED, len, ts_ns);
+}
+
+int shmbus__ring_cancel(struct shmbus__ring_pub *pub) {
+  if (!pub->loaned)
+    return SHMBUS_ESTATE;
+  return ring_finish(pub, SHMBUS__SLOT_SKIPPED, 0, 0);
+}
+
+int shmbus__ring_publish(struct shmbus__ring_pub *pub, const void *buf, size_t len,
+                         uint64_t ts_ns) {
+  void *p;
+  int rv;
+
+  if ((rv = shmbus__ring_loan(pub, len, &p)) < 0)
+    return rv;
+  ring_copy_in(p, buf, len);
+  return shmbus__ring_commit(pub, len, ts_ns);
+}
+
+void shmbus__ring_pub_detach(struct shmbus__ring_pub *pub) {
+  if (pub->rec == NULL)
+    return;
+  if (pub->loaned)
+    (void)shmbus__ring_cancel(pub);
+  /* Release: the next owner's acquire CAS sees our last record writes. */
+  shmbus__store_release(&pub->rec->state, SHMBUS__PUB_FREE);
+  pub->rec = NULL;
+}
+
+/* ---- subscribers ----------------------------------------------------- */
+
+static void ring_advance(struct shmbus__ring_sub *sub, uint64_t cursor, uint64_t received,
+                         uint64_t lost) {
+  sub->cursor = cursor;
+  sub->received += received;
+  sub->lost += lost;
+  /* Release: pairs with the publisher's acquire load in ring_rescan: every
+   * read of a seq below `cursor` is done before a publisher reuses it. */
+  shmbus__store_release(&sub->rec->cursor, cursor);
+  shmbus__store_relaxed(&sub->rec->received, sub->received);
+  shmbus__store_relaxed(&sub->rec->lost, sub->lost);
+}
+
+static uint64_t ring_history(const struct shmbus__ring *r, uint64_t head, uint32_t history) {
+  uint64_t back = history;
+  if (back > r->slot_count)
+    back = r->slot_count;
+  if (back > head)
+    back = head;
+  return head - back;
+}
+
+int shmbus__ring_sub_attach(struct shmbus__ring *r, struct shmbus__ring_sub *sub, bool reliable,
+                            uint32_t history, uint32_t pid) {
+  uint32_t i;
+
+  for (i = 0; i < r->max_subs; i++) {
+    struct shmbus__sub_rec *rec = &r->subs[i];
+    uint32_t expected = SHMBUS__SUB_FREE;
+    uint64_t start;
+
+    /* acq_rel: as in pub_attach. */
+    if (!shmbus__cas_acq_rel(&rec->state, &expected, SHMBUS__SUB_JOINING))
+      continue;
+    shmbus__store_relaxed(&rec->pid, pid);
+    shmbus__store_relaxed(&rec->received, 0);
+    shmbus__store_relaxed(&rec->lost, 0);
+    shmbus__store_relaxed(&rec->sleeps, 0);
+    /* Acquire: pairs with nothing in particular; head only orders claims. */
+    start = ring_history(r, shmbus__load_acquire(&r->hdr->head), history);
+    if (reliable) {
+      uint64_t later;
+      shmbus__store_relaxed(&rec->cursor, start);
+      /* Release: a publisher that sees RELIABLE sees the cursor above. */
+      shmbus__store_release(&rec->state, SHMBUS__SUB_RELIABLE);
+      /* seq_cst: pairs with the publisher's seq_cst load of gen after its
+       * claim; then the seq_cst load of head below (see the top). */
+      shmbus__fetch_add_seq_cst(&r->ctrl->gen, 1);
+      later = ring_history(r, shmbus__load_seq_cst(&r->hdr->head), history);
+      if (later > start)
+        start = later;
+    } else {
+      shmbus__store_release(&rec->state, SHMBUS__SUB_LOSSY);
+    }
+    shmbus__store_relaxed(&rec->joined, start);
+    memset(sub, 0, sizeof(*sub));
+    sub->ring = r;
+    sub->rec = rec;
+    sub->index = i;
+    sub->reliable = reliable;
+    ring_advance(sub, start, 0, 0);
+    return 0;
+  }
+  return SHMBUS_ENOSLOT;
+}
+
+static void ring_clear_sleeper(struct shmbus__ring *r, uint32_t index) {
+  /* Release: orders our last cursor store before the bit disappears. */
+  shmbus__fetch_and_release(&r->sleepers[index / 64], ~(UINT64_C(1) << (index % 64)));
+}
+
+static void ring_release_sub(struct shmbus__ring *r, uint32_t index) {
+  struct shmbus__sub_rec *rec = &r->subs[index];
+  uint32_t old = shmbus__load_relaxed(&rec->state);
+
+  ring_clear_sleeper(r, index);
+  /* Release: the next owner's acquire CAS sees our last writes. */
+  shmbus__store_release(&rec->state, SHMBUS__SUB_FREE);
+  /* seq_cst: tells publishers to rescan, so they drop back to fetch-add
+   * once no reliable subscriber is left. */
+  if (old == SHMBUS__SUB_RELIABLE)
+    shmbus__fetch_add_seq_cst(&r->ctrl->gen, 1);
+}
+
+void shmbus__ring_sub_detach(struct shmbus__ring_sub *sub) {
+  if (sub->rec == NULL)
+    return;
+  ring_release_sub(sub->ring, sub->index);
+  sub->rec = NULL;
+}
+
+void shmbus__ring_evict_sub(struct shmbus__ring *r, uint32_t index) {
+  if (index < r->max_subs)
+    ring_release_sub(r, index);
+}
+
+/* The subscriber was lapped: jump ahead from head and count the seqs jumped
+ * over as lost. Lands a quarter ring ahead of the oldest slot, so that a
+ * publisher running flat out does not lap it again at once. */
+static int ring_lapped(struct shmbus__ring_sub *sub) {
+  const struct shmbus__ring *r = sub->ring;
+  uint64_t c = sub->cursor;
+  /* Acquire: pairs with nothing; any head value at least as new as the
+   * slot word we saw satisfies the checks below. */
+  uint64_t h = shmbus__load_acquire(&r->hdr->head);
+  uint64_t target;
+
+  /* A slot showing a seq beyond c implies head > c + slot_count. */
+  if (h <= c || h - c <= r->slot_count)
+    return SHMBUS_ECORRUPT;
+  target = h - r->slot_count + (r->slot_count >> 2);
+  ring_advance(sub, target, 0, target - c);
+  return 0;
+}
+
+/* Finds the next message at or after the cursor, skipping (and counting)
+ * skipped and overwritten seqs. Returns 0 with the slot and its word. */
+static int ring_locate(struct shmbus__ring_sub *sub, struct shmbus__slot **slotp, uint64_t *wordp) {
+  const struct shmbus__ring *r = sub->ring;
+  int rv;
+
+  for (;;) {
+    uint64_t c = sub->cursor;
+    struct shmbus__slot *slot = ring_slot(r, c);
+    /* Acquire: pairs with the publisher's commit store. */
+    uint64_t w = shmbus__load_acquire(&slot->word);
+    uint64_t ws = SHMBUS__WORD_SEQ(w);
+    unsigned st = SHMBUS__WORD_STATE(w);
+
+    if (w == 0 || ws < c)
+      return -EAGAIN;
+    if (st == SHMBUS__SLOT_EMPTY || (ws & r->mask) != (c & r->mask))
+      return SHMBUS_ECORRUPT;
+    if (ws == c) {
+      if (st == SHMBUS__SLOT_BUSY)
+        return -EAGAIN;
+      if (st == SHMBUS__SLOT_SKIPPED) {
+        ring_advance(sub, c + 1, 0, 1);
+        continue;
+      }
+      *slotp = slot;
+      *wordp = w;
+      return 0;
+    }
+    if ((rv = ring_lapped(sub)) < 0)
+      return rv;
+  }
+}
+
+static void ring_fill_info(const struct shmbus__slot *slot, uint64_t seq, uint32_t len,
+                           struct shmbus__msg_info *info) {
+  info->seq = seq;
+  info->len = len;
+  info->pub_id = shmbus__load_relaxed(&slot->pub_id);
+  info->ts_ns = shmbus__load_relaxed(&slot->ts_ns);
+}
+
+/* Re-check after a copy or an in-place read: true if the slot still holds
+ * the word seen before (seqlock). */
+static bool ring_still(const struct shmbus__slot *slot, uint64_t w) {
+  /* Pairs with the release fence in ring_take_slot: if the copy saw any
+   * byte of a newer message, the reload below sees its BUSY word. */
+  shmbus__fence_acquire();
+  return shmbus__load_relaxed(&slot->word) == w;
+}
+
+int shmbus__ring_recv(struct shmbus__ring_sub *sub, void *buf, size_t cap,
+                      struct shmbus__msg_info *info) {
+  struct shmbus__slot *slot;
+  uint64_t w;
+  uint32_t len;
+  int rv;
+
+  if (sub->viewing)
+    return SHMBUS_ESTATE;
+  for (;;) {
+    if ((rv = ring_locate(sub, &slot, &w)) < 0)
+      return rv;
+    len = shmbus__load_relaxed(&slot->len);
+    if (len > sub->ring->slot_capacity) {
+      if (ring_still(slot, w))
+        return SHMBUS_ECORRUPT;
+    } else if (len > cap) {
+      if (ring_still(slot, w)) {
+        info->len = len;
+        return -EMSGSIZE;
+      }
+    } else {
+      ring_copy_out(buf, ring_payload(slot), len);
+      if (ring_still(slot, w)) {
+        ring_fill_info(slot, sub->cursor, len, info);
+        ring_advance(sub, sub->cursor + 1, 1, 0);
+        return (int)len;
+      }
+    }
+    /* Overwritten while we looked: a lap. */
+    if ((rv = ring_lapped(sub)) < 0)
+      return rv;
+  }
+}
+
+int shmbus__ring_view_begin(struct shmbus__ring_sub *sub, struct shmbus__ring_view *view) {
+  struct shmbus__slot *slot;
+  uint64_t w;
+  uint32_t len;
+  int rv;
+
+  if (sub->viewing)
+    return SHMBUS_ESTATE;
+  for (;;) {
+    if ((rv = ring_locate(sub, &slot, &w)) < 0)
+      return rv;
+    len = shmbus__load_relaxed(&slot->len);
+    if (len <= sub->ring->slot_capacity)
+      break;
+    if (ring_still(slot, w))
+      return SHMBUS_ECORRUPT;
+    if ((rv = ring_lapped(sub)) < 0)
+      return rv;
+  }
+  view->data = ring_payload(slot);
+  ring_fill_info(slot, sub->cursor, len, &view->info);
+  sub->view_word = w;
+  sub->viewing = true;
+  return 0;
+}
+
+int shmbus__ring_view_end(struct shmbus__ring_sub *sub, const struct shmbus__ring_view *view) {
+  struct shmbus__slot *slot;
+  int rv;
+
+  if (!sub->viewing || view->info.seq != sub->cursor)
+    return SHMBUS_ESTATE;
+  sub->viewing = false;
+  slot = ring_slot(sub->ring, sub->cursor);
+  if (ring_still(slot, sub->view_word)) {
+    ring_advance(sub, sub->cursor + 1, 1, 0);
+    return 0;
+  }
+  if ((rv = ring_lapped(sub)) < 0)
+    return rv;
+  return SHMBUS_EOVERRUN;
+}
+
+/* True if the word at the cursor holds something recv would act on. */
+static bool ring_word_ready(const struct shmbus__ring_sub *sub, uint64_t w) {
+  uint64_t ws = SHMBUS__WORD_SEQ(w);
+  if (w == 0 || ws < sub->cursor)
+    return false;
+  return !(ws == sub->cursor && SHMBUS__WORD_STATE(w) == SHMBUS__SLOT_BUSY);
+}
+
+bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub) {
+  /* Acquire: pairs with the publisher's commit store. */
+  return ring_word_ready(sub, shmbus__load_acquire(&ring_slot(sub->ring, sub->cursor)->word));
+}
+
+bool shmbus__ring_sleep_prepare(struct shmbus__ring_sub *sub) {
+  struct shmbus__ring *r = sub->ring;
+  uint32_t w = sub->index / 64;
+
+  /* seq_cst RMWs, then a seq_cst load: pairs with the publisher's seq_cst
+   * commit store and summary load (see the top). Bit first, summary
+   * second, so a publisher that sees the summary bit finds our bit. */
+  shmbus__fetch_or_seq_cst(&r->sleepers[w], UINT64_C(1) << (sub->index % 64));
+  shmbus__fetch_or_seq_cst(&r->ctrl->sleep_summary, UINT64_C(1) << w);
+  shmbus__store_relaxed(&sub->rec->sleeps, shmbus__load_relaxed(&sub->rec->sleeps) + 1);
+  return !ring_word_ready(sub, shmbus__load_seq_cst(&ring_slot(r, sub->cursor)->word));
+}
+
+uint64_t shmbus__ring_take_summary(struct shmbus__ring *r) {
+  /* Relaxed check first, so that nobody writes the line when nobody
+   * sleeps; then acq_rel: acquire the subscribers' bit settings. */
+  if (shmbus__load_relaxed(&r->ctrl->sleep_summary) == 0)
+    return 0;
+  return shmbus__exchange_acq_rel(&r->ctrl->sleep_summary, 0);
+}
+
+uint64_t shmbus__ring_take_sleepers(struct shmbus__ring *r, uint32_t w) {
+  if (w >= r->bitmap_words || shmbus__load_relaxed(&r->sleepers[w]) == 0)
+    return 0;
+  /* acq_rel: exactly one publisher takes each bit; it wakes that one. */
+  return shmbus__exchange_acq_rel(&r->sleepers[w], 0);
+}
+
+/* ---- repair ---------------------------------------------------------- */
+
+/* Turns seq s into SKIPPED unless it was committed or overtaken. Returns 1
+ * if it wrote, 0 if nothing was needed, -EAGAIN if the slot is BUSY with an
+ * older seq (a live publisher still writes the previous lap). */
+static int ring_repair_seq(struct shmbus__ring *r, uint64_t s) {
+  struct shmbus__slot *slot = ring_slot(r, s);
+  /* Acquire: pairs with commit stores; CAS below as in ring_take_slot. */
+  uint64_t w = shmbus__load_acquire(&slot->word);
+
+  for (;;) {
+    uint64_t ws = SHMBUS__WORD_SEQ(w);
+    bool same_lane = (ws & r->mask) == (s & r->mask);
+    unsigned st = SHMBUS__WORD_STATE(w);
+
+    if (w != 0 && same_lane && ws > s)
+      return 0;
+    if (w != 0 && same_lane && ws == s && st != SHMBUS__SLOT_BUSY)
+      return 0;
+    if (w != 0 && same_lane && ws < s && st == SHMBUS__SLOT_BUSY)
+      return -EAGAIN;
+    if (shmbus__cas_acq_rel(&slot->word, &w, SHMBUS__WORD(s, SHMBUS__SLOT_SKIPPED)))
+      return 1;
+  }
+}
+
+static bool ring_is_dead(const uint32_t *dead, size_t n, uint32_t i) {
+  size_t k;
+  for (k = 0; k < n; k++)
+    if (dead[k] == i)
+      return true;
+  return false;
+}
+
+/* True if a live publisher holds s between claim and commit. */
+static bool ring_live_holds(const struct shmbus__ring *r, const uint32_t *dead, size_t n,
+                            uint64_t s) {
+  uint32_t i;
+  for (i = 0; i < r->max_pubs; i++) {
+    if (ring_is_dead(dead, n, i) ||
+        shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE)
+      continue;
+    if (shmbus__load_seq_cst(&r->pubs[i].inflight) == s)
+      return true;
+  }
+  return false;
+}
+
+/* A dead publisher died after announcing CLAIMING but maybe before saying
+ * which seq it got. Every hole below head that no live publisher holds is
+ * then abandoned. */
+static int ring_repair_holes(struct shmbus__ring *r, const uint32_t *dead, size_t n) {
+  /* seq_cst: a publisher whose claim is included in h stored CLAIMING
+   * before it (released by its seq_cst RMW), so the loads below see
+   * CLAIMING, its seq, or IDLE after its commit. */
+  uint64_t h = shmbus__load_seq_cst(&r->hdr->head);
+  uint64_t lo = h > r->slot_count ? h - r->slot_count : 0;
+  uint64_t s;
+  uint32_t i;
+  int repaired = 0;
+  int rv;
+
+  for (i = 0; i < r->max_pubs; i++) {
+    if (ring_is_dead(dead, n, i) ||
+        shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE)
+      continue;
+    if (shmbus__load_seq_cst(&r->pubs[i].inflight) == SHMBUS__INFLIGHT_CLAIMING)
+      return -EAGAIN;
+  }
+  for (s = lo; s < h; s++) {
+    uint64_t w = shmbus__load_acquire(&ring_slot(r, s)->word);
+    uint64_t ws = SHMBUS__WORD_SEQ(w);
+    if (w != 0 && (ws & r->mask) == (s & r->mask) && ws >= s)
+      continue;
+    if (ring_live_holds(r, dead, n, s))
+      continue;
+    if ((rv = ring_repair_seq(r, s)) < 0)
+      return rv;
+    repaired += rv;
+  }
+  return repaired;
+}
+
+int shmbus__ring_repair(struct shmbus__ring *r, const uint32_t *dead, size_t n_dead) {
+  bool holes = false;
+  int repaired = 0;
+  size_t k;
+  int rv;
+
+  for (k = 0; k < n_dead; k++)
+    if (dead[k] >= r->max_pubs)
+      return -EINVAL;
+  for (k = 0; k < n_dead; k++) {
+    struct shmbus__pub_rec *rec = &r->pubs[dead[k]];
+    uint64_t f = shmbus__load_acquire(&rec->inflight);
+    if (f == SHMBUS__INFLIGHT_IDLE)
+      continue;
+    if (f == SHMBUS__INFLIGHT_CLAIMING) {
+      holes = true;
+      continue;
+    }
+    if ((rv = ring_repair_seq(r, f)) < 0)
+      return rv;
+    repaired += rv;
+    shmbus__store_relaxed(&rec->inflight, SHMBUS__INFLIGHT_IDLE);
+  }
+  if (holes) {
+    if ((rv = ring_repair_holes(r, dead, n_dead)) < 0)
+      return rv;
+    repaired += rv;
+  }
+  for (k = 0; k < n_dead; k++) {
+    struct shmbus__pub_rec *rec = &r->pubs[dead[k]];
+    shmbus__store_relaxed(&rec->inflight, SHMBUS__INFLIGHT_IDLE);
+    /* Release: the next owner's acquire CAS sees the repair. */
+    shmbus__store_release(&rec->state, SHMBUS__PUB_FREE);
+  }
+  return repaired;
+}

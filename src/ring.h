@@ -1,0 +1,173 @@
+/* ring: the sequenced-slot ring of one topic. Pure memory: no syscalls, no
+ * allocation; it works on memory the region module mapped and validated, so
+ * it can be unit-tested on plain buffers. The protocol is described at the
+ * top of ring.c and in docs/design.md.
+ *
+ * Thread-safety: a struct shmbus__ring (the view) is read-only after
+ * shmbus__ring_view_init and may be shared by threads. A publisher or a
+ * subscriber handle is used by one thread at a time; any number of handles,
+ * in any threads or processes, may work on the same ring at once.
+ * Across fork(): handles are plain memory; a child must not keep using a
+ * parent's handle (it would share its records), it attaches its own. */
+#ifndef SHMBUS_RING_H
+#define SHMBUS_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+/* A process-local view of one topic's ring. Pointers into the mappings;
+ * the view does not own them. */
+struct shmbus__ring {
+  struct shmbus__data_hdr *hdr; /* read-only mapping for subscribers */
+  struct shmbus__pub_rec *pubs;
+  unsigned char *slots;
+  struct shmbus__ctrl_hdr *ctrl;
+  shmbus__a64 *sleepers;
+  struct shmbus__sub_rec *subs;
+  uint64_t mask; /* slot_count - 1 */
+  uint32_t slot_count;
+  uint32_t slot_capacity;
+  uint32_t slot_stride;
+  uint32_t max_subs;
+  uint32_t max_pubs;
+  uint32_t bitmap_words;
+  /* Called while a publisher waits for a slot that another publisher holds
+   * or for a reliable subscriber after a join race; NULL means spin with a
+   * CPU pause. The region module installs one that yields the CPU. */
+  void (*backoff)(unsigned spins);
+};
+
+struct shmbus__ring_pub {
+  struct shmbus__ring *ring;
+  struct shmbus__pub_rec *rec;
+  uint32_t index;      /* record index */
+  uint32_t pub_id;     /* stamped into slots */
+  uint64_t gen;        /* ctrl->gen when min_cursor was computed */
+  uint64_t min_cursor; /* lower bound of reliable cursors; UINT64_MAX: none */
+  uint64_t loan_seq;   /* seq held by an open loan */
+  bool loaned;
+  uint64_t published;
+  uint64_t overtaken;
+};
+
+struct shmbus__ring_sub {
+  struct shmbus__ring *ring;
+  struct shmbus__sub_rec *rec;
+  uint32_t index;
+  bool reliable;
+  uint64_t cursor; /* next seq to read; mirrors rec->cursor */
+  uint64_t received;
+  uint64_t lost;
+  uint64_t view_word; /* commit word seen by an open in-place read */
+  bool viewing;
+};
+
+/* What a receive tells about the message besides its bytes. */
+struct shmbus__msg_info {
+  uint64_t seq;   /* position in the topic's sequence */
+  uint64_t ts_ns; /* publisher's timestamp */
+  uint32_t pub_id;
+  uint32_t len;
+};
+
+/* An in-place read. `data` points into the read-only slot area and is only
+ * meaningful if shmbus__ring_view_end() then returns 0. */
+struct shmbus__ring_view {
+  const void *data;
+  struct shmbus__msg_info info;
+};
+
+/* Formats zeroed memory as an empty ring: writes both headers (magic last).
+ * `data`/`ctrl` must be at least layout->data_size / ctrl_size bytes, zeroed,
+ * and aligned to a cache line. The caller (the creator) does this once,
+ * before anyone else can see the memory. */
+void shmbus__ring_format(void *data, void *ctrl, const struct shmbus__layout *layout,
+                         uint64_t nonce, uint64_t created_ns);
+
+/* Validates both headers against each other and against the sizes actually
+ * mapped, then fills `ring`. Everything is read as untrusted input: returns
+ * SHMBUS_EBADREGION or SHMBUS_EVERSION, never reads out of bounds.
+ * `page` is the page size used to compute the layout. */
+int shmbus__ring_view_init(struct shmbus__ring *ring, void *data, uint64_t data_len, void *ctrl,
+                           uint64_t ctrl_len, uint64_t page);
+
+/* Publishers. attach takes a free publisher record (SHMBUS_ENOSLOT if none).
+ * `pub_id` is stamped into every message; `pid` is informational. */
+int shmbus__ring_pub_attach(struct shmbus__ring *ring, struct shmbus__ring_pub *pub,
+                            uint32_t pub_id, uint32_t pid);
+void shmbus__ring_pub_detach(struct shmbus__ring_pub *pub);
+
+/* Zero copy: claims the next sequence number and the slot for it, and
+ * returns in *payload a pointer to slot_capacity writable bytes. Returns 0,
+ * SHMBUS_ETOOBIG when len > capacity, SHMBUS_EFULL when a reliable
+ * subscriber has not read the slot yet (nothing was claimed), or
+ * SHMBUS_ESTATE when a loan is already open. */
+int shmbus__ring_loan(struct shmbus__ring_pub *pub, size_t len, void **payload);
+/* Commits the open loan with `len` bytes (<= capacity) and timestamp. Returns
+ * 1 when some subscriber may be asleep (call shmbus__ring_take_sleepers and
+ * wake them), 0 when nobody sleeps, or SHMBUS_ETOOBIG/SHMBUS_ESTATE. */
+int shmbus__ring_commit(struct shmbus__ring_pub *pub, size_t len, uint64_t ts_ns);
+/* Gives up the open loan: readers skip its seq and count it lost. */
+int shmbus__ring_cancel(struct shmbus__ring_pub *pub);
+/* Copy: loan + memcpy + commit. Same results as loan and commit. */
+int shmbus__ring_publish(struct shmbus__ring_pub *pub, const void *buf, size_t len,
+                         uint64_t ts_ns);
+
+/* Subscribers. attach takes a free subscriber record; the subscriber starts
+ * `history` messages back (clamped to the ring and to what was published).
+ * A reliable subscriber holds publishers back from overwriting what it has
+ * not read; a lossy one never does. */
+int shmbus__ring_sub_attach(struct shmbus__ring *ring, struct shmbus__ring_sub *sub,
+                            bool reliable, uint32_t history, uint32_t pid);
+void shmbus__ring_sub_detach(struct shmbus__ring_sub *sub);
+
+/* Copies the next message into buf. Returns its length, -EAGAIN when there
+ * is none yet, -EMSGSIZE when cap is too small (info->len says how much is
+ * needed; the message stays), or SHMBUS_ECORRUPT. Messages it finds
+ * overwritten or skipped are added to sub->lost and skipped. */
+int shmbus__ring_recv(struct shmbus__ring_sub *sub, void *buf, size_t cap,
+                      struct shmbus__msg_info *info);
+
+/* In-place read: fills *view with a pointer into the slot. Returns 0,
+ * -EAGAIN, or SHMBUS_ECORRUPT. The caller must call shmbus__ring_view_end
+ * before the next read and trust what it read only if that returns 0. */
+int shmbus__ring_view_begin(struct shmbus__ring_sub *sub, struct shmbus__ring_view *view);
+/* Ends an in-place read. Returns 0 if the message was intact while it was
+ * read (it counts as received), SHMBUS_EOVERRUN if a publisher overwrote it
+ * meanwhile (it counts as lost; discard what was read). */
+__attribute__((warn_unused_result)) int
+shmbus__ring_view_end(struct shmbus__ring_sub *sub, const struct shmbus__ring_view *view);
+
+/* Returns true if a message (or a skip) is ready at the cursor. */
+bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub);
+
+/* Sleep protocol, subscriber side: sets the subscriber's sleeper bit, then
+ * re-checks the ring. Returns true if the caller may block on its wake-up
+ * fd; false if a message arrived meanwhile (read it instead; the bit may
+ * stay set, which costs at most one spurious wake-up). */
+bool shmbus__ring_sleep_prepare(struct shmbus__ring_sub *sub);
+
+/* Sleep protocol, publisher side: takes and clears the set sleeper bits of
+ * bitmap word `w` (0 <= w < bitmap_words) and returns them; subscriber index
+ * i is bit (i % 64) of word (i / 64). shmbus__ring_take_summary returns the
+ * words worth taking. Each returned bit must be woken exactly once. */
+uint64_t shmbus__ring_take_summary(struct shmbus__ring *ring);
+uint64_t shmbus__ring_take_sleepers(struct shmbus__ring *ring, uint32_t w);
+
+/* Repair after publishers died (they must really be dead: the caller, the
+ * daemon, knows from their sockets). `dead` lists their record indices.
+ * Every seq such a publisher held between claim and commit becomes SKIPPED,
+ * so readers skip it and count it lost; then the records are freed. Returns
+ * the number of slots repaired, or -EAGAIN when a live publisher was itself
+ * between claim and commit and the question of who owns a hole must wait
+ * (call again shortly). */
+int shmbus__ring_repair(struct shmbus__ring *ring, const uint32_t *dead, size_t n_dead);
+
+/* Removes subscriber record `index` (the daemon does this when its process
+ * is gone): it no longer holds reliable publishers back. */
+void shmbus__ring_evict_sub(struct shmbus__ring *ring, uint32_t index);
+
+#endif /* SHMBUS_RING_H */
