@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Quick start, part 2: installs what is missing, builds, runs the test suite.
+#
+#   scripts/test.sh                            the whole suite (what CI runs first)
+#   scripts/test.sh --sanitize address,undefined   the whole suite under ASan+UBSan
+#   scripts/test.sh --sanitize thread          the in-process stress tests under TSan
+#   scripts/test.sh --valgrind                 unit and process tests under valgrind memcheck
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=plain
+sanitize=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sanitize) sanitize="$2"; mode=sanitize; shift 2 ;;
+    --valgrind) mode=valgrind; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+bash scripts/deps.sh --test
+case "$mode" in
+  plain) dir=build-test ;;
+  sanitize) dir="build-san-${sanitize//,/-}" ;;
+  valgrind) dir=build-valgrind ;;
+esac
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMBUS_WERROR=ON \
+  -DSHMBUS_SANITIZE="$sanitize" -DSHMBUS_BUILD_EXAMPLES=ON -DSHMBUS_BUILD_BENCH=ON >/dev/null
+cmake --build "$dir" -j"$(nproc)" >/dev/null
+
+cd "$dir"
+case "$mode" in
+  plain) ctest --output-on-failure ;;
+  sanitize)
+    if [ "$sanitize" = thread ]; then
+      ctest --output-on-failure -L stress
+    else
+      ctest --output-on-failure
+    fi ;;
+  valgrind)
+    # Criterion runs each test in a child process; --trace-children follows
+    # it. Any error or leak makes valgrind exit 99 and the test fail.
+    export SHMBUS_UNDER_VALGRIND=1
+    ctest --output-on-failure -L 'unit|process' --overwrite MemoryCheckCommand=/usr/bin/valgrind \
+      --overwrite "MemoryCheckCommandOptions=--error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --trace-children=yes --track-fds=no -q" \
+      -T memcheck ;;
+esac
