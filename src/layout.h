@@ -14,7 +14,8 @@
  *              struct shmbus__slot (32 bytes) then the payload
  *
  *   control file (everyone: read-write)
- *     0      struct shmbus__ctrl_hdr       identity, then `gen`, `sleep_summary`
+ *     0      struct shmbus__ctrl_hdr       identity, `gen`, `peer_epoch`, `sleep_summary`,
+ *                                          `pub_wait_summary`, pub_waiters[16]
  *     512    uint64_t sleepers[bitmap_words]  one bit per subscriber record
  *     1024   struct shmbus__sub_rec[max_subs]  one 128-byte record per subscriber
  *
@@ -155,15 +156,29 @@ struct shmbus__ctrl_hdr {
    * (seq_cst) after publishing its record, so publishers that cache the
    * slowest reliable cursor know to rescan. Written by subscribers. */
   shmbus__a64 gen;
-  uint8_t pad1[128 - 8];
+  /* Incremented by the daemon after it told the topic's participants that
+   * a peer joined or left (control messages are waiting). Publishers load
+   * it on every publish (same line as gen) and read their control socket
+   * only when it changed. Written by the daemon only. */
+  shmbus__a64 peer_epoch;
+  uint8_t pad1[128 - 16];
   /* Bit w set: sleepers[w] may have bits set. Set by subscribers going to
    * sleep, cleared by the publisher that wakes them. */
   shmbus__a64 sleep_summary;
-  uint8_t pad2[SHMBUS__CTRL_HDR_SIZE - 256 - 8];
+  /* Bit w set: pub_waiters[w] may have bits set. Set by publishers waiting
+   * for room behind a reliable subscriber, cleared by the subscriber that
+   * wakes them. */
+  shmbus__a64 pub_wait_summary;
+  uint8_t pad2[128 - 16];
+  /* One bit per publisher record waiting for room (max_pubs <= 1024).
+   * Set by the waiting publisher, taken by a reliable subscriber. */
+  shmbus__a64 pub_waiters[SHMBUS__MAX_PUBS / 64];
 };
 _Static_assert(sizeof(struct shmbus__ctrl_hdr) == SHMBUS__CTRL_HDR_SIZE, "ctrl header size");
 _Static_assert(offsetof(struct shmbus__ctrl_hdr, gen) == 128, "gen on its own lines");
+_Static_assert(offsetof(struct shmbus__ctrl_hdr, peer_epoch) == 136, "epoch beside gen");
 _Static_assert(offsetof(struct shmbus__ctrl_hdr, sleep_summary) == 256, "summary on its own lines");
+_Static_assert(offsetof(struct shmbus__ctrl_hdr, pub_waiters) == 384, "publisher waiters");
 
 /* One per subscriber. The first line is what publishers read (state and
  * cursor); the second holds statistics that only the daemon reads, so

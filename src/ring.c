@@ -383,6 +383,42 @@ int shmbus__ring_publish(struct shmbus__ring_pub *pub, const void *buf, size_t l
   return shmbus__ring_commit(pub, len, ts_ns);
 }
 
+int shmbus__ring_pub_adopt(struct shmbus__ring *r, struct shmbus__ring_pub *pub,
+                           uint32_t index) {
+  struct shmbus__pub_rec *rec;
+
+  if (index >= r->max_pubs)
+    return -EINVAL;
+  rec = &r->pubs[index];
+  /* Acquire: pairs with the attaching process's CAS and record writes. */
+  if (shmbus__load_acquire(&rec->state) != SHMBUS__PUB_ACTIVE)
+    return SHMBUS_ESTATE;
+  memset(pub, 0, sizeof(*pub));
+  pub->ring = r;
+  pub->rec = rec;
+  pub->index = index;
+  pub->pub_id = shmbus__load_relaxed(&rec->pub_id);
+  pub->published = shmbus__load_relaxed(&rec->published);
+  pub->overtaken = shmbus__load_relaxed(&rec->overtaken);
+  /* Pairs with the seq_cst gen increment of joining subscribers. */
+  ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
+  return 0;
+}
+
+bool shmbus__ring_pub_wait_prepare(struct shmbus__ring_pub *pub) {
+  struct shmbus__ring *r = pub->ring;
+  uint32_t w = pub->index / 64;
+
+  /* seq_cst RMWs before the reloads in the rescan below (a seq_cst fence
+   * makes the order explicit): pairs with the reliable subscriber's fence
+   * between its cursor store and its summary load (ring_advance). */
+  shmbus__fetch_or_seq_cst(&r->ctrl->pub_waiters[w], UINT64_C(1) << (pub->index % 64));
+  shmbus__fetch_or_seq_cst(&r->ctrl->pub_wait_summary, UINT64_C(1) << w);
+  shmbus__fence_seq_cst();
+  ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
+  return ring_blocked(pub, shmbus__load_acquire(&r->hdr->head));
+}
+
 void shmbus__ring_pub_detach(struct shmbus__ring_pub *pub) {
   if (pub->rec == NULL)
     return;
@@ -405,6 +441,16 @@ static void ring_advance(struct shmbus__ring_sub *sub, uint64_t cursor, uint64_t
   shmbus__store_release(&sub->rec->cursor, cursor);
   shmbus__store_relaxed(&sub->rec->received, sub->received);
   shmbus__store_relaxed(&sub->rec->lost, sub->lost);
+  if (sub->reliable) {
+    /* Only reliable subscribers make room that publishers wait for. The
+     * fence orders the cursor store before the summary load; it pairs with
+     * the waiting publisher's seq_cst fetch_or then cursor reload
+     * (shmbus__ring_pub_wait_prepare): either it sees our cursor, or we
+     * see its bit. */
+    shmbus__fence_seq_cst();
+    if (shmbus__load_relaxed(&sub->ring->ctrl->pub_wait_summary) != 0)
+      sub->pubs_waiting = true;
+  }
 }
 
 static uint64_t ring_history(const struct shmbus__ring *r, uint64_t head, uint32_t history) {
@@ -476,6 +522,29 @@ static void ring_release_sub(struct shmbus__ring *r, uint32_t index) {
    * once no reliable subscriber is left. */
   if (old == SHMBUS__SUB_RELIABLE)
     shmbus__fetch_add_seq_cst(&r->ctrl->gen, 1);
+}
+
+int shmbus__ring_sub_adopt(struct shmbus__ring *r, struct shmbus__ring_sub *sub,
+                           uint32_t index) {
+  struct shmbus__sub_rec *rec;
+  uint32_t st;
+
+  if (index >= r->max_subs)
+    return -EINVAL;
+  rec = &r->subs[index];
+  /* Acquire: pairs with the attaching process's release store of state. */
+  st = shmbus__load_acquire(&rec->state);
+  if (st != SHMBUS__SUB_LOSSY && st != SHMBUS__SUB_RELIABLE)
+    return SHMBUS_ESTATE;
+  memset(sub, 0, sizeof(*sub));
+  sub->ring = r;
+  sub->rec = rec;
+  sub->index = index;
+  sub->reliable = st == SHMBUS__SUB_RELIABLE;
+  sub->cursor = shmbus__load_acquire(&rec->cursor);
+  sub->received = shmbus__load_relaxed(&rec->received);
+  sub->lost = shmbus__load_relaxed(&rec->lost);
+  return 0;
 }
 
 void shmbus__ring_sub_detach(struct shmbus__ring_sub *sub) {
@@ -677,6 +746,30 @@ uint64_t shmbus__ring_take_sleepers(struct shmbus__ring *r, uint32_t w) {
     return 0;
   /* acq_rel: exactly one publisher takes each bit; it wakes that one. */
   return shmbus__exchange_acq_rel(&r->sleepers[w], 0);
+}
+
+uint64_t shmbus__ring_take_pub_wait_summary(struct shmbus__ring *r) {
+  /* As shmbus__ring_take_summary. */
+  if (shmbus__load_relaxed(&r->ctrl->pub_wait_summary) == 0)
+    return 0;
+  return shmbus__exchange_acq_rel(&r->ctrl->pub_wait_summary, 0);
+}
+
+uint64_t shmbus__ring_take_pub_waiters(struct shmbus__ring *r, uint32_t w) {
+  if (w >= (r->max_pubs + 63) / 64 || shmbus__load_relaxed(&r->ctrl->pub_waiters[w]) == 0)
+    return 0;
+  /* acq_rel: exactly one subscriber takes each bit; it wakes that one. */
+  return shmbus__exchange_acq_rel(&r->ctrl->pub_waiters[w], 0);
+}
+
+bool shmbus__ring_peers_changed(const struct shmbus__ring *r, uint64_t *seen) {
+  /* Acquire: pairs with the daemon's release increment after it sent the
+   * peer messages; reading the socket afterwards finds them. */
+  uint64_t e = shmbus__load_acquire(&r->ctrl->peer_epoch);
+  if (e == *seen)
+    return false;
+  *seen = e;
+  return true;
 }
 
 /* ---- repair ---------------------------------------------------------- */

@@ -63,6 +63,9 @@ struct shmbus__ring_sub {
   uint64_t lost;
   uint64_t view_word; /* commit word seen by an open in-place read */
   bool viewing;
+  /* Set by a reliable subscriber's reads when a publisher waits for room:
+   * the caller wakes them (shmbus__ring_take_pub_waiters) and clears it. */
+  bool pubs_waiting;
 };
 
 /* What a receive tells about the message besides its bytes. */
@@ -100,6 +103,18 @@ int shmbus__ring_pub_attach(struct shmbus__ring *ring, struct shmbus__ring_pub *
                             uint32_t pub_id, uint32_t pid);
 void shmbus__ring_pub_detach(struct shmbus__ring_pub *pub);
 
+/* Builds a handle for publisher record `index`, which another process (the
+ * daemon) attached on our behalf. Returns 0, -EINVAL for an index out of
+ * range, SHMBUS_ESTATE when the record is not in use. */
+int shmbus__ring_pub_adopt(struct shmbus__ring *ring, struct shmbus__ring_pub *pub,
+                           uint32_t index);
+
+/* Waiting for room, publisher side: sets the publisher's waiter bit, then
+ * re-checks. Returns true if the ring is still full behind a reliable
+ * subscriber (block on the publisher's wake-up fd), false if there is room
+ * now. A reliable subscriber that reads takes the bit and wakes it. */
+bool shmbus__ring_pub_wait_prepare(struct shmbus__ring_pub *pub);
+
 /* Zero copy: claims the next sequence number and the slot for it, and
  * returns in *payload a pointer to slot_capacity writable bytes. Returns 0,
  * SHMBUS_ETOOBIG when len > capacity, SHMBUS_EFULL when a reliable
@@ -123,6 +138,12 @@ int shmbus__ring_publish(struct shmbus__ring_pub *pub, const void *buf, size_t l
 int shmbus__ring_sub_attach(struct shmbus__ring *ring, struct shmbus__ring_sub *sub,
                             bool reliable, uint32_t history, uint32_t pid);
 void shmbus__ring_sub_detach(struct shmbus__ring_sub *sub);
+
+/* Builds a handle for subscriber record `index`, attached by the daemon on
+ * our behalf (cursor, counters and reliability come from the record).
+ * Returns 0, -EINVAL, or SHMBUS_ESTATE when the record is not in use. */
+int shmbus__ring_sub_adopt(struct shmbus__ring *ring, struct shmbus__ring_sub *sub,
+                           uint32_t index);
 
 /* Copies the next message into buf. Returns its length, -EAGAIN when there
  * is none yet, -EMSGSIZE when cap is too small (info->len says how much is
@@ -156,6 +177,15 @@ bool shmbus__ring_sleep_prepare(struct shmbus__ring_sub *sub);
  * words worth taking. Each returned bit must be woken exactly once. */
 uint64_t shmbus__ring_take_summary(struct shmbus__ring *ring);
 uint64_t shmbus__ring_take_sleepers(struct shmbus__ring *ring, uint32_t w);
+
+/* The same for publishers waiting for room: bit (i % 64) of word (i / 64)
+ * is publisher record i. */
+uint64_t shmbus__ring_take_pub_wait_summary(struct shmbus__ring *ring);
+uint64_t shmbus__ring_take_pub_waiters(struct shmbus__ring *ring, uint32_t w);
+
+/* Whether the control header's peer_epoch moved since `*seen` (and records
+ * the new value): the daemon sent peer_join/peer_leave messages. */
+bool shmbus__ring_peers_changed(const struct shmbus__ring *ring, uint64_t *seen);
 
 /* Repair after publishers died (they must really be dead: the caller, the
  * daemon, knows from their sockets). `dead` lists their record indices.

@@ -7,7 +7,8 @@
 Test(error, every_code_has_a_distinct_name_and_text) {
   static const int codes[] = {SHMBUS_EBADREGION, SHMBUS_EVERSION, SHMBUS_ETOOBIG, SHMBUS_EFULL,
                               SHMBUS_EOVERRUN, SHMBUS_ENOSLOT, SHMBUS_ECORRUPT, SHMBUS_EMISMATCH,
-                              SHMBUS_EBADNAME, SHMBUS_EPARAM, SHMBUS_ESTATE};
+                              SHMBUS_EBADNAME, SHMBUS_EPARAM, SHMBUS_ESTATE, SHMBUS_EDENIED,
+                              SHMBUS_ENODAEMON, SHMBUS_EPROTOVER, SHMBUS_EDISCONNECTED};
   size_t i, j;
   for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
     cr_assert(codes[i] < -200, "bus codes stay clear of errno values");

@@ -39,7 +39,11 @@ extern "C" {
   XX(EMISMATCH, 7, "topic exists with other parameters")                      \
   XX(EBADNAME, 8, "invalid topic name")                                       \
   XX(EPARAM, 9, "invalid topic parameters")                                   \
-  XX(ESTATE, 10, "call not allowed in the object's current state")
+  XX(ESTATE, 10, "call not allowed in the object's current state")           \
+  XX(EDENIED, 11, "permission denied by the bus configuration")              \
+  XX(ENODAEMON, 12, "no bus daemon is running and autostart is disabled")    \
+  XX(EPROTOVER, 13, "bus daemon speaks another protocol version")            \
+  XX(EDISCONNECTED, 14, "connection to the bus daemon was lost")
 
 /* The bus-specific codes. The hot-path outcomes -EAGAIN (no message yet) and
  * -EMSGSIZE (receive buffer too small) are plain errno values. */
