@@ -762,6 +762,22 @@ uint64_t shmbus__ring_take_pub_waiters(struct shmbus__ring *r, uint32_t w) {
   return shmbus__exchange_acq_rel(&r->ctrl->pub_waiters[w], 0);
 }
 
+void shmbus__ring_restore_sleeper(struct shmbus__ring *r, uint32_t i) {
+  if (i >= r->max_subs)
+    return;
+  /* seq_cst as in sleep_prepare: bit first, then summary. */
+  shmbus__fetch_or_seq_cst(&r->sleepers[i / 64], UINT64_C(1) << (i % 64));
+  shmbus__fetch_or_seq_cst(&r->ctrl->sleep_summary, UINT64_C(1) << (i / 64));
+}
+
+void shmbus__ring_restore_pub_waiter(struct shmbus__ring *r, uint32_t i) {
+  if (i >= r->max_pubs)
+    return;
+  /* seq_cst as in pub_wait_prepare: bit first, then summary. */
+  shmbus__fetch_or_seq_cst(&r->ctrl->pub_waiters[i / 64], UINT64_C(1) << (i % 64));
+  shmbus__fetch_or_seq_cst(&r->ctrl->pub_wait_summary, UINT64_C(1) << (i / 64));
+}
+
 bool shmbus__ring_peers_changed(const struct shmbus__ring *r, uint64_t *seen) {
   /* Acquire: pairs with the daemon's release increment after it sent the
    * peer messages; reading the socket afterwards finds them. */

@@ -183,6 +183,12 @@ uint64_t shmbus__ring_take_sleepers(struct shmbus__ring *ring, uint32_t w);
 uint64_t shmbus__ring_take_pub_wait_summary(struct shmbus__ring *ring);
 uint64_t shmbus__ring_take_pub_waiters(struct shmbus__ring *ring, uint32_t w);
 
+/* Puts a taken bit back (sleeper i, or publisher waiter i) when the taker
+ * could not wake its owner yet (it does not know the owner's fd): the next
+ * taker tries again. */
+void shmbus__ring_restore_sleeper(struct shmbus__ring *ring, uint32_t i);
+void shmbus__ring_restore_pub_waiter(struct shmbus__ring *ring, uint32_t i);
+
 /* Whether the control header's peer_epoch moved since `*seen` (and records
  * the new value): the daemon sent peer_join/peer_leave messages. */
 bool shmbus__ring_peers_changed(const struct shmbus__ring *ring, uint64_t *seen);

@@ -58,3 +58,38 @@ int shmbus__random64(uint64_t *out);
 void shmbus__spin_backoff(unsigned spins);
 
 #endif /* SHMBUS_PLATFORM_H */
+
+/* ---- wake-up events (eventfd on Linux) -------------------------------- */
+
+/* Opens a non-blocking, close-on-exec wake-up event; the caller owns *fd. */
+int shmbus__event_open(int *fd);
+/* Signals the event (adds 1). Never blocks; a full counter is fine. */
+int shmbus__event_signal(int fd);
+/* Resets the event to unsignalled; never blocks. */
+void shmbus__event_drain(int fd);
+/* True if `fd` is a wake-up event as made by shmbus__event_open. */
+bool shmbus__event_check(int fd);
+
+/* Waits until fds[i] is readable (or hung up) for any i < n, at most
+ * timeout_ms (-1: forever). Returns a bit mask of the ready fds (0 on
+ * timeout) or a negative errno; EINTR is retried with the time left. */
+int shmbus__wait_readable(const int *fds, unsigned n, int timeout_ms);
+
+/* ---- the daemon's socket --------------------------------------------- */
+
+/* Connects a non-blocking, close-on-exec SOCK_SEQPACKET unix socket to
+ * `path`. Returns 0 with *fd, or -ENOENT/-ECONNREFUSED when no daemon
+ * listens there, or another -errno. */
+int shmbus__unix_connect(const char *path, int *fd);
+
+/* Starts `path` (searched in $PATH when it has no '/') with argv, its
+ * stdin/stdout/stderr on /dev/null and `ready_fd` passed as fd 3, and
+ * reaps the direct child once it exits (the daemon detaches itself).
+ * Returns 0 or -errno. */
+int shmbus__spawn_daemon(const char *path, char *const argv[], int ready_fd);
+
+/* Creates a close-on-exec pipe. */
+int shmbus__pipe(int fds[2]);
+
+/* The program's short name (for the default client name). Static string. */
+const char *shmbus__program_name(void);

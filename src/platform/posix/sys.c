@@ -39,3 +39,8 @@ void shmbus__spin_backoff(unsigned spins) {
   else
     (void)sched_yield();
 }
+
+const char *shmbus__program_name(void) {
+  extern char *program_invocation_short_name;
+  return program_invocation_short_name != NULL ? program_invocation_short_name : "shmbus";
+}
