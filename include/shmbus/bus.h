@@ -1,0 +1,244 @@
+/* shmbus: topics by name. A process opens a bus connection, then
+ * publishers and subscribers on named topics. The daemon (shmbusd) sets the
+ * topics up and passes their shared memory; messages then go through shared
+ * memory only.
+ *
+ * Conventions (all calls):
+ * - Return 0 or a non-negative count on success, a negative code on
+ *   failure (include/shmbus/error.h); shmbus_strerror() explains it.
+ * - Thread-safety: a shmbus_bus and every publisher and subscriber opened
+ *   from it form one unit that one thread uses at a time (like a libuv
+ *   loop). Use one bus per thread, or serialise calls yourself. Different
+ *   buses are independent, in one process or many.
+ * - Across fork(): a child must not use its parent's bus or handles (they
+ *   share the daemon connection and ring records); it opens its own bus.
+ * - A call that takes a callback and fails never calls that callback.
+ * - Handles are allocated by the library: *_open gives them to the caller,
+ *   *_close frees them. Closing the bus closes every handle still open on
+ *   it; their pointers are invalid afterwards.
+ *
+ * Example, a publisher:
+ *
+ *     shmbus_bus *bus;
+ *     shmbus_pub *pub;
+ *     if ((rv = shmbus_bus_open(&bus, NULL)) < 0) ...
+ *     if ((rv = shmbus_pub_open(bus, "sensors/imu/0", NULL, &pub)) < 0) ...
+ *     rv = shmbus_pub_publish(pub, &sample, sizeof(sample));
+ *     shmbus_bus_close(bus);
+ */
+#ifndef SHMBUS_BUS_H
+#define SHMBUS_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmbus/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct shmbus_bus shmbus_bus;
+typedef struct shmbus_pub shmbus_pub;
+typedef struct shmbus_sub shmbus_sub;
+
+/* ---- the bus connection ------------------------------------------------ */
+
+#define SHMBUS_AUTOSTART_DEFAULT (-1)
+
+/* Options for shmbus_bus_open. Initialise with shmbus_bus_opts_init, then
+ * set what you need. Strings are copied; the caller keeps ownership. */
+struct shmbus_bus_opts {
+  /* Bus directory. NULL: $SHMBUS_DIR, else $XDG_RUNTIME_DIR/shmbus, else
+   * /tmp/shmbus-<uid>. Use "/run/shmbus" for the system bus. */
+  const char *dir;
+  /* This participant's name, shown by `shmbus stat`. NULL: the program's
+   * name. At most 63 bytes are kept. */
+  const char *name;
+  /* Start shmbusd when none answers: 1 yes, 0 no, SHMBUS_AUTOSTART_DEFAULT
+   * yes unless the environment sets SHMBUS_NO_AUTOSTART=1. */
+  int autostart;
+  /* The daemon to start. NULL: $SHMBUS_DAEMON, else the installed shmbusd,
+   * else "shmbusd" from $PATH. */
+  const char *daemon_path;
+  /* How long a control request (open, close) may wait for the daemon, and
+   * how long to wait for an autostarted daemon. 0: 5000 ms. */
+  int timeout_ms;
+};
+
+/* Fills `opts` with the defaults described above. */
+SHMBUS_API void shmbus_bus_opts_init(struct shmbus_bus_opts *opts);
+
+/* Connects to the bus daemon (starting it if allowed and needed) and says
+ * hello. On success *bus is a new connection the caller closes with
+ * shmbus_bus_close. `opts` may be NULL for the defaults.
+ * Errors: SHMBUS_ENODAEMON (no daemon, autostart off), SHMBUS_EDENIED,
+ * SHMBUS_EPROTOVER, -ETIMEDOUT, -ENOMEM, -ENAMETOOLONG (bus dir). */
+SHMBUS_API int shmbus_bus_open(shmbus_bus **bus, const struct shmbus_bus_opts *opts);
+
+/* Closes every publisher and subscriber still open on the bus, the
+ * connection, and frees the bus. NULL is a no-op. If libuv handles were
+ * started on it, run the loop once more afterwards so libuv can finish
+ * closing them. */
+SHMBUS_API void shmbus_bus_close(shmbus_bus *bus);
+
+/* Handles whatever the daemon sent (peers joining or leaving) and, when the
+ * daemon went away, tries to reconnect and re-register. Never blocks.
+ * Returns 0, or SHMBUS_EDISCONNECTED while no daemon can be reached (the
+ * data path keeps working meanwhile; call again later). Publishing, a
+ * blocking receive and the libuv integration call this for you. */
+SHMBUS_API int shmbus_bus_process(shmbus_bus *bus);
+
+/* The connection's socket, to watch for readability in your own event loop
+ * (then call shmbus_bus_process), or -1 while disconnected. */
+SHMBUS_API int shmbus_bus_fd(const shmbus_bus *bus);
+
+/* True while connected to a daemon. */
+SHMBUS_API bool shmbus_bus_connected(const shmbus_bus *bus);
+
+/* ---- topics ------------------------------------------------------------ */
+
+/* Topic parameters, fixed when the topic is first created. Zero fields
+ * mean "the topic's existing value, or the daemon's default when it is
+ * created" (256 slots, 1024 bytes, 64 subscribers, 16 publishers). Stating
+ * all four makes a later open check them (SHMBUS_EMISMATCH if they differ);
+ * state all four or none. */
+struct shmbus_topic_opts {
+  uint32_t slots;     /* ring slots, a power of two in [2, 2^24] */
+  uint32_t slot_size; /* largest message, in bytes, [1, 64 MiB] */
+  uint32_t max_subs;  /* [1, 4096] */
+  uint32_t max_pubs;  /* [1, 1024] */
+  bool retain;        /* keep the topic while nobody uses it */
+};
+
+/* Topic names: segments of [A-Za-z0-9_.-] separated by '/', no empty
+ * segment, at most 255 bytes, e.g. "sensors/imu/0". "$sys/..." is the
+ * daemon's. An invalid name gives SHMBUS_EBADNAME. */
+
+/* What a receive reports besides the bytes. */
+struct shmbus_msg_info {
+  uint64_t seq;    /* position in the topic's sequence */
+  uint64_t ts_ns;  /* publisher's CLOCK_MONOTONIC time at publish */
+  uint32_t pub_id; /* which publisher (unique per daemon) */
+  uint32_t len;    /* payload bytes */
+};
+
+/* ---- publishers -------------------------------------------------------- */
+
+/* Opens a publisher on `topic` (created if new). `opts` may be NULL.
+ * On success *pub is owned by the caller (shmbus_pub_close) and is valid
+ * until then or until its bus is closed. */
+SHMBUS_API int shmbus_pub_open(shmbus_bus *bus, const char *topic,
+                               const struct shmbus_topic_opts *opts, shmbus_pub **pub);
+
+/* Publishes a copy of `len` bytes. Returns 0; SHMBUS_EFULL when a reliable
+ * subscriber has not read the slot that would be overwritten (nothing was
+ * published: retry, wait with shmbus_pub_wait, or use the libuv callback);
+ * SHMBUS_ETOOBIG when len exceeds the topic's slot size; SHMBUS_ESTATE while
+ * a loan is open. Makes no syscall unless a subscriber sleeps or a peer
+ * joined or left. */
+SHMBUS_API int shmbus_pub_publish(shmbus_pub *pub, const void *data, size_t len);
+
+/* Zero copy: lends the next slot. *buf points to shmbus_pub_max_size()
+ * writable bytes in shared memory, valid until shmbus_pub_commit or
+ * shmbus_pub_cancel, which must follow before any other publish on this
+ * publisher. Same errors as shmbus_pub_publish. */
+SHMBUS_API int shmbus_pub_loan(shmbus_pub *pub, size_t len, void **buf);
+/* Publishes the loaned slot with `len` bytes (<= max size). */
+SHMBUS_API int shmbus_pub_commit(shmbus_pub *pub, size_t len);
+/* Gives the loaned slot up; subscribers count its sequence number lost. */
+SHMBUS_API int shmbus_pub_cancel(shmbus_pub *pub);
+
+/* Blocks until publishing would not get SHMBUS_EFULL, at most timeout_ms
+ * (-1: forever). Returns 0 or -ETIMEDOUT. */
+SHMBUS_API int shmbus_pub_wait(shmbus_pub *pub, int timeout_ms);
+
+/* The topic's slot size: the largest message. */
+SHMBUS_API size_t shmbus_pub_max_size(const shmbus_pub *pub);
+
+/* Messages this publisher published. */
+SHMBUS_API uint64_t shmbus_pub_published(const shmbus_pub *pub);
+
+/* Closes the publisher (an open loan is cancelled) and frees it. NULL is a
+ * no-op. */
+SHMBUS_API void shmbus_pub_close(shmbus_pub *pub);
+
+/* ---- subscribers ------------------------------------------------------- */
+
+struct shmbus_sub_opts {
+  /* Reliable: publishers never overwrite what this subscriber has not read
+   * (they get SHMBUS_EFULL instead). Lossy (default): it never holds them
+   * back, and counts exactly what it missed. */
+  bool reliable;
+  /* Start this many messages back (clamped to the ring and to what was
+   * published), so a late joiner gets what was recently published. */
+  uint32_t history;
+  /* Topic parameters to check or create with (see struct
+   * shmbus_topic_opts); all zero to accept the topic as it is. */
+  struct shmbus_topic_opts topic;
+};
+
+/* Opens a subscriber on `topic` (created if new). `opts` may be NULL
+ * (lossy, no history). On success *sub is owned by the caller. */
+SHMBUS_API int shmbus_sub_open(shmbus_bus *bus, const char *topic,
+                               const struct shmbus_sub_opts *opts, shmbus_sub **sub);
+
+/* Copies the next message into buf. Returns its length, -EAGAIN when none
+ * is waiting, -EMSGSIZE when `cap` is too small (info->len says how much is
+ * needed; the message stays), SHMBUS_ECORRUPT when shared memory holds
+ * nonsense. Never blocks, no syscall. `info` may be NULL. */
+SHMBUS_API int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap,
+                                   struct shmbus_msg_info *info);
+
+/* As shmbus_sub_try_recv, but sleeps (on the subscriber's eventfd) until a
+ * message arrives, at most timeout_ms (-1: forever). -ETIMEDOUT when none
+ * came. */
+SHMBUS_API int shmbus_sub_recv(shmbus_sub *sub, void *buf, size_t cap,
+                               struct shmbus_msg_info *info, int timeout_ms);
+
+/* An in-place read: data points into the read-only shared slot. */
+struct shmbus_view {
+  const void *data;
+  struct shmbus_msg_info info;
+};
+
+/* Starts an in-place read of the next message (-EAGAIN when none). The
+ * bytes in view->data may be overwritten by a publisher while you read
+ * them (lossy subscribers): trust what you read only if shmbus_sub_view_end
+ * returns 0. Until then no other receive is allowed on this subscriber. */
+SHMBUS_API int shmbus_sub_view(shmbus_sub *sub, struct shmbus_view *view);
+/* Ends an in-place read. 0: the message was intact the whole time.
+ * SHMBUS_EOVERRUN: it was overwritten meanwhile; discard what you read (it
+ * counts as lost). */
+SHMBUS_API __attribute__((warn_unused_result)) int
+shmbus_sub_view_end(shmbus_sub *sub, const struct shmbus_view *view);
+
+struct shmbus_sub_stats {
+  uint64_t received; /* messages delivered since the subscriber opened */
+  uint64_t lost;     /* messages it missed: received + lost == published since */
+};
+
+/* Fills `stats`. */
+SHMBUS_API void shmbus_sub_stats(const shmbus_sub *sub, struct shmbus_sub_stats *stats);
+
+/* The subscriber's eventfd: readable after a publisher woke it. To wait in
+ * your own loop: try_recv until -EAGAIN, call shmbus_sub_arm; if it returns
+ * 1, wait for this fd, then try_recv again. */
+SHMBUS_API int shmbus_sub_fd(const shmbus_sub *sub);
+
+/* Prepares to sleep: returns 1 if you may wait for shmbus_sub_fd (a
+ * publisher will signal it), 0 if a message arrived meanwhile. */
+SHMBUS_API int shmbus_sub_arm(shmbus_sub *sub);
+
+/* The topic's slot size: the largest message. */
+SHMBUS_API size_t shmbus_sub_max_size(const shmbus_sub *sub);
+
+/* Closes the subscriber and frees it. NULL is a no-op. */
+SHMBUS_API void shmbus_sub_close(shmbus_sub *sub);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMBUS_BUS_H */

@@ -1,0 +1,55 @@
+/* shmbus: libuv integration. Subscribers deliver messages to a callback
+ * from a uv_loop_t the caller owns; publishers get a "writable again"
+ * callback; the daemon connection is watched (and re-established) from the
+ * same loop.
+ *
+ * Everything here runs on the loop's thread, which must be the thread that
+ * uses the bus (see shmbus/bus.h). The loop must outlive the handles started
+ * on it: close them (or the bus), then run the loop once more so libuv can
+ * finish closing its handles, then close the loop. */
+#ifndef SHMBUS_UV_H
+#define SHMBUS_UV_H
+
+#include <uv.h>
+
+#include "shmbus/bus.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Called for each message. `data` is valid only during the call (for a
+ * reliable subscriber it points into shared memory, for a lossy one into a
+ * private copy). The callback may close the subscriber or the bus. */
+typedef void (*shmbus_uv_msg_cb)(shmbus_sub *sub, const void *data, size_t len,
+                                 const struct shmbus_msg_info *info, void *arg);
+
+/* Called once after a publish got SHMBUS_EFULL and room became available. */
+typedef void (*shmbus_uv_writable_cb)(shmbus_pub *pub, void *arg);
+
+/* Watches the bus connection from `loop`: control messages are handled as
+ * they arrive, and a lost daemon is reconnected with backoff (10 ms doubling
+ * to 1 s) from a timer. Returns 0, SHMBUS_ESTATE if already started. */
+SHMBUS_API int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop);
+
+/* Delivers the subscriber's messages to `cb` from `loop`: its eventfd is a
+ * uv_poll handle; each wake-up drains the ring in batches (at most 256
+ * messages before yielding to the loop). Returns 0, SHMBUS_ESTATE if already
+ * started. On failure `cb` is never called. */
+SHMBUS_API int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb,
+                                   void *arg);
+
+/* Stops delivering. Returns 0 (also when not started). */
+SHMBUS_API int shmbus_uv_sub_stop(shmbus_sub *sub);
+
+/* Arms a one-shot "writable again" callback: `cb` runs from `loop` once a
+ * publish would no longer get SHMBUS_EFULL (at once, on the next loop
+ * iteration, if there is room already). Re-arm after each call. */
+SHMBUS_API int shmbus_uv_pub_on_writable(shmbus_pub *pub, uv_loop_t *loop,
+                                         shmbus_uv_writable_cb cb, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMBUS_UV_H */

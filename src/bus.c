@@ -1,0 +1,667 @@
+/* bus: the public topic API (include/shmbus/bus.h) over the daemon
+ * connection (client.c), the regions (region.c) and the ring (ring.c).
+ * See bus.h for what each object owns. */
+#include "bus.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform/platform.h"
+#include "shmbus/error.h"
+
+#define BUS_BACKOFF_MIN_MS 10u
+#define BUS_BACKOFF_MAX_MS 1000u
+
+/* ---- events from the daemon ------------------------------------------- */
+
+static void bus_set_peer(struct shmbus__handle *h, uint32_t index, int fd) {
+  if (index >= h->n_peers) {
+    shmbus__fd_close(fd);
+    return;
+  }
+  shmbus__fd_close(h->peer_fds[index]);
+  h->peer_fds[index] = fd;
+}
+
+static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
+  shmbus_bus *bus = ctx;
+  struct shmbus__handle *h;
+
+  for (h = bus->handles; h != NULL; h = h->next) {
+    if (h->topic_id != ev->topic_id || h->role == ev->role)
+      continue;
+    if (ev->type == SHMBUS__MSG_PEER_JOIN && ev->nfds == 1) {
+      int fd;
+      if (shmbus__fd_dup(ev->fds[0], &fd) == 0)
+        bus_set_peer(h, ev->index, fd);
+      if (h->pending_peers > 0)
+        h->pending_peers--;
+    } else if (ev->type == SHMBUS__MSG_PEER_LEAVE) {
+      bus_set_peer(h, ev->index, -1);
+    }
+  }
+  /* Anything else (a late reply, an unknown event) is dropped. */
+  shmbus__msg_close_fds(ev);
+}
+
+/* ---- connection and re-registration ------------------------------------ */
+
+static void bus_clear_peers(struct shmbus__handle *h) {
+  uint32_t i;
+  for (i = 0; i < h->n_peers; i++) {
+    shmbus__fd_close(h->peer_fds[i]);
+    h->peer_fds[i] = -1;
+  }
+}
+
+/* After `opened`, the daemon sends `peers` peer_join events at once: wait
+ * for them, so that a publisher knows every subscriber before it returns. */
+static int bus_await_peers(shmbus_bus *bus, struct shmbus__handle *h) {
+  int rv;
+  while (h->pending_peers > 0) {
+    if ((rv = shmbus__conn_wait_event(&bus->conn, bus->conn.timeout_ms)) < 0)
+      return rv;
+    if (rv == 0)
+      return -ETIMEDOUT;
+  }
+  return 0;
+}
+
+static void bus_params_to_msg(const struct shmbus__params *p, struct shmbus__msg *m) {
+  m->params = *p;
+  m->has |= SHMBUS__HAS_PARAMS;
+}
+
+/* Checks an `opened` reply against what we asked and what we hold. */
+static int bus_check_opened(const struct shmbus__msg *r, uint32_t role, uint32_t fds) {
+  if (r->type != SHMBUS__MSG_OPENED || r->role != role || r->nfds != fds ||
+      !(r->has & SHMBUS__HAS_PARAMS))
+    return -EPROTO;
+  return 0;
+}
+
+/* Re-registers one handle with a new daemon (docs/protocol.md, restart). */
+static int bus_adopt(shmbus_bus *bus, struct shmbus__handle *h) {
+  struct shmbus__msg req;
+  struct shmbus__msg reply;
+  int rv;
+
+  shmbus__msg_init(&req, SHMBUS__MSG_ADOPT, 0);
+  memcpy(req.topic, h->topic, sizeof(req.topic));
+  req.role = h->role;
+  req.index = h->index;
+  bus_params_to_msg(&h->params, &req);
+  req.fds[0] = h->data_fd;
+  req.fds[1] = h->ctrl_fd;
+  req.fds[2] = h->event_fd;
+  req.nfds = 3;
+  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+    return rv;
+  rv = bus_check_opened(&reply, h->role, 2);
+  shmbus__msg_close_fds(&reply); /* we keep using our own mappings and fds */
+  if (rv < 0)
+    return rv;
+  bus_clear_peers(h);
+  h->topic_id = reply.topic_id;
+  h->pending_peers = reply.peers;
+  return bus_await_peers(bus, h);
+}
+
+/* Wake-ups that could not be delivered while peers were unknown were put
+ * back; deliver them now that peers are known again. */
+static void bus_redeliver(struct shmbus__handle *h) {
+  if (h->role == SHMBUS__WIRE_PUB)
+    shmbus__pub_wake_sleepers((shmbus_pub *)h);
+  else
+    shmbus__sub_wake_publishers((shmbus_sub *)h);
+}
+
+static int bus_reconnect(shmbus_bus *bus) {
+  struct shmbus__handle *h;
+  int rv;
+
+  if ((rv = shmbus__conn_connect(&bus->conn)) < 0)
+    return rv;
+  for (h = bus->handles; h != NULL; h = h->next)
+    if ((rv = bus_adopt(bus, h)) < 0)
+      goto fail;
+  for (h = bus->handles; h != NULL; h = h->next)
+    bus_redeliver(h);
+  return 0;
+
+fail:
+  shmbus__conn_close(&bus->conn);
+  return rv;
+}
+
+int shmbus_bus_process(shmbus_bus *bus) {
+  int rv;
+  int had = bus->conn.fd;
+
+  if (bus->conn.fd >= 0) {
+    rv = shmbus__conn_drain(&bus->conn);
+    if (rv == 0)
+      return 0;
+    /* The daemon went away: retry at once, then back off. */
+    bus->retry_at_ns = 0;
+    bus->backoff_ms = BUS_BACKOFF_MIN_MS;
+  }
+  if (shmbus__clock_mono_ns() < bus->retry_at_ns) {
+    rv = SHMBUS_EDISCONNECTED;
+    goto out;
+  }
+  rv = bus_reconnect(bus);
+  if (rv == 0) {
+    bus->backoff_ms = BUS_BACKOFF_MIN_MS;
+  } else {
+    bus->retry_at_ns = shmbus__clock_mono_ns() + (uint64_t)bus->backoff_ms * 1000000u;
+    bus->backoff_ms = bus->backoff_ms * 2 > BUS_BACKOFF_MAX_MS ? BUS_BACKOFF_MAX_MS
+                                                               : bus->backoff_ms * 2;
+    rv = SHMBUS_EDISCONNECTED;
+  }
+out:
+  if (bus->conn.fd != had)
+    shmbus__uv_bus_changed(bus);
+  return rv;
+}
+
+void shmbus_bus_opts_init(struct shmbus_bus_opts *o) {
+  memset(o, 0, sizeof(*o));
+  o->autostart = SHMBUS_AUTOSTART_DEFAULT;
+}
+
+int shmbus_bus_open(shmbus_bus **out, const struct shmbus_bus_opts *opts) {
+  struct shmbus_bus_opts defaults;
+  shmbus_bus *bus;
+  int rv;
+
+  if (out == NULL)
+    return -EINVAL;
+  if (opts == NULL) {
+    shmbus_bus_opts_init(&defaults);
+    opts = &defaults;
+  }
+  bus = calloc(1, sizeof(*bus));
+  if (bus == NULL)
+    return -ENOMEM;
+  bus->backoff_ms = BUS_BACKOFF_MIN_MS;
+  if ((rv = shmbus__conn_init(&bus->conn, opts->dir, opts->name, opts->autostart,
+                              opts->daemon_path, opts->timeout_ms, bus_on_event, bus)) < 0)
+    goto fail;
+  if ((rv = shmbus__conn_connect(&bus->conn)) < 0)
+    goto fail;
+  *out = bus;
+  return 0;
+
+fail:
+  shmbus__conn_close(&bus->conn);
+  free(bus);
+  return rv;
+}
+
+int shmbus_bus_fd(const shmbus_bus *bus) {
+  return bus->conn.fd;
+}
+
+bool shmbus_bus_connected(const shmbus_bus *bus) {
+  return bus->conn.fd >= 0;
+}
+
+static void bus_handle_close(struct shmbus__handle *h);
+
+void shmbus_bus_close(shmbus_bus *bus) {
+  if (bus == NULL)
+    return;
+  while (bus->handles != NULL)
+    bus_handle_close(bus->handles);
+  shmbus__uv_bus_release(bus);
+  shmbus__conn_close(&bus->conn);
+  free(bus);
+}
+
+/* ---- handles ------------------------------------------------------------ */
+
+static void bus_handle_free(struct shmbus__handle *h) {
+  bus_clear_peers(h);
+  free(h->peer_fds);
+  shmbus__region_close(&h->region);
+  shmbus__fd_close(h->data_fd);
+  shmbus__fd_close(h->ctrl_fd);
+  shmbus__fd_close(h->event_fd);
+  free(h);
+}
+
+static void bus_unlink(struct shmbus__handle *h) {
+  struct shmbus__handle **pp;
+  for (pp = &h->bus->handles; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == h) {
+      *pp = h->next;
+      return;
+    }
+  }
+}
+
+static void bus_handle_close(struct shmbus__handle *h) {
+  shmbus_bus *bus = h->bus;
+  struct shmbus__msg req;
+  struct shmbus__msg reply;
+  bool daemon_did = false;
+
+  if (h->role == SHMBUS__WIRE_PUB && ((shmbus_pub *)h)->ring.loaned)
+    (void)shmbus__ring_cancel(&((shmbus_pub *)h)->ring);
+  shmbus__uv_handle_release(h);
+  bus_unlink(h);
+  if (bus->conn.fd >= 0) {
+    shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, 0);
+    req.topic_id = h->topic_id;
+    req.role = h->role;
+    req.index = h->index;
+    if (shmbus__conn_request(&bus->conn, &req, &reply) == 0) {
+      shmbus__msg_close_fds(&reply);
+      daemon_did = true;
+    }
+  }
+  /* Without a daemon, release the record ourselves. Never both: the
+   * daemon may hand a freed record to someone else at once. */
+  if (!daemon_did) {
+    if (h->role == SHMBUS__WIRE_PUB)
+      shmbus__ring_pub_detach(&((shmbus_pub *)h)->ring);
+    else
+      shmbus__ring_sub_detach(&((shmbus_sub *)h)->ring);
+  }
+  bus_handle_free(h);
+}
+
+static int bus_params_from_opts(const struct shmbus_topic_opts *o, struct shmbus__msg *m) {
+  uint32_t set;
+  if (o == NULL)
+    return 0;
+  set = (o->slots != 0) + (o->slot_size != 0) + (o->max_subs != 0) + (o->max_pubs != 0);
+  m->retain = o->retain;
+  if (set == 0)
+    return 0;
+  if (set != 4)
+    return SHMBUS_EPARAM; /* all four or none, as documented */
+  m->params.slot_count = o->slots;
+  m->params.slot_capacity = o->slot_size;
+  m->params.max_subs = o->max_subs;
+  m->params.max_pubs = o->max_pubs;
+  m->has |= SHMBUS__HAS_PARAMS;
+  return 0;
+}
+
+/* Opens a handle of `size` bytes (a shmbus_pub or shmbus_sub) for `req`
+ * (an `open` message the caller filled with topic, role and options). */
+static int bus_handle_open(shmbus_bus *bus, struct shmbus__msg *req, size_t size,
+                           struct shmbus__handle **out) {
+  struct shmbus__handle *h;
+  struct shmbus__msg reply;
+  uint32_t i;
+  int rv;
+
+  if ((rv = shmbus__topic_validate(req->topic, req->role == SHMBUS__WIRE_SUB)) < 0)
+    return rv;
+  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+    return rv;
+  h = calloc(1, size);
+  if (h == NULL)
+    return -ENOMEM;
+  h->bus = bus;
+  h->role = req->role;
+  h->data_fd = h->ctrl_fd = -1;
+  memcpy(h->topic, req->topic, sizeof(h->topic));
+  if ((rv = shmbus__event_open(&h->event_fd)) < 0)
+    goto fail_free;
+  req->fds[0] = h->event_fd;
+  req->nfds = 1;
+  if ((rv = shmbus__conn_request(&bus->conn, req, &reply)) < 0)
+    goto fail_free;
+  if ((rv = bus_check_opened(&reply, req->role, 2)) < 0) {
+    shmbus__msg_close_fds(&reply);
+    goto fail_free;
+  }
+  h->data_fd = reply.fds[0];
+  h->ctrl_fd = reply.fds[1];
+  h->topic_id = reply.topic_id;
+  h->index = reply.index;
+  h->params = reply.params;
+  h->pending_peers = reply.peers;
+  if ((rv = shmbus__region_open(&h->region, h->data_fd, h->ctrl_fd,
+                                req->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
+                                                              : SHMBUS__ROLE_SUBSCRIBER)) < 0)
+    goto fail_close;
+  /* The daemon's word on the parameters must match the region's. */
+  if (h->region.ring.slot_count != h->params.slot_count ||
+      h->region.ring.slot_capacity != h->params.slot_capacity) {
+    rv = SHMBUS_EBADREGION;
+    goto fail_close;
+  }
+  h->n_peers = req->role == SHMBUS__WIRE_PUB ? h->region.ring.max_subs : h->region.ring.max_pubs;
+  h->peer_fds = malloc(sizeof(int) * h->n_peers);
+  if (h->peer_fds == NULL) {
+    rv = -ENOMEM;
+    goto fail_close;
+  }
+  for (i = 0; i < h->n_peers; i++)
+    h->peer_fds[i] = -1;
+  if (req->role == SHMBUS__WIRE_PUB)
+    rv = shmbus__ring_pub_adopt(&h->region.ring, &((shmbus_pub *)h)->ring, h->index);
+  else
+    rv = shmbus__ring_sub_adopt(&h->region.ring, &((shmbus_sub *)h)->ring, h->index);
+  if (rv < 0)
+    goto fail_close;
+  h->epoch_seen = shmbus__load_acquire(&h->region.ring.ctrl->peer_epoch);
+  h->next = bus->handles;
+  bus->handles = h;
+  if ((rv = bus_await_peers(bus, h)) < 0) {
+    bus_handle_close(h);
+    return rv;
+  }
+  *out = h;
+  return 0;
+
+fail_close:
+  /* The daemon attached a record for us: give it back. */
+  if (bus->conn.fd >= 0) {
+    struct shmbus__msg close_req;
+    struct shmbus__msg close_reply;
+    shmbus__msg_init(&close_req, SHMBUS__MSG_CLOSE, 0);
+    close_req.topic_id = h->topic_id;
+    close_req.role = h->role;
+    close_req.index = h->index;
+    if (shmbus__conn_request(&bus->conn, &close_req, &close_reply) == 0)
+      shmbus__msg_close_fds(&close_reply);
+  }
+fail_free:
+  bus_handle_free(h);
+  return rv;
+}
+
+/* ---- publishers --------------------------------------------------------- */
+
+int shmbus_pub_open(shmbus_bus *bus, const char *topic, const struct shmbus_topic_opts *opts,
+                    shmbus_pub **out) {
+  struct shmbus__msg req;
+  struct shmbus__handle *h;
+  int rv;
+
+  if (bus == NULL || topic == NULL || out == NULL)
+    return -EINVAL;
+  shmbus__msg_init(&req, SHMBUS__MSG_OPEN, 0);
+  if (strlen(topic) > SHMBUS__TOPIC_MAX)
+    return SHMBUS_EBADNAME;
+  memcpy(req.topic, topic, strlen(topic) + 1);
+  req.role = SHMBUS__WIRE_PUB;
+  if ((rv = bus_params_from_opts(opts, &req)) < 0)
+    return rv;
+  if ((rv = bus_handle_open(bus, &req, sizeof(shmbus_pub), &h)) < 0)
+    return rv;
+  *out = (shmbus_pub *)h;
+  return 0;
+}
+
+/* Looks up the eventfd of peer record i, reading the daemon's socket once
+ * if it is not known yet (its peer_join may be waiting there). */
+static int bus_peer_fd(struct shmbus__handle *h, uint32_t i) {
+  if (i >= h->n_peers)
+    return -1;
+  if (h->peer_fds[i] < 0 && h->bus->conn.fd >= 0)
+    (void)shmbus__conn_drain(&h->bus->conn);
+  return h->peer_fds[i];
+}
+
+void shmbus__pub_wake_sleepers(shmbus_pub *pub) {
+  struct shmbus__ring *r = &pub->h.region.ring;
+  uint64_t words = shmbus__ring_take_summary(r);
+
+  while (words != 0) {
+    uint32_t w = (uint32_t)__builtin_ctzll(words);
+    uint64_t bits = shmbus__ring_take_sleepers(r, w);
+    words &= words - 1;
+    while (bits != 0) {
+      uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+      int fd = bus_peer_fd(&pub->h, i);
+      bits &= bits - 1;
+      if (fd < 0 || shmbus__event_signal(fd) < 0)
+        shmbus__ring_restore_sleeper(r, i); /* the next publish retries */
+    }
+  }
+}
+
+void shmbus__sub_wake_publishers(shmbus_sub *sub) {
+  struct shmbus__ring *r = &sub->h.region.ring;
+  uint64_t words;
+
+  sub->ring.pubs_waiting = false;
+  words = shmbus__ring_take_pub_wait_summary(r);
+  while (words != 0) {
+    uint32_t w = (uint32_t)__builtin_ctzll(words);
+    uint64_t bits = shmbus__ring_take_pub_waiters(r, w);
+    words &= words - 1;
+    while (bits != 0) {
+      uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+      int fd = bus_peer_fd(&sub->h, i);
+      bits &= bits - 1;
+      if (fd < 0 || shmbus__event_signal(fd) < 0)
+        shmbus__ring_restore_pub_waiter(r, i);
+    }
+  }
+}
+
+/* Reads the daemon's socket when the topic's peer epoch moved (a peer
+ * joined or left): the only syscall a publish may need besides wake-ups. */
+static void bus_check_peers(struct shmbus__handle *h) {
+  if (shmbus__ring_peers_changed(&h->region.ring, &h->epoch_seen))
+    (void)shmbus_bus_process(h->bus);
+}
+
+static int bus_after_commit(shmbus_pub *pub, int rv) {
+  if (rv == 1)
+    shmbus__pub_wake_sleepers(pub);
+  return rv < 0 ? rv : 0;
+}
+
+int shmbus_pub_publish(shmbus_pub *pub, const void *data, size_t len) {
+  if (pub == NULL || (data == NULL && len > 0))
+    return -EINVAL;
+  bus_check_peers(&pub->h);
+  return bus_after_commit(pub,
+                          shmbus__ring_publish(&pub->ring, data, len, shmbus__clock_mono_ns()));
+}
+
+int shmbus_pub_loan(shmbus_pub *pub, size_t len, void **buf) {
+  if (pub == NULL || buf == NULL)
+    return -EINVAL;
+  bus_check_peers(&pub->h);
+  return shmbus__ring_loan(&pub->ring, len, buf);
+}
+
+int shmbus_pub_commit(shmbus_pub *pub, size_t len) {
+  if (pub == NULL)
+    return -EINVAL;
+  return bus_after_commit(pub, shmbus__ring_commit(&pub->ring, len, shmbus__clock_mono_ns()));
+}
+
+int shmbus_pub_cancel(shmbus_pub *pub) {
+  if (pub == NULL)
+    return -EINVAL;
+  return bus_after_commit(pub, shmbus__ring_cancel(&pub->ring));
+}
+
+/* Waits for `fd` or the daemon's socket until `deadline_ns` (0: forever).
+ * Returns 1 when fd fired, 0 for anything else, -ETIMEDOUT at the end. */
+static int bus_wait(shmbus_bus *bus, int fd, uint64_t deadline_ns) {
+  int fds[2] = {fd, bus->conn.fd};
+  int timeout = -1;
+  int rv;
+
+  if (deadline_ns != 0) {
+    uint64_t now = shmbus__clock_mono_ns();
+    if (now >= deadline_ns)
+      return -ETIMEDOUT;
+    timeout = (int)((deadline_ns - now + 999999u) / 1000000u);
+  }
+  /* While disconnected, wake up now and then to try to reconnect. */
+  if (bus->conn.fd < 0 && (timeout < 0 || timeout > (int)bus->backoff_ms))
+    timeout = (int)bus->backoff_ms;
+  if ((rv = shmbus__wait_readable(fds, bus->conn.fd >= 0 ? 2 : 1, timeout)) < 0)
+    return rv;
+  if (rv & 2 || bus->conn.fd < 0)
+    (void)shmbus_bus_process(bus);
+  if (rv & 1) {
+    shmbus__event_drain(fd);
+    return 1;
+  }
+  return 0;
+}
+
+static uint64_t bus_deadline(int timeout_ms) {
+  return timeout_ms < 0 ? 0 : shmbus__clock_mono_ns() + (uint64_t)timeout_ms * 1000000u + 1;
+}
+
+int shmbus_pub_wait(shmbus_pub *pub, int timeout_ms) {
+  uint64_t deadline = bus_deadline(timeout_ms);
+  int rv;
+
+  if (pub == NULL)
+    return -EINVAL;
+  for (;;) {
+    if (!shmbus__ring_pub_wait_prepare(&pub->ring))
+      return 0;
+    if ((rv = bus_wait(pub->h.bus, pub->h.event_fd, deadline)) < 0)
+      return rv;
+  }
+}
+
+size_t shmbus_pub_max_size(const shmbus_pub *pub) {
+  return pub->h.region.ring.slot_capacity;
+}
+
+uint64_t shmbus_pub_published(const shmbus_pub *pub) {
+  return pub->ring.published;
+}
+
+void shmbus_pub_close(shmbus_pub *pub) {
+  if (pub != NULL)
+    bus_handle_close(&pub->h);
+}
+
+/* ---- subscribers ------------------------------------------------------- */
+
+int shmbus_sub_open(shmbus_bus *bus, const char *topic, const struct shmbus_sub_opts *opts,
+                    shmbus_sub **out) {
+  struct shmbus__msg req;
+  struct shmbus__handle *h;
+  int rv;
+
+  if (bus == NULL || topic == NULL || out == NULL)
+    return -EINVAL;
+  shmbus__msg_init(&req, SHMBUS__MSG_OPEN, 0);
+  if (strlen(topic) > SHMBUS__TOPIC_MAX)
+    return SHMBUS_EBADNAME;
+  memcpy(req.topic, topic, strlen(topic) + 1);
+  req.role = SHMBUS__WIRE_SUB;
+  if (opts != NULL) {
+    req.reliable = opts->reliable;
+    req.history = opts->history;
+    if ((rv = bus_params_from_opts(&opts->topic, &req)) < 0)
+      return rv;
+  }
+  if ((rv = bus_handle_open(bus, &req, sizeof(shmbus_sub), &h)) < 0)
+    return rv;
+  *out = (shmbus_sub *)h;
+  return 0;
+}
+
+static void bus_fill_info(const struct shmbus__msg_info *ri, struct shmbus_msg_info *info) {
+  if (info == NULL)
+    return;
+  info->seq = ri->seq;
+  info->ts_ns = ri->ts_ns;
+  info->pub_id = ri->pub_id;
+  info->len = ri->len;
+}
+
+int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_msg_info *info) {
+  struct shmbus__msg_info ri;
+  int rv;
+
+  if (sub == NULL || (buf == NULL && cap > 0))
+    return -EINVAL;
+  rv = shmbus__ring_recv(&sub->ring, buf, cap, &ri);
+  if (sub->ring.pubs_waiting)
+    shmbus__sub_wake_publishers(sub);
+  if (rv >= 0 || rv == -EMSGSIZE)
+    bus_fill_info(&ri, info);
+  return rv;
+}
+
+int shmbus_sub_arm(shmbus_sub *sub) {
+  return shmbus__ring_sleep_prepare(&sub->ring) ? 1 : 0;
+}
+
+int shmbus_sub_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_msg_info *info,
+                    int timeout_ms) {
+  uint64_t deadline = bus_deadline(timeout_ms);
+  int rv;
+
+  for (;;) {
+    rv = shmbus_sub_try_recv(sub, buf, cap, info);
+    if (rv != -EAGAIN)
+      return rv;
+    if (!shmbus__ring_sleep_prepare(&sub->ring))
+      continue;
+    if ((rv = bus_wait(sub->h.bus, sub->h.event_fd, deadline)) < 0)
+      return rv;
+  }
+}
+
+int shmbus_sub_view(shmbus_sub *sub, struct shmbus_view *view) {
+  struct shmbus__ring_view rv_;
+  int rv;
+
+  if (sub == NULL || view == NULL)
+    return -EINVAL;
+  if ((rv = shmbus__ring_view_begin(&sub->ring, &rv_)) < 0)
+    return rv;
+  view->data = rv_.data;
+  bus_fill_info(&rv_.info, &view->info);
+  return 0;
+}
+
+int shmbus_sub_view_end(shmbus_sub *sub, const struct shmbus_view *view) {
+  struct shmbus__ring_view rv_;
+  int rv;
+
+  if (sub == NULL || view == NULL)
+    return -EINVAL;
+  rv_.data = view->data;
+  rv_.info.seq = view->info.seq;
+  rv_.info.ts_ns = view->info.ts_ns;
+  rv_.info.pub_id = view->info.pub_id;
+  rv_.info.len = view->info.len;
+  rv = shmbus__ring_view_end(&sub->ring, &rv_);
+  if (sub->ring.pubs_waiting)
+    shmbus__sub_wake_publishers(sub);
+  return rv;
+}
+
+void shmbus_sub_stats(const shmbus_sub *sub, struct shmbus_sub_stats *stats) {
+  stats->received = sub->ring.received;
+  stats->lost = sub->ring.lost;
+}
+
+int shmbus_sub_fd(const shmbus_sub *sub) {
+  return sub->h.event_fd;
+}
+
+size_t shmbus_sub_max_size(const shmbus_sub *sub) {
+  return sub->h.region.ring.slot_capacity;
+}
+
+void shmbus_sub_close(shmbus_sub *sub) {
+  if (sub != NULL)
+    bus_handle_close(&sub->h);
+}

@@ -1,0 +1,74 @@
+/* bus: the objects behind the public topic API (include/shmbus/bus.h),
+ * shared by bus.c (the API) and uv.c (libuv integration).
+ *
+ * A bus owns its connection to the daemon and a list of handles
+ * (publishers and subscribers). Each handle owns its topic's mappings, the
+ * two fds it got from the daemon (kept to re-register after a daemon
+ * restart), its own eventfd, and the eventfds of its peers: a publisher
+ * keeps the subscribers' (to wake sleepers), a subscriber the publishers'
+ * (to wake publishers waiting for room), indexed by ring record. */
+#ifndef SHMBUS_BUS_INTERNAL_H
+#define SHMBUS_BUS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "region.h"
+#include "ring.h"
+#include "shmbus/bus.h"
+
+struct shmbus__uv_handle;
+struct shmbus__uv_bus;
+
+struct shmbus__handle {
+  shmbus_bus *bus;
+  struct shmbus__handle *next; /* the bus's list */
+  uint32_t role;               /* SHMBUS__WIRE_PUB or SHMBUS__WIRE_SUB */
+  uint32_t topic_id;           /* the daemon's id; changes after a restart */
+  uint32_t index;              /* our ring record */
+  uint32_t pending_peers;      /* peer_join events still expected after opened */
+  char topic[SHMBUS__TOPIC_MAX + 1];
+  struct shmbus__params params;
+  struct shmbus__region region;
+  int data_fd;
+  int ctrl_fd;
+  int event_fd;
+  int *peer_fds; /* by peer record index, -1 when unknown */
+  uint32_t n_peers;
+  uint64_t epoch_seen; /* ctrl->peer_epoch when we last read the socket */
+  struct shmbus__uv_handle *uv;
+};
+
+struct shmbus_pub {
+  struct shmbus__handle h;
+  struct shmbus__ring_pub ring;
+};
+
+struct shmbus_sub {
+  struct shmbus__handle h;
+  struct shmbus__ring_sub ring;
+};
+
+struct shmbus_bus {
+  struct shmbus__conn conn;
+  struct shmbus__handle *handles;
+  uint64_t retry_at_ns; /* next reconnect attempt while disconnected */
+  uint32_t backoff_ms;
+  struct shmbus__uv_bus *uv;
+};
+
+/* Wakes the subscribers whose sleeper bits a commit found. */
+void shmbus__pub_wake_sleepers(shmbus_pub *pub);
+/* Wakes the publishers that wait for room, after a reliable read. */
+void shmbus__sub_wake_publishers(shmbus_sub *sub);
+
+/* uv.c's part of closing: releases libuv state of a handle or a bus (the
+ * handle's eventfd or the bus socket watch are closed from libuv's close
+ * callback). Defined in uv.c. */
+void shmbus__uv_handle_release(struct shmbus__handle *h);
+void shmbus__uv_bus_release(shmbus_bus *bus);
+/* Tells uv.c the bus's socket changed (reconnected or lost). */
+void shmbus__uv_bus_changed(shmbus_bus *bus);
+
+#endif /* SHMBUS_BUS_INTERNAL_H */

@@ -1,0 +1,67 @@
+/* client: one participant's connection to shmbusd. Connecting (and
+ * starting the daemon when allowed), the hello handshake, requests that
+ * wait for their reply, and reading events, all over the control protocol
+ * of src/proto.h. It knows nothing of topics: whoever owns the connection
+ * (the bus, src/bus.c) handles events through a callback.
+ *
+ * Thread-safety: one thread at a time (the bus's).
+ * Across fork(): the child must not use it. */
+#ifndef SHMBUS_CLIENT_H
+#define SHMBUS_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+/* Receives every event (any message that is not the awaited reply). It
+ * takes ownership of the message's fds (close them or keep them). */
+typedef void (*shmbus__event_fn)(void *ctx, struct shmbus__msg *ev);
+
+struct shmbus__conn {
+  int fd;                 /* the socket, -1 while disconnected */
+  uint32_t next_id;       /* request ids, never 0 */
+  uint32_t client_id;     /* from welcome */
+  uint32_t daemon_pid;    /* from welcome */
+  int timeout_ms;         /* per request, and for an autostarted daemon */
+  int autostart;          /* 1 or 0 (resolved from the options) */
+  char dir[108];          /* bus directory */
+  char sock_path[108];    /* dir/shmbusd.sock; fits sun_path */
+  char name[SHMBUS__NAME_MAX + 1];
+  char daemon_path[256];
+  shmbus__event_fn on_event;
+  void *ctx;
+};
+
+/* Fills the connection's settings; does not connect. dir/name/daemon_path
+ * may be NULL for their defaults (see shmbus_bus_opts). Returns 0 or
+ * -ENAMETOOLONG. */
+int shmbus__conn_init(struct shmbus__conn *c, const char *dir, const char *name, int autostart,
+                      const char *daemon_path, int timeout_ms, shmbus__event_fn on_event,
+                      void *ctx);
+
+/* Connects, starting the daemon if nobody listens and autostart is on, and
+ * says hello. Returns 0; SHMBUS_ENODAEMON; SHMBUS_EDENIED; -ETIMEDOUT. */
+int shmbus__conn_connect(struct shmbus__conn *c);
+
+/* Sends `req` (its fds are not taken) and waits for the reply with its id,
+ * handing other messages to on_event meanwhile. On success *reply holds the
+ * reply and its fds (the caller owns them); an `error` reply is turned into
+ * its code (and the text is left in reply->text). A lost connection gives
+ * SHMBUS_EDISCONNECTED and closes the socket. */
+int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
+                         struct shmbus__msg *reply);
+
+/* Reads every waiting message without blocking and hands it to on_event.
+ * Returns 0, or SHMBUS_EDISCONNECTED when the daemon went away (the socket
+ * is then closed). */
+int shmbus__conn_drain(struct shmbus__conn *c);
+
+/* Waits up to timeout_ms for one message and hands it to on_event. Returns
+ * 1 if one was handled, 0 on timeout, or SHMBUS_EDISCONNECTED. */
+int shmbus__conn_wait_event(struct shmbus__conn *c, int timeout_ms);
+
+/* Closes the socket (the connection can connect again). */
+void shmbus__conn_close(struct shmbus__conn *c);
+
+#endif /* SHMBUS_CLIENT_H */

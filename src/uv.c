@@ -1,0 +1,346 @@
+/* uv: libuv integration (include/shmbus/uv.h).
+ *
+ * Each started handle gets a heap-allocated state holding its uv handles.
+ * libuv closes handles asynchronously, so the state outlives the shmbus
+ * handle that started it: closing a subscriber stops its poll, hands the
+ * eventfd to the state, and the state frees itself (and closes the fd) from
+ * libuv's close callback. A callback that closes its own subscriber or bus
+ * is safe: the drain loop checks after every callback whether its handle is
+ * still there. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "bus.h"
+#include "platform/platform.h"
+#include "shmbus/error.h"
+#include "shmbus/uv.h"
+
+#define UV_BATCH 256
+
+struct shmbus__uv_handle {
+  uv_poll_t poll;   /* on the handle's eventfd */
+  uv_idle_t idle;   /* continues a drain, or delivers "writable" at once */
+  unsigned closing; /* uv handles still to be closed */
+  int fd;           /* eventfd, owned here once the shmbus handle is gone */
+  struct shmbus__handle *h; /* NULL once the shmbus handle closed */
+  shmbus_uv_msg_cb msg_cb;
+  shmbus_uv_writable_cb writable_cb;
+  void *arg;
+  unsigned char *copy; /* lossy subscribers: a private copy of one message */
+  size_t copy_cap;
+};
+
+struct shmbus__uv_bus {
+  uv_loop_t *loop;
+  uv_poll_t *poll;  /* on the daemon socket, NULL while disconnected */
+  uv_timer_t *timer; /* reconnect attempts */
+  shmbus_bus *bus;
+};
+
+/* ---- closing -------------------------------------------------------- */
+
+static void uv_state_closed(uv_handle_t *uvh) {
+  struct shmbus__uv_handle *u = uvh->data;
+  if (--u->closing > 0)
+    return;
+  shmbus__fd_close(u->fd);
+  free(u->copy);
+  free(u);
+}
+
+void shmbus__uv_handle_release(struct shmbus__handle *h) {
+  struct shmbus__uv_handle *u = h->uv;
+  if (u == NULL)
+    return;
+  h->uv = NULL;
+  u->h = NULL;
+  /* libuv must stop watching the fd before it is closed: the state owns it
+   * from now on and closes it from the close callback. */
+  u->fd = h->event_fd;
+  h->event_fd = -1;
+  u->closing = 2;
+  uv_close((uv_handle_t *)&u->poll, uv_state_closed);
+  uv_close((uv_handle_t *)&u->idle, uv_state_closed);
+}
+
+static void uv_free_handle(uv_handle_t *uvh) {
+  free(uvh);
+}
+
+static void uv_bus_unwatch(struct shmbus__uv_bus *ub) {
+  if (ub->poll != NULL) {
+    uv_close((uv_handle_t *)ub->poll, uv_free_handle);
+    ub->poll = NULL;
+  }
+}
+
+void shmbus__uv_bus_release(shmbus_bus *bus) {
+  struct shmbus__uv_bus *ub = bus->uv;
+  if (ub == NULL)
+    return;
+  bus->uv = NULL;
+  uv_bus_unwatch(ub);
+  uv_close((uv_handle_t *)ub->timer, uv_free_handle);
+  free(ub);
+}
+
+/* ---- the bus --------------------------------------------------------- */
+
+static void uv_bus_process(struct shmbus__uv_bus *ub) {
+  /* shmbus_bus_process calls shmbus__uv_bus_changed when the socket
+   * changes, which re-arms the watch or the timer. */
+  (void)shmbus_bus_process(ub->bus);
+}
+
+static void uv_bus_readable(uv_poll_t *p, int status, int events) {
+  (void)status;
+  (void)events;
+  uv_bus_process(p->data);
+}
+
+static void uv_bus_timer(uv_timer_t *t) {
+  uv_bus_process(t->data);
+}
+
+/* Watches the current socket, or schedules a reconnect without one. */
+static int uv_bus_watch(struct shmbus__uv_bus *ub) {
+  int rv;
+
+  uv_bus_unwatch(ub);
+  if (ub->bus->conn.fd < 0)
+    return uv_timer_start(ub->timer, uv_bus_timer, ub->bus->backoff_ms, 0);
+  (void)uv_timer_stop(ub->timer);
+  ub->poll = malloc(sizeof(*ub->poll));
+  if (ub->poll == NULL)
+    return -ENOMEM;
+  if ((rv = uv_poll_init(ub->loop, ub->poll, ub->bus->conn.fd)) < 0) {
+    free(ub->poll);
+    ub->poll = NULL;
+    return rv;
+  }
+  ub->poll->data = ub;
+  return uv_poll_start(ub->poll, UV_READABLE | UV_DISCONNECT, uv_bus_readable);
+}
+
+void shmbus__uv_bus_changed(shmbus_bus *bus) {
+  if (bus->uv != NULL)
+    (void)uv_bus_watch(bus->uv);
+}
+
+int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop) {
+  struct shmbus__uv_bus *ub;
+  int rv;
+
+  if (bus == NULL || loop == NULL)
+    return -EINVAL;
+  if (bus->uv != NULL)
+    return SHMBUS_ESTATE;
+  ub = calloc(1, sizeof(*ub));
+  if (ub == NULL)
+    return -ENOMEM;
+  ub->timer = malloc(sizeof(*ub->timer));
+  if (ub->timer == NULL) {
+    free(ub);
+    return -ENOMEM;
+  }
+  ub->loop = loop;
+  ub->bus = bus;
+  if ((rv = uv_timer_init(loop, ub->timer)) < 0) {
+    free(ub->timer);
+    free(ub);
+    return rv;
+  }
+  ub->timer->data = ub;
+  bus->uv = ub;
+  if ((rv = uv_bus_watch(ub)) < 0) {
+    shmbus__uv_bus_release(bus);
+    return rv;
+  }
+  return 0;
+}
+
+/* ---- subscribers ------------------------------------------------------- */
+
+static int uv_state_new(struct shmbus__handle *h, uv_loop_t *loop,
+                        struct shmbus__uv_handle **out) {
+  struct shmbus__uv_handle *u;
+  int rv;
+
+  if (h->uv != NULL)
+    return SHMBUS_ESTATE;
+  u = calloc(1, sizeof(*u));
+  if (u == NULL)
+    return -ENOMEM;
+  u->fd = -1;
+  u->h = h;
+  if ((rv = uv_poll_init(loop, &u->poll, h->event_fd)) < 0) {
+    free(u);
+    return rv;
+  }
+  /* From here the poll handle exists and can only go through uv_close. */
+  if ((rv = uv_idle_init(loop, &u->idle)) < 0) {
+    u->closing = 1;
+    u->poll.data = u;
+    uv_close((uv_handle_t *)&u->poll, uv_state_closed);
+    return rv;
+  }
+  u->poll.data = u;
+  u->idle.data = u;
+  h->uv = u;
+  *out = u;
+  return 0;
+}
+
+/* Delivers one message to the callback. Returns 1 if one was delivered, 0
+ * if none was waiting, negative on error. */
+static int uv_deliver_one(struct shmbus__uv_handle *u) {
+  shmbus_sub *sub = (shmbus_sub *)u->h;
+  struct shmbus_msg_info info;
+  int rv;
+
+  if (sub->ring.reliable) {
+    /* Nobody can overwrite what a reliable subscriber has not read: hand
+     * out the slot itself, then end the read. */
+    struct shmbus_view v;
+    if ((rv = shmbus_sub_view(sub, &v)) < 0)
+      return rv == -EAGAIN ? 0 : rv;
+    u->msg_cb(sub, v.data, v.info.len, &v.info, u->arg);
+    if (u->h == NULL)
+      return 1; /* the callback closed the subscriber */
+    rv = shmbus_sub_view_end(sub, &v);
+    return rv == SHMBUS_EOVERRUN ? 1 : (rv < 0 ? rv : 1);
+  }
+  rv = shmbus_sub_try_recv(sub, u->copy, u->copy_cap, &info);
+  if (rv == -EAGAIN)
+    return 0;
+  if (rv < 0)
+    return rv;
+  u->msg_cb(sub, u->copy, (size_t)rv, &info, u->arg);
+  return 1;
+}
+
+static void uv_sub_idle(uv_idle_t *idle);
+
+/* Drains up to a batch; then either sleeps (armed), or continues from the
+ * idle handle so other handles on the loop get their turn. */
+static void uv_sub_drain(struct shmbus__uv_handle *u) {
+  unsigned n = 0;
+  int rv;
+
+  while (u->h != NULL) {
+    rv = uv_deliver_one(u);
+    if (rv < 0) {
+      /* Shared memory holds nonsense: stop rather than spin on it. */
+      (void)uv_poll_stop(&u->poll);
+      (void)uv_idle_stop(&u->idle);
+      return;
+    }
+    if (rv == 1) {
+      if (++n < UV_BATCH)
+        continue;
+      (void)uv_idle_start(&u->idle, uv_sub_idle);
+      return;
+    }
+    if (shmbus__ring_sleep_prepare(&((shmbus_sub *)u->h)->ring)) {
+      (void)uv_idle_stop(&u->idle);
+      return;
+    }
+  }
+}
+
+static void uv_sub_idle(uv_idle_t *idle) {
+  uv_sub_drain(idle->data);
+}
+
+static void uv_sub_readable(uv_poll_t *p, int status, int events) {
+  struct shmbus__uv_handle *u = p->data;
+  (void)status;
+  (void)events;
+  if (u->h == NULL)
+    return;
+  shmbus__event_drain(u->fd >= 0 ? u->fd : u->h->event_fd);
+  uv_sub_drain(u);
+}
+
+int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, void *arg) {
+  struct shmbus__uv_handle *u;
+  int rv;
+
+  if (sub == NULL || loop == NULL || cb == NULL)
+    return -EINVAL;
+  if ((rv = uv_state_new(&sub->h, loop, &u)) < 0)
+    return rv;
+  u->msg_cb = cb;
+  u->arg = arg;
+  if (!sub->ring.reliable) {
+    u->copy_cap = sub->h.region.ring.slot_capacity;
+    u->copy = malloc(u->copy_cap > 0 ? u->copy_cap : 1);
+    if (u->copy == NULL) {
+      shmbus__uv_handle_release(&sub->h);
+      return -ENOMEM;
+    }
+  }
+  if ((rv = uv_poll_start(&u->poll, UV_READABLE, uv_sub_readable)) < 0) {
+    shmbus__uv_handle_release(&sub->h);
+    return rv;
+  }
+  /* Messages may be waiting already (history): drain from the loop. */
+  return uv_idle_start(&u->idle, uv_sub_idle);
+}
+
+int shmbus_uv_sub_stop(shmbus_sub *sub) {
+  if (sub == NULL)
+    return -EINVAL;
+  shmbus__uv_handle_release(&sub->h);
+  return 0;
+}
+
+/* ---- publishers --------------------------------------------------------- */
+
+static void uv_pub_check(struct shmbus__uv_handle *u) {
+  shmbus_pub *pub = (shmbus_pub *)u->h;
+  shmbus_uv_writable_cb cb = u->writable_cb;
+
+  if (cb == NULL || shmbus__ring_pub_wait_prepare(&pub->ring))
+    return;
+  /* One-shot: disarm before calling, so the callback may re-arm. */
+  u->writable_cb = NULL;
+  (void)uv_poll_stop(&u->poll);
+  (void)uv_idle_stop(&u->idle);
+  cb(pub, u->arg);
+}
+
+static void uv_pub_readable(uv_poll_t *p, int status, int events) {
+  struct shmbus__uv_handle *u = p->data;
+  (void)status;
+  (void)events;
+  if (u->h == NULL)
+    return;
+  shmbus__event_drain(u->h->event_fd);
+  uv_pub_check(u);
+}
+
+static void uv_pub_idle(uv_idle_t *idle) {
+  struct shmbus__uv_handle *u = idle->data;
+  (void)uv_idle_stop(idle);
+  if (u->h != NULL)
+    uv_pub_check(u);
+}
+
+int shmbus_uv_pub_on_writable(shmbus_pub *pub, uv_loop_t *loop, shmbus_uv_writable_cb cb,
+                              void *arg) {
+  struct shmbus__uv_handle *u;
+  int rv;
+
+  if (pub == NULL || loop == NULL || cb == NULL)
+    return -EINVAL;
+  u = pub->h.uv;
+  if (u == NULL && (rv = uv_state_new(&pub->h, loop, &u)) < 0)
+    return rv;
+  u->writable_cb = cb;
+  u->arg = arg;
+  if ((rv = uv_poll_start(&u->poll, UV_READABLE, uv_pub_readable)) < 0)
+    return rv;
+  /* The first check runs from the loop, never inside this call. */
+  return uv_idle_start(&u->idle, uv_pub_idle);
+}
