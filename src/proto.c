@@ -23,7 +23,9 @@
  *      type and bound of each.
  * Finally proto_check applies the rules both directions share (roles,
  * error codes, topic names, request ids), so the encoder refuses what the
- * decoder on the other side would reject.
+ * decoder on the other side would reject. Decoding returns 0, -EPROTO,
+ * SHMBUS_EPROTOVER (see proto_fill), or -ENOMEM when msgpack-c cannot get
+ * its zone.
  *
  * The socket calls (sendmsg/recvmsg with SCM_RIGHTS) live here rather than
  * under src/platform/ because the contract in proto.h asks for them; they
@@ -94,9 +96,9 @@ _Static_assert(PK_COUNT <= 32, "key sets are 32-bit masks");
 
 struct proto_key {
   const char *name;
-  uint8_t kind;   /* enum proto_kind */
-  uint16_t off;   /* offset of the field in struct shmbus__msg */
-  uint16_t size;  /* size of the field (strings: including the NUL) */
+  uint8_t kind;  /* enum proto_kind */
+  uint16_t off;  /* offset of the field in struct shmbus__msg */
+  uint16_t size; /* size of the field (strings: including the NUL) */
 };
 
 #define PROTO_FIELD(f) offsetof(struct shmbus__msg, f), sizeof(((struct shmbus__msg *)0)->f)
@@ -132,11 +134,11 @@ enum proto_dir { PROTO_REQUEST, PROTO_REPLY, PROTO_EVENT };
 
 struct proto_type {
   const char *name;
-  uint8_t dir;   /* enum proto_dir */
-  uint8_t nfds;  /* descriptors attached, exactly */
-  uint32_t req;  /* keys that must be present */
-  uint32_t opt;  /* keys that may be absent (decoded as 0/false/""); always encoded,
-                  * except the parameters, which are encoded when msg.has says so */
+  uint8_t dir;  /* enum proto_dir */
+  uint8_t nfds; /* descriptors attached, exactly */
+  uint32_t req; /* keys that must be present */
+  uint32_t opt; /* keys that may be absent (decoded as 0/false/""); always encoded,
+                 * except the parameters, which are encoded when msg.has says so */
 };
 
 #define PROTO_RECORD (PB(TOPIC_ID) | PB(ROLE) | PB(INDEX))
@@ -198,8 +200,8 @@ void shmbus__msg_close_fds(struct shmbus__msg *m) {
 
 static bool proto_topic_char(char c) {
   /* Spelled out rather than isalnum(), which follows the locale. */
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '.' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
 }
 
 int shmbus__topic_validate(const char *name, bool allow_sys) {
@@ -417,6 +419,8 @@ static int proto_scan(const uint8_t *p, size_t len, size_t *off, unsigned depth)
   } else if (b <= 0xbf) {
     skip = b & 0x1f; /* fixstr */
   } else {
+    /* One line per format reads as the msgpack spec's table does. */
+    /* clang-format off */
     switch (b) {
     case 0xc4: case 0xd9: width = 1; break;              /* bin8, str8 */
     case 0xc5: case 0xda: width = 2; break;              /* bin16, str16 */
@@ -439,6 +443,7 @@ static int proto_scan(const uint8_t *p, size_t len, size_t *off, unsigned depth)
     case 0xdf: container = map = true; width = 4; break; /* map32 */
     default: return -EPROTO;                             /* 0xc1: never used */
     }
+    /* clang-format on */
     if (width > 0) {
       if ((rv = proto_be(p, len, &o, width, container ? &n : &skip)) < 0)
         return rv;
@@ -644,7 +649,9 @@ int shmbus__proto_decode(const void *buf, size_t len, struct shmbus__msg *m) {
   off = 0;
   ur = msgpack_unpack_next(&up, buf, len, &off);
   if (ur != MSGPACK_UNPACK_SUCCESS || off != len || up.data.type != MSGPACK_OBJECT_MAP) {
-    /* NOMEM is the only way here once the shape was checked. */
+    /* After the shape check only memory can fail here: msgpack-c reports a
+     * zone it could not create as NOMEM, and an allocation that failed in
+     * the middle of the parse as PARSE_ERROR (then called malformed). */
     rv = ur == MSGPACK_UNPACK_NOMEM_ERROR ? -ENOMEM : -EPROTO;
     goto fail;
   }
