@@ -30,6 +30,20 @@ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMBUS_WERROR=ON \
 cmake --build "$dir" -j"$(nproc)" >/dev/null
 
 cd "$dir"
+rm -rf sanitizer-logs valgrind-logs
+mkdir -p sanitizer-logs valgrind-logs
+# Reports from sanitizers or valgrind fail the run even where Criterion
+# passed the test (a leak found at a worker's exit does not fail it).
+check_reports() {
+  local found
+  found=$(find sanitizer-logs valgrind-logs -type f -size +0 2>/dev/null)
+  if [ -n "$found" ]; then
+    echo "== reports from sanitizers or valgrind ==" >&2
+    for f in $found; do echo "--- $f" >&2; head -60 "$f" >&2; done
+    exit 1
+  fi
+}
+trap check_reports EXIT
 case "$mode" in
   plain) ctest --output-on-failure ;;
   sanitize)
@@ -43,10 +57,11 @@ case "$mode" in
     # any memory error or leak makes it exit 99, which fails the test.
     export SHMBUS_UNDER_VALGRIND=1
     failed=0
-    for t in error ring region process; do
+    for t in error ring region proto process; do
       echo "valgrind: ${t}_test"
       valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-        --trace-children=yes -q "./tests/${t}_test" --jobs 1 || failed=1
+        --trace-children=yes -q --log-file="valgrind-logs/${t}.%p" "./tests/${t}_test" --jobs 1 \
+        || failed=1
     done
     [ "$failed" -eq 0 ] || { echo "valgrind: failures above" >&2; exit 1; } ;;
 esac
