@@ -243,6 +243,15 @@ static int ring_claim(struct shmbus__ring_pub *pub, uint64_t *seq) {
   uint64_t gen;
   unsigned spins = 0;
 
+  /* A reliable subscriber that joined since our last look (it may start
+   * far back, with history) must be seen before we choose fetch-add, or we
+   * would claim a seq without room and have to wait instead of answering
+   * EFULL. Acquire: pairs with the joiner's seq_cst gen increment, made
+   * after its record. The check after the claim still covers a join that
+   * races with the claim itself. */
+  gen = shmbus__load_acquire(&r->ctrl->gen);
+  if (gen != pub->gen)
+    ring_rescan(pub, gen);
   /* Relaxed: the seq_cst RMW on head below releases it, and a repairer
    * that sees our claim in head then sees CLAIMING or what follows. */
   shmbus__store_relaxed(&pub->rec->inflight, SHMBUS__INFLIGHT_CLAIMING);
@@ -880,19 +889,35 @@ int shmbus__ring_repair(struct shmbus__ring *r, const uint32_t *dead, size_t n_d
   for (k = 0; k < n_dead; k++)
     if (dead[k] >= r->max_pubs)
       return -EINVAL;
-  for (k = 0; k < n_dead; k++) {
-    struct shmbus__pub_rec *rec = &r->pubs[dead[k]];
-    uint64_t f = shmbus__load_acquire(&rec->inflight);
-    if (f == SHMBUS__INFLIGHT_IDLE)
-      continue;
-    if (f == SHMBUS__INFLIGHT_CLAIMING) {
-      holes = true;
-      continue;
+  /* A dead publisher may wait on a slot that another dead one holds BUSY
+   * (one lap older): repairing the older first frees the younger. So go
+   * round while a pass makes progress, and answer "again" only for a slot
+   * that stays BUSY, i.e. that a live publisher holds. */
+  for (;;) {
+    size_t resolved = 0;
+    size_t pending = 0;
+    for (k = 0; k < n_dead; k++) {
+      struct shmbus__pub_rec *rec = &r->pubs[dead[k]];
+      uint64_t f = shmbus__load_acquire(&rec->inflight);
+      if (f == SHMBUS__INFLIGHT_IDLE)
+        continue;
+      if (f == SHMBUS__INFLIGHT_CLAIMING) {
+        holes = true;
+        continue;
+      }
+      rv = ring_repair_seq(r, f);
+      if (rv == -EAGAIN) {
+        pending++;
+        continue;
+      }
+      repaired += rv;
+      resolved++;
+      shmbus__store_relaxed(&rec->inflight, SHMBUS__INFLIGHT_IDLE);
     }
-    if ((rv = ring_repair_seq(r, f)) < 0)
-      return rv;
-    repaired += rv;
-    shmbus__store_relaxed(&rec->inflight, SHMBUS__INFLIGHT_IDLE);
+    if (pending == 0)
+      break;
+    if (resolved == 0)
+      return -EAGAIN;
   }
   if (holes) {
     if ((rv = ring_repair_holes(r, dead, n_dead)) < 0)

@@ -627,17 +627,13 @@ Test(ring, reliable_history_is_kept_and_gates) {
   shmbus__region_close(&rg);
 }
 
-/* BUG (disabled so the suite stays green; see the report): a reliable
- * subscriber that joins with history >= slot_count on a ring that has
- * wrapped starts exactly a ring behind head. A publisher attached before
- * the join still has its cached view (no reliable subscriber: the fetch-add
- * path, or a stale min_cursor), so it claims seq `head` without checking,
- * only then notices the new gen, finds the claim blocked, and waits in
- * ring_claim's "join raced with this claim" loop until the subscriber
- * reads, instead of returning SHMBUS_EFULL. With publisher and subscriber
- * in one thread (an event loop) that never ends. The backoff hook below
- * turns the hang into a failure. */
-Test(ring, reliable_history_full_ring_returns_efull_not_wait, .disabled = true) {
+/* Regression: a reliable subscriber that joins with history >= slot_count
+ * on a ring that has wrapped starts exactly a ring behind head. A publisher
+ * attached before the join must see the join before it claims (it checks
+ * gen first) and answer SHMBUS_EFULL, not claim and then wait for the
+ * subscriber, which in one thread (an event loop) never ends. The backoff
+ * hook below turns such a hang into a failure. */
+Test(ring, reliable_history_full_ring_returns_efull_not_wait) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
@@ -1492,14 +1488,11 @@ Test(ring, repair_of_two_dead_publishers_blocker_listed_first) {
   shmbus__region_close(&rg);
 }
 
-/* BUG (disabled so the suite stays green; see the report): with the same
- * two dead publishers listed the other way round, shmbus__ring_repair
- * handles the waiter first, finds its slot BUSY for an older seq, and
- * returns -EAGAIN as if a live publisher were still writing it, before it
- * ever looks at the blocker, which is in the same dead list. Every retry
- * does the same, so a daemon that passes its dead list in a fixed order
- * never gets the topic repaired. */
-Test(ring, repair_of_two_dead_publishers_waiter_listed_first, .disabled = true) {
+/* Regression: with the two dead publishers listed waiter first, repair
+ * must not answer -EAGAIN because the waiter's slot is BUSY for an older
+ * seq: the blocker is in the same dead list, and repairing it frees the
+ * waiter's slot. */
+Test(ring, repair_of_two_dead_publishers_waiter_listed_first) {
   struct shmbus__region rg;
   struct shmbus__ring_pub blocker, waiter;
   struct shmbus__ring_sub sub;
