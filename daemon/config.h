@@ -1,0 +1,63 @@
+/* config: who may publish or subscribe to what. A config file is a list of
+ * rules, one per line:
+ *
+ *   allow|deny  pub|sub|any  PATTERN  WHO...
+ *
+ * PATTERN is a topic name whose segments may be `*` (exactly one segment)
+ * or `**` (any number of segments, zero included). WHO is `*`, `uid:N`,
+ * `gid:N`, `user:NAME` or `group:NAME`; names are resolved when the file is
+ * loaded. `#` starts a comment. The first rule whose operation, pattern and
+ * one of whose WHO entries match decides; when none matches, the default
+ * policy allows only the bus owner (the daemon's uid) and root.
+ *
+ * A config is immutable once loaded: a reload builds a new one and the
+ * caller swaps them, so a broken file never replaces a working one.
+ * Thread-safety: load/free are not thread-safe; check is pure. */
+#ifndef SHMBUSD_CONFIG_H
+#define SHMBUSD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Operations a rule applies to. */
+enum { CONFIG_OP_PUB = 1, CONFIG_OP_SUB = 2 };
+
+struct config;
+
+/* Who asks: from SO_PEERCRED, plus the supplementary groups of the uid's
+ * user (getgrouplist). `groups` is borrowed for the call. */
+struct config_cred {
+  uid_t uid;
+  gid_t gid;
+  const gid_t *groups;
+  size_t ngroups;
+};
+
+/* Loads `path`. Returns 0 with a new config in *out (free with
+ * config_free), or a negative errno: -ENOENT when the file does not exist,
+ * -EINVAL for a syntax error, an unknown user or group, ... In every error
+ * case `err` holds a sentence naming file:line. `owner` is the uid the
+ * default policy allows besides root. */
+int config_load(const char *path, uid_t owner, struct config **out, char *err, size_t errlen);
+
+/* An empty config (only the default policy) for `owner`. NULL when out of
+ * memory. */
+struct config *config_new_default(uid_t owner);
+
+/* Frees a config; NULL is fine. */
+void config_free(struct config *cfg);
+
+/* Whether `cred` may do `op` (CONFIG_OP_PUB or _SUB) on `topic`. Writes
+ * into `why` the rule that decided ("FILE:LINE") or "default policy". */
+bool config_check(const struct config *cfg, const char *topic, unsigned op,
+                  const struct config_cred *cred, char *why, size_t whylen);
+
+/* The number of rules (for the log after a load). */
+size_t config_rule_count(const struct config *cfg);
+
+/* Whether any rule names a group (then callers need the groups of a
+ * client; otherwise they can skip looking them up). */
+bool config_uses_groups(const struct config *cfg);
+
+#endif /* SHMBUSD_CONFIG_H */

@@ -1,0 +1,718 @@
+/* registry: topics, participants, and what the daemon does to shared
+ * memory on their behalf. See registry.h. */
+#define _GNU_SOURCE
+#include "registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "platform/platform.h"
+#include "proto.h"
+#include "shmbus/error.h"
+
+#define REGISTRY_MIN_BUCKETS 64u
+
+static uint32_t registry_hash(const char *s) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  while (*s != '\0') {
+    h ^= (unsigned char)*s++;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+int registry_init(struct registry *reg) {
+  uint64_t seed = 0;
+
+  memset(reg, 0, sizeof(*reg));
+  reg->buckets = calloc(REGISTRY_MIN_BUCKETS, sizeof(*reg->buckets));
+  if (reg->buckets == NULL)
+    return -ENOMEM;
+  reg->nbuckets = REGISTRY_MIN_BUCKETS;
+  reg->next_topic_id = 1;
+  /* Publisher ids are stamped into slots. Starting at a random point keeps
+   * ours apart from those of a previous daemon's records we may adopt. */
+  (void)shmbus__random64(&seed);
+  reg->next_pub_id = (uint32_t)(seed & 0x7fffffffu) | 1u;
+  return 0;
+}
+
+static void registry_free_part(struct registry_part *p) {
+  shmbus__fd_close(p->eventfd);
+  free(p);
+}
+
+static void registry_free_topic(struct registry_topic *t) {
+  struct registry_part *p;
+  struct registry_part *next;
+
+  for (p = t->parts; p != NULL; p = next) {
+    next = p->next;
+    registry_free_part(p);
+  }
+  for (p = t->dying; p != NULL; p = next) {
+    next = p->next;
+    registry_free_part(p);
+  }
+  shmbus__region_close(&t->region);
+  free(t);
+}
+
+void registry_free(struct registry *reg) {
+  size_t i;
+
+  for (i = 0; i < reg->nbuckets; i++) {
+    struct registry_topic *t = reg->buckets[i];
+    while (t != NULL) {
+      struct registry_topic *next = t->hnext;
+      registry_free_topic(t);
+      t = next;
+    }
+  }
+  free(reg->buckets);
+  memset(reg, 0, sizeof(*reg));
+}
+
+struct registry_topic *registry_find(struct registry *reg, const char *name) {
+  uint32_t h = registry_hash(name);
+  struct registry_topic *t;
+
+  for (t = reg->buckets[h & (reg->nbuckets - 1)]; t != NULL; t = t->hnext)
+    if (t->hash == h && strcmp(t->name, name) == 0)
+      return t;
+  return NULL;
+}
+
+/* Doubles the table when it is fuller than one topic per bucket. A failed
+ * allocation keeps the old table: lookups get slower, nothing breaks. */
+static void registry_grow(struct registry *reg) {
+  struct registry_topic **nb;
+  size_t n = reg->nbuckets * 2;
+  size_t i;
+
+  if (reg->ntopics <= reg->nbuckets || (nb = calloc(n, sizeof(*nb))) == NULL)
+    return;
+  for (i = 0; i < reg->nbuckets; i++) {
+    struct registry_topic *t = reg->buckets[i];
+    while (t != NULL) {
+      struct registry_topic *next = t->hnext;
+      t->hnext = nb[t->hash & (n - 1)];
+      nb[t->hash & (n - 1)] = t;
+      t = next;
+    }
+  }
+  free(reg->buckets);
+  reg->buckets = nb;
+  reg->nbuckets = n;
+}
+
+static struct registry_topic *registry_new_topic(struct registry *reg, const char *name) {
+  size_t len = strlen(name);
+  struct registry_topic *t = calloc(1, sizeof(*t) + len + 1);
+
+  if (t == NULL)
+    return NULL;
+  memcpy(t->name, name, len + 1);
+  t->hash = registry_hash(name);
+  t->region.data_fd = -1;
+  t->region.ctrl_fd = -1;
+  t->topic_id = reg->next_topic_id++;
+  if (reg->next_topic_id == 0)
+    reg->next_topic_id = 1;
+  return t;
+}
+
+static void registry_insert(struct registry *reg, struct registry_topic *t) {
+  size_t b = t->hash & (reg->nbuckets - 1);
+  t->hnext = reg->buckets[b];
+  reg->buckets[b] = t;
+  reg->ntopics++;
+  registry_grow(reg);
+}
+
+static void registry_params_of(const struct shmbus__ring *r, struct shmbus__params *p) {
+  p->slot_count = r->slot_count;
+  p->slot_capacity = r->slot_capacity;
+  p->max_subs = r->max_subs;
+  p->max_pubs = r->max_pubs;
+}
+
+bool registry_params_equal(const struct shmbus__params *a, const struct shmbus__params *b) {
+  return a->slot_count == b->slot_count && a->slot_capacity == b->slot_capacity &&
+         a->max_subs == b->max_subs && a->max_pubs == b->max_pubs;
+}
+
+int registry_create(struct registry *reg, const char *name, const struct shmbus__params *p,
+                    bool retain, bool sys, struct registry_topic **out) {
+  struct registry_topic *t = registry_new_topic(reg, name);
+  int rv;
+
+  if (t == NULL)
+    return -ENOMEM;
+  if ((rv = shmbus__region_create(&t->region, p, name)) < 0) {
+    free(t);
+    return rv;
+  }
+  t->params = *p;
+  /* The nonce was written by us a moment ago; it identifies the region
+   * when participants adopt it after a restart. */
+  t->nonce = t->region.ring.hdr->nonce;
+  t->retain = retain;
+  t->sys = sys;
+  t->data_rw = true;
+  registry_insert(reg, t);
+  *out = t;
+  return 0;
+}
+
+static void registry_unlink_part(struct registry_part **head, struct registry_part *p) {
+  if (p->prev != NULL)
+    p->prev->next = p->next;
+  else
+    *head = p->next;
+  if (p->next != NULL)
+    p->next->prev = p->prev;
+  p->prev = p->next = NULL;
+}
+
+static void registry_push_part(struct registry_part **head, struct registry_part *p) {
+  p->prev = NULL;
+  p->next = *head;
+  if (*head != NULL)
+    (*head)->prev = p;
+  *head = p;
+}
+
+static void registry_add_part(struct registry_topic *t, struct registry_part *p) {
+  p->topic = t;
+  registry_push_part(&t->parts, p);
+  if (p->role == SHMBUS__WIRE_PUB)
+    t->n_pubs++;
+  else
+    t->n_subs++;
+}
+
+/* Publishers and subscribers of the topic a record index is known for
+ * (live or dying), as bitmaps: bit i of words[i / 64]. */
+static void registry_known(const struct registry_topic *t, uint32_t role, uint64_t *words,
+                           size_t nwords) {
+  const struct registry_part *p;
+  const struct registry_part *lists[2] = {t->parts, t->dying};
+  size_t l;
+
+  memset(words, 0, nwords * sizeof(*words));
+  for (l = 0; l < 2; l++)
+    for (p = lists[l]; p != NULL; p = p->next)
+      if (p->role == role && p->index / 64 < nwords)
+        words[p->index / 64] |= UINT64_C(1) << (p->index % 64);
+}
+
+int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t role, bool reliable,
+                    uint32_t history, uint32_t pid, int eventfd, struct registry_part **out) {
+  struct registry_part *p;
+  int rv;
+
+  if (role == SHMBUS__WIRE_PUB && !t->data_rw)
+    return SHMBUS_ESTATE;
+  if ((p = calloc(1, sizeof(*p))) == NULL)
+    return -ENOMEM;
+  p->role = role;
+  p->pid = pid;
+  p->eventfd = -1;
+  if (role == SHMBUS__WIRE_PUB) {
+    struct shmbus__ring_pub h;
+    uint32_t pub_id = reg->next_pub_id++;
+    if (reg->next_pub_id == 0)
+      reg->next_pub_id = 1;
+    if ((rv = shmbus__ring_pub_attach(&t->region.ring, &h, pub_id, pid)) < 0)
+      goto fail;
+    p->index = h.index;
+  } else {
+    struct shmbus__ring_sub h;
+    if ((rv = shmbus__ring_sub_attach(&t->region.ring, &h, reliable, history, pid)) < 0)
+      goto fail;
+    p->index = h.index;
+    p->reliable = reliable;
+  }
+  p->eventfd = eventfd;
+  registry_add_part(t, p);
+  *out = p;
+  return 0;
+
+fail:
+  free(p);
+  return rv;
+}
+
+int registry_register(struct registry *reg, struct registry_topic *t, uint32_t role,
+                      uint32_t index, uint32_t pid, int eventfd, struct registry_part **out,
+                      char *text, size_t textlen) {
+  struct shmbus__ring *r = &t->region.ring;
+  uint64_t known[SHMBUS__MAX_SUBS / 64];
+  struct registry_part *p;
+  uint32_t rec_pid;
+  bool reliable = false;
+
+  if (role == SHMBUS__WIRE_PUB) {
+    uint32_t id;
+    if (index >= r->max_pubs) {
+      snprintf(text, textlen, "publisher index %u out of range (max_pubs %u)", index, r->max_pubs);
+      return -EINVAL;
+    }
+    /* Acquire: pairs with the attaching daemon's CAS and record writes. */
+    if (shmbus__load_acquire(&r->pubs[index].state) != SHMBUS__PUB_ACTIVE) {
+      snprintf(text, textlen, "publisher record %u is not in use", index);
+      return SHMBUS_ESTATE;
+    }
+    rec_pid = shmbus__load_relaxed(&r->pubs[index].pid);
+    id = shmbus__load_relaxed(&r->pubs[index].pub_id);
+    /* Keep our own ids above the adopted ones: pub ids identify writers
+     * in slots and in statistics. */
+    if (id >= reg->next_pub_id && id < UINT32_MAX)
+      reg->next_pub_id = id + 1;
+  } else {
+    uint32_t st;
+    if (index >= r->max_subs) {
+      snprintf(text, textlen, "subscriber index %u out of range (max_subs %u)", index,
+               r->max_subs);
+      return -EINVAL;
+    }
+    /* Acquire: pairs with the attaching daemon's release store of state. */
+    st = shmbus__load_acquire(&r->subs[index].state);
+    if (st != SHMBUS__SUB_LOSSY && st != SHMBUS__SUB_RELIABLE) {
+      snprintf(text, textlen, "subscriber record %u is not in use", index);
+      return SHMBUS_ESTATE;
+    }
+    reliable = st == SHMBUS__SUB_RELIABLE;
+    rec_pid = shmbus__load_relaxed(&r->subs[index].pid);
+  }
+  if (rec_pid != pid) {
+    snprintf(text, textlen, "%s record %u belongs to pid %u, not to pid %u",
+             role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber", index, rec_pid, pid);
+    return SHMBUS_ESTATE;
+  }
+  registry_known(t, role, known, sizeof(known) / sizeof(known[0]));
+  if (known[index / 64] & (UINT64_C(1) << (index % 64))) {
+    snprintf(text, textlen, "%s record %u is already held by a participant",
+             role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber", index);
+    return SHMBUS_ESTATE;
+  }
+  if ((p = calloc(1, sizeof(*p))) == NULL)
+    return -ENOMEM;
+  p->role = role;
+  p->index = index;
+  p->pid = pid;
+  p->reliable = reliable;
+  p->eventfd = eventfd;
+  registry_add_part(t, p);
+  *out = p;
+  return 0;
+}
+
+static void registry_sweep_remove(struct registry *reg, struct registry_topic *t) {
+  struct registry_topic **pp;
+
+  if (!t->sweeping)
+    return;
+  for (pp = &reg->sweeps; *pp != NULL; pp = &(*pp)->sweep_next)
+    if (*pp == t) {
+      *pp = t->sweep_next;
+      break;
+    }
+  t->sweep_next = NULL;
+  t->sweeping = false;
+}
+
+static void registry_repair_remove(struct registry *reg, struct registry_topic *t) {
+  struct registry_topic **pp;
+
+  if (!t->repairing)
+    return;
+  for (pp = &reg->repairs; *pp != NULL; pp = &(*pp)->repair_next)
+    if (*pp == t) {
+      *pp = t->repair_next;
+      break;
+    }
+  t->repair_next = NULL;
+  t->repairing = false;
+}
+
+int registry_adopt(struct registry *reg, const char *name, uint32_t role, int *data_fd,
+                   int *ctrl_fd, const struct shmbus__params *want, uint64_t now_ns,
+                   struct registry_topic **out, char *text, size_t textlen) {
+  struct shmbus__region tmp;
+  struct shmbus__params have;
+  struct registry_topic *t;
+  uint64_t nonce;
+  int rv;
+
+  rv = shmbus__region_open(&tmp, *data_fd, *ctrl_fd,
+                           role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
+                                                    : SHMBUS__ROLE_SUBSCRIBER);
+  if (rv < 0) {
+    snprintf(text, textlen, "the descriptors passed are not a usable shmbus region: %s%s",
+             shmbus_strerror(rv),
+             rv == -EACCES ? " (a publisher must pass its read-write data descriptor)" : "");
+    return rv;
+  }
+  registry_params_of(&tmp.ring, &have);
+  nonce = tmp.ring.hdr->nonce;
+  if (want != NULL && !registry_params_equal(want, &have)) {
+    snprintf(text, textlen,
+             "adopt states slots=%u slot_size=%u max_subs=%u max_pubs=%u but the region has "
+             "slots=%u slot_size=%u max_subs=%u max_pubs=%u",
+             want->slot_count, want->slot_capacity, want->max_subs, want->max_pubs,
+             have.slot_count, have.slot_capacity, have.max_subs, have.max_pubs);
+    rv = SHMBUS_EMISMATCH;
+    goto fail;
+  }
+  if ((t = registry_find(reg, name)) != NULL) {
+    if (t->nonce != nonce) {
+      snprintf(text, textlen,
+               "topic \"%s\" is already known with another region (it was created anew); "
+               "open it again",
+               name);
+      rv = SHMBUS_EMISMATCH;
+      goto fail;
+    }
+    if (role == SHMBUS__WIRE_PUB && !t->data_rw) {
+      /* The first read-write descriptor: from now on the daemon can attach
+       * publishers and repair this topic. Parts keep indices, not
+       * pointers into the old mappings, so swapping the view is safe. */
+      tmp.data_fd = *data_fd;
+      tmp.ctrl_fd = t->region.ctrl_fd;
+      t->region.ctrl_fd = -1;
+      *data_fd = -1;
+      shmbus__region_close(&t->region);
+      t->region = tmp;
+      t->data_rw = true;
+      log_info("topic %s: adopted read-write from a publisher", t->name);
+    } else {
+      shmbus__region_close(&tmp);
+    }
+    *out = t;
+    return 0;
+  }
+  if (strncmp(name, "$sys/", 5) == 0) {
+    snprintf(text, textlen, "\"%s\" is not a topic of this daemon", name);
+    rv = -ENOENT;
+    goto fail;
+  }
+  if ((t = registry_new_topic(reg, name)) == NULL) {
+    rv = -ENOMEM;
+    goto fail;
+  }
+  t->region = tmp;
+  t->region.data_fd = *data_fd;
+  t->region.ctrl_fd = *ctrl_fd;
+  *data_fd = -1;
+  *ctrl_fd = -1;
+  t->params = have;
+  t->nonce = nonce;
+  /* Whether the creator asked to retain the topic is not in the region;
+   * an adopted topic lives as long as its participants. */
+  t->retain = false;
+  t->data_rw = role == SHMBUS__WIRE_PUB;
+  t->sweep_until_ns = now_ns + REGISTRY_SWEEP_WINDOW_NS;
+  t->sweeping = true;
+  t->sweep_next = reg->sweeps;
+  reg->sweeps = t;
+  registry_insert(reg, t);
+  log_info("topic %s: adopted (slots=%u slot_size=%u max_subs=%u max_pubs=%u, %s)", t->name,
+           have.slot_count, have.slot_capacity, have.max_subs, have.max_pubs,
+           t->data_rw ? "read-write" : "read-only until a publisher adopts it");
+  *out = t;
+  return 0;
+
+fail:
+  shmbus__region_close(&tmp);
+  return rv;
+}
+
+void registry_signal(int fd) {
+  uint64_t one = 1;
+  int fl;
+
+  if (fd < 0)
+    return;
+  /* Clients register non-blocking eventfds, but the file status flags are
+   * shared with them: if one cleared O_NONBLOCK since, set it again so a
+   * saturated counter can never block the daemon. */
+  fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK) == 0)
+    (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  /* EAGAIN: the counter is saturated, the owner will wake anyway. */
+  (void)!write(fd, &one, sizeof(one));
+}
+
+void registry_wake_sleepers(struct registry_topic *t) {
+  struct shmbus__ring *r = &t->region.ring;
+  uint64_t taken[SHMBUS__MAX_SUBS / 64];
+  struct registry_part *p;
+  uint64_t summary = shmbus__ring_take_summary(r);
+  uint32_t w;
+  uint32_t i;
+
+  if (summary == 0)
+    return;
+  memset(taken, 0, sizeof(taken));
+  for (w = 0; w < r->bitmap_words && w < 64; w++)
+    if (summary & (UINT64_C(1) << w))
+      taken[w] = shmbus__ring_take_sleepers(r, w);
+  for (p = t->parts; p != NULL; p = p->next) {
+    if (p->role != SHMBUS__WIRE_SUB || p->index >= r->max_subs)
+      continue;
+    if (taken[p->index / 64] & (UINT64_C(1) << (p->index % 64))) {
+      taken[p->index / 64] &= ~(UINT64_C(1) << (p->index % 64));
+      registry_signal(p->eventfd);
+    }
+  }
+  /* Bits of records the daemon does not know (not adopted yet after a
+   * restart) go back, so that whoever knows their owner can wake it. */
+  for (w = 0; w < r->bitmap_words && w < 64; w++)
+    for (i = 0; taken[w] != 0 && i < 64; i++)
+      if (taken[w] & (UINT64_C(1) << i)) {
+        taken[w] &= ~(UINT64_C(1) << i);
+        if (w * 64 + i < r->max_subs &&
+            shmbus__load_acquire(&r->subs[w * 64 + i].state) != SHMBUS__SUB_FREE)
+          shmbus__ring_restore_sleeper(r, w * 64 + i);
+      }
+}
+
+void registry_wake_pub_waiters(struct registry_topic *t) {
+  struct shmbus__ring *r = &t->region.ring;
+  uint64_t taken[SHMBUS__MAX_PUBS / 64];
+  struct registry_part *p;
+  uint64_t summary = shmbus__ring_take_pub_wait_summary(r);
+  uint32_t words = (r->max_pubs + 63) / 64;
+  uint32_t w;
+  uint32_t i;
+
+  if (summary == 0)
+    return;
+  memset(taken, 0, sizeof(taken));
+  for (w = 0; w < words && w < SHMBUS__MAX_PUBS / 64; w++)
+    if (summary & (UINT64_C(1) << w))
+      taken[w] = shmbus__ring_take_pub_waiters(r, w);
+  for (p = t->parts; p != NULL; p = p->next) {
+    if (p->role != SHMBUS__WIRE_PUB || p->index >= r->max_pubs)
+      continue;
+    if (taken[p->index / 64] & (UINT64_C(1) << (p->index % 64))) {
+      taken[p->index / 64] &= ~(UINT64_C(1) << (p->index % 64));
+      registry_signal(p->eventfd);
+    }
+  }
+  for (w = 0; w < words && w < SHMBUS__MAX_PUBS / 64; w++)
+    for (i = 0; taken[w] != 0 && i < 64; i++)
+      if (taken[w] & (UINT64_C(1) << i)) {
+        taken[w] &= ~(UINT64_C(1) << i);
+        if (w * 64 + i < r->max_pubs &&
+            shmbus__load_acquire(&r->pubs[w * 64 + i].state) == SHMBUS__PUB_ACTIVE)
+          shmbus__ring_restore_pub_waiter(r, w * 64 + i);
+      }
+}
+
+void registry_bump_epoch(struct registry_topic *t) {
+  /* Release: orders the peer_join/peer_leave datagrams we queued before
+   * the new epoch; pairs with the acquire load in
+   * shmbus__ring_peers_changed, after which a publisher reads its socket
+   * and finds them. (The datagrams are in the socket already; the
+   * ordering matters for the shared-memory writes the events describe,
+   * such as an evicted record.) */
+  atomic_fetch_add_explicit(&t->region.ring.ctrl->peer_epoch, 1, memory_order_release);
+}
+
+/* Tries to repair every dying publisher of `t` at once (one call, so that
+ * two dead publishers holding neighbouring slots do not wait for each
+ * other). Returns 0 when done (parts freed, sleepers woken), 1 when it must
+ * be retried. */
+static int registry_try_repair(struct registry *reg, struct registry_topic *t) {
+  uint32_t dead[SHMBUS__MAX_PUBS];
+  struct registry_part *p;
+  struct registry_part *next;
+  size_t n = 0;
+  int rv;
+
+  if (t->dying == NULL) {
+    registry_repair_remove(reg, t);
+    return 0;
+  }
+  if (!t->data_rw) {
+    /* Cannot write the slot area: wait for a publisher to adopt. Parts of
+     * publishers exist only with a read-write mapping, so this is a
+     * safety net, not a path taken. */
+    return 1;
+  }
+  for (p = t->dying; p != NULL && n < SHMBUS__MAX_PUBS; p = p->next)
+    dead[n++] = p->index;
+  rv = shmbus__ring_repair(&t->region.ring, dead, n);
+  if (rv == -EAGAIN) {
+    if (!t->repairing) {
+      t->repairing = true;
+      t->repair_next = reg->repairs;
+      reg->repairs = t;
+      log_debug("topic %s: repair must wait for a live publisher between claim and commit",
+                t->name);
+    }
+    return 1;
+  }
+  for (p = t->dying; p != NULL; p = next) {
+    next = p->next;
+    if (rv < 0)
+      log_err("topic %s: repair of publisher record %u failed: %s", t->name, p->index,
+              shmbus_strerror(rv));
+    else
+      log_info("topic %s: publisher record %u (pid %u) released, %d slot(s) repaired", t->name,
+               p->index, p->pid, rv);
+    registry_free_part(p);
+  }
+  t->dying = NULL;
+  registry_repair_remove(reg, t);
+  /* Subscribers may sleep on a slot the dead publisher held: it is
+   * SKIPPED now, so wake them to move on. */
+  registry_wake_sleepers(t);
+  return 0;
+}
+
+int registry_detach(struct registry *reg, struct registry_part *part) {
+  struct registry_topic *t = part->topic;
+  struct shmbus__ring *r = &t->region.ring;
+
+  registry_unlink_part(&t->parts, part);
+  if (part->role == SHMBUS__WIRE_SUB) {
+    t->n_subs--;
+    shmbus__ring_evict_sub(r, part->index);
+    log_debug("topic %s: subscriber record %u (pid %u) released", t->name, part->index,
+              part->pid);
+    /* A reliable subscriber may have held publishers back; they wait on
+     * their eventfds for room that is there now. */
+    if (part->reliable)
+      registry_wake_pub_waiters(t);
+    registry_free_part(part);
+    return 0;
+  }
+  t->n_pubs--;
+  shmbus__fd_close(part->eventfd);
+  part->eventfd = -1;
+  part->owner = NULL;
+  registry_push_part(&t->dying, part);
+  return registry_try_repair(reg, t);
+}
+
+size_t registry_repair_pending(struct registry *reg) {
+  struct registry_topic *t = reg->repairs;
+  size_t n = 0;
+
+  while (t != NULL) {
+    struct registry_topic *next = t->repair_next;
+    if (registry_try_repair(reg, t) != 0)
+      n++;
+    t = next;
+  }
+  return n;
+}
+
+/* Whether a pid read from shared memory is no longer a live process. A
+ * pid that cannot be one (0, or beyond pid_t) counts as dead; signal 0
+ * only asks whether the process exists and sends nothing. */
+static bool registry_pid_dead(uint32_t pid) {
+  if (pid == 0 || pid > (uint32_t)INT_MAX)
+    return true;
+  return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void registry_sweep_topic(struct registry *reg, struct registry_topic *t, bool final) {
+  struct shmbus__ring *r = &t->region.ring;
+  uint64_t known[SHMBUS__MAX_SUBS / 64];
+  bool woke_pubs = false;
+  bool orphans = false;
+  uint32_t i;
+
+  registry_known(t, SHMBUS__WIRE_SUB, known, sizeof(known) / sizeof(known[0]));
+  for (i = 0; i < r->max_subs; i++) {
+    uint32_t st = shmbus__load_acquire(&r->subs[i].state);
+    uint32_t pid;
+    if (st == SHMBUS__SUB_FREE || (known[i / 64] & (UINT64_C(1) << (i % 64))))
+      continue;
+    pid = shmbus__load_relaxed(&r->subs[i].pid);
+    if (!final && !registry_pid_dead(pid))
+      continue;
+    log_info("topic %s: subscriber record %u (pid %u) was not adopted%s; evicted", t->name, i,
+             pid, final ? " in time" : " and its process is gone");
+    shmbus__ring_evict_sub(r, i);
+    woke_pubs |= st == SHMBUS__SUB_RELIABLE;
+  }
+  if (woke_pubs)
+    registry_wake_pub_waiters(t);
+  if (!t->data_rw)
+    return; /* publishers cannot be repaired without a read-write mapping */
+  registry_known(t, SHMBUS__WIRE_PUB, known, SHMBUS__MAX_PUBS / 64);
+  for (i = 0; i < r->max_pubs; i++) {
+    struct registry_part *p;
+    uint32_t pid;
+    if (shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE ||
+        (known[i / 64] & (UINT64_C(1) << (i % 64))))
+      continue;
+    pid = shmbus__load_relaxed(&r->pubs[i].pid);
+    if (!final && !registry_pid_dead(pid))
+      continue;
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+      continue; /* try again at the next sweep */
+    log_info("topic %s: publisher record %u (pid %u) was not adopted%s; repairing", t->name, i,
+             pid, final ? " in time" : " and its process is gone");
+    p->role = SHMBUS__WIRE_PUB;
+    p->index = i;
+    p->pid = pid;
+    p->eventfd = -1;
+    p->topic = t;
+    registry_push_part(&t->dying, p);
+    orphans = true;
+  }
+  if (orphans)
+    (void)registry_try_repair(reg, t);
+}
+
+size_t registry_sweep(struct registry *reg, uint64_t now_ns) {
+  struct registry_topic *t = reg->sweeps;
+  size_t n = 0;
+
+  while (t != NULL) {
+    struct registry_topic *next = t->sweep_next;
+    bool final = now_ns >= t->sweep_until_ns;
+    registry_sweep_topic(reg, t, final);
+    if (final)
+      registry_sweep_remove(reg, t);
+    else
+      n++;
+    t = next;
+  }
+  return n;
+}
+
+bool registry_maybe_drop(struct registry *reg, struct registry_topic *t) {
+  struct registry_topic **pp;
+
+  if (t->parts != NULL || t->retain || t->sys)
+    return false;
+  /* Nobody participates any more: a pending repair no longer matters to
+   * anyone, and the memory goes away with the last mapping. */
+  registry_repair_remove(reg, t);
+  registry_sweep_remove(reg, t);
+  for (pp = &reg->buckets[t->hash & (reg->nbuckets - 1)]; *pp != NULL; pp = &(*pp)->hnext)
+    if (*pp == t) {
+      *pp = t->hnext;
+      break;
+    }
+  reg->ntopics--;
+  log_debug("topic %s: dropped (no participant left)", t->name);
+  registry_free_topic(t);
+  return true;
+}

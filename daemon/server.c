@@ -1,0 +1,906 @@
+/* server: clients and the control protocol. See server.h and
+ * docs/protocol.md. */
+#define _GNU_SOURCE
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "platform/platform.h"
+#include "proto.h"
+#include "shmbus/error.h"
+
+/* Limits that keep one client (or many) from exhausting the daemon. */
+#define SERVER_MAX_CLIENTS 4096u
+#define SERVER_MAX_PARTS_PER_CLIENT 4096u
+#define SERVER_MAX_TOPICS 65536u
+/* Datagrams handled per readable event before the others get a turn (the
+ * poll is level-triggered: the rest is handled on the next iteration). */
+#define SERVER_BATCH 64
+/* The send buffer asked for each client socket: room for the bursts of
+ * peer events an open can cause. The kernel caps it at net.core.wmem_max. */
+#define SERVER_SNDBUF (1 << 20)
+#define SERVER_REPAIR_MAX_DELAY_MS 1000u
+
+struct client {
+  uv_poll_t poll; /* first: the poll handle's data is the client */
+  struct server *srv;
+  struct client *prev; /* srv->clients */
+  struct client *next;
+  struct client *kill_next; /* srv->kill_list, once dead */
+  struct registry_part *parts;
+  size_t nparts;
+  gid_t *groups; /* supplementary groups, looked up on first need */
+  size_t ngroups;
+  int fd;
+  uint32_t id;
+  pid_t pid;
+  uid_t uid;
+  gid_t gid;
+  bool groups_known;
+  bool hello;
+  bool dead;
+  char name[SHMBUS__NAME_MAX + 1];
+};
+
+static const char *server_role_name(uint32_t role) {
+  return role == SHMBUS__WIRE_PUB ? "pub" : "sub";
+}
+
+/* ---- disconnecting ---------------------------------------------------- */
+
+/* Marks a client dead: nothing more is read from or sent to it, and its
+ * records are released at the end of the current event (server_reap). */
+static void server_kill(struct client *c, const char *why) {
+  struct server *srv = c->srv;
+
+  if (c->dead)
+    return;
+  c->dead = true;
+  (void)uv_poll_stop(&c->poll);
+  if (why != NULL)
+    log_info("client %u (pid %d, %s): disconnected: %s", c->id, (int)c->pid, c->name, why);
+  c->kill_next = srv->kill_list;
+  srv->kill_list = c;
+}
+
+static void server_client_closed(uv_handle_t *h) {
+  struct client *c = h->data;
+
+  shmbus__fd_close(c->fd);
+  free(c->groups);
+  free(c);
+}
+
+/* Unlinks a client from the server and closes it; the memory goes in the
+ * close callback. Its parts must have been released (or the registry must
+ * be about to be freed, at shutdown). */
+static void server_close_client(struct client *c) {
+  struct server *srv = c->srv;
+
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    srv->clients = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  srv->nclients--;
+  uv_close((uv_handle_t *)&c->poll, server_client_closed);
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+/* Sends one message to a client. A full socket means the client does not
+ * read: it is disconnected (the daemon never waits for a client and keeps
+ * no queue for one). Returns 0 or a negative code (the client is dead). */
+static int server_send(struct client *c, const struct shmbus__msg *m) {
+  int rv;
+
+  if (c->dead)
+    return -EPIPE;
+  rv = shmbus__proto_send(c->fd, m);
+  if (rv == 0)
+    return 0;
+  if (rv == -EAGAIN) {
+    log_warn("client %u (pid %d, %s): its socket is full (it does not read); disconnecting",
+             c->id, (int)c->pid, c->name);
+    server_kill(c, NULL);
+  } else if (rv == -EPIPE || rv == -ECONNRESET) {
+    server_kill(c, "connection closed");
+  } else {
+    log_warn("client %u (pid %d, %s): send failed: %s", c->id, (int)c->pid, c->name,
+             shmbus_strerror(rv));
+    server_kill(c, NULL);
+  }
+  return rv;
+}
+
+static void server_send_error(struct client *c, uint32_t id, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void server_send_error(struct client *c, uint32_t id, int code, const char *fmt, ...) {
+  struct shmbus__msg m;
+  va_list ap;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_ERROR, id);
+  m.code = code;
+  va_start(ap, fmt);
+  (void)vsnprintf(m.text, sizeof(m.text), fmt, ap);
+  va_end(ap);
+  (void)server_send(c, &m);
+}
+
+/* Answers a malformed or out-of-order message and disconnects. */
+static void server_violation(struct client *c, uint32_t id, int code, const char *what) {
+  log_notice("client %u (pid %d, %s): protocol violation: %s", c->id, (int)c->pid, c->name,
+             what);
+  server_send_error(c, id, code, "%s", what);
+  server_kill(c, NULL);
+}
+
+/* Sends peer_join or peer_leave about `about` to `to`'s owner. */
+static void server_send_peer(struct registry_part *to, uint32_t type,
+                             const struct registry_part *about) {
+  struct client *c = to->owner;
+  struct shmbus__msg m;
+
+  if (c == NULL || c->dead)
+    return;
+  shmbus__msg_init(&m, type, 0);
+  m.topic_id = about->topic->topic_id;
+  m.role = about->role;
+  m.index = about->index;
+  if (type == SHMBUS__MSG_PEER_JOIN) {
+    m.fds[0] = about->eventfd;
+    m.nfds = 1;
+  }
+  (void)server_send(c, &m);
+}
+
+/* ---- timers --------------------------------------------------------- */
+
+static void server_reap(struct server *srv);
+
+static void server_on_repair(uv_timer_t *t) {
+  struct server *srv = t->data;
+
+  if (registry_repair_pending(&srv->reg) > 0) {
+    /* Still a live publisher between claim and commit: back off, up to
+     * once a second. */
+    srv->repair_delay_ms *= 2;
+    if (srv->repair_delay_ms > SERVER_REPAIR_MAX_DELAY_MS)
+      srv->repair_delay_ms = SERVER_REPAIR_MAX_DELAY_MS;
+    (void)uv_timer_start(&srv->repair_timer, server_on_repair, srv->repair_delay_ms, 0);
+  }
+  server_reap(srv);
+}
+
+/* Arms the repair timer (1 ms, doubling) if repairs are pending. */
+static void server_schedule_repair(struct server *srv) {
+  if (srv->reg.repairs == NULL || srv->stopping || uv_is_active((uv_handle_t *)&srv->repair_timer))
+    return;
+  srv->repair_delay_ms = 1;
+  (void)uv_timer_start(&srv->repair_timer, server_on_repair, srv->repair_delay_ms, 0);
+}
+
+static void server_on_sweep(uv_timer_t *t) {
+  struct server *srv = t->data;
+
+  if (registry_sweep(&srv->reg, shmbus__clock_mono_ns()) == 0)
+    (void)uv_timer_stop(&srv->sweep_timer);
+  server_schedule_repair(srv);
+  server_reap(srv);
+}
+
+static void server_schedule_sweep(struct server *srv) {
+  if (srv->reg.sweeps == NULL || srv->stopping || uv_is_active((uv_handle_t *)&srv->sweep_timer))
+    return;
+  /* Once a second: records of dead processes go at the next tick, those of
+   * live processes that never adopt them at the end of the window. */
+  (void)uv_timer_start(&srv->sweep_timer, server_on_sweep, 1000, 1000);
+}
+
+/* ---- joining and leaving -------------------------------------------- */
+
+/* Releases one part (close, or its owner is gone): tells the peers of the
+ * other role, detaches the record, and bumps the epoch. May drop the topic.
+ * The part must already be off its owner's list. */
+static void server_part_leave(struct server *srv, struct registry_part *part) {
+  struct registry_topic *t = part->topic;
+  struct registry_part *q;
+  bool is_stats = t == srv->stats.topic;
+
+  log_debug("topic %s: %s record %u of pid %u leaves", t->name, server_role_name(part->role),
+            part->index, part->pid);
+  for (q = t->parts; q != NULL; q = q->next)
+    if (q != part && q->role != part->role)
+      server_send_peer(q, SHMBUS__MSG_PEER_LEAVE, part);
+  if (registry_detach(&srv->reg, part) > 0)
+    server_schedule_repair(srv);
+  registry_bump_epoch(t);
+  if (is_stats)
+    stats_update(&srv->stats);
+  (void)registry_maybe_drop(&srv->reg, t);
+}
+
+static void server_client_add_part(struct client *c, struct registry_part *p) {
+  p->owner = c;
+  p->client_id = c->id;
+  p->owner_next = c->parts;
+  c->parts = p;
+  c->nparts++;
+}
+
+static void server_client_remove_part(struct client *c, struct registry_part *p) {
+  struct registry_part **pp;
+
+  for (pp = &c->parts; *pp != NULL; pp = &(*pp)->owner_next)
+    if (*pp == p) {
+      *pp = p->owner_next;
+      c->nparts--;
+      break;
+    }
+  p->owner_next = NULL;
+}
+
+/* After a record was attached or adopted for `c`: answers `opened` with the
+ * region's fds and the peers that follow, sends those peers, tells the
+ * other participants, and bumps the epoch. */
+static void server_joined(struct server *srv, struct client *c, uint32_t id,
+                          struct registry_part *part) {
+  struct registry_topic *t = part->topic;
+  struct registry_part *q;
+  struct shmbus__msg m;
+  int data_fd = -1;
+  int ctrl_fd = -1;
+  int rv;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_OPENED, id);
+  m.topic_id = t->topic_id;
+  m.role = part->role;
+  m.index = part->index;
+  m.has = SHMBUS__HAS_PARAMS;
+  m.params = t->params;
+  for (q = t->parts; q != NULL; q = q->next)
+    if (q->role != part->role && q->eventfd >= 0)
+      m.peers++;
+  if (part->role == SHMBUS__WIRE_PUB) {
+    /* The region keeps its read-write fds; sending does not take them. */
+    m.fds[0] = t->region.data_fd;
+    m.fds[1] = t->region.ctrl_fd;
+  } else {
+    /* A subscriber gets a read-only data fd: it cannot map the slots
+     * writable, so it cannot forge messages. */
+    if ((rv = shmbus__region_subscriber_fds(&t->region, &data_fd, &ctrl_fd)) < 0) {
+      log_err("topic %s: cannot make subscriber descriptors: %s", t->name, shmbus_strerror(rv));
+      server_send_error(c, id, rv, "cannot make subscriber descriptors: %s",
+                        shmbus_strerror(rv));
+      server_client_remove_part(c, part);
+      server_part_leave(srv, part);
+      return;
+    }
+    m.fds[0] = data_fd;
+    m.fds[1] = ctrl_fd;
+  }
+  m.nfds = 2;
+  rv = server_send(c, &m);
+  shmbus__fd_close(data_fd);
+  shmbus__fd_close(ctrl_fd);
+  if (rv < 0)
+    return; /* dead: the reaper releases the record */
+  for (q = t->parts; q != NULL && !c->dead; q = q->next)
+    if (q->role != part->role && q->eventfd >= 0)
+      server_send_peer(part, SHMBUS__MSG_PEER_JOIN, q);
+  for (q = t->parts; q != NULL; q = q->next)
+    if (q != part && q->role != part->role)
+      server_send_peer(q, SHMBUS__MSG_PEER_JOIN, part);
+  registry_bump_epoch(t);
+  if (t == srv->stats.topic)
+    stats_update(&srv->stats);
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+/* Looks up the supplementary groups of the client's user once. A failed
+ * lookup leaves only the primary gid: a group rule then does not match. */
+static void server_client_groups(struct client *c) {
+  struct passwd pw;
+  struct passwd *res = NULL;
+  char buf[4096];
+  int n = 32;
+  gid_t *g = NULL;
+
+  if (c->groups_known)
+    return;
+  c->groups_known = true;
+  if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+    return;
+  for (int tries = 0; tries < 4; tries++) {
+    int want = n;
+    gid_t *ng = realloc(g, (size_t)n * sizeof(*g));
+    if (ng == NULL)
+      break;
+    g = ng;
+    if (getgrouplist(pw.pw_name, c->gid, g, &n) >= 0) {
+      c->groups = g;
+      c->ngroups = (size_t)n;
+      return;
+    }
+    if (n <= want) /* no progress: give up */
+      break;
+  }
+  free(g);
+}
+
+/* Permission check for `op` on `topic`, with the reason in `why`. */
+static bool server_permitted(struct server *srv, struct client *c, const char *topic,
+                             uint32_t role, char *why, size_t whylen) {
+  struct config_cred cred;
+  unsigned op = role == SHMBUS__WIRE_PUB ? CONFIG_OP_PUB : CONFIG_OP_SUB;
+
+  if (config_uses_groups(srv->cfg))
+    server_client_groups(c);
+  cred.uid = c->uid;
+  cred.gid = c->gid;
+  cred.groups = c->groups;
+  cred.ngroups = c->ngroups;
+  if (config_check(srv->cfg, topic, op, &cred, why, whylen))
+    return true;
+  log_notice("client %u (pid %d, uid %u, %s): %s on %s denied by %s", c->id, (int)c->pid,
+             (unsigned)c->uid, c->name, server_role_name(role), topic, why);
+  return false;
+}
+
+/* Checks what open and adopt have in common: role, name, the $sys rule,
+ * the eventfd, the permission. Returns true to go on; false after it
+ * answered (error, or violation and disconnect). */
+static bool server_check_request(struct server *srv, struct client *c, struct shmbus__msg *m,
+                                 int eventfd) {
+  char why[300];
+  int fl;
+  int rv;
+
+  if (m->role != SHMBUS__WIRE_PUB && m->role != SHMBUS__WIRE_SUB) {
+    server_violation(c, m->id, -EPROTO, "role must be \"pub\" or \"sub\"");
+    return false;
+  }
+  if ((rv = shmbus__topic_validate(m->topic, true)) < 0) {
+    server_send_error(c, m->id, rv, "invalid topic name \"%s\"", m->topic);
+    return false;
+  }
+  if (strncmp(m->topic, "$sys/", 5) == 0 && m->role == SHMBUS__WIRE_PUB) {
+    log_notice("client %u (pid %d, %s): publishing to %s refused", c->id, (int)c->pid, c->name,
+               m->topic);
+    server_send_error(c, m->id, SHMBUS_EDENIED,
+                      "$sys/ topics are published by the daemon only; subscribe instead");
+    return false;
+  }
+  /* The eventfd is written by the daemon (wake-ups) and passed to peers:
+   * it must really be one, and non-blocking so a write never waits. */
+  fl = fcntl(eventfd, F_GETFL);
+  if (!shmbus__event_check(eventfd) || fl < 0 || (fl & O_NONBLOCK) == 0) {
+    server_send_error(c, m->id, -EINVAL,
+                      "the descriptor passed must be a non-blocking eventfd");
+    return false;
+  }
+  if (!server_permitted(srv, c, m->topic, m->role, why, sizeof(why))) {
+    server_send_error(c, m->id, SHMBUS_EDENIED, "%s on \"%s\" denied by %s",
+                      server_role_name(m->role), m->topic, why);
+    return false;
+  }
+  if (c->nparts >= SERVER_MAX_PARTS_PER_CLIENT) {
+    server_send_error(c, m->id, SHMBUS_ENOSLOT, "this client holds %u records, the limit",
+                      SERVER_MAX_PARTS_PER_CLIENT);
+    return false;
+  }
+  return true;
+}
+
+static void server_open(struct server *srv, struct client *c, struct shmbus__msg *m) {
+  struct shmbus__params want = {REGISTRY_DEFAULT_SLOTS, REGISTRY_DEFAULT_SLOT_SIZE,
+                                REGISTRY_DEFAULT_MAX_SUBS, REGISTRY_DEFAULT_MAX_PUBS};
+  struct registry_topic *t;
+  struct registry_part *part;
+  bool created = false;
+  int rv;
+
+  if (!server_check_request(srv, c, m, m->fds[0]))
+    return;
+  if (m->has & SHMBUS__HAS_PARAMS)
+    want = m->params;
+  if ((t = registry_find(&srv->reg, m->topic)) == NULL) {
+    if (strncmp(m->topic, "$sys/", 5) == 0) {
+      server_send_error(c, m->id, -ENOENT, "\"%s\" is not a topic of this daemon", m->topic);
+      return;
+    }
+    if (srv->reg.ntopics >= SERVER_MAX_TOPICS) {
+      server_send_error(c, m->id, -ENOSPC, "the daemon has %u topics, the limit",
+                        SERVER_MAX_TOPICS);
+      return;
+    }
+    rv = registry_create(&srv->reg, m->topic, &want, m->retain, false, &t);
+    if (rv < 0) {
+      if (rv == SHMBUS_EPARAM)
+        server_send_error(c, m->id, rv,
+                          "invalid parameters slots=%u slot_size=%u max_subs=%u max_pubs=%u "
+                          "(slots a power of two in 2..2^24, slot_size 1..64 MiB, max_subs "
+                          "1..4096, max_pubs 1..1024, region at most 64 GiB)",
+                          want.slot_count, want.slot_capacity, want.max_subs, want.max_pubs);
+      else
+        server_send_error(c, m->id, rv, "cannot create topic \"%s\": %s", m->topic,
+                          shmbus_strerror(rv));
+      if (rv != SHMBUS_EPARAM)
+        log_warn("topic %s: cannot create: %s", m->topic, shmbus_strerror(rv));
+      return;
+    }
+    created = true;
+    log_info("topic %s: created by client %u (pid %d): slots=%u slot_size=%u max_subs=%u "
+             "max_pubs=%u%s",
+             t->name, c->id, (int)c->pid, want.slot_count, want.slot_capacity, want.max_subs,
+             want.max_pubs, m->retain ? ", retained" : "");
+  } else if ((m->has & SHMBUS__HAS_PARAMS) && !registry_params_equal(&want, &t->params)) {
+    server_send_error(c, m->id, SHMBUS_EMISMATCH,
+                      "topic \"%s\" exists with slots=%u slot_size=%u max_subs=%u max_pubs=%u; "
+                      "the open asked for slots=%u slot_size=%u max_subs=%u max_pubs=%u",
+                      t->name, t->params.slot_count, t->params.slot_capacity,
+                      t->params.max_subs, t->params.max_pubs, want.slot_count,
+                      want.slot_capacity, want.max_subs, want.max_pubs);
+    return;
+  }
+  rv = registry_attach(&srv->reg, t, m->role, m->reliable, m->history, (uint32_t)c->pid,
+                       m->fds[0], &part);
+  if (rv < 0) {
+    if (rv == SHMBUS_ENOSLOT)
+      server_send_error(c, m->id, rv, "topic \"%s\" has no free %s record (max_%s %u)", t->name,
+                        m->role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber",
+                        m->role == SHMBUS__WIRE_PUB ? "pubs" : "subs",
+                        m->role == SHMBUS__WIRE_PUB ? t->params.max_pubs : t->params.max_subs);
+    else if (rv == SHMBUS_ESTATE)
+      server_send_error(c, m->id, rv,
+                        "topic \"%s\" was adopted from subscribers only after a restart; "
+                        "publishers can open it once one of its publishers reconnected",
+                        t->name);
+    else
+      server_send_error(c, m->id, rv, "cannot attach a record: %s", shmbus_strerror(rv));
+    if (created)
+      (void)registry_maybe_drop(&srv->reg, t);
+    return;
+  }
+  m->fds[0] = -1; /* the part owns the eventfd now */
+  server_client_add_part(c, part);
+  log_debug("topic %s: client %u (pid %d) opened %s record %u%s", t->name, c->id, (int)c->pid,
+            server_role_name(part->role), part->index,
+            part->reliable ? " (reliable)" : "");
+  server_joined(srv, c, m->id, part);
+}
+
+static void server_adopt(struct server *srv, struct client *c, struct shmbus__msg *m) {
+  struct registry_topic *t;
+  struct registry_part *part;
+  char text[SHMBUS__TEXT_MAX + 1];
+  int rv;
+
+  if (!server_check_request(srv, c, m, m->fds[2]))
+    return;
+  text[0] = '\0';
+  rv = registry_adopt(&srv->reg, m->topic, m->role, &m->fds[0], &m->fds[1],
+                      (m->has & SHMBUS__HAS_PARAMS) ? &m->params : NULL, shmbus__clock_mono_ns(),
+                      &t, text, sizeof(text));
+  if (rv < 0) {
+    log_notice("client %u (pid %d, %s): adopt of %s refused: %s", c->id, (int)c->pid, c->name,
+               m->topic, text);
+    server_send_error(c, m->id, rv, "%s", text);
+    return;
+  }
+  server_schedule_sweep(srv);
+  rv = registry_register(&srv->reg, t, m->role, m->index, (uint32_t)c->pid, m->fds[2], &part,
+                         text, sizeof(text));
+  if (rv < 0) {
+    log_notice("client %u (pid %d, %s): adopt of %s refused: %s", c->id, (int)c->pid, c->name,
+               m->topic, text);
+    server_send_error(c, m->id, rv, "%s", text);
+    (void)registry_maybe_drop(&srv->reg, t);
+    return;
+  }
+  m->fds[2] = -1;
+  server_client_add_part(c, part);
+  log_info("topic %s: client %u (pid %d) adopted %s record %u", t->name, c->id, (int)c->pid,
+           server_role_name(part->role), part->index);
+  server_joined(srv, c, m->id, part);
+}
+
+static void server_close_req(struct server *srv, struct client *c, struct shmbus__msg *m) {
+  struct registry_part *p;
+  struct shmbus__msg ok;
+
+  for (p = c->parts; p != NULL; p = p->owner_next)
+    if (p->topic->topic_id == m->topic_id && p->role == m->role && p->index == m->index)
+      break;
+  if (p == NULL) {
+    server_send_error(c, m->id, -ENOENT, "this client holds no %s record %u on topic %u",
+                      server_role_name(m->role), m->index, m->topic_id);
+    return;
+  }
+  server_client_remove_part(c, p);
+  server_part_leave(srv, p);
+  shmbus__msg_init(&ok, SHMBUS__MSG_OK, m->id);
+  (void)server_send(c, &ok);
+}
+
+static void server_status(struct server *srv, struct client *c, struct shmbus__msg *m) {
+  struct shmbus__msg r;
+
+  shmbus__msg_init(&r, SHMBUS__MSG_STATUS_REPLY, m->id);
+  r.daemon_pid = (uint32_t)getpid();
+  r.topics = (uint32_t)srv->reg.ntopics;
+  r.clients = (uint32_t)srv->nclients;
+  r.uptime_ms = (shmbus__clock_mono_ns() - srv->start_ns) / 1000000u;
+  (void)server_send(c, &r);
+}
+
+static void server_stop_req(struct server *srv, struct client *c, struct shmbus__msg *m) {
+  struct shmbus__msg ok;
+
+  if (c->uid != srv->owner && c->uid != 0) {
+    log_notice("client %u (pid %d, uid %u): stop refused", c->id, (int)c->pid, (unsigned)c->uid);
+    server_send_error(c, m->id, SHMBUS_EDENIED, "only uid %u or root may stop this daemon",
+                      (unsigned)srv->owner);
+    return;
+  }
+  log_notice("client %u (pid %d, uid %u, %s) asked the daemon to stop", c->id, (int)c->pid,
+             (unsigned)c->uid, c->name);
+  shmbus__msg_init(&ok, SHMBUS__MSG_OK, m->id);
+  (void)server_send(c, &ok);
+  if (srv->on_stop != NULL)
+    srv->on_stop(srv);
+  else
+    server_shutdown(srv);
+}
+
+/* Keeps the client's self-chosen name for the log, with anything that is
+ * not printable ASCII replaced: it must not forge log lines. */
+static void server_set_name(struct client *c, const char *name) {
+  size_t i;
+
+  for (i = 0; i + 1 < sizeof(c->name) && name[i] != '\0'; i++)
+    c->name[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+  c->name[i] = '\0';
+}
+
+static void server_dispatch(struct server *srv, struct client *c, struct shmbus__msg *m) {
+  bool request = m->type == SHMBUS__MSG_HELLO || m->type == SHMBUS__MSG_OPEN ||
+                 m->type == SHMBUS__MSG_ADOPT || m->type == SHMBUS__MSG_CLOSE ||
+                 m->type == SHMBUS__MSG_STATUS || m->type == SHMBUS__MSG_STOP;
+
+  if (!request) {
+    server_violation(c, m->id, -EPROTO, "not a request a client may send");
+    return;
+  }
+  if (m->id == 0) {
+    server_violation(c, 0, -EPROTO, "a request needs a non-zero id");
+    return;
+  }
+  /* The decoder enforces the descriptor count of each type; checked here
+   * again because the handlers index m->fds by it. */
+  if (m->nfds != shmbus__msg_fd_count(m->type, m->role)) {
+    server_violation(c, m->id, -EPROTO, "wrong number of descriptors for the message type");
+    return;
+  }
+  if (!c->hello) {
+    if (m->type != SHMBUS__MSG_HELLO) {
+      server_violation(c, m->id, SHMBUS_ESTATE, "the first message must be hello");
+      return;
+    }
+    struct shmbus__msg w;
+    c->hello = true;
+    server_set_name(c, m->name);
+    log_debug("client %u (pid %d, uid %u): hello from \"%s\"", c->id, (int)c->pid,
+              (unsigned)c->uid, c->name);
+    shmbus__msg_init(&w, SHMBUS__MSG_WELCOME, m->id);
+    w.client_id = c->id;
+    w.daemon_pid = (uint32_t)getpid();
+    (void)server_send(c, &w);
+    return;
+  }
+  switch (m->type) {
+  case SHMBUS__MSG_HELLO:
+    server_violation(c, m->id, SHMBUS_ESTATE, "hello was already sent");
+    break;
+  case SHMBUS__MSG_OPEN:
+    server_open(srv, c, m);
+    break;
+  case SHMBUS__MSG_ADOPT:
+    server_adopt(srv, c, m);
+    break;
+  case SHMBUS__MSG_CLOSE:
+    server_close_req(srv, c, m);
+    break;
+  case SHMBUS__MSG_STATUS:
+    server_status(srv, c, m);
+    break;
+  case SHMBUS__MSG_STOP:
+    server_stop_req(srv, c, m);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- client sockets ------------------------------------------------- */
+
+static void server_on_client(uv_poll_t *h, int status, int events) {
+  struct client *c = h->data;
+  struct server *srv = c->srv;
+  int i;
+
+  if (status < 0) {
+    server_kill(c, uv_strerror(status));
+    server_reap(srv);
+    return;
+  }
+  (void)events; /* readable or hung up: recv tells which */
+  for (i = 0; i < SERVER_BATCH && !c->dead && !srv->stopping; i++) {
+    struct shmbus__msg m;
+    int rv;
+
+    shmbus__msg_init(&m, SHMBUS__MSG_NONE, 0);
+    rv = shmbus__proto_recv(c->fd, &m);
+    if (rv == -EAGAIN)
+      break;
+    if (rv == -EPROTO) {
+      server_violation(c, 0, -EPROTO, "malformed message");
+      break;
+    }
+    if (rv == SHMBUS_EPROTOVER) {
+      /* The decoder read the id when it could: echo it. */
+      server_violation(c, m.id, SHMBUS_EPROTOVER, "this daemon speaks protocol version 1");
+      break;
+    }
+    if (rv < 0) {
+      server_kill(c, rv == -EPIPE ? "connection closed" : shmbus_strerror(rv));
+      break;
+    }
+    server_dispatch(srv, c, &m);
+    shmbus__msg_close_fds(&m); /* whatever the handler did not take */
+  }
+  server_reap(srv);
+}
+
+/* Releases the records of every client that died during this event. A
+ * release may send peer events that kill more clients: loop until none. */
+static void server_reap(struct server *srv) {
+  while (srv->kill_list != NULL && !srv->stopping) {
+    struct client *c = srv->kill_list;
+    srv->kill_list = c->kill_next;
+    c->kill_next = NULL;
+    while (c->parts != NULL) {
+      struct registry_part *p = c->parts;
+      server_client_remove_part(c, p);
+      server_part_leave(srv, p);
+    }
+    server_close_client(c);
+  }
+}
+
+/* Refuses a connection we cannot serve: tells why when possible, closes. */
+static void server_refuse(int fd, int code, const char *text) {
+  struct shmbus__msg m;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_ERROR, 0);
+  m.code = code;
+  snprintf(m.text, sizeof(m.text), "%s", text);
+  (void)shmbus__proto_send(fd, &m);
+  shmbus__fd_close(fd);
+}
+
+static void server_accept_one(struct server *srv, int fd) {
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  struct client *c;
+  int sndbuf = SERVER_SNDBUF;
+  int rv;
+
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
+    log_warn("accept: SO_PEERCRED failed: %s", strerror(errno));
+    shmbus__fd_close(fd);
+    return;
+  }
+  if (!srv->system && cred.uid != srv->owner && cred.uid != 0) {
+    log_notice("connection from pid %d uid %u refused: this is the per-user bus of uid %u",
+               (int)cred.pid, (unsigned)cred.uid, (unsigned)srv->owner);
+    server_refuse(fd, SHMBUS_EDENIED, "this is a per-user bus of another user");
+    return;
+  }
+  if (srv->nclients >= SERVER_MAX_CLIENTS) {
+    log_warn("connection from pid %d refused: %u clients already", (int)cred.pid,
+             SERVER_MAX_CLIENTS);
+    server_refuse(fd, -EMFILE, "the daemon serves too many clients");
+    return;
+  }
+  /* Best effort: a larger send buffer absorbs bursts of peer events. */
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  if ((c = calloc(1, sizeof(*c))) == NULL) {
+    server_refuse(fd, -ENOMEM, "out of memory");
+    return;
+  }
+  c->srv = srv;
+  c->fd = fd;
+  c->pid = cred.pid;
+  c->uid = cred.uid;
+  c->gid = cred.gid;
+  c->id = srv->next_client_id++;
+  if (srv->next_client_id == 0)
+    srv->next_client_id = 1;
+  snprintf(c->name, sizeof(c->name), "?");
+  if ((rv = uv_poll_init(srv->loop, &c->poll, fd)) < 0) {
+    log_warn("accept: cannot watch a client socket: %s", uv_strerror(rv));
+    free(c);
+    server_refuse(fd, -ENOMEM, "cannot watch the connection");
+    return;
+  }
+  c->poll.data = c;
+  c->next = srv->clients;
+  if (srv->clients != NULL)
+    srv->clients->prev = c;
+  srv->clients = c;
+  srv->nclients++;
+  if ((rv = uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, server_on_client)) < 0) {
+    log_warn("accept: cannot watch a client socket: %s", uv_strerror(rv));
+    server_kill(c, NULL);
+    return;
+  }
+  log_debug("client %u connected: pid %d uid %u gid %u", c->id, (int)c->pid, (unsigned)c->uid,
+            (unsigned)c->gid);
+}
+
+static void server_on_listen(uv_poll_t *h, int status, int events) {
+  struct server *srv = h->data;
+  int i;
+
+  (void)events;
+  if (status < 0) {
+    log_err("listening socket: %s", uv_strerror(status));
+    return;
+  }
+  for (i = 0; i < SERVER_BATCH && !srv->stopping; i++) {
+    int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      server_accept_one(srv, fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      break;
+    if ((errno == EMFILE || errno == ENFILE) && srv->spare_fd >= 0) {
+      /* Out of descriptors. The listening socket would stay readable and
+       * the loop spin: give the spare descriptor back, take the
+       * connection, close it (the client sees the daemon hang up), and
+       * keep the spare again. */
+      log_warn("out of file descriptors: refusing a connection");
+      shmbus__fd_close(srv->spare_fd);
+      fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      shmbus__fd_close(fd);
+      srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      continue;
+    }
+    log_err("accept: %s", strerror(errno));
+    break;
+  }
+  server_reap(srv);
+}
+
+/* ---- lifecycle ------------------------------------------------------ */
+
+int server_init(struct server *srv, uv_loop_t *loop, int listen_fd, const char *sock_path,
+                bool system, struct config *cfg, const char *config_path, bool config_default) {
+  int rv;
+
+  memset(srv, 0, sizeof(*srv));
+  srv->loop = loop;
+  srv->listen_fd = listen_fd;
+  srv->spare_fd = -1;
+  snprintf(srv->sock_path, sizeof(srv->sock_path), "%s", sock_path);
+  srv->system = system;
+  srv->owner = geteuid();
+  srv->cfg = cfg;
+  srv->config_path = config_path;
+  srv->config_default = config_default;
+  srv->next_client_id = 1;
+  srv->start_ns = shmbus__clock_mono_ns();
+  if ((rv = registry_init(&srv->reg)) < 0)
+    return rv;
+  if ((rv = stats_init(&srv->stats, loop, &srv->reg)) < 0) {
+    log_err("cannot create %s: %s", STATS_TOPIC, shmbus_strerror(rv));
+    return rv;
+  }
+  if ((rv = uv_timer_init(loop, &srv->repair_timer)) < 0)
+    return rv;
+  srv->repair_timer.data = srv;
+  srv->repair_init = true;
+  if ((rv = uv_timer_init(loop, &srv->sweep_timer)) < 0)
+    return rv;
+  srv->sweep_timer.data = srv;
+  srv->sweep_init = true;
+  srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if ((rv = uv_poll_init(loop, &srv->listen_poll, listen_fd)) < 0)
+    return rv;
+  srv->listen_poll.data = srv;
+  srv->listen_init = true;
+  if ((rv = uv_poll_start(&srv->listen_poll, UV_READABLE, server_on_listen)) < 0)
+    return rv;
+  return 0;
+}
+
+void server_reload(struct server *srv) {
+  struct config *cfg = NULL;
+  char err[512];
+  int rv;
+
+  if (srv->config_path == NULL) {
+    log_info("reload: no config file (default policy: only uid %u and root)",
+             (unsigned)srv->owner);
+    return;
+  }
+  rv = config_load(srv->config_path, srv->owner, &cfg, err, sizeof(err));
+  if (rv == -ENOENT && srv->config_default) {
+    if ((cfg = config_new_default(srv->owner)) == NULL) {
+      log_err("reload: out of memory; keeping the current rules");
+      return;
+    }
+    log_notice("reload: %s does not exist; default policy (only root) applies",
+               srv->config_path);
+  } else if (rv < 0) {
+    log_err("reload: %s; keeping the current rules", err);
+    return;
+  } else {
+    log_notice("reload: %zu rule(s) from %s", config_rule_count(cfg), srv->config_path);
+  }
+  config_free(srv->cfg);
+  srv->cfg = cfg;
+}
+
+void server_shutdown(struct server *srv) {
+  struct client *c;
+
+  if (srv->stopping)
+    return;
+  srv->stopping = true;
+  if (srv->listen_init && !uv_is_closing((uv_handle_t *)&srv->listen_poll))
+    uv_close((uv_handle_t *)&srv->listen_poll, NULL);
+  /* Remove the name first, so that no new client finds a socket nobody
+   * accepts on; we still hold the lock, so it is ours to remove. */
+  if (srv->sock_path[0] != '\0' && unlink(srv->sock_path) != 0 && errno != ENOENT)
+    log_warn("cannot remove %s: %s", srv->sock_path, strerror(errno));
+  /* Clients keep their records: they adopt them into the next daemon. */
+  srv->kill_list = NULL;
+  while ((c = srv->clients) != NULL) {
+    c->dead = true;
+    server_close_client(c);
+  }
+  stats_close(&srv->stats);
+  if (srv->repair_init && !uv_is_closing((uv_handle_t *)&srv->repair_timer))
+    uv_close((uv_handle_t *)&srv->repair_timer, NULL);
+  if (srv->sweep_init && !uv_is_closing((uv_handle_t *)&srv->sweep_timer))
+    uv_close((uv_handle_t *)&srv->sweep_timer, NULL);
+}
+
+void server_free(struct server *srv) {
+  registry_free(&srv->reg);
+  config_free(srv->cfg);
+  srv->cfg = NULL;
+  shmbus__fd_close(srv->listen_fd);
+  srv->listen_fd = -1;
+  shmbus__fd_close(srv->spare_fd);
+  srv->spare_fd = -1;
+}

@@ -1,0 +1,57 @@
+/* stats: the daemon's $sys/stats topic. The daemon creates it at start (8
+ * slots of 64 KiB, retained) and is its only publisher. Once a second, and
+ * only while someone subscribes, it publishes one msgpack map describing
+ * every topic and participant:
+ *
+ *   {"ts_ns": u64, "topics": [{"name", "topic_id", "slots", "slot_size",
+ *     "max_subs", "max_pubs", "head",
+ *     "pubs": [{"index", "pid", "client", "published"}],
+ *     "subs": [{"index", "pid", "client", "reliable", "cursor", "lag",
+ *               "received", "lost"}]}],
+ *    "truncated": bool}
+ *
+ * Counters come from the shared records, which participants write: they are
+ * clamped to what the topic's head makes possible. Topics that do not fit in
+ * one slot are left out and "truncated" is true.
+ *
+ * Thread-safety: single-threaded (the daemon's loop). */
+#ifndef SHMBUSD_STATS_H
+#define SHMBUSD_STATS_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "registry.h"
+#include "ring.h"
+
+#define STATS_TOPIC "$sys/stats"
+#define STATS_SLOTS 8u
+#define STATS_SLOT_SIZE (64u * 1024u)
+#define STATS_MAX_SUBS 64u
+
+struct stats {
+  struct registry *reg;
+  struct registry_topic *topic;
+  struct shmbus__ring_pub pub; /* the daemon's publisher record */
+  uv_timer_t timer;
+  bool timer_init;
+  bool running;
+};
+
+/* Creates $sys/stats in `reg` and its timer on `loop`. Returns 0 or a
+ * negative code (the topic could not be created). */
+int stats_init(struct stats *st, uv_loop_t *loop, struct registry *reg);
+
+/* Starts the 1 Hz timer when the topic has subscribers, stops it when it
+ * has none. Call after every open or close on the topic. */
+void stats_update(struct stats *st);
+
+/* Publishes one snapshot now. Returns 0, SHMBUS_EFULL (a reliable
+ * subscriber lags: this second is skipped) or another negative code. */
+int stats_publish(struct stats *st);
+
+/* Stops and closes the timer (the loop must run once more to finish the
+ * close) and releases the daemon's publisher record. */
+void stats_close(struct stats *st);
+
+#endif /* SHMBUSD_STATS_H */

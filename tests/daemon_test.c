@@ -1,0 +1,1724 @@
+/* Daemon tests: a real shmbusd per test, started with fork+exec of
+ * SHMBUSD_PATH (--foreground --dir <temp dir> --ready-fd N) and waited for
+ * on its ready pipe. The tests talk to it with raw sockets and the protocol
+ * module, map the descriptors it hands out and check end-to-end behaviour on
+ * the ring: publishing, receiving, peer events, repair after a crashed
+ * publisher, eviction of a crashed reliable subscriber, adoption after a
+ * restart, permissions, reload, and its resistance to malformed input.
+ *
+ * Nothing sleeps to order events. Processes wait on pipes, on waitpid, on
+ * replies (poll with a timeout), on eventfds the daemon must signal, or on
+ * a request round trip (which proves the daemon ran its loop since). Each
+ * test stops its daemon with SIGTERM and checks it exits 0.
+ *
+ * SHMBUSD_WRAPPER (environment), if set, is a command the daemon is started
+ * under, e.g. "valgrind --leak-check=full --error-exitcode=99"; timeouts
+ * grow then. The daemon's stderr goes to <temp dir>/daemon.log, printed
+ * when a daemon does not exit cleanly. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <msgpack.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "platform/platform.h"
+#include "proto.h"
+#include "region.h"
+#include "ring.h"
+#include "shmbus/error.h"
+#include "testutil.h"
+
+#ifndef SHMBUSD_PATH
+#error "SHMBUSD_PATH must name the daemon binary"
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DT_ASAN 1
+#endif
+#endif
+
+#define DT_TEST_TIMEOUT 60.0
+
+/* ---- daemon processes ------------------------------------------------------- */
+
+struct dt_daemon {
+  pid_t pid;
+  char tmp[64];  /* mkdtemp: holds bus/, daemon.log, configs */
+  char dir[80];  /* the bus directory */
+  char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  char log[192];
+};
+
+static int dt_scale(void) {
+  const char *w = getenv("SHMBUSD_WRAPPER");
+  return w != NULL && w[0] != '\0' ? 20 : 1;
+}
+
+static int dt_timeout_ms(void) {
+  return 5000 * dt_scale();
+}
+
+static uint64_t dt_now_ms(void) {
+  return shmbus__clock_mono_ns() / 1000000u;
+}
+
+static void dt_init(struct dt_daemon *d) {
+  memset(d, 0, sizeof(*d));
+  snprintf(d->tmp, sizeof(d->tmp), "/tmp/shmbusd-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(d->tmp), "mkdtemp: %s", strerror(errno));
+  snprintf(d->dir, sizeof(d->dir), "%s/bus", d->tmp);
+  snprintf(d->sock, sizeof(d->sock), "%s/shmbusd.sock", d->dir);
+  snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->tmp);
+}
+
+/* Starts a daemon on d's directory with `extra` arguments. Returns its pid
+ * and, in *ready_rd, the read end of its ready pipe. */
+static pid_t dt_spawn(const struct dt_daemon *d, const char *const *extra, int *ready_rd) {
+  int p[2];
+  pid_t pid;
+
+  cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+  pid = fork();
+  cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    char *argv[64];
+    char fdbuf[16];
+    char wrap[512];
+    int argc = 0;
+    int logfd;
+    int rfd;
+    const char *w = getenv("SHMBUSD_WRAPPER");
+
+    /* The daemon must not outlive a failed test. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    logfd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (logfd >= 0)
+      (void)dup2(logfd, 2);
+    /* The write end becomes a plain (inheritable) descriptor. */
+    rfd = dup(p[1]);
+    if (rfd < 0)
+      _exit(120);
+    snprintf(fdbuf, sizeof(fdbuf), "%d", rfd);
+    if (w != NULL && w[0] != '\0') {
+      char *save = NULL;
+      char *tok;
+      snprintf(wrap, sizeof(wrap), "%s", w);
+      for (tok = strtok_r(wrap, " ", &save); tok != NULL && argc < 32;
+           tok = strtok_r(NULL, " ", &save))
+        argv[argc++] = tok;
+    }
+    argv[argc++] = (char *)SHMBUSD_PATH;
+    argv[argc++] = (char *)"--foreground";
+    argv[argc++] = (char *)"--verbose";
+    argv[argc++] = (char *)"--dir";
+    argv[argc++] = (char *)d->dir;
+    argv[argc++] = (char *)"--ready-fd";
+    argv[argc++] = fdbuf;
+    while (extra != NULL && *extra != NULL && argc < 62)
+      argv[argc++] = (char *)*extra++;
+    argv[argc] = NULL;
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  close(p[1]);
+  *ready_rd = p[0];
+  return pid;
+}
+
+/* Waits for the ready byte. Returns true if it came, false on EOF (the
+ * daemon exited without getting ready). */
+static bool dt_wait_ready(int fd) {
+  struct pollfd pfd = {fd, POLLIN, 0};
+  char b;
+  ssize_t n;
+  int rv;
+
+  do
+    rv = poll(&pfd, 1, dt_timeout_ms() * 2);
+  while (rv < 0 && errno == EINTR);
+  cr_assert_eq(rv, 1, "the daemon did not get ready in time");
+  do
+    n = read(fd, &b, 1);
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  return n == 1;
+}
+
+static void dt_dump_log(const struct dt_daemon *d) {
+  char buf[4096];
+  ssize_t n;
+  int fd = open(d->log, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return;
+  fprintf(stderr, "---- %s ----\n", d->log);
+  while ((n = read(fd, buf, sizeof(buf))) > 0)
+    fwrite(buf, 1, (size_t)n, stderr);
+  close(fd);
+}
+
+static void dt_start_with(struct dt_daemon *d, const char *const *extra) {
+  int rd;
+
+  d->pid = dt_spawn(d, extra, &rd);
+  if (!dt_wait_ready(rd)) {
+    dt_dump_log(d);
+    cr_assert_fail("the daemon exited before it was ready");
+  }
+}
+
+static void dt_start(struct dt_daemon *d) {
+  dt_init(d);
+  dt_start_with(d, NULL);
+}
+
+static int dt_wait_exit(pid_t pid) {
+  int status;
+  pid_t r;
+
+  do
+    r = waitpid(pid, &status, 0);
+  while (r < 0 && errno == EINTR);
+  cr_assert_eq(r, pid, "waitpid: %s", strerror(errno));
+  return status;
+}
+
+/* Stops the daemon with SIGTERM and checks it exits 0. */
+static void dt_stop(struct dt_daemon *d) {
+  int status;
+
+  cr_assert_eq(kill(d->pid, SIGTERM), 0);
+  status = dt_wait_exit(d->pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    dt_dump_log(d);
+  cr_assert(WIFEXITED(status), "the daemon was killed by signal %d", WTERMSIG(status));
+  cr_assert_eq(WEXITSTATUS(status), 0, "the daemon exited with status %d", WEXITSTATUS(status));
+  d->pid = 0;
+}
+
+static int dt_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void dt_cleanup(struct dt_daemon *d) {
+  (void)nftw(d->tmp, dt_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- raw clients -------------------------------------------------------- */
+
+static uint32_t dt_next_id = 1;
+
+static int dt_connect(const struct dt_daemon *d) {
+  int fd = -1;
+  int rv = shmbus__unix_connect(d->sock, &fd);
+
+  cr_assert_eq(rv, 0, "connect %s: %s", d->sock, strerror(-rv));
+  return fd;
+}
+
+/* Receives one message, waiting at most the test timeout. Returns 0,
+ * -ETIMEDOUT, or what proto_recv said (-EPIPE at EOF). */
+static int dt_recv(int fd, struct shmbus__msg *m) {
+  uint64_t deadline = dt_now_ms() + (uint64_t)dt_timeout_ms();
+
+  for (;;) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    uint64_t now;
+    int rv = shmbus__proto_recv(fd, m);
+    if (rv != -EAGAIN)
+      return rv;
+    now = dt_now_ms();
+    if (now >= deadline)
+      return -ETIMEDOUT;
+    (void)poll(&pfd, 1, (int)(deadline - now));
+  }
+}
+
+/* Receives the next message, which must be of `type`. */
+static void dt_expect(int fd, uint32_t type, struct shmbus__msg *m) {
+  int rv = dt_recv(fd, m);
+
+  cr_assert_eq(rv, 0, "recv: %s", shmbus_strerror(rv));
+  if (m->type == SHMBUS__MSG_ERROR && type != SHMBUS__MSG_ERROR)
+    cr_assert_fail("expected type %u, got error %s: %s", type, shmbus_err_name(m->code), m->text);
+  cr_assert_eq(m->type, type, "expected message type %u, got %u", type, m->type);
+}
+
+/* Receives the reply to request `id`, dropping peer events that come
+ * before it (a client with records gets them whenever peers come and go). */
+static void dt_reply(int fd, uint32_t id, struct shmbus__msg *r) {
+  for (;;) {
+    int rv = dt_recv(fd, r);
+    cr_assert_eq(rv, 0, "recv: %s", shmbus_strerror(rv));
+    if (r->id == id)
+      return;
+    cr_assert(r->type == SHMBUS__MSG_PEER_JOIN || r->type == SHMBUS__MSG_PEER_LEAVE,
+              "expected the reply to request %u, got type %u id %u", id, r->type, r->id);
+    shmbus__msg_close_fds(r);
+  }
+}
+
+static void dt_send(int fd, const struct shmbus__msg *m) {
+  int rv = shmbus__proto_send(fd, m);
+  cr_assert_eq(rv, 0, "send: %s", shmbus_strerror(rv));
+}
+
+/* Expects an error reply with `code`, then the daemon hanging up. */
+static void dt_expect_error_and_eof(int fd, int code) {
+  struct shmbus__msg m;
+  int rv;
+
+  dt_expect(fd, SHMBUS__MSG_ERROR, &m);
+  cr_assert_eq(m.code, code, "expected %s, got %s (%s)", shmbus_err_name(code),
+               shmbus_err_name(m.code), m.text);
+  rv = dt_recv(fd, &m);
+  cr_assert_eq(rv, -EPIPE, "expected the daemon to hang up, got %s", shmbus_strerror(rv));
+}
+
+static struct shmbus__msg dt_hello(int fd) {
+  struct shmbus__msg m;
+  struct shmbus__msg r;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_HELLO, dt_next_id++);
+  strcpy(m.name, "daemon_test");
+  dt_send(fd, &m);
+  dt_expect(fd, SHMBUS__MSG_WELCOME, &r);
+  cr_assert_eq(r.id, m.id);
+  return r;
+}
+
+static int dt_client(const struct dt_daemon *d) {
+  int fd = dt_connect(d);
+  (void)dt_hello(fd);
+  return fd;
+}
+
+static struct shmbus__msg dt_status(int fd) {
+  struct shmbus__msg m;
+  struct shmbus__msg r;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_STATUS, dt_next_id++);
+  dt_send(fd, &m);
+  dt_reply(fd, m.id, &r);
+  cr_assert_eq(r.type, SHMBUS__MSG_STATUS_REPLY);
+  return r;
+}
+
+/* One record a test client holds. */
+struct dt_rec {
+  uint32_t topic_id;
+  uint32_t role;
+  uint32_t index;
+  uint32_t peers;
+  struct shmbus__params params;
+  int data_fd;
+  int ctrl_fd;
+  int efd; /* the eventfd registered with the daemon */
+  struct shmbus__region rg;
+  struct shmbus__ring_pub pub;
+  struct shmbus__ring_sub sub;
+};
+
+struct dt_open_args {
+  const struct shmbus__params *params;
+  bool reliable;
+  uint32_t history;
+  bool retain;
+};
+
+/* Sends `open`; returns 0 with *rec filled (fds kept), or the error code. */
+static int dt_open_ex(int fd, const char *topic, uint32_t role, const struct dt_open_args *a,
+                      struct dt_rec *rec, char *text) {
+  struct shmbus__msg m;
+  struct shmbus__msg r;
+  int efd;
+
+  memset(rec, 0, sizeof(*rec));
+  rec->data_fd = rec->ctrl_fd = rec->efd = -1;
+  cr_assert_eq(shmbus__event_open(&efd), 0);
+  shmbus__msg_init(&m, SHMBUS__MSG_OPEN, dt_next_id++);
+  snprintf(m.topic, sizeof(m.topic), "%s", topic);
+  m.role = role;
+  if (a != NULL) {
+    if (a->params != NULL) {
+      m.has |= SHMBUS__HAS_PARAMS;
+      m.params = *a->params;
+    }
+    m.reliable = a->reliable;
+    m.history = a->history;
+    m.retain = a->retain;
+  }
+  m.fds[0] = efd;
+  m.nfds = 1;
+  dt_send(fd, &m);
+  dt_reply(fd, m.id, &r);
+  if (r.type == SHMBUS__MSG_ERROR) {
+    close(efd);
+    if (text != NULL)
+      strcpy(text, r.text);
+    cr_assert_lt(r.code, 0);
+    return r.code;
+  }
+  cr_assert_eq(r.type, SHMBUS__MSG_OPENED);
+  cr_assert_eq(r.nfds, 2u);
+  cr_assert(r.has & SHMBUS__HAS_PARAMS);
+  rec->topic_id = r.topic_id;
+  rec->role = r.role;
+  rec->index = r.index;
+  rec->peers = r.peers;
+  rec->params = r.params;
+  rec->data_fd = r.fds[0];
+  rec->ctrl_fd = r.fds[1];
+  rec->efd = efd;
+  return 0;
+}
+
+static int dt_open(int fd, const char *topic, uint32_t role, const struct shmbus__params *p,
+                   struct dt_rec *rec) {
+  struct dt_open_args a = {p, false, 0, false};
+  return dt_open_ex(fd, topic, role, &a, rec, NULL);
+}
+
+/* Maps a record's region and builds its ring handle. */
+static void dt_map(struct dt_rec *rec) {
+  int rv = shmbus__region_open(&rec->rg, rec->data_fd, rec->ctrl_fd,
+                               rec->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
+                                                             : SHMBUS__ROLE_SUBSCRIBER);
+  cr_assert_eq(rv, 0, "region_open: %s", shmbus_strerror(rv));
+  if (rec->role == SHMBUS__WIRE_PUB)
+    rv = shmbus__ring_pub_adopt(&rec->rg.ring, &rec->pub, rec->index);
+  else
+    rv = shmbus__ring_sub_adopt(&rec->rg.ring, &rec->sub, rec->index);
+  cr_assert_eq(rv, 0, "adopt record %u: %s", rec->index, shmbus_strerror(rv));
+}
+
+static void dt_rec_close(struct dt_rec *rec) {
+  shmbus__region_close(&rec->rg);
+  shmbus__fd_close(rec->data_fd);
+  shmbus__fd_close(rec->ctrl_fd);
+  shmbus__fd_close(rec->efd);
+  rec->data_fd = rec->ctrl_fd = rec->efd = -1;
+}
+
+static int dt_close_req(int fd, const struct dt_rec *rec) {
+  struct shmbus__msg m;
+  struct shmbus__msg r;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_CLOSE, dt_next_id++);
+  m.topic_id = rec->topic_id;
+  m.role = rec->role;
+  m.index = rec->index;
+  dt_send(fd, &m);
+  dt_reply(fd, m.id, &r);
+  if (r.type == SHMBUS__MSG_ERROR)
+    return r.code;
+  cr_assert_eq(r.type, SHMBUS__MSG_OK);
+  return 0;
+}
+
+static void dt_publish_str(struct dt_rec *p, const char *s) {
+  int rv = shmbus__ring_publish(&p->pub, s, strlen(s), 0);
+  cr_assert_geq(rv, 0, "publish: %s", shmbus_strerror(rv));
+}
+
+/* Receives the next message on a subscriber, sleeping on its eventfd (the
+ * daemon or nobody wakes it: the tests' publishers never do). */
+static int dt_sub_recv_wait(struct dt_rec *s, char *buf, size_t cap) {
+  uint64_t deadline = dt_now_ms() + (uint64_t)dt_timeout_ms();
+  struct shmbus__msg_info info;
+
+  for (;;) {
+    int rv = shmbus__ring_recv(&s->sub, buf, cap - 1, &info);
+    if (rv >= 0) {
+      buf[rv] = '\0';
+      return rv;
+    }
+    cr_assert_eq(rv, -EAGAIN, "recv: %s", shmbus_strerror(rv));
+    if (dt_now_ms() >= deadline)
+      return -ETIMEDOUT;
+    if (shmbus__ring_sleep_prepare(&s->sub)) {
+      struct pollfd pfd = {s->efd, POLLIN, 0};
+      (void)poll(&pfd, 1, (int)(deadline - dt_now_ms()));
+      shmbus__event_drain(s->efd);
+    }
+  }
+}
+
+/* Waits until the daemon's log contains `needle` at least `count` times;
+ * status round trips on `fd` let the daemon run between looks. With fd < 0
+ * (no daemon running) it looks once. */
+static void dt_wait_log(const struct dt_daemon *d, int fd, const char *needle, int count) {
+  uint64_t deadline = dt_now_ms() + (uint64_t)dt_timeout_ms();
+
+  for (;;) {
+    char buf[65536];
+    ssize_t n;
+    int found = 0;
+    int lfd = open(d->log, O_RDONLY | O_CLOEXEC);
+    if (lfd >= 0) {
+      n = read(lfd, buf, sizeof(buf) - 1);
+      close(lfd);
+      if (n > 0) {
+        char *p = buf;
+        buf[n] = '\0';
+        while ((p = strstr(p, needle)) != NULL) {
+          found++;
+          p += strlen(needle);
+        }
+      }
+    }
+    if (found >= count)
+      return;
+    cr_assert(fd >= 0 && dt_now_ms() < deadline, "the daemon never logged \"%s\"", needle);
+    (void)dt_status(fd);
+  }
+}
+
+/* The daemon's open descriptors. */
+static int dt_fd_count(pid_t pid) {
+  char path[64];
+  int n = 0;
+  DIR *dir;
+  struct dirent *e;
+
+  snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+  dir = opendir(path);
+  cr_assert_not_null(dir);
+  while ((e = readdir(dir)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(dir);
+  return n;
+}
+
+/* Waits until the daemon serves exactly `n` clients. */
+static void dt_wait_clients(int fd, uint32_t n) {
+  uint64_t deadline = dt_now_ms() + (uint64_t)dt_timeout_ms();
+
+  while (dt_status(fd).clients != n)
+    cr_assert_lt(dt_now_ms(), deadline, "the daemon still serves %u clients",
+                 dt_status(fd).clients);
+}
+
+static void dt_write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs(text, f);
+  cr_assert_eq(fclose(f), 0);
+}
+
+static const struct shmbus__params dt_small = {8, 64, 4, 4};
+
+TestSuite(daemon, .timeout = DT_TEST_TIMEOUT);
+
+/* ---- basics ------------------------------------------------------------- */
+
+Test(daemon, hello_welcome_status) {
+  struct dt_daemon d;
+  struct shmbus__msg w;
+  struct shmbus__msg s;
+  int fd;
+
+  dt_start(&d);
+  fd = dt_connect(&d);
+  w = dt_hello(fd);
+  cr_assert_neq(w.client_id, 0u);
+  cr_assert_eq(w.daemon_pid, (uint32_t)d.pid);
+  s = dt_status(fd);
+  cr_assert_eq(s.daemon_pid, (uint32_t)d.pid);
+  cr_assert_eq(s.clients, 1u);
+  cr_assert_eq(s.topics, 1u, "only $sys/stats at start, got %u topics", s.topics);
+  close(fd);
+  dt_stop(&d);
+  cr_assert_eq(access(d.sock, F_OK), -1, "the socket is removed at shutdown");
+  dt_cleanup(&d);
+}
+
+Test(daemon, open_publisher_gets_two_fds_and_publishes) {
+  struct dt_daemon d;
+  struct dt_rec p;
+  struct shmbus__params want = {16, 128, 4, 2};
+  int fd;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open(fd, "a/b", SHMBUS__WIRE_PUB, &want, &p), 0);
+  cr_assert_eq(p.role, SHMBUS__WIRE_PUB);
+  cr_assert_eq(p.peers, 0u);
+  cr_assert_eq(p.params.slot_count, 16u);
+  cr_assert_eq(p.params.slot_capacity, 128u);
+  dt_map(&p);
+  dt_publish_str(&p, "hello");
+  cr_assert_eq(shmbus__load_acquire(&p.rg.ring.hdr->head), 1u);
+  dt_rec_close(&p);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, subscriber_gets_read_only_data_and_receives) {
+  struct dt_daemon d;
+  struct shmbus__region probe;
+  struct dt_rec p;
+  struct dt_rec s;
+  struct shmbus__msg ev;
+  char buf[256];
+  int fp;
+  int fs;
+
+  dt_start(&d);
+  fp = dt_client(&d);
+  fs = dt_client(&d);
+  cr_assert_eq(dt_open(fs, "x/y", SHMBUS__WIRE_SUB, NULL, &s), 0);
+  cr_assert_eq(s.params.slot_count, 256u, "defaults");
+  cr_assert_eq(s.params.slot_capacity, 1024u);
+  cr_assert_eq(s.params.max_subs, 64u);
+  cr_assert_eq(s.params.max_pubs, 16u);
+  /* The data fd is read-only: it cannot be mapped for writing. */
+  cr_assert_eq(shmbus__region_open(&probe, s.data_fd, s.ctrl_fd, SHMBUS__ROLE_PUBLISHER),
+               -EACCES);
+  dt_map(&s);
+  cr_assert_eq(dt_open(fp, "x/y", SHMBUS__WIRE_PUB, NULL, &p), 0);
+  cr_assert_eq(p.peers, 1u);
+  dt_expect(fp, SHMBUS__MSG_PEER_JOIN, &ev);
+  shmbus__msg_close_fds(&ev);
+  dt_map(&p);
+  dt_publish_str(&p, "first message");
+  cr_assert_geq(dt_sub_recv_wait(&s, buf, sizeof(buf)), 0);
+  cr_assert_str_eq(buf, "first message");
+  dt_rec_close(&p);
+  dt_rec_close(&s);
+  close(fp);
+  close(fs);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, peer_join_and_leave_move_the_epoch) {
+  struct dt_daemon d;
+  struct dt_rec p;
+  struct dt_rec s;
+  struct shmbus__msg ev;
+  uint64_t e0;
+  uint64_t e1;
+  int fp;
+  int fs;
+
+  dt_start(&d);
+  fp = dt_client(&d);
+  fs = dt_client(&d);
+  cr_assert_eq(dt_open(fp, "peers/t", SHMBUS__WIRE_PUB, &dt_small, &p), 0);
+  dt_map(&p);
+  e0 = shmbus__load_acquire(&p.rg.ring.ctrl->peer_epoch);
+  cr_assert_eq(dt_open(fs, "peers/t", SHMBUS__WIRE_SUB, &dt_small, &s), 0);
+  cr_assert_eq(s.peers, 1u);
+  /* The subscriber learns the publisher, with its eventfd. */
+  dt_expect(fs, SHMBUS__MSG_PEER_JOIN, &ev);
+  cr_assert_eq(ev.role, SHMBUS__WIRE_PUB);
+  cr_assert_eq(ev.index, p.index);
+  cr_assert_eq(ev.topic_id, s.topic_id);
+  cr_assert(shmbus__event_check(ev.fds[0]));
+  shmbus__msg_close_fds(&ev);
+  /* The publisher learns the subscriber. */
+  dt_expect(fp, SHMBUS__MSG_PEER_JOIN, &ev);
+  cr_assert_eq(ev.id, 0u);
+  cr_assert_eq(ev.role, SHMBUS__WIRE_SUB);
+  cr_assert_eq(ev.index, s.index);
+  cr_assert_eq(ev.topic_id, p.topic_id);
+  cr_assert_eq(ev.nfds, 1u);
+  cr_assert(shmbus__event_check(ev.fds[0]), "peer_join carries an eventfd");
+  /* It is the subscriber's own eventfd: signalling it wakes the subscriber. */
+  cr_assert_eq(shmbus__event_signal(ev.fds[0]), 0);
+  cr_assert_eq(shmbus__wait_readable(&s.efd, 1, 0), 1);
+  shmbus__msg_close_fds(&ev);
+  e1 = shmbus__load_acquire(&p.rg.ring.ctrl->peer_epoch);
+  cr_assert_gt(e1, e0, "peer_epoch moved after the join");
+  cr_assert_eq(dt_close_req(fs, &s), 0);
+  dt_expect(fp, SHMBUS__MSG_PEER_LEAVE, &ev);
+  cr_assert_eq(ev.role, SHMBUS__WIRE_SUB);
+  cr_assert_eq(ev.index, s.index);
+  cr_assert_gt(shmbus__load_acquire(&p.rg.ring.ctrl->peer_epoch), e1,
+               "peer_epoch moved after the leave");
+  cr_assert_eq(shmbus__load_acquire(&p.rg.ring.subs[s.index].state), SHMBUS__SUB_FREE);
+  /* Closing it twice: no such record, and the connection stays. */
+  cr_assert_eq(dt_close_req(fs, &s), -ENOENT);
+  (void)dt_status(fs);
+  dt_rec_close(&s);
+  dt_rec_close(&p);
+  close(fp);
+  close(fs);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, topic_dropped_when_empty_unless_retained) {
+  struct dt_daemon d;
+  struct dt_open_args keep = {&dt_small, false, 0, true};
+  struct dt_rec a;
+  struct dt_rec b;
+  int fd;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open(fd, "gone/t", SHMBUS__WIRE_PUB, &dt_small, &a), 0);
+  cr_assert_eq(dt_open_ex(fd, "kept/t", SHMBUS__WIRE_PUB, &keep, &b, NULL), 0);
+  cr_assert_eq(dt_status(fd).topics, 3u);
+  cr_assert_eq(dt_close_req(fd, &a), 0);
+  cr_assert_eq(dt_close_req(fd, &b), 0);
+  cr_assert_eq(dt_status(fd).topics, 2u, "gone/t dropped, kept/t retained");
+  dt_rec_close(&a);
+  dt_rec_close(&b);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* ---- requests that fail ----------------------------------------------- */
+
+Test(daemon, parameter_mismatch) {
+  struct dt_daemon d;
+  struct shmbus__params other = {16, 64, 4, 4};
+  struct dt_open_args a = {&other, false, 0, false};
+  struct dt_rec p;
+  struct dt_rec q;
+  char text[SHMBUS__TEXT_MAX + 1];
+  int fd;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open(fd, "m/t", SHMBUS__WIRE_PUB, &dt_small, &p), 0);
+  cr_assert_eq(dt_open_ex(fd, "m/t", SHMBUS__WIRE_SUB, &a, &q, text), SHMBUS_EMISMATCH);
+  cr_assert(strstr(text, "slots=8") != NULL && strstr(text, "slots=16") != NULL,
+            "the text gives both: %s", text);
+  /* Without params, the existing topic is taken as it is. */
+  cr_assert_eq(dt_open(fd, "m/t", SHMBUS__WIRE_SUB, NULL, &q), 0);
+  cr_assert_eq(q.params.slot_count, 8u);
+  dt_rec_close(&q);
+  dt_rec_close(&p);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, bad_requests_keep_the_connection) {
+  struct dt_daemon d;
+  struct shmbus__params bad = {3, 64, 4, 4};
+  struct dt_rec r;
+  struct shmbus__msg m;
+  struct shmbus__msg e;
+  int pfd[2];
+  int fd;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open(fd, "$sys/stats", SHMBUS__WIRE_PUB, NULL, &r), SHMBUS_EDENIED);
+  cr_assert_eq(dt_open(fd, "$sys/other", SHMBUS__WIRE_PUB, NULL, &r), SHMBUS_EDENIED);
+  cr_assert_eq(dt_open(fd, "$sys/nothing", SHMBUS__WIRE_SUB, NULL, &r), -ENOENT);
+  cr_assert_eq(dt_open(fd, "p/bad", SHMBUS__WIRE_PUB, &bad, &r), SHMBUS_EPARAM);
+  /* An open whose descriptor is not an eventfd. */
+  cr_assert_eq(pipe2(pfd, O_CLOEXEC | O_NONBLOCK), 0);
+  shmbus__msg_init(&m, SHMBUS__MSG_OPEN, dt_next_id++);
+  strcpy(m.topic, "p/q");
+  m.role = SHMBUS__WIRE_SUB;
+  m.fds[0] = pfd[0];
+  m.nfds = 1;
+  dt_send(fd, &m);
+  dt_expect(fd, SHMBUS__MSG_ERROR, &e);
+  cr_assert_eq(e.code, -EINVAL);
+  close(pfd[0]);
+  close(pfd[1]);
+  /* A blocking eventfd is refused too: the daemon must never block on one. */
+  m.id = dt_next_id++;
+  m.fds[0] = eventfd(0, EFD_CLOEXEC);
+  dt_send(fd, &m);
+  dt_expect(fd, SHMBUS__MSG_ERROR, &e);
+  cr_assert_eq(e.code, -EINVAL);
+  close(m.fds[0]);
+  /* The connection still works, and nothing was left behind. */
+  cr_assert_eq(dt_status(fd).topics, 1u);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, no_free_record) {
+  struct shmbus__params one = {8, 64, 1, 1};
+  struct dt_daemon d;
+  struct dt_rec a;
+  struct dt_rec b;
+  int fd;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open(fd, "full/t", SHMBUS__WIRE_PUB, &one, &a), 0);
+  cr_assert_eq(dt_open(fd, "full/t", SHMBUS__WIRE_PUB, &one, &b), SHMBUS_ENOSLOT);
+  dt_rec_close(&a);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* ---- malformed input ---------------------------------------------------- */
+
+/* Sends raw bytes, with `fd` attached when fd >= 0. */
+static void dt_send_raw(int sock, const void *buf, size_t len, int fd) {
+  union {
+    char b[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {(void *)buf, len};
+  struct msghdr mh;
+  ssize_t n;
+
+  memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (fd >= 0) {
+    struct cmsghdr *cm;
+    memset(&ctl, 0, sizeof(ctl));
+    mh.msg_control = ctl.b;
+    mh.msg_controllen = sizeof(ctl.b);
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  }
+  n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+  cr_assert_eq(n, (ssize_t)len, "sendmsg: %s", strerror(errno));
+}
+
+/* Packs {"v": v, "t": t, "id": id, "name": "x"} into sb. */
+static void dt_pack(msgpack_sbuffer *sb, unsigned v, const char *t, uint32_t id) {
+  msgpack_packer pk;
+
+  msgpack_sbuffer_init(sb);
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 4);
+  msgpack_pack_str_with_body(&pk, "v", 1);
+  msgpack_pack_uint32(&pk, v);
+  msgpack_pack_str_with_body(&pk, "t", 1);
+  msgpack_pack_str_with_body(&pk, t, strlen(t));
+  msgpack_pack_str_with_body(&pk, "id", 2);
+  msgpack_pack_uint32(&pk, id);
+  msgpack_pack_str_with_body(&pk, "name", 4);
+  msgpack_pack_str_with_body(&pk, "x", 1);
+}
+
+/* Packs an open of `topic` as a subscriber, whatever the name. */
+static void dt_pack_open(msgpack_sbuffer *sb, const char *topic) {
+  msgpack_packer pk;
+
+  msgpack_sbuffer_init(sb);
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 5);
+  msgpack_pack_str_with_body(&pk, "v", 1);
+  msgpack_pack_uint32(&pk, 1);
+  msgpack_pack_str_with_body(&pk, "t", 1);
+  msgpack_pack_str_with_body(&pk, "open", 4);
+  msgpack_pack_str_with_body(&pk, "id", 2);
+  msgpack_pack_uint32(&pk, 42);
+  msgpack_pack_str_with_body(&pk, "topic", 5);
+  msgpack_pack_str_with_body(&pk, topic, strlen(topic));
+  msgpack_pack_str_with_body(&pk, "role", 4);
+  msgpack_pack_str_with_body(&pk, "sub", 3);
+}
+
+Test(daemon, malformed_input_gets_error_and_disconnect) {
+  struct dt_daemon d;
+  msgpack_sbuffer sb;
+  struct shmbus__msg m;
+  char junk[512];
+  char big[5000];
+  unsigned char enc[SHMBUS__PROTO_MAX_MSG];
+  int efd;
+  int fd;
+  int n;
+  size_t i;
+
+  dt_start(&d);
+
+  /* Random bytes. */
+  fd = dt_connect(&d);
+  for (i = 0; i < sizeof(junk); i++)
+    junk[i] = (char)(i * 131u + 7u);
+  dt_send_raw(fd, junk, sizeof(junk), -1);
+  dt_expect_error_and_eof(fd, -EPROTO);
+  close(fd);
+
+  /* Another protocol version: SHMBUS_EPROTOVER, echoing the id. */
+  fd = dt_connect(&d);
+  dt_pack(&sb, 2, "hello", 77);
+  dt_send_raw(fd, sb.data, sb.size, -1);
+  msgpack_sbuffer_destroy(&sb);
+  dt_expect(fd, SHMBUS__MSG_ERROR, &m);
+  cr_assert_eq(m.code, SHMBUS_EPROTOVER);
+  cr_assert_eq(m.id, 77u);
+  cr_assert_eq(dt_recv(fd, &m), -EPIPE);
+  close(fd);
+
+  /* An unknown message type. */
+  fd = dt_connect(&d);
+  dt_pack(&sb, 1, "bogus", 5);
+  dt_send_raw(fd, sb.data, sb.size, -1);
+  msgpack_sbuffer_destroy(&sb);
+  dt_expect_error_and_eof(fd, -EPROTO);
+  close(fd);
+
+  /* An invalid topic name is malformed: the decoder refuses it, so the
+   * daemon answers -EPROTO and hangs up (a library checks names itself and
+   * returns SHMBUS_EBADNAME without asking). */
+  fd = dt_connect(&d);
+  (void)dt_hello(fd);
+  dt_pack_open(&sb, "a//b");
+  cr_assert_eq(shmbus__event_open(&efd), 0);
+  dt_send_raw(fd, sb.data, sb.size, efd);
+  close(efd);
+  msgpack_sbuffer_destroy(&sb);
+  dt_expect_error_and_eof(fd, -EPROTO);
+  close(fd);
+
+  /* A message of the daemon's own kind. */
+  fd = dt_connect(&d);
+  (void)dt_hello(fd);
+  shmbus__msg_init(&m, SHMBUS__MSG_OK, 9);
+  dt_send(fd, &m);
+  dt_expect_error_and_eof(fd, -EPROTO);
+  close(fd);
+
+  /* A request before hello. */
+  fd = dt_connect(&d);
+  shmbus__msg_init(&m, SHMBUS__MSG_STATUS, 3);
+  dt_send(fd, &m);
+  dt_expect_error_and_eof(fd, SHMBUS_ESTATE);
+  close(fd);
+
+  /* hello twice. */
+  fd = dt_connect(&d);
+  (void)dt_hello(fd);
+  shmbus__msg_init(&m, SHMBUS__MSG_HELLO, 4);
+  dt_send(fd, &m);
+  dt_expect_error_and_eof(fd, SHMBUS_ESTATE);
+  close(fd);
+
+  /* hello with a descriptor attached. */
+  fd = dt_connect(&d);
+  shmbus__msg_init(&m, SHMBUS__MSG_HELLO, 1);
+  n = shmbus__proto_encode(&m, enc, sizeof(enc));
+  cr_assert_gt(n, 0);
+  cr_assert_eq(shmbus__event_open(&efd), 0);
+  dt_send_raw(fd, enc, (size_t)n, efd);
+  close(efd);
+  dt_expect_error_and_eof(fd, -EPROTO);
+  close(fd);
+
+  /* An oversized datagram. */
+  fd = dt_connect(&d);
+  memset(big, 0x80, sizeof(big)); /* an empty fixmap, many times */
+  dt_send_raw(fd, big, sizeof(big), -1);
+  dt_expect_error_and_eof(fd, -EPROTO);
+  close(fd);
+
+  /* An empty datagram: the client hung up, as far as SEQPACKET can tell. */
+  fd = dt_connect(&d);
+  dt_send_raw(fd, "", 0, -1);
+  cr_assert_eq(dt_recv(fd, &m), -EPIPE);
+  close(fd);
+
+  /* The daemon serves the next client as if nothing happened. */
+  fd = dt_client(&d);
+  dt_wait_clients(fd, 1);
+  cr_assert_eq(dt_status(fd).topics, 1u);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, client_that_does_not_read_is_disconnected) {
+  struct dt_daemon d;
+  struct dt_rec p;
+  struct dt_rec s;
+  int lazy;
+  int busy;
+  int i;
+
+  dt_start(&d);
+  lazy = dt_client(&d);
+  busy = dt_client(&d);
+  cr_assert_eq(dt_open(lazy, "flood/t", SHMBUS__WIRE_PUB, &dt_small, &p), 0);
+  /* Every subscriber that comes and goes sends the publisher two events it
+   * never reads, until its socket is full. */
+  for (i = 0; i < 5000; i++) {
+    struct shmbus__msg ev;
+    cr_assert_eq(dt_open(busy, "flood/t", SHMBUS__WIRE_SUB, &dt_small, &s), 0);
+    if (s.peers == 1) {
+      dt_expect(busy, SHMBUS__MSG_PEER_JOIN, &ev);
+      shmbus__msg_close_fds(&ev);
+    }
+    cr_assert_eq(dt_close_req(busy, &s), 0);
+    dt_rec_close(&s);
+    if (s.peers == 0)
+      break; /* the publisher is gone */
+  }
+  cr_assert_lt(i, 5000, "the publisher that never reads was never disconnected");
+  cr_assert_eq(dt_status(busy).clients, 1u);
+  dt_rec_close(&p);
+  close(lazy);
+  close(busy);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* ---- crashes -------------------------------------------------------------- */
+
+/* A child that dies with SIGKILL once told to (or once its parent closed
+ * the pipe). It reports readiness with one byte on `ready`. */
+static void dt_child_die_when_told(int ready, int go) {
+  char b = 'r';
+  if (write(ready, &b, 1) != 1)
+    _exit(90);
+  (void)!read(go, &b, 1);
+  raise(SIGKILL);
+  _exit(91);
+}
+
+static void dt_read_byte(int fd) {
+  char b;
+  ssize_t n;
+  do
+    n = read(fd, &b, 1);
+  while (n < 0 && errno == EINTR);
+  cr_assert_eq(n, 1, "the child did not report");
+}
+
+Test(daemon, crashed_publisher_is_repaired) {
+  struct dt_daemon d;
+  struct dt_rec s;
+  struct dt_rec p;
+  char buf[256];
+  int ready[2];
+  pid_t child;
+  int status;
+  int fs;
+  int fp;
+
+  dt_start(&d);
+  fs = dt_client(&d);
+  cr_assert_eq(dt_open(fs, "crash/pub", SHMBUS__WIRE_SUB, &dt_small, &s), 0);
+  dt_map(&s);
+  cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+  child = fork();
+  cr_assert_geq(child, 0);
+  if (child == 0) {
+    struct dt_rec c;
+    void *slot;
+    int fc = dt_client(&d);
+    if (dt_open(fc, "crash/pub", SHMBUS__WIRE_PUB, &dt_small, &c) != 0)
+      _exit(80);
+    dt_map(&c);
+    dt_publish_str(&c, "before the crash");
+    /* Claim seq 1 and die holding it. */
+    if (shmbus__ring_loan(&c.pub, 8, &slot) != 0)
+      _exit(81);
+    memcpy(slot, "torn", 4);
+    dt_child_die_when_told(ready[1], -1);
+  }
+  close(ready[1]);
+  dt_read_byte(ready[0]);
+  close(ready[0]);
+  status = dt_wait_exit(child);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d", status);
+  cr_assert_geq(dt_sub_recv_wait(&s, buf, sizeof(buf)), 0);
+  cr_assert_str_eq(buf, "before the crash");
+  /* Another publisher goes on after the hole. */
+  fp = dt_client(&d);
+  cr_assert_eq(dt_open(fp, "crash/pub", SHMBUS__WIRE_PUB, &dt_small, &p), 0);
+  dt_map(&p);
+  dt_publish_str(&p, "after the crash");
+  /* The subscriber waits on seq 1 until the daemon repaired it and woke
+   * it: seq 1 counts as lost, then the next message arrives. */
+  cr_assert_geq(dt_sub_recv_wait(&s, buf, sizeof(buf)), 0, "the hole was never repaired");
+  cr_assert_str_eq(buf, "after the crash");
+  cr_assert_eq(s.sub.lost, 1u);
+  cr_assert_eq(s.sub.received, 2u);
+  dt_rec_close(&p);
+  dt_rec_close(&s);
+  close(fp);
+  close(fs);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, crashed_reliable_subscriber_is_evicted) {
+  struct shmbus__params four = {4, 64, 4, 4};
+  struct dt_daemon d;
+  struct dt_rec p;
+  int ready[2];
+  int go[2];
+  pid_t child;
+  int status;
+  int fp;
+  int i;
+
+  dt_start(&d);
+  fp = dt_client(&d);
+  cr_assert_eq(dt_open(fp, "crash/rel", SHMBUS__WIRE_PUB, &four, &p), 0);
+  dt_map(&p);
+  cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+  cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+  child = fork();
+  cr_assert_geq(child, 0);
+  if (child == 0) {
+    struct dt_open_args a = {&four, true, 0, false};
+    struct dt_rec c;
+    int fc = dt_client(&d);
+    close(go[1]);
+    if (dt_open_ex(fc, "crash/rel", SHMBUS__WIRE_SUB, &a, &c, NULL) != 0)
+      _exit(80);
+    dt_child_die_when_told(ready[1], go[0]);
+  }
+  close(ready[1]);
+  close(go[0]);
+  dt_read_byte(ready[0]);
+  close(ready[0]);
+  /* The reliable subscriber reads nothing: four messages fill the ring. */
+  for (i = 0; i < 4; i++)
+    dt_publish_str(&p, "x");
+  cr_assert_eq(shmbus__ring_publish(&p.pub, "x", 1, 0), SHMBUS_EFULL);
+  cr_assert(shmbus__ring_pub_wait_prepare(&p.pub), "still full");
+  close(go[1]); /* the child dies now */
+  status = dt_wait_exit(child);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  /* The daemon evicts the dead subscriber and wakes the waiting publisher. */
+  cr_assert_eq(shmbus__wait_readable(&p.efd, 1, dt_timeout_ms()), 1,
+               "the waiting publisher was never woken");
+  dt_publish_str(&p, "room again");
+  dt_rec_close(&p);
+  close(fp);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, connect_crash_cycles_leak_no_fds) {
+  struct dt_daemon d;
+  struct shmbus__msg s0;
+  int before;
+  int after;
+  int fd;
+  int i;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  s0 = dt_status(fd);
+  before = dt_fd_count(d.pid);
+  for (i = 0; i < 200; i++) {
+    pid_t child = fork();
+    int status;
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+      struct dt_rec p;
+      struct dt_rec s;
+      void *slot;
+      int fc = dt_client(&d);
+      if (dt_open(fc, "churn/t", SHMBUS__WIRE_PUB, &dt_small, &p) != 0 ||
+          dt_open(fc, "churn/t", SHMBUS__WIRE_SUB, &dt_small, &s) != 0)
+        _exit(80);
+      dt_map(&p);
+      /* Every other one dies holding a loaned slot. */
+      if (i % 2 == 0 && shmbus__ring_loan(&p.pub, 8, &slot) != 0)
+        _exit(81);
+      raise(SIGKILL);
+      _exit(82);
+    }
+    status = dt_wait_exit(child);
+    cr_assert(WIFSIGNALED(status), "cycle %d: child exited with %d", i, WEXITSTATUS(status));
+  }
+  dt_wait_clients(fd, 1);
+  cr_assert_eq(dt_status(fd).topics, s0.topics, "churn/t was dropped");
+  after = dt_fd_count(d.pid);
+  cr_assert_eq(after, before, "the daemon had %d descriptors, now %d", before, after);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* ---- $sys/stats ------------------------------------------------------ */
+
+/* Finds `key` in a msgpack map; NULL if absent. */
+static const msgpack_object *dt_get(const msgpack_object *map, const char *key) {
+  uint32_t i;
+
+  if (map->type != MSGPACK_OBJECT_MAP)
+    return NULL;
+  for (i = 0; i < map->via.map.size; i++) {
+    const msgpack_object *k = &map->via.map.ptr[i].key;
+    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(key) &&
+        memcmp(k->via.str.ptr, key, k->via.str.size) == 0)
+      return &map->via.map.ptr[i].val;
+  }
+  return NULL;
+}
+
+static const msgpack_object *dt_find_topic(const msgpack_object *topics, const char *name) {
+  uint32_t i;
+
+  for (i = 0; i < topics->via.array.size; i++) {
+    const msgpack_object *n = dt_get(&topics->via.array.ptr[i], "name");
+    if (n != NULL && n->type == MSGPACK_OBJECT_STR && n->via.str.size == strlen(name) &&
+        memcmp(n->via.str.ptr, name, n->via.str.size) == 0)
+      return &topics->via.array.ptr[i];
+  }
+  return NULL;
+}
+
+/* Receives one statistics snapshot into `up` (caller destroys it). */
+static void dt_stats_snapshot(struct dt_rec *s, msgpack_unpacked *up, char *buf, size_t cap) {
+  int n = dt_sub_recv_wait(s, buf, cap);
+  size_t off = 0;
+
+  cr_assert_gt(n, 0, "no statistics arrived: %s", shmbus_strerror(n));
+  msgpack_unpacked_init(up);
+  cr_assert_eq(msgpack_unpack_next(up, buf, (size_t)n, &off), MSGPACK_UNPACK_SUCCESS);
+  cr_assert_eq(off, (size_t)n, "one map, nothing after it");
+  cr_assert_eq(up->data.type, MSGPACK_OBJECT_MAP);
+}
+
+Test(daemon, sys_stats_describes_topics) {
+  static char buf[64 * 1024 + 1];
+  struct dt_daemon d;
+  struct dt_rec st;
+  struct dt_rec p;
+  struct dt_rec s;
+  struct dt_open_args rel = {&dt_small, true, 0, false};
+  msgpack_unpacked up;
+  const msgpack_object *topics;
+  const msgpack_object *t;
+  const msgpack_object *o;
+  int fd;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open(fd, "st/x", SHMBUS__WIRE_PUB, &dt_small, &p), 0);
+  cr_assert_eq(dt_open_ex(fd, "st/x", SHMBUS__WIRE_SUB, &rel, &s, NULL), 0);
+  dt_map(&p);
+  dt_publish_str(&p, "one");
+  dt_publish_str(&p, "two");
+  cr_assert_eq(dt_open(fd, "$sys/stats", SHMBUS__WIRE_SUB, NULL, &st), 0);
+  cr_assert_eq(st.params.slot_capacity, 64u * 1024u);
+  dt_map(&st);
+  dt_stats_snapshot(&st, &up, buf, sizeof(buf));
+  cr_assert_not_null(dt_get(&up.data, "ts_ns"));
+  o = dt_get(&up.data, "truncated");
+  cr_assert(o != NULL && o->type == MSGPACK_OBJECT_BOOLEAN && !o->via.boolean);
+  topics = dt_get(&up.data, "topics");
+  cr_assert(topics != NULL && topics->type == MSGPACK_OBJECT_ARRAY);
+  cr_assert_eq(topics->via.array.size, 2u);
+  t = dt_find_topic(topics, "st/x");
+  cr_assert_not_null(t);
+  cr_assert_eq(dt_get(t, "slots")->via.u64, 8u);
+  cr_assert_eq(dt_get(t, "head")->via.u64, 2u);
+  o = dt_get(t, "pubs");
+  cr_assert_eq(o->via.array.size, 1u);
+  cr_assert_eq(dt_get(&o->via.array.ptr[0], "published")->via.u64, 2u);
+  cr_assert_eq(dt_get(&o->via.array.ptr[0], "pid")->via.u64, (uint64_t)getpid());
+  o = dt_get(t, "subs");
+  cr_assert_eq(o->via.array.size, 1u);
+  cr_assert_eq(dt_get(&o->via.array.ptr[0], "lag")->via.u64, 2u);
+  cr_assert(dt_get(&o->via.array.ptr[0], "reliable")->via.boolean);
+  cr_assert_eq(dt_get(&o->via.array.ptr[0], "index")->via.u64, s.index);
+  cr_assert_not_null(dt_find_topic(topics, "$sys/stats"));
+  msgpack_unpacked_destroy(&up);
+  /* The next one comes about a second later. */
+  dt_stats_snapshot(&st, &up, buf, sizeof(buf));
+  msgpack_unpacked_destroy(&up);
+  dt_rec_close(&st);
+  dt_rec_close(&s);
+  dt_rec_close(&p);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, thousand_topics_stay_small) {
+  static char buf[64 * 1024 + 1];
+  struct shmbus__params tiny = {2, 64, 1, 1};
+  struct dt_daemon d;
+  struct dt_rec st;
+  msgpack_unpacked up;
+  const msgpack_object *o;
+  char path[64];
+  char line[256];
+  long rss_kb = -1;
+  FILE *f;
+  int fd;
+  int i;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  for (i = 0; i < 1000; i++) {
+    struct dt_rec r;
+    char name[32];
+    snprintf(name, sizeof(name), "many/%d", i);
+    cr_assert_eq(dt_open(fd, name, SHMBUS__WIRE_SUB, &tiny, &r), 0, "topic %d", i);
+    dt_rec_close(&r); /* the daemon keeps its own eventfd copy */
+  }
+  cr_assert_eq(dt_status(fd).topics, 1001u);
+  /* The snapshot of 1001 topics does not fit in 64 KiB: truncated. */
+  cr_assert_eq(dt_open(fd, "$sys/stats", SHMBUS__WIRE_SUB, NULL, &st), 0);
+  dt_map(&st);
+  dt_stats_snapshot(&st, &up, buf, sizeof(buf));
+  o = dt_get(&up.data, "truncated");
+  cr_assert(o != NULL && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean);
+  o = dt_get(&up.data, "topics");
+  cr_assert(o->via.array.size > 100 && o->via.array.size < 1002, "%u topics",
+            o->via.array.size);
+  msgpack_unpacked_destroy(&up);
+  dt_rec_close(&st);
+  snprintf(path, sizeof(path), "/proc/%d/status", (int)d.pid);
+  f = fopen(path, "r");
+  cr_assert_not_null(f);
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "RssAnon: %ld kB", &rss_kb) == 1)
+      break;
+  fclose(f);
+  cr_assert_geq(rss_kb, 0);
+#if !defined(DT_ASAN)
+  if (dt_scale() == 1)
+    cr_assert_lt(rss_kb, 4096, "RssAnon is %ld kB with 1000 topics", rss_kb);
+#endif
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* ---- restart and adoption ------------------------------------------- */
+
+static int dt_adopt(int fd, const char *topic, struct dt_rec *rec, int data_fd, char *text) {
+  struct shmbus__msg m;
+  struct shmbus__msg r;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_ADOPT, dt_next_id++);
+  snprintf(m.topic, sizeof(m.topic), "%s", topic);
+  m.role = rec->role;
+  m.index = rec->index;
+  m.has = SHMBUS__HAS_PARAMS;
+  m.params = rec->params;
+  m.fds[0] = data_fd;
+  m.fds[1] = rec->ctrl_fd;
+  m.fds[2] = rec->efd; /* the same wake-up fd as before the restart */
+  m.nfds = 3;
+  dt_send(fd, &m);
+  dt_reply(fd, m.id, &r);
+  if (r.type == SHMBUS__MSG_ERROR) {
+    if (text != NULL)
+      strcpy(text, r.text);
+    return r.code;
+  }
+  cr_assert_eq(r.type, SHMBUS__MSG_OPENED);
+  cr_assert_eq(r.index, rec->index);
+  cr_assert_eq(r.role, rec->role);
+  rec->topic_id = r.topic_id;
+  rec->peers = r.peers;
+  shmbus__msg_close_fds(&r);
+  return 0;
+}
+
+Test(daemon, restart_adopts_records) {
+  struct dt_daemon d;
+  struct dt_rec p;
+  struct dt_rec s;
+  struct dt_rec other;
+  struct shmbus__region foreign;
+  struct shmbus__ring_pub fpub;
+  struct shmbus__msg m;
+  char text[SHMBUS__TEXT_MAX + 1];
+  char buf[128];
+  int fd;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open(fd, "keep/t", SHMBUS__WIRE_PUB, &dt_small, &p), 0);
+  cr_assert_eq(dt_open(fd, "keep/t", SHMBUS__WIRE_SUB, &dt_small, &s), 0);
+  dt_map(&p);
+  dt_map(&s);
+  dt_publish_str(&p, "before");
+  cr_assert_geq(dt_sub_recv_wait(&s, buf, sizeof(buf)), 0);
+  dt_stop(&d);
+  /* The data path works without the daemon. */
+  dt_publish_str(&p, "between");
+  cr_assert_geq(dt_sub_recv_wait(&s, buf, sizeof(buf)), 0);
+  cr_assert_str_eq(buf, "between");
+  while (dt_recv(fd, &m) == 0)
+    shmbus__msg_close_fds(&m); /* events, then EOF */
+  close(fd);
+
+  dt_start_with(&d, NULL);
+  fd = dt_client(&d);
+  /* The subscriber first: the daemon maps the topic read-only ... */
+  cr_assert_eq(dt_adopt(fd, "keep/t", &s, s.data_fd, text), 0, "%s", text);
+  cr_assert_eq(s.peers, 0u);
+  /* ... and a publisher cannot open it until one adopted it. */
+  cr_assert_eq(dt_open(fd, "keep/t", SHMBUS__WIRE_PUB, NULL, &other), SHMBUS_ESTATE);
+  cr_assert_eq(dt_adopt(fd, "keep/t", &p, p.data_fd, text), 0, "%s", text);
+  cr_assert_eq(p.peers, 1u, "the publisher learns the subscriber");
+  dt_expect(fd, SHMBUS__MSG_PEER_JOIN, &m); /* the sub for the pub */
+  shmbus__msg_close_fds(&m);
+  dt_expect(fd, SHMBUS__MSG_PEER_JOIN, &m); /* the pub for the sub */
+  shmbus__msg_close_fds(&m);
+  cr_assert_eq(dt_status(fd).topics, 2u);
+  dt_publish_str(&p, "after");
+  cr_assert_geq(dt_sub_recv_wait(&s, buf, sizeof(buf)), 0);
+  cr_assert_str_eq(buf, "after");
+  /* A record twice: refused. */
+  cr_assert_eq(dt_adopt(fd, "keep/t", &s, s.data_fd, text), SHMBUS_ESTATE);
+  /* A record that is not in use: refused. */
+  other = s;
+  other.index = 3;
+  cr_assert_eq(dt_adopt(fd, "keep/t", &other, s.data_fd, text), SHMBUS_ESTATE);
+  /* A publisher passing a read-only data fd: refused. */
+  other = p;
+  cr_assert_eq(dt_adopt(fd, "keep/t", &other, s.data_fd, text), -EACCES);
+  /* Another region under the same name: refused. */
+  cr_assert_eq(shmbus__region_create(&foreign, &dt_small, "foreign"), 0);
+  cr_assert_eq(shmbus__ring_pub_attach(&foreign.ring, &fpub, 1, (uint32_t)getpid()), 0);
+  other = p;
+  other.ctrl_fd = foreign.ctrl_fd;
+  other.index = fpub.index;
+  cr_assert_eq(dt_adopt(fd, "keep/t", &other, foreign.data_fd, text), SHMBUS_EMISMATCH);
+  /* Two halves of different regions: refused, as region_open refuses it. */
+  other.ctrl_fd = s.ctrl_fd;
+  cr_assert_eq(dt_adopt(fd, "keep/u", &other, foreign.data_fd, text), SHMBUS_EBADREGION);
+  shmbus__region_close(&foreign);
+  dt_rec_close(&p);
+  dt_rec_close(&s);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, restart_reclaims_records_of_dead_processes) {
+  struct shmbus__params four = {4, 64, 4, 4};
+  struct dt_daemon d;
+  struct dt_rec p;
+  struct shmbus__msg m;
+  char text[SHMBUS__TEXT_MAX + 1];
+  int ready[2];
+  int go[2];
+  pid_t child;
+  int fd;
+  int i;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open(fd, "sweep/t", SHMBUS__WIRE_PUB, &four, &p), 0);
+  dt_map(&p);
+  cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+  cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+  child = fork();
+  cr_assert_geq(child, 0);
+  if (child == 0) {
+    struct dt_open_args a = {&four, true, 0, false};
+    struct dt_rec c;
+    int fc = dt_client(&d);
+    close(go[1]);
+    if (dt_open_ex(fc, "sweep/t", SHMBUS__WIRE_SUB, &a, &c, NULL) != 0)
+      _exit(80);
+    dt_child_die_when_told(ready[1], go[0]);
+  }
+  close(ready[1]);
+  close(go[0]);
+  dt_read_byte(ready[0]);
+  close(ready[0]);
+  /* The daemon goes away while the reliable subscriber lives, then the
+   * subscriber dies too: nobody will adopt its record. */
+  dt_stop(&d);
+  close(go[1]);
+  (void)dt_wait_exit(child);
+  while (dt_recv(fd, &m) == 0)
+    shmbus__msg_close_fds(&m);
+  close(fd);
+  dt_start_with(&d, NULL);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_adopt(fd, "sweep/t", &p, p.data_fd, text), 0, "%s", text);
+  for (i = 0; i < 4; i++)
+    dt_publish_str(&p, "x");
+  if (shmbus__ring_publish(&p.pub, "x", 1, 0) == SHMBUS_EFULL &&
+      shmbus__ring_pub_wait_prepare(&p.pub)) {
+    /* The sweep evicts the dead record within a second and wakes us. */
+    cr_assert_eq(shmbus__wait_readable(&p.efd, 1, dt_timeout_ms()), 1,
+                 "the dead subscriber's record was never reclaimed");
+    dt_publish_str(&p, "room again");
+  }
+  dt_wait_log(&d, fd, "was not adopted and its process is gone", 1);
+  dt_rec_close(&p);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* ---- lifecycle ------------------------------------------------------ */
+
+Test(daemon, second_daemon_exits_3) {
+  struct dt_daemon d;
+  int rd;
+  pid_t second;
+  int status;
+
+  dt_start(&d);
+  second = dt_spawn(&d, NULL, &rd);
+  cr_assert_not(dt_wait_ready(rd), "the second daemon must not get ready");
+  status = dt_wait_exit(second);
+  cr_assert(WIFEXITED(status));
+  cr_assert_eq(WEXITSTATUS(status), 3);
+  /* The first one still serves. */
+  close(dt_client(&d));
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, stop_message) {
+  struct dt_daemon d;
+  struct shmbus__msg m;
+  int status;
+  int fd;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  shmbus__msg_init(&m, SHMBUS__MSG_STOP, dt_next_id++);
+  dt_send(fd, &m);
+  dt_expect(fd, SHMBUS__MSG_OK, &m);
+  status = dt_wait_exit(d.pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    dt_dump_log(&d);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  cr_assert_eq(dt_recv(fd, &m), -EPIPE);
+  cr_assert_eq(access(d.sock, F_OK), -1);
+  close(fd);
+  dt_cleanup(&d);
+}
+
+Test(daemon, detaches_without_foreground) {
+  struct dt_daemon d;
+  struct shmbus__msg m;
+  char lock[256];
+  char fdbuf[16];
+  int p[2];
+  pid_t pid;
+  int status;
+  int lfd;
+  int fd;
+
+  if (dt_scale() != 1)
+    cr_skip("not under a wrapper: the daemon forks");
+  dt_init(&d);
+  cr_assert_eq(pipe(p), 0);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    close(p[0]);
+    snprintf(fdbuf, sizeof(fdbuf), "%d", p[1]);
+    execl(SHMBUSD_PATH, SHMBUSD_PATH, "--dir", d.dir, "--ready-fd", fdbuf, (char *)NULL);
+    _exit(127);
+  }
+  close(p[1]);
+  /* The first process exits 0 once the detached daemon is ready. */
+  status = dt_wait_exit(pid);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+  cr_assert(dt_wait_ready(p[0]));
+  fd = dt_client(&d);
+  shmbus__msg_init(&m, SHMBUS__MSG_STOP, dt_next_id++);
+  dt_send(fd, &m);
+  dt_expect(fd, SHMBUS__MSG_OK, &m);
+  cr_assert_eq(dt_recv(fd, &m), -EPIPE);
+  close(fd);
+  /* Its lock is released when it exits: taking it waits for that. */
+  snprintf(lock, sizeof(lock), "%s/shmbusd.lock", d.dir);
+  lfd = open(lock, O_RDWR | O_CLOEXEC);
+  cr_assert_geq(lfd, 0);
+  cr_assert_eq(flock(lfd, LOCK_EX), 0);
+  close(lfd);
+  dt_cleanup(&d);
+}
+
+Test(daemon, sighup_reloads_config) {
+  struct dt_daemon d;
+  struct dt_rec r;
+  char cfg[256];
+  char text[SHMBUS__TEXT_MAX + 1];
+  const char *args[3] = {"--config", cfg, NULL};
+  int fd;
+
+  dt_init(&d);
+  snprintf(cfg, sizeof(cfg), "%s/shmbusd.conf", d.tmp);
+  dt_write_file(cfg, "# first rules\n"
+                     "deny pub secret/** *\n"
+                     "allow any ** *\n");
+  dt_start_with(&d, args);
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open_ex(fd, "secret/a", SHMBUS__WIRE_PUB, NULL, &r, text), SHMBUS_EDENIED);
+  cr_assert(strstr(text, "shmbusd.conf:2") != NULL, "the text names the rule: %s", text);
+  cr_assert_eq(dt_open(fd, "secret/a", SHMBUS__WIRE_SUB, NULL, &r), 0);
+  dt_rec_close(&r);
+  dt_write_file(cfg, "allow any ** *\n");
+  cr_assert_eq(kill(d.pid, SIGHUP), 0);
+  dt_wait_log(&d, fd, "reload: 1 rule(s)", 1);
+  cr_assert_eq(dt_open(fd, "secret/a", SHMBUS__WIRE_PUB, NULL, &r), 0);
+  dt_rec_close(&r);
+  /* A broken file keeps the rules in force. */
+  dt_write_file(cfg, "allow any ** *\nallow everything\n");
+  cr_assert_eq(kill(d.pid, SIGHUP), 0);
+  dt_wait_log(&d, fd, "shmbusd.conf:2", 2);
+  dt_wait_log(&d, fd, "keeping the current rules", 1);
+  cr_assert_eq(dt_open(fd, "secret/b", SHMBUS__WIRE_PUB, NULL, &r), 0);
+  dt_rec_close(&r);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, bad_config_refuses_to_start) {
+  struct dt_daemon d;
+  char cfg[256];
+  const char *args[3] = {"--config", cfg, NULL};
+  int rd;
+  pid_t pid;
+  int status;
+
+  dt_init(&d);
+  snprintf(cfg, sizeof(cfg), "%s/bad.conf", d.tmp);
+  dt_write_file(cfg, "allow pub a/b uid:1000\nallow sub a/* group:no-such-group-here\n");
+  pid = dt_spawn(&d, args, &rd);
+  cr_assert_not(dt_wait_ready(rd));
+  status = dt_wait_exit(pid);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  dt_wait_log(&d, -1, "bad.conf:2", 1);
+  dt_cleanup(&d);
+}
+
+/* A child that becomes uid/gid 65534, connects, and tries things; its exit
+ * status says what failed (0: all as expected). */
+static int dt_as_nobody(const struct dt_daemon *d, bool per_user) {
+  pid_t pid = fork();
+
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    struct shmbus__msg m;
+    struct dt_rec r;
+    char text[SHMBUS__TEXT_MAX + 1];
+    int fd;
+    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+      _exit(70);
+    if (shmbus__unix_connect(d->sock, &fd) != 0)
+      _exit(71);
+    if (per_user) {
+      /* Refused at accept: an error, then the daemon hangs up. */
+      if (dt_recv(fd, &m) != 0 || m.type != SHMBUS__MSG_ERROR || m.code != SHMBUS_EDENIED)
+        _exit(72);
+      _exit(dt_recv(fd, &m) == -EPIPE ? 0 : 73);
+    }
+    (void)dt_hello(fd);
+    if (dt_open_ex(fd, "x/y", SHMBUS__WIRE_PUB, NULL, &r, text) != SHMBUS_EDENIED)
+      _exit(74);
+    if (strstr(text, "rules.conf:3") == NULL)
+      _exit(75);
+    if (dt_open(fd, "public/news", SHMBUS__WIRE_SUB, NULL, &r) != 0)
+      _exit(76);
+    if (dt_open(fd, "public/news", SHMBUS__WIRE_PUB, NULL, &r) != SHMBUS_EDENIED)
+      _exit(77);
+    /* Stopping the daemon is for its owner only. */
+    shmbus__msg_init(&m, SHMBUS__MSG_STOP, 99);
+    if (shmbus__proto_send(fd, &m) != 0 || dt_recv(fd, &m) != 0 || m.code != SHMBUS_EDENIED)
+      _exit(78);
+    _exit(0);
+  }
+  return dt_wait_exit(pid);
+}
+
+Test(daemon, permissions_on_the_system_bus) {
+  struct dt_daemon d;
+  struct dt_rec r;
+  char cfg[256];
+  const char *args[4] = {"--system", "--config", cfg, NULL};
+  int status;
+  int fd;
+
+  if (geteuid() != 0)
+    cr_skip("needs root to run a client as another uid");
+  dt_init(&d);
+  cr_assert_eq(chmod(d.tmp, 0755), 0);
+  snprintf(cfg, sizeof(cfg), "%s/rules.conf", d.tmp);
+  dt_write_file(cfg, "allow sub public/** *\n"
+                     "allow any mine/* uid:0\n"
+                     "deny any ** uid:65534   # nobody\n"
+                     "allow any ** gid:0\n");
+  dt_start_with(&d, args);
+  status = dt_as_nobody(&d, false);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed with %d",
+            WEXITSTATUS(status));
+  /* Root (gid 0) may publish anywhere under these rules. */
+  fd = dt_client(&d);
+  cr_assert_eq(dt_open(fd, "x/y", SHMBUS__WIRE_PUB, NULL, &r), 0);
+  dt_rec_close(&r);
+  dt_wait_log(&d, fd, "denied by", 2);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, per_user_bus_refuses_other_users) {
+  struct dt_daemon d;
+  int status;
+
+  if (geteuid() != 0)
+    cr_skip("needs root to run a client as another uid");
+  dt_start(&d);
+  /* Let the other user reach the socket, so that the daemon decides. */
+  cr_assert_eq(chmod(d.tmp, 0755), 0);
+  cr_assert_eq(chmod(d.dir, 0711), 0);
+  cr_assert_eq(chmod(d.sock, 0666), 0);
+  status = dt_as_nobody(&d, true);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed with %d",
+            WEXITSTATUS(status));
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(daemon, unsafe_bus_dir_is_refused) {
+  struct dt_daemon d;
+  int rd;
+  pid_t pid;
+  int status;
+
+  dt_init(&d);
+  cr_assert_eq(mkdir(d.dir, 0700), 0);
+  cr_assert_eq(chmod(d.dir, 0777), 0);
+  pid = dt_spawn(&d, NULL, &rd);
+  cr_assert_not(dt_wait_ready(rd));
+  status = dt_wait_exit(pid);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  dt_cleanup(&d);
+}
