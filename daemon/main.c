@@ -473,7 +473,7 @@ int main(int argc, char **argv) {
   ctx.srv.on_stop = main_on_stop;
   ctx.srv.data = &ctx;
   if (rv < 0) {
-    log_err("cannot start: %s", rv > -1000 && rv < -4095 ? uv_strerror(rv) : shmbus_strerror(rv));
+    log_err("cannot start: %s", shmbus_strerror(rv));
     main_shutdown(&ctx);
     (void)uv_run(&ctx.loop, UV_RUN_DEFAULT);
     goto done;

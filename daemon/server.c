@@ -342,9 +342,10 @@ static void server_client_groups(struct client *c) {
   free(g);
 }
 
-/* Permission check for `op` on `topic`, with the reason in `why`. */
+/* Permission check for `op` on `topic`, with the reason in `why`; a
+ * denial is logged unless `quiet`. */
 static bool server_permitted(struct server *srv, struct client *c, const char *topic,
-                             uint32_t role, char *why, size_t whylen) {
+                             uint32_t role, bool quiet, char *why, size_t whylen) {
   struct config_cred cred;
   unsigned op = role == SHMBUS__WIRE_PUB ? CONFIG_OP_PUB : CONFIG_OP_SUB;
 
@@ -356,7 +357,8 @@ static bool server_permitted(struct server *srv, struct client *c, const char *t
   cred.ngroups = c->ngroups;
   if (config_check(srv->cfg, topic, op, &cred, why, whylen))
     return true;
-  log_notice("client %u (pid %d, uid %u, %s): %s on %s denied by %s", c->id, (int)c->pid,
+  if (!quiet)
+    log_notice("client %u (pid %d, uid %u, %s): %s on %s denied by %s", c->id, (int)c->pid,
              (unsigned)c->uid, c->name, server_role_name(role), topic, why);
   return false;
 }
@@ -393,7 +395,7 @@ static bool server_check_request(struct server *srv, struct client *c, struct sh
                       "the descriptor passed must be a non-blocking eventfd");
     return false;
   }
-  if (!server_permitted(srv, c, m->topic, m->role, why, sizeof(why))) {
+  if (!server_permitted(srv, c, m->topic, m->role, false, why, sizeof(why))) {
     server_send_error(c, m->id, SHMBUS_EDENIED, "%s on \"%s\" denied by %s",
                       server_role_name(m->role), m->topic, why);
     return false;
@@ -492,6 +494,18 @@ static void server_adopt(struct server *srv, struct client *c, struct shmbus__ms
 
   if (!server_check_request(srv, c, m, m->fds[2]))
     return;
+  /* Adopting an unknown topic creates it from the region the client
+   * passes, and whoever made that region can write its slots. On the
+   * system bus, where clients are different users, only one allowed to
+   * publish there may do that; subscribers adopt after it. */
+  if (srv->system && m->role == SHMBUS__WIRE_SUB && registry_find(&srv->reg, m->topic) == NULL &&
+      !server_permitted(srv, c, m->topic, SHMBUS__WIRE_PUB, true, text, sizeof(text))) {
+    server_send_error(c, m->id, SHMBUS_EDENIED,
+                      "\"%s\" is not known yet: after a restart it is re-created by one of its "
+                      "publishers; adopt again once one has",
+                      m->topic);
+    return;
+  }
   text[0] = '\0';
   rv = registry_adopt(&srv->reg, m->topic, m->role, &m->fds[0], &m->fds[1],
                       (m->has & SHMBUS__HAS_PARAMS) ? &m->params : NULL, shmbus__clock_mono_ns(),
@@ -763,6 +777,8 @@ static void server_accept_one(struct server *srv, int fd) {
             (unsigned)c->gid);
 }
 
+static void server_pause_accept(struct server *srv);
+
 static void server_on_listen(uv_poll_t *h, int status, int events) {
   struct server *srv = h->data;
   int i;
@@ -782,22 +798,44 @@ static void server_on_listen(uv_poll_t *h, int status, int events) {
       continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK)
       break;
-    if ((errno == EMFILE || errno == ENFILE) && srv->spare_fd >= 0) {
+    if (errno == EMFILE || errno == ENFILE) {
       /* Out of descriptors. The listening socket would stay readable and
        * the loop spin: give the spare descriptor back, take the
        * connection, close it (the client sees the daemon hang up), and
-       * keep the spare again. */
+       * keep the spare again. Without a spare, stop accepting for a
+       * second. */
       log_warn("out of file descriptors: refusing a connection");
-      shmbus__fd_close(srv->spare_fd);
-      fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      shmbus__fd_close(fd);
-      srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-      continue;
+      if (srv->spare_fd >= 0) {
+        shmbus__fd_close(srv->spare_fd);
+        fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        shmbus__fd_close(fd);
+        srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && srv->spare_fd >= 0)
+          continue;
+      }
+      server_pause_accept(srv);
+      break;
     }
     log_err("accept: %s", strerror(errno));
+    server_pause_accept(srv);
     break;
   }
   server_reap(srv);
+}
+
+static void server_on_resume(uv_timer_t *t) {
+  struct server *srv = t->data;
+
+  if (srv->spare_fd < 0)
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (!srv->stopping)
+    (void)uv_poll_start(&srv->listen_poll, UV_READABLE, server_on_listen);
+}
+
+/* Stops accepting for a second (accept keeps failing: do not spin). */
+static void server_pause_accept(struct server *srv) {
+  (void)uv_poll_stop(&srv->listen_poll);
+  (void)uv_timer_start(&srv->accept_timer, server_on_resume, 1000, 0);
 }
 
 /* ---- lifecycle ------------------------------------------------------ */
@@ -832,6 +870,10 @@ int server_init(struct server *srv, uv_loop_t *loop, int listen_fd, const char *
     return rv;
   srv->sweep_timer.data = srv;
   srv->sweep_init = true;
+  if ((rv = uv_timer_init(loop, &srv->accept_timer)) < 0)
+    return rv;
+  srv->accept_timer.data = srv;
+  srv->accept_init = true;
   srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if ((rv = uv_poll_init(loop, &srv->listen_poll, listen_fd)) < 0)
     return rv;
@@ -893,6 +935,8 @@ void server_shutdown(struct server *srv) {
     uv_close((uv_handle_t *)&srv->repair_timer, NULL);
   if (srv->sweep_init && !uv_is_closing((uv_handle_t *)&srv->sweep_timer))
     uv_close((uv_handle_t *)&srv->sweep_timer, NULL);
+  if (srv->accept_init && !uv_is_closing((uv_handle_t *)&srv->accept_timer))
+    uv_close((uv_handle_t *)&srv->accept_timer, NULL);
 }
 
 void server_free(struct server *srv) {

@@ -58,6 +58,8 @@ struct server {
   bool repair_init;
   uv_timer_t sweep_timer;
   bool sweep_init;
+  uv_timer_t accept_timer; /* resumes accepting after running out of fds */
+  bool accept_init;
   uint32_t next_client_id;
   uint64_t start_ns;
   bool stopping;

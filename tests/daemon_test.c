@@ -1649,6 +1649,25 @@ static int dt_as_nobody(const struct dt_daemon *d, bool per_user) {
       _exit(76);
     if (dt_open(fd, "public/news", SHMBUS__WIRE_PUB, NULL, &r) != SHMBUS_EDENIED)
       _exit(77);
+    /* A region of its own making, adopted under a topic nobody adopted
+     * yet: that would let it forge what later subscribers read. */
+    {
+      struct shmbus__region own;
+      struct shmbus__ring_sub osub;
+      struct dt_rec fake;
+      if (shmbus__region_create(&own, &dt_small, "own") != 0 ||
+          shmbus__ring_sub_attach(&own.ring, &osub, false, 0, (uint32_t)getpid()) != 0)
+        _exit(79);
+      memset(&fake, 0, sizeof(fake));
+      fake.role = SHMBUS__WIRE_SUB;
+      fake.index = osub.index;
+      fake.params = dt_small;
+      fake.ctrl_fd = own.ctrl_fd;
+      if (shmbus__event_open(&fake.efd) != 0)
+        _exit(79);
+      if (dt_adopt(fd, "public/forged", &fake, own.data_fd, text) != SHMBUS_EDENIED)
+        _exit(80);
+    }
     /* Stopping the daemon is for its owner only. */
     shmbus__msg_init(&m, SHMBUS__MSG_STOP, 99);
     if (shmbus__proto_send(fd, &m) != 0 || dt_recv(fd, &m) != 0 || m.code != SHMBUS_EDENIED)
