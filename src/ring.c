@@ -635,7 +635,9 @@ static bool ring_still(const struct shmbus__slot *slot, uint64_t w) {
   /* Pairs with the release fence in ring_take_slot: if the copy saw any
    * byte of a newer message, the reload below sees its BUSY word. */
   shmbus__fence_acquire();
-  return shmbus__load_relaxed(&slot->word) == w;
+  /* Acquire too: if the word changed, a later head load must see at least
+   * the claim of the seq now in the slot (ring_lapped relies on it). */
+  return shmbus__load_acquire(&slot->word) == w;
 }
 
 int shmbus__ring_recv(struct shmbus__ring_sub *sub, void *buf, size_t cap,
@@ -660,9 +662,13 @@ int shmbus__ring_recv(struct shmbus__ring_sub *sub, void *buf, size_t cap,
         return -EMSGSIZE;
       }
     } else {
+      struct shmbus__msg_info got;
+      /* Header fields before the re-check, like the payload: after it, a
+       * lapping publisher may already have rewritten them. */
+      ring_fill_info(slot, sub->cursor, len, &got);
       ring_copy_out(buf, ring_payload(slot), len);
       if (ring_still(slot, w)) {
-        ring_fill_info(slot, sub->cursor, len, info);
+        *info = got;
         ring_advance(sub, sub->cursor + 1, 1, 0);
         return (int)len;
       }

@@ -132,7 +132,6 @@ struct st_sub {
   uint64_t received;             /* messages delivered and checked */
   uint64_t overruns;             /* in-place reads that view_end rejected */
   uint64_t blocks;               /* times it blocked on its wake-up pipe */
-  uint64_t info_mismatches;      /* recv info that did not belong to the payload */
   bool armed_first;              /* sleepers: the sleep_prepare before the start */
   atomic_uint_fast64_t progress; /* sleepers: `received`, for publishers in bursts */
   char err[256];
@@ -144,7 +143,6 @@ struct st_bus {
   atomic_int pubs_done;
   atomic_bool abort;
   atomic_bool hold; /* publishers go on past per_pub while this is set */
-  bool strict_info; /* lossy recv info must match its payload (see the bug below) */
   int n_pubs;
   uint64_t per_pub;
   /* Wake-up pipes, by subscriber record index: publishers write a byte to
@@ -345,13 +343,7 @@ static int st_check(struct st_sub *s, const unsigned char *buf, size_t len,
             info->seq, pub, seq, len, info->len);
     return -1;
   }
-  if ((info->pub_id != ST_PUB_ID(pub) || info->ts_ns != st_ts(pub, seq)) && !b->strict_info &&
-      !(s->flags & (ST_RELIABLE | ST_INPLACE))) {
-    /* Known bug, see recv_info_belongs_to_its_payload below: a lossy
-     * recv may return a newer message's pub_id and timestamp with an
-     * intact payload. Counted (and logged) here; that test asserts it. */
-    s->info_mismatches++;
-  } else if (info->pub_id != ST_PUB_ID(pub) || info->ts_ns != st_ts(pub, seq)) {
+  if (info->pub_id != ST_PUB_ID(pub) || info->ts_ns != st_ts(pub, seq)) {
     st_fail(b, s->err,
             "ring seq %" PRIu64 ": payload of pub %u seq %" PRIu64
             " came with pub_id %u ts %#" PRIx64 " (expected %u, %#" PRIx64 ")",
@@ -538,7 +530,6 @@ struct st_cfg {
   uint64_t per_pub;
   int n_subs;
   unsigned subs[ST_MAX_SUBS]; /* flags per subscriber */
-  bool strict_info;
   bool bursts;
 };
 
@@ -551,7 +542,6 @@ struct st_run {
   uint64_t efull; /* EFULL results, all publishers */
   uint64_t wakes; /* wake-ups written */
   uint64_t overtaken;
-  uint64_t info_mismatches;
 };
 
 static void st_bus_init(struct st_bus *b, uint32_t slots, uint32_t cap, int n_pubs,
@@ -611,7 +601,6 @@ static void st_run(const struct st_cfg *cfg, struct st_run *run) {
   cr_assert(n_pubs >= 1 && n_pubs <= ST_MAX_PUBS && cfg->n_subs <= ST_MAX_SUBS);
   memset(run, 0, sizeof(*run));
   st_bus_init(b, cfg->slots, cfg->cap, n_pubs, cfg->per_pub);
-  b->strict_info = cfg->strict_info;
   b->bursts = cfg->bursts;
   atomic_init(&b->committed, 0);
   cr_assert_eq(pthread_barrier_init(&b->start, NULL, (unsigned)(n_pubs + cfg->n_subs)), 0);
@@ -698,7 +687,6 @@ static void st_run(const struct st_cfg *cfg, struct st_run *run) {
     }
     if (s->flags & ST_SLEEPER)
       cr_assert_geq(s->blocks, 1);
-    run->info_mismatches += s->info_mismatches;
   }
 }
 
@@ -717,9 +705,8 @@ static void st_run_close(struct st_run *run) {
 static void st_log(const char *name, const struct st_run *run, int n_subs) {
   int i;
   cr_log_info("%s: head %" PRIu64 ", sent %" PRIu64 ", overtaken %" PRIu64 ", efull %" PRIu64
-              ", wakes %" PRIu64 ", recv info mismatches (known bug) %" PRIu64,
-              name, run->head, run->sent, run->overtaken, run->efull, run->wakes,
-              run->info_mismatches);
+              ", wakes %" PRIu64,
+              name, run->head, run->sent, run->overtaken, run->efull, run->wakes);
   for (i = 0; i < n_subs; i++)
     cr_log_info("%s: sub %d flags %u: received %" PRIu64 " lost %" PRIu64 " overruns %" PRIu64
                 " blocks %" PRIu64,
@@ -769,26 +756,20 @@ Test(stress, lossy_4_publishers_1_subscriber, .timeout = ST_TIMEOUT) {
   st_run_close(&st_the_run);
 }
 
-/* BUG in src/ring.c, shmbus__ring_recv: after the copy, the seqlock
- * re-check (ring_still) passes, and only then does ring_fill_info load the
- * slot's pub_id and ts_ns. A publisher that laps the reader between the two
- * has already stored the next message's pub_id and ts_ns, so recv returns
- * an intact payload with another message's publisher id and timestamp
- * (seen: payload of pub 0 seq 6122 with the timestamp of its seq 6503).
- * Expected: info read before the re-check, as view_begin does. Disabled so
- * that the suite stays green; remove `.disabled` to reproduce (most runs
- * under TSan, where the window is wider; occasionally without). */
-Test(stress, recv_info_belongs_to_its_payload, .timeout = ST_TIMEOUT, .disabled = true) {
+/* Regression: shmbus__ring_recv once loaded the slot's pub_id and ts_ns
+ * after the seqlock re-check, so a publisher lapping the reader in between
+ * paired an intact payload with the next message's publisher id and
+ * timestamp (seen: payload of pub 0 seq 6122 with the timestamp of its seq
+ * 6503). The header is now read before the re-check, like the payload. */
+Test(stress, recv_info_belongs_to_its_payload, .timeout = ST_TIMEOUT) {
   struct st_cfg cfg = {.slots = 2,
                        .cap = 24,
                        .pubs = "cc",
                        .per_pub = 1000000 / ST_SCALE,
                        .n_subs = 2,
-                       .subs = {0, 0},
-                       .strict_info = true};
+                       .subs = {0, 0}};
   st_run(&cfg, &st_the_run);
   st_log("info", &st_the_run, cfg.n_subs);
-  cr_assert_eq(st_the_run.info_mismatches, 0);
   st_run_close(&st_the_run);
 }
 
