@@ -1,0 +1,453 @@
+/* The public topic API against a real shmbusd, with real processes.
+ * Children report through pipes and exit codes; only the parent (the
+ * Criterion test process) asserts. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "daemonutil.h"
+#include "platform/platform.h"
+#include "shmbus/uv.h"
+#include "testutil.h"
+
+static struct du_daemon d;
+
+static void setup(void) {
+  memset(&d, 0, sizeof(d));
+  du_start(&d);
+}
+
+static void teardown(void) {
+  du_stop(&d);
+}
+
+TestSuite(bus, .init = setup, .fini = teardown, .timeout = 60);
+
+/* What a subscriber child reports to the parent. */
+struct report {
+  uint64_t received, lost, bad, last_seq;
+  int32_t err;
+};
+
+/* ---- simple API behaviour --------------------------------------------- */
+
+Test(bus, publish_and_receive_in_one_process) {
+  shmbus_bus *bus = du_bus(&d);
+  struct shmbus_msg_info info;
+  shmbus_pub *pub;
+  shmbus_sub *sub;
+  char buf[64];
+  int rv;
+
+  cr_assert_eq(shmbus_sub_open(bus, "t/one", NULL, &sub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/one", NULL, &pub), 0);
+  cr_assert_eq(shmbus_sub_try_recv(sub, buf, sizeof(buf), &info), -EAGAIN);
+  cr_assert_eq(shmbus_pub_publish(pub, "hello", 6), 0);
+  rv = shmbus_sub_recv(sub, buf, sizeof(buf), &info, 1000);
+  cr_assert_eq(rv, 6);
+  cr_assert_str_eq(buf, "hello");
+  cr_assert_eq(info.len, 6);
+  cr_assert_gt(info.ts_ns, 0);
+  cr_assert_eq(shmbus_sub_recv(sub, buf, sizeof(buf), &info, 50), -ETIMEDOUT);
+  shmbus_bus_close(bus);
+}
+
+Test(bus, errors_are_clear) {
+  struct shmbus_topic_opts a = {64, 128, 8, 4, false};
+  struct shmbus_topic_opts b = {128, 128, 8, 4, false};
+  struct shmbus_topic_opts half = {64, 0, 0, 0, false};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub, *pub2;
+  char big[200] = {0};
+
+  cr_assert_eq(shmbus_pub_open(bus, "bad//name", NULL, &pub), SHMBUS_EBADNAME);
+  cr_assert_eq(shmbus_pub_open(bus, "", NULL, &pub), SHMBUS_EBADNAME);
+  cr_assert_eq(shmbus_pub_open(bus, "$sys/stats", NULL, &pub), SHMBUS_EBADNAME);
+  cr_assert_eq(shmbus_pub_open(bus, "t/half", &half, &pub), SHMBUS_EPARAM);
+  cr_assert_eq(shmbus_pub_open(bus, "t/p", &a, &pub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/p", &b, &pub2), SHMBUS_EMISMATCH);
+  cr_assert_eq(shmbus_pub_open(bus, "t/p", &a, &pub2), 0, "same parameters are accepted");
+  cr_assert_eq(shmbus_pub_max_size(pub), 128);
+  cr_assert_eq(shmbus_pub_publish(pub, big, sizeof(big)), SHMBUS_ETOOBIG);
+  shmbus_pub_close(pub2);
+  shmbus_bus_close(bus);
+}
+
+Test(bus, no_daemon_and_no_autostart) {
+  struct shmbus_bus_opts o;
+  shmbus_bus *bus;
+
+  shmbus_bus_opts_init(&o);
+  o.dir = "/tmp/shmbus-test-no-such-dir";
+  o.autostart = 0;
+  cr_assert_eq(shmbus_bus_open(&bus, &o), SHMBUS_ENODAEMON);
+  setenv("SHMBUS_NO_AUTOSTART", "1", 1);
+  o.autostart = SHMBUS_AUTOSTART_DEFAULT;
+  o.daemon_path = SHMBUSD_PATH;
+  cr_assert_eq(shmbus_bus_open(&bus, &o), SHMBUS_ENODAEMON);
+  unsetenv("SHMBUS_NO_AUTOSTART");
+}
+
+Test(bus, autostart_starts_a_daemon) {
+  struct shmbus_bus_opts o;
+  shmbus_bus *bus;
+  shmbus_pub *pub;
+  char dir[64], cmd[128];
+  int rv;
+
+  snprintf(dir, sizeof(dir), "/tmp/shmbus-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+  shmbus_bus_opts_init(&o);
+  o.dir = dir;
+  o.autostart = 1;
+  o.daemon_path = SHMBUSD_PATH;
+  rv = shmbus_bus_open(&bus, &o);
+  cr_assert_eq(rv, 0, "autostart: %s", shmbus_strerror(rv));
+  cr_assert_eq(shmbus_pub_open(bus, "t/auto", NULL, &pub), 0);
+  cr_assert_eq(shmbus_pub_publish(pub, "x", 1), 0);
+  /* Stop the daemon we started: it answers `stop` from its own uid. */
+  cr_assert(bus->conn.daemon_pid > 0);
+  kill((pid_t)bus->conn.daemon_pid, SIGTERM);
+  shmbus_bus_close(bus);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  (void)!system(cmd);
+}
+
+/* ---- across processes ----------------------------------------------------- */
+
+/* A child that subscribes, tells the parent it listens, receives `count`
+ * self-checking messages with blocking recv, and reports. */
+static int child_recv(const char *topic, bool reliable, uint32_t history, uint64_t count,
+                      int out) {
+  struct shmbus_sub_opts so = {0};
+  struct report rep = {0};
+  struct shmbus_sub_stats st;
+  shmbus_bus *bus;
+  shmbus_sub *sub;
+  struct shmbus_bus_opts o;
+  unsigned char buf[4096];
+  int rv;
+
+  du_opts(&d, &o);
+  so.reliable = reliable;
+  so.history = history;
+  if ((rv = shmbus_bus_open(&bus, &o)) < 0 || (rv = shmbus_sub_open(bus, topic, &so, &sub)) < 0) {
+    rep.err = rv;
+    (void)!write(out, &rep, sizeof(rep));
+    return 1;
+  }
+  (void)!write(out, &rep, sizeof(rep)); /* listening */
+  while (rep.received < count) {
+    uint32_t pub;
+    uint64_t seq;
+    rv = shmbus_sub_recv(sub, buf, sizeof(buf), NULL, 10000);
+    if (rv < 0) {
+      rep.err = rv;
+      break;
+    }
+    if (tu_check(buf, (size_t)rv, &pub, &seq) != 0)
+      rep.bad++;
+    rep.last_seq = seq;
+    rep.received++;
+    if (seq + 1 == count)
+      break;
+  }
+  shmbus_sub_stats(sub, &st);
+  rep.received = st.received;
+  rep.lost = st.lost;
+  (void)!write(out, &rep, sizeof(rep));
+  shmbus_bus_close(bus);
+  return 0;
+}
+
+static pid_t spawn_receiver(const char *topic, bool reliable, uint32_t history, uint64_t count,
+                            int *rfd) {
+  int p[2];
+  pid_t pid;
+  struct report rep;
+
+  cr_assert_eq(pipe(p), 0);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    close(p[0]);
+    _exit(child_recv(topic, reliable, history, count, p[1]));
+  }
+  close(p[1]);
+  du_read(p[0], &rep, sizeof(rep));
+  cr_assert_eq(rep.err, 0, "child subscribe: %s", shmbus_strerror(rep.err));
+  *rfd = p[0];
+  return pid;
+}
+
+static void publish_checked(shmbus_pub *pub, uint64_t from, uint64_t to, size_t size) {
+  unsigned char buf[4096];
+  uint64_t i;
+  int rv;
+  for (i = from; i < to; i++) {
+    tu_fill(buf, size, 1, i);
+    while ((rv = shmbus_pub_publish(pub, buf, size)) == SHMBUS_EFULL)
+      cr_assert_eq(shmbus_pub_wait(pub, 5000), 0, "publisher never became writable");
+    cr_assert_eq(rv, 0, "publish: %s", shmbus_strerror(rv));
+  }
+}
+
+Test(bus, reliable_subscribers_in_other_processes_get_everything) {
+  struct shmbus_topic_opts to = {16, 256, 8, 4, false};
+  const uint64_t count = 20000;
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  int fds[3];
+  pid_t pids[3];
+  int i;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/rel", &to, &pub), 0);
+  for (i = 0; i < 3; i++)
+    pids[i] = spawn_receiver("t/rel", i < 2, 0, count, &fds[i]);
+  publish_checked(pub, 0, count, 64);
+  for (i = 0; i < 3; i++) {
+    struct report rep;
+    du_read(fds[i], &rep, sizeof(rep));
+    cr_assert_eq(rep.err, 0, "child %d: %s", i, shmbus_strerror(rep.err));
+    cr_assert_eq(rep.bad, 0);
+    cr_assert_eq(rep.received + rep.lost, count, "child %d: %lu + %lu", i,
+                 (unsigned long)rep.received, (unsigned long)rep.lost);
+    if (i < 2)
+      cr_assert_eq(rep.lost, 0, "reliable subscriber %d lost %lu", i, (unsigned long)rep.lost);
+    cr_assert_eq(du_wait(pids[i]), 0);
+    close(fds[i]);
+  }
+  shmbus_bus_close(bus);
+}
+
+Test(bus, late_joiner_reads_history_after_publisher_left) {
+  struct shmbus_topic_opts to = {16, 256, 8, 4, true};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  shmbus_sub *sub;
+  struct shmbus_sub_opts so = {0};
+  char buf[64];
+  int rv;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/hello", &to, &pub), 0);
+  cr_assert_eq(shmbus_pub_publish(pub, "first", 6), 0);
+  cr_assert_eq(shmbus_pub_publish(pub, "second", 7), 0);
+  shmbus_bus_close(bus); /* the publisher is gone; the topic is retained */
+
+  bus = du_bus(&d);
+  so.history = 1;
+  cr_assert_eq(shmbus_sub_open(bus, "t/hello", &so, &sub), 0);
+  rv = shmbus_sub_recv(sub, buf, sizeof(buf), NULL, 1000);
+  cr_assert_eq(rv, 7);
+  cr_assert_str_eq(buf, "second");
+  cr_assert_eq(shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL), -EAGAIN);
+  shmbus_bus_close(bus);
+}
+
+/* ---- libuv fan-out ----------------------------------------------------- */
+
+struct uv_child {
+  uv_loop_t loop;
+  uint64_t count, got, bad;
+};
+
+static void uv_child_msg(shmbus_sub *sub, const void *data, size_t len,
+                         const struct shmbus_msg_info *info, void *arg) {
+  struct uv_child *c = arg;
+  uint32_t pub;
+  uint64_t seq;
+  (void)sub;
+  (void)info;
+  if (tu_check(data, len, &pub, &seq) != 0)
+    c->bad++;
+  c->got++;
+  if (seq + 1 == c->count)
+    uv_stop(&c->loop);
+}
+
+static int child_uv(const char *topic, bool reliable, uint64_t count, int out) {
+  struct shmbus_sub_opts so = {0};
+  struct report rep = {0};
+  struct shmbus_sub_stats st;
+  struct shmbus_bus_opts o;
+  struct uv_child c = {0};
+  shmbus_bus *bus;
+  shmbus_sub *sub;
+  int rv;
+
+  c.count = count;
+  so.reliable = reliable;
+  du_opts(&d, &o);
+  uv_loop_init(&c.loop);
+  if ((rv = shmbus_bus_open(&bus, &o)) < 0 || (rv = shmbus_sub_open(bus, topic, &so, &sub)) < 0 ||
+      (rv = shmbus_uv_bus_start(bus, &c.loop)) < 0 ||
+      (rv = shmbus_uv_sub_start(sub, &c.loop, uv_child_msg, &c)) < 0) {
+    rep.err = rv;
+    (void)!write(out, &rep, sizeof(rep));
+    return 1;
+  }
+  (void)!write(out, &rep, sizeof(rep));
+  uv_run(&c.loop, UV_RUN_DEFAULT);
+  shmbus_sub_stats(sub, &st);
+  rep.received = st.received;
+  rep.lost = st.lost;
+  rep.bad = c.bad;
+  (void)!write(out, &rep, sizeof(rep));
+  shmbus_bus_close(bus);
+  uv_run(&c.loop, UV_RUN_DEFAULT);
+  rv = uv_loop_close(&c.loop);
+  return rv == 0 ? 0 : 2; /* 2: a libuv handle was left open */
+}
+
+Test(bus, uv_fan_out_to_eight_subscribers) {
+  struct shmbus_topic_opts to = {256, 512, 16, 4, false};
+  const uint64_t count = 5000;
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  int fds[8];
+  pid_t pids[8];
+  int i;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/fan", &to, &pub), 0);
+  for (i = 0; i < 8; i++) {
+    int p[2];
+    struct report rep;
+    cr_assert_eq(pipe(p), 0);
+    pids[i] = fork();
+    if (pids[i] == 0) {
+      close(p[0]);
+      _exit(child_uv("t/fan", i % 2 == 0, count, p[1]));
+    }
+    close(p[1]);
+    du_read(p[0], &rep, sizeof(rep));
+    cr_assert_eq(rep.err, 0, "uv child %d: %s", i, shmbus_strerror(rep.err));
+    fds[i] = p[0];
+  }
+  publish_checked(pub, 0, count, 100);
+  for (i = 0; i < 8; i++) {
+    struct report rep;
+    du_read(fds[i], &rep, sizeof(rep));
+    cr_assert_eq(rep.bad, 0, "child %d saw corrupted payloads", i);
+    cr_assert_eq(rep.received + rep.lost, count, "child %d: %lu + %lu", i,
+                 (unsigned long)rep.received, (unsigned long)rep.lost);
+    if (i % 2 == 0)
+      cr_assert_eq(rep.lost, 0, "reliable uv subscriber %d lost messages", i);
+    cr_assert_eq(du_wait(pids[i]), 0, "uv child %d exit", i);
+    close(fds[i]);
+  }
+  shmbus_bus_close(bus);
+}
+
+/* ---- crashes ------------------------------------------------------------ */
+
+Test(bus, killed_reliable_subscriber_stops_holding_publisher_back) {
+  struct shmbus_topic_opts to = {8, 64, 4, 2, false};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  unsigned char buf[64];
+  int fd, i;
+  pid_t pid;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/kill", &to, &pub), 0);
+  /* The child subscribes reliably and then waits for more than we send. */
+  pid = spawn_receiver("t/kill", true, 0, 1000000, &fd);
+  kill(pid, SIGSTOP);
+  for (i = 0; i < 8; i++) {
+    tu_fill(buf, 64, 1, (uint64_t)i);
+    cr_assert_eq(shmbus_pub_publish(pub, buf, 64), 0);
+  }
+  cr_assert_eq(shmbus_pub_publish(pub, buf, 64), SHMBUS_EFULL, "a stopped reliable subscriber holds");
+  cr_assert_eq(shmbus_pub_wait(pub, 50), -ETIMEDOUT);
+  kill(pid, SIGKILL);
+  du_wait(pid);
+  close(fd);
+  /* The daemon sees the socket close, evicts the record, wakes us. */
+  cr_assert_eq(shmbus_pub_wait(pub, 5000), 0);
+  for (i = 0; i < 100; i++)
+    cr_assert_eq(shmbus_pub_publish(pub, buf, 64), 0);
+  shmbus_bus_close(bus);
+}
+
+Test(bus, publisher_killed_mid_message_is_repaired) {
+  shmbus_bus *bus = du_bus(&d);
+  struct shmbus_sub_stats st;
+  struct shmbus_msg_info info;
+  shmbus_sub *sub;
+  shmbus_pub *pub;
+  unsigned char buf[64];
+  int p[2], rv;
+  pid_t pid;
+
+  cr_assert_eq(shmbus_sub_open(bus, "t/crash", NULL, &sub), 0);
+  cr_assert_eq(pipe(p), 0);
+  pid = fork();
+  if (pid == 0) {
+    struct shmbus_bus_opts o;
+    shmbus_bus *cb;
+    shmbus_pub *cp;
+    void *slot;
+    close(p[0]);
+    du_opts(&d, &o);
+    if (shmbus_bus_open(&cb, &o) < 0 || shmbus_pub_open(cb, "t/crash", NULL, &cp) < 0 ||
+        shmbus_pub_publish(cp, "before", 7) < 0 || shmbus_pub_loan(cp, 8, &slot) < 0)
+      _exit(1);
+    memcpy(slot, "half", 4);
+    (void)!write(p[1], "L", 1);
+    raise(SIGKILL); /* between claim and commit */
+    _exit(2);
+  }
+  close(p[1]);
+  du_read(p[0], buf, 1);
+  close(p[0]);
+  cr_assert(WIFSIGNALED(du_wait(pid)));
+  rv = shmbus_sub_recv(sub, buf, sizeof(buf), &info, 1000);
+  cr_assert_eq(rv, 7);
+  cr_assert_str_eq((char *)buf, "before");
+  /* Another publisher goes on; the abandoned slot is skipped once the
+   * daemon repaired it, and counted lost. */
+  cr_assert_eq(shmbus_pub_open(bus, "t/crash", NULL, &pub), 0);
+  cr_assert_eq(shmbus_pub_publish(pub, "after", 6), 0);
+  rv = shmbus_sub_recv(sub, buf, sizeof(buf), &info, 5000);
+  cr_assert_eq(rv, 6, "recv after repair: %s", shmbus_strerror(rv));
+  cr_assert_str_eq((char *)buf, "after");
+  shmbus_sub_stats(sub, &st);
+  cr_assert_eq(st.received, 2);
+  cr_assert_eq(st.lost, 1);
+  shmbus_bus_close(bus);
+}
+
+Test(bus, daemon_restart_loses_nothing_in_reliable_mode) {
+  struct shmbus_topic_opts to = {64, 256, 8, 4, false};
+  const uint64_t count = 30000;
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  struct report rep;
+  int fd;
+  pid_t pid;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/restart", &to, &pub), 0);
+  pid = spawn_receiver("t/restart", true, 0, count, &fd);
+  publish_checked(pub, 0, count / 3, 64);
+  du_kill(&d);
+  /* The data path keeps working without a daemon. */
+  publish_checked(pub, count / 3, 2 * count / 3, 64);
+  du_restart(&d);
+  /* Both sides reconnect and re-register by themselves. */
+  while (shmbus_bus_process(bus) != 0)
+    cr_assert_eq(shmbus__wait_readable(&fd, 1, 10), 0, "child reported early");
+  publish_checked(pub, 2 * count / 3, count, 64);
+  du_read(fd, &rep, sizeof(rep));
+  cr_assert_eq(rep.err, 0, "child: %s", shmbus_strerror(rep.err));
+  cr_assert_eq(rep.bad, 0);
+  cr_assert_eq(rep.lost, 0);
+  cr_assert_eq(rep.received, count);
+  cr_assert_eq(du_wait(pid), 0);
+  close(fd);
+  shmbus_bus_close(bus);
+}

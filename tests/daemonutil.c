@@ -1,0 +1,108 @@
+#include "daemonutil.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SHMBUSD_PATH
+#error "SHMBUSD_PATH must name the shmbusd binary"
+#endif
+
+static void du_spawn(struct du_daemon *d) {
+  int p[2];
+  char c;
+  ssize_t n;
+
+  cr_assert_eq(pipe(p), 0);
+  d->pid = fork();
+  cr_assert_geq(d->pid, 0);
+  if (d->pid == 0) {
+    char fdarg[16];
+    close(p[0]);
+    snprintf(fdarg, sizeof(fdarg), "%d", p[1]);
+    execl(SHMBUSD_PATH, "shmbusd", "--foreground", "--dir", d->dir, "--ready-fd", fdarg,
+          d->extra, (char *)NULL);
+    _exit(127);
+  }
+  close(p[1]);
+  /* The daemon writes one byte once it listens; EOF means it died. */
+  do
+    n = read(p[0], &c, 1);
+  while (n < 0 && errno == EINTR);
+  close(p[0]);
+  cr_assert_eq(n, 1, "shmbusd did not come up");
+}
+
+void du_start(struct du_daemon *d) {
+  snprintf(d->dir, sizeof(d->dir), "/tmp/shmbus-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(d->dir));
+  du_spawn(d);
+}
+
+void du_restart(struct du_daemon *d) {
+  du_spawn(d);
+}
+
+int du_wait(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  return status;
+}
+
+void du_kill(struct du_daemon *d) {
+  if (d->pid > 0) {
+    kill(d->pid, SIGKILL);
+    du_wait(d->pid);
+    d->pid = 0;
+  }
+}
+
+void du_stop(struct du_daemon *d) {
+  char cmd[128];
+  if (d->pid > 0) {
+    int status;
+    kill(d->pid, SIGTERM);
+    status = du_wait(d->pid);
+    d->pid = 0;
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "shmbusd exit status %d", status);
+  }
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+  (void)!system(cmd);
+}
+
+void du_opts(const struct du_daemon *d, struct shmbus_bus_opts *o) {
+  shmbus_bus_opts_init(o);
+  o->dir = d->dir;
+  o->autostart = 0;
+}
+
+shmbus_bus *du_bus(const struct du_daemon *d) {
+  struct shmbus_bus_opts o;
+  shmbus_bus *bus = NULL;
+  int rv;
+  du_opts(d, &o);
+  rv = shmbus_bus_open(&bus, &o);
+  cr_assert_eq(rv, 0, "bus_open: %s", shmbus_strerror(rv));
+  return bus;
+}
+
+void du_read(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    cr_assert_gt(r, 0, "short read from a child");
+    got += (size_t)r;
+  }
+}
+
+void du_write(int fd, const void *buf, size_t n) {
+  cr_assert_eq(write(fd, buf, n), (ssize_t)n);
+}

@@ -1,0 +1,41 @@
+/* Helpers for tests that need a real shmbusd: each test starts its own
+ * daemon on a private bus directory, waits until it listens (through the
+ * daemon's --ready-fd, not with sleeps), and stops it at the end. */
+#ifndef SHMBUS_DAEMONUTIL_H
+#define SHMBUS_DAEMONUTIL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "shmbus/shmbus.h"
+
+struct du_daemon {
+  char dir[64];      /* private bus directory */
+  pid_t pid;         /* the daemon, 0 when not running */
+  const char *extra; /* an extra argument for the daemon, or NULL */
+};
+
+/* Makes a fresh bus dir and starts a daemon in the foreground on it;
+ * fails the test if it does not come up within 10 s. */
+void du_start(struct du_daemon *d);
+/* Starts a daemon again on the same dir (after a kill). */
+void du_restart(struct du_daemon *d);
+/* SIGKILLs the daemon and reaps it. */
+void du_kill(struct du_daemon *d);
+/* SIGTERMs the daemon, checks that it exits with status 0, removes the
+ * directory. */
+void du_stop(struct du_daemon *d);
+
+/* Bus options for this daemon: its dir, no autostart. */
+void du_opts(const struct du_daemon *d, struct shmbus_bus_opts *o);
+/* Opens a bus on this daemon or fails the test. */
+shmbus_bus *du_bus(const struct du_daemon *d);
+
+/* Reads exactly n bytes from fd (fails the test on EOF or error). */
+void du_read(int fd, void *buf, size_t n);
+void du_write(int fd, const void *buf, size_t n);
+
+/* Waits for child `pid`; returns its wait status. */
+int du_wait(pid_t pid);
+
+#endif
