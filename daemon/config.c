@@ -25,8 +25,8 @@ struct config_who {
 
 struct config_rule {
   bool allow;
-  unsigned ops;   /* CONFIG_OP_* */
-  char *pattern;  /* segments separated by NUL bytes, nseg of them */
+  unsigned ops;  /* CONFIG_OP_* */
+  char *pattern; /* segments separated by NUL bytes, nseg of them */
   unsigned nseg;
   struct config_who *who;
   size_t nwho;
@@ -125,8 +125,8 @@ static bool config_parse_id(const char *s, uint32_t *out) {
 }
 
 /* Parses one WHO entry. Returns 0 or -EINVAL with `err` set. */
-static int config_parse_who(struct config *cfg, const char *tok, struct config_who *who,
-                            char *err, size_t errlen) {
+static int config_parse_who(struct config *cfg, const char *tok, struct config_who *who, char *err,
+                            size_t errlen) {
   if (strcmp(tok, "*") == 0) {
     who->kind = CONFIG_WHO_ANY;
     who->id = 0;
@@ -165,8 +165,7 @@ static int config_parse_who(struct config *cfg, const char *tok, struct config_w
     snprintf(err, errlen, "unknown group \"%s\"", tok + 6);
     return -EINVAL;
   }
-  snprintf(err, errlen, "bad WHO \"%s\" (expected *, uid:N, gid:N, user:NAME or group:NAME)",
-           tok);
+  snprintf(err, errlen, "bad WHO \"%s\" (expected *, uid:N, gid:N, user:NAME or group:NAME)", tok);
   return -EINVAL;
 }
 
@@ -312,8 +311,8 @@ fail:
  * `**` any run of segments. The classic single-backtrack wildcard walk:
  * on a mismatch, resume after the last `**` with one more segment eaten
  * by it. O(segments^2) at worst, for at most 128 segments. */
-static bool config_match(const struct config_rule *r, const char *const *tseg,
-                         const size_t *tlen, unsigned nt) {
+static bool config_match(const struct config_rule *r, const char *const *tseg, const size_t *tlen,
+                         unsigned nt) {
   const char *pseg[CONFIG_SEG_MAX];
   unsigned np = 0;
   const char *p = r->pattern;

@@ -60,41 +60,42 @@ struct main_ctx {
 };
 
 static void main_usage(FILE *f) {
-  fprintf(f,
-          "usage: shmbusd [--foreground] [--system] [--dir DIR] [--config FILE]\n"
-          "               [--ready-fd N] [--verbose] [--help] [--version]\n"
-          "\n"
-          "The shmbus bus daemon: hands out shared-memory topics to local processes.\n"
-          "\n"
-          "  -f, --foreground  stay in the foreground and log to stderr (default: detach,\n"
-          "                    log to syslog)\n"
-          "  -s, --system      run the system-wide bus (" SHMBUS__SYSTEM_DIR
-          ", socket open to all,\n"
-          "                    access decided by the config file)\n"
-          "  -d, --dir DIR     bus directory (default: $SHMBUS_DIR, else " SHMBUS__SYSTEM_DIR
-          " for\n"
-          "                    --system, else $XDG_RUNTIME_DIR/shmbus, else /tmp/shmbus-UID)\n"
-          "  -c, --config FILE permission rules (default for --system: " MAIN_SYSTEM_CONFIG
-          ";\n"
-          "                    without a file only the owner and root may use the bus)\n"
-          "  -r, --ready-fd N  write one byte to descriptor N once the socket accepts\n"
-          "                    connections, then close it\n"
-          "  -v, --verbose     log debug messages too\n"
-          "  -h, --help        show this help\n"
-          "  -V, --version     show the version\n"
-          "\n"
-          "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the config.\n"
-          "Exit status: 0 stopped cleanly, 1 error, 2 bad usage, 3 another shmbusd owns the\n"
-          "bus directory.\n");
+  fprintf(f, "usage: shmbusd [--foreground] [--system] [--dir DIR] [--config FILE]\n"
+             "               [--ready-fd N] [--verbose] [--help] [--version]\n"
+             "\n"
+             "The shmbus bus daemon: hands out shared-memory topics to local processes.\n"
+             "\n"
+             "  -f, --foreground  stay in the foreground and log to stderr (default: detach,\n"
+             "                    log to syslog)\n"
+             "  -s, --system      run the system-wide bus (" SHMBUS__SYSTEM_DIR
+             ", socket open to all,\n"
+             "                    access decided by the config file)\n"
+             "  -d, --dir DIR     bus directory (default: $SHMBUS_DIR, else " SHMBUS__SYSTEM_DIR
+             " for\n"
+             "                    --system, else $XDG_RUNTIME_DIR/shmbus, else /tmp/shmbus-UID)\n"
+             "  -c, --config FILE permission rules (default for --system: " MAIN_SYSTEM_CONFIG ";\n"
+             "                    without a file only the owner and root may use the bus)\n"
+             "  -r, --ready-fd N  write one byte to descriptor N once the socket accepts\n"
+             "                    connections, then close it\n"
+             "  -v, --verbose     log debug messages too\n"
+             "  -h, --help        show this help\n"
+             "  -V, --version     show the version\n"
+             "\n"
+             "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the config.\n"
+             "Exit status: 0 stopped cleanly, 1 error, 2 bad usage, 3 another shmbusd owns the\n"
+             "bus directory.\n");
 }
 
 static int main_parse(int argc, char **argv, struct main_opts *o) {
-  static const struct option longopts[] = {
-      {"foreground", no_argument, NULL, 'f'}, {"system", no_argument, NULL, 's'},
-      {"dir", required_argument, NULL, 'd'},  {"config", required_argument, NULL, 'c'},
-      {"ready-fd", required_argument, NULL, 'r'}, {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},       {"version", no_argument, NULL, 'V'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"foreground", no_argument, NULL, 'f'},
+                                           {"system", no_argument, NULL, 's'},
+                                           {"dir", required_argument, NULL, 'd'},
+                                           {"config", required_argument, NULL, 'c'},
+                                           {"ready-fd", required_argument, NULL, 'r'},
+                                           {"verbose", no_argument, NULL, 'v'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {"version", no_argument, NULL, 'V'},
+                                           {NULL, 0, NULL, 0}};
   int ch;
 
   memset(o, 0, sizeof(*o));

@@ -252,9 +252,9 @@ fail:
   return rv;
 }
 
-int registry_register(struct registry *reg, struct registry_topic *t, uint32_t role,
-                      uint32_t index, uint32_t pid, int eventfd, struct registry_part **out,
-                      char *text, size_t textlen) {
+int registry_register(struct registry *reg, struct registry_topic *t, uint32_t role, uint32_t index,
+                      uint32_t pid, int eventfd, struct registry_part **out, char *text,
+                      size_t textlen) {
   struct shmbus__ring *r = &t->region.ring;
   uint64_t known[SHMBUS__MAX_SUBS / 64];
   struct registry_part *p;
@@ -281,8 +281,7 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
   } else {
     uint32_t st;
     if (index >= r->max_subs) {
-      snprintf(text, textlen, "subscriber index %u out of range (max_subs %u)", index,
-               r->max_subs);
+      snprintf(text, textlen, "subscriber index %u out of range (max_subs %u)", index, r->max_subs);
       return -EINVAL;
     }
     /* Acquire: pairs with the attaching daemon's release store of state. */
@@ -369,8 +368,8 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, int *d
     snprintf(text, textlen,
              "adopt states slots=%u slot_size=%u max_subs=%u max_pubs=%u but the region has "
              "slots=%u slot_size=%u max_subs=%u max_pubs=%u",
-             want->slot_count, want->slot_capacity, want->max_subs, want->max_pubs,
-             have.slot_count, have.slot_capacity, have.max_subs, have.max_pubs);
+             want->slot_count, want->slot_capacity, want->max_subs, want->max_pubs, have.slot_count,
+             have.slot_capacity, have.max_subs, have.max_pubs);
     rv = SHMBUS_EMISMATCH;
     goto fail;
   }
@@ -590,8 +589,7 @@ int registry_detach(struct registry *reg, struct registry_part *part) {
   if (part->role == SHMBUS__WIRE_SUB) {
     t->n_subs--;
     shmbus__ring_evict_sub(r, part->index);
-    log_debug("topic %s: subscriber record %u (pid %u) released", t->name, part->index,
-              part->pid);
+    log_debug("topic %s: subscriber record %u (pid %u) released", t->name, part->index, part->pid);
     /* A reliable subscriber may have held publishers back; they wait on
      * their eventfds for room that is there now. */
     if (part->reliable)
@@ -645,8 +643,8 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
     pid = shmbus__load_relaxed(&r->subs[i].pid);
     if (!final && !registry_pid_dead(pid))
       continue;
-    log_info("topic %s: subscriber record %u (pid %u) was not adopted%s; evicted", t->name, i,
-             pid, final ? " in time" : " and its process is gone");
+    log_info("topic %s: subscriber record %u (pid %u) was not adopted%s; evicted", t->name, i, pid,
+             final ? " in time" : " and its process is gone");
     shmbus__ring_evict_sub(r, i);
     woke_pubs |= st == SHMBUS__SUB_RELIABLE;
   }
@@ -666,8 +664,8 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
       continue;
     if ((p = calloc(1, sizeof(*p))) == NULL)
       continue; /* try again at the next sweep */
-    log_info("topic %s: publisher record %u (pid %u) was not adopted%s; repairing", t->name, i,
-             pid, final ? " in time" : " and its process is gone");
+    log_info("topic %s: publisher record %u (pid %u) was not adopted%s; repairing", t->name, i, pid,
+             final ? " in time" : " and its process is gone");
     p->role = SHMBUS__WIRE_PUB;
     p->index = i;
     p->pid = pid;

@@ -36,7 +36,7 @@ struct registry_topic;
 /* One ring record held on behalf of a client (or of the daemon itself). */
 struct registry_part {
   struct registry_topic *topic;
-  void *owner;                     /* the server's client; NULL: the daemon or nobody */
+  void *owner;                      /* the server's client; NULL: the daemon or nobody */
   struct registry_part *owner_next; /* the owner's list of parts */
   struct registry_part *prev;       /* the topic's list (parts or dying) */
   struct registry_part *next;
@@ -128,9 +128,9 @@ int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t rol
  * `role` is in use, was attached for `pid` and is not registered yet.
  * Takes `eventfd` on success. Returns 0 with *out, -EINVAL (index out of
  * range), SHMBUS_ESTATE with a sentence in `text`, -ENOMEM. */
-int registry_register(struct registry *reg, struct registry_topic *t, uint32_t role,
-                      uint32_t index, uint32_t pid, int eventfd, struct registry_part **out,
-                      char *text, size_t textlen);
+int registry_register(struct registry *reg, struct registry_topic *t, uint32_t role, uint32_t index,
+                      uint32_t pid, int eventfd, struct registry_part **out, char *text,
+                      size_t textlen);
 
 /* Releases a part whose owner closed it or is gone: a subscriber record is
  * evicted (and publishers waiting for room behind it are woken), a

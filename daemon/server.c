@@ -112,8 +112,8 @@ static int server_send(struct client *c, const struct shmbus__msg *m) {
   if (rv == 0)
     return 0;
   if (rv == -EAGAIN) {
-    log_warn("client %u (pid %d, %s): its socket is full (it does not read); disconnecting",
-             c->id, (int)c->pid, c->name);
+    log_warn("client %u (pid %d, %s): its socket is full (it does not read); disconnecting", c->id,
+             (int)c->pid, c->name);
     server_kill(c, NULL);
   } else if (rv == -EPIPE || rv == -ECONNRESET) {
     server_kill(c, "connection closed");
@@ -142,8 +142,7 @@ static void server_send_error(struct client *c, uint32_t id, int code, const cha
 
 /* Answers a malformed or out-of-order message and disconnects. */
 static void server_violation(struct client *c, uint32_t id, int code, const char *what) {
-  log_notice("client %u (pid %d, %s): protocol violation: %s", c->id, (int)c->pid, c->name,
-             what);
+  log_notice("client %u (pid %d, %s): protocol violation: %s", c->id, (int)c->pid, c->name, what);
   server_send_error(c, id, code, "%s", what);
   server_kill(c, NULL);
 }
@@ -283,8 +282,7 @@ static void server_joined(struct server *srv, struct client *c, uint32_t id,
      * writable, so it cannot forge messages. */
     if ((rv = shmbus__region_subscriber_fds(&t->region, &data_fd, &ctrl_fd)) < 0) {
       log_err("topic %s: cannot make subscriber descriptors: %s", t->name, shmbus_strerror(rv));
-      server_send_error(c, id, rv, "cannot make subscriber descriptors: %s",
-                        shmbus_strerror(rv));
+      server_send_error(c, id, rv, "cannot make subscriber descriptors: %s", shmbus_strerror(rv));
       server_client_remove_part(c, part);
       server_part_leave(srv, part);
       return;
@@ -344,8 +342,8 @@ static void server_client_groups(struct client *c) {
 
 /* Permission check for `op` on `topic`, with the reason in `why`; a
  * denial is logged unless `quiet`. */
-static bool server_permitted(struct server *srv, struct client *c, const char *topic,
-                             uint32_t role, bool quiet, char *why, size_t whylen) {
+static bool server_permitted(struct server *srv, struct client *c, const char *topic, uint32_t role,
+                             bool quiet, char *why, size_t whylen) {
   struct config_cred cred;
   unsigned op = role == SHMBUS__WIRE_PUB ? CONFIG_OP_PUB : CONFIG_OP_SUB;
 
@@ -359,7 +357,7 @@ static bool server_permitted(struct server *srv, struct client *c, const char *t
     return true;
   if (!quiet)
     log_notice("client %u (pid %d, uid %u, %s): %s on %s denied by %s", c->id, (int)c->pid,
-             (unsigned)c->uid, c->name, server_role_name(role), topic, why);
+               (unsigned)c->uid, c->name, server_role_name(role), topic, why);
   return false;
 }
 
@@ -391,8 +389,7 @@ static bool server_check_request(struct server *srv, struct client *c, struct sh
    * it must really be one, and non-blocking so a write never waits. */
   fl = fcntl(eventfd, F_GETFL);
   if (!shmbus__event_check(eventfd) || fl < 0 || (fl & O_NONBLOCK) == 0) {
-    server_send_error(c, m->id, -EINVAL,
-                      "the descriptor passed must be a non-blocking eventfd");
+    server_send_error(c, m->id, -EINVAL, "the descriptor passed must be a non-blocking eventfd");
     return false;
   }
   if (!server_permitted(srv, c, m->topic, m->role, false, why, sizeof(why))) {
@@ -454,13 +451,13 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
     server_send_error(c, m->id, SHMBUS_EMISMATCH,
                       "topic \"%s\" exists with slots=%u slot_size=%u max_subs=%u max_pubs=%u; "
                       "the open asked for slots=%u slot_size=%u max_subs=%u max_pubs=%u",
-                      t->name, t->params.slot_count, t->params.slot_capacity,
-                      t->params.max_subs, t->params.max_pubs, want.slot_count,
-                      want.slot_capacity, want.max_subs, want.max_pubs);
+                      t->name, t->params.slot_count, t->params.slot_capacity, t->params.max_subs,
+                      t->params.max_pubs, want.slot_count, want.slot_capacity, want.max_subs,
+                      want.max_pubs);
     return;
   }
-  rv = registry_attach(&srv->reg, t, m->role, m->reliable, m->history, (uint32_t)c->pid,
-                       m->fds[0], &part);
+  rv = registry_attach(&srv->reg, t, m->role, m->reliable, m->history, (uint32_t)c->pid, m->fds[0],
+                       &part);
   if (rv < 0) {
     if (rv == SHMBUS_ENOSLOT)
       server_send_error(c, m->id, rv, "topic \"%s\" has no free %s record (max_%s %u)", t->name,
@@ -481,8 +478,7 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
   m->fds[0] = -1; /* the part owns the eventfd now */
   server_client_add_part(c, part);
   log_debug("topic %s: client %u (pid %d) opened %s record %u%s", t->name, c->id, (int)c->pid,
-            server_role_name(part->role), part->index,
-            part->reliable ? " (reliable)" : "");
+            server_role_name(part->role), part->index, part->reliable ? " (reliable)" : "");
   server_joined(srv, c, m->id, part);
 }
 
@@ -517,8 +513,8 @@ static void server_adopt(struct server *srv, struct client *c, struct shmbus__ms
     return;
   }
   server_schedule_sweep(srv);
-  rv = registry_register(&srv->reg, t, m->role, m->index, (uint32_t)c->pid, m->fds[2], &part,
-                         text, sizeof(text));
+  rv = registry_register(&srv->reg, t, m->role, m->index, (uint32_t)c->pid, m->fds[2], &part, text,
+                         sizeof(text));
   if (rv < 0) {
     log_notice("client %u (pid %d, %s): adopt of %s refused: %s", c->id, (int)c->pid, c->name,
                m->topic, text);
@@ -618,8 +614,8 @@ static void server_dispatch(struct server *srv, struct client *c, struct shmbus_
     struct shmbus__msg w;
     c->hello = true;
     server_set_name(c, m->name);
-    log_debug("client %u (pid %d, uid %u): hello from \"%s\"", c->id, (int)c->pid,
-              (unsigned)c->uid, c->name);
+    log_debug("client %u (pid %d, uid %u): hello from \"%s\"", c->id, (int)c->pid, (unsigned)c->uid,
+              c->name);
     shmbus__msg_init(&w, SHMBUS__MSG_WELCOME, m->id);
     w.client_id = c->id;
     w.daemon_pid = (uint32_t)getpid();
@@ -890,8 +886,7 @@ void server_reload(struct server *srv) {
   int rv;
 
   if (srv->config_path == NULL) {
-    log_info("reload: no config file (default policy: only uid %u and root)",
-             (unsigned)srv->owner);
+    log_info("reload: no config file (default policy: only uid %u and root)", (unsigned)srv->owner);
     return;
   }
   rv = config_load(srv->config_path, srv->owner, &cfg, err, sizeof(err));
@@ -900,8 +895,7 @@ void server_reload(struct server *srv) {
       log_err("reload: out of memory; keeping the current rules");
       return;
     }
-    log_notice("reload: %s does not exist; default policy (only root) applies",
-               srv->config_path);
+    log_notice("reload: %s does not exist; default policy (only root) applies", srv->config_path);
   } else if (rv < 0) {
     log_err("reload: %s; keeping the current rules", err);
     return;

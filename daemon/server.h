@@ -43,8 +43,8 @@ struct server {
   bool listen_init;
   int spare_fd; /* kept open to refuse connections cleanly when out of fds */
   char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-  bool system;  /* system bus: any uid may connect, the config decides */
-  uid_t owner;  /* the daemon's uid */
+  bool system; /* system bus: any uid may connect, the config decides */
+  uid_t owner; /* the daemon's uid */
   struct config *cfg;
   const char *config_path; /* NULL: nothing to reload */
   bool config_default;     /* config_path is the system default: a missing file is fine */
