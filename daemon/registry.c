@@ -569,8 +569,9 @@ static int registry_try_repair(struct registry *reg, struct registry_topic *t) {
       log_err("topic %s: repair of publisher record %u failed: %s", t->name, p->index,
               shmbus_strerror(rv));
     else
-      log_info("topic %s: publisher record %u (pid %u) released, %d slot(s) repaired", t->name,
-               p->index, p->pid, rv);
+      log_printf(rv > 0 ? LOG_INFO : LOG_DEBUG,
+                 "topic %s: publisher record %u (pid %u) released, %d slot(s) repaired", t->name,
+                 p->index, p->pid, rv);
     registry_free_part(p);
   }
   t->dying = NULL;

@@ -67,8 +67,10 @@ static void server_kill(struct client *c, const char *why) {
     return;
   c->dead = true;
   (void)uv_poll_stop(&c->poll);
+  /* A process that exits closes its connection: routine, so debug. */
   if (why != NULL)
-    log_info("client %u (pid %d, %s): disconnected: %s", c->id, (int)c->pid, c->name, why);
+    log_printf(strcmp(why, "connection closed") == 0 ? LOG_DEBUG : LOG_INFO,
+               "client %u (pid %d, %s): disconnected: %s", c->id, (int)c->pid, c->name, why);
   c->kill_next = srv->kill_list;
   srv->kill_list = c;
 }
