@@ -395,6 +395,7 @@ static int main_signals(struct main_ctx *ctx) {
 int main(int argc, char **argv) {
   static struct main_ctx ctx;
   struct main_opts o;
+  sigset_t held;
   struct config *cfg = NULL;
   const char *config_path = NULL;
   bool config_default = false;
@@ -411,6 +412,14 @@ int main(int argc, char **argv) {
   /* Sends use MSG_NOSIGNAL; this covers every other write (eventfds do not
    * raise it, but syslog's socket might). */
   signal(SIGPIPE, SIG_IGN);
+  /* Hold the signals we handle until the loop handles them: a SIGTERM that
+   * arrives while we start would otherwise kill us half-way (leaving a
+   * socket behind); held, it stops us cleanly as soon as we run. */
+  sigemptyset(&held);
+  sigaddset(&held, SIGTERM);
+  sigaddset(&held, SIGINT);
+  sigaddset(&held, SIGHUP);
+  (void)sigprocmask(SIG_BLOCK, &held, NULL);
   if ((rv = main_parse(argc, argv, &o)) != 0)
     return rv;
   log_init(LOG_SINK_STDERR, o.verbose);
@@ -485,6 +494,7 @@ int main(int argc, char **argv) {
     (void)uv_run(&ctx.loop, UV_RUN_DEFAULT);
     goto done;
   }
+  (void)sigprocmask(SIG_UNBLOCK, &held, NULL);
   log_notice("shmbusd %s listening on %s (%s bus, pid %d)", shmbus_version(), sock_path,
              o.system ? "system" : "per-user", (int)getpid());
   main_notify_ready(o.ready_fd);
