@@ -1008,6 +1008,81 @@ Test(daemon, malformed_input_gets_error_and_disconnect) {
   dt_cleanup(&d);
 }
 
+/* Mutated copies of a valid open (with its eventfd attached), each on a
+ * fresh connection: whatever the daemon makes of them, it answers or hangs
+ * up, and keeps no descriptor and no memory it should not. */
+Test(daemon, mutated_messages_leak_nothing) {
+  struct dt_daemon d;
+  struct shmbus__msg m;
+  struct shmbus__msg s0;
+  struct shmbus__msg s1;
+  unsigned char enc[SHMBUS__PROTO_MAX_MSG];
+  unsigned char buf[SHMBUS__PROTO_MAX_MSG];
+  uint64_t rng = 0x9e3779b97f4a7c15ull;
+  int opened = 0;
+  int refused = 0;
+  int before;
+  int after;
+  int n;
+  int fd;
+  int i;
+
+  dt_start(&d);
+  fd = dt_client(&d);
+  s0 = dt_status(fd);
+  before = dt_fd_count(d.pid);
+  shmbus__msg_init(&m, SHMBUS__MSG_OPEN, 7);
+  strcpy(m.topic, "fuzz/topic");
+  m.role = SHMBUS__WIRE_SUB;
+  m.has = SHMBUS__HAS_PARAMS;
+  m.params = dt_small;
+  m.history = 3;
+  n = shmbus__proto_encode(&m, enc, sizeof(enc));
+  DT_ASSERT(n > 0, "encode: %d", n);
+  for (i = 0; i < 300; i++) {
+    struct shmbus__msg r;
+    int c = dt_client(&d);
+    int efd;
+    int k;
+    int len = n;
+    memcpy(buf, enc, (size_t)n);
+    /* One to three random bytes changed, sometimes a shorter datagram. */
+    for (k = 0; k < 1 + i % 3; k++) {
+      rng ^= rng << 13;
+      rng ^= rng >> 7;
+      rng ^= rng << 17;
+      buf[rng % (uint64_t)n] = (unsigned char)(rng >> 32);
+    }
+    if (i % 7 == 0)
+      len = 1 + (int)(rng % (uint64_t)n);
+    DT_ASSERT(shmbus__event_open(&efd) == 0, "%s", "eventfd");
+    dt_send_raw(c, buf, (size_t)len, efd);
+    close(efd);
+    /* A reply or EOF; then hang up whatever it was. */
+    if (dt_recv(c, &r) == 0) {
+      if (r.type == SHMBUS__MSG_OPENED)
+        opened++;
+      else
+        refused++;
+      shmbus__msg_close_fds(&r);
+    }
+    close(c);
+  }
+  cr_log_info("mutations: %d opened, %d answered with an error", opened, refused);
+  DT_ASSERT(opened + refused > 0, "%s", "the daemon never answered");
+  dt_wait_clients(fd, 1);
+  s1 = dt_status(fd);
+  after = dt_fd_count(d.pid);
+  /* A mutation may have made a valid open that asked to retain its topic:
+   * such a topic stays, with its two descriptors. */
+  DT_ASSERT(after == before + 2 * (int)(s1.topics - s0.topics),
+            "the daemon had %d descriptors and %u topics, now %d and %u", before, s0.topics, after,
+            s1.topics);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
 Test(daemon, client_that_does_not_read_is_disconnected) {
   struct dt_daemon d;
   struct dt_rec p;
