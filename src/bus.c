@@ -118,15 +118,23 @@ static void bus_redeliver(struct shmbus__handle *h) {
     shmbus__sub_wake_publishers((shmbus_sub *)h);
 }
 
+static int bus_reopen(shmbus_bus *bus, struct shmbus__handle *h);
+
 static int bus_reconnect(shmbus_bus *bus) {
   struct shmbus__handle *h;
   int rv;
 
   if ((rv = shmbus__conn_connect(&bus->conn)) < 0)
     return rv;
-  for (h = bus->handles; h != NULL; h = h->next)
-    if ((rv = bus_adopt(bus, h)) < 0)
+  for (h = bus->handles; h != NULL; h = h->next) {
+    rv = bus_adopt(bus, h);
+    /* The daemon answered but cannot adopt this record (it re-created
+     * the topic, or never knew it): open the topic afresh instead. */
+    if (rv < 0 && bus->conn.fd >= 0 && rv != -ETIMEDOUT)
+      rv = bus_reopen(bus, h);
+    if (rv < 0)
       goto fail;
+  }
   for (h = bus->handles; h != NULL; h = h->next)
     bus_redeliver(h);
   return 0;
@@ -223,12 +231,10 @@ void shmbus_bus_close(shmbus_bus *bus) {
 
 /* ---- handles ------------------------------------------------------------ */
 
+static void bus_unmap(struct shmbus__handle *h);
+
 static void bus_handle_free(struct shmbus__handle *h) {
-  bus_clear_peers(h);
-  free(h->peer_fds);
-  shmbus__region_close(&h->region);
-  shmbus__fd_close(h->data_fd);
-  shmbus__fd_close(h->ctrl_fd);
+  bus_unmap(h);
   shmbus__fd_close(h->event_fd);
   free(h);
 }
@@ -274,53 +280,83 @@ static void bus_handle_close(struct shmbus__handle *h) {
   bus_handle_free(h);
 }
 
-static int bus_params_from_opts(const struct shmbus_topic_opts *o, struct shmbus__msg *m) {
+/* Copies topic options into h->want: all four parameters or none. */
+static int bus_want_params(const struct shmbus_topic_opts *o, struct shmbus__handle *h) {
   uint32_t set;
   if (o == NULL)
     return 0;
   set = (o->slots != 0) + (o->slot_size != 0) + (o->max_subs != 0) + (o->max_pubs != 0);
-  m->retain = o->retain;
+  h->want.retain = o->retain;
   if (set == 0)
     return 0;
   if (set != 4)
     return SHMBUS_EPARAM; /* all four or none, as documented */
-  m->params.slot_count = o->slots;
-  m->params.slot_capacity = o->slot_size;
-  m->params.max_subs = o->max_subs;
-  m->params.max_pubs = o->max_pubs;
-  m->has |= SHMBUS__HAS_PARAMS;
+  h->want.params.slot_count = o->slots;
+  h->want.params.slot_capacity = o->slot_size;
+  h->want.params.max_subs = o->max_subs;
+  h->want.params.max_pubs = o->max_pubs;
+  h->want.has_params = true;
   return 0;
 }
 
-/* Opens a handle of `size` bytes (a shmbus_pub or shmbus_sub) for `req`
- * (an `open` message the caller filled with topic, role and options). */
-static int bus_handle_open(shmbus_bus *bus, struct shmbus__msg *req, size_t size,
-                           struct shmbus__handle **out) {
-  struct shmbus__handle *h;
+/* Releases what an attach gave a handle: peers, mappings, the topic fds. */
+static void bus_unmap(struct shmbus__handle *h) {
+  bus_clear_peers(h);
+  free(h->peer_fds);
+  h->peer_fds = NULL;
+  h->n_peers = 0;
+  shmbus__region_close(&h->region);
+  shmbus__fd_close(h->data_fd);
+  shmbus__fd_close(h->ctrl_fd);
+  h->data_fd = h->ctrl_fd = -1;
+}
+
+/* Gives a record the daemon attached for us back to it. */
+static void bus_release_record(shmbus_bus *bus, const struct shmbus__handle *h) {
+  struct shmbus__msg req;
+  struct shmbus__msg reply;
+  if (bus->conn.fd < 0)
+    return;
+  shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, 0);
+  req.topic_id = h->topic_id;
+  req.role = h->role;
+  req.index = h->index;
+  if (shmbus__conn_request(&bus->conn, &req, &reply) == 0)
+    shmbus__msg_close_fds(&reply);
+}
+
+/* Adopts ring record h->index into `pub` or `sub` (by role). */
+static int bus_adopt_record(struct shmbus__handle *h, struct shmbus__ring *ring,
+                            struct shmbus__ring_pub *pub, struct shmbus__ring_sub *sub) {
+  if (h->role == SHMBUS__WIRE_PUB)
+    return shmbus__ring_pub_adopt(ring, pub, h->index);
+  return shmbus__ring_sub_adopt(ring, sub, h->index);
+}
+
+/* Sends `open` for h (topic, role, want and event_fd set) and maps what
+ * the daemon hands back: fds, region, peer table, record index. On
+ * failure h holds no mapping and the daemon no record. */
+static int bus_attach(shmbus_bus *bus, struct shmbus__handle *h) {
+  struct shmbus__msg req;
   struct shmbus__msg reply;
   uint32_t i;
   int rv;
 
-  if ((rv = shmbus__topic_validate(req->topic, req->role == SHMBUS__WIRE_SUB)) < 0)
+  shmbus__msg_init(&req, SHMBUS__MSG_OPEN, 0);
+  memcpy(req.topic, h->topic, sizeof(req.topic));
+  req.role = h->role;
+  req.reliable = h->want.reliable;
+  req.history = h->want.history;
+  req.retain = h->want.retain;
+  if (h->want.has_params)
+    bus_params_to_msg(&h->want.params, &req);
+  req.fds[0] = h->event_fd;
+  req.nfds = 1;
+  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
     return rv;
-  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
-    return rv;
-  h = calloc(1, size);
-  if (h == NULL)
-    return -ENOMEM;
-  h->bus = bus;
-  h->role = req->role;
-  h->data_fd = h->ctrl_fd = -1;
-  memcpy(h->topic, req->topic, sizeof(h->topic));
-  if ((rv = shmbus__event_open(&h->event_fd)) < 0)
-    goto fail_free;
-  req->fds[0] = h->event_fd;
-  req->nfds = 1;
-  if ((rv = shmbus__conn_request(&bus->conn, req, &reply)) < 0)
-    goto fail_free;
-  if ((rv = bus_check_opened(&reply, req->role, 2)) < 0) {
+  if ((rv = bus_check_opened(&reply, h->role, 2)) < 0) {
     shmbus__msg_close_fds(&reply);
-    goto fail_free;
+    return rv;
   }
   h->data_fd = reply.fds[0];
   h->ctrl_fd = reply.fds[1];
@@ -329,30 +365,108 @@ static int bus_handle_open(shmbus_bus *bus, struct shmbus__msg *req, size_t size
   h->params = reply.params;
   h->pending_peers = reply.peers;
   if ((rv = shmbus__region_open(&h->region, h->data_fd, h->ctrl_fd,
-                                req->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
-                                                              : SHMBUS__ROLE_SUBSCRIBER)) < 0)
-    goto fail_close;
+                                h->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
+                                                            : SHMBUS__ROLE_SUBSCRIBER)) < 0)
+    goto fail;
   /* The daemon's word on the parameters must match the region's. */
   if (h->region.ring.slot_count != h->params.slot_count ||
       h->region.ring.slot_capacity != h->params.slot_capacity) {
     rv = SHMBUS_EBADREGION;
-    goto fail_close;
+    goto fail;
   }
-  h->n_peers = req->role == SHMBUS__WIRE_PUB ? h->region.ring.max_subs : h->region.ring.max_pubs;
+  h->n_peers = h->role == SHMBUS__WIRE_PUB ? h->region.ring.max_subs : h->region.ring.max_pubs;
   h->peer_fds = malloc(sizeof(int) * h->n_peers);
   if (h->peer_fds == NULL) {
     rv = -ENOMEM;
-    goto fail_close;
+    goto fail;
   }
   for (i = 0; i < h->n_peers; i++)
     h->peer_fds[i] = -1;
-  if (req->role == SHMBUS__WIRE_PUB)
-    rv = shmbus__ring_pub_adopt(&h->region.ring, &((shmbus_pub *)h)->ring, h->index);
-  else
-    rv = shmbus__ring_sub_adopt(&h->region.ring, &((shmbus_sub *)h)->ring, h->index);
-  if (rv < 0)
-    goto fail_close;
   h->epoch_seen = shmbus__load_acquire(&h->region.ring.ctrl->peer_epoch);
+  return 0;
+
+fail:
+  bus_release_record(bus, h);
+  bus_unmap(h);
+  return rv;
+}
+
+/* A new daemon could not adopt h's record (it knows the topic under
+ * another region, or not at all): open the topic afresh and move h onto
+ * it. The old mapping stays in use until the new one is ready. */
+static int bus_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
+  struct shmbus__handle fresh;
+  struct shmbus__ring_pub pub;
+  struct shmbus__ring_sub sub;
+  int rv;
+
+  memset(&fresh, 0, sizeof(fresh));
+  fresh.bus = bus;
+  fresh.role = h->role;
+  fresh.data_fd = fresh.ctrl_fd = -1;
+  fresh.event_fd = h->event_fd;
+  fresh.want = h->want;
+  memcpy(fresh.topic, h->topic, sizeof(fresh.topic));
+  if ((rv = bus_attach(bus, &fresh)) < 0)
+    return rv;
+  if ((rv = bus_adopt_record(&fresh, &fresh.region.ring, &pub, &sub)) < 0) {
+    bus_release_record(bus, &fresh);
+    bus_unmap(&fresh);
+    return rv;
+  }
+  bus_unmap(h);
+  h->region = fresh.region;
+  h->data_fd = fresh.data_fd;
+  h->ctrl_fd = fresh.ctrl_fd;
+  h->peer_fds = fresh.peer_fds;
+  h->n_peers = fresh.n_peers;
+  h->topic_id = fresh.topic_id;
+  h->index = fresh.index;
+  h->params = fresh.params;
+  h->pending_peers = fresh.pending_peers;
+  h->epoch_seen = fresh.epoch_seen;
+  /* The ring handles point at the view they were made with: re-point. */
+  if (h->role == SHMBUS__WIRE_PUB) {
+    pub.ring = &h->region.ring;
+    ((shmbus_pub *)h)->ring = pub;
+  } else {
+    sub.ring = &h->region.ring;
+    ((shmbus_sub *)h)->ring = sub;
+  }
+  return bus_await_peers(bus, h);
+}
+
+/* Opens a handle of `size` bytes (a shmbus_pub or shmbus_sub) on `topic`
+ * for `role`, with h->want taken from `want`. */
+static int bus_handle_open(shmbus_bus *bus, const char *topic, uint32_t role,
+                           const struct shmbus__handle *want, size_t size,
+                           struct shmbus__handle **out) {
+  struct shmbus__handle *h;
+  int rv;
+
+  if (strlen(topic) > SHMBUS__TOPIC_MAX)
+    return SHMBUS_EBADNAME;
+  if ((rv = shmbus__topic_validate(topic, role == SHMBUS__WIRE_SUB)) < 0)
+    return rv;
+  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+    return rv;
+  h = calloc(1, size);
+  if (h == NULL)
+    return -ENOMEM;
+  h->bus = bus;
+  h->role = role;
+  h->data_fd = h->ctrl_fd = -1;
+  h->want = want->want;
+  memcpy(h->topic, topic, strlen(topic) + 1);
+  if ((rv = shmbus__event_open(&h->event_fd)) < 0)
+    goto fail;
+  if ((rv = bus_attach(bus, h)) < 0)
+    goto fail;
+  if ((rv = bus_adopt_record(h, &h->region.ring, &((shmbus_pub *)h)->ring,
+                             &((shmbus_sub *)h)->ring)) < 0) {
+    bus_release_record(bus, h);
+    goto fail;
+  }
   h->next = bus->handles;
   bus->handles = h;
   if ((rv = bus_await_peers(bus, h)) < 0) {
@@ -362,19 +476,7 @@ static int bus_handle_open(shmbus_bus *bus, struct shmbus__msg *req, size_t size
   *out = h;
   return 0;
 
-fail_close:
-  /* The daemon attached a record for us: give it back. */
-  if (bus->conn.fd >= 0) {
-    struct shmbus__msg close_req;
-    struct shmbus__msg close_reply;
-    shmbus__msg_init(&close_req, SHMBUS__MSG_CLOSE, 0);
-    close_req.topic_id = h->topic_id;
-    close_req.role = h->role;
-    close_req.index = h->index;
-    if (shmbus__conn_request(&bus->conn, &close_req, &close_reply) == 0)
-      shmbus__msg_close_fds(&close_reply);
-  }
-fail_free:
+fail:
   bus_handle_free(h);
   return rv;
 }
@@ -383,20 +485,16 @@ fail_free:
 
 int shmbus_pub_open(shmbus_bus *bus, const char *topic, const struct shmbus_topic_opts *opts,
                     shmbus_pub **out) {
-  struct shmbus__msg req;
+  struct shmbus__handle want;
   struct shmbus__handle *h;
   int rv;
 
   if (bus == NULL || topic == NULL || out == NULL)
     return -EINVAL;
-  shmbus__msg_init(&req, SHMBUS__MSG_OPEN, 0);
-  if (strlen(topic) > SHMBUS__TOPIC_MAX)
-    return SHMBUS_EBADNAME;
-  memcpy(req.topic, topic, strlen(topic) + 1);
-  req.role = SHMBUS__WIRE_PUB;
-  if ((rv = bus_params_from_opts(opts, &req)) < 0)
+  memset(&want, 0, sizeof(want));
+  if ((rv = bus_want_params(opts, &want)) < 0)
     return rv;
-  if ((rv = bus_handle_open(bus, &req, sizeof(shmbus_pub), &h)) < 0)
+  if ((rv = bus_handle_open(bus, topic, SHMBUS__WIRE_PUB, &want, sizeof(shmbus_pub), &h)) < 0)
     return rv;
   *out = (shmbus_pub *)h;
   return 0;
@@ -552,24 +650,20 @@ void shmbus_pub_close(shmbus_pub *pub) {
 
 int shmbus_sub_open(shmbus_bus *bus, const char *topic, const struct shmbus_sub_opts *opts,
                     shmbus_sub **out) {
-  struct shmbus__msg req;
+  struct shmbus__handle want;
   struct shmbus__handle *h;
   int rv;
 
   if (bus == NULL || topic == NULL || out == NULL)
     return -EINVAL;
-  shmbus__msg_init(&req, SHMBUS__MSG_OPEN, 0);
-  if (strlen(topic) > SHMBUS__TOPIC_MAX)
-    return SHMBUS_EBADNAME;
-  memcpy(req.topic, topic, strlen(topic) + 1);
-  req.role = SHMBUS__WIRE_SUB;
+  memset(&want, 0, sizeof(want));
   if (opts != NULL) {
-    req.reliable = opts->reliable;
-    req.history = opts->history;
-    if ((rv = bus_params_from_opts(&opts->topic, &req)) < 0)
+    want.want.reliable = opts->reliable;
+    want.want.history = opts->history;
+    if ((rv = bus_want_params(&opts->topic, &want)) < 0)
       return rv;
   }
-  if ((rv = bus_handle_open(bus, &req, sizeof(shmbus_sub), &h)) < 0)
+  if ((rv = bus_handle_open(bus, topic, SHMBUS__WIRE_SUB, &want, sizeof(shmbus_sub), &h)) < 0)
     return rv;
   *out = (shmbus_sub *)h;
   return 0;

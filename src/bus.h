@@ -38,6 +38,15 @@ struct shmbus__handle {
   uint32_t n_peers;
   uint64_t epoch_seen; /* ctrl->peer_epoch when we last read the socket */
   struct shmbus__uv_handle *uv;
+  /* What the caller asked for, to open the topic again if a new daemon
+   * cannot adopt it (it re-created the topic meanwhile). */
+  struct {
+    bool reliable;
+    bool retain;
+    bool has_params;
+    uint32_t history;
+    struct shmbus__params params;
+  } want;
 };
 
 struct shmbus_pub {

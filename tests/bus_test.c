@@ -451,3 +451,24 @@ Test(bus, daemon_restart_loses_nothing_in_reliable_mode) {
   close(fd);
   shmbus_bus_close(bus);
 }
+
+/* After a restart the new daemon makes $sys/stats anew, so it cannot adopt
+ * the old subscription: the library opens the topic again by itself and the
+ * subscriber goes on receiving the new daemon's statistics. */
+Test(bus, subscription_the_new_daemon_cannot_adopt_is_reopened) {
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_sub *sub;
+  char buf[65536];
+  int rv;
+
+  cr_assert_eq(shmbus_sub_open(bus, "$sys/stats", NULL, &sub), 0);
+  rv = shmbus_sub_recv(sub, buf, sizeof(buf), NULL, 5000);
+  cr_assert_gt(rv, 0, "first stats: %s", shmbus_strerror(rv));
+  du_kill(&d);
+  du_restart(&d);
+  /* The blocking receive notices the lost daemon, reconnects, re-opens. */
+  rv = shmbus_sub_recv(sub, buf, sizeof(buf), NULL, 10000);
+  cr_assert_gt(rv, 0, "stats after restart: %s", shmbus_strerror(rv));
+  cr_assert(shmbus_bus_connected(bus));
+  shmbus_bus_close(bus);
+}
