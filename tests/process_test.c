@@ -660,6 +660,7 @@ static int pt_dier_main(void *arg) {
   struct pt_dier_report rep;
   int rv;
 
+  memset(&rep, 0, sizeof(rep)); /* its padding goes through the pipe too */
   rv = shmbus__region_open(&crg, a->data_fd, a->ctrl_fd, SHMBUS__ROLE_PUBLISHER);
   PT_REQUIRE(rv == 0, "region_open: %s", shmbus_strerror(rv));
   rv = shmbus__ring_pub_attach(&crg.ring, &p, PT_PUB_ID(0), (uint32_t)getpid());
