@@ -1413,6 +1413,9 @@ Test(daemon, sys_stats_describes_topics) {
 }
 
 Test(daemon, thousand_topics_stay_small) {
+  /* Under valgrind the daemon's private memory is valgrind's own. */
+  if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
+    cr_skip_test("RssAnon means nothing under valgrind");
   static char buf[64 * 1024 + 1];
   struct shmbus__params tiny = {2, 64, 1, 1};
   struct dt_daemon d;
