@@ -25,24 +25,57 @@ static void bus_set_peer(struct shmbus__handle *h, uint32_t index, int fd) {
   h->peer_fds[index] = fd;
 }
 
+/* A subscriber whose sleeper bit is set may have had its wake-up put back
+ * while we did not know its fd: wake it now that we do (at worst once too
+ * often; it re-checks its ring). */
+static void bus_wake_if_asleep(struct shmbus__handle *h, uint32_t index) {
+  const struct shmbus__ring *r = &h->region.ring;
+  if (h->role != SHMBUS__WIRE_PUB || index >= h->n_peers || h->peer_fds[index] < 0)
+    return;
+  /* Acquire: pairs with the subscriber's seq_cst fetch_or of its bit. */
+  if (shmbus__load_acquire(&r->sleepers[index / 64]) & (UINT64_C(1) << (index % 64)))
+    (void)shmbus__event_signal(h->peer_fds[index]);
+}
+
+/* A reply that came after its request timed out: if it attached a record
+ * for us, give it back (fire and forget; the `ok` is dropped too). */
+static void bus_late_reply(shmbus_bus *bus, const struct shmbus__msg *ev) {
+  struct shmbus__msg req;
+  if (ev->type != SHMBUS__MSG_OPENED || bus->conn.fd < 0)
+    return;
+  shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, bus->conn.next_id++);
+  if (bus->conn.next_id == 0)
+    bus->conn.next_id = 1;
+  req.topic_id = ev->topic_id;
+  req.role = ev->role;
+  req.index = ev->index;
+  (void)shmbus__proto_send(bus->conn.fd, &req);
+}
+
 static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
   shmbus_bus *bus = ctx;
   struct shmbus__handle *h;
 
+  if (ev->type != SHMBUS__MSG_PEER_JOIN && ev->type != SHMBUS__MSG_PEER_LEAVE) {
+    bus_late_reply(bus, ev);
+    shmbus__msg_close_fds(ev);
+    return;
+  }
   for (h = bus->handles; h != NULL; h = h->next) {
     if (h->topic_id != ev->topic_id || h->role == ev->role)
       continue;
     if (ev->type == SHMBUS__MSG_PEER_JOIN && ev->nfds == 1) {
       int fd;
-      if (shmbus__fd_dup(ev->fds[0], &fd) == 0)
+      if (shmbus__fd_dup(ev->fds[0], &fd) == 0) {
         bus_set_peer(h, ev->index, fd);
+        bus_wake_if_asleep(h, ev->index);
+      }
       if (h->pending_peers > 0)
         h->pending_peers--;
     } else if (ev->type == SHMBUS__MSG_PEER_LEAVE) {
       bus_set_peer(h, ev->index, -1);
     }
   }
-  /* Anything else (a late reply, an unknown event) is dropped. */
   shmbus__msg_close_fds(ev);
 }
 
@@ -103,7 +136,8 @@ static int bus_adopt(shmbus_bus *bus, struct shmbus__handle *h) {
   shmbus__msg_close_fds(&reply); /* we keep using our own mappings and fds */
   if (rv < 0)
     return rv;
-  bus_clear_peers(h);
+  /* Peer fds we know stay valid (the peers' eventfds did not change);
+   * the new daemon's peer_join events replace or add to them. */
   h->topic_id = reply.topic_id;
   h->pending_peers = reply.peers;
   return bus_await_peers(bus, h);
@@ -120,6 +154,13 @@ static void bus_redeliver(struct shmbus__handle *h) {
 
 static int bus_reopen(shmbus_bus *bus, struct shmbus__handle *h);
 
+/* True while a loan or an in-place read points into the handle's mapping. */
+static bool bus_busy(const struct shmbus__handle *h) {
+  if (h->role == SHMBUS__WIRE_PUB)
+    return ((const shmbus_pub *)h)->ring.loaned;
+  return ((const shmbus_sub *)h)->ring.viewing;
+}
+
 static int bus_reconnect(shmbus_bus *bus) {
   struct shmbus__handle *h;
   int rv;
@@ -128,12 +169,23 @@ static int bus_reconnect(shmbus_bus *bus) {
     return rv;
   for (h = bus->handles; h != NULL; h = h->next) {
     rv = bus_adopt(bus, h);
+    if (rv == 0 || bus->conn.fd < 0 || rv == -ETIMEDOUT) {
+      if (rv < 0)
+        goto fail;
+      continue;
+    }
     /* The daemon answered but cannot adopt this record (it re-created
-     * the topic, or never knew it): open the topic afresh instead. */
-    if (rv < 0 && bus->conn.fd >= 0 && rv != -ETIMEDOUT)
-      rv = bus_reopen(bus, h);
-    if (rv < 0)
-      goto fail;
+     * the topic, or never knew it): open the topic afresh, now or, if
+     * that fails too or the handle is busy, later. One such handle never
+     * costs the others their adopted records. */
+    if (bus_busy(h) || bus_reopen(bus, h) < 0) {
+      if (bus->conn.fd < 0)
+        goto fail;
+      if (!h->orphan) {
+        h->orphan = true;
+        bus->orphans++;
+      }
+    }
   }
   for (h = bus->handles; h != NULL; h = h->next)
     bus_redeliver(h);
@@ -144,14 +196,42 @@ fail:
   return rv;
 }
 
-int shmbus_bus_process(shmbus_bus *bus) {
-  int rv;
-  int had = bus->conn.fd;
+/* Re-opens the handles a new daemon could not take back, when it is time.
+ * A handle in the middle of a loan or an in-place read waits: its old
+ * mapping is still in use. */
+static void bus_retry_orphans(shmbus_bus *bus) {
+  struct shmbus__handle *h;
+  bool left = false;
 
+  if (bus->orphans == 0 || shmbus__clock_mono_ns() < bus->orphan_retry_ns)
+    return;
+  for (h = bus->handles; h != NULL && bus->conn.fd >= 0; h = h->next) {
+    if (!h->orphan)
+      continue;
+    if (!bus_busy(h) && bus_reopen(bus, h) == 0) {
+      h->orphan = false;
+      bus->orphans--;
+    } else {
+      left = true;
+    }
+  }
+  if (left)
+    bus->orphan_retry_ns = shmbus__clock_mono_ns() + (uint64_t)BUS_BACKOFF_MAX_MS * 1000000u;
+}
+
+int shmbus_bus_process(shmbus_bus *bus) {
+  uint64_t gen;
+  int rv;
+
+  if (bus == NULL)
+    return -EINVAL;
+  gen = bus->conn.gen;
   if (bus->conn.fd >= 0) {
     rv = shmbus__conn_drain(&bus->conn);
-    if (rv == 0)
-      return 0;
+    if (rv == 0) {
+      bus_retry_orphans(bus);
+      goto out;
+    }
     /* The daemon went away: retry at once, then back off. */
     bus->retry_at_ns = 0;
     bus->backoff_ms = BUS_BACKOFF_MIN_MS;
@@ -170,9 +250,14 @@ int shmbus_bus_process(shmbus_bus *bus) {
     rv = SHMBUS_EDISCONNECTED;
   }
 out:
-  if (bus->conn.fd != had)
+  /* A new connection needs a new watch, a lost one a timer (uv.c). */
+  if (bus->conn.gen != gen || bus->conn.fd < 0)
     shmbus__uv_bus_changed(bus);
   return rv;
+}
+
+static void bus_on_closing(void *ctx) {
+  shmbus__uv_bus_closing(ctx);
 }
 
 void shmbus_bus_opts_init(struct shmbus_bus_opts *o) {
@@ -198,6 +283,7 @@ int shmbus_bus_open(shmbus_bus **out, const struct shmbus_bus_opts *opts) {
   if ((rv = shmbus__conn_init(&bus->conn, opts->dir, opts->name, opts->autostart,
                               opts->daemon_path, opts->timeout_ms, bus_on_event, bus)) < 0)
     goto fail;
+  bus->conn.on_closing = bus_on_closing;
   if ((rv = shmbus__conn_connect(&bus->conn)) < 0)
     goto fail;
   *out = bus;
@@ -210,11 +296,11 @@ fail:
 }
 
 int shmbus_bus_fd(const shmbus_bus *bus) {
-  return bus->conn.fd;
+  return bus != NULL ? bus->conn.fd : -1;
 }
 
 bool shmbus_bus_connected(const shmbus_bus *bus) {
-  return bus->conn.fd >= 0;
+  return bus != NULL && bus->conn.fd >= 0;
 }
 
 static void bus_handle_close(struct shmbus__handle *h);
@@ -259,15 +345,19 @@ static void bus_handle_close(struct shmbus__handle *h) {
     (void)shmbus__ring_cancel(&((shmbus_pub *)h)->ring);
   shmbus__uv_handle_release(h);
   bus_unlink(h);
+  if (h->orphan)
+    bus->orphans--;
   if (bus->conn.fd >= 0) {
     shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, 0);
     req.topic_id = h->topic_id;
     req.role = h->role;
     req.index = h->index;
-    if (shmbus__conn_request(&bus->conn, &req, &reply) == 0) {
+    int rv = shmbus__conn_request(&bus->conn, &req, &reply);
+    if (rv == 0)
       shmbus__msg_close_fds(&reply);
-      daemon_did = true;
-    }
+    /* Once the daemon has the request (even if its answer is late) it
+     * releases the record itself. */
+    daemon_did = rv == 0 || rv == -ETIMEDOUT || rv == SHMBUS_ESTATE;
   }
   /* Without a daemon, release the record ourselves. Never both: the
    * daemon may hand a freed record to someone else at once. */
@@ -414,6 +504,12 @@ static int bus_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
     bus_unmap(&fresh);
     return rv;
   }
+  /* Leave the old region cleanly: a reliable record left there would hold
+   * back publishers that have not moved yet. */
+  if (h->role == SHMBUS__WIRE_PUB)
+    shmbus__ring_pub_detach(&((shmbus_pub *)h)->ring);
+  else
+    shmbus__ring_sub_detach(&((shmbus_sub *)h)->ring);
   bus_unmap(h);
   h->region = fresh.region;
   h->data_fd = fresh.data_fd;
@@ -522,8 +618,13 @@ void shmbus__pub_wake_sleepers(shmbus_pub *pub) {
       uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
       int fd = bus_peer_fd(&pub->h, i);
       bits &= bits - 1;
-      if (fd < 0 || shmbus__event_signal(fd) < 0)
-        shmbus__ring_restore_sleeper(r, i); /* the next publish retries */
+      if (fd >= 0 && shmbus__event_signal(fd) == 0)
+        continue;
+      /* Not deliverable yet: put it back for the next publish, unless the
+       * record is free (a bit nobody will ever clear). Acquire: pairs with
+       * the subscriber's release store of its state. */
+      if (shmbus__load_acquire(&r->subs[i].state) != SHMBUS__SUB_FREE)
+        shmbus__ring_restore_sleeper(r, i);
     }
   }
 }
@@ -542,7 +643,11 @@ void shmbus__sub_wake_publishers(shmbus_sub *sub) {
       uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
       int fd = bus_peer_fd(&sub->h, i);
       bits &= bits - 1;
-      if (fd < 0 || shmbus__event_signal(fd) < 0)
+      if (fd >= 0 && shmbus__event_signal(fd) == 0)
+        continue;
+      /* As for sleepers. Acquire: pairs with the publisher's release store
+       * of its state. */
+      if (shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_FREE)
         shmbus__ring_restore_pub_waiter(r, i);
     }
   }
@@ -634,11 +739,11 @@ int shmbus_pub_wait(shmbus_pub *pub, int timeout_ms) {
 }
 
 size_t shmbus_pub_max_size(const shmbus_pub *pub) {
-  return pub->h.region.ring.slot_capacity;
+  return pub != NULL ? pub->h.region.ring.slot_capacity : 0;
 }
 
 uint64_t shmbus_pub_published(const shmbus_pub *pub) {
-  return pub->ring.published;
+  return pub != NULL ? pub->ring.published : 0;
 }
 
 void shmbus_pub_close(shmbus_pub *pub) {
@@ -684,6 +789,9 @@ int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_ms
 
   if (sub == NULL || (buf == NULL && cap > 0))
     return -EINVAL;
+  /* Subscribers read their socket too when peers came or went, so events
+   * never pile up there while they only poll. */
+  bus_check_peers(&sub->h);
   rv = shmbus__ring_recv(&sub->ring, buf, cap, &ri);
   if (sub->ring.pubs_waiting)
     shmbus__sub_wake_publishers(sub);
@@ -693,6 +801,8 @@ int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_ms
 }
 
 int shmbus_sub_arm(shmbus_sub *sub) {
+  if (sub == NULL)
+    return -EINVAL;
   return shmbus__ring_sleep_prepare(&sub->ring) ? 1 : 0;
 }
 
@@ -718,6 +828,7 @@ int shmbus_sub_view(shmbus_sub *sub, struct shmbus_view *view) {
 
   if (sub == NULL || view == NULL)
     return -EINVAL;
+  bus_check_peers(&sub->h);
   if ((rv = shmbus__ring_view_begin(&sub->ring, &rv_)) < 0)
     return rv;
   view->data = rv_.data;
@@ -743,16 +854,18 @@ int shmbus_sub_view_end(shmbus_sub *sub, const struct shmbus_view *view) {
 }
 
 void shmbus_sub_stats(const shmbus_sub *sub, struct shmbus_sub_stats *stats) {
-  stats->received = sub->ring.received;
-  stats->lost = sub->ring.lost;
+  if (stats == NULL)
+    return;
+  stats->received = sub != NULL ? sub->ring.received : 0;
+  stats->lost = sub != NULL ? sub->ring.lost : 0;
 }
 
 int shmbus_sub_fd(const shmbus_sub *sub) {
-  return sub->h.event_fd;
+  return sub != NULL ? sub->h.event_fd : -1;
 }
 
 size_t shmbus_sub_max_size(const shmbus_sub *sub) {
-  return sub->h.region.ring.slot_capacity;
+  return sub != NULL ? sub->h.region.ring.slot_capacity : 0;
 }
 
 void shmbus_sub_close(shmbus_sub *sub) {

@@ -38,6 +38,7 @@ struct shmbus__handle {
   uint32_t n_peers;
   uint64_t epoch_seen; /* ctrl->peer_epoch when we last read the socket */
   struct shmbus__uv_handle *uv;
+  bool orphan; /* a new daemon could not take it back: re-open later */
   /* What the caller asked for, to open the topic again if a new daemon
    * cannot adopt it (it re-created the topic meanwhile). */
   struct {
@@ -64,6 +65,8 @@ struct shmbus_bus {
   struct shmbus__handle *handles;
   uint64_t retry_at_ns; /* next reconnect attempt while disconnected */
   uint32_t backoff_ms;
+  uint32_t orphans;         /* handles with orphan set */
+  uint64_t orphan_retry_ns; /* next attempt to re-open them */
   struct shmbus__uv_bus *uv;
 };
 
@@ -77,7 +80,9 @@ void shmbus__sub_wake_publishers(shmbus_sub *sub);
  * callback). Defined in uv.c. */
 void shmbus__uv_handle_release(struct shmbus__handle *h);
 void shmbus__uv_bus_release(shmbus_bus *bus);
-/* Tells uv.c the bus's socket changed (reconnected or lost). */
+/* Tells uv.c the bus's socket changed (reconnected or lost), or that it
+ * is about to be closed. */
 void shmbus__uv_bus_changed(shmbus_bus *bus);
+void shmbus__uv_bus_closing(shmbus_bus *bus);
 
 #endif /* SHMBUS_BUS_INTERNAL_H */

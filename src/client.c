@@ -50,8 +50,13 @@ int shmbus__conn_init(struct shmbus__conn *c, const char *dir, const char *name,
 }
 
 void shmbus__conn_close(struct shmbus__conn *c) {
+  if (c->fd < 0)
+    return;
+  if (c->on_closing != NULL)
+    c->on_closing(c->ctx);
   shmbus__fd_close(c->fd);
   c->fd = -1;
+  c->gen++;
 }
 
 /* Starts the daemon and waits until it listens (it writes one byte to the
@@ -97,6 +102,7 @@ static int client_hello(struct shmbus__conn *c) {
 }
 
 int shmbus__conn_connect(struct shmbus__conn *c) {
+  uint32_t uid;
   int rv;
 
   shmbus__conn_close(c);
@@ -110,6 +116,14 @@ int shmbus__conn_connect(struct shmbus__conn *c) {
     return SHMBUS_ENODAEMON;
   if (rv < 0)
     return rv;
+  c->gen++;
+  /* Only our own daemon or root's may hand us shared memory: another
+   * user could otherwise squat the bus directory with a socket of theirs
+   * and read (or forge) everything we publish. */
+  if ((rv = shmbus__peer_uid(c->fd, &uid)) < 0 || (uid != shmbus__self_uid() && uid != 0)) {
+    shmbus__conn_close(c);
+    return rv < 0 ? rv : SHMBUS_EDENIED;
+  }
   return client_hello(c);
 }
 

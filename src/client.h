@@ -30,7 +30,11 @@ struct shmbus__conn {
   char name[SHMBUS__NAME_MAX + 1];
   char daemon_path[256];
   shmbus__event_fn on_event;
+  /* Called just before the socket is closed (while its fd is still
+   * valid), so a watcher on it can be removed first. May be NULL. */
+  void (*on_closing)(void *ctx);
   void *ctx;
+  uint64_t gen; /* changes on every connect and every close */
 };
 
 /* Fills the connection's settings; does not connect. dir/name/daemon_path

@@ -18,11 +18,10 @@
 #define UV_BATCH 256
 
 struct shmbus__uv_handle {
-  uv_poll_t poll;   /* on the handle's eventfd */
+  uv_poll_t poll;   /* on the handle's eventfd (which the handle owns) */
   uv_idle_t idle;   /* continues a drain, or delivers "writable" at once */
   unsigned closing; /* uv handles still to be closed */
-  int fd;           /* eventfd, owned here once the shmbus handle is gone */
-  struct shmbus__handle *h; /* NULL once the shmbus handle closed */
+  struct shmbus__handle *h; /* NULL once stopped or closed */
   shmbus_uv_msg_cb msg_cb;
   shmbus_uv_writable_cb writable_cb;
   void *arg;
@@ -32,8 +31,9 @@ struct shmbus__uv_handle {
 
 struct shmbus__uv_bus {
   uv_loop_t *loop;
-  uv_poll_t *poll;  /* on the daemon socket, NULL while disconnected */
+  uv_poll_t *poll;   /* on the daemon socket, NULL while disconnected */
   uv_timer_t *timer; /* reconnect attempts */
+  uint64_t gen;      /* the connection generation the watch was made for */
   shmbus_bus *bus;
 };
 
@@ -43,7 +43,6 @@ static void uv_state_closed(uv_handle_t *uvh) {
   struct shmbus__uv_handle *u = uvh->data;
   if (--u->closing > 0)
     return;
-  shmbus__fd_close(u->fd);
   free(u->copy);
   free(u);
 }
@@ -54,10 +53,9 @@ void shmbus__uv_handle_release(struct shmbus__handle *h) {
     return;
   h->uv = NULL;
   u->h = NULL;
-  /* libuv must stop watching the fd before it is closed: the state owns it
-   * from now on and closes it from the close callback. */
-  u->fd = h->event_fd;
-  h->event_fd = -1;
+  /* uv_close stops watching the eventfd at once (libuv removes it from
+   * epoll inside the call), so the handle keeps its fd and may close it
+   * right after; only the state's memory waits for the close callbacks. */
   u->closing = 2;
   uv_close((uv_handle_t *)&u->poll, uv_state_closed);
   uv_close((uv_handle_t *)&u->idle, uv_state_closed);
@@ -107,6 +105,7 @@ static int uv_bus_watch(struct shmbus__uv_bus *ub) {
   int rv;
 
   uv_bus_unwatch(ub);
+  ub->gen = ub->bus->conn.gen;
   if (ub->bus->conn.fd < 0)
     return uv_timer_start(ub->timer, uv_bus_timer, ub->bus->backoff_ms, 0);
   (void)uv_timer_stop(ub->timer);
@@ -123,8 +122,24 @@ static int uv_bus_watch(struct shmbus__uv_bus *ub) {
 }
 
 void shmbus__uv_bus_changed(shmbus_bus *bus) {
-  if (bus->uv != NULL)
-    (void)uv_bus_watch(bus->uv);
+  struct shmbus__uv_bus *ub = bus->uv;
+  if (ub == NULL)
+    return;
+  /* A new connection (even on the same fd number) needs a new watch;
+   * without one, the reconnect timer must stay armed. */
+  if (ub->gen != bus->conn.gen || bus->conn.fd < 0)
+    (void)uv_bus_watch(ub);
+}
+
+void shmbus__uv_bus_closing(shmbus_bus *bus) {
+  struct shmbus__uv_bus *ub = bus->uv;
+  if (ub == NULL)
+    return;
+  /* The socket is about to be closed (wherever that happens: a request
+   * inside an open, a drain inside a publish): stop watching it first, and
+   * let the timer bring the connection back. */
+  uv_bus_unwatch(ub);
+  (void)uv_timer_start(ub->timer, uv_bus_timer, ub->bus->backoff_ms, 0);
 }
 
 int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop) {
@@ -171,7 +186,6 @@ static int uv_state_new(struct shmbus__handle *h, uv_loop_t *loop,
   u = calloc(1, sizeof(*u));
   if (u == NULL)
     return -ENOMEM;
-  u->fd = -1;
   u->h = h;
   if ((rv = uv_poll_init(loop, &u->poll, h->event_fd)) < 0) {
     free(u);
@@ -258,7 +272,7 @@ static void uv_sub_readable(uv_poll_t *p, int status, int events) {
   (void)events;
   if (u->h == NULL)
     return;
-  shmbus__event_drain(u->fd >= 0 ? u->fd : u->h->event_fd);
+  shmbus__event_drain(u->h->event_fd);
   uv_sub_drain(u);
 }
 

@@ -472,3 +472,144 @@ Test(bus, subscription_the_new_daemon_cannot_adopt_is_reopened) {
   cr_assert(shmbus_bus_connected(bus));
   shmbus_bus_close(bus);
 }
+
+/* A subscriber that only ever polls try_recv must still read the events
+ * the daemon sends it (publishers coming and going), or its socket fills
+ * and the daemon drops it. Its reliable record must survive the churn. */
+Test(bus, polling_subscriber_survives_publisher_churn) {
+  struct shmbus_topic_opts to = {8, 64, 4, 4, false};
+  struct shmbus_sub_opts so = {.reliable = true, .topic = to};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_bus *other = du_bus(&d);
+  shmbus_sub *sub;
+  shmbus_pub *pub;
+  char buf[64];
+  int i, rv;
+
+  cr_assert_eq(shmbus_sub_open(bus, "t/churn", &so, &sub), 0);
+  for (i = 0; i < 1000; i++) {
+    cr_assert_eq(shmbus_pub_open(other, "t/churn", &to, &pub), 0);
+    shmbus_pub_close(pub);
+    cr_assert_eq(shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL), -EAGAIN);
+  }
+  cr_assert(shmbus_bus_connected(bus));
+  cr_assert_eq(shmbus_pub_open(other, "t/churn", &to, &pub), 0);
+  for (i = 0; i < 8; i++)
+    cr_assert_eq(shmbus_pub_publish(pub, "x", 1), 0);
+  cr_assert_eq(shmbus_pub_publish(pub, "x", 1), SHMBUS_EFULL, "the reliable record still holds");
+  rv = shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL);
+  cr_assert_eq(rv, 1);
+  shmbus_bus_close(other);
+  shmbus_bus_close(bus);
+}
+
+/* Stopping libuv delivery leaves the subscriber whole: its eventfd still
+ * works for a blocking receive, and delivery can start again. */
+static void count_msg(shmbus_sub *sub, const void *data, size_t len,
+                      const struct shmbus_msg_info *info, void *arg) {
+  (void)sub;
+  (void)data;
+  (void)len;
+  (void)info;
+  ++*(int *)arg;
+}
+
+Test(bus, uv_stop_keeps_the_subscriber_usable) {
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_sub *sub;
+  shmbus_pub *pub;
+  uv_loop_t loop;
+  char buf[16];
+  int got = 0;
+
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  cr_assert_eq(shmbus_sub_open(bus, "t/uvstop", NULL, &sub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/uvstop", NULL, &pub), 0);
+  cr_assert_eq(shmbus_uv_sub_start(sub, &loop, count_msg, &got), 0);
+  cr_assert_eq(shmbus_uv_sub_stop(sub), 0);
+  cr_assert_geq(shmbus_sub_fd(sub), 0);
+  cr_assert_eq(shmbus_pub_publish(pub, "one", 4), 0);
+  cr_assert_eq(shmbus_sub_recv(sub, buf, sizeof(buf), NULL, 2000), 4);
+  cr_assert_eq(shmbus_uv_sub_start(sub, &loop, count_msg, &got), 0);
+  cr_assert_eq(shmbus_pub_publish(pub, "two", 4), 0);
+  while (got == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  cr_assert_eq(got, 1);
+  shmbus_bus_close(bus);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0, "a libuv handle was left open");
+}
+
+/* A subscriber living only in its libuv loop reconnects by itself (from
+ * the loop's timer) after the daemon is killed and restarted, and a
+ * reliable one loses nothing meanwhile. */
+struct uv_restart {
+  uv_loop_t loop;
+  uint64_t got, bad, want;
+};
+
+static void uv_restart_msg(shmbus_sub *sub, const void *data, size_t len,
+                           const struct shmbus_msg_info *info, void *arg) {
+  struct uv_restart *c = arg;
+  uint32_t pub;
+  uint64_t seq;
+  (void)sub;
+  (void)info;
+  if (tu_check(data, len, &pub, &seq) != 0 || seq != c->got)
+    c->bad++;
+  if (++c->got == c->want)
+    uv_stop(&c->loop);
+}
+
+Test(bus, uv_subscriber_reconnects_after_daemon_restart) {
+  struct shmbus_topic_opts to = {64, 128, 4, 4, false};
+  const uint64_t count = 3000;
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  struct report rep;
+  int p[2];
+  pid_t pid;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/uvre", &to, &pub), 0);
+  cr_assert_eq(pipe(p), 0);
+  pid = fork();
+  if (pid == 0) {
+    struct shmbus_sub_opts so = {.reliable = true};
+    struct shmbus_bus_opts o;
+    struct uv_restart c = {.want = count};
+    struct report r = {0};
+    shmbus_bus *cb;
+    shmbus_sub *cs;
+    close(p[0]);
+    du_opts(&d, &o);
+    uv_loop_init(&c.loop);
+    if (shmbus_bus_open(&cb, &o) < 0 || shmbus_sub_open(cb, "t/uvre", &so, &cs) < 0 ||
+        shmbus_uv_bus_start(cb, &c.loop) < 0 ||
+        shmbus_uv_sub_start(cs, &c.loop, uv_restart_msg, &c) < 0)
+      _exit(1);
+    (void)!write(p[1], &r, sizeof(r));
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    /* Everything arrived; now the connection must come back by itself. */
+    while (!shmbus_bus_connected(cb))
+      uv_run(&c.loop, UV_RUN_ONCE);
+    r.received = c.got;
+    r.bad = c.bad;
+    shmbus_sub_stats(cs, &(struct shmbus_sub_stats){0});
+    (void)!write(p[1], &r, sizeof(r));
+    shmbus_bus_close(cb);
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    _exit(uv_loop_close(&c.loop) == 0 ? 0 : 2);
+  }
+  close(p[1]);
+  du_read(p[0], &rep, sizeof(rep));
+  publish_checked(pub, 0, count / 2, 64);
+  du_kill(&d);
+  du_restart(&d);
+  publish_checked(pub, count / 2, count, 64);
+  du_read(p[0], &rep, sizeof(rep));
+  cr_assert_eq(rep.received, count);
+  cr_assert_eq(rep.bad, 0, "messages out of order or corrupted");
+  cr_assert_eq(du_wait(pid), 0, "uv child exit");
+  close(p[0]);
+  shmbus_bus_close(bus);
+}

@@ -88,6 +88,11 @@ int shmbus__unix_connect(const char *path, int *fd);
  * Returns 0 or -errno. */
 int shmbus__spawn_daemon(const char *path, char *const argv[], int ready_fd);
 
+/* The user id of the process at the other end of a connected unix socket
+ * (SO_PEERCRED), and our own effective user id. */
+int shmbus__peer_uid(int sock, uint32_t *uid);
+uint32_t shmbus__self_uid(void);
+
 /* Creates a close-on-exec pipe. */
 int shmbus__pipe(int fds[2]);
 

@@ -138,6 +138,19 @@ done:
   return -rv;
 }
 
+int shmbus__peer_uid(int sock, uint32_t *uid) {
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return -errno;
+  *uid = (uint32_t)cred.uid;
+  return 0;
+}
+
+uint32_t shmbus__self_uid(void) {
+  return (uint32_t)geteuid();
+}
+
 int shmbus__pipe(int fds[2]) {
   return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
 }

@@ -56,6 +56,11 @@ int shmbus__shm_check(int fd, uint64_t *size) {
     return -errno;
   if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > SHMBUS__MAX_REGION_BYTES)
     return SHMBUS_EBADREGION;
+  /* Every page must be there already (shmbus__shm_create reserves them):
+   * a sparse file would make our writes allocate memory charged to us, and
+   * fault with SIGBUS when there is none. */
+  if ((uint64_t)st.st_blocks * 512u < (uint64_t)st.st_size)
+    return SHMBUS_EBADREGION;
   seals = fcntl(fd, F_GET_SEALS);
   if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
     return SHMBUS_EBADREGION;
