@@ -59,8 +59,9 @@ struct shmbus_bus_opts {
   /* Start shmbusd when none answers: 1 yes, 0 no, SHMBUS_AUTOSTART_DEFAULT
    * yes unless the environment sets SHMBUS_NO_AUTOSTART=1. */
   int autostart;
-  /* The daemon to start. NULL: $SHMBUS_DAEMON, else the installed shmbusd,
-   * else "shmbusd" from $PATH. */
+  /* The daemon to start. NULL: $SHMBUS_DAEMON, else the shmbusd installed
+   * with the library (its path is fixed at build time). A name without a
+   * '/' is looked up in $PATH. */
   const char *daemon_path;
   /* How long a control request (open, close) may wait for the daemon, and
    * how long to wait for an autostarted daemon. 0: 5000 ms. */
@@ -73,7 +74,8 @@ SHMBUS_API void shmbus_bus_opts_init(struct shmbus_bus_opts *opts);
 /* Connects to the bus daemon (starting it if allowed and needed) and says
  * hello. On success *bus is a new connection the caller closes with
  * shmbus_bus_close. `opts` may be NULL for the defaults.
- * Errors: SHMBUS_ENODAEMON (no daemon, autostart off), SHMBUS_EDENIED,
+ * Errors: SHMBUS_ENODAEMON (no daemon, autostart off), SHMBUS_EDENIED (the
+ * socket belongs to another user's daemon, or the daemon refused us),
  * SHMBUS_EPROTOVER, -ETIMEDOUT, -ENOMEM, -ENAMETOOLONG (bus dir). */
 SHMBUS_API int shmbus_bus_open(shmbus_bus **bus, const struct shmbus_bus_opts *opts);
 
@@ -224,7 +226,10 @@ SHMBUS_API void shmbus_sub_stats(const shmbus_sub *sub, struct shmbus_sub_stats 
 
 /* The subscriber's eventfd: readable after a publisher woke it. To wait in
  * your own loop: try_recv until -EAGAIN, call shmbus_sub_arm; if it returns
- * 1, wait for this fd, then try_recv again. */
+ * 1, wait for this fd to be readable, read() its 8 bytes (to reset it; it
+ * is non-blocking), then try_recv again. Also watch shmbus_bus_fd() and
+ * call shmbus_bus_process() when it is readable, or now and then: that is
+ * how a subscriber that never blocks reconnects after a daemon restart. */
 SHMBUS_API int shmbus_sub_fd(const shmbus_sub *sub);
 
 /* Prepares to sleep: returns 1 if you may wait for shmbus_sub_fd (a
