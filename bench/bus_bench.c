@@ -80,6 +80,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "benchutil.h"
 #include "atomics.h"
 #include "bus.h" /* internal: the publisher's view of head and cursors, read between batches */
 #include "shmbus/shmbus.h"
@@ -341,10 +342,6 @@ static int cmp_u32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Percentile q in [0,1] of sorted v[0..n), interpolated between ranks. */
 static double pct_u32(const uint32_t *v, size_t n, double q) {
@@ -386,12 +383,6 @@ static struct pct vec_pct(struct vec *x, double scale) {
 
 /* xorshift64: the shuffle of the rounds needs no quality, only a fixed
  * sequence. */
-static uint64_t next_random(uint64_t *x) {
-  *x ^= *x << 13;
-  *x ^= *x >> 7;
-  *x ^= *x << 17;
-  return *x;
-}
 
 /* Bus options for this run: our daemon's directory, never autostart. */
 static shmbus_bus *bus_open(const char *name) {
@@ -1416,7 +1407,7 @@ static void seg_publish(unsigned nsubs, struct pub_result *res, const struct opt
     if (seg == NULL || sm == NULL)
       die("malloc", -ENOMEM);
     memcpy(seg, res->all.v + first, n * sizeof(*seg));
-    qsort(seg, n, sizeof(*seg), cmp_double);
+    qsort(seg, n, sizeof(*seg), bu_cmp_double);
     res->seg_med = sm;
     res->seg_med[res->nseg++] = pct_double(seg, n, 0.5);
     free(seg);
@@ -1430,47 +1421,7 @@ static void seg_publish(unsigned nsubs, struct pub_result *res, const struct opt
 
 /* ---- output ------------------------------------------------------------------ */
 
-static void cpu_model(char *out, size_t cap) {
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  char line[512];
-  char model[256] = "unknown CPU";
-  int family = -1, mod = -1;
 
-  if (f != NULL) {
-    while (fgets(line, sizeof(line), f) != NULL) {
-      char *colon = strchr(line, ':');
-      if (colon == NULL)
-        continue;
-      if (strncmp(line, "model name", 10) == 0 && strcmp(model, "unknown CPU") == 0) {
-        char *v = colon + 1;
-        while (*v == ' ' || *v == '\t')
-          v++;
-        v[strcspn(v, "\n")] = '\0';
-        snprintf(model, sizeof(model), "%s", v);
-      } else if (strncmp(line, "cpu family", 10) == 0 && family < 0) {
-        family = atoi(colon + 1);
-      } else if (strncmp(line, "model\t", 6) == 0 && mod < 0) {
-        mod = atoi(colon + 1);
-      }
-    }
-    fclose(f);
-  }
-  if (family >= 0 && mod >= 0)
-    snprintf(out, cap, "%s (family %d, model %d)", model, family, mod);
-  else
-    snprintf(out, cap, "%s", model);
-}
-
-static void load_average(char *out, size_t cap) {
-  FILE *f = fopen("/proc/loadavg", "r");
-  double a = 0, b = 0, c = 0;
-  if (f != NULL && fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
-    snprintf(out, cap, "%.2f %.2f %.2f", a, b, c);
-  else
-    snprintf(out, cap, "unknown");
-  if (f != NULL)
-    fclose(f);
-}
 
 /* The cost of one clock_gettime(CLOCK_MONOTONIC) here: the ping-pongs read
  * the clock a few times per round trip (shmbus's publish once more per
@@ -1533,7 +1484,7 @@ static size_t paired_ratio(const struct lat_result *a, const struct lat_result *
     if (a->seg_p50.v[i] != 0 && b->seg_p50.v[i] != 0)
       v[k++] = (double)a->seg_p50.v[i] / b->seg_p50.v[i];
   if (k > 0) {
-    qsort(v, k, sizeof(*v), cmp_double);
+    qsort(v, k, sizeof(*v), bu_cmp_double);
     *med = pct_double(v, k, 0.5);
     *lo = v[0];
     *hi = v[k - 1];
@@ -1545,7 +1496,7 @@ static size_t paired_ratio(const struct lat_result *a, const struct lat_result *
 static void finish_series(struct series *r) {
   if (r->n == 0)
     return;
-  qsort(r->v, r->n, sizeof(*r->v), cmp_double);
+  qsort(r->v, r->n, sizeof(*r->v), bu_cmp_double);
   r->p10 = pct_double(r->v, r->n, 0.10);
   r->median = pct_double(r->v, r->n, 0.50);
   r->p90 = pct_double(r->v, r->n, 0.90);
@@ -1557,7 +1508,7 @@ static void finish_pub(struct pub_result *r) {
   finish_series(&r->far);
   if (r->nseg == 0)
     return;
-  qsort(r->seg_med, r->nseg, sizeof(*r->seg_med), cmp_double);
+  qsort(r->seg_med, r->nseg, sizeof(*r->seg_med), bu_cmp_double);
   r->seg_lo = r->seg_med[0];
   r->seg_hi = r->seg_med[r->nseg - 1];
 }
@@ -1631,7 +1582,7 @@ static void print_report(struct lat_result *lat, struct pub_result *pub,
   bool idle_cpu_ok = idle->ticks == 0 && (double)idle->vol_cs <= idle->window_s + 1.0;
   unsigned i;
 
-  cpu_model(cpu, sizeof(cpu));
+  bu_cpu_model(cpu, sizeof(cpu));
   if (uname(&u) != 0)
     memset(&u, 0, sizeof(u));
   printf("# shmbus bus benchmarks (daemon, public API, processes)\n\n");
@@ -1899,7 +1850,7 @@ int main(int argc, char **argv) {
     die_errno("mmap");
   memset(sh, 0, sizeof(*sh));
 
-  load_average(load_before, sizeof(load_before));
+  bu_load_average(load_before, sizeof(load_before));
   t_start = now_ns();
   snprintf(bus_dir, sizeof(bus_dir), "/tmp/shmbus-bench-XXXXXX");
   daemon_start(o.daemon); /* before pinning: the daemon runs anywhere */
@@ -1914,7 +1865,7 @@ int main(int argc, char **argv) {
     order[k] = k;
   for (r = 0; r <= o.rounds; r++) {
     for (k = C_COUNT - 1; k > 0; k--) {
-      unsigned j = (unsigned)(next_random(&rnd) % (k + 1)), t = order[k];
+      unsigned j = (unsigned)(bu_next_random(&rnd) % (k + 1)), t = order[k];
       order[k] = order[j];
       order[j] = t;
     }
@@ -1933,7 +1884,7 @@ int main(int argc, char **argv) {
     finish_lat(&lat[k]);
   for (k = 0; k < C_COUNT - C_PUB0; k++)
     finish_pub(&pub[k]);
-  load_average(load_after, sizeof(load_after));
+  bu_load_average(load_after, sizeof(load_after));
   print_report(lat, pub, &idle, &o, (double)(now_ns() - t_start) / 1e9, load_before, load_after,
                daemon_status);
   for (k = 0; k < C_PUB0; k++) {

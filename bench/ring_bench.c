@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "region.h"
 #include "ring.h"
 #include "shmbus/error.h"
@@ -191,17 +192,7 @@ static void *xaligned(size_t n) {
 
 /* xorshift64: the shuffle of the rounds needs no quality, only a fixed
  * sequence. */
-static uint64_t next_random(uint64_t *x) {
-  *x ^= *x << 13;
-  *x ^= *x >> 7;
-  *x ^= *x << 17;
-  return *x;
-}
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Percentile q in [0,1] of sorted v[0..n), interpolated between ranks. */
 static double percentile(const double *v, unsigned n, double q) {
@@ -225,7 +216,7 @@ static struct stats result_stats(const struct result *r) {
   if (v == NULL)
     return s;
   memcpy(v, r->v, r->n * sizeof(*v));
-  qsort(v, r->n, sizeof(*v), cmp_double);
+  qsort(v, r->n, sizeof(*v), bu_cmp_double);
   s.p10 = percentile(v, r->n, 0.10);
   s.median = percentile(v, r->n, 0.50);
   s.p90 = percentile(v, r->n, 0.90);
@@ -555,36 +546,6 @@ static void size_close(struct size_ctx *z) {
 
 /* ---- output -------------------------------------------------------------- */
 
-static void cpu_model(char *out, size_t cap) {
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  char line[512];
-  char model[256] = "unknown CPU";
-  int family = -1, mod = -1;
-
-  if (f != NULL) {
-    while (fgets(line, sizeof(line), f) != NULL) {
-      char *colon = strchr(line, ':');
-      if (colon == NULL)
-        continue;
-      if (strncmp(line, "model name", 10) == 0 && strcmp(model, "unknown CPU") == 0) {
-        char *v = colon + 1;
-        while (*v == ' ' || *v == '\t')
-          v++;
-        v[strcspn(v, "\n")] = '\0';
-        snprintf(model, sizeof(model), "%s", v);
-      } else if (strncmp(line, "cpu family", 10) == 0 && family < 0) {
-        family = atoi(colon + 1);
-      } else if (strncmp(line, "model\t", 6) == 0 && mod < 0) {
-        mod = atoi(colon + 1);
-      }
-    }
-    fclose(f);
-  }
-  if (family >= 0 && mod >= 0)
-    snprintf(out, cap, "%s (family %d, model %d)", model, family, mod);
-  else
-    snprintf(out, cap, "%s", model);
-}
 
 static const char *size_label(size_t size) {
   switch (size) {
@@ -636,16 +597,6 @@ static const char *verdict(bool ok) {
 
 /* The first three fields of /proc/loadavg: other work on the machine
  * disturbs every number here, so the report says how busy it was. */
-static void load_average(char *out, size_t cap) {
-  FILE *f = fopen("/proc/loadavg", "r");
-  double a = 0, b = 0, c = 0;
-  if (f != NULL && fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
-    snprintf(out, cap, "%.2f %.2f %.2f", a, b, c);
-  else
-    snprintf(out, cap, "unknown");
-  if (f != NULL)
-    fclose(f);
-}
 
 static void print_report(struct size_ctx *sz, const struct options *o, double elapsed_s,
                          const char *load_before, const char *load_after) {
@@ -655,7 +606,7 @@ static void print_report(struct size_ctx *sz, const struct options *o, double el
   unsigned i, k;
   const char *bt = SHMBUS_BENCH_BUILD_TYPE;
 
-  cpu_model(cpu, sizeof(cpu));
+  bu_cpu_model(cpu, sizeof(cpu));
   if (uname(&u) != 0)
     memset(&u, 0, sizeof(u));
   printf("# shmbus ring micro-benchmarks\n\n");
@@ -892,7 +843,7 @@ int main(int argc, char **argv) {
   if (o.pin)
     pin_thread(pthread_self(), 0);
 
-  load_average(load_before, sizeof(load_before));
+  bu_load_average(load_before, sizeof(load_before));
   t_start = now_ns();
   for (i = 0; i < N_SIZES; i++)
     size_init(&sz[i], sizes[i], batch_ops[i]);
@@ -905,7 +856,7 @@ int main(int argc, char **argv) {
       order[n_cfg++] = k;
   for (r = 0; r <= o.rounds; r++) {
     for (k = n_cfg - 1; k > 0; k--) {
-      unsigned j = (unsigned)(next_random(&rnd) % (k + 1)), t = order[k];
+      unsigned j = (unsigned)(bu_next_random(&rnd) % (k + 1)), t = order[k];
       order[k] = order[j];
       order[j] = t;
     }
@@ -923,7 +874,7 @@ int main(int argc, char **argv) {
   }
   {
     double elapsed = (double)(now_ns() - t_start) / 1e9;
-    load_average(load_after, sizeof(load_after));
+    bu_load_average(load_after, sizeof(load_after));
     print_report(sz, &o, elapsed, load_before, load_after);
   }
   for (i = 0; i < N_SIZES; i++)

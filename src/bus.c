@@ -606,51 +606,42 @@ static int bus_peer_fd(struct shmbus__handle *h, uint32_t i) {
   return h->peer_fds[i];
 }
 
-void shmbus__pub_wake_sleepers(shmbus_pub *pub) {
-  struct shmbus__ring *r = &pub->h.region.ring;
-  uint64_t words = shmbus__ring_take_summary(r);
+/* Wakes the peers whose bits a taker finds: sleeping subscribers (for a
+ * publisher) or publishers waiting for room (for a subscriber). Bits are
+ * grouped in words, with a summary word saying which words to take. */
+static void bus_wake_peers(struct shmbus__handle *h) {
+  struct shmbus__ring *r = &h->region.ring;
+  bool subs = h->role == SHMBUS__WIRE_PUB; /* whom we wake */
+  uint64_t words = subs ? shmbus__ring_take_summary(r) : shmbus__ring_take_pub_wait_summary(r);
 
   while (words != 0) {
     uint32_t w = (uint32_t)__builtin_ctzll(words);
-    uint64_t bits = shmbus__ring_take_sleepers(r, w);
+    uint64_t bits = subs ? shmbus__ring_take_sleepers(r, w) : shmbus__ring_take_pub_waiters(r, w);
     words &= words - 1;
     while (bits != 0) {
       uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
-      int fd = bus_peer_fd(&pub->h, i);
+      int fd = bus_peer_fd(h, i);
       bits &= bits - 1;
       if (fd >= 0 && shmbus__event_signal(fd) == 0)
         continue;
-      /* Not deliverable yet: put it back for the next publish, unless the
-       * record is free (a bit nobody will ever clear). Acquire: pairs with
-       * the subscriber's release store of its state. */
-      if (shmbus__load_acquire(&r->subs[i].state) != SHMBUS__SUB_FREE)
+      /* Not deliverable yet: put it back for the next taker, unless the
+       * record is free (a bit nobody would ever clear). Acquire: pairs with
+       * the owner's release store of its state. */
+      if (subs && shmbus__load_acquire(&r->subs[i].state) != SHMBUS__SUB_FREE)
         shmbus__ring_restore_sleeper(r, i);
+      else if (!subs && shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_FREE)
+        shmbus__ring_restore_pub_waiter(r, i);
     }
   }
 }
 
-void shmbus__sub_wake_publishers(shmbus_sub *sub) {
-  struct shmbus__ring *r = &sub->h.region.ring;
-  uint64_t words;
+void shmbus__pub_wake_sleepers(shmbus_pub *pub) {
+  bus_wake_peers(&pub->h);
+}
 
+void shmbus__sub_wake_publishers(shmbus_sub *sub) {
   sub->ring.pubs_waiting = false;
-  words = shmbus__ring_take_pub_wait_summary(r);
-  while (words != 0) {
-    uint32_t w = (uint32_t)__builtin_ctzll(words);
-    uint64_t bits = shmbus__ring_take_pub_waiters(r, w);
-    words &= words - 1;
-    while (bits != 0) {
-      uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
-      int fd = bus_peer_fd(&sub->h, i);
-      bits &= bits - 1;
-      if (fd >= 0 && shmbus__event_signal(fd) == 0)
-        continue;
-      /* As for sleepers. Acquire: pairs with the publisher's release store
-       * of its state. */
-      if (shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_FREE)
-        shmbus__ring_restore_pub_waiter(r, i);
-    }
-  }
+  bus_wake_peers(&sub->h);
 }
 
 /* Reads the daemon's socket when the topic's peer epoch moved (a peer
