@@ -480,6 +480,7 @@ void registry_wake_sleepers(struct registry_topic *t) {
     for (i = 0; taken[w] != 0 && i < 64; i++)
       if (taken[w] & (UINT64_C(1) << i)) {
         taken[w] &= ~(UINT64_C(1) << i);
+        /* Acquire: pairs with the owner's release store of its state. */
         if (w * 64 + i < r->max_subs &&
             shmbus__load_acquire(&r->subs[w * 64 + i].state) != SHMBUS__SUB_FREE)
           shmbus__ring_restore_sleeper(r, w * 64 + i);
@@ -513,6 +514,7 @@ void registry_wake_pub_waiters(struct registry_topic *t) {
     for (i = 0; taken[w] != 0 && i < 64; i++)
       if (taken[w] & (UINT64_C(1) << i)) {
         taken[w] &= ~(UINT64_C(1) << i);
+        /* Acquire: pairs with the owner's release store of its state. */
         if (w * 64 + i < r->max_pubs &&
             shmbus__load_acquire(&r->pubs[w * 64 + i].state) == SHMBUS__PUB_ACTIVE)
           shmbus__ring_restore_pub_waiter(r, w * 64 + i);
@@ -526,7 +528,7 @@ void registry_bump_epoch(struct registry_topic *t) {
    * and finds them. (The datagrams are in the socket already; the
    * ordering matters for the shared-memory writes the events describe,
    * such as an evicted record.) */
-  atomic_fetch_add_explicit(&t->region.ring.ctrl->peer_epoch, 1, memory_order_release);
+  shmbus__fetch_add_release(&t->region.ring.ctrl->peer_epoch, 1);
 }
 
 /* Tries to repair every dying publisher of `t` at once (one call, so that
@@ -637,6 +639,8 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
 
   registry_known(t, SHMBUS__WIRE_SUB, known, sizeof(known) / sizeof(known[0]));
   for (i = 0; i < r->max_subs; i++) {
+    /* Acquire: pairs with the attaching process's release store of state,
+     * so the pid read below is the owner's. */
     uint32_t st = shmbus__load_acquire(&r->subs[i].state);
     uint32_t pid;
     if (st == SHMBUS__SUB_FREE || (known[i / 64] & (UINT64_C(1) << (i % 64))))
@@ -657,6 +661,7 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
   for (i = 0; i < r->max_pubs; i++) {
     struct registry_part *p;
     uint32_t pid;
+    /* Acquire: as for subscribers above. */
     if (shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE ||
         (known[i / 64] & (UINT64_C(1) << (i % 64))))
       continue;

@@ -28,6 +28,7 @@ typedef _Atomic uint32_t shmbus__a32;
 #define shmbus__store_seq_cst(p, v) atomic_store_explicit((p), (v), memory_order_seq_cst)
 
 #define shmbus__fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define shmbus__fetch_add_release(p, v) atomic_fetch_add_explicit((p), (v), memory_order_release)
 #define shmbus__fetch_add_seq_cst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
 #define shmbus__fetch_or_seq_cst(p, v) atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
 #define shmbus__fetch_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)

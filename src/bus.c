@@ -472,6 +472,8 @@ static int bus_attach(shmbus_bus *bus, struct shmbus__handle *h) {
   }
   for (i = 0; i < h->n_peers; i++)
     h->peer_fds[i] = -1;
+  /* Acquire: pairs with the daemon's release increment; events sent before
+   * this value are read by the awaiting of peers that follows. */
   h->epoch_seen = shmbus__load_acquire(&h->region.ring.ctrl->peer_epoch);
   return 0;
 
