@@ -1,6 +1,7 @@
 /* benchutil: see benchutil.h. */
 #include "benchutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,4 +58,16 @@ uint64_t bu_next_random(uint64_t *x) {
   *x ^= *x >> 7;
   *x ^= *x << 17;
   return *x;
+}
+
+unsigned bu_parse_count(const char *prog, const char *s, const char *opt) {
+  char *end;
+  unsigned long v;
+  errno = 0;
+  v = strtoul(s != NULL ? s : "", &end, 10);
+  if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v == 0 || v > 100000) {
+    fprintf(stderr, "%s: %s needs a count in 1..100000\n", prog, opt);
+    exit(2);
+  }
+  return (unsigned)v;
 }

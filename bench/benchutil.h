@@ -15,4 +15,8 @@ int bu_cmp_double(const void *a, const void *b);
 /* xorshift64*: a fixed-seed sequence for shuffling rounds. */
 uint64_t bu_next_random(uint64_t *x);
 
+/* Parses a command-line count in 1..100000 for option `opt`; on anything
+ * else prints why (as `prog`) and exits with status 2 (bad usage). */
+unsigned bu_parse_count(const char *prog, const char *s, const char *opt);
+
 #endif

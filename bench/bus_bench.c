@@ -1778,18 +1778,6 @@ static void usage(FILE *f) {
              "or a bus operation fails; 2 on a bad argument.\n");
 }
 
-static unsigned parse_count(const char *s, const char *opt) {
-  char *end;
-  unsigned long v;
-  errno = 0;
-  v = strtoul(s != NULL ? s : "", &end, 10);
-  if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v == 0 || v > 100000) {
-    fprintf(stderr, "shmbus-bus-bench: %s needs a count in 1..100000\n", opt);
-    exit(2);
-  }
-  return (unsigned)v;
-}
-
 int main(int argc, char **argv) {
   struct options o;
   struct lat_result lat[C_PUB0];
@@ -1811,9 +1799,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[a], "--pin") == 0) {
       o.pin = true;
     } else if (strcmp(argv[a], "--rounds") == 0) {
-      rounds = parse_count(a + 1 < argc ? argv[++a] : NULL, "--rounds");
+      rounds = bu_parse_count("shmbus-bus-bench", a + 1 < argc ? argv[++a] : NULL, "--rounds");
     } else if (strcmp(argv[a], "--window-ms") == 0) {
-      window_ms = parse_count(a + 1 < argc ? argv[++a] : NULL, "--window-ms");
+      window_ms = bu_parse_count("shmbus-bus-bench", a + 1 < argc ? argv[++a] : NULL, "--window-ms");
     } else if (strcmp(argv[a], "--daemon") == 0) {
       if (a + 1 >= argc || argv[a + 1][0] == '\0') {
         fprintf(stderr, "shmbus-bus-bench: --daemon needs a path\n");

@@ -788,18 +788,6 @@ static void usage(FILE *f) {
           "operation fails; 2 on a bad argument.\n");
 }
 
-static unsigned parse_count(const char *s, const char *opt) {
-  char *end;
-  unsigned long v;
-  errno = 0;
-  v = strtoul(s != NULL ? s : "", &end, 10);
-  if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v == 0 || v > 100000) {
-    fprintf(stderr, "shmbus-ring-bench: %s needs a count in 1..100000\n", opt);
-    exit(2);
-  }
-  return (unsigned)v;
-}
-
 int main(int argc, char **argv) {
   static const size_t sizes[N_SIZES] = {64, 4096, 65536};
   static const uint32_t batch_ops[N_SIZES] = {1000, 250, 50};
@@ -819,11 +807,11 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[a], "--pin") == 0) {
       o.pin = true;
     } else if (strcmp(argv[a], "--rounds") == 0) {
-      rounds = parse_count(a + 1 < argc ? argv[++a] : NULL, "--rounds");
+      rounds = bu_parse_count("shmbus-ring-bench", a + 1 < argc ? argv[++a] : NULL, "--rounds");
     } else if (strcmp(argv[a], "--batches") == 0) {
-      batches = parse_count(a + 1 < argc ? argv[++a] : NULL, "--batches");
+      batches = bu_parse_count("shmbus-ring-bench", a + 1 < argc ? argv[++a] : NULL, "--batches");
     } else if (strcmp(argv[a], "--segment-ms") == 0) {
-      segment_ms = parse_count(a + 1 < argc ? argv[++a] : NULL, "--segment-ms");
+      segment_ms = bu_parse_count("shmbus-ring-bench", a + 1 < argc ? argv[++a] : NULL, "--segment-ms");
     } else if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
       usage(stdout);
       return 0;
