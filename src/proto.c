@@ -27,17 +27,14 @@
  * SHMBUS_EPROTOVER (see proto_fill), or -ENOMEM when msgpack-c cannot get
  * its zone.
  *
- * The socket calls (sendmsg/recvmsg with SCM_RIGHTS) live here rather than
- * under src/platform/ because the contract in proto.h asks for them; they
- * are confined to shmbus__proto_send and shmbus__proto_recv. */
+ * The socket calls (sendmsg/recvmsg with SCM_RIGHTS) are the platform's
+ * shmbus__sock_send and shmbus__sock_recv; this module only frames. */
 #define _GNU_SOURCE
 #include "proto.h"
 
 #include <errno.h>
 #include <msgpack.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 #include "platform/platform.h"
 #include "shmbus/error.h"
@@ -666,17 +663,9 @@ fail:
 /* ---- the socket -------------------------------------------------------------- */
 
 int shmbus__proto_send(int sock, const struct shmbus__msg *m) {
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * SHMBUS__PROTO_MAX_FDS)];
-    struct cmsghdr align;
-  } ctl;
   char buf[SHMBUS__PROTO_MAX_MSG];
-  struct msghdr mh;
-  struct cmsghdr *cm;
-  struct iovec iov;
-  ssize_t sent;
   unsigned i;
-  int n;
+  int n, sent;
 
   if (!proto_type_known(m->type) || m->nfds != shmbus__msg_fd_count(m->type, m->role))
     return -EINVAL;
@@ -685,101 +674,30 @@ int shmbus__proto_send(int sock, const struct shmbus__msg *m) {
       return -EINVAL;
   if ((n = shmbus__proto_encode(m, buf, sizeof(buf))) < 0)
     return n;
-
-  memset(&mh, 0, sizeof(mh));
-  iov.iov_base = buf;
-  iov.iov_len = (size_t)n;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  if (m->nfds > 0) {
-    memset(&ctl, 0, sizeof(ctl));
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = CMSG_SPACE(sizeof(int) * m->nfds);
-    cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int) * m->nfds);
-    memcpy(CMSG_DATA(cm), m->fds, sizeof(int) * m->nfds);
-  }
-  do
-    sent = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-  while (sent < 0 && errno == EINTR);
-  if (sent < 0) {
-    switch (errno) {
-    case EWOULDBLOCK:
-#if EAGAIN != EWOULDBLOCK
-    case EAGAIN:
-#endif
-    /* No buffer space and too many descriptors in flight both mean the
-     * receiver is not reading: the same situation as a full socket. */
-    case ENOBUFS:
-    case ETOOMANYREFS:
-      return -EAGAIN;
-    case ENOTCONN:
-      return -EPIPE;
-    default:
-      return -errno;
-    }
-  }
+  if ((sent = shmbus__sock_send(sock, buf, (size_t)n, m->fds, m->nfds)) < 0)
+    return sent;
   /* SOCK_SEQPACKET sends a datagram whole or not at all. */
-  if ((size_t)sent != (size_t)n)
+  if (sent != n)
     return -EMSGSIZE;
   return 0;
 }
 
 int shmbus__proto_recv(int sock, struct shmbus__msg *m) {
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * PROTO_RECV_FDS)];
-    struct cmsghdr align;
-  } ctl;
   char buf[SHMBUS__PROTO_MAX_MSG];
   int fds[PROTO_RECV_FDS];
-  uint32_t nfds = 0, i, cnt;
-  struct msghdr mh;
-  struct cmsghdr *cm;
-  struct iovec iov;
-  ssize_t got;
-  int fd, rv;
+  unsigned nfds = 0, i;
+  bool truncated = false;
+  int got, rv;
 
   for (i = 0; i < SHMBUS__PROTO_MAX_FDS; i++)
     m->fds[i] = -1;
   m->nfds = 0;
 
-  memset(&mh, 0, sizeof(mh));
-  memset(&ctl, 0, sizeof(ctl));
-  iov.iov_base = buf;
-  iov.iov_len = sizeof(buf);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = ctl.buf;
-  mh.msg_controllen = sizeof(ctl.buf);
-  do
-    got = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  while (got < 0 && errno == EINTR);
-  if (got < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-      return -EAGAIN;
-    if (errno == ECONNRESET)
-      return -EPIPE;
-    return -errno;
-  }
-
-  /* Take every descriptor first, whatever follows: from here on they are
-   * ours, and each failure path below closes them all. */
-  for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-      continue;
-    cnt = (uint32_t)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    for (i = 0; i < cnt; i++) {
-      memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-      if (nfds < PROTO_RECV_FDS)
-        fds[nfds++] = fd;
-      else
-        shmbus__fd_close(fd);
-    }
-  }
-
-  if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+  /* From a successful receive on, the descriptors are ours, and each
+   * failure path below closes them all. */
+  if ((got = shmbus__sock_recv(sock, buf, sizeof(buf), fds, PROTO_RECV_FDS, &nfds, &truncated)) < 0)
+    return got;
+  if (truncated) {
     rv = -EPROTO;
     goto fail;
   }

@@ -11,6 +11,7 @@
 #define SHMBUS_PLATFORM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Creates an anonymous shared-memory file of exactly `size` bytes, with its
@@ -87,6 +88,23 @@ int shmbus__unix_connect(const char *path, int *fd);
  * reaps the direct child once it exits (the daemon detaches itself).
  * Returns 0 or -errno. */
 int shmbus__spawn_daemon(const char *path, char *const argv[], int ready_fd);
+
+/* Sends one datagram of `len` bytes with `nfds` descriptors attached
+ * (SCM_RIGHTS; the caller keeps its copies), without blocking and without
+ * SIGPIPE. Returns the number of bytes sent; -EAGAIN when the receiver is
+ * not reading (socket full, no buffer space, too many descriptors in
+ * flight); -EPIPE when the peer is gone; another -errno. */
+int shmbus__sock_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfds);
+
+/* Receives one datagram without blocking into buf (cap bytes) and takes
+ * the descriptors attached to it (close-on-exec): up to `max` go to fds[]
+ * with their count in *nfds, the caller owns them; any beyond `max` are
+ * closed and reported as truncation. *truncated is set when the datagram
+ * or its descriptors did not fit. Returns the datagram's length (0: the
+ * peer closed the stream); -EAGAIN when none is waiting; -EPIPE when the
+ * connection was reset; another -errno (then no descriptors are held). */
+int shmbus__sock_recv(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
+                      bool *truncated);
 
 /* The user id of the process at the other end of a connected unix socket
  * (SO_PEERCRED), and our own effective user id. */

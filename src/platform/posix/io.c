@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -136,6 +137,115 @@ int shmbus__spawn_daemon(const char *path, char *const argv[], int ready_fd) {
 done:
   posix_spawn_file_actions_destroy(&fa);
   return -rv;
+}
+
+/* Room for the most descriptors a caller of shmbus__sock_recv asks for;
+ * more than that in one datagram is truncation. */
+#define SOCK_MAX_FDS 16u
+
+int shmbus__sock_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfds) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr mh;
+  struct cmsghdr *cm;
+  struct iovec iov;
+  ssize_t sent;
+
+  if (nfds > SOCK_MAX_FDS)
+    return -EINVAL;
+  memset(&mh, 0, sizeof(mh));
+  iov.iov_base = (void *)buf;
+  iov.iov_len = len;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (nfds > 0) {
+    memset(&ctl, 0, sizeof(ctl));
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+  }
+  do
+    sent = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    switch (errno) {
+    case EWOULDBLOCK:
+#if EAGAIN != EWOULDBLOCK
+    case EAGAIN:
+#endif
+    /* No buffer space and too many descriptors in flight both mean the
+     * receiver is not reading: the same situation as a full socket. */
+    case ENOBUFS:
+    case ETOOMANYREFS:
+      return -EAGAIN;
+    case ENOTCONN:
+      return -EPIPE;
+    default:
+      return -errno;
+    }
+  }
+  return (int)sent;
+}
+
+int shmbus__sock_recv(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
+                      bool *truncated) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr mh;
+  struct cmsghdr *cm;
+  struct iovec iov;
+  unsigned n = 0, i, cnt;
+  ssize_t got;
+  int fd;
+
+  *nfds = 0;
+  *truncated = false;
+  memset(&mh, 0, sizeof(mh));
+  memset(&ctl, 0, sizeof(ctl));
+  iov.iov_base = buf;
+  iov.iov_len = cap;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl.buf;
+  mh.msg_controllen = sizeof(ctl.buf);
+  do
+    got = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return -EAGAIN;
+    if (errno == ECONNRESET)
+      return -EPIPE;
+    return -errno;
+  }
+  /* Take every descriptor, whatever follows: the kernel installed them in
+   * our table, so each one is either handed out or closed here. */
+  for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+      continue;
+    cnt = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (i = 0; i < cnt; i++) {
+      memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+      if (n < max) {
+        fds[n++] = fd;
+      } else {
+        (void)close(fd);
+        *truncated = true;
+      }
+    }
+  }
+  if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+    *truncated = true;
+  *nfds = n;
+  return (int)got;
 }
 
 int shmbus__peer_uid(int sock, uint32_t *uid) {
