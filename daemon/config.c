@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct config_rule {
 struct config {
   char *path; /* NULL for the default config */
   uid_t owner;
+  struct config_limits limits;
   struct config_rule *rules;
   size_t n;
   size_t cap;
@@ -44,9 +46,81 @@ struct config {
 
 struct config *config_new_default(uid_t owner) {
   struct config *cfg = calloc(1, sizeof(*cfg));
-  if (cfg != NULL)
+  if (cfg != NULL) {
     cfg->owner = owner;
+    config_limits_default(&cfg->limits);
+  }
   return cfg;
+}
+
+void config_limits_default(struct config_limits *l) {
+  l->topics = CONFIG_LIMIT_TOPICS;
+  l->records = CONFIG_LIMIT_RECORDS;
+  l->memory = CONFIG_LIMIT_MEMORY;
+  l->region = CONFIG_LIMIT_REGION;
+  l->rate = CONFIG_LIMIT_RATE;
+  l->burst = CONFIG_LIMIT_BURST;
+}
+
+int config_limit_override(struct config *cfg, const char *arg, char *err, size_t errlen) {
+  char name[32];
+  const char *eq = strchr(arg, '=');
+
+  if (eq == NULL || (size_t)(eq - arg) >= sizeof(name)) {
+    snprintf(err, errlen, "--limit needs NAME=VALUE, not \"%s\"", arg);
+    return -EINVAL;
+  }
+  memcpy(name, arg, (size_t)(eq - arg));
+  name[eq - arg] = '\0';
+  return config_limit_set(&cfg->limits, name, eq + 1, err, errlen);
+}
+
+const struct config_limits *config_limits(const struct config *cfg) {
+  return &cfg->limits;
+}
+
+int config_limit_set(struct config_limits *l, const char *name, const char *value, char *err,
+                     size_t errlen) {
+  static const struct {
+    const char *name;
+    size_t off;
+    bool size;
+  } names[] = {
+      {"topics", offsetof(struct config_limits, topics), false},
+      {"records", offsetof(struct config_limits, records), false},
+      {"memory", offsetof(struct config_limits, memory), true},
+      {"region", offsetof(struct config_limits, region), true},
+      {"rate", offsetof(struct config_limits, rate), false},
+      {"burst", offsetof(struct config_limits, burst), false},
+  };
+  unsigned long long v;
+  unsigned shift = 0;
+  char *end;
+  size_t i;
+
+  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (strcmp(name, names[i].name) == 0)
+      break;
+  if (i == sizeof(names) / sizeof(names[0])) {
+    snprintf(err, errlen, "unknown limit \"%s\" (topics, records, memory, region, rate or burst)",
+             name);
+    return -EINVAL;
+  }
+  errno = 0;
+  v = strtoull(value, &end, 10);
+  if (names[i].size && *end != '\0' && end[1] == '\0') {
+    shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+    if (shift != 0)
+      end++;
+  }
+  if (errno != 0 || end == value || *end != '\0' || value[0] == '-' ||
+      (shift != 0 && v > (UINT64_MAX >> shift))) {
+    snprintf(err, errlen, "limit %s needs a number%s, not \"%s\"", name,
+             names[i].size ? " of bytes (K, M or G suffix allowed)" : "", value);
+    return -EINVAL;
+  }
+  *(uint64_t *)(void *)((char *)l + names[i].off) = (uint64_t)v << shift;
+  return 0;
 }
 
 void config_free(struct config *cfg) {
@@ -185,10 +259,19 @@ static int config_parse_line(struct config *cfg, char *line, unsigned lineno, ch
     *hash = '\0';
   if ((tok = strtok_r(line, " \t\r\n", &save)) == NULL)
     return 0;
+  if (strcmp(tok, "limit") == 0) {
+    char *name = strtok_r(NULL, " \t\r\n", &save);
+    char *value = name != NULL ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+    if (value == NULL || strtok_r(NULL, " \t\r\n", &save) != NULL) {
+      snprintf(err, errlen, "expected limit NAME VALUE");
+      return -EINVAL;
+    }
+    return config_limit_set(&cfg->limits, name, value, err, errlen);
+  }
   if (strcmp(tok, "allow") == 0) {
     rule.allow = true;
   } else if (strcmp(tok, "deny") != 0) {
-    snprintf(err, errlen, "expected allow or deny, found \"%s\"", tok);
+    snprintf(err, errlen, "expected allow, deny or limit, found \"%s\"", tok);
     return -EINVAL;
   }
   tok = strtok_r(NULL, " \t\r\n", &save);

@@ -10,6 +10,9 @@
  * one of whose WHO entries match decides; when none matches, the default
  * policy allows only the bus owner (the daemon's uid) and root.
  *
+ * A line `limit NAME VALUE` sets one of the per-client limits instead (see
+ * struct config_limits; sizes take a K, M or G suffix, powers of 1024).
+ *
  * A config is immutable once loaded: a reload builds a new one and the
  * caller swaps them, so a broken file never replaces a working one.
  * Thread-safety: load/free are not thread-safe; check is pure. */
@@ -18,12 +21,49 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Operations a rule applies to. */
 enum { CONFIG_OP_PUB = 1, CONFIG_OP_SUB = 2 };
 
 struct config;
+
+/* Per-client limits: what one connection may hold or do. The defaults are
+ * far above normal use and exist so that one client cannot exhaust the
+ * daemon or the machine's shared memory for the others. 0 means no limit
+ * (for each, the daemon's hard caps still apply). */
+struct config_limits {
+  uint64_t topics;  /* topics this client created that still exist */
+  uint64_t records; /* publisher and subscriber records it holds */
+  uint64_t memory;  /* bytes of the regions of the topics it created */
+  uint64_t region;  /* bytes of one topic's region (data + control file) */
+  uint64_t rate;    /* control messages per second, sustained */
+  uint64_t burst;   /* control messages in a burst above the rate */
+};
+
+#define CONFIG_LIMIT_TOPICS 1024u
+#define CONFIG_LIMIT_RECORDS 4096u
+#define CONFIG_LIMIT_MEMORY (16ull << 30)
+#define CONFIG_LIMIT_REGION (4ull << 30)
+#define CONFIG_LIMIT_RATE 2000u
+#define CONFIG_LIMIT_BURST 10000u
+
+/* The default limits. */
+void config_limits_default(struct config_limits *l);
+
+/* Sets limit `name` (topics, records, memory, region, rate, burst) from
+ * `value` (a decimal number; memory and region take a K/M/G suffix).
+ * Returns 0, or -EINVAL with a sentence in `err`. */
+int config_limit_set(struct config_limits *l, const char *name, const char *value, char *err,
+                     size_t errlen);
+
+/* Applies "NAME=VALUE" (the daemon's --limit) to cfg's limits. Returns 0,
+ * or -EINVAL with a sentence in `err`. */
+int config_limit_override(struct config *cfg, const char *arg, char *err, size_t errlen);
+
+/* The limits of a loaded config (the defaults where it sets none). */
+const struct config_limits *config_limits(const struct config *cfg);
 
 /* Who asks: from SO_PEERCRED, plus the supplementary groups of the uid's
  * user (getgrouplist). `groups` is borrowed for the call. */

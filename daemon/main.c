@@ -46,6 +46,8 @@ struct main_opts {
   const char *dir;
   const char *config;
   int ready_fd;
+  char *limits[16]; /* --limit NAME=VALUE, in order */
+  size_t nlimits;
 };
 
 /* Everything the loop's handles need. */
@@ -60,47 +62,53 @@ struct main_ctx {
 };
 
 static void main_usage(FILE *f) {
-  fprintf(f, "usage: shmbusd [--foreground] [--system] [--dir DIR] [--config FILE]\n"
-             "               [--ready-fd N] [--verbose] [--help] [--version]\n"
-             "\n"
-             "The shmbus bus daemon: hands out shared-memory topics to local processes.\n"
-             "\n"
-             "  -f, --foreground  stay in the foreground and log to stderr (default: detach,\n"
-             "                    log to syslog)\n"
-             "  -s, --system      run the system-wide bus (" SHMBUS__SYSTEM_DIR
-             ", socket open to all,\n"
-             "                    access decided by the config file)\n"
-             "  -d, --dir DIR     bus directory (default: $SHMBUS_DIR, else " SHMBUS__SYSTEM_DIR
-             " for\n"
-             "                    --system, else $XDG_RUNTIME_DIR/shmbus, else /tmp/shmbus-UID)\n"
-             "  -c, --config FILE permission rules (default for --system: " MAIN_SYSTEM_CONFIG ";\n"
-             "                    without a file only the owner and root may use the bus)\n"
-             "  -r, --ready-fd N  write one byte to descriptor N once the socket accepts\n"
-             "                    connections, then close it\n"
-             "  -v, --verbose     log debug messages too\n"
-             "  -h, --help        show this help\n"
-             "  -V, --version     show the version\n"
-             "\n"
-             "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the config.\n"
-             "Exit status: 0 stopped cleanly, 1 error, 2 bad usage, 3 another shmbusd owns the\n"
-             "bus directory.\n");
+  fprintf(
+      f,
+      "usage: shmbusd [--foreground] [--system] [--dir DIR] [--config FILE]\n"
+      "               [--limit NAME=VALUE]... [--ready-fd N] [--verbose] [--help]\n"
+      "               [--version]\n"
+      "\n"
+      "The shmbus bus daemon: hands out shared-memory topics to local processes.\n"
+      "\n"
+      "  -f, --foreground  stay in the foreground and log to stderr (default: detach,\n"
+      "                    log to syslog)\n"
+      "  -s, --system      run the system-wide bus (" SHMBUS__SYSTEM_DIR ", socket open to all,\n"
+      "                    access decided by the config file)\n"
+      "  -d, --dir DIR     bus directory (default: $SHMBUS_DIR, else " SHMBUS__SYSTEM_DIR " for\n"
+      "                    --system, else $XDG_RUNTIME_DIR/shmbus, else /tmp/shmbus-UID)\n"
+      "  -c, --config FILE permission rules (default for --system: " MAIN_SYSTEM_CONFIG ";\n"
+      "                    without a file only the owner and root may use the bus)\n"
+      "  -l, --limit NAME=VALUE\n"
+      "                    a per-client limit, over the config file's `limit` lines\n"
+      "                    (repeatable; 0 = none): topics (created, default %u),\n"
+      "                    records (held, %u), memory (bytes of regions created,\n"
+      "                    %lluG), region (bytes of one topic, %lluG), rate (control\n"
+      "                    messages per second, %u), burst (%u); sizes take K/M/G\n"
+      "  -r, --ready-fd N  write one byte to descriptor N once the socket accepts\n"
+      "                    connections, then close it\n"
+      "  -v, --verbose     log debug messages too\n"
+      "  -h, --help        show this help\n"
+      "  -V, --version     show the version\n"
+      "\n"
+      "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the config.\n"
+      "Exit status: 0 stopped cleanly, 1 error, 2 bad usage, 3 another shmbusd owns the\n"
+      "bus directory.\n",
+      CONFIG_LIMIT_TOPICS, CONFIG_LIMIT_RECORDS, CONFIG_LIMIT_MEMORY >> 30,
+      CONFIG_LIMIT_REGION >> 30, CONFIG_LIMIT_RATE, CONFIG_LIMIT_BURST);
 }
 
 static int main_parse(int argc, char **argv, struct main_opts *o) {
-  static const struct option longopts[] = {{"foreground", no_argument, NULL, 'f'},
-                                           {"system", no_argument, NULL, 's'},
-                                           {"dir", required_argument, NULL, 'd'},
-                                           {"config", required_argument, NULL, 'c'},
-                                           {"ready-fd", required_argument, NULL, 'r'},
-                                           {"verbose", no_argument, NULL, 'v'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {"version", no_argument, NULL, 'V'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"foreground", no_argument, NULL, 'f'},     {"system", no_argument, NULL, 's'},
+      {"dir", required_argument, NULL, 'd'},      {"config", required_argument, NULL, 'c'},
+      {"ready-fd", required_argument, NULL, 'r'}, {"limit", required_argument, NULL, 'l'},
+      {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0}};
   int ch;
 
   memset(o, 0, sizeof(*o));
   o->ready_fd = -1;
-  while ((ch = getopt_long(argc, argv, "fsd:c:r:vhV", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "fsd:c:l:r:vhV", longopts, NULL)) != -1) {
     switch (ch) {
     case 'f':
       o->foreground = true;
@@ -126,6 +134,13 @@ static int main_parse(int argc, char **argv, struct main_opts *o) {
       o->ready_fd = (int)v;
       break;
     }
+    case 'l':
+      if (o->nlimits == sizeof(o->limits) / sizeof(o->limits[0])) {
+        fprintf(stderr, "shmbusd: too many --limit options\n");
+        return MAIN_EXIT_USAGE;
+      }
+      o->limits[o->nlimits++] = optarg;
+      break;
     case 'v':
       o->verbose = true;
       break;
@@ -412,6 +427,9 @@ int main(int argc, char **argv) {
   /* Sends use MSG_NOSIGNAL; this covers every other write (eventfds do not
    * raise it, but syslog's socket might). */
   signal(SIGPIPE, SIG_IGN);
+  /* A memory file beyond RLIMIT_FSIZE must fail its ftruncate with EFBIG
+   * (an error for that one topic), not kill the daemon with SIGXFSZ. */
+  signal(SIGXFSZ, SIG_IGN);
   /* Hold the signals we handle until the loop handles them: a SIGTERM that
    * arrives while we start would otherwise kill us half-way (leaving a
    * socket behind); held, it stops us cleanly as soon as we run. */
@@ -462,6 +480,12 @@ int main(int argc, char **argv) {
     log_err("out of memory");
     goto done;
   }
+  for (size_t i = 0; i < o.nlimits; i++)
+    if (config_limit_override(cfg, o.limits[i], err, sizeof(err)) < 0) {
+      log_err("%s", err);
+      status = MAIN_EXIT_USAGE;
+      goto done;
+    }
   main_raise_nofile();
   if ((listen_fd = main_listen(sock_path, o.system)) < 0)
     goto done;
@@ -480,6 +504,8 @@ int main(int argc, char **argv) {
                    config_default);
   listen_fd = -1; /* the server owns it now */
   cfg = NULL;
+  ctx.srv.limit_args = o.limits;
+  ctx.srv.nlimit_args = o.nlimits;
   ctx.srv.on_stop = main_on_stop;
   ctx.srv.data = &ctx;
   if (rv < 0) {

@@ -162,6 +162,7 @@ int registry_create(struct registry *reg, const char *name, const struct shmbus_
     return rv;
   }
   t->params = *p;
+  t->bytes = t->region.data_len + t->region.ctrl_len;
   /* The nonce was written by us a moment ago; it identifies the region
    * when participants adopt it after a restart. */
   t->nonce = t->region.ring.hdr->nonce;
@@ -717,6 +718,8 @@ bool registry_maybe_drop(struct registry *reg, struct registry_topic *t) {
     }
   reg->ntopics--;
   log_debug("topic %s: dropped (no participant left)", t->name);
+  if (reg->on_drop != NULL)
+    reg->on_drop(reg->drop_ctx, t);
   registry_free_topic(t);
   return true;
 }

@@ -58,6 +58,8 @@ struct registry_topic {
   struct shmbus__params params;
   uint64_t nonce;
   uint64_t sweep_until_ns; /* orphan sweep: reclaim every unadopted record after this */
+  uint64_t bytes;          /* data + control file: what the creator is charged */
+  uint32_t creator_id;     /* the client that created it (quotas); 0: the daemon or adopted */
   uint32_t topic_id;
   uint32_t hash;
   uint32_t n_pubs; /* live parts by role */
@@ -78,6 +80,10 @@ struct registry {
   uint32_t next_pub_id;
   struct registry_topic *repairs; /* topics with dying publishers */
   struct registry_topic *sweeps;  /* topics adopted recently */
+  /* Called with each topic registry_maybe_drop is about to free (the
+   * server gives its creator's quota back); may be NULL. */
+  void (*on_drop)(void *ctx, const struct registry_topic *t);
+  void *drop_ctx;
 };
 
 /* Defaults for an open that states no parameters (docs/protocol.md). */

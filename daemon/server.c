@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "log.h"
 #include "platform/platform.h"
 #include "proto.h"
@@ -21,7 +22,8 @@
 
 /* Limits that keep one client (or many) from exhausting the daemon. */
 #define SERVER_MAX_CLIENTS 4096u
-#define SERVER_MAX_PARTS_PER_CLIENT 4096u
+/* A hard cap above the configurable `records` limit. */
+#define SERVER_MAX_PARTS_PER_CLIENT 65536u
 #define SERVER_MAX_TOPICS 65536u
 /* Datagrams handled per readable event before the others get a turn (the
  * poll is level-triggered: the rest is handled on the next iteration). */
@@ -49,6 +51,12 @@ struct client {
   bool groups_known;
   bool hello;
   bool dead;
+  /* Quotas (see struct config_limits): topics this client created that
+   * still exist and their bytes; a token bucket of control messages. */
+  uint64_t ntopics;
+  uint64_t bytes;
+  double tokens;
+  uint64_t tokens_ns;
   char name[SHMBUS__NAME_MAX + 1];
 };
 
@@ -368,6 +376,7 @@ static bool server_permitted(struct server *srv, struct client *c, const char *t
  * answered (error, or violation and disconnect). */
 static bool server_check_request(struct server *srv, struct client *c, struct shmbus__msg *m,
                                  int eventfd) {
+  const struct config_limits *lim = config_limits(srv->cfg);
   char why[300];
   int fl;
   int rv;
@@ -399,12 +408,133 @@ static bool server_check_request(struct server *srv, struct client *c, struct sh
                       server_role_name(m->role), m->topic, why);
     return false;
   }
-  if (c->nparts >= SERVER_MAX_PARTS_PER_CLIENT) {
-    server_send_error(c, m->id, SHMBUS_ENOSLOT, "this client holds %u records, the limit",
-                      SERVER_MAX_PARTS_PER_CLIENT);
+  if (c->nparts >= SERVER_MAX_PARTS_PER_CLIENT ||
+      (lim->records != 0 && c->nparts >= lim->records)) {
+    log_notice("client %u (pid %d, %s): quota: holds %zu records (limit records %llu)", c->id,
+               (int)c->pid, c->name, c->nparts,
+               (unsigned long long)(lim->records != 0 ? lim->records
+                                                      : (uint64_t)SERVER_MAX_PARTS_PER_CLIENT));
+    server_send_error(c, m->id, SHMBUS_EQUOTA,
+                      "quota: this client holds %zu publisher and subscriber records; the "
+                      "daemon's limit \"records\" is %llu",
+                      c->nparts,
+                      (unsigned long long)(lim->records != 0
+                                               ? lim->records
+                                               : (uint64_t)SERVER_MAX_PARTS_PER_CLIENT));
     return false;
   }
   return true;
+}
+
+/* The bytes of the region `p` describes (data + control file); 0 when the
+ * parameters are invalid (registry_create says so then). */
+static uint64_t server_region_bytes(const struct shmbus__params *p) {
+  struct shmbus__layout l;
+
+  if (shmbus__layout_compute(p, shmbus__page_size(), &l) < 0)
+    return 0;
+  return l.data_size + l.ctrl_size;
+}
+
+/* Checks the limits on creating a topic with parameters `p` for `c`: the
+ * maximum region size and the client's topic and memory quotas. Returns
+ * true to go on; false after it answered with an error. */
+static bool server_may_create(struct server *srv, struct client *c, const struct shmbus__msg *m,
+                              const struct shmbus__params *p) {
+  const struct config_limits *lim = config_limits(srv->cfg);
+  uint64_t bytes = server_region_bytes(p);
+
+  if (lim->region != 0 && bytes > lim->region) {
+    log_notice("client %u (pid %d, %s): topic %s: region of %llu bytes refused (limit region "
+               "%llu)",
+               c->id, (int)c->pid, c->name, m->topic, (unsigned long long)bytes,
+               (unsigned long long)lim->region);
+    server_send_error(c, m->id, SHMBUS_ELIMIT,
+                      "topic \"%s\" would need a region of %llu bytes; the daemon's limit "
+                      "\"region\" is %llu bytes (slots=%u slot_size=%u max_subs=%u max_pubs=%u)",
+                      m->topic, (unsigned long long)bytes, (unsigned long long)lim->region,
+                      p->slot_count, p->slot_capacity, p->max_subs, p->max_pubs);
+    return false;
+  }
+  if (lim->topics != 0 && c->ntopics >= lim->topics) {
+    log_notice("client %u (pid %d, %s): quota: created %llu topics (limit topics %llu)", c->id,
+               (int)c->pid, c->name, (unsigned long long)c->ntopics,
+               (unsigned long long)lim->topics);
+    server_send_error(c, m->id, SHMBUS_EQUOTA,
+                      "quota: this client created %llu topics that still exist; the daemon's "
+                      "limit \"topics\" is %llu",
+                      (unsigned long long)c->ntopics, (unsigned long long)lim->topics);
+    return false;
+  }
+  if (lim->memory != 0 && (bytes > lim->memory || c->bytes > lim->memory - bytes)) {
+    log_notice("client %u (pid %d, %s): quota: %llu bytes of regions plus %llu (limit memory "
+               "%llu)",
+               c->id, (int)c->pid, c->name, (unsigned long long)c->bytes, (unsigned long long)bytes,
+               (unsigned long long)lim->memory);
+    server_send_error(c, m->id, SHMBUS_EQUOTA,
+                      "quota: the topics this client created hold %llu bytes of shared memory; "
+                      "\"%s\" needs %llu more; the daemon's limit \"memory\" is %llu bytes",
+                      (unsigned long long)c->bytes, m->topic, (unsigned long long)bytes,
+                      (unsigned long long)lim->memory);
+    return false;
+  }
+  return true;
+}
+
+/* Gives a dropped topic's quota back to its creator, if still connected. */
+static void server_on_drop(void *ctx, const struct registry_topic *t) {
+  struct server *srv = ctx;
+  struct client *c;
+
+  if (t->creator_id == 0)
+    return;
+  for (c = srv->clients; c != NULL; c = c->next)
+    if (c->id == t->creator_id) {
+      c->ntopics--;
+      c->bytes -= t->bytes;
+      return;
+    }
+}
+
+/* The token bucket of control messages: `rate` tokens a second, up to
+ * `burst`. A request with no token left is refused with SHMBUS_EQUOTA
+ * and still costs one, so the balance goes negative; a client that keeps
+ * sending while refused, down to -burst, is flooding and is disconnected.
+ * Returns true to handle the request. */
+static bool server_rate_ok(struct server *srv, struct client *c, const struct shmbus__msg *m) {
+  const struct config_limits *lim = config_limits(srv->cfg);
+  uint64_t now = shmbus__clock_mono_ns();
+  double burst = lim->burst != 0 ? (double)lim->burst : 1.0;
+
+  if (lim->rate == 0)
+    return true;
+  c->tokens += (double)(now - c->tokens_ns) * 1e-9 * (double)lim->rate;
+  if (c->tokens > burst)
+    c->tokens = burst;
+  c->tokens_ns = now;
+  c->tokens -= 1.0;
+  if (c->tokens >= 0.0)
+    return true;
+  if (c->tokens < -burst) {
+    log_warn("client %u (pid %d, %s): quota: kept sending while over the rate limit (%llu/s, "
+             "burst %llu); disconnecting",
+             c->id, (int)c->pid, c->name, (unsigned long long)lim->rate,
+             (unsigned long long)lim->burst);
+    server_send_error(c, m->id, SHMBUS_EQUOTA,
+                      "quota: flooding: more than %llu control messages beyond the limit "
+                      "\"rate\" of %llu per second; disconnected",
+                      (unsigned long long)lim->burst, (unsigned long long)lim->rate);
+    server_kill(c, NULL);
+    return false;
+  }
+  if (c->tokens > -2.0) /* once per episode */
+    log_notice("client %u (pid %d, %s): quota: over the rate limit (%llu/s, burst %llu)", c->id,
+               (int)c->pid, c->name, (unsigned long long)lim->rate, (unsigned long long)lim->burst);
+  server_send_error(c, m->id, SHMBUS_EQUOTA,
+                    "quota: more than %llu control messages per second (limit \"rate\", burst "
+                    "%llu); slow down",
+                    (unsigned long long)lim->rate, (unsigned long long)lim->burst);
+  return false;
 }
 
 static void server_open(struct server *srv, struct client *c, struct shmbus__msg *m) {
@@ -429,6 +559,8 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
                         SERVER_MAX_TOPICS);
       return;
     }
+    if (!server_may_create(srv, c, m, &want))
+      return;
     rv = registry_create(&srv->reg, m->topic, &want, m->retain, false, &t);
     if (rv < 0) {
       if (rv == SHMBUS_EPARAM)
@@ -437,6 +569,12 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
                           "(slots a power of two in 2..2^24, slot_size 1..64 MiB, max_subs "
                           "1..4096, max_pubs 1..1024, region at most 64 GiB)",
                           want.slot_count, want.slot_capacity, want.max_subs, want.max_pubs);
+      else if (rv == -ENOMEM || rv == -ENOSPC || rv == -EFBIG)
+        server_send_error(c, m->id, rv,
+                          "cannot create topic \"%s\": the system has no room for its %llu "
+                          "bytes of shared memory (%s)",
+                          m->topic, (unsigned long long)server_region_bytes(&want),
+                          shmbus_strerror(rv));
       else
         server_send_error(c, m->id, rv, "cannot create topic \"%s\": %s", m->topic,
                           shmbus_strerror(rv));
@@ -445,6 +583,9 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
       return;
     }
     created = true;
+    t->creator_id = c->id;
+    c->ntopics++;
+    c->bytes += t->bytes;
     log_info("topic %s: created by client %u (pid %d): slots=%u slot_size=%u max_subs=%u "
              "max_pubs=%u%s",
              t->name, c->id, (int)c->pid, want.slot_count, want.slot_capacity, want.max_subs,
@@ -602,6 +743,8 @@ static void server_dispatch(struct server *srv, struct client *c, struct shmbus_
     server_violation(c, 0, -EPROTO, "a request needs a non-zero id");
     return;
   }
+  if (!server_rate_ok(srv, c, m))
+    return;
   /* The decoder enforces the descriptor count of each type; checked here
    * again because the handlers index m->fds by it. */
   if (m->nfds != shmbus__msg_fd_count(m->type, m->role)) {
@@ -750,6 +893,8 @@ static void server_accept_one(struct server *srv, int fd) {
   c->pid = cred.pid;
   c->uid = cred.uid;
   c->gid = cred.gid;
+  c->tokens = (double)config_limits(srv->cfg)->burst;
+  c->tokens_ns = shmbus__clock_mono_ns();
   c->id = srv->next_client_id++;
   if (srv->next_client_id == 0)
     srv->next_client_id = 1;
@@ -856,6 +1001,8 @@ int server_init(struct server *srv, uv_loop_t *loop, int listen_fd, const char *
   srv->start_ns = shmbus__clock_mono_ns();
   if ((rv = registry_init(&srv->reg)) < 0)
     return rv;
+  srv->reg.on_drop = server_on_drop;
+  srv->reg.drop_ctx = srv;
   if ((rv = stats_init(&srv->stats, loop, &srv->reg)) < 0) {
     log_err("cannot create %s: %s", STATS_TOPIC, shmbus_strerror(rv));
     return rv;
@@ -882,6 +1029,16 @@ int server_init(struct server *srv, uv_loop_t *loop, int listen_fd, const char *
   return 0;
 }
 
+int server_apply_limits(const struct server *srv, struct config *cfg, char *err, size_t errlen) {
+  size_t i;
+  int rv;
+
+  for (i = 0; i < srv->nlimit_args; i++)
+    if ((rv = config_limit_override(cfg, srv->limit_args[i], err, errlen)) < 0)
+      return rv;
+  return 0;
+}
+
 void server_reload(struct server *srv) {
   struct config *cfg = NULL;
   char err[512];
@@ -903,6 +1060,11 @@ void server_reload(struct server *srv) {
     return;
   } else {
     log_notice("reload: %zu rule(s) from %s", config_rule_count(cfg), srv->config_path);
+  }
+  if (server_apply_limits(srv, cfg, err, sizeof(err)) < 0) {
+    log_err("reload: %s; keeping the current rules", err);
+    config_free(cfg);
+    return;
   }
   config_free(srv->cfg);
   srv->cfg = cfg;

@@ -5,7 +5,11 @@
  * has no stream type for SEQPACKET). Everything a client sends is untrusted:
  * a malformed datagram or a message out of order gets an `error` and the
  * connection is closed; a request that cannot be granted gets an `error`
- * and the connection stays. The daemon never blocks on a client and never
+ * and the connection stays. Each client has quotas (struct config_limits):
+ * topics created, records held, region bytes created, and a token bucket
+ * of control messages; a request beyond one gets SHMBUS_EQUOTA (a region
+ * above the maximum size SHMBUS_ELIMIT), and a client that keeps sending
+ * far beyond the rate is disconnected. The daemon never blocks on a client and never
  * queues for one: a client whose socket is full when the daemon answers or
  * sends it an event is disconnected.
  *
@@ -60,6 +64,8 @@ struct server {
   bool sweep_init;
   uv_timer_t accept_timer; /* resumes accepting after running out of fds */
   bool accept_init;
+  char *const *limit_args; /* --limit NAME=VALUE from the command line, over the file's */
+  size_t nlimit_args;
   uint32_t next_client_id;
   uint64_t start_ns;
   bool stopping;
@@ -74,6 +80,10 @@ struct server {
  * a negative code; on failure call server_free. */
 int server_init(struct server *srv, uv_loop_t *loop, int listen_fd, const char *sock_path,
                 bool system, struct config *cfg, const char *config_path, bool config_default);
+
+/* Applies the command line's limits (srv->limit_args) to `cfg`. Returns
+ * 0, or -EINVAL with a sentence in `err`. */
+int server_apply_limits(const struct server *srv, struct config *cfg, char *err, size_t errlen);
 
 /* Reloads the config file (SIGHUP). A file that does not load leaves the
  * current rules in place; the log says why. */

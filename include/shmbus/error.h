@@ -43,7 +43,9 @@ extern "C" {
   XX(EDENIED, 11, "permission denied by the bus configuration")              \
   XX(ENODAEMON, 12, "no bus daemon is running and autostart is disabled")    \
   XX(EPROTOVER, 13, "bus daemon speaks another protocol version")            \
-  XX(EDISCONNECTED, 14, "connection to the bus daemon was lost")
+  XX(EDISCONNECTED, 14, "connection to the bus daemon was lost")               \
+  XX(EQUOTA, 15, "a per-client limit of the bus daemon was reached (topics, records, memory or request rate)") \
+  XX(ELIMIT, 16, "topic's shared memory would exceed the bus daemon's maximum region size")
 
 /* The bus-specific codes. The hot-path outcomes -EAGAIN (no message yet) and
  * -EMSGSIZE (receive buffer too small) are plain errno values. */

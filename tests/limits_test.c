@@ -1,0 +1,363 @@
+/* Resource limits and abuse, against a real shmbusd: per-client quotas on
+ * topics created, records held, region memory and control messages per
+ * second; the maximum region size; a client that floods requests and never
+ * reads its socket; shared memory running out at topic creation (through
+ * RLIMIT_FSIZE on the daemon, which makes the memory file's ftruncate fail
+ * the way a full /dev/shm or memory cgroup makes fallocate fail).
+ *
+ * Each test starts its own daemon with --limit options or a config file
+ * (tests/rawclient.h) and checks both the error code and that the text
+ * names the limit, then that the daemon and the other clients go on. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "daemonutil.h"
+#include "platform/platform.h"
+#include "rawclient.h"
+#include "shmbus/shmbus.h"
+
+static const struct shmbus__params lt_small = {8, 64, 4, 4};
+
+TestSuite(limits, .timeout = DT_TEST_TIMEOUT);
+
+/* Opens a subscriber on a new topic `name` and keeps the record. */
+static int lt_open_sub(int fd, const char *name, const struct shmbus__params *p, struct dt_rec *r,
+                       char *text) {
+  struct dt_open_args a = {p, false, 0, false};
+  return dt_open_ex(fd, name, SHMBUS__WIRE_SUB, &a, r, text);
+}
+
+Test(limits, topics_quota_counts_live_topics_of_one_client) {
+  const char *args[] = {"--limit", "topics=3", NULL};
+  struct dt_daemon d;
+  struct dt_rec r[4];
+  struct dt_rec other;
+  char text[SHMBUS__TEXT_MAX + 1];
+  int a, b;
+  int i;
+
+  dt_init(&d);
+  dt_start_with(&d, args);
+  a = dt_client(&d);
+  b = dt_client(&d);
+  for (i = 0; i < 3; i++) {
+    char name[32];
+    snprintf(name, sizeof(name), "q/t%d", i);
+    DT_ASSERT(lt_open_sub(a, name, &lt_small, &r[i], NULL) == 0, "topic %d", i);
+  }
+  DT_ASSERT(lt_open_sub(a, "q/t3", &lt_small, &r[3], text) == SHMBUS_EQUOTA, "4th topic: %s", text);
+  DT_ASSERT(strstr(text, "\"topics\" is 3") != NULL, "the text names the limit: %s", text);
+  /* Joining a topic someone else created costs no topic quota. */
+  DT_ASSERT(lt_open_sub(b, "q/other", &lt_small, &other, NULL) == 0, "b creates q/other");
+  DT_ASSERT(lt_open_sub(a, "q/other", &lt_small, &r[3], NULL) == 0, "a joins q/other");
+  DT_ASSERT(dt_close_req(a, &r[3]) == 0, "close");
+  dt_rec_close(&r[3]);
+  /* A topic that goes away gives its quota back. */
+  DT_ASSERT(dt_close_req(a, &r[0]) == 0, "close");
+  dt_rec_close(&r[0]);
+  DT_ASSERT(lt_open_sub(a, "q/t3", &lt_small, &r[3], text) == 0, "after a drop: %s", text);
+  for (i = 1; i < 4; i++)
+    dt_rec_close(&r[i]);
+  dt_rec_close(&other);
+  dt_wait_log(&d, b, "quota: created 3 topics (limit topics 3)", 1);
+  close(a);
+  close(b);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(limits, records_quota) {
+  const char *args[] = {"--limit=records=2", NULL};
+  struct dt_daemon d;
+  struct dt_rec r[3];
+  char text[SHMBUS__TEXT_MAX + 1];
+  int a;
+
+  dt_init(&d);
+  dt_start_with(&d, args);
+  a = dt_client(&d);
+  DT_ASSERT(dt_open(a, "rec/t", SHMBUS__WIRE_PUB, &lt_small, &r[0]) == 0, "pub");
+  DT_ASSERT(lt_open_sub(a, "rec/t", &lt_small, &r[1], NULL) == 0, "sub");
+  DT_ASSERT(lt_open_sub(a, "rec/t", &lt_small, &r[2], text) == SHMBUS_EQUOTA, "3rd: %s", text);
+  DT_ASSERT(strstr(text, "\"records\" is 2") != NULL, "%s", text);
+  DT_ASSERT(dt_close_req(a, &r[1]) == 0, "close");
+  dt_rec_close(&r[1]);
+  DT_ASSERT(lt_open_sub(a, "rec/t", &lt_small, &r[2], text) == 0, "after close: %s", text);
+  dt_rec_close(&r[0]);
+  dt_rec_close(&r[2]);
+  close(a);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(limits, memory_quota_and_region_limit) {
+  /* 64 slots of 4 KiB: a bit more than 256 KiB per topic. */
+  const struct shmbus__params mid = {64, 4096, 4, 4};
+  const struct shmbus__params huge = {1u << 17, 64u << 10, 4, 4}; /* 8 GiB */
+  const char *args[] = {"--limit", "memory=700K", "--limit", "region=1M", NULL};
+  struct shmbus__params big = {512, 4096, 4, 4}; /* 2 MiB */
+  struct dt_daemon d;
+  struct dt_rec r[3];
+  char text[SHMBUS__TEXT_MAX + 1];
+  int a, b;
+
+  dt_init(&d);
+  dt_start_with(&d, args);
+  a = dt_client(&d);
+  b = dt_client(&d);
+  DT_ASSERT(lt_open_sub(a, "mem/big", &big, &r[0], text) == SHMBUS_ELIMIT, "big: %s", text);
+  DT_ASSERT(strstr(text, "limit \"region\" is 1048576 bytes") != NULL, "%s", text);
+  DT_ASSERT(lt_open_sub(a, "mem/huge", &huge, &r[0], text) == SHMBUS_ELIMIT, "huge: %s", text);
+  DT_ASSERT(lt_open_sub(a, "mem/a", &mid, &r[0], text) == 0, "a: %s", text);
+  DT_ASSERT(lt_open_sub(a, "mem/b", &mid, &r[1], text) == 0, "b: %s", text);
+  DT_ASSERT(lt_open_sub(a, "mem/c", &mid, &r[2], text) == SHMBUS_EQUOTA, "c: %s", text);
+  DT_ASSERT(strstr(text, "\"memory\" is 716800 bytes") != NULL, "%s", text);
+  /* Another client has its own quota. */
+  DT_ASSERT(lt_open_sub(b, "mem/c", &mid, &r[2], text) == 0, "b's c: %s", text);
+  dt_rec_close(&r[0]);
+  dt_rec_close(&r[1]);
+  dt_rec_close(&r[2]);
+  close(a);
+  close(b);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(limits, default_region_limit_refuses_8_gib) {
+  const struct shmbus__params huge = {1u << 17, 64u << 10, 4, 4};
+  struct dt_daemon d;
+  struct dt_rec r;
+  char text[SHMBUS__TEXT_MAX + 1];
+  int a;
+
+  dt_start(&d);
+  a = dt_client(&d);
+  DT_ASSERT(lt_open_sub(a, "huge", &huge, &r, text) == SHMBUS_ELIMIT, "huge: %s", text);
+  DT_ASSERT(strstr(text, "\"region\" is 4294967296 bytes") != NULL, "%s", text);
+  close(a);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* Sends status requests one at a time and counts the answered ones until
+ * the first refusal, which must be a rate quota error. */
+static int lt_count_until_refused(int fd, int max) {
+  int n;
+
+  for (n = 0; n < max; n++) {
+    struct shmbus__msg m;
+    struct shmbus__msg r;
+    shmbus__msg_init(&m, SHMBUS__MSG_STATUS, dt_next_id++);
+    dt_send(fd, &m);
+    dt_reply(fd, m.id, &r);
+    if (r.type == SHMBUS__MSG_ERROR) {
+      DT_ASSERT(r.code == SHMBUS_EQUOTA, "refused with %s", shmbus_err_name(r.code));
+      DT_ASSERT(strstr(r.text, "limit \"rate\"") != NULL, "%s", r.text);
+      return n;
+    }
+  }
+  return n;
+}
+
+Test(limits, rate_limit_refuses_then_disconnects_a_flood) {
+  const char *args[] = {"--config", NULL, NULL};
+  struct dt_daemon d;
+  char cfg[256];
+  int a, b;
+  int n;
+  int refused = 0;
+  int rv;
+
+  dt_init(&d);
+  snprintf(cfg, sizeof(cfg), "%s/limits.conf", d.tmp);
+  /* One token a second: the few refilled while the test runs (more under
+   * valgrind) are the slack below. */
+  dt_write_file(cfg, "limit rate 1   # per second\nlimit burst 20\nallow any ** *\n");
+  args[1] = cfg;
+  dt_start_with(&d, args);
+  a = dt_connect(&d);
+  (void)dt_hello(a); /* the hello costs a token too */
+  b = dt_client(&d);
+  n = lt_count_until_refused(a, 100);
+  DT_ASSERT(n >= 19 && n <= 25, "%d requests passed a burst of 20", n);
+  /* Another client is not affected. */
+  (void)dt_status(b);
+  /* Keep sending without waiting: refused each time, then disconnected. */
+  for (int i = 0; i < 200; i++) {
+    struct shmbus__msg m;
+    shmbus__msg_init(&m, SHMBUS__MSG_STATUS, dt_next_id++);
+    if (shmbus__proto_send(a, &m) != 0)
+      break;
+  }
+  for (;;) {
+    struct shmbus__msg r;
+    rv = dt_recv(a, &r);
+    if (rv != 0)
+      break;
+    DT_ASSERT(r.type == SHMBUS__MSG_ERROR && r.code == SHMBUS_EQUOTA, "type %u", r.type);
+    refused++;
+  }
+  DT_ASSERT(rv == -EPIPE, "expected a hang-up, got %s", shmbus_strerror(rv));
+  /* The daemon hangs up with our requests still unread in its queue, so the
+   * kernel resets the connection and may drop the refusals it sent. */
+  DT_ASSERT(refused <= 30, "%d refusals before the hang-up", refused);
+  dt_wait_log(&d, b, "kept sending while over the rate limit", 1);
+  dt_wait_clients(b, 1);
+  close(a);
+  close(b);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+Test(limits, bad_limit_refuses_to_start) {
+  const char *args[] = {"--limit", "topics=lots", NULL};
+  const char *args2[] = {"--config", NULL, NULL};
+  struct dt_daemon d;
+  char cfg[256];
+  int rd;
+  int status;
+  pid_t pid;
+
+  dt_init(&d);
+  pid = dt_spawn(&d, args, &rd);
+  DT_ASSERT(!dt_wait_ready(rd), "started with a bad --limit");
+  status = dt_wait_exit(pid);
+  DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 2, "exit status %d", status);
+  snprintf(cfg, sizeof(cfg), "%s/bad.conf", d.tmp);
+  dt_write_file(cfg, "limit speed 3\n");
+  args2[1] = cfg;
+  pid = dt_spawn(&d, args2, &rd);
+  DT_ASSERT(!dt_wait_ready(rd), "started with a bad limit line");
+  status = dt_wait_exit(pid);
+  DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 1, "exit status %d", status);
+  dt_wait_log(&d, -1, "bad.conf:1: unknown limit \"speed\"", 1);
+  dt_cleanup(&d);
+}
+
+/* A client floods requests and never reads its socket. The daemon must
+ * neither block nor slow the others down: they keep opening topics and
+ * exchanging messages, and the flooder is disconnected (its socket fills
+ * with replies, or it exceeds the rate limit, whichever comes first). */
+Test(limits, flooder_that_never_reads_cannot_block_others) {
+  struct dt_daemon d;
+  struct dt_rec p;
+  struct dt_rec s;
+  char buf[64];
+  int flood;
+  int good;
+  int sent = 0;
+  int rounds = 0;
+  bool gone = false;
+  uint64_t deadline;
+
+  dt_start(&d);
+  flood = dt_client(&d);
+  good = dt_client(&d);
+  deadline = dt_now_ms() + (uint64_t)dt_timeout_ms() * 4;
+  while (!gone) {
+    DT_ASSERT(dt_now_ms() < deadline, "the flooder was never disconnected (%d sent)", sent);
+    for (int i = 0; i < 200; i++) {
+      struct shmbus__msg m;
+      int rv;
+      shmbus__msg_init(&m, SHMBUS__MSG_STATUS, dt_next_id++);
+      rv = shmbus__proto_send(flood, &m);
+      if (rv == -EAGAIN) {
+        /* The daemon is not reading us right now: wait a little for it. */
+        struct pollfd pfd = {flood, POLLOUT, 0};
+        (void)poll(&pfd, 1, 10);
+        break;
+      }
+      if (rv != 0) {
+        gone = true;
+        break;
+      }
+      sent++;
+    }
+    /* Meanwhile, a normal client: a new topic, a message through it. */
+    {
+      char name[32];
+      snprintf(name, sizeof(name), "good/%d", rounds);
+      DT_ASSERT(dt_open(good, name, SHMBUS__WIRE_PUB, &lt_small, &p) == 0, "round %d", rounds);
+      DT_ASSERT(dt_open(good, name, SHMBUS__WIRE_SUB, &lt_small, &s) == 0, "round %d", rounds);
+      dt_map(&p);
+      dt_map(&s);
+      dt_publish_str(&p, "still here");
+      DT_ASSERT(dt_sub_recv_wait(&s, buf, sizeof(buf)) == 10, "round %d", rounds);
+      DT_ASSERT(strcmp(buf, "still here") == 0, "%s", buf);
+      DT_ASSERT(dt_close_req(good, &s) == 0, "close");
+      DT_ASSERT(dt_close_req(good, &p) == 0, "close");
+      dt_rec_close(&s);
+      dt_rec_close(&p);
+      rounds++;
+    }
+  }
+  cr_log_info("flooder sent %d requests before it was cut off; %d good rounds", sent, rounds);
+  DT_ASSERT(dt_status(good).clients == 1u, "the flooder is gone");
+  close(flood);
+  close(good);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* Shared memory runs out while a topic is created: the daemon answers with
+ * a clear error, stays up and serves smaller topics. RLIMIT_FSIZE on the
+ * daemon makes a memory file larger than 1 MiB fail with EFBIG (and,
+ * unless the daemon ignores it, SIGXFSZ would kill it). */
+Test(limits, shared_memory_exhausted_at_creation) {
+  const struct shmbus__params big = {1024, 4096, 4, 4}; /* 4 MiB */
+  struct rlimit old;
+  struct rlimit lim;
+  struct dt_daemon d;
+  struct dt_rec r;
+  char text[SHMBUS__TEXT_MAX + 1];
+  int a;
+
+  DT_ASSERT(getrlimit(RLIMIT_FSIZE, &old) == 0, "getrlimit");
+  lim = old;
+  lim.rlim_cur = 1u << 20;
+  if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < lim.rlim_cur)
+    cr_skip_test("RLIMIT_FSIZE is already below 1 MiB");
+  /* The daemon inherits the limit across fork and exec; we take ours back
+   * at once (the soft limit may go up to the hard one again). */
+  DT_ASSERT(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit: %s", strerror(errno));
+  dt_init(&d);
+  dt_start_with(&d, NULL);
+  DT_ASSERT(setrlimit(RLIMIT_FSIZE, &old) == 0, "setrlimit: %s", strerror(errno));
+  a = dt_client(&d);
+  DT_ASSERT(lt_open_sub(a, "big", &big, &r, text) == -EFBIG, "big: %s", text);
+  DT_ASSERT(strstr(text, "no room for its") != NULL, "%s", text);
+  /* Still up, still serving. */
+  DT_ASSERT(lt_open_sub(a, "small", &lt_small, &r, text) == 0, "small: %s", text);
+  dt_rec_close(&r);
+  dt_wait_log(&d, a, "cannot create", 1);
+  close(a);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* The public API returns the daemon's quota codes. */
+Test(limits, public_api_reports_quota_codes) {
+  struct du_daemon d = {.extra = "--limit=topics=1"};
+  struct shmbus_topic_opts huge = {1u << 17, 64u << 10, 4, 4, false};
+  shmbus_bus *bus;
+  shmbus_pub *p1;
+  shmbus_pub *p2;
+
+  du_start(&d);
+  bus = du_bus(&d);
+  cr_assert_eq(shmbus_pub_open(bus, "api/one", NULL, &p1), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "api/two", NULL, &p2), SHMBUS_EQUOTA);
+  cr_assert_eq(shmbus_pub_open(bus, "api/huge", &huge, &p2), SHMBUS_ELIMIT);
+  cr_assert_str_eq(shmbus_err_name(SHMBUS_EQUOTA), "SHMBUS_EQUOTA");
+  shmbus_pub_close(p1);
+  shmbus_bus_close(bus);
+  du_stop(&d);
+}
