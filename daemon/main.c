@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "faults.h"
 #include "log.h"
 #include "paths.h"
 #include "proto.h"
@@ -441,6 +442,8 @@ int main(int argc, char **argv) {
   if ((rv = main_parse(argc, argv, &o)) != 0)
     return rv;
   log_init(LOG_SINK_STDERR, o.verbose);
+  if (faults_init() < 0)
+    return MAIN_EXIT_USAGE;
   if (o.ready_fd >= 0 && fcntl(o.ready_fd, F_SETFD, FD_CLOEXEC) != 0) {
     log_err("--ready-fd %d: %s", o.ready_fd, strerror(errno));
     return MAIN_EXIT_USAGE;

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "faults.h"
 #include "layout.h"
 #include "log.h"
 #include "platform/platform.h"
@@ -301,11 +302,13 @@ static void server_joined(struct server *srv, struct client *c, uint32_t id,
     m.fds[1] = ctrl_fd;
   }
   m.nfds = 2;
+  FAULT_POINT(FAULT_OPEN_BEFORE_REPLY);
   rv = server_send(c, &m);
   shmbus__fd_close(data_fd);
   shmbus__fd_close(ctrl_fd);
   if (rv < 0)
     return; /* dead: the reaper releases the record */
+  FAULT_POINT(FAULT_OPEN_AFTER_REPLY);
   for (q = t->parts; q != NULL && !c->dead; q = q->next)
     if (q->role != part->role && q->eventfd >= 0)
       server_send_peer(part, SHMBUS__MSG_PEER_JOIN, q);
@@ -586,6 +589,7 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
     t->creator_id = c->id;
     c->ntopics++;
     c->bytes += t->bytes;
+    FAULT_POINT(FAULT_OPEN_AFTER_CREATE);
     log_info("topic %s: created by client %u (pid %d): slots=%u slot_size=%u max_subs=%u "
              "max_pubs=%u%s",
              t->name, c->id, (int)c->pid, want.slot_count, want.slot_capacity, want.max_subs,

@@ -7,11 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "client.h"
 
 #ifndef SHMBUSD_PATH
 #error "SHMBUSD_PATH must name the shmbusd binary"
 #endif
+
+/* Drops du_status's connection (the daemon it talked to is going). */
+static void du_status_close(struct du_daemon *d) {
+  if (d->status != NULL) {
+    shmbus__conn_close(d->status);
+    free(d->status);
+    d->status = NULL;
+  }
+}
 
 static void du_spawn(struct du_daemon *d) {
   int p[2];
@@ -25,8 +37,8 @@ static void du_spawn(struct du_daemon *d) {
     char fdarg[16];
     close(p[0]);
     snprintf(fdarg, sizeof(fdarg), "%d", p[1]);
-    execl(SHMBUSD_PATH, "shmbusd", "--foreground", "--dir", d->dir, "--ready-fd", fdarg,
-          d->extra, (char *)NULL);
+    execl(SHMBUSD_PATH, "shmbusd", "--foreground", "--dir", d->dir, "--ready-fd", fdarg, d->extra,
+          (char *)NULL);
     _exit(127);
   }
   close(p[1]);
@@ -39,12 +51,14 @@ static void du_spawn(struct du_daemon *d) {
 }
 
 void du_start(struct du_daemon *d) {
+  d->status = NULL;
   snprintf(d->dir, sizeof(d->dir), "/tmp/shmbus-test-XXXXXX");
   cr_assert_not_null(mkdtemp(d->dir));
   du_spawn(d);
 }
 
 void du_restart(struct du_daemon *d) {
+  du_status_close(d);
   du_spawn(d);
 }
 
@@ -56,6 +70,7 @@ int du_wait(pid_t pid) {
 }
 
 void du_kill(struct du_daemon *d) {
+  du_status_close(d);
   if (d->pid > 0) {
     kill(d->pid, SIGKILL);
     du_wait(d->pid);
@@ -65,6 +80,8 @@ void du_kill(struct du_daemon *d) {
 
 void du_stop(struct du_daemon *d) {
   char cmd[128];
+
+  du_status_close(d);
   if (d->pid > 0) {
     int status;
     kill(d->pid, SIGTERM);
@@ -105,4 +122,51 @@ void du_read(int fd, void *buf, size_t n) {
 
 void du_write(int fd, const void *buf, size_t n) {
   cr_assert_eq(write(fd, buf, n), (ssize_t)n);
+}
+
+/* A status connection holds no records, so no event is expected; any that
+ * comes is dropped. */
+static void du_drop_event(void *ctx, struct shmbus__msg *ev) {
+  (void)ctx;
+  shmbus__msg_close_fds(ev);
+}
+
+void du_status(struct du_daemon *d, uint32_t *clients, uint32_t *topics) {
+  struct shmbus__msg req;
+  struct shmbus__msg rep;
+  int rv;
+
+  if (d->status == NULL) {
+    d->status = calloc(1, sizeof(*d->status));
+    cr_assert_not_null(d->status);
+    rv = shmbus__conn_init(d->status, d->dir, "du_status", 0, NULL, 5000, du_drop_event, NULL);
+    cr_assert_eq(rv, 0, "conn_init: %s", shmbus_strerror(rv));
+    rv = shmbus__conn_connect(d->status);
+    cr_assert_eq(rv, 0, "status connect: %s", shmbus_strerror(rv));
+  }
+  shmbus__msg_init(&req, SHMBUS__MSG_STATUS, 0);
+  rv = shmbus__conn_request(d->status, &req, &rep);
+  cr_assert_eq(rv, 0, "status: %s", shmbus_strerror(rv));
+  shmbus__msg_close_fds(&rep);
+  cr_assert_eq(rep.type, SHMBUS__MSG_STATUS_REPLY);
+  if (clients != NULL)
+    *clients = rep.clients - 1; /* not counting this connection */
+  if (topics != NULL)
+    *topics = rep.topics;
+}
+
+void du_wait_clients(struct du_daemon *d, uint32_t clients) {
+  struct timespec t0;
+  struct timespec t1;
+  uint32_t n;
+
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    du_status(d, &n, NULL);
+    if (n == clients)
+      return;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cr_assert_lt(t1.tv_sec - t0.tv_sec, 10, "the daemon still serves %u clients, not %u", n,
+                 clients);
+  }
 }

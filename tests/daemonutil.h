@@ -5,14 +5,18 @@
 #define SHMBUS_DAEMONUTIL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "shmbus/shmbus.h"
+
+struct shmbus__conn;
 
 struct du_daemon {
   char dir[64];      /* private bus directory */
   pid_t pid;         /* the daemon, 0 when not running */
   const char *extra; /* an extra argument for the daemon, or NULL */
+  struct shmbus__conn *status; /* du_status's connection, kept open; NULL before */
 };
 
 /* Makes a fresh bus dir and starts a daemon in the foreground on it;
@@ -34,6 +38,16 @@ shmbus_bus *du_bus(const struct du_daemon *d);
 /* Reads exactly n bytes from fd (fails the test on EOF or error). */
 void du_read(int fd, void *buf, size_t n);
 void du_write(int fd, const void *buf, size_t n);
+
+/* Asks the daemon for its status: *clients (not counting the connection
+ * that asks) and *topics, either may be NULL. The asking connection is
+ * opened on first use and kept until the daemon is stopped, killed or
+ * restarted, so it does not come and go in the daemon's counts. Fails the
+ * test if the daemon does not answer. */
+void du_status(struct du_daemon *d, uint32_t *clients, uint32_t *topics);
+/* Waits (bounded, 10 s) until the daemon serves exactly `clients` clients
+ * besides the one asking: it noticed every crash before. */
+void du_wait_clients(struct du_daemon *d, uint32_t clients);
 
 /* Waits for child `pid`; returns its wait status. */
 int du_wait(pid_t pid);

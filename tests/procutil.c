@@ -1,0 +1,46 @@
+#include "procutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Reads the first "<key> <n> kB" line of a /proc file. */
+static int pu_field_kb(const char *path, const char *key, uint64_t *out) {
+  char line[256];
+  size_t klen = strlen(key);
+  FILE *f = fopen(path, "r");
+  int rv = -ENOENT;
+
+  if (f == NULL)
+    return -errno;
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (strncmp(line, key, klen) == 0 && sscanf(line + klen, " %" SCNu64, out) == 1) {
+      rv = 0;
+      break;
+    }
+  fclose(f);
+  return rv;
+}
+
+int pu_sample(pid_t pid, struct pu_sample *s) {
+  char path[64];
+  struct dirent *e;
+  DIR *dir;
+  int rv;
+
+  snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+  if ((dir = opendir(path)) == NULL)
+    return -errno;
+  s->fds = 0;
+  while ((e = readdir(dir)) != NULL)
+    if (e->d_name[0] != '.')
+      s->fds++;
+  closedir(dir);
+  snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+  if ((rv = pu_field_kb(path, "RssAnon:", &s->rss_anon_kb)) < 0)
+    return rv;
+  snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+  return pu_field_kb(path, "Private_Dirty:", &s->private_dirty_kb);
+}
