@@ -4,7 +4,6 @@
 #include "registry.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -121,6 +120,7 @@ static struct registry_topic *registry_new_topic(struct registry *reg, const cha
   if (t == NULL)
     return NULL;
   memcpy(t->name, name, len + 1);
+  t->reg = reg;
   t->hash = registry_hash(name);
   t->region.data_fd = -1;
   t->region.ctrl_fd = -1;
@@ -437,20 +437,25 @@ fail:
   return rv;
 }
 
-void registry_signal(int fd) {
-  uint64_t one = 1;
-  int fl;
+/* Wakes a part through its eventfd without blocking. Clients register
+ * non-blocking eventfds, but the file status flags are shared with them:
+ * one that cleared O_NONBLOCK since (and filled the counter) could make a
+ * write block the daemon. shmbus__event_signal refuses such an fd; the
+ * part is marked and its owner disconnected by the server. What remains is
+ * the window between that check and the write (docs/security.md). */
+static void registry_signal(struct registry_part *p) {
+  struct registry *reg = p->topic->reg;
 
-  if (fd < 0)
+  if (p->eventfd < 0 || p->tampered)
     return;
-  /* Clients register non-blocking eventfds, but the file status flags are
-   * shared with them: if one cleared O_NONBLOCK since, set it again so a
-   * saturated counter can never block the daemon. */
-  fl = fcntl(fd, F_GETFL);
-  if (fl >= 0 && (fl & O_NONBLOCK) == 0)
-    (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  /* EAGAIN: the counter is saturated, the owner will wake anyway. */
-  (void)!write(fd, &one, sizeof(one));
+  if (shmbus__event_signal(p->eventfd) == -EBADFD) {
+    p->tampered = true;
+    log_warn("topic %s: the eventfd of %s record %u (pid %u) was made blocking; not waking it",
+             p->topic->name, p->role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber", p->index,
+             p->pid);
+    if (reg->on_tampered != NULL)
+      reg->on_tampered(reg->drop_ctx, p);
+  }
 }
 
 void registry_wake_sleepers(struct registry_topic *t) {
@@ -472,7 +477,7 @@ void registry_wake_sleepers(struct registry_topic *t) {
       continue;
     if (taken[p->index / 64] & (UINT64_C(1) << (p->index % 64))) {
       taken[p->index / 64] &= ~(UINT64_C(1) << (p->index % 64));
-      registry_signal(p->eventfd);
+      registry_signal(p);
     }
   }
   /* Bits of records the daemon does not know (not adopted yet after a
@@ -508,7 +513,7 @@ void registry_wake_pub_waiters(struct registry_topic *t) {
       continue;
     if (taken[p->index / 64] & (UINT64_C(1) << (p->index % 64))) {
       taken[p->index / 64] &= ~(UINT64_C(1) << (p->index % 64));
-      registry_signal(p->eventfd);
+      registry_signal(p);
     }
   }
   for (w = 0; w < words && w < SHMBUS__MAX_PUBS / 64; w++)

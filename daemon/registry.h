@@ -46,9 +46,11 @@ struct registry_part {
   uint32_t client_id; /* the owner's id, for stats; 0 for the daemon */
   int eventfd;        /* the owner's wake-up eventfd; -1 for none */
   bool reliable;      /* subscribers */
+  bool tampered;      /* its eventfd was found blocking: never written again */
 };
 
 struct registry_topic {
+  struct registry *reg;               /* the registry it belongs to */
   struct registry_topic *hnext;       /* hash chain */
   struct registry_topic *repair_next; /* registry.repairs, while dying != NULL */
   struct registry_topic *sweep_next;  /* registry.sweeps, while sweeping */
@@ -83,7 +85,12 @@ struct registry {
   /* Called with each topic registry_maybe_drop is about to free (the
    * server gives its creator's quota back); may be NULL. */
   void (*on_drop)(void *ctx, const struct registry_topic *t);
-  void *drop_ctx;
+  /* Called when a part's eventfd was found blocking (its owner cleared
+   * O_NONBLOCK on the shared file description, which could make a writer
+   * block): the daemon did not write it; the server disconnects the owner.
+   * May be NULL. */
+  void (*on_tampered)(void *ctx, struct registry_part *p);
+  void *drop_ctx; /* ctx for both */
 };
 
 /* Defaults for an open that states no parameters (docs/protocol.md). */
@@ -166,9 +173,6 @@ void registry_bump_epoch(struct registry_topic *t);
  * the daemon knows, through their eventfds. */
 void registry_wake_sleepers(struct registry_topic *t);
 void registry_wake_pub_waiters(struct registry_topic *t);
-
-/* Signals an eventfd without ever blocking. */
-void registry_signal(int fd);
 
 /* Whether two parameter sets are equal. */
 bool registry_params_equal(const struct shmbus__params *a, const struct shmbus__params *b);

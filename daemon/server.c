@@ -499,6 +499,17 @@ static void server_on_drop(void *ctx, const struct registry_topic *t) {
     }
 }
 
+/* A part's eventfd was made blocking by its owner: a hostile or broken
+ * client. Disconnect it (its records are released at the end of the
+ * event); the others must not wait on it. */
+static void server_on_tampered(void *ctx, struct registry_part *p) {
+  struct client *c = p->owner;
+
+  (void)ctx;
+  if (c != NULL)
+    server_kill(c, "it made its wake-up eventfd blocking");
+}
+
 /* The token bucket of control messages: `rate` tokens a second, up to
  * `burst`. A request with no token left is refused with SHMBUS_EQUOTA
  * and still costs one, so the balance goes negative; a client that keeps
@@ -1006,6 +1017,7 @@ int server_init(struct server *srv, uv_loop_t *loop, int listen_fd, const char *
   if ((rv = registry_init(&srv->reg)) < 0)
     return rv;
   srv->reg.on_drop = server_on_drop;
+  srv->reg.on_tampered = server_on_tampered;
   srv->reg.drop_ctx = srv;
   if ((rv = stats_init(&srv->stats, loop, &srv->reg)) < 0) {
     log_err("cannot create %s: %s", STATS_TOPIC, shmbus_strerror(rv));

@@ -209,9 +209,12 @@ int shmbus__topic_validate(const char *name, bool allow_sys) {
   len = strnlen(name, SHMBUS__TOPIC_MAX + 1);
   if (len == 0 || len > SHMBUS__TOPIC_MAX)
     return SHMBUS_EBADNAME;
-  for (i = 0; i < len; i++) {
-    if (name[i] == '/') {
-      if (seg == 0)
+  for (i = 0; i <= len; i++) {
+    if (i == len || name[i] == '/') {
+      /* No empty segment, and no "." or "..": a name never reads as a
+       * path, should anything ever turn one into a path. */
+      if (seg == 0 || (seg == 1 && name[i - 1] == '.') ||
+          (seg == 2 && name[i - 1] == '.' && name[i - 2] == '.'))
         return SHMBUS_EBADNAME;
       seg = 0;
       continue;
@@ -220,8 +223,6 @@ int shmbus__topic_validate(const char *name, bool allow_sys) {
       return SHMBUS_EBADNAME;
     seg++;
   }
-  if (seg == 0)
-    return SHMBUS_EBADNAME;
   /* The whole "$sys" first segment is the daemon's, including "$sys" itself. */
   if (!allow_sys && strncmp(name, "$sys", 4) == 0 && (name[4] == '/' || name[4] == '\0'))
     return SHMBUS_EBADNAME;

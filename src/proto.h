@@ -113,7 +113,8 @@ int shmbus__proto_recv(int sock, struct shmbus__msg *m);
 void shmbus__msg_close_fds(struct shmbus__msg *m);
 
 /* Topic names: segments of [A-Za-z0-9_.-] (and '$' as the first character
- * of the first segment) separated by '/', no empty segment, 1..255 bytes.
+ * of the first segment) separated by '/', no empty segment, no segment "."
+ * or "..", 1..255 bytes.
  * Returns 0 or SHMBUS_EBADNAME. `allow_sys` permits the reserved "$sys/"
  * prefix (the daemon's own topics). */
 int shmbus__topic_validate(const char *name, bool allow_sys);

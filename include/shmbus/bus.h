@@ -115,7 +115,7 @@ struct shmbus_topic_opts {
 };
 
 /* Topic names: segments of [A-Za-z0-9_.-] separated by '/', no empty
- * segment, at most 255 bytes, e.g. "sensors/imu/0". "$sys/..." is the
+ * segment, no segment "." or "..", at most 255 bytes, e.g. "sensors/imu/0". "$sys/..." is the
  * daemon's. An invalid name gives SHMBUS_EBADNAME. */
 
 /* What a receive reports besides the bytes. */

@@ -17,15 +17,20 @@
 /* Creates an anonymous shared-memory file of exactly `size` bytes, with its
  * pages reserved now (so running out of memory is an error here, never a
  * SIGBUS later) and sealed against growing, shrinking and further sealing.
+ * Its mode is 0400, so that a read-only descriptor passed to another
+ * process cannot be reopened read-write through /proc.
  * `debug_name` shows up in /proc/<pid>/fd; it has no other meaning. On
  * success *fd is a read-write descriptor the caller owns. Errors: -ENOMEM,
  * -ENOSPC when memory is short, -EMFILE, -ENOSYS without kernel support. */
 int shmbus__shm_create(const char *debug_name, uint64_t size, int *fd);
 
 /* Checks that `fd` is a sealed shared-memory file as made by
- * shmbus__shm_create (it cannot shrink under a mapping) and returns its
- * size. Errors: -EBADF, SHMBUS_EBADREGION for anything else (a regular
- * file, a pipe, an unsealed memfd, a size out of range). */
+ * shmbus__shm_create (a memfd that cannot shrink under a mapping, every
+ * page reserved) and returns its size. This is what makes a descriptor
+ * received from another process safe to map. Errors: -EBADF,
+ * SHMBUS_EBADREGION for anything else (a regular or tmpfs file, an O_PATH
+ * descriptor, a directory, a pipe, a socket, an unsealed or sparse memfd,
+ * a size out of range). The caller still checks the exact size. */
 int shmbus__shm_check(int fd, uint64_t *size);
 
 /* Opens a new read-only descriptor for the same memory file as `fd`. A
@@ -64,7 +69,10 @@ void shmbus__spin_backoff(unsigned spins);
 
 /* Opens a non-blocking, close-on-exec wake-up event; the caller owns *fd. */
 int shmbus__event_open(int *fd);
-/* Signals the event (adds 1). Never blocks; a full counter is fine. */
+/* Signals the event (adds 1). A full counter is fine. Returns 0, or
+ * -EBADFD without writing when the event is no longer non-blocking (its
+ * owner, who shares the file flags, cleared O_NONBLOCK: a write could
+ * block), or another -errno. */
 int shmbus__event_signal(int fd);
 /* Resets the event to unsignalled; never blocks. */
 void shmbus__event_drain(int fd);

@@ -28,6 +28,17 @@ int shmbus__event_open(int *fd) {
 
 int shmbus__event_signal(int fd) {
   uint64_t one = 1;
+  int fl;
+
+  /* The file status flags live in the open file description, which the
+   * event's owner shares: if it cleared O_NONBLOCK and filled the counter,
+   * our write would block until it reads. Refuse such an event. A flag
+   * cleared between this check and the write still blocks us: the
+   * residual risk docs/security.md describes. */
+  if ((fl = fcntl(fd, F_GETFL)) < 0)
+    return -errno;
+  if ((fl & O_NONBLOCK) == 0)
+    return -EBADFD;
   /* EAGAIN means the counter is saturated: the reader will wake anyway. */
   if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
     return -errno;

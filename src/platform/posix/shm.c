@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,6 +41,15 @@ int shmbus__shm_create(const char *debug_name, uint64_t size, int *fd_out) {
     rv = -errno;
     goto fail;
   }
+  /* A memory file starts with mode 0777, and anyone who holds a descriptor
+   * of it can open /proc/self/fd/N again with the rights the mode grants:
+   * a subscriber could turn its read-only descriptor into a read-write one
+   * and forge slots. With 0400, reopening can only give read access (to
+   * the owner), and descriptors passed on keep the access they had. */
+  if (fchmod(fd, 0400) != 0) {
+    rv = -errno;
+    goto fail;
+  }
   *fd_out = fd;
   return 0;
 
@@ -48,12 +58,30 @@ fail:
   return rv;
 }
 
+/* True if `fd` is a memfd: its /proc link reads "/memfd:NAME (deleted)".
+ * Regular files, tmpfs files, O_PATH descriptors, pipes and sockets read
+ * otherwise. */
+static bool shm_is_memfd(int fd) {
+  char path[64];
+  char target[256];
+  ssize_t n;
+
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  n = readlink(path, target, sizeof(target) - 1);
+  if (n < 0)
+    return false;
+  target[n] = '\0';
+  return strncmp(target, "/memfd:", 7) == 0;
+}
+
 int shmbus__shm_check(int fd, uint64_t *size) {
   struct stat st;
   int seals;
 
   if (fstat(fd, &st) != 0)
     return -errno;
+  if (!shm_is_memfd(fd))
+    return SHMBUS_EBADREGION;
   if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > SHMBUS__MAX_REGION_BYTES)
     return SHMBUS_EBADREGION;
   /* Every page must be there already (shmbus__shm_create reserves them):
@@ -83,8 +111,8 @@ int shmbus__shm_reopen_readonly(int fd, int *ro_fd) {
 }
 
 int shmbus__shm_map(int fd, uint64_t size, bool writable, void **addr) {
-  void *p = mmap(NULL, (size_t)size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
-                 fd, 0);
+  void *p =
+      mmap(NULL, (size_t)size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED)
     return -errno;
   *addr = p;
