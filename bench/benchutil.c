@@ -1,10 +1,15 @@
 /* benchutil: see benchutil.h. */
+#define _GNU_SOURCE
 #include "benchutil.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
 
 void bu_cpu_model(char *out, size_t cap) {
   FILE *f = fopen("/proc/cpuinfo", "r");
@@ -48,9 +53,108 @@ void bu_load_average(char *out, size_t cap) {
     fclose(f);
 }
 
+void bu_kernel(char *out, size_t cap) {
+  struct utsname u;
+  if (uname(&u) == 0)
+    snprintf(out, cap, "%s %s %s", u.sysname, u.release, u.machine);
+  else
+    snprintf(out, cap, "unknown");
+}
+
+size_t bu_llc_bytes(void) {
+  size_t best = 0;
+  unsigned i;
+  for (i = 0; i < 8; i++) {
+    char path[96], buf[64];
+    FILE *f;
+    snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%u/size", i);
+    if ((f = fopen(path, "r")) == NULL)
+      break;
+    if (fgets(buf, sizeof(buf), f) != NULL) {
+      char *end;
+      unsigned long v = strtoul(buf, &end, 10);
+      size_t bytes = *end == 'K' ? v << 10 : (*end == 'M' ? v << 20 : v);
+      if (bytes > best)
+        best = bytes;
+    }
+    fclose(f);
+  }
+  return best;
+}
+
 int bu_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
+}
+
+int bu_cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+double bu_pct_u32(const uint32_t *v, size_t n, double q) {
+  double pos;
+  size_t i;
+  if (n == 0)
+    return 0.0;
+  pos = q * (double)(n - 1);
+  i = (size_t)pos;
+  if (i + 1 >= n)
+    return v[n - 1];
+  return v[i] + (pos - (double)i) * ((double)v[i + 1] - (double)v[i]);
+}
+
+double bu_pct_double(const double *v, size_t n, double q) {
+  double pos;
+  size_t i;
+  if (n == 0)
+    return 0.0;
+  pos = q * (double)(n - 1);
+  i = (size_t)pos;
+  if (i + 1 >= n)
+    return v[n - 1];
+  return v[i] + (pos - (double)i) * (v[i + 1] - v[i]);
+}
+
+uint64_t bu_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void bu_sleep_ms(unsigned ms) {
+  struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+uint64_t bu_cpu_ns(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
+         (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
+}
+
+void bu_pin(int cpu) {
+  cpu_set_t set;
+  if (cpu < 0)
+    return;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  (void)sched_setaffinity(0, sizeof(set), &set);
+}
+
+void bu_spin_step(unsigned *spins) {
+  if (++*spins % 16384u == 0) {
+    sched_yield();
+  } else {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+  }
 }
 
 uint64_t bu_next_random(uint64_t *x) {

@@ -1,5 +1,5 @@
-/* benchutil: what both benchmarks need to describe the machine and to
- * shuffle and sort their samples. */
+/* benchutil: what the benchmarks need to describe the machine, read the
+ * clock and CPU time, and shuffle and sort their samples. */
 #ifndef SHMBUS_BENCHUTIL_H
 #define SHMBUS_BENCHUTIL_H
 
@@ -10,10 +10,31 @@
 void bu_cpu_model(char *out, size_t cap);
 /* The 1, 5 and 15 minute load averages from /proc/loadavg. */
 void bu_load_average(char *out, size_t cap);
-/* qsort comparator for doubles. */
+/* "sysname release machine" from uname(2). */
+void bu_kernel(char *out, size_t cap);
+/* The largest CPU cache (the last level) in bytes, from sysfs; 0 if unknown. */
+size_t bu_llc_bytes(void);
+/* qsort comparators. */
 int bu_cmp_double(const void *a, const void *b);
+int bu_cmp_u32(const void *a, const void *b);
+/* Percentile q in [0,1] of sorted v[0..n), interpolated between ranks; 0
+ * for n == 0. */
+double bu_pct_u32(const uint32_t *v, size_t n, double q);
+double bu_pct_double(const double *v, size_t n, double q);
 /* xorshift64*: a fixed-seed sequence for shuffling rounds. */
 uint64_t bu_next_random(uint64_t *x);
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t bu_now_ns(void);
+/* Sleeps ms milliseconds (restarted after signals). */
+void bu_sleep_ms(unsigned ms);
+/* CPU time (user + system) of the calling process so far, in ns. */
+uint64_t bu_cpu_ns(void);
+/* Pins the calling process to `cpu`; no-op for cpu < 0. */
+void bu_pin(int cpu);
+/* One step of a busy-wait: a pause, and every 16384th step a
+ * sched_yield, so that a peer preempted on the same CPU gets to run. */
+void bu_spin_step(unsigned *spins);
 
 /* Parses a command-line count in 1..100000 for option `opt`; on anything
  * else prints why (as `prog`) and exits with status 2 (bad usage). */

@@ -80,6 +80,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "benchproc.h"
 #include "benchutil.h"
 #include "atomics.h"
 #include "bus.h" /* internal: the publisher's view of head and cursors, read between batches */
@@ -244,128 +245,20 @@ struct shared {
 
 static struct shared *sh;
 static long n_cpus;
-static pid_t parent_pid;
-static pid_t daemon_pid = -1;
-static char bus_dir[64];
-static char daemon_log[128];
 static double clock_cost_ns;
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(unsigned ms) {
-  struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
-}
-
-static void daemon_stop(int *status);
-
-/* A failure: in a child, report and exit; in the parent, also stop the
- * daemon (its log stays in the bus directory). */
-static void die(const char *what, int rv) {
-  fprintf(stderr, "shmbus-bus-bench[%d]: %s: %s (%s)\n", (int)getpid(), what, shmbus_strerror(rv),
-          shmbus_err_name(rv));
-  if (getpid() != parent_pid)
-    _exit(1);
-  if (daemon_pid > 0) {
-    int status;
-    daemon_stop(&status);
-    fprintf(stderr, "shmbus-bus-bench: daemon log kept in %s\n", daemon_log);
-  }
-  exit(1);
-}
-
-static void die_errno(const char *what) {
-  die(what, -errno);
-}
-
-static void pin_self(int cpu) {
-  cpu_set_t set;
-  if (cpu < 0)
-    return;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  (void)sched_setaffinity(0, sizeof(set), &set);
-}
-
-/* Forks a child that dies with the parent (so a failed run leaves no
- * spinning process behind). Returns the child's pid in the parent, 0 in
- * the child. */
-static pid_t fork_child(void) {
-  pid_t pid;
-  fflush(NULL);
-  pid = fork();
-  if (pid < 0)
-    die_errno("fork");
-  if (pid == 0) {
-    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent_pid)
-      _exit(1);
-  }
-  return pid;
-}
-
-/* Waits for a child; dies unless it exited with status 0. */
-static void reap(pid_t pid, const char *who) {
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      die_errno("waitpid");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, "shmbus-bus-bench: %s (pid %d) failed: %s %d\n", who, (int)pid,
-            WIFEXITED(status) ? "exit status" : "signal",
-            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-    die("child process", -EPROTO);
-  }
-}
 
 static void vec_push(struct vec *x, uint64_t ns) {
   if (x->n == x->cap) {
     size_t cap = x->cap != 0 ? 2 * x->cap : 4096;
     uint32_t *v = realloc(x->v, cap * sizeof(*v));
     if (v == NULL)
-      die("realloc", -ENOMEM);
+      bp_die("realloc", -ENOMEM);
     x->v = v;
     x->cap = cap;
   }
   x->v[x->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
-}
-
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return (x > y) - (x < y);
-}
-
-
-/* Percentile q in [0,1] of sorted v[0..n), interpolated between ranks. */
-static double pct_u32(const uint32_t *v, size_t n, double q) {
-  double pos;
-  size_t i;
-  if (n == 0)
-    return 0.0;
-  pos = q * (double)(n - 1);
-  i = (size_t)pos;
-  if (i + 1 >= n)
-    return v[n - 1];
-  return v[i] + (pos - (double)i) * ((double)v[i + 1] - (double)v[i]);
-}
-
-static double pct_double(const double *v, size_t n, double q) {
-  double pos;
-  size_t i;
-  if (n == 0)
-    return 0.0;
-  pos = q * (double)(n - 1);
-  i = (size_t)pos;
-  if (i + 1 >= n)
-    return v[n - 1];
-  return v[i] + (pos - (double)i) * (v[i + 1] - v[i]);
 }
 
 /* Sorts x in place and gives its percentiles, each multiplied by `scale`. */
@@ -373,29 +266,12 @@ static struct pct vec_pct(struct vec *x, double scale) {
   struct pct p = {0, 0, 0, 0};
   if (x->n == 0)
     return p;
-  qsort(x->v, x->n, sizeof(*x->v), cmp_u32);
-  p.p50 = scale * pct_u32(x->v, x->n, 0.50);
-  p.p90 = scale * pct_u32(x->v, x->n, 0.90);
-  p.p99 = scale * pct_u32(x->v, x->n, 0.99);
+  qsort(x->v, x->n, sizeof(*x->v), bu_cmp_u32);
+  p.p50 = scale * bu_pct_u32(x->v, x->n, 0.50);
+  p.p90 = scale * bu_pct_u32(x->v, x->n, 0.90);
+  p.p99 = scale * bu_pct_u32(x->v, x->n, 0.99);
   p.max = scale * x->v[x->n - 1];
   return p;
-}
-
-/* xorshift64: the shuffle of the rounds needs no quality, only a fixed
- * sequence. */
-
-/* Bus options for this run: our daemon's directory, never autostart. */
-static shmbus_bus *bus_open(const char *name) {
-  struct shmbus_bus_opts bo;
-  shmbus_bus *bus;
-  int rv;
-  shmbus_bus_opts_init(&bo);
-  bo.dir = bus_dir;
-  bo.name = name;
-  bo.autostart = 0;
-  if ((rv = shmbus_bus_open(&bus, &bo)) < 0)
-    die("shmbus_bus_open", rv);
-  return bus;
 }
 
 static const struct shmbus_topic_opts pingpong_topic = {PINGPONG_SLOTS, MSG_SIZE, 4, 4, false};
@@ -409,7 +285,7 @@ static shmbus_sub *sub_open(shmbus_bus *bus, const char *topic,
   memset(&so, 0, sizeof(so));
   so.topic = *to;
   if ((rv = shmbus_sub_open(bus, topic, &so, &sub)) < 0)
-    die("shmbus_sub_open", rv);
+    bp_die("shmbus_sub_open", rv);
   return sub;
 }
 
@@ -418,34 +294,14 @@ static shmbus_pub *pub_open(shmbus_bus *bus, const char *topic,
   shmbus_pub *pub;
   int rv;
   if ((rv = shmbus_pub_open(bus, topic, to, &pub)) < 0)
-    die("shmbus_pub_open", rv);
+    bp_die("shmbus_pub_open", rv);
   return pub;
 }
 
 static void publish(shmbus_pub *pub, const void *m, size_t len) {
   int rv;
   if ((rv = shmbus_pub_publish(pub, m, len)) < 0)
-    die("shmbus_pub_publish", rv);
-}
-
-/* Waits until the ready pipe gives one byte (the peer is listening). */
-static void await_ready(int fd, const char *who) {
-  struct pollfd p = {fd, POLLIN, 0};
-  char c;
-  int rv;
-  do
-    rv = poll(&p, 1, 30000);
-  while (rv < 0 && errno == EINTR);
-  if (rv <= 0 || read(fd, &c, 1) != 1) {
-    fprintf(stderr, "shmbus-bus-bench: %s did not get ready\n", who);
-    die("await_ready", rv == 0 ? -ETIMEDOUT : -EPIPE);
-  }
-}
-
-static void signal_ready(int fd) {
-  if (write(fd, "r", 1) != 1)
-    die_errno("write ready");
-  close(fd);
+    bp_die("shmbus_pub_publish", rv);
 }
 
 /* Spin-wait step shared by both spinning ping-pongs, shmbus and baseline
@@ -576,93 +432,6 @@ static int pid_fd_count(pid_t pid) {
   return n;
 }
 
-/* ---- the daemon ---------------------------------------------------------- */
-
-/* Starts shmbusd in the foreground on bus_dir and waits for its ready byte.
- * Its stderr goes to a log file in the directory. */
-static void daemon_start(const char *path) {
-  int p[2];
-  struct pollfd pfd;
-  char c;
-  int rv;
-
-  if (mkdtemp(bus_dir) == NULL)
-    die_errno("mkdtemp");
-  snprintf(daemon_log, sizeof(daemon_log), "%s/shmbusd.log", bus_dir);
-  if (pipe2(p, O_CLOEXEC) != 0)
-    die_errno("pipe2");
-  fflush(NULL);
-  daemon_pid = fork();
-  if (daemon_pid < 0)
-    die_errno("fork");
-  if (daemon_pid == 0) {
-    int log = open(daemon_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (log < 0 || null < 0)
-      _exit(127);
-    (void)dup2(null, 0);
-    (void)dup2(null, 1);
-    (void)dup2(log, 2);
-    /* The ready descriptor must be 3 and survive exec. */
-    if (p[1] == 3)
-      (void)fcntl(3, F_SETFD, 0);
-    else if (dup2(p[1], 3) != 3)
-      _exit(127);
-    execl(path, path, "--foreground", "--dir", bus_dir, "--ready-fd", "3", (char *)NULL);
-    fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
-    _exit(127);
-  }
-  close(p[1]);
-  pfd.fd = p[0];
-  pfd.events = POLLIN;
-  do
-    rv = poll(&pfd, 1, 10000);
-  while (rv < 0 && errno == EINTR);
-  if (rv <= 0 || read(p[0], &c, 1) != 1) {
-    fprintf(stderr, "shmbus-bus-bench: %s did not report ready (see %s)\n", path, daemon_log);
-    close(p[0]);
-    die("daemon start", rv == 0 ? -ETIMEDOUT : -EPIPE);
-  }
-  close(p[0]);
-}
-
-/* SIGTERM, then waits up to 5 s (SIGKILL after that). *status: the daemon's
- * wait status. */
-static void daemon_stop(int *status) {
-  uint64_t end;
-  pid_t pid = daemon_pid;
-  if (pid <= 0)
-    return;
-  daemon_pid = -1;
-  (void)kill(pid, SIGTERM);
-  end = now_ns() + 5000000000u;
-  for (;;) {
-    pid_t r = waitpid(pid, status, WNOHANG);
-    if (r == pid || (r < 0 && errno != EINTR))
-      return;
-    if (now_ns() > end) {
-      (void)kill(pid, SIGKILL);
-      (void)waitpid(pid, status, 0);
-      return;
-    }
-    sleep_ms(5);
-  }
-}
-
-/* Removes what the daemon left in our temporary directory, and the
- * directory. Only ever called on the directory mkdtemp made. */
-static void dir_remove(void) {
-  DIR *d = opendir(bus_dir);
-  struct dirent *e;
-  if (d == NULL)
-    return;
-  while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-      (void)unlinkat(dirfd(d), e->d_name, 0);
-  closedir(d);
-  (void)rmdir(bus_dir);
-}
-
 /* ---- idle daemon ------------------------------------------------------------ */
 
 /* The idle client: opens the topics, says so, then waits (asleep in read)
@@ -681,13 +450,13 @@ static int idle_client(int ready_fd, int hold_fd) {
     rl.rlim_cur = rl.rlim_max;
     (void)setrlimit(RLIMIT_NOFILE, &rl);
   }
-  bus = bus_open("bus-bench-idle");
+  bus = bp_bus_open("bus-bench-idle");
   for (i = 0; i < IDLE_TOPICS; i++) {
     snprintf(name, sizeof(name), "idle/%s/%04u", i < IDLE_DEFAULT_TOPICS ? "default" : "small", i);
     if ((rv = shmbus_pub_open(bus, name, i < IDLE_DEFAULT_TOPICS ? NULL : &small, &pub)) < 0)
-      die("idle client: shmbus_pub_open", rv);
+      bp_die("idle client: shmbus_pub_open", rv);
   }
-  signal_ready(ready_fd);
+  bp_signal_ready(ready_fd);
   while (read(hold_fd, &c, 1) < 0 && errno == EINTR)
     ;
   shmbus_bus_close(bus);
@@ -701,13 +470,13 @@ static void idle_measure(struct idle_result *r, const struct options *o) {
   pid_t pid;
 
   r->clk_tck = sysconf(_SC_CLK_TCK);
-  r->rss_anon0 = pid_status(daemon_pid, "RssAnon");
-  r->rss_shmem0 = pid_status(daemon_pid, "RssShmem");
-  r->vm_rss0 = pid_status(daemon_pid, "VmRSS");
+  r->rss_anon0 = pid_status(bp_daemon_pid(), "RssAnon");
+  r->rss_shmem0 = pid_status(bp_daemon_pid(), "RssShmem");
+  r->vm_rss0 = pid_status(bp_daemon_pid(), "VmRSS");
   if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(hold, O_CLOEXEC) != 0)
-    die_errno("pipe2");
-  t0 = now_ns();
-  pid = fork_child();
+    bp_die_errno("pipe2");
+  t0 = bu_now_ns();
+  pid = bp_fork();
   if (pid == 0) {
     close(ready[0]);
     close(hold[1]);
@@ -715,32 +484,32 @@ static void idle_measure(struct idle_result *r, const struct options *o) {
   }
   close(ready[1]);
   close(hold[0]);
-  await_ready(ready[0], "the idle client");
-  r->open_ms = (double)(now_ns() - t0) / 1e6;
+  bp_await_ready(ready[0], "the idle client");
+  r->open_ms = (double)(bu_now_ns() - t0) / 1e6;
   close(ready[0]);
-  sleep_ms(SETTLE_MS);
+  bu_sleep_ms(SETTLE_MS);
 
-  r->rss_anon1 = pid_status(daemon_pid, "RssAnon");
-  r->rss_shmem1 = pid_status(daemon_pid, "RssShmem");
-  r->vm_rss1 = pid_status(daemon_pid, "VmRSS");
-  r->fds = pid_fd_count(daemon_pid);
-  ticks0 = pid_cpu_ticks(daemon_pid);
-  s0 = pid_sched_ns(daemon_pid);
-  cs0 = pid_threads_sum(daemon_pid, "voluntary_ctxt_switches", NULL);
-  ncs0 = pid_threads_sum(daemon_pid, "nonvoluntary_ctxt_switches", NULL);
-  t0 = now_ns();
-  sleep_ms(o->window_ms);
-  t1 = now_ns();
-  r->ticks = pid_cpu_ticks(daemon_pid) - ticks0;
-  r->sched_ns = pid_sched_ns(daemon_pid) - s0;
-  r->vol_cs = pid_threads_sum(daemon_pid, "voluntary_ctxt_switches", &r->threads) - cs0;
-  r->nonvol_cs = pid_threads_sum(daemon_pid, "nonvoluntary_ctxt_switches", NULL) - ncs0;
+  r->rss_anon1 = pid_status(bp_daemon_pid(), "RssAnon");
+  r->rss_shmem1 = pid_status(bp_daemon_pid(), "RssShmem");
+  r->vm_rss1 = pid_status(bp_daemon_pid(), "VmRSS");
+  r->fds = pid_fd_count(bp_daemon_pid());
+  ticks0 = pid_cpu_ticks(bp_daemon_pid());
+  s0 = pid_sched_ns(bp_daemon_pid());
+  cs0 = pid_threads_sum(bp_daemon_pid(), "voluntary_ctxt_switches", NULL);
+  ncs0 = pid_threads_sum(bp_daemon_pid(), "nonvoluntary_ctxt_switches", NULL);
+  t0 = bu_now_ns();
+  bu_sleep_ms(o->window_ms);
+  t1 = bu_now_ns();
+  r->ticks = pid_cpu_ticks(bp_daemon_pid()) - ticks0;
+  r->sched_ns = pid_sched_ns(bp_daemon_pid()) - s0;
+  r->vol_cs = pid_threads_sum(bp_daemon_pid(), "voluntary_ctxt_switches", &r->threads) - cs0;
+  r->nonvol_cs = pid_threads_sum(bp_daemon_pid(), "nonvoluntary_ctxt_switches", NULL) - ncs0;
   r->window_s = (double)(t1 - t0) / 1e9;
 
   close(hold[1]); /* the client closes its topics and exits */
-  reap(pid, "the idle client");
-  sleep_ms(SETTLE_MS);
-  r->rss_anon2 = pid_status(daemon_pid, "RssAnon");
+  bp_reap(pid, "the idle client");
+  bu_sleep_ms(SETTLE_MS);
+  r->rss_anon2 = pid_status(bp_daemon_pid(), "RssAnon");
 }
 
 /* ---- latency: the A side's bookkeeping ------------------------------------ */
@@ -773,7 +542,7 @@ static bool pp_record(struct pingpong *pp, uint64_t t1, uint64_t oneway, int b_c
 
 /* How long A's loop may wait for B: the rest of the segment plus a margin. */
 static uint64_t watchdog_ms(const struct pingpong *pp) {
-  uint64_t now = now_ns();
+  uint64_t now = bu_now_ns();
   return (pp->t_end > now ? (pp->t_end - now) / 1000000u : 0) + WATCHDOG_MS;
 }
 
@@ -794,7 +563,7 @@ struct uv_side {
 static void b_bus_on_ping(shmbus_sub *sub, const void *data, size_t len,
                           const struct shmbus_msg_info *info, void *arg) {
   struct uv_side *b = arg;
-  uint64_t t = now_ns();
+  uint64_t t = bu_now_ns();
   struct msg m;
   int rv;
   (void)sub;
@@ -826,7 +595,7 @@ static void a_bus_on_pong(shmbus_sub *sub, const void *data, size_t len,
                           const struct shmbus_msg_info *info, void *arg) {
   struct uv_side *a = arg;
   struct pingpong *pp = a->pp;
-  uint64_t t1 = now_ns();
+  uint64_t t1 = bu_now_ns();
   struct msg m;
   int rv;
   (void)sub;
@@ -846,7 +615,7 @@ static void a_bus_on_pong(shmbus_sub *sub, const void *data, size_t len,
     return;
   }
   m.seq = ++pp->seq;
-  pp->t0 = now_ns();
+  pp->t0 = bu_now_ns();
   if ((rv = shmbus_pub_publish(a->pub, &m, sizeof(m))) < 0)
     a_stop(a, rv);
 }
@@ -868,21 +637,21 @@ static int b_uv_bus(int ready_fd) {
   int rv;
 
   if ((rv = uv_loop_init(&loop)) < 0)
-    die("uv_loop_init", rv);
+    bp_die("uv_loop_init", rv);
   b.loop = &loop;
-  bus = bus_open("bus-bench-b");
+  bus = bp_bus_open("bus-bench-b");
   sub = sub_open(bus, "bench/uv/ping", &pingpong_topic);
   b.pub = pub_open(bus, "bench/uv/pong", &pingpong_topic);
   if ((rv = shmbus_uv_bus_start(bus, &loop)) < 0 ||
       (rv = shmbus_uv_sub_start(sub, &loop, b_bus_on_ping, &b)) < 0)
-    die("uv start", rv);
-  signal_ready(ready_fd);
+    bp_die("uv start", rv);
+  bp_signal_ready(ready_fd);
   (void)uv_run(&loop, UV_RUN_DEFAULT);
   shmbus_bus_close(bus);
   (void)uv_run(&loop, UV_RUN_DEFAULT);
   (void)uv_loop_close(&loop);
   if (b.error != 0)
-    die("B", b.error);
+    bp_die("B", b.error);
   return 0;
 }
 
@@ -896,23 +665,23 @@ static void a_uv_bus(struct pingpong *pp, int ready_fd) {
   int rv;
 
   if ((rv = uv_loop_init(&loop)) < 0)
-    die("uv_loop_init", rv);
+    bp_die("uv_loop_init", rv);
   a.loop = &loop;
   a.pp = pp;
-  bus = bus_open("bus-bench-a");
+  bus = bp_bus_open("bus-bench-a");
   sub = sub_open(bus, "bench/uv/pong", &pingpong_topic);
   a.pub = pub_open(bus, "bench/uv/ping", &pingpong_topic);
   if ((rv = shmbus_uv_bus_start(bus, &loop)) < 0 ||
       (rv = shmbus_uv_sub_start(sub, &loop, a_bus_on_pong, &a)) < 0)
-    die("uv start", rv);
+    bp_die("uv start", rv);
   (void)uv_timer_init(&loop, &watchdog);
   watchdog.data = &a;
-  await_ready(ready_fd, "B");
-  pp->t_end = now_ns() + pp->seg_ns;
+  bp_await_ready(ready_fd, "B");
+  pp->t_end = bu_now_ns() + pp->seg_ns;
   (void)uv_timer_start(&watchdog, watchdog_fired, watchdog_ms(pp), 0);
   memset(&m, 0, sizeof(m));
   m.seq = pp->seq = 1;
-  pp->t0 = now_ns();
+  pp->t0 = bu_now_ns();
   publish(a.pub, &m, sizeof(m));
   (void)uv_run(&loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&watchdog, close_cb_none);
@@ -920,7 +689,7 @@ static void a_uv_bus(struct pingpong *pp, int ready_fd) {
   (void)uv_run(&loop, UV_RUN_DEFAULT);
   (void)uv_loop_close(&loop);
   if (a.error != 0)
-    die("A (shmbus uv)", a.error);
+    bp_die("A (shmbus uv)", a.error);
 }
 
 /* ---- latency: eventfd + uv_poll baseline ----------------------------------- */
@@ -936,7 +705,7 @@ struct efd_side {
 static void efd_signal(int fd) {
   uint64_t one = 1;
   if (write(fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-    die_errno("eventfd write");
+    bp_die_errno("eventfd write");
 }
 
 static bool efd_drain(int fd) {
@@ -952,7 +721,7 @@ static void b_efd_readable(uv_poll_t *p, int status, int events) {
   (void)events;
   if (!efd_drain(b->in_fd))
     return; /* spurious */
-  t = now_ns();
+  t = bu_now_ns();
   /* Pairs with A's release fence before its eventfd write. */
   atomic_thread_fence(memory_order_acquire);
   memcpy(&m, &sh->efd_msg[0], sizeof(m));
@@ -972,7 +741,7 @@ static void a_efd_send(struct efd_side *a, uint64_t seq) {
   struct msg m;
   memset(&m, 0, sizeof(m));
   m.seq = seq;
-  a->pp->t0 = now_ns();
+  a->pp->t0 = bu_now_ns();
   m.ts_ns = a->pp->t0;
   memcpy(&sh->efd_msg[0], &m, sizeof(m));
   atomic_thread_fence(memory_order_release);
@@ -988,7 +757,7 @@ static void a_efd_readable(uv_poll_t *p, int status, int events) {
   (void)events;
   if (!efd_drain(a->in_fd))
     return;
-  t1 = now_ns();
+  t1 = bu_now_ns();
   atomic_thread_fence(memory_order_acquire);
   memcpy(&m, &sh->efd_msg[1], sizeof(m));
   if (m.seq != pp->seq) {
@@ -1019,24 +788,24 @@ static void efd_side_run(struct efd_side *s, int ready_fd) {
   int rv;
 
   if ((rv = uv_loop_init(&loop)) < 0)
-    die("uv_loop_init", rv);
+    bp_die("uv_loop_init", rv);
   s->loop = &loop;
   if ((rv = uv_poll_init(&loop, &poll_h, s->in_fd)) < 0)
-    die("uv_poll_init", rv);
+    bp_die("uv_poll_init", rv);
   poll_h.data = s;
   if ((rv = uv_poll_start(&poll_h, UV_READABLE, s->pp != NULL ? a_efd_readable : b_efd_readable)) <
       0)
-    die("uv_poll_start", rv);
+    bp_die("uv_poll_start", rv);
   if (s->pp != NULL) {
     (void)uv_timer_init(&loop, &watchdog);
     watchdog.data = s;
-    await_ready(ready_fd, "B");
-    s->pp->t_end = now_ns() + s->pp->seg_ns;
+    bp_await_ready(ready_fd, "B");
+    s->pp->t_end = bu_now_ns() + s->pp->seg_ns;
     (void)uv_timer_start(&watchdog, efd_watchdog_fired, watchdog_ms(s->pp), 0);
     s->pp->seq = 1;
     a_efd_send(s, 1);
   } else {
-    signal_ready(ready_fd);
+    bp_signal_ready(ready_fd);
   }
   (void)uv_run(&loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&poll_h, close_cb_none);
@@ -1045,20 +814,20 @@ static void efd_side_run(struct efd_side *s, int ready_fd) {
   (void)uv_run(&loop, UV_RUN_DEFAULT);
   (void)uv_loop_close(&loop);
   if (s->error != 0)
-    die(s->pp != NULL ? "A (eventfd)" : "B (eventfd)", s->error);
+    bp_die(s->pp != NULL ? "A (eventfd)" : "B (eventfd)", s->error);
 }
 
 /* ---- latency: busy-polling shmbus ------------------------------------------- */
 
 static int b_spin_bus(int ready_fd) {
-  shmbus_bus *bus = bus_open("bus-bench-b");
+  shmbus_bus *bus = bp_bus_open("bus-bench-b");
   shmbus_sub *sub = sub_open(bus, "bench/spin/ping", &pingpong_topic);
   shmbus_pub *pub = pub_open(bus, "bench/spin/pong", &pingpong_topic);
   struct shmbus_msg_info info;
   struct msg m;
   unsigned spins = 0;
 
-  signal_ready(ready_fd);
+  bp_signal_ready(ready_fd);
   for (;;) {
     int rv = shmbus_sub_try_recv(sub, &m, sizeof(m), &info);
     uint64_t t;
@@ -1066,9 +835,9 @@ static int b_spin_bus(int ready_fd) {
       spin_step(&spins);
       continue;
     }
-    t = now_ns();
+    t = bu_now_ns();
     if (rv != (int)sizeof(m))
-      die("B: shmbus_sub_try_recv", rv < 0 ? rv : -EPROTO);
+      bp_die("B: shmbus_sub_try_recv", rv < 0 ? rv : -EPROTO);
     if (m.seq == STOP_SEQ)
       break;
     m.oneway_ns = oneway_of(t, info.ts_ns);
@@ -1080,15 +849,15 @@ static int b_spin_bus(int ready_fd) {
 }
 
 static void a_spin_bus(struct pingpong *pp, int ready_fd) {
-  shmbus_bus *bus = bus_open("bus-bench-a");
+  shmbus_bus *bus = bp_bus_open("bus-bench-a");
   shmbus_sub *sub = sub_open(bus, "bench/spin/pong", &pingpong_topic);
   shmbus_pub *pub = pub_open(bus, "bench/spin/ping", &pingpong_topic);
   uint64_t deadline;
   struct shmbus_msg_info info;
   struct msg m;
 
-  await_ready(ready_fd, "B");
-  pp->t_end = now_ns() + pp->seg_ns;
+  bp_await_ready(ready_fd, "B");
+  pp->t_end = bu_now_ns() + pp->seg_ns;
   deadline = pp->t_end + (uint64_t)WATCHDOG_MS * 1000000u;
   memset(&m, 0, sizeof(m));
   for (pp->seq = 1;; pp->seq++) {
@@ -1096,16 +865,16 @@ static void a_spin_bus(struct pingpong *pp, int ready_fd) {
     int rv;
     uint64_t t1;
     m.seq = pp->seq;
-    pp->t0 = now_ns();
+    pp->t0 = bu_now_ns();
     publish(pub, &m, sizeof(m));
     while ((rv = shmbus_sub_try_recv(sub, &m, sizeof(m), &info)) == -EAGAIN) {
       spin_step(&spins);
-      if (spins % SPIN_YIELD == 0 && now_ns() > deadline)
-        die("A (shmbus spin): no answer", -ETIMEDOUT);
+      if (spins % SPIN_YIELD == 0 && bu_now_ns() > deadline)
+        bp_die("A (shmbus spin): no answer", -ETIMEDOUT);
     }
-    t1 = now_ns();
+    t1 = bu_now_ns();
     if (rv != (int)sizeof(m) || m.seq != pp->seq)
-      die("A: shmbus_sub_try_recv", rv < 0 ? rv : -EPROTO);
+      bp_die("A: shmbus_sub_try_recv", rv < 0 ? rv : -EPROTO);
     if (pp_record(pp, t1, m.oneway_ns, m.cpu))
       break;
   }
@@ -1120,14 +889,14 @@ static void a_spin_bus(struct pingpong *pp, int ready_fd) {
  * and the one-way time travel in the same line as the sequence number. */
 static int b_spin_line(int ready_fd) {
   uint64_t last = 0;
-  signal_ready(ready_fd);
+  bp_signal_ready(ready_fd);
   for (;;) {
     unsigned spins = 0;
     uint64_t s, t;
     /* Acquire: pairs with A's release store of seq; ts_ns is then A's. */
     while ((s = atomic_load_explicit(&sh->ping.seq, memory_order_acquire)) == last)
       spin_step(&spins);
-    t = now_ns();
+    t = bu_now_ns();
     if (s == STOP_SEQ)
       break;
     atomic_store_explicit(&sh->pong.cpu, sched_getcpu(), memory_order_relaxed);
@@ -1143,23 +912,23 @@ static int b_spin_line(int ready_fd) {
 
 static void a_spin_line(struct pingpong *pp, int ready_fd) {
   uint64_t deadline;
-  await_ready(ready_fd, "B");
-  pp->t_end = now_ns() + pp->seg_ns;
+  bp_await_ready(ready_fd, "B");
+  pp->t_end = bu_now_ns() + pp->seg_ns;
   deadline = pp->t_end + (uint64_t)WATCHDOG_MS * 1000000u;
   for (pp->seq = 1;; pp->seq++) {
     unsigned spins = 0;
     uint64_t t1;
-    pp->t0 = now_ns();
+    pp->t0 = bu_now_ns();
     atomic_store_explicit(&sh->ping.ts_ns, pp->t0, memory_order_relaxed);
     /* Release: the timestamp before the sequence number B waits for. */
     atomic_store_explicit(&sh->ping.seq, pp->seq, memory_order_release);
     /* Acquire: pairs with B's release store; oneway_ns is then B's. */
     while (atomic_load_explicit(&sh->pong.seq, memory_order_acquire) != pp->seq) {
       spin_step(&spins);
-      if (spins % SPIN_YIELD == 0 && now_ns() > deadline)
-        die("A (cache line): no answer", -ETIMEDOUT);
+      if (spins % SPIN_YIELD == 0 && bu_now_ns() > deadline)
+        bp_die("A (cache line): no answer", -ETIMEDOUT);
     }
-    t1 = now_ns();
+    t1 = bu_now_ns();
     if (pp_record(pp, t1, atomic_load_explicit(&sh->pong.oneway_ns, memory_order_relaxed),
                   atomic_load_explicit(&sh->pong.cpu, memory_order_relaxed)))
       break;
@@ -1196,14 +965,14 @@ static void seg_latency(enum cfg k, struct lat_result *res, const struct options
     efd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     efd[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd[0] < 0 || efd[1] < 0)
-      die_errno("eventfd");
+      bp_die_errno("eventfd");
   }
   if (pipe2(ready, O_CLOEXEC) != 0)
-    die_errno("pipe2");
-  pid = fork_child();
+    bp_die_errno("pipe2");
+  pid = bp_fork();
   if (pid == 0) {
     close(ready[0]);
-    pin_self(o->pin ? (int)(1 % n_cpus) : -1);
+    bu_pin(o->pin ? (int)(1 % n_cpus) : -1);
     switch (k) {
     case C_UV_BUS:
       _exit(b_uv_bus(ready[1]));
@@ -1237,7 +1006,7 @@ static void seg_latency(enum cfg k, struct lat_result *res, const struct options
     break;
   }
   close(ready[0]);
-  reap(pid, "B");
+  bp_reap(pid, "B");
   if (efd[0] >= 0) {
     close(efd[0]);
     close(efd[1]);
@@ -1280,7 +1049,7 @@ static bool some_sub_near(const shmbus_pub *pub) {
 
 static int fanout_sub(unsigned i) {
   struct sub_slot *s = &sh->subs[i];
-  shmbus_bus *bus = bus_open("bus-bench-sub");
+  shmbus_bus *bus = bp_bus_open("bus-bench-sub");
   shmbus_sub *sub = sub_open(bus, "bench/fanout", &fanout_topic);
   struct shmbus_sub_stats st;
   struct shmbus_msg_info info;
@@ -1295,7 +1064,7 @@ static int fanout_sub(unsigned i) {
     if (rv == -EAGAIN) {
       shmbus__cpu_relax();
     } else if (rv < 0) {
-      die("subscriber: shmbus_sub_try_recv", rv);
+      bp_die("subscriber: shmbus_sub_try_recv", rv);
     } else if (!seen) {
       seen = true;
       atomic_store_explicit(&s->seen, 1, memory_order_relaxed);
@@ -1312,13 +1081,13 @@ static double time_batch(shmbus_pub *pub, const unsigned char *src) {
   uint64_t t0, t1;
   unsigned i;
   int rv = 0;
-  t0 = now_ns();
+  t0 = bu_now_ns();
   for (i = 0; i < PUB_BATCH; i++)
     if ((rv = shmbus_pub_publish(pub, src, MSG_SIZE)) < 0)
       break;
-  t1 = now_ns();
+  t1 = bu_now_ns();
   if (rv < 0)
-    die("shmbus_pub_publish", rv);
+    bp_die("shmbus_pub_publish", rv);
   return (double)(t1 - t0) / PUB_BATCH;
 }
 
@@ -1327,7 +1096,7 @@ static void series_add(struct series *r, double ns) {
     unsigned cap = r->cap != 0 ? 2 * r->cap : 1024;
     double *v = realloc(r->v, cap * sizeof(*v));
     if (v == NULL)
-      die("realloc", -ENOMEM);
+      bp_die("realloc", -ENOMEM);
     r->v = v;
     r->cap = cap;
   }
@@ -1350,46 +1119,46 @@ static void seg_publish(unsigned nsubs, struct pub_result *res, const struct opt
     sh->subs[i].received = sh->subs[i].lost = 0;
   }
   for (i = 0; i < nsubs; i++) {
-    pids[i] = fork_child();
+    pids[i] = bp_fork();
     if (pids[i] == 0) {
-      pin_self(o->pin ? (int)((1 + i) % (unsigned)n_cpus) : -1);
+      bu_pin(o->pin ? (int)((1 + i) % (unsigned)n_cpus) : -1);
       _exit(fanout_sub(i));
     }
   }
-  bus = bus_open("bus-bench-pub");
+  bus = bp_bus_open("bus-bench-pub");
   pub = pub_open(bus, "bench/fanout", &fanout_topic);
   memset(src, 0x5a, sizeof(src));
   /* Two laps untimed: every page of the slot area is mapped and written. */
   for (i = 0; i < 2 * FANOUT_SLOTS; i++)
     publish(pub, src, sizeof(src));
-  t_end = now_ns() + 30000000000u;
+  t_end = bu_now_ns() + 30000000000u;
   for (;;) {
     for (i = 0, all = 0; i < nsubs; i++)
       all += atomic_load_explicit(&sh->subs[i].ready, memory_order_acquire);
     if (all == nsubs)
       break;
-    if (now_ns() > t_end)
-      die("subscribers did not open", -ETIMEDOUT);
-    sleep_ms(1);
+    if (bu_now_ns() > t_end)
+      bp_die("subscribers did not open", -ETIMEDOUT);
+    bu_sleep_ms(1);
   }
   /* Warm-up: publish until every subscriber has received something, so
    * all of them really poll before anything is timed (on 2 CPUs a runnable
    * process may wait some milliseconds for its turn). */
-  t_end = now_ns() + 500000000u;
+  t_end = bu_now_ns() + 500000000u;
   for (;;) {
     (void)time_batch(pub, src);
     for (i = 0, all = 0; i < nsubs; i++)
       all += atomic_load_explicit(&sh->subs[i].seen, memory_order_relaxed);
     if (all == nsubs)
       break;
-    if (now_ns() > t_end) {
+    if (bu_now_ns() > t_end) {
       res->warmup_timeouts += keep;
       break;
     }
     sched_yield();
   }
-  t_end = now_ns() + (uint64_t)o->pub_ms * 1000000u;
-  for (b = 0; b < PUB_MIN_BATCHES || now_ns() < t_end; b++) {
+  t_end = bu_now_ns() + (uint64_t)o->pub_ms * 1000000u;
+  for (b = 0; b < PUB_MIN_BATCHES || bu_now_ns() < t_end; b++) {
     double ns = time_batch(pub, src);
     if (keep) {
       series_add(&res->all, ns);
@@ -1399,17 +1168,17 @@ static void seg_publish(unsigned nsubs, struct pub_result *res, const struct opt
   }
   atomic_store(&sh->stop, 1);
   for (i = 0; i < nsubs; i++)
-    reap(pids[i], "a subscriber");
+    bp_reap(pids[i], "a subscriber");
   if (keep) {
     unsigned n = res->all.n - first;
     double *seg = malloc(n * sizeof(*seg));
     double *sm = realloc(res->seg_med, (res->nseg + 1) * sizeof(*sm));
     if (seg == NULL || sm == NULL)
-      die("malloc", -ENOMEM);
+      bp_die("malloc", -ENOMEM);
     memcpy(seg, res->all.v + first, n * sizeof(*seg));
     qsort(seg, n, sizeof(*seg), bu_cmp_double);
     res->seg_med = sm;
-    res->seg_med[res->nseg++] = pct_double(seg, n, 0.5);
+    res->seg_med[res->nseg++] = bu_pct_double(seg, n, 0.5);
     free(seg);
     for (i = 0; i < nsubs; i++) {
       res->received += sh->subs[i].received;
@@ -1421,8 +1190,6 @@ static void seg_publish(unsigned nsubs, struct pub_result *res, const struct opt
 
 /* ---- output ------------------------------------------------------------------ */
 
-
-
 /* The cost of one clock_gettime(CLOCK_MONOTONIC) here: the ping-pongs read
  * the clock a few times per round trip (shmbus's publish once more per
  * message than the baselines, for the message timestamp). */
@@ -1430,11 +1197,11 @@ static double measure_clock_cost(void) {
   double best = 1e9;
   unsigned r, i;
   for (r = 0; r < 5; r++) {
-    uint64_t t0 = now_ns(), t1;
+    uint64_t t0 = bu_now_ns(), t1;
     volatile uint64_t sink = 0;
     for (i = 0; i < 100000; i++)
-      sink += now_ns();
-    t1 = now_ns();
+      sink += bu_now_ns();
+    t1 = bu_now_ns();
     (void)sink;
     if ((double)(t1 - t0) / 100000.0 < best)
       best = (double)(t1 - t0) / 100000.0;
@@ -1485,7 +1252,7 @@ static size_t paired_ratio(const struct lat_result *a, const struct lat_result *
       v[k++] = (double)a->seg_p50.v[i] / b->seg_p50.v[i];
   if (k > 0) {
     qsort(v, k, sizeof(*v), bu_cmp_double);
-    *med = pct_double(v, k, 0.5);
+    *med = bu_pct_double(v, k, 0.5);
     *lo = v[0];
     *hi = v[k - 1];
   }
@@ -1497,9 +1264,9 @@ static void finish_series(struct series *r) {
   if (r->n == 0)
     return;
   qsort(r->v, r->n, sizeof(*r->v), bu_cmp_double);
-  r->p10 = pct_double(r->v, r->n, 0.10);
-  r->median = pct_double(r->v, r->n, 0.50);
-  r->p90 = pct_double(r->v, r->n, 0.90);
+  r->p10 = bu_pct_double(r->v, r->n, 0.10);
+  r->median = bu_pct_double(r->v, r->n, 0.50);
+  r->p90 = bu_pct_double(r->v, r->n, 0.90);
 }
 
 static void finish_pub(struct pub_result *r) {
@@ -1801,7 +1568,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[a], "--rounds") == 0) {
       rounds = bu_parse_count("shmbus-bus-bench", a + 1 < argc ? argv[++a] : NULL, "--rounds");
     } else if (strcmp(argv[a], "--window-ms") == 0) {
-      window_ms = bu_parse_count("shmbus-bus-bench", a + 1 < argc ? argv[++a] : NULL, "--window-ms");
+      window_ms =
+          bu_parse_count("shmbus-bus-bench", a + 1 < argc ? argv[++a] : NULL, "--window-ms");
     } else if (strcmp(argv[a], "--daemon") == 0) {
       if (a + 1 >= argc || argv[a + 1][0] == '\0') {
         fprintf(stderr, "shmbus-bus-bench: --daemon needs a path\n");
@@ -1826,7 +1594,7 @@ int main(int argc, char **argv) {
   o.spin_min = o.quick ? 2000 : 10000;
 
   signal(SIGPIPE, SIG_IGN);
-  parent_pid = getpid();
+  bp_init("shmbus-bus-bench");
   n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
   if (n_cpus < 1)
     n_cpus = 1;
@@ -1835,16 +1603,15 @@ int main(int argc, char **argv) {
   memset(&idle, 0, sizeof(idle));
   sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (sh == MAP_FAILED)
-    die_errno("mmap");
+    bp_die_errno("mmap");
   memset(sh, 0, sizeof(*sh));
 
   bu_load_average(load_before, sizeof(load_before));
-  t_start = now_ns();
-  snprintf(bus_dir, sizeof(bus_dir), "/tmp/shmbus-bench-XXXXXX");
-  daemon_start(o.daemon); /* before pinning: the daemon runs anywhere */
+  t_start = bu_now_ns();
+  bp_daemon_start(o.daemon); /* before pinning: the daemon runs anywhere */
   idle_measure(&idle, &o);
   if (o.pin)
-    pin_self(0);
+    bu_pin(0);
   clock_cost_ns = measure_clock_cost();
 
   /* Round 0 warms up and is not kept. Each round runs the configurations
@@ -1865,15 +1632,15 @@ int main(int argc, char **argv) {
         seg_publish(c == C_PUB0 ? 0 : (c == C_PUB1 ? 1 : MAX_SUBS), &pub[c - C_PUB0], &o, r > 0);
     }
   }
-  daemon_stop(&daemon_status);
-  dir_remove();
+  bp_daemon_stop(&daemon_status);
+  bp_dir_remove();
 
   for (k = 0; k < C_PUB0; k++)
     finish_lat(&lat[k]);
   for (k = 0; k < C_COUNT - C_PUB0; k++)
     finish_pub(&pub[k]);
   bu_load_average(load_after, sizeof(load_after));
-  print_report(lat, pub, &idle, &o, (double)(now_ns() - t_start) / 1e9, load_before, load_after,
+  print_report(lat, pub, &idle, &o, (double)(bu_now_ns() - t_start) / 1e9, load_before, load_after,
                daemon_status);
   for (k = 0; k < C_PUB0; k++) {
     free(lat[k].rtt[0].v);

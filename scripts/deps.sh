@@ -5,8 +5,11 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcriterion-dev)
+# shmbus-bench (built by default): jansson for --json, libzmq for its ZeroMQ peer.
+packages+=(libjansson-dev libzmq3-dev)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(valgrind)
+  # gnuplot: the benchmark smoke test draws a plot (--plot).
+  packages+=(valgrind gnuplot-nox)
 fi
 
 missing=()

@@ -1,0 +1,127 @@
+/* xport: the transports shmbus-bench compares, behind one interface.
+ *
+ * A run has fixed parameters (struct bx_run, set by the parent before it
+ * forks). Each process of the run opens one endpoint (struct bx_ep) in a
+ * role: the fan-out publisher (BX_PUB) or subscriber number idx (BX_SUB),
+ * or side A or B of a ping-pong. An endpoint sends whole messages and
+ * delivers received ones to a callback, in one of three wait modes:
+ *   BX_EVENT  blocks in the kernel until something arrives;
+ *   BX_UV     sleeps in a libuv loop (for shmbus: shmbus_uv_sub_start; for
+ *             the others: uv_poll on their descriptor);
+ *   BX_SPIN   busy-polls without a syscall where the transport allows.
+ *
+ * Every message starts with struct bx_hdr; the payload after it is the
+ * same filler for every transport. */
+#ifndef SHMBUS_BENCH_XPORT_H
+#define SHMBUS_BENCH_XPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define BX_MAX_SUBS 64u
+
+enum bx_wait { BX_EVENT, BX_UV, BX_SPIN };
+enum bx_role { BX_PUB, BX_SUB, BX_A, BX_B };
+enum bx_kind { BX_DATA = 1, BX_END, BX_HELLO, BX_HELLO_ACK };
+
+/* At the start of every message. */
+struct bx_hdr {
+  uint64_t seq;     /* data: 0, 1, 2, ... per run */
+  uint64_t ts_ns;   /* sender's CLOCK_MONOTONIC just before the send call */
+  uint64_t total;   /* END: data messages published */
+  uint64_t echo_ns; /* ping-pong answer: B's receive time minus the ping's ts_ns */
+  uint32_t kind;    /* enum bx_kind */
+  uint32_t pad;     /* the cache-line transport's counter */
+  int32_t cpu;      /* ping-pong answer: the CPU B received on */
+  uint32_t pad2;
+};
+#define BX_MIN_SIZE ((size_t)sizeof(struct bx_hdr))
+
+/* Flags of a transport. */
+#define BX_F_FANOUT 1u     /* has a fan-out (publisher, subscribers) */
+#define BX_F_LATENCY 2u    /* has a ping-pong */
+#define BX_F_HELLO 4u      /* needs HELLO probes before data (subscriptions propagate late) */
+#define BX_F_PUB_FIRST 8u  /* the publisher (A, B: each binds) opens before subscribers */
+#define BX_F_SPIN_ONLY 16u /* no way to sleep: busy-polling only */
+
+/* One run's parameters; the parent fills them (and prepare() adds shared
+ * resources) before forking, the children only read them. */
+struct bx_run {
+  unsigned nsubs; /* fan-out: subscriber processes; ping-pong: 1 */
+  size_t size;    /* bytes per message, >= BX_MIN_SIZE */
+  bool reliable;  /* subscribers hold the publisher back instead of losing messages */
+  enum bx_wait wait;
+  bool latency;    /* a ping-pong, not a fan-out */
+  unsigned id;     /* unique per run: topic and socket names */
+  const char *dir; /* a private directory (the bus directory) */
+  int fds[2 * BX_MAX_SUBS + 2];
+  unsigned nfds;
+  void *shared; /* MAP_SHARED memory made by prepare() */
+  size_t shared_len;
+};
+
+typedef void (*bx_msg_fn)(void *ctx, const void *data, size_t len);
+
+struct bx_ep;
+
+struct bx_ops {
+  const char *name;
+  unsigned flags;
+  /* NULL if usable, else why it is skipped. */
+  const char *(*missing)(void);
+  /* In the parent before forking / after the run. May be NULL. */
+  int (*prepare)(struct bx_run *run);
+  void (*unprepare)(struct bx_run *run);
+  /* In the child. */
+  int (*open)(struct bx_ep *ep);
+  /* Sends one message (to every subscriber). A lossy publisher may drop it
+   * for a subscriber that has no room, unless `must` (END messages).
+   * Returns 0 or a negative error. */
+  int (*send)(struct bx_ep *ep, const void *data, size_t len, bool must);
+  /* Delivers what has arrived, without blocking; returns how many
+   * messages it delivered (0: none waiting) or a negative error. */
+  int (*poll)(struct bx_ep *ep, bx_msg_fn fn, void *ctx);
+  /* Blocks until something arrives (delivering it, or leaving it for the
+   * next poll), at most timeout_ms. 0, -ETIMEDOUT or an error. NULL for
+   * BX_F_SPIN_ONLY. */
+  int (*wait)(struct bx_ep *ep, bx_msg_fn fn, void *ctx, int timeout_ms);
+  /* The descriptor libuv polls for readability, then poll() drains. */
+  int (*fd)(struct bx_ep *ep);
+  /* Instead of fd(): the transport's own libuv integration. */
+  int (*uv_start)(struct bx_ep *ep, uv_loop_t *loop, bx_msg_fn fn, void *ctx);
+  /* Messages this receiving endpoint counts as lost itself, or -1 when
+   * the transport does not count (then the sequence gaps are the loss). */
+  int64_t (*lost)(struct bx_ep *ep);
+  void (*close)(struct bx_ep *ep);
+};
+
+struct bx_ep {
+  const struct bx_ops *ops;
+  const struct bx_run *run;
+  enum bx_role role;
+  unsigned idx;
+  void *impl;
+  /* The generic receive loop's state. */
+  uv_loop_t *loop;
+  uv_poll_t poll_h;
+  uv_timer_t timer_h;
+  bx_msg_fn fn;
+  void *ctx;
+  int error;
+};
+
+extern const struct bx_ops bx_shmbus, bx_uds, bx_zmq, bx_efd, bx_line;
+
+/* Opens ep in `role` (after run and ops are set) and, for BX_UV, starts
+ * delivering to fn from a loop of its own. */
+int bx_open(struct bx_ep *ep, const struct bx_ops *ops, const struct bx_run *run, enum bx_role role,
+            unsigned idx, bx_msg_fn fn, void *ctx);
+/* Receives in the run's wait mode, delivering to the callback given to
+ * bx_open, until *done becomes true; fails with -ETIMEDOUT after
+ * timeout_ms without any message. */
+int bx_recv_until(struct bx_ep *ep, const volatile bool *done, unsigned timeout_ms);
+void bx_close(struct bx_ep *ep);
+
+#endif

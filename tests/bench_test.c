@@ -1,0 +1,245 @@
+/* shmbus-bench smoke tests: each subcommand runs for a fraction of a second
+ * (it starts its own shmbusd), and the report's structure and counts are
+ * checked: every row has its fields, and for every fan-out row received +
+ * lost == published times the subscribers. No assertion on speed. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SHMBUS_BENCH_PATH
+#error "SHMBUS_BENCH_PATH must name the shmbus-bench program"
+#endif
+
+TestSuite(bench, .timeout = 120);
+
+/* Runs shmbus-bench with `args` (NULL-terminated), its stdout collected in
+ * a malloc'd string (*out); returns its wait status. */
+static int run_bench(char **out, const char *const *args) {
+  const char *argv[32];
+  size_t n = 0, cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  int p[2], status;
+  pid_t pid;
+
+  cr_assert_not_null(buf);
+  argv[n++] = SHMBUS_BENCH_PATH;
+  while (*args != NULL && n < 31)
+    argv[n++] = *args++;
+  argv[n] = NULL;
+  cr_assert_eq(pipe(p), 0);
+  fflush(NULL);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    (void)dup2(p[1], 1);
+    close(p[0]);
+    close(p[1]);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(p[1]);
+  for (;;) {
+    ssize_t r;
+    if (len + 1 == cap) {
+      char *nb = realloc(buf, cap *= 2);
+      cr_assert_not_null(nb);
+      buf = nb;
+    }
+    r = read(p[0], buf + len, cap - len - 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    len += (size_t)r;
+  }
+  buf[len] = '\0';
+  close(p[0]);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  *out = buf;
+  return status;
+}
+
+static json_t *run_json(const char *const *args) {
+  char *out;
+  json_error_t err;
+  json_t *root;
+  int st = run_bench(&out, args);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "shmbus-bench exit status %d:\n%s", st, out);
+  root = json_loads(out, 0, &err);
+  cr_assert_not_null(root, "not JSON (%s, line %d):\n%s", err.text, err.line, out);
+  free(out);
+  return root;
+}
+
+static double num(json_t *row, const char *key) {
+  json_t *v = json_object_get(row, key);
+  cr_assert(json_is_number(v), "row has no number '%s'", key);
+  return json_number_value(v);
+}
+
+static const char *str(json_t *row, const char *key) {
+  json_t *v = json_object_get(row, key);
+  cr_assert(json_is_string(v), "row has no string '%s'", key);
+  return json_string_value(v);
+}
+
+static void check_machine(json_t *root, const char *sub) {
+  json_t *m = json_object_get(root, "machine");
+  cr_assert_str_eq(str(root, "subcommand"), sub);
+  cr_assert(json_is_object(m));
+  cr_assert_gt(strlen(str(m, "cpu")), 0);
+  cr_assert_gt(strlen(str(m, "kernel")), 0);
+  cr_assert_geq(num(m, "cpus"), 1);
+}
+
+/* Fan-out rows: fields present, counts add up for every transport. */
+static unsigned check_fanout_rows(json_t *root, unsigned *shmbus_rows) {
+  json_t *rows = json_object_get(root, "rows"), *row;
+  size_t i;
+  *shmbus_rows = 0;
+  cr_assert(json_is_array(rows));
+  json_array_foreach(rows, i, row) {
+    double pub = num(row, "published"), rec = num(row, "received"), lost = num(row, "lost");
+    double subs = num(row, "subs");
+    const char *t = str(row, "transport");
+    cr_assert(json_is_true(json_object_get(row, "counts_ok")), "%s: counts do not add up", t);
+    num(row, "cpu_ns_per_msg");
+    num(row, "gbps_per_sub");
+    num(row, "loss_pct");
+    if (strcmp(t, "memcpy (cold)") == 0)
+      continue;
+    cr_assert_gt(pub, 0, "%s published nothing", t);
+    cr_assert_eq(rec + lost, pub * subs, "%s: received %.0f + lost %.0f != %.0f x %.0f", t, rec,
+                 lost, pub, subs);
+    cr_assert_gt(rec, 0, "%s delivered nothing", t);
+    cr_assert_leq(num(row, "p50_us"), num(row, "max_us"));
+    if (strcmp(t, "shmbus") == 0)
+      ++*shmbus_rows;
+  }
+  return (unsigned)json_array_size(rows);
+}
+
+Test(bench, fanout_lossy_and_reliable_with_peers_json) {
+  const char *args[] = {"fanout", "--subs",         "1,2",        "--size", "64,4096",
+                        "--mode", "lossy,reliable", "--duration", "0.1",    "--reps",
+                        "1",      "--peers",        "--json",     NULL};
+  json_t *root = run_json(args);
+  unsigned shm, n;
+  check_machine(root, "fanout");
+  n = check_fanout_rows(root, &shm);
+  cr_assert_eq(shm, 2 * 2 * 2, "one shmbus row per mode, size and subscriber count");
+  cr_assert_geq(n, shm * 2, "peers measured next to shmbus");
+  json_decref(root);
+}
+
+Test(bench, fanout_event_and_spin_at_a_rate_json) {
+  const char *args[] = {"fanout", "--subs",     "2",      "--size", "64",
+                        "--wait", "event,spin", "--rate", "20k",    "--count",
+                        "1000",   "--reps",     "1",      "--json", NULL};
+  json_t *root = run_json(args);
+  json_t *row;
+  unsigned shm;
+  size_t i;
+  cr_assert_eq(check_fanout_rows(root, &shm), 2);
+  json_array_foreach(json_object_get(root, "rows"), i, row) {
+    cr_assert_eq(num(row, "published"), 1000);
+    cr_assert_eq(num(row, "rate"), 20000);
+  }
+  json_decref(root);
+}
+
+Test(bench, latency_every_wait_mode_with_peers_json) {
+  const char *args[] = {"latency",       "--size", "64,4096", "--count", "300",    "--wait",
+                        "event,uv,spin", "--reps", "1",       "--peers", "--json", NULL};
+  json_t *root = run_json(args);
+  json_t *rows = json_object_get(root, "rows"), *row;
+  unsigned shm = 0, line = 0;
+  size_t i;
+  check_machine(root, "latency");
+  json_array_foreach(rows, i, row) {
+    const char *t = str(row, "transport");
+    cr_assert_eq(num(row, "round_trips"), 300, "%s", t);
+    cr_assert_gt(num(row, "p50_us"), 0, "%s", t);
+    cr_assert_leq(num(row, "p50_us"), num(row, "p99_us"), "%s", t);
+    cr_assert_leq(num(row, "p99_us"), num(row, "max_us"), "%s", t);
+    cr_assert_gt(num(row, "rtt_half_p50_us"), 0, "%s", t);
+    shm += strcmp(t, "shmbus") == 0;
+    line += strcmp(t, "cache line") == 0;
+  }
+  cr_assert_eq(shm, 3 * 2);
+  cr_assert_eq(line, 2, "the cache-line ping-pong runs with --wait spin only");
+  cr_assert_geq(json_array_size(json_object_get(root, "skipped")), 1);
+  json_decref(root);
+}
+
+Test(bench, markdown_and_csv_reports) {
+  const char *md[] = {"fanout",  "--subs", "1",      "--size", "64",
+                      "--count", "500",    "--reps", "1",      NULL};
+  const char *csv[] = {"latency", "--size", "64", "--count", "200", "--reps", "1", "--csv", NULL};
+  char *out;
+  int st = run_bench(&out, md);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  cr_assert_not_null(strstr(out, "machine: "), "%s", out);
+  cr_assert_not_null(strstr(out, "| transport | wait | mode | subs |"), "%s", out);
+  cr_assert_not_null(strstr(out, "| shmbus | uv | lossy | 1 | 64 |"), "%s", out);
+  cr_assert_not_null(strstr(out, "all add up"), "%s", out);
+  free(out);
+  st = run_bench(&out, csv);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  cr_assert_eq(strncmp(out, "# shmbus-bench latency; cpu: ", 29), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "\ntransport,wait,mode,size,round_trips,p50_us,"), "%s", out);
+  cr_assert_not_null(strstr(out, "\n\"shmbus\",\"uv\",\"lossy\",\"64\",\"200"), "%s", out);
+  free(out);
+}
+
+Test(bench, bad_arguments_exit_2) {
+  const char *a1[] = {"fanout", "--wait", "sometimes", NULL};
+  const char *a2[] = {"fanout", "--size", "8", NULL};
+  const char *a3[] = {"nonsense", NULL};
+  const char *const *all[] = {a1, a2, a3};
+  unsigned i;
+  for (i = 0; i < 3; i++) {
+    char *out;
+    int st = run_bench(&out, all[i]);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "case %u: status %d", i, st);
+    free(out);
+  }
+}
+
+/* --plot draws a PNG with gnuplot; without gnuplot in $PATH the program
+ * refuses before measuring anything (exit 2), never writes a fake. */
+Test(bench, plot_png_or_clear_error) {
+  char dir[] = "/tmp/shmbus-bench-test-XXXXXX", png[96];
+  const char *args[] = {"latency", "--size",  "64",     "--count", "200", "--reps",
+                        "1",       "--peers", "--plot", png,       NULL};
+  unsigned char magic[8];
+  bool have_gnuplot = system("command -v gnuplot >/dev/null 2>&1") == 0;
+  char *out;
+  FILE *f;
+  int st;
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(png, sizeof(png), "%s/plot.png", dir);
+  st = run_bench(&out, args);
+  free(out);
+  f = fopen(png, "rb");
+  if (have_gnuplot) {
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    cr_assert_not_null(f, "no %s", png);
+    cr_assert_eq(fread(magic, 1, 8, f), 8);
+    cr_assert_eq(memcmp(magic, "\x89PNG\r\n\x1a\n", 8), 0, "not a PNG");
+  } else {
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+    cr_assert_null(f, "a plot without gnuplot");
+  }
+  if (f != NULL)
+    fclose(f);
+  (void)unlink(png);
+  (void)rmdir(dir);
+}
