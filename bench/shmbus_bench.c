@@ -101,7 +101,7 @@ static double parse_num(const char *s, const char *opt, double lo, double hi) {
   double v;
   errno = 0;
   v = strtod(s, &end);
-  if (*s == '\0' || errno != 0 || v < lo || v > hi || isnan(v))
+  if (*s == '\0' || end == s || errno != 0 || isnan(v))
     bad_usage("bad number for %s", opt);
   /* Size suffixes: k, K, M (powers of 1024 for sizes, of 1000 for rates). */
   if (*end == 'k' || *end == 'K')
