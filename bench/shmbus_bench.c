@@ -79,7 +79,7 @@ struct opts {
   double duration; /* s, 0: by count */
   uint64_t count;  /* messages (fanout) / round trips (latency), 0: by duration */
   unsigned reps;
-  bool pin, peers;
+  bool pin, peers, touch;
   enum fmt fmt;
   const char *plot;
   const char *daemon;
@@ -163,6 +163,8 @@ static void usage(FILE *f) {
           "  --reps N           repetitions; transports take turns in each (default 3); the\n"
           "                     report gives medians\n"
           "  --pin              publisher / A on CPU 0, subscribers / B on CPUs 1.. in turn\n"
+          "  --touch            fanout subscribers read every byte of each message they get\n"
+          "                     (by default they read its header only)\n"
           "  --peers            also measure the other transports: unix-domain sockets, ZeroMQ\n"
           "                     PUB/SUB over ipc:// (if built with libzmq), cold memcpy (fanout),\n"
           "                     raw eventfd and cache-line ping-pongs (latency)\n"
@@ -207,6 +209,8 @@ static void parse(int argc, char **argv, struct opts *o) {
       o->pin = true;
     } else if (strcmp(opt, "--peers") == 0) {
       o->peers = true;
+    } else if (strcmp(opt, "--touch") == 0) {
+      o->touch = true;
     } else if (strcmp(opt, "--csv") == 0) {
       o->fmt = FMT_CSV;
     } else if (strcmp(opt, "--json") == 0) {
@@ -347,6 +351,7 @@ struct sub_slot {
   uint64_t cpu_ns;
   uint64_t end_ns; /* when END arrived */
   uint64_t nsamples, max_ns;
+  uint64_t checksum; /* --touch: keeps the reads from being optimised away */
 };
 
 struct ctl {
@@ -396,6 +401,8 @@ static void wait_flag(const _Atomic uint32_t *f, unsigned n, size_t stride, cons
 
 struct fan_sub {
   struct sub_slot *slot;
+  bool touch;
+  uint64_t sum;  /* --touch: every 8-byte word of every message, added up */
   uint32_t *res; /* reservoir of latency samples, ns */
   uint64_t cap, next_seq;
   uint64_t rnd;
@@ -424,6 +431,16 @@ static void fan_on_msg(void *arg, const void *data, size_t len) {
     }
     return;
   }
+  if (s->touch) {
+    const unsigned char *p = data;
+    size_t i;
+    uint64_t w, sum = 0;
+    for (i = 0; i + 8 <= len; i += 8) {
+      memcpy(&w, p + i, 8);
+      sum += w;
+    }
+    s->sum += sum;
+  }
   if (h.seq < s->next_seq)
     sl->disorder++;
   else
@@ -443,7 +460,8 @@ static void fan_on_msg(void *arg, const void *data, size_t len) {
   }
 }
 
-static int fan_subscriber(const struct bx_ops *x, const struct bx_run *run, unsigned idx) {
+static int fan_subscriber(const struct bx_ops *x, const struct bx_run *run, unsigned idx,
+                          bool touch) {
   struct fan_sub s;
   struct bx_ep ep;
   uint64_t c0;
@@ -454,6 +472,7 @@ static int fan_subscriber(const struct bx_ops *x, const struct bx_run *run, unsi
   s.cap = FAN_SAMPLES / run->nsubs;
   s.res = samples + (size_t)idx * s.cap;
   s.rnd = 0x9e3779b97f4a7c15u + idx;
+  s.touch = touch;
   if (x->flags & BX_F_PUB_FIRST)
     wait_flag(&ctl->pub_open, 1, 0, "publisher open");
   if ((rv = bx_open(&ep, x, run, BX_SUB, idx, fan_on_msg, &s)) < 0)
@@ -466,6 +485,7 @@ static int fan_subscriber(const struct bx_ops *x, const struct bx_run *run, unsi
     bp_die("subscriber receive", rv);
   s.slot->gaps += s.slot->total > s.next_seq ? s.slot->total - s.next_seq : 0;
   s.slot->lost_own = x->lost(&ep);
+  s.slot->checksum = s.sum;
   bx_close(&ep);
   atomic_store_explicit(&s.slot->done, 1, memory_order_release);
   return 0;
@@ -697,7 +717,7 @@ static void fan_run(struct row *r, const struct opts *o) {
     pids[i] = bp_fork();
     if (pids[i] == 0) {
       bu_pin(o->pin ? (int)((1 + i) % (unsigned)n_cpus) : -1);
-      _exit(fan_subscriber(r->x, &run, i));
+      _exit(fan_subscriber(r->x, &run, i, o->touch));
     }
   }
   pub = bp_fork();
@@ -1134,6 +1154,72 @@ struct machine {
   double secs;
 };
 
+/* The row of transport `name` in the group of shmbus row `s` (same
+ * configuration), or NULL. */
+static const struct row *peer_of(const struct row *s, const char *name) {
+  const struct row *r;
+  for (r = s + 1; r < rows + nrows && r->x != &bx_shmbus; r++)
+    if (strcmp(r->xname, name) == 0 && !r->skipped && r->nrep > 0)
+      return r;
+  return NULL;
+}
+
+static const char *verdict(bool ok) {
+  return ok ? "met" : "NOT met";
+}
+
+/* The issue's targets, for whichever of their configurations this run
+ * measured. */
+static void print_targets(const struct opts *o) {
+  const struct row *s;
+  bool any = false;
+  for (s = rows; s < rows + nrows; s++) {
+    const struct row *p;
+    if (s->x != &bx_shmbus || s->nrep == 0)
+      continue;
+    if (o->cmd == CMD_FANOUT && s->rate == 0) {
+      if (s->size == 64 && !s->reliable && s->wait == BX_UV && s->subs <= 4 &&
+          (p = peer_of(s, "zeromq")) != NULL) {
+        double need = s->subs == 1 ? 10 : 5;
+        printf("- 64 B lossy uv, %u sub: shmbus %.0f/s per sub (loss %.1f %%) vs ZeroMQ %.0f/s "
+               "(loss %.1f %%) = %.1fx, target >= %.0fx with lower loss -> %s\n",
+               s->subs, s->m[M_SUB], s->m[M_LOSS], p->m[M_SUB], p->m[M_LOSS], p->m[M_RATIO], need,
+               verdict(p->m[M_RATIO] >= need && s->m[M_LOSS] < p->m[M_LOSS]));
+        any = true;
+      }
+      if (s->size == 64 && s->reliable && s->subs == 1) {
+        printf("- 64 B reliable, 1 sub (%s): %.2f M/s per sub, loss %.1f %%, target >= 3 M/s "
+               "-> %s\n",
+               wait_name(s->wait), s->m[M_SUB] / 1e6, s->m[M_LOSS],
+               verdict(s->m[M_SUB] >= 3e6 && s->m[M_LOST] == 0));
+        any = true;
+      }
+      if (s->size == 1048576 && (p = peer_of(s, "memcpy (cold)")) != NULL) {
+        printf("- 1 MiB, %s %s, %u sub: %.2f GB/s per sub vs cold memcpy %.2f GB/s = %.0f %%, "
+               "target >= 70 %% -> %s\n",
+               s->reliable ? "reliable" : "lossy", wait_name(s->wait), s->subs, s->m[M_SUB_GB],
+               p->m[M_SUB_GB], 100 * s->m[M_SUB_GB] / p->m[M_SUB_GB],
+               verdict(s->m[M_SUB_GB] >= 0.7 * p->m[M_SUB_GB]));
+        any = true;
+      }
+    }
+    if (o->cmd == CMD_LATENCY && s->size == 64) {
+      const char *peer = s->wait == BX_SPIN ? "cache line" : (s->wait == BX_UV ? "eventfd" : NULL);
+      double lim = s->wait == BX_SPIN ? 2.0 : 1.15;
+      if (peer != NULL && (p = peer_of(s, peer)) != NULL) {
+        printf("- 64 B one-way p50, %s: shmbus %.3f µs vs %s %.3f µs = %.2fx (RTT/2: %.2fx), "
+               "target <= %.2fx -> %s\n",
+               wait_name(s->wait), s->m[M_P50], peer, p->m[M_P50], p->m[M_RATIO],
+               p->m[M_HALF50] > 0 ? s->m[M_HALF50] / p->m[M_HALF50] : 0, lim,
+               verdict(p->m[M_RATIO] <= lim));
+        any = true;
+      }
+    }
+  }
+  if (!any)
+    printf("- (none of the targets' configurations in this run)\n");
+}
+
 static void print_markdown(const struct opts *o, const struct machine *mc) {
   size_t nc, c;
   const struct col *cols = cols_of(o, &nc);
@@ -1147,9 +1233,11 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
          SHMBUS_BENCH_BUILD_TYPE[0] != '\0' ? SHMBUS_BENCH_BUILD_TYPE : "none",
          o->pin ? "on" : "off", mc->load0, mc->load1, mc->secs);
   if (o->cmd == CMD_FANOUT)
-    printf("Per run: %s %g%s; %u repetition(s), medians shown (counts summed).\n\n",
+    printf("Per run: %s %g%s; %u repetition(s), medians shown (counts summed); subscribers "
+           "read %s.\n\n",
            o->duration > 0 ? "duration" : "count", o->duration > 0 ? o->duration : (double)o->count,
-           o->duration > 0 ? " s" : " messages", o->reps);
+           o->duration > 0 ? " s" : " messages", o->reps,
+           o->touch ? "every byte (--touch)" : "the header of each message only");
   else
     printf("Per run: %" PRIu64 " round trips kept%s after %u warm-up; %u repetition(s), "
            "medians shown.\n\n",
@@ -1184,6 +1272,8 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
     }
     printf("\n");
   }
+  printf("\nTargets (shmbus ÷ peer as in the last column):\n\n");
+  print_targets(o);
   printf("\nNotes:\n\n");
   if (any_skipped) {
     for (i = 0; i < nrows; i++)
