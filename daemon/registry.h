@@ -44,6 +44,7 @@ struct registry_part {
   uint32_t index;     /* record index in the ring */
   uint32_t pid;       /* from SO_PEERCRED */
   uint32_t client_id; /* the owner's id, for stats; 0 for the daemon */
+  const char *name;   /* the owner's name, for stats (the owner's memory); NULL: none */
   int eventfd;        /* the owner's wake-up eventfd; -1 for none */
   bool reliable;      /* subscribers */
   bool tampered;      /* its eventfd was found blocking: never written again */

@@ -246,6 +246,7 @@ static void server_part_leave(struct server *srv, struct registry_part *part) {
 static void server_client_add_part(struct client *c, struct registry_part *p) {
   p->owner = c;
   p->client_id = c->id;
+  p->name = c->name;
   p->owner_next = c->parts;
   c->parts = p;
   c->nparts++;
@@ -261,6 +262,7 @@ static void server_client_remove_part(struct client *c, struct registry_part *p)
       break;
     }
   p->owner_next = NULL;
+  p->name = NULL; /* the client's memory */
 }
 
 /* After a record was attached or adopted for `c`: answers `opened` with the
@@ -716,6 +718,62 @@ static void server_status(struct server *srv, struct client *c, struct shmbus__m
   (void)server_send(c, &r);
 }
 
+/* The largest snapshot the daemon builds (and a client accepts). */
+#define SERVER_SNAPSHOT_MAX (64u << 20)
+
+/* Answers `snapshot`: the stats map (stats_encode) for every topic or the
+ * one named by `filter`, too big for a datagram, so it travels in a
+ * sealed memory file attached to the reply. Built on demand: no timer. */
+static void server_snapshot(struct server *srv, struct client *c, struct shmbus__msg *m) {
+  const char *only = m->filter[0] != '\0' ? m->filter : NULL;
+  struct shmbus__msg r;
+  size_t cap = 64u * 1024u;
+  unsigned char *buf = NULL;
+  bool truncated = true;
+  uint32_t n = 0;
+  size_t len = 0;
+  void *map;
+  int fd = -1;
+  int rv;
+
+  if (only != NULL && registry_find(&srv->reg, only) == NULL) {
+    server_send_error(c, m->id, -ENOENT, "no topic \"%s\" on this daemon", only);
+    return;
+  }
+  /* Encode into a heap buffer, doubling it until everything fits. */
+  while (truncated && cap <= SERVER_SNAPSHOT_MAX) {
+    unsigned char *nb = realloc(buf, cap);
+    if (nb == NULL) {
+      rv = -ENOMEM;
+      goto fail;
+    }
+    buf = nb;
+    len = stats_encode(&srv->reg, only, buf, cap, &n, &truncated);
+    cap *= 2;
+  }
+  if ((rv = shmbus__shm_create("shmbus-snapshot", len, &fd)) < 0)
+    goto fail;
+  if ((rv = shmbus__shm_map(fd, len, true, &map)) < 0)
+    goto fail;
+  memcpy(map, buf, len);
+  shmbus__shm_unmap(map, len);
+  shmbus__msg_init(&r, SHMBUS__MSG_SNAPSHOT_REPLY, m->id);
+  r.size = len;
+  r.fds[0] = fd;
+  r.nfds = 1;
+  (void)server_send(c, &r);
+  shmbus__fd_close(fd);
+  free(buf);
+  return;
+
+fail:
+  log_warn("client %u (pid %d, %s): snapshot failed: %s", c->id, (int)c->pid, c->name,
+           shmbus_strerror(rv));
+  server_send_error(c, m->id, rv, "cannot build the snapshot: %s", shmbus_strerror(rv));
+  shmbus__fd_close(fd);
+  free(buf);
+}
+
 static void server_stop_req(struct server *srv, struct client *c, struct shmbus__msg *m) {
   struct shmbus__msg ok;
 
@@ -748,7 +806,8 @@ static void server_set_name(struct client *c, const char *name) {
 static void server_dispatch(struct server *srv, struct client *c, struct shmbus__msg *m) {
   bool request = m->type == SHMBUS__MSG_HELLO || m->type == SHMBUS__MSG_OPEN ||
                  m->type == SHMBUS__MSG_ADOPT || m->type == SHMBUS__MSG_CLOSE ||
-                 m->type == SHMBUS__MSG_STATUS || m->type == SHMBUS__MSG_STOP;
+                 m->type == SHMBUS__MSG_STATUS || m->type == SHMBUS__MSG_STOP ||
+                 m->type == SHMBUS__MSG_SNAPSHOT;
 
   if (!request) {
     server_violation(c, m->id, -EPROTO, "not a request a client may send");
@@ -800,6 +859,9 @@ static void server_dispatch(struct server *srv, struct client *c, struct shmbus_
     break;
   case SHMBUS__MSG_STOP:
     server_stop_req(srv, c, m);
+    break;
+  case SHMBUS__MSG_SNAPSHOT:
+    server_snapshot(srv, c, m);
     break;
   default:
     break;

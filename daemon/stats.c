@@ -51,6 +51,16 @@ static uint64_t stats_clamp(uint64_t v, uint64_t max) {
   return v > max ? max : v;
 }
 
+/* The participant's name: its client's, "shmbusd" for the daemon's own
+ * record, "" for a record whose owner has not come back after a restart. */
+static void stats_name(msgpack_packer *pk, const struct registry_part *p) {
+  const char *name = p->name != NULL ? p->name : p->client_id == 0 && p->pid == (uint32_t)getpid()
+                                                     ? "shmbusd"
+                                                     : "";
+  stats_key(pk, "name");
+  (void)msgpack_pack_str_with_body(pk, name, strlen(name));
+}
+
 /* Packs one topic. Counters read from shared memory are clamped: nobody
  * can have published, received or lost more than the head says. */
 static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t) {
@@ -75,10 +85,11 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t)
     if (p->role != SHMBUS__WIRE_PUB)
       continue;
     rec = &r->pubs[p->index];
-    (void)msgpack_pack_map(pk, 4);
+    (void)msgpack_pack_map(pk, 5);
     stats_kv_u64(pk, "index", p->index);
     stats_kv_u64(pk, "pid", p->pid);
     stats_kv_u64(pk, "client", p->client_id);
+    stats_name(pk, p);
     stats_kv_u64(pk, "published", stats_clamp(shmbus__load_relaxed(&rec->published), head));
   }
   stats_key(pk, "subs");
@@ -90,10 +101,11 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t)
       continue;
     rec = &r->subs[p->index];
     cursor = stats_clamp(shmbus__load_relaxed(&rec->cursor), head);
-    (void)msgpack_pack_map(pk, 8);
+    (void)msgpack_pack_map(pk, 9);
     stats_kv_u64(pk, "index", p->index);
     stats_kv_u64(pk, "pid", p->pid);
     stats_kv_u64(pk, "client", p->client_id);
+    stats_name(pk, p);
     stats_key(pk, "reliable");
     (void)(p->reliable ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
     stats_kv_u64(pk, "cursor", cursor);
@@ -103,21 +115,18 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t)
   }
 }
 
-int stats_publish(struct stats *st) {
+size_t stats_encode(const struct registry *reg, const char *only, void *buf, size_t cap,
+                    uint32_t *ntopics, bool *truncated) {
   struct stats_buf b;
   msgpack_packer pk;
   uint32_t count = 0;
-  bool truncated = false;
+  bool cut = false;
   size_t count_at;
   size_t i;
-  void *slot;
-  int rv;
 
-  if ((rv = shmbus__ring_loan(&st->pub, STATS_SLOT_SIZE, &slot)) < 0)
-    return rv;
-  b.p = slot;
+  b.p = buf;
   b.len = 0;
-  b.cap = STATS_SLOT_SIZE - STATS_TAIL;
+  b.cap = cap > STATS_TAIL ? cap - STATS_TAIL : 0;
   b.overflow = false;
   msgpack_packer_init(&pk, &b, stats_write);
   (void)msgpack_pack_map(&pk, 3);
@@ -127,14 +136,18 @@ int stats_publish(struct stats *st) {
    * (valid msgpack even for small counts) and patch it. */
   count_at = b.len;
   (void)stats_write(&b, "\xdd\0\0\0\0", 5);
-  for (i = 0; i < st->reg->nbuckets && !truncated; i++) {
+  if (b.overflow)
+    return 0; /* not even the header fits */
+  for (i = 0; i < reg->nbuckets && !cut; i++) {
     const struct registry_topic *t;
-    for (t = st->reg->buckets[i]; t != NULL; t = t->hnext) {
+    for (t = reg->buckets[i]; t != NULL; t = t->hnext) {
       size_t mark = b.len;
+      if (only != NULL && strcmp(only, t->name) != 0)
+        continue;
       stats_pack_topic(&pk, t);
       if (b.overflow) {
         b.len = mark;
-        truncated = true;
+        cut = true;
         break;
       }
       count++;
@@ -144,11 +157,26 @@ int stats_publish(struct stats *st) {
   b.p[count_at + 2] = (unsigned char)(count >> 16);
   b.p[count_at + 3] = (unsigned char)(count >> 8);
   b.p[count_at + 4] = (unsigned char)count;
-  b.cap = STATS_SLOT_SIZE;
+  b.cap = cap;
   b.overflow = false;
   stats_key(&pk, "truncated");
-  (void)(truncated ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
-  if ((rv = shmbus__ring_commit(&st->pub, b.len, shmbus__clock_mono_ns())) < 0)
+  (void)(cut ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+  if (ntopics != NULL)
+    *ntopics = count;
+  if (truncated != NULL)
+    *truncated = cut;
+  return b.len;
+}
+
+int stats_publish(struct stats *st) {
+  size_t len;
+  void *slot;
+  int rv;
+
+  if ((rv = shmbus__ring_loan(&st->pub, STATS_SLOT_SIZE, &slot)) < 0)
+    return rv;
+  len = stats_encode(st->reg, NULL, slot, STATS_SLOT_SIZE, NULL, NULL);
+  if ((rv = shmbus__ring_commit(&st->pub, len, shmbus__clock_mono_ns())) < 0)
     return rv;
   if (rv > 0)
     registry_wake_sleepers(st->topic);

@@ -5,10 +5,14 @@
  *
  *   {"ts_ns": u64, "topics": [{"name", "topic_id", "slots", "slot_size",
  *     "max_subs", "max_pubs", "head",
- *     "pubs": [{"index", "pid", "client", "published"}],
- *     "subs": [{"index", "pid", "client", "reliable", "cursor", "lag",
- *               "received", "lost"}]}],
+ *     "pubs": [{"index", "pid", "client", "name", "published"}],
+ *     "subs": [{"index", "pid", "client", "name", "reliable", "cursor",
+ *               "lag", "received", "lost"}]}],
  *    "truncated": bool}
+ *
+ * The same map answers the `snapshot` request (docs/protocol.md), which
+ * `shmbus ls` and `shmbus stat` use: stats_encode is the one encoder for
+ * both.
  *
  * Counters come from the shared records, which participants write: they are
  * clamped to what the topic's head makes possible. Topics that do not fit in
@@ -45,6 +49,14 @@ int stats_init(struct stats *st, uv_loop_t *loop, struct registry *reg);
 /* Starts the 1 Hz timer when the topic has subscribers, stops it when it
  * has none. Call after every open or close on the topic. */
 void stats_update(struct stats *st);
+
+/* Encodes the map above for every topic of `reg`, or only the one named
+ * `only` (NULL: all), into buf[0..cap). Topics that do not fit are left
+ * out ("truncated": true). Returns the length, 0 when cap cannot even
+ * hold the frame (64 bytes always do). *ntopics gets the number of topics
+ * encoded and *truncated whether some were left out; both may be NULL. */
+size_t stats_encode(const struct registry *reg, const char *only, void *buf, size_t cap,
+                    uint32_t *ntopics, bool *truncated);
 
 /* Publishes one snapshot now. Returns 0, SHMBUS_EFULL (a reliable
  * subscriber lags: this second is skipped) or another negative code. */

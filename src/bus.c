@@ -303,6 +303,10 @@ bool shmbus_bus_connected(const shmbus_bus *bus) {
   return bus != NULL && bus->conn.fd >= 0;
 }
 
+const char *shmbus_bus_last_error(const shmbus_bus *bus) {
+  return bus != NULL ? bus->conn.last_error : "";
+}
+
 static void bus_handle_close(struct shmbus__handle *h);
 
 void shmbus_bus_close(shmbus_bus *bus) {
@@ -733,6 +737,40 @@ int shmbus_pub_wait(shmbus_pub *pub, int timeout_ms) {
 
 size_t shmbus_pub_max_size(const shmbus_pub *pub) {
   return pub != NULL ? pub->h.region.ring.slot_capacity : 0;
+}
+
+/* Subscribers the publisher knows: those whose eventfd a peer_join gave. */
+static int bus_count_subs(const shmbus_pub *pub) {
+  uint32_t i;
+  int n = 0;
+  for (i = 0; i < pub->h.n_peers; i++)
+    n += pub->h.peer_fds[i] >= 0;
+  return n;
+}
+
+int shmbus_pub_subscribers(shmbus_pub *pub) {
+  if (pub == NULL)
+    return -EINVAL;
+  (void)shmbus_bus_process(pub->h.bus);
+  return bus_count_subs(pub);
+}
+
+int shmbus_pub_wait_subs(shmbus_pub *pub, uint32_t n, int timeout_ms) {
+  uint64_t deadline = bus_deadline(timeout_ms);
+  int rv;
+
+  if (pub == NULL)
+    return -EINVAL;
+  for (;;) {
+    (void)shmbus_bus_process(pub->h.bus);
+    if ((rv = bus_count_subs(pub)) >= 0 && (uint32_t)rv >= n)
+      return rv;
+    /* peer_join events arrive on the daemon's socket, which bus_wait
+     * watches (and reads); the publisher's own eventfd only adds an early
+     * turn of the loop. */
+    if ((rv = bus_wait(pub->h.bus, pub->h.event_fd, deadline)) < 0)
+      return rv;
+  }
 }
 
 uint64_t shmbus_pub_published(const shmbus_pub *pub) {

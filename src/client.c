@@ -174,6 +174,7 @@ int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
   uint64_t deadline;
   int rv;
 
+  c->last_error[0] = '\0';
   if (c->fd < 0)
     return SHMBUS_EDISCONNECTED;
   req->id = c->next_id++;
@@ -206,6 +207,7 @@ int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
       return rv;
   }
   if (reply->type == SHMBUS__MSG_ERROR) {
+    memcpy(c->last_error, reply->text, sizeof(c->last_error));
     shmbus__msg_close_fds(reply);
     return reply->code < 0 ? reply->code : -EPROTO;
   }

@@ -35,6 +35,9 @@ struct shmbus__conn {
   void (*on_closing)(void *ctx);
   void *ctx;
   uint64_t gen; /* changes on every connect and every close */
+  /* The text of the last `error` reply to a request ("" after a request
+   * that got another answer or none). */
+  char last_error[SHMBUS__TEXT_MAX + 1];
 };
 
 /* Fills the connection's settings; does not connect. dir/name/daemon_path
@@ -51,7 +54,7 @@ int shmbus__conn_connect(struct shmbus__conn *c);
 /* Sends `req` (its fds are not taken) and waits for the reply with its id,
  * handing other messages to on_event meanwhile. On success *reply holds the
  * reply and its fds (the caller owns them); an `error` reply is turned into
- * its code (and the text is left in reply->text). A lost connection gives
+ * its code (and the text is left in reply->text and c->last_error). A lost connection gives
  * SHMBUS_EDISCONNECTED and closes the socket. */
 int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
                          struct shmbus__msg *reply);

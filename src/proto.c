@@ -83,6 +83,8 @@ enum proto_key_id {
   PK_RETAIN,
   PK_CODE,
   PK_TEXT,
+  PK_FILTER,
+  PK_SIZE,
   PK_COUNT
 };
 _Static_assert(PK_COUNT <= 32, "key sets are 32-bit masks");
@@ -121,6 +123,8 @@ static const struct proto_key proto_keys[PK_COUNT] = {
     [PK_RETAIN] = {"retain", PROTO_BOOL, PROTO_FIELD(retain)},
     [PK_CODE] = {"code", PROTO_CODE, PROTO_FIELD(code)},
     [PK_TEXT] = {"text", PROTO_STR, PROTO_FIELD(text)},
+    [PK_FILTER] = {"filter", PROTO_STR, PROTO_FIELD(filter)},
+    [PK_SIZE] = {"size", PROTO_U64, PROTO_FIELD(size)},
 };
 
 /* Direction decides the id rule: a request needs a non-zero id (the reply
@@ -149,12 +153,14 @@ static const struct proto_type proto_types[SHMBUS__MSG_TYPE_COUNT] = {
     [SHMBUS__MSG_CLOSE] = {"close", PROTO_REQUEST, 0, PROTO_RECORD, 0},
     [SHMBUS__MSG_STATUS] = {"status", PROTO_REQUEST, 0, 0, 0},
     [SHMBUS__MSG_STOP] = {"stop", PROTO_REQUEST, 0, 0, 0},
+    [SHMBUS__MSG_SNAPSHOT] = {"snapshot", PROTO_REQUEST, 0, 0, PB(FILTER)},
     [SHMBUS__MSG_WELCOME] = {"welcome", PROTO_REPLY, 0, PB(CLIENT_ID) | PB(DAEMON_PID), 0},
     [SHMBUS__MSG_OPENED] = {"opened", PROTO_REPLY, 2, PROTO_RECORD | PROTO_PARAMS | PB(PEERS), 0},
     [SHMBUS__MSG_OK] = {"ok", PROTO_REPLY, 0, 0, 0},
     [SHMBUS__MSG_ERROR] = {"error", PROTO_REPLY, 0, PB(CODE), PB(TEXT)},
     [SHMBUS__MSG_STATUS_REPLY] = {"status_reply", PROTO_REPLY, 0,
                                   PB(DAEMON_PID) | PB(TOPICS) | PB(CLIENTS) | PB(UPTIME_MS), 0},
+    [SHMBUS__MSG_SNAPSHOT_REPLY] = {"snapshot_reply", PROTO_REPLY, 1, PB(SIZE), 0},
     [SHMBUS__MSG_PEER_JOIN] = {"peer_join", PROTO_EVENT, 1, PROTO_RECORD, 0},
     [SHMBUS__MSG_PEER_LEAVE] = {"peer_leave", PROTO_EVENT, 0, PROTO_RECORD, 0},
 };
@@ -267,6 +273,8 @@ static int proto_check(const struct shmbus__msg *m, const struct proto_type *ty,
   }
   /* The daemon decides about "$sys/" itself; here only the syntax counts. */
   if ((keys & PB(TOPIC)) && shmbus__topic_validate(m->topic, true) < 0)
+    return -1;
+  if ((keys & PB(FILTER)) && m->filter[0] != '\0' && shmbus__topic_validate(m->filter, true) < 0)
     return -1;
   return 0;
 }
@@ -393,10 +401,18 @@ static int proto_be(const uint8_t *p, size_t len, size_t *off, unsigned width, s
   return 0;
 }
 
+/* Shape limits of one scan: containers nest at most max_depth deep (the
+ * outermost counts as 1) and hold at most max_entries entries each. */
+struct proto_limits {
+  unsigned max_depth;
+  size_t max_entries;
+};
+
 /* Checks that one msgpack object starts at *off and lies inside len, and
  * moves *off past it. `depth` is the number of containers around it. No
- * allocation; recursion is bounded by PROTO_MAX_DEPTH. */
-static int proto_scan(const uint8_t *p, size_t len, size_t *off, unsigned depth) {
+ * allocation; recursion is bounded by lim->max_depth. */
+static int proto_scan(const uint8_t *p, size_t len, size_t *off, unsigned depth,
+                      const struct proto_limits *lim) {
   size_t o = *off, n = 0, skip = 0, items, i;
   bool container = false, map = false;
   unsigned width = 0, extra = 0;
@@ -454,7 +470,7 @@ static int proto_scan(const uint8_t *p, size_t len, size_t *off, unsigned depth)
     *off = o + skip;
     return 0;
   }
-  if (depth + 1 > PROTO_MAX_DEPTH || n > PROTO_MAX_ENTRIES)
+  if (depth + 1 > lim->max_depth || n > lim->max_entries)
     return -EPROTO;
   /* Every element takes at least one byte: a count beyond what is left is
    * a lie, and refusing it here bounds what msgpack-c allocates. */
@@ -462,10 +478,15 @@ static int proto_scan(const uint8_t *p, size_t len, size_t *off, unsigned depth)
   if (items > len - o)
     return -EPROTO;
   for (i = 0; i < items; i++)
-    if ((rv = proto_scan(p, len, &o, depth + 1)) < 0)
+    if ((rv = proto_scan(p, len, &o, depth + 1, lim)) < 0)
       return rv;
   *off = o;
   return 0;
+}
+
+int shmbus__msgpack_scan(const void *buf, size_t len, size_t *off, unsigned max_depth) {
+  const struct proto_limits lim = {max_depth, SIZE_MAX};
+  return proto_scan(buf, len, off, 0, &lim);
 }
 
 /* ---- decoding: step 2, the fields ------------------------------------------ */
@@ -617,6 +638,9 @@ static int proto_fill(const msgpack_object_map *map, struct shmbus__msg *m) {
   return 0;
 }
 
+/* The control protocol's limits: flat maps, little nesting. */
+static const struct proto_limits proto_limits = {PROTO_MAX_DEPTH, PROTO_MAX_ENTRIES};
+
 int shmbus__proto_decode(const void *buf, size_t len, struct shmbus__msg *m) {
   int fds[SHMBUS__PROTO_MAX_FDS];
   msgpack_unpacked up;
@@ -638,7 +662,7 @@ int shmbus__proto_decode(const void *buf, size_t len, struct shmbus__msg *m) {
   first = *(const uint8_t *)buf;
   if (!((first >= 0x80 && first <= 0x8f) || first == 0xde || first == 0xdf))
     return -EPROTO;
-  if ((rv = proto_scan(buf, len, &off, 0)) < 0)
+  if ((rv = proto_scan(buf, len, &off, 0, &proto_limits)) < 0)
     return rv;
   if (off != len)
     return -EPROTO; /* trailing bytes after the map */

@@ -36,12 +36,14 @@ enum shmbus__msg_type {
   SHMBUS__MSG_CLOSE,  /* topic_id, role, index */
   SHMBUS__MSG_STATUS, /* - */
   SHMBUS__MSG_STOP,   /* - */
+  SHMBUS__MSG_SNAPSHOT, /* filter? */
   /* daemon -> client, replies */
   SHMBUS__MSG_WELCOME, /* client_id, daemon_pid */
   SHMBUS__MSG_OPENED,  /* topic_id, role, index, params, peers; fds [data, ctrl] */
   SHMBUS__MSG_OK,      /* - */
   SHMBUS__MSG_ERROR,   /* code, text */
   SHMBUS__MSG_STATUS_REPLY, /* daemon_pid, topics, clients, uptime_ms */
+  SHMBUS__MSG_SNAPSHOT_REPLY, /* size; fds [sealed memfd holding `size` bytes of msgpack] */
   /* daemon -> client, events (id 0) */
   SHMBUS__MSG_PEER_JOIN,  /* topic_id, role (of the peer), index; fds [eventfd] */
   SHMBUS__MSG_PEER_LEAVE, /* topic_id, role, index */
@@ -72,6 +74,7 @@ struct shmbus__msg {
   uint32_t topics;
   uint32_t clients;
   uint64_t uptime_ms;
+  uint64_t size; /* SNAPSHOT_REPLY: bytes in the attached memory file */
   int32_t code;    /* ERROR: a negative shmbus code */
   bool reliable;
   bool retain;
@@ -79,6 +82,7 @@ struct shmbus__msg {
   char topic[SHMBUS__TOPIC_MAX + 1];
   char name[SHMBUS__NAME_MAX + 1];
   char text[SHMBUS__TEXT_MAX + 1];
+  char filter[SHMBUS__TOPIC_MAX + 1]; /* SNAPSHOT: a topic name, or "" for all */
   int fds[SHMBUS__PROTO_MAX_FDS];
   uint32_t nfds;
 };
@@ -108,6 +112,14 @@ int shmbus__proto_send(int sock, const struct shmbus__msg *m);
  * malformed, truncated, or carried a number of fds other than its type
  * requires (any received fds are closed then). */
 int shmbus__proto_recv(int sock, struct shmbus__msg *m);
+
+/* Checks that one msgpack object starts at buf[*off] and lies entirely
+ * inside buf[0..len), nests at most max_depth containers deep, and that no
+ * container declares more elements than bytes are left (so unpacking it
+ * with msgpack-c allocates at most a small multiple of len). Moves *off
+ * past the object. Returns 0 or -EPROTO. No allocation; pure. The same
+ * walk checks control messages, with tighter limits. */
+int shmbus__msgpack_scan(const void *buf, size_t len, size_t *off, unsigned max_depth);
 
 /* Closes the fds a message holds and marks them -1. */
 void shmbus__msg_close_fds(struct shmbus__msg *m);

@@ -73,6 +73,12 @@ static struct shmbus__msg full_msg(uint32_t type) {
     m.code = SHMBUS_EMISMATCH;
     strcpy(m.text, "topic exists with other parameters");
     break;
+  case SHMBUS__MSG_SNAPSHOT:
+    strcpy(m.filter, "sensors/imu.0");
+    break;
+  case SHMBUS__MSG_SNAPSHOT_REPLY:
+    m.size = (1ull << 33) + 7;
+    break;
   case SHMBUS__MSG_STATUS_REPLY:
     m.daemon_pid = 99;
     m.topics = 3;
@@ -99,6 +105,8 @@ static void assert_msg_eq(const struct shmbus__msg *a, const struct shmbus__msg 
   cr_assert_eq(a->topics, b->topics);
   cr_assert_eq(a->clients, b->clients);
   cr_assert_eq(a->uptime_ms, b->uptime_ms);
+  cr_assert_eq(a->size, b->size);
+  cr_assert_str_eq(a->filter, b->filter);
   cr_assert_eq(a->code, b->code);
   cr_assert_eq(a->reliable, b->reliable);
   cr_assert_eq(a->retain, b->retain);

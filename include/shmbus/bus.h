@@ -99,6 +99,45 @@ SHMBUS_API int shmbus_bus_fd(const shmbus_bus *bus);
 /* True while connected to a daemon. */
 SHMBUS_API bool shmbus_bus_connected(const shmbus_bus *bus);
 
+/* The daemon's explanation of the last request it refused on this bus,
+ * e.g. "pub on \"a/b\" denied by /etc/shmbus.conf:3" after SHMBUS_EDENIED,
+ * or "" when the last failure was not the daemon's answer. A call that
+ * fails with a daemon error sets it; the next request clears it. The
+ * string belongs to the bus and stays valid until the next call on it. */
+SHMBUS_API const char *shmbus_bus_last_error(const shmbus_bus *bus);
+
+/* ---- the daemon ---------------------------------------------------------- */
+
+/* What shmbus_bus_daemon_status reports. */
+struct shmbus_daemon_status {
+  uint32_t pid;       /* the daemon's process id */
+  uint32_t topics;    /* topics it holds, $sys/stats included */
+  uint32_t clients;   /* connections, this one included */
+  uint64_t uptime_ms; /* since it started */
+};
+
+/* Asks the daemon how it is. Returns 0 and fills *st, or a negative code
+ * (SHMBUS_EDISCONNECTED, -ETIMEDOUT). */
+SHMBUS_API int shmbus_bus_daemon_status(shmbus_bus *bus, struct shmbus_daemon_status *st);
+
+/* Asks the daemon to stop. It answers first, then shuts down; participants
+ * keep their topics (the next daemon adopts them). Only the daemon's owner
+ * or root may: SHMBUS_EDENIED otherwise. Returns 0 when the daemon agreed. */
+SHMBUS_API int shmbus_bus_daemon_stop(shmbus_bus *bus);
+
+/* The most bytes a snapshot may have; a larger one is refused (-EMSGSIZE). */
+#define SHMBUS_SNAPSHOT_MAX (64u << 20)
+
+/* Takes a snapshot of the daemon's topics and participants, or of the one
+ * topic `topic` (NULL: all). On success *data is a malloc'd buffer of *len
+ * bytes holding one msgpack map in the format of the $sys/stats topic
+ * (documented in docs/api.md), which the caller frees with free().
+ * Errors: -ENOENT when `topic` is not a topic of the daemon (see
+ * shmbus_bus_last_error), SHMBUS_EBADNAME, -EMSGSIZE or -EPROTO when the
+ * daemon's answer is not acceptable, SHMBUS_EDISCONNECTED, -ETIMEDOUT,
+ * -ENOMEM. The daemon builds it only when asked: it costs nothing at rest. */
+SHMBUS_API int shmbus_bus_snapshot(shmbus_bus *bus, const char *topic, void **data, size_t *len);
+
 /* ---- topics ------------------------------------------------------------ */
 
 /* Topic parameters, fixed when the topic is first created. Zero fields
@@ -158,6 +197,16 @@ SHMBUS_API int shmbus_pub_wait(shmbus_pub *pub, int timeout_ms);
 
 /* The topic's slot size: the largest message. */
 SHMBUS_API size_t shmbus_pub_max_size(const shmbus_pub *pub);
+
+/* The number of subscribers attached to the topic that this publisher
+ * knows of (it learns of them from the daemon; this call reads what the
+ * daemon sent without blocking). Returns the count or a negative code. */
+SHMBUS_API int shmbus_pub_subscribers(shmbus_pub *pub);
+
+/* Waits until at least `n` subscribers are attached to the topic, at most
+ * timeout_ms (-1: forever), so a publisher can hold its first message until
+ * its readers are there. Returns the number attached (>= n) or -ETIMEDOUT. */
+SHMBUS_API int shmbus_pub_wait_subs(shmbus_pub *pub, uint32_t n, int timeout_ms);
 
 /* Messages this publisher published. */
 SHMBUS_API uint64_t shmbus_pub_published(const shmbus_pub *pub);

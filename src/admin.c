@@ -1,0 +1,103 @@
+/* admin: requests about the daemon itself (status, stop, snapshot) on a
+ * bus's connection. See include/shmbus/bus.h and docs/protocol.md.
+ *
+ * A snapshot is too large for a datagram: the daemon answers with a sealed
+ * memory file. Whatever comes from the daemon is untrusted here too: the
+ * file must be sealed against shrinking (so reading it cannot fault), of
+ * exactly the size the reply states, and at most SHMBUS_SNAPSHOT_MAX bytes;
+ * its bytes are copied out before anyone looks at them, so a writer that
+ * still holds the file cannot change them under a reader. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "platform/platform.h"
+#include "shmbus/error.h"
+
+int shmbus_bus_daemon_status(shmbus_bus *bus, struct shmbus_daemon_status *st) {
+  struct shmbus__msg req;
+  struct shmbus__msg reply;
+  int rv;
+
+  if (bus == NULL || st == NULL)
+    return -EINVAL;
+  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+    return rv;
+  shmbus__msg_init(&req, SHMBUS__MSG_STATUS, 0);
+  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+    return rv;
+  shmbus__msg_close_fds(&reply);
+  if (reply.type != SHMBUS__MSG_STATUS_REPLY)
+    return -EPROTO;
+  st->pid = reply.daemon_pid;
+  st->topics = reply.topics;
+  st->clients = reply.clients;
+  st->uptime_ms = reply.uptime_ms;
+  return 0;
+}
+
+int shmbus_bus_daemon_stop(shmbus_bus *bus) {
+  struct shmbus__msg req;
+  struct shmbus__msg reply;
+  int rv;
+
+  if (bus == NULL)
+    return -EINVAL;
+  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+    return rv;
+  shmbus__msg_init(&req, SHMBUS__MSG_STOP, 0);
+  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+    return rv;
+  shmbus__msg_close_fds(&reply);
+  return reply.type == SHMBUS__MSG_OK ? 0 : -EPROTO;
+}
+
+/* Copies the snapshot out of the daemon's memory file, after checking it. */
+static int admin_read_snapshot(int fd, uint64_t stated, void **data, size_t *len) {
+  uint64_t size;
+  void *map;
+  void *copy;
+  int rv;
+
+  if ((rv = shmbus__shm_check(fd, &size)) < 0)
+    return rv == -EBADF ? rv : -EPROTO;
+  if (size != stated || size > SHMBUS_SNAPSHOT_MAX)
+    return size > SHMBUS_SNAPSHOT_MAX ? -EMSGSIZE : -EPROTO;
+  if ((copy = malloc((size_t)size)) == NULL)
+    return -ENOMEM;
+  if ((rv = shmbus__shm_map(fd, size, false, &map)) < 0) {
+    free(copy);
+    return rv;
+  }
+  memcpy(copy, map, (size_t)size);
+  shmbus__shm_unmap(map, size);
+  *data = copy;
+  *len = (size_t)size;
+  return 0;
+}
+
+int shmbus_bus_snapshot(shmbus_bus *bus, const char *topic, void **data, size_t *len) {
+  struct shmbus__msg req;
+  struct shmbus__msg reply;
+  int rv;
+
+  if (bus == NULL || data == NULL || len == NULL)
+    return -EINVAL;
+  shmbus__msg_init(&req, SHMBUS__MSG_SNAPSHOT, 0);
+  if (topic != NULL) {
+    if ((rv = shmbus__topic_validate(topic, true)) < 0)
+      return rv;
+    memcpy(req.filter, topic, strlen(topic) + 1);
+  }
+  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+    return rv;
+  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+    return rv;
+  if (reply.type != SHMBUS__MSG_SNAPSHOT_REPLY || reply.nfds != 1)
+    rv = -EPROTO;
+  else
+    rv = admin_read_snapshot(reply.fds[0], reply.size, data, len);
+  shmbus__msg_close_fds(&reply);
+  return rv;
+}
