@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcriterion-dev)
-# shmbus-bench (built by default): jansson for --json, libzmq for its ZeroMQ peer.
+# The shmbus CLI and shmbus-bench (built by default): jansson for JSON; libzmq for the
+# benchmark's ZeroMQ peer.
 packages+=(libjansson-dev libzmq3-dev)
 if [ "${1:-}" = "--test" ]; then
   # gnuplot: the benchmark smoke test draws a plot (--plot).

@@ -1,0 +1,197 @@
+/* shmbus daemon status|stop and shmbus config check. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+
+/* ---- daemon ---------------------------------------------------------------- */
+
+static void daemon_usage(FILE *f) {
+  fprintf(f, "usage: shmbus daemon status|stop [OPTIONS]\n"
+             "\n"
+             "  status               print the daemon's pid, uptime, topics and clients\n"
+             "  stop                 ask the daemon to stop and wait until it is gone;\n"
+             "                       running participants keep their topics and a new\n"
+             "                       daemon adopts them\n"
+             "\n"
+             "  -J, --json           status as JSON: {\"pid\", \"uptime_ms\", \"topics\",\n"
+             "                       \"clients\"}\n" CLI_BUS_HELP
+             "  -h, --help           show this help\n"
+             "\n"
+             "Never starts a daemon. Exit status: 0 ok, 1 error (no daemon, or it refused),\n"
+             "2 bad usage.\n");
+}
+
+/* After the daemon agreed to stop: waits (at most 5 s) until it closed our
+ * connection, which it does after removing its socket (so the reconnect
+ * that shmbus_bus_process tries then finds no daemon: autostart is off). */
+static bool daemon_wait_gone(shmbus_bus *bus) {
+  uint64_t end = cli_now_ns() + 5000000000u;
+
+  for (;;) {
+    struct pollfd p = {shmbus_bus_fd(bus), POLLIN, 0};
+    uint64_t now = cli_now_ns();
+    if (p.fd < 0)
+      return true;
+    if (now >= end)
+      return false;
+    if (poll(&p, 1, (int)((end - now) / 1000000u) + 1) > 0)
+      (void)shmbus_bus_process(bus);
+  }
+}
+
+int cli_daemon(int argc, char **argv) {
+  static const struct option longopts[] = {{"json", no_argument, NULL, 'J'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           CLI_BUS_LONGOPTS,
+                                           {NULL, 0, NULL, 0}};
+  struct cli_bus_args ba;
+  struct shmbus_daemon_status st;
+  bool as_json = false;
+  shmbus_bus *bus = NULL;
+  const char *what;
+  int status = CLI_EXIT_ERROR;
+  int c, rv;
+
+  cli_bus_args_init(&ba);
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "Jh", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'J':
+      as_json = true;
+      break;
+    case 'h':
+      daemon_usage(stdout);
+      return CLI_EXIT_OK;
+    default:
+      if (cli_bus_arg(&ba, c, optarg))
+        break;
+      return cli_usage_error("daemon");
+    }
+  }
+  if (argc - optind != 1 ||
+      (strcmp(argv[optind], "status") != 0 && strcmp(argv[optind], "stop") != 0)) {
+    cli_err("daemon", "say status or stop");
+    return cli_usage_error("daemon");
+  }
+  what = argv[optind];
+  if ((bus = cli_bus_open("daemon", &ba, 0)) == NULL)
+    goto out;
+  if ((rv = shmbus_bus_daemon_status(bus, &st)) < 0) {
+    cli_fail("daemon", bus, rv, "status");
+    goto out;
+  }
+  if (strcmp(what, "status") == 0) {
+    if (as_json)
+      printf("{\"pid\": %u, \"uptime_ms\": %llu, \"topics\": %u, \"clients\": %u}\n", st.pid,
+             (unsigned long long)st.uptime_ms, st.topics, st.clients);
+    else
+      printf("shmbusd pid %u, up %.1f s, %u topic%s, %u client%s (this one included)\n", st.pid,
+             (double)st.uptime_ms / 1000.0, st.topics, st.topics == 1 ? "" : "s", st.clients,
+             st.clients == 1 ? "" : "s");
+    status = CLI_EXIT_OK;
+    goto out;
+  }
+  if ((rv = shmbus_bus_daemon_stop(bus)) < 0) {
+    cli_fail("daemon", bus, rv, "stop");
+    goto out;
+  }
+  if (!daemon_wait_gone(bus)) {
+    cli_err("daemon", "shmbusd (pid %u) agreed to stop but is still there after 5 s", st.pid);
+    goto out;
+  }
+  printf("stopped shmbusd (pid %u)\n", st.pid);
+  status = CLI_EXIT_OK;
+
+out:
+  shmbus_bus_close(bus);
+  return status;
+}
+
+/* ---- config ---------------------------------------------------------------- */
+
+static void config_usage(FILE *f) {
+  fprintf(f, "usage: shmbus config check FILE [pub|sub TOPIC [--uid N] [--gid N]]\n"
+             "\n"
+             "Loads a shmbusd permission file as the daemon would (same parser) and reports\n"
+             "the first error with its line, or how many rules it has. Given pub|sub and a\n"
+             "TOPIC, also says whether that request would be allowed, and by which rule, for\n"
+             "--uid/--gid (default: yours; supplementary groups are not considered).\n"
+             "\n"
+             "  -u, --uid N          the requester's uid\n"
+             "  -g, --gid N          the requester's primary gid\n"
+             "  -o, --owner N        the bus owner, whom the default policy allows\n"
+             "                       (default: your uid)\n"
+             "  -h, --help           show this help\n"
+             "\n"
+             "Exit status: 0 the file is valid (and the request allowed), 1 it is not (or\n"
+             "the request is denied), 2 bad usage.\n");
+}
+
+int cli_config(int argc, char **argv) {
+  static const struct option longopts[] = {{"uid", required_argument, NULL, 'u'},
+                                           {"gid", required_argument, NULL, 'g'},
+                                           {"owner", required_argument, NULL, 'o'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+  struct config_cred cred = {geteuid(), getegid(), NULL, 0};
+  uint32_t owner = geteuid(), v;
+  struct config *cfg = NULL;
+  char err[512], why[300];
+  int c, rv, nargs;
+
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "u:g:o:h", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'u':
+      if (!cli_parse_u32("config", "--uid", optarg, 0, UINT32_MAX - 1, &v))
+        return CLI_EXIT_USAGE;
+      cred.uid = v;
+      break;
+    case 'g':
+      if (!cli_parse_u32("config", "--gid", optarg, 0, UINT32_MAX - 1, &v))
+        return CLI_EXIT_USAGE;
+      cred.gid = v;
+      break;
+    case 'o':
+      if (!cli_parse_u32("config", "--owner", optarg, 0, UINT32_MAX - 1, &owner))
+        return CLI_EXIT_USAGE;
+      break;
+    case 'h':
+      config_usage(stdout);
+      return CLI_EXIT_OK;
+    default:
+      return cli_usage_error("config");
+    }
+  }
+  nargs = argc - optind;
+  if ((nargs != 2 && nargs != 4) || strcmp(argv[optind], "check") != 0 ||
+      (nargs == 4 && strcmp(argv[optind + 2], "pub") != 0 &&
+       strcmp(argv[optind + 2], "sub") != 0)) {
+    cli_err("config", "usage: shmbus config check FILE [pub|sub TOPIC]");
+    return cli_usage_error("config");
+  }
+  if ((rv = config_load(argv[optind + 1], (uid_t)owner, &cfg, err, sizeof(err))) < 0) {
+    cli_err("config", "%s", err);
+    return CLI_EXIT_ERROR;
+  }
+  printf("%s: %zu rule%s, valid\n", argv[optind + 1], config_rule_count(cfg),
+         config_rule_count(cfg) == 1 ? "" : "s");
+  rv = CLI_EXIT_OK;
+  if (nargs == 4) {
+    const char *op = argv[optind + 2];
+    const char *topic = argv[optind + 3];
+    bool ok = config_check(cfg, topic, strcmp(op, "pub") == 0 ? CONFIG_OP_PUB : CONFIG_OP_SUB,
+                           &cred, why, sizeof(why));
+    printf("%s %s on \"%s\" for uid %u gid %u: decided by %s\n", ok ? "allow" : "deny", op, topic,
+           (unsigned)cred.uid, (unsigned)cred.gid, why);
+    rv = ok ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+  }
+  config_free(cfg);
+  return rv;
+}

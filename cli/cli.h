@@ -1,0 +1,113 @@
+/* The shmbus command-line tool: what its verbs share. Each verb lives in
+ * its own file (pub.c, echo.c, info.c, admin.c) and is entered through
+ * cli_<verb>(argc, argv), with argv[0] the verb's name; it returns the
+ * process's exit status (CLI_EXIT_*).
+ *
+ * The tool uses the public API only (include/shmbus/), plus the daemon's
+ * config parser (daemon/config.h) for `config check`. */
+#ifndef SHMBUS_CLI_H
+#define SHMBUS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shmbus/shmbus.h"
+
+/* Exit statuses, documented in `shmbus --help` and shmbus(1). */
+enum {
+  CLI_EXIT_OK = 0,
+  CLI_EXIT_ERROR = 1,   /* the bus or the daemon said no, I/O failed, bad input */
+  CLI_EXIT_USAGE = 2,   /* bad command line */
+  CLI_EXIT_NOTHING = 3, /* echo --timeout: nothing was received */
+};
+
+/* Options every verb that talks to the daemon takes. */
+struct cli_bus_args {
+  const char *dir;  /* --dir */
+  const char *name; /* --name */
+  int autostart;    /* --no-autostart: 0; else SHMBUS_AUTOSTART_DEFAULT */
+};
+
+/* getopt_long entries and the help text of those options. */
+#define CLI_BUS_LONGOPTS                                                                           \
+  {"dir", required_argument, NULL, 0x100}, {"name", required_argument, NULL, 0x101}, {             \
+    "no-autostart", no_argument, NULL, 0x102                                                       \
+  }
+#define CLI_BUS_HELP                                                                               \
+  "      --dir DIR        bus directory (default: $SHMBUS_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"    \
+  "                       else /tmp/shmbus-UID)\n"                                                 \
+  "      --name NAME      this participant's name, shown by `shmbus stat` (default: shmbus)\n"     \
+  "      --no-autostart   never start shmbusd (also: SHMBUS_NO_AUTOSTART=1)\n"
+
+/* Topic parameters (--slots, --slot-size, --max-subs, --max-pubs,
+ * --retain) for the verbs that may create a topic. */
+#define CLI_TOPIC_LONGOPTS                                                                         \
+  {"slots", required_argument, NULL, 0x110}, {"slot-size", required_argument, NULL, 0x111},        \
+      {"max-subs", required_argument, NULL, 0x112}, {"max-pubs", required_argument, NULL, 0x113},  \
+  {                                                                                                \
+    "retain", no_argument, NULL, 0x114                                                             \
+  }
+#define CLI_TOPIC_HELP                                                                             \
+  "      --slots N        ring slots of a new topic, a power of two (default 256)\n"               \
+  "      --slot-size B    largest message of a new topic, in bytes (default 1024)\n"               \
+  "      --max-subs N     subscribers a new topic takes (default 64)\n"                            \
+  "      --max-pubs N     publishers a new topic takes (default 16)\n"                             \
+  "      --retain         keep the new topic while nobody uses it\n"                               \
+  "                       (stating any of the four sizes makes the open check them all against\n"  \
+  "                       an existing topic; the unstated ones take their defaults)\n"
+
+/* Handles one of the CLI_TOPIC_LONGOPTS codes: 1 handled, 0 not one of
+ * them, -1 bad value (message printed). */
+int cli_topic_arg(const char *verb, struct shmbus_topic_opts *t, int code, const char *arg);
+/* Fills the unstated sizes with the defaults when any was stated. */
+void cli_topic_finish(struct shmbus_topic_opts *t);
+
+/* Handles one of the CLI_BUS_LONGOPTS codes; returns false for others. */
+bool cli_bus_arg(struct cli_bus_args *a, int code, const char *arg);
+void cli_bus_args_init(struct cli_bus_args *a);
+
+/* Opens the bus, or prints why not (naming the bus directory, and what to
+ * do when no daemon runs) and returns NULL. `autostart` overrides a->autostart
+ * when >= 0 (verbs that only inspect never start a daemon). */
+shmbus_bus *cli_bus_open(const char *verb, const struct cli_bus_args *a, int autostart);
+
+/* Prints "shmbus VERB: WHAT: <reason>" to stderr, where the reason is the
+ * daemon's text when it gave one, else shmbus_strerror(rv). */
+void cli_fail(const char *verb, shmbus_bus *bus, int rv, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Prints "shmbus VERB: message" to stderr. */
+void cli_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a whole unsigned number within [min, max]; false (and a message)
+ * for anything else. */
+bool cli_parse_u64(const char *verb, const char *opt, const char *s, uint64_t min, uint64_t max,
+                   uint64_t *out);
+bool cli_parse_u32(const char *verb, const char *opt, const char *s, uint32_t min, uint32_t max,
+                   uint32_t *out);
+/* Parses a non-negative decimal number (seconds, hertz). */
+bool cli_parse_seconds(const char *verb, const char *opt, const char *s, double *out);
+
+/* Prints the "unknown option" / "missing argument" hint and returns
+ * CLI_EXIT_USAGE. */
+int cli_usage_error(const char *verb);
+
+/* Makes SIGINT and SIGTERM write a byte to a pipe instead of killing the
+ * process, so a loop can end cleanly (and print its summary): returns the
+ * pipe's read end to poll, or -1 after printing why not. Call once. */
+int cli_signal_fd(const char *verb);
+
+/* A monotonic clock in nanoseconds. */
+uint64_t cli_now_ns(void);
+
+/* The verbs. */
+int cli_pub(int argc, char **argv);
+int cli_echo(int argc, char **argv);
+int cli_ls(int argc, char **argv);
+int cli_stat(int argc, char **argv);
+int cli_daemon(int argc, char **argv);
+int cli_config(int argc, char **argv);
+
+#endif /* SHMBUS_CLI_H */

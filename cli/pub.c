@@ -1,0 +1,326 @@
+/* shmbus pub: publish text, stdin lines, JSON (as msgpack), a file, or
+ * synthetic payloads. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "json.h"
+#include "synth.h"
+
+#define VERB "pub"
+
+static void pub_usage(FILE *f) {
+  fprintf(f,
+          "usage: shmbus pub [OPTIONS] TOPIC [TEXT]\n"
+          "\n"
+          "Publishes TEXT as one message; without TEXT, --json or --file, each line of\n"
+          "stdin (without its newline) as one message.\n"
+          "\n"
+          "  -j, --json JSON      publish the JSON value JSON encoded as msgpack\n"
+          "  -f, --file FILE      publish the bytes of FILE as one message (- for stdin)\n"
+          "  -n, --count N        publish the message N times; with --size, N synthetic\n"
+          "                       payloads carrying publisher id, sequence number and\n"
+          "                       checksum (`shmbus echo` verifies them)\n"
+          "  -s, --size BYTES     synthetic payloads of BYTES bytes (at least %u)\n"
+          "  -r, --rate HZ        messages per second (default 0: as fast as possible)\n"
+          "  -w, --wait-subs N    wait until N subscribers are attached before the first\n"
+          "                       message\n"
+          "  -l, --linger S       stay attached S seconds after the last message, so a\n"
+          "                       reader that starts later still finds it in history\n"
+          "  -q, --quiet          no summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
+          "  -h, --help           show this help\n"
+          "\n"
+          "A reliable subscriber that has not read holds the publisher back: it waits\n"
+          "(counted as waits). At the end `published N waits W` goes to stderr.\n"
+          "Exit status: 0 all published, 1 error, 2 bad usage.\n",
+          SYNTH_HEADER);
+}
+
+struct pub_state {
+  shmbus_bus *bus;
+  shmbus_pub *pub;
+  const char *topic;
+  uint64_t published;
+  uint64_t waits;
+  double rate;
+  uint64_t start_ns;
+  uint64_t n; /* messages so far, for pacing */
+};
+
+/* Sleeps until message number st->n is due at --rate. */
+static void pub_pace(struct pub_state *st) {
+  struct timespec ts;
+  uint64_t due;
+
+  if (st->rate <= 0)
+    return;
+  if (st->n == 0)
+    st->start_ns = cli_now_ns();
+  due = st->start_ns + (uint64_t)((double)st->n * 1e9 / st->rate);
+  ts.tv_sec = (time_t)(due / 1000000000u);
+  ts.tv_nsec = (long)(due % 1000000000u);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
+/* Publishes one message, waiting while reliable subscribers hold the ring
+ * full. Returns 0 or prints why not and returns -1. */
+static int pub_send(struct pub_state *st, const void *data, size_t len) {
+  int rv;
+
+  pub_pace(st);
+  st->n++;
+  for (;;) {
+    rv = shmbus_pub_publish(st->pub, data, len);
+    if (rv != SHMBUS_EFULL)
+      break;
+    st->waits++;
+    /* Bounded waits: the loop re-checks, and a reliable reader that died is
+     * evicted by the daemon meanwhile. */
+    if ((rv = shmbus_pub_wait(st->pub, 1000)) < 0 && rv != -ETIMEDOUT)
+      break;
+  }
+  if (rv == SHMBUS_ETOOBIG) {
+    cli_err(VERB,
+            "a message of %zu bytes is larger than topic \"%s\" allows: its slot size is %zu "
+            "bytes (a new topic takes --slot-size)",
+            len, st->topic, shmbus_pub_max_size(st->pub));
+    return -1;
+  }
+  if (rv < 0) {
+    cli_fail(VERB, st->bus, rv, "cannot publish to \"%s\"", st->topic);
+    return -1;
+  }
+  st->published++;
+  return 0;
+}
+
+/* Reads all of `f` into a malloc'd buffer. */
+static int pub_slurp(FILE *f, char **out, size_t *len) {
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+
+  if (buf == NULL)
+    return -ENOMEM;
+  for (;;) {
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (n < cap) {
+      if (ferror(f)) {
+        free(buf);
+        return -EIO;
+      }
+      break;
+    }
+    char *nb = realloc(buf, cap * 2);
+    if (nb == NULL) {
+      free(buf);
+      return -ENOMEM;
+    }
+    buf = nb;
+    cap *= 2;
+  }
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+/* Stays attached for `seconds`, answering the daemon meanwhile. */
+static void pub_linger(struct pub_state *st, double seconds) {
+  uint64_t end = cli_now_ns() + (uint64_t)(seconds * 1e9);
+
+  for (;;) {
+    uint64_t now = cli_now_ns();
+    struct pollfd p = {shmbus_bus_fd(st->bus), POLLIN, 0};
+    int ms;
+    if (now >= end)
+      return;
+    ms = (int)((end - now + 999999u) / 1000000u);
+    /* While disconnected, try to reconnect now and then. */
+    if (p.fd < 0 && ms > 100)
+      ms = 100;
+    if (poll(&p, p.fd >= 0 ? 1 : 0, ms) != 0 || p.fd < 0)
+      (void)shmbus_bus_process(st->bus);
+  }
+}
+
+int cli_pub(int argc, char **argv) {
+  static const struct option longopts[] = {{"json", required_argument, NULL, 'j'},
+                                           {"file", required_argument, NULL, 'f'},
+                                           {"count", required_argument, NULL, 'n'},
+                                           {"size", required_argument, NULL, 's'},
+                                           {"rate", required_argument, NULL, 'r'},
+                                           {"wait-subs", required_argument, NULL, 'w'},
+                                           {"linger", required_argument, NULL, 'l'},
+                                           {"quiet", no_argument, NULL, 'q'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           CLI_TOPIC_LONGOPTS,
+                                           CLI_BUS_LONGOPTS,
+                                           {NULL, 0, NULL, 0}};
+  struct cli_bus_args ba;
+  struct shmbus_topic_opts topt;
+  struct pub_state st;
+  const char *json = NULL, *file = NULL, *text = NULL;
+  uint64_t count = 1;
+  uint32_t size = 0, wait_subs = 0;
+  double linger = 0;
+  bool quiet = false;
+  char *data = NULL;
+  size_t len = 0;
+  msgpack_sbuffer sb;
+  int status = CLI_EXIT_ERROR;
+  int c, rv;
+
+  cli_bus_args_init(&ba);
+  memset(&topt, 0, sizeof(topt));
+  memset(&st, 0, sizeof(st));
+  msgpack_sbuffer_init(&sb);
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "j:f:n:s:r:w:l:qh", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'j':
+      json = optarg;
+      break;
+    case 'f':
+      file = optarg;
+      break;
+    case 'n':
+      if (!cli_parse_u64(VERB, "--count", optarg, 0, UINT64_MAX, &count))
+        return CLI_EXIT_USAGE;
+      break;
+    case 's':
+      if (!cli_parse_u32(VERB, "--size", optarg, SYNTH_HEADER, 64u << 20, &size))
+        return CLI_EXIT_USAGE;
+      break;
+    case 'r':
+      if (!cli_parse_seconds(VERB, "--rate", optarg, &st.rate))
+        return CLI_EXIT_USAGE;
+      break;
+    case 'w':
+      if (!cli_parse_u32(VERB, "--wait-subs", optarg, 0, 4096, &wait_subs))
+        return CLI_EXIT_USAGE;
+      break;
+    case 'l':
+      if (!cli_parse_seconds(VERB, "--linger", optarg, &linger))
+        return CLI_EXIT_USAGE;
+      break;
+    case 'q':
+      quiet = true;
+      break;
+    case 'h':
+      pub_usage(stdout);
+      return CLI_EXIT_OK;
+    default:
+      if (cli_bus_arg(&ba, c, optarg))
+        break;
+      if ((rv = cli_topic_arg(VERB, &topt, c, optarg)) != 0) {
+        if (rv < 0)
+          return CLI_EXIT_USAGE;
+        break;
+      }
+      return cli_usage_error(VERB);
+    }
+  }
+  if (optind >= argc || argc - optind > 2) {
+    cli_err(VERB, optind >= argc ? "which topic? (shmbus pub TOPIC [TEXT])"
+                                 : "too many arguments (quote TEXT with spaces)");
+    return cli_usage_error(VERB);
+  }
+  st.topic = argv[optind];
+  if (argc - optind == 2)
+    text = argv[optind + 1];
+  if ((text != NULL) + (json != NULL) + (file != NULL) + (size != 0) > 1) {
+    cli_err(VERB, "give one of TEXT, --json, --file and --size");
+    return CLI_EXIT_USAGE;
+  }
+  cli_topic_finish(&topt);
+
+  /* Everything that can be wrong with the input is found before the bus
+   * is touched. */
+  if (json != NULL) {
+    char err[256];
+    if (cli_json_to_msgpack(json, strlen(json), &sb, err, sizeof(err)) < 0) {
+      cli_err(VERB, "malformed JSON: %s", err);
+      goto out;
+    }
+  } else if (file != NULL) {
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+    if (f == NULL) {
+      cli_err(VERB, "cannot open %s: %s", file, strerror(errno));
+      goto out;
+    }
+    rv = pub_slurp(f, &data, &len);
+    if (f != stdin)
+      fclose(f);
+    if (rv < 0) {
+      cli_err(VERB, "cannot read %s: %s", file, strerror(-rv));
+      goto out;
+    }
+  } else if (size != 0 && (data = malloc(size)) == NULL) {
+    cli_err(VERB, "out of memory");
+    goto out;
+  }
+
+  if ((st.bus = cli_bus_open(VERB, &ba, -1)) == NULL)
+    goto out;
+  if ((rv = shmbus_pub_open(st.bus, st.topic, &topt, &st.pub)) < 0) {
+    cli_fail(VERB, st.bus, rv, "cannot publish to \"%s\"", st.topic);
+    goto out;
+  }
+  if (wait_subs > 0 && (rv = shmbus_pub_wait_subs(st.pub, wait_subs, -1)) < 0) {
+    cli_fail(VERB, st.bus, rv, "waiting for %u subscribers", wait_subs);
+    goto out;
+  }
+
+  if (size != 0) {
+    uint32_t id = (uint32_t)getpid();
+    for (uint64_t i = 0; i < count; i++) {
+      synth_fill(data, size, id, i, count);
+      if (pub_send(&st, data, size) < 0)
+        goto out;
+    }
+  } else if (text != NULL || json != NULL || file != NULL) {
+    const void *p = text != NULL ? (const void *)text : json != NULL ? sb.data : data;
+    size_t n = text != NULL ? strlen(text) : json != NULL ? sb.size : len;
+    for (uint64_t i = 0; i < count; i++)
+      if (pub_send(&st, p, n) < 0)
+        goto out;
+  } else {
+    /* stdin, one message per line; --count repeats each. */
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+      if (n > 0 && line[n - 1] == '\n')
+        n--;
+      for (uint64_t i = 0; i < count; i++) {
+        if (pub_send(&st, line, (size_t)n) < 0) {
+          free(line);
+          goto out;
+        }
+      }
+    }
+    free(line);
+    if (ferror(stdin)) {
+      cli_err(VERB, "reading stdin: %s", strerror(errno));
+      goto out;
+    }
+  }
+  if (linger > 0)
+    pub_linger(&st, linger);
+  status = CLI_EXIT_OK;
+
+out:
+  if (st.pub != NULL && !quiet)
+    fprintf(stderr, "published %llu waits %llu\n", (unsigned long long)st.published,
+            (unsigned long long)st.waits);
+  shmbus_bus_close(st.bus);
+  msgpack_sbuffer_destroy(&sb);
+  free(data);
+  return status;
+}

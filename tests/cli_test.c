@@ -1,0 +1,517 @@
+/* The shmbus command-line tool: the real binary (SHMBUS_CLI_PATH) against
+ * a real daemon. Ordering comes from `pub --wait-subs` (the publisher waits
+ * until the echo is attached) and from waiting for processes, never from
+ * sleeps. Outputs go to files in a private directory and are read after
+ * the process ended. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemonutil.h"
+
+#ifndef SHMBUS_CLI_PATH
+#error "SHMBUS_CLI_PATH must name the shmbus binary"
+#endif
+
+static struct du_daemon d;
+static char work[64]; /* outputs, inputs, config files */
+
+static void setup(void) {
+  memset(&d, 0, sizeof(d));
+  snprintf(work, sizeof(work), "/tmp/shmbus-clitest-XXXXXX");
+  cr_assert_not_null(mkdtemp(work));
+  du_start(&d);
+  setenv("SHMBUS_DIR", d.dir, 1);
+  setenv("SHMBUS_NO_AUTOSTART", "1", 1);
+}
+
+static void teardown(void) {
+  char cmd[128];
+  du_stop(&d);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+  (void)!system(cmd);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
+
+/* One run of the tool. */
+struct run {
+  pid_t pid;
+  char out_path[128];
+  char err_path[128];
+  char *out; /* what it wrote, NUL-terminated (after run_wait) */
+  size_t out_len;
+  char *err;
+  int status; /* exit status, or 128 + signal */
+};
+
+static int run_counter;
+
+/* Starts `shmbus ARGS...` with stdin from `in_path` (NULL: /dev/null). */
+static void run_start(struct run *r, const char *in_path, const char *const *args) {
+  char *argv[32];
+  int n = 0;
+
+  memset(r, 0, sizeof(*r));
+  run_counter++;
+  snprintf(r->out_path, sizeof(r->out_path), "%s/out.%d", work, run_counter);
+  snprintf(r->err_path, sizeof(r->err_path), "%s/err.%d", work, run_counter);
+  argv[n++] = "shmbus";
+  while (*args != NULL && n < 31)
+    argv[n++] = (char *)*args++;
+  argv[n] = NULL;
+  r->pid = fork();
+  cr_assert_geq(r->pid, 0);
+  if (r->pid == 0) {
+    int in = open(in_path != NULL ? in_path : "/dev/null", O_RDONLY);
+    int out = open(r->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = open(r->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || err < 0)
+      _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    execv(SHMBUS_CLI_PATH, argv);
+    _exit(127);
+  }
+}
+
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *buf;
+  long n;
+
+  cr_assert_not_null(f, "open %s", path);
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  buf = malloc((size_t)n + 1);
+  cr_assert_not_null(buf);
+  cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+  buf[n] = '\0';
+  fclose(f);
+  if (len != NULL)
+    *len = (size_t)n;
+  return buf;
+}
+
+static int run_wait(struct run *r) {
+  int st = du_wait(r->pid);
+  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r->out = slurp(r->out_path, &r->out_len);
+  r->err = slurp(r->err_path, NULL);
+  return r->status;
+}
+
+static void run_free(struct run *r) {
+  free(r->out);
+  free(r->err);
+}
+
+/* Runs to the end; returns the exit status. */
+#define RUN(r, in, ...)                                                                            \
+  (run_start((r), (in), (const char *const[]){__VA_ARGS__, NULL}), run_wait(r))
+
+/* Writes `len` bytes to a file in the work dir; returns its path (static). */
+static const char *put_file(const char *name, const void *data, size_t len) {
+  static char path[128];
+  FILE *f;
+
+  snprintf(path, sizeof(path), "%s/%s", work, name);
+  f = fopen(path, "wb");
+  cr_assert_not_null(f);
+  cr_assert_eq(fwrite(data, 1, len, f), len);
+  fclose(f);
+  return path;
+}
+
+/* Parses echo's summary line. */
+static void echo_summary(const struct run *r, unsigned long long *recv, unsigned long long *lost,
+                         unsigned long long *errs) {
+  const char *p = strstr(r->err, "received ");
+  cr_assert_not_null(p, "no summary in: %s", r->err);
+  cr_assert_eq(sscanf(p, "received %llu lost %llu checksum errors %llu", recv, lost, errs), 3,
+               "summary: %s", p);
+}
+
+static void pub_summary(const struct run *r, unsigned long long *published,
+                        unsigned long long *waits) {
+  const char *p = strstr(r->err, "published ");
+  cr_assert_not_null(p, "no summary in: %s", r->err);
+  cr_assert_eq(sscanf(p, "published %llu waits %llu", published, waits), 2, "summary: %s", p);
+}
+
+/* ---- round trips ----------------------------------------------------------- */
+
+Test(cli, text_round_trip) {
+  struct run echo, pub;
+  unsigned long long r, l, e;
+
+  run_start(&echo, NULL, (const char *const[]){"echo", "t/text", "--count", "2", NULL});
+  cr_assert_eq(
+      RUN(&pub, NULL, "pub", "t/text", "--wait-subs", "1", "--count", "2", "hello, shmbus"), 0,
+      "pub: %s", pub.err);
+  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  cr_assert_str_eq(echo.out, "hello, shmbus\nhello, shmbus\n");
+  echo_summary(&echo, &r, &l, &e);
+  cr_assert_eq(r, 2);
+  cr_assert_eq(l, 0);
+  cr_assert_eq(e, 0);
+  cr_assert_not_null(strstr(pub.err, "published 2 waits 0"), "%s", pub.err);
+  run_free(&echo);
+  run_free(&pub);
+}
+
+Test(cli, stdin_lines_round_trip) {
+  struct run echo, pub;
+  const char *in = put_file("lines", "first line\nsecond\n\nfourth, after an empty one\n", 45);
+
+  run_start(&echo, NULL, (const char *const[]){"echo", "t/lines", "--count", "4", NULL});
+  cr_assert_eq(RUN(&pub, in, "pub", "t/lines", "--wait-subs", "1"), 0, "pub: %s", pub.err);
+  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  cr_assert_str_eq(echo.out, "first line\nsecond\n\nfourth, after an empty one\n");
+  run_free(&echo);
+  run_free(&pub);
+}
+
+Test(cli, json_round_trip_through_msgpack) {
+  const char *doc = "{\"name\": \"imu\", \"v\": [1, -2, 2.5, \"s\\u00e9\", null, true, false],"
+                    " \"nested\": {\"deep\": {\"n\": 18446744073709}}, \"empty\": []}";
+  struct run echo, pub;
+  json_error_t je;
+  json_t *want, *got;
+
+  run_start(&echo, NULL, (const char *const[]){"echo", "t/json", "--json", "--count", "1", NULL});
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/json", "--wait-subs", "1", "--json", doc), 0, "pub: %s",
+               pub.err);
+  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  want = json_loads(doc, 0, &je);
+  cr_assert_not_null(want);
+  got = json_loads(echo.out, 0, &je);
+  cr_assert_not_null(got, "echo printed no JSON: %s (%s)", echo.out, je.text);
+  cr_assert(json_equal(want, got), "sent %s, got %s", doc, echo.out);
+  /* One line per message. */
+  cr_assert_eq(strchr(echo.out, '\n'), echo.out + strlen(echo.out) - 1);
+  json_decref(want);
+  json_decref(got);
+  run_free(&echo);
+  run_free(&pub);
+}
+
+Test(cli, binary_round_trip_raw_and_hex) {
+  unsigned char bin[300];
+  struct run echo_raw, echo_hex, pub;
+  const char *path;
+  char hex[sizeof(bin) * 2 + 2];
+  size_t i;
+
+  for (i = 0; i < sizeof(bin); i++)
+    bin[i] = (unsigned char)(i * 7 + 3);
+  path = put_file("bin", bin, sizeof(bin));
+  for (i = 0; i < sizeof(bin); i++)
+    snprintf(hex + 2 * i, 3, "%02x", bin[i]);
+  strcat(hex, "\n");
+  /* 300 bytes: larger than the default slot size is not needed, but the
+   * topic is created with a stated size by whoever comes first. */
+  run_start(
+      &echo_raw, NULL,
+      (const char *const[]){"echo", "t/bin", "--raw", "--count", "1", "--slot-size", "512", NULL});
+  run_start(
+      &echo_hex, NULL,
+      (const char *const[]){"echo", "t/bin", "--hex", "--count", "1", "--slot-size", "512", NULL});
+  cr_assert_eq(
+      RUN(&pub, NULL, "pub", "t/bin", "--wait-subs", "2", "--slot-size", "512", "--file", path), 0,
+      "pub: %s", pub.err);
+  cr_assert_eq(run_wait(&echo_raw), 0, "echo: %s", echo_raw.err);
+  cr_assert_eq(run_wait(&echo_hex), 0, "echo: %s", echo_hex.err);
+  cr_assert_eq(echo_raw.out_len, sizeof(bin));
+  cr_assert_eq(memcmp(echo_raw.out, bin, sizeof(bin)), 0);
+  cr_assert_str_eq(echo_hex.out, hex);
+  run_free(&echo_raw);
+  run_free(&echo_hex);
+  run_free(&pub);
+}
+
+/* ---- synthetic payloads ---------------------------------------------------- */
+
+/* A lossy echo on a small ring: whatever it loses, it counts, and what it
+ * gets is intact. */
+Test(cli, synthetic_lossy_accounts_for_everything) {
+  unsigned long long r, l, e, p, w;
+  struct run echo, pub;
+
+  run_start(&echo, NULL,
+            (const char *const[]){"echo", "t/syn", "--quiet", "--until-last", "--slots", "8",
+                                  "--slot-size", "128", NULL});
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/syn", "--wait-subs", "1", "--count", "20000", "--size",
+                   "100", "--slots", "8", "--slot-size", "128"),
+               0, "pub: %s", pub.err);
+  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  cr_assert_eq(echo.out_len, 0, "--quiet printed: %s", echo.out);
+  echo_summary(&echo, &r, &l, &e);
+  pub_summary(&pub, &p, &w);
+  cr_assert_eq(p, 20000);
+  cr_assert_eq(w, 0, "nobody reliable, yet the publisher waited");
+  cr_assert_eq(r + l, p, "received %llu + lost %llu != published %llu", r, l, p);
+  cr_assert_gt(r, 0);
+  cr_assert_eq(e, 0);
+  run_free(&echo);
+  run_free(&pub);
+}
+
+Test(cli, synthetic_reliable_loses_nothing) {
+  unsigned long long r, l, e, p, w;
+  struct run echo, pub;
+
+  run_start(&echo, NULL,
+            (const char *const[]){"echo", "t/rel", "--quiet", "--until-last", "--reliable",
+                                  "--slots", "8", "--slot-size", "128", NULL});
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/rel", "--wait-subs", "1", "--count", "20000", "--size",
+                   "128", "--slots", "8", "--slot-size", "128"),
+               0, "pub: %s", pub.err);
+  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  echo_summary(&echo, &r, &l, &e);
+  pub_summary(&pub, &p, &w);
+  cr_assert_eq(p, 20000);
+  cr_assert_eq(r, 20000);
+  cr_assert_eq(l, 0);
+  cr_assert_eq(e, 0);
+  run_free(&echo);
+  run_free(&pub);
+}
+
+/* echo prints a synthetic payload as a description and checks it. */
+Test(cli, synthetic_payload_is_described) {
+  struct run echo, pub;
+
+  run_start(&echo, NULL, (const char *const[]){"echo", "t/desc", "--until-last", NULL});
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/desc", "--wait-subs", "1", "--count", "2", "--size", "40"),
+               0, "pub: %s", pub.err);
+  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  cr_assert_not_null(strstr(echo.out, "seq 0 of 2, 40 bytes, checksum ok\n"), "%s", echo.out);
+  cr_assert_not_null(strstr(echo.out, "seq 1 of 2, 40 bytes, checksum ok\n"), "%s", echo.out);
+  run_free(&echo);
+  run_free(&pub);
+}
+
+/* A late reader finds the message in history while the publisher lingers. */
+Test(cli, history_after_linger) {
+  struct run pub, echo, ls;
+
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/hist", "--retain", "--slots", "4", "--slot-size", "64",
+                   "--max-subs", "4", "--max-pubs", "2", "remember me"),
+               0, "pub: %s", pub.err);
+  cr_assert_eq(RUN(&echo, NULL, "echo", "t/hist", "--history", "1", "--count", "1"), 0, "echo: %s",
+               echo.err);
+  cr_assert_str_eq(echo.out, "remember me\n");
+  cr_assert_eq(RUN(&ls, NULL, "ls", "--interval", "0"), 0, "ls: %s", ls.err);
+  cr_assert_not_null(strstr(ls.out, "t/hist"), "%s", ls.out);
+  run_free(&pub);
+  run_free(&echo);
+  run_free(&ls);
+}
+
+/* ---- ls and stat ----------------------------------------------------------- */
+
+static json_t *parse_json(const struct run *r) {
+  json_error_t je;
+  json_t *v = json_loads(r->out, 0, &je);
+  cr_assert_not_null(v, "not JSON (%s at line %d): %s", je.text, je.line, r->out);
+  return v;
+}
+
+static json_t *find_topic(json_t *list, const char *name) {
+  json_t *t;
+  size_t i;
+  json_array_foreach(list, i, t) {
+    if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+      return t;
+  }
+  return NULL;
+}
+
+static json_int_t jint(const json_t *o, const char *k) {
+  const json_t *v = json_object_get(o, k);
+  cr_assert(json_is_integer(v), "%s is not an integer", k);
+  return json_integer_value(v);
+}
+
+Test(cli, ls_and_stat_json) {
+  struct run echo, pub, ls, st;
+  json_t *v, *t, *subs, *s;
+
+  /* A subscriber named "watcher" stays attached; 3 messages are published
+   * once it is. */
+  run_start(&echo, NULL,
+            (const char *const[]){"echo", "t/ls", "--name", "watcher", "--count", "1000", "--slots",
+                                  "16", "--slot-size", "256", NULL});
+  /* Both state the parameters: whichever comes first creates the topic. */
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/ls", "--wait-subs", "1", "--count", "3", "--slots", "16",
+                   "--slot-size", "256", "x"),
+               0, "pub: %s", pub.err);
+
+  cr_assert_eq(RUN(&ls, NULL, "ls", "--json", "--interval", "0.05"), 0, "ls: %s", ls.err);
+  v = parse_json(&ls);
+  t = find_topic(json_object_get(v, "topics"), "t/ls");
+  cr_assert_not_null(t, "t/ls not listed: %s", ls.out);
+  cr_assert_eq(jint(t, "slots"), 16);
+  cr_assert_eq(jint(t, "slot_size"), 256);
+  cr_assert_eq(jint(t, "max_subs"), 64);
+  cr_assert_eq(jint(t, "publishers"), 0);
+  cr_assert_eq(jint(t, "subscribers"), 1);
+  cr_assert_eq(jint(t, "published"), 3);
+  cr_assert(json_is_real(json_object_get(t, "rate_hz")));
+  cr_assert_float_eq(json_real_value(json_object_get(t, "rate_hz")), 0.0, 1e-9,
+                     "nothing was published between the snapshots");
+  cr_assert_not_null(find_topic(json_object_get(v, "topics"), "$sys/stats"));
+  json_decref(v);
+
+  cr_assert_eq(RUN(&st, NULL, "stat", "t/ls", "--json"), 0, "stat: %s", st.err);
+  v = parse_json(&st);
+  cr_assert_str_eq(json_string_value(json_object_get(v, "name")), "t/ls");
+  cr_assert_eq(jint(v, "head"), 3);
+  subs = json_object_get(v, "subs");
+  cr_assert_eq(json_array_size(subs), 1);
+  s = json_array_get(subs, 0);
+  cr_assert_str_eq(json_string_value(json_object_get(s, "name")), "watcher");
+  cr_assert_eq(jint(s, "pid"), echo.pid);
+  cr_assert_eq(jint(s, "lost"), 0);
+  /* The echo may not have read everything yet: what it has not is lag. */
+  cr_assert_eq(jint(s, "received") + jint(s, "lag"), 3);
+  cr_assert(json_is_false(json_object_get(s, "reliable")));
+  cr_assert_eq(json_array_size(json_object_get(v, "pubs")), 0);
+  json_decref(v);
+
+  /* Ctrl-C: the echo ends cleanly and still prints its summary. */
+  kill(echo.pid, SIGINT);
+  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  cr_assert_not_null(strstr(echo.err, "received 3 lost 0 checksum errors 0"), "%s", echo.err);
+  run_free(&echo);
+  run_free(&pub);
+  run_free(&ls);
+  run_free(&st);
+}
+
+Test(cli, daemon_status_and_stop) {
+  struct run st, stop, again;
+  char want[64];
+
+  cr_assert_eq(RUN(&st, NULL, "daemon", "status", "--json"), 0, "%s", st.err);
+  snprintf(want, sizeof(want), "{\"pid\": %d,", (int)d.pid);
+  cr_assert_eq(strncmp(st.out, want, strlen(want)), 0, "%s", st.out);
+  cr_assert_eq(RUN(&stop, NULL, "daemon", "stop"), 0, "%s", stop.err);
+  cr_assert_not_null(strstr(stop.out, "stopped shmbusd"));
+  /* It is gone: status now says so, and does not start one. */
+  cr_assert_eq(RUN(&again, NULL, "daemon", "status"), 1);
+  cr_assert_not_null(strstr(again.err, "no bus daemon is running"), "%s", again.err);
+  run_free(&st);
+  run_free(&stop);
+  run_free(&again);
+}
+
+Test(cli, config_check) {
+  const char *good = "# comment\nallow pub sensors/** uid:0\ndeny any ** *\n";
+  const char *bad = "allow pub sensors/** uid:0\nallow publish x *\n";
+  char good_path[128], bad_path[128];
+  struct run ok, deny, broken;
+
+  snprintf(good_path, sizeof(good_path), "%s", put_file("good.conf", good, strlen(good)));
+  snprintf(bad_path, sizeof(bad_path), "%s", put_file("bad.conf", bad, strlen(bad)));
+  cr_assert_eq(RUN(&ok, NULL, "config", "check", good_path), 0, "%s", ok.err);
+  cr_assert_not_null(strstr(ok.out, "2 rules, valid"), "%s", ok.out);
+  cr_assert_eq(RUN(&deny, NULL, "config", "check", good_path, "sub", "sensors/a", "--uid", "0"), 1);
+  cr_assert_not_null(strstr(deny.out, "deny sub on \"sensors/a\""), "%s", deny.out);
+  cr_assert_not_null(strstr(deny.out, "good.conf:3"), "%s", deny.out);
+  cr_assert_eq(RUN(&broken, NULL, "config", "check", bad_path), 1);
+  cr_assert_not_null(strstr(broken.err, "bad.conf:2"), "%s", broken.err);
+  run_free(&ok);
+  run_free(&deny);
+  run_free(&broken);
+}
+
+/* ---- errors a user can act on ----------------------------------------------- */
+
+Test(cli, error_permission_denied_names_the_rule) {
+  const char *rules = "deny pub secret/** *\n";
+  char arg[160];
+  struct run pub;
+
+  du_stop(&d);
+  snprintf(arg, sizeof(arg), "--config=%s", put_file("deny.conf", rules, strlen(rules)));
+  d.extra = arg;
+  du_start(&d);
+  setenv("SHMBUS_DIR", d.dir, 1);
+  cr_assert_eq(RUN(&pub, NULL, "pub", "secret/plans", "hi"), 1);
+  cr_assert_not_null(strstr(pub.err, "permission denied"), "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "deny.conf:1"), "%s", pub.err);
+  run_free(&pub);
+}
+
+Test(cli, error_no_daemon_and_autostart_disabled) {
+  struct run pub;
+  char empty[160];
+
+  snprintf(empty, sizeof(empty), "%s/nobus", work);
+  cr_assert_eq(mkdir(empty, 0700), 0);
+  setenv("SHMBUS_DIR", empty, 1);
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/x", "hi"), 1);
+  cr_assert_not_null(strstr(pub.err, "no bus daemon is running"), "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "autostart is disabled"), "%s", pub.err);
+  run_free(&pub);
+}
+
+Test(cli, error_payload_too_large_gives_the_limit) {
+  struct run pub;
+
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/small", "--slot-size", "16", "seventeen bytes!!"), 1);
+  cr_assert_not_null(strstr(pub.err, "a message of 17 bytes"), "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "slot size is 16 bytes"), "%s", pub.err);
+  run_free(&pub);
+}
+
+Test(cli, error_malformed_json_gives_the_position) {
+  struct run pub;
+
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/j", "--json", "{\"a\": 1,\n \"b\": }"), 1);
+  cr_assert_not_null(strstr(pub.err, "malformed JSON: line 2, column"), "%s", pub.err);
+  run_free(&pub);
+}
+
+Test(cli, error_unknown_topic) {
+  struct run st;
+
+  cr_assert_eq(RUN(&st, NULL, "stat", "no/such/topic"), 1);
+  cr_assert_not_null(strstr(st.err, "unknown topic \"no/such/topic\""), "%s", st.err);
+  run_free(&st);
+}
+
+Test(cli, echo_timeout_without_messages_exits_3) {
+  struct run echo;
+
+  cr_assert_eq(RUN(&echo, NULL, "echo", "t/silent", "--timeout", "0.1"), 3);
+  cr_assert_not_null(strstr(echo.err, "received 0 lost 0 checksum errors 0"), "%s", echo.err);
+  run_free(&echo);
+}
+
+Test(cli, usage_errors_exit_2) {
+  struct run a, b, c, h;
+
+  cr_assert_eq(RUN(&a, NULL, "pub"), 2);
+  cr_assert_eq(RUN(&b, NULL, "echo", "t", "--count", "many"), 2);
+  cr_assert_not_null(strstr(b.err, "--count"), "%s", b.err);
+  cr_assert_eq(RUN(&c, NULL, "frobnicate"), 2);
+  cr_assert_eq(RUN(&h, NULL, "pub", "--help"), 0);
+  cr_assert_not_null(strstr(h.out, "--wait-subs"));
+  run_free(&a);
+  run_free(&b);
+  run_free(&c);
+  run_free(&h);
+}
