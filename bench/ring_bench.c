@@ -193,7 +193,6 @@ static void *xaligned(size_t n) {
 /* xorshift64: the shuffle of the rounds needs no quality, only a fixed
  * sequence. */
 
-
 /* Percentile q in [0,1] of sorted v[0..n), interpolated between ranks. */
 static double percentile(const double *v, unsigned n, double q) {
   double pos;
@@ -546,7 +545,6 @@ static void size_close(struct size_ctx *z) {
 
 /* ---- output -------------------------------------------------------------- */
 
-
 static const char *size_label(size_t size) {
   switch (size) {
   case 64:
@@ -811,7 +809,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[a], "--batches") == 0) {
       batches = bu_parse_count("shmbus-ring-bench", a + 1 < argc ? argv[++a] : NULL, "--batches");
     } else if (strcmp(argv[a], "--segment-ms") == 0) {
-      segment_ms = bu_parse_count("shmbus-ring-bench", a + 1 < argc ? argv[++a] : NULL, "--segment-ms");
+      segment_ms =
+          bu_parse_count("shmbus-ring-bench", a + 1 < argc ? argv[++a] : NULL, "--segment-ms");
     } else if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
       usage(stdout);
       return 0;

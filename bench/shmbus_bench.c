@@ -79,6 +79,7 @@ struct opts {
   double duration; /* s, 0: by count */
   uint64_t count;  /* messages (fanout) / round trips (latency), 0: by duration */
   unsigned reps;
+  unsigned slots; /* shmbus ring slots, 0: by size */
   bool pin, peers, touch;
   enum fmt fmt;
   const char *plot;
@@ -163,6 +164,8 @@ static void usage(FILE *f) {
           "  --reps N           repetitions; transports take turns in each (default 3); the\n"
           "                     report gives medians\n"
           "  --pin              publisher / A on CPU 0, subscribers / B on CPUs 1.. in turn\n"
+          "  --slots N          shmbus ring slots, a power of two (default: 4096, fewer for\n"
+          "                     big messages, at most 16 MiB of payload)\n"
           "  --touch            fanout subscribers read every byte of each message they get\n"
           "                     (by default they read its header only)\n"
           "  --peers            also measure the other transports: unix-domain sockets, ZeroMQ\n"
@@ -260,6 +263,14 @@ static void parse(int argc, char **argv, struct opts *o) {
       if (val == NULL)
         bad_usage("%s needs a value", opt);
       o->count = (uint64_t)parse_num(val, opt, 1, 1e12), a++;
+    } else if (strcmp(opt, "--slots") == 0) {
+      unsigned v;
+      if (val == NULL)
+        bad_usage("%s needs a value", opt);
+      v = (unsigned)parse_num(val, opt, 2, 16777216), a++;
+      if ((v & (v - 1)) != 0)
+        bad_usage("%s needs a power of two", opt);
+      o->slots = v;
     } else if (strcmp(opt, "--reps") == 0) {
       if (val == NULL)
         bad_usage("%s needs a value", opt);
@@ -706,6 +717,7 @@ static void fan_run(struct row *r, const struct opts *o) {
   }
   memset(&run, 0, sizeof(run));
   run.nsubs = r->subs;
+  run.slots = o->slots;
   run.size = r->size;
   run.reliable = r->reliable;
   run.wait = r->wait;
@@ -939,6 +951,7 @@ static void lat_run(struct row *r, const struct opts *o) {
   reset_ctl();
   memset(&run, 0, sizeof(run));
   run.nsubs = 1;
+  run.slots = o->slots;
   run.size = r->size;
   run.reliable = r->reliable;
   run.wait = r->wait;
@@ -1363,9 +1376,10 @@ static int print_json(const struct opts *o, const struct machine *mc) {
                                 (json_int_t)mc->llc, "load_before", mc->load0, "load_after",
                                 mc->load1));
   json_object_set_new(root, "params",
-                      json_pack("{s:f, s:I, s:i, s:b, s:b}", "duration_s", o->duration, "count",
-                                (json_int_t)o->count, "reps", (int)o->reps, "pin", o->pin, "peers",
-                                o->peers));
+                      json_pack("{s:f, s:I, s:i, s:i, s:b, s:b, s:b}", "duration_s", o->duration,
+                                "count", (json_int_t)o->count, "reps", (int)o->reps, "slots",
+                                (int)o->slots, "pin", o->pin, "peers", o->peers, "touch",
+                                o->touch));
   for (i = 0; i < nrows; i++) {
     const struct row *r = &rows[i];
     json_t *jr;

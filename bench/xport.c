@@ -152,12 +152,15 @@ struct bxs {
   void *buf;
 };
 
-/* Rings of about 16 MiB at most, 8 to 4096 slots. */
+/* Unless the run says: rings of 16 MiB of payload at most, 8 to 4096
+ * slots. */
 static struct shmbus_topic_opts bxs_topic(const struct bx_run *r) {
   struct shmbus_topic_opts t;
   uint32_t slots = 4096;
   while (slots > 8 && (size_t)slots * r->size > ((size_t)16 << 20))
     slots /= 2;
+  if (r->slots != 0)
+    slots = r->slots;
   memset(&t, 0, sizeof(t));
   t.slots = slots;
   t.slot_size = (uint32_t)r->size;
