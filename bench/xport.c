@@ -216,23 +216,25 @@ static int bxs_send(struct bx_ep *ep, const void *data, size_t len, bool must) {
 
 static int bxs_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
   struct bxs *s = ep->impl;
+  struct shmbus_msg_info info;
   int n, rv;
   for (n = 0; n < 256; n++) {
-    if ((rv = shmbus_sub_try_recv(s->sub, s->buf, ep->run->size, NULL)) == -EAGAIN)
+    if ((rv = shmbus_sub_try_recv(s->sub, s->buf, ep->run->size, &info)) == -EAGAIN)
       break;
     if (rv < 0)
       return rv;
-    fn(ctx, s->buf, (size_t)rv);
+    fn(ctx, s->buf, (size_t)rv, info.ts_ns);
   }
   return n;
 }
 
 static int bxs_wait(struct bx_ep *ep, bx_msg_fn fn, void *ctx, int timeout_ms) {
   struct bxs *s = ep->impl;
-  int rv = shmbus_sub_recv(s->sub, s->buf, ep->run->size, NULL, timeout_ms);
+  struct shmbus_msg_info info;
+  int rv = shmbus_sub_recv(s->sub, s->buf, ep->run->size, &info, timeout_ms);
   if (rv < 0)
     return rv;
-  fn(ctx, s->buf, (size_t)rv);
+  fn(ctx, s->buf, (size_t)rv, info.ts_ns);
   return 0;
 }
 
@@ -240,8 +242,7 @@ static void bxs_on_msg(shmbus_sub *sub, const void *data, size_t len,
                        const struct shmbus_msg_info *info, void *arg) {
   struct bx_ep *ep = arg;
   (void)sub;
-  (void)info;
-  ep->fn(ep->ctx, data, len);
+  ep->fn(ep->ctx, data, len, info->ts_ns);
 }
 
 static int bxs_uv_start(struct bx_ep *ep, uv_loop_t *loop, bx_msg_fn fn, void *ctx) {
@@ -273,7 +274,7 @@ static void bxs_close(struct bx_ep *ep) {
 
 const struct bx_ops bx_shmbus = {
     .name = "shmbus",
-    .flags = BX_F_FANOUT | BX_F_LATENCY,
+    .flags = BX_F_FANOUT | BX_F_LATENCY | BX_F_STAMPS,
     .open = bxs_open,
     .send = bxs_send,
     .poll = bxs_poll,
@@ -422,7 +423,7 @@ static int bxu_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
         return -EPROTO;
       if (u->have - pos - 4 < len)
         break;
-      fn(ctx, u->rbuf + pos + 4, len);
+      fn(ctx, u->rbuf + pos + 4, len, 0);
       pos += 4 + (size_t)len;
       delivered++;
     }
@@ -575,7 +576,7 @@ static int bxz_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
         continue;
       return zmq_errno() == EAGAIN ? n : zerr();
     }
-    fn(ctx, z->buf, (size_t)rc < ep->run->size ? (size_t)rc : ep->run->size);
+    fn(ctx, z->buf, (size_t)rc < ep->run->size ? (size_t)rc : ep->run->size, 0);
     n++;
   }
 }
@@ -726,7 +727,7 @@ static int bxe_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
   /* Pairs with the sender's release fence before its eventfd write. */
   atomic_thread_fence(memory_order_acquire);
   memcpy(b->priv, b->in, ep->run->size);
-  fn(ctx, b->priv, ep->run->size);
+  fn(ctx, b->priv, ep->run->size, 0);
   return 1;
 }
 
@@ -781,7 +782,7 @@ static int bxl_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
     return 0;
   b->seen = c;
   memcpy(b->priv, b->in, ep->run->size);
-  fn(ctx, b->priv, ep->run->size);
+  fn(ctx, b->priv, ep->run->size, 0);
   return 1;
 }
 

@@ -45,6 +45,7 @@ struct bx_hdr {
 #define BX_F_HELLO 4u      /* needs HELLO probes before data (subscriptions propagate late) */
 #define BX_F_PUB_FIRST 8u  /* the publisher (A, B: each binds) opens before subscribers */
 #define BX_F_SPIN_ONLY 16u /* no way to sleep: busy-polling only */
+#define BX_F_STAMPS 32u    /* stamps every message with its send time itself */
 
 /* One run's parameters; the parent fills them (and prepare() adds shared
  * resources) before forking, the children only read them. */
@@ -63,7 +64,9 @@ struct bx_run {
   size_t shared_len;
 };
 
-typedef void (*bx_msg_fn)(void *ctx, const void *data, size_t len);
+/* A received message. ts_ns: the transport's own send timestamp
+ * (CLOCK_MONOTONIC) if it stamps messages (BX_F_STAMPS), else 0. */
+typedef void (*bx_msg_fn)(void *ctx, const void *data, size_t len, uint64_t ts_ns);
 
 struct bx_ep;
 
