@@ -1313,13 +1313,15 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
            "shmbus's own count, checked against the sequence gaps; for the peers, the gaps): "
            "%s.\n",
            all_ok ? "all add up" : "SOME DO NOT (see stderr)");
-    printf("- Delivered /s: messages a subscriber received divided by the time from the first "
-           "send to the last subscriber's END; per sub is the mean over subscribers. Latency: "
-           "the receiver's CLOCK_MONOTONIC minus the send time written into the message just "
-           "before the send call, over a uniform sample of at most %u per run (reservoir; exact "
-           "sort), max exact. CPU ns/msg: user+system time of the publisher and all subscribers "
-           "(getrusage) over the run, per delivered message.\n",
-           FAN_SAMPLES);
+    printf(
+        "- Delivered /s: messages a subscriber received divided by the time from the first "
+        "send to the last subscriber's END; per sub is the mean over subscribers. Latency: "
+        "the receiver's CLOCK_MONOTONIC minus the send time (shmbus: its own ts_ns stamp, "
+        "read inside shmbus_pub_publish before the copy; peers: written into the message "
+        "just before the send call), over a uniform sample of at most %u per run (reservoir; exact "
+        "sort), max exact. CPU ns/msg: user+system time of the publisher and all subscribers "
+        "(getrusage) over the run, per delivered message.\n",
+        FAN_SAMPLES);
     if (o->peers)
       printf("- memcpy (cold): one process copying messages of the size between two pools of "
              "%zu MiB (each more than the last-level cache), one copy per delivered message: "
@@ -1327,8 +1329,9 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
              "shmbus's delivered /s per subscriber over its copies /s.\n",
              memcpy_pool_bytes(o->sizes[0]) >> 20);
   } else {
-    printf("- One-way: B's CLOCK_MONOTONIC when its receive returned minus the send time in "
-           "the ping; RTT/2: half of A's round trip (send to the answer's arrival). CPU ns per "
+    printf("- One-way: B's CLOCK_MONOTONIC when its receive returned minus the send time "
+           "(shmbus: its ts_ns stamp; peers: written into the ping); RTT/2: half of A's round trip "
+           "(send to the answer's arrival). CPU ns per "
            "round trip: A's and B's user+system time.\n");
     printf("- Same CPU %%: round trips during which A and B ran on one CPU (sched_getcpu on "
            "both sides). Unpinned, the scheduler often puts a woken process on its waker's CPU "
