@@ -148,8 +148,8 @@ int shmbus__ring_view_init(struct shmbus__ring *r, void *data, uint64_t data_len
     return SHMBUS_EBADREGION;
   /* Accept the header only if it is exactly what its parameters produce,
    * and only if the mappings are exactly as large as it says. */
-  if (h->hdr_size != SHMBUS__DATA_HDR_SIZE || h->slot_stride != l.slot_stride ||
-      h->flags != 0 || h->pubs_offset != l.pubs_offset || h->slots_offset != l.slots_offset ||
+  if (h->hdr_size != SHMBUS__DATA_HDR_SIZE || h->slot_stride != l.slot_stride || h->flags != 0 ||
+      h->pubs_offset != l.pubs_offset || h->slots_offset != l.slots_offset ||
       h->data_size != l.data_size || h->ctrl_size != l.ctrl_size || data_len != l.data_size)
     return SHMBUS_EBADREGION;
   if (c->hdr_size != SHMBUS__CTRL_HDR_SIZE || c->max_subs != p.max_subs ||
@@ -289,8 +289,9 @@ static int ring_claim(struct shmbus__ring_pub *pub, uint64_t *seq) {
   return 0;
 }
 
-/* Takes slot(s) for writing. Returns 0, or 1 when the claim was overtaken
- * (the slot already shows s or a newer seq). */
+/* Takes slot(s) for writing. Returns 0, 1 when the claim was overtaken
+ * (the slot already shows s or a newer seq), or SHMBUS_ECORRUPT when the
+ * slot shows a seq nobody has claimed yet. */
 static int ring_take_slot(struct shmbus__ring_pub *pub, uint64_t s) {
   struct shmbus__ring *r = pub->ring;
   struct shmbus__slot *slot = ring_slot(r, s);
@@ -303,8 +304,17 @@ static int ring_take_slot(struct shmbus__ring_pub *pub, uint64_t s) {
     uint64_t ws = SHMBUS__WORD_SEQ(w);
     bool same_lane = (ws & r->mask) == (s & r->mask);
 
-    if (w != 0 && same_lane && ws >= s)
+    if (w != 0 && same_lane && ws >= s) {
+      /* Overtaken: a faster publisher claimed ws, a lap or more after s,
+       * or a repairer skipped s. Either way ws was claimed, so head is
+       * beyond it. A word beyond head was forged or corrupted: claiming
+       * again would chase it for up to 2^62 claims. Acquire: the word we
+       * read (acquire) was written after its claim, a seq_cst RMW on head,
+       * so head reads at least ws + 1 here if the word is genuine. */
+      if (ws > s && ws >= shmbus__load_acquire(&r->hdr->head))
+        return SHMBUS_ECORRUPT;
       return 1;
+    }
     if (w != 0 && same_lane && SHMBUS__WORD_STATE(w) == SHMBUS__SLOT_BUSY) {
       /* A slower publisher still writes the previous lap (or died there and
        * awaits repair). */
@@ -334,8 +344,13 @@ int shmbus__ring_loan(struct shmbus__ring_pub *pub, size_t len, void **payload) 
   for (;;) {
     if ((rv = ring_claim(pub, &s)) < 0)
       return rv;
-    if (ring_take_slot(pub, s) == 0)
+    if ((rv = ring_take_slot(pub, s)) == 0)
       break;
+    if (rv < 0) {
+      /* Holds nothing: s stays unwritten; readers find the same word. */
+      shmbus__store_release(&pub->rec->inflight, SHMBUS__INFLIGHT_IDLE);
+      return rv;
+    }
     pub->overtaken++;
     shmbus__store_relaxed(&pub->rec->overtaken, pub->overtaken);
   }
@@ -392,8 +407,7 @@ int shmbus__ring_publish(struct shmbus__ring_pub *pub, const void *buf, size_t l
   return shmbus__ring_commit(pub, len, ts_ns);
 }
 
-int shmbus__ring_pub_adopt(struct shmbus__ring *r, struct shmbus__ring_pub *pub,
-                           uint32_t index) {
+int shmbus__ring_pub_adopt(struct shmbus__ring *r, struct shmbus__ring_pub *pub, uint32_t index) {
   struct shmbus__pub_rec *rec;
 
   if (index >= r->max_pubs)
@@ -533,8 +547,7 @@ static void ring_release_sub(struct shmbus__ring *r, uint32_t index) {
     shmbus__fetch_add_seq_cst(&r->ctrl->gen, 1);
 }
 
-int shmbus__ring_sub_adopt(struct shmbus__ring *r, struct shmbus__ring_sub *sub,
-                           uint32_t index) {
+int shmbus__ring_sub_adopt(struct shmbus__ring *r, struct shmbus__ring_sub *sub, uint32_t index) {
   struct shmbus__sub_rec *rec;
   uint32_t st;
 
@@ -842,8 +855,7 @@ static bool ring_live_holds(const struct shmbus__ring *r, const uint32_t *dead, 
                             uint64_t s) {
   uint32_t i;
   for (i = 0; i < r->max_pubs; i++) {
-    if (ring_is_dead(dead, n, i) ||
-        shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE)
+    if (ring_is_dead(dead, n, i) || shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE)
       continue;
     if (shmbus__load_seq_cst(&r->pubs[i].inflight) == s)
       return true;
@@ -866,8 +878,7 @@ static int ring_repair_holes(struct shmbus__ring *r, const uint32_t *dead, size_
   int rv;
 
   for (i = 0; i < r->max_pubs; i++) {
-    if (ring_is_dead(dead, n, i) ||
-        shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE)
+    if (ring_is_dead(dead, n, i) || shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE)
       continue;
     if (shmbus__load_seq_cst(&r->pubs[i].inflight) == SHMBUS__INFLIGHT_CLAIMING)
       return -EAGAIN;

@@ -106,8 +106,7 @@ void shmbus__ring_pub_detach(struct shmbus__ring_pub *pub);
 /* Builds a handle for publisher record `index`, which another process (the
  * daemon) attached on our behalf. Returns 0, -EINVAL for an index out of
  * range, SHMBUS_ESTATE when the record is not in use. */
-int shmbus__ring_pub_adopt(struct shmbus__ring *ring, struct shmbus__ring_pub *pub,
-                           uint32_t index);
+int shmbus__ring_pub_adopt(struct shmbus__ring *ring, struct shmbus__ring_pub *pub, uint32_t index);
 
 /* Waiting for room, publisher side: sets the publisher's waiter bit, then
  * re-checks. Returns true if the ring is still full behind a reliable
@@ -118,8 +117,11 @@ bool shmbus__ring_pub_wait_prepare(struct shmbus__ring_pub *pub);
 /* Zero copy: claims the next sequence number and the slot for it, and
  * returns in *payload a pointer to slot_capacity writable bytes. Returns 0,
  * SHMBUS_ETOOBIG when len > capacity, SHMBUS_EFULL when a reliable
- * subscriber has not read the slot yet (nothing was claimed), or
- * SHMBUS_ESTATE when a loan is already open. */
+ * subscriber has not read the slot yet (nothing was claimed),
+ * SHMBUS_ESTATE when a loan is already open, or SHMBUS_ECORRUPT when the
+ * slot holds a sequence number beyond head (shared memory was corrupted;
+ * the claimed seq is left unwritten, and readers report the same word as
+ * corrupt). */
 int shmbus__ring_loan(struct shmbus__ring_pub *pub, size_t len, void **payload);
 /* Commits the open loan with `len` bytes (<= capacity) and timestamp. Returns
  * 1 when some subscriber may be asleep (call shmbus__ring_take_sleepers and
@@ -128,22 +130,20 @@ int shmbus__ring_commit(struct shmbus__ring_pub *pub, size_t len, uint64_t ts_ns
 /* Gives up the open loan: readers skip its seq and count it lost. */
 int shmbus__ring_cancel(struct shmbus__ring_pub *pub);
 /* Copy: loan + memcpy + commit. Same results as loan and commit. */
-int shmbus__ring_publish(struct shmbus__ring_pub *pub, const void *buf, size_t len,
-                         uint64_t ts_ns);
+int shmbus__ring_publish(struct shmbus__ring_pub *pub, const void *buf, size_t len, uint64_t ts_ns);
 
 /* Subscribers. attach takes a free subscriber record; the subscriber starts
  * `history` messages back (clamped to the ring and to what was published).
  * A reliable subscriber holds publishers back from overwriting what it has
  * not read; a lossy one never does. */
-int shmbus__ring_sub_attach(struct shmbus__ring *ring, struct shmbus__ring_sub *sub,
-                            bool reliable, uint32_t history, uint32_t pid);
+int shmbus__ring_sub_attach(struct shmbus__ring *ring, struct shmbus__ring_sub *sub, bool reliable,
+                            uint32_t history, uint32_t pid);
 void shmbus__ring_sub_detach(struct shmbus__ring_sub *sub);
 
 /* Builds a handle for subscriber record `index`, attached by the daemon on
  * our behalf (cursor, counters and reliability come from the record).
  * Returns 0, -EINVAL, or SHMBUS_ESTATE when the record is not in use. */
-int shmbus__ring_sub_adopt(struct shmbus__ring *ring, struct shmbus__ring_sub *sub,
-                           uint32_t index);
+int shmbus__ring_sub_adopt(struct shmbus__ring *ring, struct shmbus__ring_sub *sub, uint32_t index);
 
 /* Copies the next message into buf. Returns its length, -EAGAIN when there
  * is none yet, -EMSGSIZE when cap is too small (info->len says how much is
@@ -159,8 +159,8 @@ int shmbus__ring_view_begin(struct shmbus__ring_sub *sub, struct shmbus__ring_vi
 /* Ends an in-place read. Returns 0 if the message was intact while it was
  * read (it counts as received), SHMBUS_EOVERRUN if a publisher overwrote it
  * meanwhile (it counts as lost; discard what was read). */
-__attribute__((warn_unused_result)) int
-shmbus__ring_view_end(struct shmbus__ring_sub *sub, const struct shmbus__ring_view *view);
+__attribute__((warn_unused_result)) int shmbus__ring_view_end(struct shmbus__ring_sub *sub,
+                                                              const struct shmbus__ring_view *view);
 
 /* Returns true if a message (or a skip) is ready at the cursor. */
 bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub);

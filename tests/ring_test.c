@@ -1729,6 +1729,41 @@ Test(ring, newer_seq_without_a_matching_head_is_corrupt) {
   shmbus__region_close(&rg);
 }
 
+/* Found by tests/fuzz/fuzz_region.c: a slot word in the publisher's lane
+ * naming a seq far beyond head made every claim look overtaken, so the
+ * publisher claimed again and again (up to 2^62 times). It must report the
+ * corruption after one claim instead. */
+Test(ring, publisher_facing_a_word_beyond_head_reports_corruption) {
+  struct shmbus__region rg;
+  struct shmbus__ring_pub pub;
+  struct shmbus__ring_sub sub;
+  unsigned char buf[64];
+  void *p;
+
+  tu_region(&rg, 8, 64, 4, 4);
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &sub, false, 0, 1), 0);
+  cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 1, 1), 0);
+  rt_publish(&pub); /* seq 0 */
+  shmbus__store_release(&rt_slot(&rg.ring, 1)->word,
+                        SHMBUS__WORD((UINT64_C(1) << 40) + 1, SHMBUS__SLOT_COMMITTED));
+  tu_fill(buf, 32, pub.pub_id, 1);
+  cr_assert_eq(shmbus__ring_publish(&pub, buf, 32, 0), SHMBUS_ECORRUPT);
+  cr_assert_eq(rt_head(&rg.ring), 2, "one claim");
+  cr_assert_eq(shmbus__load_relaxed(&pub.rec->inflight), SHMBUS__INFLIGHT_IDLE);
+  cr_assert_not(pub.loaned);
+  /* The next claim (seq 2, another slot) works. */
+  cr_assert_eq(shmbus__ring_loan(&pub, 32, &p), 0);
+  cr_assert_eq(shmbus__ring_cancel(&pub), 0);
+  cr_assert_eq(pub.overtaken, 0);
+  /* The reader gets seq 0, then reports the same word. */
+  {
+    struct shmbus__msg_info info;
+    cr_assert_eq(rt_recv(&sub, &info), (int)rt_len(0));
+  }
+  rt_assert_corrupt(&sub);
+  shmbus__region_close(&rg);
+}
+
 Test(ring, length_beyond_capacity_is_corrupt) {
   static const uint32_t lens[] = {65, 1000, UINT32_MAX};
   size_t k;

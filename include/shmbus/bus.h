@@ -177,7 +177,8 @@ SHMBUS_API int shmbus_pub_open(shmbus_bus *bus, const char *topic,
  * subscriber has not read the slot that would be overwritten (nothing was
  * published: retry, wait with shmbus_pub_wait, or use the libuv callback);
  * SHMBUS_ETOOBIG when len exceeds the topic's slot size; SHMBUS_ESTATE while
- * a loan is open. Makes no syscall unless a subscriber sleeps or a peer
+ * a loan is open; SHMBUS_ECORRUPT when the topic's shared memory holds
+ * nonsense (nothing was published). Makes no syscall unless a subscriber sleeps or a peer
  * joined or left. */
 SHMBUS_API int shmbus_pub_publish(shmbus_pub *pub, const void *data, size_t len);
 
