@@ -8,10 +8,13 @@ packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcriterio
 # The shmbus CLI and shmbus-bench (built by default): jansson for JSON; libzmq for the
 # benchmark's ZeroMQ peer.
 packages+=(libjansson-dev libzmq3-dev)
-if [ "${1:-}" = "--test" ]; then
-  # gnuplot: the benchmark smoke test draws a plot (--plot).
-  packages+=(valgrind gnuplot-nox)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    # valgrind: scripts/test.sh --valgrind; gnuplot: the benchmark smoke test draws a plot (--plot).
+    --test) packages+=(valgrind gnuplot-nox) ;;
+    --fuzz) packages+=(clang libclang-rt-dev) ;; # scripts/fuzz.sh: clang with libFuzzer
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
