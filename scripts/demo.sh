@@ -2,7 +2,8 @@
 # Quick start, part 1: installs what is missing, builds, and runs the main
 # job: the bus daemon (started automatically by the first client) and a
 # fan-out demo, one publisher and several subscriber processes in libuv
-# loops; then the two-process "first writes, second reads later" pattern.
+# loops; then the two-process "first writes, second reads later" pattern, and
+# the shmbus CLI.
 #
 # Arguments go to the fan-out example (--subs N, --messages N).
 set -euo pipefail
@@ -34,3 +35,11 @@ echo
 echo "== two processes, one after the other: the second reads through history =="
 ./build/examples/shmbus-example-hello-pub "Hello from the first process"
 ./build/examples/shmbus-example-hello-sub
+echo
+echo "== the shmbus CLI: an echo, a publisher that waits for it, the daemon's view =="
+./build/cli/shmbus echo demo/cli --count 2 &
+echo_pid=$!
+./build/cli/shmbus pub demo/cli --wait-subs 1 "plain text"
+./build/cli/shmbus pub demo/cli --json '{"hello": "from the CLI", "n": 2}'
+wait "$echo_pid"
+./build/cli/shmbus ls --interval 0
