@@ -4,7 +4,7 @@
 #   scripts/test.sh                            the whole suite (what CI runs first)
 #   scripts/test.sh --sanitize address,undefined   the whole suite under ASan+UBSan
 #   scripts/test.sh --sanitize thread          the in-process stress tests under TSan
-#   scripts/test.sh --valgrind                 unit, process, daemon, API and crash tests under valgrind
+#   scripts/test.sh --valgrind                 unit, process, daemon, API, crash and CLI tests under valgrind
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +62,7 @@ case "$mode" in
     # any memory error or leak makes it exit 99, which fails the test.
     export SHMBUS_UNDER_VALGRIND=1
     failed=0
-    for t in error ring region proto process daemon bus crash; do
+    for t in error ring region proto process daemon bus crash admin msgpack cli; do
       echo "valgrind: ${t}_test"
       # Only definite and indirect leaks are ours to fix: Criterion's runner
       # (nanomsg) leaves "possibly lost" blocks in every forked child.
