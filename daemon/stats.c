@@ -207,6 +207,11 @@ int stats_init(struct stats *st, uv_loop_t *loop, struct registry *reg) {
     return rv;
   if ((rv = shmbus__ring_pub_adopt(&st->topic->region.ring, &st->pub, part->index)) < 0)
     return rv;
+  /* The daemon never waits for a subscriber: a reliable one that is behind
+   * makes the loan answer SHMBUS_EFULL (that second's snapshot is skipped),
+   * and one that joins in the instant of a claim (or forged its record)
+   * loses that snapshot instead of holding the daemon's loop. */
+  st->pub.race_wait_max = 0;
   if ((rv = uv_timer_init(loop, &st->timer)) < 0)
     return rv;
   st->timer.data = st;

@@ -229,6 +229,7 @@ int shmbus__ring_pub_attach(struct shmbus__ring *r, struct shmbus__ring_pub *pub
     pub->rec = rec;
     pub->index = i;
     pub->pub_id = pub_id;
+    pub->race_wait_max = SHMBUS__RING_RACE_WAIT;
     /* Pairs with the seq_cst gen increment of joining subscribers. */
     ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
     return 0;
@@ -280,8 +281,16 @@ static int ring_claim(struct shmbus__ring_pub *pub, uint64_t *seq) {
   if (gen != pub->gen)
     ring_rescan(pub, gen);
   /* Only after a join raced with this claim: the seq is ours, so wait for
-   * the newcomer to read (it is live: the daemon evicts dead ones). */
+   * the newcomer to read (it is live: the daemon evicts dead ones). But not
+   * forever: a subscriber that does not read, or one that forged its
+   * record, would hang us. After race_wait_max rounds we write anyway, as
+   * for a lossy subscriber: the newcomer finds a newer seq in that slot and
+   * counts what it missed as lost (docs/design.md). */
   while (ring_blocked(pub, s)) {
+    if (spins >= pub->race_wait_max) {
+      pub->race_gave_up++;
+      break;
+    }
     ring_backoff(r, ++spins);
     ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
   }
@@ -421,6 +430,7 @@ int shmbus__ring_pub_adopt(struct shmbus__ring *r, struct shmbus__ring_pub *pub,
   pub->rec = rec;
   pub->index = index;
   pub->pub_id = shmbus__load_relaxed(&rec->pub_id);
+  pub->race_wait_max = SHMBUS__RING_RACE_WAIT;
   pub->published = shmbus__load_relaxed(&rec->published);
   pub->overtaken = shmbus__load_relaxed(&rec->overtaken);
   /* Pairs with the seq_cst gen increment of joining subscribers. */

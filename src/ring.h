@@ -51,7 +51,19 @@ struct shmbus__ring_pub {
   bool loaned;
   uint64_t published;
   uint64_t overtaken;
+  /* The most backoff rounds a claim waits for a reliable subscriber that
+   * joined in the same instant (see shmbus__ring_loan). After that the
+   * message overwrites the slot that subscriber has not read yet (it counts
+   * the message lost) rather than wait any longer: a subscriber that never
+   * reads, or forges its record, cannot hang the publisher. Attach and
+   * adopt set SHMBUS__RING_RACE_WAIT; the daemon's own publisher uses 0. */
+  uint32_t race_wait_max;
+  uint64_t race_gave_up; /* how many times the wait above ran out */
 };
+
+/* Default bound of a publisher's wait for a reliable joiner: 2^20 backoff
+ * rounds (64 pauses, then sched_yield), about a second on an idle CPU. */
+#define SHMBUS__RING_RACE_WAIT (1u << 20)
 
 struct shmbus__ring_sub {
   struct shmbus__ring *ring;
@@ -121,7 +133,9 @@ bool shmbus__ring_pub_wait_prepare(struct shmbus__ring_pub *pub);
  * SHMBUS_ESTATE when a loan is already open, or SHMBUS_ECORRUPT when the
  * slot holds a sequence number beyond head (shared memory was corrupted;
  * the claimed seq is left unwritten, and readers report the same word as
- * corrupt). */
+ * corrupt). Never waits for subscribers, except when a reliable one joins
+ * (with history reaching back a whole ring) in the instant of the claim:
+ * then it waits for it to read, at most pub->race_wait_max backoff rounds. */
 int shmbus__ring_loan(struct shmbus__ring_pub *pub, size_t len, void **payload);
 /* Commits the open loan with `len` bytes (<= capacity) and timestamp. Returns
  * 1 when some subscriber may be asleep (call shmbus__ring_take_sleepers and

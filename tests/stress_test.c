@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "platform/platform.h"
 #include "testutil.h"
 
 /* Sanitizers slow everything down, TSan by 5-15x: send fewer messages. */
@@ -987,4 +988,90 @@ Test(stress, late_reliable_joiners_lose_nothing, .timeout = ST_TIMEOUT) {
     if ((uint32_t)p != l->sub.index)
       cr_assert_eq(shmbus__load_relaxed(&b->rg.ring.subs[p].state), SHMBUS__SUB_FREE);
   st_run_close(run);
+}
+
+/* ---- a subscriber that joins in the instant of a claim, and never reads --- */
+
+/* The ring's backoff runs only while a publisher waits (for a reliable
+ * joiner here): it tells the forger the publisher is waiting. */
+static atomic_bool st_race_waiting;
+
+static void st_race_backoff(unsigned spins) {
+  atomic_store(&st_race_waiting, true);
+  shmbus__spin_backoff(spins);
+}
+
+struct st_forger {
+  struct shmbus__ring *ring;
+  uint32_t index;
+  atomic_bool stop;
+  atomic_bool parked; /* the record stays RELIABLE at cursor 0 for good */
+};
+
+/* What a hostile subscriber can do with its read-write control file: flip
+ * its record between lossy and reliable-at-seq-0, bumping gen each time as
+ * a joiner does, until a publisher claims in between and waits for it;
+ * then stay reliable and never read. */
+static void *st_forger_main(void *arg) {
+  struct st_forger *f = arg;
+  struct shmbus__sub_rec *rec = &f->ring->subs[f->index];
+
+  while (!atomic_load(&f->stop)) {
+    shmbus__store_relaxed(&rec->cursor, 0);
+    shmbus__store_release(&rec->state, SHMBUS__SUB_RELIABLE);
+    (void)shmbus__fetch_add_seq_cst(&f->ring->ctrl->gen, 1);
+    if (atomic_load(&st_race_waiting)) {
+      atomic_store(&f->parked, true);
+      break;
+    }
+    shmbus__store_release(&rec->state, SHMBUS__SUB_LOSSY);
+    (void)shmbus__fetch_add_seq_cst(&f->ring->ctrl->gen, 1);
+  }
+  return NULL;
+}
+
+Test(stress, publisher_waits_for_a_racing_reliable_joiner_only_so_long, .timeout = ST_TIMEOUT) {
+  struct shmbus__region rg;
+  struct shmbus__ring_pub pub;
+  struct shmbus__ring_sub sub;
+  struct st_forger f;
+  pthread_t t;
+  uint64_t deadline;
+  uint64_t tries = 0;
+  int after = 0;
+  int i;
+
+  tu_region(&rg, 8, 64, 4, 2);
+  rg.ring.backoff = st_race_backoff;
+  atomic_store(&st_race_waiting, false);
+  cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 1, 1), 0);
+  pub.race_wait_max = 4096;
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &sub, false, 0, 1), 0);
+  /* A full lap, so that a reliable cursor at 0 blocks every next claim. */
+  for (i = 0; i < 8; i++)
+    cr_assert_eq(shmbus__ring_publish(&pub, "lap", 3, 0), 0);
+  memset(&f, 0, sizeof(f));
+  f.ring = &rg.ring;
+  f.index = sub.index;
+  cr_assert_eq(pthread_create(&t, NULL, st_forger_main, &f), 0);
+  deadline = shmbus__clock_mono_ns() + 10000000000ull;
+  /* Publish until the forger parked and a few publishes ran after that:
+   * without the bound, the publish that waits when it parks never returns. */
+  while (after < 3 && shmbus__clock_mono_ns() < deadline) {
+    int rv = shmbus__ring_publish(&pub, "x", 1, 0);
+    cr_assert(rv == 0 || rv == SHMBUS_EFULL, "publish: %s", shmbus_strerror(rv));
+    tries++;
+    if (atomic_load(&f.parked))
+      after++;
+  }
+  atomic_store(&f.stop, true);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  if (!atomic_load(&f.parked)) {
+    shmbus__region_close(&rg);
+    cr_skip_test("the claim race did not happen in 10 s (%" PRIu64 " publishes)", tries);
+  }
+  cr_assert_geq(pub.race_gave_up, 1u, "the publisher never gave up waiting");
+  cr_log_info("claim race after %" PRIu64 " publishes; gave up %" PRIu64 " time(s)", tries,
+              pub.race_gave_up);
+  shmbus__region_close(&rg);
 }
