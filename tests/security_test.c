@@ -28,8 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -382,6 +384,10 @@ Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable) {
 
   if (geteuid() != 0)
     cr_skip_test("needs root to switch to a non-root uid");
+  /* The daemon would run as nobody, and valgrind (following it) could not
+   * write its log where the run keeps them. */
+  if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
+    cr_skip_test("a daemon of another uid cannot log under valgrind");
   pid = fork();
   DT_ASSERT(pid >= 0, "fork");
   if (pid == 0) {
@@ -433,6 +439,61 @@ Test(security, other_uid_cannot_reach_a_per_user_bus) {
   DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "nobody could connect: %d",
             WEXITSTATUS(status));
   dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* Another user who squats the bus directory with a socket of their own
+ * must not get our traffic: the library refuses a daemon of another uid
+ * (root excepted). */
+Test(security, library_refuses_a_daemon_of_another_uid) {
+  struct shmbus_bus_opts o;
+  struct dt_daemon d;
+  shmbus_bus *bus = NULL;
+  int ready[2];
+  int go[2];
+  pid_t pid;
+  char b;
+  int rv;
+
+  if (geteuid() != 0)
+    cr_skip_test("needs root to run a listener as another uid");
+  dt_init(&d);
+  DT_ASSERT(chmod(d.tmp, 0777) == 0, "chmod");
+  DT_ASSERT(pipe2(ready, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0, "pipe");
+  pid = fork();
+  DT_ASSERT(pid >= 0, "fork");
+  if (pid == 0) {
+    struct sockaddr_un sa;
+    int l;
+    close(go[1]); /* so that the parent closing its end is our EOF */
+    close(ready[0]);
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    st_become_nobody();
+    if (mkdir(d.dir, 0755) != 0)
+      _exit(20);
+    l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.sock);
+    if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(l, 4) != 0 ||
+        chmod(d.sock, 0666) != 0)
+      _exit(21);
+    if (write(ready[1], "r", 1) != 1)
+      _exit(22);
+    (void)!read(go[0], &b, 1); /* hold the socket until the parent is done */
+    _exit(0);
+  }
+  close(ready[1]);
+  close(go[0]);
+  DT_ASSERT(read(ready[0], &b, 1) == 1, "the squatter did not get ready");
+  shmbus_bus_opts_init(&o);
+  o.dir = d.dir;
+  o.autostart = 0;
+  rv = shmbus_bus_open(&bus, &o);
+  DT_ASSERT(rv == SHMBUS_EDENIED, "bus_open on a squatted socket: %s", shmbus_err_name(rv));
+  close(go[1]);
+  close(ready[0]);
+  DT_ASSERT(dt_wait_exit(pid) == 0, "the squatter failed");
   dt_cleanup(&d);
 }
 
