@@ -60,6 +60,7 @@ void config_limits_default(struct config_limits *l) {
   l->region = CONFIG_LIMIT_REGION;
   l->rate = CONFIG_LIMIT_RATE;
   l->burst = CONFIG_LIMIT_BURST;
+  l->connections = CONFIG_LIMIT_CONNECTIONS;
 }
 
 int config_limit_override(struct config *cfg, const char *arg, char *err, size_t errlen) {
@@ -92,6 +93,7 @@ int config_limit_set(struct config_limits *l, const char *name, const char *valu
       {"region", offsetof(struct config_limits, region), true},
       {"rate", offsetof(struct config_limits, rate), false},
       {"burst", offsetof(struct config_limits, burst), false},
+      {"connections", offsetof(struct config_limits, connections), false},
   };
   unsigned long long v;
   unsigned shift = 0;
@@ -102,7 +104,8 @@ int config_limit_set(struct config_limits *l, const char *name, const char *valu
     if (strcmp(name, names[i].name) == 0)
       break;
   if (i == sizeof(names) / sizeof(names[0])) {
-    snprintf(err, errlen, "unknown limit \"%s\" (topics, records, memory, region, rate or burst)",
+    snprintf(err, errlen,
+             "unknown limit \"%s\" (topics, records, memory, region, rate, burst or connections)",
              name);
     return -EINVAL;
   }

@@ -34,12 +34,13 @@ struct config;
  * daemon or the machine's shared memory for the others. 0 means no limit
  * (for each, the daemon's hard caps still apply). */
 struct config_limits {
-  uint64_t topics;  /* topics this client created that still exist */
-  uint64_t records; /* publisher and subscriber records it holds */
-  uint64_t memory;  /* bytes of the regions of the topics it created */
-  uint64_t region;  /* bytes of one topic's region (data + control file) */
-  uint64_t rate;    /* control messages per second, sustained */
-  uint64_t burst;   /* control messages in a burst above the rate */
+  uint64_t topics;      /* topics this client created that still exist */
+  uint64_t records;     /* publisher and subscriber records it holds */
+  uint64_t memory;      /* bytes of the regions of the topics it created */
+  uint64_t region;      /* bytes of one topic's region (data + control file) */
+  uint64_t rate;        /* control messages per second, sustained */
+  uint64_t burst;       /* control messages in a burst above the rate */
+  uint64_t connections; /* system bus: connections of one uid (not the owner, not root) */
 };
 
 #define CONFIG_LIMIT_TOPICS 1024u
@@ -48,12 +49,14 @@ struct config_limits {
 #define CONFIG_LIMIT_REGION (4ull << 30)
 #define CONFIG_LIMIT_RATE 2000u
 #define CONFIG_LIMIT_BURST 10000u
+#define CONFIG_LIMIT_CONNECTIONS 1024u
 
 /* The default limits. */
 void config_limits_default(struct config_limits *l);
 
-/* Sets limit `name` (topics, records, memory, region, rate, burst) from
- * `value` (a decimal number; memory and region take a K/M/G suffix).
+/* Sets limit `name` (topics, records, memory, region, rate, burst,
+ * connections) from `value` (a decimal number; memory and region take a
+ * K/M/G suffix).
  * Returns 0, or -EINVAL with a sentence in `err`. */
 int config_limit_set(struct config_limits *l, const char *name, const char *value, char *err,
                      size_t errlen);

@@ -935,6 +935,28 @@ static void server_refuse(int fd, int code, const char *text) {
   shmbus__fd_close(fd);
 }
 
+/* On the system bus, one uid (other than the owner and root) may hold at
+ * most `connections` of the SERVER_MAX_CLIENTS connections, so that it
+ * cannot lock the others out. On a per-user bus every client is the
+ * owner, and only the global cap applies. */
+static bool server_connections_ok(struct server *srv, const struct ucred *cred) {
+  uint64_t limit = config_limits(srv->cfg)->connections;
+  uint64_t n = 0;
+  struct client *c;
+
+  if (!srv->system || limit == 0 || cred->uid == srv->owner || cred->uid == 0)
+    return true;
+  for (c = srv->clients; c != NULL; c = c->next)
+    if (c->uid == cred->uid && !c->dead)
+      n++;
+  if (n < limit)
+    return true;
+  log_notice("connection from pid %d uid %u refused: quota: %llu connections (limit connections "
+             "%llu)",
+             (int)cred->pid, (unsigned)cred->uid, (unsigned long long)n, (unsigned long long)limit);
+  return false;
+}
+
 static void server_accept_one(struct server *srv, int fd) {
   struct ucred cred;
   socklen_t len = sizeof(cred);
@@ -951,6 +973,12 @@ static void server_accept_one(struct server *srv, int fd) {
     log_notice("connection from pid %d uid %u refused: this is the per-user bus of uid %u",
                (int)cred.pid, (unsigned)cred.uid, (unsigned)srv->owner);
     server_refuse(fd, SHMBUS_EDENIED, "this is a per-user bus of another user");
+    return;
+  }
+  if (!server_connections_ok(srv, &cred)) {
+    server_refuse(fd, SHMBUS_EQUOTA,
+                  "quota: this uid has too many connections to the system bus (limit "
+                  "\"connections\")");
     return;
   }
   if (srv->nclients >= SERVER_MAX_CLIENTS) {

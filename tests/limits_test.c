@@ -11,12 +11,15 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemonutil.h"
@@ -343,7 +346,7 @@ Test(limits, shared_memory_exhausted_at_creation) {
   dt_cleanup(&d);
 }
 
-/* The public API returns the daemon's quota codes. */
+/* The public API returns the daemon's quota codes and its text. */
 Test(limits, public_api_reports_quota_codes) {
   struct du_daemon d = {.extra = "--limit=topics=1"};
   struct shmbus_topic_opts huge = {1u << 17, 64u << 10, 4, 4, false};
@@ -355,9 +358,69 @@ Test(limits, public_api_reports_quota_codes) {
   bus = du_bus(&d);
   cr_assert_eq(shmbus_pub_open(bus, "api/one", NULL, &p1), 0);
   cr_assert_eq(shmbus_pub_open(bus, "api/two", NULL, &p2), SHMBUS_EQUOTA);
+  /* The daemon's sentence, naming the limit, reaches the application. */
+  cr_assert(strstr(shmbus_bus_last_error(bus), "limit \"topics\" is 1") != NULL, "%s",
+            shmbus_bus_last_error(bus));
   cr_assert_eq(shmbus_pub_open(bus, "api/huge", &huge, &p2), SHMBUS_ELIMIT);
+  cr_assert(strstr(shmbus_bus_last_error(bus), "limit \"region\" is 4294967296 bytes") != NULL,
+            "%s", shmbus_bus_last_error(bus));
   cr_assert_str_eq(shmbus_err_name(SHMBUS_EQUOTA), "SHMBUS_EQUOTA");
   shmbus_pub_close(p1);
   shmbus_bus_close(bus);
   du_stop(&d);
+}
+
+/* On the system bus one uid cannot take all the connections: the third of
+ * nobody's is refused with a quota error, root's still go through. */
+Test(limits, connections_per_uid_on_the_system_bus) {
+  const char *args[] = {"--system", "--config", NULL, "--limit", "connections=2", NULL};
+  struct dt_daemon d;
+  char cfg[256];
+  pid_t pid;
+  int status;
+  int fd;
+
+  if (geteuid() != 0)
+    cr_skip_test("needs root to run clients as another uid");
+  dt_init(&d);
+  DT_ASSERT(chmod(d.tmp, 0755) == 0, "chmod");
+  snprintf(cfg, sizeof(cfg), "%s/rules.conf", d.tmp);
+  dt_write_file(cfg, "allow any ** *\n");
+  args[2] = cfg;
+  dt_start_with(&d, args);
+  pid = fork();
+  DT_ASSERT(pid >= 0, "fork");
+  if (pid == 0) {
+    struct shmbus__msg m;
+    int a, b, c;
+    dt_in_child = true;
+    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+      _exit(70);
+    a = dt_client(&d);
+    b = dt_client(&d);
+    if (shmbus__unix_connect(d.sock, &c) != 0)
+      _exit(71);
+    /* Refused at accept: an error, then the daemon hangs up. */
+    if (dt_recv(c, &m) != 0 || m.type != SHMBUS__MSG_ERROR || m.code != SHMBUS_EQUOTA ||
+        strstr(m.text, "\"connections\"") == NULL)
+      _exit(72);
+    if (dt_recv(c, &m) != -EPIPE)
+      _exit(73);
+    close(c);
+    /* One closes: once the daemon has seen it go, there is room again. */
+    close(a);
+    dt_wait_clients(b, 1);
+    c = dt_client(&d);
+    close(c);
+    close(b);
+    _exit(0);
+  }
+  status = dt_wait_exit(pid);
+  DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child: status %d",
+            WEXITSTATUS(status));
+  fd = dt_client(&d); /* root is not limited */
+  dt_wait_log(&d, fd, "quota: 2 connections (limit connections 2)", 1);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
 }
