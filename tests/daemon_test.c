@@ -364,25 +364,6 @@ static void dt_pack(msgpack_sbuffer *sb, unsigned v, const char *t, uint32_t id)
   msgpack_pack_str_with_body(&pk, "x", 1);
 }
 
-/* Packs an open of `topic` as a subscriber, whatever the name. */
-static void dt_pack_open(msgpack_sbuffer *sb, const char *topic) {
-  msgpack_packer pk;
-
-  msgpack_sbuffer_init(sb);
-  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-  msgpack_pack_map(&pk, 5);
-  msgpack_pack_str_with_body(&pk, "v", 1);
-  msgpack_pack_uint32(&pk, 1);
-  msgpack_pack_str_with_body(&pk, "t", 1);
-  msgpack_pack_str_with_body(&pk, "open", 4);
-  msgpack_pack_str_with_body(&pk, "id", 2);
-  msgpack_pack_uint32(&pk, 42);
-  msgpack_pack_str_with_body(&pk, "topic", 5);
-  msgpack_pack_str_with_body(&pk, topic, strlen(topic));
-  msgpack_pack_str_with_body(&pk, "role", 4);
-  msgpack_pack_str_with_body(&pk, "sub", 3);
-}
-
 Test(daemon, malformed_input_gets_error_and_disconnect) {
   struct dt_daemon d;
   msgpack_sbuffer sb;
@@ -1292,8 +1273,7 @@ static int dt_as_nobody(const struct dt_daemon *d, bool per_user) {
     struct dt_rec r;
     char text[SHMBUS__TEXT_MAX + 1];
     int fd;
-    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
-      _exit(70);
+    dt_become_nobody();
     if (shmbus__unix_connect(d->sock, &fd) != 0)
       _exit(71);
     if (per_user) {
@@ -1342,21 +1322,17 @@ static int dt_as_nobody(const struct dt_daemon *d, bool per_user) {
 Test(daemon, permissions_on_the_system_bus) {
   struct dt_daemon d;
   struct dt_rec r;
-  char cfg[256];
-  const char *args[4] = {"--system", "--config", cfg, NULL};
   int status;
   int fd;
 
   if (geteuid() != 0)
     cr_skip("needs root to run a client as another uid");
-  dt_init(&d);
-  DT_ASSERT((chmod(d.tmp, 0755)) == (0), "%s", "chmod(d.tmp, 0755) == 0");
-  snprintf(cfg, sizeof(cfg), "%s/rules.conf", d.tmp);
-  dt_write_file(cfg, "allow sub public/** *\n"
-                     "allow any mine/* uid:0\n"
-                     "deny any ** uid:65534   # nobody\n"
-                     "allow any ** gid:0\n");
-  dt_start_with(&d, args);
+  dt_start_system(&d,
+                  "allow sub public/** *\n"
+                  "allow any mine/* uid:0\n"
+                  "deny any ** uid:65534   # nobody\n"
+                  "allow any ** gid:0\n",
+                  NULL);
   status = dt_as_nobody(&d, false);
   DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed with %d",
             WEXITSTATUS(status));

@@ -373,29 +373,22 @@ Test(limits, public_api_reports_quota_codes) {
 /* On the system bus one uid cannot take all the connections: the third of
  * nobody's is refused with a quota error, root's still go through. */
 Test(limits, connections_per_uid_on_the_system_bus) {
-  const char *args[] = {"--system", "--config", NULL, "--limit", "connections=2", NULL};
+  const char *args[] = {"--limit", "connections=2", NULL};
   struct dt_daemon d;
-  char cfg[256];
   pid_t pid;
   int status;
   int fd;
 
   if (geteuid() != 0)
     cr_skip_test("needs root to run clients as another uid");
-  dt_init(&d);
-  DT_ASSERT(chmod(d.tmp, 0755) == 0, "chmod");
-  snprintf(cfg, sizeof(cfg), "%s/rules.conf", d.tmp);
-  dt_write_file(cfg, "allow any ** *\n");
-  args[2] = cfg;
-  dt_start_with(&d, args);
+  dt_start_system(&d, "allow any ** *\n", args);
   pid = fork();
   DT_ASSERT(pid >= 0, "fork");
   if (pid == 0) {
     struct shmbus__msg m;
     int a, b, c;
     dt_in_child = true;
-    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
-      _exit(70);
+    dt_become_nobody();
     a = dt_client(&d);
     b = dt_client(&d);
     if (shmbus__unix_connect(d.sock, &c) != 0)

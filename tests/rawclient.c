@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -486,4 +487,41 @@ void dt_write_file(const char *path, const char *text) {
   DT_ASSERT((f) != NULL, "%s", "f != NULL");
   fputs(text, f);
   DT_ASSERT((fclose(f)) == (0), "%s", "fclose(f) == 0");
+}
+
+void dt_start_system(struct dt_daemon *d, const char *rules, const char *const *extra) {
+  const char *args[16] = {"--system", "--config", d->cfg};
+  int n = 3;
+
+  dt_init(d);
+  DT_ASSERT(chmod(d->tmp, 0755) == 0, "chmod %s: %s", d->tmp, strerror(errno));
+  snprintf(d->cfg, sizeof(d->cfg), "%s/rules.conf", d->tmp);
+  dt_write_file(d->cfg, rules);
+  while (extra != NULL && *extra != NULL && n < 15)
+    args[n++] = *extra++;
+  args[n] = NULL;
+  dt_start_with(d, args);
+}
+
+void dt_become_nobody(void) {
+  if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+    _exit(70);
+}
+
+void dt_pack_open(msgpack_sbuffer *sb, const char *topic) {
+  msgpack_packer pk;
+
+  msgpack_sbuffer_init(sb);
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 5);
+  msgpack_pack_str_with_body(&pk, "v", 1);
+  msgpack_pack_uint32(&pk, 1);
+  msgpack_pack_str_with_body(&pk, "t", 1);
+  msgpack_pack_str_with_body(&pk, "open", 4);
+  msgpack_pack_str_with_body(&pk, "id", 2);
+  msgpack_pack_uint32(&pk, 42);
+  msgpack_pack_str_with_body(&pk, "topic", 5);
+  msgpack_pack_str_with_body(&pk, topic, strlen(topic));
+  msgpack_pack_str_with_body(&pk, "role", 4);
+  msgpack_pack_str_with_body(&pk, "sub", 3);
 }

@@ -19,6 +19,8 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include <msgpack.h>
+
 #include "proto.h"
 #include "region.h"
 #include "ring.h"
@@ -28,6 +30,20 @@
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define DT_ASAN 1
+/* Starts a system-bus daemon (--system) on a fresh directory, with `rules`
+ * written to d->cfg (<tmp>/rules.conf) as its config and `extra` further
+ * arguments (NULL-terminated; NULL for none). The temporary directory is
+ * made 0755, so that other uids reach the socket and the config decides. */
+void dt_start_system(struct dt_daemon *d, const char *rules, const char *const *extra);
+
+/* In a forked child: becomes uid and gid 65534 (nobody), without
+ * supplementary groups, or exits with status 70. */
+void dt_become_nobody(void);
+
+/* Packs an open of `topic` as a subscriber with id 42, whatever the name
+ * (the encoder refuses to send an invalid one). */
+void dt_pack_open(msgpack_sbuffer *sb, const char *topic);
+
 #endif
 #endif
 
@@ -56,6 +72,7 @@ struct dt_daemon {
   char dir[80]; /* the bus directory */
   char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
   char log[192];
+  char cfg[192]; /* the config file dt_start_system wrote */
 };
 
 /* One record a test client holds. */
@@ -117,5 +134,19 @@ void dt_wait_log(const struct dt_daemon *d, int fd, const char *needle, int coun
 int dt_fd_count(pid_t pid);
 void dt_wait_clients(int fd, uint32_t n);
 void dt_write_file(const char *path, const char *text);
+
+/* Starts a system-bus daemon (--system) on a fresh directory, with `rules`
+ * written to d->cfg (<tmp>/rules.conf) as its config and `extra` further
+ * arguments (NULL-terminated; NULL for none). The temporary directory is
+ * made 0755, so that other uids reach the socket and the config decides. */
+void dt_start_system(struct dt_daemon *d, const char *rules, const char *const *extra);
+
+/* In a forked child: becomes uid and gid 65534 (nobody), without
+ * supplementary groups, or exits with status 70. */
+void dt_become_nobody(void);
+
+/* Packs an open of `topic` as a subscriber with id 42, whatever the name
+ * (the encoder refuses to send an invalid one). */
+void dt_pack_open(msgpack_sbuffer *sb, const char *topic);
 
 #endif

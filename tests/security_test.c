@@ -218,26 +218,6 @@ Test(security, wrong_descriptors_are_refused_and_not_kept) {
   dt_cleanup(&d);
 }
 
-/* Packs an open of `topic` as a subscriber, whatever the name (our own
- * encoder would refuse to send a bad one). */
-static void st_pack_open(msgpack_sbuffer *sb, const char *topic) {
-  msgpack_packer pk;
-
-  msgpack_sbuffer_init(sb);
-  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-  msgpack_pack_map(&pk, 5);
-  msgpack_pack_str_with_body(&pk, "v", 1);
-  msgpack_pack_uint32(&pk, 1);
-  msgpack_pack_str_with_body(&pk, "t", 1);
-  msgpack_pack_str_with_body(&pk, "open", 4);
-  msgpack_pack_str_with_body(&pk, "id", 2);
-  msgpack_pack_uint32(&pk, 42);
-  msgpack_pack_str_with_body(&pk, "topic", 5);
-  msgpack_pack_str_with_body(&pk, topic, strlen(topic));
-  msgpack_pack_str_with_body(&pk, "role", 4);
-  msgpack_pack_str_with_body(&pk, "sub", 3);
-}
-
 Test(security, topic_names_cannot_name_paths) {
   static const char *const bad[] = {"../etc/passwd", "/etc/passwd", "a/../../b", "a//b",
                                     "a/./b",         ".",           "..",        "a/b/",
@@ -258,7 +238,7 @@ Test(security, topic_names_cannot_name_paths) {
     /* The daemon's decoder refuses it as a protocol violation. */
     fd = dt_client(&d);
     DT_ASSERT(shmbus__event_open(&efd) == 0, "eventfd");
-    st_pack_open(&sb, bad[i]);
+    dt_pack_open(&sb, bad[i]);
     DT_ASSERT(shmbus__sock_send(fd, sb.data, sb.size, &efd, 1) == (int)sb.size, "send");
     msgpack_sbuffer_destroy(&sb);
     close(efd);
@@ -338,14 +318,11 @@ static int st_subscriber_cannot_write(const struct dt_daemon *d) {
 }
 
 static void st_become_nobody(void) {
-  if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
-    _exit(70);
+  dt_become_nobody();
 }
 
 Test(security, subscriber_of_another_uid_cannot_write_slots) {
   struct dt_daemon d;
-  char cfg[256];
-  const char *args[] = {"--system", "--config", cfg, NULL};
   struct dt_rec p;
   pid_t pid;
   int status;
@@ -353,11 +330,7 @@ Test(security, subscriber_of_another_uid_cannot_write_slots) {
 
   if (geteuid() != 0)
     cr_skip_test("needs root to run a client as another uid");
-  dt_init(&d);
-  DT_ASSERT(chmod(d.tmp, 0755) == 0, "chmod");
-  snprintf(cfg, sizeof(cfg), "%s/rules.conf", d.tmp);
-  dt_write_file(cfg, "allow sub ro/** *\n");
-  dt_start_with(&d, args);
+  dt_start_system(&d, "allow sub ro/** *\n", NULL);
   fd = dt_client(&d);
   DT_ASSERT(dt_open(fd, "ro/t", SHMBUS__WIRE_PUB, &st_small, &p) == 0, "pub");
   pid = fork();
@@ -499,23 +472,19 @@ Test(security, library_refuses_a_daemon_of_another_uid) {
 
 Test(security, system_bus_denials_are_logged_with_the_rule) {
   struct dt_daemon d;
-  char cfg[256];
   char needle[512];
-  const char *args[] = {"--system", "--config", cfg, NULL};
   pid_t pid;
   int status;
   int fd;
 
   if (geteuid() != 0)
     cr_skip_test("needs root to run a client as another uid");
-  dt_init(&d);
-  DT_ASSERT(chmod(d.tmp, 0755) == 0, "chmod");
-  snprintf(cfg, sizeof(cfg), "%s/rules.conf", d.tmp);
-  dt_write_file(cfg, "# who may do what\n"
-                     "allow sub news/** *\n"
-                     "deny pub news/** uid:65534\n"
-                     "allow pub own/* uid:65534\n");
-  dt_start_with(&d, args);
+  dt_start_system(&d,
+                  "# who may do what\n"
+                  "allow sub news/** *\n"
+                  "deny pub news/** uid:65534\n"
+                  "allow pub own/* uid:65534\n",
+                  NULL);
   pid = fork();
   DT_ASSERT(pid >= 0, "fork");
   if (pid == 0) {
@@ -544,7 +513,7 @@ Test(security, system_bus_denials_are_logged_with_the_rule) {
             WEXITSTATUS(status));
   fd = dt_client(&d);
   snprintf(needle, sizeof(needle), "uid 65534, daemon_test): pub on news/today denied by %s:3",
-           cfg);
+           d.cfg);
   dt_wait_log(&d, fd, needle, 1);
   dt_wait_log(&d, fd, "uid 65534, daemon_test): sub on other/x denied by default policy", 1);
   close(fd);

@@ -46,6 +46,12 @@ void shmbus__shm_unmap(void *addr, uint64_t size);
 /* Duplicates `fd` (close-on-exec); the caller owns *out. */
 int shmbus__fd_dup(int fd, int *out);
 
+/* What a descriptor is, as the kernel names it (on Linux the target of
+ * /proc/self/fd/N: "/memfd:NAME (deleted)", "anon_inode:[eventfd]",
+ * "pipe:[123]", a path...), NUL-terminated in buf (truncated to cap - 1
+ * bytes). Returns 0 or -errno (-EBADF for a closed descriptor). */
+int shmbus__fd_describe(int fd, char *buf, size_t cap);
+
 /* Closes a descriptor, ignoring EINTR (on Linux the fd is gone anyway). */
 void shmbus__fd_close(int fd);
 

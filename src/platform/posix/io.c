@@ -52,16 +52,10 @@ void shmbus__event_drain(int fd) {
 }
 
 bool shmbus__event_check(int fd) {
-  char path[64];
   char target[64];
-  ssize_t n;
 
-  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-  n = readlink(path, target, sizeof(target) - 1);
-  if (n < 0)
-    return false;
-  target[n] = '\0';
-  return strcmp(target, "anon_inode:[eventfd]") == 0;
+  return shmbus__fd_describe(fd, target, sizeof(target)) == 0 &&
+         strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
 int shmbus__wait_readable(const int *fds, unsigned n, int timeout_ms) {
@@ -154,11 +148,27 @@ done:
  * more than that in one datagram is truncation. */
 #define SOCK_MAX_FDS 16u
 
+/* Ancillary room for SOCK_MAX_FDS descriptors, aligned for cmsghdr. */
+union sock_ctl {
+  char buf[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
+  struct cmsghdr align;
+};
+
+/* One datagram of `len` bytes at buf, with `ctllen` bytes of ancillary
+ * room at ctl (NULL, 0: none). */
+static void sock_msghdr(struct msghdr *mh, struct iovec *iov, void *buf, size_t len, void *ctl,
+                        size_t ctllen) {
+  memset(mh, 0, sizeof(*mh));
+  iov->iov_base = buf;
+  iov->iov_len = len;
+  mh->msg_iov = iov;
+  mh->msg_iovlen = 1;
+  mh->msg_control = ctl;
+  mh->msg_controllen = ctllen;
+}
+
 int shmbus__sock_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfds) {
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
-    struct cmsghdr align;
-  } ctl;
+  union sock_ctl ctl;
   struct msghdr mh;
   struct cmsghdr *cm;
   struct iovec iov;
@@ -166,15 +176,10 @@ int shmbus__sock_send(int sock, const void *buf, size_t len, const int *fds, uns
 
   if (nfds > SOCK_MAX_FDS)
     return -EINVAL;
-  memset(&mh, 0, sizeof(mh));
-  iov.iov_base = (void *)buf;
-  iov.iov_len = len;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  memset(&ctl, 0, sizeof(ctl));
+  sock_msghdr(&mh, &iov, (void *)buf, len, nfds > 0 ? ctl.buf : NULL,
+              nfds > 0 ? CMSG_SPACE(sizeof(int) * nfds) : 0);
   if (nfds > 0) {
-    memset(&ctl, 0, sizeof(ctl));
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
     cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
@@ -206,10 +211,7 @@ int shmbus__sock_send(int sock, const void *buf, size_t len, const int *fds, uns
 
 int shmbus__sock_recv(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
                       bool *truncated) {
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
-    struct cmsghdr align;
-  } ctl;
+  union sock_ctl ctl;
   struct msghdr mh;
   struct cmsghdr *cm;
   struct iovec iov;
@@ -219,14 +221,8 @@ int shmbus__sock_recv(int sock, void *buf, size_t cap, int *fds, unsigned max, u
 
   *nfds = 0;
   *truncated = false;
-  memset(&mh, 0, sizeof(mh));
   memset(&ctl, 0, sizeof(ctl));
-  iov.iov_base = buf;
-  iov.iov_len = cap;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = ctl.buf;
-  mh.msg_controllen = sizeof(ctl.buf);
+  sock_msghdr(&mh, &iov, buf, cap, ctl.buf, sizeof(ctl.buf));
   do
     got = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   while (got < 0 && errno == EINTR);

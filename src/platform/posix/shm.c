@@ -62,16 +62,9 @@ fail:
  * Regular files, tmpfs files, O_PATH descriptors, pipes and sockets read
  * otherwise. */
 static bool shm_is_memfd(int fd) {
-  char path[64];
   char target[256];
-  ssize_t n;
 
-  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-  n = readlink(path, target, sizeof(target) - 1);
-  if (n < 0)
-    return false;
-  target[n] = '\0';
-  return strncmp(target, "/memfd:", 7) == 0;
+  return shmbus__fd_describe(fd, target, sizeof(target)) == 0 && strncmp(target, "/memfd:", 7) == 0;
 }
 
 int shmbus__shm_check(int fd, uint64_t *size) {
@@ -129,6 +122,20 @@ int shmbus__fd_dup(int fd, int *out) {
   if (nfd < 0)
     return -errno;
   *out = nfd;
+  return 0;
+}
+
+int shmbus__fd_describe(int fd, char *buf, size_t cap) {
+  char path[64];
+  ssize_t n;
+
+  if (cap == 0)
+    return -EINVAL;
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  n = readlink(path, buf, cap - 1);
+  if (n < 0)
+    return errno == ENOENT ? -EBADF : -errno;
+  buf[n] = '\0';
   return 0;
 }
 
