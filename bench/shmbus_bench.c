@@ -420,6 +420,12 @@ struct fan_sub {
   volatile bool ended;
 };
 
+/* The high 64 bits of a * b. */
+static uint64_t mul_hi(uint64_t a, uint64_t b) {
+  __extension__ typedef unsigned __int128 u128;
+  return (uint64_t)(((u128)a * b) >> 64);
+}
+
 static void fan_on_msg(void *arg, const void *data, size_t len, uint64_t ts_ns) {
   struct fan_sub *s = arg;
   struct sub_slot *sl = s->slot;
@@ -467,7 +473,8 @@ static void fan_on_msg(void *arg, const void *data, size_t len, uint64_t ts_ns) 
   if (sl->nsamples < s->cap) {
     s->res[sl->nsamples++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
   } else {
-    uint64_t j = bu_next_random(&s->rnd) % sl->received;
+    /* A uniform index below `received` by multiply-shift (no division). */
+    uint64_t j = mul_hi(bu_next_random(&s->rnd), sl->received);
     if (j < s->cap)
       s->res[j] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
   }
