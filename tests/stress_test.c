@@ -992,21 +992,26 @@ Test(stress, late_reliable_joiners_lose_nothing, .timeout = ST_TIMEOUT) {
 
 /* ---- a subscriber that joins in the instant of a claim, and never reads --- */
 
-/* The ring's backoff runs only while a publisher waits (for a reliable
- * joiner here): it tells the forger the publisher is waiting. */
-static atomic_bool st_race_waiting;
-
-static void st_race_backoff(unsigned spins) {
-  atomic_store(&st_race_waiting, true);
-  shmbus__spin_backoff(spins);
-}
-
 struct st_forger {
   struct shmbus__ring *ring;
   uint32_t index;
   atomic_bool stop;
   atomic_bool parked; /* the record stays RELIABLE at cursor 0 for good */
 };
+
+static atomic_bool st_race_waiting;
+static struct st_forger *st_the_forger;
+
+/* The ring's backoff runs only while a publisher waits (for a reliable
+ * joiner here): it tells the forger, and holds the publisher until the
+ * forger froze its record reliable, so that every rescan from now on sees
+ * a subscriber that will never read. */
+static void st_race_backoff(unsigned spins) {
+  atomic_store(&st_race_waiting, true);
+  while (!atomic_load(&st_the_forger->parked) && !atomic_load(&st_the_forger->stop))
+    shmbus__cpu_relax();
+  shmbus__spin_backoff(spins);
+}
 
 /* What a hostile subscriber can do with its read-write control file: flip
  * its record between lossy and reliable-at-seq-0, bumping gen each time as
@@ -1053,6 +1058,7 @@ Test(stress, publisher_waits_for_a_racing_reliable_joiner_only_so_long, .timeout
   memset(&f, 0, sizeof(f));
   f.ring = &rg.ring;
   f.index = sub.index;
+  st_the_forger = &f;
   cr_assert_eq(pthread_create(&t, NULL, st_forger_main, &f), 0);
   deadline = shmbus__clock_mono_ns() + 10000000000ull;
   /* Publish until the forger parked and a few publishes ran after that:
