@@ -53,6 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fp_check_str(m.topic, sizeof(m.topic));
   fp_check_str(m.name, sizeof(m.name));
   fp_check_str(m.text, sizeof(m.text));
+  fp_check_str(m.filter, sizeof(m.filter));
   if (m.type == SHMBUS__MSG_OPEN || m.type == SHMBUS__MSG_ADOPT)
     fp_check(shmbus__topic_validate(m.topic, true) == 0);
 

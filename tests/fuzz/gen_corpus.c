@@ -70,6 +70,13 @@ static void gc_proto(const char *dir) {
   gc_msg(dir, "status", &m);
   shmbus__msg_init(&m, SHMBUS__MSG_STOP, 6);
   gc_msg(dir, "stop", &m);
+  shmbus__msg_init(&m, SHMBUS__MSG_SNAPSHOT, 7);
+  gc_msg(dir, "snapshot", &m);
+  strcpy(m.filter, "sensors/imu/0");
+  gc_msg(dir, "snapshot_filter", &m);
+  shmbus__msg_init(&m, SHMBUS__MSG_SNAPSHOT_REPLY, 7);
+  m.size = 12345;
+  gc_msg(dir, "snapshot_reply", &m);
   shmbus__msg_init(&m, SHMBUS__MSG_WELCOME, 1);
   m.client_id = 7;
   m.daemon_pid = 1234;
