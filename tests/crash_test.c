@@ -221,6 +221,23 @@ static shmbus_bus *ct_child_bus(void) {
 
 /* A child runs fn(out, in, arg): it reports on `out` and reads the
  * parent's go-ahead bytes from `in`. */
+/* Child: opens a bus and a subscriber on `topic` and reports its record
+ * (or the error, and exits). */
+static shmbus_sub *ct_child_sub(int out, const char *topic, bool reliable, shmbus_bus **bus) {
+  struct shmbus_sub_opts so = {.reliable = reliable, .topic = ct_topic};
+  struct ct_report rep = {0};
+  shmbus_sub *sub = NULL;
+
+  *bus = ct_child_bus();
+  rep.err = shmbus_sub_open(*bus, topic, &so, &sub);
+  if (rep.err == 0)
+    rep.index = sub->h.index;
+  ct_send(out, &rep);
+  if (rep.err < 0)
+    _exit(1);
+  return sub;
+}
+
 typedef void (*ct_child_fn)(int out, int in, const void *arg);
 
 struct ct_child {
@@ -290,19 +307,13 @@ struct ct_sleeper {
 
 static void ct_sleeper_main(int out, int in, const void *arg) {
   const struct ct_sleeper *a = arg;
-  struct shmbus_sub_opts so = {.reliable = a->reliable, .topic = ct_topic};
   struct ct_report rep = {0};
   struct shmbus_sub_stats st;
   struct ct_reader r = {.reliable = a->reliable};
-  shmbus_bus *bus = ct_child_bus();
+  shmbus_bus *bus;
 
   (void)in;
-  if ((rep.err = shmbus_sub_open(bus, a->topic, &so, &r.sub)) < 0) {
-    ct_send(out, &rep);
-    _exit(1);
-  }
-  rep.index = r.sub->h.index;
-  ct_send(out, &rep);
+  r.sub = ct_child_sub(out, a->topic, a->reliable, &bus);
   while (r.got < a->want) {
     int rv;
     if (!a->eventfd_only) {
@@ -568,20 +579,13 @@ struct ct_viewer {
 
 static void ct_viewer_main(int out, int in, const void *arg) {
   const struct ct_viewer *a = arg;
-  struct shmbus_sub_opts so = {.reliable = a->reliable, .topic = ct_topic};
   struct ct_report rep = {0};
   struct shmbus_view v;
-  shmbus_bus *bus = ct_child_bus();
-  shmbus_sub *sub;
+  shmbus_bus *bus;
+  shmbus_sub *sub = ct_child_sub(out, a->topic, a->reliable, &bus);
   uint64_t deadline = ct_now_ms() + CT_WAIT_MS;
 
   (void)in;
-  if ((rep.err = shmbus_sub_open(bus, a->topic, &so, &sub)) < 0) {
-    ct_send(out, &rep);
-    _exit(1);
-  }
-  rep.index = sub->h.index;
-  ct_send(out, &rep); /* subscribed */
   while ((rep.err = shmbus_sub_view(sub, &v)) == -EAGAIN && ct_now_ms() < deadline)
     sched_yield();
   rep.got = v.info.seq;

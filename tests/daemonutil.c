@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "procutil.h"
 
 #ifndef SHMBUSD_PATH
 #error "SHMBUSD_PATH must name the shmbusd binary"
@@ -26,28 +27,8 @@ static void du_status_close(struct du_daemon *d) {
 }
 
 static void du_spawn(struct du_daemon *d) {
-  int p[2];
-  char c;
-  ssize_t n;
-
-  cr_assert_eq(pipe(p), 0);
-  d->pid = fork();
-  cr_assert_geq(d->pid, 0);
-  if (d->pid == 0) {
-    char fdarg[16];
-    close(p[0]);
-    snprintf(fdarg, sizeof(fdarg), "%d", p[1]);
-    execl(SHMBUSD_PATH, "shmbusd", "--foreground", "--dir", d->dir, "--ready-fd", fdarg, d->extra,
-          (char *)NULL);
-    _exit(127);
-  }
-  close(p[1]);
-  /* The daemon writes one byte once it listens; EOF means it died. */
-  do
-    n = read(p[0], &c, 1);
-  while (n < 0 && errno == EINTR);
-  close(p[0]);
-  cr_assert_eq(n, 1, "shmbusd did not come up");
+  d->pid = pu_start_daemon(SHMBUSD_PATH, d->dir, d->extra, false);
+  cr_assert_gt(d->pid, 0, "shmbusd did not come up");
 }
 
 void du_start(struct du_daemon *d) {

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Reads the first "<key> <n> kB" line of a /proc file. */
 static int pu_field_kb(const char *path, const char *key, uint64_t *out) {
@@ -43,4 +44,32 @@ int pu_sample(pid_t pid, struct pu_sample *s) {
     return rv;
   snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
   return pu_field_kb(path, "Private_Dirty:", &s->private_dirty_kb);
+}
+
+pid_t pu_start_daemon(const char *path, const char *dir, const char *extra, bool quiet) {
+  int p[2];
+  char c;
+  ssize_t n;
+  pid_t pid;
+
+  if (pipe(p) != 0)
+    return -1;
+  if ((pid = fork()) < 0)
+    return -1;
+  if (pid == 0) {
+    char fdarg[16];
+    close(p[0]);
+    snprintf(fdarg, sizeof(fdarg), "%d", p[1]);
+    if (quiet && freopen("/dev/null", "w", stderr) == NULL)
+      _exit(126);
+    execl(path, "shmbusd", "--foreground", "--dir", dir, "--ready-fd", fdarg, extra, (char *)NULL);
+    _exit(127);
+  }
+  close(p[1]);
+  /* The daemon writes one byte once it listens; EOF means it died. */
+  do
+    n = read(p[0], &c, 1);
+  while (n < 0 && errno == EINTR);
+  close(p[0]);
+  return n == 1 ? pid : -1;
 }

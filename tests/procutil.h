@@ -1,9 +1,11 @@
-/* What /proc says about another process: its open descriptors and its
- * private memory. Used by the crash tests and the soak driver to check that
- * the daemon leaks neither. No test framework inside: plain return codes. */
+/* Process helpers for tests and the soak driver: starting shmbusd and
+ * waiting until it listens, and what /proc says about a process (its open
+ * descriptors and private memory, to check that the daemon leaks
+ * neither). No test framework inside: plain return codes. */
 #ifndef SHMBUS_PROCUTIL_H
 #define SHMBUS_PROCUTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,5 +20,11 @@ struct pu_sample {
 /* Fills *s for `pid`. Returns 0, or -errno (the process is gone, or /proc
  * is not mounted). */
 int pu_sample(pid_t pid, struct pu_sample *s);
+
+/* Starts the daemon at `path` in the foreground on bus directory `dir`
+ * with one extra argument (or NULL), and waits (no timeout: it reports or
+ * exits) until it listens, through its --ready-fd. `quiet` sends its log
+ * to /dev/null. Returns its pid, or -1 if it exited instead. */
+pid_t pu_start_daemon(const char *path, const char *dir, const char *extra, bool quiet);
 
 #endif

@@ -271,32 +271,8 @@ static uint32_t sk_pub_gen[SK_NPUB];
 static pid_t sk_subs[SK_NSUB];
 
 static void sk_start_daemon(void) {
-  int p[2];
-  char c;
-  ssize_t n;
-
-  if (pipe(p) != 0)
-    exit(1);
-  sk_daemon = fork();
-  if (sk_daemon == 0) {
-    char fdarg[16];
-    close(p[0]);
-    snprintf(fdarg, sizeof(fdarg), "%d", p[1]);
-    if (!sk_verbose) {
-      /* The daemon logs every crash it repairs: thousands of lines. */
-      FILE *f = freopen("/dev/null", "w", stderr);
-      (void)f;
-    }
-    execl(SHMBUSD_PATH, "shmbusd", "--foreground", "--dir", sk_dir, "--ready-fd", fdarg,
-          (char *)NULL);
-    _exit(127);
-  }
-  close(p[1]);
-  do
-    n = read(p[0], &c, 1);
-  while (n < 0 && errno == EINTR);
-  close(p[0]);
-  if (n != 1) {
+  /* Quiet unless asked: the daemon logs every crash it repairs. */
+  if ((sk_daemon = pu_start_daemon(SHMBUSD_PATH, sk_dir, NULL, !sk_verbose)) < 0) {
     fprintf(stderr, "soak: shmbusd did not start\n");
     exit(1);
   }
