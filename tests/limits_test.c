@@ -417,3 +417,38 @@ Test(limits, connections_per_uid_on_the_system_bus) {
   dt_stop(&d);
   dt_cleanup(&d);
 }
+
+/* SIGHUP reloads the file's limits; a --limit option keeps winning. */
+Test(limits, reload_applies_file_limits_under_command_line_ones) {
+  const char *args[] = {"--config", NULL, "--limit", "topics=2", NULL};
+  struct dt_daemon d;
+  struct dt_rec r[4];
+  char cfg[256];
+  char text[SHMBUS__TEXT_MAX + 1];
+  int a;
+
+  dt_init(&d);
+  snprintf(cfg, sizeof(cfg), "%s/limits.conf", d.tmp);
+  dt_write_file(cfg, "limit topics 1\nlimit records 10\n");
+  args[1] = cfg;
+  dt_start_with(&d, args);
+  a = dt_client(&d);
+  DT_ASSERT(lt_open_sub(a, "re/a", &lt_small, &r[0], text) == 0, "a: %s", text);
+  DT_ASSERT(lt_open_sub(a, "re/b", &lt_small, &r[1], text) == 0, "b (topics=2 wins): %s", text);
+  DT_ASSERT(lt_open_sub(a, "re/b", &lt_small, &r[2], text) == 0, "a second record: %s", text);
+  dt_write_file(cfg, "limit topics 1\nlimit records 3\n");
+  DT_ASSERT(kill(d.pid, SIGHUP) == 0, "SIGHUP");
+  dt_wait_log(&d, a, "reload: 0 rule(s)", 1);
+  DT_ASSERT(lt_open_sub(a, "re/b", &lt_small, &r[3], text) == SHMBUS_EQUOTA, "records=3: %s", text);
+  DT_ASSERT(strstr(text, "\"records\" is 3") != NULL, "%s", text);
+  /* Drop re/a: one topic of ours left, and topics=2 (not the file's 1)
+   * still allows another. */
+  DT_ASSERT(dt_close_req(a, &r[0]) == 0, "close");
+  dt_rec_close(&r[0]);
+  DT_ASSERT(lt_open_sub(a, "re/c", &lt_small, &r[0], text) == 0, "c after reload: %s", text);
+  for (int i = 0; i < 3; i++)
+    dt_rec_close(&r[i]);
+  close(a);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
