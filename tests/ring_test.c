@@ -1729,6 +1729,25 @@ Test(ring, newer_seq_without_a_matching_head_is_corrupt) {
   shmbus__region_close(&rg);
 }
 
+/* An empty message published from NULL and received into NULL (a
+ * zero-byte receive): no memcpy with a NULL pointer (UBSan found one,
+ * through the msgpack helpers' length probe). */
+Test(ring, empty_message_to_and_from_null_buffers) {
+  struct shmbus__region rg;
+  struct shmbus__ring_pub pub;
+  struct shmbus__ring_sub sub;
+  struct shmbus__msg_info info;
+
+  tu_region(&rg, 8, 64, 4, 4);
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &sub, false, 0, 1), 0);
+  cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 1, 1), 0);
+  cr_assert_eq(shmbus__ring_publish(&pub, NULL, 0, 0), 0);
+  cr_assert_eq(shmbus__ring_recv(&sub, NULL, 0, &info), 0);
+  cr_assert_eq(info.len, 0);
+  cr_assert_eq(sub.received, 1);
+  shmbus__region_close(&rg);
+}
+
 /* Found by tests/fuzz/fuzz_region.c: a slot word in the publisher's lane
  * naming a seq far beyond head made every claim look overtaken, so the
  * publisher claimed again and again (up to 2^62 times). It must report the
