@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "shmbus/shmbus.h"
@@ -98,6 +99,9 @@ int cli_usage_error(const char *verb);
  * process, so a loop can end cleanly (and print its summary): returns the
  * pipe's read end to poll, or -1 after printing why not. Call once. */
 int cli_signal_fd(const char *verb);
+
+/* Set by that handler: a loop that cannot poll the pipe checks this. */
+extern volatile sig_atomic_t cli_stopping;
 
 /* A monotonic clock in nanoseconds. */
 uint64_t cli_now_ns(void);

@@ -223,10 +223,13 @@ uint64_t cli_now_ns(void) {
 /* The write end of the pipe the signal handler writes to. */
 static int cli_sig_wfd = -1;
 
+volatile sig_atomic_t cli_stopping = 0;
+
 static void cli_on_signal(int sig) {
   int saved = errno;
   char c = (char)sig;
 
+  cli_stopping = 1;
   (void)!write(cli_sig_wfd, &c, 1);
   errno = saved;
 }

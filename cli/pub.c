@@ -30,6 +30,8 @@ static void pub_usage(FILE *f) {
           "  -r, --rate HZ        messages per second (default 0: as fast as possible)\n"
           "  -w, --wait-subs N    wait until N subscribers are attached before the first\n"
           "                       message\n"
+          "      --wait-timeout S give up waiting for subscribers after S seconds\n"
+          "                       (default: wait as long as it takes)\n"
           "  -l, --linger S       stay attached S seconds after the last message, so a\n"
           "                       reader that starts later still finds it in history\n"
           "  -q, --quiet          no summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
@@ -37,11 +39,13 @@ static void pub_usage(FILE *f) {
           "\n"
           "A reliable subscriber that has not read holds the publisher back: it waits\n"
           "(counted as waits). At the end `published N waits W` goes to stderr.\n"
-          "Exit status: 0 all published, 1 error, 2 bad usage.\n",
+          "Ctrl-C stops early and still prints the summary.\n"
+          "Exit status: 0 all published, 1 error or interrupted, 2 bad usage.\n",
           SYNTH_HEADER);
 }
 
 struct pub_state {
+  int sig_fd; /* readable once Ctrl-C or SIGTERM came */
   shmbus_bus *bus;
   shmbus_pub *pub;
   const char *topic;
@@ -76,13 +80,17 @@ static int pub_send(struct pub_state *st, const void *data, size_t len) {
   pub_pace(st);
   st->n++;
   for (;;) {
+    if (cli_stopping) {
+      cli_err(VERB, "interrupted");
+      return -1;
+    }
     rv = shmbus_pub_publish(st->pub, data, len);
     if (rv != SHMBUS_EFULL)
       break;
     st->waits++;
     /* Bounded waits: the loop re-checks, and a reliable reader that died is
      * evicted by the daemon meanwhile. */
-    if ((rv = shmbus_pub_wait(st->pub, 1000)) < 0 && rv != -ETIMEDOUT)
+    if ((rv = shmbus_pub_wait(st->pub, 100)) < 0 && rv != -ETIMEDOUT)
       break;
   }
   if (rv == SHMBUS_ETOOBIG) {
@@ -98,6 +106,36 @@ static int pub_send(struct pub_state *st, const void *data, size_t len) {
   }
   st->published++;
   return 0;
+}
+
+/* Waits for `n` subscribers, at most `seconds` (< 0: forever), in slices
+ * short enough to notice Ctrl-C. Returns 0, or -1 after printing why. */
+static int pub_wait_subs(struct pub_state *st, uint32_t n, double seconds) {
+  uint64_t end = seconds >= 0 ? cli_now_ns() + (uint64_t)(seconds * 1e9) : UINT64_MAX;
+  int rv;
+
+  for (;;) {
+    uint64_t now = cli_now_ns();
+    int ms = 100;
+    if (cli_stopping) {
+      cli_err(VERB, "interrupted while waiting for %u subscribers", n);
+      return -1;
+    }
+    if (end != UINT64_MAX && (end - now) / 1000000u < (uint64_t)ms)
+      ms = now >= end ? 0 : (int)((end - now) / 1000000u);
+    rv = shmbus_pub_wait_subs(st->pub, n, ms);
+    if (rv >= 0)
+      return 0;
+    if (rv != -ETIMEDOUT) {
+      cli_fail(VERB, st->bus, rv, "waiting for %u subscribers", n);
+      return -1;
+    }
+    if (cli_now_ns() >= end) {
+      cli_err(VERB, "%d of %u subscribers attached to \"%s\" after %g s; giving up",
+              shmbus_pub_subscribers(st->pub), n, st->topic, seconds);
+      return -1;
+    }
+  }
 }
 
 /* Reads all of `f` into a malloc'd buffer. */
@@ -136,15 +174,15 @@ static void pub_linger(struct pub_state *st, double seconds) {
 
   for (;;) {
     uint64_t now = cli_now_ns();
-    struct pollfd p = {shmbus_bus_fd(st->bus), POLLIN, 0};
+    struct pollfd p[2] = {{st->sig_fd, POLLIN, 0}, {shmbus_bus_fd(st->bus), POLLIN, 0}};
     int ms;
-    if (now >= end)
+    if (now >= end || cli_stopping)
       return;
     ms = (int)((end - now + 999999u) / 1000000u);
     /* While disconnected, try to reconnect now and then. */
-    if (p.fd < 0 && ms > 100)
+    if (p[1].fd < 0 && ms > 100)
       ms = 100;
-    if (poll(&p, p.fd >= 0 ? 1 : 0, ms) != 0 || p.fd < 0)
+    if (poll(p, p[1].fd >= 0 ? 2 : 1, ms) < 0 || p[1].fd < 0 || p[1].revents != 0)
       (void)shmbus_bus_process(st->bus);
   }
 }
@@ -157,6 +195,7 @@ int cli_pub(int argc, char **argv) {
                                            {"rate", required_argument, NULL, 'r'},
                                            {"wait-subs", required_argument, NULL, 'w'},
                                            {"linger", required_argument, NULL, 'l'},
+                                           {"wait-timeout", required_argument, NULL, 'W'},
                                            {"quiet", no_argument, NULL, 'q'},
                                            {"help", no_argument, NULL, 'h'},
                                            CLI_TOPIC_LONGOPTS,
@@ -168,7 +207,8 @@ int cli_pub(int argc, char **argv) {
   const char *json = NULL, *file = NULL, *text = NULL;
   uint64_t count = 1;
   uint32_t size = 0, wait_subs = 0;
-  double linger = 0;
+  double linger = 0, wait_timeout = -1;
+  int sig_fd;
   bool quiet = false;
   char *data = NULL;
   size_t len = 0;
@@ -207,6 +247,10 @@ int cli_pub(int argc, char **argv) {
       break;
     case 'l':
       if (!cli_parse_seconds(VERB, "--linger", optarg, &linger))
+        return CLI_EXIT_USAGE;
+      break;
+    case 'W':
+      if (!cli_parse_seconds(VERB, "--wait-timeout", optarg, &wait_timeout))
         return CLI_EXIT_USAGE;
       break;
     case 'q':
@@ -266,16 +310,18 @@ int cli_pub(int argc, char **argv) {
     goto out;
   }
 
+  /* Ctrl-C and SIGTERM stop publishing; the summary still goes out. */
+  if ((sig_fd = cli_signal_fd(VERB)) < 0)
+    goto out;
+  st.sig_fd = sig_fd;
   if ((st.bus = cli_bus_open(VERB, &ba, -1)) == NULL)
     goto out;
   if ((rv = shmbus_pub_open(st.bus, st.topic, &topt, &st.pub)) < 0) {
     cli_fail(VERB, st.bus, rv, "cannot publish to \"%s\"", st.topic);
     goto out;
   }
-  if (wait_subs > 0 && (rv = shmbus_pub_wait_subs(st.pub, wait_subs, -1)) < 0) {
-    cli_fail(VERB, st.bus, rv, "waiting for %u subscribers", wait_subs);
+  if (wait_subs > 0 && pub_wait_subs(&st, wait_subs, wait_timeout) < 0)
     goto out;
-  }
 
   if (size != 0) {
     uint32_t id = (uint32_t)getpid();
@@ -306,6 +352,10 @@ int cli_pub(int argc, char **argv) {
       }
     }
     free(line);
+    if (cli_stopping) {
+      cli_err(VERB, "interrupted");
+      goto out;
+    }
     if (ferror(stdin)) {
       cli_err(VERB, "reading stdin: %s", strerror(errno));
       goto out;

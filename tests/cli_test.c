@@ -3,6 +3,7 @@
  * until the echo is attached) and from waiting for processes, never from
  * sleeps. Outputs go to files in a private directory and are read after
  * the process ended. */
+#define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -514,4 +515,42 @@ Test(cli, usage_errors_exit_2) {
   run_free(&b);
   run_free(&c);
   run_free(&h);
+}
+
+Test(cli, wait_subs_gives_up_after_wait_timeout) {
+  struct run pub;
+
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/lonely", "--wait-subs", "2", "--wait-timeout", "0.1", "x"),
+               1);
+  cr_assert_not_null(strstr(pub.err, "0 of 2 subscribers attached to \"t/lonely\""), "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "published 0 waits 0"), "%s", pub.err);
+  run_free(&pub);
+}
+
+/* Ctrl-C while pub waits: it stops, and still prints its summary. */
+Test(cli, pub_interrupted_prints_its_summary) {
+  shmbus_bus *bus = du_bus(&d);
+  struct run pub;
+  bool attached = false;
+
+  run_start(&pub, NULL, (const char *const[]){"pub", "t/intr", "--wait-subs", "1", "x", NULL});
+  /* Until the daemon lists it (the handler is set before it connects):
+   * a bounded poll, the state cannot be waited for otherwise. */
+  for (int i = 0; i < 1000 && !attached; i++) {
+    void *data;
+    size_t len;
+    if (shmbus_bus_snapshot(bus, "t/intr", &data, &len) == 0) {
+      attached = memmem(data, len, "published", 9) != NULL; /* a publisher record */
+      free(data);
+    }
+    if (!attached)
+      usleep(10000);
+  }
+  cr_assert(attached, "the publisher never attached");
+  kill(pub.pid, SIGINT);
+  cr_assert_eq(run_wait(&pub), 1, "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "interrupted"), "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "published 0 waits 0"), "%s", pub.err);
+  run_free(&pub);
+  shmbus_bus_close(bus);
 }
