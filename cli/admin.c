@@ -69,9 +69,9 @@ int cli_daemon(int argc, char **argv) {
       daemon_usage(stdout);
       return CLI_EXIT_OK;
     default:
-      if (cli_bus_arg(&ba, c, optarg))
-        break;
-      return cli_usage_error("daemon");
+      if ((rv = cli_other_arg("daemon", &ba, NULL, c, optarg)) != 0)
+        return rv;
+      break;
     }
   }
   if (argc - optind != 1 ||

@@ -59,14 +59,19 @@ struct cli_bus_args {
   "                       (stating any of the four sizes makes the open check them all against\n"  \
   "                       an existing topic; the unstated ones take their defaults)\n"
 
-/* Handles one of the CLI_TOPIC_LONGOPTS codes: 1 handled, 0 not one of
- * them, -1 bad value (message printed). */
-int cli_topic_arg(const char *verb, struct shmbus_topic_opts *t, int code, const char *arg);
 /* Fills the unstated sizes with the defaults when any was stated. */
 void cli_topic_finish(struct shmbus_topic_opts *t);
 
-/* Handles one of the CLI_BUS_LONGOPTS codes; returns false for others. */
-bool cli_bus_arg(struct cli_bus_args *a, int code, const char *arg);
+/* Handles an option of CLI_BUS_LONGOPTS, or of CLI_TOPIC_LONGOPTS when
+ * `topic` is not NULL: 1 handled, 0 not one of them, -1 bad value (message
+ * printed). */
+int cli_common_arg(const char *verb, struct cli_bus_args *a, struct shmbus_topic_opts *topic,
+                   int code, const char *arg);
+
+/* What a verb's getopt loop does with an option it does not know itself:
+ * CLI_EXIT_USAGE after a message, or 0 when cli_common_arg took it. */
+int cli_other_arg(const char *verb, struct cli_bus_args *a, struct shmbus_topic_opts *topic,
+                  int code, const char *arg);
 void cli_bus_args_init(struct cli_bus_args *a);
 
 /* Opens the bus, or prints why not (naming the bus directory, and what to

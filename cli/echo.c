@@ -191,14 +191,9 @@ int cli_echo(int argc, char **argv) {
       echo_usage(stdout);
       return CLI_EXIT_OK;
     default:
-      if (cli_bus_arg(&ba, c, optarg))
-        break;
-      if ((rv = cli_topic_arg(VERB, &so.topic, c, optarg)) != 0) {
-        if (rv < 0)
-          return CLI_EXIT_USAGE;
-        break;
-      }
-      return cli_usage_error(VERB);
+      if ((rv = cli_other_arg(VERB, &ba, &so.topic, c, optarg)) != 0)
+        return rv;
+      break;
     }
   }
   if (argc - optind != 1) {

@@ -121,7 +121,7 @@ int cli_ls(int argc, char **argv) {
   json_t *t;
   int status = CLI_EXIT_ERROR;
   size_t i;
-  int c;
+  int c, rv;
 
   cli_bus_args_init(&ba);
   optind = 1;
@@ -138,9 +138,9 @@ int cli_ls(int argc, char **argv) {
       ls_usage(stdout);
       return CLI_EXIT_OK;
     default:
-      if (cli_bus_arg(&ba, c, optarg))
-        break;
-      return cli_usage_error("ls");
+      if ((rv = cli_other_arg("ls", &ba, NULL, c, optarg)) != 0)
+        return rv;
+      break;
     }
   }
   if (optind != argc) {
@@ -276,7 +276,7 @@ int cli_stat(int argc, char **argv) {
   const char *topic;
   int sig_fd = -1;
   int status = CLI_EXIT_ERROR;
-  int c;
+  int c, rv;
 
   cli_bus_args_init(&ba);
   optind = 1;
@@ -299,9 +299,9 @@ int cli_stat(int argc, char **argv) {
       stat_usage(stdout);
       return CLI_EXIT_OK;
     default:
-      if (cli_bus_arg(&ba, c, optarg))
-        break;
-      return cli_usage_error("stat");
+      if ((rv = cli_other_arg("stat", &ba, NULL, c, optarg)) != 0)
+        return rv;
+      break;
     }
   }
   if (argc - optind != 1) {

@@ -71,26 +71,43 @@ void cli_bus_args_init(struct cli_bus_args *a) {
   a->autostart = SHMBUS_AUTOSTART_DEFAULT;
 }
 
-bool cli_bus_arg(struct cli_bus_args *a, int code, const char *arg) {
+static int cli_topic_arg(const char *verb, struct shmbus_topic_opts *t, int code, const char *arg);
+
+int cli_common_arg(const char *verb, struct cli_bus_args *a, struct shmbus_topic_opts *topic,
+                   int code, const char *arg) {
   switch (code) {
   case 0x100:
     a->dir = arg;
-    return true;
+    return 1;
   case 0x101:
     a->name = arg;
-    return true;
+    return 1;
   case 0x102:
     a->autostart = 0;
-    return true;
+    return 1;
   default:
-    return false;
+    return topic != NULL ? cli_topic_arg(verb, topic, code, arg) : 0;
   }
 }
 
-int cli_topic_arg(const char *verb, struct shmbus_topic_opts *t, int code, const char *arg) {
+int cli_other_arg(const char *verb, struct cli_bus_args *a, struct shmbus_topic_opts *topic,
+                  int code, const char *arg) {
+  int rv = cli_common_arg(verb, a, topic, code, arg);
+  if (rv > 0)
+    return 0;
+  return rv < 0 ? CLI_EXIT_USAGE : cli_usage_error(verb);
+}
+
+static int cli_topic_arg(const char *verb, struct shmbus_topic_opts *t, int code, const char *arg) {
   switch (code) {
   case 0x110:
-    return cli_parse_u32(verb, "--slots", arg, 2, 1u << 24, &t->slots) ? 1 : -1;
+    if (!cli_parse_u32(verb, "--slots", arg, 2, 1u << 24, &t->slots))
+      return -1;
+    if ((t->slots & (t->slots - 1)) != 0) {
+      cli_err(verb, "--slots must be a power of two, not %u", t->slots);
+      return -1;
+    }
+    return 1;
   case 0x111:
     return cli_parse_u32(verb, "--slot-size", arg, 1, 64u << 20, &t->slot_size) ? 1 : -1;
   case 0x112:

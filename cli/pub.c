@@ -260,14 +260,9 @@ int cli_pub(int argc, char **argv) {
       pub_usage(stdout);
       return CLI_EXIT_OK;
     default:
-      if (cli_bus_arg(&ba, c, optarg))
-        break;
-      if ((rv = cli_topic_arg(VERB, &topt, c, optarg)) != 0) {
-        if (rv < 0)
-          return CLI_EXIT_USAGE;
-        break;
-      }
-      return cli_usage_error(VERB);
+      if ((rv = cli_other_arg(VERB, &ba, &topt, c, optarg)) != 0)
+        return rv;
+      break;
     }
   }
   if (optind >= argc || argc - optind > 2) {

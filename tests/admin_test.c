@@ -13,25 +13,14 @@
 #include "daemonutil.h"
 #include "shmbus/msgpack.h"
 
-static struct du_daemon d;
-
-static void setup(void) {
-  memset(&d, 0, sizeof(d));
-  du_start(&d);
-}
-
-static void teardown(void) {
-  du_stop(&d);
-}
-
-TestSuite(admin, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(admin, .init = du_suite_start, .fini = du_suite_stop, .timeout = 60);
 
 Test(admin, status_reports_the_daemon) {
-  shmbus_bus *bus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&du_suite);
   struct shmbus_daemon_status st;
 
   cr_assert_eq(shmbus_bus_daemon_status(bus, &st), 0);
-  cr_assert_eq(st.pid, (uint32_t)d.pid);
+  cr_assert_eq(st.pid, (uint32_t)du_suite.pid);
   cr_assert_eq(st.clients, 1);
   cr_assert_geq(st.topics, 1); /* $sys/stats */
   cr_assert_eq(shmbus_bus_daemon_status(bus, NULL), -EINVAL);
@@ -62,7 +51,7 @@ Test(admin, snapshot_of_one_topic_and_of_all) {
   void *data;
   size_t len;
 
-  du_opts(&d, &o);
+  du_opts(&du_suite, &o);
   o.name = "snapper";
   cr_assert_eq(shmbus_bus_open(&bus, &o), 0);
   cr_assert_eq(shmbus_sub_open(bus, "snap/a", NULL, &sub), 0);
@@ -108,7 +97,7 @@ Test(admin, snapshot_of_one_topic_and_of_all) {
 /* Many topics: the snapshot grows past one 64 KiB buffer and past what a
  * $sys/stats slot holds, and still comes whole. */
 Test(admin, large_snapshot_is_complete) {
-  shmbus_bus *bus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&du_suite);
   struct shmbus_topic_opts t = {2, 8, 1, 1, false};
   msgpack_unpacked up;
   void *data;
@@ -135,7 +124,7 @@ Test(admin, large_snapshot_is_complete) {
 Test(admin, last_error_carries_the_daemons_reason) {
   struct shmbus_topic_opts a = {16, 64, 4, 4, false};
   struct shmbus_topic_opts b = {32, 64, 4, 4, false};
-  shmbus_bus *bus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&du_suite);
   shmbus_pub *pub, *pub2;
 
   cr_assert_str_eq(shmbus_bus_last_error(bus), "");
@@ -153,7 +142,7 @@ Test(admin, last_error_carries_the_daemons_reason) {
 /* A child opens a subscriber after the parent's publisher began waiting;
  * the parent's wait returns once the subscriber is there. */
 Test(admin, wait_subs_returns_when_subscribers_attach) {
-  shmbus_bus *bus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&du_suite);
   shmbus_pub *pub;
   int go[2], done[2];
   pid_t pid;
@@ -170,7 +159,7 @@ Test(admin, wait_subs_returns_when_subscribers_attach) {
     struct shmbus_bus_opts o;
     shmbus_bus *cb;
     shmbus_sub *s1, *s2;
-    du_opts(&d, &o);
+    du_opts(&du_suite, &o);
     if (read(go[0], &c, 1) != 1 || shmbus_bus_open(&cb, &o) < 0 ||
         shmbus_sub_open(cb, "wait/subs", NULL, &s1) < 0 ||
         shmbus_sub_open(cb, "wait/subs", NULL, &s2) < 0)
@@ -194,12 +183,12 @@ Test(admin, wait_subs_returns_when_subscribers_attach) {
 }
 
 Test(admin, stop_ends_the_daemon) {
-  shmbus_bus *bus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&du_suite);
   int status;
 
   cr_assert_eq(shmbus_bus_daemon_stop(bus), 0);
-  status = du_wait(d.pid);
-  d.pid = 0;
+  status = du_wait(du_suite.pid);
+  du_suite.pid = 0;
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
   shmbus_bus_close(bus);
 }

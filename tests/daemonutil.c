@@ -74,6 +74,17 @@ void du_stop(struct du_daemon *d) {
   (void)!system(cmd);
 }
 
+struct du_daemon du_suite;
+
+void du_suite_start(void) {
+  memset(&du_suite, 0, sizeof(du_suite));
+  du_start(&du_suite);
+}
+
+void du_suite_stop(void) {
+  du_stop(&du_suite);
+}
+
 void du_opts(const struct du_daemon *d, struct shmbus_bus_opts *o) {
   shmbus_bus_opts_init(o);
   o->dir = d->dir;

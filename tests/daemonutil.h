@@ -13,9 +13,9 @@
 struct shmbus__conn;
 
 struct du_daemon {
-  char dir[64];      /* private bus directory */
-  pid_t pid;         /* the daemon, 0 when not running */
-  const char *extra; /* an extra argument for the daemon, or NULL */
+  char dir[64];                /* private bus directory */
+  pid_t pid;                   /* the daemon, 0 when not running */
+  const char *extra;           /* an extra argument for the daemon, or NULL */
   struct shmbus__conn *status; /* du_status's connection, kept open; NULL before */
 };
 
@@ -29,6 +29,12 @@ void du_kill(struct du_daemon *d);
 /* SIGTERMs the daemon, checks that it exits with status 0, removes the
  * directory. */
 void du_stop(struct du_daemon *d);
+
+/* A daemon per test for suites that need just one: use du_suite_start and
+ * du_suite_stop as the suite's .init and .fini, and du_suite as the daemon. */
+extern struct du_daemon du_suite;
+void du_suite_start(void);
+void du_suite_stop(void);
 
 /* Bus options for this daemon: its dir, no autostart. */
 void du_opts(const struct du_daemon *d, struct shmbus_bus_opts *o);

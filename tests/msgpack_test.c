@@ -10,18 +10,7 @@
 #include "daemonutil.h"
 #include "shmbus/msgpack.h"
 
-static struct du_daemon d;
-
-static void setup(void) {
-  memset(&d, 0, sizeof(d));
-  du_start(&d);
-}
-
-static void teardown(void) {
-  du_stop(&d);
-}
-
-TestSuite(msgpack, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(msgpack, .init = du_suite_start, .fini = du_suite_stop, .timeout = 60);
 
 /* Packs {"k": [1, "two", 3.5], "bin": <3 bytes>} into sb. */
 static void pack_sample(msgpack_sbuffer *sb) {
@@ -42,7 +31,7 @@ static bool same_object(const msgpack_object *a, const msgpack_object *b) {
 }
 
 Test(msgpack, publish_object_and_receive_it_with_its_zone) {
-  shmbus_bus *bus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&du_suite);
   struct shmbus_msg_info info;
   msgpack_sbuffer sb;
   msgpack_unpacked want, got;
@@ -80,7 +69,7 @@ Test(msgpack, publish_object_and_receive_it_with_its_zone) {
 
 Test(msgpack, object_too_big_publishes_nothing) {
   struct shmbus_topic_opts t = {4, 16, 4, 4, false};
-  shmbus_bus *bus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&du_suite);
   struct shmbus_sub_stats st;
   msgpack_object o;
   shmbus_pub *pub;
@@ -127,7 +116,7 @@ Test(msgpack, hostile_payloads_are_refused) {
       {"never-used byte 0xc1", "\xc1", 1},
       {"two objects", "\x01\x02", 2},
   };
-  shmbus_bus *bus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&du_suite);
   struct shmbus_msg_info info;
   msgpack_unpacked up;
   shmbus_pub *pub;
