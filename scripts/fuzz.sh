@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes the control-protocol decoder and region-header validation with
-# libFuzzer (clang, ASan+UBSan), starting from the corpus in tests/fuzz/corpus/.
+# Fuzzes the control-protocol decoder, region-header validation and msgpack
+# payload unpacking with libFuzzer (clang, ASan+UBSan), starting from the
+# corpus in tests/fuzz/corpus/.
 #
 #   scripts/fuzz.sh                  20 s per target (what CI runs)
 #   scripts/fuzz.sh --seconds 3600   a longer run: an hour per target
-#   scripts/fuzz.sh --target proto   one target only (proto or region)
+#   scripts/fuzz.sh --target proto   one target only (proto, region or msgpack)
 #   scripts/fuzz.sh --regen-corpus   rewrite the seed corpus from valid messages and regions
 #
 # New interesting inputs go to build-fuzz/fuzz-work/<target>/ (not into the
@@ -15,14 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=20
-targets=(proto region)
+targets=(proto region msgpack)
 regen=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --target) targets=("$2"); shift 2 ;;
     --regen-corpus) regen=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "fuzz.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -58,6 +59,7 @@ for t in "${targets[@]}"; do
   case "$t" in
     proto) max_len=4200 ;;   # a datagram is at most 4096 bytes
     region) max_len=8192 ;;  # two headers and the first slots
+    msgpack) max_len=4096 ;; # msgpack payloads (shmbus_msgpack_unpack)
     *) echo "fuzz.sh: unknown target $t" >&2; exit 2 ;;
   esac
   echo "== fuzz_$t: $seconds s =="
