@@ -1496,19 +1496,37 @@ static int plot(const struct opts *o, const char *file) {
           f->reliable ? "reliable" : "lossy", f->rate > 0 ? ", fixed rate" : "");
   fprintf(g, "set grid\nset key outside bottom center horizontal maxrows 4\nset logscale y\n");
   if (o->cmd == CMD_FANOUT) {
+    /* Colour: the transport; point type: the size. */
+    unsigned lc[64], pt[64], nn = 0, nz = 0;
+    const char *names[64];
+    size_t sizes[64];
+    for (j = 0; j < nser; j++) {
+      unsigned k;
+      for (k = 0; k < nn && names[k] != ser[j].name; k++)
+        ;
+      if (k == nn)
+        names[nn++] = ser[j].name;
+      lc[j] = k + 1;
+      for (k = 0; k < nz && sizes[k] != ser[j].size; k++)
+        ;
+      if (k == nz)
+        sizes[nz++] = ser[j].size;
+      pt[j] = k + 4;
+    }
     fprintf(g, "set logscale x 2\nset xlabel 'subscribers'\nset ylabel 'delivered messages/s "
-               "per subscriber'\nset title 'throughput'\nplot ");
+               "per subscriber'\nset title 'throughput (colour: transport, points: size)'\n"
+               "plot ");
     for (j = 0; j < nser; j++)
-      fprintf(g, "%s$d%u using 1:2 with linespoints title '%s %zu B'", j ? ", " : "", j,
-              ser[j].name, ser[j].size);
+      fprintf(g, "%s$d%u using 1:2 with linespoints lc %u pt %u title '%s %zu B'", j ? ", " : "", j,
+              lc[j], pt[j], ser[j].name, ser[j].size);
     fprintf(g, "\nset ylabel 'one-way latency, µs'\nset title 'latency p50 (solid), p99 "
-               "(dashed), p99.9 (dotted)'\nplot ");
+               "(dashed)'\nplot ");
     for (j = 0; j < nser; j++)
       if (strcmp(ser[j].name, "memcpy (cold)") != 0)
         fprintf(g,
-                "%s$d%u using 1:3 with linespoints lc %u dt 1 title '%s %zu B', $d%u using 1:4 "
-                "with lines lc %u dt 2 notitle, $d%u using 1:5 with lines lc %u dt 3 notitle",
-                j ? ", " : "", j, j + 1, ser[j].name, ser[j].size, j, j + 1, j, j + 1);
+                "%s$d%u using 1:3 with linespoints lc %u pt %u dt 1 title '%s %zu B', $d%u using "
+                "1:4 with lines lc %u dt 2 notitle",
+                j ? ", " : "", j, lc[j], pt[j], ser[j].name, ser[j].size, j, lc[j]);
     fprintf(g, "\n");
   } else {
     fprintf(g, "unset logscale x\nset style data histograms\nset style histogram clustered\n"

@@ -344,7 +344,7 @@ static int bxu_open(struct bx_ep *ep) {
   return 0;
 }
 
-/* Sends the rest of a frame from byte `off` on, blocking. */
+/* Sends the rest of a frame from byte `off` on, waiting for room. */
 static int bxu_send_rest(int fd, uint32_t *len32, const void *data, size_t total, size_t off) {
   while (off < total) {
     struct iovec iov[2];
@@ -361,9 +361,13 @@ static int bxu_send_rest(int fd, uint32_t *len32, const void *data, size_t total
     m.msg_iov = iov;
     m.msg_iovlen = (size_t)k;
     if ((n = sendmsg(fd, &m, MSG_NOSIGNAL)) < 0) {
+      struct pollfd p = {fd, POLLOUT, 0};
       if (errno == EINTR)
         continue;
-      return -errno;
+      /* uv_poll_init made the socket non-blocking: wait for room. */
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && poll(&p, 1, 10000) > 0)
+        continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
     }
     off += (size_t)n;
   }
