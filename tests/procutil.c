@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 /* Reads the first "<key> <n> kB" line of a /proc file. */
@@ -50,14 +52,20 @@ pid_t pu_start_daemon(const char *path, const char *dir, const char *extra, bool
   int p[2];
   char c;
   ssize_t n;
-  pid_t pid;
+  pid_t pid, parent;
 
   if (pipe(p) != 0)
     return -1;
+  parent = getpid();
   if ((pid = fork()) < 0)
     return -1;
   if (pid == 0) {
     char fdarg[16];
+    /* A daemon must not outlive the test process that started it: a worker
+     * that dies abruptly would otherwise leave it holding ctest's output
+     * pipe, and ctest would wait for its timeout instead of failing fast. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+      _exit(125);
     close(p[0]);
     snprintf(fdarg, sizeof(fdarg), "%d", p[1]);
     if (quiet && freopen("/dev/null", "w", stderr) == NULL)
