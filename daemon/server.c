@@ -87,6 +87,9 @@ static void server_kill(struct client *c, const char *why) {
 static void server_client_closed(uv_handle_t *h) {
   struct client *c = h->data;
 
+  /* Counted until its descriptor is closed, so that a status reply never
+   * reports a client gone while its socket is still open. */
+  c->srv->nclients--;
   shmbus__fd_close(c->fd);
   free(c->groups);
   free(c);
@@ -105,7 +108,6 @@ static void server_close_client(struct client *c) {
   if (c->next != NULL)
     c->next->prev = c->prev;
   c->prev = c->next = NULL;
-  srv->nclients--;
   uv_close((uv_handle_t *)&c->poll, server_client_closed);
 }
 
