@@ -530,13 +530,17 @@ Test(cli, wait_subs_gives_up_after_wait_timeout) {
 /* Ctrl-C while pub waits: it stops, and still prints its summary. */
 Test(cli, pub_interrupted_prints_its_summary) {
   shmbus_bus *bus = du_bus(&d);
+  shmbus_sub *stats;
+  static char tick[64 * 1024];
   struct run pub;
   bool attached = false;
 
   run_start(&pub, NULL, (const char *const[]){"pub", "t/intr", "--wait-subs", "1", "x", NULL});
   /* Until the daemon lists it (the handler is set before it connects):
-   * a bounded poll, the state cannot be waited for otherwise. */
-  for (int i = 0; i < 1000 && !attached; i++) {
+   * between looks, wait for the daemon's next $sys/stats message, an event
+   * it publishes once a second while someone subscribes. */
+  cr_assert_eq(shmbus_sub_open(bus, "$sys/stats", NULL, &stats), 0);
+  for (int i = 0; i < 10 && !attached; i++) {
     void *data;
     size_t len;
     if (shmbus_bus_snapshot(bus, "t/intr", &data, &len) == 0) {
@@ -544,7 +548,8 @@ Test(cli, pub_interrupted_prints_its_summary) {
       free(data);
     }
     if (!attached)
-      usleep(10000);
+      cr_assert_gt(shmbus_sub_recv(stats, tick, sizeof(tick), NULL, 5000), 0,
+                   "no $sys/stats message");
   }
   cr_assert(attached, "the publisher never attached");
   kill(pub.pid, SIGINT);
@@ -552,5 +557,6 @@ Test(cli, pub_interrupted_prints_its_summary) {
   cr_assert_not_null(strstr(pub.err, "interrupted"), "%s", pub.err);
   cr_assert_not_null(strstr(pub.err, "published 0 waits 0"), "%s", pub.err);
   run_free(&pub);
+  shmbus_sub_close(stats);
   shmbus_bus_close(bus);
 }
