@@ -57,7 +57,7 @@
 #define FAN_SAMPLES (1u << 22) /* latency samples kept per fan-out run, all subscribers */
 #define LAT_MAX_RT 4000000u    /* most round trips one latency run keeps */
 #define LAT_WARMUP 1000u       /* round trips not kept at the start of a latency run */
-#define IDLE_TIMEOUT_MS 10000u /* a receiver that hears nothing this long failed */
+#define IDLE_TIMEOUT_MS BX_IDLE_TIMEOUT_MS /* a receiver that hears nothing this long failed */
 #define HELLO_TIMEOUT_MS 10000u
 
 /* ---- options ----------------------------------------------------------- */

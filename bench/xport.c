@@ -101,16 +101,18 @@ int bx_recv_until(struct bx_ep *ep, const volatile bool *done, unsigned timeout_
         if (idle_since == 0)
           idle_since = now;
         else if (now - idle_since > limit)
-          return -ETIMEDOUT;
+          return *done ? 0 : -ETIMEDOUT;
       }
     }
     return 0;
   case BX_EVENT:
     while (!*done) {
+      /* The callbacks set *done: a failure that comes with it (the wait
+       * timed out just after delivering the last message) is no failure. */
       if ((n = o->poll(ep, ep->fn, ep->ctx)) < 0)
-        return n;
+        return *done ? 0 : n;
       if (n == 0 && !*done && (n = o->wait(ep, ep->fn, ep->ctx, (int)timeout_ms)) < 0)
-        return n;
+        return *done ? 0 : n;
     }
     return 0;
   case BX_UV:
@@ -119,7 +121,8 @@ int bx_recv_until(struct bx_ep *ep, const volatile bool *done, unsigned timeout_
       (void)uv_run(ep->loop, UV_RUN_ONCE);
     }
     (void)uv_timer_stop(&ep->timer_h);
-    return ep->error;
+    /* One uv_run may both deliver the last message and fire the timer. */
+    return *done ? 0 : ep->error;
   }
   return -EINVAL;
 }
@@ -208,7 +211,7 @@ static int bxs_send(struct bx_ep *ep, const void *data, size_t len, bool must) {
   while ((rv = shmbus_pub_publish(s->pub, data, len)) == SHMBUS_EFULL) {
     if (ep->run->wait == BX_SPIN)
       bu_spin_step(&spins);
-    else if ((rv = shmbus_pub_wait(s->pub, 10000)) < 0)
+    else if ((rv = shmbus_pub_wait(s->pub, (int)BX_SEND_TIMEOUT_MS)) < 0)
       return rv;
   }
   return rv;
@@ -365,7 +368,7 @@ static int bxu_send_rest(int fd, uint32_t *len32, const void *data, size_t total
       if (errno == EINTR)
         continue;
       /* uv_poll_init made the socket non-blocking: wait for room. */
-      if ((errno == EAGAIN || errno == EWOULDBLOCK) && poll(&p, 1, 10000) > 0)
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && poll(&p, 1, (int)BX_SEND_TIMEOUT_MS) > 0)
         continue;
       return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
     }
@@ -561,7 +564,7 @@ static int bxz_send(struct bx_ep *ep, const void *data, size_t len, bool must) {
       continue;
     if (zmq_errno() == EAGAIN) { /* reliable (XPUB_NODROP) and a queue is full */
       zmq_pollitem_t it = {z->pub, 0, ZMQ_POLLOUT, 0};
-      if (zmq_poll(&it, 1, 10000) == 0)
+      if (zmq_poll(&it, 1, (long)BX_SEND_TIMEOUT_MS) == 0)
         return -ETIMEDOUT;
       continue;
     }

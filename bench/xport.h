@@ -22,6 +22,16 @@
 
 #define BX_MAX_SUBS 64u
 
+/* How long a receiver may hear nothing before it reports a failure, and
+ * how long a sender may be held back (a full reliable ring, a full socket
+ * or queue) before it does. The sender's is the longer one on purpose: a
+ * subscriber that stalls is reported by itself (its idle timeout fires
+ * first), and a publisher never gives up at the very moment the receivers
+ * it waits for would, which made a run fail with two reports and no
+ * telling which side was at fault. */
+#define BX_IDLE_TIMEOUT_MS 10000u
+#define BX_SEND_TIMEOUT_MS 30000u
+
 enum bx_wait { BX_EVENT, BX_UV, BX_SPIN };
 enum bx_role { BX_PUB, BX_SUB, BX_A, BX_B };
 enum bx_kind { BX_DATA = 1, BX_END, BX_HELLO, BX_HELLO_ACK };
@@ -124,7 +134,9 @@ int bx_open(struct bx_ep *ep, const struct bx_ops *ops, const struct bx_run *run
             unsigned idx, bx_msg_fn fn, void *ctx);
 /* Receives in the run's wait mode, delivering to the callback given to
  * bx_open, until *done becomes true; fails with -ETIMEDOUT after
- * timeout_ms without any message. */
+ * timeout_ms without any message. *done is what counts: a wait that timed
+ * out or failed in the very iteration in which *done became true is a
+ * success (0). */
 int bx_recv_until(struct bx_ep *ep, const volatile bool *done, unsigned timeout_ms);
 void bx_close(struct bx_ep *ep);
 

@@ -1,11 +1,15 @@
+#define _GNU_SOURCE
 #include "daemonutil.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,4 +165,43 @@ void du_wait_clients(struct du_daemon *d, uint32_t clients) {
     cr_assert_lt(t1.tv_sec - t0.tv_sec, 10, "the daemon still serves %u clients, not %u", n,
                  clients);
   }
+}
+
+void du_private_daemon(char *dir, size_t dircap, char *path, size_t pathcap) {
+  char buf[1 << 16];
+  int in, out;
+  ssize_t n;
+
+  cr_assert_lt((size_t)snprintf(dir, dircap, "/tmp/shmbus-bin-XXXXXX"), dircap);
+  cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+  /* mkdtemp makes it 0700: other uids must be able to enter it. */
+  cr_assert_eq(chmod(dir, 0755), 0, "chmod %s: %s", dir, strerror(errno));
+  cr_assert_lt((size_t)snprintf(path, pathcap, "%s/shmbusd", dir), pathcap);
+  in = open(SHMBUSD_PATH, O_RDONLY | O_CLOEXEC);
+  cr_assert_geq(in, 0, "open %s: %s", SHMBUSD_PATH, strerror(errno));
+  out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+  cr_assert_geq(out, 0, "create %s: %s", path, strerror(errno));
+  while ((n = read(in, buf, sizeof(buf))) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    cr_assert_gt(n, 0, "read %s: %s", SHMBUSD_PATH, strerror(errno));
+    cr_assert_eq(write(out, buf, (size_t)n), n, "write %s: %s", path, strerror(errno));
+  }
+  /* The umask may have taken bits off the mode open gave. */
+  cr_assert_eq(fchmod(out, 0755), 0);
+  cr_assert_eq(close(out), 0, "close %s: %s", path, strerror(errno));
+  close(in);
+}
+
+static int du_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  (void)remove(path);
+  return 0; /* carry on: remove what can be removed */
+}
+
+void du_rmtree(const char *dir) {
+  if (dir != NULL && dir[0] != '\0')
+    (void)nftw(dir, du_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -55,6 +55,19 @@ void du_status(struct du_daemon *d, uint32_t *clients, uint32_t *topics);
  * besides the one asking: it noticed every crash before. */
 void du_wait_clients(struct du_daemon *d, uint32_t clients);
 
+/* A copy of shmbusd that any uid may run, for tests that start a daemon
+ * as another uid: the build tree may lie under a home of mode 0700 (/root,
+ * /home/x) that uid 65534 cannot enter. Makes a fresh directory
+ * /tmp/shmbus-bin-XXXXXX of mode 0755 (owned by the caller) into `dir` and
+ * copies the daemon there, with its path into `path`. Fails the test if it
+ * cannot. Remove `dir` with du_rmtree (a test's .fini, so a failed test
+ * leaves nothing behind either). */
+void du_private_daemon(char *dir, size_t dircap, char *path, size_t pathcap);
+
+/* Removes the directory tree at `dir` (whoever owns the files in it, as
+ * far as the caller may); a missing tree is fine. */
+void du_rmtree(const char *dir);
+
 /* Waits for child `pid`; returns its wait status. */
 int du_wait(pid_t pid);
 

@@ -32,6 +32,8 @@
  * and in the test process it fails the test. Passing checks say nothing. */
 bool dt_in_child = false;
 
+const char *dt_daemon_path = SHMBUSD_PATH;
+
 __attribute__((format(printf, 3, 4), noreturn)) void dt_fail(const char *file, int line,
                                                              const char *fmt, ...) {
   char msg[1024];
@@ -108,7 +110,7 @@ pid_t dt_spawn(const struct dt_daemon *d, const char *const *extra, int *ready_r
            tok = strtok_r(NULL, " ", &save))
         argv[argc++] = tok;
     }
-    argv[argc++] = (char *)SHMBUSD_PATH;
+    argv[argc++] = (char *)dt_daemon_path;
     argv[argc++] = (char *)"--foreground";
     argv[argc++] = (char *)"--verbose";
     argv[argc++] = (char *)"--dir";

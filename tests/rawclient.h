@@ -103,6 +103,10 @@ extern uint32_t dt_next_id;
 int dt_scale(void);
 int dt_timeout_ms(void);
 uint64_t dt_now_ms(void);
+/* The daemon dt_spawn starts: SHMBUSD_PATH unless a test points it at a
+ * copy (a daemon run as another uid, see du_private_daemon). */
+extern const char *dt_daemon_path;
+
 void dt_init(struct dt_daemon *d);
 pid_t dt_spawn(const struct dt_daemon *d, const char *const *extra, int *ready_rd);
 bool dt_wait_ready(int fd);

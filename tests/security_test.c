@@ -349,9 +349,25 @@ Test(security, subscriber_of_another_uid_cannot_write_slots) {
   dt_cleanup(&d);
 }
 
+/* Where st_same_uid keeps its copy of the daemon and its bus: a tree the
+ * test (root) owns and removes in .fini, whatever became of the test. */
+static char st_bin_dir[64];
+
+static void st_remove_bin_dir(void) {
+  du_rmtree(st_bin_dir);
+}
+
 /* The per-user case: daemon, publisher and subscriber all one non-root
- * uid. The mode of the memory file (0400) is what stops the reopen. */
-Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable) {
+ * uid. The mode of the memory file (0400) is what stops the reopen.
+ *
+ * The daemon runs as uid 65534, so it runs from a copy in a directory that
+ * uid can enter (the build tree may be under a 0700 home), and its bus
+ * lives in a directory the test made for that uid inside the same tree:
+ * whatever the child leaves behind, .fini removes it all. */
+Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable,
+     .fini = st_remove_bin_dir) {
+  char daemon[128];
+  char run[48];
   pid_t pid;
   int status;
 
@@ -361,6 +377,11 @@ Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable) {
    * write its log where the run keeps them. */
   if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
     cr_skip_test("a daemon of another uid cannot log under valgrind");
+  du_private_daemon(st_bin_dir, sizeof(st_bin_dir), daemon, sizeof(daemon));
+  DT_ASSERT((size_t)snprintf(run, sizeof(run), "%s/run", st_bin_dir) < sizeof(run), "path");
+  DT_ASSERT(mkdir(run, 0700) == 0 && chown(run, 65534, 65534) == 0, "%s: %s", run,
+            strerror(errno));
+  dt_daemon_path = daemon;
   pid = fork();
   DT_ASSERT(pid >= 0, "fork");
   if (pid == 0) {
@@ -370,7 +391,12 @@ Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable) {
     int rv;
     dt_in_child = true;
     st_become_nobody();
-    dt_start(&d);
+    memset(&d, 0, sizeof(d));
+    snprintf(d.tmp, sizeof(d.tmp), "%s", run);
+    snprintf(d.dir, sizeof(d.dir), "%s/bus", d.tmp);
+    snprintf(d.sock, sizeof(d.sock), "%s/shmbusd.sock", d.dir);
+    snprintf(d.log, sizeof(d.log), "%s/daemon.log", d.tmp);
+    dt_start_with(&d, NULL);
     fd = dt_client(&d);
     if (dt_open(fd, "ro/t", SHMBUS__WIRE_PUB, &st_small, &p) != 0)
       _exit(59);
@@ -378,7 +404,6 @@ Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable) {
     dt_rec_close(&p);
     close(fd);
     dt_stop(&d);
-    dt_cleanup(&d);
     _exit(rv);
   }
   status = dt_wait_exit(pid);
