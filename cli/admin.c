@@ -19,7 +19,7 @@ static void daemon_usage(FILE *f) {
              "                       running participants keep their topics and a new\n"
              "                       daemon adopts them\n"
              "\n"
-             "  -J, --json           status as JSON: {\"pid\", \"uptime_ms\", \"topics\",\n"
+             "  -j, --json           status as JSON: {\"pid\", \"uptime_ms\", \"topics\",\n"
              "                       \"clients\"}\n" CLI_BUS_HELP
              "  -h, --help           show this help\n"
              "\n"
@@ -46,7 +46,7 @@ static bool daemon_wait_gone(shmbus_bus *bus) {
 }
 
 int cli_daemon(int argc, char **argv) {
-  static const struct option longopts[] = {{"json", no_argument, NULL, 'J'},
+  static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
                                            {"help", no_argument, NULL, 'h'},
                                            CLI_BUS_LONGOPTS,
                                            {NULL, 0, NULL, 0}};
@@ -60,9 +60,10 @@ int cli_daemon(int argc, char **argv) {
 
   cli_bus_args_init(&ba);
   optind = 1;
-  while ((c = getopt_long(argc, argv, "Jh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "jJh", longopts, NULL)) != -1) {
     switch (c) {
-    case 'J':
+    case 'j':
+    case 'J': /* the old spelling, still taken */
       as_json = true;
       break;
     case 'h':

@@ -4,7 +4,11 @@
  * process's exit status (CLI_EXIT_*).
  *
  * The tool uses the public API only (include/shmbus/), plus the daemon's
- * config parser (daemon/config.h) for `config check`. */
+ * config parser (daemon/config.h) for `config check`.
+ *
+ * A verb's argv[0] is "shmbus VERB", so getopt's own messages name the
+ * program too. Adding a verb: a file with cli_<verb>, its prototype below,
+ * one line in main.c's table. */
 #ifndef SHMBUS_CLI_H
 #define SHMBUS_CLI_H
 
@@ -24,23 +28,36 @@ enum {
   CLI_EXIT_NOTHING = 3, /* echo --timeout: nothing was received */
 };
 
-/* Options every verb that talks to the daemon takes. */
+/* The system-wide bus (shmbusd --system). */
+#define CLI_SYSTEM_DIR "/run/shmbus"
+
+/* Options every verb that talks to the daemon takes, after the verb or
+ * before it (`shmbus --dir X ls`: cli_global holds those). */
 struct cli_bus_args {
   const char *dir;  /* --dir */
   const char *name; /* --name */
   int autostart;    /* --no-autostart: 0; else SHMBUS_AUTOSTART_DEFAULT */
+  bool system;      /* --system: CLI_SYSTEM_DIR, never autostart */
 };
 
-/* getopt_long entries and the help text of those options. */
+/* The bus options given before the verb; cli_bus_args_init starts from
+ * them. */
+extern struct cli_bus_args cli_global;
+
+/* getopt_long entries and the help text of those options. Short options
+ * mean one thing in every verb (see shmbus --help); these have none. */
 #define CLI_BUS_LONGOPTS                                                                           \
-  {"dir", required_argument, NULL, 0x100}, {"name", required_argument, NULL, 0x101}, {             \
-    "no-autostart", no_argument, NULL, 0x102                                                       \
+  {"dir", required_argument, NULL, 0x100}, {"name", required_argument, NULL, 0x101},               \
+      {"no-autostart", no_argument, NULL, 0x102}, {                                                \
+    "system", no_argument, NULL, 0x103                                                             \
   }
 #define CLI_BUS_HELP                                                                               \
   "      --dir DIR        bus directory (default: $SHMBUS_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"    \
-  "                       else /tmp/shmbus-UID)\n"                                                 \
+  "                       else /tmp/shmbus-UID); it must exist unless it is the default\n"         \
+  "      --system         the system-wide bus, " CLI_SYSTEM_DIR " (never autostarted)\n"          \
   "      --name NAME      this participant's name, shown by `shmbus stat` (default: shmbus)\n"     \
-  "      --no-autostart   never start shmbusd (also: SHMBUS_NO_AUTOSTART=1)\n"
+  "      --no-autostart   never start shmbusd (also: SHMBUS_NO_AUTOSTART=1)\n"                     \
+  "                       (these four may also come before the verb)\n"
 
 /* Topic parameters (--slots, --slot-size, --max-subs, --max-pubs,
  * --retain) for the verbs that may create a topic. */
@@ -52,7 +69,8 @@ struct cli_bus_args {
   }
 #define CLI_TOPIC_HELP                                                                             \
   "      --slots N        ring slots of a new topic, a power of two (default 256)\n"               \
-  "      --slot-size B    largest message of a new topic, in bytes (default 1024)\n"               \
+  "      --slot-size B    largest message of a new topic, in bytes, K/M suffixes (default\n"       \
+  "                       1024, at most 64M)\n"                                                    \
   "      --max-subs N     subscribers a new topic takes (default 64)\n"                            \
   "      --max-pubs N     publishers a new topic takes (default 16)\n"                             \
   "      --retain         keep the new topic while nobody uses it\n"                               \
@@ -93,12 +111,20 @@ bool cli_parse_u64(const char *verb, const char *opt, const char *s, uint64_t mi
                    uint64_t *out);
 bool cli_parse_u32(const char *verb, const char *opt, const char *s, uint32_t min, uint32_t max,
                    uint32_t *out);
+/* Parses a byte count with an optional K, M or G suffix (binary: 1K is
+ * 1024) within [min, max]; false (and a message) for anything else. */
+bool cli_parse_size(const char *verb, const char *opt, const char *s, uint64_t min, uint64_t max,
+                    uint64_t *out);
 /* Parses a non-negative decimal number (seconds, hertz). */
 bool cli_parse_seconds(const char *verb, const char *opt, const char *s, double *out);
 
 /* Prints the "unknown option" / "missing argument" hint and returns
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const char *verb);
+
+/* For a topic name the daemon keeps to itself ($sys/...): prints why it
+ * cannot be used to `what` (publish to, ...) and returns true. */
+bool cli_reserved_topic(const char *verb, const char *topic, const char *what);
 
 /* Makes SIGINT and SIGTERM write a byte to a pipe instead of killing the
  * process, so a loop can end cleanly (and print its summary): returns the

@@ -26,9 +26,9 @@ static void echo_usage(FILE *f) {
           "                       between them\n"
           "  -n, --count N        stop after N received messages\n"
           "  -H, --history N      start N messages back (what is still in the ring)\n"
-          "  -r, --reliable       be a reliable subscriber: publishers wait for us\n"
+          "      --reliable       be a reliable subscriber: publishers wait for us\n"
           "  -t, --timeout S      stop after S seconds without a message\n"
-          "  -u, --until-last     stop once every publisher seen sent the last of its\n"
+          "      --until-last     stop once every publisher seen sent the last of its\n"
           "                       synthetic payloads (`shmbus pub --count N --size B`)\n"
           "  -q, --quiet          print no messages, only the summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
           "  -h, --help           show this help\n"
@@ -125,9 +125,9 @@ int cli_echo(int argc, char **argv) {
                                            {"raw", no_argument, NULL, 'R'},
                                            {"count", required_argument, NULL, 'n'},
                                            {"history", required_argument, NULL, 'H'},
-                                           {"reliable", no_argument, NULL, 'r'},
+                                           {"reliable", no_argument, NULL, 0x200},
                                            {"timeout", required_argument, NULL, 't'},
-                                           {"until-last", no_argument, NULL, 'u'},
+                                           {"until-last", no_argument, NULL, 0x201},
                                            {"quiet", no_argument, NULL, 'q'},
                                            {"help", no_argument, NULL, 'h'},
                                            CLI_TOPIC_LONGOPTS,
@@ -155,7 +155,7 @@ int cli_echo(int argc, char **argv) {
   memset(&ss, 0, sizeof(ss));
   memset(&tr, 0, sizeof(tr));
   optind = 1;
-  while ((c = getopt_long(argc, argv, "jxRn:H:rt:uqh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "jxRn:H:t:qhru", longopts, NULL)) != -1) {
     switch (c) {
     case 'j':
       mode = ECHO_JSON;
@@ -174,14 +174,22 @@ int cli_echo(int argc, char **argv) {
       if (!cli_parse_u32(VERB, "--history", optarg, 0, 1u << 24, &so.history))
         return CLI_EXIT_USAGE;
       break;
-    case 'r':
+    case 0x200:
       so.reliable = true;
       break;
+    case 'r':
+    case 'u':
+      /* Once short for --reliable and --until-last; a short option now
+       * means one thing in every verb (-r is pub's --rate, -u config's
+       * --uid). Refused loudly rather than taken as something else. */
+      cli_err(VERB, "-%c is not an option of echo any more: say %s", c,
+              c == 'r' ? "--reliable" : "--until-last");
+      return CLI_EXIT_USAGE;
     case 't':
       if (!cli_parse_seconds(VERB, "--timeout", optarg, &timeout))
         return CLI_EXIT_USAGE;
       break;
-    case 'u':
+    case 0x201:
       until_last = true;
       break;
     case 'q':

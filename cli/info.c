@@ -96,7 +96,7 @@ static void ls_usage(FILE *f) {
              "published and the message rate. The rate is measured over --interval: ls\n"
              "takes two snapshots that far apart (the daemon keeps no timer for this).\n"
              "\n"
-             "  -J, --json           one JSON document: {\"topics\": [{\"name\", \"topic_id\",\n"
+             "  -j, --json           one JSON document: {\"topics\": [{\"name\", \"topic_id\",\n"
              "                       \"slots\", \"slot_size\", \"max_subs\", \"max_pubs\",\n"
              "                       \"published\", \"publishers\", \"subscribers\",\n"
              "                       \"rate_hz\"}]} (rate_hz is null with --interval 0)\n"
@@ -108,7 +108,7 @@ static void ls_usage(FILE *f) {
 }
 
 int cli_ls(int argc, char **argv) {
-  static const struct option longopts[] = {{"json", no_argument, NULL, 'J'},
+  static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
                                            {"interval", required_argument, NULL, 'i'},
                                            {"help", no_argument, NULL, 'h'},
                                            CLI_BUS_LONGOPTS,
@@ -125,9 +125,10 @@ int cli_ls(int argc, char **argv) {
 
   cli_bus_args_init(&ba);
   optind = 1;
-  while ((c = getopt_long(argc, argv, "Ji:h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "jJi:h", longopts, NULL)) != -1) {
     switch (c) {
-    case 'J':
+    case 'j':
+    case 'J': /* the old spelling, still taken */
       as_json = true;
       break;
     case 'i':
@@ -224,13 +225,15 @@ static void stat_usage(FILE *f) {
           "its name, pid, lag (messages published it has not read yet), received and\n"
           "lost, and per publisher its name, pid and messages published.\n"
           "\n"
-          "  -J, --json           the topic as one JSON document: {\"name\", \"topic_id\",\n"
+          "  -j, --json           the topic as one JSON document: {\"name\", \"topic_id\",\n"
           "                       \"slots\", \"slot_size\", \"max_subs\", \"max_pubs\", \"head\",\n"
           "                       \"pubs\": [{\"index\", \"pid\", \"client\", \"name\",\n"
           "                       \"published\"}], \"subs\": [{\"index\", \"pid\", \"client\",\n"
           "                       \"name\", \"reliable\", \"cursor\", \"lag\", \"received\",\n"
           "                       \"lost\"}]}\n"
-          "  -w, --watch          refresh every --interval seconds, like top (Ctrl-C ends)\n"
+          "      --watch          refresh every --interval seconds (Ctrl-C ends): like top\n"
+          "                       on a terminal, one report after another (a blank line\n"
+          "                       between them) into a pipe or file\n"
           "  -i, --interval S     seconds between refreshes (default 1)\n" CLI_BUS_HELP
           "  -h, --help           show this help\n"
           "\n"
@@ -263,15 +266,16 @@ static void stat_print(const json_t *t) {
 }
 
 int cli_stat(int argc, char **argv) {
-  static const struct option longopts[] = {{"json", no_argument, NULL, 'J'},
-                                           {"watch", no_argument, NULL, 'w'},
+  static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                           {"watch", no_argument, NULL, 0x200},
                                            {"interval", required_argument, NULL, 'i'},
                                            {"help", no_argument, NULL, 'h'},
                                            CLI_BUS_LONGOPTS,
                                            {NULL, 0, NULL, 0}};
   struct cli_bus_args ba;
   double interval = 1;
-  bool as_json = false, watch = false;
+  bool as_json = false, watch = false, first = true;
+  bool tty = isatty(STDOUT_FILENO) != 0;
   shmbus_bus *bus = NULL;
   const char *topic;
   int sig_fd = -1;
@@ -280,14 +284,20 @@ int cli_stat(int argc, char **argv) {
 
   cli_bus_args_init(&ba);
   optind = 1;
-  while ((c = getopt_long(argc, argv, "Jwi:h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "jJwi:h", longopts, NULL)) != -1) {
     switch (c) {
-    case 'J':
+    case 'j':
+    case 'J': /* the old spelling, still taken */
       as_json = true;
       break;
-    case 'w':
+    case 0x200:
       watch = true;
       break;
+    case 'w':
+      /* Once short for --watch; -w is pub's --wait-subs now (a short
+       * option means one thing in every verb). */
+      cli_err("stat", "-w is not an option of stat any more: say --watch");
+      return CLI_EXIT_USAGE;
     case 'i':
       if (!cli_parse_seconds("stat", "--interval", optarg, &interval) || interval <= 0) {
         if (interval <= 0)
@@ -322,8 +332,13 @@ int cli_stat(int argc, char **argv) {
       json_decref(snap);
       goto out;
     }
-    if (watch && !as_json)
-      fputs("\033[H\033[2J", stdout); /* home, clear: a refreshing screen */
+    /* Home and clear make a refreshing screen on a terminal; anywhere
+     * else they would be junk in the data, so reports are just separated. */
+    if (watch && !as_json && tty)
+      fputs("\033[H\033[2J", stdout);
+    else if (watch && !first)
+      putchar('\n');
+    first = false;
     if (as_json)
       (void)info_dump(t);
     else

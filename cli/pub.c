@@ -1,10 +1,12 @@
 /* shmbus pub: publish text, stdin lines, JSON (as msgpack), a file, or
  * synthetic payloads. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,11 +24,12 @@ static void pub_usage(FILE *f) {
           "stdin (without its newline) as one message.\n"
           "\n"
           "  -j, --json JSON      publish the JSON value JSON encoded as msgpack\n"
-          "  -f, --file FILE      publish the bytes of FILE as one message (- for stdin)\n"
+          "  -f, --file FILE      publish the bytes of FILE as one message (- for stdin;\n"
+          "                       at most the slot size: 64M, or --slot-size)\n"
           "  -n, --count N        publish the message N times; with --size, N synthetic\n"
           "                       payloads carrying publisher id, sequence number and\n"
           "                       checksum (`shmbus echo` verifies them)\n"
-          "  -s, --size BYTES     synthetic payloads of BYTES bytes (at least %u)\n"
+          "  -s, --size BYTES     synthetic payloads of BYTES bytes (at least %u; K/M)\n"
           "  -r, --rate HZ        messages per second (default 0: as fast as possible)\n"
           "  -w, --wait-subs N    wait until N subscribers are attached before the first\n"
           "                       message\n"
@@ -68,8 +71,11 @@ static void pub_pace(struct pub_state *st) {
   due = st->start_ns + (uint64_t)((double)st->n * 1e9 / st->rate);
   ts.tv_sec = (time_t)(due / 1000000000u);
   ts.tv_nsec = (long)(due % 1000000000u);
+  /* Ctrl-C interrupts the sleep (the handler is installed without
+   * SA_RESTART): stop sleeping then, pub_send sees cli_stopping. */
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    ;
+    if (cli_stopping)
+      return;
 }
 
 /* Publishes one message, waiting while reliable subscribers hold the ring
@@ -138,34 +144,83 @@ static int pub_wait_subs(struct pub_state *st, uint32_t n, double seconds) {
   }
 }
 
-/* Reads all of `f` into a malloc'd buffer. */
-static int pub_slurp(FILE *f, char **out, size_t *len) {
+/* Reads all of `fd` into a malloc'd buffer, at most `max` bytes: -EFBIG
+ * as soon as there is more (so /dev/zero is refused after max + 1 bytes,
+ * not when memory runs out). */
+static int pub_slurp(int fd, size_t max, char **out, size_t *len) {
   size_t cap = 4096, n = 0;
   char *buf = malloc(cap);
 
   if (buf == NULL)
     return -ENOMEM;
   for (;;) {
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (n < cap) {
-      if (ferror(f)) {
+    ssize_t got;
+    if (n == cap) {
+      size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+      char *nb;
+      if (ncap <= cap) {
         free(buf);
-        return -EIO;
+        return -EFBIG;
       }
-      break;
+      if ((nb = realloc(buf, ncap)) == NULL) {
+        free(buf);
+        return -ENOMEM;
+      }
+      buf = nb;
+      cap = ncap;
     }
-    char *nb = realloc(buf, cap * 2);
-    if (nb == NULL) {
+    got = read(fd, buf + n, cap - n);
+    if (got < 0 && errno == EINTR && !cli_stopping)
+      continue;
+    if (got < 0) {
+      int e = -errno;
       free(buf);
-      return -ENOMEM;
+      return e;
     }
-    buf = nb;
-    cap *= 2;
+    if (got == 0)
+      break;
+    n += (size_t)got;
+    if (n > max) {
+      free(buf);
+      return -EFBIG;
+    }
   }
   *out = buf;
   *len = n;
   return 0;
+}
+
+/* Reads --file FILE ("-": stdin) whole, refusing what no topic could take
+ * (more than `max` bytes) and what is no file's content (a directory).
+ * Returns 0, or -1 after printing why. */
+static int pub_read_file(const char *file, size_t max, char **data, size_t *len) {
+  struct stat st;
+  int fd = strcmp(file, "-") == 0 ? 0 : open(file, O_RDONLY | O_CLOEXEC);
+  int rv;
+
+  if (fd < 0) {
+    cli_err(VERB, "cannot open %s: %s", file, strerror(errno));
+    return -1;
+  }
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    cli_err(VERB, "cannot publish %s: it is a directory (--file takes a file)", file);
+    rv = -1;
+  } else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+    cli_err(VERB, "%s has %llu bytes, more than the %zu a message may have%s", file,
+            (unsigned long long)st.st_size, max,
+            max < (64u << 20) ? " on this topic (--slot-size)" : "");
+    rv = -1;
+  } else if ((rv = pub_slurp(fd, max, data, len)) == -EFBIG) {
+    cli_err(VERB, "%s has more than the %zu bytes a message may have%s", file, max,
+            max < (64u << 20) ? " on this topic (--slot-size)" : "");
+    rv = -1;
+  } else if (rv < 0) {
+    cli_err(VERB, "cannot read %s: %s", file, strerror(-rv));
+    rv = -1;
+  }
+  if (fd != 0)
+    close(fd);
+  return rv;
 }
 
 /* Stays attached for `seconds`, answering the daemon meanwhile. */
@@ -233,10 +288,13 @@ int cli_pub(int argc, char **argv) {
       if (!cli_parse_u64(VERB, "--count", optarg, 0, UINT64_MAX, &count))
         return CLI_EXIT_USAGE;
       break;
-    case 's':
-      if (!cli_parse_u32(VERB, "--size", optarg, SYNTH_HEADER, 64u << 20, &size))
+    case 's': {
+      uint64_t v;
+      if (!cli_parse_size(VERB, "--size", optarg, SYNTH_HEADER, 64u << 20, &v))
         return CLI_EXIT_USAGE;
+      size = (uint32_t)v;
       break;
+    }
     case 'r':
       if (!cli_parse_seconds(VERB, "--rate", optarg, &st.rate))
         return CLI_EXIT_USAGE;
@@ -271,6 +329,8 @@ int cli_pub(int argc, char **argv) {
     return cli_usage_error(VERB);
   }
   st.topic = argv[optind];
+  if (cli_reserved_topic(VERB, st.topic, "publish to"))
+    return CLI_EXIT_ERROR;
   if (argc - optind == 2)
     text = argv[optind + 1];
   if ((text != NULL) + (json != NULL) + (file != NULL) + (size != 0) > 1) {
@@ -288,18 +348,10 @@ int cli_pub(int argc, char **argv) {
       goto out;
     }
   } else if (file != NULL) {
-    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
-    if (f == NULL) {
-      cli_err(VERB, "cannot open %s: %s", file, strerror(errno));
+    /* No message is larger than a slot can be: the topic's (when this
+     * command states it), else the largest any topic may have. */
+    if (pub_read_file(file, topt.slot_size != 0 ? topt.slot_size : 64u << 20, &data, &len) < 0)
       goto out;
-    }
-    rv = pub_slurp(f, &data, &len);
-    if (f != stdin)
-      fclose(f);
-    if (rv < 0) {
-      cli_err(VERB, "cannot read %s: %s", file, strerror(-rv));
-      goto out;
-    }
   } else if (size != 0 && (data = malloc(size)) == NULL) {
     cli_err(VERB, "out of memory");
     goto out;

@@ -3,7 +3,10 @@
  * daemon unique per directory, binds the socket, daemonizes unless asked to
  * stay in the foreground, and runs the loop with the signal handlers:
  * SIGTERM/SIGINT shut down cleanly, SIGHUP reloads the config, SIGPIPE is
- * ignored.
+ * ignored. It tells whoever started it that it listens: a byte on
+ * --ready-fd, and READY=1 to systemd's $NOTIFY_SOCKET (STOPPING=1 when it
+ * shuts down). With --idle-exit S (autostart passes it) it exits once it
+ * has had no clients and no topics of its users for S seconds.
  *
  * Every failure before the loop runs is reported (on stderr, before the
  * daemon detaches) and ends the process with a documented status:
@@ -20,6 +23,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -47,6 +51,7 @@ struct main_opts {
   const char *dir;
   const char *config;
   int ready_fd;
+  double idle_exit; /* --idle-exit seconds; 0: never */
   char *limits[16]; /* --limit NAME=VALUE, in order */
   size_t nlimits;
 };
@@ -59,6 +64,10 @@ struct main_ctx {
   uv_signal_t sig_int;
   uv_signal_t sig_hup;
   int nsignals; /* how many of the above are initialised */
+  uv_timer_t idle_timer; /* --idle-exit */
+  bool idle_init;
+  uint64_t idle_ms;    /* --idle-exit in milliseconds */
+  uint64_t idle_since; /* uv_now when it was first seen idle; 0: busy */
   bool stopping;
 };
 
@@ -66,8 +75,8 @@ static void main_usage(FILE *f) {
   fprintf(
       f,
       "usage: shmbusd [--foreground] [--system] [--dir DIR] [--config FILE]\n"
-      "               [--limit NAME=VALUE]... [--ready-fd N] [--verbose] [--help]\n"
-      "               [--version]\n"
+      "               [--limit NAME=VALUE]... [--ready-fd N] [--idle-exit S]\n"
+      "               [--verbose] [--help] [--version]\n"
       "\n"
       "The shmbus bus daemon: hands out shared-memory topics to local processes.\n"
       "\n"
@@ -88,11 +97,16 @@ static void main_usage(FILE *f) {
       "                    one uid on the system bus, %u); sizes take K/M/G\n"
       "  -r, --ready-fd N  write one byte to descriptor N once the socket accepts\n"
       "                    connections, then close it\n"
+      "  -i, --idle-exit S exit after S seconds without clients and without topics\n"
+      "                    (retained ones included); the library's autostart passes\n"
+      "                    it (default: stay until stopped)\n"
       "  -v, --verbose     log debug messages too\n"
       "  -h, --help        show this help\n"
       "  -V, --version     show the version\n"
       "\n"
       "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the config.\n"
+      "With $NOTIFY_SOCKET set (systemd Type=notify) it sends READY=1 once it\n"
+      "listens and STOPPING=1 when it stops. Man page: shmbusd(8).\n"
       "Exit status: 0 stopped cleanly, 1 error, 2 bad usage, 3 another shmbusd owns the\n"
       "bus directory.\n",
       CONFIG_LIMIT_TOPICS, CONFIG_LIMIT_RECORDS, CONFIG_LIMIT_MEMORY >> 30,
@@ -105,12 +119,13 @@ static int main_parse(int argc, char **argv, struct main_opts *o) {
       {"dir", required_argument, NULL, 'd'},      {"config", required_argument, NULL, 'c'},
       {"ready-fd", required_argument, NULL, 'r'}, {"limit", required_argument, NULL, 'l'},
       {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0}};
+      {"version", no_argument, NULL, 'V'},        {"idle-exit", required_argument, NULL, 'i'},
+      {NULL, 0, NULL, 0}};
   int ch;
 
   memset(o, 0, sizeof(*o));
   o->ready_fd = -1;
-  while ((ch = getopt_long(argc, argv, "fsd:c:l:r:vhV", longopts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "fsd:c:l:r:i:vhV", longopts, NULL)) != -1) {
     switch (ch) {
     case 'f':
       o->foreground = true;
@@ -134,6 +149,19 @@ static int main_parse(int argc, char **argv, struct main_opts *o) {
         return MAIN_EXIT_USAGE;
       }
       o->ready_fd = (int)v;
+      break;
+    }
+    case 'i': {
+      char *end;
+      double v;
+      errno = 0;
+      v = strtod(optarg, &end);
+      if (errno != 0 || *end != '\0' || end == optarg || !(v > 0) || v > 86400.0 * 365) {
+        fprintf(stderr, "shmbusd: --idle-exit needs a number of seconds > 0, not \"%s\"\n",
+                optarg);
+        return MAIN_EXIT_USAGE;
+      }
+      o->idle_exit = v;
       break;
     }
     case 'l':
@@ -363,6 +391,99 @@ static void main_notify_ready(int fd) {
   close(fd);
 }
 
+/* Sends `msg` to systemd's notification socket, if $NOTIFY_SOCKET names
+ * one: a path, or an abstract name written with a leading '@'. A tiny
+ * sd_notify(3) by hand, so the daemon needs no libsystemd. Failures are
+ * logged, never fatal: the daemon works without a supervisor. */
+static void main_sd_notify(const char *msg) {
+  const char *e = getenv("NOTIFY_SOCKET");
+  struct sockaddr_un sa;
+  socklen_t len;
+  size_t n;
+  ssize_t sent;
+  int fd;
+
+  if (e == NULL || e[0] == '\0')
+    return;
+  n = strlen(e);
+  if ((e[0] != '/' && e[0] != '@') || n < 2 || n >= sizeof(sa.sun_path)) {
+    log_warn("NOTIFY_SOCKET=%s is not a unix socket path or @name; not notifying", e);
+    return;
+  }
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, e, n);
+  if (e[0] == '@')
+    sa.sun_path[0] = '\0'; /* abstract: no terminating NUL, the length says */
+  len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (e[0] == '/' ? 1 : 0));
+  if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
+    log_warn("NOTIFY_SOCKET: socket: %s", strerror(errno));
+    return;
+  }
+  do
+    sent = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+  while (sent < 0 && errno == EINTR);
+  if (sent < 0)
+    log_warn("cannot notify %s: %s", e, strerror(errno));
+  close(fd);
+}
+
+/* True while the daemon serves nobody: no client connected and no topic
+ * but its own $sys/ ones (a retained or an adopted topic keeps it). */
+static bool main_idle(const struct server *srv) {
+  size_t i;
+
+  if (srv->nclients != 0)
+    return false;
+  /* A read-only walk of the registry's hash table. */
+  for (i = 0; i < srv->reg.nbuckets; i++)
+    for (const struct registry_topic *t = srv->reg.buckets[i]; t != NULL; t = t->hnext)
+      if (!t->sys)
+        return false;
+  return true;
+}
+
+static void main_shutdown(struct main_ctx *ctx);
+
+/* --idle-exit: looks a few times per idle period; shuts down once the
+ * daemon has been idle for the whole period. */
+static void main_on_idle_timer(uv_timer_t *h) {
+  struct main_ctx *ctx = h->data;
+  uint64_t now = uv_now(&ctx->loop);
+
+  if (!main_idle(&ctx->srv)) {
+    ctx->idle_since = 0;
+    return;
+  }
+  if (ctx->idle_since == 0) {
+    ctx->idle_since = now;
+    return;
+  }
+  if (now - ctx->idle_since >= ctx->idle_ms) {
+    log_notice("no clients and no topics for %.1f s (--idle-exit): shutting down",
+               (double)ctx->idle_ms / 1000.0);
+    main_shutdown(ctx);
+  }
+}
+
+static int main_idle_start(struct main_ctx *ctx, double seconds) {
+  uint64_t tick;
+  int rv;
+
+  ctx->idle_ms = (uint64_t)(seconds * 1000.0);
+  if (ctx->idle_ms == 0)
+    ctx->idle_ms = 1;
+  /* Four looks per period, between 10 ms and 1 s apart: the daemon exits
+   * between S and S + one tick after its last client left. */
+  tick = ctx->idle_ms / 4;
+  tick = tick < 10 ? 10 : tick > 1000 ? 1000 : tick;
+  if ((rv = uv_timer_init(&ctx->loop, &ctx->idle_timer)) < 0)
+    return rv;
+  ctx->idle_init = true;
+  ctx->idle_timer.data = ctx;
+  return uv_timer_start(&ctx->idle_timer, main_on_idle_timer, tick, tick);
+}
+
 static void main_shutdown(struct main_ctx *ctx) {
   uv_signal_t *sigs[3] = {&ctx->sig_term, &ctx->sig_int, &ctx->sig_hup};
   int i;
@@ -370,7 +491,10 @@ static void main_shutdown(struct main_ctx *ctx) {
   if (ctx->stopping)
     return;
   ctx->stopping = true;
+  main_sd_notify("STOPPING=1");
   server_shutdown(&ctx->srv);
+  if (ctx->idle_init && !uv_is_closing((uv_handle_t *)&ctx->idle_timer))
+    uv_close((uv_handle_t *)&ctx->idle_timer, NULL);
   for (i = 0; i < ctx->nsignals; i++)
     if (!uv_is_closing((uv_handle_t *)sigs[i]))
       uv_close((uv_handle_t *)sigs[i], NULL);
@@ -449,7 +573,7 @@ int main(int argc, char **argv) {
     log_err("--ready-fd %d: %s", o.ready_fd, strerror(errno));
     return MAIN_EXIT_USAGE;
   }
-  if (shmbus__bus_dir(o.dir, o.system, dir, sizeof(dir)) < 0 ||
+  if (shmbus__bus_dir(o.dir, o.system, dir, sizeof(dir), NULL) < 0 ||
       shmbus__bus_path(dir, SHMBUS__SOCK_NAME, sock_path, sizeof(sock_path)) < 0) {
     log_err("the bus directory path is too long for a unix socket");
     goto done;
@@ -524,6 +648,12 @@ int main(int argc, char **argv) {
     (void)uv_run(&ctx.loop, UV_RUN_DEFAULT);
     goto done;
   }
+  if (o.idle_exit > 0 && (rv = main_idle_start(&ctx, o.idle_exit)) < 0) {
+    log_err("cannot start the idle timer: %s", uv_strerror(rv));
+    main_shutdown(&ctx);
+    (void)uv_run(&ctx.loop, UV_RUN_DEFAULT);
+    goto done;
+  }
   (void)sigprocmask(SIG_UNBLOCK, &held, NULL);
   log_notice("shmbusd %s listening on %s (%s bus, pid %d)", shmbus_version(), sock_path,
              o.system ? "system" : "per-user", (int)getpid());
@@ -531,6 +661,11 @@ int main(int argc, char **argv) {
   o.ready_fd = -1;
   main_notify_ready(status_fd);
   status_fd = -1;
+  {
+    char msg[64];
+    snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%d", (int)getpid());
+    main_sd_notify(msg);
+  }
   (void)uv_run(&ctx.loop, UV_RUN_DEFAULT);
   log_notice("stopped");
   status = 0;

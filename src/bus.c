@@ -304,7 +304,7 @@ bool shmbus_bus_connected(const shmbus_bus *bus) {
 }
 
 const char *shmbus_bus_last_error(const shmbus_bus *bus) {
-  return bus != NULL ? bus->conn.last_error : "";
+  return bus != NULL ? bus->conn.last_error : shmbus__conn_open_error();
 }
 
 static void bus_handle_close(struct shmbus__handle *h);

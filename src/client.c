@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,41 @@
 #include "shmbus/error.h"
 
 #ifndef SHMBUS_DAEMON_INSTALL_PATH
-#define SHMBUS_DAEMON_INSTALL_PATH "shmbusd"
+#define SHMBUS_DAEMON_INSTALL_PATH "/usr/local/bin/shmbusd"
 #endif
+
+/* Why the last shmbus__conn_connect of this thread failed, when there is
+ * more to say than its code (which daemon binaries autostart looked for,
+ * which bus directory does not exist). Per thread, because a failed
+ * shmbus_bus_open leaves no bus to hold it. */
+static _Thread_local char client_why[1024];
+
+const char *shmbus__conn_open_error(void) {
+  return client_why;
+}
+
+__attribute__((format(printf, 1, 2))) static void client_set_why(const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  (void)vsnprintf(client_why, sizeof(client_why), fmt, ap);
+  va_end(ap);
+}
+
+/* Appends to client_why, cutting with "..." when it is full. */
+__attribute__((format(printf, 1, 2))) static void client_add_why(const char *fmt, ...) {
+  size_t len = strlen(client_why);
+  va_list ap;
+  int n;
+
+  if (len + 4 >= sizeof(client_why))
+    return;
+  va_start(ap, fmt);
+  n = vsnprintf(client_why + len, sizeof(client_why) - len, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof(client_why) - len)
+    memcpy(client_why + sizeof(client_why) - 4, "...", 4);
+}
 
 static int client_copy(char *dst, size_t cap, const char *src) {
   int n = snprintf(dst, cap, "%s", src);
@@ -36,16 +70,23 @@ int shmbus__conn_init(struct shmbus__conn *c, const char *dir, const char *name,
     autostart = !(env != NULL && strcmp(env, "1") == 0);
   }
   c->autostart = autostart != 0;
-  if ((rv = shmbus__bus_dir(dir, false, c->dir, sizeof(c->dir))) < 0)
+  if ((rv = shmbus__bus_dir(dir, false, c->dir, sizeof(c->dir), &c->dir_default)) < 0)
     return rv;
   if ((rv = shmbus__bus_path(c->dir, SHMBUS__SOCK_NAME, c->sock_path, sizeof(c->sock_path))) < 0)
     return rv;
   /* A longer name is cut, as the API documents. */
   snprintf(c->name, sizeof(c->name), "%s", name != NULL ? name : shmbus__program_name());
+  /* A daemon named by the options or $SHMBUS_DAEMON is the only one
+   * tried; otherwise client_find_daemon searches when it is needed. */
   if (daemon_path == NULL) {
     env = getenv("SHMBUS_DAEMON");
-    daemon_path = env != NULL && env[0] != '\0' ? env : SHMBUS_DAEMON_INSTALL_PATH;
+    if (env != NULL && env[0] != '\0') {
+      daemon_path = env;
+      c->daemon_from_env = true;
+    }
   }
+  if (daemon_path == NULL)
+    return 0;
   return client_copy(c->daemon_path, sizeof(c->daemon_path), daemon_path);
 }
 
@@ -59,27 +100,199 @@ void shmbus__conn_close(struct shmbus__conn *c) {
   c->gen++;
 }
 
+/* Where autostart looks for shmbusd when no path was given (by the bus
+ * options or $SHMBUS_DAEMON), first found first used:
+ *   1. beside the library: in its own directory, in ../bin and ../sbin of
+ *      it (lib/ next to bin/ under a prefix), in ../../bin (a multiarch
+ *      lib/<triplet>/), and in ../daemon (the build tree);
+ *   2. beside the program that uses the library (/proc/self/exe), and in
+ *      ../bin of it;
+ *   3. where the build installs it (SHMBUS_DAEMON_INSTALL_PATH);
+ *   4. every directory of $PATH.
+ * So an installed tree works wherever its prefix is moved, and a program
+ * run from the build tree starts the daemon of that build. */
+struct client_place {
+  unsigned up;     /* directories to go up from the file's own */
+  const char *sub; /* then into this one ("" none) */
+};
+static const struct client_place client_lib_places[] = {
+    {0, ""}, {1, "bin"}, {1, "sbin"}, {2, "bin"}, {1, "daemon"}};
+static const struct client_place client_exe_places[] = {{0, ""}, {1, "bin"}};
+
+/* Whether `path` is already in the list of places tried. */
+static bool client_tried(const char *path) {
+  size_t n = strlen(path);
+  const char *p = client_why;
+
+  while ((p = strstr(p, path)) != NULL) {
+    if ((p == client_why || (p >= client_why + 2 && p[-2] == ',' && p[-1] == ' ')) &&
+        (p[n] == '\0' || p[n] == ','))
+      return true;
+    p++;
+  }
+  return false;
+}
+
+/* Tries `path`; on success copies it into c->daemon_path. Adds it to the
+ * list of places tried in client_why (once). */
+static bool client_try_path(struct shmbus__conn *c, const char *path) {
+  size_t n = strlen(path);
+
+  if (n >= sizeof(c->daemon_path))
+    return false;
+  if (!client_tried(path))
+    client_add_why("%s%s", client_why[0] == '\0' ? "" : ", ", path);
+  if (!shmbus__is_executable(path))
+    return false;
+  memcpy(c->daemon_path, path, n + 1);
+  return true;
+}
+
+/* Tries shmbusd at each place relative to the directory of `file` (an
+ * absolute path without symlinks, so going up is cutting components). */
+static bool client_try_places(struct shmbus__conn *c, const char *file,
+                              const struct client_place *pl, size_t n) {
+  char path[sizeof(c->daemon_path)];
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    size_t len = strlen(file);
+    unsigned up;
+    int k;
+    /* The file's directory, then `up` levels higher. */
+    for (up = 0; up <= pl[i].up; up++) {
+      while (len > 0 && file[len - 1] != '/')
+        len--;
+      if (len > 0)
+        len--; /* the slash */
+    }
+    k = snprintf(path, sizeof(path), "%.*s%s%s/shmbusd", (int)len, file,
+                 pl[i].sub[0] != '\0' ? "/" : "", pl[i].sub);
+    if (k > 0 && (size_t)k < sizeof(path) && client_try_path(c, path))
+      return true;
+  }
+  return false;
+}
+
+/* Tries the directories of a path list (colon-separated: $PATH). */
+static bool client_try_list(struct shmbus__conn *c, const char *list, const char *name) {
+  const char *p = list;
+
+  while (p != NULL && *p != '\0') {
+    const char *end = strchr(p, ':');
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    char path[sizeof(c->daemon_path)];
+    int n = snprintf(path, sizeof(path), "%.*s/%s", (int)len, len > 0 ? p : ".", name);
+    if (n > 0 && (size_t)n < sizeof(path) && shmbus__is_executable(path)) {
+      memcpy(c->daemon_path, path, (size_t)n + 1);
+      return true;
+    }
+    p = end != NULL ? end + 1 : NULL;
+  }
+  return false;
+}
+
+/* Finds the daemon to start into c->daemon_path. Returns 0, or -ENOENT
+ * with every place it looked in client_why. */
+static int client_find_daemon(struct shmbus__conn *c) {
+  char file[sizeof(c->daemon_path)];
+  const char *path_env = getenv("PATH");
+
+  client_why[0] = '\0';
+  if (c->daemon_path[0] != '\0') {
+    /* Named by the caller: that one or none. A bare name is a command. */
+    if (strchr(c->daemon_path, '/') != NULL) {
+      if (shmbus__is_executable(c->daemon_path))
+        return 0;
+      client_set_why("the bus daemon %s%s is not an executable file", c->daemon_path,
+                     c->daemon_from_env ? " (from $SHMBUS_DAEMON)" : "");
+      return -ENOENT;
+    }
+    char name[sizeof(c->daemon_path)];
+    memcpy(name, c->daemon_path, sizeof(name));
+    if (client_try_list(c, path_env, name))
+      return 0;
+    client_set_why("the bus daemon %s%s is not in $PATH (%s)", name,
+                   c->daemon_from_env ? " (from $SHMBUS_DAEMON)" : "",
+                   path_env != NULL ? path_env : "unset");
+    return -ENOENT;
+  }
+  if (shmbus__library_file(file, sizeof(file)) == 0 &&
+      client_try_places(c, file, client_lib_places,
+                        sizeof(client_lib_places) / sizeof(client_lib_places[0])))
+    return 0;
+  if (shmbus__program_file(file, sizeof(file)) == 0 &&
+      client_try_places(c, file, client_exe_places,
+                        sizeof(client_exe_places) / sizeof(client_exe_places[0])))
+    return 0;
+  if (client_try_path(c, SHMBUS_DAEMON_INSTALL_PATH))
+    return 0;
+  if (client_try_list(c, path_env, "shmbusd"))
+    return 0;
+  {
+    char tried[sizeof(client_why)];
+    memcpy(tried, client_why, sizeof(tried));
+    client_set_why("cannot find the bus daemon shmbusd to start: looked for %s and in $PATH "
+                   "(%s); set $SHMBUS_DAEMON to its path",
+                   tried, path_env != NULL ? path_env : "unset");
+  }
+  c->daemon_path[0] = '\0';
+  return -ENOENT;
+}
+
 /* Starts the daemon and waits until it listens (it writes one byte to the
- * ready pipe) or exits (EOF: another daemon won the race to start, or it
- * failed). Either way the caller just tries to connect again. */
+ * ready pipe) or exits (EOF). Its first process's exit status says which:
+ * 0 it listens, 3 another daemon won the race to start (fine: connect to
+ * that one), anything else it failed. Only the default per-user bus
+ * directory may be created on the way: any other must exist, or a
+ * mistyped --dir or $SHMBUS_DIR would silently start a private daemon
+ * nobody else talks to. An autostarted daemon exits once it has been idle
+ * (no clients, no retained topics) for $SHMBUS_IDLE_EXIT seconds, default
+ * SHMBUS__AUTOSTART_IDLE_S; SHMBUS_IDLE_EXIT=0 keeps it. */
 static int client_autostart(struct shmbus__conn *c) {
-  char *argv[] = {c->daemon_path, "--dir", c->dir, "--ready-fd", "3", NULL};
+  char idle[32] = SHMBUS__AUTOSTART_IDLE_S;
+  char *argv[] = {c->daemon_path, "--dir", c->dir, "--ready-fd", "3", "--idle-exit", idle, NULL};
+  const char *env = getenv("SHMBUS_IDLE_EXIT");
+  char found[sizeof(c->daemon_path)];
+  bool searched = c->daemon_path[0] == '\0';
   int p[2];
   int rv;
 
+  if (!c->dir_default && !shmbus__path_exists(c->dir)) {
+    client_set_why("the bus directory %s does not exist, and autostart creates only the default "
+                   "per-user bus: create it first, or start `shmbusd --dir %s`",
+                   c->dir, c->dir);
+    return -ENOENT;
+  }
+  if ((rv = client_find_daemon(c)) < 0)
+    return rv;
+  memcpy(found, c->daemon_path, sizeof(found));
+  if (searched)
+    c->daemon_path[0] = '\0'; /* search again next time: it may move */
+  if (env != NULL && env[0] != '\0') {
+    if (strcmp(env, "0") == 0)
+      argv[5] = NULL; /* stay */
+    else
+      snprintf(idle, sizeof(idle), "%s", env);
+  }
+  argv[0] = found;
   if ((rv = shmbus__pipe(p)) < 0)
     return rv;
-  rv = shmbus__spawn_daemon(c->daemon_path, argv, p[1]);
+  rv = shmbus__spawn_daemon(found, argv, p[1]);
   shmbus__fd_close(p[1]);
-  if (rv == 0) {
-    rv = shmbus__wait_readable(&p[0], 1, c->timeout_ms);
-    if (rv == 0)
-      rv = -ETIMEDOUT;
-    else if (rv > 0)
-      rv = 0;
-  }
   shmbus__fd_close(p[0]);
-  return rv;
+  if (rv < 0) {
+    client_set_why("cannot start the bus daemon %s: %s", found, shmbus_strerror(rv));
+    return rv;
+  }
+  if (rv != 0 && rv != 3) {
+    client_set_why("the bus daemon %s exited with status %d instead of listening on %s; "
+                   "`%s --foreground --dir %s` shows why",
+                   found, rv, c->dir, found, c->dir);
+    return -ECONNREFUSED;
+  }
+  client_why[0] = '\0';
+  return 0;
 }
 
 static int client_hello(struct shmbus__conn *c) {
@@ -106,6 +319,7 @@ int shmbus__conn_connect(struct shmbus__conn *c) {
   int rv;
 
   shmbus__conn_close(c);
+  client_why[0] = '\0';
   rv = shmbus__unix_connect(c->sock_path, &c->fd);
   if ((rv == -ENOENT || rv == -ECONNREFUSED) && c->autostart) {
     if ((rv = client_autostart(c)) < 0)

@@ -28,7 +28,9 @@ struct shmbus__conn {
   char dir[108];          /* bus directory */
   char sock_path[108];    /* dir/shmbusd.sock; fits sun_path */
   char name[SHMBUS__NAME_MAX + 1];
-  char daemon_path[256];
+  char daemon_path[256];  /* given by the options or $SHMBUS_DAEMON; "" to search */
+  bool daemon_from_env;   /* daemon_path came from $SHMBUS_DAEMON */
+  bool dir_default;       /* dir is the default per-user bus (autostart may create it) */
   shmbus__event_fn on_event;
   /* Called just before the socket is closed (while its fd is still
    * valid), so a watcher on it can be removed first. May be NULL. */
@@ -67,6 +69,16 @@ int shmbus__conn_drain(struct shmbus__conn *c);
 /* Waits up to timeout_ms for one message and hands it to on_event. Returns
  * 1 if one was handled, 0 on timeout, or SHMBUS_EDISCONNECTED. */
 int shmbus__conn_wait_event(struct shmbus__conn *c, int timeout_ms);
+
+/* How long an autostarted daemon stays without clients and retained
+ * topics before it exits (shmbusd --idle-exit), unless $SHMBUS_IDLE_EXIT
+ * says otherwise. */
+#define SHMBUS__AUTOSTART_IDLE_S "60"
+
+/* More about why the calling thread's last shmbus__conn_connect failed
+ * (e.g. every place autostart looked for shmbusd), or "". Thread-local;
+ * valid until the thread's next connect. */
+const char *shmbus__conn_open_error(void);
 
 /* Closes the socket (the connection can connect again). */
 void shmbus__conn_close(struct shmbus__conn *c);

@@ -11,20 +11,30 @@ static int paths_put(size_t cap, int n) {
   return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-int shmbus__bus_dir(const char *explicit_dir, bool system, char *out, size_t cap) {
+int shmbus__bus_dir(const char *explicit_dir, bool system, char *out, size_t cap,
+                    bool *is_default) {
   const char *env;
+  bool dflt = false;
+  int rv;
 
-  if (explicit_dir != NULL && explicit_dir[0] != '\0')
-    return paths_put(cap, snprintf(out, cap, "%s", explicit_dir));
   env = getenv("SHMBUS_DIR");
-  if (env != NULL && env[0] != '\0')
-    return paths_put(cap, snprintf(out, cap, "%s", env));
-  if (system)
-    return paths_put(cap, snprintf(out, cap, "%s", SHMBUS__SYSTEM_DIR));
-  env = getenv("XDG_RUNTIME_DIR");
-  if (env != NULL && env[0] == '/')
-    return paths_put(cap, snprintf(out, cap, "%s/shmbus", env));
-  return paths_put(cap, snprintf(out, cap, "/tmp/shmbus-%u", (unsigned)getuid()));
+  if (explicit_dir != NULL && explicit_dir[0] != '\0') {
+    rv = paths_put(cap, snprintf(out, cap, "%s", explicit_dir));
+  } else if (env != NULL && env[0] != '\0') {
+    rv = paths_put(cap, snprintf(out, cap, "%s", env));
+  } else if (system) {
+    rv = paths_put(cap, snprintf(out, cap, "%s", SHMBUS__SYSTEM_DIR));
+  } else {
+    env = getenv("XDG_RUNTIME_DIR");
+    dflt = true;
+    if (env != NULL && env[0] == '/')
+      rv = paths_put(cap, snprintf(out, cap, "%s/shmbus", env));
+    else
+      rv = paths_put(cap, snprintf(out, cap, "/tmp/shmbus-%u", (unsigned)getuid()));
+  }
+  if (is_default != NULL)
+    *is_default = dflt;
+  return rv;
 }
 
 int shmbus__bus_path(const char *dir, const char *name, char *out, size_t cap) {

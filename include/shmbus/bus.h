@@ -59,9 +59,14 @@ struct shmbus_bus_opts {
   /* Start shmbusd when none answers: 1 yes, 0 no, SHMBUS_AUTOSTART_DEFAULT
    * yes unless the environment sets SHMBUS_NO_AUTOSTART=1. */
   int autostart;
-  /* The daemon to start. NULL: $SHMBUS_DAEMON, else the shmbusd installed
-   * with the library (its path is fixed at build time). A name without a
-   * '/' is looked up in $PATH. */
+  /* The daemon to start. NULL: $SHMBUS_DAEMON, else the first shmbusd
+   * found beside the library (its directory, ../bin, ../sbin, ../../bin,
+   * ../daemon), beside the program (its directory, ../bin), at the path
+   * the build installs it to, then in $PATH. A name without a '/' is
+   * looked up in $PATH. Autostart creates only the default per-user bus
+   * directory: any other `dir` must exist. An autostarted daemon exits
+   * after $SHMBUS_IDLE_EXIT seconds (default 60; 0: never) without
+   * clients and retained topics. */
   const char *daemon_path;
   /* How long a control request (open, close) may wait for the daemon, and
    * how long to wait for an autostarted daemon. 0: 5000 ms. */
@@ -103,7 +108,11 @@ SHMBUS_API bool shmbus_bus_connected(const shmbus_bus *bus);
  * e.g. "pub on \"a/b\" denied by /etc/shmbus.conf:3" after SHMBUS_EDENIED,
  * or "" when the last failure was not the daemon's answer. A call that
  * fails with a daemon error sets it; the next request clears it. The
- * string belongs to the bus and stays valid until the next call on it. */
+ * string belongs to the bus and stays valid until the next call on it.
+ * With bus NULL: why the calling thread's last shmbus_bus_open failed,
+ * when there is more to say than its code (every place autostart looked
+ * for shmbusd, a bus directory that does not exist), else ""; valid until
+ * the thread's next shmbus_bus_open. */
 SHMBUS_API const char *shmbus_bus_last_error(const shmbus_bus *bus);
 
 /* ---- the daemon ---------------------------------------------------------- */

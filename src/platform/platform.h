@@ -100,8 +100,22 @@ int shmbus__unix_connect(const char *path, int *fd);
 /* Starts `path` (searched in $PATH when it has no '/') with argv, its
  * stdin/stdout/stderr on /dev/null and `ready_fd` passed as fd 3, and
  * reaps the direct child once it exits (the daemon detaches itself).
- * Returns 0 or -errno. */
+ * Returns 0 when that child exited 0, its exit status (> 0; 128 + the
+ * signal when killed) when it did not, or -errno when it could not start. */
 int shmbus__spawn_daemon(const char *path, char *const argv[], int ready_fd);
+
+/* The absolute path of the file this library's code was loaded from (the
+ * shared library, or the program a static library is linked into), and of
+ * the running program (/proc/self/exe on Linux). Return 0, or -errno
+ * (-ENOENT when the system cannot tell), or -ENAMETOOLONG. */
+int shmbus__library_file(char *out, size_t cap);
+int shmbus__program_file(char *out, size_t cap);
+
+/* True if `path` is a regular file this process may execute. */
+bool shmbus__is_executable(const char *path);
+
+/* False only when nothing exists at `path` (ENOENT, ENOTDIR). */
+bool shmbus__path_exists(const char *path);
 
 /* Sends one datagram of `len` bytes with `nfds` descriptors attached
  * (SCM_RIGHTS; the caller keeps its copies), without blocking and without

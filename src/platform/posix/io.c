@@ -1,14 +1,18 @@
 /* Events, waiting, the daemon's socket and starting the daemon, on Linux.
  * See platform.h for the contract. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -135,13 +139,61 @@ int shmbus__spawn_daemon(const char *path, char *const argv[], int ready_fd) {
     rv = posix_spawnp(&pid, path, &fa, NULL, argv, environ);
   if (rv != 0)
     goto done;
-  /* The daemon forks into the background and its first process exits at
-   * once; reap it so no zombie is left in our process. */
+  /* The daemon forks into the background and its first process exits
+   * once the daemon listens (0) or failed (its status); reap it so no
+   * zombie is left in our process. */
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;
+  posix_spawn_file_actions_destroy(&fa);
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 0;
 done:
   posix_spawn_file_actions_destroy(&fa);
   return -rv;
+}
+
+/* Makes `path` absolute and free of symlinks into out. */
+static int io_realpath(const char *path, char *out, size_t cap) {
+  char buf[PATH_MAX];
+
+  if (realpath(path, buf) == NULL)
+    return -errno;
+  if (strlen(buf) >= cap)
+    return -ENAMETOOLONG;
+  memcpy(out, buf, strlen(buf) + 1);
+  return 0;
+}
+
+/* An object of the library's own, whose address names the file it was
+ * loaded from (ISO C has no conversion of a function pointer for dladdr). */
+static const char io_anchor = 0;
+
+int shmbus__library_file(char *out, size_t cap) {
+  Dl_info info;
+
+  /* A main program
+   * found through $PATH may be reported by its bare name: then unknown. */
+  if (dladdr(&io_anchor, &info) == 0 || info.dli_fname == NULL ||
+      strchr(info.dli_fname, '/') == NULL)
+    return -ENOENT;
+  return io_realpath(info.dli_fname, out, cap);
+}
+
+int shmbus__program_file(char *out, size_t cap) {
+  return io_realpath("/proc/self/exe", out, cap);
+}
+
+bool shmbus__path_exists(const char *path) {
+  struct stat st;
+
+  return lstat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
+}
+
+bool shmbus__is_executable(const char *path) {
+  struct stat st;
+
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
 /* Room for the most descriptors a caller of shmbus__sock_recv asks for;
