@@ -59,7 +59,11 @@ struct pub_state {
   uint64_t n; /* messages so far, for pacing */
 };
 
-/* Sleeps until message number st->n is due at --rate. */
+/* Sleeps until message number st->n is due at --rate, or until Ctrl-C /
+ * SIGTERM (then pub_send sees cli_stopping). The bulk of a long wait is a
+ * poll on the signal pipe, which a signal ends whenever it comes (before
+ * the poll or during it); the last millisecond, where poll is too coarse,
+ * is a clock_nanosleep to the exact time. */
 static void pub_pace(struct pub_state *st) {
   struct timespec ts;
   uint64_t due;
@@ -69,10 +73,20 @@ static void pub_pace(struct pub_state *st) {
   if (st->n == 0)
     st->start_ns = cli_now_ns();
   due = st->start_ns + (uint64_t)((double)st->n * 1e9 / st->rate);
+  for (;;) {
+    uint64_t now = cli_now_ns();
+    struct pollfd p = {st->sig_fd, POLLIN, 0};
+    uint64_t ms;
+    if (cli_stopping || now >= due)
+      return;
+    if (due - now <= 2000000u)
+      break;
+    ms = (due - now) / 1000000u - 1;
+    if (poll(&p, 1, ms > 1000000u ? 1000000 : (int)ms) > 0)
+      return;
+  }
   ts.tv_sec = (time_t)(due / 1000000000u);
   ts.tv_nsec = (long)(due % 1000000000u);
-  /* Ctrl-C interrupts the sleep (the handler is installed without
-   * SA_RESTART): stop sleeping then, pub_send sees cli_stopping. */
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
     if (cli_stopping)
       return;

@@ -341,9 +341,17 @@ int shmbus__conn_connect(struct shmbus__conn *c) {
   return client_hello(c);
 }
 
-/* A receive failed: anything but "nothing waiting" ends the connection. */
-static int client_lost(struct shmbus__conn *c) {
+/* A receive failed with `rv`: anything but "nothing waiting" ends the
+ * connection (a message is lost, the conversation is out of step). Our
+ * own descriptor limit is said as such, not as a lost daemon. */
+static int client_lost(struct shmbus__conn *c, int rv) {
   shmbus__conn_close(c);
+  if (rv == -EMFILE) {
+    snprintf(c->last_error, sizeof(c->last_error),
+             "a message of the daemon with descriptors was lost: this process reached its "
+             "descriptor limit (RLIMIT_NOFILE, `ulimit -n`)");
+    return -EMFILE;
+  }
   return SHMBUS_EDISCONNECTED;
 }
 
@@ -358,7 +366,7 @@ int shmbus__conn_drain(struct shmbus__conn *c) {
     if (rv == -EAGAIN)
       return 0;
     if (rv < 0)
-      return client_lost(c);
+      return client_lost(c, rv);
     c->on_event(c->ctx, &ev);
   }
 }
@@ -378,7 +386,7 @@ int shmbus__conn_wait_event(struct shmbus__conn *c, int timeout_ms) {
       return 0;
   }
   if (rv < 0)
-    return client_lost(c);
+    return client_lost(c, rv);
   c->on_event(c->ctx, &ev);
   return 1;
 }
@@ -399,7 +407,7 @@ int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
     rv = -ETIMEDOUT; /* the daemon does not read: as good as gone */
   if (rv < 0) {
     if (rv != -EINVAL && rv != -EMSGSIZE)
-      return client_lost(c);
+      return client_lost(c, rv);
     return rv;
   }
   deadline = shmbus__clock_mono_ns() + (uint64_t)c->timeout_ms * 1000000u;
@@ -413,7 +421,7 @@ int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
       continue;
     }
     if (rv != -EAGAIN)
-      return client_lost(c);
+      return client_lost(c, rv);
     now = shmbus__clock_mono_ns();
     if (now >= deadline)
       return -ETIMEDOUT;

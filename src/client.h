@@ -57,13 +57,15 @@ int shmbus__conn_connect(struct shmbus__conn *c);
  * handing other messages to on_event meanwhile. On success *reply holds the
  * reply and its fds (the caller owns them); an `error` reply is turned into
  * its code (and the text is left in reply->text and c->last_error). A lost connection gives
- * SHMBUS_EDISCONNECTED and closes the socket. */
+ * SHMBUS_EDISCONNECTED and closes the socket; so does a reply lost to our own
+ * descriptor limit, which gives -EMFILE (and says so in c->last_error). */
 int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
                          struct shmbus__msg *reply);
 
 /* Reads every waiting message without blocking and hands it to on_event.
- * Returns 0, or SHMBUS_EDISCONNECTED when the daemon went away (the socket
- * is then closed). */
+ * Returns 0, or SHMBUS_EDISCONNECTED when the daemon went away, or -EMFILE
+ * when a message was lost to our descriptor limit (the socket is closed
+ * either way). */
 int shmbus__conn_drain(struct shmbus__conn *c);
 
 /* Waits up to timeout_ms for one message and hands it to on_event. Returns

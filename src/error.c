@@ -24,7 +24,7 @@ const char *shmbus_version(void) {
   XX(EBADF, "bad file descriptor")                                             \
   XX(EACCES, "permission denied")                                              \
   XX(EPERM, "operation not permitted")                                         \
-  XX(EMFILE, "too many open files")                                            \
+  XX(EMFILE, "too many open files: the process reached its descriptor limit (RLIMIT_NOFILE)") \
   XX(ENFILE, "too many open files in system")                                  \
   XX(ENOSYS, "function not supported by this kernel")                          \
   XX(EOVERFLOW, "value too large")                                             \

@@ -8,15 +8,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemonutil.h"
+#include "procutil.h"
 
 #ifndef SHMBUS_CLI_PATH
 #error "SHMBUS_CLI_PATH must name the shmbus binary"
@@ -24,8 +32,12 @@
 
 static struct du_daemon d;
 static char work[64]; /* outputs, inputs, config files */
+static char saved_path[4096]; /* $PATH, which some tests change */
 
 static void setup(void) {
+  const char *path = getenv("PATH");
+
+  snprintf(saved_path, sizeof(saved_path), "%s", path != NULL ? path : "/usr/bin:/bin");
   memset(&d, 0, sizeof(d));
   snprintf(work, sizeof(work), "/tmp/shmbus-clitest-XXXXXX");
   cr_assert_not_null(mkdtemp(work));
@@ -36,6 +48,7 @@ static void setup(void) {
 
 static void teardown(void) {
   char cmd[128];
+  setenv("PATH", saved_path, 1);
   du_stop(&d);
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
   (void)!system(cmd);
@@ -56,8 +69,10 @@ struct run {
 
 static int run_counter;
 
-/* Starts `shmbus ARGS...` with stdin from `in_path` (NULL: /dev/null). */
-static void run_start(struct run *r, const char *in_path, const char *const *args) {
+/* Starts `exe ARGS...` (argv[0] "shmbus") with stdin from `in_path`
+ * (NULL: /dev/null). */
+static void run_start_exe(struct run *r, const char *exe, const char *in_path,
+                          const char *const *args) {
   char *argv[32];
   int n = 0;
 
@@ -80,9 +95,14 @@ static void run_start(struct run *r, const char *in_path, const char *const *arg
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
-    execv(SHMBUS_CLI_PATH, argv);
+    execv(exe, argv);
     _exit(127);
   }
+}
+
+/* Starts `shmbus ARGS...` with stdin from `in_path` (NULL: /dev/null). */
+static void run_start(struct run *r, const char *in_path, const char *const *args) {
+  run_start_exe(r, SHMBUS_CLI_PATH, in_path, args);
 }
 
 static char *slurp(const char *path, size_t *len) {
@@ -558,5 +578,420 @@ Test(cli, pub_interrupted_prints_its_summary) {
   cr_assert_not_null(strstr(pub.err, "published 0 waits 0"), "%s", pub.err);
   run_free(&pub);
   shmbus_sub_close(stats);
+  shmbus_bus_close(bus);
+}
+
+/* ---- options: the same everywhere, before or after the verb ----------------- */
+
+Test(cli, bus_options_before_the_verb) {
+  struct run ls, bad;
+
+  unsetenv("SHMBUS_DIR");
+  cr_assert_eq(RUN(&ls, NULL, "--dir", d.dir, "--no-autostart", "ls", "--json", "--interval", "0"),
+               0, "%s", ls.err);
+  cr_assert_not_null(strstr(ls.out, "$sys/stats"), "%s", ls.out);
+  cr_assert_eq(RUN(&bad, NULL, "--count", "3", "ls"), 2);
+  cr_assert_not_null(strstr(bad.err, "shmbus: unrecognized option '--count' before the verb"),
+                     "%s", bad.err);
+  run_free(&ls);
+  run_free(&bad);
+}
+
+Test(cli, getopt_messages_name_the_program) {
+  struct run a, b;
+
+  cr_assert_eq(RUN(&a, NULL, "echo", "--frobnicate", "t"), 2);
+  cr_assert_not_null(strstr(a.err, "shmbus echo: unrecognized option '--frobnicate'"), "%s", a.err);
+  cr_assert_eq(RUN(&b, NULL, "pub", "t", "--count"), 2);
+  cr_assert_not_null(strstr(b.err, "shmbus pub: option '--count' requires an argument"), "%s",
+                     b.err);
+  run_free(&a);
+  run_free(&b);
+}
+
+/* -j is --json in every verb (-J still taken); -r and -w mean --rate and
+ * --wait-subs, in pub only: echo and stat refuse them with the long name. */
+Test(cli, short_options_mean_one_thing) {
+  struct run j, jj, r, w;
+
+  cr_assert_eq(RUN(&j, NULL, "daemon", "status", "-j"), 0, "%s", j.err);
+  cr_assert_not_null(strstr(j.out, "\"uptime_ms\""), "%s", j.out);
+  cr_assert_eq(RUN(&jj, NULL, "ls", "-J", "-i", "0"), 0, "%s", jj.err);
+  cr_assert_not_null(strstr(jj.out, "\"topics\""), "%s", jj.out);
+  cr_assert_eq(RUN(&r, NULL, "echo", "-r", "t"), 2);
+  cr_assert_not_null(strstr(r.err, "--reliable"), "%s", r.err);
+  cr_assert_eq(RUN(&w, NULL, "stat", "-w", "t"), 2);
+  cr_assert_not_null(strstr(w.err, "--watch"), "%s", w.err);
+  run_free(&j);
+  run_free(&jj);
+  run_free(&r);
+  run_free(&w);
+}
+
+Test(cli, sizes_take_k_m_g) {
+  struct run pub, st, big;
+  json_t *v;
+
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/kilo", "--slot-size", "4K", "--retain", "x"), 0, "%s",
+               pub.err);
+  cr_assert_eq(RUN(&st, NULL, "stat", "t/kilo", "--json"), 0, "%s", st.err);
+  v = json_loads(st.out, 0, NULL);
+  cr_assert_not_null(v, "%s", st.out);
+  cr_assert_eq(json_integer_value(json_object_get(v, "slot_size")), 4096, "%s", st.out);
+  json_decref(v);
+  /* Above the largest slot: a range error, not "not a number". */
+  cr_assert_eq(RUN(&big, NULL, "pub", "t/giga", "--slot-size", "1G", "x"), 2);
+  cr_assert_not_null(strstr(big.err, "1..67108864"), "%s", big.err);
+  run_free(&pub);
+  run_free(&st);
+  run_free(&big);
+}
+
+Test(cli, sys_topics_are_reserved_for_the_daemon) {
+  struct run pub;
+
+  cr_assert_eq(RUN(&pub, NULL, "pub", "$sys/mine", "x"), 1);
+  cr_assert_not_null(strstr(pub.err, "reserved for the daemon"), "%s", pub.err);
+  run_free(&pub);
+}
+
+Test(cli, pub_file_refuses_directories_and_endless_input) {
+  struct run dir, zero, small;
+
+  cr_assert_eq(RUN(&dir, NULL, "pub", "t/f", "--file", work), 1);
+  cr_assert_not_null(strstr(dir.err, "is a directory"), "%s", dir.err);
+  /* Read up to the largest message and no further (not until memory runs
+   * out): the process ends with its own message, not a signal. */
+  cr_assert_eq(RUN(&zero, NULL, "pub", "t/f", "-f", "/dev/zero"), 1);
+  cr_assert_not_null(strstr(zero.err, "more than the 67108864 bytes"), "%s", zero.err);
+  cr_assert_eq(RUN(&small, NULL, "pub", "t/f", "-f", "/dev/zero", "--slot-size", "1K"), 1);
+  cr_assert_not_null(strstr(small.err, "more than the 1024 bytes"), "%s", small.err);
+  run_free(&dir);
+  run_free(&zero);
+  run_free(&small);
+}
+
+/* --watch into a pipe: reports one after another, no terminal codes. */
+Test(cli, stat_watch_into_a_pipe_is_plain_text) {
+  struct run pub;
+  char buf[16384];
+  size_t len = 0;
+  int p[2], st, reports = 0;
+  pid_t pid;
+
+  cr_assert_eq(RUN(&pub, NULL, "pub", "t/watched", "--retain", "x"), 0, "%s", pub.err);
+  cr_assert_eq(pipe(p), 0);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    dup2(p[1], 1);
+    close(p[0]);
+    close(p[1]);
+    execl(SHMBUS_CLI_PATH, "shmbus", "stat", "t/watched", "--watch", "--interval", "0.01",
+          (char *)NULL);
+    _exit(127);
+  }
+  close(p[1]);
+  /* Until two reports came (or the pipe closed): then stop it. */
+  while (reports < 2 && len < sizeof(buf) - 1) {
+    ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    cr_assert_gt(n, 0, "stat --watch ended early");
+    len += (size_t)n;
+    buf[len] = '\0';
+    reports = 0;
+    for (const char *q = buf; (q = strstr(q, "topic t/watched")) != NULL; q++)
+      reports++;
+  }
+  kill(pid, SIGTERM);
+  st = du_wait(pid);
+  close(p[0]);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "stat --watch: status %d", st);
+  cr_assert_null(memchr(buf, '\033', len), "escape codes in a pipe: %s", buf);
+  run_free(&pub);
+}
+
+/* Ctrl-C during --rate's pacing ends pub at once, with its summary. */
+Test(cli, pub_rate_pacing_stops_on_ctrl_c) {
+  struct run echo, pub;
+  unsigned long long r, l, e, n, w;
+
+  run_start(&echo, NULL, (const char *const[]){"echo", "t/slow", "--count", "1", NULL});
+  /* One message now, the next due in 1000 s. */
+  run_start(&pub, NULL,
+            (const char *const[]){"pub", "t/slow", "--wait-subs", "1", "--rate", "0.001",
+                                  "--count", "2", "x", NULL});
+  cr_assert_eq(run_wait(&echo), 0, "%s", echo.err);
+  echo_summary(&echo, &r, &l, &e);
+  cr_assert_eq(r, 1);
+  /* The first message was published: pub paces (or is about to). */
+  kill(pub.pid, SIGINT);
+  cr_assert_eq(run_wait(&pub), 1, "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "interrupted"), "%s", pub.err);
+  pub_summary(&pub, &n, &w);
+  cr_assert_eq(n, 1);
+  run_free(&echo);
+  run_free(&pub);
+}
+
+/* ---- the bus directory and autostart ----------------------------------------- */
+
+Test(cli, mistyped_dir_is_an_error_that_names_it) {
+  struct run pub, ls;
+  char typo[160];
+  struct stat st;
+
+  snprintf(typo, sizeof(typo), "%s/no-such-bus", work);
+  unsetenv("SHMBUS_NO_AUTOSTART");
+  cr_assert_eq(RUN(&pub, NULL, "pub", "--dir", typo, "t/x", "hi"), 1);
+  cr_assert_not_null(strstr(pub.err, typo), "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "does not exist"), "%s", pub.err);
+  cr_assert_eq(RUN(&ls, NULL, "--dir", typo, "ls"), 1);
+  cr_assert_not_null(strstr(ls.err, "does not exist"), "%s", ls.err);
+  /* Nothing was created, nothing started. */
+  cr_assert_neq(stat(typo, &st), 0);
+  run_free(&pub);
+  run_free(&ls);
+}
+
+Test(cli, system_option_never_autostarts) {
+  struct run ls;
+  struct stat st;
+
+  if (stat("/run/shmbus/shmbusd.sock", &st) == 0)
+    cr_skip_test("a system bus runs on this machine");
+  unsetenv("SHMBUS_NO_AUTOSTART");
+  cr_assert_eq(RUN(&ls, NULL, "pub", "--system", "t/x", "hi"), 1);
+  cr_assert_not_null(strstr(ls.err, "no system bus daemon is running on /run/shmbus"), "%s",
+                     ls.err);
+  cr_assert_neq(stat("/run/shmbus/shmbusd.sock", &st), 0);
+  run_free(&ls);
+}
+
+/* A tree laid out as installed, in a temp dir: <tree>/bin/shmbus and,
+ * unless `without_daemon`, <tree>/bin/shmbusd; <tree>/bus exists. */
+static void make_tree(char *tree, size_t cap, bool without_daemon) {
+  char cmd[512];
+
+  snprintf(tree, cap, "%s/tree", work);
+  snprintf(cmd, sizeof(cmd), "mkdir -p '%s/bin' '%s/bus' && chmod 700 '%s/bus' && cp '%s' '%s/bin/shmbus'%s%s%s%s",
+           tree, tree, tree, SHMBUS_CLI_PATH, tree, without_daemon ? "" : " && cp '",
+           without_daemon ? "" : SHMBUSD_PATH, without_daemon ? "" : "' '",
+           without_daemon ? "" : tree);
+  if (!without_daemon)
+    strncat(cmd, "/bin/shmbusd'", sizeof(cmd) - strlen(cmd) - 1);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* The daemon's pid, from the lock file it writes. */
+static pid_t tree_daemon_pid(const char *tree) {
+  char path[256];
+  char *text;
+  long pid;
+
+  snprintf(path, sizeof(path), "%s/bus/shmbusd.lock", tree);
+  text = slurp(path, NULL);
+  pid = strtol(text, NULL, 10);
+  free(text);
+  cr_assert_gt(pid, 0);
+  return (pid_t)pid;
+}
+
+Test(cli, autostart_finds_the_daemon_beside_the_program_and_it_exits_when_idle) {
+  struct run pub, stop;
+  char tree[160], exe[192], link[256], want[256], bus[192];
+  struct pollfd pfd;
+  ssize_t n;
+  pid_t pid;
+  int fd;
+
+  make_tree(tree, sizeof(tree), false);
+  snprintf(exe, sizeof(exe), "%s/bin/shmbus", tree);
+  snprintf(bus, sizeof(bus), "%s/bus", tree);
+  unsetenv("SHMBUS_NO_AUTOSTART");
+  unsetenv("SHMBUS_DAEMON");
+  setenv("SHMBUS_DIR", bus, 1);
+  setenv("PATH", "/nonexistent", 1);
+  /* 1. It stays (SHMBUS_IDLE_EXIT=0): it is the copy beside the program. */
+  setenv("SHMBUS_IDLE_EXIT", "0", 1);
+  run_start_exe(&pub, exe, NULL, (const char *const[]){"pub", "t/auto", "x", NULL});
+  cr_assert_eq(run_wait(&pub), 0, "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "started shmbusd"), "%s", pub.err);
+  pid = tree_daemon_pid(tree);
+  snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+  n = readlink(link, want, sizeof(want) - 1);
+  cr_assert_gt(n, 0);
+  want[n] = '\0';
+  snprintf(link, sizeof(link), "%s/bin/shmbusd", tree);
+  cr_assert_str_eq(want, link);
+  run_start_exe(&stop, exe, NULL, (const char *const[]){"daemon", "stop", NULL});
+  cr_assert_eq(run_wait(&stop), 0, "%s", stop.err);
+  run_free(&pub);
+  run_free(&stop);
+  /* 2. With an idle time, it exits once its last client left. */
+  setenv("SHMBUS_IDLE_EXIT", "0.2", 1);
+  run_start_exe(&pub, exe, NULL, (const char *const[]){"pub", "t/auto", "x", NULL});
+  cr_assert_eq(run_wait(&pub), 0, "%s", pub.err);
+  pid = tree_daemon_pid(tree);
+  fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0 && errno == ESRCH)
+    return; /* gone already */
+  cr_assert_geq(fd, 0, "pidfd_open: %s", strerror(errno));
+  pfd = (struct pollfd){fd, POLLIN, 0};
+  /* A bound against a hang only: the daemon exits ~0.2 s after pub did. */
+  cr_assert_eq(poll(&pfd, 1, 60000), 1, "the autostarted daemon did not exit when idle");
+  close(fd);
+  snprintf(link, sizeof(link), "%s/bus/shmbusd.sock", tree);
+  cr_assert_neq(access(link, F_OK), 0, "it left its socket behind");
+  run_free(&pub);
+}
+
+Test(cli, autostart_names_every_place_it_looked) {
+  struct run pub;
+  char tree[160], exe[192], bus[192], place[256];
+
+  make_tree(tree, sizeof(tree), true);
+  snprintf(exe, sizeof(exe), "%s/bin/shmbus", tree);
+  snprintf(bus, sizeof(bus), "%s/bus", tree);
+  unsetenv("SHMBUS_NO_AUTOSTART");
+  unsetenv("SHMBUS_DAEMON");
+  setenv("SHMBUS_DIR", bus, 1);
+  setenv("PATH", "/nonexistent", 1);
+  run_start_exe(&pub, exe, NULL, (const char *const[]){"pub", "t/auto", "x", NULL});
+  cr_assert_eq(run_wait(&pub), 1, "%s", pub.err);
+  snprintf(place, sizeof(place), "%s/bin/shmbusd", tree);
+  cr_assert_not_null(strstr(pub.err, place), "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "$PATH (/nonexistent)"), "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "SHMBUS_DAEMON"), "%s", pub.err);
+  run_free(&pub);
+  /* A daemon named by $SHMBUS_DAEMON is the only one tried, by name. */
+  setenv("SHMBUS_DAEMON", "/nonexistent/shmbusd", 1);
+  run_start_exe(&pub, exe, NULL, (const char *const[]){"pub", "t/auto", "x", NULL});
+  cr_assert_eq(run_wait(&pub), 1, "%s", pub.err);
+  cr_assert_not_null(strstr(pub.err, "/nonexistent/shmbusd (from $SHMBUS_DAEMON)"), "%s", pub.err);
+  run_free(&pub);
+}
+
+/* ---- shmbusd and systemd ------------------------------------------------------ */
+
+/* Receives one datagram from `fd` (bounded wait against a hang). */
+static void recv_notify(int fd, char *buf, size_t cap) {
+  struct pollfd p = {fd, POLLIN, 0};
+  ssize_t n;
+
+  cr_assert_eq(poll(&p, 1, 30000), 1, "no notification from shmbusd");
+  n = recv(fd, buf, cap - 1, 0);
+  cr_assert_gt(n, 0);
+  buf[n] = '\0';
+}
+
+static void notify_round(const char *name, bool abstract) {
+  struct sockaddr_un sa;
+  socklen_t len;
+  char buf[256], dir[160];
+  pid_t pid;
+  int fd, st;
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", name);
+  len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name) + (abstract ? 0 : 1));
+  if (abstract)
+    sa.sun_path[0] = '\0';
+  fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(bind(fd, (struct sockaddr *)&sa, len), 0, "bind %s: %s", name, strerror(errno));
+  setenv("NOTIFY_SOCKET", name, 1);
+  snprintf(dir, sizeof(dir), "%s/notified-%d", work, abstract);
+  pid = pu_start_daemon(SHMBUSD_PATH, dir, NULL, true);
+  unsetenv("NOTIFY_SOCKET");
+  cr_assert_gt(pid, 0);
+  recv_notify(fd, buf, sizeof(buf));
+  cr_assert_eq(strncmp(buf, "READY=1", 7), 0, "%s", buf);
+  snprintf(dir, sizeof(dir), "MAINPID=%d", (int)pid);
+  cr_assert_not_null(strstr(buf, dir), "%s", buf);
+  kill(pid, SIGTERM);
+  recv_notify(fd, buf, sizeof(buf));
+  cr_assert_str_eq(buf, "STOPPING=1");
+  st = du_wait(pid);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+  close(fd);
+}
+
+Test(cli, shmbusd_notifies_systemd_ready_and_stopping) {
+  char path[128], abs[64];
+
+  snprintf(path, sizeof(path), "%s/notify.sock", work);
+  notify_round(path, false);
+  snprintf(abs, sizeof(abs), "@shmbus-test-notify-%d", (int)getpid());
+  notify_round(abs, true);
+}
+
+/* ---- messages that name the real cause --------------------------------------- */
+
+/* Without /proc the library cannot check a region: it says so, instead
+ * of calling the region corrupted. */
+Test(cli, no_proc_says_proc) {
+  struct run pub;
+  char out[128], err[128];
+  char *text;
+  pid_t pid;
+  int st;
+
+  if (geteuid() != 0)
+    cr_skip_test("needs root to hide /proc in a mount namespace");
+  snprintf(out, sizeof(out), "%s/noproc.out", work);
+  snprintf(err, sizeof(err), "%s/noproc.err", work);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (e < 0)
+      _exit(126);
+    dup2(e, 2);
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("none", "/proc", "tmpfs", 0, NULL) != 0)
+      _exit(125); /* no namespaces here */
+    execl(SHMBUS_CLI_PATH, "shmbus", "pub", "t/noproc", "x", (char *)NULL);
+    _exit(127);
+  }
+  st = du_wait(pid);
+  cr_assert(WIFEXITED(st));
+  if (WEXITSTATUS(st) == 125)
+    cr_skip_test("cannot make a mount namespace without /proc");
+  text = slurp(err, NULL);
+  cr_assert_eq(WEXITSTATUS(st), 1, "%s", text);
+  cr_assert_not_null(strstr(text, "/proc is not mounted"), "%s", text);
+  cr_assert_null(strstr(text, "corrupted"), "%s", text);
+  free(text);
+  (void)pub;
+  (void)out;
+}
+
+/* A process at its descriptor limit loses the daemon's reply with the
+ * topic's memory: the error says so, not "connection lost". */
+Test(cli, descriptor_limit_is_named) {
+  shmbus_bus *bus = du_bus(&d);
+  struct rlimit rl = {64, 64};
+  shmbus_sub *sub = NULL;
+  int held[64];
+  int n = 0, rv;
+
+  cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  /* Fill the table, then free one slot: the subscriber's eventfd takes
+   * it, and the reply's descriptors find none. */
+  while (n < 64 && (held[n] = dup(0)) >= 0)
+    n++;
+  cr_assert_eq(errno, EMFILE);
+  cr_assert_gt(n, 0);
+  close(held[--n]);
+  rv = shmbus_sub_open(bus, "t/fds", NULL, &sub);
+  cr_assert_eq(rv, -EMFILE, "sub_open: %s", shmbus_strerror(rv));
+  cr_assert_not_null(strstr(shmbus_strerror(rv), "RLIMIT_NOFILE"));
+  cr_assert_not_null(strstr(shmbus_bus_last_error(bus), "descriptor limit"), "%s",
+                     shmbus_bus_last_error(bus));
+  while (n > 0)
+    close(held[--n]);
   shmbus_bus_close(bus);
 }

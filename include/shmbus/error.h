@@ -45,7 +45,8 @@ extern "C" {
   XX(EPROTOVER, 13, "bus daemon speaks another protocol version")            \
   XX(EDISCONNECTED, 14, "connection to the bus daemon was lost")               \
   XX(EQUOTA, 15, "a per-client limit of the bus daemon was reached (topics, records, memory or request rate)") \
-  XX(ELIMIT, 16, "topic's shared memory would exceed the bus daemon's maximum region size")
+  XX(ELIMIT, 16, "topic's shared memory would exceed the bus daemon's maximum region size") \
+  XX(ENOPROC, 17, "/proc is not mounted: shmbus needs /proc/self/fd to check and reopen shared memory")
 
 /* The bus-specific codes. The hot-path outcomes -EAGAIN (no message yet) and
  * -EMSGSIZE (receive buffer too small) are plain errno values. */

@@ -49,7 +49,8 @@ int shmbus__fd_dup(int fd, int *out);
 /* What a descriptor is, as the kernel names it (on Linux the target of
  * /proc/self/fd/N: "/memfd:NAME (deleted)", "anon_inode:[eventfd]",
  * "pipe:[123]", a path...), NUL-terminated in buf (truncated to cap - 1
- * bytes). Returns 0 or -errno (-EBADF for a closed descriptor). */
+ * bytes). Returns 0 or -errno (-EBADF for a closed descriptor),
+ * SHMBUS_ENOPROC when /proc is not mounted. */
 int shmbus__fd_describe(int fd, char *buf, size_t cap);
 
 /* Closes a descriptor, ignoring EINTR (on Linux the fd is gone anyway). */
@@ -130,7 +131,9 @@ int shmbus__sock_send(int sock, const void *buf, size_t len, const int *fds, uns
  * closed and reported as truncation. *truncated is set when the datagram
  * or its descriptors did not fit. Returns the datagram's length (0: the
  * peer closed the stream); -EAGAIN when none is waiting; -EPIPE when the
- * connection was reset; another -errno (then no descriptors are held). */
+ * connection was reset; -EMFILE when descriptors were attached but this
+ * process's descriptor table is full (RLIMIT_NOFILE: the datagram is
+ * consumed and lost); another -errno (then no descriptors are held). */
 int shmbus__sock_recv(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
                       bool *truncated);
 

@@ -303,6 +303,20 @@ int shmbus__sock_recv(int sock, void *buf, size_t cap, int *fds, unsigned max, u
   }
   if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
     *truncated = true;
+  /* The kernel also cuts the descriptors short (MSG_CTRUNC) when our
+   * table is full: that is our descriptor limit, not a peer's mistake,
+   * and must be said as such. A full table refuses one more. */
+  if (mh.msg_flags & MSG_CTRUNC) {
+    int probe = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+    if (probe >= 0) {
+      (void)close(probe);
+    } else if (errno == EMFILE) {
+      for (i = 0; i < n; i++)
+        (void)close(fds[i]);
+      *truncated = false;
+      return -EMFILE;
+    }
+  }
   *nfds = n;
   return (int)got;
 }

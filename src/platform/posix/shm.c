@@ -58,22 +58,37 @@ fail:
   return rv;
 }
 
-/* True if `fd` is a memfd: its /proc link reads "/memfd:NAME (deleted)".
+/* 1 if `fd` is a memfd: its /proc link reads "/memfd:NAME (deleted)".
  * Regular files, tmpfs files, O_PATH descriptors, pipes and sockets read
- * otherwise. */
-static bool shm_is_memfd(int fd) {
+ * otherwise (0). SHMBUS_ENOPROC when /proc cannot tell. */
+static int shm_is_memfd(int fd) {
   char target[256];
+  int rv = shmbus__fd_describe(fd, target, sizeof(target));
 
-  return shmbus__fd_describe(fd, target, sizeof(target)) == 0 && strncmp(target, "/memfd:", 7) == 0;
+  if (rv == SHMBUS_ENOPROC)
+    return rv;
+  return rv == 0 && strncmp(target, "/memfd:", 7) == 0;
+}
+
+/* A /proc/self/fd lookup failed with ENOENT: a closed descriptor, or no
+ * /proc at all (a chroot, a container without it), which must not read
+ * as a corrupted region. */
+static int shm_proc_enoent(void) {
+  struct stat st;
+
+  return stat("/proc/self/fd", &st) == 0 ? -EBADF : SHMBUS_ENOPROC;
 }
 
 int shmbus__shm_check(int fd, uint64_t *size) {
   struct stat st;
+  int memfd;
   int seals;
 
   if (fstat(fd, &st) != 0)
     return -errno;
-  if (!shm_is_memfd(fd))
+  if ((memfd = shm_is_memfd(fd)) < 0)
+    return memfd;
+  if (memfd == 0)
     return SHMBUS_EBADREGION;
   if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > SHMBUS__MAX_REGION_BYTES)
     return SHMBUS_EBADREGION;
@@ -98,7 +113,7 @@ int shmbus__shm_reopen_readonly(int fd, int *ro_fd) {
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   nfd = open(path, O_RDONLY | O_CLOEXEC);
   if (nfd < 0)
-    return -errno;
+    return errno == ENOENT ? shm_proc_enoent() : -errno;
   *ro_fd = nfd;
   return 0;
 }
@@ -134,7 +149,7 @@ int shmbus__fd_describe(int fd, char *buf, size_t cap) {
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   n = readlink(path, buf, cap - 1);
   if (n < 0)
-    return errno == ENOENT ? -EBADF : -errno;
+    return errno == ENOENT ? shm_proc_enoent() : -errno;
   buf[n] = '\0';
   return 0;
 }
