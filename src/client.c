@@ -280,7 +280,18 @@ static int client_autostart(struct shmbus__conn *c) {
     return rv;
   rv = shmbus__spawn_daemon(found, argv, p[1]);
   shmbus__fd_close(p[1]);
+  /* The first process exits once the daemon is ready, so its byte is
+   * there already; wait a bounded time anyway, for a daemon that does
+   * not detach. */
+  if (rv == 0) {
+    int w = shmbus__wait_readable(&p[0], 1, c->timeout_ms);
+    rv = w == 0 ? -ETIMEDOUT : w < 0 ? w : 0;
+  }
   shmbus__fd_close(p[0]);
+  if (rv == -ETIMEDOUT) {
+    client_set_why("the bus daemon %s did not report ready within %d ms", found, c->timeout_ms);
+    return rv;
+  }
   if (rv < 0) {
     client_set_why("cannot start the bus daemon %s: %s", found, shmbus_strerror(rv));
     return rv;
