@@ -69,8 +69,8 @@ extern struct cli_bus_args cli_global;
   }
 #define CLI_TOPIC_HELP                                                                             \
   "      --slots N        ring slots of a new topic, a power of two (default 256)\n"               \
-  "      --slot-size B    largest message of a new topic, in bytes, K/M suffixes (default\n"       \
-  "                       1024, at most 64M)\n"                                                    \
+  "      --slot-size B    largest message of a new topic in bytes, K/M suffixes\n"               \
+  "                       (default 1024, at most 64M)\n"                                           \
   "      --max-subs N     subscribers a new topic takes (default 64)\n"                            \
   "      --max-pubs N     publishers a new topic takes (default 16)\n"                             \
   "      --retain         keep the new topic while nobody uses it\n"                               \

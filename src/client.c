@@ -104,9 +104,10 @@ void shmbus__conn_close(struct shmbus__conn *c) {
  * options or $SHMBUS_DAEMON), first found first used:
  *   1. beside the library: in its own directory, in ../bin and ../sbin of
  *      it (lib/ next to bin/ under a prefix), in ../../bin (a multiarch
- *      lib/<triplet>/), and in ../daemon (the build tree);
- *   2. beside the program that uses the library (/proc/self/exe), and in
- *      ../bin of it;
+ *      lib/<triplet>/), and in daemon/ (the build tree: the library at its
+ *      top, the daemon in daemon/);
+ *   2. beside the program that uses the library (/proc/self/exe): its
+ *      directory, ../bin, and ../daemon (a program of the build tree);
  *   3. where the build installs it (SHMBUS_DAEMON_INSTALL_PATH);
  *   4. every directory of $PATH.
  * So an installed tree works wherever its prefix is moved, and a program
@@ -116,8 +117,8 @@ struct client_place {
   const char *sub; /* then into this one ("" none) */
 };
 static const struct client_place client_lib_places[] = {
-    {0, ""}, {1, "bin"}, {1, "sbin"}, {2, "bin"}, {1, "daemon"}};
-static const struct client_place client_exe_places[] = {{0, ""}, {1, "bin"}};
+    {0, ""}, {1, "bin"}, {1, "sbin"}, {2, "bin"}, {0, "daemon"}};
+static const struct client_place client_exe_places[] = {{0, ""}, {1, "bin"}, {1, "daemon"}};
 
 /* Whether `path` is already in the list of places tried. */
 static bool client_tried(const char *path) {

@@ -847,6 +847,63 @@ Test(cli, autostart_finds_the_daemon_beside_the_program_and_it_exits_when_idle) 
   run_free(&pub);
 }
 
+/* A program linked to the shared library, from a tree laid out as
+ * installed elsewhere: <tree>/lib/libshmbus.so.0, <tree>/bin/shmbusd, the
+ * program in <tree>/app/x/ (nothing beside it). Autostart finds the daemon
+ * from the library's place, ../bin. */
+Test(cli, autostart_finds_the_daemon_beside_the_shared_library) {
+  char build[128], example[192], lib[192], tree[160], cmd[2048], prog[192], bus[192];
+  char link[256], got[256];
+  struct run pub;
+  struct pollfd pfd;
+  char *slash;
+  ssize_t n;
+  pid_t pid;
+  int fd;
+
+  /* The build tree: SHMBUS_CLI_PATH is <build>/cli/shmbus. */
+  snprintf(build, sizeof(build), "%s", SHMBUS_CLI_PATH);
+  for (int i = 0; i < 2 && (slash = strrchr(build, '/')) != NULL; i++)
+    *slash = '\0';
+  snprintf(example, sizeof(example), "%s/examples/shmbus-example-hello-pub", build);
+  snprintf(lib, sizeof(lib), "%s/libshmbus.so.0", build);
+  if (access(example, X_OK) != 0 || access(lib, R_OK) != 0)
+    cr_skip_test("no shared library and example in this build (%s)", build);
+  snprintf(tree, sizeof(tree), "%s/inst", work);
+  snprintf(cmd, sizeof(cmd),
+           "mkdir -p '%s/lib' '%s/bin' '%s/app/x' '%s/bus' && chmod 700 '%s/bus' && "
+           "cp -L '%s' '%s/lib/' && cp '%s' '%s/bin/shmbusd' && cp '%s' '%s/app/x/hello-pub'",
+           tree, tree, tree, tree, tree, lib, tree, SHMBUSD_PATH, tree, example, tree);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  snprintf(prog, sizeof(prog), "%s/app/x/hello-pub", tree);
+  snprintf(bus, sizeof(bus), "%s/bus", tree);
+  snprintf(cmd, sizeof(cmd), "%s/lib", tree);
+  /* The build's RUNPATH yields to LD_LIBRARY_PATH: the copy is loaded. */
+  setenv("LD_LIBRARY_PATH", cmd, 1);
+  unsetenv("SHMBUS_NO_AUTOSTART");
+  unsetenv("SHMBUS_DAEMON");
+  setenv("SHMBUS_DIR", bus, 1);
+  setenv("SHMBUS_IDLE_EXIT", "0", 1);
+  setenv("PATH", "/nonexistent", 1);
+  run_start_exe(&pub, prog, NULL, (const char *const[]){"--topic", "t/lib", "hi", NULL});
+  cr_assert_eq(run_wait(&pub), 0, "%s", pub.err);
+  pid = tree_daemon_pid(tree);
+  snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+  n = readlink(link, got, sizeof(got) - 1);
+  cr_assert_gt(n, 0);
+  got[n] = '\0';
+  snprintf(link, sizeof(link), "%s/bin/shmbusd", tree);
+  cr_assert_str_eq(got, link);
+  /* Not our child: stop it and wait on a pidfd. */
+  fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  cr_assert_geq(fd, 0, "pidfd_open: %s", strerror(errno));
+  cr_assert_eq(kill(pid, SIGTERM), 0);
+  pfd = (struct pollfd){fd, POLLIN, 0};
+  cr_assert_eq(poll(&pfd, 1, 60000), 1, "the daemon did not stop");
+  close(fd);
+  run_free(&pub);
+}
+
 Test(cli, autostart_names_every_place_it_looked) {
   struct run pub;
   char tree[160], exe[192], bus[192], place[256];

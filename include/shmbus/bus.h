@@ -61,7 +61,7 @@ struct shmbus_bus_opts {
   int autostart;
   /* The daemon to start. NULL: $SHMBUS_DAEMON, else the first shmbusd
    * found beside the library (its directory, ../bin, ../sbin, ../../bin,
-   * ../daemon), beside the program (its directory, ../bin), at the path
+   * daemon/), beside the program (its directory, ../bin, ../daemon), at the path
    * the build installs it to, then in $PATH. A name without a '/' is
    * looked up in $PATH. Autostart creates only the default per-user bus
    * directory: any other `dir` must exist. An autostarted daemon exits
