@@ -9,6 +9,9 @@
 #include "cli.h"
 #include "config.h"
 
+/* Where shmbusd --system reads its rules (daemon/main.c). */
+#define CONFIG_SYSTEM_FILE "/etc/shmbus/shmbusd.conf"
+
 /* ---- daemon ---------------------------------------------------------------- */
 
 static void daemon_usage(FILE *f) {
@@ -118,6 +121,7 @@ out:
 
 static void config_usage(FILE *f) {
   fprintf(f, "usage: shmbus config check FILE [pub|sub TOPIC [--uid N] [--gid N]]\n"
+             "       shmbus config check --system [FILE] [pub|sub TOPIC ...]\n"
              "\n"
              "Loads a shmbusd permission file as the daemon would (same parser) and reports\n"
              "the first error with its line, or how many rules it has. Given pub|sub and a\n"
@@ -127,7 +131,9 @@ static void config_usage(FILE *f) {
              "  -u, --uid N          the requester's uid\n"
              "  -g, --gid N          the requester's primary gid\n"
              "  -o, --owner N        the bus owner, whom the default policy allows\n"
-             "                       (default: your uid)\n"
+             "                       (default: your uid; root with --system)\n"
+             "      --system         the system bus's file, " CONFIG_SYSTEM_FILE "\n"
+             "                       (when FILE is not given), owned by root\n"
              "  -h, --help           show this help\n"
              "\n"
              "Exit status: 0 the file is valid (and the request allowed), 1 it is not (or\n"
@@ -138,10 +144,13 @@ int cli_config(int argc, char **argv) {
   static const struct option longopts[] = {{"uid", required_argument, NULL, 'u'},
                                            {"gid", required_argument, NULL, 'g'},
                                            {"owner", required_argument, NULL, 'o'},
+                                           {"system", no_argument, NULL, 0x103},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   struct config_cred cred = {geteuid(), getegid(), NULL, 0};
   uint32_t owner = geteuid(), v;
+  bool system = cli_global.system, owner_set = false;
+  const char *file, *op = NULL, *topic = NULL;
   struct config *cfg = NULL;
   char err[512], why[300];
   int c, rv, nargs;
@@ -162,6 +171,10 @@ int cli_config(int argc, char **argv) {
     case 'o':
       if (!cli_parse_u32("config", "--owner", optarg, 0, UINT32_MAX - 1, &owner))
         return CLI_EXIT_USAGE;
+      owner_set = true;
+      break;
+    case 0x103:
+      system = true;
       break;
     case 'h':
       config_usage(stdout);
@@ -171,22 +184,38 @@ int cli_config(int argc, char **argv) {
     }
   }
   nargs = argc - optind;
-  if ((nargs != 2 && nargs != 4) || strcmp(argv[optind], "check") != 0 ||
-      (nargs == 4 && strcmp(argv[optind + 2], "pub") != 0 &&
-       strcmp(argv[optind + 2], "sub") != 0)) {
+  /* check FILE [pub|sub TOPIC]; with --system FILE may be left out. */
+  if (nargs >= 1 && strcmp(argv[optind], "check") == 0 && system &&
+      (nargs == 1 || (nargs == 3 && (strcmp(argv[optind + 1], "pub") == 0 ||
+                                     strcmp(argv[optind + 1], "sub") == 0)))) {
+    file = CONFIG_SYSTEM_FILE;
+    if (nargs == 3) {
+      op = argv[optind + 1];
+      topic = argv[optind + 2];
+    }
+  } else if ((nargs == 2 || nargs == 4) && strcmp(argv[optind], "check") == 0 &&
+             (nargs == 2 || strcmp(argv[optind + 2], "pub") == 0 ||
+              strcmp(argv[optind + 2], "sub") == 0)) {
+    file = argv[optind + 1];
+    if (nargs == 4) {
+      op = argv[optind + 2];
+      topic = argv[optind + 3];
+    }
+  } else {
     cli_err("config", "usage: shmbus config check FILE [pub|sub TOPIC]");
     return cli_usage_error("config");
   }
-  if ((rv = config_load(argv[optind + 1], (uid_t)owner, &cfg, err, sizeof(err))) < 0) {
+  /* The system daemon runs as root: its default policy allows root. */
+  if (system && !owner_set)
+    owner = 0;
+  if ((rv = config_load(file, (uid_t)owner, &cfg, err, sizeof(err))) < 0) {
     cli_err("config", "%s", err);
     return CLI_EXIT_ERROR;
   }
-  printf("%s: %zu rule%s, valid\n", argv[optind + 1], config_rule_count(cfg),
+  printf("%s: %zu rule%s, valid\n", file, config_rule_count(cfg),
          config_rule_count(cfg) == 1 ? "" : "s");
   rv = CLI_EXIT_OK;
-  if (nargs == 4) {
-    const char *op = argv[optind + 2];
-    const char *topic = argv[optind + 3];
+  if (op != NULL) {
     bool ok = config_check(cfg, topic, strcmp(op, "pub") == 0 ? CONFIG_OP_PUB : CONFIG_OP_SUB,
                            &cred, why, sizeof(why));
     printf("%s %s on \"%s\" for uid %u gid %u: decided by %s\n", ok ? "allow" : "deny", op, topic,

@@ -647,6 +647,23 @@ Test(cli, sizes_take_k_m_g) {
   run_free(&big);
 }
 
+/* --system is taken by every verb, config too (the system bus's file,
+ * owned by root). */
+Test(cli, config_check_takes_system) {
+  const char *rules = "allow sub news/** *\n";
+  const char *path = put_file("sys.conf", rules, strlen(rules));
+  struct run a, b;
+
+  cr_assert_eq(RUN(&a, NULL, "--system", "config", "check", path, "sub", "news/x", "--uid", "5"),
+               0, "%s", a.err);
+  cr_assert_not_null(strstr(a.out, "decided by"), "%s", a.out);
+  /* Owner root: uid 5 may not publish (default policy), root may. */
+  cr_assert_eq(RUN(&b, NULL, "config", "check", "--system", path, "pub", "news/x", "--uid", "5"), 1,
+               "%s", b.out);
+  run_free(&a);
+  run_free(&b);
+}
+
 Test(cli, sys_topics_are_reserved_for_the_daemon) {
   struct run pub;
 
@@ -983,6 +1000,34 @@ Test(cli, shmbusd_notifies_systemd_ready_and_stopping) {
   notify_round(path, false);
   snprintf(abs, sizeof(abs), "@shmbus-test-notify-%d", (int)getpid());
   notify_round(abs, true);
+}
+
+/* A daemon started by hand with --idle-exit exits once idle (0); a bad
+ * value is a usage error (2). */
+Test(cli, shmbusd_idle_exit) {
+  char dir[160];
+  pid_t pid;
+  int st;
+
+  snprintf(dir, sizeof(dir), "%s/idle", work);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 2);
+    execl(SHMBUSD_PATH, "shmbusd", "--foreground", "--dir", dir, "--idle-exit", "soon",
+          (char *)NULL);
+    _exit(127);
+  }
+  st = du_wait(pid);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+  /* Nobody connects: it exits by itself, cleanly, socket removed. */
+  pid = pu_start_daemon(SHMBUSD_PATH, dir, "--idle-exit=0.05", true);
+  cr_assert_gt(pid, 0);
+  st = du_wait(pid);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+  snprintf(dir, sizeof(dir), "%s/idle/shmbusd.sock", work);
+  cr_assert_neq(access(dir, F_OK), 0, "socket left behind");
 }
 
 /* ---- messages that name the real cause --------------------------------------- */
