@@ -61,6 +61,13 @@ void config_limits_default(struct config_limits *l) {
   l->rate = CONFIG_LIMIT_RATE;
   l->burst = CONFIG_LIMIT_BURST;
   l->connections = CONFIG_LIMIT_CONNECTIONS;
+  l->clients = CONFIG_LIMIT_CLIENTS;
+  l->reserved = CONFIG_LIMIT_RESERVED;
+  l->hello_ms = CONFIG_LIMIT_HELLO_MS;
+  l->unread = CONFIG_LIMIT_UNREAD;
+  l->unread_bytes = CONFIG_LIMIT_UNREAD_BYTES;
+  l->retained = CONFIG_LIMIT_RETAINED;
+  l->retained_memory = CONFIG_LIMIT_RETAINED_MEMORY;
 }
 
 int config_limit_override(struct config *cfg, const char *arg, char *err, size_t errlen) {
@@ -94,6 +101,13 @@ int config_limit_set(struct config_limits *l, const char *name, const char *valu
       {"rate", offsetof(struct config_limits, rate), false},
       {"burst", offsetof(struct config_limits, burst), false},
       {"connections", offsetof(struct config_limits, connections), false},
+      {"clients", offsetof(struct config_limits, clients), false},
+      {"reserved", offsetof(struct config_limits, reserved), false},
+      {"hello_ms", offsetof(struct config_limits, hello_ms), false},
+      {"unread", offsetof(struct config_limits, unread), false},
+      {"unread_bytes", offsetof(struct config_limits, unread_bytes), true},
+      {"retained", offsetof(struct config_limits, retained), false},
+      {"retained_memory", offsetof(struct config_limits, retained_memory), true},
   };
   unsigned long long v;
   unsigned shift = 0;
@@ -105,7 +119,8 @@ int config_limit_set(struct config_limits *l, const char *name, const char *valu
       break;
   if (i == sizeof(names) / sizeof(names[0])) {
     snprintf(err, errlen,
-             "unknown limit \"%s\" (topics, records, memory, region, rate, burst or connections)",
+             "unknown limit \"%s\" (topics, records, memory, region, rate, burst, connections, "
+             "clients, reserved, hello_ms, unread, unread_bytes, retained or retained_memory)",
              name);
     return -EINVAL;
   }
@@ -284,8 +299,15 @@ static int config_parse_line(struct config *cfg, char *line, unsigned lineno, ch
     rule.ops = CONFIG_OP_SUB;
   } else if (tok != NULL && strcmp(tok, "any") == 0) {
     rule.ops = CONFIG_OP_PUB | CONFIG_OP_SUB;
+  } else if (tok != NULL && strcmp(tok, "create") == 0) {
+    rule.ops = CONFIG_OP_CREATE;
+  } else if (tok != NULL && strcmp(tok, "retain") == 0) {
+    rule.ops = CONFIG_OP_RETAIN;
+  } else if (tok != NULL && strcmp(tok, "remove") == 0) {
+    rule.ops = CONFIG_OP_REMOVE;
   } else {
-    snprintf(err, errlen, "expected pub, sub or any after %s", rule.allow ? "allow" : "deny");
+    snprintf(err, errlen, "expected pub, sub, any, create, retain or remove after %s",
+             rule.allow ? "allow" : "deny");
     return -EINVAL;
   }
   if ((tok = strtok_r(NULL, " \t\r\n", &save)) == NULL) {
@@ -462,6 +484,15 @@ static bool config_who_matches(const struct config_rule *r, const struct config_
 
 bool config_check(const struct config *cfg, const char *topic, unsigned op,
                   const struct config_cred *cred, char *why, size_t whylen) {
+  int rv = config_decide(cfg, topic, op, cred, why, whylen);
+
+  if (rv >= 0)
+    return rv == 1;
+  return cred->uid == cfg->owner || cred->uid == 0;
+}
+
+int config_decide(const struct config *cfg, const char *topic, unsigned op,
+                  const struct config_cred *cred, char *why, size_t whylen) {
   const char *tseg[CONFIG_SEG_MAX];
   size_t tlen[CONFIG_SEG_MAX];
   unsigned nt = 0;
@@ -484,8 +515,8 @@ bool config_check(const struct config *cfg, const char *topic, unsigned op,
     if ((r->ops & op) == 0 || !config_match(r, tseg, tlen, nt) || !config_who_matches(r, cred))
       continue;
     snprintf(why, whylen, "%s:%u", cfg->path != NULL ? cfg->path : "config", r->line);
-    return r->allow;
+    return r->allow ? 1 : 0;
   }
   snprintf(why, whylen, "default policy");
-  return cred->uid == cfg->owner || cred->uid == 0;
+  return -1;
 }

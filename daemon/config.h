@@ -1,7 +1,14 @@
 /* config: who may publish or subscribe to what. A config file is a list of
  * rules, one per line:
  *
- *   allow|deny  pub|sub|any  PATTERN  WHO...
+ *   allow|deny  pub|sub|any|create|retain|remove  PATTERN  WHO...
+ *
+ * (`any` means pub and sub.) When no rule matches, the default policy
+ * decides: pub, sub, retain and remove only for the bus owner (the daemon's
+ * uid) and root; create for whoever may publish the topic (publishing
+ * implies creating, subscribing does not); removing a topic is also allowed
+ * to the uid that created it (decided by the server, not here). A
+ * config_decide answer of "no rule" lets the server apply those.
  *
  * PATTERN is a topic name whose segments may be `*` (exactly one segment)
  * or `**` (any number of segments, zero included). WHO is `*`, `uid:N`,
@@ -24,8 +31,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Operations a rule applies to. */
-enum { CONFIG_OP_PUB = 1, CONFIG_OP_SUB = 2 };
+/* Operations a rule applies to (the rule verbs pub, sub, create, retain,
+ * remove; `any` is pub and sub). */
+enum {
+  CONFIG_OP_PUB = 1,
+  CONFIG_OP_SUB = 2,
+  CONFIG_OP_CREATE = 4, /* create a topic and choose its parameters */
+  CONFIG_OP_RETAIN = 8, /* create it retained (kept without participants) */
+  CONFIG_OP_REMOVE = 16 /* `shmbus topic rm` a topic someone else created */
+};
 
 struct config;
 
@@ -41,6 +55,13 @@ struct config_limits {
   uint64_t rate;        /* control messages per second, sustained */
   uint64_t burst;       /* control messages in a burst above the rate */
   uint64_t connections; /* system bus: connections of one uid (not the owner, not root) */
+  uint64_t clients;     /* connections in all; the last `reserved` of them only for owner/root */
+  uint64_t reserved;    /* connections kept for the owner and root */
+  uint64_t hello_ms;    /* a connection must send hello within this many ms */
+  uint64_t unread;      /* snapshot replies one client may leave unread */
+  uint64_t unread_bytes; /* bytes of unread snapshot replies of one uid (not owner/root) */
+  uint64_t retained;        /* retained topics one uid created that still exist */
+  uint64_t retained_memory; /* bytes of the retained topics one uid created */
 };
 
 #define CONFIG_LIMIT_TOPICS 1024u
@@ -50,13 +71,20 @@ struct config_limits {
 #define CONFIG_LIMIT_RATE 2000u
 #define CONFIG_LIMIT_BURST 10000u
 #define CONFIG_LIMIT_CONNECTIONS 1024u
+#define CONFIG_LIMIT_CLIENTS 4096u
+#define CONFIG_LIMIT_RESERVED 64u
+#define CONFIG_LIMIT_HELLO_MS 5000u
+#define CONFIG_LIMIT_UNREAD 4u
+#define CONFIG_LIMIT_UNREAD_BYTES (64ull << 20)
+#define CONFIG_LIMIT_RETAINED 64u
+#define CONFIG_LIMIT_RETAINED_MEMORY (1ull << 30)
 
 /* The default limits. */
 void config_limits_default(struct config_limits *l);
 
-/* Sets limit `name` (topics, records, memory, region, rate, burst,
- * connections) from `value` (a decimal number; memory and region take a
- * K/M/G suffix).
+/* Sets limit `name` (the field names of struct config_limits) from
+ * `value` (a decimal number; memory, region, unread_bytes and
+ * retained_memory take a K/M/G suffix).
  * Returns 0, or -EINVAL with a sentence in `err`. */
 int config_limit_set(struct config_limits *l, const char *name, const char *value, char *err,
                      size_t errlen);
@@ -94,6 +122,12 @@ void config_free(struct config *cfg);
 /* Whether `cred` may do `op` (CONFIG_OP_PUB or _SUB) on `topic`. Writes
  * into `why` the rule that decided ("FILE:LINE") or "default policy". */
 bool config_check(const struct config *cfg, const char *topic, unsigned op,
+                  const struct config_cred *cred, char *why, size_t whylen);
+
+/* Like config_check, but says when no rule matched: returns 1 (allowed
+ * by a rule), 0 (denied by a rule) or -1 (no rule matched; `why` says
+ * "default policy" and the caller applies its default). */
+int config_decide(const struct config *cfg, const char *topic, unsigned op,
                   const struct config_cred *cred, char *why, size_t whylen);
 
 /* The number of rules (for the log after a load). */

@@ -61,6 +61,11 @@ static void registry_free_topic(struct registry_topic *t) {
     next = p->next;
     registry_free_part(p);
   }
+  for (p = t->fixing; p != NULL; p = next) {
+    next = p->next;
+    registry_free_part(p);
+  }
+  free(t->job);
   shmbus__region_close(&t->region);
   free(t);
 }
@@ -75,6 +80,11 @@ void registry_free(struct registry *reg) {
       registry_free_topic(t);
       t = next;
     }
+  }
+  while (reg->detached != NULL) {
+    struct registry_topic *next = reg->detached->hnext;
+    registry_free_topic(reg->detached);
+    reg->detached = next;
   }
   free(reg->buckets);
   memset(reg, 0, sizeof(*reg));
@@ -206,11 +216,11 @@ static void registry_add_part(struct registry_topic *t, struct registry_part *p)
 static void registry_known(const struct registry_topic *t, uint32_t role, uint64_t *words,
                            size_t nwords) {
   const struct registry_part *p;
-  const struct registry_part *lists[2] = {t->parts, t->dying};
+  const struct registry_part *lists[3] = {t->parts, t->dying, t->fixing};
   size_t l;
 
   memset(words, 0, nwords * sizeof(*words));
-  for (l = 0; l < 2; l++)
+  for (l = 0; l < 3; l++)
     for (p = lists[l]; p != NULL; p = p->next)
       if (p->role == role && p->index / 64 < nwords)
         words[p->index / 64] |= UINT64_C(1) << (p->index % 64);
@@ -537,18 +547,47 @@ void registry_bump_epoch(struct registry_topic *t) {
   shmbus__fetch_add_release(&t->region.ring.ctrl->peer_epoch, 1);
 }
 
-/* Tries to repair every dying publisher of `t` at once (one call, so that
- * two dead publishers holding neighbouring slots do not wait for each
- * other). Returns 0 when done (parts freed, sleepers woken), 1 when it must
- * be retried. */
-static int registry_try_repair(struct registry *reg, struct registry_topic *t) {
+/* Queues `t` on registry.repairs (once). */
+static void registry_repair_queue(struct registry *reg, struct registry_topic *t) {
+  if (t->repairing)
+    return;
+  t->repairing = true;
+  t->repair_next = reg->repairs;
+  reg->repairs = t;
+}
+
+/* Moves the publishers waiting in `dying` into the job and (re)starts it
+ * with every dead publisher of the topic at once, so that two dead
+ * publishers holding neighbouring slots do not wait for each other.
+ * Returns 0 or a negative code. */
+static int registry_repair_start(struct registry_topic *t) {
   uint32_t dead[SHMBUS__MAX_PUBS];
   struct registry_part *p;
-  struct registry_part *next;
   size_t n = 0;
+
+  if (t->job == NULL && (t->job = malloc(sizeof(*t->job))) == NULL)
+    return -ENOMEM;
+  while ((p = t->dying) != NULL) {
+    registry_unlink_part(&t->dying, p);
+    registry_push_part(&t->fixing, p);
+  }
+  for (p = t->fixing; p != NULL && n < SHMBUS__MAX_PUBS; p = p->next)
+    dead[n++] = p->index;
+  return shmbus__ring_repair_begin(&t->region.ring, t->job, dead, n);
+}
+
+/* One step of the repair of `t`'s dead publishers (shmbus__ring_repair_step,
+ * at most REGISTRY_REPAIR_BUDGET slots). Returns 0 when nothing is left
+ * (parts freed, sleepers woken), 1 when it must be retried later (a live
+ * publisher is in the way), 2 when it ran out of budget (continue on the
+ * next loop turn). */
+static int registry_try_repair(struct registry *reg, struct registry_topic *t) {
+  struct registry_part *p;
+  struct registry_part *next;
   int rv;
 
-  if (t->dying == NULL) {
+  t->repair_now = false;
+  if (t->fixing == NULL && t->dying == NULL) {
     registry_repair_remove(reg, t);
     return 0;
   }
@@ -556,37 +595,66 @@ static int registry_try_repair(struct registry *reg, struct registry_topic *t) {
     /* Cannot write the slot area: wait for a publisher to adopt. Parts of
      * publishers exist only with a read-write mapping, so this is a
      * safety net, not a path taken. */
+    registry_repair_queue(reg, t);
     return 1;
   }
-  for (p = t->dying; p != NULL && n < SHMBUS__MAX_PUBS; p = p->next)
-    dead[n++] = p->index;
-  rv = shmbus__ring_repair(&t->region.ring, dead, n);
-  if (rv == -EAGAIN) {
-    if (!t->repairing) {
-      t->repairing = true;
-      t->repair_next = reg->repairs;
-      reg->repairs = t;
+  if (t->fixing == NULL && (rv = registry_repair_start(t)) < 0)
+    goto failed;
+  rv = shmbus__ring_repair_step(&t->region.ring, t->job, REGISTRY_REPAIR_BUDGET);
+  if (rv == -EAGAIN && t->dying != NULL) {
+    /* Perhaps waiting for a publisher that died since the job began:
+     * start over with it included. */
+    if ((rv = registry_repair_start(t)) < 0)
+      goto failed;
+    rv = shmbus__ring_repair_step(&t->region.ring, t->job, REGISTRY_REPAIR_BUDGET);
+  }
+  if (rv == -EAGAIN || rv == -EINPROGRESS) {
+    if (rv == -EAGAIN)
       log_debug("topic %s: repair must wait for a live publisher between claim and commit",
                 t->name);
-    }
-    return 1;
+    t->repair_now = rv == -EINPROGRESS;
+    registry_repair_queue(reg, t);
+    return rv == -EINPROGRESS ? 2 : 1;
   }
-  for (p = t->dying; p != NULL; p = next) {
+  if (rv < 0)
+    goto failed;
+  for (p = t->fixing; p != NULL; p = next) {
     next = p->next;
-    if (rv < 0)
-      log_err("topic %s: repair of publisher record %u failed: %s", t->name, p->index,
-              shmbus_strerror(rv));
-    else
-      log_printf(rv > 0 ? LOG_INFO : LOG_DEBUG,
-                 "topic %s: publisher record %u (pid %u) released, %d slot(s) repaired", t->name,
-                 p->index, p->pid, rv);
+    log_printf(t->job->repaired > 0 ? LOG_INFO : LOG_DEBUG,
+               "topic %s: publisher record %u (pid %u) released, %llu slot(s) repaired", t->name,
+               p->index, p->pid, (unsigned long long)t->job->repaired);
     registry_free_part(p);
   }
-  t->dying = NULL;
-  registry_repair_remove(reg, t);
+  t->fixing = NULL;
   /* Subscribers may sleep on a slot the dead publisher held: it is
    * SKIPPED now, so wake them to move on. */
   registry_wake_sleepers(t);
+  if (t->dying != NULL) {
+    /* More died while this job ran: their turn, on the next loop turn. */
+    t->repair_now = true;
+    registry_repair_queue(reg, t);
+    return 2;
+  }
+  free(t->job);
+  t->job = NULL;
+  registry_repair_remove(reg, t);
+  return 0;
+
+failed:
+  for (p = t->fixing; p != NULL; p = next) {
+    next = p->next;
+    log_err("topic %s: repair of publisher record %u failed: %s", t->name, p->index,
+            shmbus_strerror(rv));
+    registry_free_part(p);
+  }
+  t->fixing = NULL;
+  free(t->job);
+  t->job = NULL;
+  if (t->dying != NULL) {
+    registry_repair_queue(reg, t);
+    return 1;
+  }
+  registry_repair_remove(reg, t);
   return 0;
 }
 
@@ -614,14 +682,19 @@ int registry_detach(struct registry *reg, struct registry_part *part) {
   return registry_try_repair(reg, t);
 }
 
-size_t registry_repair_pending(struct registry *reg) {
+size_t registry_repair_pending(struct registry *reg, bool *now) {
   struct registry_topic *t = reg->repairs;
   size_t n = 0;
 
+  if (now != NULL)
+    *now = false;
   while (t != NULL) {
     struct registry_topic *next = t->repair_next;
-    if (registry_try_repair(reg, t) != 0)
+    int rv = registry_try_repair(reg, t);
+    if (rv != 0)
       n++;
+    if (rv == 2 && now != NULL)
+      *now = true;
     t = next;
   }
   return n;
@@ -716,15 +789,37 @@ bool registry_maybe_drop(struct registry *reg, struct registry_topic *t) {
    * anyone, and the memory goes away with the last mapping. */
   registry_repair_remove(reg, t);
   registry_sweep_remove(reg, t);
+  for (pp = t->detached ? &reg->detached : &reg->buckets[t->hash & (reg->nbuckets - 1)];
+       *pp != NULL; pp = &(*pp)->hnext)
+    if (*pp == t) {
+      *pp = t->hnext;
+      break;
+    }
+  if (!t->detached)
+    reg->ntopics--;
+  log_debug("topic %s: dropped (no participant left)", t->name);
+  if (reg->on_drop != NULL)
+    reg->on_drop(reg->drop_ctx, t);
+  registry_free_topic(t);
+  return true;
+}
+
+bool registry_remove(struct registry *reg, struct registry_topic *t) {
+  struct registry_topic **pp;
+
+  t->retain = false;
+  if (registry_maybe_drop(reg, t))
+    return true;
+  if (t->detached)
+    return false;
   for (pp = &reg->buckets[t->hash & (reg->nbuckets - 1)]; *pp != NULL; pp = &(*pp)->hnext)
     if (*pp == t) {
       *pp = t->hnext;
       break;
     }
   reg->ntopics--;
-  log_debug("topic %s: dropped (no participant left)", t->name);
-  if (reg->on_drop != NULL)
-    reg->on_drop(reg->drop_ctx, t);
-  registry_free_topic(t);
-  return true;
+  t->detached = true;
+  t->hnext = reg->detached;
+  reg->detached = t;
+  return false;
 }

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "region.h"
+#include "ring.h"
 
 struct registry_topic;
 
@@ -57,12 +58,18 @@ struct registry_topic {
   struct registry_topic *sweep_next;  /* registry.sweeps, while sweeping */
   struct registry_part *parts;        /* live participants */
   struct registry_part *dying;        /* publishers gone, waiting for repair */
+  struct registry_part *fixing;       /* publishers gone whose repair `job` runs */
+  struct shmbus__ring_repair_job *job; /* the repair in progress, or NULL */
   struct shmbus__region region;       /* keeps data_fd (read-only if !data_rw) and ctrl_fd */
   struct shmbus__params params;
   uint64_t nonce;
   uint64_t sweep_until_ns; /* orphan sweep: reclaim every unadopted record after this */
   uint64_t bytes;          /* data + control file: what the creator is charged */
   uint32_t creator_id;     /* the client that created it (quotas); 0: the daemon or adopted */
+  uint32_t creator_uid;    /* its uid, if has_creator (removal, retained quota) */
+  bool has_creator;        /* created through an open, not adopted nor the daemon's */
+  bool uid_charged;        /* counted in its creator uid's retained quota (the server's) */
+  bool detached;           /* removed by name (registry_remove): off the table, on `detached` */
   uint32_t topic_id;
   uint32_t hash;
   uint32_t n_pubs; /* live parts by role */
@@ -71,6 +78,7 @@ struct registry_topic {
   bool sys;       /* a daemon topic ($sys/...) */
   bool data_rw;   /* the daemon maps the data file read-write (can attach and repair) */
   bool repairing; /* on registry.repairs */
+  bool repair_now; /* its job ran out of budget: continue on the next loop turn */
   bool sweeping;  /* on registry.sweeps */
   char name[];
 };
@@ -83,6 +91,7 @@ struct registry {
   uint32_t next_pub_id;
   struct registry_topic *repairs; /* topics with dying publishers */
   struct registry_topic *sweeps;  /* topics adopted recently */
+  struct registry_topic *detached; /* removed topics that still have participants (hnext) */
   /* Called with each topic registry_maybe_drop is about to free (the
    * server gives its creator's quota back); may be NULL. */
   void (*on_drop)(void *ctx, const struct registry_topic *t);
@@ -155,8 +164,17 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
  * soon). */
 int registry_detach(struct registry *reg, struct registry_part *part);
 
-/* Retries pending repairs. Returns how many topics still wait. */
-size_t registry_repair_pending(struct registry *reg);
+/* The slots one repair step examines before the daemon serves others
+ * again (docs/security.md, H2): a repair of a huge lap is spread over
+ * loop turns. */
+#define REGISTRY_REPAIR_BUDGET 4096u
+
+/* Advances pending repairs by one step each (at most
+ * REGISTRY_REPAIR_BUDGET slots per topic). Returns how many topics still
+ * wait; *now (may be NULL) says whether one of them only ran out of
+ * budget, so the caller should continue on the next loop turn rather than
+ * back off. */
+size_t registry_repair_pending(struct registry *reg, bool *now);
 
 /* Reclaims records of adopted topics that no participant adopted: those of
  * dead processes at once, every one once the sweep window is over. Returns
@@ -166,6 +184,12 @@ size_t registry_sweep(struct registry *reg, uint64_t now_ns);
 /* Drops `t` if nobody participates and it is not retained (nor a daemon
  * topic). Returns true if it was dropped (t is freed). */
 bool registry_maybe_drop(struct registry *reg, struct registry_topic *t);
+
+/* Removes `t` by name (`shmbus topic rm`): it is no longer retained, and a
+ * later open of its name creates a new topic. Participants still attached
+ * keep theirs, off the name table, until the last one leaves (then it is
+ * dropped as usual). Returns true if it was dropped at once (t is freed). */
+bool registry_remove(struct registry *reg, struct registry_topic *t);
 
 /* Increments the topic's peer_epoch after peer events were sent. */
 void registry_bump_epoch(struct registry_topic *t);

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,8 +61,31 @@ struct client {
   uint64_t bytes;
   double tokens;
   uint64_t tokens_ns;
+  uint64_t accepted_ns; /* for the hello timeout */
+  /* Snapshot replies sent that may still sit unread in its socket (each
+   * holds a memory file there): reset once its socket is empty. */
+  uint32_t unread_snaps;
+  uint64_t unread_bytes;
   char name[SHMBUS__NAME_MAX + 1];
 };
+
+/* What the retained topics a uid created hold (M6 in docs/security.md):
+ * they outlive the creator's connection, so they are charged to its uid. */
+struct server_uid {
+  uid_t uid;
+  uint64_t retained;
+  uint64_t bytes;
+};
+
+/* The soft RLIMIT_NOFILE (what the errors name when descriptors run
+ * out); 0 if unknown. */
+static uint64_t server_nofile(void) {
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+    return 0;
+  return (uint64_t)rl.rlim_cur;
+}
 
 static const char *server_role_name(uint32_t role) {
   return role == SHMBUS__WIRE_PUB ? "pub" : "sub";
@@ -108,6 +134,10 @@ static void server_close_client(struct client *c) {
   if (c->next != NULL)
     c->next->prev = c->prev;
   c->prev = c->next = NULL;
+  if (!c->hello) {
+    c->hello = true; /* counted once */
+    srv->nohello--;
+  }
   uv_close((uv_handle_t *)&c->poll, server_client_closed);
 }
 
@@ -183,13 +213,38 @@ static void server_send_peer(struct registry_part *to, uint32_t type,
 
 static void server_reap(struct server *srv);
 
-static void server_on_repair(uv_timer_t *t) {
-  struct server *srv = t->data;
+static void server_repair_turn(struct server *srv);
 
-  if (registry_repair_pending(&srv->reg) > 0) {
-    /* Still a live publisher between claim and commit: back off, up to
-     * once a second. */
-    srv->repair_delay_ms *= 2;
+static void server_on_repair(uv_timer_t *t) {
+  server_repair_turn(t->data);
+}
+
+static void server_on_repair_idle(uv_idle_t *h) {
+  server_repair_turn(h->data);
+}
+
+/* One step of every pending repair. A repair that only ran out of budget
+ * (a huge lap, H2 in docs/security.md) continues on the next loop turn,
+ * after the daemon polled its sockets, through the idle handle (a 0 ms
+ * timer restarted from its own callback could run again in the same
+ * timer phase, without I/O in between); one that waits for a live
+ * publisher between claim and commit backs off, up to once a second. */
+static void server_repair_turn(struct server *srv) {
+  bool now = false;
+
+  if (srv->stopping)
+    return;
+  if (registry_repair_pending(&srv->reg, &now) == 0) {
+    (void)uv_idle_stop(&srv->repair_idle);
+    (void)uv_timer_stop(&srv->repair_timer);
+    srv->repair_delay_ms = 0;
+  } else if (now) {
+    (void)uv_timer_stop(&srv->repair_timer);
+    (void)uv_idle_start(&srv->repair_idle, server_on_repair_idle);
+    srv->repair_delay_ms = 0;
+  } else {
+    (void)uv_idle_stop(&srv->repair_idle);
+    srv->repair_delay_ms = srv->repair_delay_ms == 0 ? 1 : srv->repair_delay_ms * 2;
     if (srv->repair_delay_ms > SERVER_REPAIR_MAX_DELAY_MS)
       srv->repair_delay_ms = SERVER_REPAIR_MAX_DELAY_MS;
     (void)uv_timer_start(&srv->repair_timer, server_on_repair, srv->repair_delay_ms, 0);
@@ -197,12 +252,54 @@ static void server_on_repair(uv_timer_t *t) {
   server_reap(srv);
 }
 
-/* Arms the repair timer (1 ms, doubling) if repairs are pending. */
+/* Arms the repair: on the next loop turn if a repair is pending and none
+ * is scheduled yet. */
 static void server_schedule_repair(struct server *srv) {
-  if (srv->reg.repairs == NULL || srv->stopping || uv_is_active((uv_handle_t *)&srv->repair_timer))
+  if (srv->reg.repairs == NULL || srv->stopping ||
+      uv_is_active((uv_handle_t *)&srv->repair_timer) ||
+      uv_is_active((uv_handle_t *)&srv->repair_idle))
     return;
-  srv->repair_delay_ms = 1;
-  (void)uv_timer_start(&srv->repair_timer, server_on_repair, srv->repair_delay_ms, 0);
+  srv->repair_delay_ms = 0;
+  (void)uv_idle_start(&srv->repair_idle, server_on_repair_idle);
+}
+
+/* M7: a connection that does not say hello within `hello_ms` is told so
+ * and closed: idle connections cannot hold the daemon's slots. One timer
+ * for all, running while some connection has not said hello. */
+static void server_on_hello(uv_timer_t *t) {
+  struct server *srv = t->data;
+  uint64_t limit_ms = config_limits(srv->cfg)->hello_ms;
+  uint64_t now = shmbus__clock_mono_ns();
+  struct client *c;
+
+  for (c = srv->clients; c != NULL && limit_ms != 0; c = c->next) {
+    struct shmbus__msg m;
+    if (c->hello || c->dead || now - c->accepted_ns < limit_ms * 1000000u)
+      continue;
+    shmbus__msg_init(&m, SHMBUS__MSG_ERROR, 0);
+    m.code = -ETIMEDOUT;
+    snprintf(m.text, sizeof(m.text),
+             "no hello within %llu ms of connecting (the daemon's limit \"hello_ms\")",
+             (unsigned long long)limit_ms);
+    (void)server_send(c, &m);
+    server_kill(c, "no hello in time");
+  }
+  server_reap(srv);
+  if (srv->nohello == 0 || limit_ms == 0)
+    (void)uv_timer_stop(&srv->hello_timer);
+}
+
+static void server_schedule_hello(struct server *srv) {
+  uint64_t limit_ms = config_limits(srv->cfg)->hello_ms;
+  uint64_t period;
+
+  if (!srv->hello_init || srv->stopping || limit_ms == 0 ||
+      uv_is_active((uv_handle_t *)&srv->hello_timer))
+    return;
+  /* A quarter of the limit: a silent connection goes between 1 and 1.25
+   * times the limit after it connected. */
+  period = limit_ms / 4 != 0 ? limit_ms / 4 : 1;
+  (void)uv_timer_start(&srv->hello_timer, server_on_hello, period, period);
 }
 
 static void server_on_sweep(uv_timer_t *t) {
@@ -357,12 +454,37 @@ static void server_client_groups(struct client *c) {
   free(g);
 }
 
-/* Permission check for `op` on `topic`, with the reason in `why`; a
- * denial is logged unless `quiet`. */
-static bool server_permitted(struct server *srv, struct client *c, const char *topic, uint32_t role,
-                             bool quiet, char *why, size_t whylen) {
+static const char *server_op_name(unsigned op) {
+  switch (op) {
+  case CONFIG_OP_PUB:
+    return "pub";
+  case CONFIG_OP_SUB:
+    return "sub";
+  case CONFIG_OP_CREATE:
+    return "create";
+  case CONFIG_OP_RETAIN:
+    return "retain";
+  default:
+    return "remove";
+  }
+}
+
+/* Whether `c` is the bus owner or root: they may do everything. */
+static bool server_trusted(const struct server *srv, const struct client *c) {
+  return c->uid == srv->owner || c->uid == 0;
+}
+
+/* Permission check for `op` (CONFIG_OP_*) on `topic`, with the reason in
+ * `why`; a denial is logged unless `quiet`. The first matching rule
+ * decides; without one, the owner and root may do everything, and others
+ * may create what they may publish (publishing implies creating,
+ * subscribing does not), nothing else. Removal by the topic's creator is
+ * the caller's business (server_remove). */
+static bool server_may(struct server *srv, struct client *c, const char *topic, unsigned op,
+                       bool quiet, char *why, size_t whylen) {
   struct config_cred cred;
-  unsigned op = role == SHMBUS__WIRE_PUB ? CONFIG_OP_PUB : CONFIG_OP_SUB;
+  bool ok;
+  int d;
 
   if (config_uses_groups(srv->cfg))
     server_client_groups(c);
@@ -370,12 +492,30 @@ static bool server_permitted(struct server *srv, struct client *c, const char *t
   cred.gid = c->gid;
   cred.groups = c->groups;
   cred.ngroups = c->ngroups;
-  if (config_check(srv->cfg, topic, op, &cred, why, whylen))
-    return true;
-  if (!quiet)
+  d = config_decide(srv->cfg, topic, op, &cred, why, whylen);
+  if (d >= 0) {
+    ok = d == 1;
+  } else if (server_trusted(srv, c)) {
+    ok = true;
+  } else if (op == CONFIG_OP_CREATE) {
+    char pwhy[300];
+    ok = server_may(srv, c, topic, CONFIG_OP_PUB, true, pwhy, sizeof(pwhy));
+    /* %.200s: the rule's FILE:LINE, shortened to fit `why`. */
+    (void)snprintf(why, whylen, "default policy (create follows pub, %s by %.200s)",
+                   ok ? "allowed" : "denied", pwhy);
+  } else {
+    ok = false;
+  }
+  if (!ok && !quiet)
     log_notice("client %u (pid %d, uid %u, %s): %s on %s denied by %s", c->id, (int)c->pid,
-               (unsigned)c->uid, c->name, server_role_name(role), topic, why);
-  return false;
+               (unsigned)c->uid, c->name, server_op_name(op), topic, why);
+  return ok;
+}
+
+static bool server_permitted(struct server *srv, struct client *c, const char *topic, uint32_t role,
+                             bool quiet, char *why, size_t whylen) {
+  return server_may(srv, c, topic, role == SHMBUS__WIRE_PUB ? CONFIG_OP_PUB : CONFIG_OP_SUB, quiet,
+                    why, whylen);
 }
 
 /* Checks what open and adopt have in common: role, name, the $sys rule,
@@ -443,6 +583,24 @@ static uint64_t server_region_bytes(const struct shmbus__params *p) {
   return l.data_size + l.ctrl_size;
 }
 
+/* The account of `uid`, created on first use; NULL when out of memory. */
+static struct server_uid *server_uid_acct(struct server *srv, uid_t uid) {
+  struct server_uid *u;
+  size_t i;
+
+  for (i = 0; i < srv->nuids; i++)
+    if (srv->uids[i].uid == uid)
+      return &srv->uids[i];
+  if ((u = realloc(srv->uids, (srv->nuids + 1) * sizeof(*u))) == NULL)
+    return NULL;
+  srv->uids = u;
+  u = &srv->uids[srv->nuids++];
+  u->uid = uid;
+  u->retained = 0;
+  u->bytes = 0;
+  return u;
+}
+
 /* Checks the limits on creating a topic with parameters `p` for `c`: the
  * maximum region size and the client's topic and memory quotas. Returns
  * true to go on; false after it answered with an error. */
@@ -485,6 +643,32 @@ static bool server_may_create(struct server *srv, struct client *c, const struct
                       (unsigned long long)lim->memory);
     return false;
   }
+  if (m->retain && !server_trusted(srv, c)) {
+    /* Retained topics outlive the connection: charged to the uid. */
+    struct server_uid *u = server_uid_acct(srv, c->uid);
+    if (u == NULL) {
+      server_send_error(c, m->id, -ENOMEM, "out of memory");
+      return false;
+    }
+    if ((lim->retained != 0 && u->retained >= lim->retained) ||
+        (lim->retained_memory != 0 &&
+         (bytes > lim->retained_memory || u->bytes > lim->retained_memory - bytes))) {
+      log_notice("client %u (pid %d, uid %u, %s): quota: uid holds %llu retained topics of %llu "
+                 "bytes (limits retained %llu, retained_memory %llu)",
+                 c->id, (int)c->pid, (unsigned)c->uid, c->name, (unsigned long long)u->retained,
+                 (unsigned long long)u->bytes, (unsigned long long)lim->retained,
+                 (unsigned long long)lim->retained_memory);
+      server_send_error(c, m->id, SHMBUS_EQUOTA,
+                        "quota: uid %u created %llu retained topics holding %llu bytes; \"%s\" "
+                        "needs %llu more; the daemon's limits \"retained\" and "
+                        "\"retained_memory\" are %llu and %llu (shmbus topic rm frees them)",
+                        (unsigned)c->uid, (unsigned long long)u->retained,
+                        (unsigned long long)u->bytes, m->topic, (unsigned long long)bytes,
+                        (unsigned long long)lim->retained,
+                        (unsigned long long)lim->retained_memory);
+      return false;
+    }
+  }
   return true;
 }
 
@@ -493,6 +677,13 @@ static void server_on_drop(void *ctx, const struct registry_topic *t) {
   struct server *srv = ctx;
   struct client *c;
 
+  if (t->uid_charged) {
+    struct server_uid *u = server_uid_acct(srv, t->creator_uid);
+    if (u != NULL) {
+      u->retained--;
+      u->bytes -= t->bytes;
+    }
+  }
   if (t->creator_id == 0)
     return;
   for (c = srv->clients; c != NULL; c = c->next)
@@ -577,6 +768,25 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
                         SERVER_MAX_TOPICS);
       return;
     }
+    {
+      char why[300];
+      /* M6: using a topic is not creating it. Creating chooses the
+       * parameters everyone must then use, and retaining keeps the memory
+       * after everyone left: each needs its own permission. */
+      if (!server_may(srv, c, m->topic, CONFIG_OP_CREATE, false, why, sizeof(why))) {
+        server_send_error(c, m->id, SHMBUS_EDENIED,
+                          "topic \"%s\" does not exist and this uid may not create it (denied "
+                          "by %s); it is created by one allowed to (its publishers, by default)",
+                          m->topic, why);
+        return;
+      }
+      if (m->retain && !server_may(srv, c, m->topic, CONFIG_OP_RETAIN, false, why, sizeof(why))) {
+        server_send_error(c, m->id, SHMBUS_EDENIED,
+                          "this uid may not create \"%s\" retained (denied by %s)", m->topic,
+                          why);
+        return;
+      }
+    }
     if (!server_may_create(srv, c, m, &want))
       return;
     rv = registry_create(&srv->reg, m->topic, &want, m->retain, false, &t);
@@ -587,6 +797,11 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
                           "(slots a power of two in 2..2^24, slot_size 1..64 MiB, max_subs "
                           "1..4096, max_pubs 1..1024, region at most 64 GiB)",
                           want.slot_count, want.slot_capacity, want.max_subs, want.max_pubs);
+      else if (rv == -EMFILE || rv == -ENFILE)
+        server_send_error(c, m->id, rv,
+                          "cannot create topic \"%s\": the daemon is out of file descriptors "
+                          "(RLIMIT_NOFILE %llu)",
+                          m->topic, (unsigned long long)server_nofile());
       else if (rv == -ENOMEM || rv == -ENOSPC || rv == -EFBIG)
         server_send_error(c, m->id, rv,
                           "cannot create topic \"%s\": the system has no room for its %llu "
@@ -602,8 +817,18 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
     }
     created = true;
     t->creator_id = c->id;
+    t->creator_uid = (uint32_t)c->uid;
+    t->has_creator = true;
     c->ntopics++;
     c->bytes += t->bytes;
+    if (m->retain && !server_trusted(srv, c)) {
+      struct server_uid *u = server_uid_acct(srv, c->uid); /* exists: server_may_create */
+      if (u != NULL) {
+        u->retained++;
+        u->bytes += t->bytes;
+        t->uid_charged = true;
+      }
+    }
     FAULT_POINT(FAULT_OPEN_AFTER_CREATE);
     log_info("topic %s: created by client %u (pid %d): slots=%u slot_size=%u max_subs=%u "
              "max_pubs=%u%s",
@@ -655,9 +880,10 @@ static void server_adopt(struct server *srv, struct client *c, struct shmbus__ms
   /* Adopting an unknown topic creates it from the region the client
    * passes, and whoever made that region can write its slots. On the
    * system bus, where clients are different users, only one allowed to
-   * publish there may do that; subscribers adopt after it. */
+   * create it may do that (by default its publishers); subscribers adopt
+   * after it. */
   if (srv->system && m->role == SHMBUS__WIRE_SUB && registry_find(&srv->reg, m->topic) == NULL &&
-      !server_permitted(srv, c, m->topic, SHMBUS__WIRE_PUB, true, text, sizeof(text))) {
+      !server_may(srv, c, m->topic, CONFIG_OP_CREATE, true, text, sizeof(text))) {
     server_send_error(c, m->id, SHMBUS_EDENIED,
                       "\"%s\" is not known yet: after a restart it is re-created by one of its "
                       "publishers; adopt again once one has",
@@ -723,11 +949,95 @@ static void server_status(struct server *srv, struct client *c, struct shmbus__m
 /* The largest snapshot the daemon builds (and a client accepts). */
 #define SERVER_SNAPSHOT_MAX (64u << 20)
 
+/* M4: a snapshot shows a uid only the topics it may subscribe to (the
+ * owner and root see all), and who the participants are only where they
+ * are of its own uid. */
+static bool server_view_topic(void *ctx, const struct registry_topic *t) {
+  struct client *c = ctx;
+  char why[300];
+
+  if (server_trusted(c->srv, c))
+    return true;
+  return server_permitted(c->srv, c, t->name, SHMBUS__WIRE_SUB, true, why, sizeof(why));
+}
+
+static bool server_view_part(void *ctx, const struct registry_part *p) {
+  struct client *c = ctx;
+  const struct client *o = p->owner;
+
+  return server_trusted(c->srv, c) || (o != NULL && o->uid == c->uid);
+}
+
+/* Forgets the snapshot replies `c` has read: its socket holds nothing we
+ * sent any more (SIOCOUTQ: the bytes of our datagrams it has not
+ * received; the memory files they carry are pinned until then). */
+static void server_unread_refresh(struct client *c) {
+  int queued = 0;
+
+  if (c->unread_snaps == 0 || c->dead)
+    return;
+  if (ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued == 0) {
+    c->unread_snaps = 0;
+    c->unread_bytes = 0;
+  }
+}
+
+/* M5: how much `c` may leave unread. One client: at most `unread` replies;
+ * one uid (not the owner nor root): at most `unread_bytes` of them over
+ * all its connections. Returns true to go on; false after it answered. */
+static bool server_unread_ok(struct server *srv, struct client *c, const struct shmbus__msg *m,
+                             size_t len) {
+  const struct config_limits *lim = config_limits(srv->cfg);
+  uint64_t bytes = 0;
+  struct client *o;
+
+  server_unread_refresh(c);
+  if (lim->unread != 0 && c->unread_snaps >= lim->unread) {
+    log_notice("client %u (pid %d, %s): quota: %u snapshot replies unread (limit unread %llu)",
+               c->id, (int)c->pid, c->name, c->unread_snaps, (unsigned long long)lim->unread);
+    server_send_error(c, m->id, SHMBUS_EQUOTA,
+                      "quota: %u snapshot replies sent to this client are still unread; the "
+                      "daemon's limit \"unread\" is %llu: read them first",
+                      c->unread_snaps, (unsigned long long)lim->unread);
+    return false;
+  }
+  if (lim->unread_bytes == 0 || server_trusted(srv, c))
+    return true;
+  for (o = srv->clients; o != NULL; o = o->next)
+    if (o->uid == c->uid) {
+      server_unread_refresh(o);
+      bytes += o->unread_bytes;
+    }
+  if (len > lim->unread_bytes || bytes > lim->unread_bytes - len) {
+    log_notice("client %u (pid %d, uid %u, %s): quota: uid leaves %llu bytes of snapshots unread "
+               "(limit unread_bytes %llu)",
+               c->id, (int)c->pid, (unsigned)c->uid, c->name, (unsigned long long)bytes,
+               (unsigned long long)lim->unread_bytes);
+    server_send_error(c, m->id, SHMBUS_EQUOTA,
+                      "quota: the connections of uid %u leave %llu bytes of snapshot replies "
+                      "unread; this one needs %zu more; the daemon's limit \"unread_bytes\" is "
+                      "%llu",
+                      (unsigned)c->uid, (unsigned long long)bytes, len,
+                      (unsigned long long)lim->unread_bytes);
+    return false;
+  }
+  return true;
+}
+
+/* The largest snapshot the daemon builds (and a client accepts). */
+#define SERVER_SNAPSHOT_MAX (64u << 20)
+/* A snapshot costs one more request token per this many topics examined,
+ * so that the rate limit bounds the daemon's work for it (M5). */
+#define SERVER_SNAPSHOT_TOPICS_PER_TOKEN 256u
+
 /* Answers `snapshot`: the stats map (stats_encode) for every topic or the
- * one named by `filter`, too big for a datagram, so it travels in a
- * sealed memory file attached to the reply. Built on demand: no timer. */
+ * one named by `filter`, as this client may see them, too big for a
+ * datagram, so it travels in a sealed memory file attached to the reply.
+ * Built on demand: no timer. */
 static void server_snapshot(struct server *srv, struct client *c, struct shmbus__msg *m) {
   const char *only = m->filter[0] != '\0' ? m->filter : NULL;
+  struct stats_view view = {server_view_topic, server_view_part, c};
+  struct registry_topic *t = only != NULL ? registry_find(&srv->reg, only) : NULL;
   struct shmbus__msg r;
   size_t cap = 64u * 1024u;
   unsigned char *buf = NULL;
@@ -738,10 +1048,14 @@ static void server_snapshot(struct server *srv, struct client *c, struct shmbus_
   int fd = -1;
   int rv;
 
-  if (only != NULL && registry_find(&srv->reg, only) == NULL) {
-    server_send_error(c, m->id, -ENOENT, "no topic \"%s\" on this daemon", only);
+  if (only != NULL && (t == NULL || !server_view_topic(c, t))) {
+    /* The same answer whether it does not exist or may not be seen. */
+    server_send_error(c, m->id, -ENOENT, "no topic \"%s\" on this daemon that you may see",
+                      only);
     return;
   }
+  if (only == NULL)
+    c->tokens -= (double)(srv->reg.ntopics / SERVER_SNAPSHOT_TOPICS_PER_TOKEN);
   /* Encode into a heap buffer, doubling it until everything fits. */
   while (truncated && cap <= SERVER_SNAPSHOT_MAX) {
     unsigned char *nb = realloc(buf, cap);
@@ -750,8 +1064,12 @@ static void server_snapshot(struct server *srv, struct client *c, struct shmbus_
       goto fail;
     }
     buf = nb;
-    len = stats_encode(&srv->reg, only, buf, cap, &n, &truncated);
+    len = stats_encode(&srv->reg, only, &view, buf, cap, &n, &truncated);
     cap *= 2;
+  }
+  if (!server_unread_ok(srv, c, m, len)) {
+    free(buf);
+    return;
   }
   if ((rv = shmbus__shm_create("shmbus-snapshot", len, &fd)) < 0)
     goto fail;
@@ -763,7 +1081,10 @@ static void server_snapshot(struct server *srv, struct client *c, struct shmbus_
   r.size = len;
   r.fds[0] = fd;
   r.nfds = 1;
-  (void)server_send(c, &r);
+  if (server_send(c, &r) == 0) {
+    c->unread_snaps++;
+    c->unread_bytes += len;
+  }
   shmbus__fd_close(fd);
   free(buf);
   return;
@@ -774,6 +1095,48 @@ fail:
   server_send_error(c, m->id, rv, "cannot build the snapshot: %s", shmbus_strerror(rv));
   shmbus__fd_close(fd);
   free(buf);
+}
+
+/* `shmbus topic rm` (M6): the topic loses its name and its retention. Its
+ * creator's uid, the owner, root, and whoever a `remove` rule allows may.
+ * Participants still attached keep their records and mappings and go on
+ * among themselves; a later open of the name creates a new topic. */
+static void server_remove(struct server *srv, struct client *c, struct shmbus__msg *m) {
+  struct registry_topic *t;
+  struct shmbus__msg ok;
+  char why[300];
+  uint32_t nparts;
+  int rv;
+
+  if ((rv = shmbus__topic_validate(m->topic, true)) < 0) {
+    server_send_error(c, m->id, rv, "invalid topic name \"%s\"", m->topic);
+    return;
+  }
+  t = registry_find(&srv->reg, m->topic);
+  if (t == NULL || !server_view_topic(c, t)) {
+    server_send_error(c, m->id, -ENOENT, "no topic \"%s\" on this daemon that you may see",
+                      m->topic);
+    return;
+  }
+  if (t->sys) {
+    server_send_error(c, m->id, SHMBUS_EDENIED, "\"%s\" is the daemon's own topic", m->topic);
+    return;
+  }
+  if (!(t->has_creator && t->creator_uid == (uint32_t)c->uid) &&
+      !server_may(srv, c, m->topic, CONFIG_OP_REMOVE, false, why, sizeof(why))) {
+    server_send_error(c, m->id, SHMBUS_EDENIED,
+                      "remove \"%s\" denied by %s (its creator's uid, the owner, root, or a "
+                      "`remove` rule may)",
+                      m->topic, why);
+    return;
+  }
+  nparts = t->n_pubs + t->n_subs;
+  log_notice("client %u (pid %d, uid %u, %s): removed topic %s (%u participant(s) keep it until "
+             "they close)",
+             c->id, (int)c->pid, (unsigned)c->uid, c->name, t->name, nparts);
+  (void)registry_remove(&srv->reg, t);
+  shmbus__msg_init(&ok, SHMBUS__MSG_OK, m->id);
+  (void)server_send(c, &ok);
 }
 
 static void server_stop_req(struct server *srv, struct client *c, struct shmbus__msg *m) {
@@ -809,7 +1172,7 @@ static void server_dispatch(struct server *srv, struct client *c, struct shmbus_
   bool request = m->type == SHMBUS__MSG_HELLO || m->type == SHMBUS__MSG_OPEN ||
                  m->type == SHMBUS__MSG_ADOPT || m->type == SHMBUS__MSG_CLOSE ||
                  m->type == SHMBUS__MSG_STATUS || m->type == SHMBUS__MSG_STOP ||
-                 m->type == SHMBUS__MSG_SNAPSHOT;
+                 m->type == SHMBUS__MSG_SNAPSHOT || m->type == SHMBUS__MSG_REMOVE;
 
   if (!request) {
     server_violation(c, m->id, -EPROTO, "not a request a client may send");
@@ -834,6 +1197,7 @@ static void server_dispatch(struct server *srv, struct client *c, struct shmbus_
     }
     struct shmbus__msg w;
     c->hello = true;
+    srv->nohello--;
     server_set_name(c, m->name);
     log_debug("client %u (pid %d, uid %u): hello from \"%s\"", c->id, (int)c->pid, (unsigned)c->uid,
               c->name);
@@ -865,6 +1229,9 @@ static void server_dispatch(struct server *srv, struct client *c, struct shmbus_
   case SHMBUS__MSG_SNAPSHOT:
     server_snapshot(srv, c, m);
     break;
+  case SHMBUS__MSG_REMOVE:
+    server_remove(srv, c, m);
+    break;
   default:
     break;
   }
@@ -878,7 +1245,19 @@ static void server_on_client(uv_poll_t *h, int status, int events) {
   int i;
 
   if (status < 0) {
-    server_kill(c, uv_strerror(status));
+    /* libuv reports EPOLLERR as UV_EBADF: the socket has an error, most
+     * often the client went away with messages it never read. Say that,
+     * with the socket's own error, rather than "bad file descriptor". */
+    int err = 0;
+    socklen_t len = sizeof(err);
+    char why[128];
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0)
+      snprintf(why, sizeof(why), "connection error: %s", strerror(err));
+    else if (status == UV_EBADF)
+      snprintf(why, sizeof(why), "connection closed (it exited with messages it had not read)");
+    else
+      snprintf(why, sizeof(why), "connection error: %s", uv_strerror(status));
+    server_kill(c, why);
     server_reap(srv);
     return;
   }
@@ -937,26 +1316,73 @@ static void server_refuse(int fd, int code, const char *text) {
   shmbus__fd_close(fd);
 }
 
-/* On the system bus, one uid (other than the owner and root) may hold at
- * most `connections` of the SERVER_MAX_CLIENTS connections, so that it
- * cannot lock the others out. On a per-user bus every client is the
- * owner, and only the global cap applies. */
-static bool server_connections_ok(struct server *srv, const struct ucred *cred) {
-  uint64_t limit = config_limits(srv->cfg)->connections;
+/* How many clients the daemon serves at most: the `clients` limit, below
+ * the hard cap and below half the descriptors it may open (each client
+ * costs its socket plus the eventfds of its records and the memory files
+ * of the topics it creates). */
+static uint64_t server_max_clients(const struct server *srv) {
+  uint64_t cap = config_limits(srv->cfg)->clients;
+  uint64_t nofile = server_nofile();
+
+  if (cap == 0 || cap > SERVER_MAX_CLIENTS)
+    cap = SERVER_MAX_CLIENTS;
+  if (nofile != 0 && cap > nofile / 2)
+    cap = nofile / 2;
+  return cap;
+}
+
+/* M7: admission. The last `reserved` connection slots are kept for the
+ * owner and root, so that nobody else can lock them out (their `daemon
+ * status` must work); on the system bus, one other uid may hold at most
+ * `connections`. Returns 0, or an error code with a sentence in `text`
+ * (which the refused client receives). */
+static int server_admit(struct server *srv, const struct ucred *cred, char *text, size_t textlen) {
+  const struct config_limits *lim = config_limits(srv->cfg);
+  uint64_t cap = server_max_clients(srv);
+  uint64_t reserved = lim->reserved < cap ? lim->reserved : cap - 1;
+  bool trusted = cred->uid == srv->owner || cred->uid == 0;
   uint64_t n = 0;
   struct client *c;
 
-  if (!srv->system || limit == 0 || cred->uid == srv->owner || cred->uid == 0)
-    return true;
+  if (srv->nclients >= cap) {
+    log_warn("connection from pid %d uid %u refused: %zu clients, the limit (clients %llu, "
+             "RLIMIT_NOFILE %llu)",
+             (int)cred->pid, (unsigned)cred->uid, srv->nclients, (unsigned long long)cap,
+             (unsigned long long)server_nofile());
+    snprintf(text, textlen,
+             "the daemon serves %zu clients, its limit (\"clients\", or half its "
+             "RLIMIT_NOFILE of %llu)",
+             srv->nclients, (unsigned long long)server_nofile());
+    return -EMFILE;
+  }
+  if (trusted)
+    return 0;
+  if (srv->nclients >= cap - reserved) {
+    log_notice("connection from pid %d uid %u refused: %zu clients; the last %llu slots are kept "
+               "for uid %u and root (limit reserved)",
+               (int)cred->pid, (unsigned)cred->uid, srv->nclients, (unsigned long long)reserved,
+               (unsigned)srv->owner);
+    snprintf(text, textlen,
+             "quota: the daemon serves %zu clients; its last %llu connections (limit "
+             "\"reserved\") are kept for its owner and root",
+             srv->nclients, (unsigned long long)reserved);
+    return SHMBUS_EQUOTA;
+  }
+  if (!srv->system || lim->connections == 0)
+    return 0;
   for (c = srv->clients; c != NULL; c = c->next)
     if (c->uid == cred->uid && !c->dead)
       n++;
-  if (n < limit)
-    return true;
+  if (n < lim->connections)
+    return 0;
   log_notice("connection from pid %d uid %u refused: quota: %llu connections (limit connections "
              "%llu)",
-             (int)cred->pid, (unsigned)cred->uid, (unsigned long long)n, (unsigned long long)limit);
-  return false;
+             (int)cred->pid, (unsigned)cred->uid, (unsigned long long)n,
+             (unsigned long long)lim->connections);
+  snprintf(text, textlen,
+           "quota: uid %u has %llu connections to the system bus (limit \"connections\")",
+           (unsigned)cred->uid, (unsigned long long)n);
+  return SHMBUS_EQUOTA;
 }
 
 static void server_accept_one(struct server *srv, int fd) {
@@ -964,6 +1390,7 @@ static void server_accept_one(struct server *srv, int fd) {
   socklen_t len = sizeof(cred);
   struct client *c;
   int sndbuf = SERVER_SNDBUF;
+  char text[SHMBUS__TEXT_MAX + 1];
   int rv;
 
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
@@ -977,16 +1404,8 @@ static void server_accept_one(struct server *srv, int fd) {
     server_refuse(fd, SHMBUS_EDENIED, "this is a per-user bus of another user");
     return;
   }
-  if (!server_connections_ok(srv, &cred)) {
-    server_refuse(fd, SHMBUS_EQUOTA,
-                  "quota: this uid has too many connections to the system bus (limit "
-                  "\"connections\")");
-    return;
-  }
-  if (srv->nclients >= SERVER_MAX_CLIENTS) {
-    log_warn("connection from pid %d refused: %u clients already", (int)cred.pid,
-             SERVER_MAX_CLIENTS);
-    server_refuse(fd, -EMFILE, "the daemon serves too many clients");
+  if ((rv = server_admit(srv, &cred, text, sizeof(text))) < 0) {
+    server_refuse(fd, rv, text);
     return;
   }
   /* Best effort: a larger send buffer absorbs bursts of peer events. */
@@ -1002,6 +1421,7 @@ static void server_accept_one(struct server *srv, int fd) {
   c->gid = cred.gid;
   c->tokens = (double)config_limits(srv->cfg)->burst;
   c->tokens_ns = shmbus__clock_mono_ns();
+  c->accepted_ns = c->tokens_ns;
   c->id = srv->next_client_id++;
   if (srv->next_client_id == 0)
     srv->next_client_id = 1;
@@ -1018,6 +1438,8 @@ static void server_accept_one(struct server *srv, int fd) {
     srv->clients->prev = c;
   srv->clients = c;
   srv->nclients++;
+  srv->nohello++;
+  server_schedule_hello(srv);
   if ((rv = uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, server_on_client)) < 0) {
     log_warn("accept: cannot watch a client socket: %s", uv_strerror(rv));
     server_kill(c, NULL);
@@ -1054,13 +1476,22 @@ static void server_on_listen(uv_poll_t *h, int status, int events) {
        * connection, close it (the client sees the daemon hang up), and
        * keep the spare again. Without a spare, stop accepting for a
        * second. */
-      log_warn("out of file descriptors: refusing a connection");
+      log_warn("out of file descriptors (RLIMIT_NOFILE %llu, %zu clients): refusing a connection",
+               (unsigned long long)server_nofile(), srv->nclients);
       if (srv->spare_fd >= 0) {
         shmbus__fd_close(srv->spare_fd);
         fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        shmbus__fd_close(fd);
+        bool took = fd >= 0;
+        if (took) {
+          /* Tell it why before closing (server_refuse closes fd). */
+          char text[SHMBUS__TEXT_MAX + 1];
+          snprintf(text, sizeof(text),
+                   "the daemon is out of file descriptors (RLIMIT_NOFILE %llu); try later",
+                   (unsigned long long)server_nofile());
+          server_refuse(fd, -EMFILE, text);
+        }
         srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0 && srv->spare_fd >= 0)
+        if (took && srv->spare_fd >= 0)
           continue;
       }
       server_pause_accept(srv);
@@ -1119,10 +1550,18 @@ int server_init(struct server *srv, uv_loop_t *loop, int listen_fd, const char *
     return rv;
   srv->repair_timer.data = srv;
   srv->repair_init = true;
+  if ((rv = uv_idle_init(loop, &srv->repair_idle)) < 0)
+    return rv;
+  srv->repair_idle.data = srv;
+  srv->repair_idle_init = true;
   if ((rv = uv_timer_init(loop, &srv->sweep_timer)) < 0)
     return rv;
   srv->sweep_timer.data = srv;
   srv->sweep_init = true;
+  if ((rv = uv_timer_init(loop, &srv->hello_timer)) < 0)
+    return rv;
+  srv->hello_timer.data = srv;
+  srv->hello_init = true;
   if ((rv = uv_timer_init(loop, &srv->accept_timer)) < 0)
     return rv;
   srv->accept_timer.data = srv;
@@ -1199,14 +1638,21 @@ void server_shutdown(struct server *srv) {
   stats_close(&srv->stats);
   if (srv->repair_init && !uv_is_closing((uv_handle_t *)&srv->repair_timer))
     uv_close((uv_handle_t *)&srv->repair_timer, NULL);
+  if (srv->repair_idle_init && !uv_is_closing((uv_handle_t *)&srv->repair_idle))
+    uv_close((uv_handle_t *)&srv->repair_idle, NULL);
   if (srv->sweep_init && !uv_is_closing((uv_handle_t *)&srv->sweep_timer))
     uv_close((uv_handle_t *)&srv->sweep_timer, NULL);
+  if (srv->hello_init && !uv_is_closing((uv_handle_t *)&srv->hello_timer))
+    uv_close((uv_handle_t *)&srv->hello_timer, NULL);
   if (srv->accept_init && !uv_is_closing((uv_handle_t *)&srv->accept_timer))
     uv_close((uv_handle_t *)&srv->accept_timer, NULL);
 }
 
 void server_free(struct server *srv) {
   registry_free(&srv->reg);
+  free(srv->uids);
+  srv->uids = NULL;
+  srv->nuids = 0;
   config_free(srv->cfg);
   srv->cfg = NULL;
   shmbus__fd_close(srv->listen_fd);

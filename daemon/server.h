@@ -39,6 +39,7 @@
 #include "stats.h"
 
 struct client;
+struct server_uid;
 
 struct server {
   uv_loop_t *loop;
@@ -60,8 +61,15 @@ struct server {
   uv_timer_t repair_timer;
   uint64_t repair_delay_ms;
   bool repair_init;
+  uv_idle_t repair_idle; /* a repair continues on the next loop turn */
+  bool repair_idle_init;
   uv_timer_t sweep_timer;
   bool sweep_init;
+  uv_timer_t hello_timer; /* closes connections that do not say hello in time */
+  bool hello_init;
+  size_t nohello; /* clients that have not said hello yet */
+  struct server_uid *uids; /* retained topics per creator uid */
+  size_t nuids;
   uv_timer_t accept_timer; /* resumes accepting after running out of fds */
   bool accept_init;
   char *const *limit_args; /* --limit NAME=VALUE from the command line, over the file's */

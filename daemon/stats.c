@@ -61,15 +61,35 @@ static void stats_name(msgpack_packer *pk, const struct registry_part *p) {
   (void)msgpack_pack_str_with_body(pk, name, strlen(name));
 }
 
+/* Who a participant is (index, pid, client, name), or only its index for
+ * a viewer that may not know. */
+static void stats_who(msgpack_packer *pk, const struct registry_part *p,
+                      const struct stats_view *v) {
+  stats_kv_u64(pk, "index", p->index);
+  if (v == NULL || v->part == NULL || v->part(v->ctx, p)) {
+    stats_kv_u64(pk, "pid", p->pid);
+    stats_kv_u64(pk, "client", p->client_id);
+    stats_name(pk, p);
+    return;
+  }
+  stats_kv_u64(pk, "pid", 0);
+  stats_kv_u64(pk, "client", 0);
+  stats_key(pk, "name");
+  (void)msgpack_pack_str_with_body(pk, "", 0);
+}
+
 /* Packs one topic. Counters read from shared memory are clamped: nobody
  * can have published, received or lost more than the head says. */
-static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t) {
+static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t,
+                             const struct stats_view *v) {
   const struct shmbus__ring *r = &t->region.ring;
   /* Acquire: pairs with nothing in particular; head only orders claims. */
   uint64_t head = shmbus__load_acquire(&r->hdr->head);
   const struct registry_part *p;
 
-  (void)msgpack_pack_map(pk, 9);
+  bool repair = t->fixing != NULL || t->dying != NULL;
+
+  (void)msgpack_pack_map(pk, repair ? 10 : 9);
   stats_key(pk, "name");
   (void)msgpack_pack_str_with_body(pk, t->name, strlen(t->name));
   stats_kv_u64(pk, "topic_id", t->topic_id);
@@ -78,6 +98,14 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t)
   stats_kv_u64(pk, "max_subs", r->max_subs);
   stats_kv_u64(pk, "max_pubs", r->max_pubs);
   stats_kv_u64(pk, "head", head);
+  if (repair) {
+    bool scan = t->job != NULL && t->fixing != NULL && t->job->phase == 1;
+    stats_key(pk, "repair");
+    (void)msgpack_pack_map(pk, 3);
+    stats_kv_u64(pk, "start", scan ? t->job->start : 0);
+    stats_kv_u64(pk, "next", scan ? t->job->next : 0);
+    stats_kv_u64(pk, "end", scan ? t->job->end : 0);
+  }
   stats_key(pk, "pubs");
   (void)msgpack_pack_array(pk, t->n_pubs);
   for (p = t->parts; p != NULL; p = p->next) {
@@ -86,10 +114,7 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t)
       continue;
     rec = &r->pubs[p->index];
     (void)msgpack_pack_map(pk, 5);
-    stats_kv_u64(pk, "index", p->index);
-    stats_kv_u64(pk, "pid", p->pid);
-    stats_kv_u64(pk, "client", p->client_id);
-    stats_name(pk, p);
+    stats_who(pk, p, v);
     stats_kv_u64(pk, "published", stats_clamp(shmbus__load_relaxed(&rec->published), head));
   }
   stats_key(pk, "subs");
@@ -102,10 +127,7 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t)
     rec = &r->subs[p->index];
     cursor = stats_clamp(shmbus__load_relaxed(&rec->cursor), head);
     (void)msgpack_pack_map(pk, 9);
-    stats_kv_u64(pk, "index", p->index);
-    stats_kv_u64(pk, "pid", p->pid);
-    stats_kv_u64(pk, "client", p->client_id);
-    stats_name(pk, p);
+    stats_who(pk, p, v);
     stats_key(pk, "reliable");
     (void)(p->reliable ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
     stats_kv_u64(pk, "cursor", cursor);
@@ -115,8 +137,8 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t)
   }
 }
 
-size_t stats_encode(const struct registry *reg, const char *only, void *buf, size_t cap,
-                    uint32_t *ntopics, bool *truncated) {
+size_t stats_encode(const struct registry *reg, const char *only, const struct stats_view *view,
+                    void *buf, size_t cap, uint32_t *ntopics, bool *truncated) {
   struct stats_buf b;
   msgpack_packer pk;
   uint32_t count = 0;
@@ -144,7 +166,9 @@ size_t stats_encode(const struct registry *reg, const char *only, void *buf, siz
       size_t mark = b.len;
       if (only != NULL && strcmp(only, t->name) != 0)
         continue;
-      stats_pack_topic(&pk, t);
+      if (view != NULL && view->topic != NULL && !view->topic(view->ctx, t))
+        continue;
+      stats_pack_topic(&pk, t, view);
       if (b.overflow) {
         b.len = mark;
         cut = true;
@@ -175,7 +199,7 @@ int stats_publish(struct stats *st) {
 
   if ((rv = shmbus__ring_loan(&st->pub, STATS_SLOT_SIZE, &slot)) < 0)
     return rv;
-  len = stats_encode(st->reg, NULL, slot, STATS_SLOT_SIZE, NULL, NULL);
+  len = stats_encode(st->reg, NULL, NULL, slot, STATS_SLOT_SIZE, NULL, NULL);
   if ((rv = shmbus__ring_commit(&st->pub, len, shmbus__clock_mono_ns())) < 0)
     return rv;
   if (rv > 0)

@@ -4,7 +4,7 @@
  * every topic and participant:
  *
  *   {"ts_ns": u64, "topics": [{"name", "topic_id", "slots", "slot_size",
- *     "max_subs", "max_pubs", "head",
+ *     "max_subs", "max_pubs", "head", "repair"?,
  *     "pubs": [{"index", "pid", "client", "name", "published"}],
  *     "subs": [{"index", "pid", "client", "name", "reliable", "cursor",
  *               "lag", "received", "lost"}]}],
@@ -50,13 +50,28 @@ int stats_init(struct stats *st, uv_loop_t *loop, struct registry *reg);
  * has none. Call after every open or close on the topic. */
 void stats_update(struct stats *st);
 
+/* Who looks (a `snapshot` request, docs/security.md M4): `topic` says
+ * whether the viewer may see a topic at all (it may subscribe to it);
+ * `part` whether it may see who a participant is (pid, client, name; a
+ * participant it may not see is listed with pid 0, client 0 and name "").
+ * NULL callbacks allow everything (the daemon's own $sys/stats). */
+struct stats_view {
+  bool (*topic)(void *ctx, const struct registry_topic *t);
+  bool (*part)(void *ctx, const struct registry_part *p);
+  void *ctx;
+};
+
 /* Encodes the map above for every topic of `reg`, or only the one named
- * `only` (NULL: all), into buf[0..cap). Topics that do not fit are left
- * out ("truncated": true). Returns the length, 0 when cap cannot even
- * hold the frame (64 bytes always do). *ntopics gets the number of topics
- * encoded and *truncated whether some were left out; both may be NULL. */
-size_t stats_encode(const struct registry *reg, const char *only, void *buf, size_t cap,
-                    uint32_t *ntopics, bool *truncated);
+ * `only` (NULL: all), into buf[0..cap), as `view` (NULL: everything) may
+ * see it. Topics that do not fit are left out ("truncated": true); a topic
+ * whose dead publishers are being repaired has "repair": {"start", "next",
+ * "end"} (the seqs of the hole scan; all 0 before it began). Returns the
+ * length, 0 when cap cannot even hold the frame (64 bytes always do).
+ * *ntopics gets the number of topics encoded and *truncated whether some
+ * were left out; both may be NULL. At most `max_topics` topics are
+ * examined (0: no limit): the rest count as truncated. */
+size_t stats_encode(const struct registry *reg, const char *only, const struct stats_view *view,
+                    void *buf, size_t cap, uint32_t *ntopics, bool *truncated);
 
 /* Publishes one snapshot now. Returns 0, SHMBUS_EFULL (a reliable
  * subscriber lags: this second is skipped) or another negative code. */

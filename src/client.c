@@ -427,7 +427,10 @@ int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
     uint64_t now;
     rv = shmbus__proto_recv(c->fd, reply);
     if (rv == 0) {
-      if (reply->id == req->id)
+      /* An error with id 0 is the daemon's last word before it closes the
+       * connection (refused at accept, no hello in time): report its
+       * reason rather than "connection lost". */
+      if (reply->id == req->id || (reply->type == SHMBUS__MSG_ERROR && reply->id == 0))
         break;
       c->on_event(c->ctx, reply);
       continue;

@@ -163,6 +163,7 @@ static const struct proto_type proto_types[SHMBUS__MSG_TYPE_COUNT] = {
     [SHMBUS__MSG_SNAPSHOT_REPLY] = {"snapshot_reply", PROTO_REPLY, 1, PB(SIZE), 0},
     [SHMBUS__MSG_PEER_JOIN] = {"peer_join", PROTO_EVENT, 1, PROTO_RECORD, 0},
     [SHMBUS__MSG_PEER_LEAVE] = {"peer_leave", PROTO_EVENT, 0, PROTO_RECORD, 0},
+    [SHMBUS__MSG_REMOVE] = {"remove", PROTO_REQUEST, 0, PB(TOPIC), 0},
 };
 
 static bool proto_type_known(uint32_t type) {

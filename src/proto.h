@@ -47,6 +47,8 @@ enum shmbus__msg_type {
   /* daemon -> client, events (id 0) */
   SHMBUS__MSG_PEER_JOIN,  /* topic_id, role (of the peer), index; fds [eventfd] */
   SHMBUS__MSG_PEER_LEAVE, /* topic_id, role, index */
+  /* client -> daemon: `shmbus topic rm` (answered by ok or error) */
+  SHMBUS__MSG_REMOVE, /* topic */
   SHMBUS__MSG_TYPE_COUNT
 };
 

@@ -864,71 +864,74 @@ static bool ring_is_dead(const uint32_t *dead, size_t n, uint32_t i) {
   return false;
 }
 
-/* True if a live publisher holds s between claim and commit. */
-static bool ring_live_holds(const struct shmbus__ring *r, const uint32_t *dead, size_t n,
-                            uint64_t s) {
-  uint32_t i;
-  for (i = 0; i < r->max_pubs; i++) {
-    if (ring_is_dead(dead, n, i) || shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE)
-      continue;
-    if (shmbus__load_seq_cst(&r->pubs[i].inflight) == s)
+/* Whether seq s is in the sorted set live[0..n) (binary search). */
+static bool ring_live_holds(const uint64_t *live, uint32_t n, uint64_t s) {
+  uint32_t lo = 0;
+  uint32_t hi = n;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (live[mid] == s)
       return true;
+    if (live[mid] < s)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return false;
 }
 
-/* A dead publisher died after announcing CLAIMING but maybe before saying
- * which seq it got. Every hole below head that no live publisher holds is
- * then abandoned. */
-static int ring_repair_holes(struct shmbus__ring *r, const uint32_t *dead, size_t n) {
-  /* seq_cst: a publisher whose claim is included in h stored CLAIMING
-   * before it (released by its seq_cst RMW), so the loads below see
-   * CLAIMING, its seq, or IDLE after its commit. */
-  uint64_t h = shmbus__load_seq_cst(&r->hdr->head);
-  uint64_t lo = h > r->slot_count ? h - r->slot_count : 0;
-  uint64_t s;
-  uint32_t i;
-  int repaired = 0;
-  int rv;
-
-  for (i = 0; i < r->max_pubs; i++) {
-    if (ring_is_dead(dead, n, i) || shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE)
-      continue;
-    if (shmbus__load_seq_cst(&r->pubs[i].inflight) == SHMBUS__INFLIGHT_CLAIMING)
-      return -EAGAIN;
+static void ring_sort_u64(uint64_t *v, uint32_t n) {
+  /* Insertion sort of at most max_pubs values, once per repair: O(n^2)
+   * with n <= 1024 is a million compares at worst, far below one scan of
+   * a large lap, and needs no allocation. */
+  for (uint32_t i = 1; i < n; i++) {
+    uint64_t x = v[i];
+    uint32_t j = i;
+    while (j > 0 && v[j - 1] > x) {
+      v[j] = v[j - 1];
+      j--;
+    }
+    v[j] = x;
   }
-  for (s = lo; s < h; s++) {
-    uint64_t w = shmbus__load_acquire(&ring_slot(r, s)->word);
-    uint64_t ws = SHMBUS__WORD_SEQ(w);
-    if (w != 0 && (ws & r->mask) == (s & r->mask) && ws >= s)
-      continue;
-    if (ring_live_holds(r, dead, n, s))
-      continue;
-    if ((rv = ring_repair_seq(r, s)) < 0)
-      return rv;
-    repaired += rv;
-  }
-  return repaired;
 }
 
-int shmbus__ring_repair(struct shmbus__ring *r, const uint32_t *dead, size_t n_dead) {
-  bool holes = false;
-  int repaired = 0;
+int shmbus__ring_repair_begin(struct shmbus__ring *r, struct shmbus__ring_repair_job *job,
+                              const uint32_t *dead, size_t n_dead) {
   size_t k;
-  int rv;
 
+  if (n_dead > SHMBUS__MAX_PUBS)
+    return -EINVAL;
   for (k = 0; k < n_dead; k++)
     if (dead[k] >= r->max_pubs)
       return -EINVAL;
-  /* A dead publisher may wait on a slot that another dead one holds BUSY
-   * (one lap older): repairing the older first frees the younger. So go
-   * round while a pass makes progress, and answer "again" only for a slot
-   * that stays BUSY, i.e. that a live publisher holds. */
+  job->next = job->end = job->start = 0;
+  job->repaired = 0;
+  job->phase = 0;
+  job->n_live = 0;
+  job->n_dead = (uint32_t)n_dead;
+  if (n_dead != 0)
+    memcpy(job->dead, dead, n_dead * sizeof(*dead));
+  return 0;
+}
+
+/* Phase 0: the seqs the dead publishers said they held. A dead publisher
+ * may wait on a slot that another dead one holds BUSY (one lap older):
+ * repairing the older first frees the younger. So go round while a pass
+ * makes progress, and answer "again" only for a slot that stays BUSY, i.e.
+ * that a live publisher holds. At most n_dead passes of n_dead records.
+ * Returns 1 when a dead publisher died while claiming (holes to scan), 0
+ * when not, -EAGAIN. */
+static int ring_repair_seqs(struct shmbus__ring *r, struct shmbus__ring_repair_job *job) {
+  bool holes = false;
+  uint32_t k;
+  int rv;
+
   for (;;) {
     size_t resolved = 0;
     size_t pending = 0;
-    for (k = 0; k < n_dead; k++) {
-      struct shmbus__pub_rec *rec = &r->pubs[dead[k]];
+    holes = false;
+    for (k = 0; k < job->n_dead; k++) {
+      struct shmbus__pub_rec *rec = &r->pubs[job->dead[k]];
       uint64_t f = shmbus__load_acquire(&rec->inflight);
       if (f == SHMBUS__INFLIGHT_IDLE)
         continue;
@@ -941,25 +944,108 @@ int shmbus__ring_repair(struct shmbus__ring *r, const uint32_t *dead, size_t n_d
         pending++;
         continue;
       }
-      repaired += rv;
+      job->repaired += (uint64_t)rv;
       resolved++;
       shmbus__store_relaxed(&rec->inflight, SHMBUS__INFLIGHT_IDLE);
     }
     if (pending == 0)
-      break;
+      return holes ? 1 : 0;
     if (resolved == 0)
       return -EAGAIN;
   }
-  if (holes) {
-    if ((rv = ring_repair_holes(r, dead, n_dead)) < 0)
-      return rv;
-    repaired += rv;
+}
+
+/* Starts the hole scan. A dead publisher died after announcing CLAIMING
+ * but maybe before saying which seq it got: every hole below head that no
+ * live publisher holds is then abandoned. The live publishers' seqs are
+ * read once here, after head, so the scan costs O(slots + max_pubs)
+ * rather than O(slots * max_pubs): a publisher claiming after the head
+ * load below gets a seq at or above it, outside the scan. */
+static int ring_repair_scan_begin(struct shmbus__ring *r, struct shmbus__ring_repair_job *job) {
+  /* seq_cst: a publisher whose claim is included in h stored CLAIMING
+   * before it (released by its seq_cst RMW), so the loads below see
+   * CLAIMING, its seq, or IDLE after its commit. */
+  uint64_t h = shmbus__load_seq_cst(&r->hdr->head);
+  uint32_t n = 0;
+  uint32_t i;
+
+  for (i = 0; i < r->max_pubs; i++) {
+    uint64_t f;
+    /* Acquire: pairs with the attaching process's release store of state. */
+    if (ring_is_dead(job->dead, job->n_dead, i) ||
+        shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE)
+      continue;
+    /* seq_cst: see the head load above. */
+    f = shmbus__load_seq_cst(&r->pubs[i].inflight);
+    if (f == SHMBUS__INFLIGHT_CLAIMING)
+      return -EAGAIN; /* its seq is not known yet: ask again */
+    if (f != SHMBUS__INFLIGHT_IDLE)
+      job->live[n++] = f;
   }
-  for (k = 0; k < n_dead; k++) {
-    struct shmbus__pub_rec *rec = &r->pubs[dead[k]];
+  ring_sort_u64(job->live, n);
+  job->n_live = n;
+  job->start = job->next = h > r->slot_count ? h - r->slot_count : 0;
+  job->end = h;
+  job->phase = 1;
+  return 0;
+}
+
+int shmbus__ring_repair_step(struct shmbus__ring *r, struct shmbus__ring_repair_job *job,
+                             uint64_t budget) {
+  uint64_t s;
+  uint32_t k;
+  int rv;
+
+  if (budget == 0)
+    budget = 1;
+  if (job->phase == 0) {
+    if ((rv = ring_repair_seqs(r, job)) < 0)
+      return rv;
+    if (rv == 0)
+      job->phase = 2;
+    else if ((rv = ring_repair_scan_begin(r, job)) < 0)
+      return rv;
+  }
+  if (job->phase == 1) {
+    for (s = job->next; s < job->end && budget > 0; s++, budget--) {
+      /* Acquire: pairs with commit stores (as in ring_repair_seq). */
+      uint64_t w = shmbus__load_acquire(&ring_slot(r, s)->word);
+      uint64_t ws = SHMBUS__WORD_SEQ(w);
+      if (w != 0 && (ws & r->mask) == (s & r->mask) && ws >= s)
+        continue;
+      if (ring_live_holds(job->live, job->n_live, s))
+        continue;
+      if ((rv = ring_repair_seq(r, s)) < 0) {
+        job->next = s; /* resume here */
+        return rv;
+      }
+      job->repaired += (uint64_t)rv;
+    }
+    job->next = s;
+    if (s < job->end)
+      return -EINPROGRESS;
+    job->phase = 2;
+  }
+  for (k = 0; k < job->n_dead; k++) {
+    struct shmbus__pub_rec *rec = &r->pubs[job->dead[k]];
     shmbus__store_relaxed(&rec->inflight, SHMBUS__INFLIGHT_IDLE);
     /* Release: the next owner's acquire CAS sees the repair. */
     shmbus__store_release(&rec->state, SHMBUS__PUB_FREE);
   }
-  return repaired;
+  job->n_dead = 0; /* a second call after completion frees nothing again */
+  return 0;
+}
+
+int shmbus__ring_repair(struct shmbus__ring *r, const uint32_t *dead, size_t n_dead) {
+  /* The one-shot form: a whole job without a budget. The job is large for
+   * a stack (16 KiB) but this is not called on deep stacks. */
+  struct shmbus__ring_repair_job job;
+  int rv;
+
+  if ((rv = shmbus__ring_repair_begin(r, &job, dead, n_dead)) < 0)
+    return rv;
+  rv = shmbus__ring_repair_step(r, &job, UINT64_MAX);
+  if (rv < 0)
+    return rv;
+  return job.repaired > (uint64_t)INT32_MAX ? INT32_MAX : (int)job.repaired;
 }

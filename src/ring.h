@@ -216,6 +216,42 @@ bool shmbus__ring_peers_changed(const struct shmbus__ring *ring, uint64_t *seen)
  * (call again shortly). */
 int shmbus__ring_repair(struct shmbus__ring *ring, const uint32_t *dead, size_t n_dead);
 
+/* The same repair, resumable, for a caller (the daemon) that must not spend
+ * unbounded time on one topic: shmbus__ring_repair_begin records which
+ * publishers died, and each shmbus__ring_repair_step examines at most
+ * `budget` slots of the lap a dead publisher may have left holes in, then
+ * returns. The cost of the whole repair is O(slots + max_pubs), whatever
+ * the number of publishers. Between steps the job keeps the position the
+ * scan reached, the head it ends at, and the seqs live publishers held
+ * when it began (any later claim gets a seq at or above that head, outside
+ * the scan). The caller owns the job (about 16 KiB: allocate it); the
+ * dead records stay ACTIVE until the step that returns 0 frees them. */
+struct shmbus__ring_repair_job {
+  uint64_t next;      /* hole scan: the next seq to examine */
+  uint64_t end;       /* hole scan: head when it began (exclusive) */
+  uint64_t start;     /* hole scan: its first seq */
+  uint64_t repaired;  /* slots turned SKIPPED so far */
+  uint32_t phase;     /* 0: seqs the dead held; 1: hole scan; 2: done */
+  uint32_t n_dead;
+  uint32_t n_live;
+  uint32_t dead[SHMBUS__MAX_PUBS];
+  uint64_t live[SHMBUS__MAX_PUBS]; /* sorted */
+};
+
+/* Starts a job for the `n_dead` records in `dead`. Returns 0, or -EINVAL
+ * for an index out of range or too many. */
+int shmbus__ring_repair_begin(struct shmbus__ring *ring, struct shmbus__ring_repair_job *job,
+                              const uint32_t *dead, size_t n_dead);
+
+/* Advances the job by at most `budget` slots of the hole scan (0 counts as
+ * 1). Returns 0 when the repair is complete (job->repaired slots, records
+ * freed), -EINPROGRESS when the budget ran out (call again, e.g. on the
+ * next loop turn), or -EAGAIN when a live publisher is between claim and
+ * commit on a slot the repair must decide about (call again shortly; the
+ * position is kept). */
+int shmbus__ring_repair_step(struct shmbus__ring *ring, struct shmbus__ring_repair_job *job,
+                             uint64_t budget);
+
 /* Removes subscriber record `index` (the daemon does this when its process
  * is gone): it no longer holds reliable publishers back. */
 void shmbus__ring_evict_sub(struct shmbus__ring *ring, uint32_t index);
