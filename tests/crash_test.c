@@ -38,6 +38,8 @@
 #include "bus.h"
 #include "daemonutil.h"
 #include "procutil.h"
+#include "region.h"
+#include "ring.h"
 #include "testutil.h"
 
 #define CT_PUBS 4        /* publisher numbers stamped into payloads: 0..3 */
@@ -977,4 +979,62 @@ Test(crash, connect_crash_cycles_leak_nothing, .timeout = 300) {
   ct_publish(pub, 0, 0, 100, readers, 1);
   ct_assert_accounting(&lossy, (50 + n + 1) / 2 + 100, (50 + n + 1) / 2);
   shmbus_bus_close(bus);
+}
+
+/* H2 (docs/security.md): the repair of a lap a dead publisher left while
+ * claiming goes in steps of at most `budget` slots, each resumed where the
+ * previous stopped, and still repairs every hole exactly as the one-shot
+ * repair does. Live publishers' held seqs are read once, when the scan
+ * begins (O(slots + pubs)); a seq one of them holds is left alone. */
+Test(crash, repair_goes_in_steps_of_a_bounded_number_of_slots) {
+  const uint32_t n = 1u << 12;
+  const uint64_t budget = 100;
+  struct shmbus__params p = {n, 64, 4, 1024};
+  struct shmbus__ring_repair_job *job = malloc(sizeof(*job));
+  struct shmbus__ring_pub dead, live;
+  struct shmbus__region rg;
+  uint64_t head, start, held;
+  uint32_t steps = 0;
+  void *payload;
+  int rv;
+
+  cr_assert_not_null(job);
+  cr_assert_eq(shmbus__region_create(&rg, &p, "steps"), 0);
+  cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &live, 1, 1), 0);
+  cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &dead, 2, 1), 0);
+  /* The dead one: CLAIMING, then claims of a whole lap, amid which the
+   * live publisher holds one seq (a loan, not committed). */
+  shmbus__store_seq_cst(&dead.rec->inflight, SHMBUS__INFLIGHT_CLAIMING);
+  (void)shmbus__fetch_add_seq_cst(&rg.ring.hdr->head, (uint64_t)n / 2);
+  cr_assert_eq(shmbus__ring_loan(&live, 1, &payload), 0);
+  held = n / 2;
+  (void)shmbus__fetch_add_seq_cst(&rg.ring.hdr->head, (uint64_t)n / 2);
+  head = shmbus__load_seq_cst(&rg.ring.hdr->head);
+  cr_assert_eq(head, (uint64_t)n + 1);
+  start = head - n;
+  cr_assert_eq(shmbus__ring_repair_begin(&rg.ring, job, &dead.index, 1), 0);
+  while ((rv = shmbus__ring_repair_step(&rg.ring, job, budget)) == -EINPROGRESS) {
+    steps++;
+    cr_assert_eq(job->start, start);
+    cr_assert_eq(job->end, head);
+    cr_assert_eq(job->next, start + steps * budget, "step %u stopped at %llu", steps,
+                 (unsigned long long)job->next);
+  }
+  cr_assert_eq(rv, 0, "%s", shmbus_strerror(rv));
+  cr_assert_eq(steps, (n + budget - 1) / budget - 1, "%u steps", steps);
+  for (uint64_t s = start; s < head; s++) {
+    const struct shmbus__slot *slot =
+        (const void *)(rg.ring.slots + (s & rg.ring.mask) * rg.ring.slot_stride);
+    uint64_t w = shmbus__load_acquire(&slot->word);
+    if (s == held)
+      cr_assert_eq(w, SHMBUS__WORD(s, SHMBUS__SLOT_BUSY), "the live loan is left alone");
+    else
+      cr_assert_eq(w, SHMBUS__WORD(s, SHMBUS__SLOT_SKIPPED), "seq %llu: %llx",
+                   (unsigned long long)s, (unsigned long long)w);
+  }
+  cr_assert_eq(job->repaired, (uint64_t)n - 1);
+  cr_assert_eq(shmbus__load_acquire(&dead.rec->state), SHMBUS__PUB_FREE);
+  cr_assert_geq(shmbus__ring_commit(&live, 1, 0), 0);
+  free(job);
+  shmbus__region_close(&rg);
 }
