@@ -403,6 +403,18 @@ int shmbus__conn_wait_event(struct shmbus__conn *c, int timeout_ms) {
   return 1;
 }
 
+/* Receives like shmbus__proto_recv, but looks past one ECONNRESET: a
+ * daemon that closes a connection with our request unread (it refused
+ * us) makes the kernel report the reset before the datagrams it sent
+ * first, such as the error that says why. */
+static int client_recv_after_reset(struct shmbus__conn *c, struct shmbus__msg *m) {
+  int rv = shmbus__proto_recv(c->fd, m);
+
+  if (rv == -ECONNRESET)
+    rv = shmbus__proto_recv(c->fd, m);
+  return rv;
+}
+
 int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
                          struct shmbus__msg *reply) {
   uint64_t deadline;
@@ -417,6 +429,14 @@ int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
   rv = shmbus__proto_send(c->fd, req);
   if (rv == -EAGAIN)
     rv = -ETIMEDOUT; /* the daemon does not read: as good as gone */
+  if ((rv == -EPIPE || rv == -ECONNRESET) && client_recv_after_reset(c, reply) == 0 &&
+      reply->type == SHMBUS__MSG_ERROR && reply->id == 0) {
+    /* Refused before it read us: its reason is waiting (see below). */
+    memcpy(c->last_error, reply->text, sizeof(c->last_error));
+    shmbus__msg_close_fds(reply);
+    shmbus__conn_close(c);
+    return reply->code < 0 ? reply->code : -EPROTO;
+  }
   if (rv < 0) {
     if (rv != -EINVAL && rv != -EMSGSIZE)
       return client_lost(c, rv);
@@ -425,7 +445,7 @@ int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
   deadline = shmbus__clock_mono_ns() + (uint64_t)c->timeout_ms * 1000000u;
   for (;;) {
     uint64_t now;
-    rv = shmbus__proto_recv(c->fd, reply);
+    rv = client_recv_after_reset(c, reply);
     if (rv == 0) {
       /* An error with id 0 is the daemon's last word before it closes the
        * connection (refused at accept, no hello in time): report its

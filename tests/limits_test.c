@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -449,6 +450,247 @@ Test(limits, reload_applies_file_limits_under_command_line_ones) {
   for (int i = 0; i < 3; i++)
     dt_rec_close(&r[i]);
   close(a);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* ---- trust boundaries (issue 11) ---------------------------------------- */
+
+/* Sends a snapshot request without waiting for the reply. */
+static uint32_t lt_snapshot_send(int fd) {
+  struct shmbus__msg m;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_SNAPSHOT, dt_next_id++);
+  dt_send(fd, &m);
+  return m.id;
+}
+
+/* Receives the reply to a snapshot request: the reply's size (its memory
+ * file closed), or the error code with the text in `text`. */
+static int64_t lt_snapshot_recv(int fd, uint32_t id, char *text) {
+  struct shmbus__msg r;
+
+  dt_reply(fd, id, &r);
+  if (r.type == SHMBUS__MSG_ERROR) {
+    snprintf(text, SHMBUS__TEXT_MAX + 1, "%s", r.text);
+    return r.code;
+  }
+  DT_ASSERT(r.type == SHMBUS__MSG_SNAPSHOT_REPLY && r.nfds == 1, "snapshot reply");
+  shmbus__msg_close_fds(&r);
+  return (int64_t)r.size;
+}
+
+/* M5. Each snapshot reply parks a sealed memory file in the client's
+ * socket until it reads it: one client may leave at most `unread` of them
+ * unread (then SHMBUS_EQUOTA naming the limit); once it read them, it may
+ * ask again. */
+Test(limits, unread_snapshot_replies_are_capped_per_client) {
+  const char *args[] = {"--limit", "unread=4", NULL};
+  char text[SHMBUS__TEXT_MAX + 1];
+  struct dt_daemon d;
+  uint32_t ids[6];
+  int ok = 0, refused = 0;
+  int fd, other;
+
+  dt_init(&d);
+  dt_start_with(&d, args);
+  fd = dt_client(&d);
+  other = dt_client(&d);
+  for (int i = 0; i < 6; i++)
+    ids[i] = lt_snapshot_send(fd);
+  /* Read nothing until the daemon refused two (it logs each): then it
+   * answered all six with nothing read. */
+  dt_wait_log(&d, other, "snapshot replies unread (limit unread 4)", 2);
+  for (int i = 0; i < 6; i++) {
+    int64_t rv = lt_snapshot_recv(fd, ids[i], text);
+    if (rv > 0) {
+      DT_ASSERT(refused == 0, "a reply after a refusal");
+      ok++;
+    } else {
+      DT_ASSERT(rv == SHMBUS_EQUOTA && strstr(text, "\"unread\" is 4") != NULL, "%s", text);
+      refused++;
+    }
+  }
+  DT_ASSERT(ok == 4 && refused == 2, "%d replies, %d refused", ok, refused);
+  /* All read: room again. */
+  DT_ASSERT(lt_snapshot_recv(fd, lt_snapshot_send(fd), text) > 0, "after reading: %s", text);
+  close(fd);
+  close(other);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* Waits for the next datagram on `fd` and decodes it without taking it
+ * off the socket (MSG_PEEK, no descriptors installed). */
+static void lt_peek(int fd, struct shmbus__msg *m) {
+  unsigned char buf[SHMBUS__PROTO_MAX_MSG];
+  struct pollfd pfd = {fd, POLLIN, 0};
+  ssize_t n;
+
+  DT_ASSERT(poll(&pfd, 1, dt_timeout_ms()) == 1, "an answer");
+  n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+  DT_ASSERT(n > 0, "peek: %s", strerror(errno));
+  shmbus__msg_init(m, SHMBUS__MSG_NONE, 0);
+  DT_ASSERT(shmbus__proto_decode(buf, (size_t)n, m) == 0, "decodes");
+}
+
+/* M5. Over all its connections, one uid (not the owner nor root) may
+ * leave at most `unread_bytes` of snapshot replies unread: 100 idle
+ * connections no longer pin a gigabyte. Root is not limited meanwhile, and
+ * once nobody read its replies it may ask again. */
+Test(limits, unread_snapshot_bytes_are_capped_per_uid) {
+  const char *args[] = {"--limit", "unread_bytes=4K", "--limit", "unread=0", NULL};
+  struct dt_daemon d;
+  int go[2], done[2];
+  char byte = 0;
+  pid_t pid;
+  int status;
+  int fd;
+
+  if (geteuid() != 0)
+    cr_skip_test("needs root to run clients as another uid");
+  dt_start_system(&d, "allow any ** *\n", args);
+  fd = dt_client(&d);
+  DT_ASSERT(pipe(go) == 0 && pipe(done) == 0, "pipes");
+  pid = fork();
+  DT_ASSERT(pid >= 0, "fork");
+  if (pid == 0) {
+    enum { N = 40 };
+    char text[SHMBUS__TEXT_MAX + 1];
+    int c[N];
+    uint32_t ids[N];
+    int ok = 0, refused = 0;
+    int64_t size = 0;
+    dt_in_child = true;
+    dt_become_nobody();
+    for (int i = 0; i < N; i++)
+      c[i] = dt_client(&d);
+    /* One request per connection, each answer only peeked at (it stays
+     * in the socket, unread, pinning its memory file), until refused. */
+    for (int i = 0; i < N && refused == 0; i++) {
+      struct shmbus__msg m;
+      ids[i] = lt_snapshot_send(c[i]);
+      lt_peek(c[i], &m);
+      if (m.type == SHMBUS__MSG_SNAPSHOT_REPLY) {
+        ok++;
+        size = (int64_t)m.size;
+      } else if (m.type == SHMBUS__MSG_ERROR && m.code == SHMBUS_EQUOTA &&
+                 strstr(m.text, "\"unread_bytes\" is 4096") != NULL) {
+        refused++;
+      } else {
+        _exit(71);
+      }
+    }
+    if (ok < 1 || refused != 1 || ok * size > 4096 || (ok + 1) * size <= 4096)
+      _exit(72);
+    /* At its cap: root asks meanwhile. */
+    if (write(done[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1)
+      _exit(74);
+    for (int i = 0; i < ok + refused; i++)
+      (void)lt_snapshot_recv(c[i], ids[i], text);
+    /* Everything read: room again. */
+    if (lt_snapshot_recv(c[0], lt_snapshot_send(c[0]), text) <= 0)
+      _exit(73);
+    _exit(0);
+  }
+  close(done[1]);
+  close(go[0]);
+  DT_ASSERT(read(done[0], &byte, 1) == 1, "the child got that far (status %d)",
+            dt_wait_exit(pid));
+  {
+    char text[SHMBUS__TEXT_MAX + 1];
+    DT_ASSERT(lt_snapshot_recv(fd, lt_snapshot_send(fd), text) > 0, "root: %s", text);
+  }
+  DT_ASSERT(write(go[1], &byte, 1) == 1, "go");
+  status = dt_wait_exit(pid);
+  DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", WEXITSTATUS(status));
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* M7. A connection that never says hello is told why and closed after
+ * `hello_ms`: idle connections cannot hold the daemon's slots. */
+Test(limits, silent_connection_is_closed_with_a_reason) {
+  const char *args[] = {"--limit", "hello_ms=100", NULL};
+  struct dt_daemon d;
+  struct shmbus__msg m;
+  int fd;
+
+  dt_init(&d);
+  dt_start_with(&d, args);
+  fd = dt_connect(&d);
+  DT_ASSERT(dt_recv(fd, &m) == 0 && m.type == SHMBUS__MSG_ERROR, "an error");
+  DT_ASSERT(m.code == -ETIMEDOUT && strstr(m.text, "\"hello_ms\"") != NULL, "%s", m.text);
+  DT_ASSERT(dt_recv(fd, &m) == -EPIPE, "then the daemon hangs up");
+  close(fd);
+  fd = dt_client(&d);
+  dt_wait_log(&d, fd, "disconnected: no hello in time", 1);
+  close(fd);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* M7. Other uids cannot take the last `reserved` connections: the owner's
+ * and root's `daemon status` still work when they hold all the others.
+ * A library client that is refused reports the daemon's reason (a quota
+ * naming the limit), not "connection was lost". */
+Test(limits, reserved_connections_keep_room_for_owner_and_root) {
+  const char *args[] = {"--limit", "clients=8",        "--limit", "reserved=3",
+                        "--limit", "connections=100", "--limit", "hello_ms=0", NULL};
+  struct dt_daemon d;
+  int go[2], done[2];
+  char byte = 0;
+  pid_t pid;
+  int status;
+  int fd;
+
+  if (geteuid() != 0)
+    cr_skip_test("needs root to run clients as another uid");
+  dt_start_system(&d, "allow any ** *\n", args);
+  DT_ASSERT(pipe(go) == 0 && pipe(done) == 0, "pipes");
+  pid = fork();
+  DT_ASSERT(pid >= 0, "fork");
+  if (pid == 0) {
+    struct shmbus_bus_opts o;
+    struct shmbus__msg m;
+    shmbus_bus *bus = NULL;
+    int c[6];
+    int rv;
+    dt_in_child = true;
+    dt_become_nobody();
+    /* Five silent connections: the sixth would take a reserved slot. */
+    for (int i = 0; i < 5; i++)
+      c[i] = dt_connect(&d);
+    c[5] = dt_connect(&d);
+    if (dt_recv(c[5], &m) != 0 || m.type != SHMBUS__MSG_ERROR || m.code != SHMBUS_EQUOTA ||
+        strstr(m.text, "\"reserved\"") == NULL)
+      _exit(71);
+    if (dt_recv(c[5], &m) != -EPIPE)
+      _exit(72);
+    shmbus_bus_opts_init(&o);
+    o.dir = d.dir;
+    o.autostart = 0;
+    rv = shmbus_bus_open(&bus, &o);
+    if (rv != SHMBUS_EQUOTA) {
+      fprintf(stderr, "shmbus_bus_open: %s\n", shmbus_err_name(rv));
+      _exit(73);
+    }
+    if (write(done[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1)
+      _exit(74);
+    _exit(0);
+  }
+  close(done[1]);
+  close(go[0]);
+  DT_ASSERT(read(done[0], &byte, 1) == 1, "the child holds its connections (status %d)",
+            dt_wait_exit(pid));
+  fd = dt_client(&d); /* root: a reserved slot */
+  DT_ASSERT(dt_status(fd).clients == 6, "5 of nobody and root");
+  DT_ASSERT(write(go[1], &byte, 1) == 1, "go");
+  status = dt_wait_exit(pid);
+  DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", WEXITSTATUS(status));
+  dt_wait_log(&d, fd, "the last 3 slots are kept", 2);
+  close(fd);
   dt_stop(&d);
   dt_cleanup(&d);
 }
