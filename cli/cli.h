@@ -144,5 +144,6 @@ int cli_ls(int argc, char **argv);
 int cli_stat(int argc, char **argv);
 int cli_daemon(int argc, char **argv);
 int cli_config(int argc, char **argv);
+int cli_topic(int argc, char **argv); /* topic.c */
 
 #endif /* SHMBUS_CLI_H */

@@ -28,6 +28,7 @@ static const struct main_verb {
     {"stat", cli_stat, "stat TOPIC", "per subscriber: name, pid, lag, received, lost"},
     {"daemon", cli_daemon, "daemon status|stop", "ask the bus daemon how it is, or to stop"},
     {"config", cli_config, "config check FILE", "check a shmbusd permission file"},
+    {"topic", cli_topic, "topic rm TOPIC", "remove a topic by name (ends its retention)"},
 };
 
 static void main_usage(FILE *f) {

@@ -1,5 +1,5 @@
-/* admin: requests about the daemon itself (status, stop, snapshot) on a
- * bus's connection. See include/shmbus/bus.h and docs/protocol.md.
+/* admin: requests about the daemon itself (status, stop, snapshot, topic
+ * removal) on a bus's connection. See include/shmbus/bus.h and docs/protocol.md.
  *
  * A snapshot is too large for a datagram: the daemon answers with a sealed
  * memory file. Whatever comes from the daemon is untrusted here too: the
@@ -100,4 +100,23 @@ int shmbus_bus_snapshot(shmbus_bus *bus, const char *topic, void **data, size_t 
     rv = admin_read_snapshot(reply.fds[0], reply.size, data, len);
   shmbus__msg_close_fds(&reply);
   return rv;
+}
+
+int shmbus_bus_topic_remove(shmbus_bus *bus, const char *topic) {
+  struct shmbus__msg req;
+  struct shmbus__msg reply;
+  int rv;
+
+  if (bus == NULL || topic == NULL)
+    return -EINVAL;
+  if ((rv = shmbus__topic_validate(topic, true)) < 0)
+    return rv;
+  shmbus__msg_init(&req, SHMBUS__MSG_REMOVE, 0);
+  memcpy(req.topic, topic, strlen(topic) + 1);
+  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+    return rv;
+  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+    return rv;
+  shmbus__msg_close_fds(&reply);
+  return reply.type == SHMBUS__MSG_OK ? 0 : -EPROTO;
 }

@@ -147,6 +147,17 @@ SHMBUS_API int shmbus_bus_daemon_stop(shmbus_bus *bus);
  * -ENOMEM. The daemon builds it only when asked: it costs nothing at rest. */
 SHMBUS_API int shmbus_bus_snapshot(shmbus_bus *bus, const char *topic, void **data, size_t *len);
 
+/* Removes topic `topic` by name (`shmbus topic rm`): it is no longer
+ * retained, and the next open of the name creates a new topic with the
+ * parameters that open states. Participants still attached keep their
+ * records and mappings of the old topic and go on among themselves until
+ * they close it; they are not told. Allowed to the uid that created the
+ * topic, the daemon's owner, root, and whoever a `remove` rule of the
+ * daemon's config allows. Returns 0, or SHMBUS_EDENIED, -ENOENT (no such
+ * topic that this uid may see), SHMBUS_EBADNAME, SHMBUS_EDISCONNECTED,
+ * -ETIMEDOUT; shmbus_bus_last_error has the daemon's sentence. */
+SHMBUS_API int shmbus_bus_topic_remove(shmbus_bus *bus, const char *topic);
+
 /* ---- topics ------------------------------------------------------------ */
 
 /* Topic parameters, fixed when the topic is first created. Zero fields
