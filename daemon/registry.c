@@ -46,6 +46,7 @@ int registry_init(struct registry *reg) {
 
 static void registry_free_part(struct registry_part *p) {
   shmbus__fd_close(p->eventfd);
+  free(p->peers_owed);
   free(p);
 }
 

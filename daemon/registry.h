@@ -49,6 +49,10 @@ struct registry_part {
   int eventfd;        /* the owner's wake-up eventfd; -1 for none */
   bool reliable;      /* subscribers */
   bool tampered;      /* its eventfd was found blocking: never written again */
+  /* The server's: peer events owed to this part's owner whose socket was
+   * full, as a bitmap by peer record index (NULL: none owed). Freed with
+   * the part. */
+  uint64_t *peers_owed;
 };
 
 struct registry_topic {

@@ -55,6 +55,7 @@ struct client {
   bool groups_known;
   bool hello;
   bool dead;
+  bool writable; /* also watched for room: peer events are owed (L2) */
   /* Quotas (see struct config_limits): topics this client created that
    * still exist and their bytes; a token bucket of control messages. */
   uint64_t ntopics;
@@ -190,23 +191,129 @@ static void server_violation(struct client *c, uint32_t id, int code, const char
   server_kill(c, NULL);
 }
 
-/* Sends peer_join or peer_leave about `about` to `to`'s owner. */
+/* Peer events (L2 in docs/security.md). Subscriber churn can fill the
+ * socket of an honest client that reads a little later. Rather than drop
+ * it, the daemon then owes it the events: one bit per peer record index
+ * of the part they concern, set for every event it could not send and
+ * for every later one (so they stay in order), and watches the socket for
+ * room. Once there is room it sends, for each owed index, the state that
+ * is true now: peer_join with the eventfd of the live peer at that index,
+ * or peer_leave. Any number of joins and leaves of one index thus cost
+ * one event, and what the daemon keeps is bounded by the record count. */
+
+static void server_watch(struct client *c, bool writable);
+
+/* Which peers a part's owner is owed events about: the other role's. */
+static uint32_t server_peer_slots(const struct registry_part *to) {
+  const struct shmbus__ring *r = &to->topic->region.ring;
+  return to->role == SHMBUS__WIRE_PUB ? r->max_subs : r->max_pubs;
+}
+
+/* Sends one peer event about record `index` of `role` on `to`'s topic:
+ * join with `efd` (>= 0) or leave. Returns server_send's code, except
+ * that a full socket is -EAGAIN and does not disconnect. */
+static int server_peer_event(struct client *c, const struct registry_part *to, uint32_t type,
+                             uint32_t role, uint32_t index, int efd) {
+  struct shmbus__msg m;
+  int rv;
+
+  shmbus__msg_init(&m, type, 0);
+  m.topic_id = to->topic->topic_id;
+  m.role = role;
+  m.index = index;
+  if (type == SHMBUS__MSG_PEER_JOIN) {
+    m.fds[0] = efd;
+    m.nfds = 1;
+  }
+  rv = shmbus__proto_send(c->fd, &m);
+  if (rv == 0 || rv == -EAGAIN)
+    return rv;
+  return server_send(c, &m); /* the same failure again, handled there */
+}
+
+/* Records that `to`'s owner is owed the state of peer `index`. */
+static void server_owe_peer(struct client *c, struct registry_part *to, uint32_t index) {
+  uint32_t n = server_peer_slots(to);
+
+  if (index >= n)
+    return;
+  if (to->peers_owed == NULL) {
+    if ((to->peers_owed = calloc((n + 63) / 64, sizeof(uint64_t))) == NULL) {
+      log_warn("client %u (pid %d, %s): out of memory for its owed peer events; disconnecting",
+               c->id, (int)c->pid, c->name);
+      server_kill(c, NULL);
+      return;
+    }
+    log_info("client %u (pid %d, %s): its socket is full; peer events on %s are coalesced until "
+             "it reads",
+             c->id, (int)c->pid, c->name, to->topic->name);
+  }
+  to->peers_owed[index / 64] |= UINT64_C(1) << (index % 64);
+  server_watch(c, true);
+}
+
+/* Sends what `c` is owed, as far as its socket takes it. Returns true
+ * when nothing is owed any more. */
+static bool server_flush_peers(struct client *c) {
+  struct registry_part *p;
+  bool clean = true;
+
+  for (p = c->parts; p != NULL && !c->dead; p = p->owner_next) {
+    uint32_t n;
+    uint32_t i;
+    bool sent = false;
+    if (p->peers_owed == NULL)
+      continue;
+    n = server_peer_slots(p);
+    for (i = 0; i < n && !c->dead; i++) {
+      const struct registry_part *q;
+      int rv;
+      if ((p->peers_owed[i / 64] & (UINT64_C(1) << (i % 64))) == 0)
+        continue;
+      for (q = p->topic->parts; q != NULL; q = q->next)
+        if (q->role != p->role && q->index == i && q->eventfd >= 0)
+          break;
+      rv = server_peer_event(c, p, q != NULL ? SHMBUS__MSG_PEER_JOIN : SHMBUS__MSG_PEER_LEAVE,
+                             p->role == SHMBUS__WIRE_PUB ? SHMBUS__WIRE_SUB : SHMBUS__WIRE_PUB, i,
+                             q != NULL ? q->eventfd : -1);
+      if (rv < 0)
+        break;
+      p->peers_owed[i / 64] &= ~(UINT64_C(1) << (i % 64));
+      sent = true;
+    }
+    if (sent)
+      registry_bump_epoch(p->topic); /* its publishers look at their sockets */
+    if (i < n) {
+      clean = false;
+      continue;
+    }
+    free(p->peers_owed);
+    p->peers_owed = NULL;
+  }
+  if (clean && !c->dead) {
+    log_info("client %u (pid %d, %s): caught up with its peer events", c->id, (int)c->pid,
+             c->name);
+    server_watch(c, false);
+  }
+  return clean;
+}
+
+/* Sends peer_join or peer_leave about `about` to `to`'s owner, or owes it
+ * (above) when the owner's socket is full or events are owed already. */
 static void server_send_peer(struct registry_part *to, uint32_t type,
                              const struct registry_part *about) {
   struct client *c = to->owner;
-  struct shmbus__msg m;
+  int rv;
 
   if (c == NULL || c->dead)
     return;
-  shmbus__msg_init(&m, type, 0);
-  m.topic_id = about->topic->topic_id;
-  m.role = about->role;
-  m.index = about->index;
-  if (type == SHMBUS__MSG_PEER_JOIN) {
-    m.fds[0] = about->eventfd;
-    m.nfds = 1;
+  if (to->peers_owed == NULL) {
+    rv = server_peer_event(c, to, type, about->role, about->index,
+                           type == SHMBUS__MSG_PEER_JOIN ? about->eventfd : -1);
+    if (rv != -EAGAIN)
+      return;
   }
-  (void)server_send(c, &m);
+  server_owe_peer(c, to, about->index);
 }
 
 /* ---- timers --------------------------------------------------------- */
@@ -1184,6 +1291,10 @@ static void server_dispatch(struct server *srv, struct client *c, struct shmbus_
   }
   if (!server_rate_ok(srv, c, m))
     return;
+  /* Events owed go first, so that a reply does not overtake them (a
+   * client that has its reply then knows its peers). */
+  if (c->writable)
+    (void)server_flush_peers(c);
   /* The decoder enforces the descriptor count of each type; checked here
    * again because the handlers index m->fds by it. */
   if (m->nfds != shmbus__msg_fd_count(m->type, m->role)) {
@@ -1239,6 +1350,25 @@ static void server_dispatch(struct server *srv, struct client *c, struct shmbus_
 
 /* ---- client sockets ------------------------------------------------- */
 
+static void server_on_client(uv_poll_t *h, int status, int events);
+
+/* Watches a client's socket for requests, and also for room when it is
+ * owed peer events. */
+static void server_watch(struct client *c, bool writable) {
+  int rv;
+
+  if (c->dead || c->writable == writable)
+    return;
+  c->writable = writable;
+  rv = uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT | (writable ? UV_WRITABLE : 0),
+                     server_on_client);
+  if (rv < 0) {
+    log_warn("client %u (pid %d, %s): cannot watch its socket: %s", c->id, (int)c->pid, c->name,
+             uv_strerror(rv));
+    server_kill(c, NULL);
+  }
+}
+
 static void server_on_client(uv_poll_t *h, int status, int events) {
   struct client *c = h->data;
   struct server *srv = c->srv;
@@ -1261,7 +1391,9 @@ static void server_on_client(uv_poll_t *h, int status, int events) {
     server_reap(srv);
     return;
   }
-  (void)events; /* readable or hung up: recv tells which */
+  if ((events & UV_WRITABLE) && c->writable)
+    (void)server_flush_peers(c);
+  /* Readable or hung up: recv tells which. */
   for (i = 0; i < SERVER_BATCH && !c->dead && !srv->stopping; i++) {
     struct shmbus__msg m;
     int rv;
