@@ -24,6 +24,8 @@ struct shmbus__uv_handle {
   struct shmbus__handle *h; /* NULL once stopped or closed */
   shmbus_uv_msg_cb msg_cb;
   shmbus_uv_writable_cb writable_cb;
+  shmbus_uv_error_cb error_cb;
+  int error; /* what stopped delivery, 0 while it runs */
   void *arg;
   unsigned char *copy; /* lossy subscribers: a private copy of one message */
   size_t copy_cap;
@@ -235,6 +237,16 @@ static int uv_deliver_one(struct shmbus__uv_handle *u) {
 
 static void uv_sub_idle(uv_idle_t *idle);
 
+/* Stops delivery on an error and says so: the error callback if there is
+ * one, shmbus_uv_sub_error always. A subscriber must not just go quiet. */
+static void uv_sub_failed(struct shmbus__uv_handle *u, int code) {
+  (void)uv_poll_stop(&u->poll);
+  (void)uv_idle_stop(&u->idle);
+  u->error = code;
+  if (u->error_cb != NULL && u->h != NULL)
+    u->error_cb((shmbus_sub *)u->h, code, u->arg);
+}
+
 /* Drains up to a batch; then either sleeps (armed), or continues from the
  * idle handle so other handles on the loop get their turn. */
 static void uv_sub_drain(struct shmbus__uv_handle *u) {
@@ -245,8 +257,7 @@ static void uv_sub_drain(struct shmbus__uv_handle *u) {
     rv = uv_deliver_one(u);
     if (rv < 0) {
       /* Shared memory holds nonsense: stop rather than spin on it. */
-      (void)uv_poll_stop(&u->poll);
-      (void)uv_idle_stop(&u->idle);
+      uv_sub_failed(u, rv);
       return;
     }
     if (rv == 1) {
@@ -268,10 +279,13 @@ static void uv_sub_idle(uv_idle_t *idle) {
 
 static void uv_sub_readable(uv_poll_t *p, int status, int events) {
   struct shmbus__uv_handle *u = p->data;
-  (void)status;
   (void)events;
   if (u->h == NULL)
     return;
+  if (status < 0) {
+    uv_sub_failed(u, status); /* libuv codes are negative errno values */
+    return;
+  }
   shmbus__event_drain(u->h->event_fd);
   uv_sub_drain(u);
 }
@@ -307,6 +321,21 @@ int shmbus_uv_sub_stop(shmbus_sub *sub) {
     return -EINVAL;
   shmbus__uv_handle_release(&sub->h);
   return 0;
+}
+
+int shmbus_uv_sub_on_error(shmbus_sub *sub, shmbus_uv_error_cb cb) {
+  if (sub == NULL)
+    return -EINVAL;
+  if (sub->h.uv == NULL || sub->h.uv->msg_cb == NULL)
+    return SHMBUS_ESTATE;
+  sub->h.uv->error_cb = cb;
+  return 0;
+}
+
+int shmbus_uv_sub_error(const shmbus_sub *sub) {
+  if (sub == NULL)
+    return -EINVAL;
+  return sub->h.uv != NULL ? sub->h.uv->error : 0;
 }
 
 /* ---- publishers --------------------------------------------------------- */

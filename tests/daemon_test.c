@@ -37,12 +37,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "platform/platform.h"
 #include "proto.h"
 #include "region.h"
 #include "ring.h"
 #include "shmbus/error.h"
 #include "rawclient.h"
+#include "shmbus/uv.h"
 #include "testutil.h"
 
 static const struct shmbus__params dt_small = {8, 64, 4, 4};
@@ -1895,6 +1897,74 @@ Test(daemon, peer_churn_is_coalesced_for_a_slow_subscriber) {
   dt_rec_close(&s);
   close(fs);
   close(fc);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
+
+/* ---- the libuv subscriber reports what stops it ------------------------- */
+
+struct dt_uv_state {
+  int msgs;
+  int errors;
+  int code;
+};
+
+static void dt_uv_msg(shmbus_sub *sub, const void *data, size_t len,
+                      const struct shmbus_msg_info *info, void *arg) {
+  (void)sub;
+  (void)data;
+  (void)len;
+  (void)info;
+  ((struct dt_uv_state *)arg)->msgs++;
+}
+
+static void dt_uv_error(shmbus_sub *sub, int code, void *arg) {
+  struct dt_uv_state *st = arg;
+  (void)sub;
+  st->errors++;
+  st->code = code;
+}
+
+/* A libuv subscriber that meets a slot no honest publisher writes (its
+ * word names a seq of another lane) stops rather than spin, and says so:
+ * its error callback runs once with SHMBUS_ECORRUPT, and
+ * shmbus_uv_sub_error reports it. It used to just go quiet. */
+Test(daemon, uv_subscriber_reports_the_error_that_stops_it) {
+  struct dt_daemon d;
+  struct shmbus_bus_opts o;
+  struct dt_uv_state st = {0, 0, 0};
+  shmbus_bus *bus;
+  shmbus_sub *sub;
+  shmbus_pub *pub;
+  struct shmbus__ring *r;
+  uv_loop_t loop;
+  int i;
+
+  dt_start(&d);
+  shmbus_bus_opts_init(&o);
+  o.dir = d.dir;
+  o.autostart = 0;
+  DT_ASSERT(shmbus_bus_open(&bus, &o) == 0, "bus");
+  DT_ASSERT(shmbus_sub_open(bus, "uv/bad", NULL, &sub) == 0, "sub");
+  DT_ASSERT(shmbus_pub_open(bus, "uv/bad", NULL, &pub) == 0, "pub");
+  /* A hostile publisher's write: slot 0 claims to hold seq 1. */
+  r = &((struct shmbus_pub *)pub)->h.region.ring;
+  shmbus__store_release(&((struct shmbus__slot *)(void *)r->slots)->word,
+                        SHMBUS__WORD(1, SHMBUS__SLOT_COMMITTED));
+  DT_ASSERT(uv_loop_init(&loop) == 0, "loop");
+  DT_ASSERT(shmbus_uv_sub_on_error(sub, dt_uv_error) == SHMBUS_ESTATE, "not started yet");
+  DT_ASSERT(shmbus_uv_sub_start(sub, &loop, dt_uv_msg, &st) == 0, "start");
+  DT_ASSERT(shmbus_uv_sub_on_error(sub, dt_uv_error) == 0, "on_error");
+  for (i = 0; i < 100 && st.errors == 0; i++)
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+  DT_ASSERT(st.errors == 1 && st.code == SHMBUS_ECORRUPT && st.msgs == 0,
+            "errors %d code %s msgs %d", st.errors, shmbus_err_name(st.code), st.msgs);
+  DT_ASSERT(shmbus_uv_sub_error(sub) == SHMBUS_ECORRUPT, "shmbus_uv_sub_error");
+  (void)uv_run(&loop, UV_RUN_NOWAIT);
+  DT_ASSERT(st.errors == 1, "reported once");
+  shmbus_bus_close(bus);
+  (void)uv_run(&loop, UV_RUN_DEFAULT);
+  DT_ASSERT(uv_loop_close(&loop) == 0, "a libuv handle was left open");
   dt_stop(&d);
   dt_cleanup(&d);
 }

@@ -42,6 +42,23 @@ SHMBUS_API int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_m
 /* Stops delivering. Returns 0 (also when not started). */
 SHMBUS_API int shmbus_uv_sub_stop(shmbus_sub *sub);
 
+/* Called once when delivery stopped because of an error (the shared
+ * memory holds what a publisher should not have written: SHMBUS_ECORRUPT;
+ * or the wake-up descriptor failed). Normal outcomes (no message yet,
+ * losses) never stop delivery. The subscriber stays open: the callback
+ * may close it, or reopen the topic. */
+typedef void (*shmbus_uv_error_cb)(shmbus_sub *sub, int code, void *arg);
+
+/* Sets the error callback of a started subscriber (`arg` is the one given
+ * to shmbus_uv_sub_start). Without one, a subscriber that stopped on an
+ * error only says so through shmbus_uv_sub_error. Returns 0, or
+ * SHMBUS_ESTATE when delivery was not started. */
+SHMBUS_API int shmbus_uv_sub_on_error(shmbus_sub *sub, shmbus_uv_error_cb cb);
+
+/* The error that stopped delivery (a negative code), or 0 while it runs
+ * or when it was not started. */
+SHMBUS_API int shmbus_uv_sub_error(const shmbus_sub *sub);
+
 /* Arms a one-shot "writable again" callback: `cb` runs from `loop` once a
  * publish would no longer get SHMBUS_EFULL (at once, on the next loop
  * iteration, if there is room already). Re-arm after each call. */
