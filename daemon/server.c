@@ -1381,10 +1381,13 @@ static void server_on_client(uv_poll_t *h, int status, int events) {
     int err = 0;
     socklen_t len = sizeof(err);
     char why[128];
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0)
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+      err = 0;
+    if (err == ECONNRESET || (err == 0 && status == UV_EBADF))
+      snprintf(why, sizeof(why),
+               "connection closed (it went away with messages it had not read)");
+    else if (err != 0)
       snprintf(why, sizeof(why), "connection error: %s", strerror(err));
-    else if (status == UV_EBADF)
-      snprintf(why, sizeof(why), "connection closed (it exited with messages it had not read)");
     else
       snprintf(why, sizeof(why), "connection error: %s", uv_strerror(status));
     server_kill(c, why);
@@ -1412,7 +1415,10 @@ static void server_on_client(uv_poll_t *h, int status, int events) {
       break;
     }
     if (rv < 0) {
-      server_kill(c, rv == -EPIPE ? "connection closed" : shmbus_strerror(rv));
+      server_kill(c, rv == -EPIPE         ? "connection closed"
+                     : rv == -ECONNRESET ? "connection closed (it went away with messages it "
+                                           "had not read)"
+                                         : shmbus_strerror(rv));
       break;
     }
     server_dispatch(srv, c, &m);

@@ -1968,3 +1968,27 @@ Test(daemon, uv_subscriber_reports_the_error_that_stops_it) {
   dt_stop(&d);
   dt_cleanup(&d);
 }
+
+/* A client that exits with messages it never read (here a peer_join) is
+ * logged as what happened, not as libuv's "bad file descriptor" (which is
+ * how it reports the socket's EPOLLERR). */
+Test(daemon, client_gone_with_unread_messages_is_logged_as_such) {
+  struct dt_daemon d;
+  struct dt_rec s, p;
+  int fs, fp;
+
+  dt_start(&d);
+  fs = dt_client(&d);
+  fp = dt_client(&d);
+  DT_ASSERT(dt_open(fs, "gone/t", SHMBUS__WIRE_SUB, &dt_small, &s) == 0, "sub");
+  DT_ASSERT(dt_open(fp, "gone/t", SHMBUS__WIRE_PUB, &dt_small, &p) == 0, "pub");
+  (void)dt_status(fp); /* the peer_join to the subscriber went out before this reply */
+  close(fs);           /* with that peer_join unread */
+  dt_wait_log(&d, fp, "went away with messages it had not read", 1);
+  dt_wait_clients(fp, 1);
+  dt_rec_close(&s);
+  dt_rec_close(&p);
+  close(fp);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
