@@ -76,6 +76,9 @@ static struct shmbus__msg full_msg(uint32_t type) {
   case SHMBUS__MSG_SNAPSHOT:
     strcpy(m.filter, "sensors/imu.0");
     break;
+  case SHMBUS__MSG_REMOVE:
+    strcpy(m.topic, "sensors/imu.0");
+    break;
   case SHMBUS__MSG_SNAPSHOT_REPLY:
     m.size = (1ull << 33) + 7;
     break;
