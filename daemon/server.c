@@ -359,14 +359,12 @@ static void server_repair_turn(struct server *srv) {
   server_reap(srv);
 }
 
-/* Arms the repair: on the next loop turn if a repair is pending and none
- * is scheduled yet. */
+/* Arms the repair on the next loop turn when one is pending (also while
+ * another one backs off: a new one must not wait for that timer); the
+ * turn then decides between going on and backing off. */
 static void server_schedule_repair(struct server *srv) {
-  if (srv->reg.repairs == NULL || srv->stopping ||
-      uv_is_active((uv_handle_t *)&srv->repair_timer) ||
-      uv_is_active((uv_handle_t *)&srv->repair_idle))
+  if (srv->reg.repairs == NULL || srv->stopping || uv_is_active((uv_handle_t *)&srv->repair_idle))
     return;
-  srv->repair_delay_ms = 0;
   (void)uv_idle_start(&srv->repair_idle, server_on_repair_idle);
 }
 
@@ -381,7 +379,7 @@ static void server_on_hello(uv_timer_t *t) {
 
   for (c = srv->clients; c != NULL && limit_ms != 0; c = c->next) {
     struct shmbus__msg m;
-    if (c->hello || c->dead || now - c->accepted_ns < limit_ms * 1000000u)
+    if (c->hello || c->dead || (now - c->accepted_ns) / 1000000u < limit_ms)
       continue;
     shmbus__msg_init(&m, SHMBUS__MSG_ERROR, 0);
     m.code = -ETIMEDOUT;
@@ -1466,7 +1464,7 @@ static uint64_t server_max_clients(const struct server *srv) {
     cap = SERVER_MAX_CLIENTS;
   if (nofile != 0 && cap > nofile / 2)
     cap = nofile / 2;
-  return cap;
+  return cap != 0 ? cap : 1;
 }
 
 /* M7: admission. The last `reserved` connection slots are kept for the
