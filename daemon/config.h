@@ -48,19 +48,19 @@ struct config;
  * daemon or the machine's shared memory for the others. 0 means no limit
  * (for each, the daemon's hard caps still apply). */
 struct config_limits {
-  uint64_t topics;      /* topics this client created that still exist */
-  uint64_t records;     /* publisher and subscriber records it holds */
-  uint64_t memory;      /* bytes of the regions of the topics it created */
-  uint64_t region;      /* bytes of one topic's region (data + control file) */
-  uint64_t rate;        /* control messages per second, sustained */
-  uint64_t burst;       /* control messages in a burst above the rate */
-  uint64_t connections; /* system bus: connections of one uid (not the owner, not root) */
-  uint64_t clients;     /* connections in all; the last `reserved` of them only for owner/root */
-  uint64_t reserved;    /* connections kept for the owner and root */
-  uint64_t hello_ms;    /* a connection must send hello within this many ms */
-  uint64_t unread;      /* snapshot replies one client may leave unread */
+  uint64_t topics;       /* topics this client created that still exist */
+  uint64_t records;      /* publisher and subscriber records it holds */
+  uint64_t memory;       /* bytes of the regions of the topics it created */
+  uint64_t region;       /* bytes of one topic's region (data + control file) */
+  uint64_t rate;         /* control messages per second, sustained */
+  uint64_t burst;        /* control messages in a burst above the rate */
+  uint64_t connections;  /* system bus: connections of one uid (not the owner, not root) */
+  uint64_t clients;      /* connections in all; the last `reserved` of them only for owner/root */
+  uint64_t reserved;     /* connections kept for the owner and root */
+  uint64_t hello_ms;     /* a connection must send hello within this many ms */
+  uint64_t unread;       /* snapshot replies one client may leave unread */
   uint64_t unread_bytes; /* bytes of unread snapshot replies of one uid (not owner/root) */
-  uint64_t retained;        /* retained topics one uid created that still exist */
+  uint64_t retained;     /* retained topics one uid created that still exist */
   uint64_t retained_memory; /* bytes of the retained topics one uid created */
 };
 

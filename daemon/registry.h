@@ -63,7 +63,6 @@ struct registry_topic {
   struct registry_part *parts;        /* live participants */
   struct registry_part *dying;        /* publishers gone, waiting for repair */
   struct registry_part *fixing;       /* publishers gone whose repair `job` runs */
-  struct shmbus__ring_repair_job *job; /* the repair in progress, or NULL */
   struct shmbus__region region;       /* keeps data_fd (read-only if !data_rw) and ctrl_fd */
   struct shmbus__params params;
   uint64_t nonce;
@@ -82,8 +81,11 @@ struct registry_topic {
   bool sys;       /* a daemon topic ($sys/...) */
   bool data_rw;   /* the daemon maps the data file read-write (can attach and repair) */
   bool repairing; /* on registry.repairs */
-  bool repair_now; /* its job ran out of budget: continue on the next loop turn */
   bool sweeping;  /* on registry.sweeps */
+  /* The repair in progress (shmbus__ring_repair_step), or NULL; and
+   * whether it ran out of budget (it goes on on the next loop turn). */
+  struct shmbus__ring_repair_job *job;
+  bool repair_now;
   char name[];
 };
 
@@ -95,7 +97,8 @@ struct registry {
   uint32_t next_pub_id;
   struct registry_topic *repairs; /* topics with dying publishers */
   struct registry_topic *sweeps;  /* topics adopted recently */
-  struct registry_topic *detached; /* removed topics that still have participants (hnext) */
+  /* Removed topics that still have participants, chained by hnext. */
+  struct registry_topic *detached;
   /* Called with each topic registry_maybe_drop is about to free (the
    * server gives its creator's quota back); may be NULL. */
   void (*on_drop)(void *ctx, const struct registry_topic *t);

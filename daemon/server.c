@@ -291,8 +291,7 @@ static bool server_flush_peers(struct client *c) {
     p->peers_owed = NULL;
   }
   if (clean && !c->dead) {
-    log_info("client %u (pid %d, %s): caught up with its peer events", c->id, (int)c->pid,
-             c->name);
+    log_info("client %u (pid %d, %s): caught up with its peer events", c->id, (int)c->pid, c->name);
     server_watch(c, false);
   }
   return clean;
@@ -887,8 +886,7 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
       }
       if (m->retain && !server_may(srv, c, m->topic, CONFIG_OP_RETAIN, false, why, sizeof(why))) {
         server_send_error(c, m->id, SHMBUS_EDENIED,
-                          "this uid may not create \"%s\" retained (denied by %s)", m->topic,
-                          why);
+                          "this uid may not create \"%s\" retained (denied by %s)", m->topic, why);
         return;
       }
     }
@@ -1155,8 +1153,7 @@ static void server_snapshot(struct server *srv, struct client *c, struct shmbus_
 
   if (only != NULL && (t == NULL || !server_view_topic(c, t))) {
     /* The same answer whether it does not exist or may not be seen. */
-    server_send_error(c, m->id, -ENOENT, "no topic \"%s\" on this daemon that you may see",
-                      only);
+    server_send_error(c, m->id, -ENOENT, "no topic \"%s\" on this daemon that you may see", only);
     return;
   }
   if (only == NULL)
@@ -1382,8 +1379,7 @@ static void server_on_client(uv_poll_t *h, int status, int events) {
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
       err = 0;
     if (err == ECONNRESET || (err == 0 && status == UV_EBADF))
-      snprintf(why, sizeof(why),
-               "connection closed (it went away with messages it had not read)");
+      snprintf(why, sizeof(why), "connection closed (it went away with messages it had not read)");
     else if (err != 0)
       snprintf(why, sizeof(why), "connection error: %s", strerror(err));
     else
@@ -1413,7 +1409,7 @@ static void server_on_client(uv_poll_t *h, int status, int events) {
       break;
     }
     if (rv < 0) {
-      server_kill(c, rv == -EPIPE         ? "connection closed"
+      server_kill(c, rv == -EPIPE        ? "connection closed"
                      : rv == -ECONNRESET ? "connection closed (it went away with messages it "
                                            "had not read)"
                                          : shmbus_strerror(rv));

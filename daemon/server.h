@@ -67,7 +67,7 @@ struct server {
   bool sweep_init;
   uv_timer_t hello_timer; /* closes connections that do not say hello in time */
   bool hello_init;
-  size_t nohello; /* clients that have not said hello yet */
+  size_t nohello;          /* clients that have not said hello yet */
   struct server_uid *uids; /* retained topics per creator uid */
   size_t nuids;
   uv_timer_t accept_timer; /* resumes accepting after running out of fds */

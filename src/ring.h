@@ -227,11 +227,11 @@ int shmbus__ring_repair(struct shmbus__ring *ring, const uint32_t *dead, size_t 
  * the scan). The caller owns the job (about 16 KiB: allocate it); the
  * dead records stay ACTIVE until the step that returns 0 frees them. */
 struct shmbus__ring_repair_job {
-  uint64_t next;      /* hole scan: the next seq to examine */
-  uint64_t end;       /* hole scan: head when it began (exclusive) */
-  uint64_t start;     /* hole scan: its first seq */
-  uint64_t repaired;  /* slots turned SKIPPED so far */
-  uint32_t phase;     /* 0: seqs the dead held; 1: hole scan; 2: done */
+  uint64_t next;     /* hole scan: the next seq to examine */
+  uint64_t end;      /* hole scan: head when it began (exclusive) */
+  uint64_t start;    /* hole scan: its first seq */
+  uint64_t repaired; /* slots turned SKIPPED so far */
+  uint32_t phase;    /* 0: seqs the dead held; 1: hole scan; 2: done */
   uint32_t n_dead;
   uint32_t n_live;
   uint32_t dead[SHMBUS__MAX_PUBS];

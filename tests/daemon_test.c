@@ -1556,9 +1556,8 @@ Test(daemon, huge_lap_repair_runs_in_steps_while_others_are_served) {
     dt_snap_free(&s);
     DT_ASSERT(dt_now_ms() < deadline, "the repair never reached the held slot");
   }
-  DT_ASSERT(dt_mp_u64(rep, "start") == start && dt_mp_u64(rep, "end") == head,
-            "scan [%llu, %llu)", (unsigned long long)dt_mp_u64(rep, "start"),
-            (unsigned long long)dt_mp_u64(rep, "end"));
+  DT_ASSERT(dt_mp_u64(rep, "start") == start && dt_mp_u64(rep, "end") == head, "scan [%llu, %llu)",
+            (unsigned long long)dt_mp_u64(rep, "start"), (unsigned long long)dt_mp_u64(rep, "end"));
   dt_snap_free(&s);
   (void)dt_status(other);
   /* Seqs before the held one are repaired, the held one's lap is not. */

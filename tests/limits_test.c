@@ -595,8 +595,7 @@ Test(limits, unread_snapshot_bytes_are_capped_per_uid) {
   }
   close(done[1]);
   close(go[0]);
-  DT_ASSERT(read(done[0], &byte, 1) == 1, "the child got that far (status %d)",
-            dt_wait_exit(pid));
+  DT_ASSERT(read(done[0], &byte, 1) == 1, "the child got that far (status %d)", dt_wait_exit(pid));
   {
     char text[SHMBUS__TEXT_MAX + 1];
     DT_ASSERT(lt_snapshot_recv(fd, lt_snapshot_send(fd), text) > 0, "root: %s", text);
@@ -636,8 +635,8 @@ Test(limits, silent_connection_is_closed_with_a_reason) {
  * A library client that is refused reports the daemon's reason (a quota
  * naming the limit), not "connection was lost". */
 Test(limits, reserved_connections_keep_room_for_owner_and_root) {
-  const char *args[] = {"--limit", "clients=8",        "--limit", "reserved=3",
-                        "--limit", "connections=100", "--limit", "hello_ms=0", NULL};
+  const char *args[] = {"--limit",         "clients=8", "--limit",    "reserved=3", "--limit",
+                        "connections=100", "--limit",   "hello_ms=0", NULL};
   struct dt_daemon d;
   int go[2], done[2];
   char byte = 0;
