@@ -985,12 +985,13 @@ static void server_adopt(struct server *srv, struct client *c, struct shmbus__ms
    * system bus, where clients are different users, only one allowed to
    * create it may do that (by default its publishers); subscribers adopt
    * after it. */
-  if (srv->system && m->role == SHMBUS__WIRE_SUB && registry_find(&srv->reg, m->topic) == NULL &&
+  if (srv->system && registry_find(&srv->reg, m->topic) == NULL &&
       !server_may(srv, c, m->topic, CONFIG_OP_CREATE, true, text, sizeof(text))) {
     server_send_error(c, m->id, SHMBUS_EDENIED,
-                      "\"%s\" is not known yet: after a restart it is re-created by one of its "
-                      "publishers; adopt again once one has",
-                      m->topic);
+                      "\"%s\" is not known yet and this uid may not create it (%s): after a "
+                      "restart it is re-created by one that may (its publishers, by default); "
+                      "adopt again once one has",
+                      m->topic, text);
     return;
   }
   text[0] = '\0';
