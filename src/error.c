@@ -38,7 +38,21 @@ const char *shmbus_version(void) {
   XX(ECONNRESET, "connection reset")                                           \
   XX(EPROTO, "protocol error")                                                 \
   XX(ENODEV, "no such device")                                                 \
-  XX(EFBIG, "file too large")
+  XX(EFBIG, "file too large")                                                 \
+  XX(ENAMETOOLONG, "name or path too long")                                    \
+  XX(EBADMSG, "malformed message or payload")                                  \
+  XX(EBADFD, "descriptor is in a bad state (a wake-up event lost O_NONBLOCK)") \
+  XX(EIO, "input/output error")                                                \
+  XX(EINPROGRESS, "work in progress: call again")                              \
+  XX(ENOTDIR, "not a directory")                                               \
+  XX(EISDIR, "is a directory")                                                 \
+  XX(EROFS, "read-only file system")                                           \
+  XX(ELOOP, "too many levels of symbolic links")                               \
+  XX(ENOTSOCK, "not a socket")                                                 \
+  XX(ENOTCONN, "not connected")                                                \
+  XX(EADDRINUSE, "address already in use")                                     \
+  XX(ESRCH, "no such process")                                                 \
+  XX(ENXIO, "no such device or address")
 
 const char *shmbus_strerror(int code) {
   switch (code) {
