@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -17,6 +18,7 @@ static const char *const faults_names[FAULT_POINT_COUNT] = {
     [FAULT_OPEN_AFTER_CREATE] = "open-after-create",
     [FAULT_OPEN_BEFORE_REPLY] = "open-before-reply",
     [FAULT_OPEN_AFTER_REPLY] = "open-after-reply",
+    [FAULT_DELAY_PEER_JOIN] = "delay_peer_join",
 };
 
 int faults_init(void) {
@@ -42,11 +44,26 @@ int faults_init(void) {
   for (p = FAULT_NONE + 1; p < FAULT_POINT_COUNT; p++)
     if (strlen(faults_names[p]) == len && strncmp(v, faults_names[p], len) == 0) {
       faults_armed = (enum fault_point)p;
-      log_warn("test fault armed: SIGKILL at %s (pass %lu)", faults_names[p], faults_left);
+      if (p == FAULT_DELAY_PEER_JOIN)
+        log_warn("test fault armed: %lu ms before each peer_join", faults_left);
+      else
+        log_warn("test fault armed: SIGKILL at %s (pass %lu)", faults_names[p], faults_left);
       return 0;
     }
   log_err("SHMBUSD_FAULT=%s names no fault point", v);
   return -EINVAL;
+}
+
+void faults_delay(enum fault_point p) {
+  struct timespec ts;
+
+  if (p != faults_armed)
+    return;
+  /* For this point the number is milliseconds, not a pass count. */
+  ts.tv_sec = (time_t)(faults_left / 1000u);
+  ts.tv_nsec = (long)(faults_left % 1000u) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
 }
 
 void faults_hit(enum fault_point p) {

@@ -10,9 +10,13 @@
  *                      topic is not registered and nothing was answered
  *   open-before-reply  the record is attached, the `opened` reply with the
  *                      region's descriptors is about to be sent
- *   open-after-reply   `opened` (with the descriptors) was sent; the
- *                      peer_join events to and about the new participant
- *                      were not
+ *   open-after-reply   `opened` (with the descriptors) was sent, and the
+ *                      peer_join events about the new participant; the
+ *                      peer_join events to it were not
+ * One point delays instead of killing (SHMBUSD_FAULT=delay_peer_join:MS):
+ *   delay_peer_join    the daemon sleeps MS ms before each peer_join it
+ *                      sends, so tests can run the data path while peers
+ *                      are announced late (the lost wake-up of issue 11)
  * An unknown point makes the daemon refuse to start (exit status 2), so a
  * test with a typo fails loudly. This is for tests only: production runs
  * never set the variable, and then a fault point costs one load and a
@@ -28,6 +32,7 @@ enum fault_point {
   FAULT_OPEN_AFTER_CREATE,
   FAULT_OPEN_BEFORE_REPLY,
   FAULT_OPEN_AFTER_REPLY,
+  FAULT_DELAY_PEER_JOIN,
   FAULT_POINT_COUNT
 };
 
@@ -40,6 +45,16 @@ int faults_init(void);
 
 /* Counts a pass through the armed point; the n-th pass kills the daemon. */
 void faults_hit(enum fault_point p);
+
+/* Sleeps the armed delay (a test hook; never armed in production). */
+void faults_delay(enum fault_point p);
+
+/* Marks a delay point in the daemon's code. */
+#define FAULT_DELAY(p)                                                                             \
+  do {                                                                                             \
+    if (faults_armed == (p))                                                                       \
+      faults_delay(p);                                                                             \
+  } while (0)
 
 /* Marks a fault point in the daemon's code. */
 #define FAULT_POINT(p)                                                                             \

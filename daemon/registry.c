@@ -227,8 +227,32 @@ static void registry_known(const struct registry_topic *t, uint32_t role, uint64
         words[p->index / 64] |= UINT64_C(1) << (p->index % 64);
 }
 
+int registry_member(struct registry_topic *t, uint32_t uid) {
+  struct shmbus__region *rg = &t->region;
+  uint32_t m;
+  int free_m = -1;
+  int rv;
+
+  for (m = 0; m < SHMBUS__MAX_MEMBERS; m++) {
+    if (rg->members[m].map != NULL && rg->members[m].uid == uid)
+      return (int)m;
+    if (rg->members[m].map == NULL && free_m < 0)
+      free_m = (int)m;
+  }
+  if (free_m < 0)
+    return SHMBUS_ELIMIT;
+  if (rg->data_fd < 0)
+    return SHMBUS_ESTATE;
+  if ((rv = shmbus__region_add_member(rg, (uint32_t)free_m, uid, t->name)) < 0)
+    return rv;
+  t->bytes += rg->layout.member_size;
+  log_debug("topic %s: member file %d for uid %u", t->name, free_m, uid);
+  return free_m;
+}
+
 int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t role, bool reliable,
-                    uint32_t history, uint32_t pid, int eventfd, struct registry_part **out) {
+                    uint32_t history, uint32_t deadline_ms, uint32_t pid, uint32_t uid,
+                    int eventfd, struct registry_part **out) {
   struct registry_part *p;
   int rv;
 
@@ -238,7 +262,11 @@ int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t rol
     return -ENOMEM;
   p->role = role;
   p->pid = pid;
+  p->uid = uid;
   p->eventfd = -1;
+  if ((rv = registry_member(t, uid)) < 0)
+    goto fail;
+  p->member = (uint32_t)rv;
   if (role == SHMBUS__WIRE_PUB) {
     struct shmbus__ring_pub h;
     uint32_t pub_id = reg->next_pub_id++;
@@ -249,10 +277,15 @@ int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t rol
     p->index = h.index;
   } else {
     struct shmbus__ring_sub h;
-    if ((rv = shmbus__ring_sub_attach(&t->region.ring, &h, reliable, history, pid)) < 0)
+    if ((rv = shmbus__ring_sub_attach_member(&t->region.ring, p->member, &h, reliable, history,
+                                             pid)) < 0)
       goto fail;
     p->index = h.index;
     p->reliable = reliable;
+    p->deadline_ms = reliable ? deadline_ms : 0;
+    /* Relaxed: published to publishers with the record's state, by the
+     * daemon's later gen/epoch increments; any value is only a bound. */
+    shmbus__store_relaxed(&h.rec->deadline_ms, p->deadline_ms);
   }
   p->eventfd = eventfd;
   registry_add_part(t, p);
@@ -268,7 +301,7 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
                       uint32_t pid, int eventfd, struct registry_part **out, char *text,
                       size_t textlen) {
   struct shmbus__ring *r = &t->region.ring;
-  uint64_t known[SHMBUS__MAX_SUBS / 64];
+  uint64_t known[SHMBUS__MAX_SUBS * SHMBUS__MAX_MEMBERS / 64];
   struct registry_part *p;
   uint32_t rec_pid;
   bool reliable = false;
@@ -291,19 +324,21 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
     if (id >= reg->next_pub_id && id < UINT32_MAX)
       reg->next_pub_id = id + 1;
   } else {
+    struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, index);
     uint32_t st;
-    if (index >= r->max_subs) {
-      snprintf(text, textlen, "subscriber index %u out of range (max_subs %u)", index, r->max_subs);
+    if (rec == NULL) {
+      snprintf(text, textlen, "subscriber index %u is not in a member file of this topic",
+               index);
       return -EINVAL;
     }
     /* Acquire: pairs with the attaching daemon's release store of state. */
-    st = shmbus__load_acquire(&r->subs[index].state);
+    st = shmbus__load_acquire(&rec->state);
     if (st != SHMBUS__SUB_LOSSY && st != SHMBUS__SUB_RELIABLE) {
       snprintf(text, textlen, "subscriber record %u is not in use", index);
       return SHMBUS_ESTATE;
     }
     reliable = st == SHMBUS__SUB_RELIABLE;
-    rec_pid = shmbus__load_relaxed(&r->subs[index].pid);
+    rec_pid = shmbus__load_relaxed(&rec->pid);
   }
   if (rec_pid != pid) {
     snprintf(text, textlen, "%s record %u belongs to pid %u, not to pid %u",
@@ -322,6 +357,9 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
   p->index = index;
   p->pid = pid;
   p->reliable = reliable;
+  p->member = role == SHMBUS__WIRE_SUB ? index / r->max_subs : t->region.ring.own;
+  if (role == SHMBUS__WIRE_SUB)
+    p->deadline_ms = shmbus__load_relaxed(&shmbus__ring_sub_rec(r, index)->deadline_ms);
   p->eventfd = eventfd;
   registry_add_part(t, p);
   *out = p;
@@ -356,15 +394,19 @@ static void registry_repair_remove(struct registry *reg, struct registry_topic *
   t->repairing = false;
 }
 
-int registry_adopt(struct registry *reg, const char *name, uint32_t role, int *data_fd,
-                   int *ctrl_fd, const struct shmbus__params *want, uint64_t now_ns,
+int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32_t uid,
+                   int *data_fd, int *ctrl_fd, const struct shmbus__params *want, uint64_t now_ns,
                    struct registry_topic **out, char *text, size_t textlen) {
   struct shmbus__region tmp;
   struct shmbus__params have;
   struct registry_topic *t;
+  uint32_t m;
+  uint32_t file_uid;
   uint64_t nonce;
   int rv;
 
+  /* After a restart the memory is the only source: headers are validated
+   * here, once; what they say is kept privately from then on. */
   rv = shmbus__region_open(&tmp, *data_fd, *ctrl_fd,
                            role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
                                                     : SHMBUS__ROLE_SUBSCRIBER);
@@ -376,6 +418,16 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, int *d
   }
   registry_params_of(&tmp.ring, &have);
   nonce = tmp.ring.hdr->nonce;
+  m = tmp.ring.own;
+  file_uid = tmp.members[m].uid;
+  if (file_uid != uid) {
+    /* Each uid passes its own member file: one of another uid would let it
+     * claim that uid's records. */
+    snprintf(text, textlen, "the member file passed belongs to uid %u, not to uid %u", file_uid,
+             uid);
+    rv = SHMBUS_EDENIED;
+    goto fail;
+  }
   if (want != NULL && !registry_params_equal(want, &have)) {
     snprintf(text, textlen,
              "adopt states slots=%u slot_size=%u max_subs=%u max_pubs=%u but the region has "
@@ -386,6 +438,8 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, int *d
     goto fail;
   }
   if ((t = registry_find(reg, name)) != NULL) {
+    uint32_t m2;
+    uint32_t uid2;
     if (t->nonce != nonce) {
       snprintf(text, textlen,
                "topic \"%s\" is already known with another region (it was created anew); "
@@ -394,20 +448,26 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, int *d
       rv = SHMBUS_EMISMATCH;
       goto fail;
     }
+    shmbus__region_close(&tmp);
+    /* This uid's member file, unless known already (then it must be the
+     * very same file). */
+    rv = shmbus__region_adopt_member(&t->region, ctrl_fd, &m2, &uid2);
+    if (rv < 0) {
+      snprintf(text, textlen, "member file %u of topic \"%s\" is known as another file", m,
+               name);
+      return rv;
+    }
     if (role == SHMBUS__WIRE_PUB && !t->data_rw) {
       /* The first read-write descriptor: from now on the daemon can attach
        * publishers and repair this topic. Parts keep indices, not
        * pointers into the old mappings, so swapping the view is safe. */
-      tmp.data_fd = *data_fd;
-      tmp.ctrl_fd = t->region.ctrl_fd;
-      t->region.ctrl_fd = -1;
-      *data_fd = -1;
-      shmbus__region_close(&t->region);
-      t->region = tmp;
+      if ((rv = shmbus__region_upgrade_data(&t->region, data_fd)) < 0) {
+        snprintf(text, textlen, "the data descriptor is not this topic's: %s",
+                 shmbus_strerror(rv));
+        return rv;
+      }
       t->data_rw = true;
       log_info("topic %s: adopted read-write from a publisher", t->name);
-    } else {
-      shmbus__region_close(&tmp);
     }
     *out = t;
     return 0;
@@ -422,12 +482,14 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, int *d
     goto fail;
   }
   t->region = tmp;
-  t->region.data_fd = *data_fd;
+  t->region.members[m].fd = *ctrl_fd;
   t->region.ctrl_fd = *ctrl_fd;
-  *data_fd = -1;
   *ctrl_fd = -1;
+  t->region.data_fd = *data_fd; /* read-only unless a publisher adopted */
+  *data_fd = -1;
   t->params = have;
   t->nonce = nonce;
+  t->bytes = t->region.data_len + t->region.layout.member_size;
   /* Whether the creator asked to retain the topic is not in the region;
    * an adopted topic lives as long as its participants. */
   t->retain = false;
@@ -469,83 +531,41 @@ static void registry_signal(struct registry_part *p) {
   }
 }
 
+/* The daemon wakes only the parts it knows, each through its own eventfd:
+ * O(parts), whatever the bitmaps say; it never clears anyone's bit (the
+ * owners do, ring.c). */
 void registry_wake_sleepers(struct registry_topic *t) {
-  struct shmbus__ring *r = &t->region.ring;
-  uint64_t taken[SHMBUS__MAX_SUBS / 64];
+  const struct shmbus__ring *r = &t->region.ring;
   struct registry_part *p;
-  uint64_t summary = shmbus__ring_take_summary(r);
-  uint32_t w;
-  uint32_t i;
 
-  if (summary == 0)
+  if (!shmbus__ring_any_sleeper(r))
     return;
-  memset(taken, 0, sizeof(taken));
-  for (w = 0; w < r->bitmap_words && w < 64; w++)
-    if (summary & (UINT64_C(1) << w))
-      taken[w] = shmbus__ring_take_sleepers(r, w);
-  for (p = t->parts; p != NULL; p = p->next) {
-    if (p->role != SHMBUS__WIRE_SUB || p->index >= r->max_subs)
-      continue;
-    if (taken[p->index / 64] & (UINT64_C(1) << (p->index % 64))) {
-      taken[p->index / 64] &= ~(UINT64_C(1) << (p->index % 64));
+  for (p = t->parts; p != NULL; p = p->next)
+    if (p->role == SHMBUS__WIRE_SUB && shmbus__ring_sub_sleeping(r, p->index))
       registry_signal(p);
-    }
-  }
-  /* Bits of records the daemon does not know (not adopted yet after a
-   * restart) go back, so that whoever knows their owner can wake it. */
-  for (w = 0; w < r->bitmap_words && w < 64; w++)
-    for (i = 0; taken[w] != 0 && i < 64; i++)
-      if (taken[w] & (UINT64_C(1) << i)) {
-        taken[w] &= ~(UINT64_C(1) << i);
-        /* Acquire: pairs with the owner's release store of its state. */
-        if (w * 64 + i < r->max_subs &&
-            shmbus__load_acquire(&r->subs[w * 64 + i].state) != SHMBUS__SUB_FREE)
-          shmbus__ring_restore_sleeper(r, w * 64 + i);
-      }
 }
 
 void registry_wake_pub_waiters(struct registry_topic *t) {
-  struct shmbus__ring *r = &t->region.ring;
-  uint64_t taken[SHMBUS__MAX_PUBS / 64];
+  const struct shmbus__ring *r = &t->region.ring;
   struct registry_part *p;
-  uint64_t summary = shmbus__ring_take_pub_wait_summary(r);
-  uint32_t words = (r->max_pubs + 63) / 64;
-  uint32_t w;
-  uint32_t i;
 
-  if (summary == 0)
-    return;
-  memset(taken, 0, sizeof(taken));
-  for (w = 0; w < words && w < SHMBUS__MAX_PUBS / 64; w++)
-    if (summary & (UINT64_C(1) << w))
-      taken[w] = shmbus__ring_take_pub_waiters(r, w);
-  for (p = t->parts; p != NULL; p = p->next) {
-    if (p->role != SHMBUS__WIRE_PUB || p->index >= r->max_pubs)
-      continue;
-    if (taken[p->index / 64] & (UINT64_C(1) << (p->index % 64))) {
-      taken[p->index / 64] &= ~(UINT64_C(1) << (p->index % 64));
+  for (p = t->parts; p != NULL; p = p->next)
+    if (p->role == SHMBUS__WIRE_PUB && shmbus__ring_pub_waiting(r, p->index))
       registry_signal(p);
-    }
-  }
-  for (w = 0; w < words && w < SHMBUS__MAX_PUBS / 64; w++)
-    for (i = 0; taken[w] != 0 && i < 64; i++)
-      if (taken[w] & (UINT64_C(1) << i)) {
-        taken[w] &= ~(UINT64_C(1) << i);
-        /* Acquire: pairs with the owner's release store of its state. */
-        if (w * 64 + i < r->max_pubs &&
-            shmbus__load_acquire(&r->pubs[w * 64 + i].state) == SHMBUS__PUB_ACTIVE)
-          shmbus__ring_restore_pub_waiter(r, w * 64 + i);
-      }
 }
 
 void registry_bump_epoch(struct registry_topic *t) {
+  struct shmbus__ring *r = &t->region.ring;
+  uint32_t m;
+
   /* Release: orders the peer_join/peer_leave datagrams we queued before
    * the new epoch; pairs with the acquire load in
-   * shmbus__ring_peers_changed, after which a publisher reads its socket
-   * and finds them. (The datagrams are in the socket already; the
-   * ordering matters for the shared-memory writes the events describe,
-   * such as an evicted record.) */
-  shmbus__fetch_add_release(&t->region.ring.ctrl->peer_epoch, 1);
+   * shmbus__ring_peers_changed, after which a participant reads its socket
+   * and finds them. Every member file: each participant watches its own
+   * uid's. */
+  for (m = 0; m < r->n_members; m++)
+    if (r->members[m].hdr != NULL && t->region.members[m].writable)
+      shmbus__fetch_add_release(&r->members[m].hdr->peer_epoch, 1);
 }
 
 /* Queues `t` on registry.repairs (once). */
@@ -712,20 +732,24 @@ static bool registry_pid_dead(uint32_t pid) {
 
 static void registry_sweep_topic(struct registry *reg, struct registry_topic *t, bool final) {
   struct shmbus__ring *r = &t->region.ring;
-  uint64_t known[SHMBUS__MAX_SUBS / 64];
+  uint64_t known[SHMBUS__MAX_SUBS * SHMBUS__MAX_MEMBERS / 64];
   bool woke_pubs = false;
   bool orphans = false;
   uint32_t i;
 
   registry_known(t, SHMBUS__WIRE_SUB, known, sizeof(known) / sizeof(known[0]));
-  for (i = 0; i < r->max_subs; i++) {
+  for (i = 0; i < r->n_members * r->max_subs; i++) {
+    struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, i);
+    uint32_t st;
+    uint32_t pid;
+    if (rec == NULL)
+      continue;
     /* Acquire: pairs with the attaching process's release store of state,
      * so the pid read below is the owner's. */
-    uint32_t st = shmbus__load_acquire(&r->subs[i].state);
-    uint32_t pid;
+    st = shmbus__load_acquire(&rec->state);
     if (st == SHMBUS__SUB_FREE || (known[i / 64] & (UINT64_C(1) << (i % 64))))
       continue;
-    pid = shmbus__load_relaxed(&r->subs[i].pid);
+    pid = shmbus__load_relaxed(&rec->pid);
     if (!final && !registry_pid_dead(pid))
       continue;
     log_info("topic %s: subscriber record %u (pid %u) was not adopted%s; evicted", t->name, i, pid,
@@ -737,7 +761,7 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
     registry_wake_pub_waiters(t);
   if (!t->data_rw)
     return; /* publishers cannot be repaired without a read-write mapping */
-  registry_known(t, SHMBUS__WIRE_PUB, known, SHMBUS__MAX_PUBS / 64);
+  registry_known(t, SHMBUS__WIRE_PUB, known, sizeof(known) / sizeof(known[0]));
   for (i = 0; i < r->max_pubs; i++) {
     struct registry_part *p;
     uint32_t pid;
@@ -779,6 +803,138 @@ size_t registry_sweep(struct registry *reg, uint64_t now_ns) {
     t = next;
   }
   return n;
+}
+
+/* The registered part of `role` with record `index`, or NULL. */
+static struct registry_part *registry_part_at(const struct registry_topic *t, uint32_t role,
+                                              uint32_t index) {
+  struct registry_part *p;
+  for (p = t->parts; p != NULL; p = p->next)
+    if (p->role == role && p->index == index)
+      return p;
+  for (p = t->dying; p != NULL; p = p->next)
+    if (p->role == role && p->index == index)
+      return p;
+  return NULL;
+}
+
+/* Reconciles records [*pos, *pos + budget) of `t` (subscriber records of
+ * every member file first, then publisher records). Returns how many were
+ * looked at; *fixed counts what was put right. */
+static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_topic *t,
+                                         uint32_t *pos, uint32_t budget, size_t *fixed) {
+  struct shmbus__ring *r = &t->region.ring;
+  uint32_t nsubs = SHMBUS__MAX_MEMBERS * r->max_subs;
+  uint32_t done = 0;
+  bool woke_pubs = false;
+  bool orphans = false;
+
+  for (; done < budget && *pos < nsubs + r->max_pubs; (*pos)++, done++) {
+    uint32_t i = *pos;
+    if (i < nsubs) {
+      struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, i);
+      struct registry_part *p;
+      uint32_t st;
+      if (rec == NULL || !t->region.members[i / r->max_subs].writable) {
+        /* A member file not mapped: skip the rest of it. */
+        *pos = (i / r->max_subs + 1) * r->max_subs - 1;
+        continue;
+      }
+      p = registry_part_at(t, SHMBUS__WIRE_SUB, i);
+      /* Acquire: pairs with whoever stored the state last. */
+      st = shmbus__load_acquire(&rec->state);
+      if (p != NULL) {
+        if (shmbus__ring_sub_restore(r, i, p->reliable, p->pid, p->deadline_ms) > 0) {
+          log_notice("topic %s: subscriber record %u (pid %u) was changed by someone else; "
+                     "restored",
+                     t->name, i, p->pid);
+          t->repaired++;
+          (*fixed)++;
+        }
+      } else if (st != SHMBUS__SUB_FREE || shmbus__ring_sub_sleeping(r, i)) {
+        log_notice("topic %s: subscriber record %u is held by no participant (pid %u says "
+                   "the record); freed",
+                   t->name, i, shmbus__load_relaxed(&rec->pid));
+        woke_pubs |= st == SHMBUS__SUB_RELIABLE;
+        shmbus__ring_evict_sub(r, i);
+        t->repaired++;
+        (*fixed)++;
+      }
+    } else if (t->data_rw) {
+      uint32_t k = i - nsubs;
+      struct registry_part *p;
+      /* Acquire: pairs with the attaching process's CAS. */
+      if (shmbus__load_acquire(&r->pubs[k].state) != SHMBUS__PUB_ACTIVE ||
+          registry_part_at(t, SHMBUS__WIRE_PUB, k) != NULL)
+        continue;
+      if ((p = calloc(1, sizeof(*p))) == NULL)
+        continue; /* next round */
+      log_notice("topic %s: publisher record %u is held by no participant; repairing", t->name,
+                 k);
+      p->role = SHMBUS__WIRE_PUB;
+      p->index = k;
+      p->pid = shmbus__load_relaxed(&r->pubs[k].pid);
+      p->eventfd = -1;
+      p->topic = t;
+      registry_push_part(&t->dying, p);
+      orphans = true;
+      t->repaired++;
+      (*fixed)++;
+    }
+  }
+  if (woke_pubs)
+    registry_wake_pub_waiters(t);
+  if (orphans)
+    (void)registry_try_repair(reg, t);
+  return done;
+}
+
+size_t registry_reconcile(struct registry *reg, uint32_t budget) {
+  size_t fixed = 0;
+  size_t visited = 0;
+
+  while (budget > 0 && visited <= reg->nbuckets) {
+    struct registry_topic *t;
+    if (reg->rc_bucket >= reg->nbuckets) {
+      reg->rc_bucket = 0;
+      reg->rc_topic_id = 0;
+      reg->rc_pos = 0;
+    }
+    /* The topic we were on, or the first of the bucket when it is gone. */
+    for (t = reg->buckets[reg->rc_bucket]; t != NULL; t = t->hnext)
+      if (reg->rc_topic_id == 0 || t->topic_id == reg->rc_topic_id)
+        break;
+    if (t == NULL && reg->rc_topic_id != 0) {
+      reg->rc_topic_id = 0;
+      reg->rc_pos = 0;
+      continue;
+    }
+    if (t == NULL) {
+      reg->rc_bucket++;
+      visited++;
+      continue;
+    }
+    reg->rc_topic_id = t->topic_id;
+    if (!t->sweeping && !t->repairing) {
+      uint32_t n = registry_reconcile_topic(reg, t, &reg->rc_pos, budget, &fixed);
+      budget = n < budget ? budget - n : 0;
+      if (budget == 0 && reg->rc_pos < SHMBUS__MAX_MEMBERS * t->region.ring.max_subs +
+                                            t->region.ring.max_pubs)
+        break;
+    } else {
+      budget--;
+    }
+    /* Next topic in the chain, or the next bucket. */
+    reg->rc_pos = 0;
+    if (t->hnext != NULL) {
+      reg->rc_topic_id = t->hnext->topic_id;
+    } else {
+      reg->rc_topic_id = 0;
+      reg->rc_bucket++;
+      visited++;
+    }
+  }
+  return fixed;
 }
 
 bool registry_maybe_drop(struct registry *reg, struct registry_topic *t) {

@@ -42,7 +42,10 @@ struct registry_part {
   struct registry_part *prev;       /* the topic's list (parts or dying) */
   struct registry_part *next;
   uint32_t role;      /* SHMBUS__WIRE_PUB or SHMBUS__WIRE_SUB */
-  uint32_t index;     /* record index in the ring */
+  uint32_t index;     /* record index in the ring (subscribers: global, m * max_subs + i) */
+  uint32_t member;    /* m of the owner's uid's member file */
+  uint32_t uid;       /* from SO_PEERCRED */
+  uint32_t deadline_ms; /* subscribers: what the daemon wrote into the record */
   uint32_t pid;       /* from SO_PEERCRED */
   uint32_t client_id; /* the owner's id, for stats; 0 for the daemon */
   const char *name;   /* the owner's name, for stats (the owner's memory); NULL: none */
@@ -75,6 +78,7 @@ struct registry_topic {
   bool detached;           /* removed by name (registry_remove): off the table, on `detached` */
   uint32_t topic_id;
   uint32_t hash;
+  uint64_t repaired; /* records reconciliation put right (stats) */
   uint32_t n_pubs; /* live parts by role */
   uint32_t n_subs;
   bool retain;    /* kept without participants */
@@ -99,6 +103,11 @@ struct registry {
   struct registry_topic *sweeps;  /* topics adopted recently */
   /* Removed topics that still have participants, chained by hnext. */
   struct registry_topic *detached;
+  /* Reconciliation's place: the bucket and topic id it works on, and the
+   * record position within that topic. */
+  size_t rc_bucket;
+  uint32_t rc_topic_id;
+  uint32_t rc_pos;
   /* Called with each topic registry_maybe_drop is about to free (the
    * server gives its creator's quota back); may be NULL. */
   void (*on_drop)(void *ctx, const struct registry_topic *t);
@@ -142,17 +151,25 @@ int registry_create(struct registry *reg, const char *name, const struct shmbus_
  * read-write data fd upgrades a topic known read-only. `want` (may be
  * NULL) are the parameters the participant states. Returns 0 with *out,
  * or an error with a sentence in `text`. */
-int registry_adopt(struct registry *reg, const char *name, uint32_t role, int *data_fd,
-                   int *ctrl_fd, const struct shmbus__params *want, uint64_t now_ns,
+int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32_t uid,
+                   int *data_fd, int *ctrl_fd, const struct shmbus__params *want, uint64_t now_ns,
                    struct registry_topic **out, char *text, size_t textlen);
 
-/* Attaches a new record for a client: a publisher record with a daemon-unique
- * pub_id, or a subscriber record (reliable, history). Takes `eventfd` on
- * success. Returns 0 with *out (owner NULL: the caller sets it),
- * SHMBUS_ENOSLOT, SHMBUS_ESTATE (publisher on a topic known read-only),
+/* The member file of `uid` in `t`, created when the uid is new to the
+ * topic. Returns m, or SHMBUS_ELIMIT (SHMBUS__MAX_MEMBERS uids take part
+ * already), SHMBUS_ESTATE (an adopted topic cannot create files), or a
+ * memory error. */
+int registry_member(struct registry_topic *t, uint32_t uid);
+
+/* Attaches a new record for a client of `uid`: a publisher record with a
+ * daemon-unique pub_id, or a subscriber record (reliable, history,
+ * deadline_ms) in its uid's member file. Takes `eventfd` on success.
+ * Returns 0 with *out (owner NULL: the caller sets it), SHMBUS_ENOSLOT,
+ * SHMBUS_ELIMIT, SHMBUS_ESTATE (publisher on a topic known read-only),
  * -ENOMEM. */
 int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t role, bool reliable,
-                    uint32_t history, uint32_t pid, int eventfd, struct registry_part **out);
+                    uint32_t history, uint32_t deadline_ms, uint32_t pid, uint32_t uid,
+                    int eventfd, struct registry_part **out);
 
 /* Registers an existing record (adopt): checks that record `index` of
  * `role` is in use, was attached for `pid` and is not registered yet.
@@ -187,6 +204,15 @@ size_t registry_repair_pending(struct registry *reg, bool *now);
  * dead processes at once, every one once the sweep window is over. Returns
  * how many topics are still being swept. */
 size_t registry_sweep(struct registry *reg, uint64_t now_ns);
+
+/* Reconciliation: compares up to `budget` records (subscriber records in
+ * every member file, then publisher records) with the registry, resuming
+ * where the last call stopped: frees records no live participant holds
+ * (and their sleeper bits), restores registered records whose state, pid
+ * or deadline was changed, and counts each repair in the topic's
+ * `repaired`. Topics being swept after a restart are left to the sweep.
+ * Returns how many records were put right. */
+size_t registry_reconcile(struct registry *reg, uint32_t budget);
 
 /* Drops `t` if nobody participates and it is not retained (nor a daemon
  * topic). Returns true if it was dropped (t is freed). */

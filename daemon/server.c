@@ -36,6 +36,14 @@
  * peer events an open can cause. The kernel caps it at net.core.wmem_max. */
 #define SERVER_SNDBUF (1 << 20)
 #define SERVER_REPAIR_MAX_DELAY_MS 1000u
+/* Reconciliation: records compared per tick, and the tick. A topic of
+ * 4096 subscribers in 16 member files is gone through in about 26 s; the
+ * default topic (64 x 16 + 16 records, most member files absent) at once. */
+#define SERVER_RECONCILE_BUDGET 256u
+#define SERVER_RECONCILE_MS 100u
+/* The system bus's default bound on a publisher's wait for one reliable
+ * subscriber (docs/design.md, "Reliable deadline"). */
+#define SERVER_SYSTEM_DEADLINE_MS 10000u
 
 struct client {
   uv_poll_t poll; /* first: the poll handle's data is the client */
@@ -206,15 +214,20 @@ static void server_watch(struct client *c, bool writable);
 /* Which peers a part's owner is owed events about: the other role's. */
 static uint32_t server_peer_slots(const struct registry_part *to) {
   const struct shmbus__ring *r = &to->topic->region.ring;
-  return to->role == SHMBUS__WIRE_PUB ? r->max_subs : r->max_pubs;
+  /* Subscriber indices are global: m * max_subs + i over the member files. */
+  return to->role == SHMBUS__WIRE_PUB ? r->max_subs * SHMBUS__MAX_MEMBERS : r->max_pubs;
 }
 
 /* Sends one peer event about record `index` of `role` on `to`'s topic:
- * join with `efd` (>= 0) or leave. Returns server_send's code, except
- * that a full socket is -EAGAIN and does not disconnect. */
+ * join with the eventfd of `about` (the live peer at that index), or
+ * leave (`about` NULL). A peer_join about a subscriber carries its uid's
+ * member file, read-only: publishers map it to see that uid's records
+ * (docs/protocol.md). Returns server_send's code, except that a full
+ * socket is -EAGAIN and does not disconnect. */
 static int server_peer_event(struct client *c, const struct registry_part *to, uint32_t type,
-                             uint32_t role, uint32_t index, int efd) {
+                             uint32_t role, uint32_t index, const struct registry_part *about) {
   struct shmbus__msg m;
+  int member_fd = -1;
   int rv;
 
   shmbus__msg_init(&m, type, 0);
@@ -222,13 +235,25 @@ static int server_peer_event(struct client *c, const struct registry_part *to, u
   m.role = role;
   m.index = index;
   if (type == SHMBUS__MSG_PEER_JOIN) {
-    m.fds[0] = efd;
+    FAULT_DELAY(FAULT_DELAY_PEER_JOIN);
+    m.fds[0] = about->eventfd;
     m.nfds = 1;
+    if (role == SHMBUS__WIRE_SUB) {
+      rv = shmbus__region_member_fd_ro(&about->topic->region, about->member, &member_fd);
+      if (rv < 0) {
+        log_err("topic %s: cannot pass member file %u: %s", about->topic->name, about->member,
+                shmbus_strerror(rv));
+        return rv;
+      }
+      m.fds[1] = member_fd;
+      m.nfds = 2;
+    }
   }
   rv = shmbus__proto_send(c->fd, &m);
-  if (rv == 0 || rv == -EAGAIN)
-    return rv;
-  return server_send(c, &m); /* the same failure again, handled there */
+  if (rv != 0 && rv != -EAGAIN)
+    rv = server_send(c, &m); /* the same failure again, handled there */
+  shmbus__fd_close(member_fd);
+  return rv;
 }
 
 /* Records that `to`'s owner is owed the state of peer `index`. */
@@ -275,7 +300,7 @@ static bool server_flush_peers(struct client *c) {
           break;
       rv = server_peer_event(c, p, q != NULL ? SHMBUS__MSG_PEER_JOIN : SHMBUS__MSG_PEER_LEAVE,
                              p->role == SHMBUS__WIRE_PUB ? SHMBUS__WIRE_SUB : SHMBUS__WIRE_PUB, i,
-                             q != NULL ? q->eventfd : -1);
+                             q);
       if (rv < 0)
         break;
       p->peers_owed[i / 64] &= ~(UINT64_C(1) << (i % 64));
@@ -308,7 +333,7 @@ static void server_send_peer(struct registry_part *to, uint32_t type,
     return;
   if (to->peers_owed == NULL) {
     rv = server_peer_event(c, to, type, about->role, about->index,
-                           type == SHMBUS__MSG_PEER_JOIN ? about->eventfd : -1);
+                           type == SHMBUS__MSG_PEER_JOIN ? about : NULL);
     if (rv != -EAGAIN)
       return;
   }
@@ -423,6 +448,23 @@ static void server_schedule_sweep(struct server *srv) {
   (void)uv_timer_start(&srv->sweep_timer, server_on_sweep, 1000, 1000);
 }
 
+static void server_on_reconcile(uv_timer_t *t) {
+  struct server *srv = t->data;
+
+  if (registry_reconcile(&srv->reg, SERVER_RECONCILE_BUDGET) > 0)
+    stats_update(&srv->stats);
+  server_schedule_repair(srv);
+  server_reap(srv);
+}
+
+/* A reliable subscriber's deadline as the daemon records it: its own,
+ * capped by the bus's (0 means none on either side). */
+static uint32_t server_deadline(const struct server *srv, uint32_t want) {
+  if (srv->deadline_cap_ms == 0)
+    return want;
+  return want == 0 || want > srv->deadline_cap_ms ? srv->deadline_cap_ms : want;
+}
+
 /* ---- joining and leaving -------------------------------------------- */
 
 /* Releases one part (close, or its owner is gone): tells the peers of the
@@ -468,22 +510,25 @@ static void server_client_remove_part(struct client *c, struct registry_part *p)
   p->name = NULL; /* the client's memory */
 }
 
-/* After a record was attached or adopted for `c`: answers `opened` with the
- * region's fds and the peers that follow, sends those peers, tells the
- * other participants, and bumps the epoch. */
+/* After a record was attached or adopted for `c`: tells the other
+ * participants first (so that the newcomer's peers know its eventfd
+ * before it can sleep or wait on them), then answers `opened` with the
+ * topic's fds and the number of peers that follow, sends those peers, and
+ * bumps the epochs. */
 static void server_joined(struct server *srv, struct client *c, uint32_t id,
                           struct registry_part *part) {
   struct registry_topic *t = part->topic;
   struct registry_part *q;
   struct shmbus__msg m;
   int data_fd = -1;
-  int ctrl_fd = -1;
   int rv;
 
   shmbus__msg_init(&m, SHMBUS__MSG_OPENED, id);
   m.topic_id = t->topic_id;
   m.role = part->role;
   m.index = part->index;
+  m.member = part->member;
+  m.deadline_ms = srv->deadline_cap_ms;
   m.has = SHMBUS__HAS_PARAMS;
   m.params = t->params;
   for (q = t->parts; q != NULL; q = q->next)
@@ -492,11 +537,10 @@ static void server_joined(struct server *srv, struct client *c, uint32_t id,
   if (part->role == SHMBUS__WIRE_PUB) {
     /* The region keeps its read-write fds; sending does not take them. */
     m.fds[0] = t->region.data_fd;
-    m.fds[1] = t->region.ctrl_fd;
   } else {
     /* A subscriber gets a read-only data fd: it cannot map the slots
      * writable, so it cannot forge messages. */
-    if ((rv = shmbus__region_subscriber_fds(&t->region, &data_fd, &ctrl_fd)) < 0) {
+    if ((rv = shmbus__shm_reopen_readonly(t->region.data_fd, &data_fd)) < 0) {
       log_err("topic %s: cannot make subscriber descriptors: %s", t->name, shmbus_strerror(rv));
       server_send_error(c, id, rv, "cannot make subscriber descriptors: %s", shmbus_strerror(rv));
       server_client_remove_part(c, part);
@@ -504,22 +548,25 @@ static void server_joined(struct server *srv, struct client *c, uint32_t id,
       return;
     }
     m.fds[0] = data_fd;
-    m.fds[1] = ctrl_fd;
   }
+  /* The participant's own uid's member file, read-write: only this uid's
+   * participants (and the daemon) ever get it writable. */
+  m.fds[1] = t->region.members[part->member].fd;
   m.nfds = 2;
+  /* Existing members first: whatever the newcomer does once it has its
+   * reply, its peers can already wake it or be woken by it. */
+  for (q = t->parts; q != NULL; q = q->next)
+    if (q != part && q->role != part->role)
+      server_send_peer(q, SHMBUS__MSG_PEER_JOIN, part);
   FAULT_POINT(FAULT_OPEN_BEFORE_REPLY);
   rv = server_send(c, &m);
   shmbus__fd_close(data_fd);
-  shmbus__fd_close(ctrl_fd);
   if (rv < 0)
     return; /* dead: the reaper releases the record */
   FAULT_POINT(FAULT_OPEN_AFTER_REPLY);
   for (q = t->parts; q != NULL && !c->dead; q = q->next)
     if (q->role != part->role && q->eventfd >= 0)
       server_send_peer(part, SHMBUS__MSG_PEER_JOIN, q);
-  for (q = t->parts; q != NULL; q = q->next)
-    if (q != part && q->role != part->role)
-      server_send_peer(q, SHMBUS__MSG_PEER_JOIN, part);
   registry_bump_epoch(t);
   if (t == srv->stats.topic)
     stats_update(&srv->stats);
@@ -677,14 +724,14 @@ static bool server_check_request(struct server *srv, struct client *c, struct sh
   return true;
 }
 
-/* The bytes of the region `p` describes (data + control file); 0 when the
+/* The bytes of the region `p` describes (data + one member file); 0 when the
  * parameters are invalid (registry_create says so then). */
 static uint64_t server_region_bytes(const struct shmbus__params *p) {
   struct shmbus__layout l;
 
   if (shmbus__layout_compute(p, shmbus__page_size(), &l) < 0)
     return 0;
-  return l.data_size + l.ctrl_size;
+  return l.data_size + l.member_size;
 }
 
 /* The account of `uid`, created on first use; NULL when out of memory. */
@@ -946,14 +993,20 @@ static void server_open(struct server *srv, struct client *c, struct shmbus__msg
                       want.max_pubs);
     return;
   }
-  rv = registry_attach(&srv->reg, t, m->role, m->reliable, m->history, (uint32_t)c->pid, m->fds[0],
-                       &part);
+  rv = registry_attach(&srv->reg, t, m->role, m->reliable, m->history,
+                       server_deadline(srv, m->deadline_ms), (uint32_t)c->pid, (uint32_t)c->uid,
+                       m->fds[0], &part);
   if (rv < 0) {
     if (rv == SHMBUS_ENOSLOT)
       server_send_error(c, m->id, rv, "topic \"%s\" has no free %s record (max_%s %u)", t->name,
                         m->role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber",
                         m->role == SHMBUS__WIRE_PUB ? "pubs" : "subs",
                         m->role == SHMBUS__WIRE_PUB ? t->params.max_pubs : t->params.max_subs);
+    else if (rv == SHMBUS_ELIMIT)
+      server_send_error(c, m->id, rv,
+                        "topic \"%s\" has participants of %u uids already, the most one topic "
+                        "can have",
+                        t->name, SHMBUS__MAX_MEMBERS);
     else if (rv == SHMBUS_ESTATE)
       server_send_error(c, m->id, rv,
                         "topic \"%s\" was adopted from subscribers only after a restart; "
@@ -995,7 +1048,7 @@ static void server_adopt(struct server *srv, struct client *c, struct shmbus__ms
     return;
   }
   text[0] = '\0';
-  rv = registry_adopt(&srv->reg, m->topic, m->role, &m->fds[0], &m->fds[1],
+  rv = registry_adopt(&srv->reg, m->topic, m->role, (uint32_t)c->uid, &m->fds[0], &m->fds[1],
                       (m->has & SHMBUS__HAS_PARAMS) ? &m->params : NULL, shmbus__clock_mono_ns(),
                       &t, text, sizeof(text));
   if (rv < 0) {
@@ -1015,6 +1068,19 @@ static void server_adopt(struct server *srv, struct client *c, struct shmbus__ms
     return;
   }
   m->fds[2] = -1;
+  /* Its own uid's member file, which the adopt just passed (or an earlier
+   * one of the same uid did). A subscriber's record must lie in it. */
+  rv = registry_member(t, (uint32_t)c->uid);
+  if (rv < 0 || (part->role == SHMBUS__WIRE_SUB && part->member != (uint32_t)rv)) {
+    server_send_error(c, m->id, SHMBUS_EDENIED,
+                      "record %u is not in the member file of uid %u", part->index,
+                      (unsigned)c->uid);
+    (void)registry_detach(&srv->reg, part);
+    (void)registry_maybe_drop(&srv->reg, t);
+    return;
+  }
+  part->member = (uint32_t)rv;
+  part->uid = (uint32_t)c->uid;
   server_client_add_part(c, part);
   log_info("topic %s: client %u (pid %d) adopted %s record %u", t->name, c->id, (int)c->pid,
            server_role_name(part->role), part->index);
@@ -1695,6 +1761,13 @@ int server_init(struct server *srv, uv_loop_t *loop, int listen_fd, const char *
     return rv;
   srv->hello_timer.data = srv;
   srv->hello_init = true;
+  if ((rv = uv_timer_init(loop, &srv->reconcile_timer)) < 0)
+    return rv;
+  srv->reconcile_timer.data = srv;
+  srv->reconcile_init = true;
+  (void)uv_timer_start(&srv->reconcile_timer, server_on_reconcile, SERVER_RECONCILE_MS,
+                       SERVER_RECONCILE_MS);
+  srv->deadline_cap_ms = system ? SERVER_SYSTEM_DEADLINE_MS : 0;
   if ((rv = uv_timer_init(loop, &srv->accept_timer)) < 0)
     return rv;
   srv->accept_timer.data = srv;
@@ -1777,6 +1850,8 @@ void server_shutdown(struct server *srv) {
     uv_close((uv_handle_t *)&srv->sweep_timer, NULL);
   if (srv->hello_init && !uv_is_closing((uv_handle_t *)&srv->hello_timer))
     uv_close((uv_handle_t *)&srv->hello_timer, NULL);
+  if (srv->reconcile_init && !uv_is_closing((uv_handle_t *)&srv->reconcile_timer))
+    uv_close((uv_handle_t *)&srv->reconcile_timer, NULL);
   if (srv->accept_init && !uv_is_closing((uv_handle_t *)&srv->accept_timer))
     uv_close((uv_handle_t *)&srv->accept_timer, NULL);
 }

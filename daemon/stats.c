@@ -226,7 +226,8 @@ int stats_init(struct stats *st, uv_loop_t *loop, struct registry *reg) {
   st->reg = reg;
   if ((rv = registry_create(reg, STATS_TOPIC, &p, true, true, &st->topic)) < 0)
     return rv;
-  rv = registry_attach(reg, st->topic, SHMBUS__WIRE_PUB, false, 0, (uint32_t)getpid(), -1, &part);
+  rv = registry_attach(reg, st->topic, SHMBUS__WIRE_PUB, false, 0, 0, (uint32_t)getpid(),
+                       shmbus__self_uid(), -1, &part);
   if (rv < 0)
     return rv;
   if ((rv = shmbus__ring_pub_adopt(&st->topic->region.ring, &st->pub, part->index)) < 0)

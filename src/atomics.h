@@ -32,6 +32,7 @@ typedef _Atomic uint32_t shmbus__a32;
 #define shmbus__fetch_add_seq_cst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
 #define shmbus__fetch_or_seq_cst(p, v) atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
 #define shmbus__fetch_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)
+#define shmbus__fetch_and_seq_cst(p, v) atomic_fetch_and_explicit((p), (v), memory_order_seq_cst)
 #define shmbus__exchange_acq_rel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
 
 /* Compare-and-swap; on failure *expected receives the current value. */

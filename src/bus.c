@@ -16,25 +16,54 @@
 
 /* ---- events from the daemon ------------------------------------------- */
 
+static void bus_wake_scan(struct shmbus__handle *h);
+
+/* The table slot of global peer index g; allocates the table on first
+ * use. NULL when g is out of range or memory is short. */
+static struct shmbus__peer_tab *bus_peer_tab(struct shmbus__handle *h, uint32_t g, bool alloc) {
+  struct shmbus__peer_tab *t;
+  uint32_t i;
+
+  if (h->peers_per == 0 || g >= h->n_peers)
+    return NULL;
+  t = &h->peers[g / h->peers_per];
+  if (t->fd == NULL && alloc) {
+    t->fd = malloc(sizeof(int) * h->peers_per);
+    t->signalled = calloc(h->peers_per, sizeof(uint64_t));
+    if (t->fd == NULL || t->signalled == NULL) {
+      free(t->fd);
+      free(t->signalled);
+      t->fd = NULL;
+      t->signalled = NULL;
+      return NULL;
+    }
+    for (i = 0; i < h->peers_per; i++)
+      t->fd[i] = -1;
+  }
+  return t->fd != NULL ? t : NULL;
+}
+
 static void bus_set_peer(struct shmbus__handle *h, uint32_t index, int fd) {
-  if (index >= h->n_peers) {
+  struct shmbus__peer_tab *t = bus_peer_tab(h, index, fd >= 0);
+
+  if (t == NULL) {
     shmbus__fd_close(fd);
     return;
   }
-  shmbus__fd_close(h->peer_fds[index]);
-  h->peer_fds[index] = fd;
+  shmbus__fd_close(t->fd[index % h->peers_per]);
+  t->fd[index % h->peers_per] = fd;
 }
 
-/* A subscriber whose sleeper bit is set may have had its wake-up put back
- * while we did not know its fd: wake it now that we do (at worst once too
- * often; it re-checks its ring). */
-static void bus_wake_if_asleep(struct shmbus__handle *h, uint32_t index) {
-  const struct shmbus__ring *r = &h->region.ring;
-  if (h->role != SHMBUS__WIRE_PUB || index >= h->n_peers || h->peer_fds[index] < 0)
+/* A publisher learns a subscriber's member file from its peer_join: map it
+ * (read-only) if it is new, and rescan the reliable cursors. */
+static void bus_learn_member(struct shmbus__handle *h, uint32_t g, int fd) {
+  uint32_t m = h->peers_per != 0 ? g / h->peers_per : SHMBUS__MAX_MEMBERS;
+
+  if (h->role != SHMBUS__WIRE_PUB || m >= SHMBUS__MAX_MEMBERS ||
+      h->region.ring.members[m].hdr != NULL)
     return;
-  /* Acquire: pairs with the subscriber's seq_cst fetch_or of its bit. */
-  if (shmbus__load_acquire(&r->sleepers[index / 64]) & (UINT64_C(1) << (index % 64)))
-    (void)shmbus__event_signal(h->peer_fds[index]);
+  if (shmbus__region_map_member(&h->region, m, fd) == 0)
+    shmbus__ring_pub_rescan(&((shmbus_pub *)h)->ring);
 }
 
 /* A reply that came after its request timed out: if it attached a record
@@ -64,17 +93,22 @@ static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
   for (h = bus->handles; h != NULL; h = h->next) {
     if (h->topic_id != ev->topic_id || h->role == ev->role)
       continue;
-    if (ev->type == SHMBUS__MSG_PEER_JOIN && ev->nfds == 1) {
+    if (ev->type == SHMBUS__MSG_PEER_JOIN && ev->nfds >= 1) {
       int fd;
-      if (shmbus__fd_dup(ev->fds[0], &fd) == 0) {
+      if (ev->nfds == 2)
+        bus_learn_member(h, ev->index, ev->fds[1]);
+      if (shmbus__fd_dup(ev->fds[0], &fd) == 0)
         bus_set_peer(h, ev->index, fd);
-        bus_wake_if_asleep(h, ev->index);
-      }
       if (h->pending_peers > 0)
         h->pending_peers--;
     } else if (ev->type == SHMBUS__MSG_PEER_LEAVE) {
       bus_set_peer(h, ev->index, -1);
     }
+    /* The peer table changed: a wake-up that found no fd before may find
+     * one now (sleeping subscribers and waiting publishers alike), and
+     * nothing else would retry it (the lost wake-up of issue 11). */
+    if (h->pending || ev->type == SHMBUS__MSG_PEER_JOIN)
+      bus_wake_scan(h);
   }
   shmbus__msg_close_fds(ev);
 }
@@ -82,11 +116,29 @@ static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
 /* ---- connection and re-registration ------------------------------------ */
 
 static void bus_clear_peers(struct shmbus__handle *h) {
+  uint32_t m;
   uint32_t i;
-  for (i = 0; i < h->n_peers; i++) {
-    shmbus__fd_close(h->peer_fds[i]);
-    h->peer_fds[i] = -1;
+  for (m = 0; m < SHMBUS__MAX_MEMBERS; m++) {
+    if (h->peers[m].fd == NULL)
+      continue;
+    for (i = 0; i < h->peers_per; i++) {
+      shmbus__fd_close(h->peers[m].fd[i]);
+      h->peers[m].fd[i] = -1;
+    }
   }
+}
+
+static void bus_free_peers(struct shmbus__handle *h) {
+  uint32_t m;
+  bus_clear_peers(h);
+  for (m = 0; m < SHMBUS__MAX_MEMBERS; m++) {
+    free(h->peers[m].fd);
+    free(h->peers[m].signalled);
+    h->peers[m].fd = NULL;
+    h->peers[m].signalled = NULL;
+  }
+  h->n_peers = 0;
+  h->peers_per = 0;
 }
 
 /* After `opened`, the daemon sends `peers` peer_join events at once: wait
@@ -395,10 +447,7 @@ static int bus_want_params(const struct shmbus_topic_opts *o, struct shmbus__han
 
 /* Releases what an attach gave a handle: peers, mappings, the topic fds. */
 static void bus_unmap(struct shmbus__handle *h) {
-  bus_clear_peers(h);
-  free(h->peer_fds);
-  h->peer_fds = NULL;
-  h->n_peers = 0;
+  bus_free_peers(h);
   shmbus__region_close(&h->region);
   shmbus__fd_close(h->data_fd);
   shmbus__fd_close(h->ctrl_fd);
@@ -433,7 +482,6 @@ static int bus_adopt_record(struct shmbus__handle *h, struct shmbus__ring *ring,
 static int bus_attach(shmbus_bus *bus, struct shmbus__handle *h) {
   struct shmbus__msg req;
   struct shmbus__msg reply;
-  uint32_t i;
   int rv;
 
   shmbus__msg_init(&req, SHMBUS__MSG_OPEN, 0);
@@ -442,6 +490,7 @@ static int bus_attach(shmbus_bus *bus, struct shmbus__handle *h) {
   req.reliable = h->want.reliable;
   req.history = h->want.history;
   req.retain = h->want.retain;
+  req.deadline_ms = h->want.deadline_ms;
   if (h->want.has_params)
     bus_params_to_msg(&h->want.params, &req);
   req.fds[0] = h->event_fd;
@@ -458,24 +507,21 @@ static int bus_attach(shmbus_bus *bus, struct shmbus__handle *h) {
   h->index = reply.index;
   h->params = reply.params;
   h->pending_peers = reply.peers;
-  if ((rv = shmbus__region_open(&h->region, h->data_fd, h->ctrl_fd,
-                                h->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
-                                                            : SHMBUS__ROLE_SUBSCRIBER)) < 0)
-    goto fail;
-  /* The daemon's word on the parameters must match the region's. */
-  if (h->region.ring.slot_count != h->params.slot_count ||
-      h->region.ring.slot_capacity != h->params.slot_capacity) {
-    rv = SHMBUS_EBADREGION;
-    goto fail;
-  }
-  h->n_peers = h->role == SHMBUS__WIRE_PUB ? h->region.ring.max_subs : h->region.ring.max_pubs;
-  h->peer_fds = malloc(sizeof(int) * h->n_peers);
-  if (h->peer_fds == NULL) {
-    rv = -ENOMEM;
+  h->member = reply.member;
+  h->deadline_cap = reply.deadline_ms;
+  /* The daemon's reply is the only source of the topic's parameters: the
+   * region is checked against them (sizes, seals), never its headers. */
+  if (h->role == SHMBUS__WIRE_SUB &&
+      (reply.params.max_subs == 0 || reply.index / reply.params.max_subs != reply.member)) {
+    rv = -EPROTO;
     goto fail;
   }
-  for (i = 0; i < h->n_peers; i++)
-    h->peer_fds[i] = -1;
+  if ((rv = shmbus__region_attach(&h->region, &h->params, h->data_fd, h->ctrl_fd, h->member,
+                                  h->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
+                                                              : SHMBUS__ROLE_SUBSCRIBER)) < 0)
+    goto fail;
+  h->peers_per = h->role == SHMBUS__WIRE_PUB ? h->params.max_subs : h->params.max_pubs;
+  h->n_peers = h->role == SHMBUS__WIRE_PUB ? h->peers_per * SHMBUS__MAX_MEMBERS : h->peers_per;
   /* Acquire: pairs with the daemon's release increment; events sent before
    * this value are read by the awaiting of peers that follows. */
   h->epoch_seen = shmbus__load_acquire(&h->region.ring.ctrl->peer_epoch);
@@ -520,8 +566,11 @@ static int bus_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
   h->region = fresh.region;
   h->data_fd = fresh.data_fd;
   h->ctrl_fd = fresh.ctrl_fd;
-  h->peer_fds = fresh.peer_fds;
+  memcpy(h->peers, fresh.peers, sizeof(h->peers));
+  h->peers_per = fresh.peers_per;
   h->n_peers = fresh.n_peers;
+  h->member = fresh.member;
+  h->deadline_cap = fresh.deadline_cap;
   h->topic_id = fresh.topic_id;
   h->index = fresh.index;
   h->params = fresh.params;
@@ -602,52 +651,53 @@ int shmbus_pub_open(shmbus_bus *bus, const char *topic, const struct shmbus_topi
   return 0;
 }
 
-/* Looks up the eventfd of peer record i, reading the daemon's socket once
- * if it is not known yet (its peer_join may be waiting there). */
-static int bus_peer_fd(struct shmbus__handle *h, uint32_t i) {
-  if (i >= h->n_peers)
-    return -1;
-  if (h->peer_fds[i] < 0 && h->bus->conn.fd >= 0)
-    (void)shmbus__conn_drain(&h->bus->conn);
-  return h->peer_fds[i];
+/* One wake-up candidate from the ring's scan: global index g with its
+ * owner's current ticket. Signals it once per ticket; a bit whose owner's
+ * fd is not known yet stays pending (no syscall: the fd comes with a
+ * peer_join, after which bus_on_event scans again). */
+static void bus_wake_one(void *ctx, uint32_t g, uint64_t ticket) {
+  struct shmbus__handle *h = ctx;
+  struct shmbus__peer_tab *t = bus_peer_tab(h, g, false);
+  uint32_t i;
+
+  if (t == NULL) {
+    h->pending = true;
+    return;
+  }
+  i = g % h->peers_per;
+  if (t->signalled[i] == ticket)
+    return;
+  if (t->fd[i] < 0) {
+    h->pending = true;
+    return;
+  }
+  if (shmbus__event_signal(t->fd[i]) == 0)
+    t->signalled[i] = ticket;
 }
 
-/* Wakes the peers whose bits a taker finds: sleeping subscribers (for a
- * publisher) or publishers waiting for room (for a subscriber). Bits are
- * grouped in words, with a summary word saying which words to take. */
-static void bus_wake_peers(struct shmbus__handle *h) {
+/* The one wake-up routine: a publisher scans every member file's sleepers,
+ * a subscriber the publishers waiting for room. Bounds are checked by the
+ * ring's scan; a forged bit costs a load and a compare. */
+static void bus_wake_scan(struct shmbus__handle *h) {
   struct shmbus__ring *r = &h->region.ring;
-  bool subs = h->role == SHMBUS__WIRE_PUB; /* whom we wake */
-  uint64_t words = subs ? shmbus__ring_take_summary(r) : shmbus__ring_take_pub_wait_summary(r);
+  uint32_t m;
 
-  while (words != 0) {
-    uint32_t w = (uint32_t)__builtin_ctzll(words);
-    uint64_t bits = subs ? shmbus__ring_take_sleepers(r, w) : shmbus__ring_take_pub_waiters(r, w);
-    words &= words - 1;
-    while (bits != 0) {
-      uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
-      int fd = bus_peer_fd(h, i);
-      bits &= bits - 1;
-      if (fd >= 0 && shmbus__event_signal(fd) == 0)
-        continue;
-      /* Not deliverable yet: put it back for the next taker, unless the
-       * record is free (a bit nobody would ever clear). Acquire: pairs with
-       * the owner's release store of its state. */
-      if (subs && shmbus__load_acquire(&r->subs[i].state) != SHMBUS__SUB_FREE)
-        shmbus__ring_restore_sleeper(r, i);
-      else if (!subs && shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_FREE)
-        shmbus__ring_restore_pub_waiter(r, i);
-    }
+  h->pending = false;
+  if (h->role == SHMBUS__WIRE_PUB) {
+    for (m = 0; m < r->n_members; m++)
+      shmbus__ring_scan_sleepers(r, m, bus_wake_one, h);
+  } else {
+    shmbus__ring_scan_pub_waiters(r, bus_wake_one, h);
   }
 }
 
 void shmbus__pub_wake_sleepers(shmbus_pub *pub) {
-  bus_wake_peers(&pub->h);
+  bus_wake_scan(&pub->h);
 }
 
 void shmbus__sub_wake_publishers(shmbus_sub *sub) {
   sub->ring.pubs_waiting = false;
-  bus_wake_peers(&sub->h);
+  bus_wake_scan(&sub->h);
 }
 
 /* Reads the daemon's socket when the topic's peer epoch moved (a peer
@@ -663,19 +713,86 @@ static int bus_after_commit(shmbus_pub *pub, int rv) {
   return rv < 0 ? rv : 0;
 }
 
+/* The smallest non-zero of three bounds, 0 when all are 0. */
+static uint32_t bus_min_deadline(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t v = 0;
+  if (a != 0)
+    v = a;
+  if (b != 0 && (v == 0 || b < v))
+    v = b;
+  if (c != 0 && (v == 0 || c < v))
+    v = c;
+  return v;
+}
+
+/* The EFULL path (only there is the clock read): tracks how long the record
+ * that holds us back has done so without reading. Returns 1 when its
+ * deadline ran out and it was demoted (publish again: there is room), 0
+ * otherwise; *until_ns (may be NULL) receives when the deadline ends (0:
+ * none). */
+static int bus_on_full(shmbus_pub *pub, uint64_t *until_ns) {
+  uint32_t g;
+  uint32_t rec_ms;
+  uint32_t ms;
+  uint64_t cursor;
+  uint64_t now;
+
+  if (until_ns != NULL)
+    *until_ns = 0;
+  if (!shmbus__ring_pub_blocker(&pub->ring, &g, &cursor, &rec_ms))
+    return 0;
+  ms = bus_min_deadline(rec_ms, pub->deadline_ms, pub->h.deadline_cap);
+  if (ms == 0)
+    return 0;
+  now = shmbus__clock_mono_ns();
+  if (!pub->full_armed || pub->full_g != g || pub->full_cursor != cursor) {
+    pub->full_armed = true;
+    pub->full_g = g;
+    pub->full_cursor = cursor;
+    pub->full_since_ns = now;
+  }
+  if (now - pub->full_since_ns < (uint64_t)ms * 1000000u) {
+    if (until_ns != NULL)
+      *until_ns = pub->full_since_ns + (uint64_t)ms * 1000000u;
+    return 0;
+  }
+  pub->full_armed = false;
+  return shmbus__ring_pub_demote(&pub->ring, g) == 0 ? 1 : 0;
+}
+
 int shmbus_pub_publish(shmbus_pub *pub, const void *data, size_t len) {
+  int rv;
+
   if (pub == NULL || (data == NULL && len > 0))
     return -EINVAL;
   bus_check_peers(&pub->h);
-  return bus_after_commit(pub,
-                          shmbus__ring_publish(&pub->ring, data, len, shmbus__clock_mono_ns()));
+  rv = shmbus__ring_publish(&pub->ring, data, len, shmbus__clock_mono_ns());
+  if (rv == SHMBUS_EFULL && bus_on_full(pub, NULL) == 1)
+    rv = shmbus__ring_publish(&pub->ring, data, len, shmbus__clock_mono_ns());
+  return bus_after_commit(pub, rv);
 }
 
 int shmbus_pub_loan(shmbus_pub *pub, size_t len, void **buf) {
+  int rv;
+
   if (pub == NULL || buf == NULL)
     return -EINVAL;
   bus_check_peers(&pub->h);
-  return shmbus__ring_loan(&pub->ring, len, buf);
+  rv = shmbus__ring_loan(&pub->ring, len, buf);
+  if (rv == SHMBUS_EFULL && bus_on_full(pub, NULL) == 1)
+    rv = shmbus__ring_loan(&pub->ring, len, buf);
+  return rv;
+}
+
+int shmbus_pub_set_deadline(shmbus_pub *pub, uint32_t ms) {
+  if (pub == NULL)
+    return -EINVAL;
+  pub->deadline_ms = ms;
+  return 0;
+}
+
+uint64_t shmbus_pub_deadline_overwrites(const shmbus_pub *pub) {
+  return pub != NULL ? pub->ring.deadline_overwrites : 0;
 }
 
 int shmbus_pub_commit(shmbus_pub *pub, size_t len) {
@@ -728,9 +845,18 @@ int shmbus_pub_wait(shmbus_pub *pub, int timeout_ms) {
   if (pub == NULL)
     return -EINVAL;
   for (;;) {
+    uint64_t until;
+    uint64_t wake;
     if (!shmbus__ring_pub_wait_prepare(&pub->ring))
       return 0;
-    if ((rv = bus_wait(pub->h.bus, pub->h.event_fd, deadline)) < 0)
+    /* A reliable subscriber's deadline may end before ours. */
+    if (bus_on_full(pub, &until) == 1)
+      return 0;
+    wake = until != 0 && (deadline == 0 || until < deadline) ? until : deadline;
+    rv = bus_wait(pub->h.bus, pub->h.event_fd, wake);
+    if (rv == -ETIMEDOUT && wake != deadline)
+      continue; /* the subscriber's deadline, not ours: demote it above */
+    if (rv < 0)
       return rv;
   }
 }
@@ -741,10 +867,12 @@ size_t shmbus_pub_max_size(const shmbus_pub *pub) {
 
 /* Subscribers the publisher knows: those whose eventfd a peer_join gave. */
 static int bus_count_subs(const shmbus_pub *pub) {
+  uint32_t m;
   uint32_t i;
   int n = 0;
-  for (i = 0; i < pub->h.n_peers; i++)
-    n += pub->h.peer_fds[i] >= 0;
+  for (m = 0; m < SHMBUS__MAX_MEMBERS; m++)
+    for (i = 0; pub->h.peers[m].fd != NULL && i < pub->h.peers_per; i++)
+      n += pub->h.peers[m].fd[i] >= 0;
   return n;
 }
 
@@ -796,6 +924,7 @@ int shmbus_sub_open(shmbus_bus *bus, const char *topic, const struct shmbus_sub_
   if (opts != NULL) {
     want.want.reliable = opts->reliable;
     want.want.history = opts->history;
+    want.want.deadline_ms = opts->deadline_ms;
     if ((rv = bus_want_params(&opts->topic, &want)) < 0)
       return rv;
   }
@@ -889,6 +1018,7 @@ void shmbus_sub_stats(const shmbus_sub *sub, struct shmbus_sub_stats *stats) {
     return;
   stats->received = sub != NULL ? sub->ring.received : 0;
   stats->lost = sub != NULL ? sub->ring.lost : 0;
+  stats->demoted = sub != NULL ? sub->ring.demoted : 0;
 }
 
 int shmbus_sub_fd(const shmbus_sub *sub) {

@@ -2,11 +2,14 @@
  * shared by bus.c (the API) and uv.c (libuv integration).
  *
  * A bus owns its connection to the daemon and a list of handles
- * (publishers and subscribers). Each handle owns its topic's mappings, the
- * two fds it got from the daemon (kept to re-register after a daemon
- * restart), its own eventfd, and the eventfds of its peers: a publisher
- * keeps the subscribers' (to wake sleepers), a subscriber the publishers'
- * (to wake publishers waiting for room), indexed by ring record. */
+ * (publishers and subscribers). Each handle owns its topic's mappings (the
+ * data file, its own uid's member file and, for a publisher, the member
+ * files of the subscribers' uids), the two fds it got from the daemon (kept
+ * to re-register after a daemon restart), its own eventfd, and its peer
+ * table: a publisher keeps the subscribers' eventfds (to wake sleepers), a
+ * subscriber the publishers' (to wake publishers waiting for room),
+ * indexed by global record index, each beside the last ticket this handle
+ * signalled for that record (ring.c, the ticket protocol). */
 #ifndef SHMBUS_BUS_INTERNAL_H
 #define SHMBUS_BUS_INTERNAL_H
 
@@ -21,6 +24,14 @@
 struct shmbus__uv_handle;
 struct shmbus__uv_bus;
 
+/* Peer table of one member file (publishers) or of the publisher records
+ * (subscribers): eventfds (-1: not known yet) and the last ticket
+ * signalled, by record. Allocated when first needed. */
+struct shmbus__peer_tab {
+  int *fd;
+  uint64_t *signalled;
+};
+
 struct shmbus__handle {
   shmbus_bus *bus;
   struct shmbus__handle *next; /* the bus's list */
@@ -32,11 +43,17 @@ struct shmbus__handle {
   struct shmbus__params params;
   struct shmbus__region region;
   int data_fd;
-  int ctrl_fd;
+  int ctrl_fd; /* the own member file */
   int event_fd;
-  int *peer_fds; /* by peer record index, -1 when unknown */
-  uint32_t n_peers;
-  uint64_t epoch_seen; /* ctrl->peer_epoch when we last read the socket */
+  uint32_t member;      /* m of the own member file */
+  uint32_t deadline_cap; /* the daemon's bound on reliable waits, ms; 0: none */
+  /* Peer tables: a publisher has one per member file (global index g is
+   * record g % per of table g / per), a subscriber one (publisher records). */
+  struct shmbus__peer_tab peers[SHMBUS__MAX_MEMBERS];
+  uint32_t peers_per; /* records per table: max_subs or max_pubs */
+  uint32_t n_peers;   /* global indices below this are valid */
+  bool pending;       /* a bit was seen whose owner's fd is not known yet */
+  uint64_t epoch_seen; /* own member file's peer_epoch when we last read the socket */
   struct shmbus__uv_handle *uv;
   bool orphan; /* a new daemon could not take it back: re-open later */
   /* What the caller asked for, to open the topic again if a new daemon
@@ -46,6 +63,7 @@ struct shmbus__handle {
     bool retain;
     bool has_params;
     uint32_t history;
+    uint32_t deadline_ms;
     struct shmbus__params params;
   } want;
 };
@@ -53,6 +71,13 @@ struct shmbus__handle {
 struct shmbus_pub {
   struct shmbus__handle h;
   struct shmbus__ring_pub ring;
+  uint32_t deadline_ms; /* shmbus_pub_set_deadline; 0: none */
+  /* The current EFULL episode: which record holds us back, at which
+   * cursor, since when (CLOCK_MONOTONIC ns). Read on the EFULL path only. */
+  bool full_armed;
+  uint32_t full_g;
+  uint64_t full_cursor;
+  uint64_t full_since_ns;
 };
 
 struct shmbus_sub {
@@ -70,9 +95,11 @@ struct shmbus_bus {
   struct shmbus__uv_bus *uv;
 };
 
-/* Wakes the subscribers whose sleeper bits a commit found. */
+/* Wakes the subscribers whose sleeper bits a commit found (each sleep
+ * ticket once). */
 void shmbus__pub_wake_sleepers(shmbus_pub *pub);
-/* Wakes the publishers that wait for room, after a reliable read. */
+/* Wakes the publishers that wait for room, after a reliable read (each
+ * wait ticket once). */
 void shmbus__sub_wake_publishers(shmbus_sub *sub);
 
 /* uv.c's part of closing: releases libuv state of a handle or a bus (the

@@ -38,7 +38,7 @@ int shmbus__layout_compute(const struct shmbus__params *p, uint64_t page,
   out->slots_offset = layout_round_up(out->pubs_offset + (uint64_t)p->max_pubs * SHMBUS__CACHE_LINE,
                                       SHMBUS__CACHE_LINE * 2);
   out->data_size = layout_round_up(out->slots_offset + slots_bytes, page);
-  out->ctrl_size = layout_round_up(
+  out->member_size = layout_round_up(
       SHMBUS__SUBS_OFFSET + (uint64_t)p->max_subs * sizeof(struct shmbus__sub_rec), page);
   if (out->data_size > SHMBUS__MAX_REGION_BYTES)
     return SHMBUS_EPARAM;

@@ -1,32 +1,40 @@
 /* layout: the one description of shmbus's shared memory. Every struct that
  * lives in shared memory is declared here, with fixed-width types, its
  * offsets pinned by static assertions, and a comment per field saying who
- * writes it. Nothing here trusts what it reads: the region module validates
- * a header before anything else looks at the memory behind it.
+ * writes it. Nothing here trusts what it reads.
  *
- * A topic is two anonymous memory files (memfds), so that subscribers can be
- * given the first one read-only:
+ * The unit of trust is the uid (docs/design.md, "Trust boundaries"): memory
+ * that participants of one uid can write is never read as truth by
+ * participants of another. A topic is therefore one data file plus one
+ * member file per uid that takes part (at most SHMBUS__MAX_MEMBERS):
  *
- *   data file (publishers: read-write; subscribers: read-only)
- *     0      struct shmbus__data_hdr       identity + parameters, then `head`
- *     512    struct shmbus__pub_rec[max_pubs]   one 64-byte line per publisher
+ *   data file (creator: the daemon; publishers: read-write; subscribers:
+ *   read-only)
+ *     0      struct shmbus__data_hdr     identity, `head`, the publisher-waiter
+ *                                        words (pub_wait_summary, pub_waiters[16])
+ *     768    struct shmbus__pub_rec[max_pubs]   one 64-byte line per publisher
  *     ...    slots[slot_count], each slot_stride bytes, 64-byte aligned:
  *              struct shmbus__slot (32 bytes) then the payload
  *
- *   control file (everyone: read-write)
- *     0      struct shmbus__ctrl_hdr       identity, `gen`, `peer_epoch`, `sleep_summary`,
- *                                          `pub_wait_summary`, pub_waiters[16]
- *     512    uint64_t sleepers[bitmap_words]  one bit per subscriber record
- *     1024   struct shmbus__sub_rec[max_subs]  one 128-byte record per subscriber
+ *   member file m of uid U (creator: the daemon; read-write for the
+ *   participants of uid U, read-only for every other participant)
+ *     0      struct shmbus__member_hdr   identity, `peer_epoch` (daemon),
+ *                                        `gen` + `sleep_summary` (U's subscribers)
+ *     512    uint64_t sleepers[bitmap_words]  one bit per subscriber record of U
+ *     1024   struct shmbus__sub_rec[max_subs]  one 128-byte record per subscriber of U
  *
- * Both files are sized, filled with zero pages and sealed against growing or
+ * A subscriber is named by its global index g = m * max_subs + i (record i
+ * of member file m); the wire and the peer tables use g.
+ *
+ * All files are sized, filled with zero pages and sealed against growing or
  * shrinking before they are shared, so a mapping never outlives its backing
  * store (no SIGBUS) and nobody can resize them later.
  *
- * Writers: "creator" is the process that formats the region (the daemon, or
- * a test); it writes the identity fields once, before the fds are shared,
- * and nobody writes them afterwards. The `nonce` ties a control file to its
- * data file. */
+ * Identity fields are written once by the creator before the fd is shared.
+ * Participants never read them: they take a topic's parameters from the
+ * daemon's reply, compute the layout and check each descriptor's size and
+ * seals (region.c). Only a daemon adopting files after a restart reads
+ * identity from memory, having no other source. */
 #ifndef SHMBUS_LAYOUT_H
 #define SHMBUS_LAYOUT_H
 
@@ -36,11 +44,16 @@
 #include "atomics.h"
 
 #define SHMBUS__CACHE_LINE 64u
-#define SHMBUS__LAYOUT_VERSION 1u
+#define SHMBUS__LAYOUT_VERSION 2u
 
-/* "SHMBUSD1" and "SHMBUSC1" read as little-endian 64-bit words. */
-#define SHMBUS__MAGIC_DATA 0x31445355424d4853ull
-#define SHMBUS__MAGIC_CTRL 0x31435355424d4853ull
+/* "SHMBUSD2" and "SHMBUSM2" read as little-endian 64-bit words. */
+#define SHMBUS__MAGIC_DATA 0x32445355424d4853ull
+#define SHMBUS__MAGIC_MEMBER 0x324d5355424d4853ull
+
+/* Member files per topic: at most this many uids take part in one topic
+ * (the daemon answers SHMBUS_ELIMIT beyond). A publisher loads one line per
+ * member file on each publish, so this also bounds that cost. */
+#define SHMBUS__MAX_MEMBERS 16u
 
 /* Limits on the parameters. They bound every size computed from a header, so
  * that no product or sum below can overflow 64 bits. */
@@ -51,8 +64,8 @@
 #define SHMBUS__MAX_PUBS 1024u
 #define SHMBUS__MAX_REGION_BYTES (1ull << 36) /* 64 GiB */
 
-#define SHMBUS__DATA_HDR_SIZE 512u
-#define SHMBUS__CTRL_HDR_SIZE 512u
+#define SHMBUS__DATA_HDR_SIZE 768u
+#define SHMBUS__MEMBER_HDR_SIZE 512u
 #define SHMBUS__BITMAP_OFFSET 512u
 #define SHMBUS__SUBS_OFFSET 1024u
 #define SHMBUS__SLOT_HDR_SIZE 32u
@@ -86,7 +99,7 @@ enum {
 
 /* The data file's header. Identity fields are written by the creator before
  * the fd is shared; `magic` is written last (release) so that a header whose
- * magic is valid is complete. */
+ * magic is valid is complete. Only an adopting daemon reads them. */
 struct shmbus__data_hdr {
   uint64_t magic;         /* creator; SHMBUS__MAGIC_DATA, written last */
   uint32_t version;       /* creator; SHMBUS__LAYOUT_VERSION */
@@ -94,12 +107,12 @@ struct shmbus__data_hdr {
   uint32_t slot_count;    /* creator; power of two in [MIN_SLOTS, MAX_SLOTS] */
   uint32_t slot_capacity; /* creator; payload bytes per slot */
   uint32_t slot_stride;   /* creator; slot header + capacity, rounded to a cache line */
-  uint32_t max_subs;      /* creator; subscriber records in the control file */
+  uint32_t max_subs;      /* creator; subscriber records per member file */
   uint32_t max_pubs;      /* creator; publisher records below */
   uint32_t flags;         /* creator; reserved, 0 */
-  uint64_t nonce;         /* creator; random, equal in the control header */
+  uint64_t nonce;         /* creator; random, repeated in every member header */
   uint64_t data_size;     /* creator; size of this file in bytes */
-  uint64_t ctrl_size;     /* creator; size of the control file in bytes */
+  uint64_t member_size;   /* creator; size of each member file in bytes */
   uint64_t pubs_offset;   /* creator; offset of pub_rec[0] */
   uint64_t slots_offset;  /* creator; offset of slot 0 */
   uint64_t created_ns;    /* creator; CLOCK_REALTIME at creation, informational */
@@ -109,11 +122,24 @@ struct shmbus__data_hdr {
    * see ring.c). Subscribers read it to find where to start and how far
    * they fell behind. Alone on its own pair of cache lines. */
   shmbus__a64 head;
-  uint8_t pad1[SHMBUS__DATA_HDR_SIZE - 256 - 8];
+  uint8_t pad1[128 - 8];
+  /* Bit w set: pub_waiters[w] may have bits set. Publishers only: a
+   * publisher waiting for room behind a reliable subscriber sets its bit,
+   * and clears it when it wakes (ring.c, "Waiting for room"). Reliable
+   * subscribers load it after each cursor store; nobody writes it while
+   * nobody waits. */
+  shmbus__a64 pub_wait_summary;
+  uint8_t pad2[128 - 8];
+  /* One bit per publisher record waiting for room (max_pubs <= 1024).
+   * Set and cleared by the waiting publisher itself. */
+  shmbus__a64 pub_waiters[SHMBUS__MAX_PUBS / 64];
+  uint8_t pad3[SHMBUS__DATA_HDR_SIZE - 512 - 128];
 };
 _Static_assert(sizeof(struct shmbus__data_hdr) == SHMBUS__DATA_HDR_SIZE, "data header size");
 _Static_assert(offsetof(struct shmbus__data_hdr, created_ns) == 80, "data header identity");
 _Static_assert(offsetof(struct shmbus__data_hdr, head) == 256, "head on its own lines");
+_Static_assert(offsetof(struct shmbus__data_hdr, pub_wait_summary) == 384, "waiters summary");
+_Static_assert(offsetof(struct shmbus__data_hdr, pub_waiters) == 512, "publisher waiters");
 
 /* One per publisher, written only by the publisher that owns it (and by the
  * repairer after that publisher died). One cache line, so publishers never
@@ -126,7 +152,11 @@ struct shmbus__pub_rec {
   shmbus__a64 inflight;  /* owner; IDLE, CLAIMING, or the seq it holds between claim and commit */
   shmbus__a64 published; /* owner; messages committed, for stats */
   shmbus__a64 overtaken; /* owner; claims lost to a faster publisher, for stats */
-  uint8_t pad1[SHMBUS__CACHE_LINE - 40];
+  /* Owner; incremented each time it starts waiting for room, before it sets
+   * its pub_waiters bit (release, by the seq_cst RMW on the bit). A reliable
+   * subscriber signals each (publisher, ticket) at most once. */
+  shmbus__a64 wait_ticket;
+  uint8_t pad1[SHMBUS__CACHE_LINE - 48];
 };
 _Static_assert(sizeof(struct shmbus__pub_rec) == SHMBUS__CACHE_LINE, "pub record is one line");
 
@@ -141,61 +171,67 @@ struct shmbus__slot {
 };
 _Static_assert(sizeof(struct shmbus__slot) == SHMBUS__SLOT_HDR_SIZE, "slot header size");
 
-/* The control file's header. Identity fields as in the data header. */
-struct shmbus__ctrl_hdr {
-  uint64_t magic;        /* creator; SHMBUS__MAGIC_CTRL, written last */
+/* A member file's header: the file of one uid's participants. */
+struct shmbus__member_hdr {
+  uint64_t magic;        /* creator; SHMBUS__MAGIC_MEMBER, written last */
   uint32_t version;      /* creator; SHMBUS__LAYOUT_VERSION */
-  uint32_t hdr_size;     /* creator; SHMBUS__CTRL_HDR_SIZE */
+  uint32_t hdr_size;     /* creator; SHMBUS__MEMBER_HDR_SIZE */
   uint32_t max_subs;     /* creator; equal to the data header's */
   uint32_t bitmap_words; /* creator; ceil(max_subs / 64) */
   uint64_t nonce;        /* creator; equal to the data header's */
-  uint64_t ctrl_size;    /* creator; size of this file */
-  uint64_t subs_offset;  /* creator; SHMBUS__SUBS_OFFSET */
+  uint64_t member_size;  /* creator; size of this file */
+  uint32_t member;       /* creator; m, this file's place in the topic (< MAX_MEMBERS) */
+  uint32_t uid;          /* creator; the uid whose participants write this file */
   uint8_t pad0[128 - 48];
-  /* Membership generation: a joining reliable subscriber increments it
-   * (seq_cst) after publishing its record, so publishers that cache the
-   * slowest reliable cursor know to rescan. Written by subscribers. */
-  shmbus__a64 gen;
-  /* Incremented by the daemon after it told the topic's participants that
-   * a peer joined or left (control messages are waiting). Publishers load
-   * it on every publish (same line as gen) and read their control socket
-   * only when it changed. Written by the daemon only. */
+  /* Incremented by the daemon after it told this uid's participants that a
+   * peer joined or left (control messages are waiting). Each participant
+   * loads the epoch of its own uid's file only. Daemon only. */
   shmbus__a64 peer_epoch;
-  uint8_t pad1[128 - 16];
-  /* Bit w set: sleepers[w] may have bits set. Set by subscribers going to
-   * sleep, cleared by the publisher that wakes them. */
+  uint8_t pad1[128 - 8];
+  /* The subscribers' hot line, read by every publisher on each publish.
+   * gen: membership generation; a joining reliable subscriber increments
+   * it (seq_cst) after publishing its record, so publishers that cache the
+   * slowest reliable cursor know to rescan. sleep_summary: bit w set means
+   * sleepers[w] may have bits set; set by a subscriber going to sleep,
+   * cleared by that subscriber when it wakes and its word is empty.
+   * Written by this uid's subscribers (and the daemon) only. */
+  shmbus__a64 gen;
   shmbus__a64 sleep_summary;
-  /* Bit w set: pub_waiters[w] may have bits set. Set by publishers waiting
-   * for room behind a reliable subscriber, cleared by the subscriber that
-   * wakes them. */
-  shmbus__a64 pub_wait_summary;
-  uint8_t pad2[128 - 16];
-  /* One bit per publisher record waiting for room (max_pubs <= 1024).
-   * Set by the waiting publisher, taken by a reliable subscriber. */
-  shmbus__a64 pub_waiters[SHMBUS__MAX_PUBS / 64];
+  uint8_t pad2[SHMBUS__MEMBER_HDR_SIZE - 256 - 16];
 };
-_Static_assert(sizeof(struct shmbus__ctrl_hdr) == SHMBUS__CTRL_HDR_SIZE, "ctrl header size");
-_Static_assert(offsetof(struct shmbus__ctrl_hdr, gen) == 128, "gen on its own lines");
-_Static_assert(offsetof(struct shmbus__ctrl_hdr, peer_epoch) == 136, "epoch beside gen");
-_Static_assert(offsetof(struct shmbus__ctrl_hdr, sleep_summary) == 256, "summary on its own lines");
-_Static_assert(offsetof(struct shmbus__ctrl_hdr, pub_waiters) == 384, "publisher waiters");
+_Static_assert(sizeof(struct shmbus__member_hdr) == SHMBUS__MEMBER_HDR_SIZE, "member header size");
+_Static_assert(offsetof(struct shmbus__member_hdr, uid) == 44, "member identity");
+_Static_assert(offsetof(struct shmbus__member_hdr, peer_epoch) == 128, "epoch on its own lines");
+_Static_assert(offsetof(struct shmbus__member_hdr, gen) == 256, "hot line");
+_Static_assert(offsetof(struct shmbus__member_hdr, sleep_summary) == 264, "summary beside gen");
 
-/* One per subscriber. The first line is what publishers read (state and
- * cursor); the second holds statistics that only the daemon reads, so
- * counting a message never bounces the line publishers poll. */
+/* One per subscriber, in its uid's member file. The first line is what
+ * publishers read (state, cursor, sleep ticket, deadline); the second holds
+ * statistics that only the daemon reads, so counting a message never
+ * bounces the line publishers poll. */
 struct shmbus__sub_rec {
   /* Next sequence number the subscriber will read: it has finished with
    * every seq below. Owner: release store after each message (pairs with the
    * publisher's acquire load in its rescan). */
   shmbus__a64 cursor;
-  shmbus__a32 state; /* owner: CAS FREE->JOINING, then LOSSY/RELIABLE; owner or daemon: FREE */
+  shmbus__a32 state; /* owner: CAS FREE->JOINING, then LOSSY/RELIABLE; owner or daemon: FREE,
+                      * daemon: restores a registered record's state (reconciliation) */
   shmbus__a32 pid;   /* owner; informational */
-  uint8_t pad0[SHMBUS__CACHE_LINE - 16];
+  /* Owner; incremented before it sets its sleeper bit (released by that
+   * seq_cst RMW). A publisher signals each (subscriber, ticket) at most
+   * once, so a bit that stays set costs it one load, never a syscall. */
+  shmbus__a64 sleep_ticket;
+  /* Daemon (at attach, and reconciliation): the longest a publisher waits
+   * for this reliable subscriber, in ms; 0: no bound of its own. */
+  shmbus__a32 deadline_ms;
+  uint32_t pad0a;
+  uint8_t pad0[SHMBUS__CACHE_LINE - 32];
   shmbus__a64 received; /* owner; messages delivered since joining */
   shmbus__a64 lost;     /* owner; messages lost since joining */
   shmbus__a64 joined;   /* owner; the seq it started from */
   shmbus__a64 sleeps;   /* owner; times it armed its sleeper bit */
-  uint8_t pad1[SHMBUS__CACHE_LINE - 32];
+  shmbus__a64 demoted;  /* owner; times a reliable record was lapped (a publisher's deadline) */
+  uint8_t pad1[SHMBUS__CACHE_LINE - 40];
 };
 _Static_assert(sizeof(struct shmbus__sub_rec) == 2 * SHMBUS__CACHE_LINE, "sub record is two lines");
 _Static_assert(offsetof(struct shmbus__sub_rec, received) == SHMBUS__CACHE_LINE, "stats on line 2");
@@ -215,8 +251,8 @@ struct shmbus__layout {
   uint32_t bitmap_words;
   uint64_t pubs_offset;
   uint64_t slots_offset;
-  uint64_t data_size; /* rounded up to `page` */
-  uint64_t ctrl_size; /* rounded up to `page` */
+  uint64_t data_size;   /* rounded up to `page` */
+  uint64_t member_size; /* rounded up to `page` */
 };
 
 /* Checks `p` against the limits and computes the layout for page size

@@ -85,6 +85,8 @@ enum proto_key_id {
   PK_TEXT,
   PK_FILTER,
   PK_SIZE,
+  PK_MEMBER,
+  PK_DEADLINE_MS,
   PK_COUNT
 };
 _Static_assert(PK_COUNT <= 32, "key sets are 32-bit masks");
@@ -125,6 +127,8 @@ static const struct proto_key proto_keys[PK_COUNT] = {
     [PK_TEXT] = {"text", PROTO_STR, PROTO_FIELD(text)},
     [PK_FILTER] = {"filter", PROTO_STR, PROTO_FIELD(filter)},
     [PK_SIZE] = {"size", PROTO_U64, PROTO_FIELD(size)},
+    [PK_MEMBER] = {"member", PROTO_U32, PROTO_FIELD(member)},
+    [PK_DEADLINE_MS] = {"deadline_ms", PROTO_U32, PROTO_FIELD(deadline_ms)},
 };
 
 /* Direction decides the id rule: a request needs a non-zero id (the reply
@@ -147,7 +151,8 @@ struct proto_type {
 static const struct proto_type proto_types[SHMBUS__MSG_TYPE_COUNT] = {
     [SHMBUS__MSG_HELLO] = {"hello", PROTO_REQUEST, 0, PB(NAME), 0},
     [SHMBUS__MSG_OPEN] = {"open", PROTO_REQUEST, 1, PB(TOPIC) | PB(ROLE),
-                          PROTO_PARAMS | PB(RELIABLE) | PB(HISTORY) | PB(RETAIN)},
+                          PROTO_PARAMS | PB(RELIABLE) | PB(HISTORY) | PB(RETAIN) |
+                              PB(DEADLINE_MS)},
     [SHMBUS__MSG_ADOPT] = {"adopt", PROTO_REQUEST, 3,
                            PB(TOPIC) | PB(ROLE) | PB(INDEX) | PROTO_PARAMS, 0},
     [SHMBUS__MSG_CLOSE] = {"close", PROTO_REQUEST, 0, PROTO_RECORD, 0},
@@ -155,7 +160,8 @@ static const struct proto_type proto_types[SHMBUS__MSG_TYPE_COUNT] = {
     [SHMBUS__MSG_STOP] = {"stop", PROTO_REQUEST, 0, 0, 0},
     [SHMBUS__MSG_SNAPSHOT] = {"snapshot", PROTO_REQUEST, 0, 0, PB(FILTER)},
     [SHMBUS__MSG_WELCOME] = {"welcome", PROTO_REPLY, 0, PB(CLIENT_ID) | PB(DAEMON_PID), 0},
-    [SHMBUS__MSG_OPENED] = {"opened", PROTO_REPLY, 2, PROTO_RECORD | PROTO_PARAMS | PB(PEERS), 0},
+    [SHMBUS__MSG_OPENED] = {"opened", PROTO_REPLY, 2, PROTO_RECORD | PROTO_PARAMS | PB(PEERS),
+                            PB(MEMBER) | PB(DEADLINE_MS)},
     [SHMBUS__MSG_OK] = {"ok", PROTO_REPLY, 0, 0, 0},
     [SHMBUS__MSG_ERROR] = {"error", PROTO_REPLY, 0, PB(CODE), PB(TEXT)},
     [SHMBUS__MSG_STATUS_REPLY] = {"status_reply", PROTO_REPLY, 0,
@@ -183,9 +189,10 @@ void shmbus__msg_init(struct shmbus__msg *m, uint32_t type, uint32_t id) {
 }
 
 uint32_t shmbus__msg_fd_count(uint32_t type, uint32_t role) {
-  /* Both roles carry the same descriptors today (a subscriber's data fd is
-   * read-only, but it is still one fd); `role` keeps room for a difference. */
-  (void)role;
+  /* A peer_join about a subscriber carries its uid's member file (read-only)
+   * beside its eventfd; publishers map it to see that uid's records. */
+  if (type == SHMBUS__MSG_PEER_JOIN && role == SHMBUS__WIRE_SUB)
+    return 2;
   return proto_type_known(type) ? proto_types[type].nfds : 0;
 }
 

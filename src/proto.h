@@ -31,21 +31,24 @@ enum shmbus__msg_type {
   SHMBUS__MSG_NONE = 0,
   /* client -> daemon (requests, each answered by one reply with its id) */
   SHMBUS__MSG_HELLO,  /* name */
-  SHMBUS__MSG_OPEN,   /* topic, role, params?, reliable, history, retain; fds [eventfd] */
-  SHMBUS__MSG_ADOPT,  /* topic, role, index, params; fds [data, ctrl, eventfd] */
+  SHMBUS__MSG_OPEN,   /* topic, role, params?, reliable, history, retain, deadline_ms?;
+                       * fds [eventfd] */
+  SHMBUS__MSG_ADOPT,  /* topic, role, index, params; fds [data, own member file, eventfd] */
   SHMBUS__MSG_CLOSE,  /* topic_id, role, index */
   SHMBUS__MSG_STATUS, /* - */
   SHMBUS__MSG_STOP,   /* - */
   SHMBUS__MSG_SNAPSHOT, /* filter? */
   /* daemon -> client, replies */
   SHMBUS__MSG_WELCOME, /* client_id, daemon_pid */
-  SHMBUS__MSG_OPENED,  /* topic_id, role, index, params, peers; fds [data, ctrl] */
+  SHMBUS__MSG_OPENED,  /* topic_id, role, index, params, peers, member?, deadline_ms?;
+                        * fds [data, own member file] */
   SHMBUS__MSG_OK,      /* - */
   SHMBUS__MSG_ERROR,   /* code, text */
   SHMBUS__MSG_STATUS_REPLY, /* daemon_pid, topics, clients, uptime_ms */
   SHMBUS__MSG_SNAPSHOT_REPLY, /* size; fds [sealed memfd holding `size` bytes of msgpack] */
   /* daemon -> client, events (id 0) */
-  SHMBUS__MSG_PEER_JOIN,  /* topic_id, role (of the peer), index; fds [eventfd] */
+  SHMBUS__MSG_PEER_JOIN,  /* topic_id, role (of the peer), index; fds [eventfd], and for a
+                           * subscriber [eventfd, its member file, read-only] */
   SHMBUS__MSG_PEER_LEAVE, /* topic_id, role, index */
   /* client -> daemon: `shmbus topic rm` (answered by ok or error) */
   SHMBUS__MSG_REMOVE, /* topic */
@@ -77,6 +80,8 @@ struct shmbus__msg {
   uint32_t clients;
   uint64_t uptime_ms;
   uint64_t size; /* SNAPSHOT_REPLY: bytes in the attached memory file */
+  uint32_t member;      /* OPENED: m of the participant's own member file */
+  uint32_t deadline_ms; /* OPEN: a reliable subscriber's deadline; OPENED: the daemon's cap */
   int32_t code;    /* ERROR: a negative shmbus code */
   bool reliable;
   bool retain;

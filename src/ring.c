@@ -31,20 +31,43 @@
  * Reliable subscribers. A publisher may write seq s only when every reliable
  * cursor is > s - slot_count. It caches a lower bound of the slowest
  * reliable cursor (`min_cursor`) and rescans the records only when s reaches
- * min_cursor + slot_count or when the control header's `gen` changed: once
- * per lap while readers keep up, so amortised O(1) per publish. A joining
- * reliable subscriber publishes its record, increments `gen` (seq_cst) and
- * only then reads `head` (seq_cst) to choose its start; a publisher claims
- * (seq_cst RMW on head) and only then reads `gen` (seq_cst). In the single
- * total order of these four operations, either the publisher sees the new
- * gen and rescans, or the subscriber sees the claim and starts after it.
+ * min_cursor + slot_count or when some member file's `gen` changed: once
+ * per lap while readers keep up, so amortised O(1) per publish (plus one
+ * load per member file, i.e. per uid, never per subscriber). A joining
+ * reliable subscriber publishes its record, increments its file's `gen`
+ * (seq_cst) and only then reads `head` (seq_cst) to choose its start; a
+ * publisher claims (seq_cst RMW on head) and only then reads each `gen`
+ * (seq_cst). In the single total order of these operations, either the
+ * publisher sees the new gen and rescans, or the subscriber sees the claim
+ * and starts after it.
  *
- * Sleep. A subscriber about to block sets its bit in `sleepers` and the
- * word's bit in `sleep_summary` (seq_cst RMWs), then reloads its slot word
- * (seq_cst). A publisher stores the commit word (seq_cst) and then loads
- * `sleep_summary` (seq_cst): either it sees the bit and wakes the
- * subscriber, or the subscriber sees the commit and does not sleep. While
- * nobody sleeps, a commit costs one load of a line nobody writes.
+ * Deadline. A publisher held back by one reliable record for longer than
+ * the effective deadline (bus.c keeps the clock, on the EFULL path only)
+ * demotes that record privately: its rescans skip it until its cursor
+ * moves, so it overwrites what that subscriber has not read. The
+ * subscriber finds itself lapped exactly as a lossy one does and counts
+ * the loss (and `demoted`).
+ *
+ * Sleep (tickets; nobody writes another uid's memory). A subscriber about
+ * to block increments its record's `sleep_ticket`, sets its bit in its own
+ * member file's `sleepers` and the word's bit in `sleep_summary` (seq_cst
+ * RMWs), then reloads its slot word (seq_cst). A publisher stores the
+ * commit word (seq_cst) and then loads each member file's `sleep_summary`
+ * (seq_cst): either it sees the bit and wakes the subscriber, or the
+ * subscriber sees the commit and does not sleep. Publishers never clear
+ * the bits: each one signals an (index, ticket) pair at most once and
+ * remembers it privately; the subscriber clears its own bit on its next
+ * read (and the summary bit when its word is empty, re-setting it if a
+ * neighbour's bit appeared meanwhile). A forged bit or ticket therefore
+ * costs a publisher a load per change, never a syscall. While nobody
+ * sleeps, a commit costs one load per member file of lines nobody writes.
+ *
+ * Waiting for room is the mirror image in the data file: a publisher
+ * increments its `wait_ticket`, sets its `pub_waiters` bit and summary
+ * bit, re-checks and blocks; a reliable subscriber, after each cursor
+ * store (seq_cst fence), loads `pub_wait_summary` and signals each waiting
+ * (publisher, ticket) once; the publisher clears its own bit on its next
+ * claim.
  *
  * Repair. When a publisher dies, the daemon turns the seq it held (BUSY or
  * never taken) into SKIPPED, so neither readers nor other publishers wait
@@ -90,10 +113,9 @@ static void ring_backoff(const struct shmbus__ring *r, unsigned spins) {
 
 /* ---- layout ---------------------------------------------------------- */
 
-void shmbus__ring_format(void *data, void *ctrl, const struct shmbus__layout *l, uint64_t nonce,
-                         uint64_t created_ns) {
+void shmbus__ring_format_data(void *data, const struct shmbus__layout *l, uint64_t nonce,
+                              uint64_t created_ns) {
   struct shmbus__data_hdr *h = data;
-  struct shmbus__ctrl_hdr *c = ctrl;
 
   h->version = SHMBUS__LAYOUT_VERSION;
   h->hdr_size = SHMBUS__DATA_HDR_SIZE;
@@ -105,45 +127,126 @@ void shmbus__ring_format(void *data, void *ctrl, const struct shmbus__layout *l,
   h->flags = 0;
   h->nonce = nonce;
   h->data_size = l->data_size;
-  h->ctrl_size = l->ctrl_size;
+  h->member_size = l->member_size;
   h->pubs_offset = l->pubs_offset;
   h->slots_offset = l->slots_offset;
   h->created_ns = created_ns;
   shmbus__store_relaxed(&h->head, 0);
+  /* Magic last: an adopting daemon that sees it (after its acquire fence
+   * in view_init) sees every field above. */
+  shmbus__fence_release();
+  h->magic = SHMBUS__MAGIC_DATA;
+}
+
+void shmbus__ring_format_member(void *member, const struct shmbus__layout *l, uint64_t nonce,
+                                uint32_t m, uint32_t uid) {
+  struct shmbus__member_hdr *c = member;
 
   c->version = SHMBUS__LAYOUT_VERSION;
-  c->hdr_size = SHMBUS__CTRL_HDR_SIZE;
+  c->hdr_size = SHMBUS__MEMBER_HDR_SIZE;
   c->max_subs = l->params.max_subs;
   c->bitmap_words = l->bitmap_words;
   c->nonce = nonce;
-  c->ctrl_size = l->ctrl_size;
-  c->subs_offset = SHMBUS__SUBS_OFFSET;
+  c->member_size = l->member_size;
+  c->member = m;
+  c->uid = uid;
   shmbus__store_relaxed(&c->gen, 0);
   shmbus__store_relaxed(&c->sleep_summary, 0);
-
-  /* Magic last: a reader that sees it (after its acquire fence in
-   * view_init) sees every field above. */
+  /* Magic last, as for the data header. */
   shmbus__fence_release();
-  h->magic = SHMBUS__MAGIC_DATA;
-  c->magic = SHMBUS__MAGIC_CTRL;
+  c->magic = SHMBUS__MAGIC_MEMBER;
+}
+
+void shmbus__ring_format(void *data, void *ctrl, const struct shmbus__layout *l, uint64_t nonce,
+                         uint64_t created_ns) {
+  shmbus__ring_format_data(data, l, nonce, created_ns);
+  shmbus__ring_format_member(ctrl, l, nonce, 0, 0);
+}
+
+int shmbus__ring_view_build(struct shmbus__ring *r, const struct shmbus__params *p, uint64_t page,
+                            void *data, uint64_t data_len) {
+  struct shmbus__layout l;
+  int rv;
+
+  if ((rv = shmbus__layout_compute(p, page, &l)) < 0)
+    return rv;
+  if (data == NULL || data_len != l.data_size)
+    return SHMBUS_EBADREGION;
+  memset(r, 0, sizeof(*r));
+  r->hdr = data;
+  r->pubs = (struct shmbus__pub_rec *)((unsigned char *)data + l.pubs_offset);
+  r->slots = (unsigned char *)data + l.slots_offset;
+  r->mask = (uint64_t)p->slot_count - 1;
+  r->slot_count = p->slot_count;
+  r->slot_capacity = p->slot_capacity;
+  r->slot_stride = l.slot_stride;
+  r->max_subs = p->max_subs;
+  r->max_pubs = p->max_pubs;
+  r->bitmap_words = l.bitmap_words;
+  r->member_size = l.member_size;
+  return 0;
+}
+
+int shmbus__ring_view_add_member(struct shmbus__ring *r, uint32_t m, void *member, uint64_t len,
+                                 bool own) {
+  struct shmbus__ring_member *mb;
+
+  if (m >= SHMBUS__MAX_MEMBERS || member == NULL)
+    return -EINVAL;
+  if (len != r->member_size)
+    return SHMBUS_EBADREGION;
+  mb = &r->members[m];
+  mb->hdr = member;
+  mb->sleepers = (shmbus__a64 *)((unsigned char *)member + SHMBUS__BITMAP_OFFSET);
+  mb->subs = (struct shmbus__sub_rec *)((unsigned char *)member + SHMBUS__SUBS_OFFSET);
+  if (m >= r->n_members)
+    r->n_members = m + 1;
+  if (own) {
+    r->own = m;
+    r->ctrl = mb->hdr;
+    r->sleepers = mb->sleepers;
+    r->subs = mb->subs;
+  }
+  return 0;
+}
+
+int shmbus__ring_member_check(const struct shmbus__ring *r, const void *member, uint64_t len,
+                              uint32_t *m, uint32_t *uid) {
+  const struct shmbus__member_hdr *c = member;
+
+  if (member == NULL || len < SHMBUS__MEMBER_HDR_SIZE)
+    return SHMBUS_EBADREGION;
+  if (c->magic != SHMBUS__MAGIC_MEMBER)
+    return SHMBUS_EBADREGION;
+  shmbus__fence_acquire(); /* pairs with the release fence before the magic in format */
+  if (c->version != SHMBUS__LAYOUT_VERSION)
+    return SHMBUS_EVERSION;
+  if (c->hdr_size != SHMBUS__MEMBER_HDR_SIZE || c->max_subs != r->max_subs ||
+      c->bitmap_words != r->bitmap_words || c->nonce != r->hdr->nonce ||
+      c->member_size != r->member_size || len != r->member_size ||
+      c->member >= SHMBUS__MAX_MEMBERS)
+    return SHMBUS_EBADREGION;
+  *m = c->member;
+  *uid = c->uid;
+  return 0;
 }
 
 int shmbus__ring_view_init(struct shmbus__ring *r, void *data, uint64_t data_len, void *ctrl,
                            uint64_t ctrl_len, uint64_t page) {
   const struct shmbus__data_hdr *h = data;
-  const struct shmbus__ctrl_hdr *c = ctrl;
   struct shmbus__params p;
   struct shmbus__layout l;
+  uint32_t m;
+  uint32_t uid;
+  int rv;
 
-  if (data == NULL || ctrl == NULL || data_len < SHMBUS__DATA_HDR_SIZE ||
-      ctrl_len < SHMBUS__CTRL_HDR_SIZE)
+  if (data == NULL || ctrl == NULL || data_len < SHMBUS__DATA_HDR_SIZE)
     return SHMBUS_EBADREGION;
-  if (h->magic != SHMBUS__MAGIC_DATA || c->magic != SHMBUS__MAGIC_CTRL)
+  if (h->magic != SHMBUS__MAGIC_DATA)
     return SHMBUS_EBADREGION;
   shmbus__fence_acquire(); /* pairs with the release fence before the magic in format */
-  if (h->version != SHMBUS__LAYOUT_VERSION || c->version != SHMBUS__LAYOUT_VERSION)
+  if (h->version != SHMBUS__LAYOUT_VERSION)
     return SHMBUS_EVERSION;
-
   p.slot_count = h->slot_count;
   p.slot_capacity = h->slot_capacity;
   p.max_subs = h->max_subs;
@@ -151,57 +254,110 @@ int shmbus__ring_view_init(struct shmbus__ring *r, void *data, uint64_t data_len
   if (shmbus__layout_compute(&p, page, &l) != 0)
     return SHMBUS_EBADREGION;
   /* Accept the header only if it is exactly what its parameters produce,
-   * and only if the mappings are exactly as large as it says. */
+   * and only if the mapping is exactly as large as it says. */
   if (h->hdr_size != SHMBUS__DATA_HDR_SIZE || h->slot_stride != l.slot_stride || h->flags != 0 ||
       h->pubs_offset != l.pubs_offset || h->slots_offset != l.slots_offset ||
-      h->data_size != l.data_size || h->ctrl_size != l.ctrl_size || data_len != l.data_size)
+      h->data_size != l.data_size || h->member_size != l.member_size || data_len != l.data_size)
     return SHMBUS_EBADREGION;
-  if (c->hdr_size != SHMBUS__CTRL_HDR_SIZE || c->max_subs != p.max_subs ||
-      c->bitmap_words != l.bitmap_words || c->nonce != h->nonce || c->ctrl_size != l.ctrl_size ||
-      c->subs_offset != SHMBUS__SUBS_OFFSET || ctrl_len != l.ctrl_size)
+  if ((rv = shmbus__ring_view_build(r, &p, page, data, data_len)) < 0)
     return SHMBUS_EBADREGION;
+  if ((rv = shmbus__ring_member_check(r, ctrl, ctrl_len, &m, &uid)) < 0)
+    return rv;
+  return shmbus__ring_view_add_member(r, m, ctrl, ctrl_len, true);
+}
 
-  memset(r, 0, sizeof(*r));
-  r->hdr = data;
-  r->pubs = (struct shmbus__pub_rec *)((unsigned char *)data + l.pubs_offset);
-  r->slots = (unsigned char *)data + l.slots_offset;
-  r->ctrl = ctrl;
-  r->sleepers = (shmbus__a64 *)((unsigned char *)ctrl + SHMBUS__BITMAP_OFFSET);
-  r->subs = (struct shmbus__sub_rec *)((unsigned char *)ctrl + SHMBUS__SUBS_OFFSET);
-  r->mask = (uint64_t)p.slot_count - 1;
-  r->slot_count = p.slot_count;
-  r->slot_capacity = p.slot_capacity;
-  r->slot_stride = l.slot_stride;
-  r->max_subs = p.max_subs;
-  r->max_pubs = p.max_pubs;
-  r->bitmap_words = l.bitmap_words;
-  return 0;
+struct shmbus__sub_rec *shmbus__ring_sub_rec(const struct shmbus__ring *r, uint32_t g) {
+  uint32_t m = g / r->max_subs;
+  if (m >= r->n_members || r->members[m].hdr == NULL)
+    return NULL;
+  return &r->members[m].subs[g % r->max_subs];
 }
 
 /* ---- publishers ------------------------------------------------------ */
 
-/* Recomputes the lower bound of reliable cursors. `gen` is the value of
- * ctrl->gen the caller loaded before calling, so a join after that load is
- * seen through a changed gen next time. */
-static void ring_rescan(struct shmbus__ring_pub *pub, uint64_t gen) {
+static bool ring_is_demoted(const struct shmbus__ring_pub *pub, uint32_t g) {
+  uint32_t k;
+  for (k = 0; k < pub->n_demoted; k++)
+    if (pub->demoted[k].g == g)
+      return true;
+  return false;
+}
+
+/* Recomputes the lower bound of reliable cursors over every member file
+ * the view maps. Each file's gen is loaded before its records, so a join
+ * after that load is seen through a changed gen next time. Demoted records
+ * are skipped (and dropped from the list once their cursor moved). */
+static void ring_rescan(struct shmbus__ring_pub *pub) {
   const struct shmbus__ring *r = pub->ring;
   uint64_t min = RING_NONE;
+  uint64_t dmin = RING_NONE;
+  uint32_t blocker = 0;
+  uint32_t m;
   uint32_t i;
+  uint32_t k;
 
-  for (i = 0; i < r->max_subs; i++) {
-    const struct shmbus__sub_rec *s = &r->subs[i];
-    /* Pairs with the subscriber's release store of RELIABLE in attach: a
-     * record seen RELIABLE has its initial cursor visible. */
-    if (shmbus__load_acquire(&s->state) == SHMBUS__SUB_RELIABLE) {
+  for (m = 0; m < r->n_members; m++) {
+    const struct shmbus__ring_member *mb = &r->members[m];
+    if (mb->hdr == NULL)
+      continue;
+    /* Pairs with the joining subscriber's seq_cst gen increment, made
+     * after its record. */
+    pub->gen[m] = shmbus__load_acquire(&mb->hdr->gen);
+    for (i = 0; i < r->max_subs; i++) {
+      const struct shmbus__sub_rec *s = &mb->subs[i];
+      uint32_t g = m * r->max_subs + i;
+      uint64_t c;
+      /* Pairs with the subscriber's release store of RELIABLE in attach: a
+       * record seen RELIABLE has its initial cursor visible. */
+      if (shmbus__load_acquire(&s->state) != SHMBUS__SUB_RELIABLE)
+        continue;
       /* Pairs with the subscriber's release store of its cursor: it has
        * finished reading every seq below the value seen here. */
-      uint64_t c = shmbus__load_acquire(&s->cursor);
-      if (c < min)
+      c = shmbus__load_acquire(&s->cursor);
+      if (pub->n_demoted != 0 && ring_is_demoted(pub, g)) {
+        if (c < dmin)
+          dmin = c;
+        continue;
+      }
+      if (c < min) {
         min = c;
+        blocker = g;
+      }
     }
   }
-  pub->gen = gen;
+  /* Drop demoted records that read again or are no longer reliable. */
+  for (k = 0; k < pub->n_demoted;) {
+    struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, pub->demoted[k].g);
+    if (rec == NULL || shmbus__load_acquire(&rec->state) != SHMBUS__SUB_RELIABLE ||
+        shmbus__load_acquire(&rec->cursor) != pub->demoted[k].cursor) {
+      pub->demoted[k] = pub->demoted[--pub->n_demoted];
+      continue;
+    }
+    k++;
+  }
   pub->min_cursor = min;
+  pub->blocker = blocker;
+  pub->demoted_min = pub->n_demoted != 0 ? dmin : RING_NONE;
+}
+
+/* Whether any mapped member file's gen differs from the one the last
+ * rescan saw. One load per member file. */
+static bool ring_gen_moved(const struct shmbus__ring_pub *pub, bool seq_cst) {
+  const struct shmbus__ring *r = pub->ring;
+  uint32_t m;
+
+  for (m = 0; m < r->n_members; m++) {
+    const struct shmbus__member_hdr *h = r->members[m].hdr;
+    uint64_t g;
+    if (h == NULL)
+      continue;
+    /* seq_cst after a claim: pairs with the joining subscriber's seq_cst
+     * gen increment (see the top); acquire before it: as in rescan. */
+    g = seq_cst ? shmbus__load_seq_cst(&h->gen) : shmbus__load_acquire(&h->gen);
+    if (g != pub->gen[m])
+      return true;
+  }
+  return false;
 }
 
 /* True while writing seq s would overwrite a seq a reliable subscriber
@@ -210,6 +366,19 @@ static void ring_rescan(struct shmbus__ring_pub *pub, uint64_t gen) {
 static bool ring_blocked(const struct shmbus__ring_pub *pub, uint64_t s) {
   return pub->min_cursor != RING_NONE && s >= pub->min_cursor &&
          s - pub->min_cursor >= pub->ring->slot_count;
+}
+
+static void ring_pub_init(struct shmbus__ring *r, struct shmbus__ring_pub *pub,
+                          struct shmbus__pub_rec *rec, uint32_t index, uint32_t pub_id) {
+  memset(pub, 0, sizeof(*pub));
+  pub->ring = r;
+  pub->rec = rec;
+  pub->index = index;
+  pub->pub_id = pub_id;
+  pub->race_wait_max = SHMBUS__RING_RACE_WAIT;
+  pub->demoted_min = RING_NONE;
+  pub->wait_ticket = shmbus__load_relaxed(&rec->wait_ticket);
+  ring_rescan(pub);
 }
 
 int shmbus__ring_pub_attach(struct shmbus__ring *r, struct shmbus__ring_pub *pub, uint32_t pub_id,
@@ -228,35 +397,48 @@ int shmbus__ring_pub_attach(struct shmbus__ring *r, struct shmbus__ring_pub *pub
     shmbus__store_relaxed(&rec->inflight, SHMBUS__INFLIGHT_IDLE);
     shmbus__store_relaxed(&rec->published, 0);
     shmbus__store_relaxed(&rec->overtaken, 0);
-    memset(pub, 0, sizeof(*pub));
-    pub->ring = r;
-    pub->rec = rec;
-    pub->index = i;
-    pub->pub_id = pub_id;
-    pub->race_wait_max = SHMBUS__RING_RACE_WAIT;
-    /* Pairs with the seq_cst gen increment of joining subscribers. */
-    ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
+    ring_pub_init(r, pub, rec, i, pub_id);
     return 0;
   }
   return SHMBUS_ENOSLOT;
+}
+
+void shmbus__ring_pub_rescan(struct shmbus__ring_pub *pub) {
+  ring_rescan(pub);
+}
+
+/* Clears our own pub_waiters bit, and the summary bit when the word is
+ * empty; a neighbour that set its bit meanwhile gets the summary back. */
+static void ring_wait_done(struct shmbus__ring_pub *pub) {
+  struct shmbus__data_hdr *h = pub->ring->hdr;
+  uint32_t w = pub->index / 64;
+
+  pub->waiting = false;
+  /* seq_cst: ordered with the neighbours' seq_cst bit-then-summary RMWs,
+   * so the reload below sees a bit whose summary RMW our clear may race. */
+  shmbus__fetch_and_seq_cst(&h->pub_waiters[w], ~(UINT64_C(1) << (pub->index % 64)));
+  if (shmbus__load_seq_cst(&h->pub_waiters[w]) != 0)
+    return;
+  shmbus__fetch_and_seq_cst(&h->pub_wait_summary, ~(UINT64_C(1) << w));
+  if (shmbus__load_seq_cst(&h->pub_waiters[w]) != 0)
+    shmbus__fetch_or_seq_cst(&h->pub_wait_summary, UINT64_C(1) << w);
 }
 
 /* Claims a seq. Returns 0 with *seq, or SHMBUS_EFULL without claiming. */
 static int ring_claim(struct shmbus__ring_pub *pub, uint64_t *seq) {
   struct shmbus__ring *r = pub->ring;
   uint64_t s;
-  uint64_t gen;
   unsigned spins = 0;
 
+  if (pub->waiting)
+    ring_wait_done(pub);
   /* A reliable subscriber that joined since our last look (it may start
    * far back, with history) must be seen before we choose fetch-add, or we
    * would claim a seq without room and have to wait instead of answering
-   * EFULL. Acquire: pairs with the joiner's seq_cst gen increment, made
-   * after its record. The check after the claim still covers a join that
-   * races with the claim itself. */
-  gen = shmbus__load_acquire(&r->ctrl->gen);
-  if (gen != pub->gen)
-    ring_rescan(pub, gen);
+   * EFULL. The check after the claim still covers a join that races with
+   * the claim itself. */
+  if (ring_gen_moved(pub, false))
+    ring_rescan(pub);
   /* Relaxed: the seq_cst RMW on head below releases it, and a repairer
    * that sees our claim in head then sees CLAIMING or what follows. */
   shmbus__store_relaxed(&pub->rec->inflight, SHMBUS__INFLIGHT_CLAIMING);
@@ -267,7 +449,7 @@ static int ring_claim(struct shmbus__ring_pub *pub, uint64_t *seq) {
     s = shmbus__load_relaxed(&r->hdr->head);
     for (;;) {
       if (ring_blocked(pub, s)) {
-        ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
+        ring_rescan(pub);
         if (ring_blocked(pub, s)) {
           shmbus__store_relaxed(&pub->rec->inflight, SHMBUS__INFLIGHT_IDLE);
           return SHMBUS_EFULL;
@@ -281,9 +463,8 @@ static int ring_claim(struct shmbus__ring_pub *pub, uint64_t *seq) {
   shmbus__store_relaxed(&pub->rec->inflight, s);
 
   /* seq_cst: pairs with the joining subscriber's seq_cst gen increment. */
-  gen = shmbus__load_seq_cst(&r->ctrl->gen);
-  if (gen != pub->gen)
-    ring_rescan(pub, gen);
+  if (ring_gen_moved(pub, true))
+    ring_rescan(pub);
   /* Only after a join raced with this claim: the seq is ours, so wait for
    * the newcomer to read (it is live: the daemon evicts dead ones). But not
    * forever: a subscriber that does not read, or one that forged its
@@ -296,8 +477,12 @@ static int ring_claim(struct shmbus__ring_pub *pub, uint64_t *seq) {
       break;
     }
     ring_backoff(r, ++spins);
-    ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
+    ring_rescan(pub);
   }
+  /* A demoted record (deadline) that this claim laps. */
+  if (pub->demoted_min != RING_NONE && s >= pub->demoted_min &&
+      s - pub->demoted_min >= r->slot_count)
+    pub->deadline_overwrites++;
   *seq = s;
   return 0;
 }
@@ -377,20 +562,19 @@ int shmbus__ring_loan(struct shmbus__ring_pub *pub, size_t len, void **payload) 
 static int ring_finish(struct shmbus__ring_pub *pub, unsigned state, size_t len, uint64_t ts_ns) {
   struct shmbus__ring *r = pub->ring;
   struct shmbus__slot *slot = ring_slot(r, pub->loan_seq);
-  uint64_t summary;
+  bool sleepers;
 
   shmbus__store_relaxed(&slot->len, (uint32_t)len);
   shmbus__store_relaxed(&slot->pub_id, pub->pub_id);
   shmbus__store_relaxed(&slot->ts_ns, ts_ns);
   /* Release: pairs with the reader's acquire load of the word; seq_cst: is
-   * ordered before the summary load below (sleep protocol). */
+   * ordered before the summary loads below (sleep protocol). */
   shmbus__store_seq_cst(&slot->word, SHMBUS__WORD(pub->loan_seq, state));
-  /* Pairs with the seq_cst fetch_or in shmbus__ring_sleep_prepare. */
-  summary = shmbus__load_seq_cst(&r->ctrl->sleep_summary);
+  sleepers = shmbus__ring_any_sleeper(r);
   /* Release: a repairer that sees IDLE sees the commit above. */
   shmbus__store_release(&pub->rec->inflight, SHMBUS__INFLIGHT_IDLE);
   pub->loaned = false;
-  return summary != 0;
+  return sleepers;
 }
 
 int shmbus__ring_commit(struct shmbus__ring_pub *pub, size_t len, uint64_t ts_ns) {
@@ -429,16 +613,9 @@ int shmbus__ring_pub_adopt(struct shmbus__ring *r, struct shmbus__ring_pub *pub,
   /* Acquire: pairs with the attaching process's CAS and record writes. */
   if (shmbus__load_acquire(&rec->state) != SHMBUS__PUB_ACTIVE)
     return SHMBUS_ESTATE;
-  memset(pub, 0, sizeof(*pub));
-  pub->ring = r;
-  pub->rec = rec;
-  pub->index = index;
-  pub->pub_id = shmbus__load_relaxed(&rec->pub_id);
-  pub->race_wait_max = SHMBUS__RING_RACE_WAIT;
+  ring_pub_init(r, pub, rec, index, shmbus__load_relaxed(&rec->pub_id));
   pub->published = shmbus__load_relaxed(&rec->published);
   pub->overtaken = shmbus__load_relaxed(&rec->overtaken);
-  /* Pairs with the seq_cst gen increment of joining subscribers. */
-  ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
   return 0;
 }
 
@@ -446,14 +623,49 @@ bool shmbus__ring_pub_wait_prepare(struct shmbus__ring_pub *pub) {
   struct shmbus__ring *r = pub->ring;
   uint32_t w = pub->index / 64;
 
+  /* A new ticket for this wait, before the bit (released by the seq_cst
+   * RMW below): a subscriber that sees the bit sees the ticket. */
+  shmbus__store_relaxed(&pub->rec->wait_ticket, ++pub->wait_ticket);
+  pub->waiting = true;
   /* seq_cst RMWs before the reloads in the rescan below (a seq_cst fence
    * makes the order explicit): pairs with the reliable subscriber's fence
    * between its cursor store and its summary load (ring_advance). */
-  shmbus__fetch_or_seq_cst(&r->ctrl->pub_waiters[w], UINT64_C(1) << (pub->index % 64));
-  shmbus__fetch_or_seq_cst(&r->ctrl->pub_wait_summary, UINT64_C(1) << w);
+  shmbus__fetch_or_seq_cst(&r->hdr->pub_waiters[w], UINT64_C(1) << (pub->index % 64));
+  shmbus__fetch_or_seq_cst(&r->hdr->pub_wait_summary, UINT64_C(1) << w);
   shmbus__fence_seq_cst();
-  ring_rescan(pub, shmbus__load_acquire(&r->ctrl->gen));
+  ring_rescan(pub);
   return ring_blocked(pub, shmbus__load_acquire(&r->hdr->head));
+}
+
+bool shmbus__ring_pub_blocker(const struct shmbus__ring_pub *pub, uint32_t *g, uint64_t *cursor,
+                              uint32_t *deadline_ms) {
+  struct shmbus__sub_rec *rec;
+
+  if (pub->min_cursor == RING_NONE)
+    return false;
+  rec = shmbus__ring_sub_rec(pub->ring, pub->blocker);
+  *g = pub->blocker;
+  *cursor = pub->min_cursor;
+  /* Relaxed: the daemon wrote it at attach; any value is only a bound. */
+  *deadline_ms = rec != NULL ? shmbus__load_relaxed(&rec->deadline_ms) : 0;
+  return true;
+}
+
+int shmbus__ring_pub_demote(struct shmbus__ring_pub *pub, uint32_t g) {
+  struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(pub->ring, g);
+
+  if (rec == NULL)
+    return -EINVAL;
+  if (ring_is_demoted(pub, g))
+    return 0;
+  if (pub->n_demoted >= SHMBUS__RING_MAX_DEMOTED)
+    return SHMBUS_ENOSLOT;
+  pub->demoted[pub->n_demoted].g = g;
+  /* Acquire: as in rescan. */
+  pub->demoted[pub->n_demoted].cursor = shmbus__load_acquire(&rec->cursor);
+  pub->n_demoted++;
+  ring_rescan(pub);
+  return 0;
 }
 
 void shmbus__ring_pub_detach(struct shmbus__ring_pub *pub) {
@@ -461,6 +673,8 @@ void shmbus__ring_pub_detach(struct shmbus__ring_pub *pub) {
     return;
   if (pub->loaned)
     (void)shmbus__ring_cancel(pub);
+  if (pub->waiting)
+    ring_wait_done(pub);
   /* Release: the next owner's acquire CAS sees our last record writes. */
   shmbus__store_release(&pub->rec->state, SHMBUS__PUB_FREE);
   pub->rec = NULL;
@@ -485,7 +699,7 @@ static void ring_advance(struct shmbus__ring_sub *sub, uint64_t cursor, uint64_t
      * (shmbus__ring_pub_wait_prepare): either it sees our cursor, or we
      * see its bit. */
     shmbus__fence_seq_cst();
-    if (shmbus__load_relaxed(&sub->ring->ctrl->pub_wait_summary) != 0)
+    if (shmbus__load_relaxed(&sub->ring->hdr->pub_wait_summary) != 0)
       sub->pubs_waiting = true;
   }
 }
@@ -499,12 +713,17 @@ static uint64_t ring_history(const struct shmbus__ring *r, uint64_t head, uint32
   return head - back;
 }
 
-int shmbus__ring_sub_attach(struct shmbus__ring *r, struct shmbus__ring_sub *sub, bool reliable,
-                            uint32_t history, uint32_t pid) {
+int shmbus__ring_sub_attach_member(struct shmbus__ring *r, uint32_t m,
+                                   struct shmbus__ring_sub *sub, bool reliable, uint32_t history,
+                                   uint32_t pid) {
+  struct shmbus__ring_member *mb;
   uint32_t i;
 
+  if (m >= r->n_members || r->members[m].hdr == NULL)
+    return -EINVAL;
+  mb = &r->members[m];
   for (i = 0; i < r->max_subs; i++) {
-    struct shmbus__sub_rec *rec = &r->subs[i];
+    struct shmbus__sub_rec *rec = &mb->subs[i];
     uint32_t expected = SHMBUS__SUB_FREE;
     uint64_t start;
 
@@ -515,6 +734,7 @@ int shmbus__ring_sub_attach(struct shmbus__ring *r, struct shmbus__ring_sub *sub
     shmbus__store_relaxed(&rec->received, 0);
     shmbus__store_relaxed(&rec->lost, 0);
     shmbus__store_relaxed(&rec->sleeps, 0);
+    shmbus__store_relaxed(&rec->demoted, 0);
     /* Acquire: pairs with nothing in particular; head only orders claims. */
     start = ring_history(r, shmbus__load_acquire(&r->hdr->head), history);
     if (reliable) {
@@ -524,7 +744,7 @@ int shmbus__ring_sub_attach(struct shmbus__ring *r, struct shmbus__ring_sub *sub
       shmbus__store_release(&rec->state, SHMBUS__SUB_RELIABLE);
       /* seq_cst: pairs with the publisher's seq_cst load of gen after its
        * claim; then the seq_cst load of head below (see the top). */
-      shmbus__fetch_add_seq_cst(&r->ctrl->gen, 1);
+      shmbus__fetch_add_seq_cst(&mb->hdr->gen, 1);
       later = ring_history(r, shmbus__load_seq_cst(&r->hdr->head), history);
       if (later > start)
         start = later;
@@ -535,39 +755,89 @@ int shmbus__ring_sub_attach(struct shmbus__ring *r, struct shmbus__ring_sub *sub
     memset(sub, 0, sizeof(*sub));
     sub->ring = r;
     sub->rec = rec;
-    sub->index = i;
+    sub->index = m * r->max_subs + i;
     sub->reliable = reliable;
+    sub->sleep_ticket = shmbus__load_relaxed(&rec->sleep_ticket);
     ring_advance(sub, start, 0, 0);
     return 0;
   }
   return SHMBUS_ENOSLOT;
 }
 
-static void ring_clear_sleeper(struct shmbus__ring *r, uint32_t index) {
-  /* Release: orders our last cursor store before the bit disappears. */
-  shmbus__fetch_and_release(&r->sleepers[index / 64], ~(UINT64_C(1) << (index % 64)));
+int shmbus__ring_sub_attach(struct shmbus__ring *r, struct shmbus__ring_sub *sub, bool reliable,
+                            uint32_t history, uint32_t pid) {
+  if (r->ctrl == NULL)
+    return -EINVAL;
+  return shmbus__ring_sub_attach_member(r, r->own, sub, reliable, history, pid);
 }
 
-static void ring_release_sub(struct shmbus__ring *r, uint32_t index) {
-  struct shmbus__sub_rec *rec = &r->subs[index];
-  uint32_t old = shmbus__load_relaxed(&rec->state);
+/* Clears sleeper bit g and, when its word is empty, the summary bit; a
+ * neighbour that set its bit meanwhile gets the summary back. */
+static void ring_clear_sleeper(struct shmbus__ring *r, uint32_t g) {
+  struct shmbus__ring_member *mb = &r->members[g / r->max_subs];
+  uint32_t i = g % r->max_subs;
+  uint32_t w = i / 64;
 
-  ring_clear_sleeper(r, index);
+  /* seq_cst: ordered with the neighbours' seq_cst bit-then-summary RMWs
+   * (sleep_prepare), so the reloads below see a bit whose summary RMW our
+   * clear may race with; release for our last cursor store, too. */
+  shmbus__fetch_and_seq_cst(&mb->sleepers[w], ~(UINT64_C(1) << (i % 64)));
+  if (shmbus__load_seq_cst(&mb->sleepers[w]) != 0)
+    return;
+  shmbus__fetch_and_seq_cst(&mb->hdr->sleep_summary, ~(UINT64_C(1) << w));
+  if (shmbus__load_seq_cst(&mb->sleepers[w]) != 0)
+    shmbus__fetch_or_seq_cst(&mb->hdr->sleep_summary, UINT64_C(1) << w);
+}
+
+static void ring_release_sub(struct shmbus__ring *r, uint32_t g) {
+  struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, g);
+  uint32_t old;
+
+  if (rec == NULL)
+    return;
+  old = shmbus__load_relaxed(&rec->state);
+  ring_clear_sleeper(r, g);
   /* Release: the next owner's acquire CAS sees our last writes. */
   shmbus__store_release(&rec->state, SHMBUS__SUB_FREE);
   /* seq_cst: tells publishers to rescan, so they drop back to fetch-add
    * once no reliable subscriber is left. */
   if (old == SHMBUS__SUB_RELIABLE)
-    shmbus__fetch_add_seq_cst(&r->ctrl->gen, 1);
+    shmbus__fetch_add_seq_cst(&r->members[g / r->max_subs].hdr->gen, 1);
+}
+
+int shmbus__ring_sub_restore(struct shmbus__ring *r, uint32_t g, bool reliable, uint32_t pid,
+                             uint32_t deadline_ms) {
+  struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, g);
+  uint32_t want = reliable ? SHMBUS__SUB_RELIABLE : SHMBUS__SUB_LOSSY;
+  int changed = 0;
+
+  if (rec == NULL)
+    return 0;
+  if (shmbus__load_relaxed(&rec->pid) != pid) {
+    shmbus__store_relaxed(&rec->pid, pid);
+    changed = 1;
+  }
+  if (shmbus__load_relaxed(&rec->deadline_ms) != deadline_ms) {
+    shmbus__store_relaxed(&rec->deadline_ms, deadline_ms);
+    changed = 1;
+  }
+  /* Acquire: pairs with whoever stored the state last. */
+  if (shmbus__load_acquire(&rec->state) != want) {
+    /* Release: a publisher that sees the state sees the fields above. */
+    shmbus__store_release(&rec->state, want);
+    /* seq_cst: publishers rescan (see ring_release_sub). */
+    shmbus__fetch_add_seq_cst(&r->members[g / r->max_subs].hdr->gen, 1);
+    changed = 1;
+  }
+  return changed;
 }
 
 int shmbus__ring_sub_adopt(struct shmbus__ring *r, struct shmbus__ring_sub *sub, uint32_t index) {
-  struct shmbus__sub_rec *rec;
+  struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, index);
   uint32_t st;
 
-  if (index >= r->max_subs)
+  if (rec == NULL)
     return -EINVAL;
-  rec = &r->subs[index];
   /* Acquire: pairs with the attaching process's release store of state. */
   st = shmbus__load_acquire(&rec->state);
   if (st != SHMBUS__SUB_LOSSY && st != SHMBUS__SUB_RELIABLE)
@@ -580,6 +850,8 @@ int shmbus__ring_sub_adopt(struct shmbus__ring *r, struct shmbus__ring_sub *sub,
   sub->cursor = shmbus__load_acquire(&rec->cursor);
   sub->received = shmbus__load_relaxed(&rec->received);
   sub->lost = shmbus__load_relaxed(&rec->lost);
+  sub->demoted = shmbus__load_relaxed(&rec->demoted);
+  sub->sleep_ticket = shmbus__load_relaxed(&rec->sleep_ticket);
   return 0;
 }
 
@@ -591,8 +863,7 @@ void shmbus__ring_sub_detach(struct shmbus__ring_sub *sub) {
 }
 
 void shmbus__ring_evict_sub(struct shmbus__ring *r, uint32_t index) {
-  if (index < r->max_subs)
-    ring_release_sub(r, index);
+  ring_release_sub(r, index);
 }
 
 /* The subscriber was lapped: jump ahead from head and count the seqs jumped
@@ -610,6 +881,12 @@ static int ring_lapped(struct shmbus__ring_sub *sub) {
   if (h <= c || h - c <= r->slot_count)
     return SHMBUS_ECORRUPT;
   target = h - r->slot_count + (r->slot_count >> 2);
+  if (sub->reliable) {
+    /* Only a publisher's deadline (or a join race it gave up) laps a
+     * reliable subscriber: count it, for stats and `shmbus stat`. */
+    sub->demoted++;
+    shmbus__store_relaxed(&sub->rec->demoted, sub->demoted);
+  }
   ring_advance(sub, target, 0, target - c);
   return 0;
 }
@@ -676,6 +953,8 @@ int shmbus__ring_recv(struct shmbus__ring_sub *sub, void *buf, size_t cap,
 
   if (sub->viewing)
     return SHMBUS_ESTATE;
+  if (sub->armed)
+    shmbus__ring_sleep_done(sub);
   for (;;) {
     if ((rv = ring_locate(sub, &slot, &w)) < 0)
       return rv;
@@ -714,6 +993,8 @@ int shmbus__ring_view_begin(struct shmbus__ring_sub *sub, struct shmbus__ring_vi
 
   if (sub->viewing)
     return SHMBUS_ESTATE;
+  if (sub->armed)
+    shmbus__ring_sleep_done(sub);
   for (;;) {
     if ((rv = ring_locate(sub, &slot, &w)) < 0)
       return rv;
@@ -764,66 +1045,111 @@ bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub) {
 
 bool shmbus__ring_sleep_prepare(struct shmbus__ring_sub *sub) {
   struct shmbus__ring *r = sub->ring;
-  uint32_t w = sub->index / 64;
+  struct shmbus__ring_member *mb = &r->members[sub->index / r->max_subs];
+  uint32_t i = sub->index % r->max_subs;
 
+  /* A new ticket for this sleep, before the bit: the seq_cst RMW below
+   * releases it, so a publisher that sees the bit sees the ticket. */
+  shmbus__store_relaxed(&sub->rec->sleep_ticket, ++sub->sleep_ticket);
+  sub->armed = true;
   /* seq_cst RMWs, then a seq_cst load: pairs with the publisher's seq_cst
    * commit store and summary load (see the top). Bit first, summary
    * second, so a publisher that sees the summary bit finds our bit. */
-  shmbus__fetch_or_seq_cst(&r->sleepers[w], UINT64_C(1) << (sub->index % 64));
-  shmbus__fetch_or_seq_cst(&r->ctrl->sleep_summary, UINT64_C(1) << w);
+  shmbus__fetch_or_seq_cst(&mb->sleepers[i / 64], UINT64_C(1) << (i % 64));
+  shmbus__fetch_or_seq_cst(&mb->hdr->sleep_summary, UINT64_C(1) << (i / 64));
   shmbus__store_relaxed(&sub->rec->sleeps, shmbus__load_relaxed(&sub->rec->sleeps) + 1);
   return !ring_word_ready(sub, shmbus__load_seq_cst(&ring_slot(r, sub->cursor)->word));
 }
 
-uint64_t shmbus__ring_take_summary(struct shmbus__ring *r) {
-  /* Relaxed check first, so that nobody writes the line when nobody
-   * sleeps; then acq_rel: acquire the subscribers' bit settings. */
-  if (shmbus__load_relaxed(&r->ctrl->sleep_summary) == 0)
-    return 0;
-  return shmbus__exchange_acq_rel(&r->ctrl->sleep_summary, 0);
-}
-
-uint64_t shmbus__ring_take_sleepers(struct shmbus__ring *r, uint32_t w) {
-  if (w >= r->bitmap_words || shmbus__load_relaxed(&r->sleepers[w]) == 0)
-    return 0;
-  /* acq_rel: exactly one publisher takes each bit; it wakes that one. */
-  return shmbus__exchange_acq_rel(&r->sleepers[w], 0);
-}
-
-uint64_t shmbus__ring_take_pub_wait_summary(struct shmbus__ring *r) {
-  /* As shmbus__ring_take_summary. */
-  if (shmbus__load_relaxed(&r->ctrl->pub_wait_summary) == 0)
-    return 0;
-  return shmbus__exchange_acq_rel(&r->ctrl->pub_wait_summary, 0);
-}
-
-uint64_t shmbus__ring_take_pub_waiters(struct shmbus__ring *r, uint32_t w) {
-  if (w >= (r->max_pubs + 63) / 64 || shmbus__load_relaxed(&r->ctrl->pub_waiters[w]) == 0)
-    return 0;
-  /* acq_rel: exactly one subscriber takes each bit; it wakes that one. */
-  return shmbus__exchange_acq_rel(&r->ctrl->pub_waiters[w], 0);
-}
-
-void shmbus__ring_restore_sleeper(struct shmbus__ring *r, uint32_t i) {
-  if (i >= r->max_subs)
+void shmbus__ring_sleep_done(struct shmbus__ring_sub *sub) {
+  if (!sub->armed || sub->rec == NULL)
     return;
-  /* seq_cst as in sleep_prepare: bit first, then summary. */
-  shmbus__fetch_or_seq_cst(&r->sleepers[i / 64], UINT64_C(1) << (i % 64));
-  shmbus__fetch_or_seq_cst(&r->ctrl->sleep_summary, UINT64_C(1) << (i / 64));
+  sub->armed = false;
+  ring_clear_sleeper(sub->ring, sub->index);
 }
 
-void shmbus__ring_restore_pub_waiter(struct shmbus__ring *r, uint32_t i) {
+/* The one scan behind every wake-up: for each bit set in words[0..nwords)
+ * (as the summary says), bounds-checked against `limit` records, calls fn
+ * with the index (plus `base`) and the owner's ticket. */
+static void ring_scan(const shmbus__a64 *summary, const shmbus__a64 *words, uint32_t nwords,
+                      uint32_t limit, uint32_t base, const shmbus__a64 *tickets, size_t stride,
+                      shmbus__ring_scan_fn fn, void *ctx) {
+  /* Acquire: pairs with the owners' seq_cst bit-then-summary RMWs. */
+  uint64_t sum = shmbus__load_acquire(summary);
+
+  while (sum != 0) {
+    uint32_t w = (uint32_t)__builtin_ctzll(sum);
+    uint64_t bits;
+    sum &= sum - 1;
+    if (w >= nwords)
+      break; /* forged summary bits beyond the bitmap */
+    /* Acquire: a bit seen set has its owner's ticket visible. */
+    bits = shmbus__load_acquire(&words[w]);
+    while (bits != 0) {
+      uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+      const shmbus__a64 *t;
+      bits &= bits - 1;
+      if (i >= limit)
+        break; /* a forged bit beyond the records: ignored */
+      t = (const shmbus__a64 *)((const unsigned char *)tickets + (size_t)i * stride);
+      fn(ctx, base + i, shmbus__load_acquire(t));
+    }
+  }
+}
+
+void shmbus__ring_scan_sleepers(const struct shmbus__ring *r, uint32_t m, shmbus__ring_scan_fn fn,
+                                void *ctx) {
+  const struct shmbus__ring_member *mb;
+
+  if (m >= r->n_members || r->members[m].hdr == NULL)
+    return;
+  mb = &r->members[m];
+  ring_scan(&mb->hdr->sleep_summary, mb->sleepers, r->bitmap_words, r->max_subs, m * r->max_subs,
+            &mb->subs[0].sleep_ticket, sizeof(struct shmbus__sub_rec), fn, ctx);
+}
+
+void shmbus__ring_scan_pub_waiters(const struct shmbus__ring *r, shmbus__ring_scan_fn fn,
+                                   void *ctx) {
+  ring_scan(&r->hdr->pub_wait_summary, r->hdr->pub_waiters, (r->max_pubs + 63) / 64, r->max_pubs,
+            0, &r->pubs[0].wait_ticket, sizeof(struct shmbus__pub_rec), fn, ctx);
+}
+
+bool shmbus__ring_any_sleeper(const struct shmbus__ring *r) {
+  bool any = false;
+  uint32_t m;
+
+  for (m = 0; m < r->n_members; m++)
+    /* seq_cst: after the seq_cst commit store (sleep protocol). */
+    if (r->members[m].hdr != NULL && shmbus__load_seq_cst(&r->members[m].hdr->sleep_summary) != 0)
+      any = true;
+  return any;
+}
+
+bool shmbus__ring_sub_sleeping(const struct shmbus__ring *r, uint32_t g) {
+  uint32_t m = g / r->max_subs;
+  uint32_t i = g % r->max_subs;
+
+  if (m >= r->n_members || r->members[m].hdr == NULL)
+    return false;
+  /* Acquire: pairs with the subscriber's seq_cst RMW of its bit. */
+  return (shmbus__load_acquire(&r->members[m].sleepers[i / 64]) >> (i % 64)) & 1u;
+}
+
+bool shmbus__ring_pub_waiting(const struct shmbus__ring *r, uint32_t i) {
   if (i >= r->max_pubs)
-    return;
-  /* seq_cst as in pub_wait_prepare: bit first, then summary. */
-  shmbus__fetch_or_seq_cst(&r->ctrl->pub_waiters[i / 64], UINT64_C(1) << (i % 64));
-  shmbus__fetch_or_seq_cst(&r->ctrl->pub_wait_summary, UINT64_C(1) << (i / 64));
+    return false;
+  /* Acquire: pairs with the publisher's seq_cst RMW of its bit. */
+  return (shmbus__load_acquire(&r->hdr->pub_waiters[i / 64]) >> (i % 64)) & 1u;
 }
 
 bool shmbus__ring_peers_changed(const struct shmbus__ring *r, uint64_t *seen) {
   /* Acquire: pairs with the daemon's release increment after it sent the
    * peer messages; reading the socket afterwards finds them. */
-  uint64_t e = shmbus__load_acquire(&r->ctrl->peer_epoch);
+  uint64_t e;
+
+  if (r->ctrl == NULL)
+    return false;
+  e = shmbus__load_acquire(&r->ctrl->peer_epoch);
   if (e == *seen)
     return false;
   *seen = e;

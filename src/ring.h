@@ -18,15 +18,29 @@
 
 #include "layout.h"
 
-/* A process-local view of one topic's ring. Pointers into the mappings;
- * the view does not own them. */
+/* One member file as a view sees it (layout.h). */
+struct shmbus__ring_member {
+  struct shmbus__member_hdr *hdr; /* NULL: not mapped in this view */
+  shmbus__a64 *sleepers;
+  struct shmbus__sub_rec *subs;
+};
+
+/* A process-local view of one topic's ring: the data file and the member
+ * files this process maps. Pointers into the mappings; the view does not
+ * own them. Every parameter here came from a trusted source (the daemon's
+ * reply, or the creator's own computation), never from shared memory. */
 struct shmbus__ring {
   struct shmbus__data_hdr *hdr; /* read-only mapping for subscribers */
   struct shmbus__pub_rec *pubs;
   unsigned char *slots;
-  struct shmbus__ctrl_hdr *ctrl;
+  /* This process's own member file (its uid's): the epoch it watches, and
+   * where its subscribers keep their records. */
+  struct shmbus__member_hdr *ctrl;
   shmbus__a64 *sleepers;
   struct shmbus__sub_rec *subs;
+  uint32_t own; /* m of the own member file */
+  uint32_t n_members; /* members[] may be mapped below this */
+  struct shmbus__ring_member members[SHMBUS__MAX_MEMBERS];
   uint64_t mask; /* slot_count - 1 */
   uint32_t slot_count;
   uint32_t slot_capacity;
@@ -34,19 +48,37 @@ struct shmbus__ring {
   uint32_t max_subs;
   uint32_t max_pubs;
   uint32_t bitmap_words;
+  uint64_t member_size;
   /* Called while a publisher waits for a slot that another publisher holds
    * or for a reliable subscriber after a join race; NULL means spin with a
    * CPU pause. The region module installs one that yields the CPU. */
   void (*backoff)(unsigned spins);
 };
 
+/* Reliable records a publisher stopped waiting for (its deadline ran out),
+ * at most this many at once. */
+#define SHMBUS__RING_MAX_DEMOTED 8u
+
 struct shmbus__ring_pub {
   struct shmbus__ring *ring;
   struct shmbus__pub_rec *rec;
   uint32_t index;      /* record index */
   uint32_t pub_id;     /* stamped into slots */
-  uint64_t gen;        /* ctrl->gen when min_cursor was computed */
+  uint64_t gen[SHMBUS__MAX_MEMBERS]; /* each member's gen when min_cursor was computed */
   uint64_t min_cursor; /* lower bound of reliable cursors; UINT64_MAX: none */
+  uint32_t blocker;    /* global index of the record min_cursor came from */
+  uint64_t wait_ticket; /* mirrors rec->wait_ticket */
+  bool waiting;        /* our pub_waiters bit is set */
+  /* Reliable records this publisher no longer waits for (deadline): their
+   * global index and the cursor they had then. A record leaves the list
+   * once its cursor moves (it read again) or it stops being reliable. */
+  uint32_t n_demoted;
+  struct {
+    uint32_t g;
+    uint64_t cursor;
+  } demoted[SHMBUS__RING_MAX_DEMOTED];
+  uint64_t demoted_min; /* slowest demoted cursor at the last rescan; UINT64_MAX: none */
+  uint64_t deadline_overwrites; /* claims that overwrote what a demoted record had not read */
   uint64_t loan_seq;   /* seq held by an open loan */
   bool loaned;
   uint64_t published;
@@ -68,15 +100,18 @@ struct shmbus__ring_pub {
 struct shmbus__ring_sub {
   struct shmbus__ring *ring;
   struct shmbus__sub_rec *rec;
-  uint32_t index;
+  uint32_t index; /* global index: m * max_subs + record */
   bool reliable;
   uint64_t cursor; /* next seq to read; mirrors rec->cursor */
   uint64_t received;
   uint64_t lost;
   uint64_t view_word; /* commit word seen by an open in-place read */
   bool viewing;
+  bool armed;            /* our sleeper bit is set */
+  uint64_t sleep_ticket; /* mirrors rec->sleep_ticket */
+  uint64_t demoted;      /* times this reliable subscriber was lapped */
   /* Set by a reliable subscriber's reads when a publisher waits for room:
-   * the caller wakes them (shmbus__ring_take_pub_waiters) and clears it. */
+   * the caller wakes them (shmbus__ring_scan_pub_waiters) and clears it. */
   bool pubs_waiting;
 };
 
@@ -95,19 +130,42 @@ struct shmbus__ring_view {
   struct shmbus__msg_info info;
 };
 
-/* Formats zeroed memory as an empty ring: writes both headers (magic last).
- * `data`/`ctrl` must be at least layout->data_size / ctrl_size bytes, zeroed,
- * and aligned to a cache line. The caller (the creator) does this once,
- * before anyone else can see the memory. */
+/* Formats zeroed memory: the data file, and a member file m of `uid`.
+ * The memory must be at least layout->data_size / member_size bytes,
+ * zeroed, and aligned to a cache line. The creator does this once, before
+ * anyone else can see the memory. */
+void shmbus__ring_format_data(void *data, const struct shmbus__layout *layout, uint64_t nonce,
+                              uint64_t created_ns);
+void shmbus__ring_format_member(void *member, const struct shmbus__layout *layout, uint64_t nonce,
+                                uint32_t m, uint32_t uid);
+/* Both of the above, with member 0 of uid 0 (tests, tools). */
 void shmbus__ring_format(void *data, void *ctrl, const struct shmbus__layout *layout,
                          uint64_t nonce, uint64_t created_ns);
 
-/* Validates both headers against each other and against the sizes actually
- * mapped, then fills `ring`. Everything is read as untrusted input: returns
- * SHMBUS_EBADREGION or SHMBUS_EVERSION, never reads out of bounds.
- * `page` is the page size used to compute the layout. */
+/* Builds a view of the data file from trusted parameters (the daemon's
+ * reply, or the creator's own): never reads a header. Returns 0, or
+ * SHMBUS_EBADREGION when the mapping is not exactly as large as the
+ * parameters say, SHMBUS_EPARAM for bad parameters. */
+int shmbus__ring_view_build(struct shmbus__ring *ring, const struct shmbus__params *p,
+                            uint64_t page, void *data, uint64_t data_len);
+/* Adds member file m (mapping of `len` bytes) to a view; `own` makes it
+ * the view's own member file. Never reads its header. Returns 0, -EINVAL
+ * (m out of range), SHMBUS_EBADREGION (size not as the layout says). */
+int shmbus__ring_view_add_member(struct shmbus__ring *ring, uint32_t m, void *member, uint64_t len,
+                                 bool own);
+
+/* For adoption after a daemon restart (and tests), where nothing but the
+ * memory says what it is: validates the data header and one member header
+ * against each other and against the sizes mapped, then builds the view
+ * as above with that member as its own. Everything is read as untrusted
+ * input: returns SHMBUS_EBADREGION or SHMBUS_EVERSION, never reads out of
+ * bounds. */
 int shmbus__ring_view_init(struct shmbus__ring *ring, void *data, uint64_t data_len, void *ctrl,
                            uint64_t ctrl_len, uint64_t page);
+/* Validates a member header found in memory against a view (nonce, sizes)
+ * and returns its m and uid. SHMBUS_EBADREGION / SHMBUS_EVERSION. */
+int shmbus__ring_member_check(const struct shmbus__ring *ring, const void *member, uint64_t len,
+                              uint32_t *m, uint32_t *uid);
 
 /* Publishers. attach takes a free publisher record (SHMBUS_ENOSLOT if none).
  * `pub_id` is stamped into every message; `pid` is informational. */
@@ -120,11 +178,26 @@ void shmbus__ring_pub_detach(struct shmbus__ring_pub *pub);
  * range, SHMBUS_ESTATE when the record is not in use. */
 int shmbus__ring_pub_adopt(struct shmbus__ring *ring, struct shmbus__ring_pub *pub, uint32_t index);
 
-/* Waiting for room, publisher side: sets the publisher's waiter bit, then
- * re-checks. Returns true if the ring is still full behind a reliable
- * subscriber (block on the publisher's wake-up fd), false if there is room
- * now. A reliable subscriber that reads takes the bit and wakes it. */
+/* Waiting for room, publisher side: takes a new wait ticket, sets the
+ * publisher's waiter bit, then re-checks. Returns true if the ring is still
+ * full behind a reliable subscriber (block on the publisher's wake-up fd),
+ * false if there is room now. A reliable subscriber that reads signals the
+ * new ticket once; the publisher clears its own bit on its next claim. */
 bool shmbus__ring_pub_wait_prepare(struct shmbus__ring_pub *pub);
+
+/* A view gained member files: forget cached cursors, rescan. */
+void shmbus__ring_pub_rescan(struct shmbus__ring_pub *pub);
+
+/* Deadline (publisher side; pure memory, the caller keeps the clock): the
+ * record that holds the publisher back now (global index), its cursor and
+ * the deadline it asks for (ms, 0: none). Returns false when no reliable
+ * record holds it back. */
+bool shmbus__ring_pub_blocker(const struct shmbus__ring_pub *pub, uint32_t *g, uint64_t *cursor,
+                              uint32_t *deadline_ms);
+/* Stops waiting for record g (its deadline ran out): this publisher
+ * overwrites what it has not read until its cursor moves. Returns 0, or
+ * SHMBUS_ENOSLOT when too many records are demoted already. */
+int shmbus__ring_pub_demote(struct shmbus__ring_pub *pub, uint32_t g);
 
 /* Zero copy: claims the next sequence number and the slot for it, and
  * returns in *payload a pointer to slot_capacity writable bytes. Returns 0,
@@ -138,7 +211,7 @@ bool shmbus__ring_pub_wait_prepare(struct shmbus__ring_pub *pub);
  * then it waits for it to read, at most pub->race_wait_max backoff rounds. */
 int shmbus__ring_loan(struct shmbus__ring_pub *pub, size_t len, void **payload);
 /* Commits the open loan with `len` bytes (<= capacity) and timestamp. Returns
- * 1 when some subscriber may be asleep (call shmbus__ring_take_sleepers and
+ * 1 when some subscriber may be asleep (call shmbus__ring_scan_sleepers and
  * wake them), 0 when nobody sleeps, or SHMBUS_ETOOBIG/SHMBUS_ESTATE. */
 int shmbus__ring_commit(struct shmbus__ring_pub *pub, size_t len, uint64_t ts_ns);
 /* Gives up the open loan: readers skip its seq and count it lost. */
@@ -146,15 +219,19 @@ int shmbus__ring_cancel(struct shmbus__ring_pub *pub);
 /* Copy: loan + memcpy + commit. Same results as loan and commit. */
 int shmbus__ring_publish(struct shmbus__ring_pub *pub, const void *buf, size_t len, uint64_t ts_ns);
 
-/* Subscribers. attach takes a free subscriber record; the subscriber starts
+/* Subscribers. attach takes a free subscriber record (of the view's own
+ * member file; attach_member: of member file m); the subscriber starts
  * `history` messages back (clamped to the ring and to what was published).
  * A reliable subscriber holds publishers back from overwriting what it has
  * not read; a lossy one never does. */
 int shmbus__ring_sub_attach(struct shmbus__ring *ring, struct shmbus__ring_sub *sub, bool reliable,
                             uint32_t history, uint32_t pid);
+int shmbus__ring_sub_attach_member(struct shmbus__ring *ring, uint32_t m,
+                                   struct shmbus__ring_sub *sub, bool reliable, uint32_t history,
+                                   uint32_t pid);
 void shmbus__ring_sub_detach(struct shmbus__ring_sub *sub);
 
-/* Builds a handle for subscriber record `index`, attached by the daemon on
+/* Builds a handle for subscriber record `index` (global), attached by the daemon on
  * our behalf (cursor, counters and reliability come from the record).
  * Returns 0, -EINVAL, or SHMBUS_ESTATE when the record is not in use. */
 int shmbus__ring_sub_adopt(struct shmbus__ring *ring, struct shmbus__ring_sub *sub, uint32_t index);
@@ -179,31 +256,40 @@ __attribute__((warn_unused_result)) int shmbus__ring_view_end(struct shmbus__rin
 /* Returns true if a message (or a skip) is ready at the cursor. */
 bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub);
 
-/* Sleep protocol, subscriber side: sets the subscriber's sleeper bit, then
- * re-checks the ring. Returns true if the caller may block on its wake-up
- * fd; false if a message arrived meanwhile (read it instead; the bit may
- * stay set, which costs at most one spurious wake-up). */
+/* Sleep protocol, subscriber side: takes a new sleep ticket, sets the
+ * subscriber's sleeper bit, then re-checks the ring. Returns true if the
+ * caller may block on its wake-up fd; false if a message arrived meanwhile
+ * (read it instead). The bit stays set until the subscriber's next read
+ * (or shmbus__ring_sleep_done) clears it. */
 bool shmbus__ring_sleep_prepare(struct shmbus__ring_sub *sub);
+/* Clears the subscriber's own sleeper bit (and its summary bit when the
+ * word is empty). Reads call it; cheap when the bit is not set. */
+void shmbus__ring_sleep_done(struct shmbus__ring_sub *sub);
 
-/* Sleep protocol, publisher side: takes and clears the set sleeper bits of
- * bitmap word `w` (0 <= w < bitmap_words) and returns them; subscriber index
- * i is bit (i % 64) of word (i / 64). shmbus__ring_take_summary returns the
- * words worth taking. Each returned bit must be woken exactly once. */
-uint64_t shmbus__ring_take_summary(struct shmbus__ring *ring);
-uint64_t shmbus__ring_take_sleepers(struct shmbus__ring *ring, uint32_t w);
+/* Wake-up scans (one routine for both directions). For each set bit of a
+ * bitmap, bounds-checked against the record count (a forged bit beyond it
+ * is ignored), calls fn with the global index and the owner's current
+ * ticket: sleepers of member file m (sleep tickets), or publishers waiting
+ * for room (wait tickets). The caller signals each (index, ticket) at most
+ * once. Loads only; nothing is written. */
+typedef void (*shmbus__ring_scan_fn)(void *ctx, uint32_t index, uint64_t ticket);
+void shmbus__ring_scan_sleepers(const struct shmbus__ring *ring, uint32_t m,
+                                shmbus__ring_scan_fn fn, void *ctx);
+void shmbus__ring_scan_pub_waiters(const struct shmbus__ring *ring, shmbus__ring_scan_fn fn,
+                                   void *ctx);
+/* Whether anyone may sleep in any member file this view maps (one load per
+ * member file). */
+bool shmbus__ring_any_sleeper(const struct shmbus__ring *ring);
 
-/* The same for publishers waiting for room: bit (i % 64) of word (i / 64)
- * is publisher record i. */
-uint64_t shmbus__ring_take_pub_wait_summary(struct shmbus__ring *ring);
-uint64_t shmbus__ring_take_pub_waiters(struct shmbus__ring *ring, uint32_t w);
+/* Whether one record's bit is set (the daemon wakes the parts it knows). */
+bool shmbus__ring_sub_sleeping(const struct shmbus__ring *ring, uint32_t g);
+bool shmbus__ring_pub_waiting(const struct shmbus__ring *ring, uint32_t i);
 
-/* Puts a taken bit back (sleeper i, or publisher waiter i) when the taker
- * could not wake its owner yet (it does not know the owner's fd): the next
- * taker tries again. */
-void shmbus__ring_restore_sleeper(struct shmbus__ring *ring, uint32_t i);
-void shmbus__ring_restore_pub_waiter(struct shmbus__ring *ring, uint32_t i);
+/* The record of global subscriber index g, or NULL when g is out of range
+ * or its member file is not mapped in this view. */
+struct shmbus__sub_rec *shmbus__ring_sub_rec(const struct shmbus__ring *ring, uint32_t g);
 
-/* Whether the control header's peer_epoch moved since `*seen` (and records
+/* Whether the own member header's peer_epoch moved since `*seen` (and records
  * the new value): the daemon sent peer_join/peer_leave messages. */
 bool shmbus__ring_peers_changed(const struct shmbus__ring *ring, uint64_t *seen);
 
@@ -252,8 +338,14 @@ int shmbus__ring_repair_begin(struct shmbus__ring *ring, struct shmbus__ring_rep
 int shmbus__ring_repair_step(struct shmbus__ring *ring, struct shmbus__ring_repair_job *job,
                              uint64_t budget);
 
-/* Removes subscriber record `index` (the daemon does this when its process
- * is gone): it no longer holds reliable publishers back. */
+/* Removes subscriber record `index` (global; the daemon does this when its
+ * process is gone): it no longer holds reliable publishers back. */
 void shmbus__ring_evict_sub(struct shmbus__ring *ring, uint32_t index);
+
+/* Reconciliation (daemon): puts a registered subscriber record back into
+ * the state the daemon knows (LOSSY or RELIABLE) with `pid` and
+ * `deadline_ms`. Returns 1 if anything had been changed, 0 if not. */
+int shmbus__ring_sub_restore(struct shmbus__ring *ring, uint32_t g, bool reliable, uint32_t pid,
+                             uint32_t deadline_ms);
 
 #endif /* SHMBUS_RING_H */

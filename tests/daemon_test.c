@@ -173,7 +173,7 @@ Test(daemon, peer_join_and_leave_move_the_epoch) {
   DT_ASSERT((ev.role) == (SHMBUS__WIRE_SUB), "%s", "ev.role == SHMBUS__WIRE_SUB");
   DT_ASSERT((ev.index) == (s.index), "%s", "ev.index == s.index");
   DT_ASSERT((ev.topic_id) == (p.topic_id), "%s", "ev.topic_id == p.topic_id");
-  DT_ASSERT((ev.nfds) == (1u), "%s", "ev.nfds == 1u");
+  DT_ASSERT((ev.nfds) == (2u), "%s", "ev.nfds == 2u: eventfd and the sub's member file");
   DT_ASSERT(shmbus__event_check(ev.fds[0]), "peer_join carries an eventfd");
   /* It is the subscriber's own eventfd: signalling it wakes the subscriber. */
   DT_ASSERT((shmbus__event_signal(ev.fds[0])) == (0), "%s", "shmbus__event_signal(ev.fds[0]) == 0");
@@ -1015,9 +1015,9 @@ Test(daemon, restart_adopts_records) {
             "dt_open(fd, \"keep/t\", SHMBUS__WIRE_PUB, NULL, &other) == SHMBUS_ESTATE");
   DT_ASSERT((dt_adopt(fd, "keep/t", &p, p.data_fd, text)) == (0), "%s", text);
   DT_ASSERT((p.peers) == (1u), "the publisher learns the subscriber");
+  /* (The pub for the sub came before the reply: existing members hear of
+   * a newcomer first; dt_reply dropped it.) */
   dt_expect(fd, SHMBUS__MSG_PEER_JOIN, &m); /* the sub for the pub */
-  shmbus__msg_close_fds(&m);
-  dt_expect(fd, SHMBUS__MSG_PEER_JOIN, &m); /* the pub for the sub */
   shmbus__msg_close_fds(&m);
   DT_ASSERT((dt_status(fd).topics) == (2u), "%s", "dt_status(fd).topics == 2u");
   dt_publish_str(&p, "after");

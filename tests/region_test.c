@@ -105,7 +105,7 @@ Test(region, create_formats_a_valid_region) {
   struct shmbus__params p = tu_params(16, 100, 70, 5);
   struct shmbus__layout l;
   const struct shmbus__data_hdr *h;
-  const struct shmbus__ctrl_hdr *c;
+  const struct shmbus__member_hdr *c;
 
   cr_assert_eq(shmbus__layout_compute(&p, shmbus__page_size(), &l), 0);
   cr_assert_eq(shmbus__region_create(&rg, &p, NULL), 0, "a NULL debug name is fine");
@@ -113,11 +113,11 @@ Test(region, create_formats_a_valid_region) {
   cr_assert_geq(rg.ctrl_fd, 0);
   cr_assert_neq(rg.data_fd, rg.ctrl_fd);
   cr_assert_eq(rg.data_len, l.data_size);
-  cr_assert_eq(rg.ctrl_len, l.ctrl_size);
+  cr_assert_eq(rg.ctrl_len, l.member_size);
   h = rg.data;
   c = rg.ctrl;
   cr_assert_eq(h->magic, SHMBUS__MAGIC_DATA);
-  cr_assert_eq(c->magic, SHMBUS__MAGIC_CTRL);
+  cr_assert_eq(c->magic, SHMBUS__MAGIC_MEMBER);
   cr_assert_eq(h->version, SHMBUS__LAYOUT_VERSION);
   cr_assert_eq(h->nonce, c->nonce);
   cr_assert_eq(h->slot_count, 16);
@@ -322,16 +322,16 @@ static const struct rgn_field rgn_data_fields[] = {
     RGN_FIELD(shmbus__data_hdr, slot_capacity), RGN_FIELD(shmbus__data_hdr, slot_stride),
     RGN_FIELD(shmbus__data_hdr, max_subs),      RGN_FIELD(shmbus__data_hdr, max_pubs),
     RGN_FIELD(shmbus__data_hdr, flags),         RGN_FIELD(shmbus__data_hdr, nonce),
-    RGN_FIELD(shmbus__data_hdr, data_size),     RGN_FIELD(shmbus__data_hdr, ctrl_size),
+    RGN_FIELD(shmbus__data_hdr, data_size),     RGN_FIELD(shmbus__data_hdr, member_size),
     RGN_FIELD(shmbus__data_hdr, pubs_offset),   RGN_FIELD(shmbus__data_hdr, slots_offset),
     RGN_FIELD(shmbus__data_hdr, created_ns),
 };
 
 static const struct rgn_field rgn_ctrl_fields[] = {
-    RGN_FIELD(shmbus__ctrl_hdr, magic),        RGN_FIELD(shmbus__ctrl_hdr, version),
-    RGN_FIELD(shmbus__ctrl_hdr, hdr_size),     RGN_FIELD(shmbus__ctrl_hdr, max_subs),
-    RGN_FIELD(shmbus__ctrl_hdr, bitmap_words), RGN_FIELD(shmbus__ctrl_hdr, nonce),
-    RGN_FIELD(shmbus__ctrl_hdr, ctrl_size),    RGN_FIELD(shmbus__ctrl_hdr, subs_offset),
+    RGN_FIELD(shmbus__member_hdr, magic),        RGN_FIELD(shmbus__member_hdr, version),
+    RGN_FIELD(shmbus__member_hdr, hdr_size),     RGN_FIELD(shmbus__member_hdr, max_subs),
+    RGN_FIELD(shmbus__member_hdr, bitmap_words), RGN_FIELD(shmbus__member_hdr, nonce),
+    RGN_FIELD(shmbus__member_hdr, member_size),
 };
 
 static uint64_t rgn_get(const void *base, const struct rgn_field *f) {
@@ -378,7 +378,7 @@ static int rgn_expect_data(const struct rgn_field *f, uint64_t v, const struct s
     return SHMBUS_EBADREGION;
   if (shmbus__layout_compute(&p, shmbus__page_size(), &m) == 0 && m.slot_stride == l->slot_stride &&
       m.pubs_offset == l->pubs_offset && m.slots_offset == l->slots_offset &&
-      m.data_size == l->data_size && m.ctrl_size == l->ctrl_size &&
+      m.data_size == l->data_size && m.member_size == l->member_size &&
       m.bitmap_words == l->bitmap_words)
     return 0;
   return SHMBUS_EBADREGION;
@@ -470,7 +470,7 @@ Test(region, every_ctrl_header_field_is_checked) {
  * (each bit, each side). */
 Test(region, nonce_flips_are_caught_on_either_side) {
   static const struct rgn_field dn = RGN_FIELD(shmbus__data_hdr, nonce);
-  static const struct rgn_field cn = RGN_FIELD(shmbus__ctrl_hdr, nonce);
+  static const struct rgn_field cn = RGN_FIELD(shmbus__member_hdr, nonce);
   static const struct rgn_field ct = RGN_FIELD(shmbus__data_hdr, created_ns);
   unsigned bit;
 
@@ -505,12 +505,12 @@ Test(region, a_zeroed_header_is_not_a_region) {
   rgn_assert_open_fails(rg.data_fd, rg.ctrl_fd, SHMBUS_EBADREGION, "zeroed data header");
   shmbus__region_close(&rg);
   tu_region(&rg, 8, 64, 4, 4);
-  memset(rg.ctrl, 0, SHMBUS__CTRL_HDR_SIZE);
+  memset(rg.ctrl, 0, SHMBUS__MEMBER_HDR_SIZE);
   rgn_assert_open_fails(rg.data_fd, rg.ctrl_fd, SHMBUS_EBADREGION, "zeroed ctrl header");
   shmbus__region_close(&rg);
   tu_region(&rg, 8, 64, 4, 4);
   memset(rg.data, 0xff, SHMBUS__DATA_HDR_SIZE);
-  memset(rg.ctrl, 0xff, SHMBUS__CTRL_HDR_SIZE);
+  memset(rg.ctrl, 0xff, SHMBUS__MEMBER_HDR_SIZE);
   rgn_assert_open_fails(rg.data_fd, rg.ctrl_fd, SHMBUS_EBADREGION, "all-ones headers");
   shmbus__region_close(&rg);
 }
@@ -750,6 +750,17 @@ Test(region, read_only_fd_cannot_become_writable) {
   shmbus__region_close(&rg);
 }
 
+/* A wake-up scan that records what it saw. */
+static unsigned rgn_seen_n;
+static uint32_t rgn_seen_g;
+static uint64_t rgn_seen_ticket;
+static void rgn_seen(void *ctx, uint32_t g, uint64_t ticket) {
+  (void)ctx;
+  rgn_seen_n++;
+  rgn_seen_g = g;
+  rgn_seen_ticket = ticket;
+}
+
 Test(region, subscriber_writes_its_control_records) {
   struct shmbus__region rg, sv;
   struct shmbus__ring_pub pub;
@@ -788,8 +799,11 @@ Test(region, subscriber_writes_its_control_records) {
   cr_assert(shmbus__ring_sleep_prepare(&lossy));
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[0]), UINT64_C(1) << lossy.index);
   cr_assert_eq(shmbus__ring_publish(&pub, "w", 2, 0), 1);
-  cr_assert_eq(shmbus__ring_take_summary(&rg.ring), 1);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 0), UINT64_C(1) << lossy.index);
+  rgn_seen_n = 0;
+  shmbus__ring_scan_sleepers(&rg.ring, 0, rgn_seen, NULL);
+  cr_assert_eq(rgn_seen_n, 1);
+  cr_assert_eq(rgn_seen_g, lossy.index);
+  cr_assert_eq(rgn_seen_ticket, 1, "its first sleep");
   /* Leaving frees the records, again through the subscriber's mapping. */
   shmbus__ring_sub_detach(&rel);
   shmbus__ring_sub_detach(&lossy);

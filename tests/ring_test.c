@@ -1093,46 +1093,104 @@ Test(ring, interleaved_publishers_stamp_their_ids) {
 
 /* ---- sleep protocol -------------------------------------------------------------- */
 
-Test(ring, sleep_bit_is_set_taken_once_and_commit_reports_it) {
+/* Collects what a wake-up scan reports: (index, ticket) pairs. */
+struct rt_scan {
+  unsigned n;
+  uint32_t g[256];
+  uint64_t ticket[256];
+};
+
+static void rt_scan_cb(void *ctx, uint32_t g, uint64_t ticket) {
+  struct rt_scan *sc = ctx;
+  if (sc->n < 256) {
+    sc->g[sc->n] = g;
+    sc->ticket[sc->n] = ticket;
+  }
+  sc->n++;
+}
+
+static struct rt_scan rt_sleepers(const struct shmbus__ring *r) {
+  struct rt_scan sc;
+  memset(&sc, 0, sizeof(sc));
+  shmbus__ring_scan_sleepers(r, 0, rt_scan_cb, &sc);
+  return sc;
+}
+
+Test(ring, sleep_bit_carries_a_new_ticket_and_the_owner_clears_it) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub other, sub;
   struct shmbus__msg_info info;
+  struct rt_scan sc;
+  char c;
 
   tu_region(&rg, 8, 64, 8, 4);
   cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &other, false, 0, 1), 0);
   cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &sub, false, 0, 1), 0);
   cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 1, 1), 0);
-  /* Nobody asleep: commits say so, and nothing is there to take. */
+  /* Nobody asleep: commits say so, and a scan finds nothing. */
   cr_assert_eq(shmbus__ring_publish(&pub, "a", 1, 0), 0);
-  cr_assert_eq(shmbus__ring_take_summary(&rg.ring), 0);
-  {
-    char c;
-    cr_assert_eq(shmbus__ring_recv(&sub, &c, 1, &info), 1);
-  }
-  /* Empty ring: it may sleep, and its bit (index 1) is set. */
+  cr_assert_eq(rt_sleepers(&rg.ring).n, 0);
+  cr_assert_eq(shmbus__ring_recv(&sub, &c, 1, &info), 1);
+  /* Empty ring: it may sleep, and its bit (index 1) is set with ticket 1. */
   cr_assert(shmbus__ring_sleep_prepare(&sub));
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[0]), UINT64_C(1) << 1);
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 1);
   cr_assert_eq(shmbus__load_relaxed(&sub.rec->sleeps), 1);
-  /* The next commit sees a sleeper. */
+  /* The next commit sees a sleeper; scans report it, as often as asked,
+   * with the same ticket: publishers never clear it, they remember. */
   cr_assert_eq(shmbus__ring_publish(&pub, "b", 1, 0), 1);
-  cr_assert_eq(shmbus__ring_take_summary(&rg.ring), 1);
-  cr_assert_eq(shmbus__ring_take_summary(&rg.ring), 0, "the summary is taken once");
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 0), UINT64_C(1) << 1);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 0), 0, "each bit is taken once");
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 1), 0, "no such word");
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, UINT32_MAX), 0, "no such word");
-  /* Once taken, commits are quiet again. */
-  cr_assert_eq(shmbus__ring_publish(&pub, "c", 1, 0), 0);
-  /* A message is waiting: do not sleep. */
+  sc = rt_sleepers(&rg.ring);
+  cr_assert_eq(sc.n, 1);
+  cr_assert_eq(sc.g[0], 1);
+  cr_assert_eq(sc.ticket[0], 1);
+  sc = rt_sleepers(&rg.ring);
+  cr_assert_eq(sc.n, 1);
+  cr_assert_eq(sc.ticket[0], 1, "the same sleep, the same ticket");
+  /* The owner's next read clears its bit and the summary. */
+  cr_assert_eq(shmbus__ring_recv(&sub, &c, 1, &info), 1);
+  cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[0]), 0);
+  cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 0);
+  cr_assert_eq(shmbus__ring_publish(&pub, "c", 1, 0), 0, "quiet again");
+  /* A message is waiting: do not sleep (the bit is set until the read). */
   cr_assert_not(shmbus__ring_sleep_prepare(&sub));
+  cr_assert_eq(rt_sleepers(&rg.ring).ticket[0], 2, "a new ticket for a new arming");
+  cr_assert_eq(shmbus__ring_recv(&sub, &c, 1, &info), 1);
   /* A cancel wakes sleepers too: readers must see the skip. */
+  cr_assert(shmbus__ring_sleep_prepare(&sub));
   {
     void *p;
     cr_assert_eq(shmbus__ring_loan(&pub, 1, &p), 0);
-    cr_assert_eq(shmbus__ring_cancel(&pub), 1, "the bit left by a false prepare costs a wake");
+    cr_assert_eq(shmbus__ring_cancel(&pub), 1);
   }
+  shmbus__region_close(&rg);
+}
+
+/* M1: a forged bit beyond max_subs, or in a summary word beyond the
+ * bitmap, is never reported (and never indexes a record). */
+Test(ring, forged_sleeper_and_waiter_bits_beyond_the_records_are_ignored) {
+  struct shmbus__region rg;
+  struct shmbus__ring_pub pub;
+  struct rt_scan sc;
+  uint32_t w;
+
+  tu_region(&rg, 8, 64, 70, 3);
+  cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 1, 1), 0);
+  for (w = 0; w < rg.ring.bitmap_words; w++)
+    shmbus__store_relaxed(&rg.ring.sleepers[w], UINT64_MAX);
+  shmbus__store_relaxed(&rg.ring.ctrl->sleep_summary, UINT64_MAX);
+  shmbus__store_relaxed(&rg.ring.hdr->pub_waiters[0], UINT64_MAX);
+  shmbus__store_relaxed(&rg.ring.hdr->pub_wait_summary, UINT64_MAX);
+  sc = rt_sleepers(&rg.ring);
+  cr_assert_eq(sc.n, 70, "one per record, none beyond max_subs");
+  for (w = 0; w < 70; w++)
+    cr_assert_lt(sc.g[w], 70);
+  memset(&sc, 0, sizeof(sc));
+  shmbus__ring_scan_pub_waiters(&rg.ring, rt_scan_cb, &sc);
+  cr_assert_eq(sc.n, 3, "one per publisher record, none beyond max_pubs");
+  cr_assert_not(shmbus__ring_sub_sleeping(&rg.ring, 70));
+  cr_assert_not(shmbus__ring_pub_waiting(&rg.ring, 3));
+  cr_assert_null(shmbus__ring_sub_rec(&rg.ring, 70 * SHMBUS__MAX_MEMBERS));
   shmbus__region_close(&rg);
 }
 
@@ -1161,6 +1219,7 @@ Test(ring, sleep_bits_beyond_64_subscribers_use_the_right_word) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   static struct shmbus__ring_sub subs[130];
+  struct rt_scan sc;
   uint32_t i;
 
   tu_region(&rg, 8, 64, 130, 4);
@@ -1174,53 +1233,47 @@ Test(ring, sleep_bits_beyond_64_subscribers_use_the_right_word) {
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[0]), UINT64_C(1) << 63);
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[1]), UINT64_C(1) << 0);
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[2]), UINT64_C(1) << 1);
+  cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 7);
   cr_assert_eq(shmbus__ring_publish(&pub, "x", 1, 0), 1);
-  cr_assert_eq(shmbus__ring_take_summary(&rg.ring), 7);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 2), UINT64_C(1) << 1);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 1), UINT64_C(1) << 0);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 0), UINT64_C(1) << 63);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 3), 0, "only 3 words exist");
-  /* subs[128] is a message behind: it may not sleep, but its bit (word
-   * 2, bit 0) stays set and costs one spurious wake-up. */
-  cr_assert_not(shmbus__ring_sleep_prepare(&subs[128]));
-  cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[2]), UINT64_C(1) << 0);
+  sc = rt_sleepers(&rg.ring);
+  cr_assert_eq(sc.n, 3);
+  cr_assert_eq(sc.g[0], 63);
+  cr_assert_eq(sc.g[1], 64);
+  cr_assert_eq(sc.g[2], 129);
+  /* Each wakes and reads: word by word, the summary empties. */
   {
     char c;
     struct shmbus__msg_info info;
+    cr_assert_eq(shmbus__ring_recv(&subs[63], &c, 1, &info), 1);
+    cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 6);
+    cr_assert_eq(shmbus__ring_recv(&subs[64], &c, 1, &info), 1);
+    cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 4);
+    /* A neighbour in word 2 still sleeps: the summary bit stays. */
+    cr_assert(shmbus__ring_sleep_prepare(&subs[128]) == false);
+    cr_assert_eq(shmbus__ring_recv(&subs[129], &c, 1, &info), 1);
+    cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[2]), UINT64_C(1) << 0);
+    cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 4);
     cr_assert_eq(shmbus__ring_recv(&subs[128], &c, 1, &info), 1);
+    cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 0);
   }
-  cr_assert(shmbus__ring_sleep_prepare(&subs[128]));
-  cr_assert_eq(shmbus__ring_publish(&pub, "y", 1, 0), 1);
-  cr_assert_eq(shmbus__ring_take_summary(&rg.ring), UINT64_C(1) << 2, "only word 2 this time");
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 0), 0);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 1), 0);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 2), UINT64_C(1) << 0);
   shmbus__region_close(&rg);
 }
 
-Test(ring, sleep_bit_for_a_single_word_after_reading_up) {
+Test(ring, detach_clears_the_subscribers_own_sleeper_bit) {
   struct shmbus__region rg;
-  struct shmbus__ring_pub pub;
   static struct shmbus__ring_sub subs[130];
-  unsigned char buf[8];
-  struct shmbus__msg_info info;
   uint32_t i;
 
   tu_region(&rg, 8, 64, 130, 4);
   for (i = 0; i < 130; i++)
     cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &subs[i], false, 0, 1), 0);
-  cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 1, 1), 0);
-  cr_assert(shmbus__ring_sleep_prepare(&subs[100]));
-  cr_assert_eq(shmbus__ring_publish(&pub, "x", 1, 0), 1);
-  cr_assert_eq(shmbus__ring_take_summary(&rg.ring), UINT64_C(1) << 1);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 0), 0);
-  cr_assert_eq(shmbus__ring_take_sleepers(&rg.ring, 1), UINT64_C(1) << (100 - 64));
-  cr_assert_eq(shmbus__ring_recv(&subs[100], buf, sizeof(buf), &info), 1);
   /* Detaching clears the subscriber's own bit, so no one wakes a record
    * that may be reused by someone else. */
   cr_assert(shmbus__ring_sleep_prepare(&subs[100]));
+  cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[1]), UINT64_C(1) << (100 - 64));
   shmbus__ring_sub_detach(&subs[100]);
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[1]), 0);
+  cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 0);
   shmbus__region_close(&rg);
 }
 

@@ -114,6 +114,7 @@ struct st_pub {
   uint64_t sent;  /* messages committed */
   uint64_t efull; /* SHMBUS_EFULL results (each retried) */
   uint64_t wakes; /* wake-ups written to sleepers' pipes */
+  uint64_t signalled[ST_MAX_SUBS]; /* the last sleep ticket woken, per subscriber */
   char err[256];
 };
 
@@ -215,29 +216,27 @@ static void st_pipe(int fds[2]) {
   cr_assert_eq(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
 }
 
-/* Wakes every sleeper whose bit this publisher takes, exactly once. */
-static void st_wake(struct st_pub *p) {
+/* Wakes a sleeper the scan reports, once per sleep ticket. */
+static void st_wake_one(void *ctx, uint32_t i, uint64_t ticket) {
+  struct st_pub *p = ctx;
   struct st_bus *b = p->bus;
-  struct shmbus__ring *r = &b->rg.ring;
-  uint64_t words = shmbus__ring_take_summary(r);
 
-  while (words != 0) {
-    uint32_t w = (uint32_t)__builtin_ctzll(words);
-    uint64_t bits = shmbus__ring_take_sleepers(r, w);
-    words &= words - 1;
-    while (bits != 0) {
-      uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
-      bits &= bits - 1;
-      if (i >= ST_MAX_SUBS) {
-        st_fail(b, p->err, "sleeper bit %u beyond the subscribers", i);
-        continue;
-      }
-      if (write(b->wake_wr[i], "w", 1) != 1 && errno != EAGAIN)
-        atomic_fetch_add(&b->wake_errors, 1);
-      atomic_fetch_add(&b->wakes_to[i], 1);
-      p->wakes++;
-    }
+  if (i >= ST_MAX_SUBS) {
+    st_fail(b, p->err, "sleeper bit %u beyond the subscribers", i);
+    return;
   }
+  if (p->signalled[i] == ticket)
+    return;
+  p->signalled[i] = ticket;
+  if (write(b->wake_wr[i], "w", 1) != 1 && errno != EAGAIN)
+    atomic_fetch_add(&b->wake_errors, 1);
+  atomic_fetch_add(&b->wakes_to[i], 1);
+  p->wakes++;
+}
+
+/* Wakes every sleeper whose bit this publisher finds, once per ticket. */
+static void st_wake(struct st_pub *p) {
+  shmbus__ring_scan_sleepers(&p->bus->rg.ring, 0, st_wake_one, p);
 }
 
 /* ---- publishers --------------------------------------------------------- */

@@ -232,6 +232,19 @@ SHMBUS_API int shmbus_pub_wait_subs(shmbus_pub *pub, uint32_t n, int timeout_ms)
 /* Messages this publisher published. */
 SHMBUS_API uint64_t shmbus_pub_published(const shmbus_pub *pub);
 
+/* Bounds how long, in ms, this publisher lets one reliable subscriber hold
+ * it back (0: no bound of its own; the default). The subscriber's and the
+ * bus's bounds apply too; the smallest wins. Once a subscriber has held
+ * the publisher back (SHMBUS_EFULL, without reading) for that long, the
+ * publisher stops waiting for it and overwrites what it has not read
+ * until it reads again. The clock is read only while SHMBUS_EFULL is the
+ * answer. Returns 0 or -EINVAL. Not thread-safe with other calls on pub. */
+SHMBUS_API int shmbus_pub_set_deadline(shmbus_pub *pub, uint32_t ms);
+
+/* Messages this publisher wrote over a slot a demoted reliable subscriber
+ * (see shmbus_pub_set_deadline) had not read. */
+SHMBUS_API uint64_t shmbus_pub_deadline_overwrites(const shmbus_pub *pub);
+
 /* Closes the publisher (an open loan is cancelled) and frees it. NULL is a
  * no-op. */
 SHMBUS_API void shmbus_pub_close(shmbus_pub *pub);
@@ -249,6 +262,14 @@ struct shmbus_sub_opts {
   /* Topic parameters to check or create with (see struct
    * shmbus_topic_opts); all zero to accept the topic as it is. */
   struct shmbus_topic_opts topic;
+  /* Reliable only: the longest, in ms, a publisher waits for this
+   * subscriber to make room; 0 takes the bus default (none on a per-user
+   * bus; the system bus's `limit deadline=MS`, 10000 unless configured).
+   * A publisher applies the smallest of this, its own bound
+   * (shmbus_pub_set_deadline) and the bus's; after that it overwrites what
+   * this subscriber has not read, which the subscriber counts as lost (and
+   * as `demoted` in its stats). */
+  uint32_t deadline_ms;
 };
 
 /* Opens a subscriber on `topic` (created if new). `opts` may be NULL
@@ -289,6 +310,7 @@ shmbus_sub_view_end(shmbus_sub *sub, const struct shmbus_view *view);
 struct shmbus_sub_stats {
   uint64_t received; /* messages delivered since the subscriber opened */
   uint64_t lost;     /* messages it missed: received + lost == published since */
+  uint64_t demoted;  /* reliable: times a publisher's deadline ran out and it was lapped */
 };
 
 /* Fills `stats`. */

@@ -55,6 +55,9 @@ int shmbus__fd_describe(int fd, char *buf, size_t cap);
 
 /* Closes a descriptor, ignoring EINTR (on Linux the fd is gone anyway). */
 void shmbus__fd_close(int fd);
+/* 1 if both descriptors refer to the same file (device and inode), 0 if
+ * not, negative on error. */
+int shmbus__fd_same_file(int a, int b);
 
 /* The system page size. */
 uint64_t shmbus__page_size(void);

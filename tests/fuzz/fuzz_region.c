@@ -2,16 +2,20 @@
  * memory. A topic's two memory files come from another process (the
  * daemon, or whoever created the region) and stay writable by publishers
  * (data) and by every participant (control), so everything in them is
- * untrusted.
+ * untrusted. (Participants never validate headers since layout 2: they
+ * take parameters from the daemon. An adopting daemon does, with
+ * shmbus__ring_view_init, which this target drives.)
  *
- * Input: [data header, 512 B][control header, 512 B][the rest of the data
- * file from offset 512: publisher records, slots]; missing bytes are zero.
- * The files are as large as the headers claim (when that is at most
+ * Input: [data header, 768 B][the first 2048 B of a member file: header,
+ * sleeper bitmap, the first subscriber records][the rest of the data file
+ * from offset 768: waiters, publisher records, slots]; missing bytes are
+ * zero. The files are as large as the headers claim (when that is at most
  * 1 MiB; otherwise 4 KiB, which validation must refuse). Properties:
  * - shmbus__ring_view_init never crashes or reads outside the buffers, and
  *   fails with SHMBUS_EBADREGION or SHMBUS_EVERSION only;
  * - over memory it accepted, subscribers (lossy and reliable, copy and in
- *   place), a publisher, the sleeper bits and the daemon's repair never
+ *   place), a publisher, the wake-up scans over forged sleeper and waiter
+ *   bits and tickets, and the daemon's repair never
  *   crash, never read or write outside the buffers, never hang (every wait
  *   is bounded here), and return only their documented codes.
  *
@@ -30,6 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FR_PAGE 4096u
 #define FR_MAX_FILE (1u << 20)
+#define FR_MEMBER_IMG 2048u
 
 static void fr_check(int cond) {
   if (!cond)
@@ -83,6 +88,19 @@ static void fr_read_all(struct shmbus__ring *r, struct shmbus__ring_sub *s, bool
   }
 }
 
+/* A wake-up scan callback: the index must be in range. */
+static void fr_scan_sub(void *ctx, uint32_t g, uint64_t ticket) {
+  const struct shmbus__ring *r = ctx;
+  (void)ticket;
+  fr_check(g < r->n_members * r->max_subs && shmbus__ring_sub_rec(r, g) != NULL);
+}
+
+static void fr_scan_pub(void *ctx, uint32_t i, uint64_t ticket) {
+  const struct shmbus__ring *r = ctx;
+  (void)ticket;
+  fr_check(i < r->max_pubs);
+}
+
 static void fr_exercise(struct shmbus__ring *r) {
   struct shmbus__ring_sub s;
   struct shmbus__ring_pub p;
@@ -107,9 +125,12 @@ static void fr_exercise(struct shmbus__ring *r) {
     }
     shmbus__ring_pub_detach(&p);
   }
-  for (w = 0; w < r->bitmap_words; w++)
-    (void)shmbus__ring_take_sleepers(r, w);
-  (void)shmbus__ring_take_summary(r);
+  for (w = 0; w < r->n_members; w++)
+    shmbus__ring_scan_sleepers(r, w, fr_scan_sub, r);
+  shmbus__ring_scan_pub_waiters(r, fr_scan_pub, r);
+  (void)shmbus__ring_any_sleeper(r);
+  for (w = 0; w < r->max_subs + 70; w++)
+    (void)shmbus__ring_sub_sleeping(r, w);
   if (setjmp(fr_escape) == 0)
     (void)shmbus__ring_repair(r, &dead, 1);
   shmbus__ring_evict_sub(r, 0);
@@ -117,7 +138,8 @@ static void fr_exercise(struct shmbus__ring *r) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct shmbus__data_hdr dh;
-  struct shmbus__ctrl_hdr ch;
+  unsigned char mimg[FR_MEMBER_IMG];
+  const struct shmbus__member_hdr *mh = (const struct shmbus__member_hdr *)mimg;
   struct shmbus__ring ring;
   uint64_t data_len;
   uint64_t ctrl_len;
@@ -127,24 +149,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int rv;
 
   memset(&dh, 0, sizeof(dh));
-  memset(&ch, 0, sizeof(ch));
+  memset(mimg, 0, sizeof(mimg));
   memcpy(&dh, data, size < sizeof(dh) ? size : sizeof(dh));
   if (size > sizeof(dh))
-    memcpy(&ch, data + sizeof(dh), size - sizeof(dh) < sizeof(ch) ? size - sizeof(dh) : sizeof(ch));
+    memcpy(mimg, data + sizeof(dh),
+           size - sizeof(dh) < sizeof(mimg) ? size - sizeof(dh) : sizeof(mimg));
   data_len = fr_file_len(dh.data_size);
-  ctrl_len = fr_file_len(ch.ctrl_size);
+  ctrl_len = fr_file_len(mh->member_size);
   dfile = aligned_alloc(FR_PAGE, data_len);
   cfile = aligned_alloc(FR_PAGE, ctrl_len);
   fr_check(dfile != NULL && cfile != NULL);
   memset(dfile, 0, data_len);
   memset(cfile, 0, ctrl_len);
   memcpy(dfile, &dh, sizeof(dh));
-  memcpy(cfile, &ch, sizeof(ch));
-  if (size > sizeof(dh) + sizeof(ch)) {
-    n = size - sizeof(dh) - sizeof(ch);
+  memcpy(cfile, mimg, ctrl_len < sizeof(mimg) ? ctrl_len : sizeof(mimg));
+  if (size > sizeof(dh) + sizeof(mimg)) {
+    n = size - sizeof(dh) - sizeof(mimg);
     if (n > data_len - sizeof(dh))
       n = data_len - sizeof(dh);
-    memcpy(dfile + sizeof(dh), data + sizeof(dh) + sizeof(ch), n);
+    memcpy(dfile + sizeof(dh), data + sizeof(dh) + sizeof(mimg), n);
   }
 
   rv = shmbus__ring_view_init(&ring, dfile, data_len, cfile, ctrl_len, FR_PAGE);

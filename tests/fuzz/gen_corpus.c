@@ -110,40 +110,47 @@ static void gc_proto(const char *dir) {
   gc_msg(dir, "peer_leave", &m);
 }
 
-/* A region image as fuzz_region.c reads it: data header, control header,
- * then the data file from offset 512 (records, slots) up to `keep` bytes. */
+/* A region image as fuzz_region.c reads it: data header (768 B), the first
+ * 2048 B of the member file (header, sleepers, first records), then the
+ * data file from offset 768 (waiters, records, slots) up to `keep` bytes.
+ * A subscriber sleeps in each image, so the wake-up scans have bits. */
 static void gc_region(const char *dir, const char *name, const struct shmbus__params *p,
                       unsigned msgs, size_t keep) {
   struct shmbus__layout l;
   struct shmbus__ring r;
   struct shmbus__ring_pub pub;
+  struct shmbus__ring_sub sub;
   unsigned char *data;
   unsigned char *ctrl;
   unsigned char *img;
   size_t n;
+  size_t mn;
   unsigned i;
 
   if (shmbus__layout_compute(p, 4096, &l) != 0)
     exit(1);
   data = aligned_alloc(4096, l.data_size);
-  ctrl = aligned_alloc(4096, l.ctrl_size);
+  ctrl = aligned_alloc(4096, l.member_size);
   memset(data, 0, l.data_size);
-  memset(ctrl, 0, l.ctrl_size);
+  memset(ctrl, 0, l.member_size);
   shmbus__ring_format(data, ctrl, &l, 0x5eed5eed5eed5eedull, 0);
-  if (shmbus__ring_view_init(&r, data, l.data_size, ctrl, l.ctrl_size, 4096) != 0 ||
-      shmbus__ring_pub_attach(&r, &pub, 1, 1) != 0)
+  if (shmbus__ring_view_init(&r, data, l.data_size, ctrl, l.member_size, 4096) != 0 ||
+      shmbus__ring_pub_attach(&r, &pub, 1, 1) != 0 ||
+      shmbus__ring_sub_attach(&r, &sub, false, 0, 1) != 0)
     exit(1);
   for (i = 0; i < msgs; i++) {
     char text[32];
     snprintf(text, sizeof(text), "message %u", i);
     (void)shmbus__ring_publish(&pub, text, strlen(text) < p->slot_capacity ? strlen(text) : 1, 0);
   }
-  n = l.data_size - 512 < keep ? l.data_size - 512 : keep;
-  img = calloc(1, 1024 + n);
-  memcpy(img, data, 512);
-  memcpy(img + 512, ctrl, 512);
-  memcpy(img + 1024, data + 512, n);
-  gc_write(dir, "region", name, img, 1024 + n);
+  (void)shmbus__ring_sleep_prepare(&sub);
+  n = l.data_size - SHMBUS__DATA_HDR_SIZE < keep ? l.data_size - SHMBUS__DATA_HDR_SIZE : keep;
+  mn = l.member_size < 2048 ? l.member_size : 2048;
+  img = calloc(1, SHMBUS__DATA_HDR_SIZE + 2048 + n);
+  memcpy(img, data, SHMBUS__DATA_HDR_SIZE);
+  memcpy(img + SHMBUS__DATA_HDR_SIZE, ctrl, mn);
+  memcpy(img + SHMBUS__DATA_HDR_SIZE + 2048, data + SHMBUS__DATA_HDR_SIZE, n);
+  gc_write(dir, "region", name, img, SHMBUS__DATA_HDR_SIZE + 2048 + n);
   free(img);
   free(data);
   free(ctrl);

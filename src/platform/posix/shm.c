@@ -154,6 +154,15 @@ int shmbus__fd_describe(int fd, char *buf, size_t cap) {
   return 0;
 }
 
+int shmbus__fd_same_file(int a, int b) {
+  struct stat sa;
+  struct stat sb;
+
+  if (fstat(a, &sa) != 0 || fstat(b, &sb) != 0)
+    return -errno;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 void shmbus__fd_close(int fd) {
   if (fd >= 0)
     (void)close(fd);
