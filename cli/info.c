@@ -245,18 +245,20 @@ static void stat_print(const json_t *t) {
   const json_t *p;
   size_t i;
 
-  printf("topic %s  slots %lld  slot_size %lld  max_subs %lld  max_pubs %lld  published %lld\n",
+  printf("topic %s  slots %lld  slot_size %lld  max_subs %lld  max_pubs %lld  published %lld"
+         "  uids %lld  repaired %lld\n",
          info_str(t, "name"), (long long)info_int(t, "slots"), (long long)info_int(t, "slot_size"),
          (long long)info_int(t, "max_subs"), (long long)info_int(t, "max_pubs"),
-         (long long)info_int(t, "head"));
-  printf("\n%-20s %8s %8s %10s %12s %10s\n", "SUBSCRIBER", "PID", "RELIABLE", "LAG", "RECEIVED",
-         "LOST");
+         (long long)info_int(t, "head"), (long long)info_int(t, "members"),
+         (long long)info_int(t, "repaired"));
+  printf("\n%-20s %8s %8s %10s %12s %10s %8s\n", "SUBSCRIBER", "PID", "RELIABLE", "LAG",
+         "RECEIVED", "LOST", "DEMOTED");
   json_array_foreach(json_object_get(t, "subs"), i, p) {
-    printf("%-20s %8lld %8s %10lld %12lld %10lld\n", info_str(p, "name"),
+    printf("%-20s %8lld %8s %10lld %12lld %10lld %8lld\n", info_str(p, "name"),
            (long long)info_int(p, "pid"),
            json_is_true(json_object_get(p, "reliable")) ? "yes" : "no",
            (long long)info_int(p, "lag"), (long long)info_int(p, "received"),
-           (long long)info_int(p, "lost"));
+           (long long)info_int(p, "lost"), (long long)info_int(p, "demoted"));
   }
   printf("\n%-20s %8s %10s\n", "PUBLISHER", "PID", "PUBLISHED");
   json_array_foreach(json_object_get(t, "pubs"), i, p) {

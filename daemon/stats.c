@@ -78,6 +78,14 @@ static void stats_who(msgpack_packer *pk, const struct registry_part *p,
   (void)msgpack_pack_str_with_body(pk, "", 0);
 }
 
+static uint64_t stats_members(const struct shmbus__ring *r) {
+  uint64_t n = 0;
+  uint32_t m;
+  for (m = 0; m < r->n_members; m++)
+    n += r->members[m].hdr != NULL;
+  return n;
+}
+
 /* Packs one topic. Counters read from shared memory are clamped: nobody
  * can have published, received or lost more than the head says. */
 static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t,
@@ -89,9 +97,13 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t,
 
   bool repair = t->fixing != NULL || t->dying != NULL;
 
-  (void)msgpack_pack_map(pk, repair ? 10 : 9);
+  (void)msgpack_pack_map(pk, repair ? 12 : 11);
   stats_key(pk, "name");
   (void)msgpack_pack_str_with_body(pk, t->name, strlen(t->name));
+  /* Records reconciliation put right since the topic was created, and
+   * how many uids take part (member files). */
+  stats_kv_u64(pk, "repaired", t->repaired);
+  stats_kv_u64(pk, "members", stats_members(r));
   stats_kv_u64(pk, "topic_id", t->topic_id);
   stats_kv_u64(pk, "slots", r->slot_count);
   stats_kv_u64(pk, "slot_size", r->slot_capacity);
@@ -124,9 +136,12 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t,
     uint64_t cursor;
     if (p->role != SHMBUS__WIRE_SUB)
       continue;
-    rec = &r->subs[p->index];
+    /* The part's index was checked when it was registered; its member file
+     * is mapped as long as the topic lives. */
+    if ((rec = shmbus__ring_sub_rec(r, p->index)) == NULL)
+      rec = &r->subs[0];
     cursor = stats_clamp(shmbus__load_relaxed(&rec->cursor), head);
-    (void)msgpack_pack_map(pk, 9);
+    (void)msgpack_pack_map(pk, 10);
     stats_who(pk, p, v);
     stats_key(pk, "reliable");
     (void)(p->reliable ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
@@ -134,6 +149,7 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t,
     stats_kv_u64(pk, "lag", head - cursor);
     stats_kv_u64(pk, "received", stats_clamp(shmbus__load_relaxed(&rec->received), head));
     stats_kv_u64(pk, "lost", stats_clamp(shmbus__load_relaxed(&rec->lost), head));
+    stats_kv_u64(pk, "demoted", stats_clamp(shmbus__load_relaxed(&rec->demoted), head));
   }
 }
 

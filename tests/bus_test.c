@@ -12,6 +12,7 @@
 
 #include "bus.h"
 #include "daemonutil.h"
+#include "rawclient.h"
 #include "platform/platform.h"
 #include "shmbus/uv.h"
 #include "testutil.h"
@@ -28,6 +29,7 @@ static void teardown(void) {
 }
 
 TestSuite(bus, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(trust, .timeout = 60);
 
 /* What a subscriber child reports to the parent. */
 struct report {
@@ -612,4 +614,403 @@ Test(bus, uv_subscriber_reconnects_after_daemon_restart) {
   cr_assert_eq(du_wait(pid), 0, "uv child exit");
   close(p[0]);
   shmbus_bus_close(bus);
+}
+
+/* ---- trust boundaries in shared memory (issue 11) ------------------------ */
+
+/* These start their own daemons: a system bus where an attacker of another
+ * uid (65534) subscribes with a raw client and scribbles over every byte it
+ * can write, or a per-user bus with a test fault armed. */
+
+static struct dt_daemon tr_sys;
+
+static void tr_opts(const char *dir, struct shmbus_bus_opts *o) {
+  shmbus_bus_opts_init(o);
+  o->dir = dir;
+  o->autostart = 0;
+}
+
+/* A reliable root subscriber in a child on `dir`: subscribes, says so on
+ * `out`, receives `count` self-checking messages, reports. */
+static int tr_child_recv(const char *dir, const char *topic, uint64_t count, int out) {
+  struct shmbus_sub_opts so = {0};
+  struct report rep = {0};
+  struct shmbus_sub_stats st;
+  struct shmbus_bus_opts o;
+  shmbus_bus *bus;
+  shmbus_sub *sub;
+  unsigned char buf[4096];
+  int rv;
+
+  tr_opts(dir, &o);
+  so.reliable = true;
+  if ((rv = shmbus_bus_open(&bus, &o)) < 0 || (rv = shmbus_sub_open(bus, topic, &so, &sub)) < 0) {
+    rep.err = rv;
+    (void)!write(out, &rep, sizeof(rep));
+    return 1;
+  }
+  (void)!write(out, &rep, sizeof(rep));
+  while (rep.received < count) {
+    uint32_t pub;
+    uint64_t seq = 0;
+    if ((rv = shmbus_sub_recv(sub, buf, sizeof(buf), NULL, 20000)) < 0) {
+      rep.err = rv;
+      break;
+    }
+    if (tu_check(buf, (size_t)rv, &pub, &seq) != 0)
+      rep.bad++;
+    rep.received++;
+    if (seq + 1 == count)
+      break;
+  }
+  shmbus_sub_stats(sub, &st);
+  rep.received = st.received;
+  rep.lost = st.lost;
+  (void)!write(out, &rep, sizeof(rep));
+  shmbus_bus_close(bus);
+  return 0;
+}
+
+static pid_t tr_spawn_recv(const char *dir, const char *topic, uint64_t count, int *rfd) {
+  struct report rep;
+  int p[2];
+  pid_t pid;
+
+  cr_assert_eq(pipe(p), 0);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    close(p[0]);
+    _exit(tr_child_recv(dir, topic, count, p[1]));
+  }
+  close(p[1]);
+  du_read(p[0], &rep, sizeof(rep));
+  cr_assert_eq(rep.err, 0, "child subscribe: %s", shmbus_strerror(rep.err));
+  *rfd = p[0];
+  return pid;
+}
+
+/* The attacker: as uid 65534, subscribes to each topic in `topics` and
+ * applies `scribble` to the member file it was given read-write (the only
+ * memory it can write), then reports on `out` and waits for a byte on `in`
+ * before it exits (closing its connection: its forgeries outlive it). */
+typedef void (*tr_scribble_fn)(struct dt_rec *rec);
+
+static void tr_attacker(const char *const *topics, tr_scribble_fn scribble, int in, int out) {
+  struct dt_rec rec[4];
+  char c = 1;
+  int fd;
+  int i;
+
+  dt_in_child = true;
+  dt_become_nobody();
+  fd = dt_client(&tr_sys);
+  for (i = 0; topics[i] != NULL; i++) {
+    DT_ASSERT(dt_open(fd, topics[i], SHMBUS__WIRE_SUB, NULL, &rec[i]) == 0, "open %s", topics[i]);
+    dt_map(&rec[i]);
+    scribble(&rec[i]);
+  }
+  du_write(out, &c, 1);
+  du_read(in, &c, 1);
+  _exit(0);
+}
+
+static pid_t tr_spawn_attacker(const char *const *topics, tr_scribble_fn scribble, int *go) {
+  int to[2];
+  int from[2];
+  char c;
+  pid_t pid;
+
+  cr_assert_eq(pipe(to), 0);
+  cr_assert_eq(pipe(from), 0);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    close(to[1]);
+    close(from[0]);
+    tr_attacker(topics, scribble, to[0], from[1]);
+  }
+  close(to[0]);
+  close(from[1]);
+  du_read(from[0], &c, 1);
+  close(from[0]);
+  *go = to[1];
+  return pid;
+}
+
+static void tr_zero(struct dt_rec *rec) {
+  memset(rec->rg.ctrl, 0, rec->rg.ctrl_len);
+}
+
+/* H1: a subscriber of another uid zeroes every byte it can write (its
+ * member file, magic included). Nobody's open may depend on it: the
+ * topic and the retained $sys/stats stay openable, and data flows. */
+Test(trust, zeroed_shared_memory_stops_nobody_from_opening, .timeout = 60) {
+  static const char *const topics[] = {"h1/t", "$sys/stats", NULL};
+  struct shmbus_sub_opts so = {0};
+  struct shmbus_bus_opts o;
+  shmbus_bus *bus;
+  shmbus_pub *pub;
+  shmbus_sub *sub;
+  shmbus_sub *stats;
+  char buf[4096];
+  int go;
+  pid_t att;
+
+  if (geteuid() != 0)
+    cr_skip_test("needs root to run the attacker as another uid");
+  dt_start_system(&tr_sys, "allow sub h1/** *\nallow sub $sys/** *\n", NULL);
+  att = tr_spawn_attacker(topics, tr_zero, &go);
+  tr_opts(tr_sys.dir, &o);
+  cr_assert_eq(shmbus_bus_open(&bus, &o), 0);
+  cr_assert_eq(shmbus_sub_open(bus, "h1/t", NULL, &sub), 0, "the topic stays openable");
+  cr_assert_eq(shmbus_pub_open(bus, "h1/t", NULL, &pub), 0);
+  cr_assert_eq(shmbus_pub_publish(pub, "still here", 11), 0);
+  cr_assert_eq(shmbus_sub_recv(sub, buf, sizeof(buf), NULL, 10000), 11);
+  cr_assert_str_eq(buf, "still here");
+  so.history = 1;
+  cr_assert_eq(shmbus_sub_open(bus, "$sys/stats", &so, &stats), 0, "$sys/stats stays openable");
+  cr_assert_gt(shmbus_sub_recv(stats, buf, sizeof(buf), NULL, 10000), 0);
+  du_write(go, "x", 1);
+  cr_assert_eq(dt_wait_exit(att), 0);
+  shmbus_bus_close(bus);
+  dt_stop(&tr_sys);
+  dt_cleanup(&tr_sys);
+}
+
+/* Every byte the attacker can write, set to what hurts most: every record
+ * reliable at cursor 0 (holding publishers back; taking every free
+ * record), every sleeper and summary bit set (a flood of forged bits,
+ * also beyond max_subs), tickets moving. */
+static void tr_forge(struct dt_rec *rec) {
+  struct shmbus__ring *r = &rec->rg.ring;
+  struct shmbus__member_hdr *h = r->ctrl;
+  uint32_t i;
+
+  for (i = 0; i < r->max_subs; i++) {
+    struct shmbus__sub_rec *s = &r->subs[i];
+    if (r->own * r->max_subs + i == rec->index)
+      continue;
+    shmbus__store_relaxed(&s->cursor, 0);
+    shmbus__store_relaxed(&s->pid, 1);
+    shmbus__store_relaxed(&s->sleep_ticket, 1000 + i);
+    shmbus__store_release(&s->state, SHMBUS__SUB_RELIABLE);
+  }
+  memset((void *)r->sleepers, 0xff, SHMBUS__SUBS_OFFSET - SHMBUS__BITMAP_OFFSET);
+  shmbus__store_relaxed(&h->sleep_summary, UINT64_MAX);
+  shmbus__fetch_add_seq_cst(&h->gen, 1);
+  h->magic = 0;
+  h->max_subs = UINT32_MAX;
+  h->member = UINT32_MAX;
+}
+
+/* M1, M2 (across uids), M3, L1: the attacker forges records and bits in
+ * everything it can write, then exits. A reliable subscriber and a
+ * publisher of another uid open after it (no ENOSLOT), and the publisher
+ * gets every message through to the subscriber (nothing lost): the
+ * forged reliable records stop holding it back once the daemon's
+ * reconciliation frees them (shown in its log and stats). An ASan build
+ * of this test reads every forged index. */
+Test(trust, forged_records_and_bits_of_another_uid_harm_nobody, .timeout = 60) {
+  static const char *const topics[] = {"m/t", NULL};
+  struct shmbus_topic_opts to = {16, 128, 8, 4, false};
+  const uint64_t count = 2000;
+  struct shmbus_bus_opts o;
+  struct report rep;
+  shmbus_bus *bus;
+  shmbus_pub *pub;
+  shmbus_sub *probe;
+  int go, rfd, cfd;
+  pid_t att, rcv;
+
+  if (geteuid() != 0)
+    cr_skip_test("needs root to run the attacker as another uid");
+  dt_start_system(&tr_sys, "allow sub m/** *\n", NULL);
+  tr_opts(tr_sys.dir, &o);
+  cr_assert_eq(shmbus_bus_open(&bus, &o), 0);
+  /* The topic is created with small parameters by its publisher's uid. */
+  cr_assert_eq(shmbus_sub_open(bus, "m/t", &(struct shmbus_sub_opts){.topic = to}, &probe), 0);
+  att = tr_spawn_attacker(topics, tr_forge, &go);
+  rcv = tr_spawn_recv(tr_sys.dir, "m/t", count, &rfd);
+  cr_assert_eq(shmbus_pub_open(bus, "m/t", &to, &pub), 0);
+  du_write(go, "x", 1); /* the forger goes; its forgeries stay */
+  cr_assert_eq(dt_wait_exit(att), 0);
+  publish_checked(pub, 0, count, 64);
+  du_read(rfd, &rep, sizeof(rep));
+  cr_assert_eq(rep.err, 0, "receiver: %s", shmbus_strerror(rep.err));
+  cr_assert_eq(rep.bad, 0);
+  cr_assert_eq(rep.received, count);
+  cr_assert_eq(rep.lost, 0);
+  cr_assert_eq(du_wait(rcv), 0);
+  cfd = dt_client(&tr_sys);
+  dt_wait_log(&tr_sys, cfd, "is held by no participant", 1);
+  close(cfd);
+  close(rfd);
+  shmbus_bus_close(bus);
+  dt_stop(&tr_sys);
+  dt_cleanup(&tr_sys);
+}
+
+/* M2 within one uid (accidents: the same uid could ptrace): a
+ * co-subscriber downgrades a reliable subscriber's record to lossy, and
+ * another frees it; the daemon restores both from its registry. */
+Test(trust, changed_record_of_a_registered_subscriber_is_restored, .timeout = 60) {
+  struct dt_open_args rel = {NULL, true, 0, false, 0};
+  static const struct shmbus__params small = {16, 64, 8, 4};
+  struct dt_rec victim;
+  struct dt_rec co;
+  struct shmbus__sub_rec *rec;
+  uint32_t i;
+  int fd;
+
+  rel.params = &small;
+  dt_start(&tr_sys);
+  fd = dt_client(&tr_sys);
+  cr_assert_eq(dt_open_ex(fd, "m2/t", SHMBUS__WIRE_SUB, &rel, &victim, NULL), 0);
+  cr_assert_eq(dt_open(fd, "m2/t", SHMBUS__WIRE_SUB, &small, &co), 0);
+  dt_map(&co);
+  rec = shmbus__ring_sub_rec(&co.rg.ring, victim.index);
+  cr_assert_not_null(rec, "the same uid: the same member file");
+  shmbus__store_release(&rec->state, SHMBUS__SUB_LOSSY);
+  dt_wait_log(&tr_sys, fd, "was changed by someone else; restored", 1);
+  cr_assert_eq(shmbus__load_acquire(&rec->state), SHMBUS__SUB_RELIABLE);
+  shmbus__store_release(&rec->state, SHMBUS__SUB_FREE);
+  dt_wait_log(&tr_sys, fd, "was changed by someone else; restored", 2);
+  cr_assert_eq(shmbus__load_acquire(&rec->state), SHMBUS__SUB_RELIABLE);
+  /* Records nobody holds are freed (and their sleeper bits cleared). */
+  for (i = 0; i < co.rg.ring.max_subs; i++)
+    if (i != victim.index && i != co.index)
+      shmbus__store_release(&co.rg.ring.subs[i].state, SHMBUS__SUB_RELIABLE);
+  dt_wait_log(&tr_sys, fd, "is held by no participant", 6);
+  for (i = 0; i < co.rg.ring.max_subs; i++)
+    if (i != victim.index && i != co.index)
+      cr_assert_eq(shmbus__load_acquire(&co.rg.ring.subs[i].state), SHMBUS__SUB_FREE);
+  dt_rec_close(&co);
+  dt_rec_close(&victim);
+  close(fd);
+  dt_stop(&tr_sys);
+  dt_cleanup(&tr_sys);
+}
+
+/* The lost wake-up: with every peer_join delayed (SHMBUSD_FAULT, a test
+ * hook), a publisher that fills the ring and waits, and a reliable libuv
+ * subscriber that reads and sleeps before it knows the publisher's
+ * eventfd, must never stall: the subscriber signals the waiting publisher
+ * once the peer_join arrives. Bounded by the publisher's 5 s wait per
+ * EFULL (it failed there before the fix). */
+Test(trust, delayed_peer_join_never_stalls_a_reliable_uv_subscriber, .timeout = 60) {
+  struct shmbus_topic_opts to = {16, 128, 4, 2, true};
+  const uint64_t count = 400;
+  struct report rep;
+  shmbus_bus *bus;
+  shmbus_pub *pub;
+  int p[2];
+  pid_t pid;
+
+  memset(&d, 0, sizeof(d));
+  setenv("SHMBUSD_FAULT", "delay_peer_join:300", 1);
+  du_start(&d);
+  unsetenv("SHMBUSD_FAULT");
+  bus = du_bus(&d);
+  /* The topic exists before either side opens it. */
+  cr_assert_eq(shmbus_pub_open(bus, "lw/t", &to, &pub), 0);
+  shmbus_pub_close(pub);
+  cr_assert_eq(pipe(p), 0);
+  pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    _exit(child_uv("lw/t", true, count, p[1]));
+  }
+  close(p[1]);
+  du_read(p[0], &rep, sizeof(rep));
+  cr_assert_eq(rep.err, 0, "uv child: %s", shmbus_strerror(rep.err));
+  cr_assert_eq(shmbus_pub_open(bus, "lw/t", &to, &pub), 0);
+  publish_checked(pub, 0, count, 64);
+  du_read(p[0], &rep, sizeof(rep));
+  cr_assert_eq(rep.bad, 0);
+  cr_assert_eq(rep.received, count);
+  cr_assert_eq(rep.lost, 0);
+  cr_assert_eq(du_wait(pid), 0);
+  close(p[0]);
+  shmbus_bus_close(bus);
+  du_stop(&d);
+}
+
+/* The reliable deadline: a SIGSTOPped reliable subscriber that asked for
+ * 200 ms holds the publisher back for that long, then the publisher goes
+ * on and overwrites; resumed, the subscriber counts what it missed (lost,
+ * demoted) and received + lost still adds up. */
+Test(trust, stopped_reliable_subscriber_lets_a_publisher_go_after_its_deadline, .timeout = 60) {
+  struct shmbus_topic_opts to = {16, 128, 4, 2, false};
+  const uint64_t count = 200;
+  struct shmbus_sub_opts so = {0};
+  struct shmbus_sub_stats st;
+  struct report rep = {0};
+  shmbus_bus *bus;
+  shmbus_pub *pub;
+  int p[2];
+  int status;
+  pid_t pid;
+
+  memset(&d, 0, sizeof(d));
+  du_start(&d);
+  bus = du_bus(&d);
+  cr_assert_eq(shmbus_pub_open(bus, "dl/t", &to, &pub), 0);
+  cr_assert_eq(pipe(p), 0);
+  pid = fork();
+  if (pid == 0) {
+    struct shmbus_bus_opts o;
+    shmbus_bus *cb;
+    shmbus_sub *sub;
+    unsigned char buf[256];
+    uint64_t seq = 0;
+    uint32_t pubid;
+    int rv;
+    close(p[0]);
+    du_opts(&d, &o);
+    so.reliable = true;
+    so.deadline_ms = 200;
+    if ((rv = shmbus_bus_open(&cb, &o)) < 0 || (rv = shmbus_sub_open(cb, "dl/t", &so, &sub)) < 0) {
+      rep.err = rv;
+      (void)!write(p[1], &rep, sizeof(rep));
+      _exit(1);
+    }
+    (void)!write(p[1], &rep, sizeof(rep));
+    raise(SIGSTOP); /* the parent sees it stopped (waitpid), then publishes */
+    while (seq + 1 < count) {
+      if ((rv = shmbus_sub_recv(sub, buf, sizeof(buf), NULL, 20000)) < 0) {
+        rep.err = rv;
+        break;
+      }
+      if (tu_check(buf, (size_t)rv, &pubid, &seq) != 0)
+        rep.bad++;
+    }
+    shmbus_sub_stats(sub, &st);
+    rep.received = st.received;
+    rep.lost = st.lost;
+    rep.last_seq = st.demoted;
+    (void)!write(p[1], &rep, sizeof(rep));
+    shmbus_bus_close(cb);
+    _exit(0);
+  }
+  close(p[1]);
+  du_read(p[0], &rep, sizeof(rep));
+  cr_assert_eq(rep.err, 0, "child subscribe: %s", shmbus_strerror(rep.err));
+  cr_assert_eq(waitpid(pid, &status, WUNTRACED), pid);
+  cr_assert(WIFSTOPPED(status));
+  cr_assert_eq(shmbus_pub_wait_subs(pub, 1, 10000), 1);
+  publish_checked(pub, 0, count, 64);
+  cr_assert_gt(shmbus_pub_deadline_overwrites(pub), 0, "it overwrote what the stopped one missed");
+  cr_assert_eq(kill(pid, SIGCONT), 0);
+  du_read(p[0], &rep, sizeof(rep));
+  cr_assert_eq(rep.err, 0, "child: %s", shmbus_strerror(rep.err));
+  cr_assert_eq(rep.bad, 0);
+  cr_assert_eq(rep.received + rep.lost, count, "%lu + %lu", (unsigned long)rep.received,
+               (unsigned long)rep.lost);
+  cr_assert_gt(rep.lost, 0);
+  cr_assert_geq(rep.last_seq, 1, "demoted at least once");
+  cr_assert_eq(du_wait(pid), 0);
+  close(p[0]);
+  shmbus_bus_close(bus);
+  du_stop(&d);
 }

@@ -331,6 +331,7 @@ int dt_open_ex(int fd, const char *topic, uint32_t role, const struct dt_open_ar
     m.reliable = a->reliable;
     m.history = a->history;
     m.retain = a->retain;
+    m.deadline_ms = a->deadline_ms;
   }
   m.fds[0] = efd;
   m.nfds = 1;
@@ -351,6 +352,8 @@ int dt_open_ex(int fd, const char *topic, uint32_t role, const struct dt_open_ar
   rec->index = r.index;
   rec->peers = r.peers;
   rec->params = r.params;
+  rec->member = r.member;
+  rec->deadline_cap = r.deadline_ms;
   rec->data_fd = r.fds[0];
   rec->ctrl_fd = r.fds[1];
   rec->efd = efd;
@@ -359,16 +362,17 @@ int dt_open_ex(int fd, const char *topic, uint32_t role, const struct dt_open_ar
 
 int dt_open(int fd, const char *topic, uint32_t role, const struct shmbus__params *p,
             struct dt_rec *rec) {
-  struct dt_open_args a = {p, false, 0, false};
+  struct dt_open_args a = {p, false, 0, false, 0};
   return dt_open_ex(fd, topic, role, &a, rec, NULL);
 }
 
-/* Maps a record's region and builds its ring handle. */
+/* Maps a record's region and builds its ring handle, as the library does:
+ * from the parameters in the daemon's reply, never the headers. */
 void dt_map(struct dt_rec *rec) {
-  int rv = shmbus__region_open(&rec->rg, rec->data_fd, rec->ctrl_fd,
-                               rec->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
-                                                             : SHMBUS__ROLE_SUBSCRIBER);
-  DT_ASSERT((rv) == (0), "region_open: %s", shmbus_strerror(rv));
+  int rv = shmbus__region_attach(&rec->rg, &rec->params, rec->data_fd, rec->ctrl_fd, rec->member,
+                                 rec->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
+                                                               : SHMBUS__ROLE_SUBSCRIBER);
+  DT_ASSERT((rv) == (0), "region_attach: %s", shmbus_strerror(rv));
   if (rec->role == SHMBUS__WIRE_PUB)
     rv = shmbus__ring_pub_adopt(&rec->rg.ring, &rec->pub, rec->index);
   else

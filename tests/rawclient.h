@@ -82,6 +82,8 @@ struct dt_rec {
   uint32_t index;
   uint32_t peers;
   struct shmbus__params params;
+  uint32_t member;       /* the own member file (opened.member) */
+  uint32_t deadline_cap; /* opened.deadline_ms */
   int data_fd;
   int ctrl_fd;
   int efd; /* the eventfd registered with the daemon */
@@ -95,6 +97,7 @@ struct dt_open_args {
   bool reliable;
   uint32_t history;
   bool retain;
+  uint32_t deadline_ms;
 };
 
 /* Request ids of this process's raw clients. */
