@@ -554,7 +554,11 @@ static void server_joined(struct server *srv, struct client *c, uint32_t id,
   m.fds[1] = t->region.members[part->member].fd;
   m.nfds = 2;
   /* Existing members first: whatever the newcomer does once it has its
-   * reply, its peers can already wake it or be woken by it. */
+   * reply, its peers can already wake it or be woken by it. The epochs
+   * move before the events too (and again after them), so whoever reads
+   * one of them also sees a new epoch; a participant that looked between
+   * the two bumps reads its socket again after the second. */
+  registry_bump_epoch(t);
   for (q = t->parts; q != NULL; q = q->next)
     if (q != part && q->role != part->role)
       server_send_peer(q, SHMBUS__MSG_PEER_JOIN, part);

@@ -196,6 +196,12 @@ int shmbus__ring_view_add_member(struct shmbus__ring *r, uint32_t m, void *membe
   if (len != r->member_size)
     return SHMBUS_EBADREGION;
   mb = &r->members[m];
+  if (mb->hdr == NULL)
+    r->mapped[r->n_mapped++] = member;
+  else
+    for (uint32_t k = 0; k < r->n_mapped; k++)
+      if (r->mapped[k] == mb->hdr)
+        r->mapped[k] = member;
   mb->hdr = member;
   mb->sleepers = (shmbus__a64 *)((unsigned char *)member + SHMBUS__BITMAP_OFFSET);
   mb->subs = (struct shmbus__sub_rec *)((unsigned char *)member + SHMBUS__SUBS_OFFSET);
@@ -296,13 +302,14 @@ static void ring_rescan(struct shmbus__ring_pub *pub) {
   uint32_t i;
   uint32_t k;
 
+  /* Pairs with the joining subscribers' seq_cst gen increments, made
+   * after their records: every gen before any record. */
+  for (k = 0; k < r->n_mapped; k++)
+    pub->gen[k] = shmbus__load_acquire(&r->mapped[k]->gen);
   for (m = 0; m < r->n_members; m++) {
     const struct shmbus__ring_member *mb = &r->members[m];
     if (mb->hdr == NULL)
       continue;
-    /* Pairs with the joining subscriber's seq_cst gen increment, made
-     * after its record. */
-    pub->gen[m] = shmbus__load_acquire(&mb->hdr->gen);
     for (i = 0; i < r->max_subs; i++) {
       const struct shmbus__sub_rec *s = &mb->subs[i];
       uint32_t g = m * r->max_subs + i;
@@ -342,19 +349,21 @@ static void ring_rescan(struct shmbus__ring_pub *pub) {
 
 /* Whether any mapped member file's gen differs from the one the last
  * rescan saw. One load per member file. */
-static bool ring_gen_moved(const struct shmbus__ring_pub *pub, bool seq_cst) {
+static inline bool ring_gen_moved(const struct shmbus__ring_pub *pub, bool seq_cst) {
   const struct shmbus__ring *r = pub->ring;
-  uint32_t m;
+  uint32_t n = r->n_mapped;
+  uint32_t k;
 
-  for (m = 0; m < r->n_members; m++) {
-    const struct shmbus__member_hdr *h = r->members[m].hdr;
-    uint64_t g;
-    if (h == NULL)
-      continue;
+  /* One member file (one uid) is the common case: no loop. */
+  if (n == 1)
+    return (seq_cst ? shmbus__load_seq_cst(&r->mapped[0]->gen)
+                    : shmbus__load_acquire(&r->mapped[0]->gen)) != pub->gen[0];
+  for (k = 0; k < n; k++) {
     /* seq_cst after a claim: pairs with the joining subscriber's seq_cst
      * gen increment (see the top); acquire before it: as in rescan. */
-    g = seq_cst ? shmbus__load_seq_cst(&h->gen) : shmbus__load_acquire(&h->gen);
-    if (g != pub->gen[m])
+    uint64_t g = seq_cst ? shmbus__load_seq_cst(&r->mapped[k]->gen)
+                         : shmbus__load_acquire(&r->mapped[k]->gen);
+    if (g != pub->gen[k])
       return true;
   }
   return false;
@@ -1115,14 +1124,15 @@ void shmbus__ring_scan_pub_waiters(const struct shmbus__ring *r, shmbus__ring_sc
 }
 
 bool shmbus__ring_any_sleeper(const struct shmbus__ring *r) {
-  bool any = false;
-  uint32_t m;
+  uint64_t any = 0;
+  uint32_t k;
 
-  for (m = 0; m < r->n_members; m++)
+  if (r->n_mapped == 1) /* the common case: no loop */
+    return shmbus__load_seq_cst(&r->mapped[0]->sleep_summary) != 0;
+  for (k = 0; k < r->n_mapped; k++)
     /* seq_cst: after the seq_cst commit store (sleep protocol). */
-    if (r->members[m].hdr != NULL && shmbus__load_seq_cst(&r->members[m].hdr->sleep_summary) != 0)
-      any = true;
-  return any;
+    any |= shmbus__load_seq_cst(&r->mapped[k]->sleep_summary);
+  return any != 0;
 }
 
 bool shmbus__ring_sub_sleeping(const struct shmbus__ring *r, uint32_t g) {

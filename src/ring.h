@@ -41,6 +41,10 @@ struct shmbus__ring {
   uint32_t own; /* m of the own member file */
   uint32_t n_members; /* members[] may be mapped below this */
   struct shmbus__ring_member members[SHMBUS__MAX_MEMBERS];
+  /* The mapped member headers, densely, in the order they were added
+   * (append-only): what a publisher loads on each publish. */
+  uint32_t n_mapped;
+  struct shmbus__member_hdr *mapped[SHMBUS__MAX_MEMBERS];
   uint64_t mask; /* slot_count - 1 */
   uint32_t slot_count;
   uint32_t slot_capacity;
@@ -64,7 +68,7 @@ struct shmbus__ring_pub {
   struct shmbus__pub_rec *rec;
   uint32_t index;      /* record index */
   uint32_t pub_id;     /* stamped into slots */
-  uint64_t gen[SHMBUS__MAX_MEMBERS]; /* each member's gen when min_cursor was computed */
+  uint64_t gen[SHMBUS__MAX_MEMBERS]; /* gen of ring->mapped[k] when min_cursor was computed */
   uint64_t min_cursor; /* lower bound of reliable cursors; UINT64_MAX: none */
   uint32_t blocker;    /* global index of the record min_cursor came from */
   uint64_t wait_ticket; /* mirrors rec->wait_ticket */
