@@ -840,6 +840,12 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
         *pos = (i / r->max_subs + 1) * r->max_subs - 1;
         continue;
       }
+      if (i % r->max_subs == 0 && shmbus__ring_member_sanitize(r, i / r->max_subs) > 0) {
+        log_notice("topic %s: member file %u had sleeper bits beyond its records; cleared",
+                   t->name, i / r->max_subs);
+        t->repaired++;
+        (*fixed)++;
+      }
       p = registry_part_at(t, SHMBUS__WIRE_SUB, i);
       /* Acquire: pairs with whoever stored the state last. */
       st = shmbus__load_acquire(&rec->state);

@@ -814,6 +814,36 @@ static void ring_release_sub(struct shmbus__ring *r, uint32_t g) {
     shmbus__fetch_add_seq_cst(&r->members[g / r->max_subs].hdr->gen, 1);
 }
 
+int shmbus__ring_member_sanitize(struct shmbus__ring *r, uint32_t m) {
+  struct shmbus__ring_member *mb;
+  uint64_t keep_words;
+  uint64_t keep_bits;
+  uint32_t w;
+  int changed = 0;
+
+  if (m >= r->n_members || r->members[m].hdr == NULL)
+    return 0;
+  mb = &r->members[m];
+  keep_words = r->bitmap_words >= 64 ? UINT64_MAX : (UINT64_C(1) << r->bitmap_words) - 1;
+  keep_bits = r->max_subs % 64 == 0 ? UINT64_MAX : (UINT64_C(1) << (r->max_subs % 64)) - 1;
+  /* seq_cst, as the owners' own clears (ring_clear_sleeper). */
+  if (shmbus__load_relaxed(&mb->hdr->sleep_summary) & ~keep_words) {
+    shmbus__fetch_and_seq_cst(&mb->hdr->sleep_summary, keep_words);
+    changed = 1;
+  }
+  w = r->bitmap_words - 1;
+  if (shmbus__load_relaxed(&mb->sleepers[w]) & ~keep_bits) {
+    shmbus__fetch_and_seq_cst(&mb->sleepers[w], keep_bits);
+    changed = 1;
+  }
+  for (w = r->bitmap_words; w < SHMBUS__MAX_SUBS / 64; w++)
+    if (shmbus__load_relaxed(&mb->sleepers[w]) != 0) {
+      shmbus__store_relaxed(&mb->sleepers[w], 0);
+      changed = 1;
+    }
+  return changed;
+}
+
 int shmbus__ring_sub_restore(struct shmbus__ring *r, uint32_t g, bool reliable, uint32_t pid,
                              uint32_t deadline_ms) {
   struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, g);

@@ -346,6 +346,11 @@ int shmbus__ring_repair_step(struct shmbus__ring *ring, struct shmbus__ring_repa
  * process is gone): it no longer holds reliable publishers back. */
 void shmbus__ring_evict_sub(struct shmbus__ring *ring, uint32_t index);
 
+/* Reconciliation (daemon): clears sleeper bits beyond max_subs and summary
+ * bits beyond the bitmap in member file m (nobody's bits: forged).
+ * Returns 1 if anything was cleared. */
+int shmbus__ring_member_sanitize(struct shmbus__ring *ring, uint32_t m);
+
 /* Reconciliation (daemon): puts a registered subscriber record back into
  * the state the daemon knows (LOSSY or RELIABLE) with `pid` and
  * `deadline_ms`. Returns 1 if anything had been changed, 0 if not. */

@@ -844,6 +844,7 @@ Test(trust, forged_records_and_bits_of_another_uid_harm_nobody, .timeout = 60) {
   cr_assert_eq(du_wait(rcv), 0);
   cfd = dt_client(&tr_sys);
   dt_wait_log(&tr_sys, cfd, "is held by no participant", 1);
+  dt_wait_log(&tr_sys, cfd, "had sleeper bits beyond its records; cleared", 1);
   close(cfd);
   close(rfd);
   shmbus_bus_close(bus);

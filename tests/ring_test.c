@@ -1191,6 +1191,11 @@ Test(ring, forged_sleeper_and_waiter_bits_beyond_the_records_are_ignored) {
   cr_assert_not(shmbus__ring_sub_sleeping(&rg.ring, 70));
   cr_assert_not(shmbus__ring_pub_waiting(&rg.ring, 3));
   cr_assert_null(shmbus__ring_sub_rec(&rg.ring, 70 * SHMBUS__MAX_MEMBERS));
+  /* The daemon's reconciliation clears what no record owns. */
+  cr_assert_eq(shmbus__ring_member_sanitize(&rg.ring, 0), 1);
+  cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[1]), (UINT64_C(1) << 6) - 1);
+  cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 3);
+  cr_assert_eq(shmbus__ring_member_sanitize(&rg.ring, 0), 0, "nothing left to clear");
   shmbus__region_close(&rg);
 }
 
