@@ -245,7 +245,9 @@ int registry_member(struct registry_topic *t, uint32_t uid) {
     return SHMBUS_ESTATE;
   if ((rv = shmbus__region_add_member(rg, (uint32_t)free_m, uid, t->name)) < 0)
     return rv;
-  t->bytes += rg->layout.member_size;
+  /* Not charged to the creator's quota (t->bytes): the creator pays for
+   * the data file and one member file; other uids' files are bounded by
+   * SHMBUS__MAX_MEMBERS and go when their uid leaves. */
   log_debug("topic %s: member file %d for uid %u", t->name, free_m, uid);
   return free_m;
 }
@@ -679,12 +681,50 @@ failed:
   return 0;
 }
 
+/* Drops member file m when no participant of its uid is left (not the
+ * region's own, which the daemon's own records use): every record still
+ * in use there is evicted first (publishers that still map the file until
+ * their peer_leave arrives see only free records), then the file goes.
+ * So a topic never fills up with member files of uids long gone, and a
+ * process of that uid that kept a mapping writes to nobody's memory. */
+static void registry_release_member(struct registry_topic *t, uint32_t m) {
+  struct shmbus__ring *r = &t->region.ring;
+  const struct registry_part *p;
+  const struct registry_part *lists[2] = {t->parts, t->dying};
+  bool woke = false;
+  uint32_t i;
+  size_t l;
+
+  if (m >= SHMBUS__MAX_MEMBERS || m == r->own || r->members[m].hdr == NULL ||
+      !t->region.members[m].writable)
+    return;
+  for (l = 0; l < 2; l++)
+    for (p = lists[l]; p != NULL; p = p->next)
+      if (p->member == m)
+        return;
+  for (i = 0; i < r->max_subs; i++) {
+    struct shmbus__sub_rec *rec = &r->members[m].subs[i];
+    /* Acquire: pairs with whoever stored the state last. */
+    uint32_t st = shmbus__load_acquire(&rec->state);
+    if (st != SHMBUS__SUB_FREE || shmbus__ring_sub_sleeping(r, m * r->max_subs + i)) {
+      woke |= st == SHMBUS__SUB_RELIABLE;
+      shmbus__ring_evict_sub(r, m * r->max_subs + i);
+    }
+  }
+  log_debug("topic %s: member file %u (uid %u) released: no participant of that uid left",
+            t->name, m, t->region.members[m].uid);
+  (void)shmbus__region_unmap_member(&t->region, m);
+  if (woke)
+    registry_wake_pub_waiters(t);
+}
+
 int registry_detach(struct registry *reg, struct registry_part *part) {
   struct registry_topic *t = part->topic;
   struct shmbus__ring *r = &t->region.ring;
 
   registry_unlink_part(&t->parts, part);
   if (part->role == SHMBUS__WIRE_SUB) {
+    uint32_t m = part->member;
     t->n_subs--;
     shmbus__ring_evict_sub(r, part->index);
     log_debug("topic %s: subscriber record %u (pid %u) released", t->name, part->index, part->pid);
@@ -693,6 +733,7 @@ int registry_detach(struct registry *reg, struct registry_part *part) {
     if (part->reliable)
       registry_wake_pub_waiters(t);
     registry_free_part(part);
+    registry_release_member(t, m);
     return 0;
   }
   t->n_pubs--;
@@ -700,7 +741,13 @@ int registry_detach(struct registry *reg, struct registry_part *part) {
   part->eventfd = -1;
   part->owner = NULL;
   registry_push_part(&t->dying, part);
-  return registry_try_repair(reg, t);
+  {
+    uint32_t m = part->member;
+    int rv = registry_try_repair(reg, t); /* may free part */
+    if (rv == 0)
+      registry_release_member(t, m);
+    return rv;
+  }
 }
 
 size_t registry_repair_pending(struct registry *reg, bool *now) {

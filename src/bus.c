@@ -66,6 +66,30 @@ static void bus_learn_member(struct shmbus__handle *h, uint32_t g, int fd) {
     shmbus__ring_pub_rescan(&((shmbus_pub *)h)->ring);
 }
 
+/* A publisher that knows no subscriber in member file m any more (not its
+ * own) unmaps it: the daemon drops the file once that uid has no
+ * participant, and may give its number to another uid's new file, which
+ * then comes with the next peer_join. The table's tickets go with it. */
+static void bus_forget_member(struct shmbus__handle *h, uint32_t g) {
+  uint32_t m = h->peers_per != 0 ? g / h->peers_per : SHMBUS__MAX_MEMBERS;
+  struct shmbus__peer_tab *t;
+  uint32_t i;
+
+  if (h->role != SHMBUS__WIRE_PUB || m >= SHMBUS__MAX_MEMBERS || m == h->member ||
+      h->region.ring.members[m].hdr == NULL)
+    return;
+  t = &h->peers[m];
+  for (i = 0; t->fd != NULL && i < h->peers_per; i++)
+    if (t->fd[i] >= 0)
+      return;
+  free(t->fd);
+  free(t->signalled);
+  t->fd = NULL;
+  t->signalled = NULL;
+  if (shmbus__region_unmap_member(&h->region, m) == 0)
+    shmbus__ring_pub_rescan(&((shmbus_pub *)h)->ring);
+}
+
 /* A reply that came after its request timed out: if it attached a record
  * for us, give it back (fire and forget; the `ok` is dropped too). */
 static void bus_late_reply(shmbus_bus *bus, const struct shmbus__msg *ev) {
@@ -103,6 +127,7 @@ static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
         h->pending_peers--;
     } else if (ev->type == SHMBUS__MSG_PEER_LEAVE) {
       bus_set_peer(h, ev->index, -1);
+      bus_forget_member(h, ev->index);
     }
     /* The peer table changed: a wake-up that found no fd before may find
      * one now (sleeping subscribers and waiting publishers alike), and

@@ -151,6 +151,18 @@ int shmbus__region_map_member(struct shmbus__region *rg, uint32_t m, int fd) {
   return region_map_member(rg, m, fd, false, false);
 }
 
+int shmbus__region_unmap_member(struct shmbus__region *rg, uint32_t m) {
+  int rv;
+
+  if (m >= SHMBUS__MAX_MEMBERS || (rv = shmbus__ring_view_remove_member(&rg->ring, m)) < 0)
+    return -EINVAL;
+  shmbus__shm_unmap(rg->members[m].map, rg->layout.member_size);
+  shmbus__fd_close(rg->members[m].fd);
+  memset(&rg->members[m], 0, sizeof(rg->members[m]));
+  rg->members[m].fd = -1;
+  return 0;
+}
+
 int shmbus__region_open(struct shmbus__region *rg, int data_fd, int ctrl_fd,
                         enum shmbus__role role) {
   struct shmbus__params p;

@@ -85,6 +85,11 @@ int shmbus__region_attach(struct shmbus__region *rg, const struct shmbus__params
  * already; SHMBUS_EBADREGION, -EINVAL, -ENOMEM. */
 int shmbus__region_map_member(struct shmbus__region *rg, uint32_t m, int fd);
 
+/* Unmaps member file m (not the own one) and closes the fd kept for it.
+ * Publishers call it when they know no subscriber there any more, the
+ * daemon when no participant of that uid is left. -EINVAL otherwise. */
+int shmbus__region_unmap_member(struct shmbus__region *rg, uint32_t m);
+
 /* Maps a region from its data fd and one member fd for `role`, after
  * validating both files and both headers from memory (adoption after a
  * restart; tests). Does not take ownership of the fds. Errors as above

@@ -196,6 +196,7 @@ int shmbus__ring_view_add_member(struct shmbus__ring *r, uint32_t m, void *membe
   if (len != r->member_size)
     return SHMBUS_EBADREGION;
   mb = &r->members[m];
+  r->view_gen++;
   if (mb->hdr == NULL)
     r->mapped[r->n_mapped++] = member;
   else
@@ -213,6 +214,22 @@ int shmbus__ring_view_add_member(struct shmbus__ring *r, uint32_t m, void *membe
     r->sleepers = mb->sleepers;
     r->subs = mb->subs;
   }
+  return 0;
+}
+
+int shmbus__ring_view_remove_member(struct shmbus__ring *r, uint32_t m) {
+  uint32_t k;
+
+  if (m >= SHMBUS__MAX_MEMBERS || r->members[m].hdr == NULL ||
+      (r->ctrl != NULL && m == r->own))
+    return -EINVAL;
+  for (k = 0; k < r->n_mapped; k++)
+    if (r->mapped[k] == r->members[m].hdr) {
+      r->mapped[k] = r->mapped[--r->n_mapped];
+      break;
+    }
+  r->view_gen++;
+  memset(&r->members[m], 0, sizeof(r->members[m]));
   return 0;
 }
 
@@ -304,6 +321,7 @@ static void ring_rescan(struct shmbus__ring_pub *pub) {
 
   /* Pairs with the joining subscribers' seq_cst gen increments, made
    * after their records: every gen before any record. */
+  pub->view_gen = r->view_gen;
   for (k = 0; k < r->n_mapped; k++)
     pub->gen[k] = shmbus__load_acquire(&r->mapped[k]->gen);
   for (m = 0; m < r->n_members; m++) {
@@ -354,6 +372,9 @@ static inline bool ring_gen_moved(const struct shmbus__ring_pub *pub, bool seq_c
   uint32_t n = r->n_mapped;
   uint32_t k;
 
+  /* Member files came or went (process-local): the gens are of others. */
+  if (pub->view_gen != r->view_gen)
+    return true;
   /* One member file (one uid) is the common case: no loop. */
   if (n == 1)
     return (seq_cst ? shmbus__load_seq_cst(&r->mapped[0]->gen)

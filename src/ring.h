@@ -45,6 +45,7 @@ struct shmbus__ring {
    * (append-only): what a publisher loads on each publish. */
   uint32_t n_mapped;
   struct shmbus__member_hdr *mapped[SHMBUS__MAX_MEMBERS];
+  uint32_t view_gen; /* incremented whenever mapped[] changes (process-local) */
   uint64_t mask; /* slot_count - 1 */
   uint32_t slot_count;
   uint32_t slot_capacity;
@@ -69,6 +70,7 @@ struct shmbus__ring_pub {
   uint32_t index;      /* record index */
   uint32_t pub_id;     /* stamped into slots */
   uint64_t gen[SHMBUS__MAX_MEMBERS]; /* gen of ring->mapped[k] when min_cursor was computed */
+  uint32_t view_gen;                 /* ring->view_gen then */
   uint64_t min_cursor; /* lower bound of reliable cursors; UINT64_MAX: none */
   uint32_t blocker;    /* global index of the record min_cursor came from */
   uint64_t wait_ticket; /* mirrors rec->wait_ticket */
@@ -157,6 +159,11 @@ int shmbus__ring_view_build(struct shmbus__ring *ring, const struct shmbus__para
  * (m out of range), SHMBUS_EBADREGION (size not as the layout says). */
 int shmbus__ring_view_add_member(struct shmbus__ring *ring, uint32_t m, void *member, uint64_t len,
                                  bool own);
+
+/* Removes member file m from a view (not the own one): its records are no
+ * longer looked at. -EINVAL for the own file or one not mapped. Any
+ * publisher handle on this view must rescan (shmbus__ring_pub_rescan). */
+int shmbus__ring_view_remove_member(struct shmbus__ring *ring, uint32_t m);
 
 /* For adoption after a daemon restart (and tests), where nothing but the
  * memory says what it is: validates the data header and one member header
