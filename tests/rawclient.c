@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -437,9 +438,17 @@ int dt_sub_recv_wait(struct dt_rec *s, char *buf, size_t cap) {
  * (no daemon running) it looks once. */
 void dt_wait_log(const struct dt_daemon *d, int fd, const char *needle, int count) {
   uint64_t deadline = dt_now_ms() + (uint64_t)dt_timeout_ms();
+  /* Woken by the daemon's writes to its log (inotify), not by polling it
+   * with requests: a tight loop of status requests would run into the
+   * daemon's request-rate limit. The watch is set before each read, so a
+   * write between the read and the wait is not missed. */
+  int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 
+  DT_ASSERT(ifd >= 0, "inotify_init1: %s", strerror(errno));
+  DT_ASSERT(inotify_add_watch(ifd, d->log, IN_MODIFY) >= 0, "inotify_add_watch %s: %s", d->log,
+            strerror(errno));
   for (;;) {
-    char buf[65536];
+    static char buf[1 << 20];
     ssize_t n;
     int found = 0;
     int lfd = open(d->log, O_RDONLY | O_CLOEXEC);
@@ -455,10 +464,19 @@ void dt_wait_log(const struct dt_daemon *d, int fd, const char *needle, int coun
         }
       }
     }
-    if (found >= count)
+    if (found >= count) {
+      close(ifd);
       return;
+    }
     DT_ASSERT(fd >= 0 && dt_now_ms() < deadline, "the daemon never logged \"%s\"", needle);
-    (void)dt_status(fd);
+    {
+      struct pollfd pfd = {ifd, POLLIN, 0};
+      char ev[4096];
+      uint64_t now = dt_now_ms();
+      (void)poll(&pfd, 1, now < deadline ? (int)(deadline - now) : 0);
+      while (read(ifd, ev, sizeof(ev)) > 0) {
+      }
+    }
   }
 }
 
