@@ -64,12 +64,15 @@ static const char tt_rules[] = "allow any ** uid:0\n"
                                "allow pub public/pw uid:65534\n";
 
 #define TT_MAX_KIDS 16
-#define TT_HANG_MS 60000 /* a child that has not exited by then is hung */
+#define TT_HANG_MS 90000 /* a child that has not exited by then is hung */
 
 static struct dt_daemon tt_d;
 static pid_t tt_kids[TT_MAX_KIDS];
+static shmbus_bus *tt_buses[TT_MAX_KIDS]; /* the test process's own buses */
 
-/* The suite's .fini: runs after every test, passed or failed. */
+/* The suite's .fini: runs after every test, passed or failed (Criterion
+ * skips it only when the test process itself crashes; then the daemon
+ * dies with it, PR_SET_PDEATHSIG, and only the directory stays). */
 static void tt_fini(void) {
   int i;
 
@@ -84,12 +87,18 @@ static void tt_fini(void) {
     (void)waitpid(tt_d.pid, NULL, 0);
     tt_d.pid = 0;
   }
+  /* After the daemon is gone, so that closing asks nobody and waits for
+   * nothing. */
+  for (i = 0; i < TT_MAX_KIDS; i++) {
+    shmbus_bus_close(tt_buses[i]);
+    tt_buses[i] = NULL;
+  }
   if (tt_d.tmp[0] != '\0')
     dt_cleanup(&tt_d);
   tt_d.tmp[0] = '\0';
 }
 
-TestSuite(trust, .timeout = 180.0, .fini = tt_fini);
+TestSuite(trust, .timeout = 300.0, .fini = tt_fini);
 
 static void tt_start(void) {
   if (geteuid() != 0)
@@ -200,7 +209,23 @@ static shmbus_bus *tt_bus(void) {
   o.name = "trust_test";
   rv = shmbus_bus_open(&bus, &o);
   DT_ASSERT(rv == 0, "bus_open: %s", shmbus_strerror(rv));
+  if (!dt_in_child) {
+    int i;
+    for (i = 0; i < TT_MAX_KIDS && tt_buses[i] != NULL; i++)
+      ;
+    DT_ASSERT(i < TT_MAX_KIDS, "too many buses");
+    tt_buses[i] = bus;
+  }
   return bus;
+}
+
+/* Closes a bus of tt_bus (in the test process: forgets it first). */
+static void tt_bus_close(shmbus_bus *bus) {
+  int i;
+  for (i = 0; i < TT_MAX_KIDS; i++)
+    if (tt_buses[i] == bus)
+      tt_buses[i] = NULL;
+  shmbus_bus_close(bus);
 }
 
 /* Message i of a victim publisher: self-checking, its length varies. */
@@ -223,8 +248,11 @@ static int tt_publish_n(shmbus_pub *pub, uint64_t first, uint64_t n, int half_fd
     int stuck = 0;
     int rv;
     while ((rv = shmbus_pub_publish(pub, buf, len)) == SHMBUS_EFULL) {
-      /* Bounded: 5 waits of 2 s with no room means "held forever". */
-      if ((rv = shmbus_pub_wait(pub, 2000 * dt_scale())) == -ETIMEDOUT && ++stuck == 5)
+      /* Bounded: 15 waits of 2 s in a row with no room means "held
+       * forever" (a deadline for a reliable subscriber that stopped
+       * reading, or the daemon freeing a dead forger's records, comes
+       * well before). */
+      if ((rv = shmbus_pub_wait(pub, 2000 * dt_scale())) == -ETIMEDOUT && ++stuck == 15)
         break;
     }
     if (rv != 0) {
@@ -441,9 +469,10 @@ static int tt_victim_sub(const char *topic, bool reliable, uint64_t n, int ready
     shmbus_sub_stats(sub, &st);
     if (st.received + st.lost >= n)
       break;
-    rv = shmbus_sub_recv(sub, buf, sizeof(buf), &info, 10000 * dt_scale());
+    /* Longer than the publisher may wait for room. */
+    rv = shmbus_sub_recv(sub, buf, sizeof(buf), &info, 45000 * dt_scale());
     if (rv == -ETIMEDOUT) {
-      fprintf(stderr, "victim sub (%s): no message for 10 s at received %llu lost %llu\n",
+      fprintf(stderr, "victim sub (%s): no message for 45 s at received %llu lost %llu\n",
               reliable ? "reliable" : "lossy", (unsigned long long)st.received,
               (unsigned long long)st.lost);
       return 21;
@@ -473,7 +502,7 @@ static int tt_victim_sub(const char *topic, bool reliable, uint64_t n, int ready
             (unsigned long long)st.lost, (unsigned long long)n, (unsigned long long)last);
     return 25;
   }
-  shmbus_bus_close(bus);
+  tt_bus_close(bus);
   return 0;
 }
 
@@ -499,7 +528,7 @@ static int tt_victim_pub(const char *topic, uint32_t subs, uint64_t n, int ready
             (unsigned long long)n, shmbus_strerror(rv));
     return rv == SHMBUS_EFULL || rv == -ETIMEDOUT ? 14 : 13;
   }
-  shmbus_bus_close(bus);
+  tt_bus_close(bus);
   return 0;
 }
 
@@ -619,8 +648,8 @@ Test(trust, scribbler_harms_no_other_uid) {
       DT_ASSERT(rv == 0, "M3: subscriber %d of %u after the attack: %s", i + 1,
                 tt_x_opts.max_subs, shmbus_err_name(rv));
     }
-    shmbus_bus_close(bus);
-    shmbus_bus_close(keeper_bus);
+    tt_bus_close(bus);
+    tt_bus_close(keeper_bus);
     close(sfd);
   }
   dt_stop(&tt_d);
@@ -653,7 +682,7 @@ static int tt_l1_publisher(void) {
             shmbus_strerror(rv));
     return 13;
   }
-  shmbus_bus_close(bus);
+  tt_bus_close(bus);
   return 0;
 }
 
@@ -919,7 +948,7 @@ Test(trust, dead_publisher_repair_does_not_freeze_the_daemon, .timeout = 400.0) 
             (unsigned long long)big.slots + k);
   DT_ASSERT(tt_status_within(fd, 5000), "the daemon answers after the repair");
   close(fd);
-  shmbus_bus_close(bus);
+  tt_bus_close(bus);
   dt_stop(&tt_d);
 }
 
@@ -962,7 +991,7 @@ static int tt_pw_reader(int ready_fd, int stop_fd, int out_fd) {
     }
   }
   (void)!write(out_fd, counts, sizeof(counts));
-  shmbus_bus_close(bus);
+  tt_bus_close(bus);
   return 0;
 }
 
@@ -1060,14 +1089,14 @@ Test(trust, publisher_scribbling_a_data_file_harms_only_that_topic) {
               "public/other: message %llu: %s", (unsigned long long)i,
               rv < 0 ? shmbus_strerror(rv) : "not intact or out of order");
   }
-  shmbus_bus_close(bus);
+  tt_bus_close(bus);
   dt_stop(&tt_d);
 }
 
 /* ---- 3. a forged reliable record outlives the forger (M3) ----------------- */
 
 /* On main: "M3: root's publisher held after 11 of 80 messages: timed out"
- * (5 bounded waits of 2 s for room): records the attacker forged as
+ * (15 bounded waits of 2 s for room): records the attacker forged as
  * reliable with cursor 3 outlive it, the daemon never frees them. */
 Test(trust, forged_reliable_record_dies_with_its_forger) {
   static const struct shmbus_topic_opts r8 = {8, 64, 8, 4, false};
@@ -1099,6 +1128,6 @@ Test(trust, forged_reliable_record_dies_with_its_forger) {
   DT_ASSERT(rv == 0, "M3: root's publisher held after %llu of %u messages: %s",
             (unsigned long long)at, 10u * r8.slots, shmbus_strerror(rv));
   close(sfd);
-  shmbus_bus_close(bus);
+  tt_bus_close(bus);
   dt_stop(&tt_d);
 }
