@@ -19,10 +19,14 @@
  *    set;
  *  - dead_publisher_repair_does_not_freeze_the_daemon (H2): a publisher
  *    of another uid advances head a whole lap of a 1 GiB ring and dies in
- *    CLAIMING; the daemon keeps answering while it repairs;
- *  - publisher_scribbling_a_data_file_harms_only_that_topic: root's
- *    subscribers there get messages or SHMBUS_ECORRUPT, nothing else;
- *  - forged_reliable_record_dies_with_its_forger (M3).
+ *    CLAIMING; the daemon keeps answering while it repairs, and root's
+ *    subscriber goes on with later messages, the lap counted lost;
+ *  - publisher_scribbling_a_data_file_harms_only_that_topic: a publisher
+ *    of another uid scribbles a data file; root's subscribers there get
+ *    messages or SHMBUS_ECORRUPT, a newcomer still opens the topic, the
+ *    daemon survives, another topic is untouched;
+ *  - forged_reliable_record_dies_with_its_forger (M3): records forged as
+ *    reliable do not hold a publisher once the forger is gone.
  *
  * Every wait is on an event (pipe, child exit through a pidfd, reply) with
  * a bound; the bound only detects a hang, nothing asserts on time. The
