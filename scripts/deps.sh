@@ -10,8 +10,9 @@ packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcriterio
 packages+=(libjansson-dev libzmq3-dev)
 for arg in "$@"; do
   case "$arg" in
-    # valgrind: scripts/test.sh --valgrind; gnuplot: the benchmark smoke test draws a plot (--plot).
-    --test) packages+=(valgrind gnuplot-nox) ;;
+    # valgrind: scripts/test.sh --valgrind; gnuplot: the benchmark smoke test draws a plot (--plot);
+    # strace: trust::forged_sleeper_bits_cost_the_publisher_nothing counts syscalls with it.
+    --test) packages+=(valgrind gnuplot-nox strace) ;;
     --fuzz) packages+=(clang libclang-rt-dev) ;; # scripts/fuzz.sh: clang with libFuzzer
   esac
 done
