@@ -6,12 +6,16 @@
  *   shmbus-example-reliable [--messages N]
  *
  * The logger checks that it got every sequence number exactly once. */
+/* fork, waitpid and libuv's pthread types under strict C11. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <shmbus/shmbus.h>
 #include <shmbus/uv.h>

@@ -7,12 +7,16 @@
  * overwrite what it has not read); the others are lossy (they never slow
  * the publisher, and count exactly what they missed). Every payload carries
  * a checksum. The bus daemon is started automatically if none runs. */
+/* fork, waitpid and libuv's pthread types under strict C11. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <shmbus/shmbus.h>
 #include <shmbus/uv.h>

@@ -15,6 +15,8 @@
 #include "shmbus/error.h"
 #include "shmbus/uv.h"
 
+#include <uv.h>
+
 #define UV_BATCH 256
 
 struct shmbus__uv_handle {

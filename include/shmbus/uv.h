@@ -6,17 +6,25 @@
  * Everything here runs on the loop's thread, which must be the thread that
  * uses the bus (see shmbus/bus.h). The loop must outlive the handles started
  * on it: close them (or the bus), then run the loop once more so libuv can
- * finish closing its handles, then close the loop. */
+ * finish closing its handles, then close the loop.
+ *
+ * This header names libuv's loop type only, and does not include <uv.h>:
+ * a program that calls libuv includes <uv.h> itself (under strict C11 that
+ * needs _POSIX_C_SOURCE, for libuv's pthread types), while one that only
+ * passes a loop along compiles with -std=c11 -pedantic as it is. Link
+ * libuv either way (pkg-config shmbus and shmbus::shmbus bring it). */
 #ifndef SHMBUS_UV_H
 #define SHMBUS_UV_H
-
-#include <uv.h>
 
 #include "shmbus/bus.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* libuv's loop, as <uv.h> declares it (C11 allows repeating a typedef of
+ * the same type, so including both headers in either order is fine). */
+typedef struct uv_loop_s uv_loop_t;
 
 /* Called for each message. `data` is valid only during the call (for a
  * reliable subscriber it points into shared memory, for a lossy one into a
