@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
-# Installs what shmbus needs to build and test on Debian (bookworm or later).
+# Installs what shmbus needs on Debian 12 (bookworm) or 13 (trixie), and
+# nothing it does not:
+#
+#   scripts/deps.sh             build the library, daemon, CLI and examples (scripts/demo.sh)
+#   scripts/deps.sh --test      also the test suite, benchmark, valgrind, systemd-analyze (scripts/test.sh)
+#   scripts/deps.sh --fuzz      also clang with libFuzzer (scripts/fuzz.sh)
+#   scripts/deps.sh --package   also what dpkg-buildpackage needs for debian/ (scripts/package.sh)
+#   scripts/deps.sh --installed only a compiler, CMake and pkg-config: build against the
+#                               installed packages (demo.sh --installed, consumer-test.sh --installed)
+#
 # Idempotent: installs only the packages that are missing. Runs apt-get as
-# root, or through sudo when that is available.
+# root, or through sudo when that is available; never asks a question
+# (DEBIAN_FRONTEND=noninteractive), so it works without a terminal (CI).
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcriterion-dev)
-# The shmbus CLI and shmbus-bench (built by default): jansson for JSON; libzmq for the
-# benchmark's ZeroMQ peer.
-packages+=(libjansson-dev libzmq3-dev)
+base=(build-essential cmake pkg-config)
+# msgpack-c's development package: libmsgpack-c-dev from Debian 13 on
+# (msgpack-c 6; libmsgpack-dev is only a transitional package there),
+# libmsgpack-dev on Debian 12 (msgpack-c 4).
+msgpack=libmsgpack-dev
+if apt-cache show libmsgpack-c-dev >/dev/null 2>&1 ||
+   dpkg-query -W -f='${Status}' libmsgpack-c-dev 2>/dev/null | grep -q 'install ok installed'; then
+  msgpack=libmsgpack-c-dev
+fi
+# The library and daemon (libuv, msgpack-c), the shmbus CLI (jansson).
+packages=("${base[@]}" libuv1-dev "$msgpack" libjansson-dev)
 for arg in "$@"; do
   case "$arg" in
-    # valgrind: scripts/test.sh --valgrind; gnuplot: the benchmark smoke test draws a plot (--plot);
-    # strace: trust::forged_sleeper_bits_cost_the_publisher_nothing counts syscalls with it.
-    --test) packages+=(valgrind gnuplot-nox strace) ;;
-    --fuzz) packages+=(clang libclang-rt-dev) ;; # scripts/fuzz.sh: clang with libFuzzer
+    # Criterion for the suite; libzmq for the benchmark's ZeroMQ peer (its smoke test);
+    # valgrind for test.sh --valgrind; gnuplot for the benchmark smoke test's plot;
+    # systemd for systemd-analyze (the systemd_units test); strace for
+    # trust::forged_sleeper_bits_cost_the_publisher_nothing, which counts syscalls.
+    --test) packages+=(libcriterion-dev libzmq3-dev valgrind gnuplot-nox systemd strace) ;;
+    --fuzz) packages+=(clang libclang-rt-dev) ;;
+    --package) packages+=(debhelper dpkg-dev fakeroot) ;;
+    --installed) packages=("${base[@]}") ;;
+    *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
 
@@ -33,4 +55,9 @@ else
 fi
 echo "shmbus: installing ${missing[*]}" >&2
 "${as_root[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The msgpack-c name may only be known after the update (a fresh machine).
+if [ "$msgpack" = libmsgpack-dev ] && apt-cache show libmsgpack-c-dev >/dev/null 2>&1; then
+  missing=("${missing[@]/#libmsgpack-dev/libmsgpack-c-dev}")
+fi
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}" >/dev/null
