@@ -1,0 +1,109 @@
+# Fresh Debian roots for CI (sourced by .ci/run; usable by hand):
+#
+#   . .ci/fresh-root.sh
+#   fr_debootstrap trixie DIR        debootstrap --variant=minbase from this machine's mirror
+#   fr_enter DIR SRC                 mount /proc, /sys, /dev, /dev/pts, a fresh /dev/shm, and
+#                                    SRC (a git checkout) read-only at /mnt/src inside DIR
+#   fr_run DIR 'commands'            run bash -c 'commands' as root in DIR, with CI=true, no
+#                                    stdin, HOME=/root, in /root
+#   fr_leave DIR                     stop what still runs in DIR, unmount everything
+#   fr_leave_all                     fr_leave every root entered (for an EXIT trap)
+#
+# The root's own /tmp is used (not a tmpfs), so a run can check that
+# nothing was left there. Needs root, debootstrap and util-linux.
+
+fr_entered=()
+
+# The URI this machine's apt uses for Debian's main archive: deb822 stanzas
+# in /etc/apt/sources.list.d/*.sources, then one-line sources; the first
+# one serving a release suite (not -security, -updates or -backports).
+fr_mirror() {
+  local uri=""
+  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+    BEGIN { RS = ""; FS = "\n" }
+    {
+      u = ""; ok = 0
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); u = a[2] }
+        if ($i ~ /^Suites:/) {
+          n = split($i, s, /[ \t]+/)
+          for (j = 2; j <= n; j++) if (s[j] ~ /^(bookworm|trixie|forky|stable|testing|sid|unstable)$/) ok = 1
+        }
+      }
+      if (ok && u != "") { print u; exit }
+    }')
+  if [ -z "$uri" ]; then
+    uri=$(cat /etc/apt/sources.list 2>/dev/null | sed 's/\[[^]]*\]//' | awk '
+      $1 == "deb" && $3 ~ /^(bookworm|trixie|forky|stable|testing|sid|unstable)$/ { print $2; exit }')
+  fi
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+fr_debootstrap() {
+  local suite=$1 dir=$2 mirror
+  mirror=$(fr_mirror)
+  command -v debootstrap >/dev/null 2>&1 ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  echo "fresh-root: debootstrap --variant=minbase $suite $dir $mirror"
+  debootstrap --variant=minbase "$suite" "$dir" "$mirror" >"$dir.debootstrap.log" 2>&1 || {
+    tail -30 "$dir.debootstrap.log" >&2
+    return 1
+  }
+  rm -f "$dir.debootstrap.log"
+  # The root's apt uses the same mirror; resolv.conf for its lookups.
+  cp -L /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
+}
+
+fr_enter() {
+  local dir=$1 src=$2
+  dir=$(cd "$dir" && pwd)
+  fr_entered+=("$dir")
+  mount -t proc proc "$dir/proc" &&
+    mount -t sysfs sysfs "$dir/sys" &&
+    mount --bind /dev "$dir/dev" &&
+    mount --bind /dev/pts "$dir/dev/pts" &&
+    mount -t tmpfs -o mode=1777,nosuid,nodev shm "$dir/dev/shm" &&
+    mkdir -p "$dir/mnt/src" &&
+    mount --bind "$src" "$dir/mnt/src" &&
+    mount -o remount,bind,ro "$dir/mnt/src"
+}
+
+fr_run() {
+  local dir=$1
+  shift
+  chroot "$dir" /usr/bin/env -i HOME=/root USER=root LOGNAME=root CI=true LANG=C.UTF-8 \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    ${http_proxy:+http_proxy=$http_proxy} ${https_proxy:+https_proxy=$https_proxy} \
+    /bin/bash -c "cd /root && $*" </dev/null
+}
+
+# Processes whose root directory is DIR (started inside it).
+fr_pids() {
+  local dir=$1 p r
+  for p in /proc/[0-9]*; do
+    r=$(readlink "$p/root" 2>/dev/null) || continue
+    [ "$r" = "$dir" ] && echo "${p#/proc/}"
+  done
+}
+
+fr_leave() {
+  local dir=$1 pids m
+  pids=$(fr_pids "$dir")
+  if [ -n "$pids" ]; then
+    echo "fresh-root: stopping what was left running in $dir: $(echo $pids)" >&2
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+  fi
+  # Innermost first; lazily if something still holds one.
+  for m in mnt/src dev/shm dev/pts dev sys proc; do
+    if mountpoint -q "$dir/$m"; then
+      umount "$dir/$m" 2>/dev/null || umount -l "$dir/$m"
+    fi
+  done
+}
+
+fr_leave_all() {
+  local d
+  for d in "${fr_entered[@]}"; do fr_leave "$d"; done
+  fr_entered=()
+}
