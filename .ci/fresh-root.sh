@@ -82,8 +82,9 @@ fr_pids() {
   local dir=$1 p r
   for p in /proc/[0-9]*; do
     r=$(readlink "$p/root" 2>/dev/null) || continue
-    [ "$r" = "$dir" ] && echo "${p#/proc/}"
+    if [ "$r" = "$dir" ]; then echo "${p#/proc/}"; fi
   done
+  return 0
 }
 
 fr_leave() {
