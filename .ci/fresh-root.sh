@@ -42,8 +42,11 @@ fr_mirror() {
 fr_debootstrap() {
   local suite=$1 dir=$2 mirror
   mirror=$(fr_mirror)
-  command -v debootstrap >/dev/null 2>&1 ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null ||
+      return
+  fi
   echo "fresh-root: debootstrap --variant=minbase $suite $dir $mirror"
   debootstrap --variant=minbase "$suite" "$dir" "$mirror" >"$dir.debootstrap.log" 2>&1 || {
     tail -30 "$dir.debootstrap.log" >&2
