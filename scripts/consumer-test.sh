@@ -31,6 +31,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+if [ "$installed" -eq 1 ]; then bash scripts/deps.sh --installed; else bash scripts/deps.sh; fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/shmbus-consumer-XXXXXX")
 bus="$work/bus"
 cleanup() {
