@@ -2,8 +2,9 @@
 #
 #   . .ci/fresh-root.sh
 #   fr_debootstrap trixie DIR        debootstrap --variant=minbase from this machine's mirror
-#   fr_enter DIR SRC                 mount /proc, /sys, /dev, /dev/pts, a fresh /dev/shm, and
-#                                    SRC (a git checkout) read-only at /mnt/src inside DIR
+#   fr_enter DIR SRC                 mount /proc, /sys and a fresh /dev/shm in DIR, and put a
+#                                    bare clone of SRC (a git checkout) at /mnt/src inside DIR
+#   fr_remove DIR                    rm -rf DIR, refused while anything is mounted below it
 #   fr_run DIR 'commands'            run bash -c 'commands' as root in DIR, with CI=true, no
 #                                    stdin, HOME=/root, in /root
 #   fr_leave DIR                     stop what still runs in DIR, unmount everything
@@ -11,6 +12,15 @@
 #
 # The root's own /tmp is used (not a tmpfs), so a run can check that
 # nothing was left there. Needs root, debootstrap and util-linux.
+#
+# Nothing of the host's own file systems is ever mounted into a root: no
+# bind mount of /dev (debootstrap made the root's own device nodes) nor of
+# the source tree (the root gets a copy). On a machine whose /dev is a plain
+# directory of the root file system, a bind-mounted /dev is the same file
+# system as the chroot, and removing the chroot through a mount left behind
+# would delete the host's device nodes (this happened once). Only proc,
+# sysfs and a tmpfs are mounted, and fr_remove refuses to remove a root
+# while anything is mounted below it.
 
 fr_entered=()
 
@@ -61,14 +71,12 @@ fr_enter() {
   local dir=$1 src=$2
   dir=$(cd "$dir" && pwd)
   fr_entered+=("$dir")
-  mount -t proc proc "$dir/proc" &&
+  mkdir -p "$dir/dev/shm" "$dir/mnt" &&
+    rm -rf "$dir/mnt/src" &&
+    git clone -q --bare "$src" "$dir/mnt/src" &&
+    mount -t proc proc "$dir/proc" &&
     mount -t sysfs sysfs "$dir/sys" &&
-    mount --bind /dev "$dir/dev" &&
-    mount --bind /dev/pts "$dir/dev/pts" &&
-    mount -t tmpfs -o mode=1777,nosuid,nodev shm "$dir/dev/shm" &&
-    mkdir -p "$dir/mnt/src" &&
-    mount --bind "$src" "$dir/mnt/src" &&
-    mount -o remount,bind,ro "$dir/mnt/src"
+    mount -t tmpfs -o mode=1777,nosuid,nodev shm "$dir/dev/shm"
 }
 
 fr_run() {
@@ -99,7 +107,7 @@ fr_leave() {
     kill -KILL $pids 2>/dev/null || true
   fi
   # Innermost first; lazily if something still holds one.
-  for m in mnt/src dev/shm dev/pts dev sys proc; do
+  for m in dev/shm sys proc; do
     if mountpoint -q "$dir/$m"; then
       umount "$dir/$m" 2>/dev/null || umount -l "$dir/$m"
     fi
@@ -110,4 +118,20 @@ fr_leave_all() {
   local d
   for d in "${fr_entered[@]}"; do fr_leave "$d"; done
   fr_entered=()
+}
+
+# Whether anything is mounted at or below DIR (absolute).
+fr_mounted_below() {
+  awk -v d="$1" '$2 == d || index($2, d "/") == 1 { found = 1 } END { exit !found }' /proc/self/mounts
+}
+
+fr_remove() {
+  local dir
+  [ -e "$1" ] || return 0
+  dir=$(cd "$1" && pwd)
+  if fr_mounted_below "$dir"; then
+    echo "fresh-root: something is still mounted below $dir; not removing it" >&2
+    return 1
+  fi
+  rm -rf --one-file-system "$dir"
 }
