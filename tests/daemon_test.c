@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <uv.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
