@@ -64,6 +64,7 @@ void config_limits_default(struct config_limits *l) {
   l->clients = CONFIG_LIMIT_CLIENTS;
   l->reserved = CONFIG_LIMIT_RESERVED;
   l->hello_ms = CONFIG_LIMIT_HELLO_MS;
+  l->deadline_ms = CONFIG_LIMIT_DEADLINE_MS;
   l->unread = CONFIG_LIMIT_UNREAD;
   l->unread_bytes = CONFIG_LIMIT_UNREAD_BYTES;
   l->retained = CONFIG_LIMIT_RETAINED;
@@ -104,6 +105,7 @@ int config_limit_set(struct config_limits *l, const char *name, const char *valu
       {"clients", offsetof(struct config_limits, clients), false},
       {"reserved", offsetof(struct config_limits, reserved), false},
       {"hello_ms", offsetof(struct config_limits, hello_ms), false},
+      {"deadline_ms", offsetof(struct config_limits, deadline_ms), false},
       {"unread", offsetof(struct config_limits, unread), false},
       {"unread_bytes", offsetof(struct config_limits, unread_bytes), true},
       {"retained", offsetof(struct config_limits, retained), false},
@@ -120,7 +122,8 @@ int config_limit_set(struct config_limits *l, const char *name, const char *valu
   if (i == sizeof(names) / sizeof(names[0])) {
     snprintf(err, errlen,
              "unknown limit \"%s\" (topics, records, memory, region, rate, burst, connections, "
-             "clients, reserved, hello_ms, unread, unread_bytes, retained or retained_memory)",
+             "clients, reserved, hello_ms, unread, unread_bytes, retained, retained_memory or "
+             "deadline_ms)",
              name);
     return -EINVAL;
   }

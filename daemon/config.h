@@ -62,6 +62,7 @@ struct config_limits {
   uint64_t unread_bytes; /* bytes of unread snapshot replies of one uid (not owner/root) */
   uint64_t retained;     /* retained topics one uid created that still exist */
   uint64_t retained_memory; /* bytes of the retained topics one uid created */
+  uint64_t deadline_ms;  /* system bus: the longest a publisher waits for one reliable subscriber */
 };
 
 #define CONFIG_LIMIT_TOPICS 1024u
@@ -78,6 +79,7 @@ struct config_limits {
 #define CONFIG_LIMIT_UNREAD_BYTES (64ull << 20)
 #define CONFIG_LIMIT_RETAINED 64u
 #define CONFIG_LIMIT_RETAINED_MEMORY (1ull << 30)
+#define CONFIG_LIMIT_DEADLINE_MS 10000u
 
 /* The default limits. */
 void config_limits_default(struct config_limits *l);

@@ -94,7 +94,9 @@ static void main_usage(FILE *f) {
       "                    records (held, %u), memory (bytes of regions created,\n"
       "                    %lluG), region (bytes of one topic, %lluG), rate (control\n"
       "                    messages per second, %u), burst (%u), connections (of\n"
-      "                    one uid on the system bus, %u); sizes take K/M/G\n"
+      "                    one uid on the system bus, %u), deadline_ms (system bus:\n"
+      "                    the longest a publisher waits for one reliable\n"
+      "                    subscriber, %u), and more in shmbusd(8); sizes take K/M/G\n"
       "  -r, --ready-fd N  write one byte to descriptor N once the socket accepts\n"
       "                    connections, then close it\n"
       "  -i, --idle-exit S exit after S seconds without clients and without topics\n"
@@ -110,7 +112,8 @@ static void main_usage(FILE *f) {
       "Exit status: 0 stopped cleanly, 1 error, 2 bad usage, 3 another shmbusd owns the\n"
       "bus directory.\n",
       CONFIG_LIMIT_TOPICS, CONFIG_LIMIT_RECORDS, CONFIG_LIMIT_MEMORY >> 30,
-      CONFIG_LIMIT_REGION >> 30, CONFIG_LIMIT_RATE, CONFIG_LIMIT_BURST, CONFIG_LIMIT_CONNECTIONS);
+      CONFIG_LIMIT_REGION >> 30, CONFIG_LIMIT_RATE, CONFIG_LIMIT_BURST, CONFIG_LIMIT_CONNECTIONS,
+      CONFIG_LIMIT_DEADLINE_MS);
 }
 
 static int main_parse(int argc, char **argv, struct main_opts *o) {

@@ -43,7 +43,6 @@
 #define SERVER_RECONCILE_MS 100u
 /* The system bus's default bound on a publisher's wait for one reliable
  * subscriber (docs/design.md, "Reliable deadline"). */
-#define SERVER_SYSTEM_DEADLINE_MS 10000u
 
 struct client {
   uv_poll_t poll; /* first: the poll handle's data is the client */
@@ -457,12 +456,21 @@ static void server_on_reconcile(uv_timer_t *t) {
   server_reap(srv);
 }
 
+/* The bus's bound on a publisher's wait for one reliable subscriber (ms,
+ * 0: none): the `deadline_ms` limit on the system bus (read on every use,
+ * so a SIGHUP reload applies to later opens), none on a per-user bus. */
+static uint32_t server_deadline_cap(const struct server *srv) {
+  uint64_t ms = srv->system ? config_limits(srv->cfg)->deadline_ms : 0;
+  return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
 /* A reliable subscriber's deadline as the daemon records it: its own,
  * capped by the bus's (0 means none on either side). */
 static uint32_t server_deadline(const struct server *srv, uint32_t want) {
-  if (srv->deadline_cap_ms == 0)
+  uint32_t cap = server_deadline_cap(srv);
+  if (cap == 0)
     return want;
-  return want == 0 || want > srv->deadline_cap_ms ? srv->deadline_cap_ms : want;
+  return want == 0 || want > cap ? cap : want;
 }
 
 /* ---- joining and leaving -------------------------------------------- */
@@ -528,7 +536,7 @@ static void server_joined(struct server *srv, struct client *c, uint32_t id,
   m.role = part->role;
   m.index = part->index;
   m.member = part->member;
-  m.deadline_ms = srv->deadline_cap_ms;
+  m.deadline_ms = server_deadline_cap(srv);
   m.has = SHMBUS__HAS_PARAMS;
   m.params = t->params;
   for (q = t->parts; q != NULL; q = q->next)
@@ -1771,7 +1779,6 @@ int server_init(struct server *srv, uv_loop_t *loop, int listen_fd, const char *
   srv->reconcile_init = true;
   (void)uv_timer_start(&srv->reconcile_timer, server_on_reconcile, SERVER_RECONCILE_MS,
                        SERVER_RECONCILE_MS);
-  srv->deadline_cap_ms = system ? SERVER_SYSTEM_DEADLINE_MS : 0;
   if ((rv = uv_timer_init(loop, &srv->accept_timer)) < 0)
     return rv;
   srv->accept_timer.data = srv;

@@ -72,10 +72,6 @@ struct server {
   size_t nuids;
   uv_timer_t reconcile_timer; /* compares shared records with the registry */
   bool reconcile_init;
-  /* The bound on a publisher's wait for one reliable subscriber that the
-   * daemon passes in `opened` and caps subscribers' own with (ms, 0: none):
-   * none on a per-user bus, SERVER_SYSTEM_DEADLINE_MS on the system bus. */
-  uint32_t deadline_cap_ms;
   uv_timer_t accept_timer; /* resumes accepting after running out of fds */
   bool accept_init;
   char *const *limit_args; /* --limit NAME=VALUE from the command line, over the file's */

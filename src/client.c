@@ -403,14 +403,16 @@ int shmbus__conn_wait_event(struct shmbus__conn *c, int timeout_ms) {
   return 1;
 }
 
-/* Receives like shmbus__proto_recv, but looks past one ECONNRESET: a
- * daemon that closes a connection with our request unread (it refused
- * us) makes the kernel report the reset before the datagrams it sent
- * first, such as the error that says why. */
+/* Receives like shmbus__proto_recv, but looks past one reset: a daemon
+ * that closes a connection with our request unread (it refused us) makes
+ * the kernel report the reset (ECONNRESET, which the platform layer
+ * reports as -EPIPE like any hang-up) before the datagrams it sent first,
+ * such as the error that says why. A real hang-up with nothing queued
+ * reads as -EPIPE again. */
 static int client_recv_after_reset(struct shmbus__conn *c, struct shmbus__msg *m) {
   int rv = shmbus__proto_recv(c->fd, m);
 
-  if (rv == -ECONNRESET)
+  if (rv == -EPIPE || rv == -ECONNRESET)
     rv = shmbus__proto_recv(c->fd, m);
   return rv;
 }

@@ -47,14 +47,20 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-  char cmd[128];
   setenv("PATH", saved_path, 1);
+  unsetenv("LD_LIBRARY_PATH");
   du_stop(&d);
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
-  (void)!system(cmd);
+  du_rmtree(work);
 }
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Criterion does not run .fini for a skipped test: clean up first. */
+#define cli_skip(...)                                                                              \
+  do {                                                                                             \
+    teardown();                                                                                    \
+    cr_skip_test(__VA_ARGS__);                                                                     \
+  } while (0)
 
 /* One run of the tool. */
 struct run {
@@ -777,7 +783,7 @@ Test(cli, system_option_never_autostarts) {
   struct stat st;
 
   if (stat("/run/shmbus/shmbusd.sock", &st) == 0)
-    cr_skip_test("a system bus runs on this machine");
+    cli_skip("a system bus runs on this machine");
   unsetenv("SHMBUS_NO_AUTOSTART");
   cr_assert_eq(RUN(&ls, NULL, "pub", "--system", "t/x", "hi"), 1);
   cr_assert_not_null(strstr(ls.err, "no system bus daemon is running on /run/shmbus"), "%s",
@@ -857,7 +863,7 @@ Test(cli, autostart_finds_the_daemon_beside_the_program_and_it_exits_when_idle) 
   int fd;
 
   if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
-    cr_skip_test("valgrind 3.19 does not implement pidfd_open, which this test waits with "
+    cli_skip("valgrind 3.19 does not implement pidfd_open, which this test waits with "
                  "(covered by the plain and sanitizer runs)");
 
   make_tree(tree, sizeof(tree), false);
@@ -912,7 +918,7 @@ Test(cli, autostart_finds_the_daemon_beside_the_shared_library) {
   int fd;
 
   if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
-    cr_skip_test("valgrind 3.19 does not implement pidfd_open, which this test waits with "
+    cli_skip("valgrind 3.19 does not implement pidfd_open, which this test waits with "
                  "(covered by the plain and sanitizer runs)");
 
   /* The build tree: SHMBUS_CLI_PATH is <build>/cli/shmbus. */
@@ -922,7 +928,7 @@ Test(cli, autostart_finds_the_daemon_beside_the_shared_library) {
   snprintf(example, sizeof(example), "%s/examples/shmbus-example-hello-pub", build);
   snprintf(lib, sizeof(lib), "%s/libshmbus.so.0", build);
   if (access(example, X_OK) != 0 || access(lib, R_OK) != 0)
-    cr_skip_test("no shared library and example in this build (%s)", build);
+    cli_skip("no shared library and example in this build (%s)", build);
   snprintf(tree, sizeof(tree), "%s/inst", work);
   snprintf(cmd, sizeof(cmd),
            "mkdir -p '%s/lib' '%s/bin' '%s/app/x' '%s/bus' && chmod 700 '%s/bus' && "
@@ -1076,9 +1082,9 @@ Test(cli, no_proc_says_proc) {
   int st;
 
   if (geteuid() != 0)
-    cr_skip_test("needs root to hide /proc in a mount namespace");
+    cli_skip("needs root to hide /proc in a mount namespace");
   if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
-    cr_skip_test("valgrind itself needs /proc (it cannot run the CLI without it)");
+    cli_skip("valgrind itself needs /proc (it cannot run the CLI without it)");
   snprintf(out, sizeof(out), "%s/noproc.out", work);
   snprintf(err, sizeof(err), "%s/noproc.err", work);
   pid = fork();
@@ -1097,7 +1103,7 @@ Test(cli, no_proc_says_proc) {
   st = du_wait(pid);
   cr_assert(WIFEXITED(st));
   if (WEXITSTATUS(st) == 125)
-    cr_skip_test("cannot make a mount namespace without /proc");
+    cli_skip("cannot make a mount namespace without /proc");
   text = slurp(err, NULL);
   cr_assert_eq(WEXITSTATUS(st), 1, "%s", text);
   cr_assert_not_null(strstr(text, "/proc is not mounted"), "%s", text);
@@ -1117,7 +1123,7 @@ Test(cli, descriptor_limit_is_named) {
   int n = 0, rv;
 
   if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
-    cr_skip_test("valgrind keeps descriptors of its own above the limit and refuses a lower "
+    cli_skip("valgrind keeps descriptors of its own above the limit and refuses a lower "
                  "RLIMIT_NOFILE");
   cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
   /* Fill the table, then free one slot: the subscriber's eventfd takes

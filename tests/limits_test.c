@@ -693,3 +693,63 @@ Test(limits, reserved_connections_keep_room_for_owner_and_root) {
   dt_stop(&d);
   dt_cleanup(&d);
 }
+
+/* The system bus's `deadline_ms` limit bounds how long a publisher waits
+ * for a reliable subscriber that asked for no deadline of its own: a
+ * SIGSTOPped one holds the publisher back for 200 ms at a time, then the
+ * publisher overwrites what it has not read (and says so in its stats).
+ * Without the limit every publish below would wait out its 5 s. */
+Test(limits, system_bus_deadline_frees_a_publisher_held_by_a_stopped_subscriber) {
+  static const char *const args[] = {"--limit", "deadline_ms=200", NULL};
+  struct shmbus_topic_opts to = {8, 64, 4, 2, false};
+  struct shmbus_bus_opts o;
+  struct dt_daemon d;
+  shmbus_bus *bus = NULL;
+  shmbus_pub *pub = NULL;
+  int ready[2];
+  char byte = 0;
+  int status;
+  pid_t pid;
+  int i;
+
+  dt_start_system(&d, "allow any dl/** *\n", args);
+  shmbus_bus_opts_init(&o);
+  o.dir = d.dir;
+  o.autostart = 0;
+  DT_ASSERT(shmbus_bus_open(&bus, &o) == 0, "bus");
+  DT_ASSERT(shmbus_pub_open(bus, "dl/t", &to, &pub) == 0, "publisher");
+  DT_ASSERT(pipe(ready) == 0, "pipe");
+  pid = fork();
+  DT_ASSERT(pid >= 0, "fork");
+  if (pid == 0) {
+    struct shmbus_sub_opts so = {0};
+    shmbus_bus *cb = NULL;
+    shmbus_sub *sub = NULL;
+    dt_in_child = true;
+    close(ready[0]);
+    so.reliable = true; /* no deadline of its own: the bus's applies */
+    if (shmbus_bus_open(&cb, &o) != 0 || shmbus_sub_open(cb, "dl/t", &so, &sub) != 0)
+      _exit(71);
+    if (write(ready[1], &byte, 1) != 1)
+      _exit(72);
+    raise(SIGSTOP);
+    _exit(0);
+  }
+  close(ready[1]);
+  DT_ASSERT(read(ready[0], &byte, 1) == 1, "the subscriber is attached");
+  close(ready[0]);
+  DT_ASSERT(waitpid(pid, &status, WUNTRACED) == pid && WIFSTOPPED(status), "it stopped");
+  DT_ASSERT(shmbus_pub_wait_subs(pub, 1, 10000) >= 1, "the publisher knows it");
+  for (i = 0; i < 4 * 8; i++) {
+    int rv, tries = 0;
+    while ((rv = shmbus_pub_publish(pub, "m", 1)) == SHMBUS_EFULL && tries++ < 3)
+      (void)shmbus_pub_wait(pub, 5000);
+    DT_ASSERT(rv == 0, "message %d: %s after %d waits", i, shmbus_strerror(rv), tries);
+  }
+  DT_ASSERT(shmbus_pub_deadline_overwrites(pub) > 0, "the publisher overwrote past the deadline");
+  kill(pid, SIGKILL);
+  (void)dt_wait_exit(pid);
+  shmbus_bus_close(bus);
+  dt_stop(&d);
+  dt_cleanup(&d);
+}
