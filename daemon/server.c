@@ -548,7 +548,7 @@ static void server_joined(struct server *srv, struct client *c, uint32_t id,
   } else {
     /* A subscriber gets a read-only data fd: it cannot map the slots
      * writable, so it cannot forge messages. */
-    if ((rv = shmbus__shm_reopen_readonly(t->region.data_fd, &data_fd)) < 0) {
+    if ((rv = shmbus__region_data_fd_ro(&t->region, &data_fd)) < 0) {
       log_err("topic %s: cannot make subscriber descriptors: %s", t->name, shmbus_strerror(rv));
       server_send_error(c, id, rv, "cannot make subscriber descriptors: %s", shmbus_strerror(rv));
       server_client_remove_part(c, part);

@@ -22,7 +22,7 @@ int shmbus_bus_daemon_status(shmbus_bus *bus, struct shmbus_daemon_status *st) {
 
   if (bus == NULL || st == NULL)
     return -EINVAL;
-  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
   shmbus__msg_init(&req, SHMBUS__MSG_STATUS, 0);
   if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
@@ -44,7 +44,7 @@ int shmbus_bus_daemon_stop(shmbus_bus *bus) {
 
   if (bus == NULL)
     return -EINVAL;
-  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
   shmbus__msg_init(&req, SHMBUS__MSG_STOP, 0);
   if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
@@ -54,13 +54,13 @@ int shmbus_bus_daemon_stop(shmbus_bus *bus) {
 }
 
 /* Copies the snapshot out of the daemon's memory file, after checking it. */
-static int admin_read_snapshot(int fd, uint64_t stated, void **data, size_t *len) {
+static int admin_read_snapshot(shmbus__shm_handle fd, uint64_t stated, void **data, size_t *len) {
   uint64_t size;
   void *map;
   void *copy;
   int rv;
 
-  if ((rv = shmbus__shm_check(fd, &size)) < 0)
+  if ((rv = shmbus__shm_check(fd, UINT64_MAX, &size)) < 0)
     return rv == -EBADF ? rv : -EPROTO;
   if (size != stated || size > SHMBUS_SNAPSHOT_MAX)
     return size > SHMBUS_SNAPSHOT_MAX ? -EMSGSIZE : -EPROTO;
@@ -90,7 +90,7 @@ int shmbus_bus_snapshot(shmbus_bus *bus, const char *topic, void **data, size_t 
       return rv;
     memcpy(req.filter, topic, strlen(topic) + 1);
   }
-  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
   if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
     return rv;
@@ -113,7 +113,7 @@ int shmbus_bus_topic_remove(shmbus_bus *bus, const char *topic) {
     return rv;
   shmbus__msg_init(&req, SHMBUS__MSG_REMOVE, 0);
   memcpy(req.topic, topic, strlen(topic) + 1);
-  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
   if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
     return rv;

@@ -28,7 +28,7 @@ static struct shmbus__peer_tab *bus_peer_tab(struct shmbus__handle *h, uint32_t 
     return NULL;
   t = &h->peers[g / h->peers_per];
   if (t->fd == NULL && alloc) {
-    t->fd = malloc(sizeof(int) * h->peers_per);
+    t->fd = malloc(sizeof(*t->fd) * h->peers_per);
     t->signalled = calloc(h->peers_per, sizeof(uint64_t));
     if (t->fd == NULL || t->signalled == NULL) {
       free(t->fd);
@@ -38,13 +38,13 @@ static struct shmbus__peer_tab *bus_peer_tab(struct shmbus__handle *h, uint32_t 
       return NULL;
     }
     for (i = 0; i < h->peers_per; i++)
-      t->fd[i] = -1;
+      t->fd[i] = SHMBUS__OS_HANDLE_INVALID;
   }
   return t->fd != NULL ? t : NULL;
 }
 
-static void bus_set_peer(struct shmbus__handle *h, uint32_t index, int fd) {
-  struct shmbus__peer_tab *t = bus_peer_tab(h, index, fd >= 0);
+static void bus_set_peer(struct shmbus__handle *h, uint32_t index, shmbus__event_handle fd) {
+  struct shmbus__peer_tab *t = bus_peer_tab(h, index, shmbus__handle_ok(fd));
 
   if (t == NULL) {
     shmbus__fd_close(fd);
@@ -56,7 +56,7 @@ static void bus_set_peer(struct shmbus__handle *h, uint32_t index, int fd) {
 
 /* A publisher learns a subscriber's member file from its peer_join: map it
  * (read-only) if it is new, and rescan the reliable cursors. */
-static void bus_learn_member(struct shmbus__handle *h, uint32_t g, int fd) {
+static void bus_learn_member(struct shmbus__handle *h, uint32_t g, shmbus__shm_handle fd) {
   uint32_t m = h->peers_per != 0 ? g / h->peers_per : SHMBUS__MAX_MEMBERS;
 
   if (h->role != SHMBUS__WIRE_PUB || m >= SHMBUS__MAX_MEMBERS ||
@@ -80,7 +80,7 @@ static void bus_forget_member(struct shmbus__handle *h, uint32_t g) {
     return;
   t = &h->peers[m];
   for (i = 0; t->fd != NULL && i < h->peers_per; i++)
-    if (t->fd[i] >= 0)
+    if (shmbus__handle_ok(t->fd[i]))
       return;
   free(t->fd);
   free(t->signalled);
@@ -94,7 +94,7 @@ static void bus_forget_member(struct shmbus__handle *h, uint32_t g) {
  * for us, give it back (fire and forget; the `ok` is dropped too). */
 static void bus_late_reply(shmbus_bus *bus, const struct shmbus__msg *ev) {
   struct shmbus__msg req;
-  if (ev->type != SHMBUS__MSG_OPENED || bus->conn.fd < 0)
+  if (ev->type != SHMBUS__MSG_OPENED || !shmbus__handle_ok(bus->conn.fd))
     return;
   shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, bus->conn.next_id++);
   if (bus->conn.next_id == 0)
@@ -118,7 +118,7 @@ static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
     if (h->topic_id != ev->topic_id || h->role == ev->role)
       continue;
     if (ev->type == SHMBUS__MSG_PEER_JOIN && ev->nfds >= 1) {
-      int fd;
+      shmbus__event_handle fd;
       if (ev->nfds == 2)
         bus_learn_member(h, ev->index, ev->fds[1]);
       if (shmbus__fd_dup(ev->fds[0], &fd) == 0)
@@ -126,7 +126,7 @@ static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
       if (h->pending_peers > 0)
         h->pending_peers--;
     } else if (ev->type == SHMBUS__MSG_PEER_LEAVE) {
-      bus_set_peer(h, ev->index, -1);
+      bus_set_peer(h, ev->index, SHMBUS__OS_HANDLE_INVALID);
       bus_forget_member(h, ev->index);
     }
     /* The peer table changed: a wake-up that found no fd before may find
@@ -148,7 +148,7 @@ static void bus_clear_peers(struct shmbus__handle *h) {
       continue;
     for (i = 0; i < h->peers_per; i++) {
       shmbus__fd_close(h->peers[m].fd[i]);
-      h->peers[m].fd[i] = -1;
+      h->peers[m].fd[i] = SHMBUS__OS_HANDLE_INVALID;
     }
   }
 }
@@ -246,7 +246,7 @@ static int bus_reconnect(shmbus_bus *bus) {
     return rv;
   for (h = bus->handles; h != NULL; h = h->next) {
     rv = bus_adopt(bus, h);
-    if (rv == 0 || bus->conn.fd < 0 || rv == -ETIMEDOUT) {
+    if (rv == 0 || !shmbus__handle_ok(bus->conn.fd) || rv == -ETIMEDOUT) {
       if (rv < 0)
         goto fail;
       continue;
@@ -256,7 +256,7 @@ static int bus_reconnect(shmbus_bus *bus) {
      * that fails too or the handle is busy, later. One such handle never
      * costs the others their adopted records. */
     if (bus_busy(h) || bus_reopen(bus, h) < 0) {
-      if (bus->conn.fd < 0)
+      if (!shmbus__handle_ok(bus->conn.fd))
         goto fail;
       if (!h->orphan) {
         h->orphan = true;
@@ -282,7 +282,7 @@ static void bus_retry_orphans(shmbus_bus *bus) {
 
   if (bus->orphans == 0 || shmbus__clock_mono_ns() < bus->orphan_retry_ns)
     return;
-  for (h = bus->handles; h != NULL && bus->conn.fd >= 0; h = h->next) {
+  for (h = bus->handles; h != NULL && shmbus__handle_ok(bus->conn.fd); h = h->next) {
     if (!h->orphan)
       continue;
     if (!bus_busy(h) && bus_reopen(bus, h) == 0) {
@@ -303,7 +303,7 @@ int shmbus_bus_process(shmbus_bus *bus) {
   if (bus == NULL)
     return -EINVAL;
   gen = bus->conn.gen;
-  if (bus->conn.fd >= 0) {
+  if (shmbus__handle_ok(bus->conn.fd)) {
     rv = shmbus__conn_drain(&bus->conn);
     if (rv == 0) {
       bus_retry_orphans(bus);
@@ -328,7 +328,7 @@ int shmbus_bus_process(shmbus_bus *bus) {
   }
 out:
   /* A new connection needs a new watch, a lost one a timer (uv.c). */
-  if (bus->conn.gen != gen || bus->conn.fd < 0)
+  if (bus->conn.gen != gen || !shmbus__handle_ok(bus->conn.fd))
     shmbus__uv_bus_changed(bus);
   return rv;
 }
@@ -377,7 +377,7 @@ int shmbus_bus_fd(const shmbus_bus *bus) {
 }
 
 bool shmbus_bus_connected(const shmbus_bus *bus) {
-  return bus != NULL && bus->conn.fd >= 0;
+  return bus != NULL && shmbus__handle_ok(bus->conn.fd);
 }
 
 const char *shmbus_bus_last_error(const shmbus_bus *bus) {
@@ -428,7 +428,7 @@ static void bus_handle_close(struct shmbus__handle *h) {
   bus_unlink(h);
   if (h->orphan)
     bus->orphans--;
-  if (bus->conn.fd >= 0) {
+  if (shmbus__handle_ok(bus->conn.fd)) {
     shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, 0);
     req.topic_id = h->topic_id;
     req.role = h->role;
@@ -476,14 +476,14 @@ static void bus_unmap(struct shmbus__handle *h) {
   shmbus__region_close(&h->region);
   shmbus__fd_close(h->data_fd);
   shmbus__fd_close(h->ctrl_fd);
-  h->data_fd = h->ctrl_fd = -1;
+  h->data_fd = h->ctrl_fd = SHMBUS__OS_HANDLE_INVALID;
 }
 
 /* Gives a record the daemon attached for us back to it. */
 static void bus_release_record(shmbus_bus *bus, const struct shmbus__handle *h) {
   struct shmbus__msg req;
   struct shmbus__msg reply;
-  if (bus->conn.fd < 0)
+  if (!shmbus__handle_ok(bus->conn.fd))
     return;
   shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, 0);
   req.topic_id = h->topic_id;
@@ -570,7 +570,7 @@ static int bus_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
   memset(&fresh, 0, sizeof(fresh));
   fresh.bus = bus;
   fresh.role = h->role;
-  fresh.data_fd = fresh.ctrl_fd = -1;
+  fresh.data_fd = fresh.ctrl_fd = SHMBUS__OS_HANDLE_INVALID;
   fresh.event_fd = h->event_fd;
   fresh.want = h->want;
   memcpy(fresh.topic, h->topic, sizeof(fresh.topic));
@@ -624,14 +624,14 @@ static int bus_handle_open(shmbus_bus *bus, const char *topic, uint32_t role,
     return SHMBUS_EBADNAME;
   if ((rv = shmbus__topic_validate(topic, role == SHMBUS__WIRE_SUB)) < 0)
     return rv;
-  if (bus->conn.fd < 0 && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
   h = calloc(1, size);
   if (h == NULL)
     return -ENOMEM;
   h->bus = bus;
   h->role = role;
-  h->data_fd = h->ctrl_fd = -1;
+  h->data_fd = h->ctrl_fd = SHMBUS__OS_HANDLE_INVALID;
   h->want = want->want;
   memcpy(h->topic, topic, strlen(topic) + 1);
   if ((rv = shmbus__event_open(&h->event_fd)) < 0)
@@ -692,7 +692,7 @@ static void bus_wake_one(void *ctx, uint32_t g, uint64_t ticket) {
   i = g % h->peers_per;
   if (t->signalled[i] == ticket)
     return;
-  if (t->fd[i] < 0) {
+  if (!shmbus__handle_ok(t->fd[i])) {
     h->pending = true;
     return;
   }
@@ -834,8 +834,8 @@ int shmbus_pub_cancel(shmbus_pub *pub) {
 
 /* Waits for `fd` or the daemon's socket until `deadline_ns` (0: forever).
  * Returns 1 when fd fired, 0 for anything else, -ETIMEDOUT at the end. */
-static int bus_wait(shmbus_bus *bus, int fd, uint64_t deadline_ns) {
-  int fds[2] = {fd, bus->conn.fd};
+static int bus_wait(shmbus_bus *bus, shmbus__event_handle fd, uint64_t deadline_ns) {
+  shmbus__os_handle fds[2] = {fd, bus->conn.fd};
   int timeout = -1;
   int rv;
 
@@ -846,11 +846,11 @@ static int bus_wait(shmbus_bus *bus, int fd, uint64_t deadline_ns) {
     timeout = (int)((deadline_ns - now + 999999u) / 1000000u);
   }
   /* While disconnected, wake up now and then to try to reconnect. */
-  if (bus->conn.fd < 0 && (timeout < 0 || timeout > (int)bus->backoff_ms))
+  if (!shmbus__handle_ok(bus->conn.fd) && (timeout < 0 || timeout > (int)bus->backoff_ms))
     timeout = (int)bus->backoff_ms;
-  if ((rv = shmbus__wait_readable(fds, bus->conn.fd >= 0 ? 2 : 1, timeout)) < 0)
+  if ((rv = shmbus__wait_readable(fds, shmbus__handle_ok(bus->conn.fd) ? 2 : 1, timeout)) < 0)
     return rv;
-  if (rv & 2 || bus->conn.fd < 0)
+  if (rv & 2 || !shmbus__handle_ok(bus->conn.fd))
     (void)shmbus_bus_process(bus);
   if (rv & 1) {
     shmbus__event_drain(fd);
@@ -897,7 +897,7 @@ static int bus_count_subs(const shmbus_pub *pub) {
   int n = 0;
   for (m = 0; m < SHMBUS__MAX_MEMBERS; m++)
     for (i = 0; pub->h.peers[m].fd != NULL && i < pub->h.peers_per; i++)
-      n += pub->h.peers[m].fd[i] >= 0;
+      n += shmbus__handle_ok(pub->h.peers[m].fd[i]);
   return n;
 }
 

@@ -28,7 +28,7 @@ struct shmbus__uv_bus;
  * (subscribers): eventfds (-1: not known yet) and the last ticket
  * signalled, by record. Allocated when first needed. */
 struct shmbus__peer_tab {
-  int *fd;
+  shmbus__event_handle *fd;
   uint64_t *signalled;
 };
 
@@ -42,9 +42,9 @@ struct shmbus__handle {
   char topic[SHMBUS__TOPIC_MAX + 1];
   struct shmbus__params params;
   struct shmbus__region region;
-  int data_fd;
-  int ctrl_fd; /* the own member file */
-  int event_fd;
+  shmbus__shm_handle data_fd;
+  shmbus__shm_handle ctrl_fd; /* the own member file */
+  shmbus__event_handle event_fd;
   uint32_t member;      /* m of the own member file */
   uint32_t deadline_cap; /* the daemon's bound on reliable waits, ms; 0: none */
   /* Peer tables: a publisher has one per member file (global index g is

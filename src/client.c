@@ -60,7 +60,7 @@ int shmbus__conn_init(struct shmbus__conn *c, const char *dir, const char *name,
   int rv;
 
   memset(c, 0, sizeof(*c));
-  c->fd = -1;
+  c->fd = SHMBUS__OS_HANDLE_INVALID;
   c->next_id = 1;
   c->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
   c->on_event = on_event;
@@ -91,12 +91,12 @@ int shmbus__conn_init(struct shmbus__conn *c, const char *dir, const char *name,
 }
 
 void shmbus__conn_close(struct shmbus__conn *c) {
-  if (c->fd < 0)
+  if (!shmbus__handle_ok(c->fd))
     return;
   if (c->on_closing != NULL)
     c->on_closing(c->ctx);
   shmbus__fd_close(c->fd);
-  c->fd = -1;
+  c->fd = SHMBUS__OS_HANDLE_INVALID;
   c->gen++;
 }
 
@@ -241,8 +241,8 @@ static int client_find_daemon(struct shmbus__conn *c) {
   return -ENOENT;
 }
 
-/* Starts the daemon and waits until it listens (it writes one byte to the
- * ready pipe) or exits (EOF). Its first process's exit status says which:
+/* Starts the daemon and waits until it listens (it gives the platform's
+ * ready signal) or exits. Its first process's exit status says which:
  * 0 it listens, 3 another daemon won the race to start (fine: connect to
  * that one), anything else it failed. Only the default per-user bus
  * directory may be created on the way: any other must exist, or a
@@ -252,11 +252,11 @@ static int client_find_daemon(struct shmbus__conn *c) {
  * SHMBUS__AUTOSTART_IDLE_S; SHMBUS_IDLE_EXIT=0 keeps it. */
 static int client_autostart(struct shmbus__conn *c) {
   char idle[32] = SHMBUS__AUTOSTART_IDLE_S;
-  char *argv[] = {c->daemon_path, "--dir", c->dir, "--ready-fd", "3", "--idle-exit", idle, NULL};
+  /* The platform appends its ready signal (--ready-fd 3 on Linux). */
+  const char *argv[] = {c->daemon_path, "--dir", c->dir, "--idle-exit", idle, NULL};
   const char *env = getenv("SHMBUS_IDLE_EXIT");
   char found[sizeof(c->daemon_path)];
   bool searched = c->daemon_path[0] == '\0';
-  int p[2];
   int rv;
 
   if (!c->dir_default && !shmbus__path_exists(c->dir)) {
@@ -272,23 +272,12 @@ static int client_autostart(struct shmbus__conn *c) {
     c->daemon_path[0] = '\0'; /* search again next time: it may move */
   if (env != NULL && env[0] != '\0') {
     if (strcmp(env, "0") == 0)
-      argv[5] = NULL; /* stay */
+      argv[3] = NULL; /* stay */
     else
       snprintf(idle, sizeof(idle), "%s", env);
   }
   argv[0] = found;
-  if ((rv = shmbus__pipe(p)) < 0)
-    return rv;
-  rv = shmbus__spawn_daemon(found, argv, p[1]);
-  shmbus__fd_close(p[1]);
-  /* The first process exits once the daemon is ready, so its byte is
-   * there already; wait a bounded time anyway, for a daemon that does
-   * not detach. */
-  if (rv == 0) {
-    int w = shmbus__wait_readable(&p[0], 1, c->timeout_ms);
-    rv = w == 0 ? -ETIMEDOUT : w < 0 ? w : 0;
-  }
-  shmbus__fd_close(p[0]);
+  rv = shmbus__daemon_spawn(found, argv, c->timeout_ms);
   if (rv == -ETIMEDOUT) {
     client_set_why("the bus daemon %s did not report ready within %d ms", found, c->timeout_ms);
     return rv;
@@ -327,7 +316,7 @@ static int client_hello(struct shmbus__conn *c) {
 }
 
 int shmbus__conn_connect(struct shmbus__conn *c) {
-  uint32_t uid;
+  struct shmbus__peer_id peer;
   int rv;
 
   shmbus__conn_close(c);
@@ -346,7 +335,7 @@ int shmbus__conn_connect(struct shmbus__conn *c) {
   /* Only our own daemon or root's may hand us shared memory: another
    * user could otherwise squat the bus directory with a socket of theirs
    * and read (or forge) everything we publish. */
-  if ((rv = shmbus__peer_uid(c->fd, &uid)) < 0 || (uid != shmbus__self_uid() && uid != 0)) {
+  if ((rv = shmbus__peer_identity(c->fd, &peer)) < 0 || !shmbus__peer_trusted(&peer)) {
     shmbus__conn_close(c);
     return rv < 0 ? rv : SHMBUS_EDENIED;
   }
@@ -371,7 +360,7 @@ int shmbus__conn_drain(struct shmbus__conn *c) {
   struct shmbus__msg ev;
   int rv;
 
-  if (c->fd < 0)
+  if (!shmbus__handle_ok(c->fd))
     return SHMBUS_EDISCONNECTED;
   for (;;) {
     rv = shmbus__proto_recv(c->fd, &ev);
@@ -387,7 +376,7 @@ int shmbus__conn_wait_event(struct shmbus__conn *c, int timeout_ms) {
   struct shmbus__msg ev;
   int rv;
 
-  if (c->fd < 0)
+  if (!shmbus__handle_ok(c->fd))
     return SHMBUS_EDISCONNECTED;
   rv = shmbus__proto_recv(c->fd, &ev);
   if (rv == -EAGAIN) {
@@ -423,7 +412,7 @@ int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
   int rv;
 
   c->last_error[0] = '\0';
-  if (c->fd < 0)
+  if (!shmbus__handle_ok(c->fd))
     return SHMBUS_EDISCONNECTED;
   req->id = c->next_id++;
   if (c->next_id == 0)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "platform/platform.h"
 #include "proto.h"
 
 /* Receives every event (any message that is not the awaited reply). It
@@ -19,14 +20,14 @@
 typedef void (*shmbus__event_fn)(void *ctx, struct shmbus__msg *ev);
 
 struct shmbus__conn {
-  int fd;                 /* the socket, -1 while disconnected */
+  shmbus__conn_handle fd; /* the socket, invalid while disconnected */
   uint32_t next_id;       /* request ids, never 0 */
   uint32_t client_id;     /* from welcome */
   uint32_t daemon_pid;    /* from welcome */
   int timeout_ms;         /* per request, and for an autostarted daemon */
   int autostart;          /* 1 or 0 (resolved from the options) */
-  char dir[108];          /* bus directory */
-  char sock_path[108];    /* dir/shmbusd.sock; fits sun_path */
+  char dir[SHMBUS__ENDPOINT_MAX];       /* bus directory */
+  char sock_path[SHMBUS__ENDPOINT_MAX]; /* dir/shmbusd.sock: the endpoint */
   char name[SHMBUS__NAME_MAX + 1];
   char daemon_path[256];  /* given by the options or $SHMBUS_DAEMON; "" to search */
   bool daemon_from_env;   /* daemon_path came from $SHMBUS_DAEMON */

@@ -52,7 +52,9 @@ const char *shmbus_version(void) {
   XX(ENOTCONN, "not connected")                                                \
   XX(EADDRINUSE, "address already in use")                                     \
   XX(ESRCH, "no such process")                                                 \
-  XX(ENXIO, "no such device or address")
+  XX(ENXIO, "no such device or address")                                      \
+  XX(ENOTSUP, "not supported by this system")                                  \
+  XX(E2BIG, "argument list too long")
 
 const char *shmbus_strerror(int code) {
   switch (code) {

@@ -4,7 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
+
+#include "platform/platform.h"
 
 /* Maps snprintf's result to 0 or -ENAMETOOLONG (output truncated). */
 static int paths_put(size_t cap, int n) {
@@ -25,12 +26,8 @@ int shmbus__bus_dir(const char *explicit_dir, bool system, char *out, size_t cap
   } else if (system) {
     rv = paths_put(cap, snprintf(out, cap, "%s", SHMBUS__SYSTEM_DIR));
   } else {
-    env = getenv("XDG_RUNTIME_DIR");
     dflt = true;
-    if (env != NULL && env[0] == '/')
-      rv = paths_put(cap, snprintf(out, cap, "%s/shmbus", env));
-    else
-      rv = paths_put(cap, snprintf(out, cap, "/tmp/shmbus-%u", (unsigned)getuid()));
+    rv = shmbus__default_bus_dir(out, cap);
   }
   if (is_default != NULL)
     *is_default = dflt;

@@ -6,17 +6,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "platform/platform.h"
+
 #define SHMBUS__SOCK_NAME "shmbusd.sock"
 #define SHMBUS__LOCK_NAME "shmbusd.lock"
-#define SHMBUS__SYSTEM_DIR "/run/shmbus"
+#define SHMBUS__SYSTEM_DIR SHMBUS__PLATFORM_SYSTEM_DIR
 
 /* Resolves the bus directory into out: `explicit_dir` if non-NULL and
- * non-empty, else $SHMBUS_DIR, else /run/shmbus when `system`, else
- * $XDG_RUNTIME_DIR/shmbus, else /tmp/shmbus-<uid>. *is_default (may be
- * NULL) tells whether it is one of the last two, the default per-user bus:
+ * non-empty, else $SHMBUS_DIR, else the system directory when `system`
+ * (/run/shmbus on Linux), else the platform's default per-user directory
+ * (shmbus__default_bus_dir). *is_default (may be NULL) tells whether it is
+ * the last, the default per-user bus:
  * the only directory autostart may create (a mistyped --dir or $SHMBUS_DIR
  * must not silently start a private daemon). Returns 0, or -ENAMETOOLONG
- * when it does not fit (a socket path must fit sun_path). */
+ * when it does not fit (a socket path must fit SHMBUS__ENDPOINT_MAX). */
 int shmbus__bus_dir(const char *explicit_dir, bool system, char *out, size_t cap,
                     bool *is_default);
 

@@ -185,7 +185,7 @@ void shmbus__msg_init(struct shmbus__msg *m, uint32_t type, uint32_t id) {
   m->type = type;
   m->id = id;
   for (i = 0; i < SHMBUS__PROTO_MAX_FDS; i++)
-    m->fds[i] = -1;
+    m->fds[i] = SHMBUS__OS_HANDLE_INVALID;
 }
 
 uint32_t shmbus__msg_fd_count(uint32_t type, uint32_t role) {
@@ -200,9 +200,8 @@ void shmbus__msg_close_fds(struct shmbus__msg *m) {
   unsigned i;
 
   for (i = 0; i < SHMBUS__PROTO_MAX_FDS; i++) {
-    if (m->fds[i] >= 0)
-      shmbus__fd_close(m->fds[i]);
-    m->fds[i] = -1;
+    shmbus__fd_close(m->fds[i]);
+    m->fds[i] = SHMBUS__OS_HANDLE_INVALID;
   }
   m->nfds = 0;
 }
@@ -650,7 +649,7 @@ static int proto_fill(const msgpack_object_map *map, struct shmbus__msg *m) {
 static const struct proto_limits proto_limits = {PROTO_MAX_DEPTH, PROTO_MAX_ENTRIES};
 
 int shmbus__proto_decode(const void *buf, size_t len, struct shmbus__msg *m) {
-  int fds[SHMBUS__PROTO_MAX_FDS];
+  shmbus__os_handle fds[SHMBUS__PROTO_MAX_FDS];
   msgpack_unpacked up;
   msgpack_unpack_return ur;
   uint32_t nfds = m->nfds;
@@ -695,7 +694,7 @@ fail:
 
 /* ---- the socket -------------------------------------------------------------- */
 
-int shmbus__proto_send(int sock, const struct shmbus__msg *m) {
+int shmbus__proto_send(shmbus__conn_handle sock, const struct shmbus__msg *m) {
   char buf[SHMBUS__PROTO_MAX_MSG];
   unsigned i;
   int n, sent;
@@ -703,7 +702,7 @@ int shmbus__proto_send(int sock, const struct shmbus__msg *m) {
   if (!proto_type_known(m->type) || m->nfds != shmbus__msg_fd_count(m->type, m->role))
     return -EINVAL;
   for (i = 0; i < m->nfds; i++)
-    if (m->fds[i] < 0)
+    if (!shmbus__handle_ok(m->fds[i]))
       return -EINVAL;
   if ((n = shmbus__proto_encode(m, buf, sizeof(buf))) < 0)
     return n;
@@ -715,15 +714,15 @@ int shmbus__proto_send(int sock, const struct shmbus__msg *m) {
   return 0;
 }
 
-int shmbus__proto_recv(int sock, struct shmbus__msg *m) {
+int shmbus__proto_recv(shmbus__conn_handle sock, struct shmbus__msg *m) {
   char buf[SHMBUS__PROTO_MAX_MSG];
-  int fds[PROTO_RECV_FDS];
+  shmbus__os_handle fds[PROTO_RECV_FDS];
   unsigned nfds = 0, i;
   bool truncated = false;
   int got, rv;
 
   for (i = 0; i < SHMBUS__PROTO_MAX_FDS; i++)
-    m->fds[i] = -1;
+    m->fds[i] = SHMBUS__OS_HANDLE_INVALID;
   m->nfds = 0;
 
   /* From a successful receive on, the descriptors are ours, and each

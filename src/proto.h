@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "layout.h"
+#include "platform/platform.h"
 
 #define SHMBUS__PROTO_VERSION 1u
 #define SHMBUS__PROTO_MAX_MSG 4096u /* bytes in one datagram */
@@ -90,11 +91,11 @@ struct shmbus__msg {
   char name[SHMBUS__NAME_MAX + 1];
   char text[SHMBUS__TEXT_MAX + 1];
   char filter[SHMBUS__TOPIC_MAX + 1]; /* SNAPSHOT: a topic name, or "" for all */
-  int fds[SHMBUS__PROTO_MAX_FDS];
+  shmbus__os_handle fds[SHMBUS__PROTO_MAX_FDS];
   uint32_t nfds;
 };
 
-/* Resets a message to type NONE, no fds (fds[] = -1). */
+/* Resets a message to type NONE, no fds (fds[] = SHMBUS__OS_HANDLE_INVALID). */
 void shmbus__msg_init(struct shmbus__msg *m, uint32_t type, uint32_t id);
 
 /* How many fds a message of `type` must carry: exact for each type. */
@@ -111,14 +112,14 @@ int shmbus__proto_decode(const void *buf, size_t len, struct shmbus__msg *m);
 /* Sends `m` with its m->nfds descriptors as one datagram, without blocking
  * (MSG_DONTWAIT) and without SIGPIPE. Returns 0, -EAGAIN when the socket is
  * full, -EPIPE/-ECONNRESET when the peer is gone, or -EMSGSIZE. */
-int shmbus__proto_send(int sock, const struct shmbus__msg *m);
+int shmbus__proto_send(shmbus__conn_handle sock, const struct shmbus__msg *m);
 
 /* Receives one datagram without blocking (MSG_DONTWAIT): decodes it and
  * takes its descriptors (close-on-exec). Returns 0; -EAGAIN when none is
  * waiting; -EPIPE when the peer closed; -EPROTO when the datagram was
  * malformed, truncated, or carried a number of fds other than its type
  * requires (any received fds are closed then). */
-int shmbus__proto_recv(int sock, struct shmbus__msg *m);
+int shmbus__proto_recv(shmbus__conn_handle sock, struct shmbus__msg *m);
 
 /* Checks that one msgpack object starts at buf[*off] and lies entirely
  * inside buf[0..len), nests at most max_depth containers deep, and that no
@@ -128,7 +129,7 @@ int shmbus__proto_recv(int sock, struct shmbus__msg *m);
  * walk checks control messages, with tighter limits. */
 int shmbus__msgpack_scan(const void *buf, size_t len, size_t *off, unsigned max_depth);
 
-/* Closes the fds a message holds and marks them -1. */
+/* Closes the fds a message holds and marks them invalid. */
 void shmbus__msg_close_fds(struct shmbus__msg *m);
 
 /* Topic names: segments of [A-Za-z0-9_.-] (and '$' as the first character

@@ -8,14 +8,30 @@
 #include "platform/platform.h"
 #include "shmbus/error.h"
 
+/* The platform's shared-memory errors in the bus's words: what is not a
+ * shared-memory object of ours is a bad region, and a system that cannot
+ * check (no /proc on Linux) is said as such. */
+static int region_shm_error(int rv) {
+  if (rv == -EINVAL)
+    return SHMBUS_EBADREGION;
+  if (rv == -ENOTSUP)
+    return SHMBUS_ENOPROC;
+  return rv;
+}
+
+/* Checks a received shared-memory handle (at most a region's size). */
+static int region_shm_check(shmbus__shm_handle shm, uint64_t *len) {
+  return region_shm_error(shmbus__shm_check(shm, SHMBUS__MAX_REGION_BYTES, len));
+}
+
 static void region_reset(struct shmbus__region *rg) {
   uint32_t m;
 
   memset(rg, 0, sizeof(*rg));
-  rg->data_fd = -1;
-  rg->ctrl_fd = -1;
+  rg->data_fd = SHMBUS__OS_HANDLE_INVALID;
+  rg->ctrl_fd = SHMBUS__OS_HANDLE_INVALID;
   for (m = 0; m < SHMBUS__MAX_MEMBERS; m++)
-    rg->members[m].fd = -1;
+    rg->members[m].fd = SHMBUS__OS_HANDLE_INVALID;
 }
 
 /* Makes member m the region's own (ctrl aliases it). */
@@ -26,7 +42,7 @@ static void region_set_own(struct shmbus__region *rg, uint32_t m) {
 }
 
 /* Maps fd as member m (checked: a sealed memfd of the layout's size). */
-static int region_map_member(struct shmbus__region *rg, uint32_t m, int fd, bool writable,
+static int region_map_member(struct shmbus__region *rg, uint32_t m, shmbus__shm_handle fd, bool writable,
                              bool own) {
   uint64_t len;
   void *map;
@@ -34,7 +50,7 @@ static int region_map_member(struct shmbus__region *rg, uint32_t m, int fd, bool
 
   if (m >= SHMBUS__MAX_MEMBERS)
     return -EINVAL;
-  if ((rv = shmbus__shm_check(fd, &len)) < 0)
+  if ((rv = region_shm_check(fd, &len)) < 0)
     return rv;
   if (len != rg->layout.member_size)
     return SHMBUS_EBADREGION;
@@ -54,7 +70,7 @@ static int region_map_member(struct shmbus__region *rg, uint32_t m, int fd, bool
 static int region_new_member(struct shmbus__region *rg, uint32_t m, uint32_t uid,
                              const char *debug_name) {
   char name[64];
-  int fd;
+  shmbus__shm_handle fd;
   int rv;
 
   if (m >= SHMBUS__MAX_MEMBERS || rg->members[m].map != NULL)
@@ -107,13 +123,13 @@ fail:
 
 int shmbus__region_add_member(struct shmbus__region *rg, uint32_t m, uint32_t uid,
                               const char *debug_name) {
-  if (rg->data_fd < 0)
+  if (!shmbus__handle_ok(rg->data_fd))
     return -EBADF;
   return region_new_member(rg, m, uid, debug_name);
 }
 
-int shmbus__region_attach(struct shmbus__region *rg, const struct shmbus__params *p, int data_fd,
-                          int member_fd, uint32_t m, enum shmbus__role role) {
+int shmbus__region_attach(struct shmbus__region *rg, const struct shmbus__params *p,
+                          shmbus__shm_handle data_fd, shmbus__shm_handle member_fd, uint32_t m, enum shmbus__role role) {
   int rv;
 
   region_reset(rg);
@@ -121,7 +137,7 @@ int shmbus__region_attach(struct shmbus__region *rg, const struct shmbus__params
     return -EINVAL;
   if ((rv = shmbus__layout_compute(p, shmbus__page_size(), &rg->layout)) < 0)
     return rv;
-  if ((rv = shmbus__shm_check(data_fd, &rg->data_len)) < 0)
+  if ((rv = region_shm_check(data_fd, &rg->data_len)) < 0)
     goto fail;
   /* The size the parameters give, exactly: then every offset the ring
    * computes lies inside the mapping, whatever the header says. */
@@ -143,7 +159,7 @@ fail:
   return rv;
 }
 
-int shmbus__region_map_member(struct shmbus__region *rg, uint32_t m, int fd) {
+int shmbus__region_map_member(struct shmbus__region *rg, uint32_t m, shmbus__shm_handle fd) {
   if (m >= SHMBUS__MAX_MEMBERS)
     return -EINVAL;
   if (rg->members[m].map != NULL)
@@ -159,11 +175,12 @@ int shmbus__region_unmap_member(struct shmbus__region *rg, uint32_t m) {
   shmbus__shm_unmap(rg->members[m].map, rg->layout.member_size);
   shmbus__fd_close(rg->members[m].fd);
   memset(&rg->members[m], 0, sizeof(rg->members[m]));
-  rg->members[m].fd = -1;
+  rg->members[m].fd = SHMBUS__OS_HANDLE_INVALID;
   return 0;
 }
 
-int shmbus__region_open(struct shmbus__region *rg, int data_fd, int ctrl_fd,
+int shmbus__region_open(struct shmbus__region *rg, shmbus__shm_handle data_fd,
+                        shmbus__shm_handle ctrl_fd,
                         enum shmbus__role role) {
   struct shmbus__params p;
   uint64_t ctrl_len;
@@ -175,9 +192,9 @@ int shmbus__region_open(struct shmbus__region *rg, int data_fd, int ctrl_fd,
   region_reset(rg);
   if (role != SHMBUS__ROLE_PUBLISHER && role != SHMBUS__ROLE_SUBSCRIBER)
     return -EINVAL;
-  if ((rv = shmbus__shm_check(data_fd, &rg->data_len)) < 0)
+  if ((rv = region_shm_check(data_fd, &rg->data_len)) < 0)
     goto fail;
-  if ((rv = shmbus__shm_check(ctrl_fd, &ctrl_len)) < 0)
+  if ((rv = region_shm_check(ctrl_fd, &ctrl_len)) < 0)
     goto fail;
   if ((rv = shmbus__shm_map(data_fd, rg->data_len, role == SHMBUS__ROLE_PUBLISHER, &rg->data)) < 0)
     goto fail;
@@ -208,12 +225,12 @@ fail:
   return rv;
 }
 
-int shmbus__region_adopt_member(struct shmbus__region *rg, int *fd, uint32_t *m, uint32_t *uid) {
+int shmbus__region_adopt_member(struct shmbus__region *rg, shmbus__shm_handle *fd, uint32_t *m, uint32_t *uid) {
   uint64_t len;
   void *map;
   int rv;
 
-  if ((rv = shmbus__shm_check(*fd, &len)) < 0)
+  if ((rv = region_shm_check(*fd, &len)) < 0)
     return rv;
   if (len != rg->layout.member_size)
     return SHMBUS_EBADREGION;
@@ -223,7 +240,7 @@ int shmbus__region_adopt_member(struct shmbus__region *rg, int *fd, uint32_t *m,
     goto fail;
   if (rg->members[*m].map != NULL) {
     /* Known already: the same file is fine, another one is not. */
-    rv = rg->members[*m].fd >= 0 && shmbus__fd_same_file(rg->members[*m].fd, *fd) == 1 ? 0
+    rv = shmbus__handle_ok(rg->members[*m].fd) && shmbus__fd_same_file(rg->members[*m].fd, *fd) == 1 ? 0
                                                                              : SHMBUS_EMISMATCH;
     goto fail;
   }
@@ -235,7 +252,7 @@ int shmbus__region_adopt_member(struct shmbus__region *rg, int *fd, uint32_t *m,
   rg->members[*m].writable = true;
   if (rg->ctrl == NULL)
     region_set_own(rg, *m);
-  *fd = -1;
+  *fd = SHMBUS__OS_HANDLE_INVALID;
   return 0;
 
 fail:
@@ -243,7 +260,7 @@ fail:
   return rv;
 }
 
-int shmbus__region_upgrade_data(struct shmbus__region *rg, int *fd) {
+int shmbus__region_upgrade_data(struct shmbus__region *rg, shmbus__shm_handle *fd) {
   struct shmbus__params p;
   struct shmbus__ring old = rg->ring;
   uint64_t len;
@@ -251,7 +268,7 @@ int shmbus__region_upgrade_data(struct shmbus__region *rg, int *fd) {
   uint32_t m;
   int rv;
 
-  if ((rv = shmbus__shm_check(*fd, &len)) < 0)
+  if ((rv = region_shm_check(*fd, &len)) < 0)
     return rv;
   if (len != rg->data_len)
     return SHMBUS_EBADREGION;
@@ -272,19 +289,19 @@ int shmbus__region_upgrade_data(struct shmbus__region *rg, int *fd) {
   shmbus__fd_close(rg->data_fd);
   rg->data = map;
   rg->data_fd = *fd;
-  *fd = -1;
+  *fd = SHMBUS__OS_HANDLE_INVALID;
   return 0;
 }
 
-int shmbus__region_subscriber_fds(const struct shmbus__region *rg, int *data_ro_fd,
-                                  int *ctrl_fd) {
-  int ro;
-  int c;
+int shmbus__region_subscriber_fds(const struct shmbus__region *rg, shmbus__shm_handle *data_ro_fd,
+                                  shmbus__shm_handle *ctrl_fd) {
+  shmbus__shm_handle ro;
+  shmbus__shm_handle c;
   int rv;
 
-  if (rg->data_fd < 0 || rg->ctrl_fd < 0)
+  if (!shmbus__handle_ok(rg->data_fd) || !shmbus__handle_ok(rg->ctrl_fd))
     return -EBADF;
-  if ((rv = shmbus__shm_reopen_readonly(rg->data_fd, &ro)) < 0)
+  if ((rv = region_shm_error(shmbus__shm_reopen_readonly(rg->data_fd, &ro))) < 0)
     return rv;
   if ((rv = shmbus__fd_dup(rg->ctrl_fd, &c)) < 0) {
     shmbus__fd_close(ro);
@@ -295,10 +312,17 @@ int shmbus__region_subscriber_fds(const struct shmbus__region *rg, int *data_ro_
   return 0;
 }
 
-int shmbus__region_member_fd_ro(const struct shmbus__region *rg, uint32_t m, int *fd) {
-  if (m >= SHMBUS__MAX_MEMBERS || rg->members[m].fd < 0)
+int shmbus__region_data_fd_ro(const struct shmbus__region *rg, shmbus__shm_handle *fd) {
+  if (!shmbus__handle_ok(rg->data_fd))
     return -EBADF;
-  return shmbus__shm_reopen_readonly(rg->members[m].fd, fd);
+  return region_shm_error(shmbus__shm_reopen_readonly(rg->data_fd, fd));
+}
+
+int shmbus__region_member_fd_ro(const struct shmbus__region *rg, uint32_t m,
+                                shmbus__shm_handle *fd) {
+  if (m >= SHMBUS__MAX_MEMBERS || !shmbus__handle_ok(rg->members[m].fd))
+    return -EBADF;
+  return region_shm_error(shmbus__shm_reopen_readonly(rg->members[m].fd, fd));
 }
 
 void shmbus__region_close(struct shmbus__region *rg) {

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "layout.h"
+#include "platform/platform.h"
 #include "ring.h"
 
 /* What a process will do with a region; decides how the data file is
@@ -37,17 +38,17 @@ enum shmbus__role {
 
 /* One member file as the region holds it. */
 struct shmbus__region_member {
-  int fd;      /* kept fd (creator: read-write), else -1 */
+  shmbus__shm_handle fd; /* kept handle (creator: read-write), else invalid */
   void *map;   /* NULL: not mapped */
   uint32_t uid;
   bool writable;
 };
 
 struct shmbus__region {
-  int data_fd; /* read-write data file (creator), else -1 */
+  shmbus__shm_handle data_fd; /* read-write data file (creator), else invalid */
   /* The own member file's fd when the region keeps it (creator: member 0);
    * the same descriptor as members[ring.own].fd, not a second one. */
-  int ctrl_fd;
+  shmbus__shm_handle ctrl_fd;
   void *data;
   uint64_t data_len;
   void *ctrl; /* the own member file's mapping (members[ring.own].map) */
@@ -77,13 +78,13 @@ int shmbus__region_add_member(struct shmbus__region *rg, uint32_t m, uint32_t ui
  * fd; a publisher needs a read-write one (-EACCES otherwise); the member
  * file is mapped read-write. Errors: SHMBUS_EBADREGION (not a sealed memfd
  * of the computed size), SHMBUS_EPARAM, -EBADF, -EACCES, -ENOMEM. */
-int shmbus__region_attach(struct shmbus__region *rg, const struct shmbus__params *p, int data_fd,
-                          int member_fd, uint32_t m, enum shmbus__role role);
+int shmbus__region_attach(struct shmbus__region *rg, const struct shmbus__params *p,
+                          shmbus__shm_handle data_fd, shmbus__shm_handle member_fd, uint32_t m, enum shmbus__role role);
 
 /* Maps another uid's member file m read-only into the view (a publisher
  * learns it from a peer_join). Does not take the fd. 0 when mapped now or
  * already; SHMBUS_EBADREGION, -EINVAL, -ENOMEM. */
-int shmbus__region_map_member(struct shmbus__region *rg, uint32_t m, int fd);
+int shmbus__region_map_member(struct shmbus__region *rg, uint32_t m, shmbus__shm_handle fd);
 
 /* Unmaps member file m (not the own one) and closes the fd kept for it.
  * Publishers call it when they know no subscriber there any more, the
@@ -94,7 +95,8 @@ int shmbus__region_unmap_member(struct shmbus__region *rg, uint32_t m);
  * validating both files and both headers from memory (adoption after a
  * restart; tests). Does not take ownership of the fds. Errors as above
  * plus SHMBUS_EVERSION. */
-int shmbus__region_open(struct shmbus__region *rg, int data_fd, int ctrl_fd,
+int shmbus__region_open(struct shmbus__region *rg, shmbus__shm_handle data_fd,
+                        shmbus__shm_handle ctrl_fd,
                         enum shmbus__role role);
 
 /* Adoption after a restart (daemon): adds the member file behind *fd,
@@ -103,23 +105,29 @@ int shmbus__region_open(struct shmbus__region *rg, int data_fd, int ctrl_fd,
  * what the header claims. 0, or SHMBUS_EBADREGION/SHMBUS_EVERSION/
  * SHMBUS_EMISMATCH (another file already holds m). Adding the file the
  * region already holds as m is a no-op that leaves *fd alone. */
-int shmbus__region_adopt_member(struct shmbus__region *rg, int *fd, uint32_t *m, uint32_t *uid);
+int shmbus__region_adopt_member(struct shmbus__region *rg, shmbus__shm_handle *fd, uint32_t *m, uint32_t *uid);
 
 /* Adoption (daemon): replaces a read-only data mapping (and the fd kept)
  * by a read-write one from *fd (the same region: checked by nonce); the
  * region keeps the fd (*fd becomes -1). */
-int shmbus__region_upgrade_data(struct shmbus__region *rg, int *fd);
+int shmbus__region_upgrade_data(struct shmbus__region *rg, shmbus__shm_handle *fd);
 
 /* Gives the fds a subscriber of the own member file's uid should receive:
  * a new read-only fd for the data file and a dup of the member fd. The
  * caller owns both. Only for a region that keeps its fds (-EBADF
  * otherwise). */
-int shmbus__region_subscriber_fds(const struct shmbus__region *rg, int *data_ro_fd,
-                                  int *ctrl_fd);
+int shmbus__region_subscriber_fds(const struct shmbus__region *rg, shmbus__shm_handle *data_ro_fd,
+                                  shmbus__shm_handle *ctrl_fd);
+
+/* A new read-only handle of the data file, for a subscriber: it cannot map
+ * the slots writable. The caller owns it. -EBADF when the region does not
+ * keep the data file; SHMBUS_ENOPROC when the system cannot make one. */
+int shmbus__region_data_fd_ro(const struct shmbus__region *rg, shmbus__shm_handle *fd);
 
 /* A new read-only fd of member file m, for participants of other uids.
  * The caller owns it. -EBADF when the region does not keep that file. */
-int shmbus__region_member_fd_ro(const struct shmbus__region *rg, uint32_t m, int *fd);
+int shmbus__region_member_fd_ro(const struct shmbus__region *rg, uint32_t m,
+                                shmbus__shm_handle *fd);
 
 /* Unmaps and closes everything the region holds. Safe on a zeroed region
  * and twice. */

@@ -110,7 +110,7 @@ static int uv_bus_watch(struct shmbus__uv_bus *ub) {
 
   uv_bus_unwatch(ub);
   ub->gen = ub->bus->conn.gen;
-  if (ub->bus->conn.fd < 0)
+  if (!shmbus__handle_ok(ub->bus->conn.fd))
     return uv_timer_start(ub->timer, uv_bus_timer, ub->bus->backoff_ms, 0);
   (void)uv_timer_stop(ub->timer);
   ub->poll = malloc(sizeof(*ub->poll));
@@ -131,7 +131,7 @@ void shmbus__uv_bus_changed(shmbus_bus *bus) {
     return;
   /* A new connection (even on the same fd number) needs a new watch;
    * without one, the reconnect timer must stay armed. */
-  if (ub->gen != bus->conn.gen || bus->conn.fd < 0)
+  if (ub->gen != bus->conn.gen || !shmbus__handle_ok(bus->conn.fd))
     (void)uv_bus_watch(ub);
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../platform.h"
+#include "linux_fd.h"
 
 extern char **environ;
 
@@ -58,7 +59,7 @@ void shmbus__event_drain(int fd) {
 bool shmbus__event_check(int fd) {
   char target[64];
 
-  return shmbus__fd_describe(fd, target, sizeof(target)) == 0 &&
+  return shmbus__linux_fd_describe(fd, target, sizeof(target)) == 0 &&
          strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
@@ -119,7 +120,11 @@ int shmbus__unix_connect(const char *path, int *fd_out) {
   return 0;
 }
 
-int shmbus__spawn_daemon(const char *path, char *const argv[], int ready_fd) {
+/* Starts `path` with argv, its stdin/stdout/stderr on /dev/null and
+ * `ready_fd` passed as fd 3, and reaps the direct child once it exits.
+ * Returns 0 when that child exited 0, its exit status (> 0; 128 + the
+ * signal when killed) when it did not, or -errno when it could not start. */
+static int io_spawn(const char *path, char *const argv[], int ready_fd) {
   posix_spawn_file_actions_t fa;
   pid_t pid;
   int status;
@@ -151,6 +156,43 @@ int shmbus__spawn_daemon(const char *path, char *const argv[], int ready_fd) {
 done:
   posix_spawn_file_actions_destroy(&fa);
   return -rv;
+}
+
+/* The most arguments shmbus__daemon_spawn passes on, its own included. */
+#define IO_SPAWN_MAX_ARGS 32
+
+int shmbus__daemon_spawn(const char *path, const char *const args[], int timeout_ms) {
+  char *argv[IO_SPAWN_MAX_ARGS];
+  char ready_opt[] = "--ready-fd";
+  char ready_val[] = "3";
+  unsigned n = 0;
+  int p[2];
+  int rv;
+
+  /* posix_spawn takes char *const[] but never writes the strings. */
+  while (args[n] != NULL) {
+    if (n + 3 > IO_SPAWN_MAX_ARGS)
+      return -E2BIG;
+    argv[n] = (char *)(uintptr_t)args[n];
+    n++;
+  }
+  argv[n++] = ready_opt;
+  argv[n++] = ready_val;
+  argv[n] = NULL;
+  if ((rv = shmbus__pipe(p)) < 0)
+    return rv;
+  rv = io_spawn(path, argv, p[1]);
+  shmbus__fd_close(p[1]);
+  /* The first process exits once the daemon is ready, so its byte is
+   * there already; wait a bounded time anyway, for a daemon that does not
+   * detach. A daemon that exits without writing closes the pipe: readable
+   * too, and then the status above says what happened. */
+  if (rv == 0) {
+    int w = shmbus__wait_readable(&p[0], 1, timeout_ms);
+    rv = w == 0 ? -ETIMEDOUT : w < 0 ? w : 0;
+  }
+  shmbus__fd_close(p[0]);
+  return rv;
 }
 
 /* Makes `path` absolute and free of symlinks into out. */
@@ -321,13 +363,30 @@ int shmbus__sock_recv(int sock, void *buf, size_t cap, int *fds, unsigned max, u
   return (int)got;
 }
 
-int shmbus__peer_uid(int sock, uint32_t *uid) {
+int shmbus__peer_identity(int sock, struct shmbus__peer_id *id) {
   struct ucred cred;
   socklen_t len = sizeof(cred);
+
   if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
     return -errno;
-  *uid = (uint32_t)cred.uid;
+  id->uid = (uint32_t)cred.uid;
+  id->gid = (uint32_t)cred.gid;
+  id->pid = (int32_t)cred.pid;
   return 0;
+}
+
+int shmbus__peer_uid(int sock, uint32_t *uid) {
+  struct shmbus__peer_id id = {0};
+  int rv;
+
+  if ((rv = shmbus__peer_identity(sock, &id)) < 0)
+    return rv;
+  *uid = id.uid;
+  return 0;
+}
+
+bool shmbus__peer_trusted(const struct shmbus__peer_id *id) {
+  return id->uid == shmbus__self_uid() || id->uid == 0;
 }
 
 uint32_t shmbus__self_uid(void) {

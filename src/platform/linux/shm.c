@@ -10,8 +10,7 @@
 #include <unistd.h>
 
 #include "../platform.h"
-#include "../../layout.h"
-#include "shmbus/error.h"
+#include "linux_fd.h"
 
 #define SHM_REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
@@ -19,7 +18,7 @@ int shmbus__shm_create(const char *debug_name, uint64_t size, int *fd_out) {
   int fd;
   int rv;
 
-  if (size == 0 || size > SHMBUS__MAX_REGION_BYTES)
+  if (size == 0 || size > (uint64_t)INT64_MAX || size > (uint64_t)SIZE_MAX)
     return -EINVAL;
   fd = memfd_create(debug_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0)
@@ -60,26 +59,23 @@ fail:
 
 /* 1 if `fd` is a memfd: its /proc link reads "/memfd:NAME (deleted)".
  * Regular files, tmpfs files, O_PATH descriptors, pipes and sockets read
- * otherwise (0). SHMBUS_ENOPROC when /proc cannot tell. */
+ * otherwise (0). -ENOTSUP when /proc cannot tell. */
 static int shm_is_memfd(int fd) {
   char target[256];
-  int rv = shmbus__fd_describe(fd, target, sizeof(target));
+  int rv = shmbus__linux_fd_describe(fd, target, sizeof(target));
 
-  if (rv == SHMBUS_ENOPROC)
+  if (rv == -ENOTSUP)
     return rv;
   return rv == 0 && strncmp(target, "/memfd:", 7) == 0;
 }
 
-/* A /proc/self/fd lookup failed with ENOENT: a closed descriptor, or no
- * /proc at all (a chroot, a container without it), which must not read
- * as a corrupted region. */
-static int shm_proc_enoent(void) {
+int shmbus__linux_proc_enoent(void) {
   struct stat st;
 
-  return stat("/proc/self/fd", &st) == 0 ? -EBADF : SHMBUS_ENOPROC;
+  return stat("/proc/self/fd", &st) == 0 ? -EBADF : -ENOTSUP;
 }
 
-int shmbus__shm_check(int fd, uint64_t *size) {
+int shmbus__shm_check(int fd, uint64_t max_size, uint64_t *size) {
   struct stat st;
   int memfd;
   int seals;
@@ -89,17 +85,17 @@ int shmbus__shm_check(int fd, uint64_t *size) {
   if ((memfd = shm_is_memfd(fd)) < 0)
     return memfd;
   if (memfd == 0)
-    return SHMBUS_EBADREGION;
-  if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > SHMBUS__MAX_REGION_BYTES)
-    return SHMBUS_EBADREGION;
+    return -EINVAL;
+  if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > max_size)
+    return -EINVAL;
   /* Every page must be there already (shmbus__shm_create reserves them):
    * a sparse file would make our writes allocate memory charged to us, and
    * fault with SIGBUS when there is none. */
   if ((uint64_t)st.st_blocks * 512u < (uint64_t)st.st_size)
-    return SHMBUS_EBADREGION;
+    return -EINVAL;
   seals = fcntl(fd, F_GET_SEALS);
   if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
-    return SHMBUS_EBADREGION;
+    return -EINVAL;
   *size = (uint64_t)st.st_size;
   return 0;
 }
@@ -113,7 +109,7 @@ int shmbus__shm_reopen_readonly(int fd, int *ro_fd) {
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   nfd = open(path, O_RDONLY | O_CLOEXEC);
   if (nfd < 0)
-    return errno == ENOENT ? shm_proc_enoent() : -errno;
+    return errno == ENOENT ? shmbus__linux_proc_enoent() : -errno;
   *ro_fd = nfd;
   return 0;
 }
@@ -140,7 +136,7 @@ int shmbus__fd_dup(int fd, int *out) {
   return 0;
 }
 
-int shmbus__fd_describe(int fd, char *buf, size_t cap) {
+int shmbus__linux_fd_describe(int fd, char *buf, size_t cap) {
   char path[64];
   ssize_t n;
 
@@ -149,7 +145,7 @@ int shmbus__fd_describe(int fd, char *buf, size_t cap) {
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   n = readlink(path, buf, cap - 1);
   if (n < 0)
-    return errno == ENOENT ? shm_proc_enoent() : -errno;
+    return errno == ENOENT ? shmbus__linux_proc_enoent() : -errno;
   buf[n] = '\0';
   return 0;
 }

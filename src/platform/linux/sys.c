@@ -1,9 +1,13 @@
-/* Clocks, randomness and scheduling on Linux. See platform.h. */
+/* Clocks, randomness, scheduling and the default bus directory on Linux.
+ * See platform.h. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../platform.h"
 #include "../../atomics.h"
@@ -43,4 +47,15 @@ void shmbus__spin_backoff(unsigned spins) {
 const char *shmbus__program_name(void) {
   extern char *program_invocation_short_name;
   return program_invocation_short_name != NULL ? program_invocation_short_name : "shmbus";
+}
+
+int shmbus__default_bus_dir(char *out, size_t cap) {
+  const char *env = getenv("XDG_RUNTIME_DIR");
+  int n;
+
+  if (env != NULL && env[0] == '/')
+    n = snprintf(out, cap, "%s/shmbus", env);
+  else
+    n = snprintf(out, cap, "/tmp/shmbus-%u", (unsigned)getuid());
+  return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
