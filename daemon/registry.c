@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "platform/platform.h"
 #include "proto.h"
 #include "shmbus/error.h"
@@ -515,7 +516,7 @@ fail:
 /* Wakes a part through its eventfd without blocking. Clients register
  * non-blocking eventfds, but the file status flags are shared with them:
  * one that cleared O_NONBLOCK since (and filled the counter) could make a
- * write block the daemon. shmbus__event_signal refuses such an fd; the
+ * write block the daemon. shmbus__notify_signal refuses such an fd; the
  * part is marked and its owner disconnected by the server. What remains is
  * the window between that check and the write (docs/security.md). */
 static void registry_signal(struct registry_part *p) {
@@ -523,7 +524,7 @@ static void registry_signal(struct registry_part *p) {
 
   if (p->eventfd < 0 || p->tampered)
     return;
-  if (shmbus__event_signal(p->eventfd) == -EBADFD) {
+  if (shmbus__notify_signal(p->eventfd) == -EBADFD) {
     p->tampered = true;
     log_warn("topic %s: the eventfd of %s record %u (pid %u) was made blocking; not waking it",
              p->topic->name, p->role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber", p->index,
@@ -535,25 +536,25 @@ static void registry_signal(struct registry_part *p) {
 
 /* The daemon wakes only the parts it knows, each through its own eventfd:
  * O(parts), whatever the bitmaps say; it never clears anyone's bit (the
- * owners do, ring.c). */
-void registry_wake_sleepers(struct registry_topic *t) {
+ * owners do, ring.c). Which bit means what is src/notify.c's business. */
+static void registry_wake(struct registry_topic *t, enum shmbus__notify_kind kind) {
   const struct shmbus__ring *r = &t->region.ring;
+  uint32_t role = kind == SHMBUS__NOTIFY_SLEEPERS ? SHMBUS__WIRE_SUB : SHMBUS__WIRE_PUB;
   struct registry_part *p;
 
-  if (!shmbus__ring_any_sleeper(r))
+  if (!shmbus__notify_any(r, kind))
     return;
   for (p = t->parts; p != NULL; p = p->next)
-    if (p->role == SHMBUS__WIRE_SUB && shmbus__ring_sub_sleeping(r, p->index))
+    if (p->role == role && shmbus__notify_waiting(r, kind, p->index))
       registry_signal(p);
 }
 
-void registry_wake_pub_waiters(struct registry_topic *t) {
-  const struct shmbus__ring *r = &t->region.ring;
-  struct registry_part *p;
+void registry_wake_sleepers(struct registry_topic *t) {
+  registry_wake(t, SHMBUS__NOTIFY_SLEEPERS);
+}
 
-  for (p = t->parts; p != NULL; p = p->next)
-    if (p->role == SHMBUS__WIRE_PUB && shmbus__ring_pub_waiting(r, p->index))
-      registry_signal(p);
+void registry_wake_pub_waiters(struct registry_topic *t) {
+  registry_wake(t, SHMBUS__NOTIFY_PUB_WAITERS);
 }
 
 void registry_bump_epoch(struct registry_topic *t) {

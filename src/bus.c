@@ -16,48 +16,11 @@
 
 /* ---- events from the daemon ------------------------------------------- */
 
-static void bus_wake_scan(struct shmbus__handle *h);
-
-/* The table slot of global peer index g; allocates the table on first
- * use. NULL when g is out of range or memory is short. */
-static struct shmbus__peer_tab *bus_peer_tab(struct shmbus__handle *h, uint32_t g, bool alloc) {
-  struct shmbus__peer_tab *t;
-  uint32_t i;
-
-  if (h->peers_per == 0 || g >= h->n_peers)
-    return NULL;
-  t = &h->peers[g / h->peers_per];
-  if (t->fd == NULL && alloc) {
-    t->fd = malloc(sizeof(*t->fd) * h->peers_per);
-    t->signalled = calloc(h->peers_per, sizeof(uint64_t));
-    if (t->fd == NULL || t->signalled == NULL) {
-      free(t->fd);
-      free(t->signalled);
-      t->fd = NULL;
-      t->signalled = NULL;
-      return NULL;
-    }
-    for (i = 0; i < h->peers_per; i++)
-      t->fd[i] = SHMBUS__OS_HANDLE_INVALID;
-  }
-  return t->fd != NULL ? t : NULL;
-}
-
-static void bus_set_peer(struct shmbus__handle *h, uint32_t index, shmbus__event_handle fd) {
-  struct shmbus__peer_tab *t = bus_peer_tab(h, index, shmbus__handle_ok(fd));
-
-  if (t == NULL) {
-    shmbus__fd_close(fd);
-    return;
-  }
-  shmbus__fd_close(t->fd[index % h->peers_per]);
-  t->fd[index % h->peers_per] = fd;
-}
 
 /* A publisher learns a subscriber's member file from its peer_join: map it
  * (read-only) if it is new, and rescan the reliable cursors. */
 static void bus_learn_member(struct shmbus__handle *h, uint32_t g, shmbus__shm_handle fd) {
-  uint32_t m = h->peers_per != 0 ? g / h->peers_per : SHMBUS__MAX_MEMBERS;
+  uint32_t m = h->wake.per != 0 ? g / h->wake.per : SHMBUS__MAX_MEMBERS;
 
   if (h->role != SHMBUS__WIRE_PUB || m >= SHMBUS__MAX_MEMBERS ||
       h->region.ring.members[m].hdr != NULL)
@@ -71,21 +34,14 @@ static void bus_learn_member(struct shmbus__handle *h, uint32_t g, shmbus__shm_h
  * participant, and may give its number to another uid's new file, which
  * then comes with the next peer_join. The table's tickets go with it. */
 static void bus_forget_member(struct shmbus__handle *h, uint32_t g) {
-  uint32_t m = h->peers_per != 0 ? g / h->peers_per : SHMBUS__MAX_MEMBERS;
-  struct shmbus__peer_tab *t;
-  uint32_t i;
+  uint32_t m = h->wake.per != 0 ? g / h->wake.per : SHMBUS__MAX_MEMBERS;
 
   if (h->role != SHMBUS__WIRE_PUB || m >= SHMBUS__MAX_MEMBERS || m == h->member ||
       h->region.ring.members[m].hdr == NULL)
     return;
-  t = &h->peers[m];
-  for (i = 0; t->fd != NULL && i < h->peers_per; i++)
-    if (shmbus__handle_ok(t->fd[i]))
-      return;
-  free(t->fd);
-  free(t->signalled);
-  t->fd = NULL;
-  t->signalled = NULL;
+  if (!shmbus__notify_table_empty(&h->wake, m))
+    return;
+  shmbus__notify_table_free(&h->wake, m);
   if (shmbus__region_unmap_member(&h->region, m) == 0)
     shmbus__ring_pub_rescan(&((shmbus_pub *)h)->ring);
 }
@@ -122,49 +78,24 @@ static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
       if (ev->nfds == 2)
         bus_learn_member(h, ev->index, ev->fds[1]);
       if (shmbus__fd_dup(ev->fds[0], &fd) == 0)
-        bus_set_peer(h, ev->index, fd);
+        shmbus__notify_set(&h->wake, ev->index, fd);
       if (h->pending_peers > 0)
         h->pending_peers--;
     } else if (ev->type == SHMBUS__MSG_PEER_LEAVE) {
-      bus_set_peer(h, ev->index, SHMBUS__OS_HANDLE_INVALID);
+      shmbus__notify_set(&h->wake, ev->index, SHMBUS__OS_HANDLE_INVALID);
       bus_forget_member(h, ev->index);
     }
     /* The peer table changed: a wake-up that found no fd before may find
      * one now (sleeping subscribers and waiting publishers alike), and
      * nothing else would retry it (the lost wake-up of issue 11). */
-    if (h->pending || ev->type == SHMBUS__MSG_PEER_JOIN)
-      bus_wake_scan(h);
+    if (h->wake.pending || ev->type == SHMBUS__MSG_PEER_JOIN)
+      shmbus__notify_wake(&h->wake, &h->region.ring);
   }
   shmbus__msg_close_fds(ev);
 }
 
 /* ---- connection and re-registration ------------------------------------ */
 
-static void bus_clear_peers(struct shmbus__handle *h) {
-  uint32_t m;
-  uint32_t i;
-  for (m = 0; m < SHMBUS__MAX_MEMBERS; m++) {
-    if (h->peers[m].fd == NULL)
-      continue;
-    for (i = 0; i < h->peers_per; i++) {
-      shmbus__fd_close(h->peers[m].fd[i]);
-      h->peers[m].fd[i] = SHMBUS__OS_HANDLE_INVALID;
-    }
-  }
-}
-
-static void bus_free_peers(struct shmbus__handle *h) {
-  uint32_t m;
-  bus_clear_peers(h);
-  for (m = 0; m < SHMBUS__MAX_MEMBERS; m++) {
-    free(h->peers[m].fd);
-    free(h->peers[m].signalled);
-    h->peers[m].fd = NULL;
-    h->peers[m].signalled = NULL;
-  }
-  h->n_peers = 0;
-  h->peers_per = 0;
-}
 
 /* After `opened`, the daemon sends `peers` peer_join events at once: wait
  * for them, so that a publisher knows every subscriber before it returns. */
@@ -472,7 +403,7 @@ static int bus_want_params(const struct shmbus_topic_opts *o, struct shmbus__han
 
 /* Releases what an attach gave a handle: peers, mappings, the topic fds. */
 static void bus_unmap(struct shmbus__handle *h) {
-  bus_free_peers(h);
+  shmbus__notify_free(&h->wake);
   shmbus__region_close(&h->region);
   shmbus__fd_close(h->data_fd);
   shmbus__fd_close(h->ctrl_fd);
@@ -545,8 +476,10 @@ static int bus_attach(shmbus_bus *bus, struct shmbus__handle *h) {
                                   h->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
                                                               : SHMBUS__ROLE_SUBSCRIBER)) < 0)
     goto fail;
-  h->peers_per = h->role == SHMBUS__WIRE_PUB ? h->params.max_subs : h->params.max_pubs;
-  h->n_peers = h->role == SHMBUS__WIRE_PUB ? h->peers_per * SHMBUS__MAX_MEMBERS : h->peers_per;
+  if (h->role == SHMBUS__WIRE_PUB)
+    shmbus__notify_init(&h->wake, SHMBUS__NOTIFY_SLEEPERS, h->params.max_subs);
+  else
+    shmbus__notify_init(&h->wake, SHMBUS__NOTIFY_PUB_WAITERS, h->params.max_pubs);
   /* Acquire: pairs with the daemon's release increment; events sent before
    * this value are read by the awaiting of peers that follows. */
   h->epoch_seen = shmbus__load_acquire(&h->region.ring.ctrl->peer_epoch);
@@ -591,9 +524,7 @@ static int bus_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
   h->region = fresh.region;
   h->data_fd = fresh.data_fd;
   h->ctrl_fd = fresh.ctrl_fd;
-  memcpy(h->peers, fresh.peers, sizeof(h->peers));
-  h->peers_per = fresh.peers_per;
-  h->n_peers = fresh.n_peers;
+  h->wake = fresh.wake;
   h->member = fresh.member;
   h->deadline_cap = fresh.deadline_cap;
   h->topic_id = fresh.topic_id;
@@ -676,53 +607,13 @@ int shmbus_pub_open(shmbus_bus *bus, const char *topic, const struct shmbus_topi
   return 0;
 }
 
-/* One wake-up candidate from the ring's scan: global index g with its
- * owner's current ticket. Signals it once per ticket; a bit whose owner's
- * fd is not known yet stays pending (no syscall: the fd comes with a
- * peer_join, after which bus_on_event scans again). */
-static void bus_wake_one(void *ctx, uint32_t g, uint64_t ticket) {
-  struct shmbus__handle *h = ctx;
-  struct shmbus__peer_tab *t = bus_peer_tab(h, g, false);
-  uint32_t i;
-
-  if (t == NULL) {
-    h->pending = true;
-    return;
-  }
-  i = g % h->peers_per;
-  if (t->signalled[i] == ticket)
-    return;
-  if (!shmbus__handle_ok(t->fd[i])) {
-    h->pending = true;
-    return;
-  }
-  if (shmbus__event_signal(t->fd[i]) == 0)
-    t->signalled[i] = ticket;
-}
-
-/* The one wake-up routine: a publisher scans every member file's sleepers,
- * a subscriber the publishers waiting for room. Bounds are checked by the
- * ring's scan; a forged bit costs a load and a compare. */
-static void bus_wake_scan(struct shmbus__handle *h) {
-  struct shmbus__ring *r = &h->region.ring;
-  uint32_t m;
-
-  h->pending = false;
-  if (h->role == SHMBUS__WIRE_PUB) {
-    for (m = 0; m < r->n_members; m++)
-      shmbus__ring_scan_sleepers(r, m, bus_wake_one, h);
-  } else {
-    shmbus__ring_scan_pub_waiters(r, bus_wake_one, h);
-  }
-}
-
 void shmbus__pub_wake_sleepers(shmbus_pub *pub) {
-  bus_wake_scan(&pub->h);
+  shmbus__notify_wake(&pub->h.wake, &pub->h.region.ring);
 }
 
 void shmbus__sub_wake_publishers(shmbus_sub *sub) {
   sub->ring.pubs_waiting = false;
-  bus_wake_scan(&sub->h);
+  shmbus__notify_wake(&sub->h.wake, &sub->h.region.ring);
 }
 
 /* Reads the daemon's socket when the topic's peer epoch moved (a peer
@@ -890,22 +781,12 @@ size_t shmbus_pub_max_size(const shmbus_pub *pub) {
   return pub != NULL ? pub->h.region.ring.slot_capacity : 0;
 }
 
-/* Subscribers the publisher knows: those whose eventfd a peer_join gave. */
-static int bus_count_subs(const shmbus_pub *pub) {
-  uint32_t m;
-  uint32_t i;
-  int n = 0;
-  for (m = 0; m < SHMBUS__MAX_MEMBERS; m++)
-    for (i = 0; pub->h.peers[m].fd != NULL && i < pub->h.peers_per; i++)
-      n += shmbus__handle_ok(pub->h.peers[m].fd[i]);
-  return n;
-}
 
 int shmbus_pub_subscribers(shmbus_pub *pub) {
   if (pub == NULL)
     return -EINVAL;
   (void)shmbus_bus_process(pub->h.bus);
-  return bus_count_subs(pub);
+  return shmbus__notify_count(&pub->h.wake);
 }
 
 int shmbus_pub_wait_subs(shmbus_pub *pub, uint32_t n, int timeout_ms) {
@@ -916,7 +797,7 @@ int shmbus_pub_wait_subs(shmbus_pub *pub, uint32_t n, int timeout_ms) {
     return -EINVAL;
   for (;;) {
     (void)shmbus_bus_process(pub->h.bus);
-    if ((rv = bus_count_subs(pub)) >= 0 && (uint32_t)rv >= n)
+    if ((rv = shmbus__notify_count(&pub->h.wake)) >= 0 && (uint32_t)rv >= n)
       return rv;
     /* peer_join events arrive on the daemon's socket, which bus_wait
      * watches (and reads); the publisher's own eventfd only adds an early

@@ -17,20 +17,13 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "notify.h"
 #include "region.h"
 #include "ring.h"
 #include "shmbus/bus.h"
 
 struct shmbus__uv_handle;
 struct shmbus__uv_bus;
-
-/* Peer table of one member file (publishers) or of the publisher records
- * (subscribers): eventfds (-1: not known yet) and the last ticket
- * signalled, by record. Allocated when first needed. */
-struct shmbus__peer_tab {
-  shmbus__event_handle *fd;
-  uint64_t *signalled;
-};
 
 struct shmbus__handle {
   shmbus_bus *bus;
@@ -47,12 +40,9 @@ struct shmbus__handle {
   shmbus__event_handle event_fd;
   uint32_t member;      /* m of the own member file */
   uint32_t deadline_cap; /* the daemon's bound on reliable waits, ms; 0: none */
-  /* Peer tables: a publisher has one per member file (global index g is
-   * record g % per of table g / per), a subscriber one (publisher records). */
-  struct shmbus__peer_tab peers[SHMBUS__MAX_MEMBERS];
-  uint32_t peers_per; /* records per table: max_subs or max_pubs */
-  uint32_t n_peers;   /* global indices below this are valid */
-  bool pending;       /* a bit was seen whose owner's fd is not known yet */
+  /* The peers to wake: a publisher's directory holds the subscribers'
+   * events (one table per member file), a subscriber's the publishers'. */
+  struct shmbus__notify wake;
   uint64_t epoch_seen; /* own member file's peer_epoch when we last read the socket */
   struct shmbus__uv_handle *uv;
   bool orphan; /* a new daemon could not take it back: re-open later */
