@@ -297,7 +297,7 @@ static double time_memcpy_out(struct size_ctx *z) {
 
 static void *reader_main(void *arg) {
   struct reader *rd = arg;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
 
   atomic_fetch_add_explicit(&readers_ready, 1, memory_order_relaxed);
   while (!atomic_load_explicit(&reader_stop, memory_order_relaxed)) {
@@ -410,7 +410,7 @@ static void skip_to_head(struct shmbus__ring_sub *sub) {
 /* Publishes a batch untimed, then times receiving it (copy or in place)
  * with `sub`. */
 static double time_recv(struct size_ctx *z, struct shmbus__ring_sub *sub, bool in_place) {
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   struct shmbus__ring_view view;
   uint64_t t0, t1;
   uint32_t i;

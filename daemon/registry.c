@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,9 +285,9 @@ int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t rol
     p->index = h.index;
     p->reliable = reliable;
     p->deadline_ms = reliable ? deadline_ms : 0;
-    /* Relaxed: published to publishers with the record's state, by the
-     * daemon's later gen/epoch increments; any value is only a bound. */
-    shmbus__store_relaxed(&h.rec->deadline_ms, p->deadline_ms);
+    /* Published to publishers with the record's state, by the daemon's
+     * later gen/epoch increments; any value is only a bound. */
+    shmbus__ring_sub_set_deadline(&t->region.ring, h.index, p->deadline_ms);
   }
   p->eventfd = eventfd;
   registry_add_part(t, p);
@@ -315,33 +314,27 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
       snprintf(text, textlen, "publisher index %u out of range (max_pubs %u)", index, r->max_pubs);
       return -EINVAL;
     }
-    /* Acquire: pairs with the attaching daemon's CAS and record writes. */
-    if (shmbus__load_acquire(&r->pubs[index].state) != SHMBUS__PUB_ACTIVE) {
+    if (shmbus__ring_pub_owner(r, index, &rec_pid, &id) != SHMBUS__PUB_ACTIVE) {
       snprintf(text, textlen, "publisher record %u is not in use", index);
       return SHMBUS_ESTATE;
     }
-    rec_pid = shmbus__load_relaxed(&r->pubs[index].pid);
-    id = shmbus__load_relaxed(&r->pubs[index].pub_id);
     /* Keep our own ids above the adopted ones: pub ids identify writers
      * in slots and in statistics. */
     if (id >= reg->next_pub_id && id < UINT32_MAX)
       reg->next_pub_id = id + 1;
   } else {
-    struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, index);
     uint32_t st;
-    if (rec == NULL) {
+    if (shmbus__ring_sub_rec(r, index) == NULL) {
       snprintf(text, textlen, "subscriber index %u is not in a member file of this topic",
                index);
       return -EINVAL;
     }
-    /* Acquire: pairs with the attaching daemon's release store of state. */
-    st = shmbus__load_acquire(&rec->state);
+    st = shmbus__ring_sub_owner(r, index, &rec_pid);
     if (st != SHMBUS__SUB_LOSSY && st != SHMBUS__SUB_RELIABLE) {
       snprintf(text, textlen, "subscriber record %u is not in use", index);
       return SHMBUS_ESTATE;
     }
     reliable = st == SHMBUS__SUB_RELIABLE;
-    rec_pid = shmbus__load_relaxed(&rec->pid);
   }
   if (rec_pid != pid) {
     snprintf(text, textlen, "%s record %u belongs to pid %u, not to pid %u",
@@ -362,7 +355,7 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
   p->reliable = reliable;
   p->member = role == SHMBUS__WIRE_SUB ? index / r->max_subs : t->region.ring.own;
   if (role == SHMBUS__WIRE_SUB)
-    p->deadline_ms = shmbus__load_relaxed(&shmbus__ring_sub_rec(r, index)->deadline_ms);
+    p->deadline_ms = shmbus__ring_sub_deadline(r, index);
   p->eventfd = eventfd;
   registry_add_part(t, p);
   *out = p;
@@ -567,8 +560,8 @@ void registry_bump_epoch(struct registry_topic *t) {
    * and finds them. Every member file: each participant watches its own
    * uid's. */
   for (m = 0; m < r->n_members; m++)
-    if (r->members[m].hdr != NULL && t->region.members[m].writable)
-      shmbus__fetch_add_release(&r->members[m].hdr->peer_epoch, 1);
+    if (t->region.members[m].writable)
+      shmbus__ring_bump_peer_epoch(r, m);
 }
 
 /* Queues `t` on registry.repairs (once). */
@@ -704,9 +697,7 @@ static void registry_release_member(struct registry_topic *t, uint32_t m) {
       if (p->member == m)
         return;
   for (i = 0; i < r->max_subs; i++) {
-    struct shmbus__sub_rec *rec = &r->members[m].subs[i];
-    /* Acquire: pairs with whoever stored the state last. */
-    uint32_t st = shmbus__load_acquire(&rec->state);
+    uint32_t st = shmbus__ring_sub_owner(r, m * r->max_subs + i, NULL);
     if (st != SHMBUS__SUB_FREE || shmbus__ring_sub_sleeping(r, m * r->max_subs + i)) {
       woke |= st == SHMBUS__SUB_RELIABLE;
       shmbus__ring_evict_sub(r, m * r->max_subs + i);
@@ -787,17 +778,13 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
 
   registry_known(t, SHMBUS__WIRE_SUB, known, sizeof(known) / sizeof(known[0]));
   for (i = 0; i < r->n_members * r->max_subs; i++) {
-    struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, i);
     uint32_t st;
     uint32_t pid;
-    if (rec == NULL)
-      continue;
-    /* Acquire: pairs with the attaching process's release store of state,
-     * so the pid read below is the owner's. */
-    st = shmbus__load_acquire(&rec->state);
+    /* The pid is read after the state (shmbus__ring_sub_owner), so it is
+     * the owner's. A record whose member file is not mapped reads FREE. */
+    st = shmbus__ring_sub_owner(r, i, &pid);
     if (st == SHMBUS__SUB_FREE || (known[i / 64] & (UINT64_C(1) << (i % 64))))
       continue;
-    pid = shmbus__load_relaxed(&rec->pid);
     if (!final && !registry_pid_dead(pid))
       continue;
     log_info("topic %s: subscriber record %u (pid %u) was not adopted%s; evicted", t->name, i, pid,
@@ -813,11 +800,10 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
   for (i = 0; i < r->max_pubs; i++) {
     struct registry_part *p;
     uint32_t pid;
-    /* Acquire: as for subscribers above. */
-    if (shmbus__load_acquire(&r->pubs[i].state) != SHMBUS__PUB_ACTIVE ||
+    /* As for subscribers above. */
+    if (shmbus__ring_pub_owner(r, i, &pid, NULL) != SHMBUS__PUB_ACTIVE ||
         (known[i / 64] & (UINT64_C(1) << (i % 64))))
       continue;
-    pid = shmbus__load_relaxed(&r->pubs[i].pid);
     if (!final && !registry_pid_dead(pid))
       continue;
     if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -880,10 +866,10 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
   for (; done < budget && *pos < nsubs + r->max_pubs; (*pos)++, done++) {
     uint32_t i = *pos;
     if (i < nsubs) {
-      struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, i);
       struct registry_part *p;
+      uint32_t rec_pid;
       uint32_t st;
-      if (rec == NULL || !t->region.members[i / r->max_subs].writable) {
+      if (shmbus__ring_sub_rec(r, i) == NULL || !t->region.members[i / r->max_subs].writable) {
         /* A member file not mapped: skip the rest of it. */
         *pos = (i / r->max_subs + 1) * r->max_subs - 1;
         continue;
@@ -895,8 +881,7 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
         (*fixed)++;
       }
       p = registry_part_at(t, SHMBUS__WIRE_SUB, i);
-      /* Acquire: pairs with whoever stored the state last. */
-      st = shmbus__load_acquire(&rec->state);
+      st = shmbus__ring_sub_owner(r, i, &rec_pid);
       if (p != NULL) {
         if (shmbus__ring_sub_restore(r, i, p->reliable, p->pid, p->deadline_ms) > 0) {
           log_notice("topic %s: subscriber record %u (pid %u) was changed by someone else; "
@@ -908,7 +893,7 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
       } else if (st != SHMBUS__SUB_FREE || shmbus__ring_sub_sleeping(r, i)) {
         log_notice("topic %s: subscriber record %u is held by no participant (pid %u says "
                    "the record); freed",
-                   t->name, i, shmbus__load_relaxed(&rec->pid));
+                   t->name, i, rec_pid);
         woke_pubs |= st == SHMBUS__SUB_RELIABLE;
         shmbus__ring_evict_sub(r, i);
         t->repaired++;
@@ -917,8 +902,8 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
     } else if (t->data_rw) {
       uint32_t k = i - nsubs;
       struct registry_part *p;
-      /* Acquire: pairs with the attaching process's CAS. */
-      if (shmbus__load_acquire(&r->pubs[k].state) != SHMBUS__PUB_ACTIVE ||
+      uint32_t pub_pid;
+      if (shmbus__ring_pub_owner(r, k, &pub_pid, NULL) != SHMBUS__PUB_ACTIVE ||
           registry_part_at(t, SHMBUS__WIRE_PUB, k) != NULL)
         continue;
       if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -927,7 +912,7 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
                  k);
       p->role = SHMBUS__WIRE_PUB;
       p->index = k;
-      p->pid = shmbus__load_relaxed(&r->pubs[k].pid);
+      p->pid = pub_pid;
       p->eventfd = -1;
       p->topic = t;
       registry_push_part(&t->dying, p);

@@ -91,8 +91,7 @@ static uint64_t stats_members(const struct shmbus__ring *r) {
 static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t,
                              const struct stats_view *v) {
   const struct shmbus__ring *r = &t->region.ring;
-  /* Acquire: pairs with nothing in particular; head only orders claims. */
-  uint64_t head = shmbus__load_acquire(&r->hdr->head);
+  uint64_t head = shmbus__ring_head(r);
   const struct registry_part *p;
 
   bool repair = t->fixing != NULL || t->dying != NULL;
@@ -121,35 +120,32 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t,
   stats_key(pk, "pubs");
   (void)msgpack_pack_array(pk, t->n_pubs);
   for (p = t->parts; p != NULL; p = p->next) {
-    const struct shmbus__pub_rec *rec;
     if (p->role != SHMBUS__WIRE_PUB)
       continue;
-    rec = &r->pubs[p->index];
     (void)msgpack_pack_map(pk, 5);
     stats_who(pk, p, v);
-    stats_kv_u64(pk, "published", stats_clamp(shmbus__load_relaxed(&rec->published), head));
+    stats_kv_u64(pk, "published", stats_clamp(shmbus__ring_pub_published(r, p->index), head));
   }
   stats_key(pk, "subs");
   (void)msgpack_pack_array(pk, t->n_subs);
   for (p = t->parts; p != NULL; p = p->next) {
-    const struct shmbus__sub_rec *rec;
+    struct shmbus__sub_counters cnt;
     uint64_t cursor;
     if (p->role != SHMBUS__WIRE_SUB)
       continue;
     /* The part's index was checked when it was registered; its member file
-     * is mapped as long as the topic lives. */
-    if ((rec = shmbus__ring_sub_rec(r, p->index)) == NULL)
-      rec = &r->subs[0];
-    cursor = stats_clamp(shmbus__load_relaxed(&rec->cursor), head);
+     * is mapped as long as the topic lives (else the counters read 0). */
+    shmbus__ring_sub_counters(r, p->index, &cnt);
+    cursor = stats_clamp(cnt.cursor, head);
     (void)msgpack_pack_map(pk, 10);
     stats_who(pk, p, v);
     stats_key(pk, "reliable");
     (void)(p->reliable ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
     stats_kv_u64(pk, "cursor", cursor);
     stats_kv_u64(pk, "lag", head - cursor);
-    stats_kv_u64(pk, "received", stats_clamp(shmbus__load_relaxed(&rec->received), head));
-    stats_kv_u64(pk, "lost", stats_clamp(shmbus__load_relaxed(&rec->lost), head));
-    stats_kv_u64(pk, "demoted", stats_clamp(shmbus__load_relaxed(&rec->demoted), head));
+    stats_kv_u64(pk, "received", stats_clamp(cnt.received, head));
+    stats_kv_u64(pk, "lost", stats_clamp(cnt.lost, head));
+    stats_kv_u64(pk, "demoted", stats_clamp(cnt.demoted, head));
   }
 }
 

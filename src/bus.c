@@ -480,9 +480,9 @@ static int bus_attach(shmbus_bus *bus, struct shmbus__handle *h) {
     shmbus__notify_init(&h->wake, SHMBUS__NOTIFY_SLEEPERS, h->params.max_subs);
   else
     shmbus__notify_init(&h->wake, SHMBUS__NOTIFY_PUB_WAITERS, h->params.max_pubs);
-  /* Acquire: pairs with the daemon's release increment; events sent before
-   * this value are read by the awaiting of peers that follows. */
-  h->epoch_seen = shmbus__load_acquire(&h->region.ring.ctrl->peer_epoch);
+  /* Events sent before this epoch are read by the awaiting of peers that
+   * follows (the accessor's acquire pairs with the daemon's increment). */
+  h->epoch_seen = shmbus__ring_peer_epoch(&h->region.ring);
   return 0;
 
 fail:
@@ -840,17 +840,9 @@ int shmbus_sub_open(shmbus_bus *bus, const char *topic, const struct shmbus_sub_
   return 0;
 }
 
-static void bus_fill_info(const struct shmbus__msg_info *ri, struct shmbus_msg_info *info) {
-  if (info == NULL)
-    return;
-  info->seq = ri->seq;
-  info->ts_ns = ri->ts_ns;
-  info->pub_id = ri->pub_id;
-  info->len = ri->len;
-}
 
 int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_msg_info *info) {
-  struct shmbus__msg_info ri;
+  struct shmbus_msg_info ri;
   int rv;
 
   if (sub == NULL || (buf == NULL && cap > 0))
@@ -861,8 +853,8 @@ int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_ms
   rv = shmbus__ring_recv(&sub->ring, buf, cap, &ri);
   if (sub->ring.pubs_waiting)
     shmbus__sub_wake_publishers(sub);
-  if (rv >= 0 || rv == -EMSGSIZE)
-    bus_fill_info(&ri, info);
+  if ((rv >= 0 || rv == -EMSGSIZE) && info != NULL)
+    *info = ri;
   return rv;
 }
 
@@ -898,7 +890,7 @@ int shmbus_sub_view(shmbus_sub *sub, struct shmbus_view *view) {
   if ((rv = shmbus__ring_view_begin(&sub->ring, &rv_)) < 0)
     return rv;
   view->data = rv_.data;
-  bus_fill_info(&rv_.info, &view->info);
+  view->info = rv_.info;
   return 0;
 }
 

@@ -986,7 +986,7 @@ static int ring_locate(struct shmbus__ring_sub *sub, struct shmbus__slot **slotp
 }
 
 static void ring_fill_info(const struct shmbus__slot *slot, uint64_t seq, uint32_t len,
-                           struct shmbus__msg_info *info) {
+                           struct shmbus_msg_info *info) {
   info->seq = seq;
   info->len = len;
   info->pub_id = shmbus__load_relaxed(&slot->pub_id);
@@ -1005,7 +1005,7 @@ static bool ring_still(const struct shmbus__slot *slot, uint64_t w) {
 }
 
 int shmbus__ring_recv(struct shmbus__ring_sub *sub, void *buf, size_t cap,
-                      struct shmbus__msg_info *info) {
+                      struct shmbus_msg_info *info) {
   struct shmbus__slot *slot;
   uint64_t w;
   uint32_t len;
@@ -1028,7 +1028,7 @@ int shmbus__ring_recv(struct shmbus__ring_sub *sub, void *buf, size_t cap,
         return -EMSGSIZE;
       }
     } else {
-      struct shmbus__msg_info got;
+      struct shmbus_msg_info got;
       /* Header fields before the re-check, like the payload: after it, a
        * lapping publisher may already have rewritten them. */
       ring_fill_info(slot, sub->cursor, len, &got);
@@ -1215,6 +1215,87 @@ bool shmbus__ring_peers_changed(const struct shmbus__ring *r, uint64_t *seen) {
     return false;
   *seen = e;
   return true;
+}
+
+uint64_t shmbus__ring_peer_epoch(const struct shmbus__ring *r) {
+  /* Acquire: as in shmbus__ring_peers_changed. */
+  return r->ctrl != NULL ? shmbus__load_acquire(&r->ctrl->peer_epoch) : 0;
+}
+
+void shmbus__ring_bump_peer_epoch(struct shmbus__ring *r, uint32_t m) {
+  /* Release: orders the peer messages the daemon queued before the new
+   * epoch; pairs with the acquire loads of shmbus__ring_peers_changed. */
+  if (m < r->n_members && r->members[m].hdr != NULL)
+    shmbus__fetch_add_release(&r->members[m].hdr->peer_epoch, 1);
+}
+
+/* ---- what records say ------------------------------------------------ */
+
+uint32_t shmbus__ring_pub_owner(const struct shmbus__ring *r, uint32_t i, uint32_t *pid,
+                                uint32_t *pub_id) {
+  uint32_t st;
+
+  if (i >= r->max_pubs)
+    return SHMBUS__PUB_FREE;
+  /* Acquire: pairs with the attaching process's CAS of state. */
+  st = shmbus__load_acquire(&r->pubs[i].state);
+  if (pid != NULL)
+    *pid = shmbus__load_relaxed(&r->pubs[i].pid);
+  if (pub_id != NULL)
+    *pub_id = shmbus__load_relaxed(&r->pubs[i].pub_id);
+  return st;
+}
+
+uint32_t shmbus__ring_sub_owner(const struct shmbus__ring *r, uint32_t g, uint32_t *pid) {
+  const struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, g);
+  uint32_t st;
+
+  if (rec == NULL) {
+    if (pid != NULL)
+      *pid = 0;
+    return SHMBUS__SUB_FREE;
+  }
+  /* Acquire: pairs with the release store of whoever stored it last. */
+  st = shmbus__load_acquire(&rec->state);
+  if (pid != NULL)
+    *pid = shmbus__load_relaxed(&rec->pid);
+  return st;
+}
+
+uint32_t shmbus__ring_sub_deadline(const struct shmbus__ring *r, uint32_t g) {
+  const struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, g);
+
+  return rec != NULL ? shmbus__load_relaxed(&rec->deadline_ms) : 0;
+}
+
+void shmbus__ring_sub_set_deadline(struct shmbus__ring *r, uint32_t g, uint32_t ms) {
+  struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, g);
+
+  if (rec != NULL)
+    shmbus__store_relaxed(&rec->deadline_ms, ms);
+}
+
+uint64_t shmbus__ring_head(const struct shmbus__ring *r) {
+  /* Acquire: pairs with nothing in particular; head only orders claims. */
+  return shmbus__load_acquire(&r->hdr->head);
+}
+
+uint64_t shmbus__ring_pub_published(const struct shmbus__ring *r, uint32_t i) {
+  return i < r->max_pubs ? shmbus__load_relaxed(&r->pubs[i].published) : 0;
+}
+
+void shmbus__ring_sub_counters(const struct shmbus__ring *r, uint32_t g,
+                               struct shmbus__sub_counters *out) {
+  const struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, g);
+
+  if (rec == NULL) {
+    out->cursor = out->received = out->lost = out->demoted = 0;
+    return;
+  }
+  out->cursor = shmbus__load_relaxed(&rec->cursor);
+  out->received = shmbus__load_relaxed(&rec->received);
+  out->lost = shmbus__load_relaxed(&rec->lost);
+  out->demoted = shmbus__load_relaxed(&rec->demoted);
 }
 
 /* ---- repair ---------------------------------------------------------- */

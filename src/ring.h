@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "layout.h"
+#include "shmbus/bus.h" /* struct shmbus_msg_info */
 
 /* One member file as a view sees it (layout.h). */
 struct shmbus__ring_member {
@@ -121,19 +122,12 @@ struct shmbus__ring_sub {
   bool pubs_waiting;
 };
 
-/* What a receive tells about the message besides its bytes. */
-struct shmbus__msg_info {
-  uint64_t seq;   /* position in the topic's sequence */
-  uint64_t ts_ns; /* publisher's timestamp */
-  uint32_t pub_id;
-  uint32_t len;
-};
 
 /* An in-place read. `data` points into the read-only slot area and is only
  * meaningful if shmbus__ring_view_end() then returns 0. */
 struct shmbus__ring_view {
   const void *data;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
 };
 
 /* Formats zeroed memory: the data file, and a member file m of `uid`.
@@ -252,7 +246,7 @@ int shmbus__ring_sub_adopt(struct shmbus__ring *ring, struct shmbus__ring_sub *s
  * needed; the message stays), or SHMBUS_ECORRUPT. Messages it finds
  * overwritten or skipped are added to sub->lost and skipped. */
 int shmbus__ring_recv(struct shmbus__ring_sub *sub, void *buf, size_t cap,
-                      struct shmbus__msg_info *info);
+                      struct shmbus_msg_info *info);
 
 /* In-place read: fills *view with a pointer into the slot. Returns 0,
  * -EAGAIN, or SHMBUS_ECORRUPT. The caller must call shmbus__ring_view_end
@@ -303,6 +297,55 @@ struct shmbus__sub_rec *shmbus__ring_sub_rec(const struct shmbus__ring *ring, ui
 /* Whether the own member header's peer_epoch moved since `*seen` (and records
  * the new value): the daemon sent peer_join/peer_leave messages. */
 bool shmbus__ring_peers_changed(const struct shmbus__ring *ring, uint64_t *seen);
+/* The own member header's peer_epoch now (acquire: pairs with the daemon's
+ * release increment; events sent before it are on the socket). 0 when the
+ * view has no own member file. */
+uint64_t shmbus__ring_peer_epoch(const struct shmbus__ring *ring);
+/* Moves peer_epoch of member file m on (the daemon, after it queued
+ * peer_join/peer_leave messages; release: pairs with the acquire loads
+ * above). Nothing when m is not mapped. */
+void shmbus__ring_bump_peer_epoch(struct shmbus__ring *ring, uint32_t m);
+
+/* ---- what records say, for the daemon's bookkeeping and statistics ----
+ * Records are written by their owners, any participant of the topic: what
+ * these return is untrusted (a state, a pid or a count anyone could have
+ * written) and only ever compared, logged or clamped by the caller. */
+
+/* Publisher record i's state (SHMBUS__PUB_FREE when i is out of range)
+ * and, read after it, its owner's pid and pub_id (either pointer may be
+ * NULL). Acquire on the state: pairs with the owner's CAS that took the
+ * record, so pid and pub_id are the ones written before it. */
+uint32_t shmbus__ring_pub_owner(const struct shmbus__ring *ring, uint32_t i, uint32_t *pid,
+                                uint32_t *pub_id);
+/* Subscriber record g's state (SHMBUS__SUB_FREE when g is out of range or
+ * its member file is not mapped) and, read after it, its owner's pid (may
+ * be NULL). Acquire on the state: pairs with the release store of whoever
+ * stored it last. */
+uint32_t shmbus__ring_sub_owner(const struct shmbus__ring *ring, uint32_t g, uint32_t *pid);
+
+/* Subscriber record g's reliable deadline in ms (0: none or no record),
+ * and setting it (the daemon, for a record it attached; relaxed: it is
+ * published with the record by the daemon's later epoch increments, and
+ * any value is only a bound). */
+uint32_t shmbus__ring_sub_deadline(const struct shmbus__ring *ring, uint32_t g);
+void shmbus__ring_sub_set_deadline(struct shmbus__ring *ring, uint32_t g, uint32_t ms);
+
+/* The head: the next seq a publisher will claim (acquire; it orders claims
+ * only). */
+uint64_t shmbus__ring_head(const struct shmbus__ring *ring);
+
+/* Counters of one record (relaxed loads: statistics, no ordering). */
+struct shmbus__sub_counters {
+  uint64_t cursor;
+  uint64_t received;
+  uint64_t lost;
+  uint64_t demoted;
+};
+/* Publisher record i's published count (0 when out of range). */
+uint64_t shmbus__ring_pub_published(const struct shmbus__ring *ring, uint32_t i);
+/* Subscriber record g's counters (all 0 when there is no such record). */
+void shmbus__ring_sub_counters(const struct shmbus__ring *ring, uint32_t g,
+                               struct shmbus__sub_counters *out);
 
 /* Repair after publishers died (they must really be dead: the caller, the
  * daemon, knows from their sockets). `dead` lists their record indices.

@@ -283,7 +283,7 @@ static int pt_fail(struct pt_reader *rd, const char *fmt, ...) {
  * (nothing to read) or -1 with rd->err set. */
 static int pt_read(struct pt_reader *rd, unsigned char *buf) {
   uint64_t lost_before = rd->sub.lost;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   uint32_t pub;
   uint64_t seq;
   size_t len;

@@ -414,7 +414,7 @@ void dt_publish_str(struct dt_rec *p, const char *s) {
  * daemon or nobody wakes it: the tests' publishers never do). */
 int dt_sub_recv_wait(struct dt_rec *s, char *buf, size_t cap) {
   uint64_t deadline = dt_now_ms() + (uint64_t)dt_timeout_ms();
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
 
   for (;;) {
     int rv = shmbus__ring_recv(&s->sub, buf, cap - 1, &info);

@@ -82,7 +82,7 @@ static void rgn_roundtrip(struct shmbus__ring_pub *pub, struct shmbus__ring_sub 
                           const char *tag) {
   char buf[64];
   char want[64];
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   int i;
 
   for (i = 0; i < n; i++) {
@@ -635,7 +635,7 @@ Test(region, memfd_copies_need_the_resize_seals) {
   cr_assert_eq(shmbus__ring_sub_attach(&o.ring, &sub, false, 1, 1), 0);
   {
     char buf[8];
-    struct shmbus__msg_info info;
+    struct shmbus_msg_info info;
     cr_assert_eq(shmbus__ring_recv(&sub, buf, sizeof(buf), &info), 5);
     cr_assert_str_eq(buf, "kept");
   }
@@ -765,7 +765,7 @@ Test(region, subscriber_writes_its_control_records) {
   struct shmbus__region rg, sv;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub lossy, rel;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[64];
   int ro, ctrl, i;
 
@@ -839,7 +839,7 @@ Test(region, memory_outlives_the_creator_while_mapped) {
   shmbus__region_close(&rg);
   {
     char buf[16];
-    struct shmbus__msg_info info;
+    struct shmbus_msg_info info;
     cr_assert_eq(shmbus__ring_recv(&sub, buf, sizeof(buf), &info), 7);
     cr_assert_str_eq(buf, "queued");
     cr_assert_eq(info.pub_id, 1);

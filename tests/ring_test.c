@@ -66,7 +66,7 @@ static void rt_publish_n(struct shmbus__ring_pub *pub, uint64_t n) {
 
 /* Receives one message made by rt_publish and checks that its bytes, length,
  * seq, publisher id and timestamp all agree. Returns recv's result. */
-static int rt_recv(struct shmbus__ring_sub *sub, struct shmbus__msg_info *info) {
+static int rt_recv(struct shmbus__ring_sub *sub, struct shmbus_msg_info *info) {
   unsigned char buf[64];
   uint32_t pub_id;
   uint64_t seq;
@@ -93,7 +93,7 @@ static int rt_recv(struct shmbus__ring_sub *sub, struct shmbus__msg_info *info) 
 /* Receives until -EAGAIN; returns how many messages came. Checks that seqs
  * only go up and that every gap between them was counted as lost. */
 static uint64_t rt_drain(struct shmbus__ring_sub *sub) {
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   uint64_t n = 0;
   int rv;
 
@@ -151,7 +151,7 @@ Test(ring, publish_then_receive_in_order) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   char buf[64];
   int i, rv;
 
@@ -185,7 +185,7 @@ Test(ring, sub_ready_follows_the_slot_word) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   void *p;
 
   tu_region(&rg, 8, 64, 4, 4);
@@ -255,7 +255,7 @@ Test(ring, lossy_subscriber_lapped_counts_exact_loss) {
       struct shmbus__region rg;
       struct shmbus__ring_pub pub;
       struct shmbus__ring_sub sub;
-      struct shmbus__msg_info info;
+      struct shmbus_msg_info info;
       uint64_t published = n + extras[e];
       uint64_t target = published - n + n / 4;
 
@@ -285,7 +285,7 @@ Test(ring, lossy_subscriber_lapped_midstream_counts_from_its_cursor) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   const uint32_t n = 16;
 
   tu_region(&rg, n, 64, 4, 4);
@@ -336,7 +336,7 @@ Test(ring, lossy_random_schedule_accounts_every_seq) {
       rt_publish_n(&pub, rt_rand(&rnd) % (3u * n));
       for (j = 0; j < 3; j++) {
         uint64_t reads = rt_rand(&rnd) % (uint64_t)(n * (j + 1));
-        struct shmbus__msg_info info;
+        struct shmbus_msg_info info;
         while (reads-- > 0) {
           uint64_t cursor = subs[j].cursor;
           uint64_t lost = subs[j].lost;
@@ -384,7 +384,7 @@ static void rt_reliable_full(uint32_t n, bool pub_first) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   int lap;
 
   tu_region(&rg, n, 64, 4, 4);
@@ -501,7 +501,7 @@ Test(ring, slowest_of_two_reliable_subscribers_gates) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub fast, slow;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   const uint32_t n = 8;
 
   tu_region(&rg, n, 64, 4, 4);
@@ -558,7 +558,7 @@ static void rt_history(uint32_t n, uint64_t published, uint32_t history, bool re
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   uint64_t want = history;
   uint64_t i;
 
@@ -602,7 +602,7 @@ Test(ring, reliable_history_is_kept_and_gates) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   const uint32_t n = 8;
 
   rt_history(8, 20, 3, true);
@@ -657,7 +657,7 @@ Test(ring, loan_commit_roundtrip) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[128];
   void *p = NULL;
 
@@ -703,7 +703,7 @@ Test(ring, loan_misuse_is_refused_without_side_effects) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[64] = {0};
   void *p = NULL;
   void *q = NULL;
@@ -739,7 +739,7 @@ Test(ring, publish_larger_than_capacity_claims_nothing) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[256] = {0};
 
   tu_region(&rg, 8, 64, 4, 4);
@@ -763,7 +763,7 @@ Test(ring, cancelled_loan_counts_as_one_loss) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub, rel;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   void *p;
 
   tu_region(&rg, 8, 64, 4, 4);
@@ -795,7 +795,7 @@ Test(ring, detach_with_an_open_loan_cancels_it) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub, other;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   void *p;
 
   tu_region(&rg, 8, 64, 4, 4);
@@ -863,7 +863,7 @@ Test(ring, view_misuse_is_refused) {
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
   struct shmbus__ring_view view, view2, bogus;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[64];
 
   tu_region(&rg, 8, 64, 4, 4);
@@ -896,7 +896,7 @@ Test(ring, view_overwritten_before_end_is_an_overrun) {
     struct shmbus__ring_pub pub;
     struct shmbus__ring_sub sub;
     struct shmbus__ring_view view;
-    struct shmbus__msg_info info;
+    struct shmbus_msg_info info;
     uint32_t n = sizes[k];
     uint64_t target;
 
@@ -951,7 +951,7 @@ Test(ring, recv_small_buffer_reports_size_and_keeps_the_message) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[64];
   unsigned char msg[40];
 
@@ -981,7 +981,7 @@ Test(ring, zero_length_messages) {
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
   struct shmbus__ring_view view;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[8] = {1, 2, 3};
   void *p;
 
@@ -1067,7 +1067,7 @@ Test(ring, interleaved_publishers_stamp_their_ids) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pubs[3];
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   uint32_t expect_id[64];
   uint64_t rnd = 12345;
   int i;
@@ -1120,7 +1120,7 @@ Test(ring, sleep_bit_carries_a_new_ticket_and_the_owner_clears_it) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub other, sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   struct rt_scan sc;
   char c;
 
@@ -1248,7 +1248,7 @@ Test(ring, sleep_bits_beyond_64_subscribers_use_the_right_word) {
   /* Each wakes and reads: word by word, the summary empties. */
   {
     char c;
-    struct shmbus__msg_info info;
+    struct shmbus_msg_info info;
     cr_assert_eq(shmbus__ring_recv(&subs[63], &c, 1, &info), 1);
     cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 6);
     cr_assert_eq(shmbus__ring_recv(&subs[64], &c, 1, &info), 1);
@@ -1641,7 +1641,7 @@ Test(ring, overtaken_claim_is_retried_and_counted_lost_by_readers) {
   struct shmbus__region rg;
   struct shmbus__ring_pub dead, helper, a;
   struct shmbus__ring_sub early, late;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[64];
   const uint32_t n = 4;
   void *p;
@@ -1690,7 +1690,7 @@ Test(ring, overtaken_claim_is_retried_and_counted_lost_by_readers) {
  * leave the subscriber where it was. */
 static void rt_assert_corrupt(struct shmbus__ring_sub *sub) {
   struct shmbus__ring_view view;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[64];
   uint64_t cursor = sub->cursor;
 
@@ -1715,7 +1715,7 @@ Test(ring, slot_word_from_another_lane_is_corrupt) {
    * hold seq 10, which belongs to slot 2. */
   shmbus__store_release(&rt_slot(&rg.ring, 1)->word, SHMBUS__WORD(10, SHMBUS__SLOT_COMMITTED));
   {
-    struct shmbus__msg_info info;
+    struct shmbus_msg_info info;
     cr_assert_eq(rt_recv(&sub, &info), (int)rt_len(0));
   }
   rt_assert_corrupt(&sub);
@@ -1737,7 +1737,7 @@ Test(ring, empty_state_with_the_cursors_own_seq_is_corrupt) {
   struct shmbus__region rg;
   struct shmbus__ring_sub sub;
   struct shmbus__ring_pub pub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
 
   tu_region(&rg, 8, 64, 4, 4);
   cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &sub, false, 0, 1), 0);
@@ -1794,7 +1794,7 @@ Test(ring, empty_message_to_and_from_null_buffers) {
   struct shmbus__region rg;
   struct shmbus__ring_pub pub;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
 
   tu_region(&rg, 8, 64, 4, 4);
   cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &sub, false, 0, 1), 0);
@@ -1834,7 +1834,7 @@ Test(ring, publisher_facing_a_word_beyond_head_reports_corruption) {
   cr_assert_eq(pub.overtaken, 0);
   /* The reader gets seq 0, then reports the same word. */
   {
-    struct shmbus__msg_info info;
+    struct shmbus_msg_info info;
     cr_assert_eq(rt_recv(&sub, &info), (int)rt_len(0));
   }
   rt_assert_corrupt(&sub);
@@ -1849,7 +1849,7 @@ Test(ring, length_beyond_capacity_is_corrupt) {
     struct shmbus__region rg;
     struct shmbus__ring_sub sub;
     struct shmbus__ring_pub pub;
-    struct shmbus__msg_info info;
+    struct shmbus_msg_info info;
     unsigned char big[256];
 
     tu_region(&rg, 8, 64, 4, 4);
@@ -1870,7 +1870,7 @@ Test(ring, length_beyond_capacity_is_corrupt) {
 Test(ring, garbage_head_makes_a_lapped_reader_jump_without_crashing) {
   struct shmbus__region rg;
   struct shmbus__ring_sub sub;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   unsigned char buf[64];
   uint64_t h = UINT64_C(1) << 62;
   uint64_t target = h - 8 + 2;

@@ -328,7 +328,7 @@ static void *st_pub_main(void *arg) {
 
 /* Checks one delivered message against everything the test knows. */
 static int st_check(struct st_sub *s, const unsigned char *buf, size_t len,
-                    const struct shmbus__msg_info *info) {
+                    const struct shmbus_msg_info *info) {
   struct st_bus *b = s->bus;
   uint32_t cap = b->rg.ring.slot_capacity;
   uint32_t pub;
@@ -388,7 +388,7 @@ static int st_read(struct st_sub *s, unsigned char *buf) {
   struct st_bus *b = s->bus;
   uint32_t cap = b->rg.ring.slot_capacity;
   uint64_t lost_before = s->sub.lost;
-  struct shmbus__msg_info info;
+  struct shmbus_msg_info info;
   size_t len;
   int rv;
 

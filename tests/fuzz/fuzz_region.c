@@ -62,7 +62,7 @@ static void fr_read_all(struct shmbus__ring *r, struct shmbus__ring_sub *s, bool
   uint32_t i;
 
   for (i = 0; i < r->slot_count + 4; i++) {
-    struct shmbus__msg_info info;
+    struct shmbus_msg_info info;
     int rv;
     if (in_place) {
       struct shmbus__ring_view v;
