@@ -262,4 +262,31 @@ struct shmbus__layout {
 int shmbus__layout_compute(const struct shmbus__params *p, uint64_t page,
                            struct shmbus__layout *out);
 
+/* Headers: formatting and, beside it, its inverse, validation.
+ *
+ * The format calls write the headers of zeroed memory: the data file, and
+ * a member file m of `uid`. The memory must be at least l->data_size /
+ * member_size bytes, zeroed, and aligned to a cache line. The creator does
+ * this once, before anyone else can see the memory; the magic is written
+ * last, after a release fence, so whoever sees it (after the acquire fence
+ * of the check calls) sees every other field. */
+void shmbus__layout_format_data(void *data, const struct shmbus__layout *l, uint64_t nonce,
+                                uint64_t created_ns);
+void shmbus__layout_format_member(void *member, const struct shmbus__layout *l, uint64_t nonce,
+                                  uint32_t m, uint32_t uid);
+
+/* Validates a data header found in memory (`data_len` bytes mapped: read
+ * as untrusted input, never beyond it) and computes its layout into *out:
+ * the header is accepted only if it is exactly what its own parameters
+ * produce for page size `page`, and the mapping exactly as large as it
+ * says. Returns 0, SHMBUS_EBADREGION or SHMBUS_EVERSION. */
+int shmbus__layout_check_data(const void *data, uint64_t data_len, uint64_t page,
+                              struct shmbus__layout *out);
+
+/* Validates a member header found in memory (`len` bytes mapped) against
+ * the layout `l` and the data file's `nonce`, and returns its m and uid.
+ * Returns 0, SHMBUS_EBADREGION or SHMBUS_EVERSION. */
+int shmbus__layout_check_member(const void *member, uint64_t len, const struct shmbus__layout *l,
+                                uint64_t nonce, uint32_t *m, uint32_t *uid);
+
 #endif /* SHMBUS_LAYOUT_H */

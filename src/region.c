@@ -83,7 +83,7 @@ static int region_new_member(struct shmbus__region *rg, uint32_t m, uint32_t uid
     return rv;
   }
   /* Fresh memory files read as zeroes, as format requires. */
-  shmbus__ring_format_member(rg->members[m].map, &rg->layout, rg->nonce, m, uid);
+  shmbus__layout_format_member(rg->members[m].map, &rg->layout, rg->nonce, m, uid);
   rg->members[m].fd = fd;
   rg->members[m].uid = uid;
   rg->members[m].writable = true;
@@ -107,7 +107,7 @@ int shmbus__region_create(struct shmbus__region *rg, const struct shmbus__params
   if ((rv = shmbus__shm_map(rg->data_fd, rg->layout.data_size, true, &rg->data)) < 0)
     goto fail;
   rg->data_len = rg->layout.data_size;
-  shmbus__ring_format_data(rg->data, &rg->layout, rg->nonce, shmbus__clock_real_ns());
+  shmbus__layout_format_data(rg->data, &rg->layout, rg->nonce, shmbus__clock_real_ns());
   if ((rv = shmbus__ring_view_build(&rg->ring, p, shmbus__page_size(), rg->data, rg->data_len)) < 0)
     goto fail;
   rg->ring.backoff = shmbus__spin_backoff;

@@ -113,56 +113,6 @@ static void ring_backoff(const struct shmbus__ring *r, unsigned spins) {
 
 /* ---- layout ---------------------------------------------------------- */
 
-void shmbus__ring_format_data(void *data, const struct shmbus__layout *l, uint64_t nonce,
-                              uint64_t created_ns) {
-  struct shmbus__data_hdr *h = data;
-
-  h->version = SHMBUS__LAYOUT_VERSION;
-  h->hdr_size = SHMBUS__DATA_HDR_SIZE;
-  h->slot_count = l->params.slot_count;
-  h->slot_capacity = l->params.slot_capacity;
-  h->slot_stride = l->slot_stride;
-  h->max_subs = l->params.max_subs;
-  h->max_pubs = l->params.max_pubs;
-  h->flags = 0;
-  h->nonce = nonce;
-  h->data_size = l->data_size;
-  h->member_size = l->member_size;
-  h->pubs_offset = l->pubs_offset;
-  h->slots_offset = l->slots_offset;
-  h->created_ns = created_ns;
-  shmbus__store_relaxed(&h->head, 0);
-  /* Magic last: an adopting daemon that sees it (after its acquire fence
-   * in view_init) sees every field above. */
-  shmbus__fence_release();
-  h->magic = SHMBUS__MAGIC_DATA;
-}
-
-void shmbus__ring_format_member(void *member, const struct shmbus__layout *l, uint64_t nonce,
-                                uint32_t m, uint32_t uid) {
-  struct shmbus__member_hdr *c = member;
-
-  c->version = SHMBUS__LAYOUT_VERSION;
-  c->hdr_size = SHMBUS__MEMBER_HDR_SIZE;
-  c->max_subs = l->params.max_subs;
-  c->bitmap_words = l->bitmap_words;
-  c->nonce = nonce;
-  c->member_size = l->member_size;
-  c->member = m;
-  c->uid = uid;
-  shmbus__store_relaxed(&c->gen, 0);
-  shmbus__store_relaxed(&c->sleep_summary, 0);
-  /* Magic last, as for the data header. */
-  shmbus__fence_release();
-  c->magic = SHMBUS__MAGIC_MEMBER;
-}
-
-void shmbus__ring_format(void *data, void *ctrl, const struct shmbus__layout *l, uint64_t nonce,
-                         uint64_t created_ns) {
-  shmbus__ring_format_data(data, l, nonce, created_ns);
-  shmbus__ring_format_member(ctrl, l, nonce, 0, 0);
-}
-
 int shmbus__ring_view_build(struct shmbus__ring *r, const struct shmbus__params *p, uint64_t page,
                             void *data, uint64_t data_len) {
   struct shmbus__layout l;
@@ -184,6 +134,7 @@ int shmbus__ring_view_build(struct shmbus__ring *r, const struct shmbus__params 
   r->max_pubs = p->max_pubs;
   r->bitmap_words = l.bitmap_words;
   r->member_size = l.member_size;
+  r->layout = l;
   return 0;
 }
 
@@ -235,54 +186,21 @@ int shmbus__ring_view_remove_member(struct shmbus__ring *r, uint32_t m) {
 
 int shmbus__ring_member_check(const struct shmbus__ring *r, const void *member, uint64_t len,
                               uint32_t *m, uint32_t *uid) {
-  const struct shmbus__member_hdr *c = member;
-
-  if (member == NULL || len < SHMBUS__MEMBER_HDR_SIZE)
-    return SHMBUS_EBADREGION;
-  if (c->magic != SHMBUS__MAGIC_MEMBER)
-    return SHMBUS_EBADREGION;
-  shmbus__fence_acquire(); /* pairs with the release fence before the magic in format */
-  if (c->version != SHMBUS__LAYOUT_VERSION)
-    return SHMBUS_EVERSION;
-  if (c->hdr_size != SHMBUS__MEMBER_HDR_SIZE || c->max_subs != r->max_subs ||
-      c->bitmap_words != r->bitmap_words || c->nonce != r->hdr->nonce ||
-      c->member_size != r->member_size || len != r->member_size ||
-      c->member >= SHMBUS__MAX_MEMBERS)
-    return SHMBUS_EBADREGION;
-  *m = c->member;
-  *uid = c->uid;
-  return 0;
+  return shmbus__layout_check_member(member, len, &r->layout, r->hdr->nonce, m, uid);
 }
 
 int shmbus__ring_view_init(struct shmbus__ring *r, void *data, uint64_t data_len, void *ctrl,
                            uint64_t ctrl_len, uint64_t page) {
-  const struct shmbus__data_hdr *h = data;
-  struct shmbus__params p;
   struct shmbus__layout l;
   uint32_t m;
   uint32_t uid;
   int rv;
 
-  if (data == NULL || ctrl == NULL || data_len < SHMBUS__DATA_HDR_SIZE)
+  if (ctrl == NULL)
     return SHMBUS_EBADREGION;
-  if (h->magic != SHMBUS__MAGIC_DATA)
-    return SHMBUS_EBADREGION;
-  shmbus__fence_acquire(); /* pairs with the release fence before the magic in format */
-  if (h->version != SHMBUS__LAYOUT_VERSION)
-    return SHMBUS_EVERSION;
-  p.slot_count = h->slot_count;
-  p.slot_capacity = h->slot_capacity;
-  p.max_subs = h->max_subs;
-  p.max_pubs = h->max_pubs;
-  if (shmbus__layout_compute(&p, page, &l) != 0)
-    return SHMBUS_EBADREGION;
-  /* Accept the header only if it is exactly what its parameters produce,
-   * and only if the mapping is exactly as large as it says. */
-  if (h->hdr_size != SHMBUS__DATA_HDR_SIZE || h->slot_stride != l.slot_stride || h->flags != 0 ||
-      h->pubs_offset != l.pubs_offset || h->slots_offset != l.slots_offset ||
-      h->data_size != l.data_size || h->member_size != l.member_size || data_len != l.data_size)
-    return SHMBUS_EBADREGION;
-  if ((rv = shmbus__ring_view_build(r, &p, page, data, data_len)) < 0)
+  if ((rv = shmbus__layout_check_data(data, data_len, page, &l)) < 0)
+    return rv;
+  if ((rv = shmbus__ring_view_build(r, &l.params, page, data, data_len)) < 0)
     return SHMBUS_EBADREGION;
   if ((rv = shmbus__ring_member_check(r, ctrl, ctrl_len, &m, &uid)) < 0)
     return rv;

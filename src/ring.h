@@ -55,6 +55,7 @@ struct shmbus__ring {
   uint32_t max_pubs;
   uint32_t bitmap_words;
   uint64_t member_size;
+  struct shmbus__layout layout; /* what the parameters give (view_build) */
   /* Called while a publisher waits for a slot that another publisher holds
    * or for a reliable subscriber after a join race; NULL means spin with a
    * CPU pause. The region module installs one that yields the CPU. */
@@ -130,18 +131,6 @@ struct shmbus__ring_view {
   struct shmbus_msg_info info;
 };
 
-/* Formats zeroed memory: the data file, and a member file m of `uid`.
- * The memory must be at least layout->data_size / member_size bytes,
- * zeroed, and aligned to a cache line. The creator does this once, before
- * anyone else can see the memory. */
-void shmbus__ring_format_data(void *data, const struct shmbus__layout *layout, uint64_t nonce,
-                              uint64_t created_ns);
-void shmbus__ring_format_member(void *member, const struct shmbus__layout *layout, uint64_t nonce,
-                                uint32_t m, uint32_t uid);
-/* Both of the above, with member 0 of uid 0 (tests, tools). */
-void shmbus__ring_format(void *data, void *ctrl, const struct shmbus__layout *layout,
-                         uint64_t nonce, uint64_t created_ns);
-
 /* Builds a view of the data file from trusted parameters (the daemon's
  * reply, or the creator's own): never reads a header. Returns 0, or
  * SHMBUS_EBADREGION when the mapping is not exactly as large as the
@@ -167,8 +156,9 @@ int shmbus__ring_view_remove_member(struct shmbus__ring *ring, uint32_t m);
  * bounds. */
 int shmbus__ring_view_init(struct shmbus__ring *ring, void *data, uint64_t data_len, void *ctrl,
                            uint64_t ctrl_len, uint64_t page);
-/* Validates a member header found in memory against a view (nonce, sizes)
- * and returns its m and uid. SHMBUS_EBADREGION / SHMBUS_EVERSION. */
+/* Validates a member header found in memory against a view (nonce, sizes:
+ * shmbus__layout_check_member) and returns its m and uid.
+ * SHMBUS_EBADREGION / SHMBUS_EVERSION. */
 int shmbus__ring_member_check(const struct shmbus__ring *ring, const void *member, uint64_t len,
                               uint32_t *m, uint32_t *uid);
 

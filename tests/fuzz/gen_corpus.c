@@ -133,7 +133,8 @@ static void gc_region(const char *dir, const char *name, const struct shmbus__pa
   ctrl = aligned_alloc(4096, l.member_size);
   memset(data, 0, l.data_size);
   memset(ctrl, 0, l.member_size);
-  shmbus__ring_format(data, ctrl, &l, 0x5eed5eed5eed5eedull, 0);
+  shmbus__layout_format_data(data, &l, 0x5eed5eed5eed5eedull, 0);
+  shmbus__layout_format_member(ctrl, &l, 0x5eed5eed5eed5eedull, 0, 0);
   if (shmbus__ring_view_init(&r, data, l.data_size, ctrl, l.member_size, 4096) != 0 ||
       shmbus__ring_pub_attach(&r, &pub, 1, 1) != 0 ||
       shmbus__ring_sub_attach(&r, &sub, false, 0, 1) != 0)
