@@ -22,10 +22,10 @@ int shmbus_bus_daemon_status(shmbus_bus *bus, struct shmbus_daemon_status *st) {
 
   if (bus == NULL || st == NULL)
     return -EINVAL;
-  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->session.sock) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
   shmbus__msg_init(&req, SHMBUS__MSG_STATUS, 0);
-  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+  if ((rv = shmbus__session_request(&bus->session, &req, &reply)) < 0)
     return rv;
   shmbus__msg_close_fds(&reply);
   if (reply.type != SHMBUS__MSG_STATUS_REPLY)
@@ -44,10 +44,10 @@ int shmbus_bus_daemon_stop(shmbus_bus *bus) {
 
   if (bus == NULL)
     return -EINVAL;
-  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->session.sock) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
   shmbus__msg_init(&req, SHMBUS__MSG_STOP, 0);
-  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+  if ((rv = shmbus__session_request(&bus->session, &req, &reply)) < 0)
     return rv;
   shmbus__msg_close_fds(&reply);
   return reply.type == SHMBUS__MSG_OK ? 0 : -EPROTO;
@@ -90,9 +90,9 @@ int shmbus_bus_snapshot(shmbus_bus *bus, const char *topic, void **data, size_t 
       return rv;
     memcpy(req.filter, topic, strlen(topic) + 1);
   }
-  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->session.sock) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
-  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+  if ((rv = shmbus__session_request(&bus->session, &req, &reply)) < 0)
     return rv;
   if (reply.type != SHMBUS__MSG_SNAPSHOT_REPLY || reply.nfds != 1)
     rv = -EPROTO;
@@ -113,9 +113,9 @@ int shmbus_bus_topic_remove(shmbus_bus *bus, const char *topic) {
     return rv;
   shmbus__msg_init(&req, SHMBUS__MSG_REMOVE, 0);
   memcpy(req.topic, topic, strlen(topic) + 1);
-  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->session.sock) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
-  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+  if ((rv = shmbus__session_request(&bus->session, &req, &reply)) < 0)
     return rv;
   shmbus__msg_close_fds(&reply);
   return reply.type == SHMBUS__MSG_OK ? 0 : -EPROTO;

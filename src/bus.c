@@ -1,5 +1,5 @@
 /* bus: the public topic API (include/shmbus/bus.h) over the daemon
- * connection (client.c), the regions (region.c) and the ring (ring.c).
+ * session (session.c), the regions (region.c) and the ring (ring.c).
  * See bus.h for what each object owns. */
 #include "bus.h"
 
@@ -50,15 +50,15 @@ static void bus_forget_member(struct shmbus__handle *h, uint32_t g) {
  * for us, give it back (fire and forget; the `ok` is dropped too). */
 static void bus_late_reply(shmbus_bus *bus, const struct shmbus__msg *ev) {
   struct shmbus__msg req;
-  if (ev->type != SHMBUS__MSG_OPENED || !shmbus__handle_ok(bus->conn.fd))
+  if (ev->type != SHMBUS__MSG_OPENED || !shmbus__handle_ok(bus->session.sock))
     return;
-  shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, bus->conn.next_id++);
-  if (bus->conn.next_id == 0)
-    bus->conn.next_id = 1;
+  shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, bus->session.next_id++);
+  if (bus->session.next_id == 0)
+    bus->session.next_id = 1;
   req.topic_id = ev->topic_id;
   req.role = ev->role;
   req.index = ev->index;
-  (void)shmbus__proto_send(bus->conn.fd, &req);
+  (void)shmbus__proto_send(bus->session.sock, &req);
 }
 
 static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
@@ -102,7 +102,7 @@ static void bus_on_event(void *ctx, struct shmbus__msg *ev) {
 static int bus_await_peers(shmbus_bus *bus, struct shmbus__handle *h) {
   int rv;
   while (h->pending_peers > 0) {
-    if ((rv = shmbus__conn_wait_event(&bus->conn, bus->conn.timeout_ms)) < 0)
+    if ((rv = shmbus__session_wait_event(&bus->session, bus->session.timeout_ms)) < 0)
       return rv;
     if (rv == 0)
       return -ETIMEDOUT;
@@ -138,7 +138,7 @@ static int bus_adopt(shmbus_bus *bus, struct shmbus__handle *h) {
   req.fds[1] = h->ctrl_fd;
   req.fds[2] = h->event_fd;
   req.nfds = 3;
-  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+  if ((rv = shmbus__session_request(&bus->session, &req, &reply)) < 0)
     return rv;
   rv = bus_check_opened(&reply, h->role, 2);
   shmbus__msg_close_fds(&reply); /* we keep using our own mappings and fds */
@@ -173,11 +173,11 @@ static int bus_reconnect(shmbus_bus *bus) {
   struct shmbus__handle *h;
   int rv;
 
-  if ((rv = shmbus__conn_connect(&bus->conn)) < 0)
+  if ((rv = shmbus__session_connect(&bus->session)) < 0)
     return rv;
   for (h = bus->handles; h != NULL; h = h->next) {
     rv = bus_adopt(bus, h);
-    if (rv == 0 || !shmbus__handle_ok(bus->conn.fd) || rv == -ETIMEDOUT) {
+    if (rv == 0 || !shmbus__handle_ok(bus->session.sock) || rv == -ETIMEDOUT) {
       if (rv < 0)
         goto fail;
       continue;
@@ -187,7 +187,7 @@ static int bus_reconnect(shmbus_bus *bus) {
      * that fails too or the handle is busy, later. One such handle never
      * costs the others their adopted records. */
     if (bus_busy(h) || bus_reopen(bus, h) < 0) {
-      if (!shmbus__handle_ok(bus->conn.fd))
+      if (!shmbus__handle_ok(bus->session.sock))
         goto fail;
       if (!h->orphan) {
         h->orphan = true;
@@ -200,7 +200,7 @@ static int bus_reconnect(shmbus_bus *bus) {
   return 0;
 
 fail:
-  shmbus__conn_close(&bus->conn);
+  shmbus__session_close(&bus->session);
   return rv;
 }
 
@@ -213,7 +213,7 @@ static void bus_retry_orphans(shmbus_bus *bus) {
 
   if (bus->orphans == 0 || shmbus__clock_mono_ns() < bus->orphan_retry_ns)
     return;
-  for (h = bus->handles; h != NULL && shmbus__handle_ok(bus->conn.fd); h = h->next) {
+  for (h = bus->handles; h != NULL && shmbus__handle_ok(bus->session.sock); h = h->next) {
     if (!h->orphan)
       continue;
     if (!bus_busy(h) && bus_reopen(bus, h) == 0) {
@@ -233,9 +233,9 @@ int shmbus_bus_process(shmbus_bus *bus) {
 
   if (bus == NULL)
     return -EINVAL;
-  gen = bus->conn.gen;
-  if (shmbus__handle_ok(bus->conn.fd)) {
-    rv = shmbus__conn_drain(&bus->conn);
+  gen = bus->session.gen;
+  if (shmbus__handle_ok(bus->session.sock)) {
+    rv = shmbus__session_drain(&bus->session);
     if (rv == 0) {
       bus_retry_orphans(bus);
       goto out;
@@ -259,7 +259,7 @@ int shmbus_bus_process(shmbus_bus *bus) {
   }
 out:
   /* A new connection needs a new watch, a lost one a timer (uv.c). */
-  if (bus->conn.gen != gen || !shmbus__handle_ok(bus->conn.fd))
+  if (bus->session.gen != gen || !shmbus__handle_ok(bus->session.sock))
     shmbus__uv_bus_changed(bus);
   return rv;
 }
@@ -288,31 +288,31 @@ int shmbus_bus_open(shmbus_bus **out, const struct shmbus_bus_opts *opts) {
   if (bus == NULL)
     return -ENOMEM;
   bus->backoff_ms = BUS_BACKOFF_MIN_MS;
-  if ((rv = shmbus__conn_init(&bus->conn, opts->dir, opts->name, opts->autostart,
+  if ((rv = shmbus__session_init(&bus->session, opts->dir, opts->name, opts->autostart,
                               opts->daemon_path, opts->timeout_ms, bus_on_event, bus)) < 0)
     goto fail;
-  bus->conn.on_closing = bus_on_closing;
-  if ((rv = shmbus__conn_connect(&bus->conn)) < 0)
+  bus->session.on_closing = bus_on_closing;
+  if ((rv = shmbus__session_connect(&bus->session)) < 0)
     goto fail;
   *out = bus;
   return 0;
 
 fail:
-  shmbus__conn_close(&bus->conn);
+  shmbus__session_close(&bus->session);
   free(bus);
   return rv;
 }
 
 int shmbus_bus_fd(const shmbus_bus *bus) {
-  return bus != NULL ? bus->conn.fd : -1;
+  return bus != NULL ? bus->session.sock : -1;
 }
 
 bool shmbus_bus_connected(const shmbus_bus *bus) {
-  return bus != NULL && shmbus__handle_ok(bus->conn.fd);
+  return bus != NULL && shmbus__handle_ok(bus->session.sock);
 }
 
 const char *shmbus_bus_last_error(const shmbus_bus *bus) {
-  return bus != NULL ? bus->conn.last_error : shmbus__conn_open_error();
+  return bus != NULL ? bus->session.last_error : shmbus__session_open_error();
 }
 
 static void bus_handle_close(struct shmbus__handle *h);
@@ -323,7 +323,7 @@ void shmbus_bus_close(shmbus_bus *bus) {
   while (bus->handles != NULL)
     bus_handle_close(bus->handles);
   shmbus__uv_bus_release(bus);
-  shmbus__conn_close(&bus->conn);
+  shmbus__session_close(&bus->session);
   free(bus);
 }
 
@@ -359,12 +359,12 @@ static void bus_handle_close(struct shmbus__handle *h) {
   bus_unlink(h);
   if (h->orphan)
     bus->orphans--;
-  if (shmbus__handle_ok(bus->conn.fd)) {
+  if (shmbus__handle_ok(bus->session.sock)) {
     shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, 0);
     req.topic_id = h->topic_id;
     req.role = h->role;
     req.index = h->index;
-    int rv = shmbus__conn_request(&bus->conn, &req, &reply);
+    int rv = shmbus__session_request(&bus->session, &req, &reply);
     if (rv == 0)
       shmbus__msg_close_fds(&reply);
     /* Once the daemon has the request (even if its answer is late) it
@@ -414,13 +414,13 @@ static void bus_unmap(struct shmbus__handle *h) {
 static void bus_release_record(shmbus_bus *bus, const struct shmbus__handle *h) {
   struct shmbus__msg req;
   struct shmbus__msg reply;
-  if (!shmbus__handle_ok(bus->conn.fd))
+  if (!shmbus__handle_ok(bus->session.sock))
     return;
   shmbus__msg_init(&req, SHMBUS__MSG_CLOSE, 0);
   req.topic_id = h->topic_id;
   req.role = h->role;
   req.index = h->index;
-  if (shmbus__conn_request(&bus->conn, &req, &reply) == 0)
+  if (shmbus__session_request(&bus->session, &req, &reply) == 0)
     shmbus__msg_close_fds(&reply);
 }
 
@@ -451,7 +451,7 @@ static int bus_attach(shmbus_bus *bus, struct shmbus__handle *h) {
     bus_params_to_msg(&h->want.params, &req);
   req.fds[0] = h->event_fd;
   req.nfds = 1;
-  if ((rv = shmbus__conn_request(&bus->conn, &req, &reply)) < 0)
+  if ((rv = shmbus__session_request(&bus->session, &req, &reply)) < 0)
     return rv;
   if ((rv = bus_check_opened(&reply, h->role, 2)) < 0) {
     shmbus__msg_close_fds(&reply);
@@ -555,7 +555,7 @@ static int bus_handle_open(shmbus_bus *bus, const char *topic, uint32_t role,
     return SHMBUS_EBADNAME;
   if ((rv = shmbus__topic_validate(topic, role == SHMBUS__WIRE_SUB)) < 0)
     return rv;
-  if (!shmbus__handle_ok(bus->conn.fd) && (rv = shmbus_bus_process(bus)) < 0)
+  if (!shmbus__handle_ok(bus->session.sock) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
   h = calloc(1, size);
   if (h == NULL)
@@ -726,7 +726,7 @@ int shmbus_pub_cancel(shmbus_pub *pub) {
 /* Waits for `fd` or the daemon's socket until `deadline_ns` (0: forever).
  * Returns 1 when fd fired, 0 for anything else, -ETIMEDOUT at the end. */
 static int bus_wait(shmbus_bus *bus, shmbus__event_handle fd, uint64_t deadline_ns) {
-  shmbus__os_handle fds[2] = {fd, bus->conn.fd};
+  shmbus__os_handle fds[2] = {fd, bus->session.sock};
   int timeout = -1;
   int rv;
 
@@ -737,11 +737,11 @@ static int bus_wait(shmbus_bus *bus, shmbus__event_handle fd, uint64_t deadline_
     timeout = (int)((deadline_ns - now + 999999u) / 1000000u);
   }
   /* While disconnected, wake up now and then to try to reconnect. */
-  if (!shmbus__handle_ok(bus->conn.fd) && (timeout < 0 || timeout > (int)bus->backoff_ms))
+  if (!shmbus__handle_ok(bus->session.sock) && (timeout < 0 || timeout > (int)bus->backoff_ms))
     timeout = (int)bus->backoff_ms;
-  if ((rv = shmbus__wait_readable(fds, shmbus__handle_ok(bus->conn.fd) ? 2 : 1, timeout)) < 0)
+  if ((rv = shmbus__wait_readable(fds, shmbus__handle_ok(bus->session.sock) ? 2 : 1, timeout)) < 0)
     return rv;
-  if (rv & 2 || !shmbus__handle_ok(bus->conn.fd))
+  if (rv & 2 || !shmbus__handle_ok(bus->session.sock))
     (void)shmbus_bus_process(bus);
   if (rv & 1) {
     shmbus__event_drain(fd);

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client.h"
+#include "session.h"
 #include "notify.h"
 #include "region.h"
 #include "ring.h"
@@ -76,7 +76,7 @@ struct shmbus_sub {
 };
 
 struct shmbus_bus {
-  struct shmbus__conn conn;
+  struct shmbus__session session;
   struct shmbus__handle *handles;
   uint64_t retry_at_ns; /* next reconnect attempt while disconnected */
   uint32_t backoff_ms;

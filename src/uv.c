@@ -109,14 +109,14 @@ static int uv_bus_watch(struct shmbus__uv_bus *ub) {
   int rv;
 
   uv_bus_unwatch(ub);
-  ub->gen = ub->bus->conn.gen;
-  if (!shmbus__handle_ok(ub->bus->conn.fd))
+  ub->gen = ub->bus->session.gen;
+  if (!shmbus__handle_ok(ub->bus->session.sock))
     return uv_timer_start(ub->timer, uv_bus_timer, ub->bus->backoff_ms, 0);
   (void)uv_timer_stop(ub->timer);
   ub->poll = malloc(sizeof(*ub->poll));
   if (ub->poll == NULL)
     return -ENOMEM;
-  if ((rv = uv_poll_init(ub->loop, ub->poll, ub->bus->conn.fd)) < 0) {
+  if ((rv = uv_poll_init(ub->loop, ub->poll, ub->bus->session.sock)) < 0) {
     free(ub->poll);
     ub->poll = NULL;
     return rv;
@@ -131,7 +131,7 @@ void shmbus__uv_bus_changed(shmbus_bus *bus) {
     return;
   /* A new connection (even on the same fd number) needs a new watch;
    * without one, the reconnect timer must stay armed. */
-  if (ub->gen != bus->conn.gen || !shmbus__handle_ok(bus->conn.fd))
+  if (ub->gen != bus->session.gen || !shmbus__handle_ok(bus->session.sock))
     (void)uv_bus_watch(ub);
 }
 

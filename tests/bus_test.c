@@ -115,8 +115,8 @@ Test(bus, autostart_starts_a_daemon) {
   cr_assert_eq(shmbus_pub_open(bus, "t/auto", NULL, &pub), 0);
   cr_assert_eq(shmbus_pub_publish(pub, "x", 1), 0);
   /* Stop the daemon we started: it answers `stop` from its own uid. */
-  cr_assert(bus->conn.daemon_pid > 0);
-  kill((pid_t)bus->conn.daemon_pid, SIGTERM);
+  cr_assert(bus->session.daemon_pid > 0);
+  kill((pid_t)bus->session.daemon_pid, SIGTERM);
   shmbus_bus_close(bus);
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   (void)!system(cmd);

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "session.h"
 #include "procutil.h"
 
 #ifndef SHMBUSD_PATH
@@ -24,7 +24,7 @@
 /* Drops du_status's connection (the daemon it talked to is going). */
 static void du_status_close(struct du_daemon *d) {
   if (d->status != NULL) {
-    shmbus__conn_close(d->status);
+    shmbus__session_close(d->status);
     free(d->status);
     d->status = NULL;
   }
@@ -135,13 +135,13 @@ void du_status(struct du_daemon *d, uint32_t *clients, uint32_t *topics) {
   if (d->status == NULL) {
     d->status = calloc(1, sizeof(*d->status));
     cr_assert_not_null(d->status);
-    rv = shmbus__conn_init(d->status, d->dir, "du_status", 0, NULL, 5000, du_drop_event, NULL);
+    rv = shmbus__session_init(d->status, d->dir, "du_status", 0, NULL, 5000, du_drop_event, NULL);
     cr_assert_eq(rv, 0, "conn_init: %s", shmbus_strerror(rv));
-    rv = shmbus__conn_connect(d->status);
+    rv = shmbus__session_connect(d->status);
     cr_assert_eq(rv, 0, "status connect: %s", shmbus_strerror(rv));
   }
   shmbus__msg_init(&req, SHMBUS__MSG_STATUS, 0);
-  rv = shmbus__conn_request(d->status, &req, &rep);
+  rv = shmbus__session_request(d->status, &req, &rep);
   cr_assert_eq(rv, 0, "status: %s", shmbus_strerror(rv));
   shmbus__msg_close_fds(&rep);
   cr_assert_eq(rep.type, SHMBUS__MSG_STATUS_REPLY);

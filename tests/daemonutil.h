@@ -10,13 +10,13 @@
 
 #include "shmbus/shmbus.h"
 
-struct shmbus__conn;
+struct shmbus__session;
 
 struct du_daemon {
   char dir[64];                /* private bus directory */
   pid_t pid;                   /* the daemon, 0 when not running */
   const char *extra;           /* an extra argument for the daemon, or NULL */
-  struct shmbus__conn *status; /* du_status's connection, kept open; NULL before */
+  struct shmbus__session *status; /* du_status's connection, kept open; NULL before */
 };
 
 /* Makes a fresh bus dir and starts a daemon in the foreground on it;

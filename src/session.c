@@ -1,5 +1,5 @@
-/* client: the connection to shmbusd. See client.h. */
-#include "client.h"
+/* session: a participant's session with shmbusd. See session.h. */
+#include "session.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,52 +15,52 @@
 #define SHMBUS_DAEMON_INSTALL_PATH "/usr/local/bin/shmbusd"
 #endif
 
-/* Why the last shmbus__conn_connect of this thread failed, when there is
+/* Why the last shmbus__session_connect of this thread failed, when there is
  * more to say than its code (which daemon binaries autostart looked for,
  * which bus directory does not exist). Per thread, because a failed
  * shmbus_bus_open leaves no bus to hold it. */
-static _Thread_local char client_why[1024];
+static _Thread_local char session_why[1024];
 
-const char *shmbus__conn_open_error(void) {
-  return client_why;
+const char *shmbus__session_open_error(void) {
+  return session_why;
 }
 
-__attribute__((format(printf, 1, 2))) static void client_set_why(const char *fmt, ...) {
+__attribute__((format(printf, 1, 2))) static void session_set_why(const char *fmt, ...) {
   va_list ap;
 
   va_start(ap, fmt);
-  (void)vsnprintf(client_why, sizeof(client_why), fmt, ap);
+  (void)vsnprintf(session_why, sizeof(session_why), fmt, ap);
   va_end(ap);
 }
 
-/* Appends to client_why, cutting with "..." when it is full. */
-__attribute__((format(printf, 1, 2))) static void client_add_why(const char *fmt, ...) {
-  size_t len = strlen(client_why);
+/* Appends to session_why, cutting with "..." when it is full. */
+__attribute__((format(printf, 1, 2))) static void session_add_why(const char *fmt, ...) {
+  size_t len = strlen(session_why);
   va_list ap;
   int n;
 
-  if (len + 4 >= sizeof(client_why))
+  if (len + 4 >= sizeof(session_why))
     return;
   va_start(ap, fmt);
-  n = vsnprintf(client_why + len, sizeof(client_why) - len, fmt, ap);
+  n = vsnprintf(session_why + len, sizeof(session_why) - len, fmt, ap);
   va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof(client_why) - len)
-    memcpy(client_why + sizeof(client_why) - 4, "...", 4);
+  if (n < 0 || (size_t)n >= sizeof(session_why) - len)
+    memcpy(session_why + sizeof(session_why) - 4, "...", 4);
 }
 
-static int client_copy(char *dst, size_t cap, const char *src) {
+static int session_copy(char *dst, size_t cap, const char *src) {
   int n = snprintf(dst, cap, "%s", src);
   return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-int shmbus__conn_init(struct shmbus__conn *c, const char *dir, const char *name, int autostart,
-                      const char *daemon_path, int timeout_ms, shmbus__event_fn on_event,
+int shmbus__session_init(struct shmbus__session *c, const char *dir, const char *name, int autostart,
+                      const char *daemon_path, int timeout_ms, shmbus__session_event_fn on_event,
                       void *ctx) {
   const char *env;
   int rv;
 
   memset(c, 0, sizeof(*c));
-  c->fd = SHMBUS__OS_HANDLE_INVALID;
+  c->sock = SHMBUS__OS_HANDLE_INVALID;
   c->next_id = 1;
   c->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
   c->on_event = on_event;
@@ -77,7 +77,7 @@ int shmbus__conn_init(struct shmbus__conn *c, const char *dir, const char *name,
   /* A longer name is cut, as the API documents. */
   snprintf(c->name, sizeof(c->name), "%s", name != NULL ? name : shmbus__program_name());
   /* A daemon named by the options or $SHMBUS_DAEMON is the only one
-   * tried; otherwise client_find_daemon searches when it is needed. */
+   * tried; otherwise session_find_daemon searches when it is needed. */
   if (daemon_path == NULL) {
     env = getenv("SHMBUS_DAEMON");
     if (env != NULL && env[0] != '\0') {
@@ -87,16 +87,16 @@ int shmbus__conn_init(struct shmbus__conn *c, const char *dir, const char *name,
   }
   if (daemon_path == NULL)
     return 0;
-  return client_copy(c->daemon_path, sizeof(c->daemon_path), daemon_path);
+  return session_copy(c->daemon_path, sizeof(c->daemon_path), daemon_path);
 }
 
-void shmbus__conn_close(struct shmbus__conn *c) {
-  if (!shmbus__handle_ok(c->fd))
+void shmbus__session_close(struct shmbus__session *c) {
+  if (!shmbus__handle_ok(c->sock))
     return;
   if (c->on_closing != NULL)
     c->on_closing(c->ctx);
-  shmbus__fd_close(c->fd);
-  c->fd = SHMBUS__OS_HANDLE_INVALID;
+  shmbus__fd_close(c->sock);
+  c->sock = SHMBUS__OS_HANDLE_INVALID;
   c->gen++;
 }
 
@@ -112,21 +112,21 @@ void shmbus__conn_close(struct shmbus__conn *c) {
  *   4. every directory of $PATH.
  * So an installed tree works wherever its prefix is moved, and a program
  * run from the build tree starts the daemon of that build. */
-struct client_place {
+struct session_place {
   unsigned up;     /* directories to go up from the file's own */
   const char *sub; /* then into this one ("" none) */
 };
-static const struct client_place client_lib_places[] = {
+static const struct session_place session_lib_places[] = {
     {0, ""}, {1, "bin"}, {1, "sbin"}, {2, "bin"}, {0, "daemon"}};
-static const struct client_place client_exe_places[] = {{0, ""}, {1, "bin"}, {1, "daemon"}};
+static const struct session_place session_exe_places[] = {{0, ""}, {1, "bin"}, {1, "daemon"}};
 
 /* Whether `path` is already in the list of places tried. */
-static bool client_tried(const char *path) {
+static bool session_tried(const char *path) {
   size_t n = strlen(path);
-  const char *p = client_why;
+  const char *p = session_why;
 
   while ((p = strstr(p, path)) != NULL) {
-    if ((p == client_why || (p >= client_why + 2 && p[-2] == ',' && p[-1] == ' ')) &&
+    if ((p == session_why || (p >= session_why + 2 && p[-2] == ',' && p[-1] == ' ')) &&
         (p[n] == '\0' || p[n] == ','))
       return true;
     p++;
@@ -135,14 +135,14 @@ static bool client_tried(const char *path) {
 }
 
 /* Tries `path`; on success copies it into c->daemon_path. Adds it to the
- * list of places tried in client_why (once). */
-static bool client_try_path(struct shmbus__conn *c, const char *path) {
+ * list of places tried in session_why (once). */
+static bool session_try_path(struct shmbus__session *c, const char *path) {
   size_t n = strlen(path);
 
   if (n >= sizeof(c->daemon_path))
     return false;
-  if (!client_tried(path))
-    client_add_why("%s%s", client_why[0] == '\0' ? "" : ", ", path);
+  if (!session_tried(path))
+    session_add_why("%s%s", session_why[0] == '\0' ? "" : ", ", path);
   if (!shmbus__is_executable(path))
     return false;
   memcpy(c->daemon_path, path, n + 1);
@@ -151,8 +151,8 @@ static bool client_try_path(struct shmbus__conn *c, const char *path) {
 
 /* Tries shmbusd at each place relative to the directory of `file` (an
  * absolute path without symlinks, so going up is cutting components). */
-static bool client_try_places(struct shmbus__conn *c, const char *file,
-                              const struct client_place *pl, size_t n) {
+static bool session_try_places(struct shmbus__session *c, const char *file,
+                              const struct session_place *pl, size_t n) {
   char path[sizeof(c->daemon_path)];
   size_t i;
 
@@ -169,14 +169,14 @@ static bool client_try_places(struct shmbus__conn *c, const char *file,
     }
     k = snprintf(path, sizeof(path), "%.*s%s%s/shmbusd", (int)len, file,
                  pl[i].sub[0] != '\0' ? "/" : "", pl[i].sub);
-    if (k > 0 && (size_t)k < sizeof(path) && client_try_path(c, path))
+    if (k > 0 && (size_t)k < sizeof(path) && session_try_path(c, path))
       return true;
   }
   return false;
 }
 
 /* Tries the directories of a path list (colon-separated: $PATH). */
-static bool client_try_list(struct shmbus__conn *c, const char *list, const char *name) {
+static bool session_try_list(struct shmbus__session *c, const char *list, const char *name) {
   const char *p = list;
 
   while (p != NULL && *p != '\0') {
@@ -194,46 +194,46 @@ static bool client_try_list(struct shmbus__conn *c, const char *list, const char
 }
 
 /* Finds the daemon to start into c->daemon_path. Returns 0, or -ENOENT
- * with every place it looked in client_why. */
-static int client_find_daemon(struct shmbus__conn *c) {
+ * with every place it looked in session_why. */
+static int session_find_daemon(struct shmbus__session *c) {
   char file[sizeof(c->daemon_path)];
   const char *path_env = getenv("PATH");
 
-  client_why[0] = '\0';
+  session_why[0] = '\0';
   if (c->daemon_path[0] != '\0') {
     /* Named by the caller: that one or none. A bare name is a command. */
     if (strchr(c->daemon_path, '/') != NULL) {
       if (shmbus__is_executable(c->daemon_path))
         return 0;
-      client_set_why("the bus daemon %s%s is not an executable file", c->daemon_path,
+      session_set_why("the bus daemon %s%s is not an executable file", c->daemon_path,
                      c->daemon_from_env ? " (from $SHMBUS_DAEMON)" : "");
       return -ENOENT;
     }
     char name[sizeof(c->daemon_path)];
     memcpy(name, c->daemon_path, sizeof(name));
-    if (client_try_list(c, path_env, name))
+    if (session_try_list(c, path_env, name))
       return 0;
-    client_set_why("the bus daemon %s%s is not in $PATH (%s)", name,
+    session_set_why("the bus daemon %s%s is not in $PATH (%s)", name,
                    c->daemon_from_env ? " (from $SHMBUS_DAEMON)" : "",
                    path_env != NULL ? path_env : "unset");
     return -ENOENT;
   }
   if (shmbus__library_file(file, sizeof(file)) == 0 &&
-      client_try_places(c, file, client_lib_places,
-                        sizeof(client_lib_places) / sizeof(client_lib_places[0])))
+      session_try_places(c, file, session_lib_places,
+                        sizeof(session_lib_places) / sizeof(session_lib_places[0])))
     return 0;
   if (shmbus__program_file(file, sizeof(file)) == 0 &&
-      client_try_places(c, file, client_exe_places,
-                        sizeof(client_exe_places) / sizeof(client_exe_places[0])))
+      session_try_places(c, file, session_exe_places,
+                        sizeof(session_exe_places) / sizeof(session_exe_places[0])))
     return 0;
-  if (client_try_path(c, SHMBUS_DAEMON_INSTALL_PATH))
+  if (session_try_path(c, SHMBUS_DAEMON_INSTALL_PATH))
     return 0;
-  if (client_try_list(c, path_env, "shmbusd"))
+  if (session_try_list(c, path_env, "shmbusd"))
     return 0;
   {
-    char tried[sizeof(client_why)];
-    memcpy(tried, client_why, sizeof(tried));
-    client_set_why("cannot find the bus daemon shmbusd to start: looked for %s and in $PATH "
+    char tried[sizeof(session_why)];
+    memcpy(tried, session_why, sizeof(tried));
+    session_set_why("cannot find the bus daemon shmbusd to start: looked for %s and in $PATH "
                    "(%s); set $SHMBUS_DAEMON to its path",
                    tried, path_env != NULL ? path_env : "unset");
   }
@@ -250,7 +250,7 @@ static int client_find_daemon(struct shmbus__conn *c) {
  * nobody else talks to. An autostarted daemon exits once it has been idle
  * (no clients, no retained topics) for $SHMBUS_IDLE_EXIT seconds, default
  * SHMBUS__AUTOSTART_IDLE_S; SHMBUS_IDLE_EXIT=0 keeps it. */
-static int client_autostart(struct shmbus__conn *c) {
+static int session_autostart(struct shmbus__session *c) {
   char idle[32] = SHMBUS__AUTOSTART_IDLE_S;
   /* The platform appends its ready signal (--ready-fd 3 on Linux). */
   const char *argv[] = {c->daemon_path, "--dir", c->dir, "--idle-exit", idle, NULL};
@@ -260,12 +260,12 @@ static int client_autostart(struct shmbus__conn *c) {
   int rv;
 
   if (!c->dir_default && !shmbus__path_exists(c->dir)) {
-    client_set_why("the bus directory %s does not exist, and autostart creates only the default "
+    session_set_why("the bus directory %s does not exist, and autostart creates only the default "
                    "per-user bus: create it first, or start `shmbusd --dir %s`",
                    c->dir, c->dir);
     return -ENOENT;
   }
-  if ((rv = client_find_daemon(c)) < 0)
+  if ((rv = session_find_daemon(c)) < 0)
     return rv;
   memcpy(found, c->daemon_path, sizeof(found));
   if (searched)
@@ -279,35 +279,35 @@ static int client_autostart(struct shmbus__conn *c) {
   argv[0] = found;
   rv = shmbus__daemon_spawn(found, argv, c->timeout_ms);
   if (rv == -ETIMEDOUT) {
-    client_set_why("the bus daemon %s did not report ready within %d ms", found, c->timeout_ms);
+    session_set_why("the bus daemon %s did not report ready within %d ms", found, c->timeout_ms);
     return rv;
   }
   if (rv < 0) {
-    client_set_why("cannot start the bus daemon %s: %s", found, shmbus_strerror(rv));
+    session_set_why("cannot start the bus daemon %s: %s", found, shmbus_strerror(rv));
     return rv;
   }
   if (rv != 0 && rv != 3) {
-    client_set_why("the bus daemon %s exited with status %d instead of listening on %s; "
+    session_set_why("the bus daemon %s exited with status %d instead of listening on %s; "
                    "`%s --foreground --dir %s` shows why",
                    found, rv, c->dir, found, c->dir);
     return -ECONNREFUSED;
   }
-  client_why[0] = '\0';
+  session_why[0] = '\0';
   return 0;
 }
 
-static int client_hello(struct shmbus__conn *c) {
+static int session_hello(struct shmbus__session *c) {
   struct shmbus__msg req;
   struct shmbus__msg reply;
   int rv;
 
   shmbus__msg_init(&req, SHMBUS__MSG_HELLO, 0);
   snprintf(req.name, sizeof(req.name), "%s", c->name);
-  if ((rv = shmbus__conn_request(c, &req, &reply)) < 0)
+  if ((rv = shmbus__session_request(c, &req, &reply)) < 0)
     return rv;
   if (reply.type != SHMBUS__MSG_WELCOME) {
     shmbus__msg_close_fds(&reply);
-    shmbus__conn_close(c);
+    shmbus__session_close(c);
     return -EPROTO;
   }
   c->client_id = reply.client_id;
@@ -315,17 +315,17 @@ static int client_hello(struct shmbus__conn *c) {
   return 0;
 }
 
-int shmbus__conn_connect(struct shmbus__conn *c) {
+int shmbus__session_connect(struct shmbus__session *c) {
   struct shmbus__peer_id peer;
   int rv;
 
-  shmbus__conn_close(c);
-  client_why[0] = '\0';
-  rv = shmbus__unix_connect(c->sock_path, &c->fd);
+  shmbus__session_close(c);
+  session_why[0] = '\0';
+  rv = shmbus__unix_connect(c->sock_path, &c->sock);
   if ((rv == -ENOENT || rv == -ECONNREFUSED) && c->autostart) {
-    if ((rv = client_autostart(c)) < 0)
+    if ((rv = session_autostart(c)) < 0)
       return rv;
-    rv = shmbus__unix_connect(c->sock_path, &c->fd);
+    rv = shmbus__unix_connect(c->sock_path, &c->sock);
   }
   if (rv == -ENOENT || rv == -ECONNREFUSED)
     return SHMBUS_ENODAEMON;
@@ -335,18 +335,18 @@ int shmbus__conn_connect(struct shmbus__conn *c) {
   /* Only our own daemon or root's may hand us shared memory: another
    * user could otherwise squat the bus directory with a socket of theirs
    * and read (or forge) everything we publish. */
-  if ((rv = shmbus__peer_identity(c->fd, &peer)) < 0 || !shmbus__peer_trusted(&peer)) {
-    shmbus__conn_close(c);
+  if ((rv = shmbus__peer_identity(c->sock, &peer)) < 0 || !shmbus__peer_trusted(&peer)) {
+    shmbus__session_close(c);
     return rv < 0 ? rv : SHMBUS_EDENIED;
   }
-  return client_hello(c);
+  return session_hello(c);
 }
 
 /* A receive failed with `rv`: anything but "nothing waiting" ends the
  * connection (a message is lost, the conversation is out of step). Our
  * own descriptor limit is said as such, not as a lost daemon. */
-static int client_lost(struct shmbus__conn *c, int rv) {
-  shmbus__conn_close(c);
+static int session_lost(struct shmbus__session *c, int rv) {
+  shmbus__session_close(c);
   if (rv == -EMFILE) {
     snprintf(c->last_error, sizeof(c->last_error),
              "a message of the daemon with descriptors was lost: this process reached its "
@@ -356,38 +356,38 @@ static int client_lost(struct shmbus__conn *c, int rv) {
   return SHMBUS_EDISCONNECTED;
 }
 
-int shmbus__conn_drain(struct shmbus__conn *c) {
+int shmbus__session_drain(struct shmbus__session *c) {
   struct shmbus__msg ev;
   int rv;
 
-  if (!shmbus__handle_ok(c->fd))
+  if (!shmbus__handle_ok(c->sock))
     return SHMBUS_EDISCONNECTED;
   for (;;) {
-    rv = shmbus__proto_recv(c->fd, &ev);
+    rv = shmbus__proto_recv(c->sock, &ev);
     if (rv == -EAGAIN)
       return 0;
     if (rv < 0)
-      return client_lost(c, rv);
+      return session_lost(c, rv);
     c->on_event(c->ctx, &ev);
   }
 }
 
-int shmbus__conn_wait_event(struct shmbus__conn *c, int timeout_ms) {
+int shmbus__session_wait_event(struct shmbus__session *c, int timeout_ms) {
   struct shmbus__msg ev;
   int rv;
 
-  if (!shmbus__handle_ok(c->fd))
+  if (!shmbus__handle_ok(c->sock))
     return SHMBUS_EDISCONNECTED;
-  rv = shmbus__proto_recv(c->fd, &ev);
+  rv = shmbus__proto_recv(c->sock, &ev);
   if (rv == -EAGAIN) {
-    if ((rv = shmbus__wait_readable(&c->fd, 1, timeout_ms)) <= 0)
+    if ((rv = shmbus__wait_readable(&c->sock, 1, timeout_ms)) <= 0)
       return rv;
-    rv = shmbus__proto_recv(c->fd, &ev);
+    rv = shmbus__proto_recv(c->sock, &ev);
     if (rv == -EAGAIN)
       return 0;
   }
   if (rv < 0)
-    return client_lost(c, rv);
+    return session_lost(c, rv);
   c->on_event(c->ctx, &ev);
   return 1;
 }
@@ -398,45 +398,45 @@ int shmbus__conn_wait_event(struct shmbus__conn *c, int timeout_ms) {
  * reports as -EPIPE like any hang-up) before the datagrams it sent first,
  * such as the error that says why. A real hang-up with nothing queued
  * reads as -EPIPE again. */
-static int client_recv_after_reset(struct shmbus__conn *c, struct shmbus__msg *m) {
-  int rv = shmbus__proto_recv(c->fd, m);
+static int session_recv_after_reset(struct shmbus__session *c, struct shmbus__msg *m) {
+  int rv = shmbus__proto_recv(c->sock, m);
 
   if (rv == -EPIPE || rv == -ECONNRESET)
-    rv = shmbus__proto_recv(c->fd, m);
+    rv = shmbus__proto_recv(c->sock, m);
   return rv;
 }
 
-int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
+int shmbus__session_request(struct shmbus__session *c, struct shmbus__msg *req,
                          struct shmbus__msg *reply) {
   uint64_t deadline;
   int rv;
 
   c->last_error[0] = '\0';
-  if (!shmbus__handle_ok(c->fd))
+  if (!shmbus__handle_ok(c->sock))
     return SHMBUS_EDISCONNECTED;
   req->id = c->next_id++;
   if (c->next_id == 0)
     c->next_id = 1;
-  rv = shmbus__proto_send(c->fd, req);
+  rv = shmbus__proto_send(c->sock, req);
   if (rv == -EAGAIN)
     rv = -ETIMEDOUT; /* the daemon does not read: as good as gone */
-  if ((rv == -EPIPE || rv == -ECONNRESET) && client_recv_after_reset(c, reply) == 0 &&
+  if ((rv == -EPIPE || rv == -ECONNRESET) && session_recv_after_reset(c, reply) == 0 &&
       reply->type == SHMBUS__MSG_ERROR && reply->id == 0) {
     /* Refused before it read us: its reason is waiting (see below). */
     memcpy(c->last_error, reply->text, sizeof(c->last_error));
     shmbus__msg_close_fds(reply);
-    shmbus__conn_close(c);
+    shmbus__session_close(c);
     return reply->code < 0 ? reply->code : -EPROTO;
   }
   if (rv < 0) {
     if (rv != -EINVAL && rv != -EMSGSIZE)
-      return client_lost(c, rv);
+      return session_lost(c, rv);
     return rv;
   }
   deadline = shmbus__clock_mono_ns() + (uint64_t)c->timeout_ms * 1000000u;
   for (;;) {
     uint64_t now;
-    rv = client_recv_after_reset(c, reply);
+    rv = session_recv_after_reset(c, reply);
     if (rv == 0) {
       /* An error with id 0 is the daemon's last word before it closes the
        * connection (refused at accept, no hello in time): report its
@@ -447,11 +447,11 @@ int shmbus__conn_request(struct shmbus__conn *c, struct shmbus__msg *req,
       continue;
     }
     if (rv != -EAGAIN)
-      return client_lost(c, rv);
+      return session_lost(c, rv);
     now = shmbus__clock_mono_ns();
     if (now >= deadline)
       return -ETIMEDOUT;
-    if ((rv = shmbus__wait_readable(&c->fd, 1, (int)((deadline - now) / 1000000u) + 1)) < 0)
+    if ((rv = shmbus__wait_readable(&c->sock, 1, (int)((deadline - now) / 1000000u) + 1)) < 0)
       return rv;
   }
   if (reply->type == SHMBUS__MSG_ERROR) {
