@@ -1,5 +1,15 @@
-/* bus: the objects behind the public topic API (include/shmbus/bus.h),
- * shared by bus.c (the API) and uv.c (libuv integration).
+/* bus: the objects behind the public topic API (include/shmbus/bus.h):
+ * the bus, its handles, publishers and subscribers. bus.c owns the bus's
+ * lifecycle; the other modules of the API each do one job on these
+ * objects (docs/design.md, the map of the code):
+ *   handle.c       opening, re-opening and closing a handle;
+ *   peer_events.c  the daemon's events (peers joining and leaving);
+ *   reconnect.c    processing the session, reconnecting after a daemon
+ *                  restart, adopting records, re-opening orphans;
+ *   pub.c, sub.c   the publisher and subscriber calls that never block;
+ *   wait.c         the calls that block.
+ * An event-loop integration (uv.c) attaches through struct
+ * shmbus__loop_ops; the core never calls it otherwise.
  *
  * A bus owns its connection to the daemon and a list of handles
  * (publishers and subscribers). Each handle owns its topic's mappings (the
@@ -16,14 +26,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "session.h"
 #include "notify.h"
+#include "session.h"
 #include "region.h"
 #include "ring.h"
 #include "shmbus/bus.h"
 
+struct shmbus__handle;
 struct shmbus__uv_handle;
 struct shmbus__uv_bus;
+
+/* An event-loop integration attached to a bus (uv.c, when the caller
+ * started a bus or a handle on a libuv loop). The core calls it through
+ * these hooks only, so that it neither includes nor links the loop's
+ * library; a bus without one has bus->loop == NULL. */
+struct shmbus__loop_ops {
+  /* The bus's socket changed (reconnected or lost). */
+  void (*bus_changed)(shmbus_bus *bus);
+  /* The bus's socket is about to be closed (while it is still valid). */
+  void (*bus_closing)(shmbus_bus *bus);
+  /* The bus is being freed: release its loop state. */
+  void (*bus_release)(shmbus_bus *bus);
+  /* A handle is being closed: release its loop state (its event handle
+   * stays the handle's, which closes it right after). */
+  void (*handle_release)(struct shmbus__handle *h);
+};
 
 struct shmbus__handle {
   shmbus_bus *bus;
@@ -82,24 +109,8 @@ struct shmbus_bus {
   uint32_t backoff_ms;
   uint32_t orphans;         /* handles with orphan set */
   uint64_t orphan_retry_ns; /* next attempt to re-open them */
-  struct shmbus__uv_bus *uv;
+  const struct shmbus__loop_ops *loop; /* NULL: no event loop attached */
+  struct shmbus__uv_bus *uv;           /* uv.c's state, NULL without */
 };
-
-/* Wakes the subscribers whose sleeper bits a commit found (each sleep
- * ticket once). */
-void shmbus__pub_wake_sleepers(shmbus_pub *pub);
-/* Wakes the publishers that wait for room, after a reliable read (each
- * wait ticket once). */
-void shmbus__sub_wake_publishers(shmbus_sub *sub);
-
-/* uv.c's part of closing: releases libuv state of a handle or a bus (the
- * handle's eventfd or the bus socket watch are closed from libuv's close
- * callback). Defined in uv.c. */
-void shmbus__uv_handle_release(struct shmbus__handle *h);
-void shmbus__uv_bus_release(shmbus_bus *bus);
-/* Tells uv.c the bus's socket changed (reconnected or lost), or that it
- * is about to be closed. */
-void shmbus__uv_bus_changed(shmbus_bus *bus);
-void shmbus__uv_bus_closing(shmbus_bus *bus);
 
 #endif /* SHMBUS_BUS_INTERNAL_H */

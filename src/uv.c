@@ -6,7 +6,12 @@
  * eventfd to the state, and the state frees itself (and closes the fd) from
  * libuv's close callback. A callback that closes its own subscriber or bus
  * is safe: the drain loop checks after every callback whether its handle is
- * still there. */
+ * still there.
+ *
+ * The core knows none of this: the first start on a bus installs uvg_ops
+ * (struct shmbus__loop_ops, bus.h), through which the core tells us that
+ * the socket changed or that a handle or the bus goes away. Static names
+ * here use the prefix uvg_ ("uv glue"), never libuv's own uv_. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -17,7 +22,7 @@
 
 #include <uv.h>
 
-#define UV_BATCH 256
+#define UVG_BATCH 256
 
 struct shmbus__uv_handle {
   uv_poll_t poll;   /* on the handle's eventfd (which the handle owns) */
@@ -43,7 +48,7 @@ struct shmbus__uv_bus {
 
 /* ---- closing -------------------------------------------------------- */
 
-static void uv_state_closed(uv_handle_t *uvh) {
+static void uvg_state_closed(uv_handle_t *uvh) {
   struct shmbus__uv_handle *u = uvh->data;
   if (--u->closing > 0)
     return;
@@ -51,7 +56,7 @@ static void uv_state_closed(uv_handle_t *uvh) {
   free(u);
 }
 
-void shmbus__uv_handle_release(struct shmbus__handle *h) {
+static void uvg_handle_release(struct shmbus__handle *h) {
   struct shmbus__uv_handle *u = h->uv;
   if (u == NULL)
     return;
@@ -61,57 +66,57 @@ void shmbus__uv_handle_release(struct shmbus__handle *h) {
    * epoll inside the call), so the handle keeps its fd and may close it
    * right after; only the state's memory waits for the close callbacks. */
   u->closing = 2;
-  uv_close((uv_handle_t *)&u->poll, uv_state_closed);
-  uv_close((uv_handle_t *)&u->idle, uv_state_closed);
+  uv_close((uv_handle_t *)&u->poll, uvg_state_closed);
+  uv_close((uv_handle_t *)&u->idle, uvg_state_closed);
 }
 
-static void uv_free_handle(uv_handle_t *uvh) {
+static void uvg_free_handle(uv_handle_t *uvh) {
   free(uvh);
 }
 
-static void uv_bus_unwatch(struct shmbus__uv_bus *ub) {
+static void uvg_bus_unwatch(struct shmbus__uv_bus *ub) {
   if (ub->poll != NULL) {
-    uv_close((uv_handle_t *)ub->poll, uv_free_handle);
+    uv_close((uv_handle_t *)ub->poll, uvg_free_handle);
     ub->poll = NULL;
   }
 }
 
-void shmbus__uv_bus_release(shmbus_bus *bus) {
+static void uvg_bus_release(shmbus_bus *bus) {
   struct shmbus__uv_bus *ub = bus->uv;
   if (ub == NULL)
     return;
   bus->uv = NULL;
-  uv_bus_unwatch(ub);
-  uv_close((uv_handle_t *)ub->timer, uv_free_handle);
+  uvg_bus_unwatch(ub);
+  uv_close((uv_handle_t *)ub->timer, uvg_free_handle);
   free(ub);
 }
 
 /* ---- the bus --------------------------------------------------------- */
 
-static void uv_bus_process(struct shmbus__uv_bus *ub) {
-  /* shmbus_bus_process calls shmbus__uv_bus_changed when the socket
+static void uvg_bus_process(struct shmbus__uv_bus *ub) {
+  /* shmbus_bus_process calls uvg_bus_changed (bus->loop) when the socket
    * changes, which re-arms the watch or the timer. */
   (void)shmbus_bus_process(ub->bus);
 }
 
-static void uv_bus_readable(uv_poll_t *p, int status, int events) {
+static void uvg_bus_readable(uv_poll_t *p, int status, int events) {
   (void)status;
   (void)events;
-  uv_bus_process(p->data);
+  uvg_bus_process(p->data);
 }
 
-static void uv_bus_timer(uv_timer_t *t) {
-  uv_bus_process(t->data);
+static void uvg_bus_timer(uv_timer_t *t) {
+  uvg_bus_process(t->data);
 }
 
 /* Watches the current socket, or schedules a reconnect without one. */
-static int uv_bus_watch(struct shmbus__uv_bus *ub) {
+static int uvg_bus_watch(struct shmbus__uv_bus *ub) {
   int rv;
 
-  uv_bus_unwatch(ub);
+  uvg_bus_unwatch(ub);
   ub->gen = ub->bus->session.gen;
   if (!shmbus__handle_ok(ub->bus->session.sock))
-    return uv_timer_start(ub->timer, uv_bus_timer, ub->bus->backoff_ms, 0);
+    return uv_timer_start(ub->timer, uvg_bus_timer, ub->bus->backoff_ms, 0);
   (void)uv_timer_stop(ub->timer);
   ub->poll = malloc(sizeof(*ub->poll));
   if (ub->poll == NULL)
@@ -122,29 +127,37 @@ static int uv_bus_watch(struct shmbus__uv_bus *ub) {
     return rv;
   }
   ub->poll->data = ub;
-  return uv_poll_start(ub->poll, UV_READABLE | UV_DISCONNECT, uv_bus_readable);
+  return uv_poll_start(ub->poll, UV_READABLE | UV_DISCONNECT, uvg_bus_readable);
 }
 
-void shmbus__uv_bus_changed(shmbus_bus *bus) {
+static void uvg_bus_changed(shmbus_bus *bus) {
   struct shmbus__uv_bus *ub = bus->uv;
   if (ub == NULL)
     return;
   /* A new connection (even on the same fd number) needs a new watch;
    * without one, the reconnect timer must stay armed. */
   if (ub->gen != bus->session.gen || !shmbus__handle_ok(bus->session.sock))
-    (void)uv_bus_watch(ub);
+    (void)uvg_bus_watch(ub);
 }
 
-void shmbus__uv_bus_closing(shmbus_bus *bus) {
+static void uvg_bus_closing(shmbus_bus *bus) {
   struct shmbus__uv_bus *ub = bus->uv;
   if (ub == NULL)
     return;
   /* The socket is about to be closed (wherever that happens: a request
    * inside an open, a drain inside a publish): stop watching it first, and
    * let the timer bring the connection back. */
-  uv_bus_unwatch(ub);
-  (void)uv_timer_start(ub->timer, uv_bus_timer, ub->bus->backoff_ms, 0);
+  uvg_bus_unwatch(ub);
+  (void)uv_timer_start(ub->timer, uvg_bus_timer, ub->bus->backoff_ms, 0);
 }
+
+/* What the core calls (bus.h); installed by the first start on a bus. */
+static const struct shmbus__loop_ops uvg_ops = {
+    .bus_changed = uvg_bus_changed,
+    .bus_closing = uvg_bus_closing,
+    .bus_release = uvg_bus_release,
+    .handle_release = uvg_handle_release,
+};
 
 int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop) {
   struct shmbus__uv_bus *ub;
@@ -171,8 +184,9 @@ int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop) {
   }
   ub->timer->data = ub;
   bus->uv = ub;
-  if ((rv = uv_bus_watch(ub)) < 0) {
-    shmbus__uv_bus_release(bus);
+  bus->loop = &uvg_ops;
+  if ((rv = uvg_bus_watch(ub)) < 0) {
+    uvg_bus_release(bus);
     return rv;
   }
   return 0;
@@ -180,7 +194,7 @@ int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop) {
 
 /* ---- subscribers ------------------------------------------------------- */
 
-static int uv_state_new(struct shmbus__handle *h, uv_loop_t *loop,
+static int uvg_state_new(struct shmbus__handle *h, uv_loop_t *loop,
                         struct shmbus__uv_handle **out) {
   struct shmbus__uv_handle *u;
   int rv;
@@ -199,19 +213,20 @@ static int uv_state_new(struct shmbus__handle *h, uv_loop_t *loop,
   if ((rv = uv_idle_init(loop, &u->idle)) < 0) {
     u->closing = 1;
     u->poll.data = u;
-    uv_close((uv_handle_t *)&u->poll, uv_state_closed);
+    uv_close((uv_handle_t *)&u->poll, uvg_state_closed);
     return rv;
   }
   u->poll.data = u;
   u->idle.data = u;
   h->uv = u;
+  h->bus->loop = &uvg_ops;
   *out = u;
   return 0;
 }
 
 /* Delivers one message to the callback. Returns 1 if one was delivered, 0
  * if none was waiting, negative on error. */
-static int uv_deliver_one(struct shmbus__uv_handle *u) {
+static int uvg_deliver_one(struct shmbus__uv_handle *u) {
   shmbus_sub *sub = (shmbus_sub *)u->h;
   struct shmbus_msg_info info;
   int rv;
@@ -237,11 +252,11 @@ static int uv_deliver_one(struct shmbus__uv_handle *u) {
   return 1;
 }
 
-static void uv_sub_idle(uv_idle_t *idle);
+static void uvg_sub_idle(uv_idle_t *idle);
 
 /* Stops delivery on an error and says so: the error callback if there is
  * one, shmbus_uv_sub_error always. A subscriber must not just go quiet. */
-static void uv_sub_failed(struct shmbus__uv_handle *u, int code) {
+static void uvg_sub_failed(struct shmbus__uv_handle *u, int code) {
   (void)uv_poll_stop(&u->poll);
   (void)uv_idle_stop(&u->idle);
   u->error = code;
@@ -251,21 +266,21 @@ static void uv_sub_failed(struct shmbus__uv_handle *u, int code) {
 
 /* Drains up to a batch; then either sleeps (armed), or continues from the
  * idle handle so other handles on the loop get their turn. */
-static void uv_sub_drain(struct shmbus__uv_handle *u) {
+static void uvg_sub_drain(struct shmbus__uv_handle *u) {
   unsigned n = 0;
   int rv;
 
   while (u->h != NULL) {
-    rv = uv_deliver_one(u);
+    rv = uvg_deliver_one(u);
     if (rv < 0) {
       /* Shared memory holds nonsense: stop rather than spin on it. */
-      uv_sub_failed(u, rv);
+      uvg_sub_failed(u, rv);
       return;
     }
     if (rv == 1) {
-      if (++n < UV_BATCH)
+      if (++n < UVG_BATCH)
         continue;
-      (void)uv_idle_start(&u->idle, uv_sub_idle);
+      (void)uv_idle_start(&u->idle, uvg_sub_idle);
       return;
     }
     if (shmbus__ring_sleep_prepare(&((shmbus_sub *)u->h)->ring)) {
@@ -275,21 +290,21 @@ static void uv_sub_drain(struct shmbus__uv_handle *u) {
   }
 }
 
-static void uv_sub_idle(uv_idle_t *idle) {
-  uv_sub_drain(idle->data);
+static void uvg_sub_idle(uv_idle_t *idle) {
+  uvg_sub_drain(idle->data);
 }
 
-static void uv_sub_readable(uv_poll_t *p, int status, int events) {
+static void uvg_sub_readable(uv_poll_t *p, int status, int events) {
   struct shmbus__uv_handle *u = p->data;
   (void)events;
   if (u->h == NULL)
     return;
   if (status < 0) {
-    uv_sub_failed(u, status); /* libuv codes are negative errno values */
+    uvg_sub_failed(u, status); /* libuv codes are negative errno values */
     return;
   }
   shmbus__event_drain(u->h->event_fd);
-  uv_sub_drain(u);
+  uvg_sub_drain(u);
 }
 
 int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, void *arg) {
@@ -298,7 +313,7 @@ int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, v
 
   if (sub == NULL || loop == NULL || cb == NULL)
     return -EINVAL;
-  if ((rv = uv_state_new(&sub->h, loop, &u)) < 0)
+  if ((rv = uvg_state_new(&sub->h, loop, &u)) < 0)
     return rv;
   u->msg_cb = cb;
   u->arg = arg;
@@ -306,22 +321,22 @@ int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, v
     u->copy_cap = sub->h.region.ring.slot_capacity;
     u->copy = malloc(u->copy_cap > 0 ? u->copy_cap : 1);
     if (u->copy == NULL) {
-      shmbus__uv_handle_release(&sub->h);
+      uvg_handle_release(&sub->h);
       return -ENOMEM;
     }
   }
-  if ((rv = uv_poll_start(&u->poll, UV_READABLE, uv_sub_readable)) < 0) {
-    shmbus__uv_handle_release(&sub->h);
+  if ((rv = uv_poll_start(&u->poll, UV_READABLE, uvg_sub_readable)) < 0) {
+    uvg_handle_release(&sub->h);
     return rv;
   }
   /* Messages may be waiting already (history): drain from the loop. */
-  return uv_idle_start(&u->idle, uv_sub_idle);
+  return uv_idle_start(&u->idle, uvg_sub_idle);
 }
 
 int shmbus_uv_sub_stop(shmbus_sub *sub) {
   if (sub == NULL)
     return -EINVAL;
-  shmbus__uv_handle_release(&sub->h);
+  uvg_handle_release(&sub->h);
   return 0;
 }
 
@@ -342,7 +357,7 @@ int shmbus_uv_sub_error(const shmbus_sub *sub) {
 
 /* ---- publishers --------------------------------------------------------- */
 
-static void uv_pub_check(struct shmbus__uv_handle *u) {
+static void uvg_pub_check(struct shmbus__uv_handle *u) {
   shmbus_pub *pub = (shmbus_pub *)u->h;
   shmbus_uv_writable_cb cb = u->writable_cb;
 
@@ -355,21 +370,21 @@ static void uv_pub_check(struct shmbus__uv_handle *u) {
   cb(pub, u->arg);
 }
 
-static void uv_pub_readable(uv_poll_t *p, int status, int events) {
+static void uvg_pub_readable(uv_poll_t *p, int status, int events) {
   struct shmbus__uv_handle *u = p->data;
   (void)status;
   (void)events;
   if (u->h == NULL)
     return;
   shmbus__event_drain(u->h->event_fd);
-  uv_pub_check(u);
+  uvg_pub_check(u);
 }
 
-static void uv_pub_idle(uv_idle_t *idle) {
+static void uvg_pub_idle(uv_idle_t *idle) {
   struct shmbus__uv_handle *u = idle->data;
   (void)uv_idle_stop(idle);
   if (u->h != NULL)
-    uv_pub_check(u);
+    uvg_pub_check(u);
 }
 
 int shmbus_uv_pub_on_writable(shmbus_pub *pub, uv_loop_t *loop, shmbus_uv_writable_cb cb,
@@ -380,12 +395,12 @@ int shmbus_uv_pub_on_writable(shmbus_pub *pub, uv_loop_t *loop, shmbus_uv_writab
   if (pub == NULL || loop == NULL || cb == NULL)
     return -EINVAL;
   u = pub->h.uv;
-  if (u == NULL && (rv = uv_state_new(&pub->h, loop, &u)) < 0)
+  if (u == NULL && (rv = uvg_state_new(&pub->h, loop, &u)) < 0)
     return rv;
   u->writable_cb = cb;
   u->arg = arg;
-  if ((rv = uv_poll_start(&u->poll, UV_READABLE, uv_pub_readable)) < 0)
+  if ((rv = uv_poll_start(&u->poll, UV_READABLE, uvg_pub_readable)) < 0)
     return rv;
   /* The first check runs from the loop, never inside this call. */
-  return uv_idle_start(&u->idle, uv_pub_idle);
+  return uv_idle_start(&u->idle, uvg_pub_idle);
 }
