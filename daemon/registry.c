@@ -403,9 +403,7 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32
 
   /* After a restart the memory is the only source: headers are validated
    * here, once; what they say is kept privately from then on. */
-  rv = shmbus__region_open(&tmp, *data_fd, *ctrl_fd,
-                           role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
-                                                    : SHMBUS__ROLE_SUBSCRIBER);
+  rv = shmbus__region_open(&tmp, *data_fd, *ctrl_fd, (enum shmbus__role)role);
   if (rv < 0) {
     snprintf(text, textlen, "the descriptors passed are not a usable shmbus region: %s%s",
              shmbus_strerror(rv),

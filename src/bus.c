@@ -41,7 +41,7 @@ int shmbus_bus_open(shmbus_bus **out, const struct shmbus_bus_opts *opts) {
     return -ENOMEM;
   bus->backoff_ms = SHMBUS__RECONNECT_BACKOFF_MIN_MS;
   if ((rv = shmbus__session_init(&bus->session, opts->dir, opts->name, opts->autostart,
-                              opts->daemon_path, opts->timeout_ms, shmbus__peer_event, bus)) < 0)
+                                 opts->daemon_path, opts->timeout_ms, shmbus__peer_event, bus)) < 0)
     goto fail;
   bus->session.on_closing = bus_on_closing;
   if ((rv = shmbus__session_connect(&bus->session)) < 0)

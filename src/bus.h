@@ -55,7 +55,7 @@ struct shmbus__loop_ops {
 struct shmbus__handle {
   shmbus_bus *bus;
   struct shmbus__handle *next; /* the bus's list */
-  uint32_t role;               /* SHMBUS__WIRE_PUB or SHMBUS__WIRE_SUB */
+  uint32_t role;               /* SHMBUS__ROLE_PUB or SHMBUS__ROLE_SUB */
   uint32_t topic_id;           /* the daemon's id; changes after a restart */
   uint32_t index;              /* our ring record */
   uint32_t pending_peers;      /* peer_join events still expected after opened */
@@ -65,7 +65,7 @@ struct shmbus__handle {
   shmbus__shm_handle data_fd;
   shmbus__shm_handle ctrl_fd; /* the own member file */
   shmbus__event_handle event_fd;
-  uint32_t member;      /* m of the own member file */
+  uint32_t member;       /* m of the own member file */
   uint32_t deadline_cap; /* the daemon's bound on reliable waits, ms; 0: none */
   /* The peers to wake: a publisher's directory holds the subscribers'
    * events (one table per member file), a subscriber's the publishers'. */
@@ -107,8 +107,8 @@ struct shmbus_bus {
   struct shmbus__handle *handles;
   uint64_t retry_at_ns; /* next reconnect attempt while disconnected */
   uint32_t backoff_ms;
-  uint32_t orphans;         /* handles with orphan set */
-  uint64_t orphan_retry_ns; /* next attempt to re-open them */
+  uint32_t orphans;                    /* handles with orphan set */
+  uint64_t orphan_retry_ns;            /* next attempt to re-open them */
   const struct shmbus__loop_ops *loop; /* NULL: no event loop attached */
   struct shmbus__uv_bus *uv;           /* uv.c's state, NULL without */
 };

@@ -60,7 +60,7 @@ int shmbus__handle_check_opened(const struct shmbus__msg *r, uint32_t role, uint
 /* Wake-ups that could not be delivered while peers were unknown were put
  * back; deliver them now that peers are known again. */
 void shmbus__handle_redeliver(struct shmbus__handle *h) {
-  if (h->role == SHMBUS__WIRE_PUB)
+  if (h->role == SHMBUS__ROLE_PUB)
     shmbus__pub_wake_sleepers((shmbus_pub *)h);
   else
     shmbus__sub_wake_publishers((shmbus_sub *)h);
@@ -68,7 +68,7 @@ void shmbus__handle_redeliver(struct shmbus__handle *h) {
 
 /* True while a loan or an in-place read points into the handle's mapping. */
 bool shmbus__handle_busy(const struct shmbus__handle *h) {
-  if (h->role == SHMBUS__WIRE_PUB)
+  if (h->role == SHMBUS__ROLE_PUB)
     return ((const shmbus_pub *)h)->ring.loaned;
   return ((const shmbus_sub *)h)->ring.viewing;
 }
@@ -79,7 +79,7 @@ void shmbus__handle_close(struct shmbus__handle *h) {
   struct shmbus__msg reply;
   bool daemon_did = false;
 
-  if (h->role == SHMBUS__WIRE_PUB && ((shmbus_pub *)h)->ring.loaned)
+  if (h->role == SHMBUS__ROLE_PUB && ((shmbus_pub *)h)->ring.loaned)
     (void)shmbus__ring_cancel(&((shmbus_pub *)h)->ring);
   if (h->bus->loop != NULL)
     h->bus->loop->handle_release(h);
@@ -101,7 +101,7 @@ void shmbus__handle_close(struct shmbus__handle *h) {
   /* Without a daemon, release the record ourselves. Never both: the
    * daemon may hand a freed record to someone else at once. */
   if (!daemon_did) {
-    if (h->role == SHMBUS__WIRE_PUB)
+    if (h->role == SHMBUS__ROLE_PUB)
       shmbus__ring_pub_detach(&((shmbus_pub *)h)->ring);
     else
       shmbus__ring_sub_detach(&((shmbus_sub *)h)->ring);
@@ -153,8 +153,8 @@ static void handle_release_record(shmbus_bus *bus, const struct shmbus__handle *
 
 /* Adopts ring record h->index into `pub` or `sub` (by role). */
 static int handle_adopt_record(struct shmbus__handle *h, struct shmbus__ring *ring,
-                            struct shmbus__ring_pub *pub, struct shmbus__ring_sub *sub) {
-  if (h->role == SHMBUS__WIRE_PUB)
+                               struct shmbus__ring_pub *pub, struct shmbus__ring_sub *sub) {
+  if (h->role == SHMBUS__ROLE_PUB)
     return shmbus__ring_pub_adopt(ring, pub, h->index);
   return shmbus__ring_sub_adopt(ring, sub, h->index);
 }
@@ -194,16 +194,15 @@ static int handle_attach(shmbus_bus *bus, struct shmbus__handle *h) {
   h->deadline_cap = reply.deadline_ms;
   /* The daemon's reply is the only source of the topic's parameters: the
    * region is checked against them (sizes, seals), never its headers. */
-  if (h->role == SHMBUS__WIRE_SUB &&
+  if (h->role == SHMBUS__ROLE_SUB &&
       (reply.params.max_subs == 0 || reply.index / reply.params.max_subs != reply.member)) {
     rv = -EPROTO;
     goto fail;
   }
   if ((rv = shmbus__region_attach(&h->region, &h->params, h->data_fd, h->ctrl_fd, h->member,
-                                  h->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
-                                                              : SHMBUS__ROLE_SUBSCRIBER)) < 0)
+                                  h->role)) < 0)
     goto fail;
-  if (h->role == SHMBUS__WIRE_PUB)
+  if (h->role == SHMBUS__ROLE_PUB)
     shmbus__notify_init(&h->wake, SHMBUS__NOTIFY_SLEEPERS, h->params.max_subs);
   else
     shmbus__notify_init(&h->wake, SHMBUS__NOTIFY_PUB_WAITERS, h->params.max_pubs);
@@ -243,7 +242,7 @@ int shmbus__handle_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
   }
   /* Leave the old region cleanly: a reliable record left there would hold
    * back publishers that have not moved yet. */
-  if (h->role == SHMBUS__WIRE_PUB)
+  if (h->role == SHMBUS__ROLE_PUB)
     shmbus__ring_pub_detach(&((shmbus_pub *)h)->ring);
   else
     shmbus__ring_sub_detach(&((shmbus_sub *)h)->ring);
@@ -260,7 +259,7 @@ int shmbus__handle_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
   h->pending_peers = fresh.pending_peers;
   h->epoch_seen = fresh.epoch_seen;
   /* The ring handles point at the view they were made with: re-point. */
-  if (h->role == SHMBUS__WIRE_PUB) {
+  if (h->role == SHMBUS__ROLE_PUB) {
     pub.ring = &h->region.ring;
     ((shmbus_pub *)h)->ring = pub;
   } else {
@@ -273,14 +272,14 @@ int shmbus__handle_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
 /* Opens a handle of `size` bytes (a shmbus_pub or shmbus_sub) on `topic`
  * for `role`, with h->want taken from `want`. */
 int shmbus__handle_open(shmbus_bus *bus, const char *topic, uint32_t role,
-                           const struct shmbus__handle *want, size_t size,
-                           struct shmbus__handle **out) {
+                        const struct shmbus__handle *want, size_t size,
+                        struct shmbus__handle **out) {
   struct shmbus__handle *h;
   int rv;
 
   if (strlen(topic) > SHMBUS__TOPIC_MAX)
     return SHMBUS_EBADNAME;
-  if ((rv = shmbus__topic_validate(topic, role == SHMBUS__WIRE_SUB)) < 0)
+  if ((rv = shmbus__topic_validate(topic, role == SHMBUS__ROLE_SUB)) < 0)
     return rv;
   if (!shmbus__handle_ok(bus->session.sock) && (rv = shmbus_bus_process(bus)) < 0)
     return rv;
@@ -297,7 +296,7 @@ int shmbus__handle_open(shmbus_bus *bus, const char *topic, uint32_t role,
   if ((rv = handle_attach(bus, h)) < 0)
     goto fail;
   if ((rv = handle_adopt_record(h, &h->region.ring, &((shmbus_pub *)h)->ring,
-                             &((shmbus_sub *)h)->ring)) < 0) {
+                                &((shmbus_sub *)h)->ring)) < 0) {
     handle_release_record(bus, h);
     goto fail;
   }

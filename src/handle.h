@@ -14,7 +14,7 @@
 #include "bus.h"
 
 /* Opens a handle of `size` bytes (a shmbus_pub or shmbus_sub, whose first
- * member is the handle) on `topic` for `role` (SHMBUS__WIRE_PUB/SUB), with
+ * member is the handle) on `topic` for `role` (SHMBUS__ROLE_PUB/SUB), with
  * h->want copied from `want`: sends `open`, maps the region the daemon
  * hands back, takes the record, links the handle into the bus and waits
  * for the peers the daemon announced. On success *out is the bus's until

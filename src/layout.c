@@ -131,9 +131,8 @@ int shmbus__layout_check_member(const void *member, uint64_t len, const struct s
   if (c->version != SHMBUS__LAYOUT_VERSION)
     return SHMBUS_EVERSION;
   if (c->hdr_size != SHMBUS__MEMBER_HDR_SIZE || c->max_subs != l->params.max_subs ||
-      c->bitmap_words != l->bitmap_words || c->nonce != nonce ||
-      c->member_size != l->member_size || len != l->member_size ||
-      c->member >= SHMBUS__MAX_MEMBERS)
+      c->bitmap_words != l->bitmap_words || c->nonce != nonce || c->member_size != l->member_size ||
+      len != l->member_size || c->member >= SHMBUS__MAX_MEMBERS)
     return SHMBUS_EBADREGION;
   *m = c->member;
   *uid = c->uid;

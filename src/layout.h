@@ -82,6 +82,12 @@ enum {
 #define SHMBUS__WORD_SEQ(w) ((w) >> 2)
 #define SHMBUS__WORD_STATE(w) ((unsigned)((w)&3u))
 
+/* A participant's role on a topic: the same value on the wire (proto.c
+ * spells it "pub"/"sub"), in a region (a publisher maps the data file
+ * read-write, a subscriber read-only: it cannot forge slots) and in the
+ * daemon's books. */
+enum shmbus__role { SHMBUS__ROLE_PUB = 1, SHMBUS__ROLE_SUB = 2 };
+
 /* Publisher record states (pub_rec.state). */
 enum { SHMBUS__PUB_FREE = 0, SHMBUS__PUB_ACTIVE = 1 };
 

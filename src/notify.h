@@ -36,7 +36,7 @@
 
 /* Whose bits a directory (or a question) is about. */
 enum shmbus__notify_kind {
-  SHMBUS__NOTIFY_SLEEPERS = 1,  /* subscribers asleep, waiting for messages */
+  SHMBUS__NOTIFY_SLEEPERS = 1,   /* subscribers asleep, waiting for messages */
   SHMBUS__NOTIFY_PUB_WAITERS = 2 /* publishers waiting for room */
 };
 
@@ -53,9 +53,9 @@ struct shmbus__notify_tab {
  * records; shmbus__notify_init sizes it. */
 struct shmbus__notify {
   struct shmbus__notify_tab tabs[SHMBUS__MAX_MEMBERS];
-  uint32_t per;  /* records per table: max_subs (sleepers) or max_pubs */
-  uint32_t n;    /* global indices below this are valid */
-  bool pending;  /* a bit was seen whose owner's event is not known yet */
+  uint32_t per; /* records per table: max_subs (sleepers) or max_pubs */
+  uint32_t n;   /* global indices below this are valid */
+  bool pending; /* a bit was seen whose owner's event is not known yet */
   enum shmbus__notify_kind kind;
 };
 

@@ -10,7 +10,7 @@
 static void peer_learn_member(struct shmbus__handle *h, uint32_t g, shmbus__shm_handle fd) {
   uint32_t m = h->wake.per != 0 ? g / h->wake.per : SHMBUS__MAX_MEMBERS;
 
-  if (h->role != SHMBUS__WIRE_PUB || m >= SHMBUS__MAX_MEMBERS ||
+  if (h->role != SHMBUS__ROLE_PUB || m >= SHMBUS__MAX_MEMBERS ||
       h->region.ring.members[m].hdr != NULL)
     return;
   if (shmbus__region_map_member(&h->region, m, fd) == 0)
@@ -24,7 +24,7 @@ static void peer_learn_member(struct shmbus__handle *h, uint32_t g, shmbus__shm_
 static void peer_forget_member(struct shmbus__handle *h, uint32_t g) {
   uint32_t m = h->wake.per != 0 ? g / h->wake.per : SHMBUS__MAX_MEMBERS;
 
-  if (h->role != SHMBUS__WIRE_PUB || m >= SHMBUS__MAX_MEMBERS || m == h->member ||
+  if (h->role != SHMBUS__ROLE_PUB || m >= SHMBUS__MAX_MEMBERS || m == h->member ||
       h->region.ring.members[m].hdr == NULL)
     return;
   if (!shmbus__notify_table_empty(&h->wake, m))

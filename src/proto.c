@@ -58,7 +58,7 @@ enum proto_kind {
   PROTO_U64,  /* uint */
   PROTO_BOOL, /* bool */
   PROTO_STR,  /* str, < the field's size, no NUL inside */
-  PROTO_ROLE, /* str "pub" or "sub" into a uint32_t enum shmbus__role_wire */
+  PROTO_ROLE, /* str "pub" or "sub" into a uint32_t enum shmbus__role */
   PROTO_CODE  /* negative int, >= INT32_MIN, into an int32_t */
 };
 
@@ -191,7 +191,7 @@ void shmbus__msg_init(struct shmbus__msg *m, uint32_t type, uint32_t id) {
 uint32_t shmbus__msg_fd_count(uint32_t type, uint32_t role) {
   /* A peer_join about a subscriber carries its uid's member file (read-only)
    * beside its eventfd; publishers map it to see that uid's records. */
-  if (type == SHMBUS__MSG_PEER_JOIN && role == SHMBUS__WIRE_SUB)
+  if (type == SHMBUS__MSG_PEER_JOIN && role == SHMBUS__ROLE_SUB)
     return 2;
   return proto_type_known(type) ? proto_types[type].nfds : 0;
 }
@@ -267,7 +267,7 @@ static int proto_check(const struct shmbus__msg *m, const struct proto_type *ty,
         return -1;
       break;
     case PROTO_ROLE:
-      if (m->role != SHMBUS__WIRE_PUB && m->role != SHMBUS__WIRE_SUB)
+      if (m->role != SHMBUS__ROLE_PUB && m->role != SHMBUS__ROLE_SUB)
         return -1;
       break;
     case PROTO_CODE:
@@ -345,7 +345,7 @@ static void proto_pack_field(msgpack_packer *pk, const struct shmbus__msg *m,
     proto_pack_cstr(pk, field, strlen(field));
     break;
   case PROTO_ROLE:
-    proto_pack_cstr(pk, m->role == SHMBUS__WIRE_PUB ? "pub" : "sub", 3);
+    proto_pack_cstr(pk, m->role == SHMBUS__ROLE_PUB ? "pub" : "sub", 3);
     break;
   case PROTO_CODE:
     memcpy(&i32, field, sizeof(i32));
@@ -548,9 +548,9 @@ static int proto_get_field(const msgpack_object *o, const struct proto_key *k,
     return 0;
   case PROTO_ROLE:
     if (proto_str_is(o, "pub"))
-      m->role = SHMBUS__WIRE_PUB;
+      m->role = SHMBUS__ROLE_PUB;
     else if (proto_str_is(o, "sub"))
-      m->role = SHMBUS__WIRE_SUB;
+      m->role = SHMBUS__ROLE_SUB;
     else
       return -EPROTO;
     return 0;

@@ -56,7 +56,10 @@ enum shmbus__msg_type {
   SHMBUS__MSG_TYPE_COUNT
 };
 
-enum shmbus__role_wire { SHMBUS__WIRE_PUB = 1, SHMBUS__WIRE_SUB = 2 };
+/* The daemon's old names for enum shmbus__role (layout.h), kept until its
+ * sources say SHMBUS__ROLE_PUB/SUB; new code uses those. */
+#define SHMBUS__WIRE_PUB SHMBUS__ROLE_PUB
+#define SHMBUS__WIRE_SUB SHMBUS__ROLE_SUB
 
 /* Which optional fields a message carries (msg.has). */
 enum {
@@ -70,7 +73,7 @@ struct shmbus__msg {
   uint32_t type;   /* enum shmbus__msg_type */
   uint32_t id;     /* request id; a reply echoes it; 0 for events */
   uint32_t has;    /* SHMBUS__HAS_* */
-  uint32_t role;   /* enum shmbus__role_wire, or 0 */
+  uint32_t role;   /* enum shmbus__role, or 0 */
   uint32_t topic_id;
   uint32_t index;  /* publisher or subscriber record index */
   uint32_t history;

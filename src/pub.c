@@ -20,7 +20,7 @@ int shmbus_pub_open(shmbus_bus *bus, const char *topic, const struct shmbus_topi
   memset(&want, 0, sizeof(want));
   if ((rv = shmbus__handle_want_params(opts, &want)) < 0)
     return rv;
-  if ((rv = shmbus__handle_open(bus, topic, SHMBUS__WIRE_PUB, &want, sizeof(shmbus_pub), &h)) < 0)
+  if ((rv = shmbus__handle_open(bus, topic, SHMBUS__ROLE_PUB, &want, sizeof(shmbus_pub), &h)) < 0)
     return rv;
   *out = (shmbus_pub *)h;
   return 0;

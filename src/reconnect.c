@@ -92,7 +92,8 @@ static void reconnect_orphans(shmbus_bus *bus) {
     }
   }
   if (left)
-    bus->orphan_retry_ns = shmbus__clock_mono_ns() + (uint64_t)SHMBUS__RECONNECT_BACKOFF_MAX_MS * 1000000u;
+    bus->orphan_retry_ns =
+        shmbus__clock_mono_ns() + (uint64_t)SHMBUS__RECONNECT_BACKOFF_MAX_MS * 1000000u;
 }
 
 int shmbus_bus_process(shmbus_bus *bus) {
@@ -121,8 +122,9 @@ int shmbus_bus_process(shmbus_bus *bus) {
     bus->backoff_ms = SHMBUS__RECONNECT_BACKOFF_MIN_MS;
   } else {
     bus->retry_at_ns = shmbus__clock_mono_ns() + (uint64_t)bus->backoff_ms * 1000000u;
-    bus->backoff_ms = bus->backoff_ms * 2 > SHMBUS__RECONNECT_BACKOFF_MAX_MS ? SHMBUS__RECONNECT_BACKOFF_MAX_MS
-                                                               : bus->backoff_ms * 2;
+    bus->backoff_ms = bus->backoff_ms * 2 > SHMBUS__RECONNECT_BACKOFF_MAX_MS
+                          ? SHMBUS__RECONNECT_BACKOFF_MAX_MS
+                          : bus->backoff_ms * 2;
     rv = SHMBUS_EDISCONNECTED;
   }
 out:

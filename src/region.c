@@ -42,8 +42,8 @@ static void region_set_own(struct shmbus__region *rg, uint32_t m) {
 }
 
 /* Maps fd as member m (checked: a sealed memfd of the layout's size). */
-static int region_map_member(struct shmbus__region *rg, uint32_t m, shmbus__shm_handle fd, bool writable,
-                             bool own) {
+static int region_map_member(struct shmbus__region *rg, uint32_t m, shmbus__shm_handle fd,
+                             bool writable, bool own) {
   uint64_t len;
   void *map;
   int rv;
@@ -129,11 +129,12 @@ int shmbus__region_add_member(struct shmbus__region *rg, uint32_t m, uint32_t ui
 }
 
 int shmbus__region_attach(struct shmbus__region *rg, const struct shmbus__params *p,
-                          shmbus__shm_handle data_fd, shmbus__shm_handle member_fd, uint32_t m, enum shmbus__role role) {
+                          shmbus__shm_handle data_fd, shmbus__shm_handle member_fd, uint32_t m,
+                          enum shmbus__role role) {
   int rv;
 
   region_reset(rg);
-  if (role != SHMBUS__ROLE_PUBLISHER && role != SHMBUS__ROLE_SUBSCRIBER)
+  if (role != SHMBUS__ROLE_PUB && role != SHMBUS__ROLE_SUB)
     return -EINVAL;
   if ((rv = shmbus__layout_compute(p, shmbus__page_size(), &rg->layout)) < 0)
     return rv;
@@ -145,7 +146,7 @@ int shmbus__region_attach(struct shmbus__region *rg, const struct shmbus__params
     rv = SHMBUS_EBADREGION;
     goto fail;
   }
-  if ((rv = shmbus__shm_map(data_fd, rg->data_len, role == SHMBUS__ROLE_PUBLISHER, &rg->data)) < 0)
+  if ((rv = shmbus__shm_map(data_fd, rg->data_len, role == SHMBUS__ROLE_PUB, &rg->data)) < 0)
     goto fail;
   if ((rv = shmbus__ring_view_build(&rg->ring, p, shmbus__page_size(), rg->data, rg->data_len)) < 0)
     goto fail;
@@ -180,8 +181,7 @@ int shmbus__region_unmap_member(struct shmbus__region *rg, uint32_t m) {
 }
 
 int shmbus__region_open(struct shmbus__region *rg, shmbus__shm_handle data_fd,
-                        shmbus__shm_handle ctrl_fd,
-                        enum shmbus__role role) {
+                        shmbus__shm_handle ctrl_fd, enum shmbus__role role) {
   struct shmbus__params p;
   uint64_t ctrl_len;
   void *ctrl = NULL;
@@ -190,13 +190,13 @@ int shmbus__region_open(struct shmbus__region *rg, shmbus__shm_handle data_fd,
   int rv;
 
   region_reset(rg);
-  if (role != SHMBUS__ROLE_PUBLISHER && role != SHMBUS__ROLE_SUBSCRIBER)
+  if (role != SHMBUS__ROLE_PUB && role != SHMBUS__ROLE_SUB)
     return -EINVAL;
   if ((rv = region_shm_check(data_fd, &rg->data_len)) < 0)
     goto fail;
   if ((rv = region_shm_check(ctrl_fd, &ctrl_len)) < 0)
     goto fail;
-  if ((rv = shmbus__shm_map(data_fd, rg->data_len, role == SHMBUS__ROLE_PUBLISHER, &rg->data)) < 0)
+  if ((rv = shmbus__shm_map(data_fd, rg->data_len, role == SHMBUS__ROLE_PUB, &rg->data)) < 0)
     goto fail;
   if ((rv = shmbus__shm_map(ctrl_fd, ctrl_len, true, &ctrl)) < 0)
     goto fail;
@@ -225,7 +225,8 @@ fail:
   return rv;
 }
 
-int shmbus__region_adopt_member(struct shmbus__region *rg, shmbus__shm_handle *fd, uint32_t *m, uint32_t *uid) {
+int shmbus__region_adopt_member(struct shmbus__region *rg, shmbus__shm_handle *fd, uint32_t *m,
+                                uint32_t *uid) {
   uint64_t len;
   void *map;
   int rv;
@@ -240,8 +241,9 @@ int shmbus__region_adopt_member(struct shmbus__region *rg, shmbus__shm_handle *f
     goto fail;
   if (rg->members[*m].map != NULL) {
     /* Known already: the same file is fine, another one is not. */
-    rv = shmbus__handle_ok(rg->members[*m].fd) && shmbus__fd_same_file(rg->members[*m].fd, *fd) == 1 ? 0
-                                                                             : SHMBUS_EMISMATCH;
+    rv = shmbus__handle_ok(rg->members[*m].fd) && shmbus__fd_same_file(rg->members[*m].fd, *fd) == 1
+             ? 0
+             : SHMBUS_EMISMATCH;
     goto fail;
   }
   if ((rv = shmbus__ring_view_add_member(&rg->ring, *m, map, len, false)) < 0)

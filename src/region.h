@@ -29,17 +29,10 @@
 #include "platform/platform.h"
 #include "ring.h"
 
-/* What a process will do with a region; decides how the data file is
- * mapped. */
-enum shmbus__role {
-  SHMBUS__ROLE_PUBLISHER = 1, /* data read-write */
-  SHMBUS__ROLE_SUBSCRIBER = 2 /* data read-only: slots cannot be forged */
-};
-
 /* One member file as the region holds it. */
 struct shmbus__region_member {
   shmbus__shm_handle fd; /* kept handle (creator: read-write), else invalid */
-  void *map;   /* NULL: not mapped */
+  void *map;             /* NULL: not mapped */
   uint32_t uid;
   bool writable;
 };
@@ -79,7 +72,8 @@ int shmbus__region_add_member(struct shmbus__region *rg, uint32_t m, uint32_t ui
  * file is mapped read-write. Errors: SHMBUS_EBADREGION (not a sealed memfd
  * of the computed size), SHMBUS_EPARAM, -EBADF, -EACCES, -ENOMEM. */
 int shmbus__region_attach(struct shmbus__region *rg, const struct shmbus__params *p,
-                          shmbus__shm_handle data_fd, shmbus__shm_handle member_fd, uint32_t m, enum shmbus__role role);
+                          shmbus__shm_handle data_fd, shmbus__shm_handle member_fd, uint32_t m,
+                          enum shmbus__role role);
 
 /* Maps another uid's member file m read-only into the view (a publisher
  * learns it from a peer_join). Does not take the fd. 0 when mapped now or
@@ -96,8 +90,7 @@ int shmbus__region_unmap_member(struct shmbus__region *rg, uint32_t m);
  * restart; tests). Does not take ownership of the fds. Errors as above
  * plus SHMBUS_EVERSION. */
 int shmbus__region_open(struct shmbus__region *rg, shmbus__shm_handle data_fd,
-                        shmbus__shm_handle ctrl_fd,
-                        enum shmbus__role role);
+                        shmbus__shm_handle ctrl_fd, enum shmbus__role role);
 
 /* Adoption after a restart (daemon): adds the member file behind *fd,
  * validated from memory against the region (nonce, sizes), mapped
@@ -105,7 +98,8 @@ int shmbus__region_open(struct shmbus__region *rg, shmbus__shm_handle data_fd,
  * what the header claims. 0, or SHMBUS_EBADREGION/SHMBUS_EVERSION/
  * SHMBUS_EMISMATCH (another file already holds m). Adding the file the
  * region already holds as m is a no-op that leaves *fd alone. */
-int shmbus__region_adopt_member(struct shmbus__region *rg, shmbus__shm_handle *fd, uint32_t *m, uint32_t *uid);
+int shmbus__region_adopt_member(struct shmbus__region *rg, shmbus__shm_handle *fd, uint32_t *m,
+                                uint32_t *uid);
 
 /* Adoption (daemon): replaces a read-only data mapping (and the fd kept)
  * by a read-write one from *fd (the same region: checked by nonce); the

@@ -53,9 +53,9 @@ static int session_copy(char *dst, size_t cap, const char *src) {
   return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-int shmbus__session_init(struct shmbus__session *c, const char *dir, const char *name, int autostart,
-                      const char *daemon_path, int timeout_ms, shmbus__session_event_fn on_event,
-                      void *ctx) {
+int shmbus__session_init(struct shmbus__session *c, const char *dir, const char *name,
+                         int autostart, const char *daemon_path, int timeout_ms,
+                         shmbus__session_event_fn on_event, void *ctx) {
   const char *env;
   int rv;
 
@@ -152,7 +152,7 @@ static bool session_try_path(struct shmbus__session *c, const char *path) {
 /* Tries shmbusd at each place relative to the directory of `file` (an
  * absolute path without symlinks, so going up is cutting components). */
 static bool session_try_places(struct shmbus__session *c, const char *file,
-                              const struct session_place *pl, size_t n) {
+                               const struct session_place *pl, size_t n) {
   char path[sizeof(c->daemon_path)];
   size_t i;
 
@@ -206,7 +206,7 @@ static int session_find_daemon(struct shmbus__session *c) {
       if (shmbus__is_executable(c->daemon_path))
         return 0;
       session_set_why("the bus daemon %s%s is not an executable file", c->daemon_path,
-                     c->daemon_from_env ? " (from $SHMBUS_DAEMON)" : "");
+                      c->daemon_from_env ? " (from $SHMBUS_DAEMON)" : "");
       return -ENOENT;
     }
     char name[sizeof(c->daemon_path)];
@@ -214,17 +214,17 @@ static int session_find_daemon(struct shmbus__session *c) {
     if (session_try_list(c, path_env, name))
       return 0;
     session_set_why("the bus daemon %s%s is not in $PATH (%s)", name,
-                   c->daemon_from_env ? " (from $SHMBUS_DAEMON)" : "",
-                   path_env != NULL ? path_env : "unset");
+                    c->daemon_from_env ? " (from $SHMBUS_DAEMON)" : "",
+                    path_env != NULL ? path_env : "unset");
     return -ENOENT;
   }
   if (shmbus__library_file(file, sizeof(file)) == 0 &&
       session_try_places(c, file, session_lib_places,
-                        sizeof(session_lib_places) / sizeof(session_lib_places[0])))
+                         sizeof(session_lib_places) / sizeof(session_lib_places[0])))
     return 0;
   if (shmbus__program_file(file, sizeof(file)) == 0 &&
       session_try_places(c, file, session_exe_places,
-                        sizeof(session_exe_places) / sizeof(session_exe_places[0])))
+                         sizeof(session_exe_places) / sizeof(session_exe_places[0])))
     return 0;
   if (session_try_path(c, SHMBUS_DAEMON_INSTALL_PATH))
     return 0;
@@ -234,8 +234,8 @@ static int session_find_daemon(struct shmbus__session *c) {
     char tried[sizeof(session_why)];
     memcpy(tried, session_why, sizeof(tried));
     session_set_why("cannot find the bus daemon shmbusd to start: looked for %s and in $PATH "
-                   "(%s); set $SHMBUS_DAEMON to its path",
-                   tried, path_env != NULL ? path_env : "unset");
+                    "(%s); set $SHMBUS_DAEMON to its path",
+                    tried, path_env != NULL ? path_env : "unset");
   }
   c->daemon_path[0] = '\0';
   return -ENOENT;
@@ -261,8 +261,8 @@ static int session_autostart(struct shmbus__session *c) {
 
   if (!c->dir_default && !shmbus__path_exists(c->dir)) {
     session_set_why("the bus directory %s does not exist, and autostart creates only the default "
-                   "per-user bus: create it first, or start `shmbusd --dir %s`",
-                   c->dir, c->dir);
+                    "per-user bus: create it first, or start `shmbusd --dir %s`",
+                    c->dir, c->dir);
     return -ENOENT;
   }
   if ((rv = session_find_daemon(c)) < 0)
@@ -288,8 +288,8 @@ static int session_autostart(struct shmbus__session *c) {
   }
   if (rv != 0 && rv != 3) {
     session_set_why("the bus daemon %s exited with status %d instead of listening on %s; "
-                   "`%s --foreground --dir %s` shows why",
-                   found, rv, c->dir, found, c->dir);
+                    "`%s --foreground --dir %s` shows why",
+                    found, rv, c->dir, found, c->dir);
     return -ECONNREFUSED;
   }
   session_why[0] = '\0';
@@ -407,7 +407,7 @@ static int session_recv_after_reset(struct shmbus__session *c, struct shmbus__ms
 }
 
 int shmbus__session_request(struct shmbus__session *c, struct shmbus__msg *req,
-                         struct shmbus__msg *reply) {
+                            struct shmbus__msg *reply) {
   uint64_t deadline;
   int rv;
 

@@ -21,18 +21,18 @@
 typedef void (*shmbus__session_event_fn)(void *ctx, struct shmbus__msg *ev);
 
 struct shmbus__session {
-  shmbus__conn_handle sock; /* the socket, invalid while disconnected */
-  uint32_t next_id;       /* request ids, never 0 */
-  uint32_t client_id;     /* from welcome: the daemon's id for this session */
-  uint32_t daemon_pid;    /* from welcome */
-  int timeout_ms;         /* per request, and for an autostarted daemon */
-  int autostart;          /* 1 or 0 (resolved from the options) */
+  shmbus__conn_handle sock;             /* the socket, invalid while disconnected */
+  uint32_t next_id;                     /* request ids, never 0 */
+  uint32_t client_id;                   /* from welcome: the daemon's id for this session */
+  uint32_t daemon_pid;                  /* from welcome */
+  int timeout_ms;                       /* per request, and for an autostarted daemon */
+  int autostart;                        /* 1 or 0 (resolved from the options) */
   char dir[SHMBUS__ENDPOINT_MAX];       /* bus directory */
   char sock_path[SHMBUS__ENDPOINT_MAX]; /* dir/shmbusd.sock: the endpoint */
   char name[SHMBUS__NAME_MAX + 1];
-  char daemon_path[256];  /* given by the options or $SHMBUS_DAEMON; "" to search */
-  bool daemon_from_env;   /* daemon_path came from $SHMBUS_DAEMON */
-  bool dir_default;       /* dir is the default per-user bus (autostart may create it) */
+  char daemon_path[256]; /* given by the options or $SHMBUS_DAEMON; "" to search */
+  bool daemon_from_env;  /* daemon_path came from $SHMBUS_DAEMON */
+  bool dir_default;      /* dir is the default per-user bus (autostart may create it) */
   shmbus__session_event_fn on_event;
   /* Called just before the socket is closed (while its fd is still
    * valid), so a watcher on it can be removed first. May be NULL. */
@@ -47,9 +47,9 @@ struct shmbus__session {
 /* Fills the connection's settings; does not connect. dir/name/daemon_path
  * may be NULL for their defaults (see shmbus_bus_opts). Returns 0 or
  * -ENAMETOOLONG. */
-int shmbus__session_init(struct shmbus__session *c, const char *dir, const char *name, int autostart,
-                      const char *daemon_path, int timeout_ms, shmbus__session_event_fn on_event,
-                      void *ctx);
+int shmbus__session_init(struct shmbus__session *c, const char *dir, const char *name,
+                         int autostart, const char *daemon_path, int timeout_ms,
+                         shmbus__session_event_fn on_event, void *ctx);
 
 /* Connects, starting the daemon if nobody listens and autostart is on, and
  * says hello. Returns 0; SHMBUS_ENODAEMON; SHMBUS_EDENIED; -ETIMEDOUT. */
@@ -62,7 +62,7 @@ int shmbus__session_connect(struct shmbus__session *c);
  * SHMBUS_EDISCONNECTED and closes the socket; so does a reply lost to our own
  * descriptor limit, which gives -EMFILE (and says so in c->last_error). */
 int shmbus__session_request(struct shmbus__session *c, struct shmbus__msg *req,
-                         struct shmbus__msg *reply);
+                            struct shmbus__msg *reply);
 
 /* Reads every waiting message without blocking and hands it to on_event.
  * Returns 0, or SHMBUS_EDISCONNECTED when the daemon went away, or -EMFILE

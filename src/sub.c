@@ -25,7 +25,7 @@ int shmbus_sub_open(shmbus_bus *bus, const char *topic, const struct shmbus_sub_
     if ((rv = shmbus__handle_want_params(&opts->topic, &want)) < 0)
       return rv;
   }
-  if ((rv = shmbus__handle_open(bus, topic, SHMBUS__WIRE_SUB, &want, sizeof(shmbus_sub), &h)) < 0)
+  if ((rv = shmbus__handle_open(bus, topic, SHMBUS__ROLE_SUB, &want, sizeof(shmbus_sub), &h)) < 0)
     return rv;
   *out = (shmbus_sub *)h;
   return 0;

@@ -195,7 +195,7 @@ int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop) {
 /* ---- subscribers ------------------------------------------------------- */
 
 static int uvg_state_new(struct shmbus__handle *h, uv_loop_t *loop,
-                        struct shmbus__uv_handle **out) {
+                         struct shmbus__uv_handle **out) {
   struct shmbus__uv_handle *u;
   int rv;
 

@@ -707,7 +707,7 @@ static void tr_attacker(const char *const *topics, tr_scribble_fn scribble, int 
   dt_become_nobody();
   fd = dt_client(&tr_sys);
   for (i = 0; topics[i] != NULL; i++) {
-    DT_ASSERT(dt_open(fd, topics[i], SHMBUS__WIRE_SUB, NULL, &rec[i]) == 0, "open %s", topics[i]);
+    DT_ASSERT(dt_open(fd, topics[i], SHMBUS__ROLE_SUB, NULL, &rec[i]) == 0, "open %s", topics[i]);
     dt_map(&rec[i]);
     scribble(&rec[i]);
   }
@@ -874,8 +874,8 @@ Test(trust, changed_record_of_a_registered_subscriber_is_restored, .timeout = 60
   rel.params = &small;
   dt_start(&tr_sys);
   fd = dt_client(&tr_sys);
-  cr_assert_eq(dt_open_ex(fd, "m2/t", SHMBUS__WIRE_SUB, &rel, &victim, NULL), 0);
-  cr_assert_eq(dt_open(fd, "m2/t", SHMBUS__WIRE_SUB, &small, &co), 0);
+  cr_assert_eq(dt_open_ex(fd, "m2/t", SHMBUS__ROLE_SUB, &rel, &victim, NULL), 0);
+  cr_assert_eq(dt_open(fd, "m2/t", SHMBUS__ROLE_SUB, &small, &co), 0);
   dt_map(&co);
   rec = shmbus__ring_sub_rec(&co.rg.ring, victim.index);
   cr_assert_not_null(rec, "the same uid: the same member file");

@@ -83,9 +83,9 @@ Test(daemon, open_publisher_gets_two_fds_and_publishes) {
 
   dt_start(&d);
   fd = dt_client(&d);
-  DT_ASSERT((dt_open(fd, "a/b", SHMBUS__WIRE_PUB, &want, &p)) == (0), "%s",
-            "dt_open(fd, \"a/b\", SHMBUS__WIRE_PUB, &want, &p) == 0");
-  DT_ASSERT((p.role) == (SHMBUS__WIRE_PUB), "%s", "p.role == SHMBUS__WIRE_PUB");
+  DT_ASSERT((dt_open(fd, "a/b", SHMBUS__ROLE_PUB, &want, &p)) == (0), "%s",
+            "dt_open(fd, \"a/b\", SHMBUS__ROLE_PUB, &want, &p) == 0");
+  DT_ASSERT((p.role) == (SHMBUS__ROLE_PUB), "%s", "p.role == SHMBUS__ROLE_PUB");
   DT_ASSERT((p.peers) == (0u), "%s", "p.peers == 0u");
   DT_ASSERT((p.params.slot_count) == (16u), "%s", "p.params.slot_count == 16u");
   DT_ASSERT((p.params.slot_capacity) == (128u), "%s", "p.params.slot_capacity == 128u");
@@ -112,19 +112,19 @@ Test(daemon, subscriber_gets_read_only_data_and_receives) {
   dt_start(&d);
   fp = dt_client(&d);
   fs = dt_client(&d);
-  DT_ASSERT((dt_open(fs, "x/y", SHMBUS__WIRE_SUB, NULL, &s)) == (0), "%s",
-            "dt_open(fs, \"x/y\", SHMBUS__WIRE_SUB, NULL, &s) == 0");
+  DT_ASSERT((dt_open(fs, "x/y", SHMBUS__ROLE_SUB, NULL, &s)) == (0), "%s",
+            "dt_open(fs, \"x/y\", SHMBUS__ROLE_SUB, NULL, &s) == 0");
   DT_ASSERT((s.params.slot_count) == (256u), "defaults");
   DT_ASSERT((s.params.slot_capacity) == (1024u), "%s", "s.params.slot_capacity == 1024u");
   DT_ASSERT((s.params.max_subs) == (64u), "%s", "s.params.max_subs == 64u");
   DT_ASSERT((s.params.max_pubs) == (16u), "%s", "s.params.max_pubs == 16u");
   /* The data fd is read-only: it cannot be mapped for writing. */
   DT_ASSERT(
-      (shmbus__region_open(&probe, s.data_fd, s.ctrl_fd, SHMBUS__ROLE_PUBLISHER)) == (-EACCES),
-      "%s", "shmbus__region_open(&probe, s.data_fd, s.ctrl_fd, SHMBUS__ROLE_PUBLISHER) == -EACCES");
+      (shmbus__region_open(&probe, s.data_fd, s.ctrl_fd, SHMBUS__ROLE_PUB)) == (-EACCES),
+      "%s", "shmbus__region_open(&probe, s.data_fd, s.ctrl_fd, SHMBUS__ROLE_PUB) == -EACCES");
   dt_map(&s);
-  DT_ASSERT((dt_open(fp, "x/y", SHMBUS__WIRE_PUB, NULL, &p)) == (0), "%s",
-            "dt_open(fp, \"x/y\", SHMBUS__WIRE_PUB, NULL, &p) == 0");
+  DT_ASSERT((dt_open(fp, "x/y", SHMBUS__ROLE_PUB, NULL, &p)) == (0), "%s",
+            "dt_open(fp, \"x/y\", SHMBUS__ROLE_PUB, NULL, &p) == 0");
   DT_ASSERT((p.peers) == (1u), "%s", "p.peers == 1u");
   dt_expect(fp, SHMBUS__MSG_PEER_JOIN, &ev);
   shmbus__msg_close_fds(&ev);
@@ -154,16 +154,16 @@ Test(daemon, peer_join_and_leave_move_the_epoch) {
   dt_start(&d);
   fp = dt_client(&d);
   fs = dt_client(&d);
-  DT_ASSERT((dt_open(fp, "peers/t", SHMBUS__WIRE_PUB, &dt_small, &p)) == (0), "%s",
-            "dt_open(fp, \"peers/t\", SHMBUS__WIRE_PUB, &dt_small, &p) == 0");
+  DT_ASSERT((dt_open(fp, "peers/t", SHMBUS__ROLE_PUB, &dt_small, &p)) == (0), "%s",
+            "dt_open(fp, \"peers/t\", SHMBUS__ROLE_PUB, &dt_small, &p) == 0");
   dt_map(&p);
   e0 = shmbus__load_acquire(&p.rg.ring.ctrl->peer_epoch);
-  DT_ASSERT((dt_open(fs, "peers/t", SHMBUS__WIRE_SUB, &dt_small, &s)) == (0), "%s",
-            "dt_open(fs, \"peers/t\", SHMBUS__WIRE_SUB, &dt_small, &s) == 0");
+  DT_ASSERT((dt_open(fs, "peers/t", SHMBUS__ROLE_SUB, &dt_small, &s)) == (0), "%s",
+            "dt_open(fs, \"peers/t\", SHMBUS__ROLE_SUB, &dt_small, &s) == 0");
   DT_ASSERT((s.peers) == (1u), "%s", "s.peers == 1u");
   /* The subscriber learns the publisher, with its eventfd. */
   dt_expect(fs, SHMBUS__MSG_PEER_JOIN, &ev);
-  DT_ASSERT((ev.role) == (SHMBUS__WIRE_PUB), "%s", "ev.role == SHMBUS__WIRE_PUB");
+  DT_ASSERT((ev.role) == (SHMBUS__ROLE_PUB), "%s", "ev.role == SHMBUS__ROLE_PUB");
   DT_ASSERT((ev.index) == (p.index), "%s", "ev.index == p.index");
   DT_ASSERT((ev.topic_id) == (s.topic_id), "%s", "ev.topic_id == s.topic_id");
   DT_ASSERT(shmbus__event_check(ev.fds[0]), "%s", "shmbus__event_check(ev.fds[0])");
@@ -171,7 +171,7 @@ Test(daemon, peer_join_and_leave_move_the_epoch) {
   /* The publisher learns the subscriber. */
   dt_expect(fp, SHMBUS__MSG_PEER_JOIN, &ev);
   DT_ASSERT((ev.id) == (0u), "%s", "ev.id == 0u");
-  DT_ASSERT((ev.role) == (SHMBUS__WIRE_SUB), "%s", "ev.role == SHMBUS__WIRE_SUB");
+  DT_ASSERT((ev.role) == (SHMBUS__ROLE_SUB), "%s", "ev.role == SHMBUS__ROLE_SUB");
   DT_ASSERT((ev.index) == (s.index), "%s", "ev.index == s.index");
   DT_ASSERT((ev.topic_id) == (p.topic_id), "%s", "ev.topic_id == p.topic_id");
   DT_ASSERT((ev.nfds) == (2u), "%s", "ev.nfds == 2u: eventfd and the sub's member file");
@@ -185,7 +185,7 @@ Test(daemon, peer_join_and_leave_move_the_epoch) {
   DT_ASSERT((e1) > (e0), "peer_epoch moved after the join");
   DT_ASSERT((dt_close_req(fs, &s)) == (0), "%s", "dt_close_req(fs, &s) == 0");
   dt_expect(fp, SHMBUS__MSG_PEER_LEAVE, &ev);
-  DT_ASSERT((ev.role) == (SHMBUS__WIRE_SUB), "%s", "ev.role == SHMBUS__WIRE_SUB");
+  DT_ASSERT((ev.role) == (SHMBUS__ROLE_SUB), "%s", "ev.role == SHMBUS__ROLE_SUB");
   DT_ASSERT((ev.index) == (s.index), "%s", "ev.index == s.index");
   DT_ASSERT((shmbus__load_acquire(&p.rg.ring.ctrl->peer_epoch)) > (e1),
             "peer_epoch moved after the leave");
@@ -211,10 +211,10 @@ Test(daemon, topic_dropped_when_empty_unless_retained) {
 
   dt_start(&d);
   fd = dt_client(&d);
-  DT_ASSERT((dt_open(fd, "gone/t", SHMBUS__WIRE_PUB, &dt_small, &a)) == (0), "%s",
-            "dt_open(fd, \"gone/t\", SHMBUS__WIRE_PUB, &dt_small, &a) == 0");
-  DT_ASSERT((dt_open_ex(fd, "kept/t", SHMBUS__WIRE_PUB, &keep, &b, NULL)) == (0), "%s",
-            "dt_open_ex(fd, \"kept/t\", SHMBUS__WIRE_PUB, &keep, &b, NULL) == 0");
+  DT_ASSERT((dt_open(fd, "gone/t", SHMBUS__ROLE_PUB, &dt_small, &a)) == (0), "%s",
+            "dt_open(fd, \"gone/t\", SHMBUS__ROLE_PUB, &dt_small, &a) == 0");
+  DT_ASSERT((dt_open_ex(fd, "kept/t", SHMBUS__ROLE_PUB, &keep, &b, NULL)) == (0), "%s",
+            "dt_open_ex(fd, \"kept/t\", SHMBUS__ROLE_PUB, &keep, &b, NULL) == 0");
   DT_ASSERT((dt_status(fd).topics) == (3u), "%s", "dt_status(fd).topics == 3u");
   DT_ASSERT((dt_close_req(fd, &a)) == (0), "%s", "dt_close_req(fd, &a) == 0");
   DT_ASSERT((dt_close_req(fd, &b)) == (0), "%s", "dt_close_req(fd, &b) == 0");
@@ -239,15 +239,15 @@ Test(daemon, parameter_mismatch) {
 
   dt_start(&d);
   fd = dt_client(&d);
-  DT_ASSERT((dt_open(fd, "m/t", SHMBUS__WIRE_PUB, &dt_small, &p)) == (0), "%s",
-            "dt_open(fd, \"m/t\", SHMBUS__WIRE_PUB, &dt_small, &p) == 0");
-  DT_ASSERT((dt_open_ex(fd, "m/t", SHMBUS__WIRE_SUB, &a, &q, text)) == (SHMBUS_EMISMATCH), "%s",
-            "dt_open_ex(fd, \"m/t\", SHMBUS__WIRE_SUB, &a, &q, text) == SHMBUS_EMISMATCH");
+  DT_ASSERT((dt_open(fd, "m/t", SHMBUS__ROLE_PUB, &dt_small, &p)) == (0), "%s",
+            "dt_open(fd, \"m/t\", SHMBUS__ROLE_PUB, &dt_small, &p) == 0");
+  DT_ASSERT((dt_open_ex(fd, "m/t", SHMBUS__ROLE_SUB, &a, &q, text)) == (SHMBUS_EMISMATCH), "%s",
+            "dt_open_ex(fd, \"m/t\", SHMBUS__ROLE_SUB, &a, &q, text) == SHMBUS_EMISMATCH");
   DT_ASSERT(strstr(text, "slots=8") != NULL && strstr(text, "slots=16") != NULL,
             "the text gives both: %s", text);
   /* Without params, the existing topic is taken as it is. */
-  DT_ASSERT((dt_open(fd, "m/t", SHMBUS__WIRE_SUB, NULL, &q)) == (0), "%s",
-            "dt_open(fd, \"m/t\", SHMBUS__WIRE_SUB, NULL, &q) == 0");
+  DT_ASSERT((dt_open(fd, "m/t", SHMBUS__ROLE_SUB, NULL, &q)) == (0), "%s",
+            "dt_open(fd, \"m/t\", SHMBUS__ROLE_SUB, NULL, &q) == 0");
   DT_ASSERT((q.params.slot_count) == (8u), "%s", "q.params.slot_count == 8u");
   dt_rec_close(&q);
   dt_rec_close(&p);
@@ -267,20 +267,20 @@ Test(daemon, bad_requests_keep_the_connection) {
 
   dt_start(&d);
   fd = dt_client(&d);
-  DT_ASSERT((dt_open(fd, "$sys/stats", SHMBUS__WIRE_PUB, NULL, &r)) == (SHMBUS_EDENIED), "%s",
-            "dt_open(fd, \"$sys/stats\", SHMBUS__WIRE_PUB, NULL, &r) == SHMBUS_EDENIED");
-  DT_ASSERT((dt_open(fd, "$sys/other", SHMBUS__WIRE_PUB, NULL, &r)) == (SHMBUS_EDENIED), "%s",
-            "dt_open(fd, \"$sys/other\", SHMBUS__WIRE_PUB, NULL, &r) == SHMBUS_EDENIED");
-  DT_ASSERT((dt_open(fd, "$sys/nothing", SHMBUS__WIRE_SUB, NULL, &r)) == (-ENOENT), "%s",
-            "dt_open(fd, \"$sys/nothing\", SHMBUS__WIRE_SUB, NULL, &r) == -ENOENT");
-  DT_ASSERT((dt_open(fd, "p/bad", SHMBUS__WIRE_PUB, &bad, &r)) == (SHMBUS_EPARAM), "%s",
-            "dt_open(fd, \"p/bad\", SHMBUS__WIRE_PUB, &bad, &r) == SHMBUS_EPARAM");
+  DT_ASSERT((dt_open(fd, "$sys/stats", SHMBUS__ROLE_PUB, NULL, &r)) == (SHMBUS_EDENIED), "%s",
+            "dt_open(fd, \"$sys/stats\", SHMBUS__ROLE_PUB, NULL, &r) == SHMBUS_EDENIED");
+  DT_ASSERT((dt_open(fd, "$sys/other", SHMBUS__ROLE_PUB, NULL, &r)) == (SHMBUS_EDENIED), "%s",
+            "dt_open(fd, \"$sys/other\", SHMBUS__ROLE_PUB, NULL, &r) == SHMBUS_EDENIED");
+  DT_ASSERT((dt_open(fd, "$sys/nothing", SHMBUS__ROLE_SUB, NULL, &r)) == (-ENOENT), "%s",
+            "dt_open(fd, \"$sys/nothing\", SHMBUS__ROLE_SUB, NULL, &r) == -ENOENT");
+  DT_ASSERT((dt_open(fd, "p/bad", SHMBUS__ROLE_PUB, &bad, &r)) == (SHMBUS_EPARAM), "%s",
+            "dt_open(fd, \"p/bad\", SHMBUS__ROLE_PUB, &bad, &r) == SHMBUS_EPARAM");
   /* An open whose descriptor is not an eventfd. */
   DT_ASSERT((pipe2(pfd, O_CLOEXEC | O_NONBLOCK)) == (0), "%s",
             "pipe2(pfd, O_CLOEXEC | O_NONBLOCK) == 0");
   shmbus__msg_init(&m, SHMBUS__MSG_OPEN, dt_next_id++);
   strcpy(m.topic, "p/q");
-  m.role = SHMBUS__WIRE_SUB;
+  m.role = SHMBUS__ROLE_SUB;
   m.fds[0] = pfd[0];
   m.nfds = 1;
   dt_send(fd, &m);
@@ -311,10 +311,10 @@ Test(daemon, no_free_record) {
 
   dt_start(&d);
   fd = dt_client(&d);
-  DT_ASSERT((dt_open(fd, "full/t", SHMBUS__WIRE_PUB, &one, &a)) == (0), "%s",
-            "dt_open(fd, \"full/t\", SHMBUS__WIRE_PUB, &one, &a) == 0");
-  DT_ASSERT((dt_open(fd, "full/t", SHMBUS__WIRE_PUB, &one, &b)) == (SHMBUS_ENOSLOT), "%s",
-            "dt_open(fd, \"full/t\", SHMBUS__WIRE_PUB, &one, &b) == SHMBUS_ENOSLOT");
+  DT_ASSERT((dt_open(fd, "full/t", SHMBUS__ROLE_PUB, &one, &a)) == (0), "%s",
+            "dt_open(fd, \"full/t\", SHMBUS__ROLE_PUB, &one, &a) == 0");
+  DT_ASSERT((dt_open(fd, "full/t", SHMBUS__ROLE_PUB, &one, &b)) == (SHMBUS_ENOSLOT), "%s",
+            "dt_open(fd, \"full/t\", SHMBUS__ROLE_PUB, &one, &b) == SHMBUS_ENOSLOT");
   dt_rec_close(&a);
   close(fd);
   dt_stop(&d);
@@ -503,7 +503,7 @@ Test(daemon, mutated_messages_leak_nothing) {
   before = dt_fd_count(d.pid);
   shmbus__msg_init(&m, SHMBUS__MSG_OPEN, 7);
   strcpy(m.topic, "fuzz/topic");
-  m.role = SHMBUS__WIRE_SUB;
+  m.role = SHMBUS__ROLE_SUB;
   m.has = SHMBUS__HAS_PARAMS;
   m.params = dt_small;
   m.history = 3;
@@ -572,12 +572,12 @@ Test(daemon, client_that_does_not_read_is_owed_coalesced_events) {
   dt_start_with(&d, args);
   lazy = dt_client(&d);
   busy = dt_client(&d);
-  DT_ASSERT((dt_open(lazy, "flood/t", SHMBUS__WIRE_PUB, &dt_small, &p)) == (0), "%s",
-            "dt_open(lazy, \"flood/t\", SHMBUS__WIRE_PUB, &dt_small, &p) == 0");
+  DT_ASSERT((dt_open(lazy, "flood/t", SHMBUS__ROLE_PUB, &dt_small, &p)) == (0), "%s",
+            "dt_open(lazy, \"flood/t\", SHMBUS__ROLE_PUB, &dt_small, &p) == 0");
   for (i = 0; i < 5000; i++) {
     struct shmbus__msg ev;
-    DT_ASSERT((dt_open(busy, "flood/t", SHMBUS__WIRE_SUB, &dt_small, &s)) == (0), "%s",
-              "dt_open(busy, \"flood/t\", SHMBUS__WIRE_SUB, &dt_small, &s) == 0");
+    DT_ASSERT((dt_open(busy, "flood/t", SHMBUS__ROLE_SUB, &dt_small, &s)) == (0), "%s",
+              "dt_open(busy, \"flood/t\", SHMBUS__ROLE_SUB, &dt_small, &s) == 0");
     DT_ASSERT(s.peers == 1, "the publisher is still there after %d subscribers", i);
     dt_expect(busy, SHMBUS__MSG_PEER_JOIN, &ev);
     shmbus__msg_close_fds(&ev);
@@ -627,8 +627,8 @@ Test(daemon, crashed_publisher_is_repaired) {
 
   dt_start(&d);
   fs = dt_client(&d);
-  DT_ASSERT((dt_open(fs, "crash/pub", SHMBUS__WIRE_SUB, &dt_small, &s)) == (0), "%s",
-            "dt_open(fs, \"crash/pub\", SHMBUS__WIRE_SUB, &dt_small, &s) == 0");
+  DT_ASSERT((dt_open(fs, "crash/pub", SHMBUS__ROLE_SUB, &dt_small, &s)) == (0), "%s",
+            "dt_open(fs, \"crash/pub\", SHMBUS__ROLE_SUB, &dt_small, &s) == 0");
   dt_map(&s);
   DT_ASSERT((pipe2(ready, O_CLOEXEC)) == (0), "%s", "pipe2(ready, O_CLOEXEC) == 0");
   child = fork();
@@ -638,7 +638,7 @@ Test(daemon, crashed_publisher_is_repaired) {
     struct dt_rec c;
     void *slot;
     int fc = dt_client(&d);
-    if (dt_open(fc, "crash/pub", SHMBUS__WIRE_PUB, &dt_small, &c) != 0)
+    if (dt_open(fc, "crash/pub", SHMBUS__ROLE_PUB, &dt_small, &c) != 0)
       _exit(80);
     dt_map(&c);
     dt_publish_str(&c, "before the crash");
@@ -658,8 +658,8 @@ Test(daemon, crashed_publisher_is_repaired) {
   DT_ASSERT(strcmp(buf, "before the crash") == 0, "%s", "buf equals \"before the crash\"");
   /* Another publisher goes on after the hole. */
   fp = dt_client(&d);
-  DT_ASSERT((dt_open(fp, "crash/pub", SHMBUS__WIRE_PUB, &dt_small, &p)) == (0), "%s",
-            "dt_open(fp, \"crash/pub\", SHMBUS__WIRE_PUB, &dt_small, &p) == 0");
+  DT_ASSERT((dt_open(fp, "crash/pub", SHMBUS__ROLE_PUB, &dt_small, &p)) == (0), "%s",
+            "dt_open(fp, \"crash/pub\", SHMBUS__ROLE_PUB, &dt_small, &p) == 0");
   dt_map(&p);
   dt_publish_str(&p, "after the crash");
   /* The subscriber waits on seq 1 until the daemon repaired it and woke
@@ -689,8 +689,8 @@ Test(daemon, crashed_reliable_subscriber_is_evicted) {
 
   dt_start(&d);
   fp = dt_client(&d);
-  DT_ASSERT((dt_open(fp, "crash/rel", SHMBUS__WIRE_PUB, &four, &p)) == (0), "%s",
-            "dt_open(fp, \"crash/rel\", SHMBUS__WIRE_PUB, &four, &p) == 0");
+  DT_ASSERT((dt_open(fp, "crash/rel", SHMBUS__ROLE_PUB, &four, &p)) == (0), "%s",
+            "dt_open(fp, \"crash/rel\", SHMBUS__ROLE_PUB, &four, &p) == 0");
   dt_map(&p);
   DT_ASSERT((pipe2(ready, O_CLOEXEC)) == (0), "%s", "pipe2(ready, O_CLOEXEC) == 0");
   DT_ASSERT((pipe2(go, O_CLOEXEC)) == (0), "%s", "pipe2(go, O_CLOEXEC) == 0");
@@ -702,7 +702,7 @@ Test(daemon, crashed_reliable_subscriber_is_evicted) {
     struct dt_rec c;
     int fc = dt_client(&d);
     close(go[1]);
-    if (dt_open_ex(fc, "crash/rel", SHMBUS__WIRE_SUB, &a, &c, NULL) != 0)
+    if (dt_open_ex(fc, "crash/rel", SHMBUS__ROLE_SUB, &a, &c, NULL) != 0)
       _exit(80);
     dt_child_die_when_told(ready[1], go[0]);
   }
@@ -752,8 +752,8 @@ Test(daemon, connect_crash_cycles_leak_no_fds) {
       struct dt_rec s;
       void *slot;
       int fc = dt_client(&d);
-      if (dt_open(fc, "churn/t", SHMBUS__WIRE_PUB, &dt_small, &p) != 0 ||
-          dt_open(fc, "churn/t", SHMBUS__WIRE_SUB, &dt_small, &s) != 0)
+      if (dt_open(fc, "churn/t", SHMBUS__ROLE_PUB, &dt_small, &p) != 0 ||
+          dt_open(fc, "churn/t", SHMBUS__ROLE_SUB, &dt_small, &s) != 0)
         _exit(80);
       dt_map(&p);
       /* Every other one dies holding a loaned slot. */
@@ -831,15 +831,15 @@ Test(daemon, sys_stats_describes_topics) {
 
   dt_start(&d);
   fd = dt_client(&d);
-  DT_ASSERT((dt_open(fd, "st/x", SHMBUS__WIRE_PUB, &dt_small, &p)) == (0), "%s",
-            "dt_open(fd, \"st/x\", SHMBUS__WIRE_PUB, &dt_small, &p) == 0");
-  DT_ASSERT((dt_open_ex(fd, "st/x", SHMBUS__WIRE_SUB, &rel, &s, NULL)) == (0), "%s",
-            "dt_open_ex(fd, \"st/x\", SHMBUS__WIRE_SUB, &rel, &s, NULL) == 0");
+  DT_ASSERT((dt_open(fd, "st/x", SHMBUS__ROLE_PUB, &dt_small, &p)) == (0), "%s",
+            "dt_open(fd, \"st/x\", SHMBUS__ROLE_PUB, &dt_small, &p) == 0");
+  DT_ASSERT((dt_open_ex(fd, "st/x", SHMBUS__ROLE_SUB, &rel, &s, NULL)) == (0), "%s",
+            "dt_open_ex(fd, \"st/x\", SHMBUS__ROLE_SUB, &rel, &s, NULL) == 0");
   dt_map(&p);
   dt_publish_str(&p, "one");
   dt_publish_str(&p, "two");
-  DT_ASSERT((dt_open(fd, "$sys/stats", SHMBUS__WIRE_SUB, NULL, &st)) == (0), "%s",
-            "dt_open(fd, \"$sys/stats\", SHMBUS__WIRE_SUB, NULL, &st) == 0");
+  DT_ASSERT((dt_open(fd, "$sys/stats", SHMBUS__ROLE_SUB, NULL, &st)) == (0), "%s",
+            "dt_open(fd, \"$sys/stats\", SHMBUS__ROLE_SUB, NULL, &st) == 0");
   DT_ASSERT((st.params.slot_capacity) == (64u * 1024u), "%s",
             "st.params.slot_capacity == 64u * 1024u");
   dt_map(&st);
@@ -907,13 +907,13 @@ Test(daemon, thousand_topics_stay_small) {
     struct dt_rec r;
     char name[32];
     snprintf(name, sizeof(name), "many/%d", i);
-    DT_ASSERT((dt_open(fd, name, SHMBUS__WIRE_SUB, &tiny, &r)) == (0), "topic %d", i);
+    DT_ASSERT((dt_open(fd, name, SHMBUS__ROLE_SUB, &tiny, &r)) == (0), "topic %d", i);
     dt_rec_close(&r); /* the daemon keeps its own eventfd copy */
   }
   DT_ASSERT((dt_status(fd).topics) == (1001u), "%s", "dt_status(fd).topics == 1001u");
   /* The snapshot of 1001 topics does not fit in 64 KiB: truncated. */
-  DT_ASSERT((dt_open(fd, "$sys/stats", SHMBUS__WIRE_SUB, NULL, &st)) == (0), "%s",
-            "dt_open(fd, \"$sys/stats\", SHMBUS__WIRE_SUB, NULL, &st) == 0");
+  DT_ASSERT((dt_open(fd, "$sys/stats", SHMBUS__ROLE_SUB, NULL, &st)) == (0), "%s",
+            "dt_open(fd, \"$sys/stats\", SHMBUS__ROLE_SUB, NULL, &st) == 0");
   dt_map(&st);
   dt_stats_snapshot(&st, &up, buf, sizeof(buf));
   o = dt_get(&up.data, "truncated");
@@ -987,10 +987,10 @@ Test(daemon, restart_adopts_records) {
 
   dt_start(&d);
   fd = dt_client(&d);
-  DT_ASSERT((dt_open(fd, "keep/t", SHMBUS__WIRE_PUB, &dt_small, &p)) == (0), "%s",
-            "dt_open(fd, \"keep/t\", SHMBUS__WIRE_PUB, &dt_small, &p) == 0");
-  DT_ASSERT((dt_open(fd, "keep/t", SHMBUS__WIRE_SUB, &dt_small, &s)) == (0), "%s",
-            "dt_open(fd, \"keep/t\", SHMBUS__WIRE_SUB, &dt_small, &s) == 0");
+  DT_ASSERT((dt_open(fd, "keep/t", SHMBUS__ROLE_PUB, &dt_small, &p)) == (0), "%s",
+            "dt_open(fd, \"keep/t\", SHMBUS__ROLE_PUB, &dt_small, &p) == 0");
+  DT_ASSERT((dt_open(fd, "keep/t", SHMBUS__ROLE_SUB, &dt_small, &s)) == (0), "%s",
+            "dt_open(fd, \"keep/t\", SHMBUS__ROLE_SUB, &dt_small, &s) == 0");
   dt_map(&p);
   dt_map(&s);
   dt_publish_str(&p, "before");
@@ -1012,8 +1012,8 @@ Test(daemon, restart_adopts_records) {
   DT_ASSERT((dt_adopt(fd, "keep/t", &s, s.data_fd, text)) == (0), "%s", text);
   DT_ASSERT((s.peers) == (0u), "%s", "s.peers == 0u");
   /* ... and a publisher cannot open it until one adopted it. */
-  DT_ASSERT((dt_open(fd, "keep/t", SHMBUS__WIRE_PUB, NULL, &other)) == (SHMBUS_ESTATE), "%s",
-            "dt_open(fd, \"keep/t\", SHMBUS__WIRE_PUB, NULL, &other) == SHMBUS_ESTATE");
+  DT_ASSERT((dt_open(fd, "keep/t", SHMBUS__ROLE_PUB, NULL, &other)) == (SHMBUS_ESTATE), "%s",
+            "dt_open(fd, \"keep/t\", SHMBUS__ROLE_PUB, NULL, &other) == SHMBUS_ESTATE");
   DT_ASSERT((dt_adopt(fd, "keep/t", &p, p.data_fd, text)) == (0), "%s", text);
   DT_ASSERT((p.peers) == (1u), "the publisher learns the subscriber");
   /* (The pub for the sub came before the reply: existing members hear of
@@ -1073,8 +1073,8 @@ Test(daemon, restart_reclaims_records_of_dead_processes) {
 
   dt_start(&d);
   fd = dt_client(&d);
-  DT_ASSERT((dt_open(fd, "sweep/t", SHMBUS__WIRE_PUB, &four, &p)) == (0), "%s",
-            "dt_open(fd, \"sweep/t\", SHMBUS__WIRE_PUB, &four, &p) == 0");
+  DT_ASSERT((dt_open(fd, "sweep/t", SHMBUS__ROLE_PUB, &four, &p)) == (0), "%s",
+            "dt_open(fd, \"sweep/t\", SHMBUS__ROLE_PUB, &four, &p) == 0");
   dt_map(&p);
   DT_ASSERT((pipe2(ready, O_CLOEXEC)) == (0), "%s", "pipe2(ready, O_CLOEXEC) == 0");
   DT_ASSERT((pipe2(go, O_CLOEXEC)) == (0), "%s", "pipe2(go, O_CLOEXEC) == 0");
@@ -1086,7 +1086,7 @@ Test(daemon, restart_reclaims_records_of_dead_processes) {
     struct dt_rec c;
     int fc = dt_client(&d);
     close(go[1]);
-    if (dt_open_ex(fc, "sweep/t", SHMBUS__WIRE_SUB, &a, &c, NULL) != 0)
+    if (dt_open_ex(fc, "sweep/t", SHMBUS__ROLE_SUB, &a, &c, NULL) != 0)
       _exit(80);
     dt_child_die_when_told(ready[1], go[0]);
   }
@@ -1221,26 +1221,26 @@ Test(daemon, sighup_reloads_config) {
                      "allow any ** *\n");
   dt_start_with(&d, args);
   fd = dt_client(&d);
-  DT_ASSERT((dt_open_ex(fd, "secret/a", SHMBUS__WIRE_PUB, NULL, &r, text)) == (SHMBUS_EDENIED),
+  DT_ASSERT((dt_open_ex(fd, "secret/a", SHMBUS__ROLE_PUB, NULL, &r, text)) == (SHMBUS_EDENIED),
             "%s",
-            "dt_open_ex(fd, \"secret/a\", SHMBUS__WIRE_PUB, NULL, &r, text) == SHMBUS_EDENIED");
+            "dt_open_ex(fd, \"secret/a\", SHMBUS__ROLE_PUB, NULL, &r, text) == SHMBUS_EDENIED");
   DT_ASSERT(strstr(text, "shmbusd.conf:2") != NULL, "the text names the rule: %s", text);
-  DT_ASSERT((dt_open(fd, "secret/a", SHMBUS__WIRE_SUB, NULL, &r)) == (0), "%s",
-            "dt_open(fd, \"secret/a\", SHMBUS__WIRE_SUB, NULL, &r) == 0");
+  DT_ASSERT((dt_open(fd, "secret/a", SHMBUS__ROLE_SUB, NULL, &r)) == (0), "%s",
+            "dt_open(fd, \"secret/a\", SHMBUS__ROLE_SUB, NULL, &r) == 0");
   dt_rec_close(&r);
   dt_write_file(cfg, "allow any ** *\n");
   DT_ASSERT((kill(d.pid, SIGHUP)) == (0), "%s", "kill(d.pid, SIGHUP) == 0");
   dt_wait_log(&d, fd, "reload: 1 rule(s)", 1);
-  DT_ASSERT((dt_open(fd, "secret/a", SHMBUS__WIRE_PUB, NULL, &r)) == (0), "%s",
-            "dt_open(fd, \"secret/a\", SHMBUS__WIRE_PUB, NULL, &r) == 0");
+  DT_ASSERT((dt_open(fd, "secret/a", SHMBUS__ROLE_PUB, NULL, &r)) == (0), "%s",
+            "dt_open(fd, \"secret/a\", SHMBUS__ROLE_PUB, NULL, &r) == 0");
   dt_rec_close(&r);
   /* A broken file keeps the rules in force. */
   dt_write_file(cfg, "allow any ** *\nallow everything\n");
   DT_ASSERT((kill(d.pid, SIGHUP)) == (0), "%s", "kill(d.pid, SIGHUP) == 0");
   dt_wait_log(&d, fd, "shmbusd.conf:2", 2);
   dt_wait_log(&d, fd, "keeping the current rules", 1);
-  DT_ASSERT((dt_open(fd, "secret/b", SHMBUS__WIRE_PUB, NULL, &r)) == (0), "%s",
-            "dt_open(fd, \"secret/b\", SHMBUS__WIRE_PUB, NULL, &r) == 0");
+  DT_ASSERT((dt_open(fd, "secret/b", SHMBUS__ROLE_PUB, NULL, &r)) == (0), "%s",
+            "dt_open(fd, \"secret/b\", SHMBUS__ROLE_PUB, NULL, &r) == 0");
   dt_rec_close(&r);
   close(fd);
   dt_stop(&d);
@@ -1289,13 +1289,13 @@ static int dt_as_nobody(const struct dt_daemon *d, bool per_user) {
       _exit(dt_recv(fd, &m) == -EPIPE ? 0 : 73);
     }
     (void)dt_hello(fd);
-    if (dt_open_ex(fd, "x/y", SHMBUS__WIRE_PUB, NULL, &r, text) != SHMBUS_EDENIED)
+    if (dt_open_ex(fd, "x/y", SHMBUS__ROLE_PUB, NULL, &r, text) != SHMBUS_EDENIED)
       _exit(74);
     if (strstr(text, "rules.conf:3") == NULL)
       _exit(75);
-    if (dt_open(fd, "public/news", SHMBUS__WIRE_SUB, NULL, &r) != 0)
+    if (dt_open(fd, "public/news", SHMBUS__ROLE_SUB, NULL, &r) != 0)
       _exit(76);
-    if (dt_open(fd, "public/news", SHMBUS__WIRE_PUB, NULL, &r) != SHMBUS_EDENIED)
+    if (dt_open(fd, "public/news", SHMBUS__ROLE_PUB, NULL, &r) != SHMBUS_EDENIED)
       _exit(77);
     /* A region of its own making, adopted under a topic nobody adopted
      * yet: that would let it forge what later subscribers read. */
@@ -1307,7 +1307,7 @@ static int dt_as_nobody(const struct dt_daemon *d, bool per_user) {
           shmbus__ring_sub_attach(&own.ring, &osub, false, 0, (uint32_t)getpid()) != 0)
         _exit(79);
       memset(&fake, 0, sizeof(fake));
-      fake.role = SHMBUS__WIRE_SUB;
+      fake.role = SHMBUS__ROLE_SUB;
       fake.index = osub.index;
       fake.params = dt_small;
       fake.ctrl_fd = own.ctrl_fd;
@@ -1344,15 +1344,15 @@ Test(daemon, permissions_on_the_system_bus) {
   fd = dt_client(&d);
   {
     struct dt_rec news;
-    DT_ASSERT(dt_open(fd, "public/news", SHMBUS__WIRE_PUB, NULL, &news) == 0, "root creates");
+    DT_ASSERT(dt_open(fd, "public/news", SHMBUS__ROLE_PUB, NULL, &news) == 0, "root creates");
     status = dt_as_nobody(&d, false);
     dt_rec_close(&news);
   }
   DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed with %d",
             WEXITSTATUS(status));
   /* Root (gid 0) may publish anywhere under these rules. */
-  DT_ASSERT((dt_open(fd, "x/y", SHMBUS__WIRE_PUB, NULL, &r)) == (0), "%s",
-            "dt_open(fd, \"x/y\", SHMBUS__WIRE_PUB, NULL, &r) == 0");
+  DT_ASSERT((dt_open(fd, "x/y", SHMBUS__ROLE_PUB, NULL, &r)) == (0), "%s",
+            "dt_open(fd, \"x/y\", SHMBUS__ROLE_PUB, NULL, &r) == 0");
   dt_rec_close(&r);
   dt_wait_log(&d, fd, "denied by", 2);
   close(fd);
@@ -1512,9 +1512,9 @@ Test(daemon, huge_lap_repair_runs_in_steps_while_others_are_served) {
     cr_skip("needs root to run a client as another uid");
   dt_start_system(&d, "allow any public/** *\n", NULL);
   fd = dt_client(&d);
-  DT_ASSERT(dt_open(fd, "public/big", SHMBUS__WIRE_PUB, &big, &hold) == 0, "open hold");
+  DT_ASSERT(dt_open(fd, "public/big", SHMBUS__ROLE_PUB, &big, &hold) == 0, "open hold");
   dt_map(&hold);
-  DT_ASSERT(dt_open(fd, "public/big", SHMBUS__WIRE_PUB, NULL, &pub2) == 0, "open pub2");
+  DT_ASSERT(dt_open(fd, "public/big", SHMBUS__ROLE_PUB, NULL, &pub2) == 0, "open pub2");
   dt_map(&pub2);
   /* Seq 0 stays BUSY: a loan not committed yet. */
   DT_ASSERT(shmbus__ring_loan(&hold.pub, 8, &payload) == 0, "loan");
@@ -1528,7 +1528,7 @@ Test(daemon, huge_lap_repair_runs_in_steps_while_others_are_served) {
     dt_in_child = true;
     dt_become_nobody();
     afd = dt_client(&d);
-    if (dt_open(afd, "public/big", SHMBUS__WIRE_PUB, NULL, &a) != 0)
+    if (dt_open(afd, "public/big", SHMBUS__ROLE_PUB, NULL, &a) != 0)
       _exit(71);
     dt_map(&a);
     /* The attack: claiming, a lap of claims, gone. */
@@ -1618,8 +1618,8 @@ Test(daemon, snapshot_shows_a_uid_only_what_it_may_subscribe) {
                   "deny sub $sys/** *\n",
                   NULL);
   fd = dt_client(&d);
-  DT_ASSERT(dt_open(fd, "private/secret", SHMBUS__WIRE_PUB, &dt_small, &priv) == 0, "private");
-  DT_ASSERT(dt_open(fd, "public/open", SHMBUS__WIRE_PUB, &dt_small, &pub) == 0, "public");
+  DT_ASSERT(dt_open(fd, "private/secret", SHMBUS__ROLE_PUB, &dt_small, &priv) == 0, "private");
+  DT_ASSERT(dt_open(fd, "public/open", SHMBUS__ROLE_PUB, &dt_small, &pub) == 0, "public");
   pid = fork();
   DT_ASSERT(pid >= 0, "fork");
   if (pid == 0) {
@@ -1632,7 +1632,7 @@ Test(daemon, snapshot_shows_a_uid_only_what_it_may_subscribe) {
     dt_in_child = true;
     dt_become_nobody();
     c = dt_client(&d);
-    DT_ASSERT(dt_open(c, "public/open", SHMBUS__WIRE_SUB, NULL, &mine) == 0, "sub");
+    DT_ASSERT(dt_open(c, "public/open", SHMBUS__ROLE_SUB, NULL, &mine) == 0, "sub");
     DT_ASSERT(dt_snapshot(c, NULL, &s, NULL) == 0, "snapshot");
     DT_ASSERT(dt_snap_topic(&s, "private/secret") == NULL, "the private topic is not listed");
     DT_ASSERT(dt_snap_topic(&s, "$sys/stats") == NULL, "$sys/stats is not listed");
@@ -1717,12 +1717,12 @@ Test(daemon, subscribing_does_not_create_and_topic_rm_ends_a_squat) {
     dt_in_child = true;
     dt_become_nobody();
     c = dt_client(&d);
-    if (dt_open_ex(c, "public/sensor", SHMBUS__WIRE_SUB, &ret, &r, text) != SHMBUS_EDENIED ||
+    if (dt_open_ex(c, "public/sensor", SHMBUS__ROLE_SUB, &ret, &r, text) != SHMBUS_EDENIED ||
         strstr(text, "may not create") == NULL)
       _exit(71);
-    if (dt_open_ex(c, "squat/sensor", SHMBUS__WIRE_SUB, &ret, &r, text) != 0)
+    if (dt_open_ex(c, "squat/sensor", SHMBUS__ROLE_SUB, &ret, &r, text) != 0)
       _exit(72);
-    if (dt_open_ex(c, "squat/mine", SHMBUS__WIRE_SUB, &ret, &r, text) != 0)
+    if (dt_open_ex(c, "squat/mine", SHMBUS__ROLE_SUB, &ret, &r, text) != 0)
       _exit(73);
     if (dt_remove(c, "squat/mine", text) != 0) /* its creator may */
       _exit(74);
@@ -1732,18 +1732,18 @@ Test(daemon, subscribing_does_not_create_and_topic_rm_ends_a_squat) {
   DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", WEXITSTATUS(status));
   fd = dt_client(&d);
   /* Not squatted: the publisher creates it with its parameters. */
-  DT_ASSERT(dt_open(fd, "public/sensor", SHMBUS__WIRE_PUB, &real, &pub) == 0, "public/sensor");
+  DT_ASSERT(dt_open(fd, "public/sensor", SHMBUS__ROLE_PUB, &real, &pub) == 0, "public/sensor");
   /* Squatted (retained after nobody left): the publisher is refused... */
-  DT_ASSERT(dt_open_ex(fd, "squat/sensor", SHMBUS__WIRE_PUB,
+  DT_ASSERT(dt_open_ex(fd, "squat/sensor", SHMBUS__ROLE_PUB,
                        &(struct dt_open_args){&real, false, 0, false}, &pub2,
                        text) == SHMBUS_EMISMATCH,
             "squatted: %s", text);
-  DT_ASSERT(dt_open(fd, "squat/sensor", SHMBUS__WIRE_SUB, NULL, &old_sub) == 0, "old sub");
+  DT_ASSERT(dt_open(fd, "squat/sensor", SHMBUS__ROLE_SUB, NULL, &old_sub) == 0, "old sub");
   dt_map(&old_sub);
   /* ...until the owner removes it. */
   DT_ASSERT(dt_remove(fd, "squat/sensor", text) == 0, "remove: %s", text);
   DT_ASSERT(dt_remove(fd, "squat/mine", text) == -ENOENT, "removed by its creator: %s", text);
-  DT_ASSERT(dt_open(fd, "squat/sensor", SHMBUS__WIRE_PUB, &real, &pub2) == 0, "created anew");
+  DT_ASSERT(dt_open(fd, "squat/sensor", SHMBUS__ROLE_PUB, &real, &pub2) == 0, "created anew");
   DT_ASSERT(pub2.topic_id != old_sub.topic_id, "a new topic");
   DT_ASSERT(pub2.params.slot_capacity == 256, "with the publisher's parameters");
   /* The old participant keeps its mapping of the old region. */
@@ -1795,16 +1795,16 @@ Test(daemon, retained_topics_are_charged_to_the_creator_uid) {
     dt_in_child = true;
     dt_become_nobody();
     c = dt_client(&d);
-    if (dt_open_ex(c, "r/one", SHMBUS__WIRE_PUB, &ret, &r, text) != 0)
+    if (dt_open_ex(c, "r/one", SHMBUS__ROLE_PUB, &ret, &r, text) != 0)
       _exit(71);
     close(c); /* gone: r/one stays, retained */
     c = dt_client(&d);
-    if (dt_open_ex(c, "r/two", SHMBUS__WIRE_PUB, &ret, &r, text) != SHMBUS_EQUOTA ||
+    if (dt_open_ex(c, "r/two", SHMBUS__ROLE_PUB, &ret, &r, text) != SHMBUS_EQUOTA ||
         strstr(text, "\"retained\"") == NULL)
       _exit(72);
     if (dt_remove(c, "r/one", text) != 0)
       _exit(73);
-    if (dt_open_ex(c, "r/two", SHMBUS__WIRE_PUB, &ret, &r, text) != 0)
+    if (dt_open_ex(c, "r/two", SHMBUS__ROLE_PUB, &ret, &r, text) != 0)
       _exit(74);
     _exit(0);
   }
@@ -1836,9 +1836,9 @@ Test(daemon, peer_churn_is_coalesced_for_a_slow_subscriber) {
   dt_start_with(&d, args);
   fs = dt_client(&d);
   fc = dt_client(&d);
-  DT_ASSERT(dt_open(fs, "churn/t", SHMBUS__WIRE_SUB, &dt_small, &s) == 0, "sub");
+  DT_ASSERT(dt_open(fs, "churn/t", SHMBUS__ROLE_SUB, &dt_small, &s) == 0, "sub");
   for (i = 0; i < 20000 && !owed; i++) {
-    DT_ASSERT(dt_open(fc, "churn/t", SHMBUS__WIRE_PUB, NULL, &p) == 0, "pub %d", i);
+    DT_ASSERT(dt_open(fc, "churn/t", SHMBUS__ROLE_PUB, NULL, &p) == 0, "pub %d", i);
     DT_ASSERT(dt_close_req(fc, &p) == 0, "close %d", i);
     dt_rec_close(&p);
     if (i % 128 == 127) {
@@ -1861,11 +1861,11 @@ Test(daemon, peer_churn_is_coalesced_for_a_slow_subscriber) {
   cr_log_info("the subscriber's socket filled after %d publishers came and went", i);
   /* More churn while it is owed, then one publisher stays. */
   for (i = 0; i < 100; i++) {
-    DT_ASSERT(dt_open(fc, "churn/t", SHMBUS__WIRE_PUB, NULL, &p) == 0, "pub");
+    DT_ASSERT(dt_open(fc, "churn/t", SHMBUS__ROLE_PUB, NULL, &p) == 0, "pub");
     DT_ASSERT(dt_close_req(fc, &p) == 0, "close");
     dt_rec_close(&p);
   }
-  DT_ASSERT(dt_open(fc, "churn/t", SHMBUS__WIRE_PUB, NULL, &p) == 0, "the last pub");
+  DT_ASSERT(dt_open(fc, "churn/t", SHMBUS__ROLE_PUB, NULL, &p) == 0, "the last pub");
   /* The subscriber reads everything, then asks for status: what it was
    * owed comes before the reply. */
   for (;;) {
@@ -1980,8 +1980,8 @@ Test(daemon, client_gone_with_unread_messages_is_logged_as_such) {
   dt_start(&d);
   fs = dt_client(&d);
   fp = dt_client(&d);
-  DT_ASSERT(dt_open(fs, "gone/t", SHMBUS__WIRE_SUB, &dt_small, &s) == 0, "sub");
-  DT_ASSERT(dt_open(fp, "gone/t", SHMBUS__WIRE_PUB, &dt_small, &p) == 0, "pub");
+  DT_ASSERT(dt_open(fs, "gone/t", SHMBUS__ROLE_SUB, &dt_small, &s) == 0, "sub");
+  DT_ASSERT(dt_open(fp, "gone/t", SHMBUS__ROLE_PUB, &dt_small, &p) == 0, "pub");
   (void)dt_status(fp); /* the peer_join to the subscriber went out before this reply */
   close(fs);           /* with that peer_join unread */
   dt_wait_log(&d, fp, "went away with messages it had not read", 1);

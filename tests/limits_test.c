@@ -36,7 +36,7 @@ TestSuite(limits, .timeout = DT_TEST_TIMEOUT);
 static int lt_open_sub(int fd, const char *name, const struct shmbus__params *p, struct dt_rec *r,
                        char *text) {
   struct dt_open_args a = {p, false, 0, false};
-  return dt_open_ex(fd, name, SHMBUS__WIRE_SUB, &a, r, text);
+  return dt_open_ex(fd, name, SHMBUS__ROLE_SUB, &a, r, text);
 }
 
 Test(limits, topics_quota_counts_live_topics_of_one_client) {
@@ -88,7 +88,7 @@ Test(limits, records_quota) {
   dt_init(&d);
   dt_start_with(&d, args);
   a = dt_client(&d);
-  DT_ASSERT(dt_open(a, "rec/t", SHMBUS__WIRE_PUB, &lt_small, &r[0]) == 0, "pub");
+  DT_ASSERT(dt_open(a, "rec/t", SHMBUS__ROLE_PUB, &lt_small, &r[0]) == 0, "pub");
   DT_ASSERT(lt_open_sub(a, "rec/t", &lt_small, &r[1], NULL) == 0, "sub");
   DT_ASSERT(lt_open_sub(a, "rec/t", &lt_small, &r[2], text) == SHMBUS_EQUOTA, "3rd: %s", text);
   DT_ASSERT(strstr(text, "\"records\" is 2") != NULL, "%s", text);
@@ -289,8 +289,8 @@ Test(limits, flooder_that_never_reads_cannot_block_others) {
     {
       char name[32];
       snprintf(name, sizeof(name), "good/%d", rounds);
-      DT_ASSERT(dt_open(good, name, SHMBUS__WIRE_PUB, &lt_small, &p) == 0, "round %d", rounds);
-      DT_ASSERT(dt_open(good, name, SHMBUS__WIRE_SUB, &lt_small, &s) == 0, "round %d", rounds);
+      DT_ASSERT(dt_open(good, name, SHMBUS__ROLE_PUB, &lt_small, &p) == 0, "round %d", rounds);
+      DT_ASSERT(dt_open(good, name, SHMBUS__ROLE_SUB, &lt_small, &s) == 0, "round %d", rounds);
       dt_map(&p);
       dt_map(&s);
       dt_publish_str(&p, "still here");

@@ -395,7 +395,7 @@ static void pt_open_subscriber_view(const struct shmbus__region *rg, struct shmb
   int ro, c, rv;
   rv = shmbus__region_subscriber_fds(rg, &ro, &c);
   cr_assert_eq(rv, 0, "subscriber_fds: %s", shmbus_strerror(rv));
-  rv = shmbus__region_open(srg, ro, c, SHMBUS__ROLE_SUBSCRIBER);
+  rv = shmbus__region_open(srg, ro, c, SHMBUS__ROLE_SUB);
   cr_assert_eq(rv, 0, "region_open: %s", shmbus_strerror(rv));
   close(ro);
   close(c);
@@ -434,7 +434,7 @@ static int pt_sub_main(void *arg) {
 
   if (a->close_fd >= 0)
     close(a->close_fd);
-  rv = shmbus__region_open(&crg, a->data_ro, a->ctrl, SHMBUS__ROLE_SUBSCRIBER);
+  rv = shmbus__region_open(&crg, a->data_ro, a->ctrl, SHMBUS__ROLE_SUB);
   PT_REQUIRE(rv == 0, "region_open: %s", shmbus_strerror(rv));
   rv = pt_reader_attach(&rd, &crg.ring, a->reliable, a->inplace, 1);
   PT_REQUIRE(rv == 0, "sub_attach: %s", shmbus_strerror(rv));
@@ -509,7 +509,7 @@ static int pt_pub_main(void *arg) {
   bool stopped = false;
   int rv;
 
-  rv = shmbus__region_open(&crg, a->data_fd, a->ctrl_fd, SHMBUS__ROLE_PUBLISHER);
+  rv = shmbus__region_open(&crg, a->data_fd, a->ctrl_fd, SHMBUS__ROLE_PUB);
   PT_REQUIRE(rv == 0, "region_open: %s", shmbus_strerror(rv));
   rv = shmbus__ring_pub_attach(&crg.ring, &p, PT_PUB_ID(a->pub), (uint32_t)getpid());
   PT_REQUIRE(rv == 0, "pub_attach: %s", shmbus_strerror(rv));
@@ -661,7 +661,7 @@ static int pt_dier_main(void *arg) {
   int rv;
 
   memset(&rep, 0, sizeof(rep)); /* its padding goes through the pipe too */
-  rv = shmbus__region_open(&crg, a->data_fd, a->ctrl_fd, SHMBUS__ROLE_PUBLISHER);
+  rv = shmbus__region_open(&crg, a->data_fd, a->ctrl_fd, SHMBUS__ROLE_PUB);
   PT_REQUIRE(rv == 0, "region_open: %s", shmbus_strerror(rv));
   rv = shmbus__ring_pub_attach(&crg.ring, &p, PT_PUB_ID(0), (uint32_t)getpid());
   PT_REQUIRE(rv == 0, "pub_attach: %s", shmbus_strerror(rv));
@@ -836,7 +836,7 @@ Test(process, lapping_publisher_waits_for_repair, .timeout = PT_TIMEOUT) {
   tu_region(&rg, 8, 64, 4, 4);
   pt_open_subscriber_view(&rg, &srg);
   /* B maps the region on its own, with a backoff that counts its waits. */
-  rv = shmbus__region_open(&brg, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_PUBLISHER);
+  rv = shmbus__region_open(&brg, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_PUB);
   cr_assert_eq(rv, 0);
   brg.ring.backoff = pt_counting_backoff;
   cr_assert_eq(pt_reader_attach(&lossy, &srg.ring, false, false, 2), 0);
@@ -1198,9 +1198,9 @@ static int pt_forger_main(void *arg) {
   int rv;
 
   close(a->close_fd);
-  rv = shmbus__region_open(&crg, a->data_ro, a->ctrl, SHMBUS__ROLE_SUBSCRIBER);
+  rv = shmbus__region_open(&crg, a->data_ro, a->ctrl, SHMBUS__ROLE_SUB);
   PT_REQUIRE(rv == 0, "region_open: %s", shmbus_strerror(rv));
-  rv = shmbus__region_open(&other, a->data_ro, a->ctrl, SHMBUS__ROLE_PUBLISHER);
+  rv = shmbus__region_open(&other, a->data_ro, a->ctrl, SHMBUS__ROLE_PUB);
   PT_REQUIRE(rv == -EACCES, "publisher open of a read-only fd: %s", shmbus_strerror(rv));
   rv = shmbus__ring_sub_attach(&crg.ring, &sub, false, 0, (uint32_t)getpid());
   PT_REQUIRE(rv == 0, "sub_attach: %s", shmbus_strerror(rv));

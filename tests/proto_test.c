@@ -40,7 +40,7 @@ static struct shmbus__msg full_msg(uint32_t type) {
     break;
   case SHMBUS__MSG_OPEN:
     strcpy(m.topic, "sensors/imu.0");
-    m.role = SHMBUS__WIRE_SUB;
+    m.role = SHMBUS__ROLE_SUB;
     m.has = SHMBUS__HAS_PARAMS;
     m.params = test_params;
     m.reliable = true;
@@ -49,7 +49,7 @@ static struct shmbus__msg full_msg(uint32_t type) {
     break;
   case SHMBUS__MSG_OPENED:
     m.topic_id = 42;
-    m.role = SHMBUS__WIRE_PUB;
+    m.role = SHMBUS__ROLE_PUB;
     m.index = 3;
     m.has = SHMBUS__HAS_PARAMS;
     m.params = test_params;
@@ -57,7 +57,7 @@ static struct shmbus__msg full_msg(uint32_t type) {
     break;
   case SHMBUS__MSG_ADOPT:
     strcpy(m.topic, "$sys/stats");
-    m.role = SHMBUS__WIRE_SUB;
+    m.role = SHMBUS__ROLE_SUB;
     m.index = 9;
     m.has = SHMBUS__HAS_PARAMS;
     m.params = test_params;
@@ -66,7 +66,7 @@ static struct shmbus__msg full_msg(uint32_t type) {
   case SHMBUS__MSG_PEER_JOIN:
   case SHMBUS__MSG_PEER_LEAVE:
     m.topic_id = 11;
-    m.role = SHMBUS__WIRE_SUB;
+    m.role = SHMBUS__ROLE_SUB;
     m.index = 4095;
     break;
   case SHMBUS__MSG_ERROR:
@@ -191,18 +191,18 @@ Test(proto, round_trip_extremes) {
   round_trip(&m);
 
   m = full_msg(SHMBUS__MSG_PEER_JOIN);
-  m.role = SHMBUS__WIRE_PUB;
+  m.role = SHMBUS__ROLE_PUB;
   m.topic_id = UINT32_MAX;
   round_trip(&m);
 }
 
 Test(proto, fd_counts) {
-  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_OPEN, SHMBUS__WIRE_PUB), 1);
-  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_OPEN, SHMBUS__WIRE_SUB), 1);
-  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_OPENED, SHMBUS__WIRE_SUB), 2);
-  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_ADOPT, SHMBUS__WIRE_PUB), 3);
-  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_PEER_JOIN, SHMBUS__WIRE_PUB), 1);
-  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_PEER_LEAVE, SHMBUS__WIRE_PUB), 0);
+  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_OPEN, SHMBUS__ROLE_PUB), 1);
+  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_OPEN, SHMBUS__ROLE_SUB), 1);
+  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_OPENED, SHMBUS__ROLE_SUB), 2);
+  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_ADOPT, SHMBUS__ROLE_PUB), 3);
+  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_PEER_JOIN, SHMBUS__ROLE_PUB), 1);
+  cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_PEER_LEAVE, SHMBUS__ROLE_PUB), 0);
   cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_HELLO, 0), 0);
   cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_NONE, 0), 0);
   cr_assert_eq(shmbus__msg_fd_count(SHMBUS__MSG_TYPE_COUNT, 0), 0);

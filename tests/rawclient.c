@@ -371,10 +371,9 @@ int dt_open(int fd, const char *topic, uint32_t role, const struct shmbus__param
  * from the parameters in the daemon's reply, never the headers. */
 void dt_map(struct dt_rec *rec) {
   int rv = shmbus__region_attach(&rec->rg, &rec->params, rec->data_fd, rec->ctrl_fd, rec->member,
-                                 rec->role == SHMBUS__WIRE_PUB ? SHMBUS__ROLE_PUBLISHER
-                                                               : SHMBUS__ROLE_SUBSCRIBER);
+                                 rec->role);
   DT_ASSERT((rv) == (0), "region_attach: %s", shmbus_strerror(rv));
-  if (rec->role == SHMBUS__WIRE_PUB)
+  if (rec->role == SHMBUS__ROLE_PUB)
     rv = shmbus__ring_pub_adopt(&rec->rg.ring, &rec->pub, rec->index);
   else
     rv = shmbus__ring_sub_adopt(&rec->rg.ring, &rec->sub, rec->index);

@@ -46,11 +46,11 @@ static void rgn_assert_open_fails(int data_fd, int ctrl_fd, int want, const char
   struct shmbus__region o;
   int rv;
 
-  rv = shmbus__region_open(&o, data_fd, ctrl_fd, SHMBUS__ROLE_PUBLISHER);
+  rv = shmbus__region_open(&o, data_fd, ctrl_fd, SHMBUS__ROLE_PUB);
   cr_assert_eq(rv, want, "%s as publisher: got %s, want %s", what, shmbus_err_name(rv),
                shmbus_err_name(want));
   rgn_assert_reset(&o);
-  rv = shmbus__region_open(&o, data_fd, ctrl_fd, SHMBUS__ROLE_SUBSCRIBER);
+  rv = shmbus__region_open(&o, data_fd, ctrl_fd, SHMBUS__ROLE_SUB);
   cr_assert_eq(rv, want, "%s as subscriber: got %s, want %s", what, shmbus_err_name(rv),
                shmbus_err_name(want));
   rgn_assert_reset(&o);
@@ -176,8 +176,8 @@ Test(region, publisher_and_subscriber_views_share_one_ring) {
   cr_assert(fcntl(ro, F_GETFD) & FD_CLOEXEC);
   cr_assert(fcntl(ctrl, F_GETFD) & FD_CLOEXEC);
   cr_assert_neq(ctrl, rg.ctrl_fd, "a dup, owned by the caller");
-  rgn_open_ok(&pv, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_PUBLISHER);
-  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUBSCRIBER);
+  rgn_open_ok(&pv, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_PUB);
+  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUB);
   /* open does not take the fds: the caller may close them, the mappings
    * stay. */
   close(ro);
@@ -277,7 +277,7 @@ Test(region, limits_themselves_are_accepted) {
     struct shmbus__region rg, o;
     int rv = shmbus__region_create(&rg, &good[i], "edge");
     cr_assert_eq(rv, 0, "params %zu: %s", i, shmbus_strerror(rv));
-    rgn_open_ok(&o, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_PUBLISHER);
+    rgn_open_ok(&o, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_PUB);
     cr_assert_eq(o.ring.max_subs, good[i].max_subs);
     cr_assert_eq(o.ring.bitmap_words, (good[i].max_subs + 63) / 64);
     shmbus__region_close(&o);
@@ -394,7 +394,7 @@ static void rgn_try_corruption(bool data_side, const struct rgn_field *f, uint64
   struct shmbus__params p = tu_params(64, 64, 8, 8);
   struct shmbus__layout l;
   struct shmbus__region rg, o;
-  int roles[2] = {SHMBUS__ROLE_PUBLISHER, SHMBUS__ROLE_SUBSCRIBER};
+  int roles[2] = {SHMBUS__ROLE_PUB, SHMBUS__ROLE_SUB};
   int want;
   int k, rv;
 
@@ -490,7 +490,7 @@ Test(region, nonce_flips_are_caught_on_either_side) {
     /* Informational only: any value opens. */
     tu_region(&rg, 64, 64, 8, 8);
     rgn_set(rg.data, &ct, rgn_get(rg.data, &ct) ^ (UINT64_C(1) << bit));
-    rgn_open_ok(&o, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_SUBSCRIBER);
+    rgn_open_ok(&o, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_SUB);
     shmbus__region_close(&o);
     shmbus__region_close(&rg);
   }
@@ -532,10 +532,10 @@ Test(region, files_of_two_regions_do_not_mix) {
    * the read-only fd (-EACCES) before it reads anything. */
   {
     struct shmbus__region o;
-    cr_assert_eq(shmbus__region_open(&o, a_ro, b_ctrl, SHMBUS__ROLE_SUBSCRIBER), SHMBUS_EBADREGION);
+    cr_assert_eq(shmbus__region_open(&o, a_ro, b_ctrl, SHMBUS__ROLE_SUB), SHMBUS_EBADREGION);
     rgn_assert_reset(&o);
     /* Swapped, the read-only fd lands where a writable mapping is needed. */
-    cr_assert_eq(shmbus__region_open(&o, a_ctrl, a_ro, SHMBUS__ROLE_SUBSCRIBER), -EACCES,
+    cr_assert_eq(shmbus__region_open(&o, a_ctrl, a_ro, SHMBUS__ROLE_SUB), -EACCES,
                  "swapped subscriber fds");
     rgn_assert_reset(&o);
   }
@@ -631,7 +631,7 @@ Test(region, memfd_copies_need_the_resize_seals) {
   /* The control: with both resize seals the same bytes are a region, and
    * the message in them is readable. So the refusals above were about the
    * seals and nothing else. */
-  rgn_open_ok(&o, d, c, SHMBUS__ROLE_SUBSCRIBER);
+  rgn_open_ok(&o, d, c, SHMBUS__ROLE_SUB);
   cr_assert_eq(shmbus__ring_sub_attach(&o.ring, &sub, false, 1, 1), 0);
   {
     char buf[8];
@@ -707,7 +707,7 @@ Test(region, subscriber_cannot_write_slots, .signal = SIGSEGV) {
 
   tu_region(&rg, 8, 64, 4, 4);
   cr_assert_eq(shmbus__region_subscriber_fds(&rg, &ro, &ctrl), 0);
-  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUBSCRIBER);
+  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUB);
   rgn_default_segv();
   /* Forging a commit word: the mapping is read-only, so the store faults. */
   shmbus__store_release(&((struct shmbus__slot *)sv.ring.slots)->word,
@@ -719,7 +719,7 @@ Test(region, subscriber_role_maps_slots_read_only_even_from_a_writable_fd, .sign
   struct shmbus__region rg, sv;
 
   tu_region(&rg, 8, 64, 4, 4);
-  rgn_open_ok(&sv, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_SUBSCRIBER);
+  rgn_open_ok(&sv, rg.data_fd, rg.ctrl_fd, SHMBUS__ROLE_SUB);
   rgn_default_segv();
   memset(sv.ring.slots, 0x41, 16);
   cr_assert_fail("a subscriber mapping was writable");
@@ -733,12 +733,12 @@ Test(region, read_only_fd_cannot_become_writable) {
   tu_region(&rg, 8, 64, 4, 4);
   cr_assert_eq(shmbus__region_subscriber_fds(&rg, &ro, &ctrl), 0);
   /* Not as a publisher... */
-  cr_assert_eq(shmbus__region_open(&o, ro, ctrl, SHMBUS__ROLE_PUBLISHER), -EACCES);
+  cr_assert_eq(shmbus__region_open(&o, ro, ctrl, SHMBUS__ROLE_PUB), -EACCES);
   rgn_assert_reset(&o);
   cr_assert_eq(shmbus__shm_map(ro, rg.data_len, true, &p), -EACCES);
   cr_assert_null(p);
   /* ...nor by changing the protection of a read-only mapping later. */
-  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUBSCRIBER);
+  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUB);
   cr_assert_eq(mprotect(sv.data, (size_t)sv.data_len, PROT_READ | PROT_WRITE), -1);
   cr_assert_eq(errno, EACCES);
   /* ...nor by writing through the fd. */
@@ -771,7 +771,7 @@ Test(region, subscriber_writes_its_control_records) {
 
   tu_region(&rg, 4, 64, 4, 4);
   cr_assert_eq(shmbus__region_subscriber_fds(&rg, &ro, &ctrl), 0);
-  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUBSCRIBER);
+  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUB);
   close(ro);
   close(ctrl);
   /* Attaching writes the subscriber's record in the control file, through
@@ -822,13 +822,13 @@ Test(region, memory_outlives_the_creator_while_mapped) {
 
   tu_region(&rg, 16, 64, 4, 4);
   cr_assert_eq(shmbus__region_subscriber_fds(&rg, &ro, &ctrl), 0);
-  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUBSCRIBER);
+  rgn_open_ok(&sv, ro, ctrl, SHMBUS__ROLE_SUB);
   close(ro);
   close(ctrl);
   cr_assert_eq(shmbus__ring_sub_attach(&sv.ring, &sub, false, 0, 1), 0);
   cr_assert_eq(shmbus__fd_dup(rg.data_fd, &d), 0);
   cr_assert_eq(shmbus__fd_dup(rg.ctrl_fd, &c), 0);
-  rgn_open_ok(&pv, d, c, SHMBUS__ROLE_PUBLISHER);
+  rgn_open_ok(&pv, d, c, SHMBUS__ROLE_PUB);
   close(d);
   close(c);
   cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 1, 1), 0);

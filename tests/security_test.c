@@ -142,8 +142,8 @@ Test(security, wrong_descriptors_are_refused_and_not_kept) {
   fd = dt_client(&d);
   /* A real topic whose descriptors we hold: adopts below name it, so that
    * only the descriptors are wrong. */
-  DT_ASSERT(dt_open(fd, "sec/t", SHMBUS__WIRE_PUB, &st_small, &pub) == 0, "pub");
-  DT_ASSERT(dt_open(fd, "sec/t", SHMBUS__WIRE_SUB, &st_small, &sub) == 0, "sub");
+  DT_ASSERT(dt_open(fd, "sec/t", SHMBUS__ROLE_PUB, &st_small, &pub) == 0, "pub");
+  DT_ASSERT(dt_open(fd, "sec/t", SHMBUS__ROLE_SUB, &st_small, &sub) == 0, "sub");
   (void)dt_status(fd);
   before = dt_fd_count(d.pid);
   for (k = 0; k < ST_KINDS; k++) {
@@ -157,7 +157,7 @@ Test(security, wrong_descriptors_are_refused_and_not_kept) {
       struct shmbus__msg m;
       shmbus__msg_init(&m, SHMBUS__MSG_OPEN, dt_next_id++);
       snprintf(m.topic, sizeof(m.topic), "sec/open%d", k);
-      m.role = SHMBUS__WIRE_SUB;
+      m.role = SHMBUS__ROLE_SUB;
       m.fds[0] = bad;
       m.nfds = 1;
       DT_ASSERT(st_refused(fd, &m, st_kind_name[k]) == -EINVAL, "open with a %s", st_kind_name[k]);
@@ -191,7 +191,7 @@ Test(security, wrong_descriptors_are_refused_and_not_kept) {
     struct shmbus__msg m;
     shmbus__msg_init(&m, SHMBUS__MSG_ADOPT, dt_next_id++);
     snprintf(m.topic, sizeof(m.topic), "sec/t");
-    m.role = SHMBUS__WIRE_PUB;
+    m.role = SHMBUS__ROLE_PUB;
     m.index = pub.index;
     m.fds[0] = pub.ctrl_fd;
     m.fds[1] = pub.data_fd;
@@ -200,7 +200,7 @@ Test(security, wrong_descriptors_are_refused_and_not_kept) {
     DT_ASSERT(st_refused(fd, &m, "swapped files") == SHMBUS_EBADREGION, "swapped");
     shmbus__msg_init(&m, SHMBUS__MSG_ADOPT, dt_next_id++);
     snprintf(m.topic, sizeof(m.topic), "sec/t");
-    m.role = SHMBUS__WIRE_PUB;
+    m.role = SHMBUS__ROLE_PUB;
     m.index = pub.index;
     m.fds[0] = sub.data_fd;
     m.fds[1] = sub.ctrl_fd;
@@ -247,9 +247,9 @@ Test(security, topic_names_cannot_name_paths) {
   }
   /* Valid names, even ones that look like files, are only names. */
   fd = dt_client(&d);
-  DT_ASSERT(dt_open(fd, "shmbusd.sock", SHMBUS__WIRE_PUB, &st_small, &r) == 0, "a valid name");
+  DT_ASSERT(dt_open(fd, "shmbusd.sock", SHMBUS__ROLE_PUB, &st_small, &r) == 0, "a valid name");
   dt_rec_close(&r);
-  DT_ASSERT(dt_open(fd, "..a/b..", SHMBUS__WIRE_PUB, &st_small, &r) == 0, "a valid name");
+  DT_ASSERT(dt_open(fd, "..a/b..", SHMBUS__ROLE_PUB, &st_small, &r) == 0, "a valid name");
   dt_rec_close(&r);
   /* The bus directory holds the socket and the lock, nothing else. */
   dir = opendir(d.dir);
@@ -284,7 +284,7 @@ static int st_subscriber_cannot_write(const struct dt_daemon *d) {
   int rw;
 
   fd = dt_client(d);
-  if (dt_open(fd, "ro/t", SHMBUS__WIRE_SUB, &st_small, &s) != 0)
+  if (dt_open(fd, "ro/t", SHMBUS__ROLE_SUB, &st_small, &s) != 0)
     return 60;
   dt_map(&s);
   /* 1. Mapping the received data descriptor writable. */
@@ -332,7 +332,7 @@ Test(security, subscriber_of_another_uid_cannot_write_slots) {
     cr_skip_test("needs root to run a client as another uid");
   dt_start_system(&d, "allow sub ro/** *\n", NULL);
   fd = dt_client(&d);
-  DT_ASSERT(dt_open(fd, "ro/t", SHMBUS__WIRE_PUB, &st_small, &p) == 0, "pub");
+  DT_ASSERT(dt_open(fd, "ro/t", SHMBUS__ROLE_PUB, &st_small, &p) == 0, "pub");
   pid = fork();
   DT_ASSERT(pid >= 0, "fork");
   if (pid == 0) {
@@ -398,7 +398,7 @@ Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable,
     snprintf(d.log, sizeof(d.log), "%s/daemon.log", d.tmp);
     dt_start_with(&d, NULL);
     fd = dt_client(&d);
-    if (dt_open(fd, "ro/t", SHMBUS__WIRE_PUB, &st_small, &p) != 0)
+    if (dt_open(fd, "ro/t", SHMBUS__ROLE_PUB, &st_small, &p) != 0)
       _exit(59);
     rv = st_subscriber_cannot_write(&d);
     dt_rec_close(&p);
@@ -519,16 +519,16 @@ Test(security, system_bus_denials_are_logged_with_the_rule) {
     dt_in_child = true;
     st_become_nobody();
     fd = dt_client(&d);
-    if (dt_open_ex(fd, "news/today", SHMBUS__WIRE_PUB, NULL, &r, text) != SHMBUS_EDENIED)
+    if (dt_open_ex(fd, "news/today", SHMBUS__ROLE_PUB, NULL, &r, text) != SHMBUS_EDENIED)
       _exit(40);
     if (strstr(text, "rules.conf:3") == NULL)
       _exit(41);
-    if (dt_open(fd, "news/today", SHMBUS__WIRE_SUB, NULL, &r) != 0)
+    if (dt_open(fd, "news/today", SHMBUS__ROLE_SUB, NULL, &r) != 0)
       _exit(42);
-    if (dt_open(fd, "own/x", SHMBUS__WIRE_PUB, NULL, &r) != 0)
+    if (dt_open(fd, "own/x", SHMBUS__ROLE_PUB, NULL, &r) != 0)
       _exit(43);
     /* No rule matches: the default policy (owner and root only). */
-    if (dt_open_ex(fd, "other/x", SHMBUS__WIRE_SUB, NULL, &r, text) != SHMBUS_EDENIED)
+    if (dt_open_ex(fd, "other/x", SHMBUS__ROLE_SUB, NULL, &r, text) != SHMBUS_EDENIED)
       _exit(44);
     if (strstr(text, "default policy") == NULL)
       _exit(45);
@@ -572,7 +572,7 @@ Test(security, blocking_eventfd_of_a_subscriber_blocks_nobody) {
   /* The library's publisher (public API) and a raw hostile subscriber. */
   dt_start(&d);
   fd = dt_client(&d);
-  DT_ASSERT(dt_open(fd, "evil/t", SHMBUS__WIRE_SUB, &st_small, &s) == 0, "sub");
+  DT_ASSERT(dt_open(fd, "evil/t", SHMBUS__ROLE_SUB, &st_small, &s) == 0, "sub");
   dt_map(&s);
   st_poison_eventfd(&s);
   DT_ASSERT(pipe2(ready, O_CLOEXEC) == 0, "pipe");

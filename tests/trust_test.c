@@ -404,7 +404,7 @@ static void tt_scribble(struct tt_loot *l, int pattern) {
 
 struct tt_attack {
   const char *topics[4]; /* opened in this order */
-  uint32_t role;         /* SHMBUS__WIRE_SUB or SHMBUS__WIRE_PUB */
+  uint32_t role;         /* SHMBUS__ROLE_SUB or SHMBUS__ROLE_PUB */
   int mapped_fd;         /* gets the number of writable mappings (a byte) */
   int stop_fd;           /* readable: stop early; -1: never */
   unsigned rounds;       /* of zeros, 0xff, random in turn */
@@ -592,7 +592,7 @@ Test(trust, scribbler_harms_no_other_uid) {
   DT_ASSERT(tt_get_from(ready[0], pub, TT_HANG_MS) == 'p', "the victim publisher did not open");
   if ((att = tt_fork()) == 0) {
     struct tt_attack a = {{"public/x", "$sys/stats", NULL, NULL},
-                          SHMBUS__WIRE_SUB,
+                          SHMBUS__ROLE_SUB,
                           mapped[1],
                           half[0],
                           20000,
@@ -778,7 +778,7 @@ Test(trust, forged_sleeper_bits_cost_the_publisher_nothing) {
   }
   DT_ASSERT(tt_get_from(ready[0], pub, TT_HANG_MS) == 'p', "the publisher did not open");
   if ((att = tt_fork()) == 0) {
-    struct tt_attack a = {{"public/s", NULL, NULL, NULL}, SHMBUS__WIRE_SUB, mapped[1], -1, 300,
+    struct tt_attack a = {{"public/s", NULL, NULL, NULL}, SHMBUS__ROLE_SUB, mapped[1], -1, 300,
                           TT_ONES};
     tt_attacker(&a);
   }
@@ -872,7 +872,7 @@ Test(trust, dead_publisher_repair_does_not_freeze_the_daemon, .timeout = 400.0) 
     int sock;
     dt_become_nobody();
     sock = dt_client(&tt_d);
-    DT_ASSERT(dt_open(sock, "public/big", SHMBUS__WIRE_PUB, NULL, &rec) == 0, "attacker open");
+    DT_ASSERT(dt_open(sock, "public/big", SHMBUS__ROLE_PUB, NULL, &rec) == 0, "attacker open");
     DT_ASSERT(fstat(rec.data_fd, &fst) == 0, "fstat");
     data = mmap(NULL, (size_t)fst.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, rec.data_fd, 0);
     DT_ASSERT(data != MAP_FAILED, "a publisher maps its data file read-write: %s",
@@ -1042,7 +1042,7 @@ Test(trust, publisher_scribbling_a_data_file_harms_only_that_topic) {
   rv = tt_publish_n(pw, 0, 20, -1, &at);
   DT_ASSERT(rv == 0, "root's publish before the attack: %s", shmbus_strerror(rv));
   if ((att = tt_fork()) == 0) {
-    struct tt_attack a = {{"public/pw", NULL, NULL, NULL}, SHMBUS__WIRE_PUB, mapped[1], -1, 2000,
+    struct tt_attack a = {{"public/pw", NULL, NULL, NULL}, SHMBUS__ROLE_PUB, mapped[1], -1, 2000,
                           TT_RANDOM};
     tt_attacker(&a);
   }
@@ -1118,7 +1118,7 @@ Test(trust, forged_reliable_record_dies_with_its_forger) {
   DT_ASSERT(shmbus_pub_open(bus, "public/r", &r8, &pub) == 0, "root's publisher");
   tt_pipe(mapped);
   if ((att = tt_fork()) == 0) {
-    struct tt_attack a = {{"public/r", NULL, NULL, NULL}, SHMBUS__WIRE_SUB, mapped[1], -1, 0,
+    struct tt_attack a = {{"public/r", NULL, NULL, NULL}, SHMBUS__ROLE_SUB, mapped[1], -1, 0,
                           TT_THREES};
     tt_attacker(&a);
   }

@@ -45,9 +45,9 @@ static void gc_proto(const char *dir) {
   gc_msg(dir, "hello", &m);
   shmbus__msg_init(&m, SHMBUS__MSG_OPEN, 2);
   strcpy(m.topic, "sensors/imu/0");
-  m.role = SHMBUS__WIRE_PUB;
+  m.role = SHMBUS__ROLE_PUB;
   gc_msg(dir, "open_pub", &m);
-  m.role = SHMBUS__WIRE_SUB;
+  m.role = SHMBUS__ROLE_SUB;
   m.reliable = true;
   m.history = 8;
   m.retain = true;
@@ -56,14 +56,14 @@ static void gc_proto(const char *dir) {
   gc_msg(dir, "open_sub_params", &m);
   shmbus__msg_init(&m, SHMBUS__MSG_ADOPT, 3);
   strcpy(m.topic, "a/b");
-  m.role = SHMBUS__WIRE_SUB;
+  m.role = SHMBUS__ROLE_SUB;
   m.index = 5;
   m.params = p;
   m.has = SHMBUS__HAS_PARAMS;
   gc_msg(dir, "adopt", &m);
   shmbus__msg_init(&m, SHMBUS__MSG_CLOSE, 4);
   m.topic_id = 9;
-  m.role = SHMBUS__WIRE_PUB;
+  m.role = SHMBUS__ROLE_PUB;
   m.index = 1;
   gc_msg(dir, "close", &m);
   shmbus__msg_init(&m, SHMBUS__MSG_STATUS, 5);
@@ -83,7 +83,7 @@ static void gc_proto(const char *dir) {
   gc_msg(dir, "welcome", &m);
   shmbus__msg_init(&m, SHMBUS__MSG_OPENED, 2);
   m.topic_id = 3;
-  m.role = SHMBUS__WIRE_SUB;
+  m.role = SHMBUS__ROLE_SUB;
   m.index = 2;
   m.params = p;
   m.has = SHMBUS__HAS_PARAMS;
@@ -103,7 +103,7 @@ static void gc_proto(const char *dir) {
   gc_msg(dir, "status_reply", &m);
   shmbus__msg_init(&m, SHMBUS__MSG_PEER_JOIN, 0);
   m.topic_id = 3;
-  m.role = SHMBUS__WIRE_PUB;
+  m.role = SHMBUS__ROLE_PUB;
   m.index = 0;
   gc_msg(dir, "peer_join", &m);
   m.type = SHMBUS__MSG_PEER_LEAVE;
