@@ -567,7 +567,7 @@ int shmbus__ring_pub_adopt(struct shmbus__ring *r, struct shmbus__ring_pub *pub,
   return 0;
 }
 
-bool shmbus__ring_pub_wait_prepare(struct shmbus__ring_pub *pub) {
+bool shmbus__ring_pub_arm(struct shmbus__ring_pub *pub) {
   struct shmbus__ring *r = pub->ring;
   uint32_t w = pub->index / 64;
 
@@ -644,7 +644,7 @@ static void ring_advance(struct shmbus__ring_sub *sub, uint64_t cursor, uint64_t
     /* Only reliable subscribers make room that publishers wait for. The
      * fence orders the cursor store before the summary load; it pairs with
      * the waiting publisher's seq_cst fetch_or then cursor reload
-     * (shmbus__ring_pub_wait_prepare): either it sees our cursor, or we
+     * (shmbus__ring_pub_arm): either it sees our cursor, or we
      * see its bit. */
     shmbus__fence_seq_cst();
     if (shmbus__load_relaxed(&sub->ring->hdr->pub_wait_summary) != 0)
@@ -932,7 +932,7 @@ int shmbus__ring_recv(struct shmbus__ring_sub *sub, void *buf, size_t cap,
   if (sub->viewing)
     return SHMBUS_ESTATE;
   if (sub->armed)
-    shmbus__ring_sleep_done(sub);
+    shmbus__ring_sub_disarm(sub);
   for (;;) {
     if ((rv = ring_locate(sub, &slot, &w)) < 0)
       return rv;
@@ -972,7 +972,7 @@ int shmbus__ring_view_begin(struct shmbus__ring_sub *sub, struct shmbus__ring_vi
   if (sub->viewing)
     return SHMBUS_ESTATE;
   if (sub->armed)
-    shmbus__ring_sleep_done(sub);
+    shmbus__ring_sub_disarm(sub);
   for (;;) {
     if ((rv = ring_locate(sub, &slot, &w)) < 0)
       return rv;
@@ -1021,7 +1021,7 @@ bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub) {
   return ring_word_ready(sub, shmbus__load_acquire(&ring_slot(sub->ring, sub->cursor)->word));
 }
 
-bool shmbus__ring_sleep_prepare(struct shmbus__ring_sub *sub) {
+bool shmbus__ring_sub_arm(struct shmbus__ring_sub *sub) {
   struct shmbus__ring *r = sub->ring;
   struct shmbus__ring_member *mb = &r->members[sub->index / r->max_subs];
   uint32_t i = sub->index % r->max_subs;
@@ -1039,7 +1039,7 @@ bool shmbus__ring_sleep_prepare(struct shmbus__ring_sub *sub) {
   return !ring_word_ready(sub, shmbus__load_seq_cst(&ring_slot(r, sub->cursor)->word));
 }
 
-void shmbus__ring_sleep_done(struct shmbus__ring_sub *sub) {
+void shmbus__ring_sub_disarm(struct shmbus__ring_sub *sub) {
   if (!sub->armed || sub->rec == NULL)
     return;
   sub->armed = false;

@@ -173,12 +173,13 @@ void shmbus__ring_pub_detach(struct shmbus__ring_pub *pub);
  * range, SHMBUS_ESTATE when the record is not in use. */
 int shmbus__ring_pub_adopt(struct shmbus__ring *ring, struct shmbus__ring_pub *pub, uint32_t index);
 
-/* Waiting for room, publisher side: takes a new wait ticket, sets the
+/* Waiting for room, publisher side (arming, as shmbus_sub_arm does for a
+ * subscriber): takes a new wait ticket, sets the
  * publisher's waiter bit, then re-checks. Returns true if the ring is still
  * full behind a reliable subscriber (block on the publisher's wake-up fd),
  * false if there is room now. A reliable subscriber that reads signals the
  * new ticket once; the publisher clears its own bit on its next claim. */
-bool shmbus__ring_pub_wait_prepare(struct shmbus__ring_pub *pub);
+bool shmbus__ring_pub_arm(struct shmbus__ring_pub *pub);
 
 /* A view gained member files: forget cached cursors, rescan. */
 void shmbus__ring_pub_rescan(struct shmbus__ring_pub *pub);
@@ -251,15 +252,16 @@ __attribute__((warn_unused_result)) int shmbus__ring_view_end(struct shmbus__rin
 /* Returns true if a message (or a skip) is ready at the cursor. */
 bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub);
 
-/* Sleep protocol, subscriber side: takes a new sleep ticket, sets the
+/* Sleep protocol, subscriber side (the internal half of shmbus_sub_arm):
+ * takes a new sleep ticket, sets the
  * subscriber's sleeper bit, then re-checks the ring. Returns true if the
  * caller may block on its wake-up fd; false if a message arrived meanwhile
  * (read it instead). The bit stays set until the subscriber's next read
- * (or shmbus__ring_sleep_done) clears it. */
-bool shmbus__ring_sleep_prepare(struct shmbus__ring_sub *sub);
+ * (or shmbus__ring_sub_disarm) clears it. */
+bool shmbus__ring_sub_arm(struct shmbus__ring_sub *sub);
 /* Clears the subscriber's own sleeper bit (and its summary bit when the
  * word is empty). Reads call it; cheap when the bit is not set. */
-void shmbus__ring_sleep_done(struct shmbus__ring_sub *sub);
+void shmbus__ring_sub_disarm(struct shmbus__ring_sub *sub);
 
 /* Wake-up scans (one routine for both directions). For each set bit of a
  * bitmap, bounds-checked against the record count (a forged bit beyond it

@@ -56,7 +56,7 @@ int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_ms
 int shmbus_sub_arm(shmbus_sub *sub) {
   if (sub == NULL)
     return -EINVAL;
-  return shmbus__ring_sleep_prepare(&sub->ring) ? 1 : 0;
+  return shmbus__ring_sub_arm(&sub->ring) ? 1 : 0;
 }
 
 int shmbus_sub_view(shmbus_sub *sub, struct shmbus_view *view) {

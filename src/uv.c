@@ -283,7 +283,7 @@ static void uvg_sub_drain(struct shmbus__uv_handle *u) {
       (void)uv_idle_start(&u->idle, uvg_sub_idle);
       return;
     }
-    if (shmbus__ring_sleep_prepare(&((shmbus_sub *)u->h)->ring)) {
+    if (shmbus__ring_sub_arm(&((shmbus_sub *)u->h)->ring)) {
       (void)uv_idle_stop(&u->idle);
       return;
     }
@@ -361,7 +361,7 @@ static void uvg_pub_check(struct shmbus__uv_handle *u) {
   shmbus_pub *pub = (shmbus_pub *)u->h;
   shmbus_uv_writable_cb cb = u->writable_cb;
 
-  if (cb == NULL || shmbus__ring_pub_wait_prepare(&pub->ring))
+  if (cb == NULL || shmbus__ring_pub_arm(&pub->ring))
     return;
   /* One-shot: disarm before calling, so the callback may re-arm. */
   u->writable_cb = NULL;

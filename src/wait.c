@@ -51,7 +51,7 @@ int shmbus_pub_wait(shmbus_pub *pub, int timeout_ms) {
   for (;;) {
     uint64_t until;
     uint64_t wake;
-    if (!shmbus__ring_pub_wait_prepare(&pub->ring))
+    if (!shmbus__ring_pub_arm(&pub->ring))
       return 0;
     /* A reliable subscriber's deadline may end before ours. */
     if (shmbus__pub_on_full(pub, &until) == 1)
@@ -92,7 +92,7 @@ int shmbus_sub_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_msg_in
     rv = shmbus_sub_try_recv(sub, buf, cap, info);
     if (rv != -EAGAIN)
       return rv;
-    if (!shmbus__ring_sleep_prepare(&sub->ring))
+    if (!shmbus__ring_sub_arm(&sub->ring))
       continue;
     if ((rv = wait_event(sub->h.bus, sub->h.event_fd, deadline)) < 0)
       return rv;

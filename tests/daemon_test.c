@@ -715,7 +715,7 @@ Test(daemon, crashed_reliable_subscriber_is_evicted) {
     dt_publish_str(&p, "x");
   DT_ASSERT((shmbus__ring_publish(&p.pub, "x", 1, 0)) == (SHMBUS_EFULL), "%s",
             "shmbus__ring_publish(&p.pub, \"x\", 1, 0) == SHMBUS_EFULL");
-  DT_ASSERT(shmbus__ring_pub_wait_prepare(&p.pub), "still full");
+  DT_ASSERT(shmbus__ring_pub_arm(&p.pub), "still full");
   close(go[1]); /* the child dies now */
   status = dt_wait_exit(child);
   DT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "%s",
@@ -1108,7 +1108,7 @@ Test(daemon, restart_reclaims_records_of_dead_processes) {
   for (i = 0; i < 4; i++)
     dt_publish_str(&p, "x");
   if (shmbus__ring_publish(&p.pub, "x", 1, 0) == SHMBUS_EFULL &&
-      shmbus__ring_pub_wait_prepare(&p.pub)) {
+      shmbus__ring_pub_arm(&p.pub)) {
     /* The sweep evicts the dead record within a second and wakes us. */
     DT_ASSERT((shmbus__wait_readable(&p.efd, 1, dt_timeout_ms())) == (1),
               "the dead subscriber's record was never reclaimed");

@@ -424,7 +424,7 @@ int dt_sub_recv_wait(struct dt_rec *s, char *buf, size_t cap) {
     DT_ASSERT((rv) == (-EAGAIN), "recv: %s", shmbus_strerror(rv));
     if (dt_now_ms() >= deadline)
       return -ETIMEDOUT;
-    if (shmbus__ring_sleep_prepare(&s->sub)) {
+    if (shmbus__ring_sub_arm(&s->sub)) {
       struct pollfd pfd = {s->efd, POLLIN, 0};
       (void)poll(&pfd, 1, (int)(deadline - dt_now_ms()));
       shmbus__event_drain(s->efd);

@@ -796,7 +796,7 @@ Test(region, subscriber_writes_its_control_records) {
   for (i = 0; i < 4; i++)
     cr_assert_eq(shmbus__ring_recv(&rel, buf, sizeof(buf), &info), 2);
   /* Its sleeper bit, set through its mapping, reaches the publisher. */
-  cr_assert(shmbus__ring_sleep_prepare(&lossy));
+  cr_assert(shmbus__ring_sub_arm(&lossy));
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[0]), UINT64_C(1) << lossy.index);
   cr_assert_eq(shmbus__ring_publish(&pub, "w", 2, 0), 1);
   rgn_seen_n = 0;

@@ -1133,7 +1133,7 @@ Test(ring, sleep_bit_carries_a_new_ticket_and_the_owner_clears_it) {
   cr_assert_eq(rt_sleepers(&rg.ring).n, 0);
   cr_assert_eq(shmbus__ring_recv(&sub, &c, 1, &info), 1);
   /* Empty ring: it may sleep, and its bit (index 1) is set with ticket 1. */
-  cr_assert(shmbus__ring_sleep_prepare(&sub));
+  cr_assert(shmbus__ring_sub_arm(&sub));
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[0]), UINT64_C(1) << 1);
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 1);
   cr_assert_eq(shmbus__load_relaxed(&sub.rec->sleeps), 1);
@@ -1153,11 +1153,11 @@ Test(ring, sleep_bit_carries_a_new_ticket_and_the_owner_clears_it) {
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 0);
   cr_assert_eq(shmbus__ring_publish(&pub, "c", 1, 0), 0, "quiet again");
   /* A message is waiting: do not sleep (the bit is set until the read). */
-  cr_assert_not(shmbus__ring_sleep_prepare(&sub));
+  cr_assert_not(shmbus__ring_sub_arm(&sub));
   cr_assert_eq(rt_sleepers(&rg.ring).ticket[0], 2, "a new ticket for a new arming");
   cr_assert_eq(shmbus__ring_recv(&sub, &c, 1, &info), 1);
   /* A cancel wakes sleepers too: readers must see the skip. */
-  cr_assert(shmbus__ring_sleep_prepare(&sub));
+  cr_assert(shmbus__ring_sub_arm(&sub));
   {
     void *p;
     cr_assert_eq(shmbus__ring_loan(&pub, 1, &p), 0);
@@ -1211,12 +1211,12 @@ Test(ring, sleep_prepare_sees_a_skip_or_a_lap_as_ready) {
   cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 1, 1), 0);
   /* A slot being written is not a reason to stay awake... */
   cr_assert_eq(shmbus__ring_loan(&pub, 1, &p), 0);
-  cr_assert(shmbus__ring_sleep_prepare(&sub));
+  cr_assert(shmbus__ring_sub_arm(&sub));
   /* ...but a skipped one is: recv has to count it. */
   cr_assert_eq(shmbus__ring_cancel(&pub), 1);
-  cr_assert_not(shmbus__ring_sleep_prepare(&sub));
+  cr_assert_not(shmbus__ring_sub_arm(&sub));
   rt_publish_n(&pub, 8);
-  cr_assert_not(shmbus__ring_sleep_prepare(&lapped));
+  cr_assert_not(shmbus__ring_sub_arm(&lapped));
   shmbus__region_close(&rg);
 }
 
@@ -1232,9 +1232,9 @@ Test(ring, sleep_bits_beyond_64_subscribers_use_the_right_word) {
   for (i = 0; i < 130; i++)
     cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &subs[i], false, 0, 1), 0);
   cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 1, 1), 0);
-  cr_assert(shmbus__ring_sleep_prepare(&subs[129]));
-  cr_assert(shmbus__ring_sleep_prepare(&subs[64]));
-  cr_assert(shmbus__ring_sleep_prepare(&subs[63]));
+  cr_assert(shmbus__ring_sub_arm(&subs[129]));
+  cr_assert(shmbus__ring_sub_arm(&subs[64]));
+  cr_assert(shmbus__ring_sub_arm(&subs[63]));
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[0]), UINT64_C(1) << 63);
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[1]), UINT64_C(1) << 0);
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[2]), UINT64_C(1) << 1);
@@ -1254,7 +1254,7 @@ Test(ring, sleep_bits_beyond_64_subscribers_use_the_right_word) {
     cr_assert_eq(shmbus__ring_recv(&subs[64], &c, 1, &info), 1);
     cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 4);
     /* A neighbour in word 2 still sleeps: the summary bit stays. */
-    cr_assert(shmbus__ring_sleep_prepare(&subs[128]) == false);
+    cr_assert(shmbus__ring_sub_arm(&subs[128]) == false);
     cr_assert_eq(shmbus__ring_recv(&subs[129], &c, 1, &info), 1);
     cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[2]), UINT64_C(1) << 0);
     cr_assert_eq(shmbus__load_relaxed(&rg.ring.ctrl->sleep_summary), 4);
@@ -1274,7 +1274,7 @@ Test(ring, detach_clears_the_subscribers_own_sleeper_bit) {
     cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &subs[i], false, 0, 1), 0);
   /* Detaching clears the subscriber's own bit, so no one wakes a record
    * that may be reused by someone else. */
-  cr_assert(shmbus__ring_sleep_prepare(&subs[100]));
+  cr_assert(shmbus__ring_sub_arm(&subs[100]));
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[1]), UINT64_C(1) << (100 - 64));
   shmbus__ring_sub_detach(&subs[100]);
   cr_assert_eq(shmbus__load_relaxed(&rg.ring.sleepers[1]), 0);

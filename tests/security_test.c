@@ -556,7 +556,7 @@ static void st_poison_eventfd(struct dt_rec *s) {
 
   DT_ASSERT(fcntl(s->efd, F_SETFL, 0) == 0, "F_SETFL");
   DT_ASSERT(write(s->efd, &v, sizeof(v)) == (ssize_t)sizeof(v), "fill the counter");
-  DT_ASSERT(shmbus__ring_sleep_prepare(&s->sub), "nothing to read yet");
+  DT_ASSERT(shmbus__ring_sub_arm(&s->sub), "nothing to read yet");
 }
 
 Test(security, blocking_eventfd_of_a_subscriber_blocks_nobody) {

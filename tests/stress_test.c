@@ -482,7 +482,7 @@ static void *st_sub_main(void *arg) {
   if (s->flags & ST_SLEEPER) {
     /* Nothing is published before the barrier: arming must succeed, and
      * the first commit after it must wake us. */
-    s->armed_first = shmbus__ring_sleep_prepare(&s->sub);
+    s->armed_first = shmbus__ring_sub_arm(&s->sub);
     if (!s->armed_first)
       st_fail(b, s->err, "sleep_prepare on an empty ring returned false");
   }
@@ -510,7 +510,7 @@ static void *st_sub_main(void *arg) {
     if (s->flags & ST_SLEEPER) {
       /* A sleeper stops only when it has everything: if a wake-up were
        * lost, it would block here for good and the test would time out. */
-      if (shmbus__ring_sleep_prepare(&s->sub))
+      if (shmbus__ring_sub_arm(&s->sub))
         st_block(s);
     } else if (done) {
       break;
@@ -811,7 +811,7 @@ Test(stress, reliable_4_publishers_2_subscribers, .timeout = ST_TIMEOUT) {
 /* ---- tests: sleep protocol ---------------------------------------------- */
 
 /* Reliable subscribers that block on a pipe whenever the ring is empty
- * (after shmbus__ring_sleep_prepare), publishers that wake them when a
+ * (after shmbus__ring_sub_arm), publishers that wake them when a
  * commit returns 1. A sleeper stops only when it has every message, so a
  * lost wake-up at the end hangs it and the test times out. A lossy spinner
  * shares the ring. */

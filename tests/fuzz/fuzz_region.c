@@ -110,7 +110,7 @@ static void fr_exercise(struct shmbus__ring *r) {
   r->backoff = fr_backoff;
   if (shmbus__ring_sub_attach(r, &s, false, 4, 1) == 0) {
     fr_read_all(r, &s, false);
-    (void)shmbus__ring_sleep_prepare(&s);
+    (void)shmbus__ring_sub_arm(&s);
     shmbus__ring_sub_detach(&s);
   }
   if (shmbus__ring_sub_attach(r, &s, true, 2, 1) == 0) {
@@ -121,7 +121,7 @@ static void fr_exercise(struct shmbus__ring *r) {
     if (setjmp(fr_escape) == 0) {
       int rv = shmbus__ring_publish(&p, "fuzz", r->slot_capacity < 4 ? r->slot_capacity : 4, 0);
       fr_check(rv == 0 || rv == 1 || rv == SHMBUS_EFULL || rv == SHMBUS_ECORRUPT);
-      (void)shmbus__ring_pub_wait_prepare(&p);
+      (void)shmbus__ring_pub_arm(&p);
     }
     shmbus__ring_pub_detach(&p);
   }

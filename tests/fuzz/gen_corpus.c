@@ -144,7 +144,7 @@ static void gc_region(const char *dir, const char *name, const struct shmbus__pa
     snprintf(text, sizeof(text), "message %u", i);
     (void)shmbus__ring_publish(&pub, text, strlen(text) < p->slot_capacity ? strlen(text) : 1, 0);
   }
-  (void)shmbus__ring_sleep_prepare(&sub);
+  (void)shmbus__ring_sub_arm(&sub);
   n = l.data_size - SHMBUS__DATA_HDR_SIZE < keep ? l.data_size - SHMBUS__DATA_HDR_SIZE : keep;
   mn = l.member_size < 2048 ? l.member_size : 2048;
   img = calloc(1, SHMBUS__DATA_HDR_SIZE + 2048 + n);
