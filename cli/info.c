@@ -36,7 +36,7 @@ static json_t *info_snapshot(const char *verb, shmbus_bus *bus, const char *topi
            !json_is_array(json_object_get(v, "topics")))
     cli_err(verb, "the daemon's snapshot has no topic list");
   msgpack_unpacked_destroy(&up);
-  free(data);
+  shmbus_snapshot_free(data);
   if (v != NULL && !json_is_array(json_object_get(v, "topics"))) {
     json_decref(v);
     v = NULL;

@@ -120,3 +120,7 @@ int shmbus_bus_topic_remove(shmbus_bus *bus, const char *topic) {
   shmbus__msg_close_fds(&reply);
   return reply.type == SHMBUS__MSG_OK ? 0 : -EPROTO;
 }
+
+void shmbus_snapshot_free(void *data) {
+  free(data);
+}

@@ -55,8 +55,8 @@ fail:
   return rv;
 }
 
-int shmbus_bus_fd(const shmbus_bus *bus) {
-  return bus != NULL ? bus->session.sock : -1;
+shmbus_os_fd_t shmbus_bus_fd(const shmbus_bus *bus) {
+  return bus != NULL ? bus->session.sock : SHMBUS_OS_FD_INVALID;
 }
 
 bool shmbus_bus_connected(const shmbus_bus *bus) {

@@ -98,8 +98,8 @@ void shmbus_sub_stats(const shmbus_sub *sub, struct shmbus_sub_stats *stats) {
   stats->demoted = sub != NULL ? sub->ring.demoted : 0;
 }
 
-int shmbus_sub_fd(const shmbus_sub *sub) {
-  return sub != NULL ? sub->h.event_fd : -1;
+shmbus_os_fd_t shmbus_sub_fd(const shmbus_sub *sub) {
+  return sub != NULL ? sub->h.event_fd : SHMBUS_OS_FD_INVALID;
 }
 
 size_t shmbus_sub_max_size(const shmbus_sub *sub) {

@@ -571,7 +571,7 @@ Test(cli, pub_interrupted_prints_its_summary) {
     size_t len;
     if (shmbus_bus_snapshot(bus, "t/intr", &data, &len) == 0) {
       attached = memmem(data, len, "published", 9) != NULL; /* a publisher record */
-      free(data);
+      shmbus_snapshot_free(data);
     }
     if (!attached)
       cr_assert_gt(shmbus_sub_recv(stats, tick, sizeof(tick), NULL, 5000), 0,

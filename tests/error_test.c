@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "error_table.h"
 #include "shmbus/shmbus.h"
 
 Test(error, every_code_has_a_distinct_name_and_text) {
@@ -33,13 +34,25 @@ Test(error, errno_codes_and_unknown) {
   cr_assert_str_eq(shmbus_strerror(0), "success");
 }
 
-/* Codes the API documents as results (see bus.h, msgpack.h). */
-Test(error, documented_errno_codes_have_texts) {
-  static const int codes[] = {-ENAMETOOLONG, -EBADMSG, -EMSGSIZE, -ETIMEDOUT, -EMFILE, -EBADFD};
-  size_t i;
+/* Every errno value the library returns (the table that generates the
+ * texts), with a distinct name and a text; among them the codes the API
+ * documents as results (bus.h, msgpack.h: -ENAMETOOLONG, -EBADMSG...). */
+Test(error, every_errno_code_has_a_distinct_name_and_text) {
+  static const struct {
+    int code;
+    const char *name;
+  } codes[] = {
+#define ERROR_TEST_ERRNO(name, msg) {-name, #name},
+      SHMBUS__ERRNO_TABLE(ERROR_TEST_ERRNO)
+#undef ERROR_TEST_ERRNO
+  };
+  size_t i, j;
   for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-    cr_assert_str_neq(shmbus_strerror(codes[i]), "unknown error", "code %d", codes[i]);
-    cr_assert_str_neq(shmbus_err_name(codes[i]), "UNKNOWN", "code %d", codes[i]);
+    cr_assert(codes[i].code < 0 && codes[i].code > -200, "%s is an errno value", codes[i].name);
+    cr_assert_str_neq(shmbus_strerror(codes[i].code), "unknown error", "%s", codes[i].name);
+    cr_assert_str_eq(shmbus_err_name(codes[i].code), codes[i].name);
+    for (j = 0; j < i; j++)
+      cr_assert_neq(codes[i].code, codes[j].code, "%s twice", codes[i].name);
   }
 }
 

@@ -43,6 +43,17 @@ typedef struct shmbus_bus shmbus_bus;
 typedef struct shmbus_pub shmbus_pub;
 typedef struct shmbus_sub shmbus_sub;
 
+/* An OS handle the caller may watch in its own event loop (shmbus_bus_fd,
+ * shmbus_sub_fd), like libuv's uv_os_fd_t: a file descriptor on POSIX
+ * systems, a HANDLE on Windows. It stays the library's: never close it. */
+#if defined(_WIN32)
+typedef void *shmbus_os_fd_t;
+#define SHMBUS_OS_FD_INVALID ((shmbus_os_fd_t)(intptr_t)-1)
+#else
+typedef int shmbus_os_fd_t;
+#define SHMBUS_OS_FD_INVALID (-1)
+#endif
+
 /* ---- the bus connection ------------------------------------------------ */
 
 #define SHMBUS_AUTOSTART_DEFAULT (-1)
@@ -97,9 +108,10 @@ SHMBUS_API void shmbus_bus_close(shmbus_bus *bus);
  * blocking receive and the libuv integration call this for you. */
 SHMBUS_API int shmbus_bus_process(shmbus_bus *bus);
 
-/* The connection's socket, to watch for readability in your own event loop
- * (then call shmbus_bus_process), or -1 while disconnected. */
-SHMBUS_API int shmbus_bus_fd(const shmbus_bus *bus);
+/* The connection to the daemon, to watch for readability in your own event
+ * loop (then call shmbus_bus_process), or SHMBUS_OS_FD_INVALID while
+ * disconnected. On Linux a unix socket. */
+SHMBUS_API shmbus_os_fd_t shmbus_bus_fd(const shmbus_bus *bus);
 
 /* True while connected to a daemon. */
 SHMBUS_API bool shmbus_bus_connected(const shmbus_bus *bus);
@@ -138,14 +150,21 @@ SHMBUS_API int shmbus_bus_daemon_stop(shmbus_bus *bus);
 #define SHMBUS_SNAPSHOT_MAX (64u << 20)
 
 /* Takes a snapshot of the daemon's topics and participants, or of the one
- * topic `topic` (NULL: all). On success *data is a malloc'd buffer of *len
- * bytes holding one msgpack map in the format of the $sys/stats topic
- * (documented in docs/api.md), which the caller frees with free().
+ * topic `topic` (NULL: all). On success *data is a buffer of *len bytes
+ * holding one msgpack map in the format of the $sys/stats topic
+ * (documented in docs/api.md); the caller owns it and frees it with
+ * shmbus_snapshot_free. (It is malloc'd, and programs written before
+ * shmbus_snapshot_free existed free() it: that stays correct where the
+ * program and the library share one C runtime, as on Linux, but not across
+ * Windows DLLs.)
  * Errors: -ENOENT when `topic` is not a topic of the daemon (see
  * shmbus_bus_last_error), SHMBUS_EBADNAME, -EMSGSIZE or -EPROTO when the
  * daemon's answer is not acceptable, SHMBUS_EDISCONNECTED, -ETIMEDOUT,
  * -ENOMEM. The daemon builds it only when asked: it costs nothing at rest. */
 SHMBUS_API int shmbus_bus_snapshot(shmbus_bus *bus, const char *topic, void **data, size_t *len);
+
+/* Frees a snapshot from shmbus_bus_snapshot. NULL is fine. */
+SHMBUS_API void shmbus_snapshot_free(void *data);
 
 /* Removes topic `topic` by name (`shmbus topic rm`): it is no longer
  * retained, and the next open of the name creates a new topic with the
@@ -180,7 +199,7 @@ struct shmbus_topic_opts {
 /* What a receive reports besides the bytes. */
 struct shmbus_msg_info {
   uint64_t seq;    /* position in the topic's sequence */
-  uint64_t ts_ns;  /* publisher's CLOCK_MONOTONIC time at publish */
+  uint64_t ts_ns;  /* publisher's monotonic clock at publish, ns (CLOCK_MONOTONIC on Linux) */
   uint32_t pub_id; /* which publisher (unique per daemon) */
   uint32_t len;    /* payload bytes */
 };
@@ -284,7 +303,7 @@ SHMBUS_API int shmbus_sub_open(shmbus_bus *bus, const char *topic,
 SHMBUS_API int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap,
                                    struct shmbus_msg_info *info);
 
-/* As shmbus_sub_try_recv, but sleeps (on the subscriber's eventfd) until a
+/* As shmbus_sub_try_recv, but sleeps (on the subscriber's wake-up event) until a
  * message arrives, at most timeout_ms (-1: forever). -ETIMEDOUT when none
  * came. */
 SHMBUS_API int shmbus_sub_recv(shmbus_sub *sub, void *buf, size_t cap,
@@ -304,8 +323,8 @@ SHMBUS_API int shmbus_sub_view(shmbus_sub *sub, struct shmbus_view *view);
 /* Ends an in-place read. 0: the message was intact the whole time.
  * SHMBUS_EOVERRUN: it was overwritten meanwhile; discard what you read (it
  * counts as lost). */
-SHMBUS_API __attribute__((warn_unused_result)) int
-shmbus_sub_view_end(shmbus_sub *sub, const struct shmbus_view *view);
+SHMBUS_API SHMBUS_MUST_CHECK int shmbus_sub_view_end(shmbus_sub *sub,
+                                                    const struct shmbus_view *view);
 
 struct shmbus_sub_stats {
   uint64_t received; /* messages delivered since the subscriber opened */
@@ -316,13 +335,14 @@ struct shmbus_sub_stats {
 /* Fills `stats`. */
 SHMBUS_API void shmbus_sub_stats(const shmbus_sub *sub, struct shmbus_sub_stats *stats);
 
-/* The subscriber's eventfd: readable after a publisher woke it. To wait in
- * your own loop: try_recv until -EAGAIN, call shmbus_sub_arm; if it returns
- * 1, wait for this fd to be readable, read() its 8 bytes (to reset it; it
- * is non-blocking), then try_recv again. Also watch shmbus_bus_fd() and
- * call shmbus_bus_process() when it is readable, or now and then: that is
- * how a subscriber that never blocks reconnects after a daemon restart. */
-SHMBUS_API int shmbus_sub_fd(const shmbus_sub *sub);
+/* The subscriber's wake-up event: readable (signalled) after a publisher
+ * woke it; SHMBUS_OS_FD_INVALID for NULL. To wait in your own loop:
+ * try_recv until -EAGAIN, call shmbus_sub_arm; if it returns 1, wait for
+ * the event, reset it (on Linux it is a non-blocking eventfd: read() its 8
+ * bytes), then try_recv again. Also watch shmbus_bus_fd() and call
+ * shmbus_bus_process() when it is readable, or now and then: that is how a
+ * subscriber that never blocks reconnects after a daemon restart. */
+SHMBUS_API shmbus_os_fd_t shmbus_sub_fd(const shmbus_sub *sub);
 
 /* Prepares to sleep: returns 1 if you may wait for shmbus_sub_fd (a
  * publisher will signal it), 0 if a message arrived meanwhile. */

@@ -32,7 +32,10 @@ typedef struct uv_loop_s uv_loop_t;
 typedef void (*shmbus_uv_msg_cb)(shmbus_sub *sub, const void *data, size_t len,
                                  const struct shmbus_msg_info *info, void *arg);
 
-/* Called once after a publish got SHMBUS_EFULL and room became available. */
+/* Called once per shmbus_uv_pub_on_writable, from the loop, when a publish
+ * would not get SHMBUS_EFULL: after room became available, or on the next
+ * loop iteration when there was room already (a publish need not have
+ * failed first). */
 typedef void (*shmbus_uv_writable_cb)(shmbus_pub *pub, void *arg);
 
 /* Watches the bus connection from `loop`: control messages are handled as
@@ -40,9 +43,10 @@ typedef void (*shmbus_uv_writable_cb)(shmbus_pub *pub, void *arg);
  * to 1 s) from a timer. Returns 0, SHMBUS_ESTATE if already started. */
 SHMBUS_API int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop);
 
-/* Delivers the subscriber's messages to `cb` from `loop`: its eventfd is a
- * uv_poll handle; each wake-up drains the ring in batches (at most 256
- * messages before yielding to the loop). Returns 0, SHMBUS_ESTATE if already
+/* Delivers the subscriber's messages to `cb` from `loop`: its wake-up
+ * event (shmbus_sub_fd; an eventfd on Linux) is watched by a uv_poll
+ * handle; each wake-up drains the ring in batches (at most 256 messages
+ * before yielding to the loop). Returns 0, SHMBUS_ESTATE if already
  * started. On failure `cb` is never called. */
 SHMBUS_API int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb,
                                    void *arg);
