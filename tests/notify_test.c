@@ -1,0 +1,149 @@
+/* Unit tests of the wake-up module (src/notify.c) on a real region (memfds)
+ * with real wake-up events: the peer directory's bookkeeping, that an owner
+ * is signalled once per ticket (and again after it armed again), that a bit
+ * whose owner is not known yet stays pending without a signal, and the
+ * questions the daemon asks about each participant. Whether an event was
+ * signalled is asked of the kernel with a zero timeout: nothing here waits
+ * for time to pass. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+
+#include "notify.h"
+#include "platform/platform.h"
+#include "testutil.h"
+
+/* 1 if `ev` is signalled now (and resets it), 0 if not. */
+static int nt_signalled(shmbus__event_handle ev) {
+  int rv = shmbus__wait_readable(&ev, 1, 0);
+
+  cr_assert_geq(rv, 0, "wait_readable: %s", shmbus_strerror(rv));
+  if (rv != 0)
+    shmbus__event_drain(ev);
+  return rv != 0;
+}
+
+/* A new event, and a duplicate of it for the directory (which takes it). */
+static shmbus__event_handle nt_event(shmbus__event_handle *dup) {
+  shmbus__event_handle ev;
+
+  cr_assert_eq(shmbus__event_open(&ev), 0);
+  cr_assert_eq(shmbus__fd_dup(ev, dup), 0);
+  return ev;
+}
+
+Test(notify, directory_bookkeeping) {
+  struct shmbus__notify n = {0};
+  shmbus__event_handle dup;
+  shmbus__event_handle ev = nt_event(&dup);
+  shmbus__event_handle other;
+
+  shmbus__notify_init(&n, SHMBUS__NOTIFY_SLEEPERS, 4);
+  cr_assert_eq(n.n, 4u * SHMBUS__MAX_MEMBERS, "sleepers live in every member file");
+  cr_assert_eq(shmbus__notify_count(&n), 0);
+  cr_assert(shmbus__notify_table_empty(&n, 1));
+  /* Record 5 is record 1 of member file 1. */
+  shmbus__notify_set(&n, 5, dup);
+  cr_assert_eq(shmbus__notify_count(&n), 1);
+  cr_assert_not(shmbus__notify_table_empty(&n, 1));
+  cr_assert(shmbus__notify_table_empty(&n, 0));
+  /* Out of range: the directory takes the event and closes it at once. */
+  cr_assert_eq(shmbus__event_open(&other), 0);
+  shmbus__notify_set(&n, n.n, other);
+  cr_assert_eq(shmbus__notify_count(&n), 1);
+  cr_assert_eq(shmbus__fd_same_file(other, ev), -EBADF, "the out-of-range event was closed");
+  /* Forgetting the owner empties the table, which can then be freed. */
+  shmbus__notify_set(&n, 5, SHMBUS__OS_HANDLE_INVALID);
+  cr_assert(shmbus__notify_table_empty(&n, 1));
+  shmbus__notify_table_free(&n, 1);
+  cr_assert_null(n.tabs[1].ev);
+  cr_assert_eq(shmbus__notify_count(&n), 0);
+  shmbus__notify_free(&n);
+  cr_assert_eq(n.n, 0u);
+  shmbus__fd_close(ev);
+}
+
+Test(notify, sleepers_are_signalled_once_per_ticket) {
+  struct shmbus__region rg;
+  struct shmbus__ring_sub sub;
+  struct shmbus__notify n = {0};
+  shmbus__event_handle dup;
+  shmbus__event_handle ev;
+
+  tu_region(&rg, 16, 64, 4, 2);
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &sub, false, 0, 1), 0);
+  shmbus__notify_init(&n, SHMBUS__NOTIFY_SLEEPERS, 4);
+  ev = nt_event(&dup);
+
+  /* Asleep, but its owner is not known yet: pending, nothing signalled. */
+  cr_assert(shmbus__ring_sub_arm(&sub), "nothing published: the subscriber may sleep");
+  cr_assert(shmbus__notify_any(&rg.ring, SHMBUS__NOTIFY_SLEEPERS));
+  cr_assert(shmbus__notify_waiting(&rg.ring, SHMBUS__NOTIFY_SLEEPERS, sub.index));
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert(n.pending);
+  cr_assert_eq(nt_signalled(ev), 0);
+
+  /* The peer_join came: the next scan signals it, once for this ticket. */
+  shmbus__notify_set(&n, sub.index, dup);
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_not(n.pending);
+  cr_assert_eq(nt_signalled(ev), 1);
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev), 0, "the same ticket is not signalled twice");
+
+  /* It goes to sleep again: a new ticket, signalled again. */
+  shmbus__ring_sub_disarm(&sub);
+  cr_assert_not(shmbus__notify_waiting(&rg.ring, SHMBUS__NOTIFY_SLEEPERS, sub.index));
+  cr_assert(shmbus__ring_sub_arm(&sub));
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev), 1);
+
+  /* The daemon's way: it asks about the participant and signals it. */
+  cr_assert_eq(shmbus__notify_signal(ev), 0);
+  cr_assert_eq(nt_signalled(ev), 1);
+
+  shmbus__notify_free(&n);
+  shmbus__ring_sub_detach(&sub);
+  shmbus__fd_close(ev);
+  shmbus__region_close(&rg);
+}
+
+Test(notify, waiting_publishers_are_signalled_once_per_ticket) {
+  struct shmbus__region rg;
+  struct shmbus__ring_sub sub;
+  struct shmbus__ring_pub pub;
+  struct shmbus__notify n = {0};
+  unsigned char msg[8] = {0};
+  struct shmbus_msg_info info;
+  shmbus__event_handle dup;
+  shmbus__event_handle ev;
+  uint32_t i;
+
+  tu_region(&rg, 16, 64, 4, 2);
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &sub, true, 0, 1), 0);
+  cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 7, 1), 0);
+  shmbus__notify_init(&n, SHMBUS__NOTIFY_PUB_WAITERS, 2);
+  cr_assert_eq(n.n, 2u, "publisher records live in the data file only");
+  ev = nt_event(&dup);
+  shmbus__notify_set(&n, pub.index, dup);
+
+  /* Fill the ring behind the reliable subscriber: the publisher waits. */
+  for (i = 0; i < 16; i++)
+    cr_assert_geq(shmbus__ring_publish(&pub, msg, sizeof(msg), i), 0);
+  cr_assert_eq(shmbus__ring_publish(&pub, msg, sizeof(msg), 16), SHMBUS_EFULL);
+  cr_assert(shmbus__ring_pub_arm(&pub), "still full: the publisher may block");
+  cr_assert(shmbus__notify_waiting(&rg.ring, SHMBUS__NOTIFY_PUB_WAITERS, pub.index));
+
+  /* The subscriber reads: one signal for this wait ticket. */
+  cr_assert_eq(shmbus__ring_recv(&sub, msg, sizeof(msg), &info), (int)sizeof(msg));
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev), 1);
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev), 0, "the same ticket is not signalled twice");
+
+  shmbus__notify_free(&n);
+  shmbus__ring_pub_detach(&pub);
+  shmbus__ring_sub_detach(&sub);
+  shmbus__fd_close(ev);
+  shmbus__region_close(&rg);
+}
