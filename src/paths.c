@@ -35,5 +35,5 @@ int shmbus__bus_dir(const char *explicit_dir, bool system, char *out, size_t cap
 }
 
 int shmbus__bus_path(const char *dir, const char *name, char *out, size_t cap) {
-  return paths_put(cap, snprintf(out, cap, "%s/%s", dir, name));
+  return paths_put(cap, snprintf(out, cap, "%s" SHMBUS__PATH_SEP_STR "%s", dir, name));
 }

@@ -42,7 +42,7 @@
  * and starts after it.
  *
  * Deadline. A publisher held back by one reliable record for longer than
- * the effective deadline (bus.c keeps the clock, on the EFULL path only)
+ * the effective deadline (pub.c keeps the clock, on the EFULL path only)
  * demotes that record privately: its rescans skip it until its cursor
  * moves, so it overwrites what that subscriber has not read. The
  * subscriber finds itself lapped exactly as a lossy one does and counts
@@ -727,7 +727,7 @@ static void ring_clear_sleeper(struct shmbus__ring *r, uint32_t g) {
   uint32_t w = i / 64;
 
   /* seq_cst: ordered with the neighbours' seq_cst bit-then-summary RMWs
-   * (sleep_prepare), so the reloads below see a bit whose summary RMW our
+   * (shmbus__ring_sub_arm), so the reloads below see a bit whose summary RMW our
    * clear may race with; release for our last cursor store, too. */
   shmbus__fetch_and_seq_cst(&mb->sleepers[w], ~(UINT64_C(1) << (i % 64)));
   if (shmbus__load_seq_cst(&mb->sleepers[w]) != 0)

@@ -162,28 +162,30 @@ static bool session_try_places(struct shmbus__session *c, const char *file,
     int k;
     /* The file's directory, then `up` levels higher. */
     for (up = 0; up <= pl[i].up; up++) {
-      while (len > 0 && file[len - 1] != '/')
+      while (len > 0 && file[len - 1] != SHMBUS__PATH_SEP)
         len--;
       if (len > 0)
         len--; /* the slash */
     }
-    k = snprintf(path, sizeof(path), "%.*s%s%s/shmbusd", (int)len, file,
-                 pl[i].sub[0] != '\0' ? "/" : "", pl[i].sub);
+    k = snprintf(path, sizeof(path), "%.*s%s%s" SHMBUS__PATH_SEP_STR "shmbusd" SHMBUS__EXE_SUFFIX,
+                 (int)len, file, pl[i].sub[0] != '\0' ? SHMBUS__PATH_SEP_STR : "", pl[i].sub);
     if (k > 0 && (size_t)k < sizeof(path) && session_try_path(c, path))
       return true;
   }
   return false;
 }
 
-/* Tries the directories of a path list (colon-separated: $PATH). */
+/* Tries the directories of a search list ($PATH, SHMBUS__PATH_LIST_SEP
+ * between them). */
 static bool session_try_list(struct shmbus__session *c, const char *list, const char *name) {
   const char *p = list;
 
   while (p != NULL && *p != '\0') {
-    const char *end = strchr(p, ':');
+    const char *end = strchr(p, SHMBUS__PATH_LIST_SEP);
     size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
     char path[sizeof(c->daemon_path)];
-    int n = snprintf(path, sizeof(path), "%.*s/%s", (int)len, len > 0 ? p : ".", name);
+    int n = snprintf(path, sizeof(path), "%.*s" SHMBUS__PATH_SEP_STR "%s", (int)len,
+                     len > 0 ? p : ".", name);
     if (n > 0 && (size_t)n < sizeof(path) && shmbus__is_executable(path)) {
       memcpy(c->daemon_path, path, (size_t)n + 1);
       return true;
@@ -202,7 +204,7 @@ static int session_find_daemon(struct shmbus__session *c) {
   session_why[0] = '\0';
   if (c->daemon_path[0] != '\0') {
     /* Named by the caller: that one or none. A bare name is a command. */
-    if (strchr(c->daemon_path, '/') != NULL) {
+    if (strchr(c->daemon_path, SHMBUS__PATH_SEP) != NULL) {
       if (shmbus__is_executable(c->daemon_path))
         return 0;
       session_set_why("the bus daemon %s%s is not an executable file", c->daemon_path,
@@ -228,7 +230,7 @@ static int session_find_daemon(struct shmbus__session *c) {
     return 0;
   if (session_try_path(c, SHMBUS_DAEMON_INSTALL_PATH))
     return 0;
-  if (session_try_list(c, path_env, "shmbusd"))
+  if (session_try_list(c, path_env, "shmbusd" SHMBUS__EXE_SUFFIX))
     return 0;
   {
     char tried[sizeof(session_why)];

@@ -19,7 +19,10 @@
  *   struct shmbus__peer_id  who is at the other end of a connection (uid,
  *                         gid, pid; a SID on Windows);
  *   SHMBUS__ENDPOINT_MAX  the room a control endpoint's name needs (a socket
- *                         path; a pipe name), NUL included.
+ *                         path; a pipe name), NUL included;
+ *   SHMBUS__PATH_SEP(_STR), SHMBUS__PATH_LIST_SEP, SHMBUS__EXE_SUFFIX
+ *                         how paths are spelled ('/', ':', "" on Linux);
+ *   SHMBUS__PLATFORM_SYSTEM_DIR  the system-wide bus directory.
  * Code outside the platform treats them as opaque: it copies them, stores
  * them, compares them with SHMBUS__OS_HANDLE_INVALID (shmbus__handle_ok),
  * and passes them back here; it never does arithmetic on them or hands

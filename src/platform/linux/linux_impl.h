@@ -37,6 +37,13 @@ struct shmbus__peer_id {
 /* The longest control endpoint (a socket path, NUL included): sun_path. */
 #define SHMBUS__ENDPOINT_MAX 108
 
+/* Paths: the directory separator (as a character and a string), the
+ * separator of a search list ($PATH), and the end of an executable's name. */
+#define SHMBUS__PATH_SEP '/'
+#define SHMBUS__PATH_SEP_STR "/"
+#define SHMBUS__PATH_LIST_SEP ':'
+#define SHMBUS__EXE_SUFFIX ""
+
 /* The system-wide bus directory. */
 #define SHMBUS__PLATFORM_SYSTEM_DIR "/run/shmbus"
 
