@@ -283,7 +283,7 @@ static void uvg_sub_drain(struct shmbus__uv_handle *u) {
       (void)uv_idle_start(&u->idle, uvg_sub_idle);
       return;
     }
-    if (shmbus__ring_sub_arm(&((shmbus_sub *)u->h)->ring)) {
+    if (shmbus_sub_arm((shmbus_sub *)u->h) == 1) {
       (void)uv_idle_stop(&u->idle);
       return;
     }

@@ -1906,3 +1906,60 @@ Test(ring, publisher_takes_a_slot_whose_word_belongs_to_another_lane) {
   cr_assert_eq(rt_drain(&sub), 2);
   shmbus__region_close(&rg);
 }
+
+/* ---- accessors --------------------------------------------------------- */
+
+/* What the daemon and its statistics read of the records goes through the
+ * ring's accessors: owner state and pid, pub_id, deadline, head, counters,
+ * the peer epoch; out-of-range indices read as free and zero. */
+Test(ring, accessors_report_what_the_records_say) {
+  struct shmbus__region rg;
+  struct shmbus__ring_pub pub;
+  struct shmbus__ring_sub sub;
+  struct shmbus__sub_counters cnt;
+  unsigned char buf[64];
+  uint32_t pid = 0;
+  uint32_t id = 0;
+  uint64_t epoch;
+
+  tu_region(&rg, 16, 64, 4, 2);
+  cr_assert_eq(shmbus__ring_pub_owner(&rg.ring, 0, &pid, &id), SHMBUS__PUB_FREE);
+  cr_assert_eq(shmbus__ring_sub_owner(&rg.ring, 0, &pid), SHMBUS__SUB_FREE);
+  cr_assert_eq(shmbus__ring_pub_attach(&rg.ring, &pub, 42, 4242), 0);
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &sub, true, 0, 777), 0);
+  cr_assert_eq(shmbus__ring_pub_owner(&rg.ring, pub.index, &pid, &id), SHMBUS__PUB_ACTIVE);
+  cr_assert_eq(pid, 4242u);
+  cr_assert_eq(id, 42u);
+  cr_assert_eq(shmbus__ring_sub_owner(&rg.ring, sub.index, &pid), SHMBUS__SUB_RELIABLE);
+  cr_assert_eq(pid, 777u);
+  cr_assert_eq(shmbus__ring_pub_owner(&rg.ring, 2, NULL, NULL), SHMBUS__PUB_FREE, "out of range");
+  cr_assert_eq(shmbus__ring_sub_owner(&rg.ring, 4 * SHMBUS__MAX_MEMBERS, &pid), SHMBUS__SUB_FREE);
+  cr_assert_eq(pid, 0u);
+
+  shmbus__ring_sub_set_deadline(&rg.ring, sub.index, 1500);
+  cr_assert_eq(shmbus__ring_sub_deadline(&rg.ring, sub.index), 1500u);
+  cr_assert_eq(shmbus__ring_sub_deadline(&rg.ring, 4 * SHMBUS__MAX_MEMBERS), 0u);
+
+  rt_publish_n(&pub, 3);
+  cr_assert_eq(shmbus__ring_head(&rg.ring), 3u);
+  cr_assert_eq(shmbus__ring_pub_published(&rg.ring, pub.index), 3u);
+  cr_assert_eq(shmbus__ring_recv(&sub, buf, sizeof(buf), &(struct shmbus_msg_info){0}),
+               (int)rt_len(0));
+  shmbus__ring_sub_counters(&rg.ring, sub.index, &cnt);
+  cr_assert_eq(cnt.cursor, 1u);
+  cr_assert_eq(cnt.received, 1u);
+  cr_assert_eq(cnt.lost, 0u);
+  shmbus__ring_sub_counters(&rg.ring, 4 * SHMBUS__MAX_MEMBERS, &cnt);
+  cr_assert_eq(cnt.cursor + cnt.received + cnt.lost + cnt.demoted, 0u);
+
+  epoch = shmbus__ring_peer_epoch(&rg.ring);
+  shmbus__ring_bump_peer_epoch(&rg.ring, rg.ring.own);
+  cr_assert_eq(shmbus__ring_peer_epoch(&rg.ring), epoch + 1);
+  cr_assert(shmbus__ring_peers_changed(&rg.ring, &epoch));
+  shmbus__ring_bump_peer_epoch(&rg.ring, SHMBUS__MAX_MEMBERS); /* not mapped: nothing */
+  cr_assert_eq(shmbus__ring_peer_epoch(&rg.ring), epoch);
+
+  shmbus__ring_sub_detach(&sub);
+  shmbus__ring_pub_detach(&pub);
+  shmbus__region_close(&rg);
+}
