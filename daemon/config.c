@@ -4,14 +4,14 @@
 #include "config.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "host.h"
 
 #define CONFIG_LINE_MAX 4096u /* longer lines are an error, not a surprise */
 #define CONFIG_SEG_MAX 128u   /* a 255-byte name has at most 128 segments */
@@ -36,7 +36,7 @@ struct config_rule {
 
 struct config {
   char *path; /* NULL for the default config */
-  uid_t owner;
+  uint32_t owner;
   struct config_limits limits;
   struct config_rule *rules;
   size_t n;
@@ -44,7 +44,7 @@ struct config {
   bool uses_groups;
 };
 
-struct config *config_new_default(uid_t owner) {
+struct config *config_new_default(uint32_t owner) {
   struct config *cfg = calloc(1, sizeof(*cfg));
   if (cfg != NULL) {
     cfg->owner = owner;
@@ -237,23 +237,19 @@ static int config_parse_who(struct config *cfg, const char *tok, struct config_w
     if (config_parse_id(tok + 4, &who->id))
       return 0;
   } else if (strncmp(tok, "user:", 5) == 0) {
-    struct passwd *pw;
-    errno = 0;
-    pw = tok[5] != '\0' ? getpwnam(tok + 5) : NULL;
-    if (pw != NULL) {
+    uint32_t uid;
+    if (host_user_id(tok + 5, &uid) == 0) {
       who->kind = CONFIG_WHO_UID;
-      who->id = (uint32_t)pw->pw_uid;
+      who->id = uid;
       return 0;
     }
     snprintf(err, errlen, "unknown user \"%s\"", tok + 5);
     return -EINVAL;
   } else if (strncmp(tok, "group:", 6) == 0) {
-    struct group *gr;
-    errno = 0;
-    gr = tok[6] != '\0' ? getgrnam(tok + 6) : NULL;
-    if (gr != NULL) {
+    uint32_t gid;
+    if (host_group_id(tok + 6, &gid) == 0) {
       who->kind = CONFIG_WHO_GID;
-      who->id = (uint32_t)gr->gr_gid;
+      who->id = gid;
       cfg->uses_groups = true;
       return 0;
     }
@@ -359,7 +355,7 @@ fail:
   return rv;
 }
 
-int config_load(const char *path, uid_t owner, struct config **out, char *err, size_t errlen) {
+int config_load(const char *path, uint32_t owner, struct config **out, char *err, size_t errlen) {
   struct config *cfg = NULL;
   char msg[256];
   char *line = NULL;

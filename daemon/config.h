@@ -29,7 +29,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 /* Operations a rule applies to (the rule verbs pub, sub, create, retain,
  * remove; `any` is pub and sub). */
@@ -98,12 +97,12 @@ int config_limit_override(struct config *cfg, const char *arg, char *err, size_t
 /* The limits of a loaded config (the defaults where it sets none). */
 const struct config_limits *config_limits(const struct config *cfg);
 
-/* Who asks: from SO_PEERCRED, plus the supplementary groups of the uid's
- * user (getgrouplist). `groups` is borrowed for the call. */
+/* Who asks: the peer identity of its connection (host_peer_get), plus the
+ * groups of its user (host_user_groups). `groups` is borrowed for the call. */
 struct config_cred {
-  uid_t uid;
-  gid_t gid;
-  const gid_t *groups;
+  uint32_t uid;
+  uint32_t gid;
+  const uint32_t *groups;
   size_t ngroups;
 };
 
@@ -112,11 +111,11 @@ struct config_cred {
  * -EINVAL for a syntax error, an unknown user or group, ... In every error
  * case `err` holds a sentence naming file:line. `owner` is the uid the
  * default policy allows besides root. */
-int config_load(const char *path, uid_t owner, struct config **out, char *err, size_t errlen);
+int config_load(const char *path, uint32_t owner, struct config **out, char *err, size_t errlen);
 
 /* An empty config (only the default policy) for `owner`. NULL when out of
  * memory. */
-struct config *config_new_default(uid_t owner);
+struct config *config_new_default(uint32_t owner);
 
 /* Frees a config; NULL is fine. */
 void config_free(struct config *cfg);

@@ -8,7 +8,8 @@
 #define SHMBUSD_LOG_H
 
 #include <stdbool.h>
-#include <syslog.h>
+
+#include "host.h"
 
 /* Where log lines go. */
 enum log_sink { LOG_SINK_STDERR = 0, LOG_SINK_SYSLOG = 1 };
@@ -20,9 +21,16 @@ void log_init(enum log_sink sink, bool verbose);
 /* Closes syslog if it was opened. */
 void log_close(void);
 
+/* The levels: syslog's, through the platform layer. */
+#define LOG_ERR HOST_LOG_ERR
+#define LOG_WARNING HOST_LOG_WARNING
+#define LOG_NOTICE HOST_LOG_NOTICE
+#define LOG_INFO HOST_LOG_INFO
+#define LOG_DEBUG HOST_LOG_DEBUG
+
 /* Logs one line at `level` (LOG_ERR .. LOG_DEBUG). A trailing newline is
  * added; the text is cut at 1 KiB. */
-void log_printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_printf(enum host_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_printf(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_printf(LOG_WARNING, __VA_ARGS__)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host.h"
 #include "log.h"
 #include "notify.h"
 #include "platform/platform.h"
@@ -762,9 +763,7 @@ size_t registry_repair_pending(struct registry *reg, bool *now) {
  * pid that cannot be one (0, or beyond pid_t) counts as dead; signal 0
  * only asks whether the process exists and sends nothing. */
 static bool registry_pid_dead(uint32_t pid) {
-  if (pid == 0 || pid > (uint32_t)INT_MAX)
-    return true;
-  return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+  return host_pid_gone(pid);
 }
 
 static void registry_sweep_topic(struct registry *reg, struct registry_topic *t, bool final) {

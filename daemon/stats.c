@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <msgpack.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "host.h"
 #include "log.h"
 #include "platform/platform.h"
 #include "proto.h"
@@ -54,7 +54,7 @@ static uint64_t stats_clamp(uint64_t v, uint64_t max) {
 /* The participant's name: its client's, "shmbusd" for the daemon's own
  * record, "" for a record whose owner has not come back after a restart. */
 static void stats_name(msgpack_packer *pk, const struct registry_part *p) {
-  const char *name = p->name != NULL ? p->name : p->client_id == 0 && p->pid == (uint32_t)getpid()
+  const char *name = p->name != NULL ? p->name : p->client_id == 0 && p->pid == (uint32_t)host_self_pid()
                                                      ? "shmbusd"
                                                      : "";
   stats_key(pk, "name");
@@ -238,7 +238,7 @@ int stats_init(struct stats *st, uv_loop_t *loop, struct registry *reg) {
   st->reg = reg;
   if ((rv = registry_create(reg, STATS_TOPIC, &p, true, true, &st->topic)) < 0)
     return rv;
-  rv = registry_attach(reg, st->topic, SHMBUS__WIRE_PUB, false, 0, 0, (uint32_t)getpid(),
+  rv = registry_attach(reg, st->topic, SHMBUS__WIRE_PUB, false, 0, 0, (uint32_t)host_self_pid(),
                        shmbus__self_uid(), -1, &part);
   if (rv < 0)
     return rv;

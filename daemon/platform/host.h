@@ -1,0 +1,211 @@
+/* host: the contract between shmbusd and the operating system it runs on.
+ *
+ * Everything OS-specific the daemon does goes through these calls: the bus
+ * directory and its lock, the listening socket and the connections it
+ * accepts, who is at the other end of one (a peer identity), the groups of
+ * a user and the names of users and groups, whether a process is alive,
+ * the descriptor limit, detaching from the terminal, the ready signal to
+ * whoever started the daemon, the supervisor's notification (systemd),
+ * signals and the system log. Each OS implements it once under
+ * daemon/platform/<os>/, with its own `host_impl.h` that defines the
+ * opaque types below; the build puts that folder on the include path, so
+ * no file outside daemon/platform/ tests an OS macro or includes an OS
+ * header for these jobs. (The data path's calls, memory files, events,
+ * descriptor passing, clocks, are the library's contract:
+ * src/platform/platform.h.)
+ *
+ * Conventions: calls return 0 (or a documented non-negative value) on
+ * success and a negative errno-style code on failure, never abort, and
+ * retry EINTR themselves. Handles they create are close-on-exec and, where
+ * a call says so, non-blocking. The daemon is single-threaded: none of
+ * these calls is meant to be used from two threads at once. Across fork()
+ * only host_daemonize forks, and it documents what each process keeps. */
+#ifndef SHMBUSD_HOST_H
+#define SHMBUSD_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Defines, per OS: host_sock_t (a socket handle; `int` on Linux),
+ * HOST_SOCK_INVALID, struct host_peer (who is at the other end of a
+ * connection), struct host_lock (a held directory lock), struct host_ready
+ * (the channel that tells whoever started the daemon that it is ready),
+ * HOST_PATH_MAX (the longest socket path, with its NUL). Callers use these
+ * types only through the calls below. */
+#include "host_impl.h"
+
+/* ---- the bus directory and its lock ----------------------------------- */
+
+/* Creates the bus directory `dir` (mode 0700, or 0755 for the system bus,
+ * whatever the umask), or checks an existing one: a real directory, not a
+ * link, owned by this process's user and writable by nobody else (whoever
+ * could write it could replace the daemon's socket). Returns 0, or a
+ * negative code with a sentence in `err` (-ENOTDIR, -EPERM for the owner
+ * or mode, another -errno). */
+int host_dir_prepare(const char *dir, bool system, char *err, size_t errlen);
+
+/* Takes the exclusive lock on the file `path` (created mode 0600, or 0644
+ * for the system bus), which makes the daemon unique per bus directory.
+ * The lock is held until host_lock_release or the process exits (so it
+ * survives host_daemonize, whose surviving process keeps it). Returns 0,
+ * -EBUSY when another process holds it, or another -errno. */
+int host_lock_take(const char *path, bool system, struct host_lock *lock);
+
+/* Writes this process's id into the lock file, for operators. */
+int host_lock_write_pid(struct host_lock *lock);
+
+/* Releases the lock (the file stays; it is harmless). Safe on a lock that
+ * was never taken. */
+void host_lock_release(struct host_lock *lock);
+
+/* ---- the listening socket and connections ----------------------------- */
+
+/* Listens on `path` for the control protocol's connections (a local
+ * SOCK_SEQPACKET socket on Linux), non-blocking. A stale socket file there
+ * (the caller holds the lock, so it is a dead daemon's) is replaced; any
+ * other kind of file is not (-EEXIST). The file gets mode 0600, or 0666
+ * for the system bus, from the start. Returns 0 with *sock, or a negative
+ * code with a sentence in `err`. *replaced tells whether a stale socket
+ * was removed. */
+int host_listen(const char *path, bool system, host_sock_t *sock, bool *replaced, char *err,
+                size_t errlen);
+
+/* Removes the socket file at `path` so that no new client finds it.
+ * Returns 0 (also when nothing was there) or -errno. */
+int host_unlisten(const char *path);
+
+/* Accepts one connection, non-blocking and close-on-exec. Returns 0 with
+ * *conn; -EAGAIN when none is waiting; -EINTR or -ECONNABORTED when one
+ * went away before it was taken (try again); -EMFILE or -ENFILE when the
+ * process or the system is out of descriptors; another -errno. */
+int host_accept(host_sock_t listener, host_sock_t *conn);
+
+/* Closes a socket handle; HOST_SOCK_INVALID is ignored. */
+void host_sock_close(host_sock_t sock);
+
+/* Asks for a send buffer of `bytes` on a connection (best effort: the
+ * system may cap it). */
+void host_sock_set_sndbuf(host_sock_t sock, int bytes);
+
+/* The pending error of a connection as a positive errno (0: none), read
+ * and cleared. */
+int host_sock_error(host_sock_t sock);
+
+/* Whether everything the daemon sent on `sock` has been received by the
+ * peer (nothing of ours waits in the socket). Returns 1, 0, or -errno
+ * (then the caller assumes data is still queued). */
+int host_sock_drained(host_sock_t sock);
+
+/* The identity of the process at the other end of a connection, as the
+ * kernel saw it when it connected (never what the peer claims). */
+int host_peer_get(host_sock_t conn, struct host_peer *peer);
+
+/* Accessors the rules and the log use. On Linux the user and group ids
+ * are the peer's uid and gid; a system that names users otherwise (SIDs)
+ * maps them to the numeric keys its user and group lookups below return. */
+uint32_t host_peer_uid(const struct host_peer *peer);
+uint32_t host_peer_gid(const struct host_peer *peer);
+int32_t host_peer_pid(const struct host_peer *peer);
+
+/* ---- users and groups ------------------------------------------------- */
+
+/* The groups user `uid` belongs to (its primary `gid` included), in a
+ * new array the caller frees. Returns 0 with *groups and *ngroups, -ENOENT
+ * when the user is unknown, -ENOMEM, or another -errno. */
+int host_user_groups(uint32_t uid, uint32_t gid, uint32_t **groups, size_t *ngroups);
+
+/* Look up a user or group by name for the config's `user:NAME` and
+ * `group:NAME`. Return 0 with the id, -ENOENT when unknown, another
+ * -errno when the lookup failed. */
+int host_user_id(const char *name, uint32_t *uid);
+int host_group_id(const char *name, uint32_t *gid);
+
+/* ---- processes -------------------------------------------------------- */
+
+/* This process's id and effective user id. */
+int32_t host_self_pid(void);
+uint32_t host_self_uid(void);
+
+/* Whether `pid` (read from shared memory, so anything) names no live
+ * process. An id that cannot be a process (0, out of range) is gone; a
+ * process we may not signal is alive. Sends nothing. */
+bool host_pid_gone(uint32_t pid);
+
+/* The soft limit on open descriptors (what errors name when they run
+ * out); 0 when unknown or unlimited. */
+uint64_t host_nofile_limit(void);
+
+/* Raises the soft descriptor limit to the hard one: each topic costs the
+ * daemon descriptors and each participant one. Returns 0 or -errno. */
+int host_nofile_raise(void);
+
+/* Opens a spare handle (on Linux /dev/null) that host_spare_release gives
+ * back when descriptors run out, so a connection can still be taken and
+ * refused cleanly. Returns the handle or HOST_SOCK_INVALID. */
+host_sock_t host_spare_take(void);
+void host_spare_release(host_sock_t spare);
+
+/* ---- starting: signals, detaching, telling the starter ---------------- */
+
+/* Ignores the signals that would kill the daemon for an error it handles
+ * itself (a broken pipe; a memory file beyond the file-size limit, which
+ * fails that one topic) and holds the stop and reload signals until
+ * host_signals_release, so that one arriving during start-up stops the
+ * daemon cleanly once its loop handles them. */
+void host_signals_hold(void);
+void host_signals_release(void);
+
+/* The ready channel named on the command line (`--ready-fd N`: the
+ * library's autostart passes a pipe as descriptor 3). `arg` is the
+ * option's text. Returns 0, or -EINVAL (with a sentence in `err`) when it
+ * names no usable channel. The channel is close-on-exec from then on. */
+int host_ready_from_arg(const char *arg, struct host_ready *ready, char *err, size_t errlen);
+
+/* A ready channel that says nothing (no --ready-fd). */
+void host_ready_none(struct host_ready *ready);
+
+/* Tells the channel's reader that the daemon is ready (one byte) and
+ * closes it. Closing without that (host_ready_close, or the process
+ * exiting) tells it that start-up failed. Safe on an empty channel. */
+void host_ready_signal(struct host_ready *ready);
+void host_ready_close(struct host_ready *ready);
+
+/* Detaches from the terminal and the session that started the daemon.
+ * On Linux: fork, setsid, fork again (so it can never reacquire a
+ * terminal), chdir /, stdin/stdout/stderr on /dev/null. The process that
+ * called it waits until the detached one signals `ready` (then exits 0)
+ * or closes it (then exits `fail_status`): whoever started the daemon
+ * learns whether it worked. Returns 0 in the detached process, which keeps
+ * every descriptor and lock, with *ready to signal; -errno when detaching
+ * failed before any fork (nothing changed). */
+int host_daemonize(int fail_status, struct host_ready *ready);
+
+/* Sends `msg` to the service manager (systemd's $NOTIFY_SOCKET, a path or
+ * an @abstract name), if there is one: READY=1, STOPPING=1. A tiny
+ * sd_notify(3), so the daemon needs no libsystemd. Returns 0 (also when
+ * there is no manager) or a negative code with a sentence in `err`; the
+ * daemon works without a supervisor, so callers only log it. */
+int host_notify_manager(const char *msg, char *err, size_t errlen);
+
+/* ---- the system log ---------------------------------------------------- */
+
+/* Levels, the same numbers as syslog's. */
+enum host_log_level {
+  HOST_LOG_ERR = 3,
+  HOST_LOG_WARNING = 4,
+  HOST_LOG_NOTICE = 5,
+  HOST_LOG_INFO = 6,
+  HOST_LOG_DEBUG = 7
+};
+
+/* Opens the system log (ident "shmbusd", with the pid, facility daemon),
+ * writes one line to it, closes it. */
+void host_syslog_open(void);
+void host_syslog_write(enum host_log_level level, const char *line);
+void host_syslog_close(void);
+
+/* The local time now as "YYYY-mm-dd HH:MM:SS.mmm", for stderr lines. */
+void host_log_time(char *buf, size_t cap);
+
+#endif /* SHMBUSD_HOST_H */

@@ -1,0 +1,33 @@
+/* host_impl: the Linux definitions of the opaque types of host.h. Only
+ * daemon/platform/host.h includes this file; only daemon/platform/linux/
+ * looks inside the structs. */
+#ifndef SHMBUSD_HOST_IMPL_H
+#define SHMBUSD_HOST_IMPL_H
+
+#include <stdint.h>
+
+/* A socket handle: a file descriptor. */
+typedef int host_sock_t;
+#define HOST_SOCK_INVALID (-1)
+
+/* The longest socket path, with its NUL (sizeof sockaddr_un.sun_path). */
+#define HOST_PATH_MAX 108
+
+/* SO_PEERCRED's view of a peer. */
+struct host_peer {
+  int32_t pid;
+  uint32_t uid;
+  uint32_t gid;
+};
+
+/* An flock(2)ed file; fd -1 when none is held. */
+struct host_lock {
+  int fd;
+};
+
+/* The write end of a pipe whose reader waits for one byte; -1 if none. */
+struct host_ready {
+  int fd;
+};
+
+#endif /* SHMBUSD_HOST_IMPL_H */

@@ -1,0 +1,147 @@
+/* sockets: the daemon's listening socket, its connections and who is at
+ * the other end of one, on Linux (host.h): a SOCK_SEQPACKET unix socket,
+ * SO_PEERCRED. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "host.h"
+
+_Static_assert(HOST_PATH_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
+               "HOST_PATH_MAX is sun_path's size");
+
+int host_listen(const char *path, bool system, host_sock_t *sock, bool *replaced, char *err,
+                size_t errlen) {
+  struct sockaddr_un sa;
+  struct stat st;
+  mode_t mode = system ? 0666 : 0600;
+  mode_t old;
+  size_t n = strlen(path);
+  int fd;
+  int rv;
+  int e;
+
+  *sock = -1;
+  *replaced = false;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  if (n >= sizeof(sa.sun_path)) {
+    snprintf(err, errlen, "socket path too long: %s", path);
+    return -ENAMETOOLONG;
+  }
+  memcpy(sa.sun_path, path, n + 1);
+  if (lstat(path, &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      snprintf(err, errlen, "%s exists and is not a socket; refusing to replace it", path);
+      return -EEXIST;
+    }
+    if (unlink(path) != 0) {
+      e = errno;
+      snprintf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(e));
+      return -e;
+    }
+    *replaced = true;
+  }
+  fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    e = errno;
+    snprintf(err, errlen, "socket: %s", strerror(e));
+    return -e;
+  }
+  /* The umask decides the mode bind gives the file: make it right from
+   * the start, then set it explicitly. */
+  old = umask(0777 & ~mode);
+  rv = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+  e = errno;
+  umask(old);
+  if (rv != 0) {
+    snprintf(err, errlen, "cannot bind %s: %s", path, strerror(e));
+    close(fd);
+    return -e;
+  }
+  if (chmod(path, mode) != 0 || listen(fd, SOMAXCONN) != 0) {
+    e = errno;
+    snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(e));
+    (void)unlink(path);
+    close(fd);
+    return -e;
+  }
+  *sock = fd;
+  return 0;
+}
+
+int host_unlisten(const char *path) {
+  if (unlink(path) != 0 && errno != ENOENT)
+    return -errno;
+  return 0;
+}
+
+int host_accept(host_sock_t listener, host_sock_t *conn) {
+  int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+  *conn = fd;
+  if (fd >= 0)
+    return 0;
+  return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+void host_sock_close(host_sock_t sock) {
+  if (sock >= 0)
+    (void)close(sock); /* on Linux the descriptor is gone even on EINTR */
+}
+
+void host_sock_set_sndbuf(host_sock_t sock, int bytes) {
+  (void)setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
+
+int host_sock_error(host_sock_t sock) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+
+  if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    return 0;
+  return err;
+}
+
+int host_sock_drained(host_sock_t sock) {
+  int queued = 0;
+
+  /* SIOCOUTQ: the bytes of our datagrams the peer has not received yet. */
+  if (ioctl(sock, SIOCOUTQ, &queued) != 0)
+    return -errno;
+  return queued == 0;
+}
+
+int host_peer_get(host_sock_t conn, struct host_peer *peer) {
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+
+  if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return -errno;
+  if (len != sizeof(cred))
+    return -EPROTO;
+  peer->pid = (int32_t)cred.pid;
+  peer->uid = (uint32_t)cred.uid;
+  peer->gid = (uint32_t)cred.gid;
+  return 0;
+}
+
+uint32_t host_peer_uid(const struct host_peer *peer) {
+  return peer->uid;
+}
+
+uint32_t host_peer_gid(const struct host_peer *peer) {
+  return peer->gid;
+}
+
+int32_t host_peer_pid(const struct host_peer *peer) {
+  return peer->pid;
+}
