@@ -52,6 +52,9 @@ int host_dir_prepare(const char *dir, bool system, char *err, size_t errlen);
  * -EBUSY when another process holds it, or another -errno. */
 int host_lock_take(const char *path, bool system, struct host_lock *lock);
 
+/* A lock that is not held (what host_lock_take leaves on failure). */
+void host_lock_none(struct host_lock *lock);
+
 /* Writes this process's id into the lock file, for operators. */
 int host_lock_write_pid(struct host_lock *lock);
 

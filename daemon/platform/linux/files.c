@@ -67,6 +67,10 @@ int host_lock_take(const char *path, bool system, struct host_lock *lock) {
   return 0;
 }
 
+void host_lock_none(struct host_lock *lock) {
+  lock->fd = -1;
+}
+
 int host_lock_write_pid(struct host_lock *lock) {
   char buf[32];
   int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
