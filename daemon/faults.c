@@ -2,11 +2,10 @@
 #include "faults.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "host.h"
 #include "log.h"
 
 enum fault_point faults_armed = FAULT_NONE;
@@ -55,20 +54,15 @@ int faults_init(void) {
 }
 
 void faults_delay(enum fault_point p) {
-  struct timespec ts;
-
   if (p != faults_armed)
     return;
   /* For this point the number is milliseconds, not a pass count. */
-  ts.tv_sec = (time_t)(faults_left / 1000u);
-  ts.tv_nsec = (long)(faults_left % 1000u) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
+  host_sleep_ms(faults_left);
 }
 
 void faults_hit(enum fault_point p) {
   if (p != faults_armed || --faults_left != 0)
     return;
   log_warn("test fault: SIGKILL at %s", faults_names[p]);
-  raise(SIGKILL);
+  host_crash();
 }

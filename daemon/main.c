@@ -25,6 +25,7 @@
 #include "log.h"
 #include "options.h"
 #include "paths.h"
+#include "reload.h"
 #include "server.h"
 #include "shmbus/error.h"
 #include "shmbus/version.h"
@@ -72,7 +73,7 @@ static void main_notify_manager(const char *msg) {
 static bool main_idle(const struct server *srv) {
   size_t i;
 
-  if (srv->nclients != 0)
+  if (srv->nparticipants != 0)
     return false;
   /* A read-only walk of the registry's hash table. */
   for (i = 0; i < srv->reg.nbuckets; i++)
@@ -148,7 +149,7 @@ static void main_on_signal(uv_signal_t *h, int signum) {
 
   if (signum == SIGHUP) {
     log_notice("SIGHUP: reloading the config");
-    server_reload(&ctx->srv);
+    reload_config(&ctx->srv);
     return;
   }
   log_notice("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -58,13 +58,17 @@ void options_usage(FILE *f) {
 }
 
 int options_parse(int argc, char **argv, struct options *o) {
-  static const struct option longopts[] = {
-      {"foreground", no_argument, NULL, 'f'},     {"system", no_argument, NULL, 's'},
-      {"dir", required_argument, NULL, 'd'},      {"config", required_argument, NULL, 'c'},
-      {"ready-fd", required_argument, NULL, 'r'}, {"limit", required_argument, NULL, 'l'},
-      {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},        {"idle-exit", required_argument, NULL, 'i'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"foreground", no_argument, NULL, 'f'},
+                                           {"system", no_argument, NULL, 's'},
+                                           {"dir", required_argument, NULL, 'd'},
+                                           {"config", required_argument, NULL, 'c'},
+                                           {"ready-fd", required_argument, NULL, 'r'},
+                                           {"limit", required_argument, NULL, 'l'},
+                                           {"verbose", no_argument, NULL, 'v'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {"version", no_argument, NULL, 'V'},
+                                           {"idle-exit", required_argument, NULL, 'i'},
+                                           {NULL, 0, NULL, 0}};
   int ch;
 
   memset(o, 0, sizeof(*o));
@@ -100,8 +104,7 @@ int options_parse(int argc, char **argv, struct options *o) {
       errno = 0;
       v = strtod(optarg, &end);
       if (errno != 0 || *end != '\0' || end == optarg || !(v > 0) || v > 86400.0 * 365) {
-        fprintf(stderr, "shmbusd: --idle-exit needs a number of seconds > 0, not \"%s\"\n",
-                optarg);
+        fprintf(stderr, "shmbusd: --idle-exit needs a number of seconds > 0, not \"%s\"\n", optarg);
         return OPTIONS_EXIT_USAGE;
       }
       o->idle_exit = v;

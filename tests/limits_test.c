@@ -71,7 +71,7 @@ Test(limits, topics_quota_counts_live_topics_of_one_client) {
   for (i = 1; i < 4; i++)
     dt_rec_close(&r[i]);
   dt_rec_close(&other);
-  dt_wait_log(&d, b, "quota: created 3 topics (limit topics 3)", 1);
+  dt_wait_log(&d, b, "created 3 topics that still exist; the daemon's limit \"topics\" is 3", 1);
   close(a);
   close(b);
   dt_stop(&d);
@@ -413,7 +413,7 @@ Test(limits, connections_per_uid_on_the_system_bus) {
   DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child: status %d",
             WEXITSTATUS(status));
   fd = dt_client(&d); /* root is not limited */
-  dt_wait_log(&d, fd, "quota: 2 connections (limit connections 2)", 1);
+  dt_wait_log(&d, fd, "has 2 connections to the system bus (limit \"connections\" is 2)", 1);
   close(fd);
   dt_stop(&d);
   dt_cleanup(&d);
@@ -500,7 +500,7 @@ Test(limits, unread_snapshot_replies_are_capped_per_client) {
     ids[i] = lt_snapshot_send(fd);
   /* Read nothing until the daemon refused two (it logs each): then it
    * answered all six with nothing read. */
-  dt_wait_log(&d, other, "snapshot replies unread (limit unread 4)", 2);
+  dt_wait_log(&d, other, "still unread; the daemon's limit \"unread\" is 4", 2);
   for (int i = 0; i < 6; i++) {
     int64_t rv = lt_snapshot_recv(fd, ids[i], text);
     if (rv > 0) {
@@ -688,7 +688,7 @@ Test(limits, reserved_connections_keep_room_for_owner_and_root) {
   DT_ASSERT(write(go[1], &byte, 1) == 1, "go");
   status = dt_wait_exit(pid);
   DT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", WEXITSTATUS(status));
-  dt_wait_log(&d, fd, "the last 3 slots are kept", 2);
+  dt_wait_log(&d, fd, "its last 3 connections (limit \"reserved\") are kept", 2);
   close(fd);
   dt_stop(&d);
   dt_cleanup(&d);

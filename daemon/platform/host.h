@@ -100,6 +100,11 @@ int host_sock_error(host_sock_t sock);
  * (then the caller assumes data is still queued). */
 int host_sock_drained(host_sock_t sock);
 
+/* Whether the descriptor `fd` (an eventfd a participant passed) is in
+ * non-blocking mode, so that writing it can never block the daemon. An
+ * invalid descriptor is not. */
+bool host_fd_nonblocking(int fd);
+
 /* The identity of the process at the other end of a connection, as the
  * kernel saw it when it connected (never what the peer claims). */
 int host_peer_get(host_sock_t conn, struct host_peer *peer);
@@ -134,6 +139,15 @@ uint32_t host_self_uid(void);
  * process. An id that cannot be a process (0, out of range) is gone; a
  * process we may not signal is alive. Sends nothing. */
 bool host_pid_gone(uint32_t pid);
+
+/* Sleeps `ms` milliseconds (the test-only fault delays; the daemon itself
+ * never sleeps). */
+void host_sleep_ms(uint64_t ms);
+
+/* Ends this process at once, as a crash would: no cleanup, nothing
+ * flushed, its connections and records left as they are (SIGKILL on
+ * Linux). For the crash tests' fault points only. */
+void host_crash(void) __attribute__((noreturn));
 
 /* The soft limit on open descriptors (what errors name when they run
  * out); 0 when unknown or unlimited. */

@@ -42,8 +42,9 @@ int host_dir_prepare(const char *dir, bool system, char *err, size_t errlen) {
     return -EPERM;
   }
   if ((st.st_mode & 022) != 0) {
-    snprintf(err, errlen, "%s is writable by its group or by others (mode %03o); refusing to use it",
-             dir, (unsigned)(st.st_mode & 0777));
+    snprintf(err, errlen,
+             "%s is writable by its group or by others (mode %03o); refusing to use it", dir,
+             (unsigned)(st.st_mode & 0777));
     return -EPERM;
   }
   return 0;

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host.h"
@@ -31,6 +32,20 @@ bool host_pid_gone(uint32_t pid) {
     return true;
   /* Signal 0 only asks whether the process exists: EPERM means it does. */
   return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+void host_sleep_ms(uint64_t ms) {
+  struct timespec ts;
+
+  ts.tv_sec = (time_t)(ms / 1000u);
+  ts.tv_nsec = (long)(ms % 1000u) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+void host_crash(void) {
+  (void)raise(SIGKILL);
+  _exit(137); /* not reached: SIGKILL cannot be caught */
 }
 
 uint64_t host_nofile_limit(void) {

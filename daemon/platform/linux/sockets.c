@@ -120,6 +120,12 @@ int host_sock_drained(host_sock_t sock) {
   return queued == 0;
 }
 
+bool host_fd_nonblocking(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+
+  return fl >= 0 && (fl & O_NONBLOCK) != 0;
+}
+
 int host_peer_get(host_sock_t conn, struct host_peer *peer) {
   struct ucred cred;
   socklen_t len = sizeof(cred);

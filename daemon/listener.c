@@ -1,0 +1,247 @@
+/* listener: accepting connections and reading participants' requests.
+ * See listener.h. */
+#include "listener.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "membership.h"
+#include "participant.h"
+#include "peers.h"
+#include "proto.h"
+#include "quota.h"
+#include "shmbus/error.h"
+#include "timers.h"
+
+/* Datagrams handled per readable event, and connections accepted per
+ * event, before the others get a turn (the polls are level-triggered: the
+ * rest is handled on the next iteration). */
+#define LISTENER_BATCH 64
+
+/* A participant's socket is readable, hung up, has room (when it is owed
+ * peer events) or has an error. */
+static void listener_on_participant(uv_poll_t *h, int status, int events) {
+  struct participant *p = h->data;
+  struct server *srv = p->srv;
+  int i;
+
+  if (status < 0) {
+    /* libuv reports EPOLLERR as UV_EBADF: the socket has an error, most
+     * often the participant went away with messages it never read. Say
+     * that, with the socket's own error, rather than "bad file
+     * descriptor". */
+    int err = host_sock_error(p->sock);
+    char why[128];
+    if (err == ECONNRESET || (err == 0 && status == UV_EBADF))
+      snprintf(why, sizeof(why), "connection closed (it went away with messages it had not read)");
+    else if (err != 0)
+      snprintf(why, sizeof(why), "connection error: %s", shmbus_strerror(-err));
+    else
+      snprintf(why, sizeof(why), "connection error: %s", uv_strerror(status));
+    participant_kill(p, why);
+    membership_reap(srv);
+    return;
+  }
+  if ((events & UV_WRITABLE) && p->writable)
+    (void)peers_flush(p);
+  /* Readable or hung up: recv tells which. */
+  for (i = 0; i < LISTENER_BATCH && !p->dead && !srv->stopping; i++) {
+    struct shmbus__msg m;
+    int rv;
+
+    shmbus__msg_init(&m, SHMBUS__MSG_NONE, 0);
+    rv = shmbus__proto_recv(p->sock, &m);
+    if (rv == -EAGAIN)
+      break;
+    if (rv == -EPROTO) {
+      participant_violation(p, 0, -EPROTO, "malformed message");
+      break;
+    }
+    if (rv == SHMBUS_EPROTOVER) {
+      /* The decoder read the id when it could: echo it. */
+      participant_violation(p, m.id, SHMBUS_EPROTOVER, "this daemon speaks protocol version 1");
+      break;
+    }
+    if (rv < 0) {
+      participant_kill(p, rv == -EPIPE        ? "connection closed"
+                          : rv == -ECONNRESET ? "connection closed (it went away with messages "
+                                                "it had not read)"
+                                              : shmbus_strerror(rv));
+      break;
+    }
+    handlers_dispatch(srv, p, &m);
+    shmbus__msg_close_fds(&m); /* whatever the handler did not take */
+  }
+  membership_reap(srv);
+}
+
+/* Refuses a connection we cannot serve: tells why when possible, closes. */
+static void listener_refuse(host_sock_t sock, int code, const char *text) {
+  struct shmbus__msg m;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_ERROR, 0);
+  m.code = code;
+  snprintf(m.text, sizeof(m.text), "%s", text);
+  (void)shmbus__proto_send(sock, &m);
+  host_sock_close(sock);
+}
+
+/* M7: admission (quota_admit), with the participants of the peer's uid
+ * counted on the system bus. Returns 0, or an error code with a sentence
+ * in `text` (which the refused connection receives). */
+static int listener_admit(struct server *srv, const struct host_peer *peer, char *text,
+                          size_t textlen) {
+  const struct config_limits *lim = config_limits(srv->cfg);
+  uint32_t uid = host_peer_uid(peer);
+  struct quota_admission a;
+  struct participant *p;
+
+  memset(&a, 0, sizeof(a));
+  a.nofile = host_nofile_limit();
+  a.cap = quota_max_participants(lim, a.nofile);
+  a.connected = srv->nparticipants;
+  a.uid = uid;
+  a.owner = srv->owner;
+  a.trusted = uid == srv->owner || uid == 0;
+  a.system = srv->system;
+  if (srv->system && lim->connections != 0)
+    for (p = srv->participants; p != NULL; p = p->next)
+      if (p->uid == uid && !p->dead)
+        a.of_uid++;
+  return quota_admit(lim, &a, text, textlen);
+}
+
+static void listener_accept_one(struct server *srv, host_sock_t sock) {
+  struct host_peer peer;
+  struct participant *p;
+  char text[SHMBUS__TEXT_MAX + 1];
+  int rv;
+
+  if ((rv = host_peer_get(sock, &peer)) < 0) {
+    log_warn("accept: cannot tell who connected: %s", shmbus_strerror(rv));
+    host_sock_close(sock);
+    return;
+  }
+  if (!srv->system && host_peer_uid(&peer) != srv->owner && host_peer_uid(&peer) != 0) {
+    log_notice("connection from pid %d uid %u refused: this is the per-user bus of uid %u",
+               (int)host_peer_pid(&peer), (unsigned)host_peer_uid(&peer), (unsigned)srv->owner);
+    listener_refuse(sock, SHMBUS_EDENIED, "this is a per-user bus of another user");
+    return;
+  }
+  if ((rv = listener_admit(srv, &peer, text, sizeof(text))) < 0) {
+    log_printf(rv == -EMFILE ? LOG_WARNING : LOG_NOTICE,
+               "connection from pid %d uid %u refused: %s", (int)host_peer_pid(&peer),
+               (unsigned)host_peer_uid(&peer), text);
+    listener_refuse(sock, rv, text);
+    return;
+  }
+  if ((rv = participant_open(srv, sock, &peer, listener_on_participant, &p, text, sizeof(text))) <
+      0) {
+    listener_refuse(sock, rv, text);
+    return;
+  }
+  timers_schedule_hello(srv);
+  log_debug("client %u connected: pid %d uid %u gid %u", p->id, (int)host_peer_pid(&peer),
+            (unsigned)host_peer_uid(&peer), (unsigned)host_peer_gid(&peer));
+}
+
+static void listener_on_listen(uv_poll_t *h, int status, int events);
+
+static void listener_on_resume(uv_timer_t *t) {
+  struct server *srv = t->data;
+
+  if (srv->spare == HOST_SOCK_INVALID)
+    srv->spare = host_spare_take();
+  if (!srv->stopping)
+    (void)uv_poll_start(&srv->listen_poll, UV_READABLE, listener_on_listen);
+}
+
+/* Stops accepting for a second (accept keeps failing: do not spin). */
+static void listener_pause(struct server *srv) {
+  (void)uv_poll_stop(&srv->listen_poll);
+  (void)uv_timer_start(&srv->accept_timer, listener_on_resume, 1000, 0);
+}
+
+static void listener_on_listen(uv_poll_t *h, int status, int events) {
+  struct server *srv = h->data;
+  int i;
+
+  (void)events;
+  if (status < 0) {
+    log_err("listening socket: %s", uv_strerror(status));
+    return;
+  }
+  for (i = 0; i < LISTENER_BATCH && !srv->stopping; i++) {
+    host_sock_t sock;
+    int rv = host_accept(srv->listen_sock, &sock);
+    if (rv == 0) {
+      listener_accept_one(srv, sock);
+      continue;
+    }
+    if (rv == -EINTR || rv == -ECONNABORTED)
+      continue;
+    if (rv == -EAGAIN)
+      break;
+    if (rv == -EMFILE || rv == -ENFILE) {
+      /* Out of descriptors. The listening socket would stay readable and
+       * the loop spin: give the spare descriptor back, take the
+       * connection, refuse it (the participant sees the daemon hang up),
+       * and keep the spare again. Without a spare, stop accepting for a
+       * second. */
+      log_warn("out of file descriptors (RLIMIT_NOFILE %llu, %zu clients): refusing a connection",
+               (unsigned long long)host_nofile_limit(), srv->nparticipants);
+      if (srv->spare != HOST_SOCK_INVALID) {
+        bool took;
+        host_spare_release(srv->spare);
+        srv->spare = HOST_SOCK_INVALID;
+        took = host_accept(srv->listen_sock, &sock) == 0;
+        if (took) {
+          char text[SHMBUS__TEXT_MAX + 1];
+          snprintf(text, sizeof(text),
+                   "the daemon is out of file descriptors (RLIMIT_NOFILE %llu); try later",
+                   (unsigned long long)host_nofile_limit());
+          listener_refuse(sock, -EMFILE, text);
+        }
+        srv->spare = host_spare_take();
+        if (took && srv->spare != HOST_SOCK_INVALID)
+          continue;
+      }
+      listener_pause(srv);
+      break;
+    }
+    log_err("accept: %s", shmbus_strerror(rv));
+    listener_pause(srv);
+    break;
+  }
+  membership_reap(srv);
+}
+
+int listener_start(struct server *srv) {
+  int rv;
+
+  if ((rv = uv_timer_init(srv->loop, &srv->accept_timer)) < 0)
+    return rv;
+  srv->accept_timer.data = srv;
+  srv->accept_init = true;
+  srv->spare = host_spare_take();
+  if ((rv = uv_poll_init(srv->loop, &srv->listen_poll, srv->listen_sock)) < 0)
+    return rv;
+  srv->listen_poll.data = srv;
+  srv->listen_init = true;
+  return uv_poll_start(&srv->listen_poll, UV_READABLE, listener_on_listen);
+}
+
+void listener_close(struct server *srv) {
+  int rv;
+
+  if (srv->listen_init && !uv_is_closing((uv_handle_t *)&srv->listen_poll))
+    uv_close((uv_handle_t *)&srv->listen_poll, NULL);
+  if (srv->accept_init && !uv_is_closing((uv_handle_t *)&srv->accept_timer))
+    uv_close((uv_handle_t *)&srv->accept_timer, NULL);
+  /* We still hold the lock, so the name is ours to remove. */
+  if (srv->sock_path[0] != '\0' && (rv = host_unlisten(srv->sock_path)) < 0)
+    log_warn("cannot remove %s: %s", srv->sock_path, shmbus_strerror(rv));
+}

@@ -1,0 +1,216 @@
+/* participant: one connection and what the daemon keeps about it. See
+ * participant.h. */
+#include "participant.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform/platform.h"
+#include "server.h"
+#include "shmbus/error.h"
+
+/* The send buffer asked for each connection: room for the bursts of peer
+ * events an open can cause. The system caps it (net.core.wmem_max). */
+#define PARTICIPANT_SNDBUF (1 << 20)
+
+int participant_open(struct server *srv, host_sock_t sock, const struct host_peer *peer,
+                     uv_poll_cb on_event, struct participant **out, char *text, size_t textlen) {
+  struct participant *p;
+  int rv;
+
+  *out = NULL;
+  /* Best effort: a larger send buffer absorbs bursts of peer events. */
+  host_sock_set_sndbuf(sock, PARTICIPANT_SNDBUF);
+  if ((p = calloc(1, sizeof(*p))) == NULL) {
+    (void)snprintf(text, textlen, "out of memory");
+    return -ENOMEM;
+  }
+  p->srv = srv;
+  p->sock = sock;
+  p->peer = *peer;
+  p->uid = host_peer_uid(peer);
+  p->on_event = on_event;
+  p->accepted_ns = shmbus__clock_mono_ns();
+  quota_rate_init(&p->bucket, config_limits(srv->cfg), p->accepted_ns);
+  p->id = srv->next_id++;
+  if (srv->next_id == 0)
+    srv->next_id = 1;
+  (void)snprintf(p->name, sizeof(p->name), "?");
+  if ((rv = uv_poll_init(srv->loop, &p->poll, sock)) < 0) {
+    log_warn("accept: cannot watch a client socket: %s", uv_strerror(rv));
+    free(p);
+    (void)snprintf(text, textlen, "cannot watch the connection");
+    return -ENOMEM;
+  }
+  p->poll.data = p;
+  p->next = srv->participants;
+  if (srv->participants != NULL)
+    srv->participants->prev = p;
+  srv->participants = p;
+  srv->nparticipants++;
+  srv->nohello++;
+  *out = p;
+  if ((rv = uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT, on_event)) < 0) {
+    log_warn("accept: cannot watch a client socket: %s", uv_strerror(rv));
+    participant_kill(p, NULL);
+  }
+  return 0;
+}
+
+void participant_log(const struct participant *p, enum host_log_level level, const char *fmt, ...) {
+  char line[768];
+  va_list ap;
+
+  va_start(ap, fmt);
+  (void)vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  log_printf(level, "client %u (pid %d, uid %u, %s): %s", p->id, (int)host_peer_pid(&p->peer),
+             (unsigned)p->uid, p->name, line);
+}
+
+void participant_kill(struct participant *p, const char *why) {
+  struct server *srv = p->srv;
+
+  if (p->dead)
+    return;
+  p->dead = true;
+  (void)uv_poll_stop(&p->poll);
+  /* A process that exits closes its connection: routine, so debug. */
+  if (why != NULL)
+    participant_log(p, strcmp(why, "connection closed") == 0 ? LOG_DEBUG : LOG_INFO,
+                    "disconnected: %s", why);
+  p->kill_next = srv->kill_list;
+  srv->kill_list = p;
+}
+
+static void participant_closed(uv_handle_t *h) {
+  struct participant *p = h->data;
+
+  /* Counted until its socket is closed, so that a status reply never
+   * reports a participant gone while its socket is still open. */
+  p->srv->nparticipants--;
+  host_sock_close(p->sock);
+  free(p->groups);
+  free(p);
+}
+
+void participant_close(struct participant *p) {
+  struct server *srv = p->srv;
+
+  if (p->prev != NULL)
+    p->prev->next = p->next;
+  else
+    srv->participants = p->next;
+  if (p->next != NULL)
+    p->next->prev = p->prev;
+  p->prev = p->next = NULL;
+  if (!p->hello) {
+    p->hello = true; /* counted once */
+    srv->nohello--;
+  }
+  uv_close((uv_handle_t *)&p->poll, participant_closed);
+}
+
+int participant_send(struct participant *p, const struct shmbus__msg *m) {
+  int rv;
+
+  if (p->dead)
+    return -EPIPE;
+  rv = shmbus__proto_send(p->sock, m);
+  if (rv == 0)
+    return 0;
+  if (rv == -EAGAIN) {
+    participant_log(p, LOG_WARNING, "its socket is full (it does not read); disconnecting");
+    participant_kill(p, NULL);
+  } else if (rv == -EPIPE || rv == -ECONNRESET) {
+    participant_kill(p, "connection closed");
+  } else {
+    participant_log(p, LOG_WARNING, "send failed: %s", shmbus_strerror(rv));
+    participant_kill(p, NULL);
+  }
+  return rv;
+}
+
+void participant_error(struct participant *p, uint32_t id, int code, const char *fmt, ...) {
+  struct shmbus__msg m;
+  va_list ap;
+
+  shmbus__msg_init(&m, SHMBUS__MSG_ERROR, id);
+  m.code = code;
+  va_start(ap, fmt);
+  (void)vsnprintf(m.text, sizeof(m.text), fmt, ap);
+  va_end(ap);
+  (void)participant_send(p, &m);
+}
+
+void participant_violation(struct participant *p, uint32_t id, int code, const char *what) {
+  participant_log(p, LOG_NOTICE, "protocol violation: %s", what);
+  participant_error(p, id, code, "%s", what);
+  participant_kill(p, NULL);
+}
+
+void participant_watch(struct participant *p, bool writable) {
+  int rv;
+
+  if (p->dead || p->writable == writable)
+    return;
+  p->writable = writable;
+  rv = uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT | (writable ? UV_WRITABLE : 0),
+                     p->on_event);
+  if (rv < 0) {
+    participant_log(p, LOG_WARNING, "cannot watch its socket: %s", uv_strerror(rv));
+    participant_kill(p, NULL);
+  }
+}
+
+void participant_set_name(struct participant *p, const char *name) {
+  size_t i;
+
+  for (i = 0; i + 1 < sizeof(p->name) && name[i] != '\0'; i++)
+    p->name[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+  p->name[i] = '\0';
+}
+
+void participant_groups(struct participant *p) {
+  if (p->groups_known)
+    return;
+  p->groups_known = true;
+  if (host_user_groups(p->uid, host_peer_gid(&p->peer), &p->groups, &p->ngroups) < 0) {
+    p->groups = NULL;
+    p->ngroups = 0;
+  }
+}
+
+void participant_unread_refresh(struct participant *p) {
+  if (p->unread_snaps == 0 || p->dead)
+    return;
+  if (host_sock_drained(p->sock) == 1) {
+    p->unread_snaps = 0;
+    p->unread_bytes = 0;
+  }
+}
+
+void participant_add_part(struct participant *p, struct registry_part *part) {
+  part->owner = p;
+  part->client_id = p->id;
+  part->name = p->name;
+  part->owner_next = p->parts;
+  p->parts = part;
+  p->nparts++;
+}
+
+void participant_remove_part(struct participant *p, struct registry_part *part) {
+  struct registry_part **pp;
+
+  for (pp = &p->parts; *pp != NULL; pp = &(*pp)->owner_next)
+    if (*pp == part) {
+      *pp = part->owner_next;
+      p->nparts--;
+      break;
+    }
+  part->owner_next = NULL;
+  part->name = NULL; /* the participant's memory */
+}
