@@ -181,8 +181,6 @@ static void listener_on_listen(uv_poll_t *h, int status, int events) {
       listener_accept_one(srv, sock);
       continue;
     }
-    if (rv == -EINTR || rv == -ECONNABORTED)
-      continue;
     if (rv == -EAGAIN)
       break;
     if (rv == -EMFILE || rv == -ENFILE) {

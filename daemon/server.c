@@ -14,9 +14,8 @@
 #include "shmbus/error.h"
 #include "timers.h"
 
-int server_init(struct server *srv, uv_loop_t *loop, host_sock_t listen_sock,
-                const char *sock_path, bool system, struct config *cfg, const char *config_path,
-                bool config_default) {
+int server_init(struct server *srv, uv_loop_t *loop, host_sock_t listen_sock, const char *sock_path,
+                bool system, struct config *cfg, const char *config_path, bool config_default) {
   int rv;
 
   memset(srv, 0, sizeof(*srv));

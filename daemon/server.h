@@ -80,7 +80,7 @@ struct server {
   bool sweep_init;
   uv_timer_t hello_timer; /* closes connections that do not say hello in time */
   bool hello_init;
-  size_t nohello;                   /* participants that have not said hello yet */
+  size_t nohello;                  /* participants that have not said hello yet */
   struct server_account *accounts; /* retained topics per creator uid */
   size_t naccounts;
   uv_timer_t reconcile_timer; /* compares shared records with the registry */
@@ -108,9 +108,8 @@ struct server_account {
 /* Sets up the registry, $sys/stats, the timers and the listening socket's
  * watcher. Takes `listen_sock` and `cfg` (freed by server_free). Returns 0
  * or a negative code; on failure call server_free. */
-int server_init(struct server *srv, uv_loop_t *loop, host_sock_t listen_sock,
-                const char *sock_path, bool system, struct config *cfg, const char *config_path,
-                bool config_default);
+int server_init(struct server *srv, uv_loop_t *loop, host_sock_t listen_sock, const char *sock_path,
+                bool system, struct config *cfg, const char *config_path, bool config_default);
 
 /* The account of `uid`, created on first use; NULL when out of memory. */
 struct server_account *server_account(struct server *srv, uint32_t uid);

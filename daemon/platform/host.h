@@ -78,10 +78,10 @@ int host_listen(const char *path, bool system, host_sock_t *sock, bool *replaced
  * Returns 0 (also when nothing was there) or -errno. */
 int host_unlisten(const char *path);
 
-/* Accepts one connection, non-blocking and close-on-exec. Returns 0 with
- * *conn; -EAGAIN when none is waiting; -EINTR or -ECONNABORTED when one
- * went away before it was taken (try again); -EMFILE or -ENFILE when the
- * process or the system is out of descriptors; another -errno. */
+/* Accepts one connection, non-blocking and close-on-exec (a connection
+ * that went away before it was taken is skipped). Returns 0 with *conn;
+ * -EAGAIN when none is waiting; -EMFILE or -ENFILE when the process or the
+ * system is out of descriptors; another -errno. */
 int host_accept(host_sock_t listener, host_sock_t *conn);
 
 /* Closes a socket handle; HOST_SOCK_INVALID is ignored. */

@@ -85,8 +85,13 @@ int host_unlisten(const char *path) {
 }
 
 int host_accept(host_sock_t listener, host_sock_t *conn) {
-  int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int fd;
 
+  /* A signal, or a connection that went away before it was taken: the
+   * next one may be waiting. */
+  do
+    fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
   *conn = fd;
   if (fd >= 0)
     return 0;
