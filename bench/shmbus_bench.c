@@ -1,5 +1,6 @@
 /* shmbus-bench: fan-out and latency of shmbus between processes, side by
- * side with other transports measured in the same run.
+ * side with other transports measured in the same run, and what the bus
+ * costs around them (publish, idle: costs.c).
  *
  *   fanout   one publisher process, N subscriber processes, for every
  *            combination of the listed subscriber counts, message sizes,
@@ -8,6 +9,8 @@
  *            each message), CPU time per delivered message.
  *   latency  ping-pong between two processes: one-way latency and half
  *            the round trip, per size and wait mode.
+ *   publish  ns per publish with 0, 1 and 8 busy-polling subscribers.
+ *   idle     the daemon holding 1,000 topics: memory, CPU, wake-ups.
  *
  * The program starts its own shmbusd on a fresh private bus directory and
  * uses the public API only. With --peers, every configuration also runs
@@ -41,6 +44,7 @@
 
 #include "benchproc.h"
 #include "benchutil.h"
+#include "costs.h"
 #include "shmbus/shmbus.h"
 #include "xport.h"
 
@@ -139,6 +143,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "Usage: " PROG " fanout  [options]\n"
           "       " PROG " latency [options]\n"
+          "       " PROG " publish [--quick] [--pin] [--rounds N] [--daemon PATH]\n"
+          "       " PROG " idle    [--quick] [--window-ms N] [--daemon PATH]\n"
           "\n"
           "Measures shmbus between processes (its own shmbusd on a private bus directory, the\n"
           "public API), optionally next to other transports in the same run. Prints a markdown\n"
@@ -174,8 +180,10 @@ static void usage(FILE *f) {
           "  --csv | --json     machine-readable output on stdout instead of markdown\n"
           "  --plot FILE.png    also draw the results with gnuplot (needs gnuplot in $PATH)\n"
           "  --daemon PATH      the shmbusd to start (default " SHMBUSD_PATH ")\n"
-          "  --help             this text\n",
+          "  --help             this text\n"
+          "\n",
           BX_MAX_SUBS, BX_MIN_SIZE);
+  costs_usage(f);
 }
 
 static void parse(int argc, char **argv, struct opts *o) {
@@ -187,7 +195,7 @@ static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof(*o));
   o->daemon = SHMBUSD_PATH;
   if (argc < 2)
-    bad_usage("needs a subcommand: fanout or latency%s", "");
+    bad_usage("needs a subcommand: fanout, latency, publish or idle%s", "");
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(stdout);
     exit(0);
@@ -1580,6 +1588,8 @@ int main(int argc, char **argv) {
   int dstatus = 0, rv = 0;
   bool all_ok = true;
 
+  if (argc >= 2 && (strcmp(argv[1], "publish") == 0 || strcmp(argv[1], "idle") == 0))
+    return costs_main(argc, argv);
   parse(argc, argv, &o);
   if (o.plot != NULL && !in_path("gnuplot")) {
     fprintf(stderr, PROG ": --plot needs gnuplot in $PATH (Debian: apt-get install "

@@ -202,13 +202,37 @@ Test(bench, markdown_and_csv_reports) {
   free(out);
 }
 
+/* The daemon's costs: publish with 0, 1 and 8 awake subscribers, and an
+ * idle daemon holding 1,000 topics (what shmbus-bus-bench measured). */
+Test(bench, publish_and_idle_reports) {
+  const char *pub[] = {"publish", "--quick", "--rounds", "1", NULL};
+  const char *idle[] = {"idle", "--quick", "--window-ms", "200", NULL};
+  char *out;
+  int st = run_bench(&out, pub);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st, out);
+  cr_assert_eq(strncmp(out, "# shmbus-bench publish\n", 23), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "\n| 0 | "), "%s", out);
+  cr_assert_not_null(strstr(out, "\n| 1 | "), "%s", out);
+  cr_assert_not_null(strstr(out, "\n| 8 | "), "%s", out);
+  cr_assert_not_null(strstr(out, "stopped cleanly"), "%s", out);
+  free(out);
+  st = run_bench(&out, idle);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st, out);
+  cr_assert_eq(strncmp(out, "# shmbus-bench idle\n", 20), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "| 1000 topics open | "), "%s", out);
+  cr_assert_not_null(strstr(out, "stopped cleanly"), "%s", out);
+  free(out);
+}
+
 Test(bench, bad_arguments_exit_2) {
   const char *a1[] = {"fanout", "--wait", "sometimes", NULL};
   const char *a2[] = {"fanout", "--size", "8", NULL};
   const char *a3[] = {"nonsense", NULL};
-  const char *const *all[] = {a1, a2, a3};
+  const char *a4[] = {"publish", "--window-ms", "10", NULL};
+  const char *a5[] = {"idle", "--rounds", "2", NULL};
+  const char *const *all[] = {a1, a2, a3, a4, a5};
   unsigned i;
-  for (i = 0; i < 3; i++) {
+  for (i = 0; i < 5; i++) {
     char *out;
     int st = run_bench(&out, all[i]);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "case %u: status %d", i, st);
