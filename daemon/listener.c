@@ -38,7 +38,7 @@ static void listener_on_participant(uv_poll_t *h, int status, int events) {
     if (err == ECONNRESET || (err == 0 && status == UV_EBADF))
       snprintf(why, sizeof(why), "connection closed (it went away with messages it had not read)");
     else if (err != 0)
-      snprintf(why, sizeof(why), "connection error: %s", shmbus_strerror(-err));
+      snprintf(why, sizeof(why), "connection error: %s", strerror(err));
     else
       snprintf(why, sizeof(why), "connection error: %s", uv_strerror(status));
     participant_kill(p, why);
@@ -121,7 +121,7 @@ static void listener_accept_one(struct server *srv, host_sock_t sock) {
   int rv;
 
   if ((rv = host_peer_get(sock, &peer)) < 0) {
-    log_warn("accept: cannot tell who connected: %s", shmbus_strerror(rv));
+    log_warn("accept: cannot tell who connected: %s", strerror(-rv));
     host_sock_close(sock);
     return;
   }
@@ -210,7 +210,7 @@ static void listener_on_listen(uv_poll_t *h, int status, int events) {
       listener_pause(srv);
       break;
     }
-    log_err("accept: %s", shmbus_strerror(rv));
+    log_err("accept: %s", strerror(-rv));
     listener_pause(srv);
     break;
   }
@@ -225,7 +225,7 @@ int listener_start(struct server *srv) {
   srv->accept_timer.data = srv;
   srv->accept_init = true;
   srv->spare = host_spare_take();
-  if ((rv = uv_poll_init(srv->loop, &srv->listen_poll, srv->listen_sock)) < 0)
+  if ((rv = uv_poll_init_socket(srv->loop, &srv->listen_poll, srv->listen_sock)) < 0)
     return rv;
   srv->listen_poll.data = srv;
   srv->listen_init = true;
@@ -241,5 +241,5 @@ void listener_close(struct server *srv) {
     uv_close((uv_handle_t *)&srv->accept_timer, NULL);
   /* We still hold the lock, so the name is ours to remove. */
   if (srv->sock_path[0] != '\0' && (rv = host_unlisten(srv->sock_path)) < 0)
-    log_warn("cannot remove %s: %s", srv->sock_path, shmbus_strerror(rv));
+    log_warn("cannot remove %s: %s", srv->sock_path, strerror(-rv));
 }

@@ -56,7 +56,7 @@ static int main_lock(const char *dir, bool system, struct host_lock *lock) {
     return -ENAMETOOLONG;
   }
   if ((rv = host_lock_take(path, system, lock)) < 0 && rv != -EBUSY)
-    log_err("cannot lock %s: %s", path, shmbus_strerror(rv));
+    log_err("cannot lock %s: %s", path, strerror(-rv));
   return rv;
 }
 
@@ -254,7 +254,7 @@ int main(int argc, char **argv) {
   /* Each topic costs the daemon two descriptors and each participant one
    * (its eventfd): raise the soft limit to the hard one. */
   if ((rv = host_nofile_raise()) < 0)
-    log_warn("cannot raise the descriptor limit: %s", shmbus_strerror(rv));
+    log_warn("cannot raise the descriptor limit: %s", strerror(-rv));
   if (host_listen(sock_path, o.system, &listen_sock, &replaced, err, sizeof(err)) < 0) {
     log_err("%s", err);
     goto done;
@@ -263,13 +263,13 @@ int main(int argc, char **argv) {
     log_info("removed a stale socket left by a previous daemon");
   if (!o.foreground) {
     if ((rv = host_daemonize(OPTIONS_EXIT_ERROR, &detached)) < 0) {
-      log_err("cannot detach: %s", shmbus_strerror(rv));
+      log_err("cannot detach: %s", strerror(-rv));
       goto done;
     }
     log_init(LOG_SINK_SYSLOG, o.verbose);
   }
   if ((rv = host_lock_write_pid(&lock)) < 0)
-    log_warn("cannot write the pid into the lock file: %s", shmbus_strerror(rv));
+    log_warn("cannot write the pid into the lock file: %s", strerror(-rv));
   if ((rv = uv_loop_init(&ctx.loop)) < 0) {
     log_err("cannot start the event loop: %s", uv_strerror(rv));
     goto done;

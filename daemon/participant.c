@@ -39,7 +39,7 @@ int participant_open(struct server *srv, host_sock_t sock, const struct host_pee
   if (srv->next_id == 0)
     srv->next_id = 1;
   (void)snprintf(p->name, sizeof(p->name), "?");
-  if ((rv = uv_poll_init(srv->loop, &p->poll, sock)) < 0) {
+  if ((rv = uv_poll_init_socket(srv->loop, &p->poll, sock)) < 0) {
     log_warn("accept: cannot watch a client socket: %s", uv_strerror(rv));
     free(p);
     (void)snprintf(text, textlen, "cannot watch the connection");

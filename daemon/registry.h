@@ -37,17 +37,17 @@ struct registry_topic;
 /* One ring record held on behalf of a client (or of the daemon itself). */
 struct registry_part {
   struct registry_topic *topic;
-  void *owner;                      /* the server's client; NULL: the daemon or nobody */
+  void *owner;                      /* its struct participant; NULL: the daemon or nobody */
   struct registry_part *owner_next; /* the owner's list of parts */
   struct registry_part *prev;       /* the topic's list (parts or dying) */
   struct registry_part *next;
   uint32_t role;      /* SHMBUS__WIRE_PUB or SHMBUS__WIRE_SUB */
   uint32_t index;     /* record index in the ring (subscribers: global, m * max_subs + i) */
   uint32_t member;    /* m of the owner's uid's member file */
-  uint32_t uid;       /* from SO_PEERCRED */
+  uint32_t uid;       /* from the connection's peer identity (host_peer_get) */
   uint32_t deadline_ms; /* subscribers: what the daemon wrote into the record */
-  uint32_t pid;       /* from SO_PEERCRED */
-  uint32_t client_id; /* the owner's id, for stats; 0 for the daemon */
+  uint32_t pid;       /* from the connection's peer identity */
+  uint32_t client_id; /* the owner's participant id ($sys/stats "client"); 0: the daemon */
   const char *name;   /* the owner's name, for stats (the owner's memory); NULL: none */
   int eventfd;        /* the owner's wake-up eventfd; -1 for none */
   bool reliable;      /* subscribers */

@@ -6,7 +6,8 @@
 
 #include <stdint.h>
 
-/* A socket handle: a file descriptor. */
+/* A socket handle: a file descriptor (libuv's uv_os_sock_t on Linux, so the
+ * daemon watches it with uv_poll_init_socket). */
 typedef int host_sock_t;
 #define HOST_SOCK_INVALID (-1)
 
