@@ -21,7 +21,7 @@ const char *access_op_name(unsigned op) {
 }
 
 bool access_trusted(const struct server *srv, uint32_t uid) {
-  return uid == srv->owner || uid == 0;
+  return uid == srv->owner || host_uid_is_superuser(uid);
 }
 
 bool access_may(struct server *srv, struct participant *p, const char *topic, unsigned op,

@@ -16,7 +16,8 @@
 #include "registry.h"
 #include "server.h"
 
-/* Whether uid `uid` is the bus owner or root: they may do everything. */
+/* Whether uid `uid` is the bus owner or the superuser (root): they may do
+ * everything. */
 bool access_trusted(const struct server *srv, uint32_t uid);
 
 /* Whether `p` may do `op` (CONFIG_OP_*) on `topic`, with the reason (the

@@ -487,7 +487,7 @@ bool config_check(const struct config *cfg, const char *topic, unsigned op,
 
   if (rv >= 0)
     return rv == 1;
-  return cred->uid == cfg->owner || cred->uid == 0;
+  return cred->uid == cfg->owner || host_uid_is_superuser(cred->uid);
 }
 
 int config_decide(const struct config *cfg, const char *topic, unsigned op,

@@ -507,7 +507,7 @@ static void handlers_remove(struct server *srv, struct participant *p, struct sh
 static void handlers_stop(struct server *srv, struct participant *p, struct shmbus__msg *m) {
   struct shmbus__msg ok;
 
-  if (p->uid != srv->owner && p->uid != 0) {
+  if (!access_trusted(srv, p->uid)) {
     participant_log(p, LOG_NOTICE, "stop refused");
     participant_error(p, m->id, SHMBUS_EDENIED, "only uid %u or root may stop this daemon",
                       (unsigned)srv->owner);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "handlers.h"
 #include "log.h"
 #include "membership.h"
@@ -105,7 +106,7 @@ static int listener_admit(struct server *srv, const struct host_peer *peer, char
   a.connected = srv->nparticipants;
   a.uid = uid;
   a.owner = srv->owner;
-  a.trusted = uid == srv->owner || uid == 0;
+  a.trusted = access_trusted(srv, uid);
   a.system = srv->system;
   if (srv->system && lim->connections != 0)
     for (p = srv->participants; p != NULL; p = p->next)
@@ -125,7 +126,7 @@ static void listener_accept_one(struct server *srv, host_sock_t sock) {
     host_sock_close(sock);
     return;
   }
-  if (!srv->system && host_peer_uid(&peer) != srv->owner && host_peer_uid(&peer) != 0) {
+  if (!srv->system && !access_trusted(srv, host_peer_uid(&peer))) {
     log_notice("connection from pid %d uid %u refused: this is the per-user bus of uid %u",
                (int)host_peer_pid(&peer), (unsigned)host_peer_uid(&peer), (unsigned)srv->owner);
     listener_refuse(sock, SHMBUS_EDENIED, "this is a per-user bus of another user");

@@ -135,6 +135,10 @@ int host_group_id(const char *name, uint32_t *gid);
 int32_t host_self_pid(void);
 uint32_t host_self_uid(void);
 
+/* Whether `uid` is the system's superuser, who may do everything on any
+ * bus (root on Linux). */
+bool host_uid_is_superuser(uint32_t uid);
+
 /* Whether `pid` (read from shared memory, so anything) names no live
  * process. An id that cannot be a process (0, out of range) is gone; a
  * process we may not signal is alive. Sends nothing. */

@@ -27,6 +27,10 @@ uint32_t host_self_uid(void) {
   return (uint32_t)geteuid();
 }
 
+bool host_uid_is_superuser(uint32_t uid) {
+  return uid == 0;
+}
+
 bool host_pid_gone(uint32_t pid) {
   if (pid == 0 || pid > (uint32_t)INT_MAX)
     return true;
