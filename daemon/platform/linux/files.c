@@ -75,14 +75,18 @@ void host_lock_none(struct host_lock *lock) {
 int host_lock_write_pid(struct host_lock *lock) {
   char buf[32];
   int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+  ssize_t w;
 
   if (lock->fd < 0)
     return -EBADF;
   if (ftruncate(lock->fd, 0) != 0)
     return -errno;
-  if (pwrite(lock->fd, buf, (size_t)n, 0) != n)
-    return errno != 0 ? -errno : -EIO;
-  return 0;
+  do
+    w = pwrite(lock->fd, buf, (size_t)n, 0);
+  while (w < 0 && errno == EINTR);
+  if (w < 0)
+    return -errno;
+  return w == n ? 0 : -EIO; /* a short write to a local file: the disk is full */
 }
 
 void host_lock_release(struct host_lock *lock) {
