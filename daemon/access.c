@@ -57,7 +57,7 @@ bool access_may(struct server *srv, struct participant *p, const char *topic, un
 
 bool access_role(struct server *srv, struct participant *p, const char *topic, uint32_t role,
                  bool quiet, char *why, size_t whylen) {
-  return access_may(srv, p, topic, role == SHMBUS__WIRE_PUB ? CONFIG_OP_PUB : CONFIG_OP_SUB, quiet,
+  return access_may(srv, p, topic, role == SHMBUS__ROLE_PUB ? CONFIG_OP_PUB : CONFIG_OP_SUB, quiet,
                     why, whylen);
 }
 
@@ -67,7 +67,7 @@ bool access_view_topic(void *ctx, const struct registry_topic *t) {
 
   if (access_trusted(p->srv, p->uid))
     return true;
-  return access_role(p->srv, p, t->name, SHMBUS__WIRE_SUB, true, why, sizeof(why));
+  return access_role(p->srv, p, t->name, SHMBUS__ROLE_SUB, true, why, sizeof(why));
 }
 
 bool access_view_part(void *ctx, const struct registry_part *part) {

@@ -27,7 +27,7 @@ bool access_trusted(const struct server *srv, uint32_t uid);
 bool access_may(struct server *srv, struct participant *p, const char *topic, unsigned op,
                 bool quiet, char *why, size_t whylen);
 
-/* access_may for publishing or subscribing (`role` SHMBUS__WIRE_*). */
+/* access_may for publishing or subscribing (`role` SHMBUS__ROLE_*). */
 bool access_role(struct server *srv, struct participant *p, const char *topic, uint32_t role,
                  bool quiet, char *why, size_t whylen);
 

@@ -24,7 +24,7 @@
 #define HANDLERS_MAX_TOPICS 65536u
 
 static const char *handlers_role_name(uint32_t role) {
-  return role == SHMBUS__WIRE_PUB ? "pub" : "sub";
+  return role == SHMBUS__ROLE_PUB ? "pub" : "sub";
 }
 
 /* The participant's process id, for the log. */
@@ -42,7 +42,7 @@ static bool handlers_check(struct server *srv, struct participant *p, struct shm
   char why[300];
   int rv;
 
-  if (m->role != SHMBUS__WIRE_PUB && m->role != SHMBUS__WIRE_SUB) {
+  if (m->role != SHMBUS__ROLE_PUB && m->role != SHMBUS__ROLE_SUB) {
     participant_violation(p, m->id, -EPROTO, "role must be \"pub\" or \"sub\"");
     return false;
   }
@@ -50,7 +50,7 @@ static bool handlers_check(struct server *srv, struct participant *p, struct shm
     participant_error(p, m->id, rv, "invalid topic name \"%s\"", m->topic);
     return false;
   }
-  if (strncmp(m->topic, "$sys/", 5) == 0 && m->role == SHMBUS__WIRE_PUB) {
+  if (strncmp(m->topic, "$sys/", 5) == 0 && m->role == SHMBUS__ROLE_PUB) {
     participant_log(p, LOG_NOTICE, "publishing to %s refused", m->topic);
     participant_error(p, m->id, SHMBUS_EDENIED,
                       "$sys/ topics are published by the daemon only; subscribe instead");
@@ -248,9 +248,9 @@ static void handlers_open(struct server *srv, struct participant *p, struct shmb
   if (rv < 0) {
     if (rv == SHMBUS_ENOSLOT)
       participant_error(p, m->id, rv, "topic \"%s\" has no free %s record (max_%s %u)", t->name,
-                        m->role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber",
-                        m->role == SHMBUS__WIRE_PUB ? "pubs" : "subs",
-                        m->role == SHMBUS__WIRE_PUB ? t->params.max_pubs : t->params.max_subs);
+                        m->role == SHMBUS__ROLE_PUB ? "publisher" : "subscriber",
+                        m->role == SHMBUS__ROLE_PUB ? "pubs" : "subs",
+                        m->role == SHMBUS__ROLE_PUB ? t->params.max_pubs : t->params.max_subs);
     else if (rv == SHMBUS_ELIMIT)
       participant_error(p, m->id, rv,
                         "topic \"%s\" has participants of %u uids already, the most one topic "
@@ -318,7 +318,7 @@ static void handlers_adopt(struct server *srv, struct participant *p, struct shm
   /* Its own uid's member file, which the adopt just passed (or an earlier
    * one of the same uid did). A subscriber's record must lie in it. */
   rv = registry_member(t, p->uid);
-  if (rv < 0 || (part->role == SHMBUS__WIRE_SUB && part->member != (uint32_t)rv)) {
+  if (rv < 0 || (part->role == SHMBUS__ROLE_SUB && part->member != (uint32_t)rv)) {
     participant_error(p, m->id, SHMBUS_EDENIED, "record %u is not in the member file of uid %u",
                       part->index, (unsigned)p->uid);
     (void)registry_detach(&srv->reg, part);

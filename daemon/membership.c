@@ -13,7 +13,7 @@
 #include "timers.h"
 
 static const char *membership_role_name(uint32_t role) {
-  return role == SHMBUS__WIRE_PUB ? "pub" : "sub";
+  return role == SHMBUS__ROLE_PUB ? "pub" : "sub";
 }
 
 void membership_leave(struct server *srv, struct registry_part *part) {
@@ -53,7 +53,7 @@ void membership_join(struct server *srv, struct participant *p, uint32_t id,
   for (q = t->parts; q != NULL; q = q->next)
     if (q->role != part->role && q->eventfd >= 0)
       m.peers++;
-  if (part->role == SHMBUS__WIRE_PUB) {
+  if (part->role == SHMBUS__ROLE_PUB) {
     /* The region keeps its read-write fds; sending does not take them. */
     m.fds[0] = t->region.data_fd;
   } else {

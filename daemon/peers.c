@@ -13,7 +13,7 @@
 static uint32_t peers_slots(const struct registry_part *to) {
   const struct shmbus__ring *r = &to->topic->region.ring;
   /* Subscriber indices are global: m * max_subs + i over the member files. */
-  return to->role == SHMBUS__WIRE_PUB ? r->max_subs * SHMBUS__MAX_MEMBERS : r->max_pubs;
+  return to->role == SHMBUS__ROLE_PUB ? r->max_subs * SHMBUS__MAX_MEMBERS : r->max_pubs;
 }
 
 /* Sends one peer event about record `index` of `role` on `to`'s topic:
@@ -36,7 +36,7 @@ static int peers_event(struct participant *p, const struct registry_part *to, ui
     FAULT_DELAY(FAULT_DELAY_PEER_JOIN);
     m.fds[0] = about->eventfd;
     m.nfds = 1;
-    if (role == SHMBUS__WIRE_SUB) {
+    if (role == SHMBUS__ROLE_SUB) {
       rv = shmbus__region_member_fd_ro(&about->topic->region, about->member, &member_fd);
       if (rv < 0) {
         log_err("topic %s: cannot pass member file %u: %s", about->topic->name, about->member,
@@ -94,7 +94,7 @@ bool peers_flush(struct participant *p) {
         if (q->role != part->role && q->index == i && q->eventfd >= 0)
           break;
       rv = peers_event(p, part, q != NULL ? SHMBUS__MSG_PEER_JOIN : SHMBUS__MSG_PEER_LEAVE,
-                       part->role == SHMBUS__WIRE_PUB ? SHMBUS__WIRE_SUB : SHMBUS__WIRE_PUB, i, q);
+                       part->role == SHMBUS__ROLE_PUB ? SHMBUS__ROLE_SUB : SHMBUS__ROLE_PUB, i, q);
       if (rv < 0)
         break;
       part->peers_owed[i / 64] &= ~(UINT64_C(1) << (i % 64));

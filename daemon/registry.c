@@ -205,7 +205,7 @@ static void registry_push_part(struct registry_part **head, struct registry_part
 static void registry_add_part(struct registry_topic *t, struct registry_part *p) {
   p->topic = t;
   registry_push_part(&t->parts, p);
-  if (p->role == SHMBUS__WIRE_PUB)
+  if (p->role == SHMBUS__ROLE_PUB)
     t->n_pubs++;
   else
     t->n_subs++;
@@ -257,7 +257,7 @@ int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t rol
   struct registry_part *p;
   int rv;
 
-  if (role == SHMBUS__WIRE_PUB && !t->data_rw)
+  if (role == SHMBUS__ROLE_PUB && !t->data_rw)
     return SHMBUS_ESTATE;
   if ((p = calloc(1, sizeof(*p))) == NULL)
     return -ENOMEM;
@@ -268,7 +268,7 @@ int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t rol
   if ((rv = registry_member(t, uid)) < 0)
     goto fail;
   p->member = (uint32_t)rv;
-  if (role == SHMBUS__WIRE_PUB) {
+  if (role == SHMBUS__ROLE_PUB) {
     struct shmbus__ring_pub h;
     uint32_t pub_id = reg->next_pub_id++;
     if (reg->next_pub_id == 0)
@@ -307,7 +307,7 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
   uint32_t rec_pid;
   bool reliable = false;
 
-  if (role == SHMBUS__WIRE_PUB) {
+  if (role == SHMBUS__ROLE_PUB) {
     uint32_t id;
     if (index >= r->max_pubs) {
       snprintf(text, textlen, "publisher index %u out of range (max_pubs %u)", index, r->max_pubs);
@@ -337,13 +337,13 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
   }
   if (rec_pid != pid) {
     snprintf(text, textlen, "%s record %u belongs to pid %u, not to pid %u",
-             role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber", index, rec_pid, pid);
+             role == SHMBUS__ROLE_PUB ? "publisher" : "subscriber", index, rec_pid, pid);
     return SHMBUS_ESTATE;
   }
   registry_known(t, role, known, sizeof(known) / sizeof(known[0]));
   if (known[index / 64] & (UINT64_C(1) << (index % 64))) {
     snprintf(text, textlen, "%s record %u is already held by a participant",
-             role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber", index);
+             role == SHMBUS__ROLE_PUB ? "publisher" : "subscriber", index);
     return SHMBUS_ESTATE;
   }
   if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -352,8 +352,8 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
   p->index = index;
   p->pid = pid;
   p->reliable = reliable;
-  p->member = role == SHMBUS__WIRE_SUB ? index / r->max_subs : t->region.ring.own;
-  if (role == SHMBUS__WIRE_SUB)
+  p->member = role == SHMBUS__ROLE_SUB ? index / r->max_subs : t->region.ring.own;
+  if (role == SHMBUS__ROLE_SUB)
     p->deadline_ms = shmbus__ring_sub_deadline(r, index);
   p->eventfd = eventfd;
   registry_add_part(t, p);
@@ -450,7 +450,7 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32
                name);
       return rv;
     }
-    if (role == SHMBUS__WIRE_PUB && !t->data_rw) {
+    if (role == SHMBUS__ROLE_PUB && !t->data_rw) {
       /* The first read-write descriptor: from now on the daemon can attach
        * publishers and repair this topic. Parts keep indices, not
        * pointers into the old mappings, so swapping the view is safe. */
@@ -486,7 +486,7 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32
   /* Whether the creator asked to retain the topic is not in the region;
    * an adopted topic lives as long as its participants. */
   t->retain = false;
-  t->data_rw = role == SHMBUS__WIRE_PUB;
+  t->data_rw = role == SHMBUS__ROLE_PUB;
   t->sweep_until_ns = now_ns + REGISTRY_SWEEP_WINDOW_NS;
   t->sweeping = true;
   t->sweep_next = reg->sweeps;
@@ -517,7 +517,7 @@ static void registry_signal(struct registry_part *p) {
   if (shmbus__notify_signal(p->eventfd) == -EBADFD) {
     p->tampered = true;
     log_warn("topic %s: the eventfd of %s record %u (pid %u) was made blocking; not waking it",
-             p->topic->name, p->role == SHMBUS__WIRE_PUB ? "publisher" : "subscriber", p->index,
+             p->topic->name, p->role == SHMBUS__ROLE_PUB ? "publisher" : "subscriber", p->index,
              p->pid);
     if (reg->on_tampered != NULL)
       reg->on_tampered(reg->drop_ctx, p);
@@ -529,7 +529,7 @@ static void registry_signal(struct registry_part *p) {
  * owners do, ring.c). Which bit means what is src/notify.c's business. */
 static void registry_wake(struct registry_topic *t, enum shmbus__notify_kind kind) {
   const struct shmbus__ring *r = &t->region.ring;
-  uint32_t role = kind == SHMBUS__NOTIFY_SLEEPERS ? SHMBUS__WIRE_SUB : SHMBUS__WIRE_PUB;
+  uint32_t role = kind == SHMBUS__NOTIFY_SLEEPERS ? SHMBUS__ROLE_SUB : SHMBUS__ROLE_PUB;
   struct registry_part *p;
 
   if (!shmbus__notify_any(r, kind))
@@ -712,7 +712,7 @@ int registry_detach(struct registry *reg, struct registry_part *part) {
   struct shmbus__ring *r = &t->region.ring;
 
   registry_unlink_part(&t->parts, part);
-  if (part->role == SHMBUS__WIRE_SUB) {
+  if (part->role == SHMBUS__ROLE_SUB) {
     uint32_t m = part->member;
     t->n_subs--;
     shmbus__ring_evict_sub(r, part->index);
@@ -771,7 +771,7 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
   bool orphans = false;
   uint32_t i;
 
-  registry_known(t, SHMBUS__WIRE_SUB, known, sizeof(known) / sizeof(known[0]));
+  registry_known(t, SHMBUS__ROLE_SUB, known, sizeof(known) / sizeof(known[0]));
   for (i = 0; i < r->n_members * r->max_subs; i++) {
     uint32_t st;
     uint32_t pid;
@@ -791,7 +791,7 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
     registry_wake_pub_waiters(t);
   if (!t->data_rw)
     return; /* publishers cannot be repaired without a read-write mapping */
-  registry_known(t, SHMBUS__WIRE_PUB, known, sizeof(known) / sizeof(known[0]));
+  registry_known(t, SHMBUS__ROLE_PUB, known, sizeof(known) / sizeof(known[0]));
   for (i = 0; i < r->max_pubs; i++) {
     struct registry_part *p;
     uint32_t pid;
@@ -805,7 +805,7 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
       continue; /* try again at the next sweep */
     log_info("topic %s: publisher record %u (pid %u) was not adopted%s; repairing", t->name, i, pid,
              final ? " in time" : " and its process is gone");
-    p->role = SHMBUS__WIRE_PUB;
+    p->role = SHMBUS__ROLE_PUB;
     p->index = i;
     p->pid = pid;
     p->eventfd = -1;
@@ -875,7 +875,7 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
         t->repaired++;
         (*fixed)++;
       }
-      p = registry_part_at(t, SHMBUS__WIRE_SUB, i);
+      p = registry_part_at(t, SHMBUS__ROLE_SUB, i);
       st = shmbus__ring_sub_owner(r, i, &rec_pid);
       if (p != NULL) {
         if (shmbus__ring_sub_restore(r, i, p->reliable, p->pid, p->deadline_ms) > 0) {
@@ -899,13 +899,13 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
       struct registry_part *p;
       uint32_t pub_pid;
       if (shmbus__ring_pub_owner(r, k, &pub_pid, NULL) != SHMBUS__PUB_ACTIVE ||
-          registry_part_at(t, SHMBUS__WIRE_PUB, k) != NULL)
+          registry_part_at(t, SHMBUS__ROLE_PUB, k) != NULL)
         continue;
       if ((p = calloc(1, sizeof(*p))) == NULL)
         continue; /* next round */
       log_notice("topic %s: publisher record %u is held by no participant; repairing", t->name,
                  k);
-      p->role = SHMBUS__WIRE_PUB;
+      p->role = SHMBUS__ROLE_PUB;
       p->index = k;
       p->pid = pub_pid;
       p->eventfd = -1;

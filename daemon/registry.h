@@ -41,7 +41,7 @@ struct registry_part {
   struct registry_part *owner_next; /* the owner's list of parts */
   struct registry_part *prev;       /* the topic's list (parts or dying) */
   struct registry_part *next;
-  uint32_t role;      /* SHMBUS__WIRE_PUB or SHMBUS__WIRE_SUB */
+  uint32_t role;      /* SHMBUS__ROLE_PUB or SHMBUS__ROLE_SUB */
   uint32_t index;     /* record index in the ring (subscribers: global, m * max_subs + i) */
   uint32_t member;    /* m of the owner's uid's member file */
   uint32_t uid;       /* from the connection's peer identity (host_peer_get) */
@@ -145,7 +145,7 @@ int registry_create(struct registry *reg, const char *name, const struct shmbus_
                     bool retain, bool sys, struct registry_topic **out);
 
 /* Adopts a region a participant passes after a restart: validates it as
- * `role` would map it (SHMBUS__WIRE_*), checks it against a topic already
+ * `role` would map it (SHMBUS__ROLE_*), checks it against a topic already
  * known by that name (same nonce) or creates the topic from it, and takes
  * the fds it keeps (then sets *data_fd / *ctrl_fd to -1). A publisher's
  * read-write data fd upgrades a topic known read-only. `want` (may be

@@ -120,7 +120,7 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t,
   stats_key(pk, "pubs");
   (void)msgpack_pack_array(pk, t->n_pubs);
   for (p = t->parts; p != NULL; p = p->next) {
-    if (p->role != SHMBUS__WIRE_PUB)
+    if (p->role != SHMBUS__ROLE_PUB)
       continue;
     (void)msgpack_pack_map(pk, 5);
     stats_who(pk, p, v);
@@ -131,7 +131,7 @@ static void stats_pack_topic(msgpack_packer *pk, const struct registry_topic *t,
   for (p = t->parts; p != NULL; p = p->next) {
     struct shmbus__sub_counters cnt;
     uint64_t cursor;
-    if (p->role != SHMBUS__WIRE_SUB)
+    if (p->role != SHMBUS__ROLE_SUB)
       continue;
     /* The part's index was checked when it was registered; its member file
      * is mapped as long as the topic lives (else the counters read 0). */
@@ -238,7 +238,7 @@ int stats_init(struct stats *st, uv_loop_t *loop, struct registry *reg) {
   st->reg = reg;
   if ((rv = registry_create(reg, STATS_TOPIC, &p, true, true, &st->topic)) < 0)
     return rv;
-  rv = registry_attach(reg, st->topic, SHMBUS__WIRE_PUB, false, 0, 0, (uint32_t)host_self_pid(),
+  rv = registry_attach(reg, st->topic, SHMBUS__ROLE_PUB, false, 0, 0, (uint32_t)host_self_pid(),
                        shmbus__self_uid(), -1, &part);
   if (rv < 0)
     return rv;

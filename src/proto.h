@@ -56,11 +56,6 @@ enum shmbus__msg_type {
   SHMBUS__MSG_TYPE_COUNT
 };
 
-/* The daemon's old names for enum shmbus__role (layout.h), kept until its
- * sources say SHMBUS__ROLE_PUB/SUB; new code uses those. */
-#define SHMBUS__WIRE_PUB SHMBUS__ROLE_PUB
-#define SHMBUS__WIRE_SUB SHMBUS__ROLE_SUB
-
 /* Which optional fields a message carries (msg.has). */
 enum {
   SHMBUS__HAS_PARAMS = 1u << 0, /* all four of slots, slot_size, max_subs, max_pubs */
