@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Cross-builds shmbus for 64-bit Windows with Debian's mingw-w64, and runs
+# the Windows tests under Wine:
+#
+#   scripts/windows.sh           install the cross compiler, build libuv and
+#                                msgpack-c for Windows from Debian's own
+#                                source packages, then the Windows programs
+#   scripts/windows.sh --test    also install Wine and run the Windows tests
+#                                under it (ctest through Wine)
+#   scripts/windows.sh --help
+#
+# Everything it makes lives in build-windows/ of this checkout:
+#   build-windows/deps/          libuv and msgpack-c for Windows (include/, lib/)
+#   build-windows/deps-build/    the private apt state, the unpacked source
+#                                packages and their build trees
+#   build-windows/               the CMake build of the Windows programs
+#                                (tests/windows/ today: see docs/windows.md)
+#
+# The sources come from the deb-src counterparts of the machine's own
+# Debian entries, fetched with apt through a private sources list, list
+# directory and cache (build-windows/deps-build/apt): the machine's apt
+# configuration is read, never changed. Idempotent: a library already in
+# build-windows/deps (its stamp file names the source version) is neither
+# fetched nor rebuilt; remove build-windows/ to start over.
+#
+# --test runs Wine in a private, temporary WINEPREFIX (removed at exit,
+# with the wineserver this script started for it), WINEDEBUG=-all, without
+# a display: the tests are console programs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+run_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) run_tests=1 ;;
+    --help | -h) usage; exit 0 ;;
+    *) echo "windows.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+out=$src/build-windows
+deps=$out/deps
+work=$out/deps-build
+jobs=${SHMBUS_JOBS:-2}
+t_start=$SECONDS
+say() { echo "windows.sh: $*" >&2; }
+
+# ---- packages -------------------------------------------------------------
+
+need=(mingw-w64 cmake make dpkg-dev)
+[ "$run_tests" -eq 1 ] && need+=(wine wine64)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    say "missing packages: ${missing[*]}; run this script as root to install them"
+    exit 1
+  fi
+  say "installing ${missing[*]}"
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+toolchain=$src/cmake/mingw-w64-x86_64.cmake
+
+# ---- Debian's sources, through a private apt state -------------------------
+
+apt_dir=$work/apt
+apt_opts=(
+  -o "Dir::Etc::SourceList=$apt_dir/sources.list"
+  -o "Dir::Etc::SourceParts=-"
+  -o "Dir::State::Lists=$apt_dir/lists"
+  -o "Dir::Cache=$apt_dir/cache"
+  # The private directories belong to whoever runs this; apt's download
+  # user (_apt) may not be able to write them.
+  -o "APT::Sandbox::User=$(id -un)"
+)
+apt_ready=0
+
+# Writes a deb-src line for every Debian repository the machine installs
+# binary packages from (same mirror, suite and component), and downloads
+# those repositories' Sources indexes into the private list directory.
+apt_prepare() {
+  [ "$apt_ready" -eq 1 ] && return 0
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+  local keyring=/usr/share/keyrings/debian-archive-keyring.gpg opt=
+  [ -r "$keyring" ] && opt="[signed-by=$keyring] "
+  apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' |
+    sort -u | while read -r uri suite comp; do
+      # Only Debian's own archive: other vendors' entries do not carry
+      # the Debian packages we build.
+      case "$uri" in */debian/ | */debian-security/) echo "deb-src $opt$uri $suite $comp" ;; esac
+    done >"$apt_dir/sources.list.new"
+  if ! [ -s "$apt_dir/sources.list.new" ]; then
+    say "no Debian repository found in the machine's apt configuration"
+    return 1
+  fi
+  mv "$apt_dir/sources.list.new" "$apt_dir/sources.list"
+  say "fetching the Sources indexes of: $(awk '{print $(NF-2), $(NF-1)}' "$apt_dir/sources.list" | paste -sd, -)"
+  apt-get "${apt_opts[@]}" -qq update || return 1
+  apt_ready=1
+}
+
+# Downloads and unpacks source package $1 into $work/src/$1 (Debian's
+# patches applied by dpkg-source). apt checks every file against the signed
+# indexes. A mirror may lack the newest upload in one suite (the same
+# version is often also in the point release): then each repository is
+# tried on its own, in the list's order.
+fetch_source() {
+  local pkg=$1 dir=$work/src/$1 list dsc
+  rm -rf "$dir" && mkdir -p "$dir"
+  if ! (cd "$dir" && apt-get "${apt_opts[@]}" -qq source --download-only "$pkg" >/dev/null 2>"$dir/apt.err"); then
+    local ok=0
+    while read -r line; do
+      list=$apt_dir/one.list
+      echo "$line" >"$list"
+      rm -f "$dir"/*.dsc "$dir"/*.tar.* "$dir"/*.diff.gz
+      if (cd "$dir" && apt-get "${apt_opts[@]}" -o "Dir::Etc::SourceList=$list" -qq \
+        source --download-only "$pkg" >/dev/null 2>>"$dir/apt.err"); then
+        ok=1
+        break
+      fi
+    done <"$apt_dir/sources.list"
+    if [ "$ok" -eq 0 ]; then
+      say "could not download the source of $pkg:"
+      cat "$dir/apt.err" >&2
+      return 1
+    fi
+  fi
+  dsc=$(ls "$dir"/*.dsc)
+  (cd "$dir" && dpkg-source --no-check -x "$(basename "$dsc")" tree >/dev/null) || return 1
+  # The version, from the .dsc: it names the stamp.
+  sed -n 's/^Version: //p' "$dsc" >"$dir/version"
+}
+
+# Builds source package $1 with CMake for Windows and installs it into
+# $deps; the rest of the arguments are its CMake options. Skipped when the
+# stamp says it is there.
+build_dep() {
+  local pkg=$1
+  shift
+  if [ -f "$deps/.stamp-$pkg" ]; then
+    say "$pkg $(cat "$deps/.stamp-$pkg") already built"
+    return 0
+  fi
+  local t0=$SECONDS
+  apt_prepare
+  fetch_source "$pkg"
+  local dir=$work/src/$pkg version
+  version=$(cat "$dir/version")
+  say "cross-building $pkg $version"
+  rm -rf "$work/build-$pkg"
+  cmake -S "$dir/tree" -B "$work/build-$pkg" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$deps" -DBUILD_TESTING=OFF "$@" \
+    >"$work/build-$pkg.log" 2>&1 &&
+    cmake --build "$work/build-$pkg" -j"$jobs" >>"$work/build-$pkg.log" 2>&1 &&
+    cmake --install "$work/build-$pkg" >>"$work/build-$pkg.log" 2>&1 || {
+    say "building $pkg failed; the log:"
+    tail -n 40 "$work/build-$pkg.log" >&2
+    return 1
+  }
+  echo "$version" >"$deps/.stamp-$pkg"
+  say "$pkg $version built in $((SECONDS - t0)) s"
+}
+
+mkdir -p "$deps" "$work"
+build_dep libuv1 -DLIBUV_BUILD_TESTS=OFF -DLIBUV_BUILD_BENCH=OFF
+build_dep msgpack-c -DMSGPACK_BUILD_TESTS=OFF -DMSGPACK_BUILD_EXAMPLES=OFF
+
+# ---- the Windows programs -------------------------------------------------
+
+t0=$SECONDS
+cmake -S "$src/tests/windows" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
+  -DSHMBUS_WINDOWS_DEPS="$deps" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$out/configure.log" 2>&1 || {
+  cat "$out/configure.log" >&2
+  exit 1
+}
+cmake --build "$out" -j"$jobs"
+say "Windows programs built in $((SECONDS - t0)) s (total $((SECONDS - t_start)) s) in $out"
+
+[ "$run_tests" -eq 1 ] || exit 0
+
+# ---- the tests, under Wine --------------------------------------------------
+
+wine=$(command -v wine64 || true)
+[ -n "$wine" ] || { [ -x /usr/lib/wine/wine64 ] && wine=/usr/lib/wine/wine64; } || wine=$(command -v wine)
+wineserver=$(command -v wineserver64 || true)
+[ -n "$wineserver" ] || { [ -x /usr/lib/wine/wineserver64 ] && wineserver=/usr/lib/wine/wineserver64; } ||
+  wineserver=$(command -v wineserver)
+
+WINEPREFIX=$(mktemp -d /tmp/shmbus-wine.XXXXXX)
+export WINEPREFIX WINEDEBUG=-all WINEARCH=win64
+# No Mono or Gecko installer prompts (the tests need neither), and no
+# debugger for a program that crashes (some tests crash children on
+# purpose): the crash is then only its exit code.
+export WINEDLLOVERRIDES="mscoree,mshtml=;winedbg.exe=d"
+unset DISPLAY WAYLAND_DISPLAY
+cleanup() {
+  local rc=$?
+  # Ends the wineserver of this prefix only (and the programs it runs).
+  "$wineserver" -k >/dev/null 2>&1 || true
+  "$wineserver" -w >/dev/null 2>&1 || true
+  rm -rf "$WINEPREFIX"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+t0=$SECONDS
+# A persistent wineserver: otherwise each test program starts and stops
+# its own, which costs seconds. Then the prefix is created once.
+"$wineserver" -p
+"$wine" wineboot --init >/dev/null 2>&1
+say "Wine prefix ready in $((SECONDS - t0)) s ($("$wine" --version))"
+t0=$SECONDS
+ctest --test-dir "$out" --output-on-failure -j1 ${SHMBUS_CTEST_ARGS:-}
+say "Windows tests passed under Wine in $((SECONDS - t0)) s"
