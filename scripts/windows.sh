@@ -198,23 +198,29 @@ wineserver=$(command -v wineserver64 || true)
 [ -n "$wineserver" ] || { [ -x /usr/lib/wine/wineserver64 ] && wineserver=/usr/lib/wine/wineserver64; } ||
   wineserver=$(command -v wineserver)
 
-WINEPREFIX=$(mktemp -d /tmp/shmbus-wine.XXXXXX)
-export WINEPREFIX WINEDEBUG=-all WINEARCH=win64
+# One temporary directory holds the prefix and Wine's TMPDIR (wineserver
+# makes its socket directory, wine-XXXXXX, there): removing it leaves
+# nothing behind.
+wine_root=$(mktemp -d "${TMPDIR:-/tmp}/shmbus-wine.XXXXXX")
+cleanup() {
+  local rc=$?
+  # Ends the wineserver of this prefix only (and the programs it runs).
+  if [ -d "$wine_root/prefix" ]; then
+    "$wineserver" -k >/dev/null 2>&1 || true
+    "$wineserver" -w >/dev/null 2>&1 || true
+  fi
+  rm -rf "$wine_root"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir "$wine_root/prefix" "$wine_root/tmp"
+export WINEPREFIX=$wine_root/prefix TMPDIR=$wine_root/tmp WINEDEBUG=-all WINEARCH=win64
 # No Mono or Gecko installer prompts (the tests need neither), and no
 # debugger for a program that crashes (some tests crash children on
 # purpose): the crash is then only its exit code.
 export WINEDLLOVERRIDES="mscoree,mshtml=;winedbg.exe=d"
 unset DISPLAY WAYLAND_DISPLAY
-cleanup() {
-  local rc=$?
-  # Ends the wineserver of this prefix only (and the programs it runs).
-  "$wineserver" -k >/dev/null 2>&1 || true
-  "$wineserver" -w >/dev/null 2>&1 || true
-  rm -rf "$WINEPREFIX"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 t0=$SECONDS
 # A persistent wineserver: otherwise each test program starts and stops
