@@ -7,6 +7,10 @@
 #                                source packages, then the Windows programs
 #   scripts/windows.sh --test    also install Wine and run the Windows tests
 #                                under it (ctest through Wine)
+#   scripts/windows.sh --contract-from REF
+#                                build the Windows platform backend against
+#                                the contract (src/platform/platform.h) of
+#                                git REF, until that contract lands here
 #   scripts/windows.sh --help
 #
 # Everything it makes lives in build-windows/ of this checkout:
@@ -33,12 +37,15 @@ src=$PWD
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 run_tests=0
-for arg in "$@"; do
-  case "$arg" in
+contract_ref=
+while [ $# -gt 0 ]; do
+  case "$1" in
     --test) run_tests=1 ;;
+    --contract-from) contract_ref=${2:?--contract-from needs a git ref}; shift ;;
     --help | -h) usage; exit 0 ;;
-    *) echo "windows.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
+    *) echo "windows.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
 
 out=$src/build-windows
@@ -180,8 +187,21 @@ build_dep msgpack-c -DMSGPACK_BUILD_TESTS=OFF -DMSGPACK_BUILD_EXAMPLES=OFF
 # ---- the Windows programs -------------------------------------------------
 
 t0=$SECONDS
+win_src=$src/src
+if [ -n "$contract_ref" ]; then
+  # A src/ of our own: REF's contract beside a copy of this tree's backend
+  # (a copy, not a link: the backend's "../platform.h" must find REF's
+  # header, and ".." through a link leads back into this tree).
+  win_src=$out/contract/src
+  rm -rf "$out/contract"
+  mkdir -p "$win_src/platform"
+  git -C "$src" show "$contract_ref:src/platform/platform.h" >"$win_src/platform/platform.h"
+  cp -r "$src/src/platform/windows" "$win_src/platform/windows"
+  say "building the backend against the contract of $contract_ref"
+fi
 cmake -S "$src/tests/windows" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
-  -DSHMBUS_WINDOWS_DEPS="$deps" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$out/configure.log" 2>&1 || {
+  -DSHMBUS_WINDOWS_DEPS="$deps" -DSHMBUS_WIN_SRC="$win_src" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$out/configure.log" 2>&1 || {
   cat "$out/configure.log" >&2
   exit 1
 }

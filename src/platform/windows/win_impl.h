@@ -1,0 +1,58 @@
+/* win_impl.h: what the platform contract's opaque types are on Windows.
+ * Included by platform.h only; see there for what each type stands for.
+ *
+ * Every OS object shmbus uses on Windows is a kernel object reached by a
+ * HANDLE: a shared-memory object is a section (a file mapping backed by
+ * the paging file, committed at creation), a wake-up event an auto-reset
+ * event, a control connection a named pipe in message mode (the control
+ * channel comes with the daemon's port, see docs/windows.md). Objects get
+ * a name in Local\ that another user cannot open (a descriptor granting
+ * only their creator's user) and nobody can guess (128 random bits), so a
+ * peer can also open them by name. Handles travel between processes by
+ * DuplicateHandle instead of SCM_RIGHTS.
+ *
+ * HANDLE is void * in <windows.h>; this header does not include it, so
+ * the rest of the library does not see the Windows API. */
+#ifndef SHMBUS_PLATFORM_WIN_IMPL_H
+#define SHMBUS_PLATFORM_WIN_IMPL_H
+
+#include <stdint.h>
+
+/* An OS handle: a HANDLE. */
+typedef void *shmbus__os_handle;
+
+/* The value of a handle that holds nothing. NULL, which no kernel object
+ * handle takes (INVALID_HANDLE_VALUE, -1, is also the pseudo-handle of the
+ * current process, so it cannot mean "empty"); the backend turns the
+ * INVALID_HANDLE_VALUE that some calls return on failure into an error. */
+#define SHMBUS__OS_HANDLE_INVALID ((void *)0)
+
+/* A shared-memory object: a paging-file section (SEC_COMMIT). */
+typedef shmbus__os_handle shmbus__shm_handle;
+/* A wake-up event: an auto-reset (synchronization) event. */
+typedef shmbus__os_handle shmbus__event_handle;
+/* A control connection: a named pipe in message mode. */
+typedef shmbus__os_handle shmbus__conn_handle;
+
+/* Who is at the other end of a control connection. Windows names users by
+ * SID, not by number: `sid` holds the user's SID in binary form (at most
+ * SECURITY_MAX_SID_SIZE, 68 bytes) and `uid` its last sub-authority (the
+ * relative id), which is only a display value; `gid` is 0; `pid` the
+ * process id (GetNamedPipeClientProcessId). */
+struct shmbus__peer_id {
+  uint32_t uid;
+  uint32_t gid;
+  int32_t pid;
+  uint8_t sid_len;
+  uint8_t sid[68];
+};
+
+/* The longest control endpoint, NUL included: a pipe name
+ * "\\.\pipe\..." may have up to 256 characters. */
+#define SHMBUS__ENDPOINT_MAX 260
+
+/* The system-wide bus (the counterpart of Global\ objects); provisional
+ * until the daemon's port settles how a bus is named on Windows. */
+#define SHMBUS__PLATFORM_SYSTEM_DIR "Global\\shmbus"
+
+#endif /* SHMBUS_PLATFORM_WIN_IMPL_H */
