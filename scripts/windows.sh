@@ -102,6 +102,11 @@ apt_prepare() {
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
   local keyring=/usr/share/keyrings/debian-archive-keyring.gpg opt=
   [ -r "$keyring" ] && opt="[signed-by=$keyring] "
+  # indextargets lists what the machine's own lists hold: none on a
+  # machine whose lists were cleaned (containers). Fill them first.
+  if [ -z "$(apt-get indextargets 'Created-By: Packages' 2>/dev/null)" ]; then
+    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+  fi
   apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' |
     sort -u | while read -r uri suite comp; do
       # Only Debian's own archive: other vendors' entries do not carry
@@ -206,12 +211,14 @@ cmake -S "$src/tests/windows" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
   cat "$out/configure.log" >&2
   exit 1
 }
+grep -h "not the OS-neutral contract" "$out/configure.log" | sed 's/^-- /windows.sh: /' >&2 || true
 cmake --build "$out" -j"$jobs"
 say "Windows programs built in $((SECONDS - t0)) s (total $((SECONDS - t_start)) s) in $out"
 
 # How far the library itself compiles for Windows (it is not built as a
 # whole yet): each of its sources on its own, the result in
 # build-windows/library-probe.txt. Informative: it fails nothing.
+rm -f "$out/library-probe.txt"
 if grep -q shmbus__os_handle "$win_src/platform/platform.h"; then
   cc=$(command -v x86_64-w64-mingw32-gcc-win32 || command -v x86_64-w64-mingw32-gcc)
   ok=0 all=0

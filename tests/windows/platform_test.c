@@ -100,13 +100,14 @@ static int test_shm_create_check_map(void) {
 }
 
 static int test_shm_check_refuses_foreign(void) {
+  shmbus__shm_handle shm;
   shmbus__event_handle ev;
   HANDLE file, fmap, reserved;
   char path[MAX_PATH], dir[MAX_PATH];
   uint64_t size;
   int rv;
 
-  WT_CHECK(shmbus__shm_create("x", 0, &ev) == -EINVAL, "size 0 accepted");
+  WT_CHECK(shmbus__shm_create("x", 0, &shm) == -EINVAL, "size 0 accepted");
   /* An event is not a section. */
   WT_CHECK(shmbus__event_open(&ev) == 0, "event_open");
   WT_CHECK((rv = shmbus__shm_check(ev, SIZE, &size)) == -EINVAL, "an event passed: %d", rv);
@@ -131,9 +132,9 @@ static int test_shm_check_refuses_foreign(void) {
   CloseHandle(reserved);
   WT_CHECK(rv == -EINVAL, "a reserved section passed: %d", rv);
   /* A closed handle. */
-  WT_CHECK(shmbus__shm_create("x", 4096, &ev) == 0, "create");
-  shmbus__fd_close(ev);
-  WT_CHECK((rv = shmbus__shm_check(ev, SIZE, &size)) == -EBADF, "a closed handle: %d", rv);
+  WT_CHECK(shmbus__shm_create("x", 4096, &shm) == 0, "create");
+  shmbus__fd_close(shm);
+  WT_CHECK((rv = shmbus__shm_check(shm, SIZE, &size)) == -EBADF, "a closed handle: %d", rv);
   return WINTEST_PASS;
 }
 

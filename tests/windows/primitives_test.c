@@ -156,7 +156,64 @@ static int child_pipe_client(const char *name) {
   return 0;
 }
 
+/* The boundary descriptor of the private namespace test: named "shmbus"
+ * and holding the current user's SID, so only that user's processes can
+ * open the namespace. NULL on failure; DeleteBoundaryDescriptor frees it. */
+static HANDLE user_boundary(void) {
+  union {
+    TOKEN_USER user;
+    char buf[256];
+  } u;
+  HANDLE tok, bd = NULL;
+  DWORD len;
+
+  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+    return NULL;
+  if (GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len) &&
+      (bd = CreateBoundaryDescriptorW(L"shmbus", 0)) != NULL &&
+      !AddSIDToBoundaryDescriptor(&bd, u.user.User.Sid)) {
+    DeleteBoundaryDescriptor(bd);
+    bd = NULL;
+  }
+  CloseHandle(tok);
+  return bd;
+}
+
+/* child private-ns ALIAS: opens the private namespace ALIAS (boundary
+ * "shmbus" + our user) and sets the event "ALIAS\\ev" in it. */
+static int child_private_ns(const char *alias) {
+  HANDLE bd = user_boundary(), ns, ev;
+  char name[192];
+  if (bd == NULL)
+    return 10;
+  if ((ns = OpenPrivateNamespaceA(bd, alias)) == NULL)
+    return 11;
+  snprintf(name, sizeof(name), "%s\\ev", alias);
+  if ((ev = OpenEventA(EVENT_MODIFY_STATE, FALSE, name)) == NULL)
+    return 12;
+  if (!SetEvent(ev))
+    return 13;
+  CloseHandle(ev);
+  ClosePrivateNamespace(ns, 0);
+  DeleteBoundaryDescriptor(bd);
+  return 0;
+}
+
+/* child boundary-probe: 0 when a boundary descriptor can be made, 1 when
+ * the call fails; a Wine stub that aborts ends the process otherwise. */
+static int child_boundary_probe(void) {
+  HANDLE bd = user_boundary();
+  if (bd == NULL)
+    return 1;
+  DeleteBoundaryDescriptor(bd);
+  return 0;
+}
+
 static int child_main(int argc, char **argv) {
+  if (argc >= 1 && strcmp(argv[0], "boundary-probe") == 0)
+    return child_boundary_probe();
+  if (argc >= 2 && strcmp(argv[0], "private-ns") == 0)
+    return child_private_ns(argv[1]);
   if (argc >= 3 && strcmp(argv[0], "read-map") == 0)
     return child_read_map(argv[1], (size_t)strtoul(argv[2], NULL, 10));
   if (argc >= 2 && strcmp(argv[0], "write-ro") == 0)
@@ -530,6 +587,54 @@ static int test_pipe_message_mode(void) {
   return WINTEST_PASS;
 }
 
+/* A private namespace (a boundary descriptor holding our user's SID, an
+ * alias): names in it cannot be squatted by another user, whatever they
+ * guess. Another process of ours opens it and sets an event made in it. */
+static int test_private_namespace(void) {
+  SECURITY_ATTRIBUTES sa;
+  HANDLE bd, ns, ev;
+  char alias[128], name[192], args[192];
+  DWORD err;
+  long rc;
+
+  /* First in a child: where private namespaces are missing, the call may
+   * end the process (Wine 8's kernel32 stub does). */
+  rc = wintest_join(wintest_spawn("boundary-probe", NULL));
+  if (rc != 0) {
+    wintest_note("a boundary descriptor in a child: exit 0x%lx (private namespaces unavailable)",
+                 (unsigned long)rc);
+    if (wintest_under_wine())
+      return WINTEST_WINE_ONLY_SKIP;
+    WT_CHECK(rc == 0, "CreateBoundaryDescriptor");
+  }
+  wintest_unique_name(alias, sizeof(alias), "");
+  bd = user_boundary();
+  WT_CHECK(bd != NULL, "boundary descriptor");
+  WT_CHECK(owner_only_attrs(&sa), "security descriptor");
+  ns = CreatePrivateNamespaceA(&sa, bd, alias);
+  err = GetLastError();
+  LocalFree(sa.lpSecurityDescriptor);
+  wintest_note("CreatePrivateNamespace: %s (error %lu)", ns != NULL ? "created" : "failed",
+               (unsigned long)err);
+  if (ns == NULL) {
+    DeleteBoundaryDescriptor(bd);
+    if (wintest_under_wine())
+      return WINTEST_WINE_ONLY_SKIP;
+    WT_CHECK(ns != NULL, "CreatePrivateNamespace");
+  }
+  snprintf(name, sizeof(name), "%s\\ev", alias);
+  ev = CreateEventA(NULL, FALSE, FALSE, name);
+  WT_CHECK(ev != NULL && GetLastError() != ERROR_ALREADY_EXISTS, "CreateEvent in the namespace");
+  snprintf(args, sizeof(args), "private-ns %s", alias);
+  rc = wintest_join(wintest_spawn(args, NULL));
+  WT_CHECK(rc == 0, "the child exited %ld", rc);
+  WT_CHECK(WaitForSingleObject(ev, 0) == WAIT_OBJECT_0, "the child's signal did not arrive");
+  CloseHandle(ev);
+  ClosePrivateNamespace(ns, PRIVATE_NAMESPACE_FLAG_DESTROY);
+  DeleteBoundaryDescriptor(bd);
+  return WINTEST_PASS;
+}
+
 /* ---- RegisterWaitForSingleObject + uv_async_send ---------------------- */
 
 struct wake {
@@ -623,6 +728,7 @@ static const struct wintest tests[] = {
     {"sd_owner_only_reads_back", test_sd_owner_only_reads_back},
     {"sd_enforced", test_sd_enforced},
     {"squatting_detected", test_squatting_detected},
+    {"private_namespace", test_private_namespace},
     {"pipe_message_mode", test_pipe_message_mode},
     {"registered_wait_wakes_uv_loop", test_registered_wait_wakes_uv_loop},
 };

@@ -105,14 +105,17 @@ int shmbus__shm_check(shmbus__shm_handle shm, uint64_t max_size, uint64_t *size)
     return -EBADF;
   if (query == NULL)
     query = (nt_query_section_fn)(void (*)(void))shmbus__win_ntdll("NtQuerySection");
+  /* Every Windows NT has it, and Wine; a system without it cannot tell
+   * what the handle is (the contract's "cannot tell", said as -ENOSYS:
+   * the call is missing). */
   if (query == NULL)
-    return -ENOTSUP;
+    return -ENOSYS;
   /* Fails with STATUS_OBJECT_TYPE_MISMATCH for anything but a section. */
   st = query(shm, 0, &info, sizeof(info), &got);
-  if (st < 0) {
-    int rv = shmbus__win_status(st);
-    return rv == -EBADF ? -EBADF : rv == -EACCES ? -EACCES : -EINVAL;
-  }
+  /* A handle that does not allow SECTION_QUERY cannot be shown to be ours
+   * either: -EINVAL like any other object. */
+  if (st < 0)
+    return shmbus__win_status(st) == -EBADF ? -EBADF : -EINVAL;
   /* Backed by the paging file and committed: not a file's mapping (SEC_FILE,
    * SEC_IMAGE), not reserved-only memory that could fault later. */
   if ((info.attributes & SEC_COMMIT) == 0 ||

@@ -46,9 +46,8 @@ int shmbus__win_error(DWORD err) {
   case ERROR_FILENAME_EXCED_RANGE:
     return -ENAMETOOLONG;
   case ERROR_CALL_NOT_IMPLEMENTED:
-    return -ENOSYS;
   case ERROR_NOT_SUPPORTED:
-    return -ENOTSUP;
+    return -ENOSYS;
   case ERROR_TIMEOUT:
   case WAIT_TIMEOUT:
     return -ETIMEDOUT;
