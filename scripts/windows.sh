@@ -30,6 +30,9 @@
 # --test runs Wine in a private, temporary WINEPREFIX (removed at exit,
 # with the wineserver this script started for it), WINEDEBUG=-all, without
 # a display: the tests are console programs.
+#
+# Environment: SHMBUS_JOBS build jobs (default 2); SHMBUS_CTEST_ARGS more
+# arguments for ctest (-V shows every test's lines and notes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
