@@ -2,7 +2,8 @@
  * platform contract (src/platform/platform.h), with real processes where
  * the contract speaks of them: a section and an event handed to another
  * process by DuplicateHandle (how the daemon will pass them instead of
- * SCM_RIGHTS), checked, mapped read-only and signalled there. */
+ * SCM_RIGHTS), checked, mapped read-only and signalled there; wake-ups
+ * between two processes counted exactly. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "wintest.h"
 
 #define SIZE (256u * 1024u)
+#define PING_ROUNDS 1000
 
 static uint8_t pattern(size_t i) { return (uint8_t)(i * 13 + 5); }
 
@@ -50,13 +52,33 @@ static int child_use_handles(const char *shm_s, const char *ev_s) {
   return 0;
 }
 
-static int child_main(int argc, char **argv) {
-  char shm[32], ev[32];
-  if (argc >= 1 && strcmp(argv[0], "use-handles") == 0) {
-    if (scanf("%31s %31s", shm, ev) != 2)
-      return 9;
-    return child_use_handles(shm, ev);
+/* child ping, then "THEIRS MINE" on stdin (the parent's event first):
+ * PING_ROUNDS times, signals the parent and waits for its answer. */
+static int child_ping(const char *parent_s, const char *mine_s) {
+  shmbus__event_handle parent = (shmbus__event_handle)(uintptr_t)strtoull(parent_s, NULL, 16);
+  shmbus__event_handle mine = (shmbus__event_handle)(uintptr_t)strtoull(mine_s, NULL, 16);
+  int i;
+
+  if (!shmbus__event_check(parent) || !shmbus__event_check(mine))
+    return 10;
+  for (i = 0; i < PING_ROUNDS; i++) {
+    if (shmbus__event_signal(parent) != 0)
+      return 11;
+    /* 60 s bounds a broken test; it is not a synchronisation. */
+    if (shmbus__wait_readable(&mine, 1, 60000) != 1)
+      return 12;
   }
+  return 0;
+}
+
+static int child_main(int argc, char **argv) {
+  char a[32], b[32];
+  if (argc >= 1 && scanf("%31s %31s", a, b) != 2)
+    return 9;
+  if (argc >= 1 && strcmp(argv[0], "use-handles") == 0)
+    return child_use_handles(a, b);
+  if (argc >= 1 && strcmp(argv[0], "ping") == 0)
+    return child_ping(a, b);
   return 2;
 }
 
@@ -169,23 +191,61 @@ static int test_event_signal_wait_drain(void) {
   return WINTEST_PASS;
 }
 
+/* Starts "child VERB" and pushes handles[0..n) into it by DuplicateHandle,
+ * the way the daemon will pass them instead of SCM_RIGHTS; their values in
+ * the child follow on its stdin, one hex number each. Only the stdin pipe
+ * is inherited. Returns the child's process handle, or NULL. */
+static HANDLE spawn_with_handles(const char *verb, const shmbus__os_handle *handles, unsigned n) {
+  SECURITY_ATTRIBUTES inherit = {sizeof(inherit), NULL, TRUE};
+  HANDLE in_r, in_w, dup, self = GetCurrentProcess();
+  STARTUPINFOA si;
+  PROCESS_INFORMATION pi;
+  char exe[MAX_PATH], cmd[2 * MAX_PATH], line[160];
+  int len = 0;
+  unsigned i;
+  DWORD w;
+
+  if (n > 8 || !CreatePipe(&in_r, &in_w, &inherit, 0))
+    return NULL;
+  SetHandleInformation(in_w, HANDLE_FLAG_INHERIT, 0);
+  GetModuleFileNameA(NULL, exe, sizeof(exe));
+  snprintf(cmd, sizeof(cmd), "\"%s\" child %s", exe, verb);
+  memset(&si, 0, sizeof(si));
+  si.cb = sizeof(si);
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = in_r;
+  si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+  si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+  if (!CreateProcessA(exe, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+    CloseHandle(in_r);
+    CloseHandle(in_w);
+    return NULL;
+  }
+  CloseHandle(in_r);
+  CloseHandle(pi.hThread);
+  for (i = 0; i < n; i++) {
+    if (!DuplicateHandle(self, handles[i], pi.hProcess, &dup, 0, FALSE, DUPLICATE_SAME_ACCESS))
+      dup = NULL; /* the child fails on it */
+    len += snprintf(line + len, sizeof(line) - (size_t)len, "%llx ",
+                    (unsigned long long)(uintptr_t)dup);
+  }
+  line[len - 1] = '\n';
+  (void)WriteFile(in_w, line, (DWORD)len, &w, NULL);
+  CloseHandle(in_w);
+  return pi.hProcess;
+}
+
 /* The section (its read-only handle, as a subscriber gets it) and the
- * event go to another process by DuplicateHandle into that process, the
- * way the daemon will push them instead of SCM_RIGHTS; their values follow
- * on the child's stdin. It checks, maps, reads and signals; this process
- * wakes on the signal. */
+ * event go to another process, which checks, maps, reads and signals; this
+ * process wakes on the signal. */
 static int test_handles_to_another_process(void) {
   shmbus__shm_handle shm, ro;
   shmbus__event_handle ev;
-  HANDLE child_shm, child_ev, self = GetCurrentProcess(), in_r, in_w;
-  SECURITY_ATTRIBUTES inherit = {sizeof(inherit), NULL, TRUE};
-  STARTUPINFOA si;
-  PROCESS_INFORMATION pi;
-  char exe[MAX_PATH], cmd[2 * MAX_PATH], line[64];
+  HANDLE child;
   uint8_t *p;
   size_t i;
-  int rv, len;
-  DWORD code = 1, n;
+  int rv;
+  long code;
 
   WT_CHECK(shmbus__shm_create("test", SIZE, &shm) == 0, "create");
   WT_CHECK(shmbus__shm_map(shm, SIZE, true, (void **)&p) == 0, "map");
@@ -193,44 +253,48 @@ static int test_handles_to_another_process(void) {
     p[i] = pattern(i);
   WT_CHECK(shmbus__shm_reopen_readonly(shm, &ro) == 0, "reopen");
   WT_CHECK(shmbus__event_open(&ev) == 0, "event_open");
-  /* Only the pipe's read end is inheritable: the section and the event
-   * reach the child by duplication alone. */
-  WT_CHECK(CreatePipe(&in_r, &in_w, &inherit, 0), "CreatePipe");
-  WT_CHECK(SetHandleInformation(in_w, HANDLE_FLAG_INHERIT, 0), "SetHandleInformation");
-  WT_CHECK(GetModuleFileNameA(NULL, exe, sizeof(exe)) > 0, "GetModuleFileName");
-  snprintf(cmd, sizeof(cmd), "\"%s\" child use-handles", exe);
-  memset(&si, 0, sizeof(si));
-  si.cb = sizeof(si);
-  si.dwFlags = STARTF_USESTDHANDLES;
-  si.hStdInput = in_r;
-  si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
-  si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
-  WT_CHECK(CreateProcessA(exe, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi), "CreateProcess");
-  CloseHandle(in_r);
-  CloseHandle(pi.hThread);
-  WT_CHECK(DuplicateHandle(self, ro, pi.hProcess, &child_shm, 0, FALSE, DUPLICATE_SAME_ACCESS),
-           "DuplicateHandle section");
-  WT_CHECK(DuplicateHandle(self, ev, pi.hProcess, &child_ev, 0, FALSE, DUPLICATE_SAME_ACCESS),
-           "DuplicateHandle event");
-  len = snprintf(line, sizeof(line), "%llx %llx\n", (unsigned long long)(uintptr_t)child_shm,
-                 (unsigned long long)(uintptr_t)child_ev);
-  WT_CHECK(WriteFile(in_w, line, (DWORD)len, &n, NULL) && n == (DWORD)len, "WriteFile");
-  CloseHandle(in_w);
+  child = spawn_with_handles("use-handles", (shmbus__os_handle[]){ro, ev}, 2);
+  WT_CHECK(child != NULL, "spawn");
   /* Woken by the child's signal, or by its exit when it failed first. */
-  {
-    shmbus__os_handle both[2] = {ev, pi.hProcess};
-    rv = shmbus__wait_readable(both, 2, 60000);
-  }
-  WT_CHECK(WaitForSingleObject(pi.hProcess, 60000) == WAIT_OBJECT_0 &&
-               GetExitCodeProcess(pi.hProcess, &code),
-           "the child did not end");
-  CloseHandle(pi.hProcess);
-  WT_CHECK(code == 0, "the child failed at step %lu", (unsigned long)code);
-  WT_CHECK(rv & 1, "no wake-up from the child (mask %d)", rv);
+  rv = shmbus__wait_readable((shmbus__os_handle[]){ev, child}, 2, 60000);
+  code = wintest_join(child);
+  WT_CHECK(code == 0, "the child failed at step %ld", code);
+  WT_CHECK(rv > 0 && (rv & 1), "no wake-up from the child (mask %d)", rv);
   shmbus__shm_unmap(p, SIZE);
   shmbus__fd_close(ro);
   shmbus__fd_close(shm);
   shmbus__fd_close(ev);
+  return WINTEST_PASS;
+}
+
+/* Wake-ups between two processes through the backend alone: the child
+ * signals the parent's event, the parent counts the wake-up and signals
+ * the child's; PING_ROUNDS rounds, every one seen exactly once, none
+ * lost (a lost one would be a 60 s timeout) and none extra. */
+static int test_wakeup_ping_pong(void) {
+  shmbus__event_handle mine, theirs;
+  HANDLE child;
+  long code, woken = 0, i;
+  int rv = 0;
+
+  WT_CHECK(shmbus__event_open(&mine) == 0 && shmbus__event_open(&theirs) == 0, "event_open");
+  child = spawn_with_handles("ping", (shmbus__os_handle[]){mine, theirs}, 2);
+  WT_CHECK(child != NULL, "spawn");
+  for (i = 0; i < PING_ROUNDS; i++) {
+    /* The child's exit ends the wait too: a failed child is no hang. */
+    rv = shmbus__wait_readable((shmbus__os_handle[]){mine, child}, 2, 60000);
+    if (rv != 1)
+      break;
+    woken++;
+    if ((rv = shmbus__event_signal(theirs)) != 0)
+      break;
+  }
+  code = wintest_join(child);
+  WT_CHECK(code == 0, "the child failed at step %ld (round %ld, mask %d)", code, woken, rv);
+  WT_CHECK(woken == PING_ROUNDS, "%ld wake-ups of %d", woken, PING_ROUNDS);
+  WT_CHECK(shmbus__wait_readable(&mine, 1, 0) == 0, "a wake-up too many");
+  shmbus__fd_close(mine);
+  shmbus__fd_close(theirs);
   return WINTEST_PASS;
 }
 
@@ -293,6 +357,7 @@ static const struct wintest tests[] = {
     {"shm_check_refuses_foreign", test_shm_check_refuses_foreign},
     {"event_signal_wait_drain", test_event_signal_wait_drain},
     {"handles_to_another_process", test_handles_to_another_process},
+    {"wakeup_ping_pong", test_wakeup_ping_pong},
     {"clocks_random_names", test_clocks_random_names},
     {"pipe", test_pipe},
     {"connection_not_yet", test_connection_not_yet},

@@ -21,11 +21,14 @@
 /* An OS handle: a HANDLE. */
 typedef void *shmbus__os_handle;
 
-/* The value of a handle that holds nothing. NULL, which no kernel object
- * handle takes (INVALID_HANDLE_VALUE, -1, is also the pseudo-handle of the
- * current process, so it cannot mean "empty"); the backend turns the
- * INVALID_HANDLE_VALUE that some calls return on failure into an error. */
-#define SHMBUS__OS_HANDLE_INVALID ((void *)0)
+/* The value of a handle that holds nothing: INVALID_HANDLE_VALUE, as in
+ * libuv's uv_os_fd_t and the public shmbus_os_fd_t (SHMBUS_OS_FD_INVALID),
+ * so that the library hands its handles out unchanged. The same value is
+ * the pseudo-handle of the current process, which the backend never
+ * stores; and the calls that report failure with NULL instead
+ * (CreateFileMapping, CreateEvent, OpenProcess) are turned into errors, so
+ * NULL is never stored either. */
+#define SHMBUS__OS_HANDLE_INVALID ((void *)(intptr_t)-1)
 
 /* A shared-memory object: a paging-file section (SEC_COMMIT). */
 typedef shmbus__os_handle shmbus__shm_handle;
@@ -50,6 +53,15 @@ struct shmbus__peer_id {
 /* The longest control endpoint, NUL included: a pipe name
  * "\\.\pipe\..." may have up to 256 characters. */
 #define SHMBUS__ENDPOINT_MAX 260
+
+/* Paths: the directory separator (as a character and a string; Windows
+ * also accepts '/', but names it '\\'), the separator of a search list
+ * (%PATH%), and the end of an executable's name (autostart looks for
+ * shmbusd.exe). */
+#define SHMBUS__PATH_SEP '\\'
+#define SHMBUS__PATH_SEP_STR "\\"
+#define SHMBUS__PATH_LIST_SEP ';'
+#define SHMBUS__EXE_SUFFIX ".exe"
 
 /* The system-wide bus (the counterpart of Global\ objects); provisional
  * until the daemon's port settles how a bus is named on Windows. */
