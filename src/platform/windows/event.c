@@ -73,29 +73,66 @@ bool shmbus__event_check(shmbus__event_handle ev) {
   return query != NULL && query(ev, 0, &info, sizeof(info), &got) >= 0 && info.type == 1;
 }
 
+/* True for a control connection: a named pipe in message mode (conn.c
+ * opens and creates them overlapped). */
+static bool event_is_conn(HANDLE h) {
+  DWORD flags = 0;
+  return GetFileType(h) == FILE_TYPE_PIPE && GetNamedPipeInfo(h, &flags, NULL, NULL, NULL) &&
+         (flags & PIPE_TYPE_MESSAGE) != 0;
+}
+
 int shmbus__wait_readable(const shmbus__os_handle *handles, unsigned n, int timeout_ms) {
   DWORD w, timeout = timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms;
-  int mask;
+  struct shmbus__win_conn_wait cw[4];
+  HANDLE on[4];
+  bool conn[4] = {false, false, false, false};
+  int mask = 0, rv = 0;
   unsigned i;
 
   if (n == 0 || n > 4)
     return -EINVAL;
+  /* A connection is not signalled when a message comes: it is waited for
+   * through the event of a zero-byte read (conn.c), which is cancelled
+   * before we return. */
+  for (i = 0; i < n; i++) {
+    on[i] = handles[i];
+    cw[i].pending = false;
+    cw[i].ov.hEvent = NULL;
+    if (!(conn[i] = event_is_conn(handles[i])))
+      continue;
+    if ((rv = shmbus__win_conn_wait_arm(handles[i], &cw[i])) < 0)
+      goto done;
+    if (rv == 1)
+      mask |= 1 << i;
+    else
+      on[i] = cw[i].ov.hEvent;
+  }
+  rv = 0;
+  /* A connection readable already: only see which others are too. */
+  if (mask != 0)
+    timeout = 0;
   /* Not alertable: no APC runs in here, so nothing interrupts the wait
    * and no time needs to be recomputed. */
-  w = WaitForMultipleObjects(n, (const HANDLE *)handles, FALSE, timeout);
+  w = WaitForMultipleObjects(n, on, FALSE, timeout);
   if (w == WAIT_TIMEOUT)
-    return 0;
-  if (w == WAIT_FAILED)
-    return shmbus__win_error(GetLastError());
-  if (w >= WAIT_ABANDONED_0 && w < WAIT_ABANDONED_0 + n)
-    return -EINVAL; /* a mutex: not a handle this call takes */
-  if (w >= WAIT_OBJECT_0 + n)
-    return -EIO;
-  /* WaitForMultipleObjects reports the lowest ready index; the others
-   * that are ready too are found without waiting. */
-  mask = 1 << (w - WAIT_OBJECT_0);
-  for (i = w - WAIT_OBJECT_0 + 1; i < n; i++)
-    if (WaitForSingleObject(handles[i], 0) == WAIT_OBJECT_0)
-      mask |= 1 << i;
-  return mask;
+    goto done;
+  if (w == WAIT_FAILED) {
+    rv = shmbus__win_error(GetLastError());
+  } else if (w >= WAIT_ABANDONED_0 && w < WAIT_ABANDONED_0 + n) {
+    rv = -EINVAL; /* a mutex: not a handle this call takes */
+  } else if (w >= WAIT_OBJECT_0 + n) {
+    rv = -EIO;
+  } else {
+    /* WaitForMultipleObjects reports the lowest ready index; the others
+     * that are ready too are found without waiting. */
+    mask |= 1 << (w - WAIT_OBJECT_0);
+    for (i = w - WAIT_OBJECT_0 + 1; i < n; i++)
+      if (WaitForSingleObject(on[i], 0) == WAIT_OBJECT_0)
+        mask |= 1 << i;
+  }
+done:
+  for (i = 0; i < n; i++)
+    if (conn[i])
+      shmbus__win_conn_wait_disarm(handles[i], &cw[i]);
+  return rv < 0 ? rv : mask;
 }

@@ -38,4 +38,44 @@ int shmbus__win_to_utf8(const wchar_t *s, char *out, size_t cap);
 FARPROC shmbus__win_ntdll(const char *name);
 FARPROC shmbus__win_kernelbase(const char *name);
 
+/* ---- the control channel (conn.c) ------------------------------------- */
+
+struct shmbus__peer_id;
+
+/* The bytes each direction of a control pipe buffers (the daemon creates
+ * its instances with it): many times the protocol's largest message. */
+#define SHMBUS__WIN_PIPE_BUFFER (64u * 1024u)
+
+/* The pipe name of a bus's endpoint (a path): "\\.\pipe\shmbus-" and the
+ * path with \ / : turned into -, into out (cap wide characters). Errors:
+ * -EINVAL (not UTF-8), -ENAMETOOLONG (a pipe name has 256 characters at
+ * most). */
+int shmbus__win_pipe_name(const char *endpoint, wchar_t *out, size_t cap);
+
+/* Creates one instance of the endpoint's pipe for the daemon: message mode,
+ * overlapped, remote clients refused, owned by this process's user, a
+ * protected DACL granting that user everything and, when `system`, everyone
+ * the right to connect (not to create instances). `first`: the first
+ * instance, which fails with -EADDRINUSE when the name exists already
+ * (another daemon, or a squatter). The caller owns *pipe and connects it
+ * (ConnectNamedPipe). */
+int shmbus__win_pipe_create(const char *endpoint, bool first, bool system, HANDLE *pipe);
+
+/* This process's identity as shmbus__peer_identity reports a peer's. */
+int shmbus__win_self_identity(struct shmbus__peer_id *id);
+
+/* Waiting for a connection (shmbus__wait_readable): a pipe handle is not
+ * signalled when a message arrives, so _arm starts a zero-byte overlapped
+ * read whose event is signalled then (or when the pipe breaks), and _disarm
+ * cancels it and waits until it has ended. _arm returns 1 when the pipe is
+ * readable already (nothing to wait for; nothing armed), 0 when w->ov's
+ * event is the one to wait on, or a negative code. _disarm is safe after
+ * any result of _arm. */
+struct shmbus__win_conn_wait {
+  OVERLAPPED ov;
+  bool pending;
+};
+int shmbus__win_conn_wait_arm(HANDLE pipe, struct shmbus__win_conn_wait *w);
+void shmbus__win_conn_wait_disarm(HANDLE pipe, struct shmbus__win_conn_wait *w);
+
 #endif /* SHMBUS_PLATFORM_WIN_H */
