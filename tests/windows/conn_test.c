@@ -493,6 +493,21 @@ static int test_malformed_refused(void) {
     rv = recv_wait(srv, buf, sizeof(buf), got, 4, &nh, &cut);
     WT_CHECK(rv == 4 && memcmp(buf, "good", 4) == 0, "case %u: the next message %d", k, rv);
   }
+  /* An empty message is skipped (it never is one of ours). */
+  WT_CHECK(raw_write(cli, "", 0), "empty");
+  WT_CHECK(shmbus__sock_send(cli, "good", 4, NULL, 0) == 4, "good");
+  rv = recv_wait(srv, buf, sizeof(buf), got, 4, &nh, &cut);
+  WT_CHECK(rv == 4 && memcmp(buf, "good", 4) == 0, "after an empty message: %d", rv);
+  /* A client end takes nothing by pulling: its daemon pushes. */
+  memset(&m, 0, sizeof(m));
+  m.magic = 0x57424853u;
+  m.mode = 2;
+  m.nh = 1;
+  m.values[0] = (uint64_t)(uintptr_t)ev;
+  WT_CHECK(raw_send(srv, &m, 1, 0), "write");
+  rv = recv_wait(cli, buf, sizeof(buf), got, 4, &nh, &cut);
+  WT_CHECK(rv == -EPROTO && nh == 0, "a pull from the daemon: %d", rv);
+  WT_CHECK(shmbus__event_check(ev), "the pull closed our event");
   /* A good handle keeps only the access the library uses. */
   WT_CHECK(shmbus__sock_send(cli, "ev", 2, &ev, 1) == 2, "send an event");
   rv = recv_wait(srv, buf, sizeof(buf), got, 4, &nh, &cut);

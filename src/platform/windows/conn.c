@@ -31,7 +31,7 @@
  *     handle of the sender fails the duplication: the message is refused.
  *     A client always sends this way (it cannot open a daemon that runs as
  *     another account), the daemon never trusts values named in its own
- *     process.
+ *     process, and a client end takes nothing this way (its daemon pushes).
  * Either way a handle received is checked before the caller sees it: it
  * must be a section or an event (NtQueryObject's type), with the access the
  * library needs and no more (the access is cut down to that), else the
@@ -404,6 +404,25 @@ fail:
 
 /* ---- receiving -------------------------------------------------------------- */
 
+/* 0 if the process `proc` runs as the user at the other end of `conn` (as
+ * the pipe saw it connect), -EPROTO if not, or another code. */
+static int conn_same_user(HANDLE conn, HANDLE proc) {
+  struct shmbus__peer_id peer, owner;
+  HANDLE tok;
+  int rv;
+
+  if ((rv = shmbus__peer_identity(conn, &peer)) < 0)
+    return rv;
+  memset(&owner, 0, sizeof(owner));
+  if (!OpenProcessToken(proc, TOKEN_QUERY, &tok))
+    return shmbus__win_error(GetLastError());
+  rv = conn_token_user(tok, &owner);
+  CloseHandle(tok);
+  if (rv < 0)
+    return rv;
+  return peer.sid_len == owner.sid_len && EqualSid((PSID)peer.sid, (PSID)owner.sid) ? 0 : -EPROTO;
+}
+
 /* Checks a handle received (ours now) and cuts its access down to what the
  * library uses: 0 with *out, `h` then closed; -EPROTO when it is not a
  * section or an event or lacks what they need, -ENOSYS when this Windows
@@ -522,7 +541,15 @@ int shmbus__sock_recv(shmbus__conn_handle conn, void *buf, size_t cap, shmbus__o
   room = (DWORD)(sizeof(hd) + CONN_MAX_HANDLES * sizeof(uint64_t) + cap);
   if ((msg = malloc(room)) == NULL)
     return -ENOMEM;
-  if ((rv = conn_read(conn, msg, room, &got, &cut)) <= 0)
+  /* An empty message is never one of ours (every message has a header):
+   * skipped, a bounded number at a time so that a peer writing nothing
+   * but them cannot hold us here. */
+  for (i = 0; i < 64; i++)
+    if ((rv = conn_read(conn, msg, room, &got, &cut)) <= 0 || got > 0 || cut)
+      break;
+  if (rv > 0 && got == 0 && !cut)
+    rv = -EAGAIN;
+  if (rv <= 0)
     goto out;
   server = conn_is_server(conn);
   /* The header is the peer's word: checked whole before anything in it is
@@ -532,7 +559,8 @@ int shmbus__sock_recv(shmbus__conn_handle conn, void *buf, size_t cap, shmbus__o
   if (got < sizeof(hd) || hd.magic != CONN_MAGIC || hd.nh > CONN_MAX_HANDLES ||
       hd.reserved != 0 || hd.reserved2 != 0 || (hd.nh == 0) != (hd.mode == CONN_NONE) ||
       (hd.mode != CONN_NONE && hd.mode != CONN_PUSHED && hd.mode != CONN_PULL) ||
-      (hd.mode == CONN_PUSHED && server) || got < sizeof(hd) + hd.nh * sizeof(uint64_t) ||
+      (hd.mode == CONN_PUSHED && server) || (hd.mode == CONN_PULL && !server) ||
+      got < sizeof(hd) + hd.nh * sizeof(uint64_t) ||
       (!cut && got != sizeof(hd) + hd.nh * sizeof(uint64_t) + hd.len) ||
       hd.len > CONN_MAX_PAYLOAD) {
     rv = -EPROTO;
@@ -541,8 +569,15 @@ int shmbus__sock_recv(shmbus__conn_handle conn, void *buf, size_t cap, shmbus__o
   memcpy(values, msg + sizeof(hd), hd.nh * sizeof(uint64_t));
   if (hd.mode == CONN_PULL) {
     /* Take every handle out of the sender, whatever follows: each one is
-     * then either handed out or closed here. */
-    if ((rv = conn_peer_process(conn, server, PROCESS_DUP_HANDLE, &proc)) < 0) {
+     * then either handed out or closed here. The sender is the process
+     * the pipe names, and it must run as the user the pipe saw connect:
+     * should its id have been reused by another process (the daemon holds
+     * a handle of each client's process, which keeps the id from being
+     * reused while the connection lives), nothing of a process of another
+     * user is touched. */
+    if ((rv = conn_peer_process(conn, server, PROCESS_DUP_HANDLE | PROCESS_QUERY_LIMITED_INFORMATION,
+                                &proc)) < 0 ||
+        (rv = conn_same_user(conn, proc)) < 0) {
       rv = rv == -ENOTCONN ? -EPIPE : rv;
       goto out;
     }
