@@ -11,6 +11,12 @@
 #                                build the Windows platform backend against
 #                                the contract (src/platform/platform.h) of
 #                                git REF, until that contract lands here
+#   scripts/windows.sh --host-from REF
+#                                build the daemon's Windows host layer
+#                                (daemon/platform/windows/) against the
+#                                daemon's platform contract
+#                                (daemon/platform/host.h) of git REF, until
+#                                it lands here
 #   scripts/windows.sh --help
 #
 # Everything it makes lives in build-windows/ of this checkout:
@@ -41,10 +47,12 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 run_tests=0
 contract_ref=
+host_ref=
 while [ $# -gt 0 ]; do
   case "$1" in
     --test) run_tests=1 ;;
     --contract-from) contract_ref=${2:?--contract-from needs a git ref}; shift ;;
+    --host-from) host_ref=${2:?--host-from needs a git ref}; shift ;;
     --help | -h) usage; exit 0 ;;
     *) echo "windows.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -208,13 +216,25 @@ if [ -n "$contract_ref" ]; then
   cp -r "$src/src/platform/windows" "$win_src/platform/windows"
   say "building the backend against the contract of $contract_ref"
 fi
+win_daemon_platform=$src/daemon/platform
+if [ -n "$host_ref" ]; then
+  # The same for the daemon: REF's host.h beside a copy of this tree's
+  # daemon/platform/windows/.
+  win_daemon_platform=$out/host/daemon/platform
+  rm -rf "$out/host"
+  mkdir -p "$out/host"
+  git -C "$src" archive "$host_ref" daemon/platform/host.h | tar -x -C "$out/host"
+  cp -r "$src/daemon/platform/windows" "$win_daemon_platform/windows"
+  say "building the daemon's host layer against the host.h of $host_ref"
+fi
 cmake -S "$src/tests/windows" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
   -DSHMBUS_WINDOWS_DEPS="$deps" -DSHMBUS_WIN_SRC="$win_src" \
+  -DSHMBUS_WIN_DAEMON_PLATFORM="$win_daemon_platform" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$out/configure.log" 2>&1 || {
   cat "$out/configure.log" >&2
   exit 1
 }
-grep -h "not the OS-neutral contract" "$out/configure.log" | sed 's/^-- /windows.sh: /' >&2 || true
+grep -hE "not the OS-neutral contract|no daemon host contract" "$out/configure.log" | sed 's/^-- /windows.sh: /' >&2 || true
 cmake --build "$out" -j"$jobs"
 say "Windows programs built in $((SECONDS - t0)) s (total $((SECONDS - t_start)) s) in $out"
 

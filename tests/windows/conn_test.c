@@ -164,7 +164,7 @@ static int child_client(const char *ep, const char *server_pid) {
   return 0;
 }
 
-/* child fake-daemon MODE ... --ready-handle N: what shmbus__daemon_spawn
+/* child fake-daemon MODE ... --ready-fd N: what shmbus__daemon_spawn
  * starts. ready: sets the event and exits 0; fail: exits 7; silent: exits
  * 0 without it; hang NAME: waits for the named event NAME (bounded);
  * args A...: sets it if its arguments are exactly the expected ones. */
@@ -173,7 +173,7 @@ static int child_fake_daemon(int argc, char **argv) {
   HANDLE ready, stop;
   int i;
 
-  if (argc < 3 || strcmp(argv[argc - 2], "--ready-handle") != 0)
+  if (argc < 3 || strcmp(argv[argc - 2], "--ready-fd") != 0)
     return 20;
   ready = (HANDLE)(uintptr_t)strtoull(argv[argc - 1], NULL, 10);
   if (strcmp(argv[1], "fail") == 0)

@@ -873,7 +873,8 @@ int shmbus__daemon_spawn(const char *path, const char *const args[], int timeout
   *p = L'\0';
   /* The ready signal: an event the daemon inherits (it alone: the
    * attribute list names the handles a child gets) and sets once it
-   * accepts connections; its value follows --ready-handle. */
+   * accepts connections. Its value follows --ready-fd, the option the
+   * daemon reads on every OS (its host layer knows what the value is). */
   if ((ready = CreateEventW(&inherit, TRUE, FALSE, NULL)) == NULL ||
       (nul = CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
                          &inherit, OPEN_EXISTING, 0, NULL)) == INVALID_HANDLE_VALUE) {
@@ -899,7 +900,7 @@ int shmbus__daemon_spawn(const char *path, const char *const args[], int timeout
     rv = -E2BIG;
     goto done;
   }
-  p += _snwprintf(p, (size_t)(end - p), L" --ready-handle %llu",
+  p += _snwprintf(p, (size_t)(end - p), L" --ready-fd %llu",
                   (unsigned long long)(uintptr_t)ready);
 
   list[0] = ready;

@@ -1,0 +1,45 @@
+/* host_impl: the Windows definitions of the opaque types of host.h. Only
+ * daemon/platform/host.h includes this file; only daemon/platform/windows/
+ * looks inside the structs. It does not include <windows.h>: a HANDLE is
+ * a void *. */
+#ifndef SHMBUSD_HOST_IMPL_H
+#define SHMBUSD_HOST_IMPL_H
+
+#include <stdint.h>
+
+/* A connection: the server end of a named pipe in message mode, a HANDLE.
+ * The listener is not a pipe: it is the event that is signalled when a
+ * client has connected to the waiting pipe instance (sockets.c), which
+ * the daemon's loop waits for (a registered wait and uv_async_send, as for
+ * a subscriber's event: libuv cannot poll a HANDLE). */
+typedef void *host_sock_t;
+#define HOST_SOCK_INVALID ((void *)(intptr_t)-1)
+
+/* The longest endpoint path, with its NUL (a pipe name has 256 characters
+ * at most; see shmbus__win_pipe_name). */
+#define HOST_PATH_MAX 260
+
+/* Who is at the other end of a connection: the process id the pipe gives
+ * and the user of the token it captured when the client connected. Windows
+ * names users by SID; `uid` is the SID's relative id (its last part), the
+ * number the rules and the log use; `gid` is 0 (see users.c). */
+struct host_peer {
+  int32_t pid;
+  uint32_t uid;
+  uint32_t gid;
+  uint8_t sid_len;
+  uint8_t sid[68];
+};
+
+/* The lock file, locked with LockFileEx; NULL when none is held. */
+struct host_lock {
+  void *file;
+};
+
+/* The ready event the starter waits for (inherited, its value given by
+ * --ready-fd); NULL when none. */
+struct host_ready {
+  void *event;
+};
+
+#endif /* SHMBUSD_HOST_IMPL_H */

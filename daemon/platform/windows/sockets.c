@@ -1,0 +1,220 @@
+/* sockets: the daemon's listening endpoint and its connections on Windows
+ * (host.h): named pipe instances in message mode.
+ *
+ * A pipe has no listening socket: the daemon creates an instance, waits
+ * for a client to connect to it (ConnectNamedPipe, overlapped), hands that
+ * instance out as the connection and creates the next one. host_listen's
+ * "listener" is therefore the manual-reset event of that pending connect:
+ * it is signalled when a client has connected, and host_accept then
+ * returns the instance and arms the next one. The daemon listens on one
+ * endpoint; the listener's state is this file's (the daemon is single
+ * threaded, host.h). The first instance is created with
+ * FILE_FLAG_FIRST_PIPE_INSTANCE, so another daemon or a squatter that
+ * holds the name is found at once (Windows; Wine 8 does not enforce it, and
+ * the lock and the clients' check of who serves the pipe still hold). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <windows.h>
+
+#include "host.h"
+#include "platform/platform.h"
+#include "platform/windows/win.h"
+
+static struct {
+  HANDLE event;   /* the listener: signalled when `pending` is connected */
+  HANDLE pending; /* the instance waiting for a client, or INVALID */
+  OVERLAPPED ov;  /* its ConnectNamedPipe */
+  bool armed;     /* the connect is in flight */
+  bool system;
+  char path[HOST_PATH_MAX];
+} lst = {NULL, INVALID_HANDLE_VALUE, {0}, false, false, {0}};
+
+/* Ends a connect in flight on the pending instance and closes it. */
+static void lst_drop_pending(void) {
+  DWORD n;
+  if (lst.pending == INVALID_HANDLE_VALUE)
+    return;
+  if (lst.armed) {
+    (void)CancelIoEx(lst.pending, &lst.ov);
+    (void)GetOverlappedResult(lst.pending, &lst.ov, &n, TRUE);
+    lst.armed = false;
+  }
+  CloseHandle(lst.pending);
+  lst.pending = INVALID_HANDLE_VALUE;
+}
+
+/* Creates the next instance (`first`: the very first) and starts waiting
+ * for its client. */
+static int lst_arm(bool first) {
+  DWORD e;
+  int rv;
+
+  if ((rv = shmbus__win_pipe_create(lst.path, first, lst.system, &lst.pending)) < 0) {
+    lst.pending = INVALID_HANDLE_VALUE;
+    return rv;
+  }
+  memset(&lst.ov, 0, sizeof(lst.ov));
+  lst.ov.hEvent = lst.event;
+  (void)ResetEvent(lst.event);
+  if (ConnectNamedPipe(lst.pending, &lst.ov))
+    e = ERROR_PIPE_CONNECTED;
+  else
+    e = GetLastError();
+  if (e == ERROR_IO_PENDING) {
+    lst.armed = true;
+    return 0;
+  }
+  /* A client connected between the creation and the call: ready now. */
+  if (e == ERROR_PIPE_CONNECTED) {
+    (void)SetEvent(lst.event);
+    return 0;
+  }
+  lst_drop_pending();
+  return shmbus__win_error(e);
+}
+
+int host_listen(const char *path, bool system, host_sock_t *sock, bool *replaced, char *err,
+                size_t errlen) {
+  int rv;
+
+  *replaced = false; /* nothing stale to replace: a pipe goes with its daemon */
+  if (lst.event != NULL) {
+    snprintf(err, errlen, "this daemon listens already");
+    return -EBUSY;
+  }
+  if (strlen(path) >= sizeof(lst.path)) {
+    snprintf(err, errlen, "the endpoint %s is too long", path);
+    return -ENAMETOOLONG;
+  }
+  memcpy(lst.path, path, strlen(path) + 1);
+  lst.system = system;
+  if ((lst.event = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL) {
+    rv = shmbus__win_error(GetLastError());
+    snprintf(err, errlen, "cannot create the listener's event");
+    return rv;
+  }
+  if ((rv = lst_arm(true)) < 0) {
+    if (rv == -EADDRINUSE)
+      snprintf(err, errlen,
+               "another process serves the pipe of %s (another daemon, or someone who took "
+               "the name first)",
+               path);
+    else
+      snprintf(err, errlen, "cannot create the pipe of %s: %s", path, strerror(-rv));
+    CloseHandle(lst.event);
+    lst.event = NULL;
+    return rv;
+  }
+  *sock = lst.event;
+  return 0;
+}
+
+int host_unlisten(const char *path) {
+  (void)path;
+  /* No instance waits any more: a new client finds nothing. */
+  lst_drop_pending();
+  return 0;
+}
+
+int host_accept(host_sock_t listener, host_sock_t *conn) {
+  DWORD n, e;
+  int rv;
+
+  if (listener != lst.event || lst.event == NULL)
+    return -EBADF;
+  if (lst.pending == INVALID_HANDLE_VALUE) {
+    /* Making the last instance failed: try again. */
+    if ((rv = lst_arm(false)) < 0)
+      return rv;
+  }
+  if (lst.armed) {
+    if (!GetOverlappedResult(lst.pending, &lst.ov, &n, FALSE)) {
+      e = GetLastError();
+      if (e == ERROR_IO_INCOMPLETE)
+        return -EAGAIN;
+      /* The client went before it was taken: skip it, wait for the next
+       * on a fresh instance. */
+      lst.armed = false;
+      lst_drop_pending();
+      return (rv = lst_arm(false)) < 0 ? rv : -EAGAIN;
+    }
+    lst.armed = false;
+  } else if (WaitForSingleObject(lst.event, 0) != WAIT_OBJECT_0) {
+    return -EAGAIN;
+  }
+  *conn = lst.pending;
+  lst.pending = INVALID_HANDLE_VALUE;
+  /* The next instance. If that fails, the next host_accept tries again;
+   * the connection taken is good either way. */
+  (void)lst_arm(false);
+  return 0;
+}
+
+void host_sock_close(host_sock_t sock) {
+  if (sock == HOST_SOCK_INVALID || sock == NULL)
+    return;
+  if (sock == lst.event) {
+    lst_drop_pending();
+    CloseHandle(lst.event);
+    lst.event = NULL;
+    return;
+  }
+  CloseHandle(sock);
+}
+
+void host_sock_set_sndbuf(host_sock_t sock, int bytes) {
+  /* A pipe's buffers are fixed when its instance is created
+   * (SHMBUS__WIN_PIPE_BUFFER). */
+  (void)sock, (void)bytes;
+}
+
+int host_sock_error(host_sock_t sock) {
+  /* A pipe keeps no pending error: each call reports its own. */
+  (void)sock;
+  return 0;
+}
+
+int host_sock_drained(host_sock_t sock) {
+  /* Windows tells a pipe's writer nothing of what its reader has not read
+   * (only FlushFileBuffers, which blocks): the caller assumes data is
+   * still queued. */
+  (void)sock;
+  return -ENOTSUP;
+}
+
+bool host_fd_nonblocking(int fd) {
+  /* SetEvent never blocks: every event a participant passes is safe to
+   * signal. (The parameter is a descriptor number in host.h; on Windows
+   * the daemon checks received events with shmbus__event_check.) */
+  (void)fd;
+  return true;
+}
+
+int host_peer_get(host_sock_t conn, struct host_peer *peer) {
+  struct shmbus__peer_id id;
+  int rv;
+
+  if ((rv = shmbus__peer_identity(conn, &id)) < 0)
+    return rv;
+  memset(peer, 0, sizeof(*peer));
+  peer->pid = id.pid;
+  peer->uid = id.uid;
+  peer->gid = id.gid;
+  peer->sid_len = id.sid_len;
+  memcpy(peer->sid, id.sid, id.sid_len);
+  return 0;
+}
+
+uint32_t host_peer_uid(const struct host_peer *peer) {
+  return peer->uid;
+}
+
+uint32_t host_peer_gid(const struct host_peer *peer) {
+  return peer->gid;
+}
+
+int32_t host_peer_pid(const struct host_peer *peer) {
+  return peer->pid;
+}
