@@ -740,17 +740,18 @@ int shmbus__peer_identity(shmbus__conn_handle conn, struct shmbus__peer_id *id) 
     /* The daemon: the client's token as the pipe captured it when the
      * client connected (at identification level). */
     if (ImpersonateNamedPipeClient(conn)) {
+      tok = NULL;
       rv = OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &tok)
                ? 0
                : shmbus__win_error(GetLastError());
       /* The thread is itself again, or says why not (it then holds an
        * identification token only, which opens nothing). */
-      if (!RevertToSelf())
+      if (!RevertToSelf() && rv == 0)
         rv = shmbus__win_error(GetLastError());
-      if (rv == 0) {
+      if (rv == 0)
         rv = conn_token_user(tok, id);
+      if (tok != NULL)
         CloseHandle(tok);
-      }
       return rv;
     }
     err = GetLastError();
