@@ -508,6 +508,15 @@ static int test_malformed_refused(void) {
   rv = recv_wait(cli, buf, sizeof(buf), got, 4, &nh, &cut);
   WT_CHECK(rv == -EPROTO && nh == 0, "a pull from the daemon: %d", rv);
   WT_CHECK(shmbus__event_check(ev), "the pull closed our event");
+  /* A "daemon" pushing a value that is not a section or an event (here a
+   * mutex of the client's): refused, and the client's mutex left open. */
+  m.mode = 1;
+  m.values[0] = (uint64_t)(uintptr_t)mutex;
+  WT_CHECK(raw_send(srv, &m, 1, 0), "write");
+  rv = recv_wait(cli, buf, sizeof(buf), got, 4, &nh, &cut);
+  WT_CHECK(rv == -EPROTO && nh == 0, "a pushed mutex: %d", rv);
+  WT_CHECK(WaitForSingleObject(mutex, 0) == WAIT_OBJECT_0 && ReleaseMutex(mutex),
+           "the pushed value's handle was closed");
   /* A good handle keeps only the access the library uses. */
   WT_CHECK(shmbus__sock_send(cli, "ev", 2, &ev, 1) == 2, "send an event");
   rv = recv_wait(srv, buf, sizeof(buf), got, 4, &nh, &cut);
