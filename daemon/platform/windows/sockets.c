@@ -181,7 +181,7 @@ int host_sock_drained(host_sock_t sock) {
    * (only FlushFileBuffers, which blocks): the caller assumes data is
    * still queued. */
   (void)sock;
-  return -ENOTSUP;
+  return -ENOSYS;
 }
 
 bool host_fd_nonblocking(int fd) {

