@@ -161,6 +161,8 @@ static int test_listen_accept(void) {
   }
   WT_CHECK(host_unlisten(ep) == 0, "unlisten");
   WT_CHECK((rv = shmbus__unix_connect(ep, &c)) == -ENOENT, "connected after unlisten: %d", rv);
+  WT_CHECK(host_accept(lst, &conn) == -EAGAIN, "accepted after unlisten");
+  WT_CHECK((rv = shmbus__unix_connect(ep, &c)) == -ENOENT, "an instance came back: %d", rv);
   host_sock_close(lst);
   /* Listening again works once the first listener is closed. */
   WT_CHECK(host_listen(ep, false, &lst, &replaced, err, sizeof(err)) == 0, "listen again");

@@ -27,9 +27,10 @@ static struct {
   HANDLE pending; /* the instance waiting for a client, or INVALID */
   OVERLAPPED ov;  /* its ConnectNamedPipe */
   bool armed;     /* the connect is in flight */
+  bool closed;    /* host_unlisten: no instance any more */
   bool system;
   char path[HOST_PATH_MAX];
-} lst = {NULL, INVALID_HANDLE_VALUE, {0}, false, false, {0}};
+} lst = {NULL, INVALID_HANDLE_VALUE, {0}, false, false, false, {0}};
 
 /* Ends a connect in flight on the pending instance and closes it. */
 static void lst_drop_pending(void) {
@@ -90,6 +91,7 @@ int host_listen(const char *path, bool system, host_sock_t *sock, bool *replaced
   }
   memcpy(lst.path, path, strlen(path) + 1);
   lst.system = system;
+  lst.closed = false;
   if ((lst.event = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL) {
     rv = shmbus__win_error(GetLastError());
     snprintf(err, errlen, "cannot create the listener's event");
@@ -115,6 +117,9 @@ int host_unlisten(const char *path) {
   (void)path;
   /* No instance waits any more: a new client finds nothing. */
   lst_drop_pending();
+  lst.closed = true;
+  if (lst.event != NULL)
+    (void)ResetEvent(lst.event);
   return 0;
 }
 
@@ -124,6 +129,8 @@ int host_accept(host_sock_t listener, host_sock_t *conn) {
 
   if (listener != lst.event || lst.event == NULL)
     return -EBADF;
+  if (lst.closed)
+    return -EAGAIN;
   if (lst.pending == INVALID_HANDLE_VALUE) {
     /* Making the last instance failed: try again. */
     if ((rv = lst_arm(false)) < 0)

@@ -657,8 +657,8 @@ int shmbus__win_conn_wait_arm(HANDLE pipe, struct shmbus__win_conn_wait *w) {
   /* A zero-byte read completes when a message arrives (ERROR_MORE_DATA,
    * the message stays) or the pipe breaks, and takes nothing else. */
   if (ReadFile(pipe, NULL, 0, NULL, &w->ov) || GetLastError() != ERROR_IO_PENDING) {
-    if (!GetOverlappedResult(pipe, &w->ov, &n, TRUE))
-      (void)0;
+    /* Done at once (a message came, or the pipe broke): readable. */
+    (void)GetOverlappedResult(pipe, &w->ov, &n, TRUE);
     CloseHandle(w->ov.hEvent);
     w->ov.hEvent = NULL;
     return 1;
