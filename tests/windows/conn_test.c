@@ -24,9 +24,15 @@
 #define LONG_MS 60000
 
 /* What a message of the numbered stream carries: its length and bytes. */
-static size_t msg_len(unsigned seq) { return 1 + (seq * 37u) % 4000u; }
-static uint8_t msg_byte(unsigned seq, size_t i) { return (uint8_t)(seq * 7u + i * 13u + 1u); }
-static uint8_t pattern(size_t i) { return (uint8_t)(i * 29u + 3u); }
+static size_t msg_len(unsigned seq) {
+  return 1 + (seq * 37u) % 4000u;
+}
+static uint8_t msg_byte(unsigned seq, size_t i) {
+  return (uint8_t)(seq * 7u + i * 13u + 1u);
+}
+static uint8_t pattern(size_t i) {
+  return (uint8_t)(i * 29u + 3u);
+}
 
 static void endpoint(char *out, size_t cap) {
   char name[96];
@@ -101,8 +107,8 @@ static int raw_write(HANDLE h, const void *buf, DWORD len) {
  * 0. */
 static DWORD handle_access(HANDLE h) {
   typedef LONG(NTAPI * query_fn)(HANDLE, int, void *, ULONG, ULONG *);
-  query_fn query = (query_fn)(void (*)(void))GetProcAddress(GetModuleHandleA("ntdll.dll"),
-                                                            "NtQueryObject");
+  query_fn query =
+      (query_fn)(void (*)(void))GetProcAddress(GetModuleHandleA("ntdll.dll"), "NtQueryObject");
   ULONG basic[14], got = 0;
   return query != NULL && query(h, 0, basic, sizeof(basic), &got) >= 0 ? basic[1] : 0;
 }
@@ -265,7 +271,8 @@ static int test_exchange_with_client_process(void) {
   WT_CHECK((child = wintest_spawn(args, &child_pid)) != NULL, "spawn");
   WT_CHECK(server_accept(srv), "accept");
   WT_CHECK(shmbus__peer_identity(srv, &id) == 0, "peer identity");
-  WT_CHECK(id.pid == (int32_t)child_pid, "peer pid %d, child %lu", id.pid, (unsigned long)child_pid);
+  WT_CHECK(id.pid == (int32_t)child_pid, "peer pid %d, child %lu", id.pid,
+           (unsigned long)child_pid);
   WT_CHECK(shmbus__win_self_identity(&self) == 0, "self");
   WT_CHECK(id.sid_len == self.sid_len && memcmp(id.sid, self.sid, id.sid_len) == 0, "peer SID");
   WT_CHECK(shmbus__peer_trusted(&id), "trusted");
@@ -572,8 +579,8 @@ static int test_daemon_spawn(void) {
   const char *fail[] = {exe, "child", "fake-daemon", "fail", NULL};
   const char *silent[] = {exe, "child", "fake-daemon", "silent", NULL};
   const char *hang[] = {exe, "child", "fake-daemon", "hang", stop_name, NULL};
-  const char *args[] = {exe,  "child", "fake-daemon", "args", "a b",         "c\"d",
-                        "e\\", "\\\\x\"", "",           "tail\\\\", NULL};
+  const char *args[] = {exe,       "child", "fake-daemon", "args", "a b", "c\"d", "e\\",
+                        "\\\\x\"", "",      "tail\\\\",    NULL};
   const char *missing[] = {"C:\\shmbus-no-such\\shmbusd.exe", NULL};
   int rv;
 

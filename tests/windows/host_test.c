@@ -233,8 +233,8 @@ static int test_users_and_log(void) {
 }
 
 static const struct wintest tests[] = {
-    {"dir_and_lock", test_dir_and_lock},     {"listen_accept", test_listen_accept},
-    {"pid_gone", test_pid_gone},             {"ready_spawn", test_ready_spawn},
+    {"dir_and_lock", test_dir_and_lock},   {"listen_accept", test_listen_accept},
+    {"pid_gone", test_pid_gone},           {"ready_spawn", test_ready_spawn},
     {"users_and_log", test_users_and_log},
 };
 

@@ -39,7 +39,8 @@ static int files_security(bool system, SECURITY_ATTRIBUTES *sa) {
     return shmbus__win_error(GetLastError());
   /* OICI: files made inside inherit the same. */
   n = _snwprintf(sddl, sizeof(sddl) / sizeof(sddl[0]),
-                 system ? L"O:%lsD:P(A;OICI;GA;;;%ls)(A;OICI;GR;;;WD)" : L"O:%lsD:P(A;OICI;GA;;;%ls)",
+                 system ? L"O:%lsD:P(A;OICI;GA;;;%ls)(A;OICI;GR;;;WD)"
+                        : L"O:%lsD:P(A;OICI;GA;;;%ls)",
                  sid, sid);
   LocalFree(sid);
   if (n < 0 || (size_t)n >= sizeof(sddl) / sizeof(sddl[0]))
@@ -85,8 +86,8 @@ int host_dir_prepare(const char *dir, bool system, char *err, size_t errlen) {
     snprintf(err, errlen, "%s is not a directory (or is a link or junction)", dir);
     return -ENOTDIR;
   }
-  e = GetNamedSecurityInfoW(w, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, &owner, NULL, NULL,
-                            NULL, &sd);
+  e = GetNamedSecurityInfoW(w, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, &owner, NULL, NULL, NULL,
+                            &sd);
   if (e != ERROR_SUCCESS) {
     snprintf(err, errlen, "cannot read the owner of %s (error %lu)", dir, (unsigned long)e);
     return shmbus__win_error(e);

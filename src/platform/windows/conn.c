@@ -187,8 +187,8 @@ static int conn_pipe_security(bool system, SECURITY_ATTRIBUTES *sa) {
    * FILE_WRITE_ATTRIBUTES (a client sets message read mode) | READ_CONTROL
    * | SYNCHRONIZE. */
   n = _snwprintf(sddl, sizeof(sddl) / sizeof(sddl[0]),
-                 system ? L"O:%lsD:P(A;;GA;;;%ls)(A;;0x120183;;;WD)" : L"O:%lsD:P(A;;GA;;;%ls)", sid,
-                 sid);
+                 system ? L"O:%lsD:P(A;;GA;;;%ls)(A;;0x120183;;;WD)" : L"O:%lsD:P(A;;GA;;;%ls)",
+                 sid, sid);
   LocalFree(sid);
   if (n < 0 || (size_t)n >= sizeof(sddl) / sizeof(sddl[0]))
     return -ENAMETOOLONG;
@@ -215,11 +215,10 @@ int shmbus__win_pipe_create(const char *endpoint, bool first, bool system, HANDL
    * bus, or someone who took the name first. */
   if (first)
     open_mode |= FILE_FLAG_FIRST_PIPE_INSTANCE;
-  h = CreateNamedPipeW(name, open_mode,
-                       PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT |
-                           PIPE_REJECT_REMOTE_CLIENTS,
-                       PIPE_UNLIMITED_INSTANCES, SHMBUS__WIN_PIPE_BUFFER, SHMBUS__WIN_PIPE_BUFFER,
-                       0, &sa);
+  h = CreateNamedPipeW(
+      name, open_mode,
+      PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+      PIPE_UNLIMITED_INSTANCES, SHMBUS__WIN_PIPE_BUFFER, SHMBUS__WIN_PIPE_BUFFER, 0, &sa);
   rv = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
   LocalFree(sa.lpSecurityDescriptor);
   if (h == INVALID_HANDLE_VALUE)
@@ -251,7 +250,7 @@ int shmbus__unix_connect(const char *path, shmbus__conn_handle *conn) {
      * full, as a unix socket's full backlog does. */
     if (err != ERROR_PIPE_BUSY)
       return err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND ? -ENOENT
-                                                                         : shmbus__win_error(err);
+                                                                        : shmbus__win_error(err);
     if (tries == 0 && !WaitNamedPipeW(name, 1000) && GetLastError() == ERROR_FILE_NOT_FOUND)
       return -ENOENT;
   }
@@ -443,8 +442,8 @@ static int conn_check_received(HANDLE h, HANDLE *out) {
     query = (nt_query_object_fn)(void (*)(void))shmbus__win_ntdll("NtQueryObject");
   if (query == NULL)
     return -ENOSYS;
-  if (query(h, 0, &basic, sizeof(basic), &got) < 0 ||
-      query(h, 2, &type, sizeof(type), &got) < 0 || type.name.buf == NULL)
+  if (query(h, 0, &basic, sizeof(basic), &got) < 0 || query(h, 2, &type, sizeof(type), &got) < 0 ||
+      type.name.buf == NULL)
     return -EPROTO;
   n = type.name.len / sizeof(wchar_t);
   if (n == 7 && wcsncmp(type.name.buf, L"Section", 7) == 0) {
@@ -556,8 +555,8 @@ int shmbus__sock_recv(shmbus__conn_handle conn, void *buf, size_t cap, shmbus__o
    * used. A message cut short keeps its header, so its handles can still
    * be taken and closed. */
   memcpy(&hd, msg, got >= sizeof(hd) ? sizeof(hd) : 0);
-  if (got < sizeof(hd) || hd.magic != CONN_MAGIC || hd.nh > CONN_MAX_HANDLES ||
-      hd.reserved != 0 || hd.reserved2 != 0 || (hd.nh == 0) != (hd.mode == CONN_NONE) ||
+  if (got < sizeof(hd) || hd.magic != CONN_MAGIC || hd.nh > CONN_MAX_HANDLES || hd.reserved != 0 ||
+      hd.reserved2 != 0 || (hd.nh == 0) != (hd.mode == CONN_NONE) ||
       (hd.mode != CONN_NONE && hd.mode != CONN_PUSHED && hd.mode != CONN_PULL) ||
       (hd.mode == CONN_PUSHED && server) || (hd.mode == CONN_PULL && !server) ||
       got < sizeof(hd) + hd.nh * sizeof(uint64_t) ||
@@ -575,8 +574,8 @@ int shmbus__sock_recv(shmbus__conn_handle conn, void *buf, size_t cap, shmbus__o
      * a handle of each client's process, which keeps the id from being
      * reused while the connection lives), nothing of a process of another
      * user is touched. */
-    if ((rv = conn_peer_process(conn, server, PROCESS_DUP_HANDLE | PROCESS_QUERY_LIMITED_INFORMATION,
-                                &proc)) < 0 ||
+    if ((rv = conn_peer_process(
+             conn, server, PROCESS_DUP_HANDLE | PROCESS_QUERY_LIMITED_INFORMATION, &proc)) < 0 ||
         (rv = conn_same_user(conn, proc)) < 0) {
       rv = rv == -ENOTCONN ? -EPIPE : rv;
       goto out;
@@ -907,8 +906,7 @@ int shmbus__daemon_spawn(const char *path, const char *const args[], int timeout
     rv = CONN_TOO_LONG;
     goto done;
   }
-  p += _snwprintf(p, (size_t)(end - p), L" --ready-fd %llu",
-                  (unsigned long long)(uintptr_t)ready);
+  p += _snwprintf(p, (size_t)(end - p), L" --ready-fd %llu", (unsigned long long)(uintptr_t)ready);
 
   list[0] = ready;
   list[1] = nul;
