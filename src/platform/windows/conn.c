@@ -800,10 +800,8 @@ bool shmbus__peer_trusted(const struct shmbus__peer_id *id) {
 /* ---- starting the daemon ---------------------------------------------------- */
 
 /* A command line longer than Windows takes (its limit is the line's
- * length, not a number of arguments). The contract says E2BIG for too
- * many arguments; this tree's shmbus_strerror has no text for E2BIG yet
- * (the seam's error table adds it), so until then it is -ENAMETOOLONG. */
-#define CONN_TOO_LONG (-ENAMETOOLONG)
+ * length, not a number of arguments): the contract's -E2BIG. */
+#define CONN_TOO_LONG (-E2BIG)
 
 /* Appends `arg` to the command line at *p (room up to end), quoted the way
  * the C runtime's parser splits it: backslashes are literal unless they
