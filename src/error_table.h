@@ -9,6 +9,13 @@
 
 #include <errno.h>
 
+/* EBADFD is Linux's (a wake-up event that lost O_NONBLOCK). Windows' CRT
+ * lacks it and nothing there returns it; 77 is Linux's value and no other
+ * code in the CRT's errno.h, so the table builds everywhere. */
+#ifndef EBADFD
+#define EBADFD 77
+#endif
+
 /* XX(NAME, text). strerror() is not used: it is not guaranteed
  * thread-safe and its text varies by libc. */
 #define SHMBUS__ERRNO_TABLE(XX)                                                \
