@@ -15,7 +15,8 @@
  * The program starts its own shmbusd on a fresh private bus directory and
  * uses the public API only. With --peers, every configuration also runs
  * over a unix-domain-socket fan-out, ZeroMQ PUB/SUB over ipc:// (when
- * built with libzmq) and the physical baselines (a cold memcpy of the
+ * built with libzmq), iceoryx 2.0 with a RouDi of its own (when built with
+ * its C binding; see xport_iox.h) and the physical baselines (a cold memcpy of the
  * same size; raw eventfd and cache-line ping-pongs), transports taking
  * turns within each repetition so drift hits all alike.
  *
@@ -47,6 +48,7 @@
 #include "costs.h"
 #include "shmbus/shmbus.h"
 #include "xport.h"
+#include "xport_iox.h"
 
 #ifndef SHMBUS_BENCH_BUILD_TYPE
 #define SHMBUS_BENCH_BUILD_TYPE ""
@@ -175,8 +177,11 @@ static void usage(FILE *f) {
           "  --touch            fanout subscribers read every byte of each message they get\n"
           "                     (by default they read its header only)\n"
           "  --peers            also measure the other transports: unix-domain sockets, ZeroMQ\n"
-          "                     PUB/SUB over ipc:// (if built with libzmq), cold memcpy (fanout),\n"
-          "                     raw eventfd and cache-line ping-pongs (latency)\n"
+          "                     PUB/SUB over ipc:// (if built with libzmq), iceoryx 2.0 (if\n"
+          "                     built with its C binding; starts its own iox-roudi from $PATH,\n"
+          "                     skipped with a note when another RouDi runs: iceoryx 2.0 has\n"
+          "                     one per machine), cold memcpy (fanout), raw eventfd and\n"
+          "                     cache-line ping-pongs (latency)\n"
           "  --csv | --json     machine-readable output on stdout instead of markdown\n"
           "  --plot FILE.png    also draw the results with gnuplot (needs gnuplot in $PATH)\n"
           "  --daemon PATH      the shmbusd to start (default " SHMBUSD_PATH ")\n"
@@ -521,6 +526,15 @@ static int fan_subscriber(const struct bx_ops *x, const struct bx_run *run, unsi
 
 /* ---- fanout: the publisher ------------------------------------------------ */
 
+/* A child's end: _exit (no atexit handlers, nothing of the parent's state
+ * torn down twice), but exit() for a transport whose library must
+ * unregister in its static destructors (iceoryx: its runtime tells RouDi). */
+static _Noreturn void child_exit(const struct bx_ops *x, int rv) {
+  if (x->flags & BX_F_EXIT)
+    exit(rv);
+  _exit(rv);
+}
+
 static void sleep_until(uint64_t t) {
   struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
@@ -751,13 +765,13 @@ static void fan_run(struct row *r, const struct opts *o) {
     pids[i] = bp_fork();
     if (pids[i] == 0) {
       bu_pin(o->pin ? (int)((1 + i) % (unsigned)n_cpus) : -1);
-      _exit(fan_subscriber(r->x, &run, i, o->touch));
+      child_exit(r->x, fan_subscriber(r->x, &run, i, o->touch));
     }
   }
   pub = bp_fork();
   if (pub == 0) {
     bu_pin(o->pin ? 0 : -1);
-    _exit(fan_publisher(r->x, &run, o, r->rate));
+    child_exit(r->x, fan_publisher(r->x, &run, o, r->rate));
   }
   check_status(bp_wait_for(pub, (unsigned)(o->duration * 1000) + 120000), "publisher");
   for (i = 0; i < r->subs; i++)
@@ -986,12 +1000,12 @@ static void lat_run(struct row *r, const struct opts *o) {
   b = bp_fork();
   if (b == 0) {
     bu_pin(o->pin ? (int)(1 % n_cpus) : -1);
-    _exit(lat_b(r->x, &run));
+    child_exit(r->x, lat_b(r->x, &run));
   }
   a = bp_fork();
   if (a == 0) {
     bu_pin(o->pin ? 0 : -1);
-    _exit(lat_a(r->x, &run, o));
+    child_exit(r->x, lat_a(r->x, &run, o));
   }
   /* A ends when it has its round trips; B when END arrives. */
   st = bp_wait_for(b, (unsigned)(o->duration * 1000) + 600000);
@@ -1015,7 +1029,7 @@ static void lat_run(struct row *r, const struct opts *o) {
 
 /* ---- the rows and their order -------------------------------------------- */
 
-static const struct bx_ops *const peers[] = {&bx_uds, &bx_zmq, &bx_efd, &bx_line};
+static const struct bx_ops *const peers[] = {&bx_uds, &bx_zmq, &bx_iox, &bx_efd, &bx_line};
 
 static struct row *add_row(const struct bx_ops *x, const char *name, enum bx_wait w, bool rel,
                            unsigned subs, size_t size, double rate) {
@@ -1614,6 +1628,8 @@ int main(int argc, char **argv) {
     if (cfgs > sizeof(group_len) / sizeof(group_len[0]))
       bad_usage("too many combinations%s", "");
   }
+  if (o.peers) /* starts iceoryx's RouDi, or notes why its peer is skipped */
+    bx_iox_setup(o.cmd == CMD_LATENCY, o.sizes, o.nsizes, o.subs, o.nsubs, o.slots);
   build_rows(&o, group_len);
   for (i = 0; i < nrows; i++)
     total += rows[i].skipped ? 0 : o.reps;
@@ -1648,6 +1664,7 @@ int main(int argc, char **argv) {
   }
   bp_daemon_stop(&dstatus);
   bp_dir_remove();
+  bx_iox_teardown();
   mc.secs = (double)(bu_now_ns() - t_start) / 1e9;
   bu_load_average(mc.load1, sizeof(mc.load1));
   finish_rows();

@@ -56,6 +56,7 @@ struct bx_hdr {
 #define BX_F_PUB_FIRST 8u  /* the publisher (A, B: each binds) opens before subscribers */
 #define BX_F_SPIN_ONLY 16u /* no way to sleep: busy-polling only */
 #define BX_F_STAMPS 32u    /* stamps every message with its send time itself */
+#define BX_F_EXIT 64u      /* a child using it ends through exit(): its runtime unregisters */
 
 /* One run's parameters; the parent fills them (and prepare() adds shared
  * resources) before forking, the children only read them. */
