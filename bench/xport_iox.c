@@ -41,7 +41,9 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,10 +68,10 @@
 /* iceoryx 2.0's fixed names: RouDi's socket and the lock it holds. */
 #define IOX_ROUDI_SOCKET "/tmp/roudi"
 #define IOX_ROUDI_LOCK "/tmp/iox-unique-roudi.lock"
-#define IOX_MAX_QUEUE 256u    /* MAX_SUBSCRIBER_QUEUE_CAPACITY */
-#define IOX_READY_MS 10000u   /* RouDi must accept clients within this */
-#define IOX_STOP_MS 10000u    /* then SIGKILL */
-#define IOX_MAX_POOLS 16u     /* one per listed size at most (MAX_LIST) */
+#define IOX_MAX_QUEUE 256u         /* MAX_SUBSCRIBER_QUEUE_CAPACITY */
+#define IOX_READY_MS 10000u        /* RouDi must accept clients within this */
+#define IOX_STOP_MS 10000u         /* then SIGKILL */
+#define IOX_MAX_POOLS 16u          /* one per listed size at most (MAX_LIST) */
 #define IOX_MGMT_BYTES (80u << 20) /* RouDi's management segment, ~63 MiB, rounded up */
 
 /* The parent's state: why the peer is skipped (NULL: it may run), and the
@@ -150,8 +152,7 @@ static const char *other_roudi(void) {
   int fd = open(IOX_ROUDI_LOCK, O_RDONLY | O_CLOEXEC);
   const char *why = NULL;
   if (fd < 0)
-    return errno == ENOENT ? NULL
-                           : "another user's RouDi lock " IOX_ROUDI_LOCK " cannot be opened";
+    return errno == ENOENT ? NULL : "another user's RouDi lock " IOX_ROUDI_LOCK " cannot be opened";
   if (flock(fd, LOCK_EX | LOCK_NB) != 0)
     why = errno == EWOULDBLOCK ? "another RouDi runs on this machine (it holds " IOX_ROUDI_LOCK
                                  "); iceoryx 2.0 allows one RouDi per machine and has no private "
@@ -159,6 +160,33 @@ static const char *other_roudi(void) {
                                : "cannot lock " IOX_ROUDI_LOCK;
   close(fd); /* drops our lock, if we got it */
   return why;
+}
+
+/* Whether process `pid` holds the flock on IOX_ROUDI_LOCK, from
+ * /proc/locks ("1: FLOCK ADVISORY WRITE <pid> <maj>:<min>:<inode> ..."):
+ * so that a RouDi that raced ours and won is never taken for ours. */
+static bool holds_lock(pid_t pid) {
+  struct stat st;
+  char line[256];
+  bool found = false;
+  FILE *f;
+  if (stat(IOX_ROUDI_LOCK, &st) != 0 || (f = fopen("/proc/locks", "re")) == NULL)
+    return false;
+  while (!found && fgets(line, sizeof(line), f) != NULL) {
+    char type[16];
+    unsigned maj, min;
+    unsigned long long ino;
+    int lpid;
+    if (strstr(line, "->") != NULL) /* a waiter, not the holder */
+      continue;
+    if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu", type, &lpid, &maj, &min, &ino) != 5)
+      continue;
+    found = strcmp(type, "FLOCK") == 0 && lpid == (int)pid &&
+            ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
+            min == minor(st.st_dev);
+  }
+  fclose(f);
+  return found;
 }
 
 /* Whether RouDi's socket accepts a datagram connection. */
@@ -280,7 +308,8 @@ static uint64_t write_config(const char *path, bool latency, const size_t *sizes
     }
   if ((f = fopen(path, "we")) == NULL)
     return 0;
-  fprintf(f, "# Written by shmbus-bench for its own RouDi.\n[general]\nversion = 1\n\n[[segment]]\n");
+  fprintf(f,
+          "# Written by shmbus-bench for its own RouDi.\n[general]\nversion = 1\n\n[[segment]]\n");
   for (i = 0; i < n; i++) {
     fprintf(f, "\n[[segment.mempool]]\nsize = %zu\ncount = %llu\n", psize[i],
             (unsigned long long)pcount[i]);
@@ -356,7 +385,8 @@ void bx_iox_setup(bool latency, const size_t *sizes, unsigned nsizes, const unsi
     fprintf(stderr, "exec %s: %s\n", roudi, strerror(errno));
     _exit(127);
   }
-  /* Ready when its socket accepts a connection; failed if it exits. */
+  /* Ready when it holds the lock and its socket accepts a connection;
+   * failed if it exits (a RouDi that started meanwhile holds the lock). */
   end = bu_now_ns() + (uint64_t)IOX_READY_MS * 1000000u;
   for (;;) {
     int status;
@@ -369,7 +399,7 @@ void bx_iox_setup(bool latency, const size_t *sizes, unsigned nsizes, const unsi
       remove_dir();
       return;
     }
-    if (roudi_listening())
+    if (holds_lock(roudi_pid) && roudi_listening())
       break;
     if (bu_now_ns() > end) {
       dump_log();

@@ -4,6 +4,8 @@
 #
 #   scripts/deps.sh             build the library, daemon, CLI and examples (scripts/demo.sh)
 #   scripts/deps.sh --test      also the test suite, benchmark, valgrind, systemd-analyze (scripts/test.sh)
+#   scripts/deps.sh --bench     also shmbus-bench's peers: ZeroMQ, iceoryx 2.0 (RouDi and the C
+#                               binding) where the distribution has it (Debian 12 does)
 #   scripts/deps.sh --fuzz      also clang with libFuzzer (scripts/fuzz.sh)
 #   scripts/deps.sh --package   also what dpkg-buildpackage needs for debian/ (scripts/package.sh)
 #   scripts/deps.sh --installed only a compiler, CMake and pkg-config: build against the
@@ -32,6 +34,10 @@ for arg in "$@"; do
     # systemd for systemd-analyze (the systemd_units test); strace for
     # trust::forged_sleeper_bits_cost_the_publisher_nothing, which counts syscalls.
     --test) packages+=(libcriterion-dev libzmq3-dev valgrind gnuplot-nox systemd strace) ;;
+    # The benchmark's peers (bench/README.md): libzmq, and iceoryx's RouDi (iox-roudi) and
+    # C binding. Without them shmbus-bench builds and skips those peers with a note; the
+    # suite's iceoryx smoke test is skipped too.
+    --bench) packages+=(libzmq3-dev iceoryx libiceoryx-binding-c-dev) ;;
     --fuzz) packages+=(clang libclang-rt-dev) ;;
     --package) packages+=(debhelper dpkg-dev fakeroot) ;;
     --installed) packages=("${base[@]}") ;;
@@ -59,5 +65,19 @@ echo "shmbus: installing ${missing[*]}" >&2
 if [ "$msgpack" = libmsgpack-dev ] && apt-cache show libmsgpack-c-dev >/dev/null 2>&1; then
   missing=("${missing[@]/#libmsgpack-dev/libmsgpack-c-dev}")
 fi
+# iceoryx is optional: left out (with a note) where the distribution has no package.
+known=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    iceoryx | libiceoryx-binding-c-dev)
+      if ! apt-cache show "$p" >/dev/null 2>&1; then
+        echo "shmbus: $p is not packaged here; shmbus-bench will skip its iceoryx peer" >&2
+        continue
+      fi ;;
+  esac
+  known+=("$p")
+done
+missing=("${known[@]}")
+[ "${#missing[@]}" -eq 0 ] && exit 0
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   "${missing[@]}" >/dev/null

@@ -182,6 +182,79 @@ Test(bench, latency_every_wait_mode_with_peers_json) {
   json_decref(root);
 }
 
+/* Why the iceoryx peer was skipped (the report's "skipped" list), or NULL
+ * if it ran. */
+static const char *iceoryx_skipped(json_t *root) {
+  json_t *sk = json_object_get(root, "skipped"), *e;
+  size_t i;
+  json_array_foreach(sk, i, e) {
+    if (strcmp(str(e, "transport"), "iceoryx") == 0)
+      return str(e, "why");
+  }
+  return NULL;
+}
+
+static unsigned rows_of(json_t *root, const char *transport) {
+  json_t *row;
+  size_t i;
+  unsigned n = 0;
+  json_array_foreach(json_object_get(root, "rows"), i, row) n +=
+      strcmp(str(row, "transport"), transport) == 0;
+  return n;
+}
+
+/* The iceoryx peer in every wait mode, lossy and reliable, fan-out and
+ * ping-pong, with the RouDi shmbus-bench starts and stops itself; counts
+ * checked like every peer's (loss: the sequence gaps). Skipped, with the
+ * report's reason, when shmbus-bench was built without iceoryx's C binding,
+ * iox-roudi is not installed, or another RouDi runs on this machine
+ * (iceoryx 2.0 has one per machine). */
+Test(bench, iceoryx_peer_every_wait_mode) {
+  const char *fan[] = {
+      "fanout",        "--subs",  "2",   "--size", "64", "--mode",  "lossy,reliable", "--wait",
+      "event,uv,spin", "--count", "300", "--reps", "1",  "--peers", "--json",         NULL};
+  const char *lat[] = {"latency", "--size", "64,4096", "--wait",  "event,uv,spin", "--count",
+                       "200",     "--reps", "1",       "--peers", "--json",        NULL};
+  json_t *root = run_json(fan), *row;
+  const char *why = iceoryx_skipped(root);
+  unsigned shm;
+  size_t i;
+  if (why != NULL) {
+    char reason[512];
+    snprintf(reason, sizeof(reason), "iceoryx peer skipped: %s", why);
+    json_decref(root);
+    cr_skip_test("%s", reason);
+  }
+  check_fanout_rows(root, &shm);
+  cr_assert_eq(rows_of(root, "iceoryx"), 2 * 3, "one iceoryx row per mode and wait mode");
+  json_array_foreach(json_object_get(root, "rows"), i, row) {
+    if (strcmp(str(row, "transport"), "iceoryx") == 0 && strcmp(str(row, "mode"), "reliable") == 0)
+      cr_assert_eq(num(row, "lost"), 0, "iceoryx lost messages in reliable mode");
+  }
+  json_decref(root);
+  /* RouDi removed its shared memory and socket when it stopped. */
+  cr_assert_neq(access("/dev/shm/iceoryx_mgmt", F_OK), 0, "RouDi's memory left behind");
+  cr_assert_neq(access("/tmp/roudi", F_OK), 0, "RouDi's socket left behind");
+
+  root = run_json(lat);
+  why = iceoryx_skipped(root);
+  if (why != NULL) { /* another RouDi started in between */
+    char reason[512];
+    snprintf(reason, sizeof(reason), "iceoryx peer skipped: %s", why);
+    json_decref(root);
+    cr_skip_test("%s", reason);
+  }
+  cr_assert_eq(rows_of(root, "iceoryx"), 3 * 2);
+  json_array_foreach(json_object_get(root, "rows"), i, row) {
+    if (strcmp(str(row, "transport"), "iceoryx") != 0)
+      continue;
+    cr_assert_eq(num(row, "round_trips"), 200);
+    cr_assert_gt(num(row, "p50_us"), 0);
+    cr_assert_leq(num(row, "p50_us"), num(row, "max_us"));
+  }
+  json_decref(root);
+}
+
 Test(bench, markdown_and_csv_reports) {
   const char *md[] = {"fanout",  "--subs", "1",      "--size", "64",
                       "--count", "500",    "--reps", "1",      NULL};
