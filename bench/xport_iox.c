@@ -354,8 +354,8 @@ void bx_iox_setup(bool latency, const size_t *sizes, unsigned nsizes, const unsi
   }
   if (statvfs("/dev/shm", &vs) == 0 && need > (uint64_t)vs.f_bavail * vs.f_frsize / 2) {
     snprintf(iox_note_buf, sizeof(iox_note_buf),
-             "RouDi's pools for these sizes and subscribers need %llu MiB, more than half of "
-             "what /dev/shm has free",
+             "RouDi would need %llu MiB of /dev/shm (its management segment, and pools for "
+             "these sizes and subscribers), more than half of what it has free",
              (unsigned long long)(need >> 20));
     iox_note = iox_note_buf;
     remove_dir();
