@@ -65,6 +65,33 @@
 #include "iceoryx_binding_c/wait_set.h"
 #endif
 
+/* Why the peer is skipped (NULL: it may run). */
+static const char *iox_note = "not set up (bx_iox_setup was not called)";
+
+static const char *bxi_missing(void) {
+  return iox_note;
+}
+
+#ifndef SHMBUS_BENCH_IOX
+
+void bx_iox_setup(bool latency, const size_t *sizes, unsigned nsizes, const unsigned *subs,
+                  unsigned nsubs, unsigned slots) {
+  (void)latency, (void)sizes, (void)nsizes, (void)subs, (void)nsubs, (void)slots;
+  iox_note = "not built: CMake found no iceoryx C binding (Debian libiceoryx-binding-c-dev) at "
+             "configure time, or SHMBUS_BENCH_ICEORYX was OFF";
+}
+
+void bx_iox_teardown(void) {
+}
+
+const struct bx_ops bx_iox = {
+    .name = "iceoryx",
+    .flags = BX_F_FANOUT | BX_F_LATENCY,
+    .missing = bxi_missing,
+};
+
+#else
+
 /* iceoryx 2.0's fixed names: RouDi's socket and the lock it holds. */
 #define IOX_ROUDI_SOCKET "/tmp/roudi"
 #define IOX_ROUDI_LOCK "/tmp/iox-unique-roudi.lock"
@@ -74,9 +101,7 @@
 #define IOX_MAX_POOLS 16u          /* one per listed size at most (MAX_LIST) */
 #define IOX_MGMT_BYTES (80u << 20) /* RouDi's management segment, ~63 MiB, rounded up */
 
-/* The parent's state: why the peer is skipped (NULL: it may run), and the
- * RouDi it started. */
-static const char *iox_note = "not set up (bx_iox_setup was not called)";
+/* The parent's state: the text of a note, and the RouDi it started. */
 static char iox_note_buf[512];
 static char iox_dir[64];
 static pid_t roudi_pid = -1, roudi_owner = -1;
@@ -102,31 +127,6 @@ static const char *note(const char *fmt, const char *arg) {
   snprintf(iox_note_buf, sizeof(iox_note_buf), fmt, arg);
   return iox_note_buf;
 }
-
-static const char *bxi_missing(void) {
-  return iox_note;
-}
-
-#ifndef SHMBUS_BENCH_IOX
-
-void bx_iox_setup(bool latency, const size_t *sizes, unsigned nsizes, const unsigned *subs,
-                  unsigned nsubs, unsigned slots) {
-  (void)latency, (void)sizes, (void)nsizes, (void)subs, (void)nsubs, (void)slots;
-  (void)iox_queue_cap, (void)iox_chunk_payload, (void)note;
-  iox_note = "not built: the iceoryx C binding (Debian libiceoryx-binding-c-dev) was not found "
-             "by CMake at configure time";
-}
-
-void bx_iox_teardown(void) {
-}
-
-const struct bx_ops bx_iox = {
-    .name = "iceoryx",
-    .flags = BX_F_FANOUT | BX_F_LATENCY,
-    .missing = bxi_missing,
-};
-
-#else
 
 /* ---- RouDi, in the parent --------------------------------------------------- */
 
