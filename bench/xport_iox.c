@@ -30,7 +30,10 @@
 #define _GNU_SOURCE
 #include "xport_iox.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <grp.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -105,6 +108,7 @@ const struct bx_ops bx_iox = {
 static char iox_note_buf[512];
 static char iox_dir[64];
 static pid_t roudi_pid = -1, roudi_owner = -1;
+static bool roudi_ready; /* ours held RouDi's lock: the fixed names are ours */
 
 /* The subscriber queue for a run: as many chunks as shmbus's ring has
  * slots for this size (xport.c's bxs_topic: up to 4096, at most 16 MiB of
@@ -236,6 +240,65 @@ static void remove_dir(void) {
   iox_dir[0] = '\0';
 }
 
+/* The parent of process `pid` (from /proc/<pid>/stat), or -1. */
+static pid_t parent_of(pid_t pid) {
+  char p[64], buf[512], *rp;
+  ssize_t n;
+  int fd, ppid;
+  snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+  if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+    return -1;
+  n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  /* "pid (comm) state ppid ...": comm may hold anything, up to the last ')'. */
+  if ((rp = strrchr(buf, ')')) == NULL || sscanf(rp + 1, " %*c %d", &ppid) != 1)
+    return -1;
+  return (pid_t)ppid;
+}
+
+/* After our RouDi ended badly (killed, or aborted at its shutdown: iceoryx
+ * 2.0 asserts when a process still registered is already gone), removes
+ * what it and our endpoints left under iceoryx's fixed names: its shared
+ * memory, socket and locks, and the sockets of endpoint processes that no
+ * longer run. They are ours: our RouDi held the lock. */
+static void remove_leftovers(void) {
+  static const char prefix[] = "shmbus-bench-iox-";
+  struct group *g = getgrgid(getegid());
+  char p[PATH_MAX];
+  struct dirent *e;
+  DIR *d;
+  (void)unlink("/dev/shm/iceoryx_mgmt");
+  if (g != NULL && strchr(g->gr_name, '/') == NULL) {
+    snprintf(p, sizeof(p), "/dev/shm/%s", g->gr_name);
+    (void)unlink(p);
+  }
+  (void)unlink(IOX_ROUDI_SOCKET);
+  (void)unlink(IOX_ROUDI_SOCKET ".lock");
+  (void)unlink(IOX_ROUDI_LOCK);
+  if ((d = opendir("/tmp")) == NULL)
+    return;
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long pid;
+    if (strncmp(e->d_name, prefix, sizeof(prefix) - 1) != 0)
+      continue;
+    pid = strtol(e->d_name + sizeof(prefix) - 1, &end, 10);
+    if (pid <= 0 || (*end != '\0' && strcmp(end, ".lock") != 0))
+      continue;
+    /* An endpoint of ours still waiting for the dead RouDi ends now
+     * (it would at our exit anyway: PR_SET_PDEATHSIG). */
+    if (parent_of((pid_t)pid) == getpid() && kill((pid_t)pid, SIGKILL) == 0)
+      (void)waitpid((pid_t)pid, NULL, 0);
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+      (void)unlinkat(dirfd(d), e->d_name, 0);
+  }
+  closedir(d);
+  fprintf(stderr, "shmbus-bench: removed what iox-roudi left in /dev/shm and /tmp\n");
+}
+
 void bx_iox_teardown(void) {
   uint64_t end;
   int status = 0;
@@ -260,13 +323,18 @@ void bx_iox_teardown(void) {
       bu_sleep_ms(5);
     }
     if (killed || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      fprintf(stderr,
-              "shmbus-bench: iox-roudi did not stop cleanly (%s); it may have left "
-              "/dev/shm/iceoryx_mgmt and " IOX_ROUDI_SOCKET " behind\n",
-              killed ? "killed after 10 s" : "non-zero exit");
+      if (killed)
+        fprintf(stderr, "shmbus-bench: iox-roudi did not stop within 10 s: killed\n");
+      else if (WIFSIGNALED(status))
+        fprintf(stderr, "shmbus-bench: iox-roudi ended by signal %d\n", WTERMSIG(status));
+      else
+        fprintf(stderr, "shmbus-bench: iox-roudi exited with status %d\n", WEXITSTATUS(status));
       dump_log();
+      if (roudi_ready)
+        remove_leftovers();
     }
   }
+  roudi_ready = false;
   remove_dir();
 }
 
@@ -379,9 +447,11 @@ void bx_iox_setup(bool latency, const size_t *sizes, unsigned nsizes, const unsi
     (void)dup2(null, 0);
     (void)dup2(lfd, 1);
     (void)dup2(lfd, 2);
-    /* -k 1: at its end RouDi kills what is still registered after 1 s
-     * (nothing should be: every endpoint shuts its runtime down). */
-    execl(roudi, roudi, "-c", cfg, "-m", "on", "-k", "1", (char *)NULL);
+    /* -m off: no liveness monitoring, which declares a process dead when
+     * its keep-alive thread has not run for 1.5 s, as happens on a loaded
+     * machine; every endpoint unregisters itself at its exit. -k 1: at
+     * its end RouDi kills what is still registered after 1 s. */
+    execl(roudi, roudi, "-c", cfg, "-m", "off", "-k", "1", (char *)NULL);
     fprintf(stderr, "exec %s: %s\n", roudi, strerror(errno));
     _exit(127);
   }
@@ -399,8 +469,10 @@ void bx_iox_setup(bool latency, const size_t *sizes, unsigned nsizes, const unsi
       remove_dir();
       return;
     }
-    if (holds_lock(roudi_pid) && roudi_listening())
+    if (holds_lock(roudi_pid) && roudi_listening()) {
+      roudi_ready = true;
       break;
+    }
     if (bu_now_ns() > end) {
       dump_log();
       bx_iox_teardown();
