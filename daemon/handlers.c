@@ -1,5 +1,6 @@
 /* handlers: one function per request a participant may send (docs/
- * protocol.md): hello, open, adopt, close, status, snapshot, remove, stop.
+ * protocol.md): hello, open, adopt, close, status, snapshot, remove, stop,
+ * watch and unwatch.
  * See handlers.h. */
 #include "handlers.h"
 
@@ -19,6 +20,7 @@
 #include "quota.h"
 #include "shmbus/error.h"
 #include "timers.h"
+#include "watch.h"
 
 /* The most topics the daemon holds. */
 #define HANDLERS_MAX_TOPICS 65536u
@@ -522,11 +524,67 @@ static void handlers_stop(struct server *srv, struct participant *p, struct shmb
     server_shutdown(srv);
 }
 
+/* Discovery (watch.h): the daemon's side is who may see what and how an
+ * event reaches a participant; the rest is watch.c's. A participant sees
+ * the topics it may subscribe to, as in a snapshot (access_view_topic). */
+static bool handlers_watch_may_see(void *ctx, void *client, const char *name) {
+  struct participant *p = client;
+  char why[300];
+
+  (void)ctx;
+  return access_trusted(p->srv, p->uid) ||
+         access_role(p->srv, p, name, SHMBUS__ROLE_SUB, true, why, sizeof(why));
+}
+
+static void handlers_watch_send(void *ctx, void *client, const struct shmbus__msg *m) {
+  (void)ctx;
+  (void)participant_send(client, m);
+}
+
+static void handlers_on_name(void *ctx, const struct registry_topic *t, bool up) {
+  struct server *srv = ctx;
+
+  watch_notify(&srv->watches, t->name, up);
+}
+
+void handlers_watch_init(struct server *srv) {
+  srv->reg.on_name = handlers_on_name;
+  srv->watches.ops.may_see = handlers_watch_may_see;
+  srv->watches.ops.send = handlers_watch_send;
+  srv->watches.ops.ctx = srv;
+}
+
+/* `watch` and `unwatch` (docs/protocol.md, "Discovery"). */
+static void handlers_watch(struct server *srv, struct participant *p, struct shmbus__msg *m) {
+  struct shmbus__msg ok;
+  int rv;
+
+  if (m->type == SHMBUS__MSG_WATCH)
+    rv = watch_add(&srv->watches, p, m->watch_id, m->pattern);
+  else
+    rv = watch_remove(&srv->watches, p, m->watch_id);
+  if (rv == SHMBUS_EQUOTA) {
+    participant_error(p, m->id, rv, "at most %u watches per connection", WATCH_MAX_PER_CLIENT);
+    return;
+  }
+  if (rv == -ENOENT) {
+    participant_error(p, m->id, rv, "no watch %u on this connection", (unsigned)m->watch_id);
+    return;
+  }
+  if (rv < 0) {
+    participant_error(p, m->id, rv, "cannot add the watch: %s", shmbus_strerror(rv));
+    return;
+  }
+  shmbus__msg_init(&ok, SHMBUS__MSG_OK, m->id);
+  (void)participant_send(p, &ok);
+}
+
 void handlers_dispatch(struct server *srv, struct participant *p, struct shmbus__msg *m) {
   bool request = m->type == SHMBUS__MSG_HELLO || m->type == SHMBUS__MSG_OPEN ||
                  m->type == SHMBUS__MSG_ADOPT || m->type == SHMBUS__MSG_CLOSE ||
                  m->type == SHMBUS__MSG_STATUS || m->type == SHMBUS__MSG_STOP ||
-                 m->type == SHMBUS__MSG_SNAPSHOT || m->type == SHMBUS__MSG_REMOVE;
+                 m->type == SHMBUS__MSG_SNAPSHOT || m->type == SHMBUS__MSG_REMOVE ||
+                 m->type == SHMBUS__MSG_WATCH || m->type == SHMBUS__MSG_UNWATCH;
 
   if (!request) {
     participant_violation(p, m->id, -EPROTO, "not a request a client may send");
@@ -588,6 +646,10 @@ void handlers_dispatch(struct server *srv, struct participant *p, struct shmbus_
     break;
   case SHMBUS__MSG_REMOVE:
     handlers_remove(srv, p, m);
+    break;
+  case SHMBUS__MSG_WATCH:
+  case SHMBUS__MSG_UNWATCH:
+    handlers_watch(srv, p, m);
     break;
   default:
     break;

@@ -18,4 +18,8 @@
  * a handler keeps are set to -1 in `m`; the caller closes the others. */
 void handlers_dispatch(struct server *srv, struct participant *p, struct shmbus__msg *m);
 
+/* Connects discovery (watch.h) to the registry and the participants: the
+ * registry's on_name hook and the watch set's ops. Called by server_init. */
+void handlers_watch_init(struct server *srv);
+
 #endif /* SHMBUSD_HANDLERS_H */

@@ -111,6 +111,7 @@ void participant_close(struct participant *p) {
     p->hello = true; /* counted once */
     srv->nohello--;
   }
+  watch_drop_client(&srv->watches, p);
   uv_close((uv_handle_t *)&p->poll, participant_closed);
 }
 

@@ -146,6 +146,8 @@ static void registry_insert(struct registry *reg, struct registry_topic *t) {
   reg->buckets[b] = t;
   reg->ntopics++;
   registry_grow(reg);
+  if (reg->on_name != NULL)
+    reg->on_name(reg->drop_ctx, t, true);
 }
 
 static void registry_params_of(const struct shmbus__ring *r, struct shmbus__params *p) {
@@ -986,8 +988,11 @@ bool registry_maybe_drop(struct registry *reg, struct registry_topic *t) {
       *pp = t->hnext;
       break;
     }
-  if (!t->detached)
+  if (!t->detached) {
     reg->ntopics--;
+    if (reg->on_name != NULL)
+      reg->on_name(reg->drop_ctx, t, false);
+  }
   log_debug("topic %s: dropped (no participant left)", t->name);
   if (reg->on_drop != NULL)
     reg->on_drop(reg->drop_ctx, t);
@@ -1009,6 +1014,8 @@ bool registry_remove(struct registry *reg, struct registry_topic *t) {
       break;
     }
   reg->ntopics--;
+  if (reg->on_name != NULL)
+    reg->on_name(reg->drop_ctx, t, false);
   t->detached = true;
   t->hnext = reg->detached;
   reg->detached = t;

@@ -116,7 +116,11 @@ struct registry {
    * block): the daemon did not write it; the server disconnects the owner.
    * May be NULL. */
   void (*on_tampered)(void *ctx, struct registry_part *p);
-  void *drop_ctx; /* ctx for both */
+  /* Called when a topic gets its name (created or adopted: up) and when
+   * it loses it (dropped, or removed by name: !up), for discovery; may be
+   * NULL. */
+  void (*on_name)(void *ctx, const struct registry_topic *t, bool up);
+  void *drop_ctx; /* ctx for the three */
 };
 
 /* Defaults for an open that states no parameters (docs/protocol.md). */

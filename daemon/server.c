@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers.h"
 #include "listener.h"
 #include "log.h"
 #include "membership.h"
@@ -35,6 +36,7 @@ int server_init(struct server *srv, uv_loop_t *loop, host_sock_t listen_sock, co
   srv->reg.on_drop = membership_on_drop;
   srv->reg.on_tampered = membership_on_tampered;
   srv->reg.drop_ctx = srv;
+  handlers_watch_init(srv);
   if ((rv = stats_init(&srv->stats, loop, &srv->reg)) < 0) {
     log_err("cannot create %s: %s", STATS_TOPIC, shmbus_strerror(rv));
     return rv;
@@ -81,6 +83,7 @@ void server_shutdown(struct server *srv) {
 }
 
 void server_free(struct server *srv) {
+  watch_free_all(&srv->watches);
   registry_free(&srv->reg);
   free(srv->accounts);
   srv->accounts = NULL;

@@ -50,6 +50,7 @@
 #include "quota.h"
 #include "registry.h"
 #include "stats.h"
+#include "watch.h"
 
 struct participant;
 struct server_account;
@@ -71,6 +72,7 @@ struct server {
   struct participant *participants;
   size_t nparticipants;
   struct participant *kill_list;
+  struct watch_set watches; /* discovery (watch.h) */
   uv_timer_t repair_timer;
   uint64_t repair_delay_ms;
   bool repair_init;

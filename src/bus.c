@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "discover.h"
 #include "handle.h"
 #include "peer_events.h"
 #include "platform/platform.h"
@@ -72,6 +73,7 @@ void shmbus_bus_close(shmbus_bus *bus) {
     return;
   while (bus->handles != NULL)
     shmbus__handle_close(bus->handles);
+  shmbus__discover_close_all(bus);
   if (bus->loop != NULL)
     bus->loop->bus_release(bus);
   shmbus__session_close(&bus->session);

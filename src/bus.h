@@ -111,6 +111,8 @@ struct shmbus_bus {
   uint64_t orphan_retry_ns;            /* next attempt to re-open them */
   const struct shmbus__loop_ops *loop; /* NULL: no event loop attached */
   struct shmbus__uv_bus *uv;           /* uv.c's state, NULL without */
+  struct shmbus_watch *watches;        /* discover.c's list */
+  uint32_t next_watch_id;              /* never 0 */
 };
 
 #endif /* SHMBUS_BUS_INTERNAL_H */

@@ -2,6 +2,7 @@
 #include "peer_events.h"
 
 #include "bus.h"
+#include "discover.h"
 #include "notify.h"
 #include "platform/platform.h"
 
@@ -53,6 +54,10 @@ void shmbus__peer_event(void *ctx, struct shmbus__msg *ev) {
   shmbus_bus *bus = ctx;
   struct shmbus__handle *h;
 
+  if (ev->type == SHMBUS__MSG_TOPIC_UP || ev->type == SHMBUS__MSG_TOPIC_DOWN) {
+    shmbus__discover_event(bus, ev);
+    return;
+  }
   if (ev->type != SHMBUS__MSG_PEER_JOIN && ev->type != SHMBUS__MSG_PEER_LEAVE) {
     peer_late_reply(bus, ev);
     shmbus__msg_close_fds(ev);

@@ -36,6 +36,7 @@
 #include <msgpack.h>
 #include <string.h>
 
+#include "pattern.h"
 #include "platform/platform.h"
 #include "shmbus/error.h"
 
@@ -87,6 +88,8 @@ enum proto_key_id {
   PK_SIZE,
   PK_MEMBER,
   PK_DEADLINE_MS,
+  PK_WATCH,
+  PK_PATTERN,
   PK_COUNT
 };
 _Static_assert(PK_COUNT <= 32, "key sets are 32-bit masks");
@@ -129,6 +132,8 @@ static const struct proto_key proto_keys[PK_COUNT] = {
     [PK_SIZE] = {"size", PROTO_U64, PROTO_FIELD(size)},
     [PK_MEMBER] = {"member", PROTO_U32, PROTO_FIELD(member)},
     [PK_DEADLINE_MS] = {"deadline_ms", PROTO_U32, PROTO_FIELD(deadline_ms)},
+    [PK_WATCH] = {"watch", PROTO_U32, PROTO_FIELD(watch_id)},
+    [PK_PATTERN] = {"pattern", PROTO_STR, PROTO_FIELD(pattern)},
 };
 
 /* Direction decides the id rule: a request needs a non-zero id (the reply
@@ -170,6 +175,10 @@ static const struct proto_type proto_types[SHMBUS__MSG_TYPE_COUNT] = {
     [SHMBUS__MSG_PEER_JOIN] = {"peer_join", PROTO_EVENT, 1, PROTO_RECORD, 0},
     [SHMBUS__MSG_PEER_LEAVE] = {"peer_leave", PROTO_EVENT, 0, PROTO_RECORD, 0},
     [SHMBUS__MSG_REMOVE] = {"remove", PROTO_REQUEST, 0, PB(TOPIC), 0},
+    [SHMBUS__MSG_WATCH] = {"watch", PROTO_REQUEST, 0, PB(WATCH) | PB(PATTERN), 0},
+    [SHMBUS__MSG_UNWATCH] = {"unwatch", PROTO_REQUEST, 0, PB(WATCH), 0},
+    [SHMBUS__MSG_TOPIC_UP] = {"topic_up", PROTO_EVENT, 0, PB(WATCH) | PB(TOPIC), 0},
+    [SHMBUS__MSG_TOPIC_DOWN] = {"topic_down", PROTO_EVENT, 0, PB(WATCH) | PB(TOPIC), 0},
 };
 
 static bool proto_type_known(uint32_t type) {
@@ -282,6 +291,8 @@ static int proto_check(const struct shmbus__msg *m, const struct proto_type *ty,
   if ((keys & PB(TOPIC)) && shmbus__topic_validate(m->topic, true) < 0)
     return -1;
   if ((keys & PB(FILTER)) && m->filter[0] != '\0' && shmbus__topic_validate(m->filter, true) < 0)
+    return -1;
+  if ((keys & PB(PATTERN)) && shmbus__pattern_validate(m->pattern) < 0)
     return -1;
   return 0;
 }

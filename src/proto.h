@@ -53,6 +53,12 @@ enum shmbus__msg_type {
   SHMBUS__MSG_PEER_LEAVE, /* topic_id, role, index */
   /* client -> daemon: `shmbus topic rm` (answered by ok or error) */
   SHMBUS__MSG_REMOVE, /* topic */
+  /* Discovery (src/discover.c, daemon/watch.c): a watch request (answered
+   * by ok or error), its end, and the events of a watch (id 0). */
+  SHMBUS__MSG_WATCH,      /* watch, pattern */
+  SHMBUS__MSG_UNWATCH,    /* watch */
+  SHMBUS__MSG_TOPIC_UP,   /* watch, topic */
+  SHMBUS__MSG_TOPIC_DOWN, /* watch, topic */
   SHMBUS__MSG_TYPE_COUNT
 };
 
@@ -89,6 +95,8 @@ struct shmbus__msg {
   char name[SHMBUS__NAME_MAX + 1];
   char text[SHMBUS__TEXT_MAX + 1];
   char filter[SHMBUS__TOPIC_MAX + 1]; /* SNAPSHOT: a topic name, or "" for all */
+  uint32_t watch_id;                   /* WATCH, UNWATCH, TOPIC_*: the client's watch number */
+  char pattern[SHMBUS__TOPIC_MAX + 1]; /* WATCH: a topic pattern (src/pattern.h) */
   shmbus__os_handle fds[SHMBUS__PROTO_MAX_FDS];
   uint32_t nfds;
 };

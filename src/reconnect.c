@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "discover.h"
 #include "handle.h"
 #include "platform/platform.h"
 #include "shmbus/error.h"
@@ -65,6 +66,7 @@ static int reconnect_all(shmbus_bus *bus) {
   }
   for (h = bus->handles; h != NULL; h = h->next)
     shmbus__handle_redeliver(h);
+  shmbus__discover_reconnected(bus);
   return 0;
 
 fail:

@@ -27,7 +27,10 @@ static const struct shmbus__params test_params = {256, 1024, 64, 16};
  * value (and no fds). */
 static struct shmbus__msg full_msg(uint32_t type) {
   struct shmbus__msg m;
-  uint32_t id = type == SHMBUS__MSG_PEER_JOIN || type == SHMBUS__MSG_PEER_LEAVE ? 0 : 1000 + type;
+  uint32_t id = type == SHMBUS__MSG_PEER_JOIN || type == SHMBUS__MSG_PEER_LEAVE ||
+                        type == SHMBUS__MSG_TOPIC_UP || type == SHMBUS__MSG_TOPIC_DOWN
+                    ? 0
+                    : 1000 + type;
 
   shmbus__msg_init(&m, type, id);
   switch (type) {
@@ -79,6 +82,18 @@ static struct shmbus__msg full_msg(uint32_t type) {
   case SHMBUS__MSG_REMOVE:
     strcpy(m.topic, "sensors/imu.0");
     break;
+  case SHMBUS__MSG_WATCH:
+    m.watch_id = 7;
+    strcpy(m.pattern, "sensors/**/temp");
+    break;
+  case SHMBUS__MSG_UNWATCH:
+    m.watch_id = 0xffffffffu;
+    break;
+  case SHMBUS__MSG_TOPIC_UP:
+  case SHMBUS__MSG_TOPIC_DOWN:
+    m.watch_id = 3;
+    strcpy(m.topic, "sensors/imu.0");
+    break;
   case SHMBUS__MSG_SNAPSHOT_REPLY:
     m.size = (1ull << 33) + 7;
     break;
@@ -110,6 +125,8 @@ static void assert_msg_eq(const struct shmbus__msg *a, const struct shmbus__msg 
   cr_assert_eq(a->uptime_ms, b->uptime_ms);
   cr_assert_eq(a->size, b->size);
   cr_assert_str_eq(a->filter, b->filter);
+  cr_assert_eq(a->watch_id, b->watch_id);
+  cr_assert_str_eq(a->pattern, b->pattern);
   cr_assert_eq(a->code, b->code);
   cr_assert_eq(a->reliable, b->reliable);
   cr_assert_eq(a->retain, b->retain);
@@ -249,6 +266,16 @@ Test(proto, encode_refuses_what_the_decoder_would) {
   cr_assert_eq(shmbus__proto_encode(&m, buf, sizeof(buf)), -EINVAL);
   m = full_msg(SHMBUS__MSG_OPEN);
   memset(m.topic, 'a', sizeof(m.topic));
+  cr_assert_eq(shmbus__proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+  /* A watch's pattern follows the pattern grammar; an event's topic is a
+   * topic name. */
+  m = full_msg(SHMBUS__MSG_WATCH);
+  strcpy(m.pattern, "sens*");
+  cr_assert_eq(shmbus__proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+  m.pattern[0] = '\0';
+  cr_assert_eq(shmbus__proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+  m = full_msg(SHMBUS__MSG_TOPIC_UP);
+  strcpy(m.topic, "a/*");
   cr_assert_eq(shmbus__proto_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 

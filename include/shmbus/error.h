@@ -46,7 +46,8 @@ extern "C" {
   XX(EDISCONNECTED, 14, "connection to the bus daemon was lost")               \
   XX(EQUOTA, 15, "a per-client limit of the bus daemon was reached (topics, records, memory or request rate)") \
   XX(ELIMIT, 16, "topic's shared memory would exceed the bus daemon's maximum region size") \
-  XX(ENOPROC, 17, "the system cannot check or reopen shared memory (on Linux: /proc is not mounted)")
+  XX(ENOPROC, 17, "the system cannot check or reopen shared memory (on Linux: /proc is not mounted)") \
+  XX(EBADPATTERN, 18, "invalid topic pattern (whole segments; '*' is one segment, '**' any number)")
 
 /* The bus-specific codes. The hot-path outcomes -EAGAIN (no message yet) and
  * -EMSGSIZE (receive buffer too small) are plain errno values. */

@@ -7,6 +7,7 @@
 #define SHMBUS_SHMBUS_H
 
 #include "shmbus/bus.h"
+#include "shmbus/discover.h"
 #include "shmbus/error.h"
 #include "shmbus/version.h"
 
