@@ -36,6 +36,8 @@ struct shmbus__uv_handle {
   void *arg;
   unsigned char *copy; /* lossy subscribers: a private copy of one message */
   size_t copy_cap;
+  bool delivering; /* inside msg_cb */
+  bool stop_asked; /* shmbus_uv_sub_stop from inside msg_cb: stop once it returned */
 };
 
 struct shmbus__uv_bus {
@@ -237,19 +239,28 @@ static int uvg_deliver_one(struct shmbus__uv_handle *u) {
     struct shmbus_view v;
     if ((rv = shmbus_sub_view(sub, &v)) < 0)
       return rv == -EAGAIN ? 0 : rv;
+    u->delivering = true;
     u->msg_cb(sub, v.data, v.info.len, &v.info, u->arg);
+    u->delivering = false;
     if (u->h == NULL)
       return 1; /* the callback closed the subscriber */
+    /* Ended (and counted) also when the callback stopped delivery. */
     rv = shmbus_sub_view_end(sub, &v);
-    return rv == SHMBUS_EOVERRUN ? 1 : (rv < 0 ? rv : 1);
+    rv = rv == SHMBUS_EOVERRUN ? 1 : (rv < 0 ? rv : 1);
+  } else {
+    rv = shmbus_sub_try_recv(sub, u->copy, u->copy_cap, &info);
+    if (rv == -EAGAIN)
+      return 0;
+    if (rv < 0)
+      return rv;
+    u->delivering = true;
+    u->msg_cb(sub, u->copy, (size_t)rv, &info, u->arg);
+    u->delivering = false;
+    rv = 1;
   }
-  rv = shmbus_sub_try_recv(sub, u->copy, u->copy_cap, &info);
-  if (rv == -EAGAIN)
-    return 0;
-  if (rv < 0)
-    return rv;
-  u->msg_cb(sub, u->copy, (size_t)rv, &info, u->arg);
-  return 1;
+  if (u->h != NULL && u->stop_asked)
+    uvg_handle_release(u->h); /* the drain loop sees u->h NULL */
+  return rv;
 }
 
 static void uvg_sub_idle(uv_idle_t *idle);
@@ -336,6 +347,12 @@ int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, v
 int shmbus_uv_sub_stop(shmbus_sub *sub) {
   if (sub == NULL)
     return -EINVAL;
+  /* From its own callback: the message being delivered is finished
+   * (a reliable read ended and counted) before delivery stops. */
+  if (sub->h.uv != NULL && sub->h.uv->delivering) {
+    sub->h.uv->stop_asked = true;
+    return 0;
+  }
   uvg_handle_release(&sub->h);
   return 0;
 }

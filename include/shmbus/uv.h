@@ -51,7 +51,10 @@ SHMBUS_API int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop);
 SHMBUS_API int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb,
                                    void *arg);
 
-/* Stops delivering. Returns 0 (also when not started). */
+/* Stops delivering. Returns 0 (also when not started). Called from the
+ * subscriber's own callback, it takes effect when the callback returns:
+ * the message being delivered is finished first (a reliable read is ended
+ * and counted as received), and no other message follows. */
 SHMBUS_API int shmbus_uv_sub_stop(shmbus_sub *sub);
 
 /* Called once when delivery stopped because of an error (the shared
