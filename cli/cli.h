@@ -145,5 +145,7 @@ int cli_stat(int argc, char **argv);
 int cli_daemon(int argc, char **argv);
 int cli_config(int argc, char **argv);
 int cli_topic(int argc, char **argv); /* topic.c */
+int cli_hz(int argc, char **argv);    /* hz.c, rate.c */
+int cli_bw(int argc, char **argv);    /* bw.c, rate.c */
 
 #endif /* SHMBUS_CLI_H */

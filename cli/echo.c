@@ -34,7 +34,7 @@ static void echo_usage(FILE *f) {
           "                       {\"topic\",\"seq\",\"pub\",\"ts_ns\",\"size\",\"payload\"}\n"
           "                       (payload: msgpack as JSON, else text as a string, else\n"
           "                       \"payload_hex\")\n"
-          "  -f, --format FMT     print each message as FMT: %t topic, %s sequence, %p\n"
+          "      --format FMT     print each message as FMT: %t topic, %s sequence, %p\n"
           "                       publisher, %T publish time (ns), %n size, %m payload,\n"
           "                       %% a percent sign, \\n \\t \\\\ escapes; a newline ends it\n"
           "  -j, --json           decode every message as msgpack and print it as JSON\n"
@@ -303,7 +303,7 @@ int cli_echo(int argc, char **argv) {
                                            {"hex", no_argument, NULL, 'x'},
                                            {"raw", no_argument, NULL, 'R'},
                                            {"verbose", no_argument, NULL, 'v'},
-                                           {"format", required_argument, NULL, 'f'},
+                                           {"format", required_argument, NULL, 0x202},
                                            {"count", required_argument, NULL, 'n'},
                                            {"history", required_argument, NULL, 'H'},
                                            {"reliable", no_argument, NULL, 0x200},
@@ -332,7 +332,7 @@ int cli_echo(int argc, char **argv) {
   memset(&e, 0, sizeof(e));
   e.timeout = -1;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "jxRvf:n:H:t:qhru", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "jxRvn:H:t:qhru", longopts, NULL)) != -1) {
     switch (c) {
     case 'j':
       e.mode = ECHO_JSON;
@@ -346,7 +346,7 @@ int cli_echo(int argc, char **argv) {
     case 'v':
       e.verbose = true;
       break;
-    case 'f':
+    case 0x202:
       if (!echo_format_ok(optarg)) {
         cli_err(VERB, "--format \"%s\": use %%t %%s %%p %%T %%n %%m %%%% and \\n \\t \\\\ only",
                 optarg);

@@ -23,7 +23,10 @@ static const struct main_verb {
     {"pub", cli_pub, "pub TOPIC [TEXT]",
      "publish TEXT, each line of stdin, --json, --file, or\n"
      "synthetic payloads (--count N --size BYTES)"},
-    {"echo", cli_echo, "echo TOPIC", "print messages as they arrive"},
+    {"echo", cli_echo, "echo TOPIC|PATTERN...",
+     "print messages as they arrive (patterns: present\nand future topics)"},
+    {"hz", cli_hz, "hz TOPIC|PATTERN...", "publish rate and intervals, once a second"},
+    {"bw", cli_bw, "bw TOPIC|PATTERN...", "bandwidth and message sizes, once a second"},
     {"ls", cli_ls, "ls", "topics with parameters, publishers, subscribers, rate"},
     {"stat", cli_stat, "stat TOPIC", "per subscriber: name, pid, lag, received, lost"},
     {"daemon", cli_daemon, "daemon status|stop", "ask the bus daemon how it is, or to stop"},
@@ -63,7 +66,7 @@ static void main_usage(FILE *f) {
           "\n"
           "A short option means the same in every verb that has it: -j --json, -n --count,\n"
           "-q --quiet, -i --interval, -t --timeout, -h --help (and, in the one verb that\n"
-          "has each, -f -s -r -w -l in pub, -x -R -H in echo, -u -g -o in config).\n"
+          "has each, -f -s -r -w -l in pub, -x -R -H -v in echo, -u -g -o in config).\n"
           "`shmbus VERB --help` describes each verb; man shmbus(1) has everything.\n"
           "\n"
           "Only pub and echo start a daemon when none runs (autostart), and only on the\n"

@@ -115,3 +115,85 @@ Test(opscli, echo_refuses_bad_patterns_and_formats) {
   cr_assert_eq(CU_RUN(&r, "echo", "a", "--format", "%q"), 2);
   cu_free(&r);
 }
+
+/* ---- hz and bw -------------------------------------------------------------- */
+
+/* The last JSON report of `out` that has `key`; its value. */
+static double last_report(char *out, const char *key, json_t **row) {
+  char *l[64];
+  size_t n = lines(out, l, 64);
+  double v = -1;
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    json_error_t je;
+    json_t *o = json_loads(l[i], 0, &je);
+    cr_assert_not_null(o, "not a JSON line: %s (%s)", l[i], je.text);
+    if (json_is_number(json_object_get(o, key))) {
+      v = json_number_value(json_object_get(o, key));
+      if (*row != NULL)
+        json_decref(*row);
+      *row = o;
+    } else {
+      json_decref(o);
+    }
+  }
+  return v;
+}
+
+Test(opscli, hz_and_bw_measure_a_500_hz_publisher) {
+  struct cu_run hz, bw, pub;
+  json_t *hrow = NULL, *brow = NULL;
+  double rate, bps;
+
+  cu_start(&hz, (const char *const[]){"hz", "h/**", "--json", "--count", "3", NULL});
+  cu_start(&bw, (const char *const[]){"bw", "h/**", "--json", "--count", "3", NULL});
+  /* Five seconds at 500/s: the tools report three times meanwhile. */
+  cu_start(&pub, (const char *const[]){"pub", "h/rate", "--wait-subs", "2", "--rate", "500",
+                                       "--count", "2500", "--size", "1000", "--slot-size", "1024",
+                                       NULL});
+  cr_assert_eq(cu_wait(&hz), 0, "hz: %s", hz.err);
+  cr_assert_eq(cu_wait(&bw), 0, "bw: %s", bw.err);
+  cr_assert_eq(cu_wait(&pub), 0, "pub: %s", pub.err);
+  rate = last_report(hz.out, "rate_hz", &hrow);
+  cr_assert_not_null(hrow, "no rate in: %s", hz.out);
+  cr_assert_str_eq(json_string_value(json_object_get(hrow, "topic")), "h/rate");
+  cr_assert(rate > 500 * 0.97 && rate < 500 * 1.03, "hz says %.3f Hz, the publisher 500", rate);
+  cr_assert(json_number_value(json_object_get(hrow, "mean_s")) > 0.002 * 0.97);
+  cr_assert(json_number_value(json_object_get(hrow, "min_s")) <=
+            json_number_value(json_object_get(hrow, "max_s")));
+  cr_assert(json_is_integer(json_object_get(hrow, "lost")));
+  bps = last_report(bw.out, "bytes_per_s", &brow);
+  cr_assert_not_null(brow, "no bandwidth in: %s", bw.out);
+  cr_assert(bps > 500000 * 0.97 && bps < 500000 * 1.03, "bw says %.0f B/s, the publisher 500000",
+            bps);
+  cr_assert_eq(json_integer_value(json_object_get(brow, "min_size")), 1000);
+  cr_assert_eq(json_integer_value(json_object_get(brow, "max_size")), 1000);
+  json_decref(hrow);
+  json_decref(brow);
+  cu_free(&hz);
+  cu_free(&bw);
+  cu_free(&pub);
+}
+
+Test(opscli, hz_text_and_usage) {
+  struct cu_run r, pub;
+
+  cr_assert_eq(CU_RUN(&r, "hz"), 2);
+  cu_free(&r);
+  cr_assert_eq(CU_RUN(&r, "bw", "x*"), 2);
+  cu_free(&r);
+  cr_assert_eq(CU_RUN(&r, "hz", "--help"), 0);
+  cr_assert_not_null(strstr(r.out, "usage: shmbus hz"));
+  cu_free(&r);
+  cu_start(&r, (const char *const[]){"hz", "t/text", "--count", "2", "--interval", "0.2", NULL});
+  cr_assert_eq(CU_RUN(&pub, "pub", "t/text", "--wait-subs", "1", "--count", "50", "--rate", "100",
+                      "--size", "64"),
+               0, "pub: %s", pub.err);
+  cr_assert_eq(cu_wait(&r), 0, "hz: %s", r.err);
+  /* Each line names the topic and ends with its losses. */
+  cr_assert_not_null(strstr(r.out, "t/text: "), "%s", r.out);
+  cr_assert_not_null(strstr(r.out, " lost 0\n"), "%s", r.out);
+  cu_free(&r);
+  cu_free(&pub);
+}
