@@ -147,5 +147,6 @@ int cli_config(int argc, char **argv);
 int cli_topic(int argc, char **argv); /* topic.c */
 int cli_hz(int argc, char **argv);    /* hz.c, rate.c */
 int cli_bw(int argc, char **argv);    /* bw.c, rate.c */
+int cli_metrics(int argc, char **argv); /* metrics.c, http.c */
 
 #endif /* SHMBUS_CLI_H */

@@ -27,6 +27,8 @@ static const struct main_verb {
      "print messages as they arrive (patterns: present\nand future topics)"},
     {"hz", cli_hz, "hz TOPIC|PATTERN...", "publish rate and intervals, once a second"},
     {"bw", cli_bw, "bw TOPIC|PATTERN...", "bandwidth and message sizes, once a second"},
+    {"metrics", cli_metrics, "metrics",
+     "statistics as OpenMetrics text; --listen serves\nPrometheus, --textfile node_exporter"},
     {"ls", cli_ls, "ls", "topics with parameters, publishers, subscribers, rate"},
     {"stat", cli_stat, "stat TOPIC", "per subscriber: name, pid, lag, received, lost"},
     {"daemon", cli_daemon, "daemon status|stop", "ask the bus daemon how it is, or to stop"},

@@ -32,8 +32,11 @@ for arg in "$@"; do
     # Criterion for the suite; libzmq for the benchmark's ZeroMQ peer (its smoke test);
     # valgrind for test.sh --valgrind; gnuplot for the benchmark smoke test's plot;
     # systemd for systemd-analyze (the systemd_units test); strace for
-    # trust::forged_sleeper_bits_cost_the_publisher_nothing, which counts syscalls.
-    --test) packages+=(libcriterion-dev libzmq3-dev valgrind gnuplot-nox systemd strace) ;;
+    # trust::forged_sleeper_bits_cost_the_publisher_nothing, which counts syscalls;
+    # prometheus (promtool) and python3-prometheus-client (the reference OpenMetrics
+    # parser) check `shmbus metrics` (opscli::metrics_*).
+    --test) packages+=(libcriterion-dev libzmq3-dev valgrind gnuplot-nox systemd strace
+                       prometheus python3-prometheus-client) ;;
     # The benchmark's peers (bench/README.md): libzmq, and iceoryx's RouDi (iox-roudi) and
     # C binding. Without them shmbus-bench builds and skips those peers with a note; the
     # suite's iceoryx smoke test is skipped too.

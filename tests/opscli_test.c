@@ -7,14 +7,22 @@
  * for processes, never from sleeps. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cliutil.h"
+#include "shmbus/shmbus.h"
 
 TestSuite(opscli, .init = cu_setup, .fini = cu_teardown, .timeout = 120);
 
@@ -196,4 +204,294 @@ Test(opscli, hz_text_and_usage) {
   cr_assert_not_null(strstr(r.out, " lost 0\n"), "%s", r.out);
   cu_free(&r);
   cu_free(&pub);
+}
+
+/* ---- metrics ---------------------------------------------------------------- */
+
+/* Criterion does not run .fini for a skipped test: clean up first. */
+#define ops_skip(...)                                                                              \
+  do {                                                                                             \
+    cu_teardown();                                                                                 \
+    cr_skip_test(__VA_ARGS__);                                                                     \
+  } while (0)
+
+/* A participant with known numbers: named with a quote and a backslash
+ * (label escaping), 5 published on m/t, 3 of them received, 2 behind. */
+static shmbus_bus *metrics_fixture(void) {
+  struct shmbus_bus_opts o;
+  shmbus_bus *bus;
+  shmbus_pub *pub;
+  shmbus_sub *sub;
+  char buf[64];
+  int i;
+
+  du_opts(&cu_daemon, &o);
+  o.name = "we\"ird\\name";
+  cr_assert_eq(shmbus_bus_open(&bus, &o), 0);
+  cr_assert_eq(shmbus_sub_open(bus, "m/t", NULL, &sub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "m/t", NULL, &pub), 0);
+  for (i = 0; i < 5; i++)
+    cr_assert_eq(shmbus_pub_publish(pub, "x", 1), 0);
+  for (i = 0; i < 3; i++)
+    cr_assert_eq(shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL), 1);
+  return bus;
+}
+
+static const char metrics_sub_labels[] =
+    "{topic=\"m/t\",index=\"0\",name=\"we\\\"ird\\\\name\",reliable=\"false\"}";
+
+/* Runs a program with `in` on its stdin; returns its exit status and its
+ * stdout+stderr in *out (malloc'd). */
+static int run_with_input(const char *const *argv, const char *in, size_t inlen, char **out) {
+  char path[128];
+  FILE *f;
+  int st;
+  pid_t pid;
+
+  snprintf(path, sizeof(path), "%s/filter.out", cu_work);
+  f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fclose(f);
+  {
+    char inpath[128];
+    snprintf(inpath, sizeof(inpath), "%s/filter.in", cu_work);
+    f = fopen(inpath, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(in, 1, inlen, f), inlen);
+    fclose(f);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+      int i = open(inpath, O_RDONLY);
+      int o = open(path, O_WRONLY | O_TRUNC);
+      if (i < 0 || o < 0)
+        _exit(126);
+      dup2(i, 0);
+      dup2(o, 1);
+      dup2(o, 2);
+      execvp(argv[0], (char *const *)argv);
+      _exit(127);
+    }
+  }
+  st = du_wait(pid);
+  *out = cu_slurp(path, NULL);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static bool have_program(const char *name) {
+  char cmd[256];
+  snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", name);
+  return system(cmd) == 0;
+}
+
+/* The reference OpenMetrics parser (python3-prometheus-client), strict:
+ * it rejects what the spec rejects (a counter sample without _total, a
+ * bad escape, no # EOF). */
+static const char om_check[] =
+    "import sys\n"
+    "from prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n"
+    "fams = list(p(sys.stdin.read()))\n"
+    "print('families', len(fams))\n";
+
+Test(opscli, metrics_are_valid_openmetrics_and_pass_promtool) {
+  struct cu_run om, prom;
+  shmbus_bus *bus;
+  char want[256];
+  char *out;
+
+  if (!have_program("promtool"))
+    ops_skip("promtool is not installed (Debian package prometheus; scripts/deps.sh --test)");
+  if (system("/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null") != 0)
+    ops_skip("python3-prometheus-client is not installed (scripts/deps.sh --test)");
+  bus = metrics_fixture();
+  cr_assert_eq(CU_RUN(&om, "metrics"), 0, "metrics: %s", om.err);
+  cr_assert_eq(CU_RUN(&prom, "metrics", "--format", "prometheus"), 0, "metrics: %s", prom.err);
+  /* The numbers, with the label escaped. */
+  cr_assert_not_null(strstr(om.out, "shmbus_up 1\n"), "%s", om.out);
+  cr_assert_not_null(strstr(om.out, "shmbus_topic_published_total{topic=\"m/t\"} 5\n"), "%s",
+                     om.out);
+  snprintf(want, sizeof(want), "shmbus_subscriber_received_total%s 3\n", metrics_sub_labels);
+  cr_assert_not_null(strstr(om.out, want), "no %s in %s", want, om.out);
+  snprintf(want, sizeof(want), "shmbus_subscriber_lag%s 2\n", metrics_sub_labels);
+  cr_assert_not_null(strstr(om.out, want), "no %s in %s", want, om.out);
+  cr_assert_not_null(strstr(om.out, "# TYPE shmbus_topic_published counter\n"));
+  cr_assert_str_eq(om.out + om.out_len - 6, "# EOF\n");
+  /* Prometheus's format: the counter's TYPE names the sample, no EOF. */
+  cr_assert_not_null(strstr(prom.out, "# TYPE shmbus_topic_published_total counter\n"));
+  cr_assert_null(strstr(prom.out, "# EOF"));
+  cr_assert_eq(run_with_input((const char *const[]){"promtool", "check", "metrics", NULL},
+                              prom.out, prom.out_len, &out),
+               0, "promtool: %s", out);
+  free(out);
+  cr_assert_eq(run_with_input((const char *const[]){"/usr/bin/python3", "-c", om_check, NULL},
+                              om.out, om.out_len, &out),
+               0, "OpenMetrics parser: %s", out);
+  free(out);
+  shmbus_bus_close(bus);
+  cu_free(&om);
+  cu_free(&prom);
+}
+
+Test(opscli, metrics_textfile_is_written_atomically) {
+  struct cu_run r;
+  char path[160];
+  char *text;
+  shmbus_bus *bus = metrics_fixture();
+
+  snprintf(path, sizeof(path), "%s/shmbus.prom", cu_work);
+  cr_assert_eq(CU_RUN(&r, "metrics", "--textfile", path), 0, "metrics: %s", r.err);
+  cr_assert_eq(r.out_len, 0);
+  text = cu_slurp(path, NULL);
+  cr_assert_not_null(strstr(text, "# TYPE shmbus_topic_published_total counter\n"), "%s", text);
+  cr_assert_not_null(strstr(text, "shmbus_topic_published_total{topic=\"m/t\"} 5\n"));
+  free(text);
+  {
+    /* Nothing but the file: the temporary one was renamed. */
+    DIR *d = opendir(cu_work);
+    struct dirent *de;
+    cr_assert_not_null(d);
+    while ((de = readdir(d)) != NULL)
+      cr_assert_null(strstr(de->d_name, ".tmp."), "left behind: %s", de->d_name);
+    closedir(d);
+  }
+  /* A directory that does not exist: an error, nothing written. */
+  snprintf(path, sizeof(path), "%s/no/such/dir/x.prom", cu_work);
+  cu_free(&r);
+  cr_assert_eq(CU_RUN(&r, "metrics", "--textfile", path), 1);
+  cr_assert_not_null(strstr(r.err, "cannot create"), "%s", r.err);
+  cu_free(&r);
+  shmbus_bus_close(bus);
+}
+
+/* ---- metrics over HTTP: a real socket ------------------------------------------------ */
+
+static int tcp_connect(const struct sockaddr_in *a) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(connect(fd, (const struct sockaddr *)a, sizeof(*a)), 0, "connect: %s",
+               strerror(errno));
+  return fd;
+}
+
+/* Sends a request and reads the whole answer (the server closes). */
+static char *http_get(const struct sockaddr_in *a, const char *req, size_t reqlen) {
+  int fd = tcp_connect(a);
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  ssize_t n;
+
+  cr_assert_not_null(buf);
+  cr_assert_eq(send(fd, req, reqlen, MSG_NOSIGNAL), (ssize_t)reqlen);
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    cr_assert_eq(poll(&p, 1, 20000), 1, "the server did not answer");
+    n = read(fd, buf + len, cap - len - 1);
+    if (n <= 0)
+      break; /* the end, or a reset after a refused request */
+    len += (size_t)n;
+    if (len + 1 == cap) {
+      cap *= 2;
+      buf = realloc(buf, cap);
+      cr_assert_not_null(buf);
+    }
+  }
+  buf[len] = '\0';
+  close(fd);
+  return buf;
+}
+
+Test(opscli, metrics_over_http) {
+  static const char om_req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\n"
+                               "Accept: application/openmetrics-text; version=1.0.0\r\n\r\n";
+  static const char plain_req[] = "GET /metrics?x=1 HTTP/1.0\r\n\r\n";
+  struct sockaddr_in a;
+  char line[256];
+  char *resp;
+  char *big;
+  size_t n = 0;
+  int errp[2];
+  int silent;
+  int st;
+  pid_t pid;
+  shmbus_bus *bus = metrics_fixture();
+
+  /* The tool's stderr through a pipe: it says where it listens. */
+  cr_assert_eq(pipe(errp), 0);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    int nul = open("/dev/null", O_RDWR);
+    dup2(nul, 0);
+    dup2(nul, 1);
+    dup2(errp[1], 2);
+    close(errp[0]);
+    execl(SHMBUS_CLI_PATH, "shmbus", "metrics", "--listen", "127.0.0.1:0", "--count", "2",
+          (char *)NULL);
+    _exit(127);
+  }
+  close(errp[1]);
+  for (;;) {
+    struct pollfd p = {errp[0], POLLIN, 0};
+    char c;
+    cr_assert_eq(poll(&p, 1, 20000), 1, "metrics did not say where it listens");
+    cr_assert_eq(read(errp[0], &c, 1), 1, "metrics ended: %.*s", (int)n, line);
+    if (c == '\n')
+      break;
+    cr_assert_lt(n, sizeof(line) - 1);
+    line[n++] = c;
+  }
+  line[n] = '\0';
+  {
+    unsigned port;
+    cr_assert_eq(sscanf(line, "shmbus metrics: listening on http://127.0.0.1:%u/metrics", &port),
+                 1, "%s", line);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  }
+  /* A client that connects and says nothing does not hold the others up. */
+  silent = tcp_connect(&a);
+  /* Not found, and not a method: no scrape. */
+  resp = http_get(&a, "GET /other HTTP/1.1\r\n\r\n", 23);
+  cr_assert(strncmp(resp, "HTTP/1.1 404 ", 13) == 0, "%s", resp);
+  free(resp);
+  resp = http_get(&a, "POST /metrics HTTP/1.1\r\n\r\n", 26);
+  cr_assert(strncmp(resp, "HTTP/1.1 405 ", 13) == 0, "%s", resp);
+  cr_assert_not_null(strstr(resp, "Allow: GET, HEAD\r\n"));
+  free(resp);
+  resp = http_get(&a, "garbage\r\n\r\n", 11);
+  cr_assert(strncmp(resp, "HTTP/1.1 400 ", 13) == 0, "%s", resp);
+  free(resp);
+  /* A head larger than the limit, never ending: 431. */
+  big = malloc(20000);
+  cr_assert_not_null(big);
+  memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
+  memset(big + 26, 'a', 20000 - 26);
+  resp = http_get(&a, big, 9000);
+  cr_assert(strncmp(resp, "HTTP/1.1 431 ", 13) == 0, "%s", resp);
+  free(resp);
+  free(big);
+  /* The scrapes: OpenMetrics when asked for, Prometheus's format else. */
+  resp = http_get(&a, om_req, sizeof(om_req) - 1);
+  cr_assert(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", resp);
+  cr_assert_not_null(strstr(resp, "\r\nContent-Type: application/openmetrics-text; "
+                                  "version=1.0.0; charset=utf-8\r\n"),
+                     "%s", resp);
+  cr_assert_not_null(strstr(resp, "shmbus_topic_published_total{topic=\"m/t\"} 5\n"));
+  cr_assert_str_eq(resp + strlen(resp) - 6, "# EOF\n");
+  free(resp);
+  resp = http_get(&a, plain_req, sizeof(plain_req) - 1);
+  cr_assert(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", resp);
+  cr_assert_not_null(strstr(resp, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+                     "%s", resp);
+  cr_assert_not_null(strstr(resp, "# TYPE shmbus_topic_published_total counter\n"));
+  free(resp);
+  /* --count 2: it stops after the second scrape, whatever the silent one
+   * does. */
+  st = du_wait(pid);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+  close(silent);
+  close(errp[0]);
+  shmbus_bus_close(bus);
 }
