@@ -41,6 +41,8 @@
 /* How often a blocking shmbus_watch_next looks for the daemon while the
  * bus is disconnected (the bus backs off reconnects by itself). */
 #define DISCOVER_RETRY_MS 50
+/* How often a watch that could not be renewed is tried again. */
+#define DISCOVER_RETRY_NS 1000000000ull
 
 struct discover_entry {
   struct discover_entry *hnext; /* hash chain */
@@ -57,6 +59,7 @@ struct shmbus_watch {
   struct shmbus_watch *next; /* the bus's list */
   uint32_t id;               /* the watch number the daemon knows it by */
   bool synced;               /* the daemon knows it and the listing was applied */
+  uint64_t retry_ns;         /* !synced: renew it again from then on */
   struct discover_entry **buckets;
   size_t nbuckets; /* a power of two */
   size_t nentries;
@@ -280,6 +283,7 @@ static int discover_sync(shmbus_watch *w) {
   int rv;
 
   w->synced = false;
+  w->retry_ns = shmbus__clock_mono_ns() + DISCOVER_RETRY_NS;
   if (!shmbus__handle_ok(bus->session.sock))
     return SHMBUS_EDISCONNECTED;
   shmbus__msg_init(&req, SHMBUS__MSG_WATCH, 0);
@@ -299,6 +303,16 @@ static int discover_sync(shmbus_watch *w) {
   free(data);
   if (rv == 0)
     w->synced = true;
+  return rv;
+}
+
+/* discover_sync, and when it fails, a retry from the loop if the watch
+ * delivers there (nothing else would call the bus then). */
+static int discover_sync_or_retry(shmbus_watch *w) {
+  int rv = discover_sync(w);
+
+  if (rv < 0)
+    discover_kick(w);
   return rv;
 }
 
@@ -327,7 +341,21 @@ void shmbus__discover_reconnected(shmbus_bus *bus) {
   shmbus_watch *w;
 
   for (w = bus->watches; w != NULL && shmbus__handle_ok(bus->session.sock); w = w->next)
-    (void)discover_sync(w);
+    (void)discover_sync_or_retry(w);
+}
+
+void shmbus__discover_retry(shmbus_bus *bus) {
+  shmbus_watch *w;
+  uint64_t now;
+
+  for (w = bus->watches; w != NULL && w->synced; w = w->next)
+    ;
+  if (w == NULL)
+    return; /* the usual case: nothing to do, no clock read */
+  now = shmbus__clock_mono_ns();
+  for (w = bus->watches; w != NULL && shmbus__handle_ok(bus->session.sock); w = w->next)
+    if (!w->synced && now >= w->retry_ns)
+      (void)discover_sync_or_retry(w);
 }
 
 /* ---- the API -------------------------------------------------------------------- */
@@ -382,9 +410,8 @@ int shmbus_watch_next(shmbus_watch *w, struct shmbus_topic_event *ev, int timeou
 
     if (discover_pop(w, ev))
       return 0;
+    /* Also renews the watch if a reconnect could not (once a second). */
     (void)shmbus_bus_process(bus);
-    if (!w->synced && shmbus__handle_ok(bus->session.sock))
-      (void)discover_sync(w);
     if (discover_pop(w, ev))
       return 0;
     if (timeout_ms == 0)
@@ -427,26 +454,33 @@ static void discover_on_timer(uv_timer_t *t) {
 
   if (w == NULL)
     return;
+  if (!w->synced && shmbus__handle_ok(w->bus->session.sock) && shmbus__clock_mono_ns() >= w->retry_ns)
+    (void)discover_sync(w);
   for (n = 0; n < DISCOVER_UV_BATCH; n++) {
     bool gone = false;
     if (!discover_pop(w, &ev))
-      return;
+      break;
     w->gone = &gone;
     w->cb(w, &ev, w->arg);
     if (gone)
       return;
     w->gone = NULL;
   }
-  /* More than a batch: the rest on the next iteration. */
+  /* More than a batch: the rest on the next iteration; or a renewal to
+   * try again. */
   discover_kick(w);
 }
 
-/* Schedules a delivery on the loop, if the watch delivers there and has
- * something to deliver. */
+/* Schedules a delivery on the loop (at once) if the watch delivers there
+ * and has something to deliver, or a renewal (in a second) if it needs
+ * one. */
 static void discover_kick(shmbus_watch *w) {
-  if (w->timer == NULL || w->qhead == NULL || uv_is_active((uv_handle_t *)w->timer))
+  if (w->timer == NULL || uv_is_active((uv_handle_t *)w->timer))
     return;
-  (void)uv_timer_start(w->timer, discover_on_timer, 0, 0);
+  if (w->qhead != NULL)
+    (void)uv_timer_start(w->timer, discover_on_timer, 0, 0);
+  else if (!w->synced)
+    (void)uv_timer_start(w->timer, discover_on_timer, DISCOVER_RETRY_NS / 1000000u, 0);
 }
 
 int shmbus_uv_watch_start(shmbus_watch *w, uv_loop_t *loop, shmbus_uv_watch_cb cb, void *arg) {

@@ -109,6 +109,7 @@ int shmbus_bus_process(shmbus_bus *bus) {
     rv = shmbus__session_drain(&bus->session);
     if (rv == 0) {
       reconnect_orphans(bus);
+      shmbus__discover_retry(bus);
       goto out;
     }
     /* The daemon went away: retry at once, then back off. */

@@ -476,3 +476,37 @@ Test(discover_perm, a_uid_discovers_only_what_it_may_subscribe_to) {
   dt_cleanup(&sysd);
   sysd.tmp[0] = '\0';
 }
+
+/* A watch that delivers to a loop is renewed when the bus reconnects from
+ * that loop, and reports what changed while the daemon was away. */
+Test(discover, a_libuv_watch_survives_a_daemon_restart) {
+  uv_loop_t loop;
+  struct uv_seen s;
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_watch *w;
+  shmbus_pub *kept;
+  int hold;
+  pid_t kid;
+
+  memset(&s, 0, sizeof(s));
+  s.loop = &loop;
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "q/kept", NULL, &kept), 0);
+  kid = publisher_child("q/gone", &hold);
+  cr_assert_eq(shmbus_watch_open(bus, "q/*", &w), 0);
+  cr_assert_eq(shmbus_uv_bus_start(bus, &loop), 0);
+  cr_assert_eq(shmbus_uv_watch_start(w, &loop, on_change, &s), 0);
+  run_until(&s, 2);
+  du_kill(&d);
+  close(hold);
+  cr_assert_eq(du_wait(kid), 0);
+  du_restart(&d);
+  /* The loop notices the lost connection, reconnects, renews the watch. */
+  run_until(&s, 3);
+  cr_assert_str_eq(s.topics[2], "q/gone");
+  cr_assert_eq(s.changes[2], SHMBUS_TOPIC_GONE);
+  cr_assert_eq(shmbus_watch_count(w), 1);
+  shmbus_bus_close(bus);
+  (void)uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+}
