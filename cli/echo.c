@@ -17,48 +17,47 @@
 #define VERB "echo"
 
 static void echo_usage(FILE *f) {
-  fputs(
-          "usage: shmbus echo [OPTIONS] TOPIC|PATTERN...\n"
-          "\n"
-          "Prints each message of TOPIC as it arrives, one per line: as text when it is\n"
-          "printable UTF-8, as JSON when it is msgpack, a synthetic payload of `shmbus pub\n"
-          "--size` as a one-line description, anything else in hex.\n"
-          "\n"
-          "A PATTERN ('*' one segment, '**' any number: 'sensors/**') subscribes to every\n"
-          "matching topic, present and future. With a pattern or several arguments each\n"
-          "line starts with its topic: \"TOPIC: payload\".\n"
-          "\n"
-          "  -v, --verbose        start each line with topic, sequence number, publisher,\n"
-          "                       publish time (ns, the publisher's CLOCK_MONOTONIC) and\n"
-          "                       size; with --json, print one JSON object per message:\n"
-          "                       {\"topic\",\"seq\",\"pub\",\"ts_ns\",\"size\",\"payload\"}\n"
-          "                       (payload: msgpack as JSON, else text as a string, else\n"
-          "                       \"payload_hex\")\n"
-          "      --format FMT     print each message as FMT: %t topic, %s sequence, %p\n"
-          "                       publisher, %T publish time (ns), %n size, %m payload,\n"
-          "                       %% a percent sign, \\n \\t \\\\ escapes; a newline ends it\n"
-          "  -j, --json           decode every message as msgpack and print it as JSON\n"
-          "  -x, --hex            print every message in hex\n"
-          "  -R, --raw            write the bytes of every message as they are, nothing\n"
-          "                       between them\n"
-          "  -n, --count N        stop after N received messages\n"
-          "  -H, --history N      start N messages back (what is still in the ring); a\n"
-          "                       topic a pattern finds later is read from its oldest\n"
-          "      --reliable       be a reliable subscriber: publishers wait for us\n"
-          "  -t, --timeout S      stop after S seconds without a message\n"
-          "      --until-last     stop once every publisher seen sent the last of its\n"
-          "                       synthetic payloads (`shmbus pub --count N --size B`)\n"
-          "  -q, --quiet          print no messages, only the summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
-          "  -h, --help           show this help\n"
-          "\n"
-          "On exit (also on Ctrl-C) one line goes to stderr:\n"
-          "  received R lost L checksum errors E\n"
-          "R + L is what was published since we joined (summed over the topics); E counts\n"
-          "synthetic payloads whose checksum is wrong or whose sequence number went\n"
-          "backwards for their publisher.\n"
-          "Exit status: 0 ok, 1 error, 2 bad usage, 3 --timeout ended and nothing was\n"
-          "received.\n",
-      f);
+  fputs("usage: shmbus echo [OPTIONS] TOPIC|PATTERN...\n"
+        "\n"
+        "Prints each message of TOPIC as it arrives, one per line: as text when it is\n"
+        "printable UTF-8, as JSON when it is msgpack, a synthetic payload of `shmbus pub\n"
+        "--size` as a one-line description, anything else in hex.\n"
+        "\n"
+        "A PATTERN ('*' one segment, '**' any number: 'sensors/**') subscribes to every\n"
+        "matching topic, present and future. With a pattern or several arguments each\n"
+        "line starts with its topic: \"TOPIC: payload\".\n"
+        "\n"
+        "  -v, --verbose        start each line with topic, sequence number, publisher,\n"
+        "                       publish time (ns, the publisher's CLOCK_MONOTONIC) and\n"
+        "                       size; with --json, print one JSON object per message:\n"
+        "                       {\"topic\",\"seq\",\"pub\",\"ts_ns\",\"size\",\"payload\"}\n"
+        "                       (payload: msgpack as JSON, else text as a string, else\n"
+        "                       \"payload_hex\")\n"
+        "      --format FMT     print each message as FMT: %t topic, %s sequence, %p\n"
+        "                       publisher, %T publish time (ns), %n size, %m payload,\n"
+        "                       %% a percent sign, \\n \\t \\\\ escapes; a newline ends it\n"
+        "  -j, --json           decode every message as msgpack and print it as JSON\n"
+        "  -x, --hex            print every message in hex\n"
+        "  -R, --raw            write the bytes of every message as they are, nothing\n"
+        "                       between them\n"
+        "  -n, --count N        stop after N received messages\n"
+        "  -H, --history N      start N messages back (what is still in the ring); a\n"
+        "                       topic a pattern finds later is read from its oldest\n"
+        "      --reliable       be a reliable subscriber: publishers wait for us\n"
+        "  -t, --timeout S      stop after S seconds without a message\n"
+        "      --until-last     stop once every publisher seen sent the last of its\n"
+        "                       synthetic payloads (`shmbus pub --count N --size B`)\n"
+        "  -q, --quiet          print no messages, only the summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
+        "  -h, --help           show this help\n"
+        "\n"
+        "On exit (also on Ctrl-C) one line goes to stderr:\n"
+        "  received R lost L checksum errors E\n"
+        "R + L is what was published since we joined (summed over the topics); E counts\n"
+        "synthetic payloads whose checksum is wrong or whose sequence number went\n"
+        "backwards for their publisher.\n"
+        "Exit status: 0 ok, 1 error, 2 bad usage, 3 --timeout ended and nothing was\n"
+        "received.\n",
+        f);
 }
 
 enum echo_mode { ECHO_AUTO, ECHO_JSON, ECHO_HEX, ECHO_RAW };
@@ -94,8 +93,6 @@ static bool echo_printable(const unsigned char *p, size_t n) {
   }
   return true;
 }
-
-
 
 /* Prints a payload the way the mode says, without a line end. */
 static void echo_payload(enum echo_mode mode, const unsigned char *p, size_t n,

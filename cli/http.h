@@ -26,7 +26,7 @@
 /* What a handler answers: a status, a content type and a body (malloc'd;
  * the server frees it). */
 struct http_reply {
-  int status;              /* 200, 404, ... */
+  int status;               /* 200, 404, ... */
   const char *content_type; /* static */
   char *body;
   size_t len;

@@ -315,8 +315,8 @@ struct metrics_srv {
   uint64_t count; /* --count: scrapes to serve, 0: no end */
 };
 
-static void metrics_on_request(void *arg, const char *method, const char *path,
-                               const char *accept, struct http_reply *r) {
+static void metrics_on_request(void *arg, const char *method, const char *path, const char *accept,
+                               struct http_reply *r) {
   struct metrics_srv *ms = arg;
   bool om = strstr(accept, "application/openmetrics-text") != NULL;
   bool up;

@@ -217,13 +217,13 @@ static void rate_report_one(struct rate_tool *rt, struct topicset_topic *t) {
     return;
   }
   if (!ok)
-    printf("%s: %zu message(s) so far, not enough for a rate (lost %" PRIu64 ")\n", t->name,
-           st.n, lost);
+    printf("%s: %zu message(s) so far, not enough for a rate (lost %" PRIu64 ")\n", t->name, st.n,
+           lost);
   else if (rt->bw)
     printf("%s: %.0f B/s (%.3f MB/s) mean %.0f B min %" PRIu32 " B max %" PRIu32
            " B window %zu lost %" PRIu64 "\n",
-           t->name, st.bytes_per_s, st.bytes_per_s / 1e6, st.size_mean, st.size_min,
-           st.size_max, st.n, lost);
+           t->name, st.bytes_per_s, st.bytes_per_s / 1e6, st.size_mean, st.size_min, st.size_max,
+           st.n, lost);
   else
     printf("%s: %.3f Hz mean %.3f ms min %.3f ms max %.3f ms std %.3f ms window %zu lost %" PRIu64
            "\n",

@@ -27,17 +27,17 @@ struct rate_sample {
 struct rate_window {
   struct rate_sample *s;
   size_t cap;
-  size_t n;    /* samples held, <= cap */
-  size_t next; /* where the next one goes */
+  size_t n;       /* samples held, <= cap */
+  size_t next;    /* where the next one goes */
   uint64_t fresh; /* messages since the last report */
 };
 
 struct rate_stats {
-  size_t n;              /* samples in the window */
-  double span_s;         /* newest minus oldest publish time */
-  double rate_hz;        /* sequence numbers spanned / span_s */
+  size_t n;                           /* samples in the window */
+  double span_s;                      /* newest minus oldest publish time */
+  double rate_hz;                     /* sequence numbers spanned / span_s */
   double mean_s, min_s, max_s, std_s; /* intervals between consecutive samples */
-  double bytes_per_s;    /* bytes after the oldest sample / span_s */
+  double bytes_per_s;                 /* bytes after the oldest sample / span_s */
   double size_mean;
   uint32_t size_min, size_max;
 };

@@ -70,8 +70,7 @@ Test(opscli, echo_verbose_json_lines_and_format) {
   cu_start(&echo, (const char *const[]){"echo", "v/*", "--count", "2", "-v", "--json", NULL});
   cu_start(&fmt, (const char *const[]){"echo", "v/a", "v/b", "--count", "2", "--format",
                                        "%t|%s|%n|%m|%%", NULL});
-  cr_assert_eq(CU_RUN(&pub, "pub", "v/a", "--wait-subs", "2", "plain text"), 0, "pub: %s",
-               pub.err);
+  cr_assert_eq(CU_RUN(&pub, "pub", "v/a", "--wait-subs", "2", "plain text"), 0, "pub: %s", pub.err);
   cr_assert_eq(CU_RUN(&js, "pub", "v/b", "--wait-subs", "2", "--json", "{\"k\":[1,2]}"), 0,
                "pub: %s", js.err);
   cr_assert_eq(cu_wait(&echo), 0, "echo: %s", echo.err);
@@ -157,14 +156,14 @@ Test(opscli, hz_and_bw_measure_a_500_hz_publisher) {
   /* The last report covers the last 2500 messages, 5 s: a publisher that
    * the machine holds up for a while (then catches up: pub keeps an
    * absolute schedule) moves the numbers by that while over 5 s. */
-  cu_start(&hz, (const char *const[]){"hz", "h/**", "--json", "--count", "6", "--window", "2500",
-                                      NULL});
-  cu_start(&bw, (const char *const[]){"bw", "h/**", "--json", "--count", "6", "--window", "2500",
-                                      NULL});
+  cu_start(&hz,
+           (const char *const[]){"hz", "h/**", "--json", "--count", "6", "--window", "2500", NULL});
+  cu_start(&bw,
+           (const char *const[]){"bw", "h/**", "--json", "--count", "6", "--window", "2500", NULL});
   /* Seven seconds at 500/s: the tools report six times meanwhile. */
-  cu_start(&pub, (const char *const[]){"pub", "h/rate", "--wait-subs", "2", "--rate", "500",
-                                       "--count", "3500", "--size", "1000", "--slot-size", "1024",
-                                       NULL});
+  cu_start(&pub,
+           (const char *const[]){"pub", "h/rate", "--wait-subs", "2", "--rate", "500", "--count",
+                                 "3500", "--size", "1000", "--slot-size", "1024", NULL});
   cr_assert_eq(cu_wait(&hz), 0, "hz: %s", hz.err);
   cr_assert_eq(cu_wait(&bw), 0, "bw: %s", bw.err);
   cr_assert_eq(cu_wait(&pub), 0, "pub: %s", pub.err);
@@ -324,8 +323,8 @@ Test(opscli, metrics_are_valid_openmetrics_and_pass_promtool) {
   /* Prometheus's format: the counter's TYPE names the sample, no EOF. */
   cr_assert_not_null(strstr(prom.out, "# TYPE shmbus_topic_published_total counter\n"));
   cr_assert_null(strstr(prom.out, "# EOF"));
-  cr_assert_eq(run_with_input((const char *const[]){"promtool", "check", "metrics", NULL},
-                              prom.out, prom.out_len, &out),
+  cr_assert_eq(run_with_input((const char *const[]){"promtool", "check", "metrics", NULL}, prom.out,
+                              prom.out_len, &out),
                0, "promtool: %s", out);
   free(out);
   cr_assert_eq(run_with_input((const char *const[]){"/usr/bin/python3", "-c", om_check, NULL},
@@ -448,8 +447,8 @@ Test(opscli, metrics_over_http) {
   line[n] = '\0';
   {
     unsigned port;
-    cr_assert_eq(sscanf(line, "shmbus metrics: listening on http://127.0.0.1:%u/metrics", &port),
-                 1, "%s", line);
+    cr_assert_eq(sscanf(line, "shmbus metrics: listening on http://127.0.0.1:%u/metrics", &port), 1,
+                 "%s", line);
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
