@@ -108,6 +108,19 @@ static void gc_proto(const char *dir) {
   gc_msg(dir, "peer_join", &m);
   m.type = SHMBUS__MSG_PEER_LEAVE;
   gc_msg(dir, "peer_leave", &m);
+  shmbus__msg_init(&m, SHMBUS__MSG_WATCH, 6);
+  m.watch_id = 1;
+  strcpy(m.pattern, "sensors/**/temp");
+  gc_msg(dir, "watch", &m);
+  shmbus__msg_init(&m, SHMBUS__MSG_UNWATCH, 7);
+  m.watch_id = 1;
+  gc_msg(dir, "unwatch", &m);
+  shmbus__msg_init(&m, SHMBUS__MSG_TOPIC_UP, 0);
+  m.watch_id = 1;
+  strcpy(m.topic, "sensors/imu/temp");
+  gc_msg(dir, "topic_up", &m);
+  m.type = SHMBUS__MSG_TOPIC_DOWN;
+  gc_msg(dir, "topic_down", &m);
 }
 
 /* A region image as fuzz_region.c reads it: data header (768 B), the first
