@@ -287,6 +287,7 @@ static void echo_on_signal(uv_poll_t *h, int status, int events) {
 
   (void)status;
   (void)events;
+  (void)uv_poll_stop(h); /* the byte stays in the pipe: once is enough */
   echo_done(e);
 }
 
@@ -452,6 +453,7 @@ out:
             (unsigned long long)l, (unsigned long long)e.tr.errors);
   }
   topicset_close(e.ts);
+  e.ts = NULL;
   shmbus_bus_close(bus);
   if (loop_ok)
     cli_loop_close(&loop);

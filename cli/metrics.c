@@ -347,6 +347,7 @@ static void metrics_on_signal(uv_poll_t *h, int status, int events) {
 
   (void)status;
   (void)events;
+  (void)uv_poll_stop(h); /* the byte stays in the pipe: once is enough */
   uv_stop(ms->loop);
 }
 

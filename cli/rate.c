@@ -256,6 +256,7 @@ static void rate_on_signal(uv_poll_t *h, int status, int events) {
 
   (void)status;
   (void)events;
+  (void)uv_poll_stop(h); /* the byte stays in the pipe: once is enough */
   topicset_stop(rt->ts);
   uv_stop(rt->loop);
 }
@@ -378,6 +379,7 @@ out:
     }
   }
   topicset_close(rt.ts);
+  rt.ts = NULL;
   shmbus_bus_close(bus);
   if (loop_ok)
     cli_loop_close(&loop);

@@ -284,9 +284,10 @@ static void topicset_close_one(uv_handle_t *h, void *arg) {
 }
 
 void cli_loop_close(uv_loop_t *loop) {
-  /* Handles the library closed already finish here; those still open are
-   * the verb's (on its stack or in its structs: nothing to free). */
-  (void)uv_run(loop, UV_RUN_NOWAIT);
+  /* Close first, then run: a handle still open is the verb's (on its
+   * stack or in its structs: nothing to free), and none of its callbacks
+   * may run any more (what they used may be gone). Handles the library
+   * is closing already finish in the same run. */
   uv_walk(loop, topicset_close_one, NULL);
   (void)uv_run(loop, UV_RUN_DEFAULT);
   (void)uv_loop_close(loop);
