@@ -144,6 +144,7 @@ static void rate_usage(FILE *f, bool bw) {
           "       \"window\",\"received\",\"lost\"}\n",
           f);
   fputs("A topic without new messages since the last report says so (JSON: \"new\": 0).\n"
+        "While no topic matches, it says so once on stderr and waits.\n"
         "Exit status: 0 ok (also after Ctrl-C), 1 error, 2 bad usage.\n",
         f);
 }
@@ -360,6 +361,8 @@ int cli_rate_tool(int argc, char **argv, bool bw) {
   for (i = optind; i < argc; i++)
     if (topicset_add(rt.ts, argv[i]) < 0 || rt.error < 0)
       goto out;
+  if (topicset_count(rt.ts) == 0)
+    fprintf(stderr, "shmbus %s: no topic matches yet; waiting for one to appear\n", verb);
   {
     uint64_t ms = (uint64_t)(period * 1000.0 + 0.5);
     (void)uv_timer_start(&rt.tick, rate_on_tick, ms, ms);
