@@ -44,6 +44,10 @@ static void echo_usage(FILE *f) {
         "  -H, --history N      start N messages back (what is still in the ring); a\n"
         "                       topic a pattern finds later is read from its oldest\n"
         "      --reliable       be a reliable subscriber: publishers wait for us\n"
+        "      --sample MS      while messages come, read what the ring holds every MS\n"
+        "                       milliseconds instead of being woken for each (a fast\n"
+        "                       publisher then spends no syscall on us; we miss more,\n"
+        "                       and count it; lossy only)\n"
         "  -t, --timeout S      stop after S seconds without a message\n"
         "      --until-last     stop once every publisher seen sent the last of its\n"
         "                       synthetic payloads (`shmbus pub --count N --size B`)\n"
@@ -307,6 +311,7 @@ int cli_echo(int argc, char **argv) {
                                            {"reliable", no_argument, NULL, 0x200},
                                            {"timeout", required_argument, NULL, 't'},
                                            {"until-last", no_argument, NULL, 0x201},
+                                           {"sample", required_argument, NULL, 0x203},
                                            {"quiet", no_argument, NULL, 'q'},
                                            {"help", no_argument, NULL, 'h'},
                                            CLI_TOPIC_LONGOPTS,
@@ -320,6 +325,7 @@ int cli_echo(int argc, char **argv) {
   uv_check_t flush;
   bool loop_ok = false;
   bool started = false;
+  uint32_t sample_ms = 0;
   shmbus_bus *bus = NULL;
   int sig_fd = -1;
   int status = CLI_EXIT_ERROR;
@@ -378,6 +384,10 @@ int cli_echo(int argc, char **argv) {
     case 0x201:
       e.until_last = true;
       break;
+    case 0x203:
+      if (!cli_parse_u32(VERB, "--sample", optarg, 1, 1000, &sample_ms))
+        return CLI_EXIT_USAGE;
+      break;
     case 'q':
       e.quiet = true;
       break;
@@ -433,6 +443,10 @@ int cli_echo(int argc, char **argv) {
   cbs.arg = &e;
   if (topicset_open(&e.ts, bus, &loop, VERB, &so, &cbs) < 0)
     goto out;
+  if (sample_ms > 0 && topicset_sample(e.ts, sample_ms) < 0) {
+    cli_err(VERB, "out of memory");
+    goto out;
+  }
   for (i = optind; i < argc; i++)
     if (topicset_add(e.ts, argv[i]) < 0)
       goto out;

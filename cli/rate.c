@@ -16,6 +16,7 @@
 
 #define RATE_DEFAULT_WINDOW 1000u
 #define RATE_MAX_WINDOW (1u << 24)
+#define RATE_SAMPLE_MS 10u
 
 /* ---- the window ---------------------------------------------------------------- */
 
@@ -48,7 +49,8 @@ static const struct rate_sample *rate_at(const struct rate_window *w, size_t i) 
 bool rate_window_stats(const struct rate_window *w, struct rate_stats *st) {
   const struct rate_sample *first, *last;
   uint64_t lo = UINT64_MAX, hi = 0;
-  double sum = 0, sumsq = 0, bytes = 0, sizes = 0;
+  double sum = 0, sumsq = 0, sizes = 0;
+  size_t intervals = 0;
   size_t i;
 
   memset(st, 0, sizeof(*st));
@@ -66,7 +68,9 @@ bool rate_window_stats(const struct rate_window *w, struct rate_stats *st) {
     sizes += s->size;
     st->size_min = s->size < st->size_min ? s->size : st->size_min;
     st->size_max = s->size > st->size_max ? s->size : st->size_max;
-    if (i > 0) {
+    /* Intervals between consecutive messages only: one this reader
+     * missed would make a longer interval than the topic has. */
+    if (i > 0 && rate_at(w, i - 1)->seq + 1 == s->seq) {
       const struct rate_sample *p = rate_at(w, i - 1);
       /* Publishers stamp before they commit: two of them may commit out
        * of timestamp order. Such an interval counts as 0. */
@@ -75,20 +79,26 @@ bool rate_window_stats(const struct rate_window *w, struct rate_stats *st) {
       sumsq += d * d;
       st->min_s = d < st->min_s ? d : st->min_s;
       st->max_s = d > st->max_s ? d : st->max_s;
-      bytes += s->size;
+      intervals++;
     }
   }
   st->size_mean = sizes / (double)w->n;
+  if (intervals == 0)
+    st->min_s = 0;
   if (hi <= lo)
     return false;
   st->span_s = (double)(hi - lo) / 1e9;
-  st->mean_s = sum / (double)(w->n - 1);
-  st->std_s = sqrt(fmax(0.0, sumsq / (double)(w->n - 1) - st->mean_s * st->mean_s));
+  if (intervals > 0) {
+    st->mean_s = sum / (double)intervals;
+    st->std_s = sqrt(fmax(0.0, sumsq / (double)intervals - st->mean_s * st->mean_s));
+  }
   /* Sequence numbers are the topic's, over all its publishers: what was
    * published between the two, read or not. */
   st->rate_hz = last->seq > first->seq ? (double)(last->seq - first->seq) / st->span_s
                                        : (double)(w->n - 1) / st->span_s;
-  st->bytes_per_s = bytes / st->span_s;
+  /* The messages read stand for those missed: the mean size read at the
+   * publish rate. */
+  st->bytes_per_s = st->size_mean * st->rate_hz;
   return true;
 }
 
@@ -113,7 +123,8 @@ static void rate_usage(FILE *f, bool bw) {
   fprintf(f, "usage: shmbus %s [OPTIONS] TOPIC|PATTERN...\n\n", v);
   if (bw)
     fputs("Prints the bandwidth of each topic once per interval: bytes per second over\n"
-          "the last --window messages, with their mean, smallest and largest size.\n",
+          "the last --window messages read (their mean size at the publish rate), with\n"
+          "their mean, smallest and largest size.\n",
           f);
   else
     fputs("Prints the publish rate of each topic once per interval: messages per second\n"
@@ -123,8 +134,10 @@ static void rate_usage(FILE *f, bool bw) {
   fputs("Times are the messages' own publish times (the publisher's clock), so the\n"
         "numbers do not depend on when this reader got to them. A PATTERN ('*' one\n"
         "segment, '**' any number) takes every matching topic, present and future.\n"
-        "It subscribes lossy (publishers never wait for it) and says how many\n"
-        "messages it missed.\n"
+        "It subscribes lossy (publishers never wait for it): while a topic is busy\n"
+        "it reads what its ring holds every 10 ms (so a fast publisher never has to\n"
+        "wake it), and says how many messages it missed. The rate counts sequence\n"
+        "numbers (missed messages too); intervals are between consecutive messages.\n"
         "\n"
         "  -j, --json           one JSON object per topic and report instead of text\n"
         "  -n, --count N        stop after N reports\n"
@@ -358,6 +371,12 @@ int cli_rate_tool(int argc, char **argv, bool bw) {
   cbs.arg = &rt;
   if (topicset_open(&rt.ts, bus, &loop, verb, &so, &cbs) < 0)
     goto out;
+  /* They look, they do not consume: read every 10 ms while a topic is
+   * busy, so a fast publisher never has to wake them. */
+  if (topicset_sample(rt.ts, RATE_SAMPLE_MS) < 0) {
+    cli_err(verb, "out of memory");
+    goto out;
+  }
   for (i = optind; i < argc; i++)
     if (topicset_add(rt.ts, argv[i]) < 0 || rt.error < 0)
       goto out;

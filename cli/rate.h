@@ -9,7 +9,11 @@
  * or a batch read does not bend the numbers. The rate is the topic's
  * publish rate: sequence numbers spanned over the time spanned (messages
  * this lossy reader missed count, as published). Intervals are between
- * consecutive messages read (a missed one makes a longer interval). */
+ * consecutive sequence numbers only (a missed message would make a longer
+ * interval than the topic has). The bandwidth is the mean size of the
+ * messages read at that rate. The tools read in sampling mode
+ * (topicset_sample): a busy topic every 10 ms, so they never cost a fast
+ * publisher a wake-up. */
 #ifndef SHMBUS_CLI_RATE_H
 #define SHMBUS_CLI_RATE_H
 
@@ -36,8 +40,8 @@ struct rate_stats {
   size_t n;                           /* samples in the window */
   double span_s;                      /* newest minus oldest publish time */
   double rate_hz;                     /* sequence numbers spanned / span_s */
-  double mean_s, min_s, max_s, std_s; /* intervals between consecutive samples */
-  double bytes_per_s;                 /* bytes after the oldest sample / span_s */
+  double mean_s, min_s, max_s, std_s; /* intervals between consecutive sequence numbers */
+  double bytes_per_s;                 /* size_mean * rate_hz */
   double size_mean;
   uint32_t size_min, size_max;
 };

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -14,6 +15,15 @@
 struct topicset_watch {
   struct topicset *set;
   shmbus_watch *w;
+};
+
+/* Sampling mode: a topic's reader between two periods. */
+struct topicset_sampler {
+  struct topicset_topic *t;
+  uv_poll_t *wake; /* on the subscriber's eventfd while it sleeps, else NULL */
+  unsigned char *buf;
+  size_t cap;
+  uint32_t batch; /* messages read per period at most: the ring's slots */
 };
 
 struct topicset {
@@ -28,6 +38,8 @@ struct topicset {
   struct topicset_watch **watches; /* each allocated alone: it is a callback's argument */
   size_t nwatches;
   bool stopped;
+  unsigned sample_ms; /* 0: woken per message */
+  uv_timer_t *tick;   /* sampling: reads the busy topics every sample_ms */
 };
 
 bool topicset_is_pattern(const char *s) {
@@ -110,6 +122,146 @@ static void topicset_on_error(shmbus_sub *sub, int code, void *arg) {
   cli_err(t->set->verb, "\"%s\": delivery stopped: %s", t->name, shmbus_strerror(code));
 }
 
+/* ---- sampling mode ------------------------------------------------------ */
+
+static void topicset_free_handle(uv_handle_t *h) {
+  free(h);
+}
+
+/* Stops waiting on the eventfd (the handle goes; the fd stays the
+ * subscriber's). */
+static void topicset_unwake(struct topicset_sampler *sm) {
+  if (sm->wake != NULL) {
+    uv_close((uv_handle_t *)sm->wake, topicset_free_handle);
+    sm->wake = NULL;
+  }
+}
+
+static void topicset_sampler_free(struct topicset_sampler *sm) {
+  if (sm == NULL)
+    return;
+  topicset_unwake(sm);
+  free(sm->buf);
+  free(sm);
+}
+
+/* Reads what is in the ring (a ring's worth at most). Returns the number
+ * of messages, or a negative code (delivery stops for this topic). */
+static int topicset_read(struct topicset_sampler *sm) {
+  struct topicset_topic *t = sm->t;
+  struct topicset *ts = t->set;
+  uint32_t n;
+
+  for (n = 0; n < sm->batch && !ts->stopped && t->sub != NULL; n++) {
+    struct shmbus_msg_info info;
+    int rv = shmbus_sub_try_recv(t->sub, sm->buf, sm->cap, &info);
+    if (rv == -EAGAIN)
+      break;
+    if (rv < 0) {
+      cli_err(ts->verb, "\"%s\": delivery stopped: %s", t->name, shmbus_strerror(rv));
+      return rv;
+    }
+    ts->cbs.on_msg(t, sm->buf, (size_t)rv, &info, ts->cbs.arg);
+  }
+  return (int)n;
+}
+
+static void topicset_on_wake(uv_poll_t *p, int status, int events);
+
+/* A period without messages: sleep on the eventfd (a publisher wakes it). */
+static void topicset_sleep(struct topicset_sampler *sm) {
+  struct topicset *ts = sm->t->set;
+  int rv;
+
+  if (sm->wake != NULL || sm->t->sub == NULL || shmbus_sub_arm(sm->t->sub) != 1)
+    return; /* a message came meanwhile: it stays busy */
+  if ((sm->wake = malloc(sizeof(*sm->wake))) == NULL ||
+      uv_poll_init(ts->loop, sm->wake, shmbus_sub_fd(sm->t->sub)) < 0) {
+    free(sm->wake);
+    sm->wake = NULL;
+    return; /* no watch: it stays busy, read every period */
+  }
+  sm->wake->data = sm;
+  if ((rv = uv_poll_start(sm->wake, UV_READABLE, topicset_on_wake)) < 0)
+    topicset_unwake(sm);
+}
+
+static void topicset_on_tick(uv_timer_t *h) {
+  struct topicset *ts = h->data;
+  bool busy = false;
+  size_t i;
+
+  for (i = 0; i < ts->ntopics && !ts->stopped; i++) {
+    struct topicset_sampler *sm = ts->topics[i]->sampler;
+    int n;
+    if (sm == NULL || sm->wake != NULL || ts->topics[i]->sub == NULL)
+      continue;
+    if ((n = topicset_read(sm)) > 0)
+      busy = true;
+    else if (n == 0)
+      topicset_sleep(sm);
+    if (sm->wake == NULL && n >= 0)
+      busy = true;
+  }
+  if (!busy || ts->stopped)
+    (void)uv_timer_stop(h);
+}
+
+/* Reads every period from now on (the timer runs while a topic is busy). */
+static void topicset_busy(struct topicset *ts) {
+  if (!ts->stopped && !uv_is_active((uv_handle_t *)ts->tick))
+    (void)uv_timer_start(ts->tick, topicset_on_tick, ts->sample_ms, ts->sample_ms);
+}
+
+static void topicset_on_wake(uv_poll_t *p, int status, int events) {
+  struct topicset_sampler *sm = p->data;
+  uint64_t v;
+
+  (void)status;
+  (void)events;
+  /* Reset the eventfd (non-blocking), then read at once and go on with
+   * the periods. */
+  if (read(shmbus_sub_fd(sm->t->sub), &v, sizeof(v)) < 0) {
+    /* Nothing to reset (another wake-up took it): fine. */
+  }
+  topicset_unwake(sm);
+  (void)topicset_read(sm);
+  topicset_busy(sm->t->set);
+}
+
+int topicset_sample(struct topicset *ts, unsigned ms) {
+  if (ms == 0 || ms > 1000 || ts->tick != NULL)
+    return -EINVAL;
+  if ((ts->tick = malloc(sizeof(*ts->tick))) == NULL)
+    return -ENOMEM;
+  if (uv_timer_init(ts->loop, ts->tick) < 0) {
+    free(ts->tick);
+    ts->tick = NULL;
+    return -ENOMEM;
+  }
+  ts->tick->data = ts;
+  ts->sample_ms = ms;
+  return 0;
+}
+
+/* Starts reading a new subscriber in sampling mode. */
+static int topicset_sampler_start(struct topicset *ts, struct topicset_topic *t) {
+  struct topicset_sampler *sm = calloc(1, sizeof(*sm));
+
+  if (sm == NULL)
+    return -ENOMEM;
+  sm->t = t;
+  sm->cap = shmbus_sub_max_size(t->sub);
+  if ((sm->buf = malloc(sm->cap > 0 ? sm->cap : 1)) == NULL) {
+    free(sm);
+    return -ENOMEM;
+  }
+  sm->batch = 1u << 16; /* a period's reading is bounded, a ring's slots or this */
+  t->sampler = sm;
+  topicset_busy(ts);
+  return 0;
+}
+
 /* Subscribes to topic `name` (found by a watch or named literally). */
 static int topicset_subscribe(struct topicset *ts, const char *name, bool literal, bool late) {
   struct topicset_topic *t = topicset_find(ts, name);
@@ -131,8 +283,15 @@ static int topicset_subscribe(struct topicset *ts, const char *name, bool litera
     cli_fail(ts->verb, ts->bus, rv, "cannot subscribe to \"%s\"", name);
     return rv;
   }
-  if ((rv = shmbus_uv_sub_start(t->sub, ts->loop, topicset_on_msg, t)) < 0 ||
-      (rv = shmbus_uv_sub_on_error(t->sub, topicset_on_error)) < 0) {
+  if (ts->sample_ms > 0 && !so.reliable) {
+    if ((rv = topicset_sampler_start(ts, t)) < 0) {
+      cli_err(ts->verb, "out of memory for \"%s\"", name);
+      shmbus_sub_close(t->sub);
+      t->sub = NULL;
+      return rv;
+    }
+  } else if ((rv = shmbus_uv_sub_start(t->sub, ts->loop, topicset_on_msg, t)) < 0 ||
+             (rv = shmbus_uv_sub_on_error(t->sub, topicset_on_error)) < 0) {
     cli_err(ts->verb, "cannot deliver \"%s\" from the loop: %s", name, shmbus_strerror(rv));
     shmbus_sub_close(t->sub);
     t->sub = NULL;
@@ -155,6 +314,8 @@ static void topicset_unsubscribe(struct topicset *ts, const char *name) {
   shmbus_sub_stats(t->sub, &st);
   t->received += st.received;
   t->lost += st.lost;
+  topicset_sampler_free(t->sampler);
+  t->sampler = NULL;
   shmbus_sub_close(t->sub);
   t->sub = NULL;
   if (ts->cbs.on_topic != NULL)
@@ -253,9 +414,14 @@ void topicset_stop(struct topicset *ts) {
   if (ts == NULL || ts->stopped)
     return;
   ts->stopped = true;
-  for (i = 0; i < ts->ntopics; i++)
-    if (ts->topics[i]->sub != NULL)
+  if (ts->tick != NULL)
+    (void)uv_timer_stop(ts->tick);
+  for (i = 0; i < ts->ntopics; i++) {
+    if (ts->topics[i]->sampler != NULL)
+      topicset_unwake(ts->topics[i]->sampler);
+    else if (ts->topics[i]->sub != NULL)
       (void)shmbus_uv_sub_stop(ts->topics[i]->sub);
+  }
 }
 
 void topicset_close(struct topicset *ts) {
@@ -269,9 +435,12 @@ void topicset_close(struct topicset *ts) {
     free(ts->watches[i]);
   }
   for (i = 0; i < ts->ntopics; i++) {
+    topicset_sampler_free(ts->topics[i]->sampler);
     shmbus_sub_close(ts->topics[i]->sub);
     free(ts->topics[i]);
   }
+  if (ts->tick != NULL)
+    uv_close((uv_handle_t *)ts->tick, topicset_free_handle);
   free(ts->watches);
   free(ts->topics);
   free(ts);

@@ -42,6 +42,7 @@ struct topicset_topic {
   void *user;        /* the verb's own data; the set never touches it */
   uint64_t received; /* of earlier subscribers of this name (before a removal) */
   uint64_t lost;
+  struct topicset_sampler *sampler; /* the set's, in sampling mode */
 };
 
 struct topicset_cbs {
@@ -62,6 +63,16 @@ struct topicset_cbs {
  * why. */
 int topicset_open(struct topicset **out, shmbus_bus *bus, uv_loop_t *loop, const char *verb,
                   const struct shmbus_sub_opts *so, const struct topicset_cbs *cbs);
+
+/* Sampling mode, for tools that look at a topic rather than consume it
+ * (hz, bw): lossy subscribers are read every `ms` milliseconds while
+ * messages come (everything still in the ring, the rest counted lost) and
+ * wait on their wake-up only after a period without any. A busy publisher
+ * then never makes a syscall to wake this reader, and the reader costs a
+ * few wake-ups a second however fast the topic is. Without it (the
+ * default) each subscriber is woken as messages arrive (echo, record).
+ * Call before topicset_add. Returns 0 or -EINVAL (ms 0 or above 1000). */
+int topicset_sample(struct topicset *ts, unsigned ms);
 
 /* Adds a topic name or a pattern. Returns 0, or a negative code after
  * printing why (a bad pattern, a denied or failed subscription of a

@@ -515,3 +515,36 @@ Test(opscli, metrics_over_http) {
   close(errp[0]);
   shmbus_bus_close(bus);
 }
+
+/* Sampling mode: read every few ms while busy, woken only when idle. A
+ * slow publisher's messages all arrive (the reader sleeps between them);
+ * a fast one's are counted, received + lost == published. */
+Test(opscli, echo_sample_reads_and_counts) {
+  struct cu_run echo, pub, fast, fecho;
+  unsigned long long r = 0, l = 0, e = 0;
+  const char *p;
+
+  cu_start(&echo, (const char *const[]){"echo", "s/slow", "--sample", "5", "--count", "3", NULL});
+  cr_assert_eq(
+      CU_RUN(&pub, "pub", "s/slow", "--wait-subs", "1", "--count", "3", "--rate", "50", "tick"), 0,
+      "pub: %s", pub.err);
+  cr_assert_eq(cu_wait(&echo), 0, "echo: %s", echo.err);
+  cr_assert_str_eq(echo.out, "tick\ntick\ntick\n");
+  /* It ends a second after the last message it read: by then it has read
+   * what the ring still held and counted the rest. */
+  cu_start(&fecho, (const char *const[]){"echo", "s/fast", "--sample", "5", "--quiet",
+                                         "--timeout", "1", "--slots", "64", NULL});
+  cr_assert_eq(CU_RUN(&fast, "pub", "s/fast", "--wait-subs", "1", "--count", "200000", "--size",
+                      "64", "--slots", "64"),
+               0, "pub: %s", fast.err);
+  cr_assert_eq(cu_wait(&fecho), 0, "echo: %s", fecho.err);
+  p = strstr(fecho.err, "received ");
+  cr_assert_not_null(p, "%s", fecho.err);
+  cr_assert_eq(sscanf(p, "received %llu lost %llu checksum errors %llu", &r, &l, &e), 3);
+  cr_assert_eq(r + l, 200000, "received %llu + lost %llu", r, l);
+  cr_assert_eq(e, 0);
+  cu_free(&echo);
+  cu_free(&pub);
+  cu_free(&fast);
+  cu_free(&fecho);
+}
