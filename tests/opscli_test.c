@@ -532,8 +532,8 @@ Test(opscli, echo_sample_reads_and_counts) {
   cr_assert_str_eq(echo.out, "tick\ntick\ntick\n");
   /* It ends a second after the last message it read: by then it has read
    * what the ring still held and counted the rest. */
-  cu_start(&fecho, (const char *const[]){"echo", "s/fast", "--sample", "5", "--quiet",
-                                         "--timeout", "1", "--slots", "64", NULL});
+  cu_start(&fecho, (const char *const[]){"echo", "s/fast", "--sample", "5", "--quiet", "--timeout",
+                                         "1", "--slots", "64", NULL});
   cr_assert_eq(CU_RUN(&fast, "pub", "s/fast", "--wait-subs", "1", "--count", "200000", "--size",
                       "64", "--slots", "64"),
                0, "pub: %s", fast.err);
