@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <threads.h>
-#include <uv.h>
 
 #include "bus.h"
 #include "pattern.h"
@@ -36,7 +35,7 @@
 #include "shmbus/error.h"
 #include "shmbus/msgpack.h"
 
-/* Changes delivered to a libuv callback per loop iteration. */
+/* Changes delivered to a loop's callback per turn. */
 #define DISCOVER_UV_BATCH 1024u
 /* How often a blocking shmbus_watch_next looks for the daemon while the
  * bus is disconnected (the bus backs off reconnects by itself). */
@@ -66,8 +65,9 @@ struct shmbus_watch {
   size_t npresent; /* entries reported present */
   struct discover_entry *qhead;
   struct discover_entry *qtail;
-  /* libuv delivery (shmbus_uv_watch_start), or NULL. */
-  uv_timer_t *timer;
+  /* Delivery from an event loop (uv.c, shmbus_uv_watch_start), or NULL. */
+  const struct shmbus__watch_loop_ops *loop;
+  struct shmbus__uv_watch *loop_state;
   shmbus_uv_watch_cb cb;
   void *arg;
   bool *gone; /* set to true when the watch is freed during a delivery */
@@ -398,7 +398,7 @@ int shmbus_watch_next(shmbus_watch *w, struct shmbus_topic_event *ev, int timeou
 
   if (w == NULL || ev == NULL || timeout_ms < -1)
     return -EINVAL;
-  if (w->timer != NULL)
+  if (w->loop != NULL)
     return SHMBUS_ESTATE;
   if (timeout_ms > 0)
     deadline = shmbus__clock_mono_ns() + (uint64_t)timeout_ms * 1000000u;
@@ -441,20 +441,18 @@ const char *shmbus_watch_pattern(const shmbus_watch *w) {
   return w != NULL ? w->pattern : "";
 }
 
-/* ---- libuv delivery ------------------------------------------------------------------ */
+/* ---- delivery from an event loop ------------------------------------------------ */
 
-static void discover_free_handle(uv_handle_t *h) {
-  free(h);
+shmbus_bus *shmbus__discover_bus(const shmbus_watch *w) {
+  return w->bus;
 }
 
-static void discover_on_timer(uv_timer_t *t) {
-  shmbus_watch *w = t->data;
+void shmbus__discover_turn(shmbus_watch *w) {
   struct shmbus_topic_event ev;
   unsigned n;
 
-  if (w == NULL)
-    return;
-  if (!w->synced && shmbus__handle_ok(w->bus->session.sock) && shmbus__clock_mono_ns() >= w->retry_ns)
+  if (!w->synced && shmbus__handle_ok(w->bus->session.sock) &&
+      shmbus__clock_mono_ns() >= w->retry_ns)
     (void)discover_sync(w);
   for (n = 0; n < DISCOVER_UV_BATCH; n++) {
     bool gone = false;
@@ -471,33 +469,23 @@ static void discover_on_timer(uv_timer_t *t) {
   discover_kick(w);
 }
 
-/* Schedules a delivery on the loop (at once) if the watch delivers there
- * and has something to deliver, or a renewal (in a second) if it needs
- * one. */
+/* Schedules a turn on the loop (at once) if the watch delivers there and
+ * has something to deliver, or a renewal (in a second) if it needs one. */
 static void discover_kick(shmbus_watch *w) {
-  if (w->timer == NULL || uv_is_active((uv_handle_t *)w->timer))
+  if (w->loop == NULL)
     return;
   if (w->qhead != NULL)
-    (void)uv_timer_start(w->timer, discover_on_timer, 0, 0);
+    w->loop->schedule(w, w->loop_state, 0);
   else if (!w->synced)
-    (void)uv_timer_start(w->timer, discover_on_timer, DISCOVER_RETRY_NS / 1000000u, 0);
+    w->loop->schedule(w, w->loop_state, DISCOVER_RETRY_NS / 1000000u);
 }
 
-int shmbus_uv_watch_start(shmbus_watch *w, uv_loop_t *loop, shmbus_uv_watch_cb cb, void *arg) {
-  int rv;
-
-  if (w == NULL || loop == NULL || cb == NULL)
-    return -EINVAL;
-  if (w->timer != NULL || w->bus->uv == NULL)
+int shmbus__discover_attach(shmbus_watch *w, const struct shmbus__watch_loop_ops *ops,
+                            struct shmbus__uv_watch *state, shmbus_uv_watch_cb cb, void *arg) {
+  if (w->loop != NULL)
     return SHMBUS_ESTATE;
-  if ((w->timer = calloc(1, sizeof(*w->timer))) == NULL)
-    return -ENOMEM;
-  if ((rv = uv_timer_init(loop, w->timer)) < 0) {
-    free(w->timer);
-    w->timer = NULL;
-    return rv;
-  }
-  w->timer->data = w;
+  w->loop = ops;
+  w->loop_state = state;
   w->cb = cb;
   w->arg = arg;
   discover_kick(w);
@@ -532,10 +520,8 @@ void shmbus_watch_close(shmbus_watch *w) {
   }
   if (w->gone != NULL)
     *w->gone = true;
-  if (w->timer != NULL) {
-    w->timer->data = NULL;
-    uv_close((uv_handle_t *)w->timer, discover_free_handle);
-  }
+  if (w->loop != NULL)
+    w->loop->release(w, w->loop_state);
   for (b = 0; b < w->nbuckets; b++) {
     struct discover_entry *e = w->buckets[b];
     while (e != NULL) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "bus.h"
+#include "discover.h"
 #include "platform/platform.h"
 #include "shmbus/error.h"
 #include "shmbus/uv.h"
@@ -25,9 +26,9 @@
 #define UVG_BATCH 256
 
 struct shmbus__uv_handle {
-  uv_poll_t poll;   /* on the handle's eventfd (which the handle owns) */
-  uv_idle_t idle;   /* continues a drain, or delivers "writable" at once */
-  unsigned closing; /* uv handles still to be closed */
+  uv_poll_t poll;           /* on the handle's eventfd (which the handle owns) */
+  uv_idle_t idle;           /* continues a drain, or delivers "writable" at once */
+  unsigned closing;         /* uv handles still to be closed */
   struct shmbus__handle *h; /* NULL once stopped or closed */
   shmbus_uv_msg_cb msg_cb;
   shmbus_uv_writable_cb writable_cb;
@@ -420,4 +421,64 @@ int shmbus_uv_pub_on_writable(shmbus_pub *pub, uv_loop_t *loop, shmbus_uv_writab
     return rv;
   /* The first check runs from the loop, never inside this call. */
   return uv_idle_start(&u->idle, uvg_pub_idle);
+}
+
+/* ---- watches (include/shmbus/discover.h) -------------------------------- */
+
+/* A watch's loop state: one timer that runs the watch's turns
+ * (shmbus__discover_turn). It outlives the watch until libuv closed the
+ * timer; `w` is NULL from the watch's release on. */
+struct shmbus__uv_watch {
+  uv_timer_t timer;
+  shmbus_watch *w;
+};
+
+static void uvg_watch_closed(uv_handle_t *uvh) {
+  free(uvh->data);
+}
+
+static void uvg_watch_timer(uv_timer_t *t) {
+  struct shmbus__uv_watch *u = t->data;
+
+  if (u->w != NULL)
+    shmbus__discover_turn(u->w);
+}
+
+static void uvg_watch_schedule(shmbus_watch *w, struct shmbus__uv_watch *u, uint64_t delay_ms) {
+  (void)w;
+  if (uv_is_active((uv_handle_t *)&u->timer))
+    return;
+  (void)uv_timer_start(&u->timer, uvg_watch_timer, delay_ms, 0);
+}
+
+static void uvg_watch_release(shmbus_watch *w, struct shmbus__uv_watch *u) {
+  (void)w;
+  u->w = NULL;
+  uv_close((uv_handle_t *)&u->timer, uvg_watch_closed);
+}
+
+static const struct shmbus__watch_loop_ops uvg_watch_ops = {uvg_watch_schedule, uvg_watch_release};
+
+int shmbus_uv_watch_start(shmbus_watch *w, uv_loop_t *loop, shmbus_uv_watch_cb cb, void *arg) {
+  struct shmbus__uv_watch *u;
+  int rv;
+
+  if (w == NULL || loop == NULL || cb == NULL)
+    return -EINVAL;
+  if (shmbus__discover_bus(w)->uv == NULL)
+    return SHMBUS_ESTATE;
+  if ((u = calloc(1, sizeof(*u))) == NULL)
+    return -ENOMEM;
+  if ((rv = uv_timer_init(loop, &u->timer)) < 0) {
+    free(u);
+    return rv;
+  }
+  u->timer.data = u;
+  u->w = w;
+  if ((rv = shmbus__discover_attach(w, &uvg_watch_ops, u, cb, arg)) < 0) {
+    u->w = NULL;
+    uv_close((uv_handle_t *)&u->timer, uvg_watch_closed);
+    return rv;
+  }
+  return 0;
 }
