@@ -25,8 +25,9 @@ if apt-cache show libmsgpack-c-dev >/dev/null 2>&1 ||
    dpkg-query -W -f='${Status}' libmsgpack-c-dev 2>/dev/null | grep -q 'install ok installed'; then
   msgpack=libmsgpack-c-dev
 fi
-# The library and daemon (libuv, msgpack-c), the shmbus CLI (jansson).
-packages=("${base[@]}" libuv1-dev "$msgpack" libjansson-dev)
+# The library and daemon (libuv, msgpack-c), the shmbus CLI (jansson; zstd
+# for the chunks of `shmbus record`).
+packages=("${base[@]}" libuv1-dev "$msgpack" libjansson-dev libzstd-dev)
 for arg in "$@"; do
   case "$arg" in
     # Criterion for the suite; libzmq for the benchmark's ZeroMQ peer (its smoke test);
@@ -35,8 +36,14 @@ for arg in "$@"; do
     # trust::forged_sleeper_bits_cost_the_publisher_nothing, which counts syscalls;
     # prometheus (promtool) and python3-prometheus-client (the reference OpenMetrics
     # parser) check `shmbus metrics` (opscli::metrics_*).
+    # node and npm run the reference MCAP reader (@mcap/core, which the tests install
+    # from npm into the build directory): Debian's packages only when no node or npm
+    # is there already (a NodeSource nodejs brings its own npm, and conflicts with
+    # Debian's).
     --test) packages+=(libcriterion-dev libzmq3-dev valgrind gnuplot-nox systemd strace
-                       prometheus python3-prometheus-client) ;;
+                       prometheus python3-prometheus-client)
+            command -v node >/dev/null 2>&1 || packages+=(nodejs)
+            command -v npm >/dev/null 2>&1 || packages+=(npm) ;;
     # The benchmark's peers (bench/README.md): libzmq, and iceoryx's RouDi (iox-roudi) and
     # C binding. Without them shmbus-bench builds and skips those peers with a note; the
     # suite's iceoryx smoke test is skipped too.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes the control-protocol decoder, region-header validation and msgpack
-# payload unpacking with libFuzzer (clang, ASan+UBSan), starting from the
-# corpus in tests/fuzz/corpus/.
+# Fuzzes the control-protocol decoder, region-header validation, msgpack
+# payload unpacking and the MCAP reader of `shmbus play` with libFuzzer
+# (clang, ASan+UBSan), starting from the corpus in tests/fuzz/corpus/.
 #
 #   scripts/fuzz.sh                  20 s per target (what CI runs)
 #   scripts/fuzz.sh --seconds 3600   a longer run: an hour per target
-#   scripts/fuzz.sh --target proto   one target only (proto, region or msgpack)
+#   scripts/fuzz.sh --target proto   one target only (proto, region, msgpack or mcap)
 #   scripts/fuzz.sh --regen-corpus   rewrite the seed corpus from valid messages and regions
 #
 # New interesting inputs go to build-fuzz/fuzz-work/<target>/ (not into the
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=20
-targets=(proto region msgpack)
+targets=(proto region msgpack mcap)
 regen=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -60,6 +60,7 @@ for t in "${targets[@]}"; do
     proto) max_len=4200 ;;   # a datagram is at most 4096 bytes
     region) max_len=8192 ;;  # two headers and the first slots
     msgpack) max_len=4096 ;; # msgpack payloads (shmbus_msgpack_unpack)
+    mcap) max_len=65536 ;;   # MCAP files (cli/mcap.c: mcap_read)
     *) echo "fuzz.sh: unknown target $t" >&2; exit 2 ;;
   esac
   echo "== fuzz_$t: $seconds s =="
