@@ -148,5 +148,7 @@ int cli_topic(int argc, char **argv); /* topic.c */
 int cli_hz(int argc, char **argv);    /* hz.c, rate.c */
 int cli_bw(int argc, char **argv);    /* bw.c, rate.c */
 int cli_metrics(int argc, char **argv); /* metrics.c, http.c */
+int cli_record(int argc, char **argv); /* record.c */
+int cli_play(int argc, char **argv);   /* play.c */
 
 #endif /* SHMBUS_CLI_H */

@@ -34,6 +34,8 @@ static const struct main_verb {
     {"daemon", cli_daemon, "daemon status|stop", "ask the bus daemon how it is, or to stop"},
     {"config", cli_config, "config check FILE", "check a shmbusd permission file"},
     {"topic", cli_topic, "topic rm TOPIC", "remove a topic by name (ends its retention)"},
+    {"record", cli_record, "record -o FILE TOPIC...", "record topics into an MCAP file"},
+    {"play", cli_play, "play FILE", "republish an MCAP recording with its timing"},
 };
 
 static void main_usage(FILE *f) {
@@ -71,8 +73,8 @@ static void main_usage(FILE *f) {
           "has each, -f -s -r -w -l in pub, -x -R -H -v in echo, -u -g -o in config).\n"
           "`shmbus VERB --help` describes each verb; man shmbus(1) has everything.\n"
           "\n"
-          "Only pub and echo start a daemon when none runs (autostart), and only on the\n"
-          "default per-user bus; they say so on stderr when they do.\n"
+          "Only pub, echo, record and play start a daemon when none runs (autostart), and\n"
+          "only on the default per-user bus; they say so on stderr when they do.\n"
           "\n"
           "exit status: 0 success; 1 error (the bus or daemon refused, bad input, I/O);\n"
           "2 bad command line; 3 `echo --timeout` ended without receiving anything.\n"

@@ -1,0 +1,537 @@
+/* shmbus record: subscribe to topics and write what arrives to an MCAP
+ * file (cli/mcap.h; the layout is in docs/mcap.md).
+ *
+ * One thread: it drains every subscriber in turn (a bounded batch each, so
+ * a busy topic cannot starve a quiet one), appends the messages to the
+ * writer's current chunk, and sleeps on the subscribers' eventfds when all
+ * are empty. A chunk goes to the file when it is full and at least once a
+ * second (RECORD_FLUSH_NS), so a recorder that is killed loses at most the
+ * last second or chunk. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mcap.h"
+#include "shmbus/msgpack.h"
+
+#define VERB "record"
+
+/* A chunk is written out at least this often. */
+#define RECORD_FLUSH_NS 1000000000ull
+/* Messages taken from one subscriber before looking at the next. */
+#define RECORD_BATCH 256
+
+static void record_usage(FILE *f) {
+  fprintf(f,
+          "usage: shmbus record -o FILE.mcap [OPTIONS] TOPIC...\n"
+          "\n"
+          "Records the messages of each TOPIC into an MCAP file (docs/mcap.md): a channel\n"
+          "per topic with its parameters as metadata, log and publish time from the\n"
+          "bus's timestamps, the bus's sequence numbers, zstd-compressed chunks with\n"
+          "CRCs, an index and a summary. Stops on Ctrl-C or SIGTERM, after --duration\n"
+          "or --count, and finishes the file; a recorder that is killed leaves a file\n"
+          "readable up to its last complete chunk (written at least once a second).\n"
+          "\n"
+          "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
+          "      --compression C  zstd (default) or none\n"
+          "      --chunk-size B   close a chunk at B bytes of messages (default 4M, K/M)\n"
+          "  -d, --duration S     stop after S seconds\n"
+          "  -n, --count N        stop after N messages (all topics together)\n"
+          "      --reliable       subscribe reliably: publishers wait for the recorder,\n"
+          "                       nothing is lost (default: lossy, losses are counted)\n"
+          "      --encoding E     message encoding of every channel: auto (default: msgpack\n"
+          "                       when a topic's first message is one msgpack object, else\n"
+          "                       application/octet-stream), msgpack or octet-stream\n"
+          "  -q, --quiet          no summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
+          "  -h, --help           show this help\n"
+          "\n"
+          "At the end one line goes to stderr:\n"
+          "  recorded M messages (B bytes) from T topics to FILE, lost L\n"
+          "where L is what the lossy subscribers missed (always 0 with --reliable).\n"
+          "Exit status: 0 ok, 1 error, 2 bad usage.\n");
+}
+
+enum record_encoding { REC_ENC_AUTO, REC_ENC_MSGPACK, REC_ENC_OCTETS };
+
+#define REC_ENC_OCTETS_NAME "application/octet-stream"
+
+struct record_topic {
+  char *name;
+  shmbus_sub *sub;
+  uint16_t channel;            /* 0 until its Channel record is written */
+  struct shmbus_topic_opts params; /* as the daemon reported them */
+  bool params_known;
+  uint64_t first_seq;
+};
+
+struct record_state {
+  shmbus_bus *bus;
+  mcap_writer *w;
+  struct shmbus_sub_opts so;
+  enum record_encoding enc;
+  struct record_topic *t;
+  size_t n;
+  size_t cap;
+  int64_t mono_to_real; /* add to a CLOCK_MONOTONIC time for CLOCK_REALTIME */
+  uint64_t messages;
+  uint64_t bytes;
+};
+
+/* Reads the topic's parameters from a daemon snapshot (for the channel's
+ * metadata). Best effort: a topic without them is still recorded. */
+static void record_params(struct record_state *st, struct record_topic *t) {
+  msgpack_unpacked up;
+  void *data = NULL;
+  size_t len = 0;
+
+  if (shmbus_bus_snapshot(st->bus, t->name, &data, &len) < 0)
+    return;
+  msgpack_unpacked_init(&up);
+  if (shmbus_msgpack_unpack(data, len, &up) == 0 && up.data.type == MSGPACK_OBJECT_MAP) {
+    const msgpack_object_map *m = &up.data.via.map;
+    for (uint32_t i = 0; i < m->size; i++) {
+      const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+      if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 6 ||
+          memcmp(k->via.str.ptr, "topics", 6) != 0 || v->type != MSGPACK_OBJECT_ARRAY ||
+          v->via.array.size < 1 || v->via.array.ptr[0].type != MSGPACK_OBJECT_MAP)
+        continue;
+      const msgpack_object_map *tm = &v->via.array.ptr[0].via.map;
+      for (uint32_t j = 0; j < tm->size; j++) {
+        const msgpack_object *tk = &tm->ptr[j].key, *tv = &tm->ptr[j].val;
+        uint32_t *dst = NULL;
+        if (tk->type != MSGPACK_OBJECT_STR || tv->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            tv->via.u64 > UINT32_MAX)
+          continue;
+#define REC_KEY(s) (tk->via.str.size == sizeof(s) - 1 && memcmp(tk->via.str.ptr, s, sizeof(s) - 1) == 0)
+        if (REC_KEY("slots"))
+          dst = &t->params.slots;
+        else if (REC_KEY("slot_size"))
+          dst = &t->params.slot_size;
+        else if (REC_KEY("max_subs"))
+          dst = &t->params.max_subs;
+        else if (REC_KEY("max_pubs"))
+          dst = &t->params.max_pubs;
+#undef REC_KEY
+        if (dst != NULL)
+          *dst = (uint32_t)tv->via.u64;
+      }
+      t->params_known = t->params.slots != 0 && t->params.slot_size != 0 &&
+                        t->params.max_subs != 0 && t->params.max_pubs != 0;
+    }
+  }
+  msgpack_unpacked_destroy(&up);
+  free(data);
+}
+
+/* Subscribes to one topic and adds it to the recording. */
+static int record_add_topic(struct record_state *st, const char *name) {
+  struct record_topic *t;
+  int rv;
+
+  if (cli_reserved_topic(VERB, name, "record"))
+    return -1;
+  for (size_t i = 0; i < st->n; i++)
+    if (strcmp(st->t[i].name, name) == 0)
+      return 0; /* named twice */
+  if (st->n == st->cap) {
+    size_t cap = st->cap != 0 ? st->cap * 2 : 8;
+    struct record_topic *p = realloc(st->t, cap * sizeof(*p));
+    if (p == NULL) {
+      cli_err(VERB, "out of memory");
+      return -1;
+    }
+    st->t = p;
+    st->cap = cap;
+  }
+  t = &st->t[st->n];
+  memset(t, 0, sizeof(*t));
+  if ((t->name = strdup(name)) == NULL) {
+    cli_err(VERB, "out of memory");
+    return -1;
+  }
+  if ((rv = shmbus_sub_open(st->bus, name, &st->so, &t->sub)) < 0) {
+    cli_fail(VERB, st->bus, rv, "cannot subscribe to \"%s\"", name);
+    free(t->name);
+    return -1;
+  }
+  st->n++;
+  record_params(st, t);
+  return 0;
+}
+
+/* The topic source: where the topics to record come from. Today the names
+ * given on the command line, each subscribed once at the start. This is
+ * the one place to change for patterns: with topic discovery (cli/topicset)
+ * record_source_open starts a watch for the patterns and
+ * record_source_poll (called from the loop whenever the bus socket is
+ * readable) calls record_add_topic for each topic that appears. */
+static int record_source_open(struct record_state *st, char **names, int n) {
+  for (int i = 0; i < n; i++) {
+    if (strchr(names[i], '*') != NULL) {
+      cli_err(VERB, "\"%s\" is a pattern; this build records named topics only", names[i]);
+      return -1;
+    }
+    if (record_add_topic(st, names[i]) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int record_source_poll(struct record_state *st) {
+  (void)st;
+  return 0;
+}
+
+/* Writes the topic's Channel record: encoding, parameters, where its
+ * recording starts. `first` is its first message (NULL: none came). */
+static int record_channel(struct record_state *st, struct record_topic *t,
+                          const unsigned char *first, size_t len) {
+  char v[6][24];
+  struct mcap_kv kv[8];
+  size_t n = 0;
+  const char *enc = REC_ENC_OCTETS_NAME;
+  int rv;
+
+  if (st->enc == REC_ENC_MSGPACK) {
+    enc = "msgpack";
+  } else if (st->enc == REC_ENC_AUTO && first != NULL) {
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    if (shmbus_msgpack_unpack(first, len, &up) == 0)
+      enc = "msgpack";
+    msgpack_unpacked_destroy(&up);
+  }
+  if (t->params_known) {
+    snprintf(v[0], sizeof(v[0]), "%" PRIu32, t->params.slots);
+    snprintf(v[1], sizeof(v[1]), "%" PRIu32, t->params.slot_size);
+    snprintf(v[2], sizeof(v[2]), "%" PRIu32, t->params.max_subs);
+    snprintf(v[3], sizeof(v[3]), "%" PRIu32, t->params.max_pubs);
+    kv[n++] = (struct mcap_kv){"shmbus.slots", v[0]};
+    kv[n++] = (struct mcap_kv){"shmbus.slot_size", v[1]};
+    kv[n++] = (struct mcap_kv){"shmbus.max_subs", v[2]};
+    kv[n++] = (struct mcap_kv){"shmbus.max_pubs", v[3]};
+  }
+  snprintf(v[4], sizeof(v[4]), "%" PRIu64, t->first_seq);
+  kv[n++] = (struct mcap_kv){"shmbus.first_seq", v[4]};
+  kv[n++] = (struct mcap_kv){"shmbus.reliable", st->so.reliable ? "true" : "false"};
+  kv[n++] = (struct mcap_kv){"shmbus.encoding_rule", st->enc == REC_ENC_AUTO ? "first message"
+                                                                               : "--encoding"};
+  if ((rv = mcap_writer_add_channel(st->w, t->name, enc, kv, n, &t->channel)) < 0) {
+    cli_err(VERB, "cannot add the channel of \"%s\": %s", t->name, shmbus_strerror(rv));
+    return -1;
+  }
+  return 0;
+}
+
+/* Takes up to RECORD_BATCH messages from one topic. Returns how many, or
+ * -1 after printing why. */
+static int record_drain(struct record_state *st, struct record_topic *t, unsigned char *buf,
+                        size_t cap, uint64_t limit) {
+  int got = 0;
+
+  while (got < RECORD_BATCH && (limit == 0 || st->messages < limit)) {
+    struct shmbus_msg_info info;
+    uint64_t ts;
+    int rv = shmbus_sub_try_recv(t->sub, buf, cap, &info);
+    if (rv == -EAGAIN)
+      break;
+    if (rv < 0) {
+      cli_fail(VERB, st->bus, rv, "receiving from \"%s\"", t->name);
+      return -1;
+    }
+    if (t->channel == 0) {
+      t->first_seq = info.seq;
+      if (record_channel(st, t, buf, (size_t)rv) < 0)
+        return -1;
+    }
+    ts = (uint64_t)((int64_t)info.ts_ns + st->mono_to_real);
+    if ((rv = mcap_writer_write(st->w, t->channel, (uint32_t)info.seq, ts, ts, buf, (size_t)rv)) <
+        0) {
+      cli_err(VERB, "writing the file: %s", shmbus_strerror(rv));
+      return -1;
+    }
+    st->messages++;
+    st->bytes += info.len;
+    got++;
+  }
+  return got;
+}
+
+/* The offset from CLOCK_MONOTONIC (the bus's timestamps) to CLOCK_REALTIME
+ * (MCAP's log times are nanoseconds since the epoch by convention): read
+ * between two monotonic readings, the closest pair of three tries. */
+static int64_t record_clock_offset(void) {
+  int64_t best = 0;
+  uint64_t best_gap = UINT64_MAX;
+
+  for (int i = 0; i < 3; i++) {
+    struct timespec rt;
+    uint64_t a = cli_now_ns(), b;
+    (void)clock_gettime(CLOCK_REALTIME, &rt);
+    b = cli_now_ns();
+    if (b - a < best_gap) {
+      best_gap = b - a;
+      best = (int64_t)((uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec) -
+             (int64_t)(a + (b - a) / 2);
+    }
+  }
+  return best;
+}
+
+int cli_record(int argc, char **argv) {
+  static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                           {"compression", required_argument, NULL, 0x200},
+                                           {"chunk-size", required_argument, NULL, 0x201},
+                                           {"duration", required_argument, NULL, 'd'},
+                                           {"count", required_argument, NULL, 'n'},
+                                           {"reliable", no_argument, NULL, 0x202},
+                                           {"encoding", required_argument, NULL, 0x203},
+                                           {"quiet", no_argument, NULL, 'q'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           CLI_TOPIC_LONGOPTS,
+                                           CLI_BUS_LONGOPTS,
+                                           {NULL, 0, NULL, 0}};
+  struct record_state st;
+  struct cli_bus_args ba;
+  struct mcap_writer_opts wo;
+  const char *out = NULL;
+  double duration = -1;
+  uint64_t count = 0, chunk = 0, start, last_flush, lost = 0;
+  bool quiet = false;
+  unsigned char *buf = NULL;
+  size_t cap = 1;
+  struct pollfd *p = NULL;
+  int sig_fd = -1, fd = -1;
+  int status = CLI_EXIT_ERROR;
+  int c, rv;
+
+  memset(&st, 0, sizeof(st));
+  memset(&wo, 0, sizeof(wo));
+  wo.compression = MCAP_COMPRESS_ZSTD;
+  wo.profile = "";
+  cli_bus_args_init(&ba);
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "o:d:n:qh", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'o':
+      out = optarg;
+      break;
+    case 0x200:
+      if (strcmp(optarg, "zstd") == 0) {
+        wo.compression = MCAP_COMPRESS_ZSTD;
+      } else if (strcmp(optarg, "none") == 0) {
+        wo.compression = MCAP_COMPRESS_NONE;
+      } else {
+        cli_err(VERB, "--compression takes zstd or none, not \"%s\"", optarg);
+        return CLI_EXIT_USAGE;
+      }
+      break;
+    case 0x201:
+      if (!cli_parse_size(VERB, "--chunk-size", optarg, 1, MCAP_CHUNK_MAX / 2, &chunk))
+        return CLI_EXIT_USAGE;
+      wo.chunk_size = (size_t)chunk;
+      break;
+    case 'd':
+      if (!cli_parse_seconds(VERB, "--duration", optarg, &duration))
+        return CLI_EXIT_USAGE;
+      break;
+    case 'n':
+      if (!cli_parse_u64(VERB, "--count", optarg, 1, UINT64_MAX, &count))
+        return CLI_EXIT_USAGE;
+      break;
+    case 0x202:
+      st.so.reliable = true;
+      break;
+    case 0x203:
+      if (strcmp(optarg, "auto") == 0) {
+        st.enc = REC_ENC_AUTO;
+      } else if (strcmp(optarg, "msgpack") == 0) {
+        st.enc = REC_ENC_MSGPACK;
+      } else if (strcmp(optarg, "octet-stream") == 0) {
+        st.enc = REC_ENC_OCTETS;
+      } else {
+        cli_err(VERB, "--encoding takes auto, msgpack or octet-stream, not \"%s\"", optarg);
+        return CLI_EXIT_USAGE;
+      }
+      break;
+    case 'q':
+      quiet = true;
+      break;
+    case 'h':
+      record_usage(stdout);
+      return CLI_EXIT_OK;
+    default:
+      if ((rv = cli_other_arg(VERB, &ba, &st.so.topic, c, optarg)) != 0)
+        return rv;
+      break;
+    }
+  }
+  if (out == NULL) {
+    cli_err(VERB, "where to? (shmbus record -o FILE.mcap TOPIC...)");
+    return cli_usage_error(VERB);
+  }
+  if (optind >= argc) {
+    cli_err(VERB, "which topics? (shmbus record -o FILE.mcap TOPIC...)");
+    return cli_usage_error(VERB);
+  }
+  cli_topic_finish(&st.so.topic);
+
+  if ((sig_fd = cli_signal_fd(VERB)) < 0)
+    goto out;
+  if ((st.bus = cli_bus_open(VERB, &ba, -1)) == NULL)
+    goto out;
+  if (record_source_open(&st, argv + optind, argc - optind) < 0)
+    goto out;
+  for (size_t i = 0; i < st.n; i++)
+    if (shmbus_sub_max_size(st.t[i].sub) > cap)
+      cap = shmbus_sub_max_size(st.t[i].sub);
+  if ((buf = malloc(cap)) == NULL || (p = calloc(st.n + 2, sizeof(*p))) == NULL) {
+    cli_err(VERB, "out of memory for messages of %zu bytes", cap);
+    goto out;
+  }
+  if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+    cli_err(VERB, "cannot create %s: %s", out, strerror(errno));
+    goto out;
+  }
+  if ((rv = mcap_writer_open(&st.w, fd, &wo)) < 0) {
+    cli_err(VERB, "cannot write %s: %s", out, shmbus_strerror(rv));
+    goto out;
+  }
+  st.mono_to_real = record_clock_offset();
+  {
+    char off[24], ver[32];
+    struct mcap_kv kv[3] = {{"clock", "CLOCK_REALTIME, from the publishers' CLOCK_MONOTONIC"},
+                            {"monotonic_to_realtime_ns", off},
+                            {"shmbus_version", ver}};
+    snprintf(off, sizeof(off), "%" PRId64, st.mono_to_real);
+    snprintf(ver, sizeof(ver), "%s", shmbus_version());
+    if ((rv = mcap_writer_add_metadata(st.w, "shmbus", kv, 3)) < 0) {
+      cli_err(VERB, "writing %s: %s", out, shmbus_strerror(rv));
+      goto out;
+    }
+  }
+
+  start = last_flush = cli_now_ns();
+  for (;;) {
+    uint64_t now;
+    int got = 0, ms = -1;
+    bool armed = true;
+    size_t np;
+
+    if (cli_stopping || (count > 0 && st.messages >= count))
+      break;
+    for (size_t i = 0; i < st.n; i++) {
+      if ((rv = record_drain(&st, &st.t[i], buf, cap, count)) < 0)
+        goto out;
+      got += rv;
+    }
+    now = cli_now_ns();
+    if (duration >= 0 && now - start >= (uint64_t)(duration * 1e9))
+      break;
+    if (now - last_flush >= RECORD_FLUSH_NS) {
+      if ((rv = mcap_writer_flush(st.w)) < 0) {
+        cli_err(VERB, "writing %s: %s", out, shmbus_strerror(rv));
+        goto out;
+      }
+      last_flush = now;
+    }
+    if (got > 0)
+      continue;
+    /* Everything is empty: sleep until a publisher wakes a subscriber, a
+     * signal, the daemon, the next flush or the end of --duration. */
+    for (size_t i = 0; i < st.n && armed; i++)
+      if (shmbus_sub_arm(st.t[i].sub) == 0)
+        armed = false;
+    if (!armed)
+      continue;
+    ms = (int)((last_flush + RECORD_FLUSH_NS - now) / 1000000u) + 1;
+    if (duration >= 0) {
+      uint64_t end = start + (uint64_t)(duration * 1e9);
+      int dms = end > now ? (int)((end - now + 999999u) / 1000000u) : 0;
+      if (dms < ms)
+        ms = dms;
+    }
+    np = 0;
+    for (size_t i = 0; i < st.n; i++)
+      p[np++] = (struct pollfd){shmbus_sub_fd(st.t[i].sub), POLLIN, 0};
+    p[np++] = (struct pollfd){sig_fd, POLLIN, 0};
+    p[np] = (struct pollfd){shmbus_bus_fd(st.bus), POLLIN, 0};
+    if (p[np].fd >= 0)
+      np++;
+    else if (ms > 100)
+      ms = 100;
+    rv = poll(p, np, ms);
+    if (rv < 0 && errno != EINTR) {
+      cli_err(VERB, "poll: %s", strerror(errno));
+      goto out;
+    }
+    for (size_t i = 0; i < st.n; i++) {
+      if (p[i].revents != 0) {
+        uint64_t v;
+        (void)!read(p[i].fd, &v, sizeof(v));
+      }
+    }
+    if (p[st.n].revents != 0)
+      break;
+    if (shmbus_bus_fd(st.bus) < 0 || (np > st.n + 1 && p[st.n + 1].revents != 0)) {
+      (void)shmbus_bus_process(st.bus);
+      if (record_source_poll(&st) < 0)
+        goto out;
+    }
+  }
+
+  /* What is already in the rings when a signal or --duration ends the
+   * recording is taken too (nothing more is waited for), so that for each
+   * topic recorded + lost is what was published while we were subscribed. */
+  for (size_t i = 0; i < st.n; i++) {
+    do {
+      if ((rv = record_drain(&st, &st.t[i], buf, cap, count)) < 0)
+        goto out;
+    } while (rv == RECORD_BATCH);
+  }
+  /* Topics that sent nothing still get a channel, so the file says what
+   * was recorded. */
+  for (size_t i = 0; i < st.n; i++)
+    if (st.t[i].channel == 0 && record_channel(&st, &st.t[i], NULL, 0) < 0)
+      goto out;
+  rv = mcap_writer_close(st.w);
+  st.w = NULL;
+  if (rv < 0) {
+    cli_err(VERB, "finishing %s: %s", out, shmbus_strerror(rv));
+    goto out;
+  }
+  if (fsync(fd) != 0 && errno != EINVAL) {
+    cli_err(VERB, "fsync %s: %s", out, strerror(errno));
+    goto out;
+  }
+  status = CLI_EXIT_OK;
+
+out:
+  for (size_t i = 0; i < st.n; i++) {
+    struct shmbus_sub_stats ss;
+    shmbus_sub_stats(st.t[i].sub, &ss);
+    lost += ss.lost;
+  }
+  if (!quiet && out != NULL && st.n > 0)
+    fprintf(stderr, "recorded %" PRIu64 " messages (%" PRIu64 " bytes) from %zu topics to %s, lost %" PRIu64 "\n",
+            st.messages, st.bytes, st.n, out, lost);
+  mcap_writer_free(st.w);
+  if (fd >= 0 && close(fd) != 0 && status == CLI_EXIT_OK) {
+    cli_err(VERB, "closing %s: %s", out, strerror(errno));
+    status = CLI_EXIT_ERROR;
+  }
+  for (size_t i = 0; i < st.n; i++)
+    free(st.t[i].name);
+  free(st.t);
+  shmbus_bus_close(st.bus);
+  free(buf);
+  free(p);
+  return status;
+}

@@ -1,0 +1,570 @@
+/* `shmbus record` and `shmbus play`: the real binary (SHMBUS_CLI_PATH)
+ * against real daemons, the recordings read back with cli/mcap.c and with
+ * the reference reader (@mcap/core under node, tests/mcap_check.js; those
+ * checks are skipped with the reason when node or the package is missing).
+ *
+ * Ordering comes from `pub --wait-subs` and `play --wait-subs` (publishers
+ * wait until the recorder is attached), from reliable subscribers with a
+ * small ring (a publisher cannot finish before the recorder has read all
+ * but a ring's worth), and from waiting for processes: never from sleeps.
+ * Payloads are `shmbus pub --size` synthetic ones (cli/synth.h), which
+ * carry their sequence number and a checksum: every byte is verified. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemonutil.h"
+#include "mcap.h"
+#include "synth.h"
+
+#ifndef SHMBUS_CLI_PATH
+#error "SHMBUS_CLI_PATH must name the shmbus binary"
+#endif
+
+static struct du_daemon d, d2;
+static char work[64];
+
+static void setup(void) {
+  memset(&d, 0, sizeof(d));
+  memset(&d2, 0, sizeof(d2));
+  snprintf(work, sizeof(work), "/tmp/shmbus-rectest-XXXXXX");
+  cr_assert_not_null(mkdtemp(work));
+  du_start(&d);
+  setenv("SHMBUS_DIR", d.dir, 1);
+  setenv("SHMBUS_NO_AUTOSTART", "1", 1);
+}
+
+static void teardown(void) {
+  if (d2.pid != 0)
+    du_stop(&d2);
+  du_stop(&d);
+  du_rmtree(work);
+}
+
+TestSuite(record, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Criterion does not run .fini for a skipped test: clean up first. */
+#define rec_skip(...)                                                                              \
+  do {                                                                                             \
+    teardown();                                                                                    \
+    cr_skip_test(__VA_ARGS__);                                                                     \
+  } while (0)
+
+struct run {
+  pid_t pid;
+  char out_path[128];
+  char err_path[128];
+  char *out;
+  char *err;
+  int status;
+};
+
+static int run_counter;
+
+/* Starts `shmbus ARGS...` on the bus in `dir`. */
+static void run_start(struct run *r, const char *dir, const char *const *args) {
+  char *argv[40];
+  int n = 0;
+
+  memset(r, 0, sizeof(*r));
+  run_counter++;
+  snprintf(r->out_path, sizeof(r->out_path), "%s/out.%d", work, run_counter);
+  snprintf(r->err_path, sizeof(r->err_path), "%s/err.%d", work, run_counter);
+  argv[n++] = "shmbus";
+  while (*args != NULL && n < 39)
+    argv[n++] = (char *)*args++;
+  argv[n] = NULL;
+  r->pid = fork();
+  cr_assert_geq(r->pid, 0);
+  if (r->pid == 0) {
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(r->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = open(r->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || err < 0)
+      _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    setenv("SHMBUS_DIR", dir, 1);
+    execv(SHMBUS_CLI_PATH, argv);
+    _exit(127);
+  }
+}
+
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *buf;
+  long n;
+
+  cr_assert_not_null(f, "open %s", path);
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  buf = malloc((size_t)n + 1);
+  cr_assert_not_null(buf);
+  cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+  buf[n] = '\0';
+  fclose(f);
+  if (len != NULL)
+    *len = (size_t)n;
+  return buf;
+}
+
+static int run_wait(struct run *r) {
+  int st = du_wait(r->pid);
+  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r->out = slurp(r->out_path, NULL);
+  r->err = slurp(r->err_path, NULL);
+  return r->status;
+}
+
+static void run_free(struct run *r) {
+  free(r->out);
+  free(r->err);
+}
+
+#define START(r, dir, ...) run_start((r), (dir), (const char *const[]){__VA_ARGS__, NULL})
+#define RUN(r, dir, ...) (START(r, dir, __VA_ARGS__), run_wait(r))
+
+static const char *path_in_work(const char *name) {
+  static char p[4][128];
+  static int i;
+  i = (i + 1) % 4;
+  snprintf(p[i], sizeof(p[i]), "%s/%s", work, name);
+  return p[i];
+}
+
+/* The recorder's summary line. */
+static void record_summary(const struct run *r, unsigned long long *msgs,
+                           unsigned long long *lost) {
+  const char *p = strstr(r->err, "recorded ");
+  cr_assert_not_null(p, "no summary in: %s", r->err);
+  const char *l = strstr(p, ", lost ");
+  cr_assert_eq(sscanf(p, "recorded %llu messages (", msgs), 1, "summary: %s", p);
+  cr_assert_not_null(l, "summary: %s", p);
+  cr_assert_eq(sscanf(l, ", lost %llu", lost), 1, "summary: %s", p);
+}
+
+/* ---- reading recordings ------------------------------------------------------ */
+
+struct topic_read {
+  char topic[64];
+  char encoding[64];
+  char slots[16], slot_size[16];
+  uint64_t count;
+  uint64_t first_seq, last_seq;
+  bool contiguous;
+  uint64_t synth_bad;  /* synthetic payloads with a bad checksum or sequence */
+  uint64_t synth_next; /* the synthetic sequence number expected next */
+  uint32_t fnv;        /* as mcap_check.js: FNV-1a over (u32 length, payload) */
+};
+
+struct file_read {
+  struct topic_read t[4];
+  size_t n;
+  struct mcap_read_result res;
+  int rv;
+  uint8_t **payloads; /* of topic 0, in order, for comparisons */
+  size_t *lens;
+  uint32_t *seqs;
+  size_t n_payloads;
+};
+
+static uint32_t fnv(uint32_t h, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+static struct topic_read *fr_topic(struct file_read *f, const struct mcap_channel *ch) {
+  for (size_t i = 0; i < f->n; i++)
+    if (strcmp(f->t[i].topic, ch->topic) == 0)
+      return &f->t[i];
+  cr_assert_lt(f->n, 4);
+  struct topic_read *t = &f->t[f->n++];
+  memset(t, 0, sizeof(*t));
+  snprintf(t->topic, sizeof(t->topic), "%s", ch->topic);
+  snprintf(t->encoding, sizeof(t->encoding), "%s", ch->encoding);
+  for (size_t i = 0; i < ch->n_meta; i++) {
+    if (strcmp(ch->meta[i].key, "shmbus.slots") == 0)
+      snprintf(t->slots, sizeof(t->slots), "%s", ch->meta[i].value);
+    if (strcmp(ch->meta[i].key, "shmbus.slot_size") == 0)
+      snprintf(t->slot_size, sizeof(t->slot_size), "%s", ch->meta[i].value);
+  }
+  t->contiguous = true;
+  t->fnv = 2166136261u;
+  return t;
+}
+
+static int fr_channel(void *ctx, const struct mcap_channel *ch) {
+  (void)fr_topic(ctx, ch);
+  return 0;
+}
+
+static int fr_message(void *ctx, const struct mcap_channel *ch, const struct mcap_message *m) {
+  struct file_read *f = ctx;
+  struct topic_read *t = fr_topic(f, ch);
+  struct synth_info si;
+  uint8_t l[4] = {(uint8_t)m->len, (uint8_t)(m->len >> 8), (uint8_t)(m->len >> 16),
+                  (uint8_t)(m->len >> 24)};
+
+  if (t->count == 0)
+    t->first_seq = m->sequence;
+  else if (m->sequence != (uint32_t)(t->last_seq + 1))
+    t->contiguous = false;
+  t->last_seq = m->sequence;
+  t->count++;
+  t->fnv = fnv(fnv(t->fnv, l, 4), m->data, m->len);
+  if (synth_parse(m->data, m->len, &si)) {
+    if (!si.checksum_ok || si.seq < t->synth_next)
+      t->synth_bad++;
+    t->synth_next = si.seq + 1;
+  }
+  if (t == &f->t[0]) {
+    if ((f->n_payloads & (f->n_payloads + 1)) == 0 || f->payloads == NULL) {
+      size_t cap = (f->n_payloads + 1) * 2;
+      f->payloads = realloc(f->payloads, cap * sizeof(*f->payloads));
+      f->lens = realloc(f->lens, cap * sizeof(*f->lens));
+      f->seqs = realloc(f->seqs, cap * sizeof(*f->seqs));
+      cr_assert(f->payloads != NULL && f->lens != NULL && f->seqs != NULL);
+    }
+    f->payloads[f->n_payloads] = malloc(m->len > 0 ? m->len : 1);
+    memcpy(f->payloads[f->n_payloads], m->data, m->len);
+    f->lens[f->n_payloads] = m->len;
+    f->seqs[f->n_payloads] = m->sequence;
+    f->n_payloads++;
+  }
+  return 0;
+}
+
+static void read_file(const char *path, struct file_read *f) {
+  static const struct mcap_read_cb cb = {fr_channel, fr_message, NULL};
+  size_t len;
+  char *data = slurp(path, &len);
+
+  memset(f, 0, sizeof(*f));
+  f->rv = mcap_read(data, len, &cb, f, &f->res);
+  free(data);
+}
+
+static void file_read_free(struct file_read *f) {
+  for (size_t i = 0; i < f->n_payloads; i++)
+    free(f->payloads[i]);
+  free(f->payloads);
+  free(f->lens);
+  free(f->seqs);
+}
+
+/* The reference reader's view of `path` must match ours (`f`): counts,
+ * sequences and payload hashes per topic; `complete` says whether it must
+ * find a whole file (then its indexed read and CRC checks pass too). */
+static void reference_agrees(const char *path, const struct file_read *f, bool complete) {
+  char mod[512], cmd[1024], out[16384], want[256];
+  FILE *p;
+  size_t n;
+  int st;
+
+  snprintf(mod, sizeof(mod), "%s/@mcap/core/package.json", MCAP_NODE_MODULES);
+  if (access(mod, R_OK) != 0 || system("command -v node >/dev/null 2>&1") != 0) {
+    cr_log_warn("node or @mcap/core is missing: the reference reader's check is skipped "
+                "(ctest's mcap_node_setup installs it; scripts/deps.sh --test installs node)");
+    return;
+  }
+  snprintf(cmd, sizeof(cmd), "node '%s' '%s' '%s'", MCAP_CHECK_JS, MCAP_NODE_MODULES, path);
+  p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  n = fread(out, 1, sizeof(out) - 1, p);
+  out[n] = '\0';
+  st = pclose(p);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mcap_check.js: %s", out);
+  snprintf(want, sizeof(want), "\"stream\":{\"done\":%s,\"messages\":%llu,",
+           complete ? "true" : "false", (unsigned long long)f->res.messages);
+  cr_assert_not_null(strstr(out, want), "want %s in %s", want, out);
+  for (size_t i = 0; i < f->n; i++) {
+    const struct topic_read *t = &f->t[i];
+    if (t->count == 0)
+      continue;
+    snprintf(want, sizeof(want),
+             "\"count\":%llu,\"first_seq\":%llu,\"last_seq\":%llu,\"seq_contiguous\":%s,"
+             "\"fnv\":%u}",
+             (unsigned long long)t->count, (unsigned long long)t->first_seq,
+             (unsigned long long)t->last_seq, t->contiguous ? "true" : "false", t->fnv);
+    cr_assert_not_null(strstr(out, want), "topic %s: want %s in %s", t->topic, want, out);
+  }
+  if (complete) {
+    snprintf(want, sizeof(want), "\"indexed\":{\"messages\":%llu,",
+             (unsigned long long)f->res.messages);
+    cr_assert_not_null(strstr(out, want), "want %s in %s", want, out);
+    cr_assert_not_null(strstr(out, "\"data_crc_ok\":true"), "%s", out);
+  }
+}
+
+/* ---- the tests --------------------------------------------------------------------- */
+
+#define N 2000
+
+Test(record, reliable_recording_loses_nothing_and_reads_back) {
+  struct run rec, pub;
+  struct file_read f;
+  unsigned long long msgs, lost;
+  const char *file = path_in_work("rel.mcap");
+
+  START(&rec, d.dir, "record", "-o", file, "--reliable", "--count", "2000", "--chunk-size", "16K",
+        "--slots", "16", "--slot-size", "512", "s/rel");
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "s/rel", "--wait-subs", "1", "--count", "2000", "--size",
+                   "300", "--slots", "16", "--slot-size", "512"),
+               0, "pub: %s", pub.err);
+  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  record_summary(&rec, &msgs, &lost);
+  cr_assert_eq(msgs, N);
+  cr_assert_eq(lost, 0);
+
+  read_file(file, &f);
+  cr_assert_eq(f.rv, 0, "%s", f.res.error);
+  cr_assert(!f.res.truncated);
+  cr_assert(f.res.summary_checked);
+  cr_assert_eq(f.n, 1);
+  cr_assert_str_eq(f.t[0].topic, "s/rel");
+  cr_assert_str_eq(f.t[0].encoding, "application/octet-stream");
+  cr_assert_str_eq(f.t[0].slots, "16");
+  cr_assert_str_eq(f.t[0].slot_size, "512");
+  cr_assert_eq(f.t[0].count, N);
+  cr_assert_eq(f.t[0].first_seq, 0);
+  cr_assert_eq(f.t[0].last_seq, N - 1);
+  cr_assert(f.t[0].contiguous);
+  cr_assert_eq(f.t[0].synth_bad, 0);
+  cr_assert_eq(f.t[0].synth_next, N);
+  reference_agrees(file, &f, true);
+  file_read_free(&f);
+  run_free(&rec);
+  run_free(&pub);
+}
+
+Test(record, uncompressed_and_msgpack_channels) {
+  struct run rec, pub;
+  struct file_read f;
+  const char *file = path_in_work("mp.mcap");
+
+  START(&rec, d.dir, "record", "-o", file, "--compression", "none", "--count", "2", "m/json",
+        "m/text");
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "m/json", "--wait-subs", "1", "--json", "{\"a\": [1, 2]}"),
+               0, "pub: %s", pub.err);
+  run_free(&pub);
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "m/text", "--wait-subs", "1", "hello, world"), 0, "pub: %s",
+               pub.err);
+  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  read_file(file, &f);
+  cr_assert_eq(f.rv, 0, "%s", f.res.error);
+  cr_assert_eq(f.res.messages, 2);
+  cr_assert_eq(f.n, 2);
+  for (size_t i = 0; i < 2; i++)
+    cr_assert_str_eq(f.t[i].encoding,
+                     strcmp(f.t[i].topic, "m/json") == 0 ? "msgpack" : "application/octet-stream",
+                     "%s", f.t[i].topic);
+  reference_agrees(file, &f, true);
+  file_read_free(&f);
+  run_free(&rec);
+  run_free(&pub);
+}
+
+/* A lossy recorder stopped by SIGTERM: it finishes the file, and what it
+ * recorded plus what it says it lost is everything published. */
+Test(record, lossy_recorder_accounts_for_everything) {
+  struct run rec, pub;
+  struct file_read f;
+  unsigned long long msgs, lost;
+  const char *file = path_in_work("lossy.mcap");
+
+  START(&rec, d.dir, "record", "-o", file, "--slots", "16", "s/lossy");
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "s/lossy", "--wait-subs", "1", "--count", "5000", "--size",
+                   "64", "--slots", "16"),
+               0, "pub: %s", pub.err);
+  kill(rec.pid, SIGTERM);
+  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  record_summary(&rec, &msgs, &lost);
+  cr_assert_eq(msgs + lost, 5000, "recorded %llu lost %llu", msgs, lost);
+  read_file(file, &f);
+  cr_assert_eq(f.rv, 0, "%s", f.res.error);
+  cr_assert(!f.res.truncated);
+  cr_assert_eq(f.res.messages, msgs);
+  cr_assert_eq(f.t[0].synth_bad, 0);
+  cr_assert_eq(f.t[0].last_seq, 4999);
+  reference_agrees(file, &f, true);
+  file_read_free(&f);
+  run_free(&rec);
+  run_free(&pub);
+}
+
+/* A recorder SIGKILLed after the publisher finished: the file is cut
+ * short, and both readers read it up to its last complete chunk, which
+ * holds all but at most a ring (16) and a chunk of the messages. */
+Test(record, killed_recorder_leaves_a_readable_file) {
+  struct run rec, pub;
+  struct file_read f;
+  const char *file = path_in_work("killed.mcap");
+
+  START(&rec, d.dir, "record", "-o", file, "--reliable", "--chunk-size", "4K", "--slots", "16",
+        "s/kill");
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "s/kill", "--wait-subs", "1", "--count", "3000", "--size",
+                   "100", "--slots", "16"),
+               0, "pub: %s", pub.err);
+  kill(rec.pid, SIGKILL);
+  cr_assert_eq(run_wait(&rec), 128 + SIGKILL);
+  read_file(file, &f);
+  cr_assert_eq(f.rv, 0, "%s", f.res.error);
+  cr_assert(f.res.truncated);
+  /* The publisher finished, so the recorder had taken all but the last 16
+   * (the ring); all but the last one it took are in its chunk buffer,
+   * which is written out at 4 KiB: 31 messages of 100 bytes (131 bytes a
+   * record) at most are in the chunk that was lost. */
+  cr_assert_geq(f.res.messages, 3000 - 16 - 1 - 31, "%llu", (unsigned long long)f.res.messages);
+  cr_assert_eq(f.t[0].first_seq, 0);
+  cr_assert_eq(f.t[0].last_seq, f.res.messages - 1);
+  cr_assert(f.t[0].contiguous);
+  cr_assert_eq(f.t[0].synth_bad, 0);
+  reference_agrees(file, &f, false);
+  /* play takes it too, saying that it ends early. */
+  {
+    struct run play;
+    cr_assert_eq(RUN(&play, d.dir, "play", "--rate", "0", file), 0, "play: %s", play.err);
+    cr_assert_not_null(strstr(play.err, "ends early"), "%s", play.err);
+    run_free(&play);
+  }
+  file_read_free(&f);
+  run_free(&rec);
+  run_free(&pub);
+}
+
+/* A recording played into another bus (a second daemon, its own dir) and
+ * recorded there: the same bytes with the same sequence numbers. */
+Test(record, played_into_another_bus_byte_for_byte) {
+  struct run rec, pub, rec2, play;
+  struct file_read f1, f2;
+  unsigned long long msgs, lost;
+  const char *file1 = path_in_work("one.mcap"), *file2 = path_in_work("two.mcap");
+
+  START(&rec, d.dir, "record", "-o", file1, "--reliable", "--count", "1000", "--slots", "32",
+        "--slot-size", "2K", "--max-subs", "8", "--max-pubs", "2", "p/data");
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "p/data", "--wait-subs", "1", "--count", "1000", "--size",
+                   "1500", "--slots", "32", "--slot-size", "2K", "--max-subs", "8", "--max-pubs",
+                   "2"),
+               0, "pub: %s", pub.err);
+  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+
+  du_start(&d2);
+  /* The second recorder creates the topic with the recorded parameters;
+   * play checks them against the channel's metadata. */
+  START(&rec2, d2.dir, "record", "-o", file2, "--reliable", "--count", "1000", "--slots", "32",
+        "--slot-size", "2K", "--max-subs", "8", "--max-pubs", "2", "p/data");
+  cr_assert_eq(RUN(&play, d2.dir, "play", "--wait-subs", "1", file1), 0, "play: %s", play.err);
+  cr_assert_not_null(strstr(play.err, "played 1000 messages (1500000 bytes) on 1 topics"), "%s",
+                     play.err);
+  cr_assert_eq(run_wait(&rec2), 0, "record: %s", rec2.err);
+  record_summary(&rec2, &msgs, &lost);
+  cr_assert_eq(msgs, 1000);
+  cr_assert_eq(lost, 0);
+
+  read_file(file1, &f1);
+  read_file(file2, &f2);
+  cr_assert_eq(f1.rv, 0, "%s", f1.res.error);
+  cr_assert_eq(f2.rv, 0, "%s", f2.res.error);
+  cr_assert_eq(f1.n_payloads, 1000);
+  cr_assert_eq(f2.n_payloads, 1000);
+  for (size_t i = 0; i < 1000; i++) {
+    cr_assert_eq(f1.seqs[i], i);
+    cr_assert_eq(f2.seqs[i], i);
+    cr_assert_eq(f1.lens[i], f2.lens[i]);
+    cr_assert_eq(memcmp(f1.payloads[i], f2.payloads[i], f1.lens[i]), 0, "message %zu", i);
+  }
+  cr_assert_eq(f2.t[0].fnv, f1.t[0].fnv);
+  cr_assert_str_eq(f2.t[0].slot_size, "2048");
+  cr_assert_eq(f2.t[0].synth_bad, 0);
+  reference_agrees(file2, &f2, true);
+  file_read_free(&f1);
+  file_read_free(&f2);
+  run_free(&rec);
+  run_free(&pub);
+  run_free(&rec2);
+  run_free(&play);
+}
+
+/* --topics selects channels by pattern; a topic that exists with other
+ * parameters is refused with a sentence that says so. */
+Test(record, play_selects_topics_and_checks_parameters) {
+  struct run rec, pub, echo, play;
+  const char *file = path_in_work("sel.mcap");
+
+  START(&rec, d.dir, "record", "-o", file, "--count", "2", "a/x/one", "b/two");
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "a/x/one", "--wait-subs", "1", "first"), 0, "%s", pub.err);
+  run_free(&pub);
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "b/two", "--wait-subs", "1", "second"), 0, "%s", pub.err);
+  run_free(&pub);
+  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+
+  START(&echo, d.dir, "echo", "a/x/one", "--count", "1");
+  cr_assert_eq(RUN(&play, d.dir, "play", "--topics", "a/**", "--wait-subs", "1", file), 0, "%s",
+               play.err);
+  cr_assert_not_null(strstr(play.err, "played 1 messages (5 bytes) on 1 topics"), "%s", play.err);
+  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  cr_assert_str_eq(echo.out, "first\n");
+  run_free(&echo);
+  run_free(&play);
+
+  cr_assert_eq(RUN(&play, d.dir, "play", "--topics", "a/*", file), 1);
+  cr_assert_not_null(strstr(play.err, "no channel that --topics selects"), "%s", play.err);
+  run_free(&play);
+  cr_assert_eq(RUN(&play, d.dir, "play", "--topics", "a/x*", file), 2);
+  cr_assert_not_null(strstr(play.err, "is not a pattern"), "%s", play.err);
+  run_free(&play);
+
+  /* The recorded topic b/two has 256 slots; a retained one with 8 exists
+   * now. */
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "b/two", "--slots", "8", "--retain", "x"), 0, "%s",
+               pub.err);
+  run_free(&pub);
+  cr_assert_eq(RUN(&play, d.dir, "play", "--topics", "b/two", file), 1);
+  cr_assert_not_null(strstr(play.err, "exists with other parameters than recorded (slots 256"),
+                     "%s", play.err);
+  run_free(&play);
+  run_free(&rec);
+}
+
+Test(record, bad_files_and_usage) {
+  struct run r;
+  const char *junk = path_in_work("junk.mcap");
+  FILE *f = fopen(junk, "w");
+
+  cr_assert_not_null(f);
+  fputs("this is not an MCAP file at all", f);
+  fclose(f);
+  cr_assert_eq(RUN(&r, d.dir, "play", junk), 1);
+  cr_assert_not_null(strstr(r.err, "not an MCAP file"), "%s", r.err);
+  run_free(&r);
+  cr_assert_eq(RUN(&r, d.dir, "record", "t/x"), 2);
+  cr_assert_not_null(strstr(r.err, "where to?"), "%s", r.err);
+  run_free(&r);
+  cr_assert_eq(RUN(&r, d.dir, "record", "-o", path_in_work("x.mcap")), 2);
+  run_free(&r);
+  cr_assert_eq(RUN(&r, d.dir, "record", "-o", path_in_work("x.mcap"), "--compression", "lz5", "t"),
+               2);
+  cr_assert_not_null(strstr(r.err, "zstd or none"), "%s", r.err);
+  run_free(&r);
+  cr_assert_eq(RUN(&r, d.dir, "record", "-o", path_in_work("x.mcap"), "sensors/**"), 1);
+  cr_assert_not_null(strstr(r.err, "is a pattern"), "%s", r.err);
+  run_free(&r);
+  cr_assert_eq(RUN(&r, d.dir, "play"), 2);
+  run_free(&r);
+  cr_assert_eq(RUN(&r, d.dir, "play", path_in_work("missing.mcap")), 1);
+  cr_assert_not_null(strstr(r.err, "cannot open"), "%s", r.err);
+  run_free(&r);
+}
