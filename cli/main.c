@@ -34,7 +34,7 @@ static const struct main_verb {
     {"daemon", cli_daemon, "daemon status|stop", "ask the bus daemon how it is, or to stop"},
     {"config", cli_config, "config check FILE", "check a shmbusd permission file"},
     {"topic", cli_topic, "topic rm TOPIC", "remove a topic by name (ends its retention)"},
-    {"record", cli_record, "record -o FILE TOPIC...", "record topics into an MCAP file"},
+    {"record", cli_record, "record -o F TOPIC...", "record topics into the MCAP file F"},
     {"play", cli_play, "play FILE", "republish an MCAP recording with its timing"},
 };
 
@@ -69,8 +69,9 @@ static void main_usage(FILE *f) {
           "  --no-autostart        never start shmbusd\n"
           "\n"
           "A short option means the same in every verb that has it: -j --json, -n --count,\n"
-          "-q --quiet, -i --interval, -t --timeout, -h --help (and, in the one verb that\n"
-          "has each, -f -s -r -w -l in pub, -x -R -H -v in echo, -u -g -o in config).\n"
+          "-q --quiet, -i --interval, -t --timeout, -w --wait-subs, -h --help (and, in\n"
+          "the one verb that has each, -f -s -r -l in pub, -x -R -H -v in echo, -u -g -o\n"
+          "in config, -o --output and -d --duration in record).\n"
           "`shmbus VERB --help` describes each verb; man shmbus(1) has everything.\n"
           "\n"
           "Only pub, echo, record and play start a daemon when none runs (autostart), and\n"

@@ -62,7 +62,7 @@ case "$mode" in
     # any memory error or leak makes it exit 99, which fails the test.
     export SHMBUS_UNDER_VALGRIND=1
     failed=0
-    for t in error ring region notify proto process daemon bus crash admin msgpack cli limits security quota host discover; do
+    for t in error ring region notify proto process daemon bus crash admin msgpack cli limits security quota host discover mcap record; do
       echo "valgrind: ${t}_test"
       # Only definite and indirect leaks are ours to fix: Criterion's runner
       # (nanomsg) leaves "possibly lost" blocks in every forked child.
