@@ -107,6 +107,17 @@ int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap
 int mcap_writer_write(mcap_writer *w, uint16_t channel, uint32_t sequence, uint64_t log_time,
                       uint64_t publish_time, const void *data, size_t len);
 
+/* Zero copy: as mcap_writer_write, but *buf points to `len` bytes in the
+ * current chunk for the caller to fill, valid until mcap_writer_commit
+ * (the message is in) or mcap_writer_cancel (it is not), one of which must
+ * come before any other call on the writer. Same errors as
+ * mcap_writer_write; commit returns 0 or a write error of closing a full
+ * chunk (-EINVAL without a reservation). */
+int mcap_writer_reserve(mcap_writer *w, uint16_t channel, uint32_t sequence, uint64_t log_time,
+                        uint64_t publish_time, size_t len, void **buf);
+int mcap_writer_commit(mcap_writer *w);
+void mcap_writer_cancel(mcap_writer *w);
+
 /* Closes the current chunk, if it holds anything, and writes it out. */
 int mcap_writer_flush(mcap_writer *w);
 

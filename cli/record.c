@@ -191,8 +191,8 @@ static int record_source_poll(struct record_state *st) {
 
 /* Writes the topic's Channel record: encoding, parameters, where its
  * recording starts. `first` is its first message (NULL: none came). */
-static int record_channel(struct record_state *st, struct record_topic *t,
-                          const unsigned char *first, size_t len) {
+static int record_channel(struct record_state *st, struct record_topic *t, const void *first,
+                          size_t len) {
   char v[6][24];
   struct mcap_kv kv[8];
   size_t n = 0;
@@ -230,16 +230,26 @@ static int record_channel(struct record_state *st, struct record_topic *t,
   return 0;
 }
 
-/* Takes up to RECORD_BATCH messages from one topic. Returns how many, or
- * -1 after printing why. */
-static int record_drain(struct record_state *st, struct record_topic *t, unsigned char *buf,
-                        size_t cap, uint64_t limit) {
+/* Ends an in-place read on the way out of a failure: whether the message
+ * stayed intact no longer matters. */
+static void record_view_abandon(struct record_topic *t, const struct shmbus_view *v) {
+  int rv = shmbus_sub_view_end(t->sub, v);
+  (void)rv;
+}
+
+/* Takes up to RECORD_BATCH messages from one topic, each copied once:
+ * from the read-only shared slot (an in-place view) straight into the
+ * writer's chunk. A message overwritten while it was copied is dropped
+ * from the chunk again (the subscriber counts it lost). Returns how many,
+ * or -1 after printing why. */
+static int record_drain(struct record_state *st, struct record_topic *t, uint64_t limit) {
   int got = 0;
 
   while (got < RECORD_BATCH && (limit == 0 || st->messages < limit)) {
-    struct shmbus_msg_info info;
+    struct shmbus_view v;
     uint64_t ts;
-    int rv = shmbus_sub_try_recv(t->sub, buf, cap, &info);
+    void *dst;
+    int rv = shmbus_sub_view(t->sub, &v);
     if (rv == -EAGAIN)
       break;
     if (rv < 0) {
@@ -247,18 +257,31 @@ static int record_drain(struct record_state *st, struct record_topic *t, unsigne
       return -1;
     }
     if (t->channel == 0) {
-      t->first_seq = info.seq;
-      if (record_channel(st, t, buf, (size_t)rv) < 0)
+      t->first_seq = v.info.seq;
+      if (record_channel(st, t, v.data, v.info.len) < 0) {
+        record_view_abandon(t, &v);
         return -1;
+      }
     }
-    ts = (uint64_t)((int64_t)info.ts_ns + st->mono_to_real);
-    if ((rv = mcap_writer_write(st->w, t->channel, (uint32_t)info.seq, ts, ts, buf, (size_t)rv)) <
-        0) {
+    ts = (uint64_t)((int64_t)v.info.ts_ns + st->mono_to_real);
+    rv = mcap_writer_reserve(st->w, t->channel, (uint32_t)v.info.seq, ts, ts, v.info.len, &dst);
+    if (rv < 0) {
+      record_view_abandon(t, &v);
+      cli_err(VERB, "writing the file: %s", shmbus_strerror(rv));
+      return -1;
+    }
+    if (v.info.len > 0)
+      memcpy(dst, v.data, v.info.len);
+    if (shmbus_sub_view_end(t->sub, &v) != 0) {
+      mcap_writer_cancel(st->w);
+      continue;
+    }
+    if ((rv = mcap_writer_commit(st->w)) < 0) {
       cli_err(VERB, "writing the file: %s", shmbus_strerror(rv));
       return -1;
     }
     st->messages++;
-    st->bytes += info.len;
+    st->bytes += v.info.len;
     got++;
   }
   return got;
@@ -305,8 +328,6 @@ int cli_record(int argc, char **argv) {
   double duration = -1;
   uint64_t count = 0, chunk = 0, start, last_flush, lost = 0;
   bool quiet = false;
-  unsigned char *buf = NULL;
-  size_t cap = 1;
   struct pollfd *p = NULL;
   int sig_fd = -1, fd = -1;
   int status = CLI_EXIT_ERROR;
@@ -389,11 +410,8 @@ int cli_record(int argc, char **argv) {
     goto out;
   if (record_source_open(&st, argv + optind, argc - optind) < 0)
     goto out;
-  for (size_t i = 0; i < st.n; i++)
-    if (shmbus_sub_max_size(st.t[i].sub) > cap)
-      cap = shmbus_sub_max_size(st.t[i].sub);
-  if ((buf = malloc(cap)) == NULL || (p = calloc(st.n + 2, sizeof(*p))) == NULL) {
-    cli_err(VERB, "out of memory for messages of %zu bytes", cap);
+  if ((p = calloc(st.n + 2, sizeof(*p))) == NULL) {
+    cli_err(VERB, "out of memory");
     goto out;
   }
   if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
@@ -428,7 +446,7 @@ int cli_record(int argc, char **argv) {
     if (cli_stopping || (count > 0 && st.messages >= count))
       break;
     for (size_t i = 0; i < st.n; i++) {
-      if ((rv = record_drain(&st, &st.t[i], buf, cap, count)) < 0)
+      if ((rv = record_drain(&st, &st.t[i], count)) < 0)
         goto out;
       got += rv;
     }
@@ -492,7 +510,7 @@ int cli_record(int argc, char **argv) {
    * topic recorded + lost is what was published while we were subscribed. */
   for (size_t i = 0; i < st.n; i++) {
     do {
-      if ((rv = record_drain(&st, &st.t[i], buf, cap, count)) < 0)
+      if ((rv = record_drain(&st, &st.t[i], count)) < 0)
         goto out;
     } while (rv == RECORD_BATCH);
   }
@@ -531,7 +549,6 @@ out:
     free(st.t[i].name);
   free(st.t);
   shmbus_bus_close(st.bus);
-  free(buf);
   free(p);
   return status;
 }

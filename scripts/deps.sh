@@ -26,8 +26,8 @@ if apt-cache show libmsgpack-c-dev >/dev/null 2>&1 ||
   msgpack=libmsgpack-c-dev
 fi
 # The library and daemon (libuv, msgpack-c), the shmbus CLI (jansson; zstd
-# for the chunks of `shmbus record`).
-packages=("${base[@]}" libuv1-dev "$msgpack" libjansson-dev libzstd-dev)
+# and zlib for the chunks and CRCs of `shmbus record`).
+packages=("${base[@]}" libuv1-dev "$msgpack" libjansson-dev libzstd-dev zlib1g-dev)
 for arg in "$@"; do
   case "$arg" in
     # Criterion for the suite; libzmq for the benchmark's ZeroMQ peer (its smoke test);

@@ -1,0 +1,297 @@
+/* shmbus-record-bench: can `shmbus record` keep up? The issue's targets: a
+ * 64 B topic at 1 M messages/s and a 1 MiB topic at 1 GB/s, recorded into a
+ * file on local disk, reliable recording losing nothing and lossy losing
+ * under 0.1 %; and the recorder's CPU time and file size per message, with
+ * and without compression.
+ *
+ * Each case starts the real recorder (the `shmbus` CLI built here, or
+ * --cli PATH) on a daemon of our own, publishes at the offered rate for
+ * --seconds from this process (paced against the clock, in batches), then
+ * sends the recorder SIGTERM: it takes what is still in the ring, finishes
+ * the file and prints its summary, which is parsed here. The recorder's CPU
+ * time comes from wait4(); the file size from stat(). Payloads: 64 B
+ * sensor-like records (a sequence number, a timestamp and six slowly
+ * changing floats); 1 MiB noisy "images" (a gradient plus 3 random low
+ * bits per byte), so compression has something real to do.
+ *
+ * Nothing here asserts on speed; the numbers depend on the machine and on
+ * what else it runs (the header line prints the load average). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "benchproc.h"
+#include "shmbus/shmbus.h"
+
+#ifndef SHMBUS_CLI_PATH
+#error "SHMBUS_CLI_PATH must name the shmbus binary"
+#endif
+
+static uint64_t rb_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct rb_case {
+  size_t size;
+  double rate;       /* offered messages per second */
+  bool reliable;
+  const char *compression;
+};
+
+struct rb_result {
+  uint64_t published;
+  double pub_seconds;
+  unsigned long long recorded, lost;
+  double cpu_s;
+  uint64_t file_bytes;
+};
+
+static uint64_t rb_rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rb_next(void) {
+  rb_rng ^= rb_rng << 13;
+  rb_rng ^= rb_rng >> 7;
+  rb_rng ^= rb_rng << 17;
+  return rb_rng;
+}
+
+/* Fills message `i` of `size` bytes. */
+static void rb_fill(uint8_t *p, size_t size, uint64_t i) {
+  if (size <= 256) {
+    double v[6];
+    memset(p, 0, size);
+    memcpy(p, &i, sizeof(i) < size ? sizeof(i) : size);
+    for (int k = 0; k < 6; k++)
+      v[k] = (double)(float)(sin((double)i * 1e-3 + k) * 100.0);
+    if (size >= 16 + sizeof(float) * 6) {
+      uint64_t t = rb_now();
+      memcpy(p + 8, &t, 8);
+      for (int k = 0; k < 6; k++) {
+        float f = (float)v[k];
+        memcpy(p + 16 + 4 * k, &f, 4);
+      }
+    }
+    return;
+  }
+  for (size_t k = 0; k < size; k += 8) {
+    uint64_t r = rb_next();
+    for (size_t b = 0; b < 8 && k + b < size; b++)
+      p[k + b] = (uint8_t)((((k + b) / 1024 + i) & 0xf8) | ((r >> (8 * b)) & 7));
+  }
+}
+
+static void rb_run(const struct rb_case *c, double seconds, const char *cli, const char *out_dir,
+                   struct rb_result *res) {
+  struct shmbus_topic_opts to = {0};
+  char path[512], topic[64], err_path[600];
+  shmbus_bus *bus;
+  shmbus_pub *pub;
+  uint8_t *buf;
+  pid_t pid;
+  int errfd, st, rv;
+  struct rusage ru;
+  struct stat sb;
+  uint64_t t0, n = 0, total;
+
+  memset(res, 0, sizeof(*res));
+  snprintf(topic, sizeof(topic), "bench/rec/%zu/%s/%s", c->size, c->reliable ? "rel" : "lossy",
+           c->compression);
+  snprintf(path, sizeof(path), "%s/shmbus-record-bench-%d.mcap", out_dir, (int)getpid());
+  snprintf(err_path, sizeof(err_path), "%s.err", path);
+  /* Ring: about 4 ms of messages at the offered rate, at least 16 slots;
+   * at most 256 MiB. */
+  to.slot_size = (uint32_t)c->size;
+  to.slots = 16;
+  while (to.slots < 1u << 20 && (double)to.slots < c->rate * 0.004)
+    to.slots <<= 1;
+  while ((uint64_t)to.slots * c->size > (256u << 20) && to.slots > 16)
+    to.slots >>= 1;
+  to.max_subs = 4;
+  to.max_pubs = 2;
+
+  if ((errfd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+    bp_die_errno("open the recorder's log");
+  if ((pid = bp_fork()) == 0) {
+    char slots[16], ss[16];
+    snprintf(slots, sizeof(slots), "%u", to.slots);
+    snprintf(ss, sizeof(ss), "%u", to.slot_size);
+    dup2(errfd, 2);
+    setenv("SHMBUS_DIR", bp_bus_dir(), 1);
+    setenv("SHMBUS_NO_AUTOSTART", "1", 1);
+    char *args[] = {"shmbus", "record", "-o", path, "--compression", (char *)c->compression,
+                    "--slots", slots, "--slot-size", ss, "--max-subs", "4", "--max-pubs", "2",
+                    topic, c->reliable ? "--reliable" : NULL, NULL};
+    execv(cli, args);
+    _exit(127);
+  }
+  close(errfd);
+  bus = bp_bus_open("record-bench-pub");
+  if ((rv = shmbus_pub_open(bus, topic, &to, &pub)) < 0)
+    bp_die("open the publisher", rv);
+  if ((rv = shmbus_pub_wait_subs(pub, 1, 30000)) < 0)
+    bp_die("wait for the recorder", rv);
+  if ((buf = malloc(c->size)) == NULL)
+    bp_die("malloc", -ENOMEM);
+  /* A few payloads, reused in turn: filling 1 MiB per message would cost
+   * the publisher more than the bus. */
+  uint8_t *bufs[8];
+  for (int k = 0; k < 8; k++) {
+    if ((bufs[k] = malloc(c->size)) == NULL)
+      bp_die("malloc", -ENOMEM);
+    rb_fill(bufs[k], c->size, (uint64_t)k);
+  }
+  total = (uint64_t)(c->rate * seconds);
+  t0 = rb_now();
+  while (n < total) {
+    /* Pace: publish what is due, then yield the CPU briefly. */
+    uint64_t due = (uint64_t)((double)(rb_now() - t0) * 1e-9 * c->rate) + 1;
+    if (due > total)
+      due = total;
+    while (n < due) {
+      const uint8_t *p = bufs[n % 8];
+      if (c->size <= 256) {
+        memcpy(buf, p, c->size);
+        memcpy(buf, &n, sizeof(n) < c->size ? sizeof(n) : c->size);
+        p = buf;
+      }
+      rv = shmbus_pub_publish(pub, p, c->size);
+      if (rv == SHMBUS_EFULL) {
+        (void)shmbus_pub_wait(pub, 1000);
+        continue;
+      }
+      if (rv < 0)
+        bp_die("publish", rv);
+      n++;
+    }
+    if (n < total) {
+      struct timespec ts = {0, 20000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  res->pub_seconds = (double)(rb_now() - t0) * 1e-9;
+  res->published = n;
+  kill(pid, SIGTERM);
+  if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    bp_die("the recorder failed (see its log)", -EIO);
+  res->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+  if (stat(path, &sb) == 0)
+    res->file_bytes = (uint64_t)sb.st_size;
+  {
+    FILE *f = fopen(err_path, "r");
+    char line[1024];
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+      char *l = strstr(line, ", lost ");
+      if (strncmp(line, "recorded ", 9) == 0 && l != NULL) {
+        (void)sscanf(line, "recorded %llu", &res->recorded);
+        (void)sscanf(l, ", lost %llu", &res->lost);
+      }
+    }
+    if (f != NULL)
+      fclose(f);
+  }
+  unlink(path);
+  unlink(err_path);
+  for (int k = 0; k < 8; k++)
+    free(bufs[k]);
+  free(buf);
+  shmbus_bus_close(bus);
+}
+
+static void rb_usage(FILE *f) {
+  fprintf(f, "usage: shmbus-record-bench [--seconds S] [--out-dir DIR] [--cli PATH] [--quick]\n"
+             "\n"
+             "Runs `shmbus record` against a publisher at the issue's targets (64 B at\n"
+             "1 M msg/s, 1 MiB at 1 GB/s), lossy and reliable, zstd and no compression,\n"
+             "and prints per case: what was offered and published, recorded and lost,\n"
+             "the recorder's CPU time per message and the file's bytes per message.\n"
+             "  --seconds S    publishing time per case (default 3)\n"
+             "  --out-dir DIR  where the recordings go (default /var/tmp: local disk)\n"
+             "  --cli PATH     the shmbus binary (default: the one built here)\n"
+             "  --quick        short runs at a tenth of the rates (the smoke test)\n");
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {{"seconds", required_argument, NULL, 's'},
+                                           {"out-dir", required_argument, NULL, 'o'},
+                                           {"cli", required_argument, NULL, 'c'},
+                                           {"quick", no_argument, NULL, 'q'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+  struct rb_case cases[] = {
+      {64, 1e6, false, "zstd"},        {64, 1e6, false, "none"},
+      {64, 1e6, true, "zstd"},         {64, 1e6, true, "none"},
+      {1u << 20, 954, false, "zstd"},  {1u << 20, 954, false, "none"},
+      {1u << 20, 954, true, "zstd"},   {1u << 20, 954, true, "none"},
+  };
+  double seconds = 3, load[3] = {0, 0, 0};
+  const char *out_dir = "/var/tmp", *cli = SHMBUS_CLI_PATH;
+  bool quick = false;
+  int c, st;
+
+  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (c) {
+    case 's':
+      seconds = atof(optarg);
+      break;
+    case 'o':
+      out_dir = optarg;
+      break;
+    case 'c':
+      cli = optarg;
+      break;
+    case 'q':
+      quick = true;
+      break;
+    case 'h':
+      rb_usage(stdout);
+      return 0;
+    default:
+      rb_usage(stderr);
+      return 2;
+    }
+  }
+  if (quick)
+    seconds = 0.2;
+  bp_init("shmbus-record-bench");
+  bp_daemon_start(SHMBUSD_PATH);
+  (void)getloadavg(load, 3);
+  printf("shmbus-record-bench: %ld CPUs, load average %.2f %.2f %.2f, %g s per case, files in "
+         "%s, build %s\n",
+         sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2], seconds, out_dir,
+         SHMBUS_BENCH_BUILD_TYPE);
+  printf("%-8s %-8s %-5s %10s %10s %10s %9s %8s %10s %10s %10s\n", "size", "mode", "comp",
+         "offered/s", "pub/s", "recorded", "lost", "lost%", "MB/s", "cpu_ns/msg", "file_B/msg");
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct rb_case k = cases[i];
+    struct rb_result r;
+    double lostp, mbs;
+    if (quick)
+      k.rate /= 10;
+    rb_run(&k, seconds, cli, out_dir, &r);
+    lostp = r.published > 0 ? 100.0 * (double)r.lost / (double)r.published : 0;
+    mbs = (double)r.recorded * (double)k.size / r.pub_seconds / 1e6;
+    printf("%-8zu %-8s %-5s %10.0f %10.0f %10llu %9llu %8.3f %10.1f %10.0f %10.1f\n", k.size,
+           k.reliable ? "reliable" : "lossy", k.compression, k.rate,
+           (double)r.published / r.pub_seconds, r.recorded, r.lost, lostp, mbs,
+           r.recorded > 0 ? r.cpu_s * 1e9 / (double)r.recorded : 0.0,
+           r.recorded > 0 ? (double)r.file_bytes / (double)r.recorded : 0.0);
+    fflush(stdout);
+  }
+  bp_daemon_stop(&st);
+  bp_dir_remove();
+  return 0;
+}
