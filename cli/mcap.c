@@ -1170,7 +1170,7 @@ int mcap_read(const void *buf, size_t len, const struct mcap_read_cb *cb, void *
   r.ctx = ctx;
   r.res = res;
   if (len < MCAP_MAGIC_LEN || memcmp(buf, MCAP_MAGIC, MCAP_MAGIC_LEN) != 0) {
-    rv = len < MCAP_MAGIC_LEN && memcmp(buf, MCAP_MAGIC, len) == 0
+    rv = len < MCAP_MAGIC_LEN && (len == 0 || memcmp(buf, MCAP_MAGIC, len) == 0)
              ? (res->truncated = true, 0)
              : rd_bad(&r, 0, "not an MCAP file (no MCAP0 magic)");
     goto out;

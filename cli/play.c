@@ -428,6 +428,7 @@ int cli_play(int argc, char **argv) {
   if (wait_subs > 0 && play_wait_subs(&st, wait_subs, wait_timeout) < 0)
     goto out;
   do {
+    uint64_t before = st.messages;
     st.started = false;
     rv = mcap_read(map, len, &cb2, &st, &res);
     if (st.failed)
@@ -436,6 +437,8 @@ int cli_play(int argc, char **argv) {
       cli_err(VERB, "%s: %s", st.path, rv == -EBADMSG ? res.error : shmbus_strerror(rv));
       goto out;
     }
+    if (st.messages == before)
+      break; /* nothing selected to play: --loop would spin */
   } while (loop && !cli_stopping);
   status = CLI_EXIT_OK;
 

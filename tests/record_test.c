@@ -568,3 +568,30 @@ Test(record, bad_files_and_usage) {
   cr_assert_not_null(strstr(r.err, "cannot open"), "%s", r.err);
   run_free(&r);
 }
+
+/* --loop plays the file again and again until Ctrl-C (SIGINT), then
+ * prints its summary and exits 0. */
+Test(record, play_loops_until_interrupted) {
+  struct run rec, pub, echo, play;
+  unsigned long long played = 0;
+  const char *file = path_in_work("loop.mcap"), *p;
+
+  START(&rec, d.dir, "record", "-o", file, "--count", "3", "l/t");
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "l/t", "--wait-subs", "1", "--count", "3", "again"), 0,
+               "%s", pub.err);
+  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  START(&echo, d.dir, "echo", "l/t", "--count", "10", "--reliable");
+  START(&play, d.dir, "play", "--loop", "--rate", "0", "--wait-subs", "1", file);
+  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  cr_assert_str_eq(echo.out, "again\nagain\nagain\nagain\nagain\nagain\nagain\nagain\nagain\nagain\n");
+  kill(play.pid, SIGINT);
+  cr_assert_eq(run_wait(&play), 0, "play: %s", play.err);
+  p = strstr(play.err, "played ");
+  cr_assert_not_null(p, "%s", play.err);
+  cr_assert_eq(sscanf(p, "played %llu", &played), 1);
+  cr_assert_geq(played, 10, "%s", play.err);
+  run_free(&rec);
+  run_free(&pub);
+  run_free(&echo);
+  run_free(&play);
+}
