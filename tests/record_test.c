@@ -595,3 +595,28 @@ Test(record, play_loops_until_interrupted) {
   run_free(&echo);
   run_free(&play);
 }
+
+/* --duration ends a recording of a quiet topic: the file is whole and
+ * still names the topic (its Channel record, in a chunk of its own). */
+Test(record, duration_ends_a_quiet_recording) {
+  struct run rec;
+  struct file_read f;
+  unsigned long long msgs, lost;
+  const char *file = path_in_work("quiet.mcap");
+
+  cr_assert_eq(RUN(&rec, d.dir, "record", "-o", file, "--duration", "0.2", "q/silent"), 0, "%s",
+               rec.err);
+  record_summary(&rec, &msgs, &lost);
+  cr_assert_eq(msgs, 0);
+  cr_assert_eq(lost, 0);
+  read_file(file, &f);
+  cr_assert_eq(f.rv, 0, "%s", f.res.error);
+  cr_assert(!f.res.truncated);
+  cr_assert(f.res.summary_checked);
+  cr_assert_eq(f.n, 1);
+  cr_assert_str_eq(f.t[0].topic, "q/silent");
+  cr_assert_eq(f.res.messages, 0);
+  reference_agrees(file, &f, true);
+  file_read_free(&f);
+  run_free(&rec);
+}
