@@ -46,7 +46,7 @@ static uint64_t rb_now(void) {
 
 struct rb_case {
   size_t size;
-  double rate;       /* offered messages per second */
+  double rate; /* offered messages per second */
   bool reliable;
   const char *compression;
 };
@@ -131,9 +131,23 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
     dup2(errfd, 2);
     setenv("SHMBUS_DIR", bp_bus_dir(), 1);
     setenv("SHMBUS_NO_AUTOSTART", "1", 1);
-    char *args[] = {"shmbus", "record", "-o", path, "--compression", (char *)c->compression,
-                    "--slots", slots, "--slot-size", ss, "--max-subs", "4", "--max-pubs", "2",
-                    topic, c->reliable ? "--reliable" : NULL, NULL};
+    char *args[] = {"shmbus",
+                    "record",
+                    "-o",
+                    path,
+                    "--compression",
+                    (char *)c->compression,
+                    "--slots",
+                    slots,
+                    "--slot-size",
+                    ss,
+                    "--max-subs",
+                    "4",
+                    "--max-pubs",
+                    "2",
+                    topic,
+                    c->reliable ? "--reliable" : NULL,
+                    NULL};
     execv(cli, args);
     _exit(127);
   }
@@ -225,17 +239,14 @@ static void rb_usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {{"seconds", required_argument, NULL, 's'},
-                                           {"out-dir", required_argument, NULL, 'o'},
-                                           {"cli", required_argument, NULL, 'c'},
-                                           {"quick", no_argument, NULL, 'q'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"seconds", required_argument, NULL, 's'}, {"out-dir", required_argument, NULL, 'o'},
+      {"cli", required_argument, NULL, 'c'},     {"quick", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
   struct rb_case cases[] = {
-      {64, 1e6, false, "zstd"},        {64, 1e6, false, "none"},
-      {64, 1e6, true, "zstd"},         {64, 1e6, true, "none"},
-      {1u << 20, 954, false, "zstd"},  {1u << 20, 954, false, "none"},
-      {1u << 20, 954, true, "zstd"},   {1u << 20, 954, true, "none"},
+      {64, 1e6, false, "zstd"},      {64, 1e6, false, "none"},       {64, 1e6, true, "zstd"},
+      {64, 1e6, true, "none"},       {1u << 20, 954, false, "zstd"}, {1u << 20, 954, false, "none"},
+      {1u << 20, 954, true, "zstd"}, {1u << 20, 954, true, "none"},
   };
   double seconds = 3, load[3] = {0, 0, 0};
   const char *out_dir = "/var/tmp", *cli = SHMBUS_CLI_PATH;

@@ -67,16 +67,24 @@ static void put_bytes(struct mbuf *b, const void *d, size_t n) {
   b->len += n;
 }
 
-static void put_u8(struct mbuf *b, uint8_t v) { b->p[b->len++] = v; }
+static void put_u8(struct mbuf *b, uint8_t v) {
+  b->p[b->len++] = v;
+}
 
 static void put_le(struct mbuf *b, uint64_t v, int n) {
   for (int i = 0; i < n; i++)
     b->p[b->len++] = (uint8_t)(v >> (8 * i));
 }
 
-static void put_u16(struct mbuf *b, uint16_t v) { put_le(b, v, 2); }
-static void put_u32(struct mbuf *b, uint32_t v) { put_le(b, v, 4); }
-static void put_u64(struct mbuf *b, uint64_t v) { put_le(b, v, 8); }
+static void put_u16(struct mbuf *b, uint16_t v) {
+  put_le(b, v, 2);
+}
+static void put_u32(struct mbuf *b, uint32_t v) {
+  put_le(b, v, 4);
+}
+static void put_u64(struct mbuf *b, uint64_t v) {
+  put_le(b, v, 8);
+}
 
 static void put_str(struct mbuf *b, const char *s, size_t n) {
   put_u32(b, (uint32_t)n);
@@ -115,36 +123,36 @@ static void put_kv(struct mbuf *b, const struct mcap_kv *kv, size_t n) {
 /* ---- writer -------------------------------------------------------------------- */
 
 struct wr_chan {
-  struct mbuf rec;     /* its whole Channel record, for the summary */
-  uint64_t count;      /* messages written */
-  struct mbuf index;   /* (log_time, offset) pairs in the current chunk */
-  bool in_chunk;       /* listed in used[] */
+  struct mbuf rec;   /* its whole Channel record, for the summary */
+  uint64_t count;    /* messages written */
+  struct mbuf index; /* (log_time, offset) pairs in the current chunk */
+  bool in_chunk;     /* listed in used[] */
 };
 
 struct mcap_writer {
   int fd;
   bool failed; /* a write failed: the file is not finished */
   struct mcap_writer_opts o;
-  uint64_t off;       /* bytes written */
-  uint32_t crc;       /* of the data section so far, then of the summary */
+  uint64_t off; /* bytes written */
+  uint32_t crc; /* of the data section so far, then of the summary */
   ZSTD_CCtx *zc;
-  struct mbuf chunk;  /* the current chunk's uncompressed records */
+  struct mbuf chunk; /* the current chunk's uncompressed records */
   uint64_t chunk_t0, chunk_t1;
   uint64_t chunk_msgs;
-  struct mbuf zbuf;   /* compressed chunk */
-  struct mbuf rec;    /* a record being assembled */
+  struct mbuf zbuf; /* compressed chunk */
+  struct mbuf rec;  /* a record being assembled */
   struct wr_chan *ch;
   size_t n_ch;
   size_t cap_ch;
-  uint16_t *used;     /* channels with messages in the current chunk */
+  uint16_t *used; /* channels with messages in the current chunk */
   size_t n_used;
   struct mbuf chunk_idx; /* Chunk Index records for the summary */
   struct mbuf meta_idx;  /* Metadata Index records for the summary */
   uint32_t n_meta;
   uint32_t n_chunks;
   uint64_t messages;
-  uint64_t t0, t1;       /* first and last log time */
-  size_t pend_len;       /* a reserved message's record length, 0: none */
+  uint64_t t0, t1; /* first and last log time */
+  size_t pend_len; /* a reserved message's record length, 0: none */
   uint16_t pend_channel;
   uint64_t pend_time;
 };
@@ -239,8 +247,7 @@ int mcap_writer_open(mcap_writer **wp, int fd, const struct mcap_writer_opts *op
     free(w);
     return -ENOMEM;
   }
-  if ((rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0 ||
-      (rv = wr_rec_begin(w, 8 + pl + ll)) < 0)
+  if ((rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0 || (rv = wr_rec_begin(w, 8 + pl + ll)) < 0)
     goto fail;
   put_str(&w->rec, profile, pl);
   put_str(&w->rec, library, ll);
@@ -343,8 +350,7 @@ static int wr_chunk_close(mcap_writer *w) {
   idx_start = w->off;
   {
     size_t ci = w->chunk_idx.len;
-    if ((rv = mbuf_reserve(&w->chunk_idx, 9 + 8 * 4 + 4 + 10 * w->n_used + 8 + 4 + cl + 16)) <
-        0)
+    if ((rv = mbuf_reserve(&w->chunk_idx, 9 + 8 * 4 + 4 + 10 * w->n_used + 8 + 4 + cl + 16)) < 0)
       return rv;
     put_u8(&w->chunk_idx, MCAP_OP_CHUNK_INDEX);
     put_u64(&w->chunk_idx, 0); /* set below */
@@ -380,10 +386,11 @@ static int wr_chunk_close(mcap_writer *w) {
   return 0;
 }
 
-int mcap_writer_flush(mcap_writer *w) { return wr_chunk_close(w); }
+int mcap_writer_flush(mcap_writer *w) {
+  return wr_chunk_close(w);
+}
 
-int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap_kv *kv,
-                             size_t n) {
+int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap_kv *kv, size_t n) {
   size_t nl = strlen(name), ks = kv_size(kv, n);
   uint64_t start;
   int rv;
@@ -410,8 +417,8 @@ int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap
   return 0;
 }
 
-int mcap_writer_reserve(mcap_writer *w, uint16_t channel, uint32_t sequence,
-                        uint64_t log_time, uint64_t publish_time, size_t len, void **buf) {
+int mcap_writer_reserve(mcap_writer *w, uint16_t channel, uint32_t sequence, uint64_t log_time,
+                        uint64_t publish_time, size_t len, void **buf) {
   struct wr_chan *c;
   size_t n = 9 + 2 + 4 + 8 + 8 + len;
   uint8_t *h;
@@ -486,7 +493,9 @@ int mcap_writer_commit(mcap_writer *w) {
   return 0;
 }
 
-void mcap_writer_cancel(mcap_writer *w) { w->pend_len = 0; }
+void mcap_writer_cancel(mcap_writer *w) {
+  w->pend_len = 0;
+}
 
 int mcap_writer_write(mcap_writer *w, uint16_t channel, uint32_t sequence, uint64_t log_time,
                       uint64_t publish_time, const void *data, size_t len) {
@@ -499,8 +508,12 @@ int mcap_writer_write(mcap_writer *w, uint16_t channel, uint32_t sequence, uint6
   return mcap_writer_commit(w);
 }
 
-uint64_t mcap_writer_bytes(const mcap_writer *w) { return w->off; }
-uint64_t mcap_writer_messages(const mcap_writer *w) { return w->messages; }
+uint64_t mcap_writer_bytes(const mcap_writer *w) {
+  return w->off;
+}
+uint64_t mcap_writer_messages(const mcap_writer *w) {
+  return w->messages;
+}
 
 /* Writes a Summary Offset record for the group [start, end) of `op`. */
 static int wr_summary_offset(mcap_writer *w, uint8_t op, uint64_t start, uint64_t end) {
@@ -636,10 +649,18 @@ static uint64_t get_le(struct rcur *c, int n) {
   return v;
 }
 
-static uint8_t get_u8(struct rcur *c) { return (uint8_t)get_le(c, 1); }
-static uint16_t get_u16(struct rcur *c) { return (uint16_t)get_le(c, 2); }
-static uint32_t get_u32(struct rcur *c) { return (uint32_t)get_le(c, 4); }
-static uint64_t get_u64(struct rcur *c) { return get_le(c, 8); }
+static uint8_t get_u8(struct rcur *c) {
+  return (uint8_t)get_le(c, 1);
+}
+static uint16_t get_u16(struct rcur *c) {
+  return (uint16_t)get_le(c, 2);
+}
+static uint32_t get_u32(struct rcur *c) {
+  return (uint32_t)get_le(c, 4);
+}
+static uint64_t get_u64(struct rcur *c) {
+  return get_le(c, 8);
+}
 
 /* A string: a pointer into the buffer and its length (not terminated). */
 static const uint8_t *get_str(struct rcur *c, size_t *n) {
@@ -743,8 +764,8 @@ struct rd_chan {
   struct rd_map meta;
   const uint8_t *raw; /* its record content in the file (or a chunk) */
   size_t raw_len;
-  uint8_t *raw_copy;  /* a copy when `raw` lay in a chunk buffer */
-  uint64_t count;     /* messages read */
+  uint8_t *raw_copy; /* a copy when `raw` lay in a chunk buffer */
+  uint64_t count;    /* messages read */
 };
 
 struct rd {
@@ -755,20 +776,20 @@ struct rd {
   struct mcap_read_result *res;
   struct rd_chan **ch; /* by id, n_ch entries (grown to the largest id seen) */
   size_t n_ch;
-  uint8_t *chunk;      /* the last chunk's uncompressed records */
+  uint8_t *chunk; /* the last chunk's uncompressed records */
   size_t chunk_cap;
   const uint8_t *last_chunk; /* the last chunk's records (in file or chunk) */
   size_t last_chunk_len;
-  uint64_t last_chunk_off;   /* where the last chunk record starts */
-  uint64_t *chunk_offs;      /* where each chunk record starts */
+  uint64_t last_chunk_off; /* where the last chunk record starts */
+  uint64_t *chunk_offs;    /* where each chunk record starts */
   size_t n_chunk_offs;
   ZSTD_DCtx *zd;
   bool header_seen;
 };
 
 /* Records what went wrong and where; returns -EBADMSG. */
-__attribute__((format(printf, 3, 4))) static int rd_bad(struct rd *r, uint64_t off,
-                                                        const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int rd_bad(struct rd *r, uint64_t off, const char *fmt,
+                                                        ...) {
   va_list ap;
   int n;
   if (r->res->error[0] != '\0')
@@ -795,8 +816,7 @@ static void rd_chan_free(struct rd_chan *c) {
 /* A Channel record: new ones are kept and announced; a repeated one must
  * be identical. `stable` says whether `content` stays valid (it lies in
  * the caller's buffer, not in a chunk buffer). */
-static int rd_channel(struct rd *r, const uint8_t *content, size_t len, uint64_t off,
-                      bool stable) {
+static int rd_channel(struct rd *r, const uint8_t *content, size_t len, uint64_t off, bool stable) {
   struct rcur c = {content, len, 0, false};
   struct rd_chan *ch;
   uint16_t id = get_u16(&c), schema = get_u16(&c);
@@ -904,8 +924,7 @@ static int rd_metadata(struct rd *r, const uint8_t *content, size_t len, uint64_
 }
 
 /* The records inside a chunk: Schema, Channel and Message only. */
-static int rd_chunk_records(struct rd *r, const uint8_t *p, size_t len, uint64_t off,
-                            bool stable) {
+static int rd_chunk_records(struct rd *r, const uint8_t *p, size_t len, uint64_t off, bool stable) {
   size_t pos = 0;
   int rv;
 
@@ -1026,8 +1045,7 @@ static int rd_message_index(struct rd *r, const uint8_t *content, size_t len, ui
     m = (struct rcur){r->last_chunk + o, r->last_chunk_len - (size_t)o, 0, false};
     if (get_u8(&m) != MCAP_OP_MESSAGE || (get_u64(&m), get_u16(&m)) != id ||
         (get_u32(&m), get_u64(&m)) != t)
-      return rd_bad(r, off, "a Message Index entry does not point at a message of channel %u",
-                    id);
+      return rd_bad(r, off, "a Message Index entry does not point at a message of channel %u", id);
   }
   return 0;
 }
@@ -1107,8 +1125,7 @@ static int rd_summary(struct rd *r, size_t pos) {
         return rd_bad(r, pos,
                       "the Statistics (%llu messages, %u channels, %u chunks) disagree with"
                       " the data section (%llu, %llu, %llu)",
-                      (unsigned long long)msgs, chans, chunks,
-                      (unsigned long long)r->res->messages,
+                      (unsigned long long)msgs, chans, chunks, (unsigned long long)r->res->messages,
                       (unsigned long long)r->res->channels, (unsigned long long)r->res->chunks);
       while (c.pos < c.len) {
         uint16_t id = get_u16(&c);
@@ -1134,8 +1151,7 @@ static int rd_summary(struct rd *r, size_t pos) {
     case MCAP_OP_SUMMARY_OFFSET: {
       uint8_t gop = get_u8(&c);
       uint64_t gs = get_u64(&c), gl = get_u64(&c);
-      if (c.bad || gs < sum_start || gl > foot || gs > foot - gl || gl < 9 ||
-          r->file[gs] != gop)
+      if (c.bad || gs < sum_start || gl > foot || gs > foot - gl || gl < 9 || r->file[gs] != gop)
         return rd_bad(r, pos, "a Summary Offset points outside the summary");
       break;
     }
@@ -1145,8 +1161,8 @@ static int rd_summary(struct rd *r, size_t pos) {
     pos += 9 + (size_t)n;
   }
   if (n_chunk_idx != 0 && n_chunk_idx != r->n_chunk_offs)
-    return rd_bad(r, pos, "the summary indexes %llu chunks of %zu",
-                  (unsigned long long)n_chunk_idx, r->n_chunk_offs);
+    return rd_bad(r, pos, "the summary indexes %llu chunks of %zu", (unsigned long long)n_chunk_idx,
+                  r->n_chunk_offs);
   r->res->summary_checked = stats_seen > 0 || n_chunk_idx > 0;
   r->res->good_bytes = r->len;
   return 0;

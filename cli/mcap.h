@@ -75,10 +75,10 @@ enum mcap_compression { MCAP_COMPRESS_NONE, MCAP_COMPRESS_ZSTD };
 
 struct mcap_writer_opts {
   enum mcap_compression compression;
-  int zstd_level;         /* 0: 1 (fast; recording must keep up) */
-  size_t chunk_size;      /* close a chunk once it holds this many bytes; 0: 4 MiB */
-  const char *profile;    /* the Header's profile; NULL: "" */
-  const char *library;    /* the Header's library; NULL: "shmbus" */
+  int zstd_level;      /* 0: 1 (fast; recording must keep up) */
+  size_t chunk_size;   /* close a chunk once it holds this many bytes; 0: 4 MiB */
+  const char *profile; /* the Header's profile; NULL: "" */
+  const char *library; /* the Header's library; NULL: "shmbus" */
 };
 
 /* Starts a file on `fd` (open for writing, empty, positioned at 0; the
@@ -97,8 +97,7 @@ int mcap_writer_add_channel(mcap_writer *w, const char *topic, const char *encod
 
 /* Writes a Metadata record (between chunks: the current chunk is closed
  * first) and remembers it for the summary's Metadata Index. */
-int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap_kv *kv,
-                             size_t n);
+int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap_kv *kv, size_t n);
 
 /* Appends a message to the current chunk; closes the chunk (writes it to
  * the file) when it is full. `data` is only read. Returns 0, -EINVAL (no
@@ -140,7 +139,7 @@ void mcap_writer_free(mcap_writer *w);
 struct mcap_channel {
   uint16_t id;
   uint16_t schema_id;
-  const char *topic;    /* NUL-terminated copies */
+  const char *topic; /* NUL-terminated copies */
   const char *encoding;
   const struct mcap_kv *meta;
   size_t n_meta;
@@ -167,13 +166,13 @@ struct mcap_read_cb {
 
 /* What mcap_read found besides the callbacks. */
 struct mcap_read_result {
-  bool truncated;        /* the file ends early: read up to the last complete record */
-  bool summary_checked;  /* a summary was there and agreed with the data (CRC, counts) */
-  uint64_t messages;     /* messages delivered */
-  uint64_t chunks;       /* chunks read */
+  bool truncated;       /* the file ends early: read up to the last complete record */
+  bool summary_checked; /* a summary was there and agreed with the data (CRC, counts) */
+  uint64_t messages;    /* messages delivered */
+  uint64_t chunks;      /* chunks read */
   uint64_t channels;
-  uint64_t good_bytes;   /* the file's prefix that was read as whole records */
-  char error[160];       /* why -EBADMSG (or another error), with the offset */
+  uint64_t good_bytes; /* the file's prefix that was read as whole records */
+  char error[160];     /* why -EBADMSG (or another error), with the offset */
 };
 
 /* Reads the file in buf[0, len) from the start (the data section, chunks

@@ -25,32 +25,31 @@
 #define VERB "play"
 
 static void play_usage(FILE *f) {
-  fprintf(f,
-          "usage: shmbus play [OPTIONS] FILE.mcap\n"
-          "\n"
-          "Republishes the messages of an MCAP recording (`shmbus record`) with their\n"
-          "original timing, each on the topic of its channel. A topic that does not exist\n"
-          "yet is created with the parameters recorded in the channel's metadata\n"
-          "(shmbus.slots, shmbus.slot_size, shmbus.max_subs, shmbus.max_pubs); an\n"
-          "existing topic must have the same ones. A file that ends early (a recorder that\n"
-          "was killed) is played up to its last complete chunk.\n"
-          "\n"
-          "      --rate X         play X times as fast (default 1; 0.5 half as fast; 0: no\n"
-          "                       pauses, as fast as the bus takes them)\n"
-          "      --topics PATTERN only topics that match PATTERN (may be repeated): topic\n"
-          "                       segments, `*` for one segment, `**` for any number\n"
-          "      --loop           start over at the end, until Ctrl-C\n"
-          "  -w, --wait-subs N    before the first message, wait until every topic has N\n"
-          "                       subscribers\n"
-          "      --wait-timeout S give up waiting for subscribers after S seconds\n"
-          "  -q, --quiet          no summary\n" CLI_BUS_HELP
-          "  -h, --help           show this help\n"
-          "\n"
-          "At the end one line goes to stderr:\n"
-          "  played M messages (B bytes) on T topics, waits W\n"
-          "W counts the times a reliable subscriber held a message back.\n"
-          "Exit status: 0 ok, 1 error or interrupted while waiting for subscribers,\n"
-          "2 bad usage.\n");
+  fprintf(f, "usage: shmbus play [OPTIONS] FILE.mcap\n"
+             "\n"
+             "Republishes the messages of an MCAP recording (`shmbus record`) with their\n"
+             "original timing, each on the topic of its channel. A topic that does not exist\n"
+             "yet is created with the parameters recorded in the channel's metadata\n"
+             "(shmbus.slots, shmbus.slot_size, shmbus.max_subs, shmbus.max_pubs); an\n"
+             "existing topic must have the same ones. A file that ends early (a recorder that\n"
+             "was killed) is played up to its last complete chunk.\n"
+             "\n"
+             "      --rate X         play X times as fast (default 1; 0.5 half as fast; 0: no\n"
+             "                       pauses, as fast as the bus takes them)\n"
+             "      --topics PATTERN only topics that match PATTERN (may be repeated): topic\n"
+             "                       segments, `*` for one segment, `**` for any number\n"
+             "      --loop           start over at the end, until Ctrl-C\n"
+             "  -w, --wait-subs N    before the first message, wait until every topic has N\n"
+             "                       subscribers\n"
+             "      --wait-timeout S give up waiting for subscribers after S seconds\n"
+             "  -q, --quiet          no summary\n" CLI_BUS_HELP
+             "  -h, --help           show this help\n"
+             "\n"
+             "At the end one line goes to stderr:\n"
+             "  played M messages (B bytes) on T topics, waits W\n"
+             "W counts the times a reliable subscriber held a message back.\n"
+             "Exit status: 0 ok, 1 error or interrupted while waiting for subscribers,\n"
+             "2 bad usage.\n");
 }
 
 struct play_chan {
@@ -67,8 +66,8 @@ struct play_state {
   int sig_fd;
   struct play_chan **ch; /* by channel id: 65536 entries */
   size_t n_topics;
-  uint64_t t0;           /* the first message's log time in this pass */
-  uint64_t wall0;        /* when it was published */
+  uint64_t t0;    /* the first message's log time in this pass */
+  uint64_t wall0; /* when it was published */
   bool started;
   uint64_t messages;
   uint64_t bytes;
@@ -444,7 +443,8 @@ int cli_play(int argc, char **argv) {
 
 out:
   if (!quiet && st.bus != NULL)
-    fprintf(stderr, "played %" PRIu64 " messages (%" PRIu64 " bytes) on %zu topics, waits %" PRIu64 "\n",
+    fprintf(stderr,
+            "played %" PRIu64 " messages (%" PRIu64 " bytes) on %zu topics, waits %" PRIu64 "\n",
             st.messages, st.bytes, st.n_topics, st.waits);
   if (st.ch != NULL) {
     for (size_t i = 0; i < 65536; i++) {

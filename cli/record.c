@@ -29,33 +29,32 @@
 #define RECORD_BATCH 256
 
 static void record_usage(FILE *f) {
-  fprintf(f,
-          "usage: shmbus record -o FILE.mcap [OPTIONS] TOPIC...\n"
-          "\n"
-          "Records the messages of each TOPIC into an MCAP file (docs/mcap.md): a channel\n"
-          "per topic with its parameters as metadata, log and publish time from the\n"
-          "bus's timestamps, the bus's sequence numbers, zstd-compressed chunks with\n"
-          "CRCs, an index and a summary. Stops on Ctrl-C or SIGTERM, after --duration\n"
-          "or --count, and finishes the file; a recorder that is killed leaves a file\n"
-          "readable up to its last complete chunk (written at least once a second).\n"
-          "\n"
-          "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
-          "      --compression C  zstd (default) or none\n"
-          "      --chunk-size B   close a chunk at B bytes of messages (default 4M, K/M)\n"
-          "  -d, --duration S     stop after S seconds\n"
-          "  -n, --count N        stop after N messages (all topics together)\n"
-          "      --reliable       subscribe reliably: publishers wait for the recorder,\n"
-          "                       nothing is lost (default: lossy, losses are counted)\n"
-          "      --encoding E     message encoding of every channel: auto (default: msgpack\n"
-          "                       when a topic's first message is one msgpack object, else\n"
-          "                       application/octet-stream), msgpack or octet-stream\n"
-          "  -q, --quiet          no summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
-          "  -h, --help           show this help\n"
-          "\n"
-          "At the end one line goes to stderr:\n"
-          "  recorded M messages (B bytes) from T topics to FILE, lost L\n"
-          "where L is what the lossy subscribers missed (always 0 with --reliable).\n"
-          "Exit status: 0 ok, 1 error, 2 bad usage.\n");
+  fprintf(f, "usage: shmbus record -o FILE.mcap [OPTIONS] TOPIC...\n"
+             "\n"
+             "Records the messages of each TOPIC into an MCAP file (docs/mcap.md): a channel\n"
+             "per topic with its parameters as metadata, log and publish time from the\n"
+             "bus's timestamps, the bus's sequence numbers, zstd-compressed chunks with\n"
+             "CRCs, an index and a summary. Stops on Ctrl-C or SIGTERM, after --duration\n"
+             "or --count, and finishes the file; a recorder that is killed leaves a file\n"
+             "readable up to its last complete chunk (written at least once a second).\n"
+             "\n"
+             "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
+             "      --compression C  zstd (default) or none\n"
+             "      --chunk-size B   close a chunk at B bytes of messages (default 4M, K/M)\n"
+             "  -d, --duration S     stop after S seconds\n"
+             "  -n, --count N        stop after N messages (all topics together)\n"
+             "      --reliable       subscribe reliably: publishers wait for the recorder,\n"
+             "                       nothing is lost (default: lossy, losses are counted)\n"
+             "      --encoding E     message encoding of every channel: auto (default: msgpack\n"
+             "                       when a topic's first message is one msgpack object, else\n"
+             "                       application/octet-stream), msgpack or octet-stream\n"
+             "  -q, --quiet          no summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
+             "  -h, --help           show this help\n"
+             "\n"
+             "At the end one line goes to stderr:\n"
+             "  recorded M messages (B bytes) from T topics to FILE, lost L\n"
+             "where L is what the lossy subscribers missed (always 0 with --reliable).\n"
+             "Exit status: 0 ok, 1 error, 2 bad usage.\n");
 }
 
 enum record_encoding { REC_ENC_AUTO, REC_ENC_MSGPACK, REC_ENC_OCTETS };
@@ -65,7 +64,7 @@ enum record_encoding { REC_ENC_AUTO, REC_ENC_MSGPACK, REC_ENC_OCTETS };
 struct record_topic {
   char *name;
   shmbus_sub *sub;
-  uint16_t channel;            /* 0 until its Channel record is written */
+  uint16_t channel;                /* 0 until its Channel record is written */
   struct shmbus_topic_opts params; /* as the daemon reported them */
   bool params_known;
   uint64_t first_seq;
@@ -109,7 +108,8 @@ static void record_params(struct record_state *st, struct record_topic *t) {
         if (tk->type != MSGPACK_OBJECT_STR || tv->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
             tv->via.u64 > UINT32_MAX)
           continue;
-#define REC_KEY(s) (tk->via.str.size == sizeof(s) - 1 && memcmp(tk->via.str.ptr, s, sizeof(s) - 1) == 0)
+#define REC_KEY(s)                                                                                 \
+  (tk->via.str.size == sizeof(s) - 1 && memcmp(tk->via.str.ptr, s, sizeof(s) - 1) == 0)
         if (REC_KEY("slots"))
           dst = &t->params.slots;
         else if (REC_KEY("slot_size"))
@@ -221,8 +221,8 @@ static int record_channel(struct record_state *st, struct record_topic *t, const
   snprintf(v[4], sizeof(v[4]), "%" PRIu64, t->first_seq);
   kv[n++] = (struct mcap_kv){"shmbus.first_seq", v[4]};
   kv[n++] = (struct mcap_kv){"shmbus.reliable", st->so.reliable ? "true" : "false"};
-  kv[n++] = (struct mcap_kv){"shmbus.encoding_rule", st->enc == REC_ENC_AUTO ? "first message"
-                                                                               : "--encoding"};
+  kv[n++] = (struct mcap_kv){"shmbus.encoding_rule",
+                             st->enc == REC_ENC_AUTO ? "first message" : "--encoding"};
   if ((rv = mcap_writer_add_channel(st->w, t->name, enc, kv, n, &t->channel)) < 0) {
     cli_err(VERB, "cannot add the channel of \"%s\": %s", t->name, shmbus_strerror(rv));
     return -1;
@@ -538,7 +538,9 @@ out:
     lost += ss.lost;
   }
   if (!quiet && out != NULL && st.n > 0)
-    fprintf(stderr, "recorded %" PRIu64 " messages (%" PRIu64 " bytes) from %zu topics to %s, lost %" PRIu64 "\n",
+    fprintf(stderr,
+            "recorded %" PRIu64 " messages (%" PRIu64 " bytes) from %zu topics to %s, lost %" PRIu64
+            "\n",
             st.messages, st.bytes, st.n, out, lost);
   mcap_writer_free(st.w);
   if (fd >= 0 && close(fd) != 0 && status == CLI_EXIT_OK) {

@@ -72,8 +72,7 @@ static uint8_t *write_file(const char *name, enum mcap_compression comp, size_t 
   for (uint32_t i = 0; i < n; i++) {
     uint16_t c = (uint16_t)(i % N_CH);
     size_t l = payload(c, i, buf);
-    cr_assert_eq(mcap_writer_write(w, ids[c], i, 1000000000ull + i * 1000ull, 2000 + i, buf, l),
-                 0);
+    cr_assert_eq(mcap_writer_write(w, ids[c], i, 1000000000ull + i * 1000ull, 2000 + i, buf, l), 0);
   }
   cr_assert_eq(mcap_writer_close(w), 0);
   cr_assert_eq(close(fd), 0);
@@ -101,9 +100,9 @@ static int on_channel(void *ctx, const struct mcap_channel *ch) {
   if (strcmp(ch->topic, want) != 0 || ch->schema_id != 0 ||
       strcmp(ch->encoding, ch->id == 1 ? "msgpack" : "application/octet-stream") != 0 ||
       ch->n_meta != (ch->id == 3 ? 0u : 2u) ||
-      (ch->n_meta == 2 && (strcmp(ch->meta[0].key, "shmbus.slots") != 0 ||
-                           strcmp(ch->meta[0].value, "64") != 0 ||
-                           strcmp(ch->meta[1].value, "v") != 0)))
+      (ch->n_meta == 2 &&
+       (strcmp(ch->meta[0].key, "shmbus.slots") != 0 || strcmp(ch->meta[0].value, "64") != 0 ||
+        strcmp(ch->meta[1].value, "v") != 0)))
     g->bad = true;
   g->channels++;
   return 0;
@@ -153,8 +152,12 @@ static void round_trip(enum mcap_compression comp) {
   free(data);
 }
 
-Test(mcap, round_trip_uncompressed) { round_trip(MCAP_COMPRESS_NONE); }
-Test(mcap, round_trip_zstd) { round_trip(MCAP_COMPRESS_ZSTD); }
+Test(mcap, round_trip_uncompressed) {
+  round_trip(MCAP_COMPRESS_NONE);
+}
+Test(mcap, round_trip_zstd) {
+  round_trip(MCAP_COMPRESS_ZSTD);
+}
 
 Test(mcap, crc32_is_zlibs) {
   /* The check value of CRC-32/ISO-HDLC, and a split computation. */
@@ -211,8 +214,12 @@ static void every_prefix(enum mcap_compression comp) {
   free(data);
 }
 
-Test(mcap, every_prefix_reads_uncompressed) { every_prefix(MCAP_COMPRESS_NONE); }
-Test(mcap, every_prefix_reads_zstd) { every_prefix(MCAP_COMPRESS_ZSTD); }
+Test(mcap, every_prefix_reads_uncompressed) {
+  every_prefix(MCAP_COMPRESS_NONE);
+}
+Test(mcap, every_prefix_reads_zstd) {
+  every_prefix(MCAP_COMPRESS_ZSTD);
+}
 
 /* Any byte changed: the reader answers 0 or -EBADMSG, never more messages
  * than written, never an out-of-bounds access (ASan). */
@@ -280,8 +287,8 @@ Test(mcap, hostile_lengths_are_refused) {
   /* A channel whose topic length runs past its record. */
   n = 8 + 17;
   memset(c, 0, sizeof(c));
-  c[0] = 1;          /* id 1 */
-  c[4] = 0xff;       /* topic length 255 */
+  c[0] = 1;    /* id 1 */
+  c[4] = 0xff; /* topic length 255 */
   n += rec(f + n, MCAP_OP_CHANNEL, c, 12);
   cr_assert_eq(mcap_read(f, n, NULL, NULL, &res), -EBADMSG);
   cr_assert_not_null(strstr(res.error, "Channel"), "%s", res.error);
@@ -370,7 +377,9 @@ static void reference_reads(enum mcap_compression comp, const char *name) {
 Test(mcap, reference_reader_reads_uncompressed) {
   reference_reads(MCAP_COMPRESS_NONE, "ref-none.mcap");
 }
-Test(mcap, reference_reader_reads_zstd) { reference_reads(MCAP_COMPRESS_ZSTD, "ref-zstd.mcap"); }
+Test(mcap, reference_reader_reads_zstd) {
+  reference_reads(MCAP_COMPRESS_ZSTD, "ref-zstd.mcap");
+}
 #endif
 
 /* A cancelled reservation leaves no trace: the next message takes its

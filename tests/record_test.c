@@ -529,8 +529,7 @@ Test(record, play_selects_topics_and_checks_parameters) {
 
   /* The recorded topic b/two has 256 slots; a retained one with 8 exists
    * now. */
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "b/two", "--slots", "8", "--retain", "x"), 0, "%s",
-               pub.err);
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "b/two", "--slots", "8", "--retain", "x"), 0, "%s", pub.err);
   run_free(&pub);
   cr_assert_eq(RUN(&play, d.dir, "play", "--topics", "b/two", file), 1);
   cr_assert_not_null(strstr(play.err, "exists with other parameters than recorded (slots 256"),
@@ -577,13 +576,14 @@ Test(record, play_loops_until_interrupted) {
   const char *file = path_in_work("loop.mcap"), *p;
 
   START(&rec, d.dir, "record", "-o", file, "--count", "3", "l/t");
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "l/t", "--wait-subs", "1", "--count", "3", "again"), 0,
-               "%s", pub.err);
+  cr_assert_eq(RUN(&pub, d.dir, "pub", "l/t", "--wait-subs", "1", "--count", "3", "again"), 0, "%s",
+               pub.err);
   cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
   START(&echo, d.dir, "echo", "l/t", "--count", "10", "--reliable");
   START(&play, d.dir, "play", "--loop", "--rate", "0", "--wait-subs", "1", file);
   cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
-  cr_assert_str_eq(echo.out, "again\nagain\nagain\nagain\nagain\nagain\nagain\nagain\nagain\nagain\n");
+  cr_assert_str_eq(echo.out,
+                   "again\nagain\nagain\nagain\nagain\nagain\nagain\nagain\nagain\nagain\n");
   kill(play.pid, SIGINT);
   cr_assert_eq(run_wait(&play), 0, "play: %s", play.err);
   p = strstr(play.err, "played ");
