@@ -75,67 +75,11 @@ struct play_state {
   bool failed;
 };
 
-/* True when `p` is a valid pattern: segments of topic characters, or `*`
- * or `**` alone. */
-static bool play_pattern_ok(const char *p) {
-  size_t seg = 0;
-  bool star = false;
-
-  if (*p == '\0' || strlen(p) > 255)
-    return false;
-  for (const char *c = p;; c++) {
-    if (*c == '/' || *c == '\0') {
-      if (seg == 0 || (star && seg > 2))
-        return false;
-      if (*c == '\0')
-        return true;
-      seg = 0;
-      star = false;
-      continue;
-    }
-    if (*c == '*') {
-      if (seg > 0 && !star)
-        return false;
-      star = true;
-    } else if (star || !((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                         (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-')) {
-      return false;
-    }
-    seg++;
-  }
-}
-
-/* Matches topic `t` against pattern `p` segment by segment. */
-static bool play_match(const char *p, const char *t) {
-  for (;;) {
-    size_t pl = strcspn(p, "/"), tl = strcspn(t, "/");
-    if (pl == 2 && p[0] == '*' && p[1] == '*') {
-      /* Any number of segments: try every split. */
-      if (p[2] == '\0')
-        return true;
-      for (const char *s = t;; s += strcspn(s, "/") + 1) {
-        if (play_match(p + 3, s))
-          return true;
-        if (s[strcspn(s, "/")] == '\0')
-          return false;
-      }
-    }
-    if (*t == '\0')
-      return false;
-    if (!(pl == 1 && p[0] == '*') && (pl != tl || memcmp(p, t, pl) != 0))
-      return false;
-    if (p[pl] == '\0' || t[tl] == '\0')
-      return p[pl] == '\0' && t[tl] == '\0';
-    p += pl + 1;
-    t += tl + 1;
-  }
-}
-
 static bool play_selected(const struct play_state *st, const char *topic) {
   if (st->n_patterns == 0)
     return true;
   for (size_t i = 0; i < st->n_patterns; i++)
-    if (play_match(st->patterns[i], topic))
+    if (shmbus_pattern_match(st->patterns[i], topic) == 1) /* a bad name in the file: no */
       return true;
   return false;
 }
@@ -334,10 +278,10 @@ int cli_play(int argc, char **argv) {
       break;
     case 0x201: {
       char **p;
-      if (!play_pattern_ok(optarg)) {
+      if (shmbus_pattern_check(optarg) < 0) {
         cli_err(VERB,
                 "--topics \"%s\" is not a pattern: topic segments, `*` for one segment, `**` "
-                "for any number, each alone in its segment",
+                "for any number, each alone in its segment (docs/api.md, \"Topic patterns\")",
                 optarg);
         goto usage;
       }

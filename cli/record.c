@@ -27,11 +27,21 @@
 #define RECORD_FLUSH_NS 1000000000ull
 /* Messages taken from one subscriber before looking at the next. */
 #define RECORD_BATCH 256
+/* While busy, the topic watches are read at least this often (when idle,
+ * at once: the daemon's socket wakes the recorder). */
+#define RECORD_SOURCE_NS 10000000ull
+/* The history of a subscriber to a topic that appeared after the start:
+ * everything still in its ring (the library clamps it to the ring), so a
+ * publisher that creates a topic and publishes at once loses nothing to
+ * the time the watch takes. */
+#define RECORD_WHOLE_RING (1u << 24)
 
 static void record_usage(FILE *f) {
-  fprintf(f, "usage: shmbus record -o FILE.mcap [OPTIONS] TOPIC...\n"
+  fprintf(f, "usage: shmbus record -o FILE.mcap [OPTIONS] TOPIC|PATTERN...\n"
              "\n"
-             "Records the messages of each TOPIC into an MCAP file (docs/mcap.md): a channel\n"
+             "Records the messages of each TOPIC, and of every topic that matches a PATTERN\n"
+             "now or appears later ('*' one segment, '**' any number: 'sensors/**'), into\n"
+             "an MCAP file (docs/mcap.md): a channel\n"
              "per topic with its parameters as metadata, log and publish time from the\n"
              "bus's timestamps, the bus's sequence numbers, zstd-compressed chunks with\n"
              "CRCs, an index and a summary. Stops on Ctrl-C or SIGTERM, after --duration\n"
@@ -64,7 +74,8 @@ enum record_encoding { REC_ENC_AUTO, REC_ENC_MSGPACK, REC_ENC_OCTETS };
 struct record_topic {
   char *name;
   shmbus_sub *sub;
-  uint16_t channel;                /* 0 until its Channel record is written */
+  bool gone;        /* a watch reported it removed: a topic of that name later is a new one */
+  uint16_t channel; /* 0 until its Channel record is written */
   struct shmbus_topic_opts params; /* as the daemon reported them */
   bool params_known;
   uint64_t first_seq;
@@ -78,6 +89,8 @@ struct record_state {
   struct record_topic *t;
   size_t n;
   size_t cap;
+  shmbus_watch **watches; /* one per PATTERN argument */
+  size_t nwatches;
   int64_t mono_to_real; /* add to a CLOCK_MONOTONIC time for CLOCK_REALTIME */
   uint64_t messages;
   uint64_t bytes;
@@ -130,16 +143,24 @@ static void record_params(struct record_state *st, struct record_topic *t) {
   free(data);
 }
 
-/* Subscribes to one topic and adds it to the recording. */
-static int record_add_topic(struct record_state *st, const char *name) {
+/* Subscribes to one topic and adds it to the recording: a name given on
+ * the command line (created with the topic options if it does not exist),
+ * or a topic a watch found (`found`: taken as it is; `late`: it appeared
+ * after the start, read from the start of its ring). */
+static int record_add_topic(struct record_state *st, const char *name, bool found, bool late) {
+  struct shmbus_sub_opts so = st->so;
   struct record_topic *t;
   int rv;
 
-  if (cli_reserved_topic(VERB, name, "record"))
+  if (!found && cli_reserved_topic(VERB, name, "record"))
     return -1;
   for (size_t i = 0; i < st->n; i++)
-    if (strcmp(st->t[i].name, name) == 0)
-      return 0; /* named twice */
+    if (!st->t[i].gone && strcmp(st->t[i].name, name) == 0)
+      return 0; /* named twice, or matched by several patterns */
+  if (found)
+    memset(&so.topic, 0, sizeof(so.topic));
+  if (late)
+    so.history = RECORD_WHOLE_RING;
   if (st->n == st->cap) {
     size_t cap = st->cap != 0 ? st->cap * 2 : 8;
     struct record_topic *p = realloc(st->t, cap * sizeof(*p));
@@ -156,36 +177,83 @@ static int record_add_topic(struct record_state *st, const char *name) {
     cli_err(VERB, "out of memory");
     return -1;
   }
-  if ((rv = shmbus_sub_open(st->bus, name, &st->so, &t->sub)) < 0) {
-    cli_fail(VERB, st->bus, rv, "cannot subscribe to \"%s\"", name);
+  if ((rv = shmbus_sub_open(st->bus, name, &so, &t->sub)) < 0) {
+    cli_fail(VERB, st->bus, rv, "cannot subscribe to \"%s\"%s", name,
+             found ? " (a topic a pattern found: the recording goes on without it)" : "");
     free(t->name);
-    return -1;
+    return found && rv != -ENOMEM ? 0 : -1;
   }
   st->n++;
   record_params(st, t);
   return 0;
 }
 
-/* The topic source: where the topics to record come from. Today the names
- * given on the command line, each subscribed once at the start. This is
- * the one place to change for patterns: with topic discovery (cli/topicset)
- * record_source_open starts a watch for the patterns and
- * record_source_poll (called from the loop whenever the bus socket is
- * readable) calls record_add_topic for each topic that appears. */
+/* True if `s` has a wildcard (a pattern, not one topic name). */
+static bool record_is_pattern(const char *s) {
+  return strchr(s, '*') != NULL;
+}
+
+/* The topic source: the names on the command line, each subscribed at the
+ * start, and for each pattern a watch (include/shmbus/discover.h): the
+ * topics that match now are subscribed here, the ones that appear later by
+ * record_source_poll, which the loop calls when the daemon's socket is
+ * readable, when it is about to sleep, and every RECORD_SOURCE_NS while
+ * busy. A topic removed by name keeps its subscriber (its publishers may
+ * go on); a new topic of the same name gets a new one, and a new channel. */
 static int record_source_open(struct record_state *st, char **names, int n) {
+  struct shmbus_topic_event ev;
+  int rv;
+
+  if ((st->watches = calloc((size_t)n, sizeof(*st->watches))) == NULL) {
+    cli_err(VERB, "out of memory");
+    return -1;
+  }
   for (int i = 0; i < n; i++) {
-    if (strchr(names[i], '*') != NULL) {
-      cli_err(VERB, "\"%s\" is a pattern; this build records named topics only", names[i]);
+    if (!record_is_pattern(names[i])) {
+      if (record_add_topic(st, names[i], false, false) < 0)
+        return -1;
+      continue;
+    }
+    if ((rv = shmbus_pattern_check(names[i])) < 0) {
+      cli_err(VERB, "\"%s\": %s", names[i], shmbus_strerror(rv));
       return -1;
     }
-    if (record_add_topic(st, names[i]) < 0)
+    if ((rv = shmbus_watch_open(st->bus, names[i], &st->watches[st->nwatches])) < 0) {
+      if (rv == -EPROTO)
+        cli_fail(VERB, st->bus, rv,
+                 "cannot watch \"%s\" (does the daemon predate topic discovery? it needs "
+                 "shmbusd 0.2 or later)",
+                 names[i]);
+      else
+        cli_fail(VERB, st->bus, rv, "cannot watch \"%s\"", names[i]);
       return -1;
+    }
+    /* What exists now. */
+    while (shmbus_watch_next(st->watches[st->nwatches], &ev, 0) == 0)
+      if (ev.change == SHMBUS_TOPIC_APPEARED && record_add_topic(st, ev.topic, true, false) < 0)
+        return -1;
+    st->nwatches++;
   }
   return 0;
 }
 
+/* Takes the changes the watches have: subscribes to each topic that
+ * appeared. Returns 0, or -1 after printing why. */
 static int record_source_poll(struct record_state *st) {
-  (void)st;
+  struct shmbus_topic_event ev;
+
+  for (size_t i = 0; i < st->nwatches; i++) {
+    while (shmbus_watch_next(st->watches[i], &ev, 0) == 0) {
+      if (ev.change == SHMBUS_TOPIC_APPEARED) {
+        if (record_add_topic(st, ev.topic, true, true) < 0)
+          return -1;
+        continue;
+      }
+      for (size_t j = 0; j < st->n; j++)
+        if (!st->t[j].gone && strcmp(st->t[j].name, ev.topic) == 0)
+          st->t[j].gone = true;
+    }
+  }
   return 0;
 }
 
@@ -326,9 +394,10 @@ int cli_record(int argc, char **argv) {
   struct mcap_writer_opts wo;
   const char *out = NULL;
   double duration = -1;
-  uint64_t count = 0, chunk = 0, start, last_flush, lost = 0;
+  uint64_t count = 0, chunk = 0, start, last_flush, last_source, lost = 0;
   bool quiet = false;
   struct pollfd *p = NULL;
+  size_t pcap = 0;
   int sig_fd = -1, fd = -1;
   int status = CLI_EXIT_ERROR;
   int c, rv;
@@ -395,11 +464,11 @@ int cli_record(int argc, char **argv) {
     }
   }
   if (out == NULL) {
-    cli_err(VERB, "where to? (shmbus record -o FILE.mcap TOPIC...)");
+    cli_err(VERB, "where to? (shmbus record -o FILE.mcap TOPIC|PATTERN...)");
     return cli_usage_error(VERB);
   }
   if (optind >= argc) {
-    cli_err(VERB, "which topics? (shmbus record -o FILE.mcap TOPIC...)");
+    cli_err(VERB, "which topics? (shmbus record -o FILE.mcap TOPIC|PATTERN...)");
     return cli_usage_error(VERB);
   }
   cli_topic_finish(&st.so.topic);
@@ -410,10 +479,6 @@ int cli_record(int argc, char **argv) {
     goto out;
   if (record_source_open(&st, argv + optind, argc - optind) < 0)
     goto out;
-  if ((p = calloc(st.n + 2, sizeof(*p))) == NULL) {
-    cli_err(VERB, "out of memory");
-    goto out;
-  }
   if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
     cli_err(VERB, "cannot create %s: %s", out, strerror(errno));
     goto out;
@@ -436,7 +501,7 @@ int cli_record(int argc, char **argv) {
     }
   }
 
-  start = last_flush = cli_now_ns();
+  start = last_flush = last_source = cli_now_ns();
   for (;;) {
     uint64_t now;
     int got = 0, ms = -1;
@@ -460,6 +525,14 @@ int cli_record(int argc, char **argv) {
       }
       last_flush = now;
     }
+    if (st.nwatches > 0 && (got == 0 || now - last_source >= RECORD_SOURCE_NS)) {
+      size_t had = st.n;
+      if (record_source_poll(&st) < 0)
+        goto out;
+      last_source = now;
+      if (st.n > had)
+        continue; /* new topics: drain them before sleeping */
+    }
     if (got > 0)
       continue;
     /* Everything is empty: sleep until a publisher wakes a subscriber, a
@@ -475,6 +548,15 @@ int cli_record(int argc, char **argv) {
       int dms = end > now ? (int)((end - now + 999999u) / 1000000u) : 0;
       if (dms < ms)
         ms = dms;
+    }
+    if (pcap < st.n + 2) {
+      struct pollfd *np_ = realloc(p, (st.n + 2) * sizeof(*p));
+      if (np_ == NULL) {
+        cli_err(VERB, "out of memory");
+        goto out;
+      }
+      p = np_;
+      pcap = st.n + 2;
     }
     np = 0;
     for (size_t i = 0; i < st.n; i++)
@@ -537,7 +619,7 @@ out:
     shmbus_sub_stats(st.t[i].sub, &ss);
     lost += ss.lost;
   }
-  if (!quiet && out != NULL && st.n > 0)
+  if (!quiet && out != NULL && (st.n > 0 || st.nwatches > 0))
     fprintf(stderr,
             "recorded %" PRIu64 " messages (%" PRIu64 " bytes) from %zu topics to %s, lost %" PRIu64
             "\n",
@@ -547,6 +629,9 @@ out:
     cli_err(VERB, "closing %s: %s", out, strerror(errno));
     status = CLI_EXIT_ERROR;
   }
+  for (size_t i = 0; i < st.nwatches; i++)
+    shmbus_watch_close(st.watches[i]);
+  free(st.watches);
   for (size_t i = 0; i < st.n; i++)
     free(st.t[i].name);
   free(st.t);
