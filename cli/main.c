@@ -34,7 +34,8 @@ static const struct main_verb {
     {"daemon", cli_daemon, "daemon status|stop", "ask the bus daemon how it is, or to stop"},
     {"config", cli_config, "config check FILE", "check a shmbusd permission file"},
     {"topic", cli_topic, "topic rm TOPIC", "remove a topic by name (ends its retention)"},
-    {"record", cli_record, "record -o F TOPIC...", "record topics into the MCAP file F"},
+    {"record", cli_record, "record -o F TOPIC...",
+     "record topics (and patterns: present and future\ntopics) into the MCAP file F"},
     {"play", cli_play, "play FILE", "republish an MCAP recording with its timing"},
 };
 
