@@ -44,7 +44,7 @@ expect() {
 }
 
 # No daemon yet: verbs and options need none.
-expect shmbus "" -- pub echo hz bw metrics ls stat daemon config topic
+expect shmbus "" -- pub echo hz bw metrics ls stat daemon config topic record play
 expect shmbus e -- echo
 expect shmbus --dir /tmp ec -- echo
 expect shmbus daemon s -- status stop
@@ -55,6 +55,11 @@ expect shmbus echo --rel -- --reliable
 expect shmbus hz --win -- --window
 expect shmbus echo --count "" --
 expect shmbus echo 'x/**' -- # no daemon: no topics, and no error
+# record -o and play take files: one in the directory the test runs in.
+: >"$dir/comp.mcap"
+expect shmbus record -o "$dir/comp.m" -- "$dir/comp.mcap"
+expect shmbus record --output "$dir/comp.m" -- "$dir/comp.mcap"
+expect shmbus play "$dir/comp.m" -- "$dir/comp.mcap"
 
 # Topics from a daemon: pub (autostarted on this dir) creates retained ones.
 "$shmbus" pub --retain comp/alpha one >/dev/null 2>&1 || { echo "completion_test: pub failed" >&2; exit 1; }
@@ -62,6 +67,7 @@ expect shmbus echo 'x/**' -- # no daemon: no topics, and no error
 "$shmbus" pub --retain other/gamma three >/dev/null 2>&1 || { echo "completion_test: pub failed" >&2; exit 1; }
 expect shmbus echo comp/ -- comp/alpha comp/beta
 expect shmbus hz comp/alpha o -- other/gamma
+expect shmbus record -o "$dir/comp.mcap" comp/a -- comp/alpha
 expect shmbus topic rm comp/b -- comp/beta
 expect shmbus stat o -- other/gamma
 expect shmbus --dir "$dir" echo comp/a -- comp/alpha
