@@ -17,6 +17,7 @@
 
 #include "bus.h"
 #include "discover.h"
+#include "platform/loop.h"
 #include "platform/platform.h"
 #include "shmbus/error.h"
 #include "shmbus/uv.h"
@@ -26,7 +27,7 @@
 #define UVG_BATCH 256
 
 struct shmbus__uv_handle {
-  uv_poll_t poll;           /* on the handle's eventfd (which the handle owns) */
+  shmbus__watch poll;       /* on the handle's event (which the handle owns) */
   uv_idle_t idle;           /* continues a drain, or delivers "writable" at once */
   unsigned closing;         /* uv handles still to be closed */
   struct shmbus__handle *h; /* NULL once stopped or closed */
@@ -43,9 +44,9 @@ struct shmbus__uv_handle {
 
 struct shmbus__uv_bus {
   uv_loop_t *loop;
-  uv_poll_t *poll;   /* on the daemon socket, NULL while disconnected */
-  uv_timer_t *timer; /* reconnect attempts */
-  uint64_t gen;      /* the connection generation the watch was made for */
+  shmbus__watch *poll; /* on the daemon socket, NULL while disconnected */
+  uv_timer_t *timer;   /* reconnect attempts */
+  uint64_t gen;        /* the connection generation the watch was made for */
   shmbus_bus *bus;
 };
 
@@ -65,11 +66,12 @@ static void uvg_handle_release(struct shmbus__handle *h) {
     return;
   h->uv = NULL;
   u->h = NULL;
-  /* uv_close stops watching the eventfd at once (libuv removes it from
-   * epoll inside the call), so the handle keeps its fd and may close it
-   * right after; only the state's memory waits for the close callbacks. */
+  /* shmbus__watch_close stops watching the event at once (platform/loop.h;
+   * on Linux libuv removes it from epoll inside the call), so the handle
+   * keeps its event and may close it right after; only the state's memory
+   * waits for the close callbacks. */
   u->closing = 2;
-  uv_close((uv_handle_t *)&u->poll, uvg_state_closed);
+  shmbus__watch_close(&u->poll, uvg_state_closed);
   uv_close((uv_handle_t *)&u->idle, uvg_state_closed);
 }
 
@@ -79,7 +81,7 @@ static void uvg_free_handle(uv_handle_t *uvh) {
 
 static void uvg_bus_unwatch(struct shmbus__uv_bus *ub) {
   if (ub->poll != NULL) {
-    uv_close((uv_handle_t *)ub->poll, uvg_free_handle);
+    shmbus__watch_close(ub->poll, uvg_free_handle);
     ub->poll = NULL;
   }
 }
@@ -102,10 +104,10 @@ static void uvg_bus_process(struct shmbus__uv_bus *ub) {
   (void)shmbus_bus_process(ub->bus);
 }
 
-static void uvg_bus_readable(uv_poll_t *p, int status, int events) {
+static void uvg_bus_readable(shmbus__watch *p, int status, int events) {
   (void)status;
   (void)events;
-  uvg_bus_process(p->data);
+  uvg_bus_process(SHMBUS__WATCH_DATA(p));
 }
 
 static void uvg_bus_timer(uv_timer_t *t) {
@@ -124,13 +126,13 @@ static int uvg_bus_watch(struct shmbus__uv_bus *ub) {
   ub->poll = malloc(sizeof(*ub->poll));
   if (ub->poll == NULL)
     return -ENOMEM;
-  if ((rv = uv_poll_init(ub->loop, ub->poll, ub->bus->session.sock)) < 0) {
+  if ((rv = shmbus__watch_init(ub->loop, ub->poll, ub->bus->session.sock)) < 0) {
     free(ub->poll);
     ub->poll = NULL;
     return rv;
   }
-  ub->poll->data = ub;
-  return uv_poll_start(ub->poll, UV_READABLE | UV_DISCONNECT, uvg_bus_readable);
+  SHMBUS__WATCH_DATA(ub->poll) = ub;
+  return shmbus__watch_start(ub->poll, SHMBUS__WATCH_CONN, uvg_bus_readable);
 }
 
 static void uvg_bus_changed(shmbus_bus *bus) {
@@ -208,18 +210,18 @@ static int uvg_state_new(struct shmbus__handle *h, uv_loop_t *loop,
   if (u == NULL)
     return -ENOMEM;
   u->h = h;
-  if ((rv = uv_poll_init(loop, &u->poll, h->event_fd)) < 0) {
+  if ((rv = shmbus__watch_init(loop, &u->poll, h->event_fd)) < 0) {
     free(u);
     return rv;
   }
   /* From here the poll handle exists and can only go through uv_close. */
   if ((rv = uv_idle_init(loop, &u->idle)) < 0) {
     u->closing = 1;
-    u->poll.data = u;
-    uv_close((uv_handle_t *)&u->poll, uvg_state_closed);
+    SHMBUS__WATCH_DATA(&u->poll) = u;
+    shmbus__watch_close(&u->poll, uvg_state_closed);
     return rv;
   }
-  u->poll.data = u;
+  SHMBUS__WATCH_DATA(&u->poll) = u;
   u->idle.data = u;
   h->uv = u;
   h->bus->loop = &uvg_ops;
@@ -269,7 +271,7 @@ static void uvg_sub_idle(uv_idle_t *idle);
 /* Stops delivery on an error and says so: the error callback if there is
  * one, shmbus_uv_sub_error always. A subscriber must not just go quiet. */
 static void uvg_sub_failed(struct shmbus__uv_handle *u, int code) {
-  (void)uv_poll_stop(&u->poll);
+  (void)shmbus__watch_stop(&u->poll);
   (void)uv_idle_stop(&u->idle);
   u->error = code;
   if (u->error_cb != NULL && u->h != NULL)
@@ -306,8 +308,8 @@ static void uvg_sub_idle(uv_idle_t *idle) {
   uvg_sub_drain(idle->data);
 }
 
-static void uvg_sub_readable(uv_poll_t *p, int status, int events) {
-  struct shmbus__uv_handle *u = p->data;
+static void uvg_sub_readable(shmbus__watch *p, int status, int events) {
+  struct shmbus__uv_handle *u = SHMBUS__WATCH_DATA(p);
   (void)events;
   if (u->h == NULL)
     return;
@@ -337,7 +339,7 @@ int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, v
       return -ENOMEM;
     }
   }
-  if ((rv = uv_poll_start(&u->poll, UV_READABLE, uvg_sub_readable)) < 0) {
+  if ((rv = shmbus__watch_start(&u->poll, SHMBUS__WATCH_EVENT, uvg_sub_readable)) < 0) {
     uvg_handle_release(&sub->h);
     return rv;
   }
@@ -383,13 +385,13 @@ static void uvg_pub_check(struct shmbus__uv_handle *u) {
     return;
   /* One-shot: disarm before calling, so the callback may re-arm. */
   u->writable_cb = NULL;
-  (void)uv_poll_stop(&u->poll);
+  (void)shmbus__watch_stop(&u->poll);
   (void)uv_idle_stop(&u->idle);
   cb(pub, u->arg);
 }
 
-static void uvg_pub_readable(uv_poll_t *p, int status, int events) {
-  struct shmbus__uv_handle *u = p->data;
+static void uvg_pub_readable(shmbus__watch *p, int status, int events) {
+  struct shmbus__uv_handle *u = SHMBUS__WATCH_DATA(p);
   (void)status;
   (void)events;
   if (u->h == NULL)
@@ -417,7 +419,7 @@ int shmbus_uv_pub_on_writable(shmbus_pub *pub, uv_loop_t *loop, shmbus_uv_writab
     return rv;
   u->writable_cb = cb;
   u->arg = arg;
-  if ((rv = uv_poll_start(&u->poll, UV_READABLE, uvg_pub_readable)) < 0)
+  if ((rv = shmbus__watch_start(&u->poll, SHMBUS__WATCH_EVENT, uvg_pub_readable)) < 0)
     return rv;
   /* The first check runs from the loop, never inside this call. */
   return uv_idle_start(&u->idle, uvg_pub_idle);

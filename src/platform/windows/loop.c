@@ -1,0 +1,174 @@
+/* Watching a HANDLE from a libuv loop on Windows (loop.h's contract).
+ *
+ * libuv's loop waits on an I/O completion port and cannot poll an event or
+ * a named pipe. So each watch owns a uv_async_t and a registered wait
+ * (RegisterWaitForSingleObject): the system's wait thread waits for the
+ * object and its callback calls uv_async_send, the one libuv call that is
+ * safe from another thread; the loop then runs the async's callback, which
+ * calls the watch's callback on the loop's thread. Sends that come before
+ * the loop runs the async coalesce into one callback, which is why the
+ * callback drains everything the handle stands for.
+ *
+ *   - An event (auto-reset): the wait is registered once for as long as the
+ *     watch runs. Each time the wait returns it has taken the event's
+ *     signal, and the system waits again: signals that come while the loop
+ *     drains wake it again, none is lost.
+ *   - A connection (a named pipe): a pipe is not signalled when a message
+ *     comes. The watch arms a zero-byte overlapped read (conn.c's
+ *     shmbus__win_conn_wait_arm), whose manual-reset event is signalled
+ *     when a message arrives (it stays in the pipe) or the pipe breaks, and
+ *     registers a one-shot wait on that event. The async's callback first
+ *     ends that read and unregisters the wait, so nothing is pending on the
+ *     pipe while the callback reads it, then calls the watch's callback,
+ *     then arms again if the watch still runs.
+ *
+ * Teardown: stopping unregisters the wait with UnregisterWaitEx(...,
+ * INVALID_HANDLE_VALUE), which returns once no callback of it runs any
+ * more, and cancels the pending read (waiting until it has ended: its
+ * OVERLAPPED is ours). Only then is the async closed, so the wait thread
+ * never touches a closed async or freed memory. A stopped watch is unref'd,
+ * as a stopped uv_poll_t does not keep the loop alive.
+ *
+ * Costs per wake-up: the wait thread's return and uv_async_send
+ * (PostQueuedCompletionStatus), one thread switch more than epoll on
+ * Linux; a connection adds the read's arming (PeekNamedPipe, CreateEvent,
+ * ReadFile, RegisterWaitForSingleObject) and ending (UnregisterWaitEx,
+ * CancelIoEx, GetOverlappedResult, CloseHandle), a few per control
+ * message, never on the data path. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "win.h"
+
+#include "../loop.h"
+
+struct shmbus__win_watch {
+  HANDLE h;    /* the event or pipe watched (the caller's) */
+  HANDLE wait; /* the registered wait, NULL when none */
+  enum shmbus__watch_kind kind;
+  bool started; /* the caller wants callbacks */
+  bool armed;   /* a wait is registered or a wake-up sent */
+  shmbus__watch_cb cb;
+  struct shmbus__win_conn_wait cw; /* a connection's zero-byte read */
+};
+
+/* On the system's wait thread: only wake the loop. */
+static void CALLBACK loop_on_signal(void *arg, BOOLEAN timed_out) {
+  shmbus__watch *w = arg;
+  (void)timed_out;
+  (void)uv_async_send(&w->async);
+}
+
+/* Unregisters the wait (waiting for its callback to finish) and ends a
+ * connection's read. Nothing refers to the watch's memory afterwards. */
+static void loop_disarm(struct shmbus__win_watch *os) {
+  if (os->wait != NULL) {
+    (void)UnregisterWaitEx(os->wait, INVALID_HANDLE_VALUE);
+    os->wait = NULL;
+  }
+  if (os->kind == SHMBUS__WATCH_CONN)
+    shmbus__win_conn_wait_disarm(os->h, &os->cw);
+  os->armed = false;
+}
+
+static int loop_arm(shmbus__watch *w) {
+  struct shmbus__win_watch *os = w->os;
+  HANDLE on = os->h;
+  ULONG flags = WT_EXECUTEINWAITTHREAD;
+  int rv;
+
+  if (os->kind == SHMBUS__WATCH_CONN) {
+    if ((rv = shmbus__win_conn_wait_arm(os->h, &os->cw)) < 0)
+      return rv;
+    if (rv == 1) {
+      /* Readable already: wake the loop, nothing to wait for. */
+      os->armed = true;
+      return uv_async_send(&w->async);
+    }
+    /* The read's event is manual-reset: one wait, then the loop re-arms. */
+    on = os->cw.ov.hEvent;
+    flags |= WT_EXECUTEONLYONCE;
+  }
+  if (!RegisterWaitForSingleObject(&os->wait, on, loop_on_signal, w, INFINITE, flags)) {
+    rv = shmbus__win_error(GetLastError());
+    os->wait = NULL;
+    if (os->kind == SHMBUS__WATCH_CONN)
+      shmbus__win_conn_wait_disarm(os->h, &os->cw);
+    return rv;
+  }
+  os->armed = true;
+  return 0;
+}
+
+/* On the loop's thread, once per batch of wake-ups. */
+static void loop_on_async(uv_async_t *async) {
+  shmbus__watch *w = (shmbus__watch *)async;
+  struct shmbus__win_watch *os = w->os;
+
+  if (os == NULL || !os->started)
+    return;
+  if (os->kind == SHMBUS__WATCH_CONN)
+    loop_disarm(os); /* the read has completed: end it before reading */
+  os->cb(w, 0, UV_READABLE);
+  /* The callback may have closed, stopped or restarted the watch. */
+  if ((os = w->os) != NULL && os->started && !os->armed && loop_arm(w) < 0) {
+    /* Cannot wait any more: say so, as uv_poll reports a failed poll. */
+    os->started = false;
+    uv_unref((uv_handle_t *)&w->async);
+    os->cb(w, -EIO, 0);
+  }
+}
+
+int shmbus__watch_init(uv_loop_t *loop, shmbus__watch *w, shmbus__os_handle h) {
+  int rv;
+
+  if (!shmbus__handle_ok(h))
+    return -EBADF;
+  if ((w->os = calloc(1, sizeof(*w->os))) == NULL)
+    return -ENOMEM;
+  w->os->h = h;
+  if ((rv = uv_async_init(loop, &w->async, loop_on_async)) < 0) {
+    free(w->os);
+    w->os = NULL;
+    return rv;
+  }
+  uv_unref((uv_handle_t *)&w->async);
+  return 0;
+}
+
+int shmbus__watch_start(shmbus__watch *w, enum shmbus__watch_kind kind, shmbus__watch_cb cb) {
+  struct shmbus__win_watch *os = w->os;
+  int rv;
+
+  if (os == NULL || cb == NULL)
+    return -EINVAL;
+  os->cb = cb;
+  if (os->started)
+    return 0;
+  os->kind = kind;
+  if ((rv = loop_arm(w)) < 0)
+    return rv;
+  os->started = true;
+  uv_ref((uv_handle_t *)&w->async);
+  return 0;
+}
+
+int shmbus__watch_stop(shmbus__watch *w) {
+  struct shmbus__win_watch *os = w->os;
+
+  if (os == NULL || !os->started)
+    return 0;
+  loop_disarm(os);
+  os->started = false;
+  uv_unref((uv_handle_t *)&w->async);
+  return 0;
+}
+
+void shmbus__watch_close(shmbus__watch *w, uv_close_cb cb) {
+  if (w->os != NULL) {
+    loop_disarm(w->os);
+    free(w->os);
+    w->os = NULL;
+  }
+  uv_close((uv_handle_t *)&w->async, cb);
+}
