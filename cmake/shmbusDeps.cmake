@@ -24,6 +24,26 @@ function(_shmbus_find_deps result)
     set(quiet QUIET)
   endif()
   set(${result} FALSE PARENT_SCOPE)
+
+  # Windows (scripts/windows.sh cross-builds both): their own CMake
+  # packages, linked statically (uv_a, msgpackc-static), so that shmbus.dll
+  # and the programs need no DLL of theirs beside them.
+  if(WIN32 AND NOT TARGET shmbus::deps_libuv)
+    find_package(libuv CONFIG QUIET)
+    if(TARGET uv_a)
+      add_library(shmbus::deps_libuv INTERFACE IMPORTED)
+      set_target_properties(shmbus::deps_libuv PROPERTIES INTERFACE_LINK_LIBRARIES uv_a)
+    endif()
+  endif()
+  if(WIN32 AND NOT TARGET shmbus::deps_msgpack)
+    find_package(msgpack CONFIG QUIET)
+    if(TARGET msgpackc-static)
+      add_library(shmbus::deps_msgpack INTERFACE IMPORTED)
+      set_target_properties(shmbus::deps_msgpack PROPERTIES
+        INTERFACE_LINK_LIBRARIES msgpackc-static INTERFACE_SHMBUS_PC_NAME msgpack)
+    endif()
+  endif()
+
   find_package(PkgConfig QUIET)
 
   if(NOT TARGET shmbus::deps_msgpack)

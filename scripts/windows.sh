@@ -7,24 +7,15 @@
 #                                source packages, then the Windows programs
 #   scripts/windows.sh --test    also install Wine and run the Windows tests
 #                                under it (ctest through Wine)
-#   scripts/windows.sh --contract-from REF
-#                                build the Windows platform backend against
-#                                the contract (src/platform/platform.h) of
-#                                git REF, until that contract lands here
-#   scripts/windows.sh --host-from REF
-#                                build the daemon's Windows host layer
-#                                (daemon/platform/windows/) against the
-#                                daemon's platform contract
-#                                (daemon/platform/host.h) of git REF, until
-#                                it lands here
 #   scripts/windows.sh --help
 #
 # Everything it makes lives in build-windows/ of this checkout:
 #   build-windows/deps/          libuv and msgpack-c for Windows (include/, lib/)
 #   build-windows/deps-build/    the private apt state, the unpacked source
 #                                packages and their build trees
-#   build-windows/               the CMake build of the Windows programs
-#                                (tests/windows/ today: see docs/windows.md)
+#   build-windows/               the top-level CMake build for Windows
+#   build-windows/bin/           shmbus.dll, the examples and the Windows
+#                                tests (docs/windows.md says what builds)
 #
 # The sources come from the deb-src counterparts of the machine's own
 # Debian entries, fetched with apt through a private sources list, list
@@ -46,13 +37,9 @@ src=$PWD
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 run_tests=0
-contract_ref=
-host_ref=
 while [ $# -gt 0 ]; do
   case "$1" in
     --test) run_tests=1 ;;
-    --contract-from) contract_ref=${2:?--contract-from needs a git ref}; shift ;;
-    --host-from) host_ref=${2:?--host-from needs a git ref}; shift ;;
     --help | -h) usage; exit 0 ;;
     *) echo "windows.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -200,68 +187,20 @@ mkdir -p "$deps" "$work"
 build_dep libuv1 -DLIBUV_BUILD_TESTS=OFF -DLIBUV_BUILD_BENCH=OFF
 build_dep msgpack-c -DMSGPACK_BUILD_TESTS=OFF -DMSGPACK_BUILD_EXAMPLES=OFF
 
-# ---- the Windows programs -------------------------------------------------
+# ---- shmbus for Windows ------------------------------------------------------
 
+# The normal top-level build with the toolchain file: shmbus.dll (with its
+# import library) and the static library, the examples that do not fork, and
+# the Windows tests (tests/windows/, the top level's tests on Windows).
 t0=$SECONDS
-win_src=$src/src
-if [ -n "$contract_ref" ]; then
-  # A src/ of our own: REF's contract beside a copy of this tree's backend
-  # (a copy, not a link: the backend's "../platform.h" must find REF's
-  # header, and ".." through a link leads back into this tree).
-  win_src=$out/contract/src
-  rm -rf "$out/contract"
-  mkdir -p "$out/contract"
-  git -C "$src" archive "$contract_ref" src include | tar -x -C "$out/contract"
-  rm -rf "$win_src/platform/windows"
-  cp -r "$src/src/platform/windows" "$win_src/platform/windows"
-  say "building the backend against the contract of $contract_ref"
-fi
-win_daemon_platform=$src/daemon/platform
-if [ -n "$host_ref" ]; then
-  # The same for the daemon: REF's host.h beside a copy of this tree's
-  # daemon/platform/windows/.
-  win_daemon_platform=$out/host/daemon/platform
-  rm -rf "$out/host"
-  mkdir -p "$out/host"
-  git -C "$src" archive "$host_ref" daemon/platform/host.h | tar -x -C "$out/host"
-  cp -r "$src/daemon/platform/windows" "$win_daemon_platform/windows"
-  say "building the daemon's host layer against the host.h of $host_ref"
-fi
-cmake -S "$src/tests/windows" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
-  -DSHMBUS_WINDOWS_DEPS="$deps" -DSHMBUS_WIN_SRC="$win_src" \
-  -DSHMBUS_WIN_DAEMON_PLATFORM="$win_daemon_platform" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$out/configure.log" 2>&1 || {
+cmake -S "$src" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DSHMBUS_WINDOWS_DEPS="$deps" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMBUS_WERROR=ON -DSHMBUS_BUILD_CLI=OFF \
+  -DSHMBUS_BUILD_BENCH=OFF >"$out/configure.log" 2>&1 || {
   cat "$out/configure.log" >&2
   exit 1
 }
-grep -hE "not the OS-neutral contract|no daemon host contract" "$out/configure.log" | sed 's/^-- /windows.sh: /' >&2 || true
 cmake --build "$out" -j"$jobs"
-say "Windows programs built in $((SECONDS - t0)) s (total $((SECONDS - t_start)) s) in $out"
-
-# How far the library itself compiles for Windows (it is not built as a
-# whole yet): each of its sources on its own, the result in
-# build-windows/library-probe.txt. Informative: it fails nothing.
-rm -f "$out/library-probe.txt"
-if grep -q shmbus__os_handle "$win_src/platform/platform.h"; then
-  cc=$(command -v x86_64-w64-mingw32-gcc-win32 || command -v x86_64-w64-mingw32-gcc)
-  ok=0 all=0
-  : >"$out/library-probe.txt"
-  for f in "$win_src"/*.c; do
-    all=$((all + 1))
-    if "$cc" -std=c11 -D_WIN32_WINNT=0x0A00 -Werror=int-conversion -Werror=incompatible-pointer-types \
-      -Werror=implicit-function-declaration -I"$win_src" -I"$win_src/../include" -I"$deps/include" \
-      -c "$f" -o /dev/null >"$out/probe.err" 2>&1; then
-      ok=$((ok + 1))
-      echo "ok      src/$(basename "$f")" >>"$out/library-probe.txt"
-    else
-      echo "FAILS   src/$(basename "$f"): $(grep -m1 'error:' "$out/probe.err" | sed 's/.*error: //')" \
-        >>"$out/library-probe.txt"
-    fi
-  done
-  rm -f "$out/probe.err"
-  say "library sources that compile for Windows: $ok of $all (build-windows/library-probe.txt)"
-  grep FAILS "$out/library-probe.txt" >&2 || true
-fi
+say "shmbus for Windows built in $((SECONDS - t0)) s (total $((SECONDS - t_start)) s): programs and DLL in $out/bin"
 
 [ "$run_tests" -eq 1 ] || exit 0
 

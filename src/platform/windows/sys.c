@@ -135,13 +135,17 @@ static int module_file(HMODULE mod, char *out, size_t cap) {
   return shmbus__win_to_utf8(path, out, cap) == 0 ? 0 : -ENAMETOOLONG;
 }
 
+/* An object of this module: its address names the module that holds this
+ * code (ISO C does not let a function's address become a data pointer). */
+static const char sys_module_anchor;
+
 int shmbus__library_file(char *out, size_t cap) {
   HMODULE mod;
-  /* The module that holds this function: the DLL, or the program a static
+  /* The module that holds this code: the DLL, or the program a static
    * library is linked into. */
   if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
                               GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-                          (LPCWSTR)(void *)&shmbus__library_file, &mod))
+                          (LPCWSTR)(const void *)&sys_module_anchor, &mod))
     return -ENOENT;
   return module_file(mod, out, cap);
 }
@@ -175,6 +179,6 @@ bool shmbus__path_exists(const char *path) {
   if (GetFileAttributesW(w) != INVALID_FILE_ATTRIBUTES)
     return true;
   err = GetLastError();
-  return err != ERROR_FILE_NOT_FOUND && err != ERROR_PATH_NOT_FOUND &&
-         err != ERROR_INVALID_NAME && err != ERROR_BAD_NETPATH;
+  return err != ERROR_FILE_NOT_FOUND && err != ERROR_PATH_NOT_FOUND && err != ERROR_INVALID_NAME &&
+         err != ERROR_BAD_NETPATH;
 }
