@@ -16,7 +16,15 @@
 #ifndef SHMBUS_PLATFORM_WIN_IMPL_H
 #define SHMBUS_PLATFORM_WIN_IMPL_H
 
+#include <errno.h>
 #include <stdint.h>
+
+/* The contract's -EBADFD (an event that could block when signalled) is
+ * Linux's code; Windows' CRT lacks it and nothing there returns it. The
+ * value is Linux's, as in src/error_table.h, so code that names it builds. */
+#ifndef EBADFD
+#define EBADFD 77
+#endif
 
 /* An OS handle: a HANDLE. */
 typedef void *shmbus__os_handle;
