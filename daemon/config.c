@@ -362,12 +362,12 @@ int config_load(const char *path, uint32_t owner, struct config **out, char *err
   size_t linecap = 0;
   unsigned lineno = 0;
   FILE *f = NULL;
-  ssize_t n;
+  long n;
   int rv;
 
   *out = NULL;
   err[0] = '\0';
-  if ((f = fopen(path, "re")) == NULL) {
+  if ((f = host_config_open(path)) == NULL) {
     rv = -errno;
     snprintf(err, errlen, "%s: %s", path, strerror(-rv));
     return rv;
@@ -378,7 +378,7 @@ int config_load(const char *path, uint32_t owner, struct config **out, char *err
     goto fail;
   }
   errno = 0;
-  while ((n = getline(&line, &linecap, f)) >= 0) {
+  while ((n = host_getline(&line, &linecap, f)) >= 0) {
     lineno++;
     if ((size_t)n > CONFIG_LINE_MAX) {
       snprintf(err, errlen, "%s:%u: line longer than %u bytes", path, lineno, CONFIG_LINE_MAX);

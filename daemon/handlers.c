@@ -38,7 +38,7 @@ static int handlers_pid(const struct participant *p) {
  * the eventfd, the permission. Returns true to go on; false after it
  * answered (error, or violation and disconnect). */
 static bool handlers_check(struct server *srv, struct participant *p, struct shmbus__msg *m,
-                           int eventfd) {
+                           shmbus__event_handle eventfd) {
   const struct config_limits *lim = config_limits(srv->cfg);
   char text[SHMBUS__TEXT_MAX + 1];
   char why[300];
@@ -269,7 +269,7 @@ static void handlers_open(struct server *srv, struct participant *p, struct shmb
       (void)registry_maybe_drop(&srv->reg, t);
     return;
   }
-  m->fds[0] = -1; /* the part owns the eventfd now */
+  m->fds[0] = SHMBUS__OS_HANDLE_INVALID; /* the part owns the eventfd now */
   participant_add_part(p, part);
   log_debug("topic %s: client %u (pid %d) opened %s record %u%s", t->name, p->id, handlers_pid(p),
             handlers_role_name(part->role), part->index, part->reliable ? " (reliable)" : "");
@@ -316,7 +316,7 @@ static void handlers_adopt(struct server *srv, struct participant *p, struct shm
     (void)registry_maybe_drop(&srv->reg, t);
     return;
   }
-  m->fds[2] = -1;
+  m->fds[2] = SHMBUS__OS_HANDLE_INVALID;
   /* Its own uid's member file, which the adopt just passed (or an earlier
    * one of the same uid did). A subscriber's record must lie in it. */
   rv = registry_member(t, p->uid);
@@ -415,7 +415,7 @@ static void handlers_snapshot(struct server *srv, struct participant *p, struct 
   uint32_t n = 0;
   size_t len = 0;
   void *map;
-  int fd = -1;
+  shmbus__shm_handle fd = SHMBUS__OS_HANDLE_INVALID;
   int rv;
 
   if (only != NULL && (t == NULL || !access_view_topic(p, t))) {

@@ -24,8 +24,8 @@
 
 /* A participant's socket is readable, hung up, has room (when it is owed
  * peer events) or has an error. */
-static void listener_on_participant(uv_poll_t *h, int status, int events) {
-  struct participant *p = h->data;
+static void listener_on_participant(shmbus__watch *h, int status, int events) {
+  struct participant *p = SHMBUS__WATCH_DATA(h);
   struct server *srv = p->srv;
   int i;
 
@@ -149,7 +149,7 @@ static void listener_accept_one(struct server *srv, host_sock_t sock) {
             (unsigned)host_peer_uid(&peer), (unsigned)host_peer_gid(&peer));
 }
 
-static void listener_on_listen(uv_poll_t *h, int status, int events);
+static void listener_on_listen(shmbus__watch *h, int status, int events);
 
 static void listener_on_resume(uv_timer_t *t) {
   struct server *srv = t->data;
@@ -157,17 +157,17 @@ static void listener_on_resume(uv_timer_t *t) {
   if (srv->spare == HOST_SOCK_INVALID)
     srv->spare = host_spare_take();
   if (!srv->stopping)
-    (void)uv_poll_start(&srv->listen_poll, UV_READABLE, listener_on_listen);
+    (void)shmbus__watch_start(&srv->listen_poll, SHMBUS__WATCH_LEVEL, listener_on_listen);
 }
 
 /* Stops accepting for a second (accept keeps failing: do not spin). */
 static void listener_pause(struct server *srv) {
-  (void)uv_poll_stop(&srv->listen_poll);
+  (void)shmbus__watch_stop(&srv->listen_poll);
   (void)uv_timer_start(&srv->accept_timer, listener_on_resume, 1000, 0);
 }
 
-static void listener_on_listen(uv_poll_t *h, int status, int events) {
-  struct server *srv = h->data;
+static void listener_on_listen(shmbus__watch *h, int status, int events) {
+  struct server *srv = SHMBUS__WATCH_DATA(h);
   int i;
 
   (void)events;
@@ -226,18 +226,18 @@ int listener_start(struct server *srv) {
   srv->accept_timer.data = srv;
   srv->accept_init = true;
   srv->spare = host_spare_take();
-  if ((rv = uv_poll_init_socket(srv->loop, &srv->listen_poll, srv->listen_sock)) < 0)
+  if ((rv = shmbus__watch_init(srv->loop, &srv->listen_poll, srv->listen_sock)) < 0)
     return rv;
-  srv->listen_poll.data = srv;
+  SHMBUS__WATCH_DATA(&srv->listen_poll) = srv;
   srv->listen_init = true;
-  return uv_poll_start(&srv->listen_poll, UV_READABLE, listener_on_listen);
+  return shmbus__watch_start(&srv->listen_poll, SHMBUS__WATCH_LEVEL, listener_on_listen);
 }
 
 void listener_close(struct server *srv) {
   int rv;
 
   if (srv->listen_init && !uv_is_closing((uv_handle_t *)&srv->listen_poll))
-    uv_close((uv_handle_t *)&srv->listen_poll, NULL);
+    shmbus__watch_close(&srv->listen_poll, NULL);
   if (srv->accept_init && !uv_is_closing((uv_handle_t *)&srv->accept_timer))
     uv_close((uv_handle_t *)&srv->accept_timer, NULL);
   /* We still hold the lock, so the name is ours to remove. */

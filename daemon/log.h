@@ -30,7 +30,8 @@ void log_close(void);
 
 /* Logs one line at `level` (LOG_ERR .. LOG_DEBUG). A trailing newline is
  * added; the text is cut at 1 KiB. */
-void log_printf(enum host_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_printf(enum host_log_level level, const char *fmt, ...)
+    __attribute__((format(HOST_PRINTF_FORMAT, 2, 3)));
 
 #define log_err(...) log_printf(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_printf(LOG_WARNING, __VA_ARGS__)

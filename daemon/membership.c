@@ -39,7 +39,7 @@ void membership_join(struct server *srv, struct participant *p, uint32_t id,
   struct registry_topic *t = part->topic;
   struct registry_part *q;
   struct shmbus__msg m;
-  int data_fd = -1;
+  shmbus__shm_handle data_fd = SHMBUS__OS_HANDLE_INVALID;
   int rv;
 
   shmbus__msg_init(&m, SHMBUS__MSG_OPENED, id);
@@ -51,7 +51,7 @@ void membership_join(struct server *srv, struct participant *p, uint32_t id,
   m.has = SHMBUS__HAS_PARAMS;
   m.params = t->params;
   for (q = t->parts; q != NULL; q = q->next)
-    if (q->role != part->role && q->eventfd >= 0)
+    if (q->role != part->role && shmbus__handle_ok(q->eventfd))
       m.peers++;
   if (part->role == SHMBUS__ROLE_PUB) {
     /* The region keeps its read-write fds; sending does not take them. */
@@ -88,7 +88,7 @@ void membership_join(struct server *srv, struct participant *p, uint32_t id,
     return; /* dead: the reaper releases the record */
   FAULT_POINT(FAULT_OPEN_AFTER_REPLY);
   for (q = t->parts; q != NULL && !p->dead; q = q->next)
-    if (q->role != part->role && q->eventfd >= 0)
+    if (q->role != part->role && shmbus__handle_ok(q->eventfd))
       peers_send(part, SHMBUS__MSG_PEER_JOIN, q);
   registry_bump_epoch(t);
   if (t == srv->stats.topic)

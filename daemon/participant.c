@@ -17,7 +17,8 @@
 #define PARTICIPANT_SNDBUF (1 << 20)
 
 int participant_open(struct server *srv, host_sock_t sock, const struct host_peer *peer,
-                     uv_poll_cb on_event, struct participant **out, char *text, size_t textlen) {
+                     shmbus__watch_cb on_event, struct participant **out, char *text,
+                     size_t textlen) {
   struct participant *p;
   int rv;
 
@@ -39,13 +40,13 @@ int participant_open(struct server *srv, host_sock_t sock, const struct host_pee
   if (srv->next_id == 0)
     srv->next_id = 1;
   (void)snprintf(p->name, sizeof(p->name), "?");
-  if ((rv = uv_poll_init_socket(srv->loop, &p->poll, sock)) < 0) {
+  if ((rv = shmbus__watch_init(srv->loop, &p->poll, sock)) < 0) {
     log_warn("accept: cannot watch a client socket: %s", uv_strerror(rv));
     free(p);
     (void)snprintf(text, textlen, "cannot watch the connection");
     return -ENOMEM;
   }
-  p->poll.data = p;
+  SHMBUS__WATCH_DATA(&p->poll) = p;
   p->next = srv->participants;
   if (srv->participants != NULL)
     srv->participants->prev = p;
@@ -53,7 +54,7 @@ int participant_open(struct server *srv, host_sock_t sock, const struct host_pee
   srv->nparticipants++;
   srv->nohello++;
   *out = p;
-  if ((rv = uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT, on_event)) < 0) {
+  if ((rv = shmbus__watch_start(&p->poll, SHMBUS__WATCH_CONN, on_event)) < 0) {
     log_warn("accept: cannot watch a client socket: %s", uv_strerror(rv));
     participant_kill(p, NULL);
   }
@@ -77,7 +78,7 @@ void participant_kill(struct participant *p, const char *why) {
   if (p->dead)
     return;
   p->dead = true;
-  (void)uv_poll_stop(&p->poll);
+  (void)shmbus__watch_stop(&p->poll);
   /* A process that exits closes its connection: routine, so debug. */
   if (why != NULL)
     participant_log(p, strcmp(why, "connection closed") == 0 ? LOG_DEBUG : LOG_INFO,
@@ -112,7 +113,7 @@ void participant_close(struct participant *p) {
     srv->nohello--;
   }
   watch_drop_client(&srv->watches, p);
-  uv_close((uv_handle_t *)&p->poll, participant_closed);
+  shmbus__watch_close(&p->poll, participant_closed);
 }
 
 int participant_send(struct participant *p, const struct shmbus__msg *m) {
@@ -159,8 +160,8 @@ void participant_watch(struct participant *p, bool writable) {
   if (p->dead || p->writable == writable)
     return;
   p->writable = writable;
-  rv = uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT | (writable ? UV_WRITABLE : 0),
-                     p->on_event);
+  rv = shmbus__watch_start(&p->poll, writable ? SHMBUS__WATCH_CONN_WRITABLE : SHMBUS__WATCH_CONN,
+                           p->on_event);
   if (rv < 0) {
     participant_log(p, LOG_WARNING, "cannot watch its socket: %s", uv_strerror(rv));
     participant_kill(p, NULL);

@@ -21,6 +21,7 @@
 
 #include "host.h"
 #include "log.h"
+#include "platform/loop.h"
 #include "proto.h"
 #include "quota.h"
 #include "registry.h"
@@ -28,7 +29,7 @@
 struct server;
 
 struct participant {
-  uv_poll_t poll; /* first: the poll handle's data is the participant */
+  shmbus__watch poll; /* first: the watch's data is the participant */
   struct server *srv;
   struct participant *prev; /* srv->participants */
   struct participant *next;
@@ -44,8 +45,8 @@ struct participant {
   bool groups_known;
   bool hello;
   bool dead;
-  bool writable;       /* also watched for room: peer events are owed (L2) */
-  uv_poll_cb on_event; /* what handles its socket's events */
+  bool writable;             /* also watched for room: peer events are owed (L2) */
+  shmbus__watch_cb on_event; /* what handles its socket's events */
   /* Quotas (see struct config_limits): topics it created that still
    * exist and their bytes; a token bucket of control messages. */
   struct quota_usage usage;
@@ -64,12 +65,13 @@ struct participant {
  * could not be watched: the reaper closes it); or a negative code with a
  * sentence in `text`, and `sock` still the caller's. */
 int participant_open(struct server *srv, host_sock_t sock, const struct host_peer *peer,
-                     uv_poll_cb on_event, struct participant **out, char *text, size_t textlen);
+                     shmbus__watch_cb on_event, struct participant **out, char *text,
+                     size_t textlen);
 
 /* Logs one line about `p`, prefixed with who it is: "client ID (pid PID,
  * uid UID, NAME): ". */
 void participant_log(const struct participant *p, enum host_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(HOST_PRINTF_FORMAT, 3, 4)));
 
 /* Marks `p` dead (see above); `why` goes to the log (NULL: the caller
  * logged it; "connection closed" is routine and logged at debug). */
@@ -88,7 +90,7 @@ int participant_send(struct participant *p, const struct shmbus__msg *m);
 /* Sends an `error` answering request `id`, with `code` and the text
  * formatted once. */
 void participant_error(struct participant *p, uint32_t id, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    __attribute__((format(HOST_PRINTF_FORMAT, 4, 5)));
 
 /* Answers a malformed or out-of-order message and disconnects. */
 void participant_violation(struct participant *p, uint32_t id, int code, const char *what);

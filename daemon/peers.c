@@ -25,7 +25,7 @@ static uint32_t peers_slots(const struct registry_part *to) {
 static int peers_event(struct participant *p, const struct registry_part *to, uint32_t type,
                        uint32_t role, uint32_t index, const struct registry_part *about) {
   struct shmbus__msg m;
-  int member_fd = -1;
+  shmbus__shm_handle member_fd = SHMBUS__OS_HANDLE_INVALID;
   int rv;
 
   shmbus__msg_init(&m, type, 0);
@@ -91,7 +91,7 @@ bool peers_flush(struct participant *p) {
       if ((part->peers_owed[i / 64] & (UINT64_C(1) << (i % 64))) == 0)
         continue;
       for (q = part->topic->parts; q != NULL; q = q->next)
-        if (q->role != part->role && q->index == i && q->eventfd >= 0)
+        if (q->role != part->role && q->index == i && shmbus__handle_ok(q->eventfd))
           break;
       rv = peers_event(p, part, q != NULL ? SHMBUS__MSG_PEER_JOIN : SHMBUS__MSG_PEER_LEAVE,
                        part->role == SHMBUS__ROLE_PUB ? SHMBUS__ROLE_SUB : SHMBUS__ROLE_PUB, i, q);

@@ -132,8 +132,8 @@ static struct registry_topic *registry_new_topic(struct registry *reg, const cha
   memcpy(t->name, name, len + 1);
   t->reg = reg;
   t->hash = registry_hash(name);
-  t->region.data_fd = -1;
-  t->region.ctrl_fd = -1;
+  t->region.data_fd = SHMBUS__OS_HANDLE_INVALID;
+  t->region.ctrl_fd = SHMBUS__OS_HANDLE_INVALID;
   t->topic_id = reg->next_topic_id++;
   if (reg->next_topic_id == 0)
     reg->next_topic_id = 1;
@@ -242,7 +242,7 @@ int registry_member(struct registry_topic *t, uint32_t uid) {
   }
   if (free_m < 0)
     return SHMBUS_ELIMIT;
-  if (rg->data_fd < 0)
+  if (!shmbus__handle_ok(rg->data_fd))
     return SHMBUS_ESTATE;
   if ((rv = shmbus__region_add_member(rg, (uint32_t)free_m, uid, t->name)) < 0)
     return rv;
@@ -255,7 +255,7 @@ int registry_member(struct registry_topic *t, uint32_t uid) {
 
 int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t role, bool reliable,
                     uint32_t history, uint32_t deadline_ms, uint32_t pid, uint32_t uid,
-                    int eventfd, struct registry_part **out) {
+                    shmbus__event_handle eventfd, struct registry_part **out) {
   struct registry_part *p;
   int rv;
 
@@ -266,7 +266,7 @@ int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t rol
   p->role = role;
   p->pid = pid;
   p->uid = uid;
-  p->eventfd = -1;
+  p->eventfd = SHMBUS__OS_HANDLE_INVALID;
   if ((rv = registry_member(t, uid)) < 0)
     goto fail;
   p->member = (uint32_t)rv;
@@ -301,8 +301,8 @@ fail:
 }
 
 int registry_register(struct registry *reg, struct registry_topic *t, uint32_t role, uint32_t index,
-                      uint32_t pid, int eventfd, struct registry_part **out, char *text,
-                      size_t textlen) {
+                      uint32_t pid, shmbus__event_handle eventfd, struct registry_part **out,
+                      char *text, size_t textlen) {
   struct shmbus__ring *r = &t->region.ring;
   uint64_t known[SHMBUS__MAX_SUBS * SHMBUS__MAX_MEMBERS / 64];
   struct registry_part *p;
@@ -326,8 +326,7 @@ int registry_register(struct registry *reg, struct registry_topic *t, uint32_t r
   } else {
     uint32_t st;
     if (shmbus__ring_sub_rec(r, index) == NULL) {
-      snprintf(text, textlen, "subscriber index %u is not in a member file of this topic",
-               index);
+      snprintf(text, textlen, "subscriber index %u is not in a member file of this topic", index);
       return -EINVAL;
     }
     st = shmbus__ring_sub_owner(r, index, &rec_pid);
@@ -392,8 +391,9 @@ static void registry_repair_remove(struct registry *reg, struct registry_topic *
 }
 
 int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32_t uid,
-                   int *data_fd, int *ctrl_fd, const struct shmbus__params *want, uint64_t now_ns,
-                   struct registry_topic **out, char *text, size_t textlen) {
+                   shmbus__shm_handle *data_fd, shmbus__shm_handle *ctrl_fd,
+                   const struct shmbus__params *want, uint64_t now_ns, struct registry_topic **out,
+                   char *text, size_t textlen) {
   struct shmbus__region tmp;
   struct shmbus__params have;
   struct registry_topic *t;
@@ -448,8 +448,7 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32
      * very same file). */
     rv = shmbus__region_adopt_member(&t->region, ctrl_fd, &m2, &uid2);
     if (rv < 0) {
-      snprintf(text, textlen, "member file %u of topic \"%s\" is known as another file", m,
-               name);
+      snprintf(text, textlen, "member file %u of topic \"%s\" is known as another file", m, name);
       return rv;
     }
     if (role == SHMBUS__ROLE_PUB && !t->data_rw) {
@@ -457,8 +456,7 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32
        * publishers and repair this topic. Parts keep indices, not
        * pointers into the old mappings, so swapping the view is safe. */
       if ((rv = shmbus__region_upgrade_data(&t->region, data_fd)) < 0) {
-        snprintf(text, textlen, "the data descriptor is not this topic's: %s",
-                 shmbus_strerror(rv));
+        snprintf(text, textlen, "the data descriptor is not this topic's: %s", shmbus_strerror(rv));
         return rv;
       }
       t->data_rw = true;
@@ -479,9 +477,9 @@ int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32
   t->region = tmp;
   t->region.members[m].fd = *ctrl_fd;
   t->region.ctrl_fd = *ctrl_fd;
-  *ctrl_fd = -1;
+  *ctrl_fd = SHMBUS__OS_HANDLE_INVALID;
   t->region.data_fd = *data_fd; /* read-only unless a publisher adopted */
-  *data_fd = -1;
+  *data_fd = SHMBUS__OS_HANDLE_INVALID;
   t->params = have;
   t->nonce = nonce;
   t->bytes = t->region.data_len + t->region.layout.member_size;
@@ -514,7 +512,7 @@ fail:
 static void registry_signal(struct registry_part *p) {
   struct registry *reg = p->topic->reg;
 
-  if (p->eventfd < 0 || p->tampered)
+  if (!shmbus__handle_ok(p->eventfd) || p->tampered)
     return;
   if (shmbus__notify_signal(p->eventfd) == -EBADFD) {
     p->tampered = true;
@@ -702,8 +700,8 @@ static void registry_release_member(struct registry_topic *t, uint32_t m) {
       shmbus__ring_evict_sub(r, m * r->max_subs + i);
     }
   }
-  log_debug("topic %s: member file %u (uid %u) released: no participant of that uid left",
-            t->name, m, t->region.members[m].uid);
+  log_debug("topic %s: member file %u (uid %u) released: no participant of that uid left", t->name,
+            m, t->region.members[m].uid);
   (void)shmbus__region_unmap_member(&t->region, m);
   if (woke)
     registry_wake_pub_waiters(t);
@@ -729,7 +727,7 @@ int registry_detach(struct registry *reg, struct registry_part *part) {
   }
   t->n_pubs--;
   shmbus__fd_close(part->eventfd);
-  part->eventfd = -1;
+  part->eventfd = SHMBUS__OS_HANDLE_INVALID;
   part->owner = NULL;
   registry_push_part(&t->dying, part);
   {
@@ -810,7 +808,7 @@ static void registry_sweep_topic(struct registry *reg, struct registry_topic *t,
     p->role = SHMBUS__ROLE_PUB;
     p->index = i;
     p->pid = pid;
-    p->eventfd = -1;
+    p->eventfd = SHMBUS__OS_HANDLE_INVALID;
     p->topic = t;
     registry_push_part(&t->dying, p);
     orphans = true;
@@ -872,8 +870,8 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
         continue;
       }
       if (i % r->max_subs == 0 && shmbus__ring_member_sanitize(r, i / r->max_subs) > 0) {
-        log_notice("topic %s: member file %u had sleeper bits beyond its records; cleared",
-                   t->name, i / r->max_subs);
+        log_notice("topic %s: member file %u had sleeper bits beyond its records; cleared", t->name,
+                   i / r->max_subs);
         t->repaired++;
         (*fixed)++;
       }
@@ -905,12 +903,11 @@ static uint32_t registry_reconcile_topic(struct registry *reg, struct registry_t
         continue;
       if ((p = calloc(1, sizeof(*p))) == NULL)
         continue; /* next round */
-      log_notice("topic %s: publisher record %u is held by no participant; repairing", t->name,
-                 k);
+      log_notice("topic %s: publisher record %u is held by no participant; repairing", t->name, k);
       p->role = SHMBUS__ROLE_PUB;
       p->index = k;
       p->pid = pub_pid;
-      p->eventfd = -1;
+      p->eventfd = SHMBUS__OS_HANDLE_INVALID;
       p->topic = t;
       registry_push_part(&t->dying, p);
       orphans = true;
@@ -954,8 +951,8 @@ size_t registry_reconcile(struct registry *reg, uint32_t budget) {
     if (!t->sweeping && !t->repairing) {
       uint32_t n = registry_reconcile_topic(reg, t, &reg->rc_pos, budget, &fixed);
       budget = n < budget ? budget - n : 0;
-      if (budget == 0 && reg->rc_pos < SHMBUS__MAX_MEMBERS * t->region.ring.max_subs +
-                                            t->region.ring.max_pubs)
+      if (budget == 0 &&
+          reg->rc_pos < SHMBUS__MAX_MEMBERS * t->region.ring.max_subs + t->region.ring.max_pubs)
         break;
     } else {
       budget--;

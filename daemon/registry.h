@@ -41,17 +41,17 @@ struct registry_part {
   struct registry_part *owner_next; /* the owner's list of parts */
   struct registry_part *prev;       /* the topic's list (parts or dying) */
   struct registry_part *next;
-  uint32_t role;      /* SHMBUS__ROLE_PUB or SHMBUS__ROLE_SUB */
-  uint32_t index;     /* record index in the ring (subscribers: global, m * max_subs + i) */
-  uint32_t member;    /* m of the owner's uid's member file */
-  uint32_t uid;       /* from the connection's peer identity (host_peer_get) */
+  uint32_t role;        /* SHMBUS__ROLE_PUB or SHMBUS__ROLE_SUB */
+  uint32_t index;       /* record index in the ring (subscribers: global, m * max_subs + i) */
+  uint32_t member;      /* m of the owner's uid's member file */
+  uint32_t uid;         /* from the connection's peer identity (host_peer_get) */
   uint32_t deadline_ms; /* subscribers: what the daemon wrote into the record */
-  uint32_t pid;       /* from the connection's peer identity */
-  uint32_t client_id; /* the owner's participant id ($sys/stats "client"); 0: the daemon */
-  const char *name;   /* the owner's name, for stats (the owner's memory); NULL: none */
-  int eventfd;        /* the owner's wake-up eventfd; -1 for none */
-  bool reliable;      /* subscribers */
-  bool tampered;      /* its eventfd was found blocking: never written again */
+  uint32_t pid;         /* from the connection's peer identity */
+  uint32_t client_id;   /* the owner's participant id ($sys/stats "client"); 0: the daemon */
+  const char *name;     /* the owner's name, for stats (the owner's memory); NULL: none */
+  shmbus__event_handle eventfd; /* the owner's wake-up event; invalid for none */
+  bool reliable;                /* subscribers */
+  bool tampered;                /* its eventfd was found blocking: never written again */
   /* The server's: peer events owed to this part's owner whose socket was
    * full, as a bitmap by peer record index (NULL: none owed). Freed with
    * the part. */
@@ -79,7 +79,7 @@ struct registry_topic {
   uint32_t topic_id;
   uint32_t hash;
   uint64_t repaired; /* records reconciliation put right (stats) */
-  uint32_t n_pubs; /* live parts by role */
+  uint32_t n_pubs;   /* live parts by role */
   uint32_t n_subs;
   bool retain;    /* kept without participants */
   bool sys;       /* a daemon topic ($sys/...) */
@@ -151,13 +151,15 @@ int registry_create(struct registry *reg, const char *name, const struct shmbus_
 /* Adopts a region a participant passes after a restart: validates it as
  * `role` would map it (SHMBUS__ROLE_*), checks it against a topic already
  * known by that name (same nonce) or creates the topic from it, and takes
- * the fds it keeps (then sets *data_fd / *ctrl_fd to -1). A publisher's
- * read-write data fd upgrades a topic known read-only. `want` (may be
- * NULL) are the parameters the participant states. Returns 0 with *out,
- * or an error with a sentence in `text`. */
+ * the fds it keeps (then sets *data_fd / *ctrl_fd to
+ * SHMBUS__OS_HANDLE_INVALID). A publisher's read-write data fd upgrades a
+ * topic known read-only. `want` (may be NULL) are the parameters the
+ * participant states. Returns 0 with *out, or an error with a sentence in
+ * `text`. */
 int registry_adopt(struct registry *reg, const char *name, uint32_t role, uint32_t uid,
-                   int *data_fd, int *ctrl_fd, const struct shmbus__params *want, uint64_t now_ns,
-                   struct registry_topic **out, char *text, size_t textlen);
+                   shmbus__shm_handle *data_fd, shmbus__shm_handle *ctrl_fd,
+                   const struct shmbus__params *want, uint64_t now_ns, struct registry_topic **out,
+                   char *text, size_t textlen);
 
 /* The member file of `uid` in `t`, created when the uid is new to the
  * topic. Returns m, or SHMBUS_ELIMIT (SHMBUS__MAX_MEMBERS uids take part
@@ -173,15 +175,15 @@ int registry_member(struct registry_topic *t, uint32_t uid);
  * -ENOMEM. */
 int registry_attach(struct registry *reg, struct registry_topic *t, uint32_t role, bool reliable,
                     uint32_t history, uint32_t deadline_ms, uint32_t pid, uint32_t uid,
-                    int eventfd, struct registry_part **out);
+                    shmbus__event_handle eventfd, struct registry_part **out);
 
 /* Registers an existing record (adopt): checks that record `index` of
  * `role` is in use, was attached for `pid` and is not registered yet.
  * Takes `eventfd` on success. Returns 0 with *out, -EINVAL (index out of
  * range), SHMBUS_ESTATE with a sentence in `text`, -ENOMEM. */
 int registry_register(struct registry *reg, struct registry_topic *t, uint32_t role, uint32_t index,
-                      uint32_t pid, int eventfd, struct registry_part **out, char *text,
-                      size_t textlen);
+                      uint32_t pid, shmbus__event_handle eventfd, struct registry_part **out,
+                      char *text, size_t textlen);
 
 /* Releases a part whose owner closed it or is gone: a subscriber record is
  * evicted (and publishers waiting for room behind it are woken), a

@@ -47,6 +47,7 @@
 
 #include "config.h"
 #include "host.h"
+#include "platform/loop.h"
 #include "quota.h"
 #include "registry.h"
 #include "stats.h"
@@ -58,7 +59,7 @@ struct server_account;
 struct server {
   uv_loop_t *loop;
   host_sock_t listen_sock;
-  uv_poll_t listen_poll;
+  shmbus__watch listen_poll;
   bool listen_init;
   host_sock_t spare; /* kept open to refuse connections cleanly when out of descriptors */
   char sock_path[HOST_PATH_MAX];

@@ -54,9 +54,9 @@ static uint64_t stats_clamp(uint64_t v, uint64_t max) {
 /* The participant's name: its client's, "shmbusd" for the daemon's own
  * record, "" for a record whose owner has not come back after a restart. */
 static void stats_name(msgpack_packer *pk, const struct registry_part *p) {
-  const char *name = p->name != NULL ? p->name : p->client_id == 0 && p->pid == (uint32_t)host_self_pid()
-                                                     ? "shmbusd"
-                                                     : "";
+  const char *name = p->name != NULL                                            ? p->name
+                     : p->client_id == 0 && p->pid == (uint32_t)host_self_pid() ? "shmbusd"
+                                                                                : "";
   stats_key(pk, "name");
   (void)msgpack_pack_str_with_body(pk, name, strlen(name));
 }
@@ -239,7 +239,7 @@ int stats_init(struct stats *st, uv_loop_t *loop, struct registry *reg) {
   if ((rv = registry_create(reg, STATS_TOPIC, &p, true, true, &st->topic)) < 0)
     return rv;
   rv = registry_attach(reg, st->topic, SHMBUS__ROLE_PUB, false, 0, 0, (uint32_t)host_self_pid(),
-                       shmbus__self_uid(), -1, &part);
+                       shmbus__self_uid(), SHMBUS__OS_HANDLE_INVALID, &part);
   if (rv < 0)
     return rv;
   if ((rv = shmbus__ring_pub_adopt(&st->topic->region.ring, &st->pub, part->index)) < 0)

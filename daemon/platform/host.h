@@ -26,13 +26,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Defines, per OS: host_sock_t (a socket handle; `int` on Linux),
- * HOST_SOCK_INVALID, struct host_peer (who is at the other end of a
+ * HOST_SOCK_INVALID, host_event_t (a participant's wake-up event: an
+ * eventfd on Linux), struct host_peer (who is at the other end of a
  * connection), struct host_lock (a held directory lock), struct host_ready
  * (the channel that tells whoever started the daemon that it is ready),
- * HOST_PATH_MAX (the longest socket path, with its NUL). Callers use these
- * types only through the calls below. */
+ * HOST_PATH_MAX (the longest socket path, with its NUL), and
+ * HOST_PRINTF_FORMAT (the format archetype of the C library's printf, for
+ * the log calls' checks). Callers use these types only through the calls
+ * below. */
 #include "host_impl.h"
 
 /* ---- the bus directory and its lock ----------------------------------- */
@@ -61,6 +65,18 @@ int host_lock_write_pid(struct host_lock *lock);
 /* Releases the lock (the file stays; it is harmless). Safe on a lock that
  * was never taken. */
 void host_lock_release(struct host_lock *lock);
+
+/* ---- the configuration file ------------------------------------------- */
+
+/* Opens the configuration file `path` for reading, not inherited by
+ * programs the daemon starts. NULL with errno set on failure. */
+FILE *host_config_open(const char *path);
+
+/* Reads one line of `f` into *line (grown with realloc as needed, *cap its
+ * size; the caller frees it), its newline included, NUL-terminated, as
+ * POSIX getline. Returns its length, or -1 at the end of the file or on an
+ * error (errno says which: 0 at the end). */
+long host_getline(char **line, size_t *cap, FILE *f);
 
 /* ---- the listening socket and connections ----------------------------- */
 
@@ -100,10 +116,10 @@ int host_sock_error(host_sock_t sock);
  * (then the caller assumes data is still queued). */
 int host_sock_drained(host_sock_t sock);
 
-/* Whether the descriptor `fd` (an eventfd a participant passed) is in
+/* Whether the event `fd` (an eventfd a participant passed) is in
  * non-blocking mode, so that writing it can never block the daemon. An
  * invalid descriptor is not. */
-bool host_fd_nonblocking(int fd);
+bool host_fd_nonblocking(host_event_t fd);
 
 /* The identity of the process at the other end of a connection, as the
  * kernel saw it when it connected (never what the peer claims). */

@@ -94,3 +94,11 @@ void host_lock_release(struct host_lock *lock) {
     close(lock->fd); /* releases the lock */
   lock->fd = -1;
 }
+
+FILE *host_config_open(const char *path) {
+  return fopen(path, "re");
+}
+
+long host_getline(char **line, size_t *cap, FILE *f) {
+  return (long)getline(line, cap, f);
+}

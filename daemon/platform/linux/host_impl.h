@@ -7,9 +7,15 @@
 #include <stdint.h>
 
 /* A socket handle: a file descriptor (libuv's uv_os_sock_t on Linux, so the
- * daemon watches it with uv_poll_init_socket). */
+ * daemon watches it with uv_poll, through src/platform/loop.h). */
 typedef int host_sock_t;
 #define HOST_SOCK_INVALID (-1)
+
+/* A participant's wake-up event: its eventfd. */
+typedef int host_event_t;
+
+/* The printf format checks of the log calls (glibc's printf). */
+#define HOST_PRINTF_FORMAT printf
 
 /* The longest socket path, with its NUL (sizeof sockaddr_un.sun_path). */
 #define HOST_PATH_MAX 108

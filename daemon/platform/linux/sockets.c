@@ -125,7 +125,7 @@ int host_sock_drained(host_sock_t sock) {
   return queued == 0;
 }
 
-bool host_fd_nonblocking(int fd) {
+bool host_fd_nonblocking(host_event_t fd) {
   int fl = fcntl(fd, F_GETFL);
 
   return fl >= 0 && (fl & O_NONBLOCK) != 0;

@@ -10,7 +10,9 @@
  * the lock file, so that the pid written at its start stays readable
  * (Windows byte-range locks are mandatory). */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <windows.h>
@@ -163,4 +165,40 @@ void host_lock_release(struct host_lock *lock) {
   if (lock->file != NULL)
     CloseHandle(lock->file);
   lock->file = NULL;
+}
+
+FILE *host_config_open(const char *path) {
+  /* "N": not inherited (msvcrt's counterpart of glibc's "e"). Text mode:
+   * a line ending in CR LF reads as one ending in LF. */
+  return fopen(path, "rN");
+}
+
+/* The C runtime has no getline: one character at a time, doubling the
+ * buffer. */
+long host_getline(char **line, size_t *cap, FILE *f) {
+  size_t n = 0;
+  int c;
+
+  errno = 0;
+  for (;;) {
+    if (*line == NULL || n + 2 > *cap) {
+      size_t want = *cap < 128 ? 128 : *cap * 2;
+      char *p;
+      if (want < *cap || (p = realloc(*line, want)) == NULL) {
+        errno = ENOMEM;
+        return -1;
+      }
+      *line = p;
+      *cap = want;
+    }
+    if ((c = getc(f)) == EOF)
+      break;
+    (*line)[n++] = (char)c;
+    if (c == '\n')
+      break;
+  }
+  (*line)[n] = '\0';
+  if (n == 0)
+    return -1; /* the end (errno 0), or a read error (errno set by getc) */
+  return n > LONG_MAX ? -1 : (long)n;
 }

@@ -15,6 +15,13 @@
 typedef void *host_sock_t;
 #define HOST_SOCK_INVALID ((void *)(intptr_t)-1)
 
+/* A participant's wake-up event: an event HANDLE. */
+typedef void *host_event_t;
+
+/* The printf format checks of the log calls: mingw-w64's C99 stdio
+ * (__USE_MINGW_ANSI_STDIO, which the build sets), not msvcrt's. */
+#define HOST_PRINTF_FORMAT gnu_printf
+
 /* The longest endpoint path, with its NUL (a pipe name has 256 characters
  * at most; see shmbus__win_pipe_name). */
 #define HOST_PATH_MAX 260

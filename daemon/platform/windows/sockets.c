@@ -191,10 +191,9 @@ int host_sock_drained(host_sock_t sock) {
   return -ENOSYS;
 }
 
-bool host_fd_nonblocking(int fd) {
+bool host_fd_nonblocking(host_event_t fd) {
   /* SetEvent never blocks: every event a participant passes is safe to
-   * signal. (The parameter is a descriptor number in host.h; on Windows
-   * the daemon checks received events with shmbus__event_check.) */
+   * signal (the daemon checks received events with shmbus__event_check). */
   (void)fd;
   return true;
 }

@@ -14,11 +14,18 @@ static inline int shmbus__watch_init(uv_loop_t *loop, shmbus__watch *w, shmbus__
   return uv_poll_init(loop, w, h);
 }
 
-/* An eventfd never hangs up; a socket's peer does (UV_DISCONNECT). */
+/* An eventfd never hangs up; a socket's peer does (UV_DISCONNECT). Every
+ * descriptor is level-triggered under uv_poll. */
 static inline int shmbus__watch_start(shmbus__watch *w, enum shmbus__watch_kind kind,
                                       shmbus__watch_cb cb) {
-  return uv_poll_start(w, kind == SHMBUS__WATCH_CONN ? UV_READABLE | UV_DISCONNECT : UV_READABLE,
-                       cb);
+  switch (kind) {
+  case SHMBUS__WATCH_CONN:
+    return uv_poll_start(w, UV_READABLE | UV_DISCONNECT, cb);
+  case SHMBUS__WATCH_CONN_WRITABLE:
+    return uv_poll_start(w, UV_READABLE | UV_DISCONNECT | UV_WRITABLE, cb);
+  default:
+    return uv_poll_start(w, UV_READABLE, cb);
+  }
 }
 
 static inline int shmbus__watch_stop(shmbus__watch *w) {

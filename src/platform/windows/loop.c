@@ -77,7 +77,11 @@ static int loop_arm(shmbus__watch *w) {
   ULONG flags = WT_EXECUTEINWAITTHREAD;
   int rv;
 
-  if (os->kind == SHMBUS__WATCH_CONN) {
+  if (os->kind == SHMBUS__WATCH_LEVEL) {
+    /* Stays signalled until the callback acts: one wait, then re-armed
+     * after the callback, so the wait thread does not spin meanwhile. */
+    flags |= WT_EXECUTEONLYONCE;
+  } else if (os->kind == SHMBUS__WATCH_CONN) {
     if ((rv = shmbus__win_conn_wait_arm(os->h, &os->cw)) < 0)
       return rv;
     if (rv == 1) {
@@ -107,8 +111,10 @@ static void loop_on_async(uv_async_t *async) {
 
   if (os == NULL || !os->started)
     return;
-  if (os->kind == SHMBUS__WATCH_CONN)
-    loop_disarm(os); /* the read has completed: end it before reading */
+  /* A connection's read has completed: end it before reading. A one-shot
+   * wait has fired: unregister it (that frees it). */
+  if (os->kind != SHMBUS__WATCH_EVENT)
+    loop_disarm(os);
   os->cb(w, 0, UV_READABLE);
   /* The callback may have closed, stopped or restarted the watch. */
   if ((os = w->os) != NULL && os->started && !os->armed && loop_arm(w) < 0) {
@@ -142,6 +148,9 @@ int shmbus__watch_start(shmbus__watch *w, enum shmbus__watch_kind kind, shmbus__
 
   if (os == NULL || cb == NULL)
     return -EINVAL;
+  /* A pipe's writer cannot learn that its reader made room. */
+  if (kind == SHMBUS__WATCH_CONN_WRITABLE)
+    return -ENOTSUP;
   os->cb = cb;
   if (os->started)
     return 0;
