@@ -1,6 +1,10 @@
 /* seed_test: the seed's scenario on Windows with the real programs, under
  * Wine: shmbusd.exe, and the examples seed_writer.exe and seed_reader.exe
- * (examples/), all from the folder this program runs from (build-windows/bin).
+ * (examples/), all from the folder this program runs from (build-windows/bin);
+ * then reliable fan-out through the library with the daemon: two
+ * subscriber processes in libuv loops (src/uv.c, woken by their named
+ * events through src/platform/windows/loop.c) receive every one of
+ * FANOUT_N messages in order from a publisher held back by them.
  *
  * A private bus (a fresh directory, named to the programs by SHMBUS_DIR);
  * the writer starts the daemon itself (autostart finds shmbusd.exe beside
@@ -17,11 +21,15 @@
 #include <windows.h>
 
 #include <shmbus/shmbus.h>
+#include <shmbus/uv.h>
+#include <uv.h>
 
 #include "wintest.h"
 
 /* A bound for a broken test, never a synchronisation. */
 #define LONG_MS 60000
+#define FANOUT_N 20000
+#define FANOUT_TOPIC "fan/out"
 
 static char bin_dir[MAX_PATH];
 
@@ -196,13 +204,140 @@ static int test_seed_exchange(void) {
   return WINTEST_PASS;
 }
 
+/* ---- reliable fan-out ------------------------------------------------------ */
+
+/* What message `seq` carries: its number and a mix of it. */
+static void fanout_payload(uint32_t seq, uint32_t out[2]) {
+  out[0] = seq;
+  out[1] = seq * 2654435761u ^ 0x5eedu;
+}
+
+struct fanout_sub {
+  uv_loop_t loop;
+  uv_timer_t bound;
+  uint32_t expected; /* the next message's number */
+  int failed;        /* 0, or the step that went wrong */
+};
+
+static void fanout_on_msg(shmbus_sub *sub, const void *data, size_t len,
+                          const struct shmbus_msg_info *info, void *arg) {
+  struct fanout_sub *f = arg;
+  uint32_t want[2];
+
+  (void)info;
+  fanout_payload(f->expected, want);
+  if (len != sizeof(want) || memcmp(data, want, sizeof(want)) != 0) {
+    f->failed = 20;
+    (void)shmbus_uv_sub_stop(sub);
+    uv_stop(&f->loop);
+    return;
+  }
+  /* The loop stops after this callback, once the read has ended (so the
+   * subscriber's counters include this message). */
+  if (++f->expected == FANOUT_N)
+    uv_stop(&f->loop);
+}
+
+static void fanout_on_bound(uv_timer_t *t) {
+  struct fanout_sub *f = t->data;
+  f->failed = 21;
+  uv_stop(&f->loop);
+}
+
+/* child sub: a reliable subscriber of FANOUT_TOPIC on the bus SHMBUS_DIR
+ * names, in a libuv loop, until FANOUT_N messages came in order. Exit 0,
+ * or the step that failed. */
+static int child_sub(void) {
+  static struct fanout_sub f;
+  struct shmbus_sub_opts so;
+  struct shmbus_sub_stats st;
+  shmbus_bus *bus = NULL;
+  shmbus_sub *sub = NULL;
+
+  memset(&so, 0, sizeof(so));
+  so.reliable = true;
+  if (uv_loop_init(&f.loop) != 0 || uv_timer_init(&f.loop, &f.bound) != 0)
+    return 10;
+  f.bound.data = &f;
+  if (shmbus_bus_open(&bus, NULL) != 0)
+    return 11;
+  if (shmbus_sub_open(bus, FANOUT_TOPIC, &so, &sub) != 0)
+    return 12;
+  if (shmbus_uv_bus_start(bus, &f.loop) != 0 ||
+      shmbus_uv_sub_start(sub, &f.loop, fanout_on_msg, &f) != 0)
+    return 13;
+  /* A bound for a broken test, not a synchronisation. */
+  (void)uv_timer_start(&f.bound, fanout_on_bound, 4 * LONG_MS, 0);
+  (void)uv_run(&f.loop, UV_RUN_DEFAULT);
+  shmbus_sub_stats(sub, &st);
+  if (f.failed == 0 && (f.expected != FANOUT_N || st.received != FANOUT_N || st.lost != 0)) {
+    fprintf(stderr, "subscriber: %u in order, received %llu, lost %llu of %u\n", f.expected,
+            (unsigned long long)st.received, (unsigned long long)st.lost, (unsigned)FANOUT_N);
+    f.failed = 14;
+  }
+  /* Closing the bus closes the subscriber; libuv then closes its handles. */
+  shmbus_bus_close(bus);
+  uv_close((uv_handle_t *)&f.bound, NULL);
+  (void)uv_run(&f.loop, UV_RUN_DEFAULT);
+  if (f.failed == 0 && uv_loop_close(&f.loop) != 0)
+    f.failed = 15;
+  return f.failed;
+}
+
+static int test_fanout_reliable(void) {
+  struct shmbus_topic_opts to = {64, 64, 4, 1, false};
+  struct shmbus_bus_opts o;
+  shmbus_bus *bus = NULL;
+  shmbus_pub *pub = NULL;
+  char dir[MAX_PATH];
+  HANDLE child[2];
+  uint32_t seq, payload[2];
+  uint64_t full = 0;
+  long code;
+  int rv, i;
+
+  WT_CHECK(bus_dir_make(dir, sizeof(dir)), "bus directory");
+  shmbus_bus_opts_init(&o);
+  o.dir = dir; /* the children find it in SHMBUS_DIR */
+  rv = shmbus_bus_open(&bus, &o);
+  WT_CHECK(rv == 0, "bus open (autostart): %s", shmbus_strerror(rv));
+  rv = shmbus_pub_open(bus, FANOUT_TOPIC, &to, &pub);
+  WT_CHECK(rv == 0, "pub open: %s", shmbus_strerror(rv));
+  for (i = 0; i < 2; i++)
+    WT_CHECK((child[i] = wintest_spawn("sub", NULL)) != NULL, "spawn subscriber %d", i);
+  rv = shmbus_pub_wait_subs(pub, 2, LONG_MS);
+  WT_CHECK(rv >= 2, "the subscribers did not attach: %s", shmbus_strerror(rv));
+  for (seq = 0; seq < FANOUT_N; seq++) {
+    fanout_payload(seq, payload);
+    while ((rv = shmbus_pub_publish(pub, payload, sizeof(payload))) == SHMBUS_EFULL) {
+      full++;
+      rv = shmbus_pub_wait(pub, LONG_MS);
+      WT_CHECK(rv == 0, "held back for good at %u: %s", seq, shmbus_strerror(rv));
+    }
+    WT_CHECK(rv == 0, "publish %u: %s", seq, shmbus_strerror(rv));
+  }
+  for (i = 0; i < 2; i++) {
+    code = wintest_join(child[i]);
+    WT_CHECK(code == 0, "subscriber %d failed at step %ld", i, code);
+  }
+  wintest_note("%u messages to 2 reliable subscribers, held back %llu times", (unsigned)FANOUT_N,
+               (unsigned long long)full);
+  shmbus_pub_close(pub);
+  shmbus_bus_close(bus);
+  rv = daemon_stop(dir);
+  WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
+  bus_dir_remove(dir);
+  return WINTEST_PASS;
+}
+
 static const struct wintest tests[] = {
     {"seed_exchange", test_seed_exchange},
+    {"fanout_reliable", test_fanout_reliable},
 };
 
 static int child_main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
+  if (argc >= 1 && strcmp(argv[0], "sub") == 0)
+    return child_sub();
   return 2;
 }
 
