@@ -4,7 +4,10 @@
  * then reliable fan-out through the library with the daemon: two
  * subscriber processes in libuv loops (src/uv.c, woken by their named
  * events through src/platform/windows/loop.c) receive every one of
- * FANOUT_N messages in order from a publisher held back by them.
+ * FANOUT_N messages in order from a publisher held back by them; a lossy
+ * subscriber's accounting is exact (received + lost == published); a
+ * subscriber that writes into its slot dies of an access violation and the
+ * message stays as published.
  *
  * A private bus (a fresh directory, named to the programs by SHMBUS_DIR);
  * the writer starts the daemon itself (autostart finds shmbusd.exe beside
@@ -137,6 +140,8 @@ static int daemon_stop(const char *dir) {
 
   shmbus_bus_opts_init(&o);
   o.autostart = 0;
+  /* Wine on a loaded machine can be slow to answer: a bound, not a wait. */
+  o.timeout_ms = LONG_MS;
   o.dir = dir; /* SetEnvironmentVariable does not reach this process's getenv */
   if ((rv = shmbus_bus_open(&bus, &o)) < 0)
     return rv;
@@ -284,9 +289,10 @@ static int child_sub(void) {
   return f.failed;
 }
 
+static int bus_private(char *dir, size_t cap, shmbus_bus **bus);
+
 static int test_fanout_reliable(void) {
   struct shmbus_topic_opts to = {64, 64, 4, 1, false};
-  struct shmbus_bus_opts o;
   shmbus_bus *bus = NULL;
   shmbus_pub *pub = NULL;
   char dir[MAX_PATH];
@@ -296,10 +302,7 @@ static int test_fanout_reliable(void) {
   long code;
   int rv, i;
 
-  WT_CHECK(bus_dir_make(dir, sizeof(dir)), "bus directory");
-  shmbus_bus_opts_init(&o);
-  o.dir = dir; /* the children find it in SHMBUS_DIR */
-  rv = shmbus_bus_open(&bus, &o);
+  rv = bus_private(dir, sizeof(dir), &bus);
   WT_CHECK(rv == 0, "bus open (autostart): %s", shmbus_strerror(rv));
   rv = shmbus_pub_open(bus, FANOUT_TOPIC, &to, &pub);
   WT_CHECK(rv == 0, "pub open: %s", shmbus_strerror(rv));
@@ -330,14 +333,213 @@ static int test_fanout_reliable(void) {
   return WINTEST_PASS;
 }
 
+/* ---- lossy accounting ----------------------------------------------------------- */
+
+#define LOSSY_TOPIC "lossy/count"
+
+struct lossy_sub {
+  uv_loop_t loop;
+  uv_timer_t bound;
+  uint64_t delivered;
+  uint32_t last; /* the last number seen, UINT32_MAX before the first */
+  int failed;
+};
+
+static void lossy_on_msg(shmbus_sub *sub, const void *data, size_t len,
+                         const struct shmbus_msg_info *info, void *arg) {
+  struct lossy_sub *f = arg;
+  uint32_t got[2], want[2];
+
+  (void)sub;
+  (void)info;
+  if (len != sizeof(got)) {
+    f->failed = 20;
+    uv_stop(&f->loop);
+    return;
+  }
+  memcpy(got, data, sizeof(got));
+  fanout_payload(got[0], want);
+  /* A lossy subscriber may miss messages, never see one twice, out of
+   * order, or torn. */
+  if (memcmp(got, want, sizeof(got)) != 0 || (f->last != UINT32_MAX && got[0] <= f->last)) {
+    f->failed = 21;
+    uv_stop(&f->loop);
+    return;
+  }
+  f->last = got[0];
+  f->delivered++;
+  if (got[0] == FANOUT_N - 1)
+    uv_stop(&f->loop); /* the last one: it is never overwritten */
+}
+
+static void lossy_on_bound(uv_timer_t *t) {
+  struct lossy_sub *f = t->data;
+  f->failed = 22;
+  uv_stop(&f->loop);
+}
+
+/* child lossy: a lossy subscriber of LOSSY_TOPIC in a libuv loop until the
+ * last of FANOUT_N messages; then received + lost must be FANOUT_N and
+ * received what the callback saw. Prints "received N lost N". */
+static int child_lossy(void) {
+  static struct lossy_sub f;
+  struct shmbus_sub_stats st;
+  shmbus_bus *bus = NULL;
+  shmbus_sub *sub = NULL;
+
+  f.last = UINT32_MAX;
+  if (uv_loop_init(&f.loop) != 0 || uv_timer_init(&f.loop, &f.bound) != 0)
+    return 10;
+  f.bound.data = &f;
+  if (shmbus_bus_open(&bus, NULL) != 0 || shmbus_sub_open(bus, LOSSY_TOPIC, NULL, &sub) != 0)
+    return 11;
+  if (shmbus_uv_bus_start(bus, &f.loop) != 0 ||
+      shmbus_uv_sub_start(sub, &f.loop, lossy_on_msg, &f) != 0)
+    return 12;
+  (void)uv_timer_start(&f.bound, lossy_on_bound, 4 * LONG_MS, 0);
+  (void)uv_run(&f.loop, UV_RUN_DEFAULT);
+  shmbus_sub_stats(sub, &st);
+  printf("received %llu lost %llu\n", (unsigned long long)st.received, (unsigned long long)st.lost);
+  fflush(stdout);
+  if (f.failed == 0 && (st.received != f.delivered || st.received + st.lost != FANOUT_N))
+    f.failed = 13;
+  shmbus_bus_close(bus);
+  uv_close((uv_handle_t *)&f.bound, NULL);
+  (void)uv_run(&f.loop, UV_RUN_DEFAULT);
+  return f.failed;
+}
+
+/* Opens a bus on a fresh private directory (autostarting its daemon). */
+static int bus_private(char *dir, size_t cap, shmbus_bus **bus) {
+  struct shmbus_bus_opts o;
+  if (!bus_dir_make(dir, cap))
+    return -EIO;
+  shmbus_bus_opts_init(&o);
+  o.dir = dir; /* the children find it in SHMBUS_DIR */
+  o.timeout_ms = LONG_MS;
+  return shmbus_bus_open(bus, &o);
+}
+
+static int test_lossy_accounting(void) {
+  struct shmbus_topic_opts to = {16, 64, 4, 1, false};
+  shmbus_bus *bus = NULL;
+  shmbus_pub *pub = NULL;
+  char dir[MAX_PATH], args[32], line[128];
+  struct proc child;
+  uint32_t seq, payload[2];
+  long code;
+  int rv;
+
+  rv = bus_private(dir, sizeof(dir), &bus);
+  WT_CHECK(rv == 0, "bus open (autostart): %s", shmbus_strerror(rv));
+  rv = shmbus_pub_open(bus, LOSSY_TOPIC, &to, &pub);
+  WT_CHECK(rv == 0, "pub open: %s", shmbus_strerror(rv));
+  snprintf(args, sizeof(args), "child lossy");
+  WT_CHECK(proc_start(&child, "seed_test.exe", args, false), "spawn the subscriber");
+  rv = shmbus_pub_wait_subs(pub, 1, LONG_MS);
+  WT_CHECK(rv >= 1, "the subscriber did not attach: %s", shmbus_strerror(rv));
+  /* As fast as it goes: a lossy subscriber never holds the publisher. */
+  for (seq = 0; seq < FANOUT_N; seq++) {
+    fanout_payload(seq, payload);
+    rv = shmbus_pub_publish(pub, payload, sizeof(payload));
+    WT_CHECK(rv == 0, "publish %u: %s", seq, shmbus_strerror(rv));
+  }
+  proc_read_line(&child, line, sizeof(line));
+  code = proc_wait(&child);
+  WT_CHECK(code == 0, "the subscriber failed at step %ld: %s", code, line);
+  wintest_note("%u published, the subscriber %s", (unsigned)FANOUT_N, line);
+  shmbus_pub_close(pub);
+  shmbus_bus_close(bus);
+  rv = daemon_stop(dir);
+  WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
+  bus_dir_remove(dir);
+  return WINTEST_PASS;
+}
+
+/* ---- a subscriber writing its slots --------------------------------------------- */
+
+#define SCRIBBLE_TOPIC "seed/scribble"
+#define SCRIBBLE_TEXT "not yours to change"
+
+/* child scribble: views the message in place, as a subscriber, then writes
+ * into the slot. The view is read-only: the write must kill this process
+ * (STATUS_ACCESS_VIOLATION); exit 0 would say it went through. */
+static int child_scribble(void) {
+  struct shmbus_sub_opts so;
+  struct shmbus_view v;
+  shmbus_bus *bus = NULL;
+  shmbus_sub *sub = NULL;
+  int rv;
+
+  memset(&so, 0, sizeof(so));
+  so.history = 1;
+  if (shmbus_bus_open(&bus, NULL) != 0 || shmbus_sub_open(bus, SCRIBBLE_TOPIC, &so, &sub) != 0)
+    return 10;
+  if ((rv = shmbus_sub_view(sub, &v)) != 0)
+    return 11;
+  if (v.info.len != sizeof(SCRIBBLE_TEXT) || memcmp(v.data, SCRIBBLE_TEXT, v.info.len) != 0)
+    return 12;
+  /* Casting the const away on purpose: what a broken or hostile subscriber
+   * would do. */
+  ((volatile char *)(uintptr_t)v.data)[0] = 'X';
+  return 0;
+}
+
+static int test_subscriber_cannot_write(void) {
+  struct shmbus_topic_opts to = {16, 64, 4, 1, false};
+  struct shmbus_sub_opts so;
+  shmbus_bus *bus = NULL;
+  shmbus_pub *pub = NULL;
+  shmbus_sub *sub = NULL;
+  struct shmbus_msg_info info;
+  char dir[MAX_PATH], text[64];
+  HANDLE child;
+  long code;
+  int rv;
+
+  rv = bus_private(dir, sizeof(dir), &bus);
+  WT_CHECK(rv == 0, "bus open (autostart): %s", shmbus_strerror(rv));
+  rv = shmbus_pub_open(bus, SCRIBBLE_TOPIC, &to, &pub);
+  WT_CHECK(rv == 0, "pub open: %s", shmbus_strerror(rv));
+  rv = shmbus_pub_publish(pub, SCRIBBLE_TEXT, sizeof(SCRIBBLE_TEXT));
+  WT_CHECK(rv == 0, "publish: %s", shmbus_strerror(rv));
+  WT_CHECK((child = wintest_spawn("scribble", NULL)) != NULL, "spawn");
+  code = wintest_join(child);
+  WT_CHECK((unsigned long)code == 0xC0000005ul,
+           "the subscriber's write ended it with %#lx, not "
+           "STATUS_ACCESS_VIOLATION",
+           (unsigned long)code);
+  /* The slot is as published. */
+  memset(&so, 0, sizeof(so));
+  so.history = 1;
+  rv = shmbus_sub_open(bus, SCRIBBLE_TOPIC, &so, &sub);
+  WT_CHECK(rv == 0, "sub open: %s", shmbus_strerror(rv));
+  rv = shmbus_sub_recv(sub, text, sizeof(text), &info, LONG_MS);
+  WT_CHECK(rv == (int)sizeof(SCRIBBLE_TEXT) && memcmp(text, SCRIBBLE_TEXT, (size_t)rv) == 0,
+           "the message changed (%d bytes)", rv);
+  shmbus_sub_close(sub);
+  shmbus_pub_close(pub);
+  shmbus_bus_close(bus);
+  rv = daemon_stop(dir);
+  WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
+  bus_dir_remove(dir);
+  return WINTEST_PASS;
+}
+
 static const struct wintest tests[] = {
     {"seed_exchange", test_seed_exchange},
     {"fanout_reliable", test_fanout_reliable},
+    {"lossy_accounting", test_lossy_accounting},
+    {"subscriber_cannot_write", test_subscriber_cannot_write},
 };
 
 static int child_main(int argc, char **argv) {
   if (argc >= 1 && strcmp(argv[0], "sub") == 0)
     return child_sub();
+  if (argc >= 1 && strcmp(argv[0], "lossy") == 0)
+    return child_lossy();
+  if (argc >= 1 && strcmp(argv[0], "scribble") == 0)
+    return child_scribble();
   return 2;
 }
 
