@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
 
 #include "bus.h"
 #include "pattern.h"
@@ -425,10 +424,8 @@ int shmbus_watch_next(shmbus_watch *w, struct shmbus_topic_event *ev, int timeou
         return rv;
     } else {
       /* No socket to wait on: look again a little later. */
-      struct timespec ts = {0, DISCOVER_RETRY_MS * 1000000L};
-      if (wait_ms >= 0 && wait_ms < DISCOVER_RETRY_MS)
-        ts.tv_nsec = (long)wait_ms * 1000000L;
-      (void)thrd_sleep(&ts, NULL);
+      shmbus__sleep_ms(wait_ms >= 0 && wait_ms < DISCOVER_RETRY_MS ? (unsigned)wait_ms
+                                                                   : DISCOVER_RETRY_MS);
     }
   }
 }

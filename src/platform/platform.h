@@ -246,4 +246,8 @@ int shmbus__random64(uint64_t *out);
  * the CPU away so a descheduled peer can finish. Cannot fail. */
 void shmbus__spin_backoff(unsigned spins);
 
+/* Sleeps about `ms` milliseconds (0: gives the CPU away). For retry loops
+ * with nothing to wait on; an interrupted sleep ends early. Cannot fail. */
+void shmbus__sleep_ms(unsigned ms);
+
 #endif /* SHMBUS_PLATFORM_H */

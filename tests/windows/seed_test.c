@@ -90,13 +90,33 @@ static bool proc_start(struct proc *p, const char *exe, const char *args, bool w
   return true;
 }
 
-/* Reads its output up to a newline or its end into buf. */
+/* Reads its output up to a newline, or up to the process's end, into buf.
+ * The end of the process, not the end of the pipe: under Wine, a daemon the
+ * program autostarted inherits its standard handles (Wine ignores
+ * PROC_THREAD_ATTRIBUTE_HANDLE_LIST), so the pipe stays open as long as that
+ * daemon runs. Waiting on the process handle between reads is how it sees
+ * the end; the wait is the synchronisation, its 20 ms bound only how often
+ * it looks at the pipe again. */
 static size_t proc_read_line(struct proc *p, char *buf, size_t cap) {
   size_t n = 0;
-  DWORD got;
+  DWORD got, avail;
   char c;
+  ULONGLONG deadline = GetTickCount64() + LONG_MS;
 
-  while (n + 1 < cap && ReadFile(p->out_r, &c, 1, &got, NULL) && got == 1) {
+  while (n + 1 < cap) {
+    if (!PeekNamedPipe(p->out_r, NULL, 0, NULL, &avail, NULL))
+      break; /* broken pipe: the end */
+    if (avail == 0) {
+      if (WaitForSingleObject(p->process, 20) != WAIT_OBJECT_0) {
+        if (GetTickCount64() >= deadline)
+          break; /* alive but silent for a minute: the caller's check fails */
+        continue;
+      }
+      if (!PeekNamedPipe(p->out_r, NULL, 0, NULL, &avail, NULL) || avail == 0)
+        break; /* it ended and said nothing more */
+    }
+    if (!ReadFile(p->out_r, &c, 1, &got, NULL) || got != 1)
+      break;
     buf[n++] = c;
     if (c == '\n')
       break;

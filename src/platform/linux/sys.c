@@ -44,6 +44,14 @@ void shmbus__spin_backoff(unsigned spins) {
     (void)sched_yield();
 }
 
+void shmbus__sleep_ms(unsigned ms) {
+  struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+  if (ms == 0)
+    (void)sched_yield();
+  else
+    (void)nanosleep(&ts, NULL); /* EINTR: ends early, as documented */
+}
+
 const char *shmbus__program_name(void) {
   extern char *program_invocation_short_name;
   return program_invocation_short_name != NULL ? program_invocation_short_name : "shmbus";

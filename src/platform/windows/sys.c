@@ -49,6 +49,10 @@ void shmbus__spin_backoff(unsigned spins) {
     (void)SwitchToThread();
 }
 
+void shmbus__sleep_ms(unsigned ms) {
+  Sleep(ms); /* Sleep(0) gives the rest of the time slice away */
+}
+
 static char program_name[256] = "shmbus";
 static INIT_ONCE program_name_once = INIT_ONCE_STATIC_INIT;
 
