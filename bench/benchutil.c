@@ -136,6 +136,13 @@ uint64_t bu_cpu_ns(void) {
          (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
 }
 
+uint64_t bu_nvcsw(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (uint64_t)ru.ru_nvcsw;
+}
+
 void bu_pin(int cpu) {
   cpu_set_t set;
   if (cpu < 0)

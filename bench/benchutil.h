@@ -30,6 +30,9 @@ uint64_t bu_now_ns(void);
 void bu_sleep_ms(unsigned ms);
 /* CPU time (user + system) of the calling process so far, in ns. */
 uint64_t bu_cpu_ns(void);
+/* Voluntary context switches of this process so far (getrusage): each is
+ * the process going to sleep and, later, a wake-up. */
+uint64_t bu_nvcsw(void);
 /* Pins the calling process to `cpu`; no-op for cpu < 0. */
 void bu_pin(int cpu);
 /* One step of a busy-wait: a pause, and every 16384th step a

@@ -331,6 +331,8 @@ enum {
   M_HALF99,
   M_SAME,      /* latency: % of round trips with A and B on the same CPU */
   M_CPU,       /* CPU ns per delivered message (fanout) or per round trip (latency) */
+  M_WAKE,      /* wake-ups (voluntary context switches, every process) per delivered
+                  message (fanout) or per round trip (latency) */
   M_PUBLISHED, /* counts: summed over repetitions */
   M_RECEIVED,
   M_LOST,
@@ -373,6 +375,7 @@ struct sub_slot {
   uint64_t disorder; /* sequence numbers that went backwards or repeated */
   uint64_t total;    /* END's total */
   uint64_t cpu_ns;
+  uint64_t nvcsw;  /* voluntary context switches while receiving */
   uint64_t end_ns; /* when END arrived */
   uint64_t nsamples, max_ns;
   uint64_t checksum; /* --touch: keeps the reads from being optimised away */
@@ -384,6 +387,7 @@ struct ctl {
   int32_t pub_error;
   uint64_t t_start, t_stop, published, pub_cpu_ns;
   uint64_t rts, b_cpu_ns;
+  uint64_t pub_nvcsw, b_nvcsw; /* voluntary context switches: publisher (or A), B */
   uint64_t same_cpu; /* latency: round trips during which A and B ran on one CPU */
   struct sub_slot subs[BX_MAX_SUBS];
 };
@@ -497,7 +501,7 @@ static int fan_subscriber(const struct bx_ops *x, const struct bx_run *run, unsi
                           bool touch) {
   struct fan_sub s;
   struct bx_ep ep;
-  uint64_t c0;
+  uint64_t c0, w0;
   int rv;
 
   memset(&s, 0, sizeof(s));
@@ -511,9 +515,11 @@ static int fan_subscriber(const struct bx_ops *x, const struct bx_run *run, unsi
   if ((rv = bx_open(&ep, x, run, BX_SUB, idx, fan_on_msg, &s)) < 0)
     bp_die("subscriber open", rv);
   c0 = bu_cpu_ns();
+  w0 = bu_nvcsw();
   atomic_store_explicit(&s.slot->ready, 1, memory_order_release);
   rv = bx_recv_until(&ep, &s.ended, IDLE_TIMEOUT_MS);
   s.slot->cpu_ns = bu_cpu_ns() - c0;
+  s.slot->nvcsw = bu_nvcsw() - w0;
   if (rv < 0)
     bp_die("subscriber receive", rv);
   s.slot->gaps += s.slot->total > s.next_seq ? s.slot->total - s.next_seq : 0;
@@ -578,7 +584,8 @@ static void hello_all(struct bx_ep *ep, unsigned char *buf, unsigned nsubs) {
 static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const struct opts *o,
                          double rate) {
   unsigned char *buf = malloc(run->size);
-  uint64_t t0, c0, seq, dur = (uint64_t)(o->duration * 1e9), period = 0, end;
+  uint64_t t0, c0, w0, seq, dur = (uint64_t)(o->duration * 1e9), period = 0, end;
+  uint64_t paced = 0; /* sleeps of the pacing (--rate): not wake-ups of the transport */
   struct bx_ep ep;
   struct bx_hdr h;
   bool stamps;
@@ -605,6 +612,7 @@ static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const
   memset(&h, 0, sizeof(h));
   h.kind = BX_DATA;
   c0 = bu_cpu_ns();
+  w0 = bu_nvcsw();
   t0 = bu_now_ns();
   /* A transport that stamps messages itself (shmbus: ts_ns, read just
    * before its copy) needs no stamp of ours; flat out, the clock is then
@@ -616,8 +624,10 @@ static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const
       break;
     if (period != 0 && now < t0 + seq * period) {
       uint64_t due = t0 + seq * period;
-      if (due - now > 2000)
+      if (due - now > 2000) {
         sleep_until(due);
+        paced++;
+      }
       while ((now = bu_now_ns()) < due)
         ;
     }
@@ -629,6 +639,9 @@ static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const
   ctl->t_start = t0;
   ctl->t_stop = bu_now_ns();
   ctl->published = seq;
+  /* Before END: the wait for the subscribers below sleeps on purpose. */
+  w0 = bu_nvcsw() - w0;
+  ctl->pub_nvcsw = w0 > paced ? w0 - paced : 0;
   /* END: once (it is the newest message, which a lossy shmbus subscriber
    * always gets, and a sent frame on a socket), or again every
    * millisecond for a transport that may drop it. */
@@ -728,7 +741,7 @@ static void fan_run(struct row *r, const struct opts *o) {
   double *m = r->rep[r->nrep];
   pid_t pids[BX_MAX_SUBS], pub;
   unsigned i;
-  uint64_t recv = 0, lost = 0, end = 0, cpu, max_ns = 0;
+  uint64_t recv = 0, lost = 0, end = 0, cpu, wake, max_ns = 0;
   size_t n = 0;
   int rv;
 
@@ -780,6 +793,7 @@ static void fan_run(struct row *r, const struct opts *o) {
     r->x->unprepare(&run);
 
   cpu = ctl->pub_cpu_ns;
+  wake = ctl->pub_nvcsw;
   for (i = 0; i < r->subs; i++) {
     struct sub_slot *s = &ctl->subs[i];
     uint64_t l = s->lost_own >= 0 ? (uint64_t)s->lost_own : s->gaps;
@@ -787,6 +801,7 @@ static void fan_run(struct row *r, const struct opts *o) {
     recv += s->received;
     lost += l;
     cpu += s->cpu_ns;
+    wake += s->nvcsw;
     if (s->end_ns > end)
       end = s->end_ns;
     if (s->max_ns > max_ns)
@@ -814,6 +829,7 @@ static void fan_run(struct row *r, const struct opts *o) {
     m[M_SUB_GB] = m[M_SUB] * (double)r->size / 1e9;
     m[M_LOSS] = ctl->published > 0 ? 100.0 * (double)lost / ((double)ctl->published * r->subs) : 0;
     m[M_CPU] = recv > 0 ? (double)cpu / (double)recv : 0;
+    m[M_WAKE] = recv > 0 ? (double)wake / (double)recv : 0;
     m[M_PUBLISHED] = (double)ctl->published;
     m[M_RECEIVED] = (double)recv;
     m[M_LOST] = (double)lost;
@@ -884,7 +900,7 @@ static void a_on_msg(void *arg, const void *data, size_t len, uint64_t ts_ns) {
 static int lat_b(const struct bx_ops *x, const struct bx_run *run) {
   struct pp_side b;
   struct bx_ep ep;
-  uint64_t c0;
+  uint64_t c0, w0;
   int rv;
   memset(&b, 0, sizeof(b));
   b.ep = &ep;
@@ -894,9 +910,11 @@ static int lat_b(const struct bx_ops *x, const struct bx_run *run) {
   if ((rv = bx_open(&ep, x, run, BX_B, 0, b_on_msg, &b)) < 0)
     bp_die("B open", rv);
   c0 = bu_cpu_ns();
+  w0 = bu_nvcsw();
   atomic_store_explicit(&ctl->b_ready, 1, memory_order_release);
   rv = bx_recv_until(&ep, &b.ended, IDLE_TIMEOUT_MS);
   ctl->b_cpu_ns = bu_cpu_ns() - c0;
+  ctl->b_nvcsw = bu_nvcsw() - w0;
   if (rv < 0 || b.error < 0)
     bp_die("B receive", rv < 0 ? rv : b.error);
   bx_close(&ep);
@@ -908,7 +926,7 @@ static int lat_a(const struct bx_ops *x, const struct bx_run *run, const struct 
   struct pp_side a;
   struct bx_ep ep;
   struct bx_hdr h;
-  uint64_t c0, t0, start, i, kept = 0, dur = (uint64_t)(o->duration * 1e9);
+  uint64_t c0, w0, t0, start, i, kept = 0, dur = (uint64_t)(o->duration * 1e9);
   uint64_t max_kept = o->count != 0 ? o->count : LAT_MAX_RT;
   uint32_t *ow = samples, *rtt = samples + LAT_MAX_RT;
   int rv;
@@ -938,6 +956,7 @@ static int lat_a(const struct bx_ops *x, const struct bx_run *run, const struct 
   memset(&h, 0, sizeof(h));
   h.kind = BX_DATA;
   c0 = bu_cpu_ns();
+  w0 = bu_nvcsw();
   start = bu_now_ns();
   for (i = 0; kept < max_kept; i++) {
     uint64_t t1;
@@ -961,6 +980,7 @@ static int lat_a(const struct bx_ops *x, const struct bx_run *run, const struct 
     }
   }
   ctl->pub_cpu_ns = bu_cpu_ns() - c0;
+  ctl->pub_nvcsw = bu_nvcsw() - w0;
   ctl->rts = kept;
   ctl->published = i;
   set_kind(a.buf, BX_END, 0, i);
@@ -1022,6 +1042,8 @@ static void lat_run(struct row *r, const struct opts *o) {
   m[M_HALF50] = bu_pct_u32(rtt, ctl->rts, 0.50) / 2e3;
   m[M_HALF99] = bu_pct_u32(rtt, ctl->rts, 0.99) / 2e3;
   m[M_CPU] = ctl->rts > 0 ? (double)(ctl->pub_cpu_ns + ctl->b_cpu_ns) / (double)ctl->published : 0;
+  m[M_WAKE] =
+      ctl->published > 0 ? (double)(ctl->pub_nvcsw + ctl->b_nvcsw) / (double)ctl->published : 0;
   m[M_PUBLISHED] = m[M_RECEIVED] = (double)ctl->rts;
   m[M_SAME] = ctl->rts > 0 ? 100.0 * (double)ctl->same_cpu / (double)ctl->rts : 0;
   r->nrep++;
@@ -1144,6 +1166,7 @@ static const struct col fan_cols[] = {
     {"p999_us", "p99.9 µs", M_P999, 2},
     {"max_us", "max µs", M_MAX, 1},
     {"cpu_ns_per_msg", "CPU ns/msg", M_CPU, 0},
+    {"wakeups_per_msg", "wake-ups/msg", M_WAKE, 3},
     {"published", "published", M_PUBLISHED, 0},
     {"received", "received", M_RECEIVED, 0},
     {"lost", "lost", M_LOST, 0},
@@ -1165,6 +1188,7 @@ static const struct col lat_cols[] = {
     {"rtt_half_p99_us", "RTT/2 p99 µs", M_HALF99, 2},
     {"same_cpu_pct", "same CPU %", M_SAME, 0},
     {"cpu_ns_per_rt", "CPU ns/round trip", M_CPU, 0},
+    {"wakeups_per_rt", "wake-ups/round trip", M_WAKE, 2},
     {"shmbus_ratio", "shmbus ÷ this", M_RATIO, 2},
 };
 
@@ -1349,7 +1373,12 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
         "read inside shmbus_pub_publish before the copy; peers: written into the message "
         "just before the send call), over a uniform sample of at most %u per run (reservoir; exact "
         "sort), max exact. CPU ns/msg: user+system time of the publisher and all subscribers "
-        "(getrusage) over the run, per delivered message.\n",
+        "(getrusage) over the run, per delivered message. Wake-ups/msg: voluntary context "
+        "switches (getrusage) of the publisher while it published (less the sleeps of --rate's "
+        "pacing) and of every subscriber "
+        "while it received, per delivered message: each is a process going to sleep and being "
+        "woken (for shmbus, about the publisher's eventfd signals, shmbus_pub_stats' "
+        "wakeups_sent, per delivered message); 0 while nobody sleeps.\n",
         FAN_SAMPLES);
     if (o->peers)
       printf("- memcpy (cold): one process copying messages of the size between two pools of "
@@ -1361,7 +1390,9 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
     printf("- One-way: B's CLOCK_MONOTONIC when its receive returned minus the send time "
            "(shmbus: its ts_ns stamp; peers: written into the ping); RTT/2: half of A's round trip "
            "(send to the answer's arrival). CPU ns per "
-           "round trip: A's and B's user+system time.\n");
+           "round trip: A's and B's user+system time. Wake-ups per round trip: A's and B's "
+           "voluntary context switches (getrusage), i.e. times one of them slept and was woken; "
+           "2 when both sleep for every message, 0 when both busy-poll.\n");
     printf("- Same CPU %%: round trips during which A and B ran on one CPU (sched_getcpu on "
            "both sides). Unpinned, the scheduler often puts a woken process on its waker's CPU "
            "(sockets ask for that), and a wake-up is then a context switch of a few µs rather "

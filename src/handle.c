@@ -250,6 +250,8 @@ int shmbus__handle_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
   h->region = fresh.region;
   h->data_fd = fresh.data_fd;
   h->ctrl_fd = fresh.ctrl_fd;
+  /* The wake-up count is the handle's, whatever region it is on. */
+  fresh.wake.signals = h->wake.signals;
   h->wake = fresh.wake;
   h->member = fresh.member;
   h->deadline_cap = fresh.deadline_cap;

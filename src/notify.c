@@ -128,8 +128,10 @@ static void notify_one(void *ctx, uint32_t g, uint64_t ticket) {
     n->pending = true;
     return;
   }
-  if (shmbus__event_signal(t->ev[i]) == 0)
+  if (shmbus__event_signal(t->ev[i]) == 0) {
     t->signalled[i] = ticket;
+    n->signals++;
+  }
 }
 
 void shmbus__notify_wake(struct shmbus__notify *n, const struct shmbus__ring *ring) {

@@ -57,6 +57,7 @@ struct shmbus__notify {
   uint32_t n;   /* global indices below this are valid */
   bool pending; /* a bit was seen whose owner's event is not known yet */
   enum shmbus__notify_kind kind;
+  uint64_t signals; /* signals sent through this directory (wake-ups); only grows */
 };
 
 /* Sizes an empty directory for a topic's parameters: sleepers in every

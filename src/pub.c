@@ -145,6 +145,15 @@ uint64_t shmbus_pub_published(const shmbus_pub *pub) {
   return pub != NULL ? pub->ring.published : 0;
 }
 
+void shmbus_pub_stats(const shmbus_pub *pub, struct shmbus_pub_stats *stats) {
+  if (stats == NULL)
+    return;
+  stats->published = pub != NULL ? pub->ring.published : 0;
+  stats->deadline_overwrites = pub != NULL ? pub->ring.deadline_overwrites : 0;
+  stats->wakeups_sent = pub != NULL ? pub->h.wake.signals : 0;
+  stats->wakeups = pub != NULL ? pub->h.woken : 0;
+}
+
 void shmbus_pub_close(shmbus_pub *pub) {
   if (pub != NULL)
     shmbus__handle_close(&pub->h);

@@ -96,6 +96,8 @@ void shmbus_sub_stats(const shmbus_sub *sub, struct shmbus_sub_stats *stats) {
   stats->received = sub != NULL ? sub->ring.received : 0;
   stats->lost = sub != NULL ? sub->ring.lost : 0;
   stats->demoted = sub != NULL ? sub->ring.demoted : 0;
+  stats->wakeups = sub != NULL ? sub->h.woken : 0;
+  stats->signals = sub != NULL ? sub->h.wake.signals : 0;
 }
 
 shmbus_os_fd_t shmbus_sub_fd(const shmbus_sub *sub) {

@@ -318,6 +318,7 @@ static void uvg_sub_readable(shmbus__watch *p, int status, int events) {
     return;
   }
   shmbus__event_drain(u->h->event_fd);
+  u->h->woken++;
   uvg_sub_drain(u);
 }
 
@@ -397,6 +398,7 @@ static void uvg_pub_readable(shmbus__watch *p, int status, int events) {
   if (u->h == NULL)
     return;
   shmbus__event_drain(u->h->event_fd);
+  u->h->woken++;
   uvg_pub_check(u);
 }
 

@@ -58,6 +58,8 @@ int shmbus_pub_wait(shmbus_pub *pub, int timeout_ms) {
       return 0;
     wake = until != 0 && (deadline == 0 || until < deadline) ? until : deadline;
     rv = wait_event(pub->h.bus, pub->h.event_fd, wake);
+    if (rv == 1)
+      pub->h.woken++;
     if (rv == -ETIMEDOUT && wake != deadline)
       continue; /* the subscriber's deadline, not ours: demote it above */
     if (rv < 0)
@@ -96,5 +98,6 @@ int shmbus_sub_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_msg_in
       continue;
     if ((rv = wait_event(sub->h.bus, sub->h.event_fd, deadline)) < 0)
       return rv;
+    sub->h.woken += (uint64_t)rv;
   }
 }

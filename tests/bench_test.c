@@ -111,6 +111,7 @@ static unsigned check_fanout_rows(json_t *root, unsigned *shmbus_rows) {
     const char *t = str(row, "transport");
     cr_assert(json_is_true(json_object_get(row, "counts_ok")), "%s: counts do not add up", t);
     num(row, "cpu_ns_per_msg");
+    cr_assert_geq(num(row, "wakeups_per_msg"), 0);
     num(row, "gbps_per_sub");
     num(row, "loss_pct");
     if (strcmp(t, "memcpy (cold)") == 0)
@@ -169,6 +170,7 @@ Test(bench, latency_every_wait_mode_with_peers_json) {
   json_array_foreach(rows, i, row) {
     const char *t = str(row, "transport");
     cr_assert_eq(num(row, "round_trips"), 300, "%s", t);
+    cr_assert_geq(num(row, "wakeups_per_rt"), 0, "%s", t);
     cr_assert_gt(num(row, "p50_us"), 0, "%s", t);
     cr_assert_leq(num(row, "p50_us"), num(row, "p99_us"), "%s", t);
     cr_assert_leq(num(row, "p99_us"), num(row, "max_us"), "%s", t);

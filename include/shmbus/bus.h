@@ -251,6 +251,18 @@ SHMBUS_API int shmbus_pub_wait_subs(shmbus_pub *pub, uint32_t n, int timeout_ms)
 /* Messages this publisher published. */
 SHMBUS_API uint64_t shmbus_pub_published(const shmbus_pub *pub);
 
+struct shmbus_pub_stats {
+  uint64_t published;           /* as shmbus_pub_published */
+  uint64_t deadline_overwrites; /* as shmbus_pub_deadline_overwrites */
+  uint64_t wakeups_sent; /* signals it sent to wake sleeping subscribers: each is one syscall
+                            (an eventfd write) and one wake-up; 0 while every subscriber is awake */
+  uint64_t wakeups;      /* times shmbus_pub_wait or the libuv writable callback was woken by a
+                            reliable subscriber's signal */
+};
+
+/* Fills `stats` (zeros for a NULL pub). */
+SHMBUS_API void shmbus_pub_stats(const shmbus_pub *pub, struct shmbus_pub_stats *stats);
+
 /* Bounds how long, in ms, this publisher lets one reliable subscriber hold
  * it back (0: no bound of its own; the default). The subscriber's and the
  * bus's bounds apply too; the smallest wins. Once a subscriber has held
@@ -330,6 +342,10 @@ struct shmbus_sub_stats {
   uint64_t received; /* messages delivered since the subscriber opened */
   uint64_t lost;     /* messages it missed: received + lost == published since */
   uint64_t demoted;  /* reliable: times a publisher's deadline ran out and it was lapped */
+  /* Added after 0.1 (at the end: a minor version changes the soname). */
+  uint64_t wakeups; /* times shmbus_sub_recv or the libuv callback was woken by a publisher's
+                       signal (its eventfd); a wait of your own on shmbus_sub_fd counts none */
+  uint64_t signals; /* reliable: signals it sent to wake publishers waiting for room */
 };
 
 /* Fills `stats`. */
