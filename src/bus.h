@@ -101,6 +101,10 @@ struct shmbus_pub {
 struct shmbus_sub {
   struct shmbus__handle h;
   struct shmbus__ring_sub ring;
+  /* The bounded, adaptive stay awake before sleeping (sub.c). */
+  uint64_t empty_ns; /* when a wait last found nothing; 0 once a message came */
+  uint64_t gap_ns;   /* the estimated time from "nothing" to the next message */
+  uint32_t spin_ns;  /* the longest stay awake; 0: never */
 };
 
 struct shmbus_bus {

@@ -5,9 +5,69 @@
 #include <errno.h>
 #include <string.h>
 
+#include "atomics.h"
 #include "handle.h"
 #include "platform/platform.h"
 #include "shmbus/error.h"
+
+/* The stay awake before sleeping (shmbus__sub_linger): starts with the
+ * estimate at its clamp, so a subscriber spins only once messages have
+ * come close together. */
+static void sub_spin_init(shmbus_sub *sub, uint32_t spin_us) {
+  if (spin_us == SHMBUS_SPIN_NEVER)
+    sub->spin_ns = 0;
+  else
+    sub->spin_ns = (spin_us != 0 ? spin_us : SHMBUS_SPIN_DEFAULT_US) * 1000u;
+  sub->gap_ns = (uint64_t)sub->spin_ns * 4u;
+  sub->empty_ns = 0;
+}
+
+/* A message came after a wait found nothing: its publisher's stamp minus
+ * that moment is how long staying awake would have taken to get it. The
+ * estimate is the mean of it and the previous estimate, each sample
+ * clamped to 4 spin bounds, so one long pause stops the spinning at once
+ * and a few close messages start it again. The stamp is untrusted: a
+ * forged one can make the subscriber stay awake, never longer than its
+ * bound per sleep. */
+static inline void sub_learn(shmbus_sub *sub, uint64_t ts_ns) {
+  uint64_t gap;
+  uint64_t clamp = (uint64_t)sub->spin_ns * 4u;
+
+  if (sub->empty_ns == 0)
+    return;
+  gap = ts_ns > sub->empty_ns ? ts_ns - sub->empty_ns : 0;
+  if (gap > clamp)
+    gap = clamp;
+  sub->gap_ns = (sub->gap_ns + gap) / 2u;
+  sub->empty_ns = 0;
+}
+
+bool shmbus__sub_linger(shmbus_sub *sub) {
+  uint64_t now = shmbus__clock_mono_ns();
+  uint64_t budget;
+  uint64_t end;
+  unsigned i;
+
+  /* Remembered even when we do not spin: the next message's stamp tells
+   * how long it would have taken (sub_learn). */
+  if (sub->empty_ns == 0)
+    sub->empty_ns = now;
+  if (sub->spin_ns == 0 || sub->gap_ns >= sub->spin_ns)
+    return false;
+  /* Twice the estimate, plus a microsecond for the clock's own cost. */
+  budget = sub->gap_ns * 2u + 1000u;
+  if (budget > sub->spin_ns)
+    budget = sub->spin_ns;
+  end = now + budget;
+  for (i = 1;; i++) {
+    if (shmbus__ring_sub_ready(&sub->ring))
+      return true;
+    shmbus__cpu_relax();
+    /* The clock (vDSO, tens of ns) every 16 polls. */
+    if ((i & 15u) == 0 && shmbus__clock_mono_ns() >= end)
+      return false;
+  }
+}
 
 int shmbus_sub_open(shmbus_bus *bus, const char *topic, const struct shmbus_sub_opts *opts,
                     shmbus_sub **out) {
@@ -25,9 +85,12 @@ int shmbus_sub_open(shmbus_bus *bus, const char *topic, const struct shmbus_sub_
     if ((rv = shmbus__handle_want_params(&opts->topic, &want)) < 0)
       return rv;
   }
+  if (opts != NULL && opts->spin_us > SHMBUS_SPIN_MAX_US && opts->spin_us != SHMBUS_SPIN_NEVER)
+    return -EINVAL;
   if ((rv = shmbus__handle_open(bus, topic, SHMBUS__ROLE_SUB, &want, sizeof(shmbus_sub), &h)) < 0)
     return rv;
   *out = (shmbus_sub *)h;
+  sub_spin_init(*out, opts != NULL ? opts->spin_us : 0);
   return 0;
 }
 
@@ -48,6 +111,8 @@ int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_ms
   rv = shmbus__ring_recv(&sub->ring, buf, cap, &ri);
   if (sub->ring.pubs_waiting)
     shmbus__sub_wake_publishers(sub);
+  if (rv >= 0)
+    sub_learn(sub, ri.ts_ns);
   if ((rv >= 0 || rv == -EMSGSIZE) && info != NULL)
     *info = ri;
   return rv;
@@ -70,6 +135,7 @@ int shmbus_sub_view(shmbus_sub *sub, struct shmbus_view *view) {
     return rv;
   view->data = rv_.data;
   view->info = rv_.info;
+  sub_learn(sub, rv_.info.ts_ns);
   return 0;
 }
 

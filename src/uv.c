@@ -21,6 +21,7 @@
 #include "platform/platform.h"
 #include "shmbus/error.h"
 #include "shmbus/uv.h"
+#include "sub.h"
 
 #include <uv.h>
 
@@ -297,6 +298,9 @@ static void uvg_sub_drain(struct shmbus__uv_handle *u) {
       (void)uv_idle_start(&u->idle, uvg_sub_idle);
       return;
     }
+    /* Stay awake a little first when messages came close together. */
+    if (shmbus__sub_linger((shmbus_sub *)u->h))
+      continue;
     if (shmbus_sub_arm((shmbus_sub *)u->h) == 1) {
       (void)uv_idle_stop(&u->idle);
       return;

@@ -94,6 +94,9 @@ int shmbus_sub_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_msg_in
     rv = shmbus_sub_try_recv(sub, buf, cap, info);
     if (rv != -EAGAIN)
       return rv;
+    /* Stay awake a little first when messages came close together. */
+    if (shmbus__sub_linger(sub))
+      continue;
     if (!shmbus__ring_sub_arm(&sub->ring))
       continue;
     if ((rv = wait_event(sub->h.bus, sub->h.event_fd, deadline)) < 0)

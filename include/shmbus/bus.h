@@ -301,7 +301,22 @@ struct shmbus_sub_opts {
    * this subscriber has not read, which the subscriber counts as lost (and
    * as `demoted` in its stats). */
   uint32_t deadline_ms;
+  /* Added after 0.1 (at the end: a minor version changes the soname).
+   * How long, at most, in µs, shmbus_sub_recv and the libuv callback stay
+   * awake polling after they found nothing, before they sleep. They do so
+   * only while messages have lately come sooner than that after "nothing"
+   * (an estimate from the messages' stamps), and then for about twice that
+   * time: a subscriber that keeps up with a fast publisher is not put to
+   * sleep (and the publisher makes no syscall) between every two messages,
+   * and an idle one sleeps at once. 0: the default, SHMBUS_SPIN_DEFAULT_US;
+   * SHMBUS_SPIN_NEVER: never stay awake; at most SHMBUS_SPIN_MAX_US
+   * (-EINVAL beyond). A wait of your own (shmbus_sub_arm) is not affected. */
+  uint32_t spin_us;
 };
+
+#define SHMBUS_SPIN_DEFAULT_US 10u
+#define SHMBUS_SPIN_MAX_US 10000u
+#define SHMBUS_SPIN_NEVER UINT32_MAX
 
 /* Opens a subscriber on `topic` (created if new). `opts` may be NULL
  * (lossy, no history). On success *sub is owned by the caller. */
