@@ -41,10 +41,17 @@ struct wake_sub {
   shmbus_sub *sub;
   uv_loop_t loop;
   _Atomic uint64_t got; /* messages received, in order */
+  uint64_t burst;       /* messages per burst before each single one */
   uint64_t bad;         /* messages out of order or of the wrong content */
   int err;
   struct shmbus_sub_stats st;
 };
+
+/* Messages the subscriber waits for: WAKE_ROUNDS single ones and a burst
+ * before each. */
+static uint64_t wake_total(const struct wake_sub *w) {
+  return WAKE_ROUNDS * (w->burst + 1);
+}
 
 static void wake_check(struct wake_sub *w, const void *data, size_t len) {
   uint64_t v;
@@ -66,7 +73,7 @@ static void *wake_blocking(void *arg) {
   uint64_t v;
   int rv;
 
-  while (atomic_load_explicit(&w->got, memory_order_relaxed) < WAKE_ROUNDS) {
+  while (atomic_load_explicit(&w->got, memory_order_relaxed) < wake_total(w)) {
     rv = shmbus_sub_recv(w->sub, &v, sizeof(v), NULL, 30000);
     if (rv < 0) {
       w->err = rv;
@@ -74,7 +81,6 @@ static void *wake_blocking(void *arg) {
     }
     wake_check(w, &v, (size_t)rv);
   }
-  shmbus_sub_stats(w->sub, &w->st);
   return NULL;
 }
 
@@ -83,8 +89,7 @@ static void wake_uv_msg(shmbus_sub *sub, const void *data, size_t len,
   struct wake_sub *w = arg;
   (void)info;
   wake_check(w, data, len);
-  if (atomic_load_explicit(&w->got, memory_order_relaxed) == WAKE_ROUNDS) {
-    shmbus_sub_stats(sub, &w->st);
+  if (atomic_load_explicit(&w->got, memory_order_relaxed) == wake_total(w)) {
     (void)shmbus_uv_sub_stop(sub);
     uv_stop(&w->loop);
   }
@@ -113,17 +118,22 @@ static void wake_until_asleep(struct wake_sub *w, shmbus_pub *pub, uint64_t n) {
 }
 
 /* One message per round, each sent to a subscriber that is asleep: each
- * must wake it (nothing lost, nothing late), with exactly one signal. */
-static void wake_rounds(bool uv, bool reliable) {
-  struct shmbus_sub_opts so = {.reliable = reliable};
+ * must wake it (nothing lost, nothing late), with exactly one signal. With
+ * `burst`, each round first sends `burst` messages flat out (the
+ * subscriber learns that messages come close together and stays awake
+ * between them), then, once it has them all and sleeps, a single one: the
+ * stay awake must never swallow the wake-up. */
+static void wake_rounds_opts(bool uv, bool reliable, uint32_t spin_us, uint64_t burst) {
+  struct shmbus_sub_opts so = {.reliable = reliable, .spin_us = spin_us};
   struct shmbus_pub_stats ps;
   struct wake_sub w;
   shmbus_bus *bus = du_bus(&d);
   shmbus_pub *pub;
   pthread_t t;
-  uint64_t i;
+  uint64_t r;
 
   memset(&w, 0, sizeof(w));
+  w.burst = burst;
   w.bus = du_bus(&d);
   cr_assert_eq(shmbus_pub_open(bus, "t/wake", NULL, &pub), 0);
   cr_assert_eq(shmbus_sub_open(w.bus, "t/wake", &so, &w.sub), 0);
@@ -133,25 +143,48 @@ static void wake_rounds(bool uv, bool reliable) {
     cr_assert_eq(shmbus_uv_bus_start(w.bus, &w.loop), 0);
   }
   cr_assert_eq(pthread_create(&t, NULL, uv ? wake_uv : wake_blocking, &w), 0);
-  for (i = 0; i < WAKE_ROUNDS; i++) {
+  for (r = 0; r < WAKE_ROUNDS; r++) {
+    uint64_t i = r * (burst + 1), k;
     wake_until_asleep(&w, pub, i);
-    cr_assert_eq(shmbus_pub_publish(pub, &i, sizeof(i)), 0);
+    for (k = 0; k < burst; k++) {
+      uint64_t v = i + k;
+      int rv;
+      /* A reliable ring may be full: wait for room (the subscriber's
+       * signal, counted in ps.wakeups). */
+      while ((rv = shmbus_pub_publish(pub, &v, sizeof(v))) == SHMBUS_EFULL)
+        cr_assert_eq(shmbus_pub_wait(pub, 30000), 0);
+      cr_assert_eq(rv, 0);
+    }
+    if (burst != 0)
+      wake_until_asleep(&w, pub, i + burst);
+    k = i + burst;
+    cr_assert_eq(shmbus_pub_publish(pub, &k, sizeof(k)), 0);
   }
   cr_assert_eq(pthread_join(t, NULL), 0);
+  /* The thread is done with its bus (the last in-place read ended after
+   * the callback): its counts are final. */
+  shmbus_sub_stats(w.sub, &w.st);
   cr_assert_eq(w.err, 0, "%s", shmbus_strerror(w.err));
-  cr_assert_eq(atomic_load(&w.got), WAKE_ROUNDS);
+  cr_assert_eq(atomic_load(&w.got), wake_total(&w));
   cr_assert_eq(w.bad, 0);
-  cr_assert_eq(w.st.received, WAKE_ROUNDS);
+  cr_assert_eq(w.st.received, wake_total(&w));
   cr_assert_eq(w.st.lost, 0);
   shmbus_pub_stats(pub, &ps);
-  cr_assert_eq(ps.published, WAKE_ROUNDS);
-  /* One signal per message (the subscriber slept before each), and each
-   * woke it once. */
-  cr_assert_eq(ps.wakeups_sent, WAKE_ROUNDS, "signals sent: %llu",
-               (unsigned long long)ps.wakeups_sent);
-  cr_assert_eq(w.st.wakeups, WAKE_ROUNDS, "wake-ups received: %llu",
-               (unsigned long long)w.st.wakeups);
-  cr_assert_eq(ps.wakeups, 0);
+  cr_assert_eq(ps.published, wake_total(&w));
+  if (burst == 0) {
+    /* One signal per message (the subscriber slept before each), and
+     * each woke it once. */
+    cr_assert_eq(ps.wakeups_sent, WAKE_ROUNDS, "signals sent: %llu",
+                 (unsigned long long)ps.wakeups_sent);
+    cr_assert_eq(w.st.wakeups, WAKE_ROUNDS, "wake-ups received: %llu",
+                 (unsigned long long)w.st.wakeups);
+    cr_assert_eq(ps.wakeups, 0);
+  } else {
+    /* At least the single messages' signals (the subscriber slept before
+     * each); a signal is never received twice. */
+    cr_assert_geq(ps.wakeups_sent, WAKE_ROUNDS);
+    cr_assert_leq(w.st.wakeups, ps.wakeups_sent);
+  }
   shmbus_sub_close(w.sub);
   shmbus_bus_close(w.bus);
   if (uv) {
@@ -159,6 +192,10 @@ static void wake_rounds(bool uv, bool reliable) {
     cr_assert_eq(uv_loop_close(&w.loop), 0);
   }
   shmbus_bus_close(bus);
+}
+
+static void wake_rounds(bool uv, bool reliable) {
+  wake_rounds_opts(uv, reliable, SHMBUS_SPIN_NEVER, 0);
 }
 
 Test(wake, a_sleeping_subscriber_is_woken_by_every_single_message) {
@@ -199,5 +236,38 @@ Test(wake, nobody_asleep_no_signal) {
   shmbus_pub_stats(NULL, &ps);
   cr_assert_eq(ps.published + ps.wakeups_sent + ps.wakeups + ps.deadline_overwrites, 0);
   shmbus_pub_stats(pub, NULL);
+  shmbus_bus_close(bus);
+}
+
+/* The stay awake (spin_us) never swallows a wake-up: after bursts that
+ * taught the subscriber to stay awake, a single message still wakes it. */
+Test(wake, staying_awake_never_loses_a_wake_up) {
+  wake_rounds_opts(false, false, SHMBUS_SPIN_MAX_US, 64);
+}
+
+Test(wake, staying_awake_never_loses_a_wake_up_reliable) {
+  wake_rounds_opts(false, true, 0, 64);
+}
+
+Test(wake, staying_awake_never_loses_a_wake_up_in_libuv) {
+  wake_rounds_opts(true, false, 1000, 64);
+}
+
+Test(wake, staying_awake_never_loses_a_wake_up_in_libuv_reliable) {
+  wake_rounds_opts(true, true, 0, 300);
+}
+
+/* The bound is checked. */
+Test(wake, spin_bound_out_of_range) {
+  struct shmbus_sub_opts so = {.spin_us = SHMBUS_SPIN_MAX_US + 1};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_sub *sub;
+
+  cr_assert_eq(shmbus_sub_open(bus, "t/spin", &so, &sub), -EINVAL);
+  so.spin_us = SHMBUS_SPIN_MAX_US;
+  cr_assert_eq(shmbus_sub_open(bus, "t/spin", &so, &sub), 0);
+  shmbus_sub_close(sub);
+  so.spin_us = SHMBUS_SPIN_NEVER;
+  cr_assert_eq(shmbus_sub_open(bus, "t/spin", &so, &sub), 0);
   shmbus_bus_close(bus);
 }
