@@ -114,6 +114,7 @@ void shmbus__layout_format_member(void *member, const struct shmbus__layout *l, 
   c->uid = uid;
   shmbus__store_relaxed(&c->gen, 0);
   shmbus__store_relaxed(&c->sleep_summary, 0);
+  shmbus__store_relaxed(&c->sleep_epoch, 0);
   /* Magic last, as for the data header. */
   shmbus__fence_release();
   c->magic = SHMBUS__MAGIC_MEMBER;

@@ -200,16 +200,21 @@ struct shmbus__member_hdr {
    * slowest reliable cursor know to rescan. sleep_summary: bit w set means
    * sleepers[w] may have bits set; set by a subscriber going to sleep,
    * cleared by that subscriber when it wakes and its word is empty.
+   * sleep_epoch: incremented (seq_cst) by every subscriber of the file
+   * going to sleep, after its bits: a publisher that finds it unchanged
+   * since a scan that signalled every sleeper it found skips the scan.
    * Written by this uid's subscribers (and the daemon) only. */
   shmbus__a64 gen;
   shmbus__a64 sleep_summary;
-  uint8_t pad2[SHMBUS__MEMBER_HDR_SIZE - 256 - 16];
+  shmbus__a64 sleep_epoch;
+  uint8_t pad2[SHMBUS__MEMBER_HDR_SIZE - 256 - 24];
 };
 _Static_assert(sizeof(struct shmbus__member_hdr) == SHMBUS__MEMBER_HDR_SIZE, "member header size");
 _Static_assert(offsetof(struct shmbus__member_hdr, uid) == 44, "member identity");
 _Static_assert(offsetof(struct shmbus__member_hdr, peer_epoch) == 128, "epoch on its own lines");
 _Static_assert(offsetof(struct shmbus__member_hdr, gen) == 256, "hot line");
 _Static_assert(offsetof(struct shmbus__member_hdr, sleep_summary) == 264, "summary beside gen");
+_Static_assert(offsetof(struct shmbus__member_hdr, sleep_epoch) == 272, "epoch beside summary");
 
 /* One per subscriber, in its uid's member file. The first line is what
  * publishers read (state, cursor, sleep ticket, deadline); the second holds

@@ -2,9 +2,15 @@
 #include "notify.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* The table slot of global record g; allocates the table on first use.
  * NULL when g is out of range or memory is short. */
+/* Forgets the epochs: the next wake scans every member file. */
+static void notify_rescan(struct shmbus__notify *n) {
+  memset(n->scanned, 0, sizeof(n->scanned));
+}
+
 static struct shmbus__notify_tab *notify_tab(struct shmbus__notify *n, uint32_t g, bool alloc) {
   struct shmbus__notify_tab *t;
   uint32_t i;
@@ -34,11 +40,14 @@ void shmbus__notify_init(struct shmbus__notify *n, enum shmbus__notify_kind kind
   /* Sleepers live in every member file, publisher records in one place. */
   n->n = kind == SHMBUS__NOTIFY_SLEEPERS ? per * SHMBUS__MAX_MEMBERS : per;
   n->pending = false;
+  notify_rescan(n);
 }
 
 void shmbus__notify_set(struct shmbus__notify *n, uint32_t g, shmbus__event_handle ev) {
   struct shmbus__notify_tab *t = notify_tab(n, g, shmbus__handle_ok(ev));
 
+  /* A new owner may be asleep on a ticket a skipped scan would miss. */
+  notify_rescan(n);
   if (t == NULL) {
     shmbus__fd_close(ev);
     return;
@@ -66,6 +75,7 @@ void shmbus__notify_table_free(struct shmbus__notify *n, uint32_t m) {
 
   if (m >= SHMBUS__MAX_MEMBERS)
     return;
+  notify_rescan(n);
   t = &n->tabs[m];
   for (i = 0; t->ev != NULL && i < n->per; i++)
     shmbus__fd_close(t->ev[i]);
@@ -90,6 +100,7 @@ void shmbus__notify_clear(struct shmbus__notify *n) {
   uint32_t m;
   uint32_t i;
 
+  notify_rescan(n);
   for (m = 0; m < SHMBUS__MAX_MEMBERS; m++) {
     for (i = 0; n->tabs[m].ev != NULL && i < n->per; i++) {
       shmbus__fd_close(n->tabs[m].ev[i]);
@@ -106,6 +117,7 @@ void shmbus__notify_free(struct shmbus__notify *n) {
   n->n = 0;
   n->per = 0;
   n->pending = false;
+  notify_rescan(n);
 }
 
 /* One bit the ring's scan found set: record g's owner waits with `ticket`
@@ -119,6 +131,7 @@ static void notify_one(void *ctx, uint32_t g, uint64_t ticket) {
 
   if (t == NULL) {
     n->pending = true;
+    n->missed = true;
     return;
   }
   i = g % n->per;
@@ -126,11 +139,14 @@ static void notify_one(void *ctx, uint32_t g, uint64_t ticket) {
     return;
   if (!shmbus__handle_ok(t->ev[i])) {
     n->pending = true;
+    n->missed = true;
     return;
   }
   if (shmbus__event_signal(t->ev[i]) == 0) {
     t->signalled[i] = ticket;
     n->signals++;
+  } else {
+    n->missed = true;
   }
 }
 
@@ -141,8 +157,20 @@ void shmbus__notify_wake(struct shmbus__notify *n, const struct shmbus__ring *ri
    * a compare. */
   n->pending = false;
   if (n->kind == SHMBUS__NOTIFY_SLEEPERS) {
-    for (m = 0; m < ring->n_members; m++)
+    /* A member file mapped anew has epochs of its own. */
+    if (n->view_gen != ring->view_gen) {
+      notify_rescan(n);
+      n->view_gen = ring->view_gen;
+    }
+    for (m = 0; m < ring->n_members && m < SHMBUS__MAX_MEMBERS; m++) {
+      uint64_t epoch = shmbus__ring_sleep_epoch(ring, m);
+      if (n->scanned[m] && n->epoch[m] == epoch)
+        continue; /* every sleeper there was signalled on its ticket */
+      n->missed = false;
       shmbus__ring_scan_sleepers(ring, m, notify_one, n);
+      n->epoch[m] = epoch;
+      n->scanned[m] = !n->missed;
+    }
   } else {
     shmbus__ring_scan_pub_waiters(ring, notify_one, n);
   }

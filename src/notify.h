@@ -15,7 +15,9 @@
  * index (struct shmbus__notify, filled from the daemon's peer_join events)
  * and signals each owner once per ticket: a sleeper that went to sleep
  * again has a new ticket and is signalled again, one still asleep on the
- * same ticket is not (no syscall storms). The bits are untrusted: a forged
+ * same ticket is not (no syscall storms). A member file whose sleep epoch
+ * has not moved since a scan that signalled every sleeper is not scanned
+ * again (ring.c, "Sleep epoch"). The bits are untrusted: a forged
  * bit costs a load and a compare, never a signal to someone unknown. The
  * daemon keeps its own list of the participants it knows and asks
  * shmbus__notify_waiting about each (O(participants), whatever the bitmaps
@@ -58,6 +60,13 @@ struct shmbus__notify {
   bool pending; /* a bit was seen whose owner's event is not known yet */
   enum shmbus__notify_kind kind;
   uint64_t signals; /* signals sent through this directory (wake-ups); only grows */
+  /* Sleepers: per member file, the sleep epoch read before the last scan
+   * that signalled every sleeper it found (valid when `scanned` says so);
+   * while it stays the same, the scan is skipped. */
+  bool missed; /* the current scan left a sleeper unsignalled */
+  uint64_t view_gen; /* the ring view's view_gen they were read in (files may change) */
+  bool scanned[SHMBUS__MAX_MEMBERS];
+  uint64_t epoch[SHMBUS__MAX_MEMBERS];
 };
 
 /* Sizes an empty directory for a topic's parameters: sleepers in every

@@ -62,6 +62,19 @@
  * costs a publisher a load per change, never a syscall. While nobody
  * sleeps, a commit costs one load per member file of lines nobody writes.
  *
+ * Sleep epoch. After its two bits, a subscriber going to sleep increments
+ * its member file's `sleep_epoch` (seq_cst RMW). A publisher remembers,
+ * per member file, the epoch it read (seq_cst, after its summary load)
+ * before a scan that signalled every sleeper it found; while the summary
+ * is non-zero and the epoch unchanged, every bit set belongs to a sleeper
+ * it already signalled on that ticket, and it skips the scan. A sleeper
+ * whose reload missed the commit incremented the epoch before that
+ * reload, hence before the commit and the publisher's epoch load in the
+ * total order: the publisher sees a new epoch and scans. Without this, a
+ * publisher rescanned the bitmap on every commit from its signal until
+ * the woken subscriber ran and cleared its bit (25 scans per signal in a
+ * profile). A forged epoch only concerns the forger's own uid.
+ *
  * Waiting for room is the mirror image in the data file: a publisher
  * increments its `wait_ticket`, sets its `pub_waiters` bit and summary
  * bit, re-checks and blocks; a reliable subscriber, after each cursor
@@ -1035,6 +1048,10 @@ bool shmbus__ring_sub_arm(struct shmbus__ring_sub *sub) {
    * second, so a publisher that sees the summary bit finds our bit. */
   shmbus__fetch_or_seq_cst(&mb->sleepers[i / 64], UINT64_C(1) << (i % 64));
   shmbus__fetch_or_seq_cst(&mb->hdr->sleep_summary, UINT64_C(1) << (i / 64));
+  /* After the bits, before the reload: a publisher that reads the new
+   * epoch finds our bit and ticket; one whose commit we miss below reads
+   * it (its epoch load follows its commit in the total order). */
+  shmbus__fetch_add_seq_cst(&mb->hdr->sleep_epoch, 1);
   shmbus__store_relaxed(&sub->rec->sleeps, shmbus__load_relaxed(&sub->rec->sleeps) + 1);
   return !ring_word_ready(sub, shmbus__load_seq_cst(&ring_slot(r, sub->cursor)->word));
 }
@@ -1102,6 +1119,13 @@ bool shmbus__ring_any_sleeper(const struct shmbus__ring *r) {
     /* seq_cst: after the seq_cst commit store (sleep protocol). */
     any |= shmbus__load_seq_cst(&r->mapped[k]->sleep_summary);
   return any != 0;
+}
+
+uint64_t shmbus__ring_sleep_epoch(const struct shmbus__ring *r, uint32_t m) {
+  if (m >= r->n_members || r->members[m].hdr == NULL)
+    return 0;
+  /* seq_cst: after the seq_cst commit store and summary load. */
+  return shmbus__load_seq_cst(&r->members[m].hdr->sleep_epoch);
 }
 
 bool shmbus__ring_sub_sleeping(const struct shmbus__ring *r, uint32_t g) {

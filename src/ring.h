@@ -280,6 +280,11 @@ bool shmbus__ring_any_sleeper(const struct shmbus__ring *ring);
 
 /* Whether one record's bit is set (the daemon wakes the parts it knows). */
 bool shmbus__ring_sub_sleeping(const struct shmbus__ring *ring, uint32_t g);
+
+/* Member file m's sleep epoch (seq_cst load; 0 when it is not mapped):
+ * incremented by each of its subscribers going to sleep (see the top of
+ * ring.c). */
+uint64_t shmbus__ring_sleep_epoch(const struct shmbus__ring *ring, uint32_t m);
 bool shmbus__ring_pub_waiting(const struct shmbus__ring *ring, uint32_t i);
 
 /* The record of global subscriber index g, or NULL when g is out of range

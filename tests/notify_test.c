@@ -108,6 +108,64 @@ Test(notify, sleepers_are_signalled_once_per_ticket) {
   shmbus__region_close(&rg);
 }
 
+/* The sleep epoch: while it stays, a scan that signalled every sleeper is
+ * not repeated (a bit set without going to sleep the proper way, i.e.
+ * without the epoch, is not looked at); a real sleep moves it, and so does
+ * a new owner in the directory. */
+Test(notify, unchanged_sleep_epoch_skips_the_scan) {
+  struct shmbus__region rg;
+  struct shmbus__ring_sub a, b;
+  struct shmbus__notify n = {0};
+  shmbus__event_handle dup_a, dup_b;
+  shmbus__event_handle ev_a, ev_b;
+  uint64_t e;
+
+  tu_region(&rg, 16, 64, 4, 2);
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &a, false, 0, 1), 0);
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &b, false, 0, 2), 0);
+  shmbus__notify_init(&n, SHMBUS__NOTIFY_SLEEPERS, 4);
+  ev_a = nt_event(&dup_a);
+  ev_b = nt_event(&dup_b);
+  shmbus__notify_set(&n, a.index, dup_a);
+  shmbus__notify_set(&n, b.index, dup_b);
+
+  e = shmbus__ring_sleep_epoch(&rg.ring, 0);
+  cr_assert(shmbus__ring_sub_arm(&a));
+  cr_assert_eq(shmbus__ring_sleep_epoch(&rg.ring, 0), e + 1, "a sleep moves the epoch");
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev_a), 1);
+  cr_assert_eq(n.signals, 1);
+  cr_assert(n.scanned[0]);
+
+  /* b's bit appears without the epoch (not a proper sleep): skipped. */
+  shmbus__fetch_or_seq_cst(&rg.ring.sleepers[0], UINT64_C(1) << (b.index % 4));
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev_b), 0, "the epoch did not move: no scan");
+  /* b goes to sleep properly: the epoch moves, the scan finds it. */
+  cr_assert(shmbus__ring_sub_arm(&b));
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev_b), 1);
+  cr_assert_eq(nt_signalled(ev_a), 0, "a's ticket was signalled already");
+  cr_assert_eq(n.signals, 2);
+
+  /* A new owner forgets the epochs. */
+  shmbus__fetch_add_seq_cst(&b.rec->sleep_ticket, 1);
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev_b), 0);
+  shmbus__notify_set(&n, b.index, SHMBUS__OS_HANDLE_INVALID);
+  cr_assert_eq(shmbus__fd_dup(ev_b, &dup_b), 0);
+  shmbus__notify_set(&n, b.index, dup_b);
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev_b), 1, "rescanned after the directory changed");
+
+  shmbus__notify_free(&n);
+  shmbus__ring_sub_detach(&a);
+  shmbus__ring_sub_detach(&b);
+  shmbus__fd_close(ev_a);
+  shmbus__fd_close(ev_b);
+  shmbus__region_close(&rg);
+}
+
 Test(notify, waiting_publishers_are_signalled_once_per_ticket) {
   struct shmbus__region rg;
   struct shmbus__ring_sub sub;
