@@ -105,6 +105,8 @@ struct shmbus_sub {
   uint64_t empty_ns; /* when a wait last found nothing; 0 once a message came */
   uint64_t gap_ns;   /* the estimated time from "nothing" to the next message */
   uint32_t spin_ns;  /* the longest stay awake; 0: never */
+  uint32_t skip;     /* sleeps still to take without staying awake (after a vain one) */
+  uint32_t backoff;  /* the next `skip` after a vain stay awake: 1, 2, 4 ... 64 */
 };
 
 struct shmbus_bus {

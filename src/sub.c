@@ -20,6 +20,8 @@ static void sub_spin_init(shmbus_sub *sub, uint32_t spin_us) {
     sub->spin_ns = (spin_us != 0 ? spin_us : SHMBUS_SPIN_DEFAULT_US) * 1000u;
   sub->gap_ns = (uint64_t)sub->spin_ns * 4u;
   sub->empty_ns = 0;
+  sub->skip = 0;
+  sub->backoff = 1;
 }
 
 /* A message came after a wait found nothing: its publisher's stamp minus
@@ -54,18 +56,32 @@ bool shmbus__sub_linger(shmbus_sub *sub) {
     sub->empty_ns = now;
   if (sub->spin_ns == 0 || sub->gap_ns >= sub->spin_ns)
     return false;
+  /* Staying awake was in vain lately: the next message came only after we
+   * slept, however close its stamp. That is what a publisher on our own
+   * CPU looks like (a ping-pong on one CPU: it can only run once we
+   * sleep), so back off exponentially before trying again. */
+  if (sub->skip > 0) {
+    sub->skip--;
+    return false;
+  }
   /* Twice the estimate, plus a microsecond for the clock's own cost. */
   budget = sub->gap_ns * 2u + 1000u;
   if (budget > sub->spin_ns)
     budget = sub->spin_ns;
   end = now + budget;
   for (i = 1;; i++) {
-    if (shmbus__ring_sub_ready(&sub->ring))
+    if (shmbus__ring_sub_ready(&sub->ring)) {
+      sub->backoff = 1;
       return true;
+    }
     shmbus__cpu_relax();
     /* The clock (vDSO, tens of ns) every 16 polls. */
-    if ((i & 15u) == 0 && shmbus__clock_mono_ns() >= end)
+    if ((i & 15u) == 0 && shmbus__clock_mono_ns() >= end) {
+      sub->skip = sub->backoff;
+      if (sub->backoff < 64u)
+        sub->backoff *= 2u;
       return false;
+    }
   }
 }
 
