@@ -106,7 +106,7 @@ struct shmbus_sub {
   uint64_t gap_ns;   /* the estimated time from "nothing" to the next message */
   uint32_t spin_ns;  /* the longest stay awake; 0: never */
   uint32_t skip;     /* sleeps still to take without staying awake (after a vain one) */
-  uint32_t backoff;  /* the next `skip` after a vain stay awake: 1, 2, 4 ... 64 */
+  uint32_t backoff;  /* the next `skip` after a vain stay awake: 1, 2, 4, 8 */
 };
 
 struct shmbus_bus {

@@ -78,7 +78,7 @@ bool shmbus__sub_linger(shmbus_sub *sub) {
     /* The clock (vDSO, tens of ns) every 16 polls. */
     if ((i & 15u) == 0 && shmbus__clock_mono_ns() >= end) {
       sub->skip = sub->backoff;
-      if (sub->backoff < 64u)
+      if (sub->backoff < 8u)
         sub->backoff *= 2u;
       return false;
     }
