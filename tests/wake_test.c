@@ -89,17 +89,20 @@ static void wake_uv_msg(shmbus_sub *sub, const void *data, size_t len,
   struct wake_sub *w = arg;
   (void)info;
   wake_check(w, data, len);
-  if (atomic_load_explicit(&w->got, memory_order_relaxed) == wake_total(w)) {
-    (void)shmbus_uv_sub_stop(sub);
+  (void)sub;
+  /* The loop stops after this callback, once its in-place read (reliable)
+   * has ended; the thread stops delivery then. */
+  if (atomic_load_explicit(&w->got, memory_order_relaxed) == wake_total(w))
     uv_stop(&w->loop);
-  }
 }
 
 static void *wake_uv(void *arg) {
   struct wake_sub *w = arg;
 
-  if ((w->err = shmbus_uv_sub_start(w->sub, &w->loop, wake_uv_msg, w)) == 0)
+  if ((w->err = shmbus_uv_sub_start(w->sub, &w->loop, wake_uv_msg, w)) == 0) {
     (void)uv_run(&w->loop, UV_RUN_DEFAULT);
+    w->err = shmbus_uv_sub_stop(w->sub);
+  }
   return NULL;
 }
 
