@@ -388,7 +388,7 @@ struct ctl {
   uint64_t t_start, t_stop, published, pub_cpu_ns;
   uint64_t rts, b_cpu_ns;
   uint64_t pub_nvcsw, b_nvcsw; /* voluntary context switches: publisher (or A), B */
-  uint64_t same_cpu; /* latency: round trips during which A and B ran on one CPU */
+  uint64_t same_cpu;           /* latency: round trips during which A and B ran on one CPU */
   struct sub_slot subs[BX_MAX_SUBS];
 };
 

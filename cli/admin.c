@@ -141,12 +141,10 @@ static void config_usage(FILE *f) {
 }
 
 int cli_config(int argc, char **argv) {
-  static const struct option longopts[] = {{"uid", required_argument, NULL, 'u'},
-                                           {"gid", required_argument, NULL, 'g'},
-                                           {"owner", required_argument, NULL, 'o'},
-                                           {"system", no_argument, NULL, 0x103},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"uid", required_argument, NULL, 'u'},   {"gid", required_argument, NULL, 'g'},
+      {"owner", required_argument, NULL, 'o'}, {"system", no_argument, NULL, 0x103},
+      {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
   struct config_cred cred = {geteuid(), getegid(), NULL, 0};
   uint32_t owner = geteuid(), v;
   bool system = cli_global.system, owner_set = false;

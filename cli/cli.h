@@ -54,7 +54,7 @@ extern struct cli_bus_args cli_global;
 #define CLI_BUS_HELP                                                                               \
   "      --dir DIR        bus directory (default: $SHMBUS_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"    \
   "                       else /tmp/shmbus-UID); it must exist unless it is the default\n"         \
-  "      --system         the system-wide bus, " CLI_SYSTEM_DIR " (never autostarted)\n"          \
+  "      --system         the system-wide bus, " CLI_SYSTEM_DIR " (never autostarted)\n"           \
   "      --name NAME      this participant's name, shown by `shmbus stat` (default: shmbus)\n"     \
   "      --no-autostart   never start shmbusd (also: SHMBUS_NO_AUTOSTART=1)\n"                     \
   "                       (these four may also come before the verb)\n"
@@ -69,7 +69,7 @@ extern struct cli_bus_args cli_global;
   }
 #define CLI_TOPIC_HELP                                                                             \
   "      --slots N        ring slots of a new topic, a power of two (default 256)\n"               \
-  "      --slot-size B    largest message of a new topic in bytes, K/M suffixes\n"               \
+  "      --slot-size B    largest message of a new topic in bytes, K/M suffixes\n"                 \
   "                       (default 1024, at most 64M)\n"                                           \
   "      --max-subs N     subscribers a new topic takes (default 64)\n"                            \
   "      --max-pubs N     publishers a new topic takes (default 16)\n"                             \
@@ -144,11 +144,11 @@ int cli_ls(int argc, char **argv);
 int cli_stat(int argc, char **argv);
 int cli_daemon(int argc, char **argv);
 int cli_config(int argc, char **argv);
-int cli_topic(int argc, char **argv); /* topic.c */
-int cli_hz(int argc, char **argv);    /* hz.c, rate.c */
-int cli_bw(int argc, char **argv);    /* bw.c, rate.c */
+int cli_topic(int argc, char **argv);   /* topic.c */
+int cli_hz(int argc, char **argv);      /* hz.c, rate.c */
+int cli_bw(int argc, char **argv);      /* bw.c, rate.c */
 int cli_metrics(int argc, char **argv); /* metrics.c, http.c */
-int cli_record(int argc, char **argv); /* record.c */
-int cli_play(int argc, char **argv);   /* play.c */
+int cli_record(int argc, char **argv);  /* record.c */
+int cli_play(int argc, char **argv);    /* play.c */
 
 #endif /* SHMBUS_CLI_H */

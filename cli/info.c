@@ -251,8 +251,8 @@ static void stat_print(const json_t *t) {
          (long long)info_int(t, "max_subs"), (long long)info_int(t, "max_pubs"),
          (long long)info_int(t, "head"), (long long)info_int(t, "members"),
          (long long)info_int(t, "repaired"));
-  printf("\n%-20s %8s %8s %10s %12s %10s %8s\n", "SUBSCRIBER", "PID", "RELIABLE", "LAG",
-         "RECEIVED", "LOST", "DEMOTED");
+  printf("\n%-20s %8s %8s %10s %12s %10s %8s\n", "SUBSCRIBER", "PID", "RELIABLE", "LAG", "RECEIVED",
+         "LOST", "DEMOTED");
   json_array_foreach(json_object_get(t, "subs"), i, p) {
     printf("%-20s %8lld %8s %10lld %12lld %10lld %8lld\n", info_str(p, "name"),
            (long long)info_int(p, "pid"),

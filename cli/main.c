@@ -24,7 +24,8 @@ static const struct main_verb {
      "publish TEXT, each line of stdin, --json, --file, or\n"
      "synthetic payloads (--count N --size BYTES)"},
     {"echo", cli_echo, "echo TOPIC...",
-     "print messages as they arrive; a PATTERN such as\n'sensors/**' takes present and future topics"},
+     "print messages as they arrive; a PATTERN such as\n'sensors/**' takes present and future "
+     "topics"},
     {"hz", cli_hz, "hz TOPIC...", "publish rate and intervals, once a second"},
     {"bw", cli_bw, "bw TOPIC...", "bandwidth and message sizes, once a second"},
     {"metrics", cli_metrics, "metrics",
@@ -60,30 +61,29 @@ static void main_usage(FILE *f) {
     }
     fputc('\n', f);
   }
-  fprintf(f,
-          "\n"
-          "bus options, before the verb or after it (every verb that talks to the daemon):\n"
-          "  --dir DIR             bus directory (default: $SHMBUS_DIR, else\n"
-          "                        $XDG_RUNTIME_DIR/shmbus, else /tmp/shmbus-UID)\n"
-          "  --system              the system-wide bus, " CLI_SYSTEM_DIR ", never autostarted\n"
-          "  --name NAME           this participant's name in `shmbus stat`\n"
-          "  --no-autostart        never start shmbusd\n"
-          "\n"
-          "A short option means the same in every verb that has it: -j --json, -n --count,\n"
-          "-q --quiet, -i --interval, -t --timeout, -w --wait-subs, -h --help (and, in\n"
-          "the one verb that has each, -f -s -r -l in pub, -x -R -H -v in echo, -u -g -o\n"
-          "in config, -o --output and -d --duration in record).\n"
-          "`shmbus VERB --help` describes each verb; man shmbus(1) has everything.\n"
-          "\n"
-          "Only pub, echo, record and play start a daemon when none runs (autostart), and\n"
-          "only on the default per-user bus; they say so on stderr when they do.\n"
-          "\n"
-          "exit status: 0 success; 1 error (the bus or daemon refused, bad input, I/O);\n"
-          "2 bad command line; 3 `echo --timeout` ended without receiving anything.\n"
-          "\n"
-          "environment: SHMBUS_DIR (bus directory), SHMBUS_NO_AUTOSTART=1 (never start\n"
-          "shmbusd), SHMBUS_DAEMON (the shmbusd to start), SHMBUS_IDLE_EXIT (seconds an\n"
-          "autostarted shmbusd stays idle before it exits; 0: never; default 60).\n");
+  fprintf(f, "\n"
+             "bus options, before the verb or after it (every verb that talks to the daemon):\n"
+             "  --dir DIR             bus directory (default: $SHMBUS_DIR, else\n"
+             "                        $XDG_RUNTIME_DIR/shmbus, else /tmp/shmbus-UID)\n"
+             "  --system              the system-wide bus, " CLI_SYSTEM_DIR ", never autostarted\n"
+             "  --name NAME           this participant's name in `shmbus stat`\n"
+             "  --no-autostart        never start shmbusd\n"
+             "\n"
+             "A short option means the same in every verb that has it: -j --json, -n --count,\n"
+             "-q --quiet, -i --interval, -t --timeout, -w --wait-subs, -h --help (and, in\n"
+             "the one verb that has each, -f -s -r -l in pub, -x -R -H -v in echo, -u -g -o\n"
+             "in config, -o --output and -d --duration in record).\n"
+             "`shmbus VERB --help` describes each verb; man shmbus(1) has everything.\n"
+             "\n"
+             "Only pub, echo, record and play start a daemon when none runs (autostart), and\n"
+             "only on the default per-user bus; they say so on stderr when they do.\n"
+             "\n"
+             "exit status: 0 success; 1 error (the bus or daemon refused, bad input, I/O);\n"
+             "2 bad command line; 3 `echo --timeout` ended without receiving anything.\n"
+             "\n"
+             "environment: SHMBUS_DIR (bus directory), SHMBUS_NO_AUTOSTART=1 (never start\n"
+             "shmbusd), SHMBUS_DAEMON (the shmbusd to start), SHMBUS_IDLE_EXIT (seconds an\n"
+             "autostarted shmbusd stays idle before it exits; 0: never; default 60).\n");
 }
 
 struct cli_bus_args cli_global = {NULL, NULL, SHMBUS_AUTOSTART_DEFAULT, false};
@@ -97,7 +97,7 @@ static int main_global_opts(int argc, char **argv) {
     const char *a = argv[i];
     const char *val = NULL;
     size_t n = strcspn(a, "=");
-    bool takes = strncmp(a, "--dir", n) == 0 && n == 5 ? true
+    bool takes = strncmp(a, "--dir", n) == 0 && n == 5    ? true
                  : strncmp(a, "--name", n) == 0 && n == 6 ? true
                                                           : false;
 
@@ -322,8 +322,10 @@ shmbus_bus *cli_bus_open(const char *verb, const struct cli_bus_args *a, int aut
             "(or `shmbusd --system` as root)",
             CLI_SYSTEM_DIR);
   } else if (rv == SHMBUS_ENODAEMON && dir != NULL && access(dir, F_OK) != 0 && errno == ENOENT) {
-    cli_err(verb, "the bus directory %s does not exist: no daemon runs there (a typo in --dir "
-                  "or $SHMBUS_DIR?)", dir);
+    cli_err(verb,
+            "the bus directory %s does not exist: no daemon runs there (a typo in --dir "
+            "or $SHMBUS_DIR?)",
+            dir);
   } else if (rv == SHMBUS_ENODAEMON) {
     cli_err(verb, "no bus daemon is running%s%s and autostart is %s; start one with `shmbusd`%s",
             dir != NULL ? " on " : "", dir != NULL ? dir : "",
@@ -342,8 +344,9 @@ shmbus_bus *cli_bus_open(const char *verb, const struct cli_bus_args *a, int aut
 bool cli_reserved_topic(const char *verb, const char *topic, const char *what) {
   if (strncmp(topic, "$sys/", 5) != 0)
     return false;
-  cli_err(verb, "cannot %s \"%s\": names starting with $sys/ are reserved for the daemon's own "
-                "topics",
+  cli_err(verb,
+          "cannot %s \"%s\": names starting with $sys/ are reserved for the daemon's own "
+          "topics",
           what, topic);
   return true;
 }

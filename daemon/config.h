@@ -61,7 +61,7 @@ struct config_limits {
   uint64_t unread_bytes; /* bytes of unread snapshot replies of one uid (not owner/root) */
   uint64_t retained;     /* retained topics one uid created that still exist */
   uint64_t retained_memory; /* bytes of the retained topics one uid created */
-  uint64_t deadline_ms;  /* system bus: the longest a publisher waits for one reliable subscriber */
+  uint64_t deadline_ms; /* system bus: the longest a publisher waits for one reliable subscriber */
 };
 
 #define CONFIG_LIMIT_TOPICS 1024u

@@ -37,7 +37,7 @@ struct main_ctx {
   uv_signal_t sig_term;
   uv_signal_t sig_int;
   uv_signal_t sig_hup;
-  int nsignals; /* how many of the above are initialised */
+  int nsignals;          /* how many of the above are initialised */
   uv_timer_t idle_timer; /* --idle-exit */
   bool idle_init;
   uint64_t idle_ms;    /* --idle-exit in milliseconds */

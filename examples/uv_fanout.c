@@ -96,11 +96,11 @@ static int run_subscriber(int id, const char *topic, int ready_fd) {
   shmbus_sub_stats(sub, &stats);
   printf("subscriber %d (%s, pid %d): received %" PRIu64 " lost %" PRIu64
          " checksum errors %" PRIu64 "; last: \"%s\"\n",
-         id, so.reliable ? "reliable" : "lossy", (int)getpid(), stats.received, stats.lost,
-         st.bad, st.last);
+         id, so.reliable ? "reliable" : "lossy", (int)getpid(), stats.received, stats.lost, st.bad,
+         st.last);
   fflush(stdout);
   rv = st.bad != 0 || (so.reliable && stats.lost != 0) || st.last[0] == '\0';
-  shmbus_bus_close(bus); /* closes the subscriber too */
+  shmbus_bus_close(bus);         /* closes the subscriber too */
   uv_run(&loop, UV_RUN_DEFAULT); /* lets libuv finish closing our handles */
   uv_loop_close(&loop);
   return rv;

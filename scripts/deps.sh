@@ -7,6 +7,7 @@
 #   scripts/deps.sh --bench     also shmbus-bench's peers: ZeroMQ, iceoryx 2.0 (RouDi and the C
 #                               binding) where the distribution has it (Debian 12 does)
 #   scripts/deps.sh --fuzz      also clang with libFuzzer (scripts/fuzz.sh)
+#   scripts/deps.sh --format    also clang-format (scripts/format.sh)
 #   scripts/deps.sh --package   also what dpkg-buildpackage needs for debian/ (scripts/package.sh)
 #   scripts/deps.sh --installed only a compiler, CMake and pkg-config: build against the
 #                               installed packages (demo.sh --installed, consumer-test.sh --installed)
@@ -49,6 +50,8 @@ for arg in "$@"; do
     # suite's iceoryx smoke test is skipped too.
     --bench) packages+=(libzmq3-dev iceoryx libiceoryx-binding-c-dev) ;;
     --fuzz) packages+=(clang libclang-rt-dev) ;;
+    # clang-format for scripts/format.sh (the committed format is clang-format 14's, Debian 12).
+    --format) packages+=(clang-format) ;;
     --package) packages+=(debhelper dpkg-dev fakeroot) ;;
     --installed) packages=("${base[@]}") ;;
     *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;

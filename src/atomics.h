@@ -36,14 +36,14 @@ typedef _Atomic uint32_t shmbus__a32;
 #define shmbus__exchange_acq_rel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
 
 /* Compare-and-swap; on failure *expected receives the current value. */
-#define shmbus__cas_relaxed(p, expected, desired)                              \
-  atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_relaxed, \
+#define shmbus__cas_relaxed(p, expected, desired)                                                  \
+  atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_relaxed,        \
                                           memory_order_relaxed)
-#define shmbus__cas_acq_rel(p, expected, desired)                              \
-  atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_acq_rel, \
+#define shmbus__cas_acq_rel(p, expected, desired)                                                  \
+  atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_acq_rel,        \
                                           memory_order_acquire)
-#define shmbus__cas_seq_cst(p, expected, desired)                              \
-  atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_seq_cst, \
+#define shmbus__cas_seq_cst(p, expected, desired)                                                  \
+  atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_seq_cst,        \
                                           memory_order_seq_cst)
 
 #define shmbus__fence_acquire() atomic_thread_fence(memory_order_acquire)

@@ -70,7 +70,7 @@ struct shmbus__handle {
   /* The peers to wake: a publisher's directory holds the subscribers'
    * events (one table per member file), a subscriber's the publishers'. */
   struct shmbus__notify wake;
-  uint64_t woken; /* waits of the library (wait.c, uv.c) that this handle's event ended */
+  uint64_t woken;      /* waits of the library (wait.c, uv.c) that this handle's event ended */
   uint64_t epoch_seen; /* own member file's peer_epoch when we last read the socket */
   struct shmbus__uv_handle *uv;
   bool orphan; /* a new daemon could not take it back: re-open later */

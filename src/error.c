@@ -17,13 +17,13 @@ const char *shmbus_version(void) {
 
 const char *shmbus_strerror(int code) {
   switch (code) {
-#define SHMBUS__ERR_CASE(name, off, msg)                                       \
-  case SHMBUS_##name:                                                          \
+#define SHMBUS__ERR_CASE(name, off, msg)                                                           \
+  case SHMBUS_##name:                                                                              \
     return msg;
     SHMBUS_ERRNO_MAP(SHMBUS__ERR_CASE)
 #undef SHMBUS__ERR_CASE
-#define SHMBUS__ERRNO_CASE(name, msg)                                          \
-  case -name:                                                                  \
+#define SHMBUS__ERRNO_CASE(name, msg)                                                              \
+  case -name:                                                                                      \
     return msg;
     SHMBUS__ERRNO_TABLE(SHMBUS__ERRNO_CASE)
 #undef SHMBUS__ERRNO_CASE
@@ -36,13 +36,13 @@ const char *shmbus_strerror(int code) {
 
 const char *shmbus_err_name(int code) {
   switch (code) {
-#define SHMBUS__NAME_CASE(name, off, msg)                                      \
-  case SHMBUS_##name:                                                          \
+#define SHMBUS__NAME_CASE(name, off, msg)                                                          \
+  case SHMBUS_##name:                                                                              \
     return "SHMBUS_" #name;
     SHMBUS_ERRNO_MAP(SHMBUS__NAME_CASE)
 #undef SHMBUS__NAME_CASE
-#define SHMBUS__ERRNO_NAME(name, msg)                                          \
-  case -name:                                                                  \
+#define SHMBUS__ERRNO_NAME(name, msg)                                                              \
+  case -name:                                                                                      \
     return #name;
     SHMBUS__ERRNO_TABLE(SHMBUS__ERRNO_NAME)
 #undef SHMBUS__ERRNO_NAME

@@ -98,9 +98,9 @@ enum { SHMBUS__PUB_FREE = 0, SHMBUS__PUB_ACTIVE = 1 };
 /* Subscriber record states (sub_rec.state). */
 enum {
   SHMBUS__SUB_FREE = 0,
-  SHMBUS__SUB_JOINING = 1,  /* record taken, not yet visible to publishers */
-  SHMBUS__SUB_LOSSY = 2,    /* publishers never wait for it */
-  SHMBUS__SUB_RELIABLE = 3  /* publishers never overwrite what it has not read */
+  SHMBUS__SUB_JOINING = 1, /* record taken, not yet visible to publishers */
+  SHMBUS__SUB_LOSSY = 2,   /* publishers never wait for it */
+  SHMBUS__SUB_RELIABLE = 3 /* publishers never overwrite what it has not read */
 };
 
 /* The data file's header. Identity fields are written by the creator before
@@ -151,9 +151,9 @@ _Static_assert(offsetof(struct shmbus__data_hdr, pub_waiters) == 512, "publisher
  * repairer after that publisher died). One cache line, so publishers never
  * share a line. */
 struct shmbus__pub_rec {
-  shmbus__a32 state;     /* owner: CAS FREE->ACTIVE to take, store FREE to leave */
-  shmbus__a32 pid;       /* owner; informational, for repair and stats */
-  shmbus__a32 pub_id;    /* owner; the id stamped into every slot it writes */
+  shmbus__a32 state;  /* owner: CAS FREE->ACTIVE to take, store FREE to leave */
+  shmbus__a32 pid;    /* owner; informational, for repair and stats */
+  shmbus__a32 pub_id; /* owner; the id stamped into every slot it writes */
   uint32_t pad0;
   shmbus__a64 inflight;  /* owner; IDLE, CLAIMING, or the seq it holds between claim and commit */
   shmbus__a64 published; /* owner; messages committed, for stats */

@@ -63,7 +63,7 @@ struct shmbus__notify {
   /* Sleepers: per member file, the sleep epoch read before the last scan
    * that signalled every sleeper it found (valid when `scanned` says so);
    * while it stays the same, the scan is skipped. */
-  bool missed; /* the current scan left a sleeper unsignalled */
+  bool missed;       /* the current scan left a sleeper unsignalled */
   uint64_t view_gen; /* the ring view's view_gen they were read in (files may change) */
   bool scanned[SHMBUS__MAX_MEMBERS];
   uint64_t epoch[SHMBUS__MAX_MEMBERS];

@@ -20,8 +20,7 @@
  * the only directory autostart may create (a mistyped --dir or $SHMBUS_DIR
  * must not silently start a private daemon). Returns 0, or -ENAMETOOLONG
  * when it does not fit (a socket path must fit SHMBUS__ENDPOINT_MAX). */
-int shmbus__bus_dir(const char *explicit_dir, bool system, char *out, size_t cap,
-                    bool *is_default);
+int shmbus__bus_dir(const char *explicit_dir, bool system, char *out, size_t cap, bool *is_default);
 
 /* Joins dir and name into out (for the socket and lock paths). Returns 0
  * or -ENAMETOOLONG. */

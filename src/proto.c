@@ -156,8 +156,7 @@ struct proto_type {
 static const struct proto_type proto_types[SHMBUS__MSG_TYPE_COUNT] = {
     [SHMBUS__MSG_HELLO] = {"hello", PROTO_REQUEST, 0, PB(NAME), 0},
     [SHMBUS__MSG_OPEN] = {"open", PROTO_REQUEST, 1, PB(TOPIC) | PB(ROLE),
-                          PROTO_PARAMS | PB(RELIABLE) | PB(HISTORY) | PB(RETAIN) |
-                              PB(DEADLINE_MS)},
+                          PROTO_PARAMS | PB(RELIABLE) | PB(HISTORY) | PB(RETAIN) | PB(DEADLINE_MS)},
     [SHMBUS__MSG_ADOPT] = {"adopt", PROTO_REQUEST, 3,
                            PB(TOPIC) | PB(ROLE) | PB(INDEX) | PROTO_PARAMS, 0},
     [SHMBUS__MSG_CLOSE] = {"close", PROTO_REQUEST, 0, PROTO_RECORD, 0},

@@ -31,21 +31,21 @@
 enum shmbus__msg_type {
   SHMBUS__MSG_NONE = 0,
   /* client -> daemon (requests, each answered by one reply with its id) */
-  SHMBUS__MSG_HELLO,  /* name */
-  SHMBUS__MSG_OPEN,   /* topic, role, params?, reliable, history, retain, deadline_ms?;
-                       * fds [eventfd] */
-  SHMBUS__MSG_ADOPT,  /* topic, role, index, params; fds [data, own member file, eventfd] */
-  SHMBUS__MSG_CLOSE,  /* topic_id, role, index */
-  SHMBUS__MSG_STATUS, /* - */
-  SHMBUS__MSG_STOP,   /* - */
+  SHMBUS__MSG_HELLO,    /* name */
+  SHMBUS__MSG_OPEN,     /* topic, role, params?, reliable, history, retain, deadline_ms?;
+                         * fds [eventfd] */
+  SHMBUS__MSG_ADOPT,    /* topic, role, index, params; fds [data, own member file, eventfd] */
+  SHMBUS__MSG_CLOSE,    /* topic_id, role, index */
+  SHMBUS__MSG_STATUS,   /* - */
+  SHMBUS__MSG_STOP,     /* - */
   SHMBUS__MSG_SNAPSHOT, /* filter? */
   /* daemon -> client, replies */
-  SHMBUS__MSG_WELCOME, /* client_id, daemon_pid */
-  SHMBUS__MSG_OPENED,  /* topic_id, role, index, params, peers, member?, deadline_ms?;
-                        * fds [data, own member file] */
-  SHMBUS__MSG_OK,      /* - */
-  SHMBUS__MSG_ERROR,   /* code, text */
-  SHMBUS__MSG_STATUS_REPLY, /* daemon_pid, topics, clients, uptime_ms */
+  SHMBUS__MSG_WELCOME,        /* client_id, daemon_pid */
+  SHMBUS__MSG_OPENED,         /* topic_id, role, index, params, peers, member?, deadline_ms?;
+                               * fds [data, own member file] */
+  SHMBUS__MSG_OK,             /* - */
+  SHMBUS__MSG_ERROR,          /* code, text */
+  SHMBUS__MSG_STATUS_REPLY,   /* daemon_pid, topics, clients, uptime_ms */
   SHMBUS__MSG_SNAPSHOT_REPLY, /* size; fds [sealed memfd holding `size` bytes of msgpack] */
   /* daemon -> client, events (id 0) */
   SHMBUS__MSG_PEER_JOIN,  /* topic_id, role (of the peer), index; fds [eventfd], and for a
@@ -71,30 +71,30 @@ enum {
  * whoever holds the struct: shmbus__proto_recv hands them to the caller,
  * shmbus__proto_send does not take them (the caller closes its copies). */
 struct shmbus__msg {
-  uint32_t type;   /* enum shmbus__msg_type */
-  uint32_t id;     /* request id; a reply echoes it; 0 for events */
-  uint32_t has;    /* SHMBUS__HAS_* */
-  uint32_t role;   /* enum shmbus__role, or 0 */
+  uint32_t type; /* enum shmbus__msg_type */
+  uint32_t id;   /* request id; a reply echoes it; 0 for events */
+  uint32_t has;  /* SHMBUS__HAS_* */
+  uint32_t role; /* enum shmbus__role, or 0 */
   uint32_t topic_id;
-  uint32_t index;  /* publisher or subscriber record index */
+  uint32_t index; /* publisher or subscriber record index */
   uint32_t history;
-  uint32_t peers;  /* OPENED: number of PEER_JOIN events that follow */
+  uint32_t peers; /* OPENED: number of PEER_JOIN events that follow */
   uint32_t client_id;
   uint32_t daemon_pid;
   uint32_t topics;
   uint32_t clients;
   uint64_t uptime_ms;
-  uint64_t size; /* SNAPSHOT_REPLY: bytes in the attached memory file */
+  uint64_t size;        /* SNAPSHOT_REPLY: bytes in the attached memory file */
   uint32_t member;      /* OPENED: m of the participant's own member file */
   uint32_t deadline_ms; /* OPEN: a reliable subscriber's deadline; OPENED: the daemon's cap */
-  int32_t code;    /* ERROR: a negative shmbus code */
+  int32_t code;         /* ERROR: a negative shmbus code */
   bool reliable;
   bool retain;
   struct shmbus__params params; /* valid if has & SHMBUS__HAS_PARAMS */
   char topic[SHMBUS__TOPIC_MAX + 1];
   char name[SHMBUS__NAME_MAX + 1];
   char text[SHMBUS__TEXT_MAX + 1];
-  char filter[SHMBUS__TOPIC_MAX + 1]; /* SNAPSHOT: a topic name, or "" for all */
+  char filter[SHMBUS__TOPIC_MAX + 1];  /* SNAPSHOT: a topic name, or "" for all */
   uint32_t watch_id;                   /* WATCH, UNWATCH, TOPIC_*: the client's watch number */
   char pattern[SHMBUS__TOPIC_MAX + 1]; /* WATCH: a topic pattern (src/pattern.h) */
   shmbus__os_handle fds[SHMBUS__PROTO_MAX_FDS];

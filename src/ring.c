@@ -184,8 +184,7 @@ int shmbus__ring_view_add_member(struct shmbus__ring *r, uint32_t m, void *membe
 int shmbus__ring_view_remove_member(struct shmbus__ring *r, uint32_t m) {
   uint32_t k;
 
-  if (m >= SHMBUS__MAX_MEMBERS || r->members[m].hdr == NULL ||
-      (r->ctrl != NULL && m == r->own))
+  if (m >= SHMBUS__MAX_MEMBERS || r->members[m].hdr == NULL || (r->ctrl != NULL && m == r->own))
     return -EINVAL;
   for (k = 0; k < r->n_mapped; k++)
     if (r->mapped[k] == r->members[m].hdr) {
@@ -674,9 +673,8 @@ static uint64_t ring_history(const struct shmbus__ring *r, uint64_t head, uint32
   return head - back;
 }
 
-int shmbus__ring_sub_attach_member(struct shmbus__ring *r, uint32_t m,
-                                   struct shmbus__ring_sub *sub, bool reliable, uint32_t history,
-                                   uint32_t pid) {
+int shmbus__ring_sub_attach_member(struct shmbus__ring *r, uint32_t m, struct shmbus__ring_sub *sub,
+                                   bool reliable, uint32_t history, uint32_t pid) {
   struct shmbus__ring_member *mb;
   uint32_t i;
 
@@ -1105,8 +1103,8 @@ void shmbus__ring_scan_sleepers(const struct shmbus__ring *r, uint32_t m, shmbus
 
 void shmbus__ring_scan_pub_waiters(const struct shmbus__ring *r, shmbus__ring_scan_fn fn,
                                    void *ctx) {
-  ring_scan(&r->hdr->pub_wait_summary, r->hdr->pub_waiters, (r->max_pubs + 63) / 64, r->max_pubs,
-            0, &r->pubs[0].wait_ticket, sizeof(struct shmbus__pub_rec), fn, ctx);
+  ring_scan(&r->hdr->pub_wait_summary, r->hdr->pub_waiters, (r->max_pubs + 63) / 64, r->max_pubs, 0,
+            &r->pubs[0].wait_ticket, sizeof(struct shmbus__pub_rec), fn, ctx);
 }
 
 bool shmbus__ring_any_sleeper(const struct shmbus__ring *r) {

@@ -39,7 +39,7 @@ struct shmbus__ring {
   struct shmbus__member_hdr *ctrl;
   shmbus__a64 *sleepers;
   struct shmbus__sub_rec *subs;
-  uint32_t own; /* m of the own member file */
+  uint32_t own;       /* m of the own member file */
   uint32_t n_members; /* members[] may be mapped below this */
   struct shmbus__ring_member members[SHMBUS__MAX_MEMBERS];
   /* The mapped member headers, densely, in the order they were added
@@ -47,7 +47,7 @@ struct shmbus__ring {
   uint32_t n_mapped;
   struct shmbus__member_hdr *mapped[SHMBUS__MAX_MEMBERS];
   uint32_t view_gen; /* incremented whenever mapped[] changes (process-local) */
-  uint64_t mask; /* slot_count - 1 */
+  uint64_t mask;     /* slot_count - 1 */
   uint32_t slot_count;
   uint32_t slot_capacity;
   uint32_t slot_stride;
@@ -69,14 +69,14 @@ struct shmbus__ring {
 struct shmbus__ring_pub {
   struct shmbus__ring *ring;
   struct shmbus__pub_rec *rec;
-  uint32_t index;      /* record index */
-  uint32_t pub_id;     /* stamped into slots */
+  uint32_t index;                    /* record index */
+  uint32_t pub_id;                   /* stamped into slots */
   uint64_t gen[SHMBUS__MAX_MEMBERS]; /* gen of ring->mapped[k] when min_cursor was computed */
   uint32_t view_gen;                 /* ring->view_gen then */
-  uint64_t min_cursor; /* lower bound of reliable cursors; UINT64_MAX: none */
-  uint32_t blocker;    /* global index of the record min_cursor came from */
-  uint64_t wait_ticket; /* mirrors rec->wait_ticket */
-  bool waiting;        /* our pub_waiters bit is set */
+  uint64_t min_cursor;               /* lower bound of reliable cursors; UINT64_MAX: none */
+  uint32_t blocker;                  /* global index of the record min_cursor came from */
+  uint64_t wait_ticket;              /* mirrors rec->wait_ticket */
+  bool waiting;                      /* our pub_waiters bit is set */
   /* Reliable records this publisher no longer waits for (deadline): their
    * global index and the cursor they had then. A record leaves the list
    * once its cursor moves (it read again) or it stops being reliable. */
@@ -85,9 +85,9 @@ struct shmbus__ring_pub {
     uint32_t g;
     uint64_t cursor;
   } demoted[SHMBUS__RING_MAX_DEMOTED];
-  uint64_t demoted_min; /* slowest demoted cursor at the last rescan; UINT64_MAX: none */
+  uint64_t demoted_min;         /* slowest demoted cursor at the last rescan; UINT64_MAX: none */
   uint64_t deadline_overwrites; /* claims that overwrote what a demoted record had not read */
-  uint64_t loan_seq;   /* seq held by an open loan */
+  uint64_t loan_seq;            /* seq held by an open loan */
   bool loaned;
   uint64_t published;
   uint64_t overtaken;
@@ -122,7 +122,6 @@ struct shmbus__ring_sub {
    * the caller wakes them (shmbus__ring_scan_pub_waiters) and clears it. */
   bool pubs_waiting;
 };
-
 
 /* An in-place read. `data` points into the read-only slot area and is only
  * meaningful if shmbus__ring_view_end() then returns 0. */

@@ -126,8 +126,7 @@ Test(bus, autostart_starts_a_daemon) {
 
 /* A child that subscribes, tells the parent it listens, receives `count`
  * self-checking messages with blocking recv, and reports. */
-static int child_recv(const char *topic, bool reliable, uint32_t history, uint64_t count,
-                      int out) {
+static int child_recv(const char *topic, bool reliable, uint32_t history, uint64_t count, int out) {
   struct shmbus_sub_opts so = {0};
   struct report rep = {0};
   struct shmbus_sub_stats st;
@@ -365,7 +364,8 @@ Test(bus, killed_reliable_subscriber_stops_holding_publisher_back) {
     tu_fill(buf, 64, 1, (uint64_t)i);
     cr_assert_eq(shmbus_pub_publish(pub, buf, 64), 0);
   }
-  cr_assert_eq(shmbus_pub_publish(pub, buf, 64), SHMBUS_EFULL, "a stopped reliable subscriber holds");
+  cr_assert_eq(shmbus_pub_publish(pub, buf, 64), SHMBUS_EFULL,
+               "a stopped reliable subscriber holds");
   cr_assert_eq(shmbus_pub_wait(pub, 50), -ETIMEDOUT);
   kill(pid, SIGKILL);
   du_wait(pid);

@@ -31,7 +31,7 @@
 #endif
 
 static struct du_daemon d;
-static char work[64]; /* outputs, inputs, config files */
+static char work[64];         /* outputs, inputs, config files */
 static char saved_path[4096]; /* $PATH, which some tests change */
 
 static void setup(void) {
@@ -597,8 +597,8 @@ Test(cli, bus_options_before_the_verb) {
                0, "%s", ls.err);
   cr_assert_not_null(strstr(ls.out, "$sys/stats"), "%s", ls.out);
   cr_assert_eq(RUN(&bad, NULL, "--count", "3", "ls"), 2);
-  cr_assert_not_null(strstr(bad.err, "shmbus: unrecognized option '--count' before the verb"),
-                     "%s", bad.err);
+  cr_assert_not_null(strstr(bad.err, "shmbus: unrecognized option '--count' before the verb"), "%s",
+                     bad.err);
   run_free(&ls);
   run_free(&bad);
 }
@@ -660,8 +660,8 @@ Test(cli, config_check_takes_system) {
   const char *path = put_file("sys.conf", rules, strlen(rules));
   struct run a, b;
 
-  cr_assert_eq(RUN(&a, NULL, "--system", "config", "check", path, "sub", "news/x", "--uid", "5"),
-               0, "%s", a.err);
+  cr_assert_eq(RUN(&a, NULL, "--system", "config", "check", path, "sub", "news/x", "--uid", "5"), 0,
+               "%s", a.err);
   cr_assert_not_null(strstr(a.out, "decided by"), "%s", a.out);
   /* Owner root: uid 5 may not publish (default policy), root may. */
   cr_assert_eq(RUN(&b, NULL, "config", "check", "--system", path, "pub", "news/x", "--uid", "5"), 1,
@@ -743,8 +743,8 @@ Test(cli, pub_rate_pacing_stops_on_ctrl_c) {
   run_start(&echo, NULL, (const char *const[]){"echo", "t/slow", "--count", "1", NULL});
   /* One message now, the next due in 1000 s. */
   run_start(&pub, NULL,
-            (const char *const[]){"pub", "t/slow", "--wait-subs", "1", "--rate", "0.001",
-                                  "--count", "2", "x", NULL});
+            (const char *const[]){"pub", "t/slow", "--wait-subs", "1", "--rate", "0.001", "--count",
+                                  "2", "x", NULL});
   cr_assert_eq(run_wait(&echo), 0, "%s", echo.err);
   echo_summary(&echo, &r, &l, &e);
   cr_assert_eq(r, 1);
@@ -798,7 +798,8 @@ static void make_tree(char *tree, size_t cap, bool without_daemon) {
   char cmd[512];
 
   snprintf(tree, cap, "%s/tree", work);
-  snprintf(cmd, sizeof(cmd), "mkdir -p '%s/bin' '%s/bus' && chmod 700 '%s/bus' && cp '%s' '%s/bin/shmbus'%s%s%s%s",
+  snprintf(cmd, sizeof(cmd),
+           "mkdir -p '%s/bin' '%s/bus' && chmod 700 '%s/bus' && cp '%s' '%s/bin/shmbus'%s%s%s%s",
            tree, tree, tree, SHMBUS_CLI_PATH, tree, without_daemon ? "" : " && cp '",
            without_daemon ? "" : SHMBUSD_PATH, without_daemon ? "" : "' '",
            without_daemon ? "" : tree);
@@ -864,7 +865,7 @@ Test(cli, autostart_finds_the_daemon_beside_the_program_and_it_exits_when_idle) 
 
   if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
     cli_skip("valgrind 3.19 does not implement pidfd_open, which this test waits with "
-                 "(covered by the plain and sanitizer runs)");
+             "(covered by the plain and sanitizer runs)");
 
   make_tree(tree, sizeof(tree), false);
   snprintf(exe, sizeof(exe), "%s/bin/shmbus", tree);
@@ -919,7 +920,7 @@ Test(cli, autostart_finds_the_daemon_beside_the_shared_library) {
 
   if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
     cli_skip("valgrind 3.19 does not implement pidfd_open, which this test waits with "
-                 "(covered by the plain and sanitizer runs)");
+             "(covered by the plain and sanitizer runs)");
 
   /* The build tree: SHMBUS_CLI_PATH is <build>/cli/shmbus. */
   snprintf(build, sizeof(build), "%s", SHMBUS_CLI_PATH);
@@ -1124,7 +1125,7 @@ Test(cli, descriptor_limit_is_named) {
 
   if (getenv("SHMBUS_UNDER_VALGRIND") != NULL)
     cli_skip("valgrind keeps descriptors of its own above the limit and refuses a lower "
-                 "RLIMIT_NOFILE");
+             "RLIMIT_NOFILE");
   cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
   /* Fill the table, then free one slot: the subscriber's eventfd takes
    * it, and the reply's descriptors find none. */

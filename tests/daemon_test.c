@@ -119,9 +119,8 @@ Test(daemon, subscriber_gets_read_only_data_and_receives) {
   DT_ASSERT((s.params.max_subs) == (64u), "%s", "s.params.max_subs == 64u");
   DT_ASSERT((s.params.max_pubs) == (16u), "%s", "s.params.max_pubs == 16u");
   /* The data fd is read-only: it cannot be mapped for writing. */
-  DT_ASSERT(
-      (shmbus__region_open(&probe, s.data_fd, s.ctrl_fd, SHMBUS__ROLE_PUB)) == (-EACCES),
-      "%s", "shmbus__region_open(&probe, s.data_fd, s.ctrl_fd, SHMBUS__ROLE_PUB) == -EACCES");
+  DT_ASSERT((shmbus__region_open(&probe, s.data_fd, s.ctrl_fd, SHMBUS__ROLE_PUB)) == (-EACCES),
+            "%s", "shmbus__region_open(&probe, s.data_fd, s.ctrl_fd, SHMBUS__ROLE_PUB) == -EACCES");
   dt_map(&s);
   DT_ASSERT((dt_open(fp, "x/y", SHMBUS__ROLE_PUB, NULL, &p)) == (0), "%s",
             "dt_open(fp, \"x/y\", SHMBUS__ROLE_PUB, NULL, &p) == 0");
@@ -1107,8 +1106,7 @@ Test(daemon, restart_reclaims_records_of_dead_processes) {
   DT_ASSERT((dt_adopt(fd, "sweep/t", &p, p.data_fd, text)) == (0), "%s", text);
   for (i = 0; i < 4; i++)
     dt_publish_str(&p, "x");
-  if (shmbus__ring_publish(&p.pub, "x", 1, 0) == SHMBUS_EFULL &&
-      shmbus__ring_pub_arm(&p.pub)) {
+  if (shmbus__ring_publish(&p.pub, "x", 1, 0) == SHMBUS_EFULL && shmbus__ring_pub_arm(&p.pub)) {
     /* The sweep evicts the dead record within a second and wakes us. */
     DT_ASSERT((shmbus__wait_readable(&p.efd, 1, dt_timeout_ms())) == (1),
               "the dead subscriber's record was never reclaimed");

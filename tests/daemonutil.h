@@ -13,9 +13,9 @@
 struct shmbus__session;
 
 struct du_daemon {
-  char dir[64];                /* private bus directory */
-  pid_t pid;                   /* the daemon, 0 when not running */
-  const char *extra;           /* an extra argument for the daemon, or NULL */
+  char dir[64];                   /* private bus directory */
+  pid_t pid;                      /* the daemon, 0 when not running */
+  const char *extra;              /* an extra argument for the daemon, or NULL */
   struct shmbus__session *status; /* du_status's connection, kept open; NULL before */
 };
 

@@ -364,8 +364,7 @@ static void st_remove_bin_dir(void) {
  * uid can enter (the build tree may be under a 0700 home), and its bus
  * lives in a directory the test made for that uid inside the same tree:
  * whatever the child leaves behind, .fini removes it all. */
-Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable,
-     .fini = st_remove_bin_dir) {
+Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable, .fini = st_remove_bin_dir) {
   char daemon[128];
   char run[48];
   pid_t pid;
@@ -379,8 +378,7 @@ Test(security, subscriber_of_the_same_uid_cannot_reopen_slots_writable,
     cr_skip_test("a daemon of another uid cannot log under valgrind");
   du_private_daemon(st_bin_dir, sizeof(st_bin_dir), daemon, sizeof(daemon));
   DT_ASSERT((size_t)snprintf(run, sizeof(run), "%s/run", st_bin_dir) < sizeof(run), "path");
-  DT_ASSERT(mkdir(run, 0700) == 0 && chown(run, 65534, 65534) == 0, "%s: %s", run,
-            strerror(errno));
+  DT_ASSERT(mkdir(run, 0700) == 0 && chown(run, 65534, 65534) == 0, "%s: %s", run, strerror(errno));
   dt_daemon_path = daemon;
   pid = fork();
   DT_ASSERT(pid >= 0, "fork");

@@ -153,8 +153,8 @@ Test(seed, writer_then_reader) {
   cr_assert_eq(prog_wait(&w, out, sizeof(out), err, sizeof(err)), 0, "writer: %s", err);
   du_wait_clients(&d, 0);
   du_status(&d, NULL, &topics_without);
-  cr_assert_eq(topics_without, topics_with - 1, "topics: %u with the writer, %u after",
-               topics_with, topics_without);
+  cr_assert_eq(topics_without, topics_with - 1, "topics: %u with the writer, %u after", topics_with,
+               topics_without);
 
   /* Now a reader finds nothing, and says why. */
   prog_start(&r, false, SEED_READER_PATH, (const char *const[]){"--timeout", "0", NULL});

@@ -111,9 +111,9 @@ struct st_pub {
   uint32_t idx; /* tu_fill's `pub`; pub_id is ST_PUB_ID(idx) */
   bool loan;    /* zero copy: loan, fill in place, commit */
   struct shmbus__ring_pub pub;
-  uint64_t sent;  /* messages committed */
-  uint64_t efull; /* SHMBUS_EFULL results (each retried) */
-  uint64_t wakes; /* wake-ups written to sleepers' pipes */
+  uint64_t sent;                   /* messages committed */
+  uint64_t efull;                  /* SHMBUS_EFULL results (each retried) */
+  uint64_t wakes;                  /* wake-ups written to sleepers' pipes */
   uint64_t signalled[ST_MAX_SUBS]; /* the last sleep ticket woken, per subscriber */
   char err[256];
 };

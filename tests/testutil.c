@@ -5,8 +5,8 @@
 
 struct shmbus__params tu_params(uint32_t slots, uint32_t capacity, uint32_t max_subs,
                                 uint32_t max_pubs) {
-  struct shmbus__params p = {slots ? slots : 64, capacity ? capacity : 64,
-                             max_subs ? max_subs : 8, max_pubs ? max_pubs : 8};
+  struct shmbus__params p = {slots ? slots : 64, capacity ? capacity : 64, max_subs ? max_subs : 8,
+                             max_pubs ? max_pubs : 8};
   return p;
 }
 

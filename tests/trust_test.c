@@ -491,9 +491,8 @@ static int tt_victim_sub(const char *topic, bool reliable, uint64_t n, int ready
       return 23;
     }
     if (reliable ? seq != expect : (last != UINT64_MAX && seq <= last)) {
-      fprintf(stderr, "victim sub (%s): message %llu after %llu\n",
-              reliable ? "reliable" : "lossy", (unsigned long long)seq,
-              (unsigned long long)(reliable ? expect : last));
+      fprintf(stderr, "victim sub (%s): message %llu after %llu\n", reliable ? "reliable" : "lossy",
+              (unsigned long long)seq, (unsigned long long)(reliable ? expect : last));
       return 24;
     }
     last = seq;
@@ -630,7 +629,8 @@ Test(trust, scribbler_harms_no_other_uid) {
     dt_wait_clients(sfd, 2); /* the victims and the attacker are gone, the keeper stays */
     bus = tt_bus();
     rv = shmbus_sub_open(bus, "public/x", NULL, &sx);
-    DT_ASSERT(rv == 0, "H1: a new subscriber of public/x after the attack: %s", shmbus_err_name(rv));
+    DT_ASSERT(rv == 0, "H1: a new subscriber of public/x after the attack: %s",
+              shmbus_err_name(rv));
     rv = shmbus_sub_open(bus, "$sys/stats", NULL, &ss);
     DT_ASSERT(rv == 0, "H1: a new subscriber of $sys/stats after the attack: %s",
               shmbus_err_name(rv));
@@ -649,8 +649,8 @@ Test(trust, scribbler_harms_no_other_uid) {
      * holds one). */
     for (i = 1; i < (int)tt_x_opts.max_subs; i++) {
       rv = shmbus_sub_open(bus, "public/x", NULL, &s[i]);
-      DT_ASSERT(rv == 0, "M3: subscriber %d of %u after the attack: %s", i + 1,
-                tt_x_opts.max_subs, shmbus_err_name(rv));
+      DT_ASSERT(rv == 0, "M3: subscriber %d of %u after the attack: %s", i + 1, tt_x_opts.max_subs,
+                shmbus_err_name(rv));
     }
     tt_bus_close(bus);
     tt_bus_close(keeper_bus);
@@ -778,8 +778,8 @@ Test(trust, forged_sleeper_bits_cost_the_publisher_nothing) {
   }
   DT_ASSERT(tt_get_from(ready[0], pub, TT_HANG_MS) == 'p', "the publisher did not open");
   if ((att = tt_fork()) == 0) {
-    struct tt_attack a = {{"public/s", NULL, NULL, NULL}, SHMBUS__ROLE_SUB, mapped[1], -1, 300,
-                          TT_ONES};
+    struct tt_attack a = {
+        {"public/s", NULL, NULL, NULL}, SHMBUS__ROLE_SUB, mapped[1], -1, 300, TT_ONES};
     tt_attacker(&a);
   }
   DT_ASSERT(tt_get_from(mapped[0], att, TT_HANG_MS) >= 0,
@@ -875,8 +875,7 @@ Test(trust, dead_publisher_repair_does_not_freeze_the_daemon, .timeout = 400.0) 
     DT_ASSERT(dt_open(sock, "public/big", SHMBUS__ROLE_PUB, NULL, &rec) == 0, "attacker open");
     DT_ASSERT(fstat(rec.data_fd, &fst) == 0, "fstat");
     data = mmap(NULL, (size_t)fst.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, rec.data_fd, 0);
-    DT_ASSERT(data != MAP_FAILED, "a publisher maps its data file read-write: %s",
-              strerror(errno));
+    DT_ASSERT(data != MAP_FAILED, "a publisher maps its data file read-write: %s", strerror(errno));
     h = (struct shmbus__data_hdr *)(void *)data;
     pr = (struct shmbus__pub_rec *)(void *)(data + h->pubs_offset) + rec.index;
     /* Die between "claiming" and knowing the seq, a whole lap ahead.
@@ -1042,12 +1041,11 @@ Test(trust, publisher_scribbling_a_data_file_harms_only_that_topic) {
   rv = tt_publish_n(pw, 0, 20, -1, &at);
   DT_ASSERT(rv == 0, "root's publish before the attack: %s", shmbus_strerror(rv));
   if ((att = tt_fork()) == 0) {
-    struct tt_attack a = {{"public/pw", NULL, NULL, NULL}, SHMBUS__ROLE_PUB, mapped[1], -1, 2000,
-                          TT_RANDOM};
+    struct tt_attack a = {
+        {"public/pw", NULL, NULL, NULL}, SHMBUS__ROLE_PUB, mapped[1], -1, 2000, TT_RANDOM};
     tt_attacker(&a);
   }
-  DT_ASSERT(tt_get_from(mapped[0], att, TT_HANG_MS) >= 1,
-            "the attacker publisher mapped nothing");
+  DT_ASSERT(tt_get_from(mapped[0], att, TT_HANG_MS) >= 1, "the attacker publisher mapped nothing");
   st_att = tt_reap(att, TT_HANG_MS);
   /* The attacker left: its connection closed, the daemon cleans up after
    * it on the scribbled topic. Then the reader stops. */
@@ -1118,8 +1116,8 @@ Test(trust, forged_reliable_record_dies_with_its_forger) {
   DT_ASSERT(shmbus_pub_open(bus, "public/r", &r8, &pub) == 0, "root's publisher");
   tt_pipe(mapped);
   if ((att = tt_fork()) == 0) {
-    struct tt_attack a = {{"public/r", NULL, NULL, NULL}, SHMBUS__ROLE_SUB, mapped[1], -1, 0,
-                          TT_THREES};
+    struct tt_attack a = {
+        {"public/r", NULL, NULL, NULL}, SHMBUS__ROLE_SUB, mapped[1], -1, 0, TT_THREES};
     tt_attacker(&a);
   }
   DT_ASSERT(tt_get_from(mapped[0], att, TT_HANG_MS) >= 0,

@@ -254,10 +254,10 @@ SHMBUS_API uint64_t shmbus_pub_published(const shmbus_pub *pub);
 struct shmbus_pub_stats {
   uint64_t published;           /* as shmbus_pub_published */
   uint64_t deadline_overwrites; /* as shmbus_pub_deadline_overwrites */
-  uint64_t wakeups_sent; /* signals it sent to wake sleeping subscribers: each is one syscall
-                            (an eventfd write) and one wake-up; 0 while every subscriber is awake */
-  uint64_t wakeups;      /* times shmbus_pub_wait or the libuv writable callback was woken by a
-                            reliable subscriber's signal */
+  uint64_t wakeups_sent;        /* signals it sent to wake sleeping subscribers: each is one syscall
+                                   (an eventfd write) and one wake-up; 0 while every subscriber is awake */
+  uint64_t wakeups; /* times shmbus_pub_wait or the libuv writable callback was woken by a
+                       reliable subscriber's signal */
 };
 
 /* Fills `stats` (zeros for a NULL pub). */
@@ -333,8 +333,8 @@ SHMBUS_API int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap,
 /* As shmbus_sub_try_recv, but sleeps (on the subscriber's wake-up event) until a
  * message arrives, at most timeout_ms (-1: forever). -ETIMEDOUT when none
  * came. */
-SHMBUS_API int shmbus_sub_recv(shmbus_sub *sub, void *buf, size_t cap,
-                               struct shmbus_msg_info *info, int timeout_ms);
+SHMBUS_API int shmbus_sub_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_msg_info *info,
+                               int timeout_ms);
 
 /* An in-place read: data points into the read-only shared slot. */
 struct shmbus_view {
@@ -351,7 +351,7 @@ SHMBUS_API int shmbus_sub_view(shmbus_sub *sub, struct shmbus_view *view);
  * SHMBUS_EOVERRUN: it was overwritten meanwhile; discard what you read (it
  * counts as lost). */
 SHMBUS_API SHMBUS_MUST_CHECK int shmbus_sub_view_end(shmbus_sub *sub,
-                                                    const struct shmbus_view *view);
+                                                     const struct shmbus_view *view);
 
 struct shmbus_sub_stats {
   uint64_t received; /* messages delivered since the subscriber opened */

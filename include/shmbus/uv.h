@@ -77,8 +77,8 @@ SHMBUS_API int shmbus_uv_sub_error(const shmbus_sub *sub);
 /* Arms a one-shot "writable again" callback: `cb` runs from `loop` once a
  * publish would no longer get SHMBUS_EFULL (at once, on the next loop
  * iteration, if there is room already). Re-arm after each call. */
-SHMBUS_API int shmbus_uv_pub_on_writable(shmbus_pub *pub, uv_loop_t *loop,
-                                         shmbus_uv_writable_cb cb, void *arg);
+SHMBUS_API int shmbus_uv_pub_on_writable(shmbus_pub *pub, uv_loop_t *loop, shmbus_uv_writable_cb cb,
+                                         void *arg);
 
 #ifdef __cplusplus
 }

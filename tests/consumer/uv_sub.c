@@ -91,8 +91,8 @@ int main(int argc, char **argv) {
   if (uv_loop_close(&loop) != 0)
     fprintf(stderr, "uv_sub: a libuv handle was left open\n");
   if (st.next != st.count || st.bad != 0) {
-    fprintf(stderr, "uv_sub: got %" PRIu64 " of %" PRIu64 ", %" PRIu64 " out of order\n",
-            st.next, st.count, st.bad);
+    fprintf(stderr, "uv_sub: got %" PRIu64 " of %" PRIu64 ", %" PRIu64 " out of order\n", st.next,
+            st.count, st.bad);
     return 1;
   }
   if (rv < 0)

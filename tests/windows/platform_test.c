@@ -17,7 +17,9 @@
 #define SIZE (256u * 1024u)
 #define PING_ROUNDS 1000
 
-static uint8_t pattern(size_t i) { return (uint8_t)(i * 13 + 5); }
+static uint8_t pattern(size_t i) {
+  return (uint8_t)(i * 13 + 5);
+}
 
 /* ---- the child ------------------------------------------------------------ */
 
@@ -147,8 +149,8 @@ static int test_shm_check_refuses_foreign(void) {
   CloseHandle(file);
   WT_CHECK(rv == -EINVAL, "a file's mapping passed: %d", rv);
   /* Reserved, not committed: could fault later. */
-  reserved = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE | SEC_RESERVE, 0, 65536,
-                                NULL);
+  reserved =
+      CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE | SEC_RESERVE, 0, 65536, NULL);
   WT_CHECK(reserved != NULL, "SEC_RESERVE mapping");
   rv = shmbus__shm_check(reserved, SIZE, &size);
   CloseHandle(reserved);

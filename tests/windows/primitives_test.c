@@ -73,7 +73,9 @@ static bool owner_only_attrs(SECURITY_ATTRIBUTES *sa) {
   return ok;
 }
 
-static uint8_t pattern(size_t i) { return (uint8_t)(i * 7 + 3); }
+static uint8_t pattern(size_t i) {
+  return (uint8_t)(i * 7 + 3);
+}
 
 /* ---- children ----------------------------------------------------------- */
 
@@ -266,7 +268,8 @@ static int test_mapping_cross_process(void) {
   UnmapViewOfFile(p);
   CloseHandle(h);
   /* The last handle is gone: so is the name. */
-  WT_CHECK(OpenFileMappingA(FILE_MAP_READ, FALSE, name) == NULL, "the mapping outlived its handles");
+  WT_CHECK(OpenFileMappingA(FILE_MAP_READ, FALSE, name) == NULL,
+           "the mapping outlived its handles");
   WT_CHECK(GetLastError() == ERROR_FILE_NOT_FOUND, "unexpected error");
   return WINTEST_PASS;
 }
@@ -492,8 +495,7 @@ static int test_squatting_detected(void) {
   b = CreateEventA(NULL, FALSE, FALSE, name);
   WT_CHECK(b != NULL && GetLastError() == ERROR_ALREADY_EXISTS, "the second create was not told");
   m = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE | SEC_COMMIT, 0, 65536, name);
-  WT_CHECK(m == NULL && GetLastError() == ERROR_INVALID_HANDLE,
-           "a mapping took an event's name");
+  WT_CHECK(m == NULL && GetLastError() == ERROR_INVALID_HANDLE, "a mapping took an event's name");
   CloseHandle(b);
   CloseHandle(a);
   return WINTEST_PASS;
@@ -516,10 +518,10 @@ static int test_pipe_message_mode(void) {
 
   WT_CHECK(sid != NULL, "user SID");
   wintest_unique_name(name, sizeof(name), "\\\\.\\pipe\\");
-  pipe = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE | FILE_FLAG_OVERLAPPED,
-                          PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT |
-                              PIPE_REJECT_REMOTE_CLIENTS,
-                          1, 4096, 4096, 0, NULL);
+  pipe = CreateNamedPipeA(
+      name, PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE | FILE_FLAG_OVERLAPPED,
+      PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, 4096,
+      4096, 0, NULL);
   WT_CHECK(pipe != INVALID_HANDLE_VALUE, "CreateNamedPipe");
   ov.hEvent = CreateEventA(NULL, TRUE, FALSE, NULL);
   WT_CHECK(ov.hEvent != NULL, "CreateEvent");
@@ -701,9 +703,9 @@ static int test_registered_wait_wakes_uv_loop(void) {
   w.async.data = w.timeout.data = &w;
   /* A bound for a broken test, not a synchronisation. */
   WT_CHECK(uv_timer_start(&w.timeout, wake_on_timeout, 60000, 0) == 0, "uv_timer_start");
-  WT_CHECK(RegisterWaitForSingleObject(&w.wait, w.ev, wake_on_event, &w, INFINITE,
-                                       WT_EXECUTEDEFAULT),
-           "RegisterWaitForSingleObject");
+  WT_CHECK(
+      RegisterWaitForSingleObject(&w.wait, w.ev, wake_on_event, &w, INFINITE, WT_EXECUTEDEFAULT),
+      "RegisterWaitForSingleObject");
   snprintf(args, sizeof(args), "signal-event %s %d %s", name, WAKE_ROUNDS, ack);
   child = wintest_spawn(args, NULL);
   WT_CHECK(child != NULL, "spawn");

@@ -95,8 +95,8 @@ int wintest_main(int argc, char **argv, const struct wintest *tests, unsigned n,
   }
   setvbuf(stdout, NULL, _IONBF, 0);
   if (wine) {
-    const char *(CDECL * version)(void) = (const char *(CDECL *)(void))(void (*)(void))GetProcAddress(
-        GetModuleHandleA("ntdll.dll"), "wine_get_version");
+    const char *(CDECL * version)(void) = (const char *(CDECL *)(void))(
+        void (*)(void))GetProcAddress(GetModuleHandleA("ntdll.dll"), "wine_get_version");
     printf("running under Wine %s\n", version());
   }
   for (i = 0; i < n; i++) {
