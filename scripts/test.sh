@@ -62,6 +62,9 @@ case "$mode" in
     # any memory error or leak makes it exit 99, which fails the test.
     export SHMBUS_UNDER_VALGRIND=1
     failed=0
+    # The reference MCAP reader that record_test also runs (ctest's fixture
+    # installs it; the binaries below run without ctest).
+    ctest --output-on-failure -R '^mcap_node_setup$' || failed=1
     for t in error ring region notify proto process daemon bus crash admin msgpack cli limits security quota host discover mcap record; do
       echo "valgrind: ${t}_test"
       # Only definite and indirect leaks are ours to fix: Criterion's runner
