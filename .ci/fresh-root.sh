@@ -65,6 +65,16 @@ fr_debootstrap() {
   rm -f "$dir.debootstrap.log"
   # The root's apt uses the same mirror; resolv.conf for its lookups.
   cp -L /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
+  # The certificate authorities this machine adds to Debian's (a proxy's,
+  # on a machine whose traffic goes through one): copied, so that the root
+  # trusts what the host trusts once its ca-certificates package is
+  # installed (its postinst reads /usr/local/share/ca-certificates). Without
+  # them, npm in the root cannot reach the registry through such a proxy.
+  if [ -d /usr/local/share/ca-certificates ]; then
+    mkdir -p "$dir/usr/local/share/ca-certificates" &&
+      cp -L /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/" \
+        2>/dev/null || true
+  fi
 }
 
 fr_enter() {

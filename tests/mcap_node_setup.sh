@@ -18,6 +18,12 @@ for tool in node npm; do
   fi
 done
 mkdir -p "$dir"
+# npm trusts the system's certificate authorities too (Debian's bundle, which
+# also holds what the machine's administrator added, e.g. a proxy's);
+# without this, a NodeSource or upstream node knows only its own list.
+if [ -z "${npm_config_cafile:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export npm_config_cafile=/etc/ssl/certs/ca-certificates.crt
+fi
 if ! npm install --prefix "$dir" --no-audit --no-fund --loglevel=error @mcap/core@2 fzstd@0.1 >"$dir/npm.log" 2>&1; then
   echo "mcap_node_setup: npm install failed (no registry?); see $dir/npm.log: skipped"
   tail -5 "$dir/npm.log"
