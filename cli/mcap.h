@@ -57,9 +57,13 @@ enum mcap_op {
  * (a message larger than this cannot be written: -EFBIG). */
 #define MCAP_CHUNK_MAX (1u << 30)
 
-/* CRC-32 (ISO-HDLC, as zlib's crc32): continues `crc` over `len` bytes.
- * Start with 0. */
+/* CRC-32 (ISO-HDLC, as zlib's crc32; computed by libdeflate): continues
+ * `crc` over `len` bytes. Start with 0. */
 uint32_t mcap_crc32(uint32_t crc, const void *data, size_t len);
+
+/* The CRC-32 of two buffers one after the other, from the CRC of each and
+ * the second's length (as zlib's crc32_combine), without the bytes. */
+uint32_t mcap_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 
 /* One key/value pair of a channel's or a Metadata record's map. */
 struct mcap_kv {

@@ -28,10 +28,10 @@ if apt-cache show libmsgpack-c-dev >/dev/null 2>&1 ||
   msgpack=libmsgpack-c-dev
 fi
 # The library and daemon (libuv, msgpack-c), the shmbus CLI (jansson; zstd
-# and zlib for the chunks and CRCs of `shmbus record`), shmbus-bridge
+# and libdeflate for the chunks and CRCs of `shmbus record`), shmbus-bridge
 # (libnats-dev: the NATS C client with its libuv adapter; 3.4 in Debian 12,
 # 3.10 in Debian 13, same package names).
-packages=("${base[@]}" libuv1-dev "$msgpack" libjansson-dev libzstd-dev zlib1g-dev libnats-dev)
+packages=("${base[@]}" libuv1-dev "$msgpack" libjansson-dev libzstd-dev libdeflate-dev libnats-dev)
 for arg in "$@"; do
   case "$arg" in
     # Criterion for the suite; libzmq for the benchmark's ZeroMQ peer (its smoke test);

@@ -164,6 +164,31 @@ Test(mcap, crc32_is_zlibs) {
   cr_assert_eq(mcap_crc32(0, "123456789", 9), 0xcbf43926u);
   cr_assert_eq(mcap_crc32(mcap_crc32(0, "1234", 4), "56789", 5), 0xcbf43926u);
   cr_assert_eq(mcap_crc32(0, "", 0), 0);
+  /* An empty piece, even a NULL one (an empty buffer), changes nothing. */
+  cr_assert_eq(mcap_crc32(0xcbf43926u, NULL, 0), 0xcbf43926u);
+}
+
+Test(mcap, crc32_combine_matches_the_whole) {
+  /* Every split of a buffer whose pieces' lengths cover small, odd and
+   * large (multi-bit) counts: combining the pieces' CRCs gives the whole
+   * buffer's, as the writer's data-section CRC relies on. */
+  size_t n = 300000;
+  uint8_t *b = malloc(n);
+  uint32_t x = 12345;
+  cr_assert_not_null(b);
+  for (size_t i = 0; i < n; i++) {
+    x = x * 1103515245u + 12345u;
+    b[i] = (uint8_t)(x >> 16);
+  }
+  uint32_t whole = mcap_crc32(0, b, n);
+  size_t cuts[] = {0, 1, 2, 3, 7, 8, 64, 1000, 65536, 65537, 150001, n - 1, n};
+  for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+    size_t k = cuts[i];
+    uint32_t a = mcap_crc32(0, b, k), c = mcap_crc32(0, b + k, n - k);
+    cr_assert_eq(mcap_crc32_combine(a, c, n - k), whole, "cut at %zu", k);
+  }
+  cr_assert_eq(mcap_crc32_combine(0xcbf43926u, 0, 0), 0xcbf43926u);
+  free(b);
 }
 
 Test(mcap, empty_recording_is_valid) {
