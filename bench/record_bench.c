@@ -57,6 +57,9 @@ struct rb_result {
   unsigned long long recorded, lost;
   double cpu_s;
   uint64_t file_bytes;
+  uint32_t slots;
+  double gap_ms, lag_ms;    /* the recorder's -v: longest gap between drains, oldest message */
+  unsigned long long qfull; /* lost with the write queue full */
 };
 
 static uint64_t rb_rng = 0x9e3779b97f4a7c15ull;
@@ -94,7 +97,7 @@ static void rb_fill(uint8_t *p, size_t size, uint64_t i) {
 }
 
 static void rb_run(const struct rb_case *c, double seconds, const char *cli, const char *out_dir,
-                   struct rb_result *res) {
+                   uint32_t slots_opt, struct rb_result *res) {
   struct shmbus_topic_opts to = {0};
   char path[512], topic[64], err_path[600];
   shmbus_bus *bus;
@@ -111,14 +114,19 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
            c->compression);
   snprintf(path, sizeof(path), "%s/shmbus-record-bench-%d.mcap", out_dir, (int)getpid());
   snprintf(err_path, sizeof(err_path), "%s.err", path);
-  /* Ring: about 4 ms of messages at the offered rate, at least 16 slots;
-   * at most 256 MiB. */
+  /* Ring: about 4 ms of messages at the offered rate (what a topic's
+   * creator might choose for a consumer that keeps up), at least 16 slots;
+   * at most 256 MiB. --slots N: N slots for every case (a ring that
+   * covers the recorder's longest stall). */
   to.slot_size = (uint32_t)c->size;
   to.slots = 16;
   while (to.slots < 1u << 20 && (double)to.slots < c->rate * 0.004)
     to.slots <<= 1;
   while ((uint64_t)to.slots * c->size > (256u << 20) && to.slots > 16)
     to.slots >>= 1;
+  if (slots_opt != 0)
+    to.slots = slots_opt;
+  res->slots = to.slots;
   to.max_subs = 4;
   to.max_pubs = 2;
 
@@ -133,6 +141,7 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
     setenv("SHMBUS_NO_AUTOSTART", "1", 1);
     char *args[] = {"shmbus",
                     "record",
+                    "-v",
                     "-o",
                     path,
                     "--compression",
@@ -210,8 +219,20 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
     while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
       char *l = strstr(line, ", lost ");
       if (strncmp(line, "recorded ", 9) == 0 && l != NULL) {
+        char *qf = strstr(l, " with the write queue full");
         (void)sscanf(line, "recorded %llu", &res->recorded);
         (void)sscanf(l, ", lost %llu", &res->lost);
+        if (qf != NULL) {
+          while (qf > l && qf[-1] != '(')
+            qf--;
+          (void)sscanf(qf, "%llu", &res->qfull);
+        }
+      }
+      if (strncmp(line, "drain: longest gap between passes ", 34) == 0) {
+        char *a = strstr(line, "oldest message taken ");
+        (void)sscanf(line + 34, "%lf", &res->gap_ms);
+        if (a != NULL)
+          (void)sscanf(a + 21, "%lf", &res->lag_ms);
       }
     }
     if (f != NULL)
@@ -226,23 +247,30 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
 }
 
 static void rb_usage(FILE *f) {
-  fprintf(f, "usage: shmbus-record-bench [--seconds S] [--out-dir DIR] [--cli PATH] [--quick]\n"
+  fprintf(f, "usage: shmbus-record-bench [--seconds S] [--out-dir DIR] [--cli PATH] [--slots N]\n"
+             "                           [--quick]\n"
              "\n"
              "Runs `shmbus record` against a publisher at the issue's targets (64 B at\n"
              "1 M msg/s, 1 MiB at 1 GB/s), lossy and reliable, zstd and no compression,\n"
-             "and prints per case: what was offered and published, recorded and lost,\n"
-             "the recorder's CPU time per message and the file's bytes per message.\n"
+             "and prints per case: the ring's slots, what was offered and published,\n"
+             "recorded and lost (and of that, lost with the write queue full), the\n"
+             "recorder's CPU time per message, the file's bytes per message, and from the\n"
+             "recorder's -v its longest gap between drains and the oldest message it took.\n"
              "  --seconds S    publishing time per case (default 3)\n"
              "  --out-dir DIR  where the recordings go (default /var/tmp: local disk)\n"
              "  --cli PATH     the shmbus binary (default: the one built here)\n"
+             "  --slots N      ring slots of every case (default: about 4 ms of messages)\n"
              "  --quick        short runs at a tenth of the rates (the smoke test)\n");
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"seconds", required_argument, NULL, 's'}, {"out-dir", required_argument, NULL, 'o'},
-      {"cli", required_argument, NULL, 'c'},     {"quick", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"seconds", required_argument, NULL, 's'},
+                                           {"out-dir", required_argument, NULL, 'o'},
+                                           {"cli", required_argument, NULL, 'c'},
+                                           {"quick", no_argument, NULL, 'q'},
+                                           {"slots", required_argument, NULL, 'n'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   struct rb_case cases[] = {
       {64, 1e6, false, "zstd"},      {64, 1e6, false, "none"},       {64, 1e6, true, "zstd"},
       {64, 1e6, true, "none"},       {1u << 20, 954, false, "zstd"}, {1u << 20, 954, false, "none"},
@@ -251,6 +279,7 @@ int main(int argc, char **argv) {
   double seconds = 3, load[3] = {0, 0, 0};
   const char *out_dir = "/var/tmp", *cli = SHMBUS_CLI_PATH;
   bool quick = false;
+  uint32_t slots = 0;
   int c, st;
 
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -267,6 +296,16 @@ int main(int argc, char **argv) {
     case 'q':
       quick = true;
       break;
+    case 'n': {
+      char *end;
+      unsigned long v = strtoul(optarg, &end, 10);
+      if (*end != '\0' || v < 2 || v > (1ul << 24) || (v & (v - 1)) != 0) {
+        fprintf(stderr, "shmbus-record-bench: --slots takes a power of two, 2 to 2^24\n");
+        return 2;
+      }
+      slots = (uint32_t)v;
+      break;
+    }
     case 'h':
       rb_usage(stdout);
       return 0;
@@ -284,22 +323,24 @@ int main(int argc, char **argv) {
          "%s, build %s\n",
          sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2], seconds, out_dir,
          SHMBUS_BENCH_BUILD_TYPE);
-  printf("%-8s %-8s %-5s %10s %10s %10s %9s %8s %10s %10s %10s\n", "size", "mode", "comp",
-         "offered/s", "pub/s", "recorded", "lost", "lost%", "MB/s", "cpu_ns/msg", "file_B/msg");
+  printf("%-8s %-8s %-5s %7s %10s %10s %10s %9s %8s %8s %8s %10s %10s %8s %8s\n", "size", "mode",
+         "comp", "slots", "offered/s", "pub/s", "recorded", "lost", "q_full", "lost%", "MB/s",
+         "cpu_ns/msg", "file_B/msg", "gap_ms", "lag_ms");
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct rb_case k = cases[i];
     struct rb_result r;
     double lostp, mbs;
     if (quick)
       k.rate /= 10;
-    rb_run(&k, seconds, cli, out_dir, &r);
+    rb_run(&k, seconds, cli, out_dir, slots, &r);
     lostp = r.published > 0 ? 100.0 * (double)r.lost / (double)r.published : 0;
     mbs = (double)r.recorded * (double)k.size / r.pub_seconds / 1e6;
-    printf("%-8zu %-8s %-5s %10.0f %10.0f %10llu %9llu %8.3f %10.1f %10.0f %10.1f\n", k.size,
-           k.reliable ? "reliable" : "lossy", k.compression, k.rate,
-           (double)r.published / r.pub_seconds, r.recorded, r.lost, lostp, mbs,
+    printf("%-8zu %-8s %-5s %7u %10.0f %10.0f %10llu %9llu %8llu %8.3f %8.1f %10.0f %10.1f %8.2f "
+           "%8.2f\n",
+           k.size, k.reliable ? "reliable" : "lossy", k.compression, r.slots, k.rate,
+           (double)r.published / r.pub_seconds, r.recorded, r.lost, r.qfull, lostp, mbs,
            r.recorded > 0 ? r.cpu_s * 1e9 / (double)r.recorded : 0.0,
-           r.recorded > 0 ? (double)r.file_bytes / (double)r.recorded : 0.0);
+           r.recorded > 0 ? (double)r.file_bytes / (double)r.recorded : 0.0, r.gap_ms, r.lag_ms);
     fflush(stdout);
   }
   bp_daemon_stop(&st);

@@ -152,39 +152,92 @@ static void put_kv(struct mbuf *b, const struct mcap_kv *kv, size_t n) {
 /* ---- writer -------------------------------------------------------------------- */
 
 struct wr_chan {
-  struct mbuf rec;   /* its whole Channel record, for the summary */
-  uint64_t count;    /* messages written */
-  struct mbuf index; /* (log_time, offset) pairs in the current chunk */
-  bool in_chunk;     /* listed in used[] */
+  struct mbuf rec; /* its whole Channel record, for the summary */
+  uint64_t count;  /* messages written */
 };
 
+/* A chunk's records before they go to the file, with what its Message
+ * Index records and Chunk Index need. The builder side fills one; the
+ * sink side (wr_chunk_write) writes it and empties it, keeping its memory
+ * for the next. */
+struct mcap_chunk {
+  struct mbuf data; /* the uncompressed records */
+  uint64_t t0, t1;  /* first and last log time */
+  uint64_t msgs;
+  struct mbuf *index; /* per channel (id - 1): (log_time, offset) pairs */
+  size_t n_index;
+  uint16_t *used; /* channels with messages here, in first-message order */
+  size_t n_used;
+  size_t cap_used;
+};
+
+/* The writer's fields fall in two groups. The builder's (cur, ch, n_ch,
+ * cap_ch, messages, t0, t1, pend_*) are used by the calls that add
+ * channels and messages and by mcap_writer_seal; the sink's (fd, failed,
+ * off, crc, zc, zbuf, rec, chunk_idx, meta_idx, n_meta, n_chunks) by
+ * mcap_writer_write_chunk. With o.manual_chunks the two groups may be used
+ * by two threads at once (mcap.h). */
 struct mcap_writer {
-  int fd;
-  bool failed; /* a write failed: the file is not finished */
   struct mcap_writer_opts o;
-  uint64_t off; /* bytes written */
-  uint32_t crc; /* of the data section so far, then of the summary */
-  ZSTD_CCtx *zc;
-  struct mbuf chunk; /* the current chunk's uncompressed records */
-  uint64_t chunk_t0, chunk_t1;
-  uint64_t chunk_msgs;
-  struct mbuf zbuf; /* compressed chunk */
-  struct mbuf rec;  /* a record being assembled */
+  /* builder */
+  mcap_chunk *cur;
   struct wr_chan *ch;
   size_t n_ch;
   size_t cap_ch;
-  uint16_t *used; /* channels with messages in the current chunk */
-  size_t n_used;
-  struct mbuf chunk_idx; /* Chunk Index records for the summary */
-  struct mbuf meta_idx;  /* Metadata Index records for the summary */
-  uint32_t n_meta;
-  uint32_t n_chunks;
   uint64_t messages;
   uint64_t t0, t1; /* first and last log time */
   size_t pend_len; /* a reserved message's record length, 0: none */
   uint16_t pend_channel;
   uint64_t pend_time;
+  /* sink */
+  int fd;
+  bool failed;  /* a write failed: the file is not finished */
+  uint64_t off; /* bytes written */
+  uint32_t crc; /* of the data section so far, then of the summary */
+  ZSTD_CCtx *zc;
+  struct mbuf zbuf;      /* compressed chunk */
+  struct mbuf rec;       /* a record being assembled */
+  struct mbuf chunk_idx; /* Chunk Index records for the summary */
+  struct mbuf meta_idx;  /* Metadata Index records for the summary */
+  uint32_t n_meta;
+  uint32_t n_chunks;
 };
+
+void mcap_chunk_free(mcap_chunk *c) {
+  if (c == NULL)
+    return;
+  for (size_t i = 0; i < c->n_index; i++)
+    free(c->index[i].p);
+  free(c->index);
+  free(c->used);
+  free(c->data.p);
+  free(c);
+}
+
+size_t mcap_chunk_bytes(const mcap_chunk *c) {
+  return c->data.len;
+}
+
+uint64_t mcap_chunk_messages(const mcap_chunk *c) {
+  return c->msgs;
+}
+
+/* Empties a chunk (its memory stays). */
+static void wr_chunk_reset(mcap_chunk *c) {
+  for (size_t i = 0; i < c->n_used; i++)
+    c->index[c->used[i] - 1].len = 0;
+  c->n_used = 0;
+  c->data.len = 0;
+  c->msgs = 0;
+  c->t0 = c->t1 = 0;
+}
+
+/* The builder's current chunk, created when there is none. */
+static int wr_cur(mcap_writer *w) {
+  if (w->cur == NULL && (w->cur = calloc(1, sizeof(*w->cur))) == NULL)
+    return -ENOMEM;
+  return 0;
+}
 
 /* Writes to the file, without touching the CRC. */
 static int wr_out_raw(mcap_writer *w, const void *data, size_t len) {
@@ -217,8 +270,8 @@ static int wr_out(mcap_writer *w, const void *data, size_t len) {
 }
 
 /* Writes `len` bytes whose CRC-32 the caller knows already (`crc`): the
- * data section's CRC is extended with mcap_crc32_combine instead of reading the
- * bytes again. */
+ * data section's CRC is extended with mcap_crc32_combine instead of
+ * reading the bytes again. */
 static int wr_out_known(mcap_writer *w, const void *data, size_t len, uint32_t crc) {
   uint32_t before = w->crc;
   int rv;
@@ -276,7 +329,8 @@ int mcap_writer_open(mcap_writer **wp, int fd, const struct mcap_writer_opts *op
     free(w);
     return -ENOMEM;
   }
-  if ((rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0 || (rv = wr_rec_begin(w, 8 + pl + ll)) < 0)
+  if ((rv = wr_cur(w)) < 0 || (rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0 ||
+      (rv = wr_rec_begin(w, 8 + pl + ll)) < 0)
     goto fail;
   put_str(&w->rec, profile, pl);
   put_str(&w->rec, library, ll);
@@ -301,6 +355,8 @@ int mcap_writer_add_channel(mcap_writer *w, const char *topic, const char *encod
   /* Ids start at 1 (0 reads as "none" in some tools); 65535 at most. */
   if (w->n_ch >= 65535)
     return -EOVERFLOW;
+  if ((rv = wr_cur(w)) < 0)
+    return rv;
   if (w->n_ch == w->cap_ch) {
     size_t cap = w->cap_ch != 0 ? w->cap_ch * 2 : 16;
     struct wr_chan *p = realloc(w->ch, cap * sizeof(*p));
@@ -321,38 +377,40 @@ int mcap_writer_add_channel(mcap_writer *w, const char *topic, const char *encod
   put_str(&c->rec, encoding, el);
   put_kv(&c->rec, meta, n_meta);
   /* Into the current chunk, before any message of the channel. */
-  if ((rv = mbuf_reserve(&w->chunk, c->rec.len)) < 0) {
+  if ((rv = mbuf_reserve(&w->cur->data, c->rec.len)) < 0) {
     free(c->rec.p);
     return rv;
   }
-  put_bytes(&w->chunk, c->rec.p, c->rec.len);
+  put_bytes(&w->cur->data, c->rec.p, c->rec.len);
   w->n_ch++;
   *id = (uint16_t)w->n_ch;
   return 0;
 }
 
-/* Closes the current chunk: writes the Chunk record and its Message Index
- * records, and remembers a Chunk Index for the summary. */
-static int wr_chunk_close(mcap_writer *w) {
+/* Writes a chunk out: the Chunk record and its Message Index records, and
+ * remembers a Chunk Index for the summary. Empties the chunk. */
+static int wr_chunk_write(mcap_writer *w, mcap_chunk *k) {
   const char *comp = w->o.compression == MCAP_COMPRESS_ZSTD ? "zstd" : "";
   size_t cl = strlen(comp);
-  const uint8_t *payload = w->chunk.p;
-  size_t plen = w->chunk.len;
+  const uint8_t *payload = k->data.p;
+  size_t plen = k->data.len;
   uint64_t start = w->off, chunk_len, idx_start, content;
   uint32_t ucrc;
   int rv;
 
-  if (w->chunk.len == 0)
+  if (w->failed)
+    return -EIO;
+  if (k->data.len == 0)
     return 0;
-  if (w->chunk_msgs == 0)
-    w->chunk_t0 = w->chunk_t1 = 0;
-  ucrc = mcap_crc32(0, w->chunk.p, w->chunk.len);
+  if (k->msgs == 0)
+    k->t0 = k->t1 = 0;
+  ucrc = mcap_crc32(0, k->data.p, k->data.len);
   if (w->zc != NULL) {
-    size_t bound = ZSTD_compressBound(w->chunk.len), n;
+    size_t bound = ZSTD_compressBound(k->data.len), n;
     w->zbuf.len = 0;
     if ((rv = mbuf_reserve(&w->zbuf, bound)) < 0)
       return rv;
-    n = ZSTD_compressCCtx(w->zc, w->zbuf.p, bound, w->chunk.p, w->chunk.len, w->o.zstd_level);
+    n = ZSTD_compressCCtx(w->zc, w->zbuf.p, bound, k->data.p, k->data.len, w->o.zstd_level);
     if (ZSTD_isError(n))
       return -EIO;
     payload = w->zbuf.p;
@@ -361,9 +419,9 @@ static int wr_chunk_close(mcap_writer *w) {
   content = 8 + 8 + 8 + 4 + 4 + cl + 8 + plen;
   if ((rv = wr_rec_begin(w, content - plen)) < 0)
     return rv;
-  put_u64(&w->rec, w->chunk_t0);
-  put_u64(&w->rec, w->chunk_t1);
-  put_u64(&w->rec, w->chunk.len);
+  put_u64(&w->rec, k->t0);
+  put_u64(&w->rec, k->t1);
+  put_u64(&w->rec, k->data.len);
   put_u32(&w->rec, ucrc);
   put_str(&w->rec, comp, cl);
   put_u64(&w->rec, plen);
@@ -379,44 +437,60 @@ static int wr_chunk_close(mcap_writer *w) {
   idx_start = w->off;
   {
     size_t ci = w->chunk_idx.len;
-    if ((rv = mbuf_reserve(&w->chunk_idx, 9 + 8 * 4 + 4 + 10 * w->n_used + 8 + 4 + cl + 16)) < 0)
+    if ((rv = mbuf_reserve(&w->chunk_idx, 9 + 8 * 4 + 4 + 10 * k->n_used + 8 + 4 + cl + 16)) < 0)
       return rv;
     put_u8(&w->chunk_idx, MCAP_OP_CHUNK_INDEX);
     put_u64(&w->chunk_idx, 0); /* set below */
-    put_u64(&w->chunk_idx, w->chunk_t0);
-    put_u64(&w->chunk_idx, w->chunk_t1);
+    put_u64(&w->chunk_idx, k->t0);
+    put_u64(&w->chunk_idx, k->t1);
     put_u64(&w->chunk_idx, start);
     put_u64(&w->chunk_idx, chunk_len);
-    put_u32(&w->chunk_idx, (uint32_t)(10 * w->n_used));
-    for (size_t i = 0; i < w->n_used; i++) {
-      struct wr_chan *c = &w->ch[w->used[i] - 1];
-      put_u16(&w->chunk_idx, w->used[i]);
+    put_u32(&w->chunk_idx, (uint32_t)(10 * k->n_used));
+    for (size_t i = 0; i < k->n_used; i++) {
+      struct mbuf *x = &k->index[k->used[i] - 1];
+      put_u16(&w->chunk_idx, k->used[i]);
       put_u64(&w->chunk_idx, w->off);
-      if ((rv = wr_rec_begin(w, 2 + 4 + c->index.len)) < 0)
+      if ((rv = wr_rec_begin(w, 2 + 4 + x->len)) < 0)
         return rv;
-      put_u16(&w->rec, w->used[i]);
-      put_u32(&w->rec, (uint32_t)c->index.len);
-      put_bytes(&w->rec, c->index.p, c->index.len);
+      put_u16(&w->rec, k->used[i]);
+      put_u32(&w->rec, (uint32_t)x->len);
+      put_bytes(&w->rec, x->p, x->len);
       if ((rv = wr_rec_out(w, MCAP_OP_MESSAGE_INDEX)) < 0)
         return rv;
-      c->index.len = 0;
-      c->in_chunk = false;
     }
     put_u64(&w->chunk_idx, w->off - idx_start);
     put_str(&w->chunk_idx, comp, cl);
     put_u64(&w->chunk_idx, plen);
-    put_u64(&w->chunk_idx, w->chunk.len);
+    put_u64(&w->chunk_idx, k->data.len);
     set_u64(w->chunk_idx.p + ci + 1, w->chunk_idx.len - ci - 9);
   }
-  w->n_used = 0;
-  w->chunk.len = 0;
-  w->chunk_msgs = 0;
+  wr_chunk_reset(k);
   w->n_chunks++;
   return 0;
 }
 
+/* Closes the current chunk, if it holds anything, and writes it out. */
+static int wr_chunk_close(mcap_writer *w) {
+  return w->cur != NULL ? wr_chunk_write(w, w->cur) : 0;
+}
+
 int mcap_writer_flush(mcap_writer *w) {
   return wr_chunk_close(w);
+}
+
+mcap_chunk *mcap_writer_seal(mcap_writer *w, mcap_chunk *fresh) {
+  mcap_chunk *c = w->cur;
+
+  if (c == NULL || c->data.len == 0)
+    return NULL;
+  if (fresh != NULL)
+    wr_chunk_reset(fresh);
+  w->cur = fresh; /* NULL: the next call that needs one allocates it */
+  return c;
+}
+
+int mcap_writer_write_chunk(mcap_writer *w, mcap_chunk *c) {
+  return wr_chunk_write(w, c);
 }
 
 int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap_kv *kv, size_t n) {
@@ -448,34 +522,54 @@ int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap
 
 int mcap_writer_reserve(mcap_writer *w, uint16_t channel, uint32_t sequence, uint64_t log_time,
                         uint64_t publish_time, size_t len, void **buf) {
-  struct wr_chan *c;
+  mcap_chunk *k;
+  struct mbuf *x;
   size_t n = 9 + 2 + 4 + 8 + 8 + len;
   uint8_t *h;
   int rv;
 
   *buf = NULL;
-  if (w->failed)
+  /* `failed` is the sink's: with manual chunks the caller learns of a
+   * write error from mcap_writer_write_chunk. */
+  if (!w->o.manual_chunks && w->failed)
     return -EIO;
   if (channel == 0 || channel > w->n_ch)
     return -EINVAL;
   if (len > MCAP_CHUNK_MAX - 64 - w->ch[channel - 1].rec.len)
     return -EFBIG;
+  if ((rv = wr_cur(w)) < 0)
+    return rv;
   /* A message that would overfill a chunk that already holds messages
    * starts the next one. */
-  if (w->chunk_msgs > 0 && w->chunk.len + n > w->o.chunk_size && (rv = wr_chunk_close(w)) < 0)
+  if (w->cur->msgs > 0 && w->cur->data.len + n > w->o.chunk_size) {
+    if (w->o.manual_chunks)
+      return -ENOSPC;
+    if ((rv = wr_chunk_close(w)) < 0)
+      return rv;
+  }
+  k = w->cur;
+  if (k->n_index < channel) {
+    struct mbuf *p = realloc(k->index, w->n_ch * sizeof(*p));
+    if (p == NULL)
+      return -ENOMEM;
+    memset(p + k->n_index, 0, (w->n_ch - k->n_index) * sizeof(*p));
+    k->index = p;
+    k->n_index = w->n_ch;
+  }
+  x = &k->index[channel - 1];
+  if ((rv = mbuf_reserve(&k->data, n)) < 0 || (rv = mbuf_reserve(x, 16)) < 0)
     return rv;
-  c = &w->ch[channel - 1];
-  if ((rv = mbuf_reserve(&w->chunk, n)) < 0 || (rv = mbuf_reserve(&c->index, 16)) < 0)
-    return rv;
-  if (!c->in_chunk) {
+  if (x->len == 0 && k->n_used == k->cap_used) {
     /* Room for the commit to list the channel without failing. */
-    uint16_t *u = realloc(w->used, (w->n_used + 1) * sizeof(*u));
+    size_t cap = k->cap_used != 0 ? k->cap_used * 2 : 8;
+    uint16_t *u = realloc(k->used, cap * sizeof(*u));
     if (u == NULL)
       return -ENOMEM;
-    w->used = u;
+    k->used = u;
+    k->cap_used = cap;
   }
   /* The header goes in now; the chunk's length grows at the commit. */
-  h = w->chunk.p + w->chunk.len;
+  h = k->data.p + k->data.len;
   h[0] = MCAP_OP_MESSAGE;
   set_u64(h + 1, n - 9);
   h[9] = (uint8_t)channel;
@@ -492,33 +586,32 @@ int mcap_writer_reserve(mcap_writer *w, uint16_t channel, uint32_t sequence, uin
 }
 
 int mcap_writer_commit(mcap_writer *w) {
-  struct wr_chan *c;
+  mcap_chunk *k = w->cur;
+  struct mbuf *x;
   uint64_t log_time = w->pend_time;
 
   if (w->pend_len == 0)
     return -EINVAL;
-  c = &w->ch[w->pend_channel - 1];
-  if (!c->in_chunk) {
-    w->used[w->n_used++] = w->pend_channel;
-    c->in_chunk = true;
-  }
-  put_u64(&c->index, log_time);
-  put_u64(&c->index, w->chunk.len);
-  w->chunk.len += w->pend_len;
+  x = &k->index[w->pend_channel - 1];
+  if (x->len == 0)
+    k->used[k->n_used++] = w->pend_channel;
+  put_u64(x, log_time);
+  put_u64(x, k->data.len);
+  k->data.len += w->pend_len;
   w->pend_len = 0;
-  if (w->chunk_msgs == 0 || log_time < w->chunk_t0)
-    w->chunk_t0 = log_time;
-  if (w->chunk_msgs == 0 || log_time > w->chunk_t1)
-    w->chunk_t1 = log_time;
+  if (k->msgs == 0 || log_time < k->t0)
+    k->t0 = log_time;
+  if (k->msgs == 0 || log_time > k->t1)
+    k->t1 = log_time;
   if (w->messages == 0 || log_time < w->t0)
     w->t0 = log_time;
   if (w->messages == 0 || log_time > w->t1)
     w->t1 = log_time;
-  w->chunk_msgs++;
+  k->msgs++;
   w->messages++;
-  c->count++;
-  if (w->chunk.len >= w->o.chunk_size)
-    return wr_chunk_close(w);
+  w->ch[w->pend_channel - 1].count++;
+  if (k->data.len >= w->o.chunk_size)
+    return w->o.manual_chunks ? 1 : wr_chunk_close(w);
   return 0;
 }
 
@@ -639,13 +732,10 @@ out:
 void mcap_writer_free(mcap_writer *w) {
   if (w == NULL)
     return;
-  for (size_t i = 0; i < w->n_ch; i++) {
+  for (size_t i = 0; i < w->n_ch; i++)
     free(w->ch[i].rec.p);
-    free(w->ch[i].index.p);
-  }
   free(w->ch);
-  free(w->used);
-  free(w->chunk.p);
+  mcap_chunk_free(w->cur);
   free(w->zbuf.p);
   free(w->rec.p);
   free(w->chunk_idx.p);

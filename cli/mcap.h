@@ -19,8 +19,10 @@
  * bad file gives -EBADMSG with a sentence saying what and where, never a
  * read out of bounds.
  *
- * Thread-safety: a writer is used by one thread at a time; mcap_read is
- * reentrant. Nothing here survives fork() in a useful way except the file.
+ * Thread-safety: a writer is used by one thread at a time, except that
+ * with manual chunks one thread may build chunks while another writes
+ * them (below); mcap_read is reentrant. Nothing here survives fork() in a useful way except the
+ * file.
  */
 #ifndef SHMBUS_CLI_MCAP_H
 #define SHMBUS_CLI_MCAP_H
@@ -83,6 +85,11 @@ struct mcap_writer_opts {
   size_t chunk_size;   /* close a chunk once it holds this many bytes; 0: 4 MiB */
   const char *profile; /* the Header's profile; NULL: "" */
   const char *library; /* the Header's library; NULL: "shmbus" */
+  /* The caller decides when a chunk is closed and which thread writes it
+   * (mcap_writer_seal, mcap_writer_write_chunk): the calls that add
+   * messages never write. false: they write a chunk as soon as it is
+   * full, on the caller's thread. */
+  bool manual_chunks;
 };
 
 /* Starts a file on `fd` (open for writing, empty, positioned at 0; the
@@ -123,6 +130,36 @@ void mcap_writer_cancel(mcap_writer *w);
 
 /* Closes the current chunk, if it holds anything, and writes it out. */
 int mcap_writer_flush(mcap_writer *w);
+
+/* ---- manual chunks: building on one thread, writing on another ------------ */
+
+/* A closed chunk: its records and indexes, not yet in the file. */
+typedef struct mcap_chunk mcap_chunk;
+
+/* With opts.manual_chunks, mcap_writer_reserve returns -ENOSPC instead of
+ * writing a full chunk (seal, then reserve again), and mcap_writer_commit
+ * returns 1 when the chunk has reached the chunk size (seal it now).
+ *
+ * mcap_writer_seal closes the current chunk and gives it to the caller
+ * (NULL when it holds nothing); `fresh` (an emptied chunk that
+ * mcap_writer_write_chunk gave back, or NULL: a new one is allocated when
+ * needed) becomes the current one. mcap_writer_write_chunk writes a sealed
+ * chunk to the file (compressed, CRC, Message Indexes) and empties it for
+ * reuse; chunks must be written in the order they were sealed. Its errors
+ * are those of mcap_writer_write; after one the file is not finished.
+ *
+ * Threads: mcap_writer_write_chunk may run on one thread while another
+ * adds channels and messages and seals (the builder); the writer's fields
+ * are split between the two and share nothing, so the caller only has to
+ * order each chunk's hand-over (a mutex-protected queue does). Every other
+ * call (open, add_metadata, flush, close, free) needs both sides idle. */
+mcap_chunk *mcap_writer_seal(mcap_writer *w, mcap_chunk *fresh);
+int mcap_writer_write_chunk(mcap_writer *w, mcap_chunk *c);
+/* Bytes of records, and messages, in a chunk. */
+size_t mcap_chunk_bytes(const mcap_chunk *c);
+uint64_t mcap_chunk_messages(const mcap_chunk *c);
+/* Frees a chunk (sealed or given back). NULL is a no-op. */
+void mcap_chunk_free(mcap_chunk *c);
 
 /* Bytes written to the file so far, and messages written. */
 uint64_t mcap_writer_bytes(const mcap_writer *w);

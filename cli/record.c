@@ -1,17 +1,28 @@
 /* shmbus record: subscribe to topics and write what arrives to an MCAP
  * file (cli/mcap.h; the layout is in docs/mcap.md).
  *
- * One thread: it drains every subscriber in turn (a bounded batch each, so
- * a busy topic cannot starve a quiet one), appends the messages to the
- * writer's current chunk, and sleeps on the subscribers' eventfds when all
- * are empty. A chunk goes to the file when it is full and at least once a
- * second (RECORD_FLUSH_NS), so a recorder that is killed loses at most the
- * last second or chunk. */
+ * Two threads. The drain thread (the main one) only takes messages out of
+ * the rings: it drains every subscriber in turn (a bounded batch each, so
+ * a busy topic cannot starve a quiet one), copies each message once, from
+ * the shared slot into the MCAP chunk being built (the writer's builder
+ * side, manual chunks), and sleeps on the subscribers' eventfds when all
+ * are empty. A full chunk, or at least once a second (RECORD_FLUSH_NS) the
+ * chunk so far, is sealed and handed to the writer thread through a
+ * bounded queue (--queue); the writer thread compresses, CRCs and writes
+ * it. The drain thread never waits for I/O or compression, except in
+ * reliable mode when the queue is full: then it waits for the writer, and
+ * the publishers wait for it, so nothing is lost. A lossy recorder whose
+ * queue is full drops what it drains until there is room, and counts each
+ * message it drops. A recorder that is killed leaves the chunks written so
+ * far: a file readable up to the last complete chunk, at most about a
+ * second (plus the queue) behind. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,36 +46,49 @@
  * publisher that creates a topic and publishes at once loses nothing to
  * the time the watch takes. */
 #define RECORD_WHOLE_RING (1u << 24)
+/* The default bound of the queue between the drain and writer threads. */
+#define RECORD_QUEUE_DEFAULT (64u << 20)
 
 static void record_usage(FILE *f) {
-  fprintf(f, "usage: shmbus record -o FILE.mcap [OPTIONS] TOPIC|PATTERN...\n"
-             "\n"
-             "Records the messages of each TOPIC, and of every topic that matches a PATTERN\n"
-             "now or appears later ('*' one segment, '**' any number: 'sensors/**'), into\n"
-             "an MCAP file (docs/mcap.md): a channel per topic with its parameters as\n"
-             "metadata, log and publish time from the bus's timestamps, the bus's sequence\n"
-             "numbers, zstd-compressed chunks with CRCs, an index and a summary. Stops on\n"
-             "Ctrl-C or SIGTERM, after --duration or --count, and finishes the file; a\n"
-             "recorder that is killed leaves a file readable up to its last complete chunk\n"
-             "(written at least once a second).\n"
-             "\n"
-             "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
-             "      --compression C  zstd (default) or none\n"
-             "      --chunk-size B   close a chunk at B bytes of messages (default 4M, K/M)\n"
-             "  -d, --duration S     stop after S seconds\n"
-             "  -n, --count N        stop after N messages (all topics together)\n"
-             "      --reliable       subscribe reliably: publishers wait for the recorder,\n"
-             "                       nothing is lost (default: lossy, losses are counted)\n"
-             "      --encoding E     message encoding of every channel: auto (default: msgpack\n"
-             "                       when a topic's first message is one msgpack object, else\n"
-             "                       application/octet-stream), msgpack or octet-stream\n"
-             "  -q, --quiet          no summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
-             "  -h, --help           show this help\n"
-             "\n"
-             "At the end one line goes to stderr:\n"
-             "  recorded M messages (B bytes) from T topics to FILE, lost L\n"
-             "where L is what the lossy subscribers missed (always 0 with --reliable).\n"
-             "Exit status: 0 ok, 1 error, 2 bad usage.\n");
+  fprintf(f,
+          "usage: shmbus record -o FILE.mcap [OPTIONS] TOPIC|PATTERN...\n"
+          "\n"
+          "Records the messages of each TOPIC, and of every topic that matches a PATTERN\n"
+          "now or appears later ('*' one segment, '**' any number: 'sensors/**'), into\n"
+          "an MCAP file (docs/mcap.md): a channel per topic with its parameters as\n"
+          "metadata, log and publish time from the bus's timestamps, the bus's sequence\n"
+          "numbers, zstd-compressed chunks with CRCs, an index and a summary. Stops on\n"
+          "Ctrl-C or SIGTERM, after --duration or --count, and finishes the file; a\n"
+          "recorder that is killed leaves a file readable up to its last complete chunk\n"
+          "(written at least once a second).\n"
+          "\n"
+          "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
+          "      --compression C  zstd (default) or none\n"
+          "      --chunk-size B   close a chunk at B bytes of messages (default 4M, K/M)\n"
+          "      --queue B        chunks waiting to be written take at most about B bytes\n"
+          "                       (default 64M, K/M/G; at least one chunk): when the\n"
+          "                       disk falls behind, a lossy recorder drops (and counts)\n"
+          "                       messages, a reliable one makes the publishers wait\n"
+          "  -d, --duration S     stop after S seconds\n"
+          "  -n, --count N        stop after N messages (all topics together)\n"
+          "      --reliable       subscribe reliably: publishers wait for the recorder,\n"
+          "                       nothing is lost (default: lossy, losses are counted)\n"
+          "      --encoding E     message encoding of every channel: auto (default: msgpack\n"
+          "                       when a topic's first message is one msgpack object, else\n"
+          "                       application/octet-stream), msgpack or octet-stream\n"
+          "  -q, --quiet          no summary\n"
+          "  -v, --verbose        also the drain thread's statistics\n" CLI_TOPIC_HELP CLI_BUS_HELP
+          "  -h, --help           show this help\n"
+          "\n"
+          "At the end one line goes to stderr:\n"
+          "  recorded M messages (B bytes) from T topics to FILE, lost L\n"
+          "where L is what the lossy subscribers missed (always 0 with --reliable),\n"
+          "followed by \" (Q with the write queue full)\" when Q of them were taken\n"
+          "from the rings but dropped because the queue was full. -v adds a line on the\n"
+          "drain thread: its longest gap between two passes over the rings, the age of\n"
+          "the oldest message it took (how far behind it fell), and the queue's\n"
+          "high-water mark.\n"
+          "Exit status: 0 ok, 1 error, 2 bad usage.\n");
 }
 
 enum record_encoding { REC_ENC_AUTO, REC_ENC_MSGPACK, REC_ENC_OCTETS };
@@ -79,6 +103,23 @@ struct record_topic {
   struct shmbus_topic_opts params; /* as the daemon reported them */
   bool params_known;
   uint64_t first_seq;
+  uint64_t dropped; /* taken from the ring, dropped: the write queue was full */
+};
+
+/* The queue of sealed chunks between the drain thread and the writer
+ * thread, oldest first, and the emptied chunks that come back for reuse.
+ * Everything here is under `mu`. */
+struct record_queue {
+  pthread_mutex_t mu;
+  pthread_cond_t work;  /* the writer waits for a chunk or the end */
+  pthread_cond_t space; /* a reliable drain waits for room */
+  mcap_chunk **q;       /* a ring of `cap` */
+  size_t cap, head, n;
+  size_t high;        /* the most chunks that were waiting at once */
+  mcap_chunk **spare; /* written and emptied, `cap + 1` room */
+  size_t n_spare;
+  bool done; /* the drain thread hands over nothing more */
+  int err;   /* the first write error: the writer writes nothing after it */
 };
 
 struct record_state {
@@ -94,7 +135,73 @@ struct record_state {
   int64_t mono_to_real; /* add to a CLOCK_MONOTONIC time for CLOCK_REALTIME */
   uint64_t messages;
   uint64_t bytes;
+  uint64_t dropped;
+  uint64_t max_lag; /* the oldest a message was when a pass took it, ns */
+  struct record_queue q;
 };
+
+/* The writer thread: writes each sealed chunk in order and gives it back
+ * emptied. After a write error it only gives chunks back (the drain thread
+ * sees q.err at its next hand-over and stops). */
+static void *record_writer_main(void *arg) {
+  struct record_state *st = arg;
+  struct record_queue *q = &st->q;
+
+  pthread_mutex_lock(&q->mu);
+  for (;;) {
+    mcap_chunk *c;
+    int rv = 0;
+    while (q->n == 0 && !q->done)
+      pthread_cond_wait(&q->work, &q->mu);
+    if (q->n == 0)
+      break;
+    c = q->q[q->head];
+    if (q->err == 0) {
+      /* The chunk stays counted in the queue while it is written: the
+       * bound is on what waits and what is being written together. */
+      pthread_mutex_unlock(&q->mu);
+      rv = mcap_writer_write_chunk(st->w, c);
+      pthread_mutex_lock(&q->mu);
+    }
+    q->head = (q->head + 1) % q->cap;
+    q->n--;
+    q->spare[q->n_spare++] = c;
+    if (rv < 0 && q->err == 0)
+      q->err = rv;
+    pthread_cond_signal(&q->space);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return NULL;
+}
+
+/* Seals the current chunk and queues it for the writer. With `wait`, waits
+ * for room (reliable mode, and the end); without, returns 0 when the queue
+ * is full (the chunk stays current). Returns 1 when handed over or when
+ * there was nothing to seal, 0 for no room, or -1 after printing why (a
+ * write error of the writer thread). */
+static int record_hand_over(struct record_state *st, bool wait) {
+  struct record_queue *q = &st->q;
+  mcap_chunk *c;
+  int rv = 1;
+
+  pthread_mutex_lock(&q->mu);
+  while (q->err == 0 && q->n == q->cap && wait)
+    pthread_cond_wait(&q->space, &q->mu);
+  if (q->err != 0) {
+    cli_err(VERB, "writing the file: %s", shmbus_strerror(q->err));
+    rv = -1;
+  } else if (q->n == q->cap) {
+    rv = 0;
+  } else if ((c = mcap_writer_seal(st->w, q->n_spare > 0 ? q->spare[--q->n_spare] : NULL)) !=
+             NULL) {
+    q->q[(q->head + q->n) % q->cap] = c;
+    if (++q->n > q->high)
+      q->high = q->n;
+    pthread_cond_signal(&q->work);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return rv;
+}
 
 /* Reads the topic's parameters from a daemon snapshot (for the channel's
  * metadata). Best effort: a topic without them is still recorded. */
@@ -307,9 +414,11 @@ static void record_view_abandon(struct record_topic *t, const struct shmbus_view
 
 /* Takes up to RECORD_BATCH messages from one topic, each copied once:
  * from the read-only shared slot (an in-place view) straight into the
- * writer's chunk. A message overwritten while it was copied is dropped
- * from the chunk again (the subscriber counts it lost). Returns how many,
- * or -1 after printing why. */
+ * chunk being built. A message overwritten while it was copied is dropped
+ * from the chunk again (the subscriber counts it lost). When the chunk is
+ * full and the queue has no room, a lossy recorder drops the message (and
+ * counts it) and a reliable one waits. Returns how many were taken from
+ * the ring, or -1 after printing why. */
 static int record_drain(struct record_state *st, struct record_topic *t, uint64_t limit) {
   int got = 0;
 
@@ -324,6 +433,12 @@ static int record_drain(struct record_state *st, struct record_topic *t, uint64_
       cli_fail(VERB, st->bus, rv, "receiving from \"%s\"", t->name);
       return -1;
     }
+    if (got == 0) {
+      /* The first of a batch is the oldest: how far behind the drain is. */
+      uint64_t now = cli_now_ns();
+      if (now > v.info.ts_ns && now - v.info.ts_ns > st->max_lag)
+        st->max_lag = now - v.info.ts_ns;
+    }
     if (t->channel == 0) {
       t->first_seq = v.info.seq;
       if (record_channel(st, t, v.data, v.info.len) < 0) {
@@ -333,6 +448,25 @@ static int record_drain(struct record_state *st, struct record_topic *t, uint64_
     }
     ts = (uint64_t)((int64_t)v.info.ts_ns + st->mono_to_real);
     rv = mcap_writer_reserve(st->w, t->channel, (uint32_t)v.info.seq, ts, ts, v.info.len, &dst);
+    if (rv == -ENOSPC) {
+      /* The chunk is full: hand it over, or drop this message. */
+      int h = record_hand_over(st, st->so.reliable);
+      if (h < 0) {
+        record_view_abandon(t, &v);
+        return -1;
+      }
+      if (h == 0) {
+        /* Dropped here, unless it was overwritten meanwhile (then the
+         * subscriber counts it lost already). */
+        if (shmbus_sub_view_end(t->sub, &v) == 0) {
+          t->dropped++;
+          st->dropped++;
+        }
+        got++;
+        continue;
+      }
+      rv = mcap_writer_reserve(st->w, t->channel, (uint32_t)v.info.seq, ts, ts, v.info.len, &dst);
+    }
     if (rv < 0) {
       record_view_abandon(t, &v);
       cli_err(VERB, "writing the file: %s", shmbus_strerror(rv));
@@ -344,8 +478,13 @@ static int record_drain(struct record_state *st, struct record_topic *t, uint64_
       mcap_writer_cancel(st->w);
       continue;
     }
-    if ((rv = mcap_writer_commit(st->w)) < 0) {
-      cli_err(VERB, "writing the file: %s", shmbus_strerror(rv));
+    /* 1: the chunk is full; handed over now if there is room, else at
+     * the next message's -ENOSPC. */
+    if ((rv = mcap_writer_commit(st->w)) > 0)
+      rv = record_hand_over(st, false) < 0 ? -1 : 0;
+    if (rv < 0) {
+      if (rv != -1)
+        cli_err(VERB, "writing the file: %s", shmbus_strerror(rv));
       return -1;
     }
     st->messages++;
@@ -384,7 +523,9 @@ int cli_record(int argc, char **argv) {
                                            {"count", required_argument, NULL, 'n'},
                                            {"reliable", no_argument, NULL, 0x202},
                                            {"encoding", required_argument, NULL, 0x203},
+                                           {"queue", required_argument, NULL, 0x204},
                                            {"quiet", no_argument, NULL, 'q'},
+                                           {"verbose", no_argument, NULL, 'v'},
                                            {"help", no_argument, NULL, 'h'},
                                            CLI_TOPIC_LONGOPTS,
                                            CLI_BUS_LONGOPTS,
@@ -394,8 +535,10 @@ int cli_record(int argc, char **argv) {
   struct mcap_writer_opts wo;
   const char *out = NULL;
   double duration = -1;
-  uint64_t count = 0, chunk = 0, start, last_flush, last_source, lost = 0;
-  bool quiet = false;
+  uint64_t count = 0, chunk = 0, queue = RECORD_QUEUE_DEFAULT, start, last_flush, last_source;
+  uint64_t lost = 0, last_pass = 0, max_gap = 0;
+  bool quiet = false, verbose = false, q_init = false, writer_started = false;
+  pthread_t writer;
   struct pollfd *p = NULL;
   size_t pcap = 0;
   int sig_fd = -1, fd = -1;
@@ -406,9 +549,10 @@ int cli_record(int argc, char **argv) {
   memset(&wo, 0, sizeof(wo));
   wo.compression = MCAP_COMPRESS_ZSTD;
   wo.profile = "";
+  wo.manual_chunks = true;
   cli_bus_args_init(&ba);
   optind = 1;
-  while ((c = getopt_long(argc, argv, "o:d:n:qh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "o:d:n:qvh", longopts, NULL)) != -1) {
     switch (c) {
     case 'o':
       out = optarg;
@@ -451,8 +595,15 @@ int cli_record(int argc, char **argv) {
         return CLI_EXIT_USAGE;
       }
       break;
+    case 0x204:
+      if (!cli_parse_size(VERB, "--queue", optarg, 1, UINT64_MAX / 2, &queue))
+        return CLI_EXIT_USAGE;
+      break;
     case 'q':
       quiet = true;
+      break;
+    case 'v':
+      verbose = true;
       break;
     case 'h':
       record_usage(stdout);
@@ -487,6 +638,17 @@ int cli_record(int argc, char **argv) {
     cli_err(VERB, "cannot write %s: %s", out, shmbus_strerror(rv));
     goto out;
   }
+  /* The queue holds whole chunks: queue / chunk size of them, at least one. */
+  st.q.cap = (size_t)(queue / (wo.chunk_size != 0 ? wo.chunk_size : 4u << 20));
+  if (st.q.cap < 1)
+    st.q.cap = 1;
+  if (st.q.cap > 65536)
+    st.q.cap = 65536;
+  if ((st.q.q = calloc(st.q.cap, sizeof(*st.q.q))) == NULL ||
+      (st.q.spare = calloc(st.q.cap + 1, sizeof(*st.q.spare))) == NULL) {
+    cli_err(VERB, "out of memory");
+    goto out;
+  }
   st.mono_to_real = record_clock_offset();
   {
     char off[24], ver[32];
@@ -501,7 +663,30 @@ int cli_record(int argc, char **argv) {
     }
   }
 
-  start = last_flush = last_source = cli_now_ns();
+  /* The writer thread, with SIGINT and SIGTERM blocked: the drain thread
+   * takes them. */
+  if (pthread_mutex_init(&st.q.mu, NULL) != 0 || pthread_cond_init(&st.q.work, NULL) != 0 ||
+      pthread_cond_init(&st.q.space, NULL) != 0) {
+    cli_err(VERB, "cannot initialise the queue");
+    goto out;
+  }
+  q_init = true;
+  {
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    rv = pthread_create(&writer, NULL, record_writer_main, &st);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rv != 0) {
+      cli_err(VERB, "cannot start the writer thread: %s", strerror(rv));
+      goto out;
+    }
+    writer_started = true;
+  }
+
+  start = last_flush = last_source = last_pass = cli_now_ns();
   for (;;) {
     uint64_t now;
     int got = 0, ms = -1;
@@ -516,14 +701,20 @@ int cli_record(int argc, char **argv) {
       got += rv;
     }
     now = cli_now_ns();
+    /* The longest time between two passes over the rings while busy (the
+     * time asleep with every ring empty does not count). */
+    if (now - last_pass > max_gap)
+      max_gap = now - last_pass;
+    last_pass = now;
     if (duration >= 0 && now - start >= (uint64_t)(duration * 1e9))
       break;
     if (now - last_flush >= RECORD_FLUSH_NS) {
-      if ((rv = mcap_writer_flush(st.w)) < 0) {
-        cli_err(VERB, "writing %s: %s", out, shmbus_strerror(rv));
+      /* Hand the chunk so far over; when the queue is full, the writer is
+       * busy anyway and this chunk goes when it is full. */
+      if ((rv = record_hand_over(&st, st.so.reliable)) < 0)
         goto out;
-      }
-      last_flush = now;
+      if (rv > 0)
+        last_flush = now;
     }
     if (st.nwatches > 0 && (got == 0 || now - last_source >= RECORD_SOURCE_NS)) {
       size_t had = st.n;
@@ -572,6 +763,7 @@ int cli_record(int argc, char **argv) {
       cli_err(VERB, "poll: %s", strerror(errno));
       goto out;
     }
+    last_pass = cli_now_ns();
     for (size_t i = 0; i < st.n; i++) {
       if (p[i].revents != 0) {
         uint64_t v;
@@ -596,6 +788,19 @@ int cli_record(int argc, char **argv) {
         goto out;
     } while (rv == RECORD_BATCH);
   }
+  /* The last chunk, then the writer thread finishes the queue and ends. */
+  if (record_hand_over(&st, true) < 0)
+    goto out;
+  pthread_mutex_lock(&st.q.mu);
+  st.q.done = true;
+  pthread_cond_signal(&st.q.work);
+  pthread_mutex_unlock(&st.q.mu);
+  pthread_join(writer, NULL);
+  writer_started = false;
+  if (st.q.err != 0) {
+    cli_err(VERB, "writing %s: %s", out, shmbus_strerror(st.q.err));
+    goto out;
+  }
   /* Topics that sent nothing still get a channel, so the file says what
    * was recorded. */
   for (size_t i = 0; i < st.n; i++)
@@ -614,17 +819,50 @@ int cli_record(int argc, char **argv) {
   status = CLI_EXIT_OK;
 
 out:
+  if (writer_started) {
+    /* A failure on the way: the writer thread finishes what is queued. */
+    pthread_mutex_lock(&st.q.mu);
+    st.q.done = true;
+    pthread_cond_signal(&st.q.work);
+    pthread_mutex_unlock(&st.q.mu);
+    pthread_join(writer, NULL);
+  }
   for (size_t i = 0; i < st.n; i++) {
     struct shmbus_sub_stats ss;
     shmbus_sub_stats(st.t[i].sub, &ss);
     lost += ss.lost;
   }
-  if (!quiet && out != NULL && (st.n > 0 || st.nwatches > 0))
+  lost += st.dropped;
+  if (!quiet && out != NULL && (st.n > 0 || st.nwatches > 0)) {
+    char why[64] = "";
+    if (st.dropped > 0)
+      snprintf(why, sizeof(why), " (%" PRIu64 " with the write queue full)", st.dropped);
     fprintf(stderr,
             "recorded %" PRIu64 " messages (%" PRIu64 " bytes) from %zu topics to %s, lost %" PRIu64
-            "\n",
-            st.messages, st.bytes, st.n, out, lost);
+            "%s\n",
+            st.messages, st.bytes, st.n, out, lost, why);
+  }
+  if (verbose && st.q.cap > 0)
+    fprintf(stderr,
+            "drain: longest gap between passes %.3f ms, oldest message taken %.3f ms old; write "
+            "queue: %zu chunks, at most %zu waiting\n",
+            (double)max_gap / 1e6, (double)st.max_lag / 1e6, st.q.cap, st.q.high);
   mcap_writer_free(st.w);
+  if (st.q.q != NULL) {
+    for (size_t i = 0; i < st.q.n; i++)
+      mcap_chunk_free(st.q.q[(st.q.head + i) % st.q.cap]);
+    free(st.q.q);
+  }
+  if (st.q.spare != NULL) {
+    for (size_t i = 0; i < st.q.n_spare; i++)
+      mcap_chunk_free(st.q.spare[i]);
+    free(st.q.spare);
+  }
+  if (q_init) {
+    pthread_cond_destroy(&st.q.space);
+    pthread_cond_destroy(&st.q.work);
+    pthread_mutex_destroy(&st.q.mu);
+  }
   if (fd >= 0 && close(fd) != 0 && status == CLI_EXIT_OK) {
     cli_err(VERB, "closing %s: %s", out, strerror(errno));
     status = CLI_EXIT_ERROR;
