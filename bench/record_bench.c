@@ -117,15 +117,15 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
   /* Ring: about 4 ms of messages at the offered rate (what a topic's
    * creator might choose for a consumer that keeps up), at least 16 slots;
    * at most 256 MiB. --slots N: N slots for every case (a ring that
-   * covers the recorder's longest stall). */
+   * covers the recorder's longest stall; still at most 256 MiB). */
   to.slot_size = (uint32_t)c->size;
   to.slots = 16;
   while (to.slots < 1u << 20 && (double)to.slots < c->rate * 0.004)
     to.slots <<= 1;
-  while ((uint64_t)to.slots * c->size > (256u << 20) && to.slots > 16)
-    to.slots >>= 1;
   if (slots_opt != 0)
     to.slots = slots_opt;
+  while ((uint64_t)to.slots * c->size > (256u << 20) && to.slots > 16)
+    to.slots >>= 1;
   res->slots = to.slots;
   to.max_subs = 4;
   to.max_pubs = 2;
@@ -259,7 +259,8 @@ static void rb_usage(FILE *f) {
              "  --seconds S    publishing time per case (default 3)\n"
              "  --out-dir DIR  where the recordings go (default /var/tmp: local disk)\n"
              "  --cli PATH     the shmbus binary (default: the one built here)\n"
-             "  --slots N      ring slots of every case (default: about 4 ms of messages)\n"
+             "  --slots N      ring slots of every case, at most 256 MiB a ring (default:\n"
+             "                 about 4 ms of messages)\n"
              "  --quick        short runs at a tenth of the rates (the smoke test)\n");
 }
 

@@ -30,6 +30,10 @@ void cu_teardown(void) {
 }
 
 void cu_start(struct cu_run *r, const char *const *args) {
+  cu_start_on(r, NULL, args);
+}
+
+void cu_start_on(struct cu_run *r, const char *dir, const char *const *args) {
   char *argv[40];
   int n = 0;
 
@@ -52,6 +56,8 @@ void cu_start(struct cu_run *r, const char *const *args) {
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
+    if (dir != NULL)
+      setenv("SHMBUS_DIR", dir, 1);
     execv(SHMBUS_CLI_PATH, argv);
     _exit(127);
   }

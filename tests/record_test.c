@@ -9,6 +9,7 @@
  * but a ring's worth), and from waiting for processes: never from sleeps.
  * Payloads are `shmbus pub --size` synthetic ones (cli/synth.h), which
  * carry their sequence number and a checksum: every byte is verified. */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemonutil.h"
+#include "cliutil.h"
 #include "mcap.h"
 #include "synth.h"
 
@@ -29,24 +30,19 @@
 #error "SHMBUS_CLI_PATH must name the shmbus binary"
 #endif
 
-static struct du_daemon d, d2;
-static char work[64];
+/* The first daemon is cliutil's (cu_daemon, on SHMBUS_DIR); a test that
+ * plays into another bus starts d2. */
+static struct du_daemon d2;
 
 static void setup(void) {
-  memset(&d, 0, sizeof(d));
   memset(&d2, 0, sizeof(d2));
-  snprintf(work, sizeof(work), "/tmp/shmbus-rectest-XXXXXX");
-  cr_assert_not_null(mkdtemp(work));
-  du_start(&d);
-  setenv("SHMBUS_DIR", d.dir, 1);
-  setenv("SHMBUS_NO_AUTOSTART", "1", 1);
+  cu_setup();
 }
 
 static void teardown(void) {
   if (d2.pid != 0)
     du_stop(&d2);
-  du_stop(&d);
-  du_rmtree(work);
+  cu_teardown();
 }
 
 TestSuite(record, .init = setup, .fini = teardown, .timeout = 120);
@@ -58,92 +54,16 @@ TestSuite(record, .init = setup, .fini = teardown, .timeout = 120);
     cr_skip_test(__VA_ARGS__);                                                                     \
   } while (0)
 
-struct run {
-  pid_t pid;
-  char out_path[128];
-  char err_path[128];
-  char *out;
-  char *err;
-  int status;
-};
-
-static int run_counter;
-
-/* Starts `shmbus ARGS...` on the bus in `dir`. */
-static void run_start(struct run *r, const char *dir, const char *const *args) {
-  char *argv[40];
-  int n = 0;
-
-  memset(r, 0, sizeof(*r));
-  run_counter++;
-  snprintf(r->out_path, sizeof(r->out_path), "%s/out.%d", work, run_counter);
-  snprintf(r->err_path, sizeof(r->err_path), "%s/err.%d", work, run_counter);
-  argv[n++] = "shmbus";
-  while (*args != NULL && n < 39)
-    argv[n++] = (char *)*args++;
-  argv[n] = NULL;
-  r->pid = fork();
-  cr_assert_geq(r->pid, 0);
-  if (r->pid == 0) {
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(r->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = open(r->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || err < 0)
-      _exit(126);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    setenv("SHMBUS_DIR", dir, 1);
-    execv(SHMBUS_CLI_PATH, argv);
-    _exit(127);
-  }
-}
-
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf;
-  long n;
-
-  cr_assert_not_null(f, "open %s", path);
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  buf = malloc((size_t)n + 1);
-  cr_assert_not_null(buf);
-  cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-  buf[n] = '\0';
-  fclose(f);
-  if (len != NULL)
-    *len = (size_t)n;
-  return buf;
-}
-
-static int run_wait(struct run *r) {
-  int st = du_wait(r->pid);
-  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r->out = slurp(r->out_path, NULL);
-  r->err = slurp(r->err_path, NULL);
-  return r->status;
-}
-
-static void run_free(struct run *r) {
-  free(r->out);
-  free(r->err);
-}
-
-#define START(r, dir, ...) run_start((r), (dir), (const char *const[]){__VA_ARGS__, NULL})
-#define RUN(r, dir, ...) (START(r, dir, __VA_ARGS__), run_wait(r))
-
 static const char *path_in_work(const char *name) {
   static char p[4][128];
   static int i;
   i = (i + 1) % 4;
-  snprintf(p[i], sizeof(p[i]), "%s/%s", work, name);
+  snprintf(p[i], sizeof(p[i]), "%s/%s", cu_work, name);
   return p[i];
 }
 
 /* The recorder's summary line. */
-static void record_summary(const struct run *r, unsigned long long *msgs,
+static void record_summary(const struct cu_run *r, unsigned long long *msgs,
                            unsigned long long *lost) {
   const char *p = strstr(r->err, "recorded ");
   cr_assert_not_null(p, "no summary in: %s", r->err);
@@ -250,7 +170,7 @@ static int fr_message(void *ctx, const struct mcap_channel *ch, const struct mca
 static void read_file(const char *path, struct file_read *f) {
   static const struct mcap_read_cb cb = {fr_channel, fr_message, NULL};
   size_t len;
-  char *data = slurp(path, &len);
+  char *data = cu_slurp(path, &len);
 
   memset(f, 0, sizeof(*f));
   f->rv = mcap_read(data, len, &cb, f, &f->res);
@@ -317,17 +237,17 @@ static void reference_agrees(const char *path, const struct file_read *f, bool c
 #define N 2000
 
 Test(record, reliable_recording_loses_nothing_and_reads_back) {
-  struct run rec, pub;
+  struct cu_run rec, pub;
   struct file_read f;
   unsigned long long msgs, lost;
   const char *file = path_in_work("rel.mcap");
 
-  START(&rec, d.dir, "record", "-o", file, "--reliable", "--count", "2000", "--chunk-size", "16K",
-        "--slots", "16", "--slot-size", "512", "s/rel");
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "s/rel", "--wait-subs", "1", "--count", "2000", "--size",
-                   "300", "--slots", "16", "--slot-size", "512"),
+  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", file, "--reliable", "--count", "2000",
+              "--chunk-size", "16K", "--slots", "16", "--slot-size", "512", "s/rel");
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "s/rel", "--wait-subs", "1", "--count", "2000",
+                         "--size", "300", "--slots", "16", "--slot-size", "512"),
                0, "pub: %s", pub.err);
-  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  cr_assert_eq(cu_wait(&rec), 0, "record: %s", rec.err);
   record_summary(&rec, &msgs, &lost);
   cr_assert_eq(msgs, N);
   cr_assert_eq(lost, 0);
@@ -349,23 +269,24 @@ Test(record, reliable_recording_loses_nothing_and_reads_back) {
   cr_assert_eq(f.t[0].synth_next, N);
   reference_agrees(file, &f, true);
   file_read_free(&f);
-  run_free(&rec);
-  run_free(&pub);
+  cu_free(&rec);
+  cu_free(&pub);
 }
 
 Test(record, uncompressed_and_msgpack_channels) {
-  struct run rec, pub;
+  struct cu_run rec, pub;
   struct file_read f;
   const char *file = path_in_work("mp.mcap");
 
-  START(&rec, d.dir, "record", "-o", file, "--compression", "none", "--count", "2", "m/json",
-        "m/text");
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "m/json", "--wait-subs", "1", "--json", "{\"a\": [1, 2]}"),
+  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", file, "--compression", "none", "--count", "2",
+              "m/json", "m/text");
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "m/json", "--wait-subs", "1", "--json",
+                         "{\"a\": [1, 2]}"),
                0, "pub: %s", pub.err);
-  run_free(&pub);
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "m/text", "--wait-subs", "1", "hello, world"), 0, "pub: %s",
-               pub.err);
-  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  cu_free(&pub);
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "m/text", "--wait-subs", "1", "hello, world"),
+               0, "pub: %s", pub.err);
+  cr_assert_eq(cu_wait(&rec), 0, "record: %s", rec.err);
   read_file(file, &f);
   cr_assert_eq(f.rv, 0, "%s", f.res.error);
   cr_assert_eq(f.res.messages, 2);
@@ -376,24 +297,24 @@ Test(record, uncompressed_and_msgpack_channels) {
                      "%s", f.t[i].topic);
   reference_agrees(file, &f, true);
   file_read_free(&f);
-  run_free(&rec);
-  run_free(&pub);
+  cu_free(&rec);
+  cu_free(&pub);
 }
 
 /* A lossy recorder stopped by SIGTERM: it finishes the file, and what it
  * recorded plus what it says it lost is everything published. */
 Test(record, lossy_recorder_accounts_for_everything) {
-  struct run rec, pub;
+  struct cu_run rec, pub;
   struct file_read f;
   unsigned long long msgs, lost;
   const char *file = path_in_work("lossy.mcap");
 
-  START(&rec, d.dir, "record", "-o", file, "--slots", "16", "s/lossy");
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "s/lossy", "--wait-subs", "1", "--count", "5000", "--size",
-                   "64", "--slots", "16"),
+  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", file, "--slots", "16", "s/lossy");
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "s/lossy", "--wait-subs", "1", "--count",
+                         "5000", "--size", "64", "--slots", "16"),
                0, "pub: %s", pub.err);
   kill(rec.pid, SIGTERM);
-  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  cr_assert_eq(cu_wait(&rec), 0, "record: %s", rec.err);
   record_summary(&rec, &msgs, &lost);
   cr_assert_eq(msgs + lost, 5000, "recorded %llu lost %llu", msgs, lost);
   read_file(file, &f);
@@ -404,33 +325,100 @@ Test(record, lossy_recorder_accounts_for_everything) {
   cr_assert_eq(f.t[0].last_seq, 4999);
   reference_agrees(file, &f, true);
   file_read_free(&f);
-  run_free(&rec);
-  run_free(&pub);
+  cu_free(&rec);
+  cu_free(&pub);
+}
+
+/* A lossy recorder whose write queue is full: the file is a FIFO that
+ * nobody reads while the publisher runs, so the writer thread blocks on
+ * it and the queue (one 1 KiB chunk) fills; the drain thread goes on
+ * taking messages from the ring and drops them, counting each. The ring
+ * holds every message published (4096 slots, 3000 messages), so none is
+ * lost to an overrun: whatever is not recorded was dropped for the queue,
+ * and recorded + lost == published exactly. Then the FIFO is read to its
+ * end into a file, which reads back with exactly the recorded messages. */
+Test(record, lossy_recorder_with_a_full_queue_counts_what_it_drops) {
+  struct cu_run rec, pub;
+  struct file_read f;
+  unsigned long long msgs, lost, dropped = 0;
+  const char *fifo = path_in_work("q.fifo"), *file = path_in_work("q.mcap");
+  const char *q;
+  char buf[65536];
+  ssize_t n;
+  int rfd, wfd, fl;
+
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  /* Opened for reading first, so the recorder's open does not wait; a
+   * one-page pipe, so the writer thread blocks early. */
+  rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+  cr_assert_geq(rfd, 0);
+  cr_assert_geq(fcntl(rfd, F_SETPIPE_SZ, 4096), 0);
+  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", fifo, "--compression", "none", "--chunk-size",
+              "1K", "--queue", "1K", "--slots", "4096", "s/qfull");
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "s/qfull", "--wait-subs", "1", "--count",
+                         "3000", "--size", "64", "--slots", "4096"),
+               0, "pub: %s", pub.err);
+  /* The recorder takes what is left in the ring, then waits for the writer
+   * thread, which waits for this reader. */
+  kill(rec.pid, SIGTERM);
+  fl = fcntl(rfd, F_GETFL);
+  cr_assert_eq(fcntl(rfd, F_SETFL, fl & ~O_NONBLOCK), 0);
+  wfd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  cr_assert_geq(wfd, 0);
+  while ((n = read(rfd, buf, sizeof(buf))) != 0) {
+    cr_assert_gt(n, 0, "read the fifo: %s", strerror(errno));
+    cr_assert_eq(write(wfd, buf, (size_t)n), n);
+  }
+  close(rfd);
+  close(wfd);
+  cr_assert_eq(cu_wait(&rec), 0, "record: %s", rec.err);
+  record_summary(&rec, &msgs, &lost);
+  cr_assert_eq(msgs + lost, 3000, "recorded %llu lost %llu", msgs, lost);
+  q = strstr(rec.err, " with the write queue full)");
+  cr_assert_not_null(q, "no drop count in: %s", rec.err);
+  while (q > rec.err && q[-1] != '(')
+    q--;
+  cr_assert_eq(sscanf(q, "%llu", &dropped), 1, "%s", rec.err);
+  cr_assert_eq(dropped, lost, "the ring never overran: every loss is a drop (%s)", rec.err);
+  cr_assert_gt(dropped, 0);
+
+  read_file(file, &f);
+  cr_assert_eq(f.rv, 0, "%s", f.res.error);
+  cr_assert(!f.res.truncated);
+  cr_assert(f.res.summary_checked);
+  cr_assert_eq(f.res.messages, msgs);
+  cr_assert_eq(f.t[0].count, msgs);
+  cr_assert_eq(f.t[0].synth_bad, 0, "payloads intact, sequences increasing");
+  reference_agrees(file, &f, true);
+  file_read_free(&f);
+  cu_free(&rec);
+  cu_free(&pub);
 }
 
 /* A recorder SIGKILLed after the publisher finished: the file is cut
  * short, and both readers read it up to its last complete chunk, which
  * holds all but at most a ring (16) and a chunk of the messages. */
 Test(record, killed_recorder_leaves_a_readable_file) {
-  struct run rec, pub;
+  struct cu_run rec, pub;
   struct file_read f;
   const char *file = path_in_work("killed.mcap");
 
-  START(&rec, d.dir, "record", "-o", file, "--reliable", "--chunk-size", "4K", "--slots", "16",
-        "s/kill");
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "s/kill", "--wait-subs", "1", "--count", "3000", "--size",
-                   "100", "--slots", "16"),
+  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", file, "--reliable", "--chunk-size", "4K",
+              "--queue", "4K", "--slots", "16", "s/kill");
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "s/kill", "--wait-subs", "1", "--count",
+                         "3000", "--size", "100", "--slots", "16"),
                0, "pub: %s", pub.err);
   kill(rec.pid, SIGKILL);
-  cr_assert_eq(run_wait(&rec), 128 + SIGKILL);
+  cr_assert_eq(cu_wait(&rec), 128 + SIGKILL);
   read_file(file, &f);
   cr_assert_eq(f.rv, 0, "%s", f.res.error);
   cr_assert(f.res.truncated);
   /* The publisher finished, so the recorder had taken all but the last 16
-   * (the ring); all but the last one it took are in its chunk buffer,
-   * which is written out at 4 KiB: 31 messages of 100 bytes (131 bytes a
-   * record) at most are in the chunk that was lost. */
-  cr_assert_geq(f.res.messages, 3000 - 16 - 1 - 31, "%llu", (unsigned long long)f.res.messages);
+   * (the ring); all but the last one it took are in chunks, which are
+   * sealed at 4 KiB: 31 messages of 100 bytes (131 bytes a record) at most
+   * are in the chunk being built, and as many in the one chunk the queue
+   * holds (--queue 4K), which the writer thread may not have written. */
+  cr_assert_geq(f.res.messages, 3000 - 16 - 1 - 2 * 31, "%llu", (unsigned long long)f.res.messages);
   cr_assert_eq(f.t[0].first_seq, 0);
   cr_assert_eq(f.t[0].last_seq, f.res.messages - 1);
   cr_assert(f.t[0].contiguous);
@@ -438,41 +426,43 @@ Test(record, killed_recorder_leaves_a_readable_file) {
   reference_agrees(file, &f, false);
   /* play takes it too, saying that it ends early. */
   {
-    struct run play;
-    cr_assert_eq(RUN(&play, d.dir, "play", "--rate", "0", file), 0, "play: %s", play.err);
+    struct cu_run play;
+    cr_assert_eq(CU_RUN_ON(&play, cu_daemon.dir, "play", "--rate", "0", file), 0, "play: %s",
+                 play.err);
     cr_assert_not_null(strstr(play.err, "ends early"), "%s", play.err);
-    run_free(&play);
+    cu_free(&play);
   }
   file_read_free(&f);
-  run_free(&rec);
-  run_free(&pub);
+  cu_free(&rec);
+  cu_free(&pub);
 }
 
 /* A recording played into another bus (a second daemon, its own dir) and
  * recorded there: the same bytes with the same sequence numbers. */
 Test(record, played_into_another_bus_byte_for_byte) {
-  struct run rec, pub, rec2, play;
+  struct cu_run rec, pub, rec2, play;
   struct file_read f1, f2;
   unsigned long long msgs, lost;
   const char *file1 = path_in_work("one.mcap"), *file2 = path_in_work("two.mcap");
 
-  START(&rec, d.dir, "record", "-o", file1, "--reliable", "--count", "1000", "--slots", "32",
-        "--slot-size", "2K", "--max-subs", "8", "--max-pubs", "2", "p/data");
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "p/data", "--wait-subs", "1", "--count", "1000", "--size",
-                   "1500", "--slots", "32", "--slot-size", "2K", "--max-subs", "8", "--max-pubs",
-                   "2"),
+  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", file1, "--reliable", "--count", "1000",
+              "--slots", "32", "--slot-size", "2K", "--max-subs", "8", "--max-pubs", "2", "p/data");
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "p/data", "--wait-subs", "1", "--count",
+                         "1000", "--size", "1500", "--slots", "32", "--slot-size", "2K",
+                         "--max-subs", "8", "--max-pubs", "2"),
                0, "pub: %s", pub.err);
-  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  cr_assert_eq(cu_wait(&rec), 0, "record: %s", rec.err);
 
   du_start(&d2);
   /* The second recorder creates the topic with the recorded parameters;
    * play checks them against the channel's metadata. */
-  START(&rec2, d2.dir, "record", "-o", file2, "--reliable", "--count", "1000", "--slots", "32",
-        "--slot-size", "2K", "--max-subs", "8", "--max-pubs", "2", "p/data");
-  cr_assert_eq(RUN(&play, d2.dir, "play", "--wait-subs", "1", file1), 0, "play: %s", play.err);
+  CU_START_ON(&rec2, d2.dir, "record", "-o", file2, "--reliable", "--count", "1000", "--slots",
+              "32", "--slot-size", "2K", "--max-subs", "8", "--max-pubs", "2", "p/data");
+  cr_assert_eq(CU_RUN_ON(&play, d2.dir, "play", "--wait-subs", "1", file1), 0, "play: %s",
+               play.err);
   cr_assert_not_null(strstr(play.err, "played 1000 messages (1500000 bytes) on 1 topics"), "%s",
                      play.err);
-  cr_assert_eq(run_wait(&rec2), 0, "record: %s", rec2.err);
+  cr_assert_eq(cu_wait(&rec2), 0, "record: %s", rec2.err);
   record_summary(&rec2, &msgs, &lost);
   cr_assert_eq(msgs, 1000);
   cr_assert_eq(lost, 0);
@@ -495,120 +485,128 @@ Test(record, played_into_another_bus_byte_for_byte) {
   reference_agrees(file2, &f2, true);
   file_read_free(&f1);
   file_read_free(&f2);
-  run_free(&rec);
-  run_free(&pub);
-  run_free(&rec2);
-  run_free(&play);
+  cu_free(&rec);
+  cu_free(&pub);
+  cu_free(&rec2);
+  cu_free(&play);
 }
 
 /* --topics selects channels by pattern; a topic that exists with other
  * parameters is refused with a sentence that says so. */
 Test(record, play_selects_topics_and_checks_parameters) {
-  struct run rec, pub, echo, play;
+  struct cu_run rec, pub, echo, play;
   const char *file = path_in_work("sel.mcap");
 
-  START(&rec, d.dir, "record", "-o", file, "--count", "2", "a/x/one", "b/two");
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "a/x/one", "--wait-subs", "1", "first"), 0, "%s", pub.err);
-  run_free(&pub);
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "b/two", "--wait-subs", "1", "second"), 0, "%s", pub.err);
-  run_free(&pub);
-  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", file, "--count", "2", "a/x/one", "b/two");
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "a/x/one", "--wait-subs", "1", "first"), 0,
+               "%s", pub.err);
+  cu_free(&pub);
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "b/two", "--wait-subs", "1", "second"), 0,
+               "%s", pub.err);
+  cu_free(&pub);
+  cr_assert_eq(cu_wait(&rec), 0, "record: %s", rec.err);
 
-  START(&echo, d.dir, "echo", "a/x/one", "--count", "1");
-  cr_assert_eq(RUN(&play, d.dir, "play", "--topics", "a/**", "--wait-subs", "1", file), 0, "%s",
-               play.err);
+  CU_START_ON(&echo, cu_daemon.dir, "echo", "a/x/one", "--count", "1");
+  cr_assert_eq(
+      CU_RUN_ON(&play, cu_daemon.dir, "play", "--topics", "a/**", "--wait-subs", "1", file), 0,
+      "%s", play.err);
   cr_assert_not_null(strstr(play.err, "played 1 messages (5 bytes) on 1 topics"), "%s", play.err);
-  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  cr_assert_eq(cu_wait(&echo), 0, "echo: %s", echo.err);
   cr_assert_str_eq(echo.out, "first\n");
-  run_free(&echo);
-  run_free(&play);
+  cu_free(&echo);
+  cu_free(&play);
 
-  cr_assert_eq(RUN(&play, d.dir, "play", "--topics", "a/*", file), 1);
+  cr_assert_eq(CU_RUN_ON(&play, cu_daemon.dir, "play", "--topics", "a/*", file), 1);
   cr_assert_not_null(strstr(play.err, "no channel that --topics selects"), "%s", play.err);
-  run_free(&play);
-  cr_assert_eq(RUN(&play, d.dir, "play", "--topics", "a/x*", file), 2);
+  cu_free(&play);
+  cr_assert_eq(CU_RUN_ON(&play, cu_daemon.dir, "play", "--topics", "a/x*", file), 2);
   cr_assert_not_null(strstr(play.err, "is not a pattern"), "%s", play.err);
-  run_free(&play);
+  cu_free(&play);
 
   /* The recorded topic b/two has 256 slots; a retained one with 8 exists
    * now. */
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "b/two", "--slots", "8", "--retain", "x"), 0, "%s", pub.err);
-  run_free(&pub);
-  cr_assert_eq(RUN(&play, d.dir, "play", "--topics", "b/two", file), 1);
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "b/two", "--slots", "8", "--retain", "x"), 0,
+               "%s", pub.err);
+  cu_free(&pub);
+  cr_assert_eq(CU_RUN_ON(&play, cu_daemon.dir, "play", "--topics", "b/two", file), 1);
   cr_assert_not_null(strstr(play.err, "exists with other parameters than recorded (slots 256"),
                      "%s", play.err);
-  run_free(&play);
-  run_free(&rec);
+  cu_free(&play);
+  cu_free(&rec);
 }
 
 Test(record, bad_files_and_usage) {
-  struct run r;
+  struct cu_run r;
   const char *junk = path_in_work("junk.mcap");
   FILE *f = fopen(junk, "w");
 
   cr_assert_not_null(f);
   fputs("this is not an MCAP file at all", f);
   fclose(f);
-  cr_assert_eq(RUN(&r, d.dir, "play", junk), 1);
+  cr_assert_eq(CU_RUN_ON(&r, cu_daemon.dir, "play", junk), 1);
   cr_assert_not_null(strstr(r.err, "not an MCAP file"), "%s", r.err);
-  run_free(&r);
-  cr_assert_eq(RUN(&r, d.dir, "record", "t/x"), 2);
+  cu_free(&r);
+  cr_assert_eq(CU_RUN_ON(&r, cu_daemon.dir, "record", "t/x"), 2);
   cr_assert_not_null(strstr(r.err, "where to?"), "%s", r.err);
-  run_free(&r);
-  cr_assert_eq(RUN(&r, d.dir, "record", "-o", path_in_work("x.mcap")), 2);
-  run_free(&r);
-  cr_assert_eq(RUN(&r, d.dir, "record", "-o", path_in_work("x.mcap"), "--compression", "lz5", "t"),
+  cu_free(&r);
+  cr_assert_eq(CU_RUN_ON(&r, cu_daemon.dir, "record", "-o", path_in_work("x.mcap")), 2);
+  cu_free(&r);
+  cr_assert_eq(CU_RUN_ON(&r, cu_daemon.dir, "record", "-o", path_in_work("x.mcap"), "--compression",
+                         "lz5", "t"),
                2);
   cr_assert_not_null(strstr(r.err, "zstd or none"), "%s", r.err);
-  run_free(&r);
-  cr_assert_eq(RUN(&r, d.dir, "record", "-o", path_in_work("x.mcap"), "sensors/a**"), 1);
+  cu_free(&r);
+  cr_assert_eq(CU_RUN_ON(&r, cu_daemon.dir, "record", "-o", path_in_work("x.mcap"), "sensors/a**"),
+               1);
   cr_assert_not_null(strstr(r.err, "invalid topic pattern"), "%s", r.err);
-  run_free(&r);
-  cr_assert_eq(RUN(&r, d.dir, "play"), 2);
-  run_free(&r);
-  cr_assert_eq(RUN(&r, d.dir, "play", path_in_work("missing.mcap")), 1);
+  cu_free(&r);
+  cr_assert_eq(CU_RUN_ON(&r, cu_daemon.dir, "play"), 2);
+  cu_free(&r);
+  cr_assert_eq(CU_RUN_ON(&r, cu_daemon.dir, "play", path_in_work("missing.mcap")), 1);
   cr_assert_not_null(strstr(r.err, "cannot open"), "%s", r.err);
-  run_free(&r);
+  cu_free(&r);
 }
 
 /* --loop plays the file again and again until Ctrl-C (SIGINT), then
  * prints its summary and exits 0. */
 Test(record, play_loops_until_interrupted) {
-  struct run rec, pub, echo, play;
+  struct cu_run rec, pub, echo, play;
   unsigned long long played = 0;
   const char *file = path_in_work("loop.mcap"), *p;
 
-  START(&rec, d.dir, "record", "-o", file, "--count", "3", "l/t");
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "l/t", "--wait-subs", "1", "--count", "3", "again"), 0, "%s",
-               pub.err);
-  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
-  START(&echo, d.dir, "echo", "l/t", "--count", "10", "--reliable");
-  START(&play, d.dir, "play", "--loop", "--rate", "0", "--wait-subs", "1", file);
-  cr_assert_eq(run_wait(&echo), 0, "echo: %s", echo.err);
+  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", file, "--count", "3", "l/t");
+  cr_assert_eq(
+      CU_RUN_ON(&pub, cu_daemon.dir, "pub", "l/t", "--wait-subs", "1", "--count", "3", "again"), 0,
+      "%s", pub.err);
+  cr_assert_eq(cu_wait(&rec), 0, "record: %s", rec.err);
+  CU_START_ON(&echo, cu_daemon.dir, "echo", "l/t", "--count", "10", "--reliable");
+  CU_START_ON(&play, cu_daemon.dir, "play", "--loop", "--rate", "0", "--wait-subs", "1", file);
+  cr_assert_eq(cu_wait(&echo), 0, "echo: %s", echo.err);
   cr_assert_str_eq(echo.out,
                    "again\nagain\nagain\nagain\nagain\nagain\nagain\nagain\nagain\nagain\n");
   kill(play.pid, SIGINT);
-  cr_assert_eq(run_wait(&play), 0, "play: %s", play.err);
+  cr_assert_eq(cu_wait(&play), 0, "play: %s", play.err);
   p = strstr(play.err, "played ");
   cr_assert_not_null(p, "%s", play.err);
   cr_assert_eq(sscanf(p, "played %llu", &played), 1);
   cr_assert_geq(played, 10, "%s", play.err);
-  run_free(&rec);
-  run_free(&pub);
-  run_free(&echo);
-  run_free(&play);
+  cu_free(&rec);
+  cu_free(&pub);
+  cu_free(&echo);
+  cu_free(&play);
 }
 
 /* --duration ends a recording of a quiet topic: the file is whole and
  * still names the topic (its Channel record, in a chunk of its own). */
 Test(record, duration_ends_a_quiet_recording) {
-  struct run rec;
+  struct cu_run rec;
   struct file_read f;
   unsigned long long msgs, lost;
   const char *file = path_in_work("quiet.mcap");
 
-  cr_assert_eq(RUN(&rec, d.dir, "record", "-o", file, "--duration", "0.2", "q/silent"), 0, "%s",
-               rec.err);
+  cr_assert_eq(
+      CU_RUN_ON(&rec, cu_daemon.dir, "record", "-o", file, "--duration", "0.2", "q/silent"), 0,
+      "%s", rec.err);
   record_summary(&rec, &msgs, &lost);
   cr_assert_eq(msgs, 0);
   cr_assert_eq(lost, 0);
@@ -621,7 +619,7 @@ Test(record, duration_ends_a_quiet_recording) {
   cr_assert_eq(f.res.messages, 0);
   reference_agrees(file, &f, true);
   file_read_free(&f);
-  run_free(&rec);
+  cu_free(&rec);
 }
 
 /* A pattern records the topics that appear after the recorder started.
@@ -632,20 +630,21 @@ Test(record, duration_ends_a_quiet_recording) {
  * message of both topics is in the file, every byte (synthetic payloads
  * with checksums) and every sequence number checked, by both readers. */
 Test(record, pattern_records_a_topic_created_later) {
-  struct run rec, go, pub;
+  struct cu_run rec, go, pub;
   struct file_read f;
   unsigned long long msgs, lost;
   const struct topic_read *late = NULL, *sync = NULL;
   const char *file = path_in_work("late.mcap");
 
-  START(&rec, d.dir, "record", "-o", file, "--reliable", "--count", "2001", "--chunk-size", "16K",
-        "late/**", "sync/go");
-  cr_assert_eq(RUN(&go, d.dir, "pub", "sync/go", "--wait-subs", "1", "--count", "1", "go"), 0,
-               "pub sync/go: %s", go.err);
-  cr_assert_eq(RUN(&pub, d.dir, "pub", "late/x/a", "--wait-subs", "1", "--count", "2000", "--size",
-                   "300", "--slots", "16", "--slot-size", "512"),
+  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", file, "--reliable", "--count", "2001",
+              "--chunk-size", "16K", "late/**", "sync/go");
+  cr_assert_eq(
+      CU_RUN_ON(&go, cu_daemon.dir, "pub", "sync/go", "--wait-subs", "1", "--count", "1", "go"), 0,
+      "pub sync/go: %s", go.err);
+  cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "late/x/a", "--wait-subs", "1", "--count",
+                         "2000", "--size", "300", "--slots", "16", "--slot-size", "512"),
                0, "pub late/x/a: %s", pub.err);
-  cr_assert_eq(run_wait(&rec), 0, "record: %s", rec.err);
+  cr_assert_eq(cu_wait(&rec), 0, "record: %s", rec.err);
   record_summary(&rec, &msgs, &lost);
   cr_assert_eq(msgs, N + 1);
   cr_assert_eq(lost, 0);
@@ -674,7 +673,7 @@ Test(record, pattern_records_a_topic_created_later) {
   cr_assert_eq(late->synth_next, N);
   reference_agrees(file, &f, true);
   file_read_free(&f);
-  run_free(&rec);
-  run_free(&go);
-  run_free(&pub);
+  cu_free(&rec);
+  cu_free(&go);
+  cu_free(&pub);
 }
