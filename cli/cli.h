@@ -117,6 +117,10 @@ bool cli_parse_size(const char *verb, const char *opt, const char *s, uint64_t m
                     uint64_t *out);
 /* Parses a non-negative decimal number (seconds, hertz). */
 bool cli_parse_seconds(const char *verb, const char *opt, const char *s, double *out);
+/* Parses one of the keywords in `names` (NULL-terminated): *out is its
+ * index; false (and "OPT takes a, b or c, not \"S\"") for anything else. */
+bool cli_parse_choice(const char *verb, const char *opt, const char *s, const char *const *names,
+                      int *out);
 
 /* Prints the "unknown option" / "missing argument" hint and returns
  * CLI_EXIT_USAGE. */

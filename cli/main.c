@@ -417,6 +417,30 @@ bool cli_parse_seconds(const char *verb, const char *opt, const char *s, double 
   return true;
 }
 
+bool cli_parse_choice(const char *verb, const char *opt, const char *s, const char *const *names,
+                      int *out) {
+  char list[256];
+  size_t n = 0, len = 0;
+
+  for (n = 0; names[n] != NULL; n++) {
+    if (strcmp(s, names[n]) == 0) {
+      *out = (int)n;
+      return true;
+    }
+  }
+  /* "a", "a or b", "a, b or c". */
+  list[0] = '\0';
+  for (size_t i = 0; i < n && len < sizeof(list); i++) {
+    int w = snprintf(list + len, sizeof(list) - len, "%s%s",
+                     i == 0 ? "" : (i + 1 == n ? " or " : ", "), names[i]);
+    if (w < 0)
+      break;
+    len += (size_t)w;
+  }
+  cli_err(verb, "%s takes %s, not \"%s\"", opt, list, s);
+  return false;
+}
+
 int cli_usage_error(const char *verb) {
   fprintf(stderr, "shmbus %s: see shmbus %s --help\n", verb, verb);
   return CLI_EXIT_USAGE;

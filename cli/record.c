@@ -557,16 +557,14 @@ int cli_record(int argc, char **argv) {
     case 'o':
       out = optarg;
       break;
-    case 0x200:
-      if (strcmp(optarg, "zstd") == 0) {
-        wo.compression = MCAP_COMPRESS_ZSTD;
-      } else if (strcmp(optarg, "none") == 0) {
-        wo.compression = MCAP_COMPRESS_NONE;
-      } else {
-        cli_err(VERB, "--compression takes zstd or none, not \"%s\"", optarg);
+    case 0x200: {
+      static const char *const names[] = {"zstd", "none", NULL};
+      int k;
+      if (!cli_parse_choice(VERB, "--compression", optarg, names, &k))
         return CLI_EXIT_USAGE;
-      }
+      wo.compression = k == 0 ? MCAP_COMPRESS_ZSTD : MCAP_COMPRESS_NONE;
       break;
+    }
     case 0x201:
       if (!cli_parse_size(VERB, "--chunk-size", optarg, 1, MCAP_CHUNK_MAX / 2, &chunk))
         return CLI_EXIT_USAGE;
@@ -583,18 +581,15 @@ int cli_record(int argc, char **argv) {
     case 0x202:
       st.so.reliable = true;
       break;
-    case 0x203:
-      if (strcmp(optarg, "auto") == 0) {
-        st.enc = REC_ENC_AUTO;
-      } else if (strcmp(optarg, "msgpack") == 0) {
-        st.enc = REC_ENC_MSGPACK;
-      } else if (strcmp(optarg, "octet-stream") == 0) {
-        st.enc = REC_ENC_OCTETS;
-      } else {
-        cli_err(VERB, "--encoding takes auto, msgpack or octet-stream, not \"%s\"", optarg);
+    case 0x203: {
+      /* In the order of enum record_encoding. */
+      static const char *const names[] = {"auto", "msgpack", "octet-stream", NULL};
+      int k;
+      if (!cli_parse_choice(VERB, "--encoding", optarg, names, &k))
         return CLI_EXIT_USAGE;
-      }
+      st.enc = (enum record_encoding)k;
       break;
+    }
     case 0x204:
       if (!cli_parse_size(VERB, "--queue", optarg, 1, UINT64_MAX / 2, &queue))
         return CLI_EXIT_USAGE;
