@@ -192,12 +192,18 @@ static int record_hand_over(struct record_state *st, bool wait) {
     rv = -1;
   } else if (q->n == q->cap) {
     rv = 0;
-  } else if ((c = mcap_writer_seal(st->w, q->n_spare > 0 ? q->spare[--q->n_spare] : NULL)) !=
-             NULL) {
-    q->q[(q->head + q->n) % q->cap] = c;
-    if (++q->n > q->high)
-      q->high = q->n;
-    pthread_cond_signal(&q->work);
+  } else {
+    /* An emptied chunk becomes the current one, if one is spare and there
+     * was something to seal (else it stays spare). */
+    mcap_chunk *fresh = q->n_spare > 0 ? q->spare[q->n_spare - 1] : NULL;
+    if ((c = mcap_writer_seal(st->w, fresh)) != NULL) {
+      if (fresh != NULL)
+        q->n_spare--;
+      q->q[(q->head + q->n) % q->cap] = c;
+      if (++q->n > q->high)
+        q->high = q->n;
+      pthread_cond_signal(&q->work);
+    }
   }
   pthread_mutex_unlock(&q->mu);
   return rv;
