@@ -60,6 +60,7 @@ struct rb_result {
   uint32_t slots;
   double gap_ms, lag_ms;    /* the recorder's -v: longest gap between drains, oldest message */
   unsigned long long qfull; /* lost with the write queue full */
+  long preempted;           /* the recorder's involuntary context switches */
 };
 
 static uint64_t rb_rng = 0x9e3779b97f4a7c15ull;
@@ -211,6 +212,7 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
     bp_die("the recorder failed (see its log)", -EIO);
   res->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
                (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+  res->preempted = ru.ru_nivcsw;
   if (stat(path, &sb) == 0)
     res->file_bytes = (uint64_t)sb.st_size;
   {
@@ -255,7 +257,9 @@ static void rb_usage(FILE *f) {
              "and prints per case: the ring's slots, what was offered and published,\n"
              "recorded and lost (and of that, lost with the write queue full), the\n"
              "recorder's CPU time per message, the file's bytes per message, and from the\n"
-             "recorder's -v its longest gap between drains and the oldest message it took.\n"
+             "recorder's -v its longest gap between drains and the oldest message it took,\n"
+             "and how often the scheduler took the CPU from the recorder (involuntary\n"
+             "context switches).\n"
              "  --seconds S    publishing time per case (default 3)\n"
              "  --out-dir DIR  where the recordings go (default /var/tmp: local disk)\n"
              "  --cli PATH     the shmbus binary (default: the one built here)\n"
@@ -324,9 +328,9 @@ int main(int argc, char **argv) {
          "%s, build %s\n",
          sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2], seconds, out_dir,
          SHMBUS_BENCH_BUILD_TYPE);
-  printf("%-8s %-8s %-5s %7s %10s %10s %10s %9s %8s %8s %8s %10s %10s %8s %8s\n", "size", "mode",
-         "comp", "slots", "offered/s", "pub/s", "recorded", "lost", "q_full", "lost%", "MB/s",
-         "cpu_ns/msg", "file_B/msg", "gap_ms", "lag_ms");
+  printf("%-8s %-8s %-5s %7s %10s %10s %10s %9s %8s %8s %8s %10s %10s %8s %8s %8s\n", "size",
+         "mode", "comp", "slots", "offered/s", "pub/s", "recorded", "lost", "q_full", "lost%",
+         "MB/s", "cpu_ns/msg", "file_B/msg", "gap_ms", "lag_ms", "preempt");
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct rb_case k = cases[i];
     struct rb_result r;
@@ -337,11 +341,12 @@ int main(int argc, char **argv) {
     lostp = r.published > 0 ? 100.0 * (double)r.lost / (double)r.published : 0;
     mbs = (double)r.recorded * (double)k.size / r.pub_seconds / 1e6;
     printf("%-8zu %-8s %-5s %7u %10.0f %10.0f %10llu %9llu %8llu %8.3f %8.1f %10.0f %10.1f %8.2f "
-           "%8.2f\n",
+           "%8.2f %8ld\n",
            k.size, k.reliable ? "reliable" : "lossy", k.compression, r.slots, k.rate,
            (double)r.published / r.pub_seconds, r.recorded, r.lost, r.qfull, lostp, mbs,
            r.recorded > 0 ? r.cpu_s * 1e9 / (double)r.recorded : 0.0,
-           r.recorded > 0 ? (double)r.file_bytes / (double)r.recorded : 0.0, r.gap_ms, r.lag_ms);
+           r.recorded > 0 ? (double)r.file_bytes / (double)r.recorded : 0.0, r.gap_ms, r.lag_ms,
+           r.preempted);
     fflush(stdout);
   }
   bp_daemon_stop(&st);
