@@ -77,6 +77,15 @@ extern struct cli_bus_args cli_global;
   "                       (stating any of the four sizes makes the open check them all against\n"  \
   "                       an existing topic; the unstated ones take their defaults)\n"
 
+/* The end of the getopt_long table of a verb that may create a topic:
+ * --quiet (-q), --help (-h), the topic and bus options, the terminator.
+ * cli_verb_arg handles them. */
+#define CLI_VERB_LONGOPTS                                                                          \
+  {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, CLI_TOPIC_LONGOPTS,         \
+      CLI_BUS_LONGOPTS, {                                                                          \
+    NULL, 0, NULL, 0                                                                               \
+  }
+
 /* Fills the unstated sizes with the defaults when any was stated. */
 void cli_topic_finish(struct shmbus_topic_opts *t);
 
@@ -91,6 +100,13 @@ int cli_common_arg(const char *verb, struct cli_bus_args *a, struct shmbus_topic
 int cli_other_arg(const char *verb, struct cli_bus_args *a, struct shmbus_topic_opts *topic,
                   int code, const char *arg);
 void cli_bus_args_init(struct cli_bus_args *a);
+
+/* The `default:` of the option switch of a verb whose table ends with
+ * CLI_VERB_LONGOPTS: -q sets *quiet, -h prints `usage` to stdout, the
+ * rest goes to cli_other_arg. Returns -1 to go on, or the exit status to
+ * return now (CLI_EXIT_OK after -h, CLI_EXIT_USAGE after a message). */
+int cli_verb_arg(const char *verb, struct cli_bus_args *a, struct shmbus_topic_opts *topic,
+                 int code, const char *arg, bool *quiet, void (*usage)(FILE *));
 
 /* Opens the bus, or prints why not (naming the bus directory, and what to
  * do when no daemon runs) and returns NULL. `autostart` overrides a->autostart

@@ -200,6 +200,23 @@ int cli_other_arg(const char *verb, struct cli_bus_args *a, struct shmbus_topic_
   return rv < 0 ? CLI_EXIT_USAGE : cli_usage_error(verb);
 }
 
+int cli_verb_arg(const char *verb, struct cli_bus_args *a, struct shmbus_topic_opts *topic,
+                 int code, const char *arg, bool *quiet, void (*usage)(FILE *)) {
+  int rv;
+
+  switch (code) {
+  case 'q':
+    *quiet = true;
+    return -1;
+  case 'h':
+    usage(stdout);
+    return CLI_EXIT_OK;
+  default:
+    rv = cli_other_arg(verb, a, topic, code, arg);
+    return rv != 0 ? rv : -1;
+  }
+}
+
 static int cli_topic_arg(const char *verb, struct shmbus_topic_opts *t, int code, const char *arg) {
   switch (code) {
   case 0x110:

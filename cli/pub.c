@@ -265,11 +265,7 @@ int cli_pub(int argc, char **argv) {
                                            {"wait-subs", required_argument, NULL, 'w'},
                                            {"linger", required_argument, NULL, 'l'},
                                            {"wait-timeout", required_argument, NULL, 'W'},
-                                           {"quiet", no_argument, NULL, 'q'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           CLI_TOPIC_LONGOPTS,
-                                           CLI_BUS_LONGOPTS,
-                                           {NULL, 0, NULL, 0}};
+                                           CLI_VERB_LONGOPTS};
   struct cli_bus_args ba;
   struct shmbus_topic_opts topt;
   struct pub_state st;
@@ -325,14 +321,8 @@ int cli_pub(int argc, char **argv) {
       if (!cli_parse_seconds(VERB, "--wait-timeout", optarg, &wait_timeout))
         return CLI_EXIT_USAGE;
       break;
-    case 'q':
-      quiet = true;
-      break;
-    case 'h':
-      pub_usage(stdout);
-      return CLI_EXIT_OK;
     default:
-      if ((rv = cli_other_arg(VERB, &ba, &topt, c, optarg)) != 0)
+      if ((rv = cli_verb_arg(VERB, &ba, &topt, c, optarg, &quiet, pub_usage)) >= 0)
         return rv;
       break;
     }

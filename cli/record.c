@@ -530,12 +530,8 @@ int cli_record(int argc, char **argv) {
                                            {"reliable", no_argument, NULL, 0x202},
                                            {"encoding", required_argument, NULL, 0x203},
                                            {"queue", required_argument, NULL, 0x204},
-                                           {"quiet", no_argument, NULL, 'q'},
                                            {"verbose", no_argument, NULL, 'v'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           CLI_TOPIC_LONGOPTS,
-                                           CLI_BUS_LONGOPTS,
-                                           {NULL, 0, NULL, 0}};
+                                           CLI_VERB_LONGOPTS};
   struct record_state st;
   struct cli_bus_args ba;
   struct mcap_writer_opts wo;
@@ -600,17 +596,11 @@ int cli_record(int argc, char **argv) {
       if (!cli_parse_size(VERB, "--queue", optarg, 1, UINT64_MAX / 2, &queue))
         return CLI_EXIT_USAGE;
       break;
-    case 'q':
-      quiet = true;
-      break;
     case 'v':
       verbose = true;
       break;
-    case 'h':
-      record_usage(stdout);
-      return CLI_EXIT_OK;
     default:
-      if ((rv = cli_other_arg(VERB, &ba, &st.so.topic, c, optarg)) != 0)
+      if ((rv = cli_verb_arg(VERB, &ba, &st.so.topic, c, optarg, &quiet, record_usage)) >= 0)
         return rv;
       break;
     }
