@@ -1,7 +1,6 @@
 /* shmbus daemon status|stop and shmbus config check. */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,13 +36,12 @@ static bool daemon_wait_gone(shmbus_bus *bus) {
   uint64_t end = cli_now_ns() + 5000000000u;
 
   for (;;) {
-    struct pollfd p = {shmbus_bus_fd(bus), POLLIN, 0};
     uint64_t now = cli_now_ns();
-    if (p.fd < 0)
+    if (shmbus_bus_fd(bus) == SHMBUS_OS_FD_INVALID)
       return true;
     if (now >= end)
       return false;
-    if (poll(&p, 1, (int)((end - now) / 1000000u) + 1) > 0)
+    if (cli_wait(-1, bus, (int)((end - now) / 1000000u) + 1) > 0)
       (void)shmbus_bus_process(bus);
   }
 }
@@ -145,8 +143,8 @@ int cli_config(int argc, char **argv) {
       {"uid", required_argument, NULL, 'u'},   {"gid", required_argument, NULL, 'g'},
       {"owner", required_argument, NULL, 'o'}, {"system", no_argument, NULL, 0x103},
       {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
-  struct config_cred cred = {geteuid(), getegid(), NULL, 0};
-  uint32_t owner = geteuid(), v;
+  struct config_cred cred = {cli_os_uid(), cli_os_gid(), NULL, 0};
+  uint32_t owner = cli_os_uid(), v;
   bool system = cli_global.system, owner_set = false;
   const char *file, *op = NULL, *topic = NULL;
   struct config *cfg = NULL;
@@ -206,7 +204,7 @@ int cli_config(int argc, char **argv) {
   /* The system daemon runs as root: its default policy allows root. */
   if (system && !owner_set)
     owner = 0;
-  if ((rv = config_load(file, (uid_t)owner, &cfg, err, sizeof(err))) < 0) {
+  if ((rv = config_load(file, owner, &cfg, err, sizeof(err))) < 0) {
     cli_err("config", "%s", err);
     return CLI_EXIT_ERROR;
   }

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "platform/cli_os.h"
 #include "shmbus/shmbus.h"
 
 /* Exit statuses, documented in `shmbus --help` and shmbus(1). */
@@ -29,7 +30,7 @@ enum {
 };
 
 /* The system-wide bus (shmbusd --system). */
-#define CLI_SYSTEM_DIR "/run/shmbus"
+#define CLI_SYSTEM_DIR CLI_OS_SYSTEM_DIR
 
 /* Options every verb that talks to the daemon takes, after the verb or
  * before it (`shmbus --dir X ls`: cli_global holds those). */
@@ -116,10 +117,11 @@ shmbus_bus *cli_bus_open(const char *verb, const struct cli_bus_args *a, int aut
 /* Prints "shmbus VERB: WHAT: <reason>" to stderr, where the reason is the
  * daemon's text when it gave one, else shmbus_strerror(rv). */
 void cli_fail(const char *verb, shmbus_bus *bus, int rv, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    __attribute__((format(CLI_PRINTF_FORMAT, 4, 5)));
 
 /* Prints "shmbus VERB: message" to stderr. */
-void cli_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_err(const char *verb, const char *fmt, ...)
+    __attribute__((format(CLI_PRINTF_FORMAT, 2, 3)));
 
 /* Parses a whole unsigned number within [min, max]; false (and a message)
  * for anything else. */
@@ -154,7 +156,7 @@ int cli_signal_fd(const char *verb);
 /* Set by that handler: a loop that cannot poll the pipe checks this. */
 extern volatile sig_atomic_t cli_stopping;
 
-/* A monotonic clock in nanoseconds. */
+/* A monotonic clock in nanoseconds. (These three: cli/platform/.) */
 uint64_t cli_now_ns(void);
 
 /* The verbs. */

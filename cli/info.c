@@ -4,7 +4,6 @@
  * from there. */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,14 +74,13 @@ static int info_dump(json_t *v) {
 /* Waits up to `seconds`; returns true early when signalled (SIGINT or
  * SIGTERM wrote to the pipe). */
 static bool info_wait(int sig_fd, double seconds) {
-  struct pollfd p = {sig_fd, POLLIN, 0};
   uint64_t end = cli_now_ns() + (uint64_t)(seconds * 1e9);
 
   for (;;) {
     uint64_t now = cli_now_ns();
     if (now >= end)
       return false;
-    if (poll(&p, sig_fd >= 0 ? 1 : 0, (int)((end - now + 999999u) / 1000000u)) > 0)
+    if (cli_wait(sig_fd, NULL, (int)((end - now + 999999u) / 1000000u)) > 0)
       return true;
   }
 }

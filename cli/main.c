@@ -1,15 +1,12 @@
 /* shmbus: the command-line tool. Dispatches to the verbs and holds what
  * they share (see cli.h). */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -461,43 +458,4 @@ bool cli_parse_choice(const char *verb, const char *opt, const char *s, const ch
 int cli_usage_error(const char *verb) {
   fprintf(stderr, "shmbus %s: see shmbus %s --help\n", verb, verb);
   return CLI_EXIT_USAGE;
-}
-
-uint64_t cli_now_ns(void) {
-  struct timespec ts;
-
-  (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* The write end of the pipe the signal handler writes to. */
-static int cli_sig_wfd = -1;
-
-volatile sig_atomic_t cli_stopping = 0;
-
-static void cli_on_signal(int sig) {
-  int saved = errno;
-  char c = (char)sig;
-
-  cli_stopping = 1;
-  (void)!write(cli_sig_wfd, &c, 1);
-  errno = saved;
-}
-
-int cli_signal_fd(const char *verb) {
-  struct sigaction sa;
-  int p[2];
-
-  if (pipe(p) != 0 || fcntl(p[1], F_SETFL, O_NONBLOCK) != 0 ||
-      fcntl(p[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) != 0) {
-    cli_err(verb, "pipe: %s", strerror(errno));
-    return -1;
-  }
-  cli_sig_wfd = p[1];
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = cli_on_signal;
-  sigemptyset(&sa.sa_mask);
-  (void)sigaction(SIGINT, &sa, NULL);
-  (void)sigaction(SIGTERM, &sa, NULL);
-  return p[0];
 }

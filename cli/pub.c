@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,7 +64,6 @@ struct pub_state {
  * the poll or during it); the last millisecond, where poll is too coarse,
  * is a clock_nanosleep to the exact time. */
 static void pub_pace(struct pub_state *st) {
-  struct timespec ts;
   uint64_t due;
 
   if (st->rate <= 0)
@@ -75,21 +73,16 @@ static void pub_pace(struct pub_state *st) {
   due = st->start_ns + (uint64_t)((double)st->n * 1e9 / st->rate);
   for (;;) {
     uint64_t now = cli_now_ns();
-    struct pollfd p = {st->sig_fd, POLLIN, 0};
     uint64_t ms;
     if (cli_stopping || now >= due)
       return;
     if (due - now <= 2000000u)
       break;
     ms = (due - now) / 1000000u - 1;
-    if (poll(&p, 1, ms > 1000000u ? 1000000 : (int)ms) > 0)
+    if (cli_wait(st->sig_fd, NULL, ms > 1000000u ? 1000000 : (int)ms) > 0)
       return;
   }
-  ts.tv_sec = (time_t)(due / 1000000000u);
-  ts.tv_nsec = (long)(due % 1000000000u);
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    if (cli_stopping)
-      return;
+  cli_sleep_until_ns(due);
 }
 
 /* Publishes one message, waiting while reliable subscribers hold the ring
@@ -209,7 +202,7 @@ static int pub_slurp(int fd, size_t max, char **out, size_t *len) {
  * Returns 0, or -1 after printing why. */
 static int pub_read_file(const char *file, size_t max, char **data, size_t *len) {
   struct stat st;
-  int fd = strcmp(file, "-") == 0 ? 0 : open(file, O_RDONLY | O_CLOEXEC);
+  int fd = cli_open_read(file);
   int rv;
 
   if (fd < 0) {
@@ -243,15 +236,16 @@ static void pub_linger(struct pub_state *st, double seconds) {
 
   for (;;) {
     uint64_t now = cli_now_ns();
-    struct pollfd p[2] = {{st->sig_fd, POLLIN, 0}, {shmbus_bus_fd(st->bus), POLLIN, 0}};
-    int ms;
+    bool up = shmbus_bus_fd(st->bus) != SHMBUS_OS_FD_INVALID;
+    int ms, ready;
     if (now >= end || cli_stopping)
       return;
     ms = (int)((end - now + 999999u) / 1000000u);
     /* While disconnected, try to reconnect now and then. */
-    if (p[1].fd < 0 && ms > 100)
+    if (!up && ms > 100)
       ms = 100;
-    if (poll(p, p[1].fd >= 0 ? 2 : 1, ms) < 0 || p[1].fd < 0 || p[1].revents != 0)
+    ready = cli_wait(st->sig_fd, up ? st->bus : NULL, ms);
+    if (ready < 0 || !up || (ready & CLI_WAIT_BUS) != 0)
       (void)shmbus_bus_process(st->bus);
   }
 }
@@ -392,7 +386,7 @@ int cli_pub(int argc, char **argv) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
+    while ((n = cli_getline(&line, &cap, stdin)) >= 0) {
       if (n > 0 && line[n - 1] == '\n')
         n--;
       for (uint64_t i = 0; i < count; i++) {

@@ -176,7 +176,7 @@ static void topicset_sleep(struct topicset_sampler *sm) {
   if (sm->wake != NULL || sm->t->sub == NULL || shmbus_sub_arm(sm->t->sub) != 1)
     return; /* a message came meanwhile: it stays busy */
   if ((sm->wake = malloc(sizeof(*sm->wake))) == NULL ||
-      uv_poll_init(ts->loop, sm->wake, shmbus_sub_fd(sm->t->sub)) < 0) {
+      cli_uv_poll_event(ts->loop, sm->wake, shmbus_sub_fd(sm->t->sub)) < 0) {
     free(sm->wake);
     sm->wake = NULL;
     return; /* no watch: it stays busy, read every period */
@@ -215,15 +215,12 @@ static void topicset_busy(struct topicset *ts) {
 
 static void topicset_on_wake(uv_poll_t *p, int status, int events) {
   struct topicset_sampler *sm = p->data;
-  uint64_t v;
 
   (void)status;
   (void)events;
   /* Reset the eventfd (non-blocking), then read at once and go on with
    * the periods. */
-  if (read(shmbus_sub_fd(sm->t->sub), &v, sizeof(v)) < 0) {
-    /* Nothing to reset (another wake-up took it): fine. */
-  }
+  cli_event_reset(shmbus_sub_fd(sm->t->sub));
   topicset_unwake(sm);
   (void)topicset_read(sm);
   topicset_busy(sm->t->set);

@@ -186,6 +186,9 @@ build_dep() {
 mkdir -p "$deps" "$work"
 build_dep libuv1 -DLIBUV_BUILD_TESTS=OFF -DLIBUV_BUILD_BENCH=OFF
 build_dep msgpack-c -DMSGPACK_BUILD_TESTS=OFF -DMSGPACK_BUILD_EXAMPLES=OFF
+# libjansson for the command-line tool (shmbus.exe), static like the others.
+build_dep jansson -DJANSSON_BUILD_SHARED_LIBS=OFF -DJANSSON_EXAMPLES=OFF -DJANSSON_BUILD_DOCS=OFF \
+  -DJANSSON_WITHOUT_TESTS=ON
 
 # ---- shmbus for Windows ------------------------------------------------------
 
@@ -194,7 +197,7 @@ build_dep msgpack-c -DMSGPACK_BUILD_TESTS=OFF -DMSGPACK_BUILD_EXAMPLES=OFF
 # the Windows tests (tests/windows/, the top level's tests on Windows).
 t0=$SECONDS
 cmake -S "$src" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DSHMBUS_WINDOWS_DEPS="$deps" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMBUS_WERROR=ON -DSHMBUS_BUILD_CLI=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMBUS_WERROR=ON -DSHMBUS_BUILD_CLI=ON \
   -DSHMBUS_BUILD_BENCH=OFF >"$out/configure.log" 2>&1 || {
   cat "$out/configure.log" >&2
   exit 1

@@ -62,8 +62,14 @@ static int admin_read_snapshot(shmbus__shm_handle fd, uint64_t stated, void **da
 
   if ((rv = shmbus__shm_check(fd, UINT64_MAX, &size)) < 0)
     return rv == -EBADF ? rv : -EPROTO;
-  if (size != stated || size > SHMBUS_SNAPSHOT_MAX)
-    return size > SHMBUS_SNAPSHOT_MAX ? -EMSGSIZE : -EPROTO;
+  if (size > SHMBUS_SNAPSHOT_MAX)
+    return -EMSGSIZE;
+  /* The stated bytes lie in the region's last page: a memfd has exactly
+   * its size, while Windows sizes a section in whole pages. Only those
+   * bytes are read. */
+  if (stated == 0 || size < stated || size - stated >= shmbus__page_size())
+    return -EPROTO;
+  size = stated;
   if ((copy = malloc((size_t)size)) == NULL)
     return -ENOMEM;
   if ((rv = shmbus__shm_map(fd, size, false, &map)) < 0) {

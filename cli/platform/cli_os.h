@@ -1,0 +1,79 @@
+/* cli_os: what the command-line tool needs from the operating system,
+ * behind one header, so that the verbs (the .c files of cli/) stay free of OS calls.
+ * posix.c implements it on Linux (poll, pipes, sigaction, clock_nanosleep,
+ * getline: exactly what the verbs called before), windows.c on Windows
+ * (a console control handler, events and the library's own wait).
+ *
+ * Also in cli.h, implemented here: cli_signal_fd, cli_stopping,
+ * cli_now_ns. */
+#ifndef SHMBUS_CLI_OS_H
+#define SHMBUS_CLI_OS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "shmbus/shmbus.h"
+
+/* The system-wide bus's directory (shmbusd --system), as the library
+ * names it on this OS. */
+#if defined(_WIN32)
+#define CLI_OS_SYSTEM_DIR "Global\\shmbus"
+#else
+#define CLI_OS_SYSTEM_DIR "/run/shmbus"
+#endif
+
+/* The printf flavour of format attributes: on Windows the C runtime's
+ * own is not C99's; mingw-w64's stdio (__USE_MINGW_ANSI_STDIO) is. */
+#if defined(__MINGW_PRINTF_FORMAT)
+#define CLI_PRINTF_FORMAT __MINGW_PRINTF_FORMAT
+#else
+#define CLI_PRINTF_FORMAT printf
+#endif
+
+/* This process's user and primary group as the daemon's rules number
+ * them: geteuid and getegid on Linux; on Windows the relative id of the
+ * token's user SID (the daemon's `uid`) and 0. */
+uint32_t cli_os_uid(void);
+uint32_t cli_os_gid(void);
+
+/* What cli_wait found ready. */
+enum {
+  CLI_WAIT_STOP = 1, /* the stop descriptor (cli_signal_fd): Ctrl-C or SIGTERM came */
+  CLI_WAIT_BUS = 2,  /* the bus's connection: a message, or the daemon hung up */
+};
+
+/* Waits at most timeout_ms (-1: forever) until `stop_fd` (from
+ * cli_signal_fd; < 0: none) or the connection of `bus` (NULL or not
+ * connected: none) is ready; with neither it only sleeps. Returns a mask
+ * of CLI_WAIT_*, 0 on timeout, or a negative errno value (an interrupted
+ * wait is -EINTR: the caller loops). */
+int cli_wait(int stop_fd, shmbus_bus *bus, int timeout_ms);
+
+/* Sleeps until cli_now_ns() reaches `due_ns`, precisely (for the last
+ * milliseconds of pacing); returns early once cli_stopping is set. */
+void cli_sleep_until_ns(uint64_t due_ns);
+
+/* POSIX getline: one line of `f` into *line (grown with realloc), its
+ * newline included. Returns its length, or -1 at the end or on an error
+ * (ferror tells which). */
+ssize_t cli_getline(char **line, size_t *cap, FILE *f);
+
+/* Opens `path` to read its bytes as they are (not inherited by children;
+ * on Windows in binary mode); "-" is standard input (file descriptor 0,
+ * switched to binary mode on Windows). Returns the descriptor, or -1 with
+ * errno set. */
+int cli_open_read(const char *path);
+
+/* A subscriber's wake-up event (shmbus_sub_fd) watched by a uv_poll
+ * handle: uv_poll_init on Linux (an eventfd); UV_ENOTSUP on Windows, where
+ * libuv cannot poll an event (the caller reads on a timer instead). */
+typedef struct uv_loop_s uv_loop_t;
+typedef struct uv_poll_s uv_poll_t;
+int cli_uv_poll_event(uv_loop_t *loop, uv_poll_t *handle, shmbus_os_fd_t ev);
+
+/* Resets a subscriber's wake-up event that woke a uv_poll handle (reads
+ * the eventfd; without error when another reader took it). */
+void cli_event_reset(shmbus_os_fd_t ev);
+
+#endif /* SHMBUS_CLI_OS_H */
