@@ -1,0 +1,47 @@
+/* winproc: what the Windows tests that run the real programs share:
+ * starting a program of build-windows/bin with its output on a pipe,
+ * reading its lines, waiting for its end, a private bus directory and
+ * stopping that bus's daemon through the API. */
+#ifndef SHMBUS_WINPROC_H
+#define SHMBUS_WINPROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <windows.h>
+
+/* A bound for a broken test, never a synchronisation. */
+#define WINPROC_LONG_MS 60000
+
+/* The folder of the running test program (the programs are there). */
+extern char winproc_bin_dir[MAX_PATH];
+void winproc_find_bin_dir(void);
+
+struct winproc {
+  HANDLE process;
+  HANDLE in_w;  /* its standard input, or NULL */
+  HANDLE out_r; /* its standard output and error */
+};
+
+/* Starts bin_dir\\exe with `args`, its standard output and error on one
+ * pipe and, when `with_input`, its standard input on another (else NUL). */
+bool winproc_start(struct winproc *p, const char *exe, const char *args, bool with_input);
+
+/* Reads its output up to a newline, or up to the process's end, into buf
+ * (NUL-terminated); returns the length. */
+size_t winproc_read_line(struct winproc *p, char *buf, size_t cap);
+
+/* Waits for its end (bounded) and returns its exit code, -1 on timeout;
+ * closes its handles. */
+long winproc_wait(struct winproc *p);
+
+/* A fresh private bus directory, named in SHMBUS_DIR for the programs. */
+bool winproc_bus_dir_make(char *dir, size_t cap);
+
+/* Stops the bus's daemon through the API and waits for its process. */
+int winproc_daemon_stop(const char *dir);
+
+/* Removes the bus directory and what the daemon left in it (its lock). */
+void winproc_bus_dir_remove(const char *dir);
+
+#endif /* SHMBUS_WINPROC_H */
