@@ -643,7 +643,7 @@ out:
 /* ---- waiting on a connection ------------------------------------------------ */
 
 int shmbus__win_conn_wait_arm(HANDLE pipe, struct shmbus__win_conn_wait *w) {
-  DWORD avail = 0, n;
+  DWORD avail = 0;
 
   w->pending = false;
   w->ov.hEvent = NULL;
@@ -656,8 +656,11 @@ int shmbus__win_conn_wait_arm(HANDLE pipe, struct shmbus__win_conn_wait *w) {
   /* A zero-byte read completes when a message arrives (ERROR_MORE_DATA,
    * the message stays) or the pipe breaks, and takes nothing else. */
   if (ReadFile(pipe, NULL, 0, NULL, &w->ov) || GetLastError() != ERROR_IO_PENDING) {
-    /* Done at once (a message came, or the pipe broke): readable. */
-    (void)GetOverlappedResult(pipe, &w->ov, &n, TRUE);
+    /* Done at once (a message came, or the pipe broke): readable, and
+     * nothing is in flight. Not waited for: a read that fails at once
+     * (the pipe broke after the PeekNamedPipe above: a client exiting)
+     * never signals its event, and waiting for it hung the daemon's loop
+     * (the "daemon stop" timeouts under Wine, docs/windows.md). */
     CloseHandle(w->ov.hEvent);
     w->ov.hEvent = NULL;
     return 1;
