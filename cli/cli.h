@@ -53,8 +53,7 @@ extern struct cli_bus_args cli_global;
     "system", no_argument, NULL, 0x103                                                             \
   }
 #define CLI_BUS_HELP                                                                               \
-  "      --dir DIR        bus directory (default: $SHMBUS_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"    \
-  "                       else /tmp/shmbus-UID); it must exist unless it is the default\n"         \
+  CLI_OS_DIR_HELP                                                                                  \
   "      --system         the system-wide bus, " CLI_SYSTEM_DIR " (never autostarted)\n"           \
   "      --name NAME      this participant's name, shown by `shmbus stat` (default: shmbus)\n"     \
   "      --no-autostart   never start shmbusd (also: SHMBUS_NO_AUTOSTART=1)\n"                     \

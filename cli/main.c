@@ -59,9 +59,8 @@ static void main_usage(FILE *f) {
     fputc('\n', f);
   }
   fprintf(f, "\n"
-             "bus options, before the verb or after it (every verb that talks to the daemon):\n"
-             "  --dir DIR             bus directory (default: $SHMBUS_DIR, else\n"
-             "                        $XDG_RUNTIME_DIR/shmbus, else /tmp/shmbus-UID)\n"
+             "bus options, before the verb or after it (every verb that talks to the "
+             "daemon):\n" CLI_OS_DIR_HELP_MAIN
              "  --system              the system-wide bus, " CLI_SYSTEM_DIR ", never autostarted\n"
              "  --name NAME           this participant's name in `shmbus stat`\n"
              "  --no-autostart        never start shmbusd\n"
@@ -331,9 +330,7 @@ shmbus_bus *cli_bus_open(const char *verb, const struct cli_bus_args *a, int aut
   }
   why = shmbus_bus_last_error(NULL);
   if (rv == SHMBUS_ENODAEMON && a->system) {
-    cli_err(verb,
-            "no system bus daemon is running on %s; start it with `systemctl start shmbusd` "
-            "(or `shmbusd --system` as root)",
+    cli_err(verb, "no system bus daemon is running on %s; start it with " CLI_OS_SYSTEM_START,
             CLI_SYSTEM_DIR);
   } else if (rv == SHMBUS_ENODAEMON && dir != NULL && access(dir, F_OK) != 0 && errno == ENOENT) {
     cli_err(verb,

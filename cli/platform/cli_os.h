@@ -23,6 +23,28 @@
 #define CLI_OS_SYSTEM_DIR "/run/shmbus"
 #endif
 
+/* Where the default bus is, in the help texts (no '%': some are printf
+ * formats, some are printed as they are): CLI_OS_DIR_HELP for a
+ * verb's --help (CLI_BUS_HELP), CLI_OS_DIR_HELP_MAIN for `shmbus --help`;
+ * CLI_OS_SYSTEM_START says how the system bus's daemon is started. */
+#if defined(_WIN32)
+#define CLI_OS_DIR_HELP                                                                            \
+  "      --dir DIR        bus directory (default: the SHMBUS_DIR variable, else shmbus in\n"       \
+  "                       LOCALAPPDATA); it must exist unless it is the default\n"
+#define CLI_OS_DIR_HELP_MAIN                                                                       \
+  "  --dir DIR             bus directory (default: the SHMBUS_DIR variable, else\n"                \
+  "                        shmbus in LOCALAPPDATA)\n"
+#define CLI_OS_SYSTEM_START "`shmbusd --system` as an administrator"
+#else
+#define CLI_OS_DIR_HELP                                                                            \
+  "      --dir DIR        bus directory (default: $SHMBUS_DIR, else $XDG_RUNTIME_DIR/shmbus,\n"    \
+  "                       else /tmp/shmbus-UID); it must exist unless it is the default\n"
+#define CLI_OS_DIR_HELP_MAIN                                                                       \
+  "  --dir DIR             bus directory (default: $SHMBUS_DIR, else\n"                            \
+  "                        $XDG_RUNTIME_DIR/shmbus, else /tmp/shmbus-UID)\n"
+#define CLI_OS_SYSTEM_START "`systemctl start shmbusd` (or `shmbusd --system` as root)"
+#endif
+
 /* The printf flavour of format attributes: on Windows the C runtime's
  * own is not C99's; mingw-w64's stdio (__USE_MINGW_ANSI_STDIO) is. */
 #if defined(__MINGW_PRINTF_FORMAT)
