@@ -2,20 +2,23 @@
 # Cross-builds shmbus for 64-bit Windows with Debian's mingw-w64, and runs
 # the Windows tests under Wine:
 #
-#   scripts/windows.sh           install the cross compiler, build libuv and
-#                                msgpack-c for Windows from Debian's own
-#                                source packages, then the Windows programs
+#   scripts/windows.sh           install the cross compiler, build libuv,
+#                                msgpack-c and jansson for Windows from
+#                                Debian's own source packages, then the
+#                                Windows programs
 #   scripts/windows.sh --test    also install Wine and run the Windows tests
 #                                under it (ctest through Wine)
 #   scripts/windows.sh --help
 #
 # Everything it makes lives in build-windows/ of this checkout:
-#   build-windows/deps/          libuv and msgpack-c for Windows (include/, lib/)
+#   build-windows/deps/          libuv, msgpack-c and jansson for Windows
+#                                (include/, lib/; static libraries)
 #   build-windows/deps-build/    the private apt state, the unpacked source
 #                                packages and their build trees
 #   build-windows/               the top-level CMake build for Windows
-#   build-windows/bin/           shmbus.dll, the examples and the Windows
-#                                tests (docs/windows.md says what builds)
+#   build-windows/bin/           libshmbus.dll, shmbusd.exe, shmbus.exe, the
+#                                examples and the Windows tests
+#                                (docs/windows.md says what builds)
 #
 # The sources come from the deb-src counterparts of the machine's own
 # Debian entries, fetched with apt through a private sources list, list
