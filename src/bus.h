@@ -107,6 +107,14 @@ struct shmbus_sub {
   uint32_t spin_ns;  /* the longest stay awake; 0: never */
   uint32_t skip;     /* sleeps still to take without staying awake (after a vain one) */
   uint32_t backoff;  /* the next `skip` after a vain stay awake: 1, 2, 4, 8 */
+  /* Wake thresholds (sub.c, shmbus__sub_sleep): a sleep while messages
+   * flow asks publishers for a signal only once wake_after messages wait,
+   * and is bounded by a timer of wake_within_ns. */
+  uint32_t wake_after;     /* 0 or 1: thresholds off */
+  bool flowing;            /* a message came since the last empty timer period */
+  uint64_t wake_within_ns; /* the timer's period */
+  uint64_t timer_due_ns;   /* when the current threshold sleep's timer ends; 0: none */
+  uint64_t timer_wakeups;  /* threshold sleeps that the timer ended */
 };
 
 struct shmbus_bus {

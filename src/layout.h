@@ -236,7 +236,13 @@ struct shmbus__sub_rec {
    * for this reliable subscriber, in ms; 0: no bound of its own. */
   shmbus__a32 deadline_ms;
   uint32_t pad0a;
-  uint8_t pad0[SHMBUS__CACHE_LINE - 32];
+  /* Owner; stored before each new sleep_ticket (released with it): the
+   * lowest seq whose commit should wake this sleeper (a wake threshold,
+   * shmbus_sub_opts.wake_after); 0: the next commit. A publisher that
+   * commits a lower seq leaves the sleeper to its own timer. Zero pages
+   * (older owners) mean "at once". */
+  shmbus__a64 wake_seq;
+  uint8_t pad0[SHMBUS__CACHE_LINE - 40];
   shmbus__a64 received; /* owner; messages delivered since joining */
   shmbus__a64 lost;     /* owner; messages lost since joining */
   shmbus__a64 joined;   /* owner; the seq it started from */

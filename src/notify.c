@@ -4,12 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The table slot of global record g; allocates the table on first use.
- * NULL when g is out of range or memory is short. */
 /* Forgets the epochs: the next wake scans every member file. */
 static void notify_rescan(struct shmbus__notify *n) {
   memset(n->scanned, 0, sizeof(n->scanned));
 }
+
+/* The table slot of global record g; allocates the table on first use.
+ * NULL when g is out of range or memory is short. */
 
 static struct shmbus__notify_tab *notify_tab(struct shmbus__notify *n, uint32_t g, bool alloc) {
   struct shmbus__notify_tab *t;
@@ -40,6 +41,7 @@ void shmbus__notify_init(struct shmbus__notify *n, enum shmbus__notify_kind kind
   /* Sleepers live in every member file, publisher records in one place. */
   n->n = kind == SHMBUS__NOTIFY_SLEEPERS ? per * SHMBUS__MAX_MEMBERS : per;
   n->pending = false;
+  n->seq = UINT64_MAX;
   notify_rescan(n);
 }
 
@@ -137,6 +139,18 @@ static void notify_one(void *ctx, uint32_t g, uint64_t ticket) {
   i = g % n->per;
   if (t->signalled[i] == ticket)
     return;
+  if (n->kind == SHMBUS__NOTIFY_SLEEPERS) {
+    /* A wake threshold not reached yet: leave the sleeper to its timer
+     * (not a miss: the file's scan may be skipped until seq reaches the
+     * lowest such threshold). */
+    uint64_t want = shmbus__ring_sub_wake_seq(n->ring, g);
+    if (want > n->seq) {
+      uint32_t m = g / n->per;
+      if (want < n->defer[m])
+        n->defer[m] = want;
+      return;
+    }
+  }
   if (!shmbus__handle_ok(t->ev[i])) {
     n->pending = true;
     n->missed = true;
@@ -162,11 +176,14 @@ void shmbus__notify_wake(struct shmbus__notify *n, const struct shmbus__ring *ri
       notify_rescan(n);
       n->view_gen = ring->view_gen;
     }
+    n->ring = ring;
     for (m = 0; m < ring->n_members && m < SHMBUS__MAX_MEMBERS; m++) {
       uint64_t epoch = shmbus__ring_sleep_epoch(ring, m);
-      if (n->scanned[m] && n->epoch[m] == epoch)
-        continue; /* every sleeper there was signalled on its ticket */
+      if (n->scanned[m] && n->epoch[m] == epoch &&
+          (n->defer[m] == UINT64_MAX || n->seq < n->defer[m]))
+        continue; /* every sleeper there was signalled on its ticket or waits for more */
       n->missed = false;
+      n->defer[m] = UINT64_MAX;
       shmbus__ring_scan_sleepers(ring, m, notify_one, n);
       n->epoch[m] = epoch;
       n->scanned[m] = !n->missed;

@@ -67,6 +67,15 @@ struct shmbus__notify {
   uint64_t view_gen; /* the ring view's view_gen they were read in (files may change) */
   bool scanned[SHMBUS__MAX_MEMBERS];
   uint64_t epoch[SHMBUS__MAX_MEMBERS];
+  /* Sleepers: wake thresholds. `seq` is the highest seq the owner of the
+   * directory has committed (UINT64_MAX, the default: signal every
+   * sleeper); a sleeper whose threshold (ring.c, "Wake thresholds") lies
+   * beyond it is deferred, not signalled. defer[m] is the lowest threshold
+   * the last scan of member file m deferred (UINT64_MAX: none); a skipped
+   * scan must not skip it, so the scan runs again once seq reaches it. */
+  uint64_t seq;
+  uint64_t defer[SHMBUS__MAX_MEMBERS];
+  const struct shmbus__ring *ring; /* during a wake: the ring scanned */
 };
 
 /* Sizes an empty directory for a topic's parameters: sleepers in every
@@ -97,8 +106,8 @@ void shmbus__notify_clear(struct shmbus__notify *n);
 void shmbus__notify_free(struct shmbus__notify *n);
 
 /* Takes the bits of the directory's kind in `ring` and signals each owner
- * once per ticket. A bit whose owner is not known yet sets n->pending
- * (without a syscall): call again once a peer_join taught the owner. */
+ * once per ticket (sleepers: each whose wake threshold n->seq reached). A bit whose owner is not
+ * known yet sets n->pending (without a syscall): call again once a peer_join taught the owner. */
 void shmbus__notify_wake(struct shmbus__notify *n, const struct shmbus__ring *ring);
 
 /* Whether global record g's bit of `kind` is set (the daemon asks about

@@ -31,6 +31,10 @@ void shmbus__pub_wake_sleepers(shmbus_pub *pub) {
 }
 
 static int pub_after_commit(shmbus_pub *pub, int rv) {
+  /* The seq just committed: sleepers whose wake threshold lies beyond it
+   * are left to their timers (notify.c). */
+  if (rv >= 0)
+    pub->h.wake.seq = pub->ring.loan_seq;
   if (rv == 1)
     shmbus__pub_wake_sleepers(pub);
   return rv < 0 ? rv : 0;

@@ -75,6 +75,29 @@
  * the woken subscriber ran and cleared its bit (25 scans per signal in a
  * profile). A forged epoch only concerns the forger's own uid.
  *
+ * Wake thresholds. A subscriber may ask to be woken only once several
+ * messages wait (shmbus_sub_opts.wake_after = K): before its new ticket it
+ * stores `wake_seq` = cursor + K - 1 in its record (relaxed; 0 means "the
+ * next commit"), and the seq_cst RMWs of the ticket's bits release it. A
+ * publisher that finds the bit loads the ticket (acquire) and then
+ * wake_seq (relaxed: ordered after the acquire loads that read what the
+ * RMWs released, so it is this ticket's threshold or a later ticket's).
+ * If the seq it committed is below wake_seq it does not signal and does
+ * not remember the ticket as signalled: a later commit that reaches the
+ * threshold signals it. It also remembers, per member file, the lowest
+ * threshold it deferred, and does not skip the file's scan (sleep epoch)
+ * once its seq reaches that. No wake-up is lost for good: a sleep with a
+ * threshold is always bounded by the subscriber's own timer
+ * (wake_within_us), because the threshold alone cannot promise a signal
+ * (with several publishers, seq W may be committed before the bit is set
+ * while the reload at the cursor still sees nothing, and later commits of
+ * lower seqs defer; and fewer than K messages may come at all). When a
+ * timer period ends with nothing to read, the subscriber's next sleep has
+ * no threshold (wake_seq 0) and no timer: an idle subscriber sleeps
+ * without timers, and the sleep-protocol argument above applies to it
+ * unchanged. A forged wake_seq only delays the wake-ups of the forger's
+ * own uid's subscribers (whose timers bound them).
+ *
  * Waiting for room is the mirror image in the data file: a publisher
  * increments its `wait_ticket`, sets its `pub_waiters` bit and summary
  * bit, re-checks and blocks; a reliable subscriber, after each cursor
@@ -1033,10 +1056,18 @@ bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub) {
 }
 
 bool shmbus__ring_sub_arm(struct shmbus__ring_sub *sub) {
+  return shmbus__ring_sub_arm_after(sub, 1);
+}
+
+bool shmbus__ring_sub_arm_after(struct shmbus__ring_sub *sub, uint32_t after) {
   struct shmbus__ring *r = sub->ring;
   struct shmbus__ring_member *mb = &r->members[sub->index / r->max_subs];
   uint32_t i = sub->index % r->max_subs;
 
+  /* The threshold of this sleep, before its ticket and bit: the seq_cst
+   * RMWs below release both, so a publisher that sees the bit sees the
+   * threshold of this ticket (or of a later one). */
+  shmbus__store_relaxed(&sub->rec->wake_seq, after > 1 ? sub->cursor + after - 1 : 0);
   /* A new ticket for this sleep, before the bit: the seq_cst RMW below
    * releases it, so a publisher that sees the bit sees the ticket. */
   shmbus__store_relaxed(&sub->rec->sleep_ticket, ++sub->sleep_ticket);
@@ -1124,6 +1155,14 @@ uint64_t shmbus__ring_sleep_epoch(const struct shmbus__ring *r, uint32_t m) {
     return 0;
   /* seq_cst: after the seq_cst commit store and summary load. */
   return shmbus__load_seq_cst(&r->members[m].hdr->sleep_epoch);
+}
+
+uint64_t shmbus__ring_sub_wake_seq(const struct shmbus__ring *r, uint32_t g) {
+  const struct shmbus__sub_rec *rec = shmbus__ring_sub_rec(r, g);
+
+  /* Relaxed: read after the acquire loads of the sleeper's bit and ticket,
+   * which the sleeper's seq_cst RMWs released after this store. */
+  return rec != NULL ? shmbus__load_relaxed(&rec->wake_seq) : 0;
 }
 
 bool shmbus__ring_sub_sleeping(const struct shmbus__ring *r, uint32_t g) {

@@ -258,6 +258,13 @@ bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub);
  * (read it instead). The bit stays set until the subscriber's next read
  * (or shmbus__ring_sub_disarm) clears it. */
 bool shmbus__ring_sub_arm(struct shmbus__ring_sub *sub);
+/* As shmbus__ring_sub_arm, with a wake threshold: publishers signal this
+ * sleep only once they commit seq cursor + after - 1 or later (after
+ * messages wait); 0 or 1: the next commit. The caller must bound the sleep
+ * with a timer of its own when after > 1 (fewer messages may come, and a
+ * publisher that committed a later seq before the bit was set saw no
+ * sleeper). */
+bool shmbus__ring_sub_arm_after(struct shmbus__ring_sub *sub, uint32_t after);
 /* Clears the subscriber's own sleeper bit (and its summary bit when the
  * word is empty). Reads call it; cheap when the bit is not set. */
 void shmbus__ring_sub_disarm(struct shmbus__ring_sub *sub);
@@ -285,6 +292,11 @@ bool shmbus__ring_sub_sleeping(const struct shmbus__ring *ring, uint32_t g);
  * ring.c). */
 uint64_t shmbus__ring_sleep_epoch(const struct shmbus__ring *ring, uint32_t m);
 bool shmbus__ring_pub_waiting(const struct shmbus__ring *ring, uint32_t i);
+/* Global subscriber g's wake threshold (the lowest seq whose commit wakes
+ * it; 0: any), read after its bit and ticket (untrusted: a forged one only
+ * delays a wake-up of the forger's own uid, which its timer bounds); 0
+ * when g is not mapped. */
+uint64_t shmbus__ring_sub_wake_seq(const struct shmbus__ring *ring, uint32_t g);
 
 /* The record of global subscriber index g, or NULL when g is out of range
  * or its member file is not mapped in this view. */

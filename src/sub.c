@@ -24,6 +24,17 @@ static void sub_spin_init(shmbus_sub *sub, uint32_t spin_us) {
   sub->backoff = 1;
 }
 
+/* Wake thresholds (shmbus__sub_sleep). */
+static void sub_wake_init(shmbus_sub *sub, const struct shmbus_sub_opts *opts) {
+  uint32_t after = opts != NULL ? opts->wake_after : 0;
+
+  sub->wake_after = after > 1 ? after : 0;
+  sub->wake_within_ns = sub->wake_after != 0 ? (uint64_t)opts->wake_within_us * 1000u : 0;
+  sub->flowing = false;
+  sub->timer_due_ns = 0;
+  sub->timer_wakeups = 0;
+}
+
 /* A message came after a wait found nothing: its publisher's stamp minus
  * that moment is how long staying awake would have taken to get it. The
  * estimate is the mean of it and the previous estimate, each sample
@@ -42,6 +53,44 @@ static inline void sub_learn(shmbus_sub *sub, uint64_t ts_ns) {
     gap = clamp;
   sub->gap_ns = (sub->gap_ns + gap) / 2u;
   sub->empty_ns = 0;
+}
+
+/* A message was delivered: messages flow (the next sleep may ask for a
+ * threshold) and the waiting ones are read (the next threshold sleep
+ * starts a new timer period). */
+static inline void sub_got(shmbus_sub *sub, uint64_t ts_ns) {
+  sub_learn(sub, ts_ns);
+  sub->flowing = true;
+  sub->timer_due_ns = 0;
+}
+
+bool shmbus__sub_sleep(shmbus_sub *sub, uint64_t *due_ns) {
+  uint32_t after = sub->flowing ? sub->wake_after : 1;
+  /* At most half the ring (the topic's, which a reconnect may change): a
+   * lossy subscriber is woken before a publisher could lap it, a reliable
+   * one before its publishers must wait for room. */
+  uint32_t half = sub->h.region.ring.slot_count / 2u;
+
+  if (after > half)
+    after = half;
+  *due_ns = 0;
+  if (after > 1) {
+    /* The period runs from the first sleep after the last message read,
+     * however often the wait is interrupted (the daemon's socket). */
+    if (sub->timer_due_ns == 0)
+      sub->timer_due_ns = shmbus__clock_mono_ns() + sub->wake_within_ns;
+    *due_ns = sub->timer_due_ns;
+  }
+  return shmbus__ring_sub_arm_after(&sub->ring, after);
+}
+
+void shmbus__sub_timer_fired(shmbus_sub *sub) {
+  sub->timer_wakeups++;
+  sub->timer_due_ns = 0;
+  /* A whole period without a message: the stream has stopped. The next
+   * sleep asks for a signal at the next message, and has no timer. */
+  if (!shmbus__ring_sub_ready(&sub->ring))
+    sub->flowing = false;
 }
 
 bool shmbus__sub_linger(shmbus_sub *sub) {
@@ -103,10 +152,14 @@ int shmbus_sub_open(shmbus_bus *bus, const char *topic, const struct shmbus_sub_
   }
   if (opts != NULL && opts->spin_us > SHMBUS_SPIN_MAX_US && opts->spin_us != SHMBUS_SPIN_NEVER)
     return -EINVAL;
+  if (opts != NULL && opts->wake_after > 1 &&
+      (opts->wake_within_us == 0 || opts->wake_within_us > SHMBUS_WAKE_WITHIN_MAX_US))
+    return -EINVAL;
   if ((rv = shmbus__handle_open(bus, topic, SHMBUS__ROLE_SUB, &want, sizeof(shmbus_sub), &h)) < 0)
     return rv;
   *out = (shmbus_sub *)h;
   sub_spin_init(*out, opts != NULL ? opts->spin_us : 0);
+  sub_wake_init(*out, opts);
   return 0;
 }
 
@@ -128,7 +181,7 @@ int shmbus_sub_try_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_ms
   if (sub->ring.pubs_waiting)
     shmbus__sub_wake_publishers(sub);
   if (rv >= 0)
-    sub_learn(sub, ri.ts_ns);
+    sub_got(sub, ri.ts_ns);
   if ((rv >= 0 || rv == -EMSGSIZE) && info != NULL)
     *info = ri;
   return rv;
@@ -151,7 +204,7 @@ int shmbus_sub_view(shmbus_sub *sub, struct shmbus_view *view) {
     return rv;
   view->data = rv_.data;
   view->info = rv_.info;
-  sub_learn(sub, rv_.info.ts_ns);
+  sub_got(sub, rv_.info.ts_ns);
   return 0;
 }
 
@@ -180,6 +233,7 @@ void shmbus_sub_stats(const shmbus_sub *sub, struct shmbus_sub_stats *stats) {
   stats->demoted = sub != NULL ? sub->ring.demoted : 0;
   stats->wakeups = sub != NULL ? sub->h.woken : 0;
   stats->signals = sub != NULL ? sub->h.wake.signals : 0;
+  stats->timer_wakeups = sub != NULL ? sub->timer_wakeups : 0;
 }
 
 shmbus_os_fd_t shmbus_sub_fd(const shmbus_sub *sub) {

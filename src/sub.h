@@ -23,4 +23,16 @@ void shmbus__sub_wake_publishers(shmbus_sub *sub);
  * should arm and sleep. No syscall. */
 bool shmbus__sub_linger(shmbus_sub *sub);
 
+/* Called by the library's waits instead of shmbus_sub_arm: arms, with the
+ * subscriber's wake threshold while messages flow (shmbus_sub_opts.
+ * wake_after). Returns true when the caller may sleep, false when a
+ * message arrived meanwhile (receive again). *due_ns receives when the
+ * caller must wake by itself (CLOCK_MONOTONIC ns; 0: no timer, sleep until
+ * signalled) and then call shmbus__sub_timer_fired. No syscall. */
+bool shmbus__sub_sleep(shmbus_sub *sub, uint64_t *due_ns);
+
+/* A threshold sleep's timer ended it (counted in timer_wakeups). When
+ * nothing came during the period, the next sleep has no threshold. */
+void shmbus__sub_timer_fired(shmbus_sub *sub);
+
 #endif /* SHMBUS_SUB_H */

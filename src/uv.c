@@ -30,6 +30,7 @@
 struct shmbus__uv_handle {
   shmbus__watch poll;       /* on the handle's event (which the handle owns) */
   uv_idle_t idle;           /* continues a drain, or delivers "writable" at once */
+  uv_timer_t timer;         /* subscribers: ends a sleep with a wake threshold */
   unsigned closing;         /* uv handles still to be closed */
   struct shmbus__handle *h; /* NULL once stopped or closed */
   shmbus_uv_msg_cb msg_cb;
@@ -71,9 +72,10 @@ static void uvg_handle_release(struct shmbus__handle *h) {
    * on Linux libuv removes it from epoll inside the call), so the handle
    * keeps its event and may close it right after; only the state's memory
    * waits for the close callbacks. */
-  u->closing = 2;
+  u->closing = 3;
   shmbus__watch_close(&u->poll, uvg_state_closed);
   uv_close((uv_handle_t *)&u->idle, uvg_state_closed);
+  uv_close((uv_handle_t *)&u->timer, uvg_state_closed);
 }
 
 static void uvg_free_handle(uv_handle_t *uvh) {
@@ -222,8 +224,17 @@ static int uvg_state_new(struct shmbus__handle *h, uv_loop_t *loop,
     shmbus__watch_close(&u->poll, uvg_state_closed);
     return rv;
   }
+  if ((rv = uv_timer_init(loop, &u->timer)) < 0) {
+    u->closing = 2;
+    SHMBUS__WATCH_DATA(&u->poll) = u;
+    u->idle.data = u;
+    shmbus__watch_close(&u->poll, uvg_state_closed);
+    uv_close((uv_handle_t *)&u->idle, uvg_state_closed);
+    return rv;
+  }
   SHMBUS__WATCH_DATA(&u->poll) = u;
   u->idle.data = u;
+  u->timer.data = u;
   h->uv = u;
   h->bus->loop = &uvg_ops;
   *out = u;
@@ -274,6 +285,7 @@ static void uvg_sub_idle(uv_idle_t *idle);
 static void uvg_sub_failed(struct shmbus__uv_handle *u, int code) {
   (void)shmbus__watch_stop(&u->poll);
   (void)uv_idle_stop(&u->idle);
+  (void)uv_timer_stop(&u->timer);
   u->error = code;
   if (u->error_cb != NULL && u->h != NULL)
     u->error_cb((shmbus_sub *)u->h, code, u->arg);
@@ -281,8 +293,11 @@ static void uvg_sub_failed(struct shmbus__uv_handle *u, int code) {
 
 /* Drains up to a batch; then either sleeps (armed), or continues from the
  * idle handle so other handles on the loop get their turn. */
+static void uvg_sub_timer(uv_timer_t *t);
+
 static void uvg_sub_drain(struct shmbus__uv_handle *u) {
   unsigned n = 0;
+  uint64_t due;
   int rv;
 
   while (u->h != NULL) {
@@ -301,11 +316,34 @@ static void uvg_sub_drain(struct shmbus__uv_handle *u) {
     /* Stay awake a little first when messages came close together. */
     if (shmbus__sub_linger((shmbus_sub *)u->h))
       continue;
-    if (shmbus_sub_arm((shmbus_sub *)u->h) == 1) {
+    if (shmbus__sub_sleep((shmbus_sub *)u->h, &due)) {
       (void)uv_idle_stop(&u->idle);
+      /* A wake threshold: publishers may let messages wait until `due`. */
+      if (due != 0) {
+        uint64_t now = shmbus__clock_mono_ns();
+        uint64_t ms = due > now ? (due - now + 999999u) / 1000000u : 0;
+        (void)uv_timer_start(&u->timer, uvg_sub_timer, ms, 0);
+      } else {
+        (void)uv_timer_stop(&u->timer);
+      }
       return;
     }
   }
+}
+
+/* A threshold sleep's timer. libuv's clock is the loop's cached one, so it
+ * may run a little early: only a due period counts as fired (the drain
+ * re-arms the timer for the rest). */
+static void uvg_sub_timer(uv_timer_t *t) {
+  struct shmbus__uv_handle *u = t->data;
+  shmbus_sub *sub;
+
+  if (u->h == NULL)
+    return;
+  sub = (shmbus_sub *)u->h;
+  if (sub->timer_due_ns != 0 && shmbus__clock_mono_ns() >= sub->timer_due_ns)
+    shmbus__sub_timer_fired(sub);
+  uvg_sub_drain(u);
 }
 
 static void uvg_sub_idle(uv_idle_t *idle) {

@@ -91,16 +91,31 @@ int shmbus_sub_recv(shmbus_sub *sub, void *buf, size_t cap, struct shmbus_msg_in
   int rv;
 
   for (;;) {
+    uint64_t due;
+    uint64_t wake;
     rv = shmbus_sub_try_recv(sub, buf, cap, info);
     if (rv != -EAGAIN)
       return rv;
     /* Stay awake a little first when messages came close together. */
     if (shmbus__sub_linger(sub))
       continue;
-    if (!shmbus__ring_sub_arm(&sub->ring))
+    /* With a wake threshold, publishers may let messages wait for us
+     * until `due`: the earlier of it and the caller's deadline ends the
+     * wait. */
+    if (!shmbus__sub_sleep(sub, &due))
       continue;
-    if ((rv = wait_event(sub->h.bus, sub->h.event_fd, deadline)) < 0)
+    wake = due != 0 && (deadline == 0 || due < deadline) ? due : deadline;
+    rv = wait_event(sub->h.bus, sub->h.event_fd, wake);
+    if (rv == 1) {
+      sub->h.woken++;
+      continue;
+    }
+    if (due != 0 && (rv == 0 || (rv == -ETIMEDOUT && wake != deadline)) &&
+        shmbus__clock_mono_ns() >= due) {
+      shmbus__sub_timer_fired(sub);
+      continue;
+    }
+    if (rv < 0)
       return rv;
-    sub->h.woken += (uint64_t)rv;
   }
 }

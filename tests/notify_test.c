@@ -205,3 +205,65 @@ Test(notify, waiting_publishers_are_signalled_once_per_ticket) {
   shmbus__fd_close(ev);
   shmbus__region_close(&rg);
 }
+
+/* Wake thresholds: a sleeper that asked to be woken once 4 messages wait
+ * (cursor 0: seq 3) is deferred by commits of seqs 0..2 (and the scans in
+ * between may be skipped: its threshold is remembered), signalled by the
+ * commit of seq 3, once; a sleeper beside it without a threshold is
+ * signalled at once. A directory that knows no seq (UINT64_MAX) signals
+ * everyone. */
+Test(notify, a_sleeper_with_a_threshold_is_deferred_until_it_is_reached) {
+  struct shmbus__region rg;
+  struct shmbus__ring_sub a, b;
+  struct shmbus__notify n = {0};
+  shmbus__event_handle dup_a, dup_b;
+  shmbus__event_handle ev_a, ev_b;
+  uint64_t s;
+
+  tu_region(&rg, 16, 64, 4, 2);
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &a, false, 0, 1), 0);
+  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &b, false, 0, 1), 0);
+  shmbus__notify_init(&n, SHMBUS__NOTIFY_SLEEPERS, 4);
+  cr_assert_eq(n.seq, UINT64_MAX);
+  ev_a = nt_event(&dup_a);
+  ev_b = nt_event(&dup_b);
+  shmbus__notify_set(&n, a.index, dup_a);
+  shmbus__notify_set(&n, b.index, dup_b);
+
+  cr_assert(shmbus__ring_sub_arm_after(&a, 4));
+  cr_assert_eq(shmbus__ring_sub_wake_seq(&rg.ring, a.index), 3);
+  for (s = 0; s < 3; s++) {
+    n.seq = s;
+    shmbus__notify_wake(&n, &rg.ring);
+    cr_assert_eq(nt_signalled(ev_a), 0, "seq %llu: below the threshold", (unsigned long long)s);
+  }
+  cr_assert_eq(n.defer[0], 3);
+  /* b sleeps without a threshold (and moves the epoch): signalled now. */
+  cr_assert(shmbus__ring_sub_arm(&b));
+  cr_assert_eq(shmbus__ring_sub_wake_seq(&rg.ring, b.index), 0);
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev_b), 1);
+  cr_assert_eq(nt_signalled(ev_a), 0);
+  n.seq = 3;
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev_a), 1, "the threshold is reached");
+  cr_assert_eq(nt_signalled(ev_b), 0, "b's ticket was signalled already");
+  n.seq = 4;
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev_a), 0, "once per ticket");
+  cr_assert_eq(n.defer[0], UINT64_MAX);
+
+  /* Without a known seq, every sleeper is signalled. */
+  shmbus__ring_sub_disarm(&a);
+  cr_assert(shmbus__ring_sub_arm_after(&a, 1000));
+  n.seq = UINT64_MAX;
+  shmbus__notify_wake(&n, &rg.ring);
+  cr_assert_eq(nt_signalled(ev_a), 1);
+
+  shmbus__notify_free(&n);
+  shmbus__ring_sub_detach(&a);
+  shmbus__ring_sub_detach(&b);
+  shmbus__fd_close(ev_a);
+  shmbus__fd_close(ev_b);
+  shmbus__region_close(&rg);
+}

@@ -42,6 +42,7 @@ struct wake_sub {
   uv_loop_t loop;
   _Atomic uint64_t got; /* messages received, in order */
   uint64_t burst;       /* messages per burst before each single one */
+  uint64_t total;       /* messages to wait for, when not WAKE_ROUNDS rounds */
   uint64_t bad;         /* messages out of order or of the wrong content */
   int err;
   struct shmbus_sub_stats st;
@@ -50,6 +51,8 @@ struct wake_sub {
 /* Messages the subscriber waits for: WAKE_ROUNDS single ones and a burst
  * before each. */
 static uint64_t wake_total(const struct wake_sub *w) {
+  if (w->total != 0)
+    return w->total;
   return WAKE_ROUNDS * (w->burst + 1);
 }
 
@@ -273,4 +276,339 @@ Test(wake, spin_bound_out_of_range) {
   so.spin_us = SHMBUS_SPIN_NEVER;
   cr_assert_eq(shmbus_sub_open(bus, "t/spin", &so, &sub), 0);
   shmbus_bus_close(bus);
+}
+
+/* ---- wake thresholds (shmbus_sub_opts.wake_after, wake_within_us) ---- */
+
+/* The subscriber's record in the publisher's view: the test watches its
+ * sleeper bit and wake threshold to know how it sleeps. */
+static bool wake_armed(shmbus_pub *pub, const struct wake_sub *w, bool *threshold) {
+  const struct shmbus__ring *r = &pub->h.region.ring;
+  uint32_t g = w->sub->ring.index;
+
+  if (!shmbus__ring_sub_sleeping(r, g))
+    return false;
+  *threshold = shmbus__ring_sub_wake_seq(r, g) != 0;
+  return true;
+}
+
+/* Waits until the subscriber has received `n` messages and sleeps again,
+ * with a wake threshold (`threshold`) or without. Bounded: 30 s. */
+static void wake_until_armed(struct wake_sub *w, shmbus_pub *pub, uint64_t n, bool threshold) {
+  uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
+  bool thr = false;
+
+  while (atomic_load_explicit(&w->got, memory_order_acquire) < n || !wake_armed(pub, w, &thr) ||
+         thr != threshold) {
+    cr_assert_lt(shmbus__clock_mono_ns(), end,
+                 "the subscriber never slept %s a threshold (%llu of %llu)",
+                 threshold ? "with" : "without", (unsigned long long)atomic_load(&w->got),
+                 (unsigned long long)n);
+    (void)shmbus_bus_process(pub->h.bus);
+    sched_yield();
+  }
+}
+
+static void wake_publish(shmbus_pub *pub, uint64_t v) {
+  int rv;
+  while ((rv = shmbus_pub_publish(pub, &v, sizeof(v))) == SHMBUS_EFULL)
+    cr_assert_eq(shmbus_pub_wait(pub, 30000), 0);
+  cr_assert_eq(rv, 0, "%s", shmbus_strerror(rv));
+}
+
+static uint64_t wake_signals(shmbus_pub *pub) {
+  struct shmbus_pub_stats ps;
+  shmbus_pub_stats(pub, &ps);
+  return ps.wakeups_sent;
+}
+
+static void wake_start(struct wake_sub *w, shmbus_pub **pub, const struct shmbus_sub_opts *so,
+                       bool uv, pthread_t *t, const char *topic) {
+  w->bus = du_bus(&d);
+  cr_assert_eq(shmbus_sub_open(w->bus, topic, so, &w->sub), 0);
+  cr_assert_eq(shmbus_pub_open(du_bus(&d), topic, NULL, pub), 0);
+  cr_assert_eq(shmbus_pub_wait_subs(*pub, 1, 10000), 1);
+  if (uv) {
+    cr_assert_eq(uv_loop_init(&w->loop), 0);
+    cr_assert_eq(shmbus_uv_bus_start(w->bus, &w->loop), 0);
+  }
+  cr_assert_eq(pthread_create(t, NULL, uv ? wake_uv : wake_blocking, w), 0);
+}
+
+static void wake_finish(struct wake_sub *w, shmbus_pub *pub, bool uv, pthread_t t) {
+  shmbus_bus *bus = pub->h.bus;
+
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  shmbus_sub_stats(w->sub, &w->st);
+  cr_assert_eq(w->err, 0, "%s", shmbus_strerror(w->err));
+  cr_assert_eq(atomic_load(&w->got), wake_total(w));
+  cr_assert_eq(w->bad, 0);
+  cr_assert_eq(w->st.received, wake_total(w));
+  cr_assert_eq(w->st.lost, 0);
+  shmbus_sub_close(w->sub);
+  shmbus_bus_close(w->bus);
+  if (uv) {
+    (void)uv_run(&w->loop, UV_RUN_DEFAULT); /* the close callbacks */
+    cr_assert_eq(uv_loop_close(&w->loop), 0);
+  }
+  shmbus_bus_close(bus);
+}
+
+#define WAKE_AFTER 8u
+
+/* A paced publisher (one message at a time) and a subscriber that asked
+ * to be woken after WAKE_AFTER messages: the first message wakes it at
+ * once (it was idle), then every WAKE_AFTER-th and no other, each waking
+ * it once; the timer (a minute) never ends a sleep. */
+static void wake_after_rounds(bool uv, bool reliable) {
+  struct shmbus_sub_opts so = {.reliable = reliable,
+                               .spin_us = SHMBUS_SPIN_NEVER,
+                               .wake_after = WAKE_AFTER,
+                               .wake_within_us = SHMBUS_WAKE_WITHIN_MAX_US};
+  struct wake_sub w;
+  shmbus_pub *pub;
+  pthread_t t;
+  uint64_t r, k;
+
+  memset(&w, 0, sizeof(w));
+  w.total = 1 + WAKE_ROUNDS * WAKE_AFTER;
+  wake_start(&w, &pub, &so, uv, &t, "t/after");
+  wake_until_armed(&w, pub, 0, false);
+  wake_publish(pub, 0);
+  cr_assert_eq(wake_signals(pub), 1, "an idle subscriber is woken by the first message");
+  for (r = 0; r < WAKE_ROUNDS; r++) {
+    wake_until_armed(&w, pub, 1 + r * WAKE_AFTER, true);
+    for (k = 0; k < WAKE_AFTER; k++) {
+      wake_publish(pub, 1 + r * WAKE_AFTER + k);
+      cr_assert_eq(wake_signals(pub), k + 1 < WAKE_AFTER ? 1 + r : 2 + r,
+                   "round %llu, message %llu: %llu signals", (unsigned long long)r,
+                   (unsigned long long)k, (unsigned long long)wake_signals(pub));
+    }
+  }
+  cr_assert_eq(wake_signals(pub), 1 + WAKE_ROUNDS);
+  wake_finish(&w, pub, uv, t);
+  /* WAKE_AFTER messages per wake-up, each signal received once. */
+  cr_assert_eq(w.st.wakeups, 1 + WAKE_ROUNDS, "wake-ups: %llu", (unsigned long long)w.st.wakeups);
+  cr_assert_eq(w.st.timer_wakeups, 0);
+}
+
+Test(wake, wake_after_k_messages) {
+  wake_after_rounds(false, false);
+}
+
+Test(wake, wake_after_k_messages_reliable) {
+  wake_after_rounds(false, true);
+}
+
+Test(wake, wake_after_k_messages_in_libuv) {
+  wake_after_rounds(true, false);
+}
+
+Test(wake, wake_after_k_messages_in_libuv_reliable) {
+  wake_after_rounds(true, true);
+}
+
+#define WAKE_TIMER_ROUNDS 10u
+
+/* Fewer messages than the threshold still come, by the timer: after a
+ * first message (which wakes the idle subscriber at once), each round
+ * sends one message to the subscriber sleeping with a threshold it will
+ * not reach. Its timer period (50 ms) ends the sleep and delivers it; no
+ * signal is sent for it. Should the test be slower than the period, the
+ * period ends empty first and the message wakes the subscriber at once
+ * (counted, and the next round tries again). Either way each round takes
+ * exactly one timer wake-up. At the end, an empty period makes the
+ * subscriber sleep without a threshold, and the last message wakes it by
+ * a signal at once. Nothing is asserted on time. */
+static void wake_within_rounds(bool uv, bool reliable) {
+  struct shmbus_sub_opts so = {.reliable = reliable,
+                               .spin_us = SHMBUS_SPIN_NEVER,
+                               .wake_after = 1000000,
+                               .wake_within_us = 50000};
+  struct wake_sub w;
+  shmbus_pub *pub;
+  pthread_t t;
+  uint64_t r, before, deferred = 0;
+
+  memset(&w, 0, sizeof(w));
+  w.total = WAKE_TIMER_ROUNDS + 2;
+  wake_start(&w, &pub, &so, uv, &t, "t/within");
+  wake_until_armed(&w, pub, 0, false);
+  wake_publish(pub, 0);
+  cr_assert_eq(wake_signals(pub), 1);
+  for (r = 0; r < WAKE_TIMER_ROUNDS; r++) {
+    bool thr = false;
+    /* Asleep again, with a threshold or (the period ended meanwhile)
+     * without. */
+    uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
+    while (atomic_load_explicit(&w.got, memory_order_acquire) < 1 + r || !wake_armed(pub, &w, &thr))
+      cr_assert_lt(shmbus__clock_mono_ns(), end, "the subscriber never went to sleep");
+    before = wake_signals(pub);
+    wake_publish(pub, 1 + r);
+    deferred += wake_signals(pub) == before;
+  }
+  wake_until_armed(&w, pub, 1 + WAKE_TIMER_ROUNDS, false);
+  before = wake_signals(pub);
+  wake_publish(pub, 1 + WAKE_TIMER_ROUNDS);
+  cr_assert_eq(wake_signals(pub), before + 1, "after an empty period, a message wakes at once");
+  wake_finish(&w, pub, uv, t);
+  cr_assert_gt(deferred, 0, "no message was left to the timer in %u rounds", WAKE_TIMER_ROUNDS);
+  /* Signals went only to sleeps without a threshold (each received
+   * once); each round and the last empty period took one timer wake-up. */
+  cr_assert_eq(w.st.wakeups, wake_signals(pub));
+  cr_assert_eq(wake_signals(pub), 2 + WAKE_TIMER_ROUNDS - deferred);
+  cr_assert_eq(w.st.timer_wakeups, WAKE_TIMER_ROUNDS + 1, "timer wake-ups: %llu (deferred %llu)",
+               (unsigned long long)w.st.timer_wakeups, (unsigned long long)deferred);
+}
+
+Test(wake, fewer_than_wake_after_come_by_the_timer) {
+  wake_within_rounds(false, false);
+}
+
+Test(wake, fewer_than_wake_after_come_by_the_timer_reliable) {
+  wake_within_rounds(false, true);
+}
+
+Test(wake, fewer_than_wake_after_come_by_the_timer_in_libuv) {
+  wake_within_rounds(true, false);
+}
+
+/* Options are checked: a threshold needs a period within bounds. */
+Test(wake, wake_threshold_options) {
+  struct shmbus_sub_opts so = {.wake_after = 4};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_sub *sub;
+
+  cr_assert_eq(shmbus_sub_open(bus, "t/opts", &so, &sub), -EINVAL);
+  so.wake_within_us = SHMBUS_WAKE_WITHIN_MAX_US + 1;
+  cr_assert_eq(shmbus_sub_open(bus, "t/opts", &so, &sub), -EINVAL);
+  so.wake_within_us = SHMBUS_WAKE_WITHIN_MAX_US;
+  cr_assert_eq(shmbus_sub_open(bus, "t/opts", &so, &sub), 0);
+  shmbus_sub_close(sub);
+  so.wake_after = 1; /* off: no period needed */
+  so.wake_within_us = 0;
+  cr_assert_eq(shmbus_sub_open(bus, "t/opts", &so, &sub), 0);
+  shmbus_bus_close(bus);
+}
+
+/* A publisher flat out against a subscriber with a threshold: every
+ * message is received in order or counted lost (lossy), received (reliable),
+ * including the last few, which fewer than wake_after follow (the timer
+ * brings them). */
+#define WAKE_STRESS_N 200000u
+
+struct wake_stress {
+  shmbus_sub *sub;
+  uv_loop_t loop;
+  bool reliable;
+  uint64_t next; /* the lowest value still expected */
+  uint64_t got;
+  uint64_t bad;
+  int err;
+};
+
+static void wake_stress_check(struct wake_stress *s, const void *data, size_t len) {
+  uint64_t v;
+
+  if (len != sizeof(v)) {
+    s->bad++;
+    return;
+  }
+  memcpy(&v, data, sizeof(v));
+  /* In order, and without gaps when reliable. */
+  if (v < s->next || (s->reliable && v != s->next))
+    s->bad++;
+  s->next = v + 1;
+  s->got++;
+}
+
+static void *wake_stress_blocking(void *arg) {
+  struct wake_stress *s = arg;
+  uint64_t v;
+  int rv;
+
+  while (s->next < WAKE_STRESS_N) {
+    if ((rv = shmbus_sub_recv(s->sub, &v, sizeof(v), NULL, 30000)) < 0) {
+      s->err = rv;
+      break;
+    }
+    wake_stress_check(s, &v, (size_t)rv);
+  }
+  return NULL;
+}
+
+static void wake_stress_msg(shmbus_sub *sub, const void *data, size_t len,
+                            const struct shmbus_msg_info *info, void *arg) {
+  struct wake_stress *s = arg;
+  (void)sub;
+  (void)info;
+  wake_stress_check(s, data, len);
+  if (s->next >= WAKE_STRESS_N)
+    uv_stop(&s->loop);
+}
+
+static void *wake_stress_uv(void *arg) {
+  struct wake_stress *s = arg;
+
+  if ((s->err = shmbus_uv_sub_start(s->sub, &s->loop, wake_stress_msg, s)) == 0) {
+    (void)uv_run(&s->loop, UV_RUN_DEFAULT);
+    s->err = shmbus_uv_sub_stop(s->sub);
+  }
+  return NULL;
+}
+
+static void wake_stress(bool uv, bool reliable) {
+  struct shmbus_sub_opts so = {.reliable = reliable, .wake_after = 32, .wake_within_us = 1000};
+  struct shmbus_sub_stats st;
+  struct wake_stress s;
+  shmbus_bus *sbus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  pthread_t t;
+  uint64_t i;
+
+  memset(&s, 0, sizeof(s));
+  s.reliable = reliable;
+  cr_assert_eq(shmbus_sub_open(sbus, "t/stress", &so, &s.sub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/stress", NULL, &pub), 0);
+  cr_assert_eq(shmbus_pub_wait_subs(pub, 1, 10000), 1);
+  if (uv) {
+    cr_assert_eq(uv_loop_init(&s.loop), 0);
+    cr_assert_eq(shmbus_uv_bus_start(sbus, &s.loop), 0);
+  }
+  cr_assert_eq(pthread_create(&t, NULL, uv ? wake_stress_uv : wake_stress_blocking, &s), 0);
+  for (i = 0; i < WAKE_STRESS_N; i++)
+    wake_publish(pub, i);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  shmbus_sub_stats(s.sub, &st);
+  cr_assert_eq(s.err, 0, "%s", shmbus_strerror(s.err));
+  cr_assert_eq(s.bad, 0);
+  cr_assert_eq(st.received, s.got);
+  cr_assert_eq(st.received + st.lost, WAKE_STRESS_N, "received %llu + lost %llu",
+               (unsigned long long)st.received, (unsigned long long)st.lost);
+  if (reliable)
+    cr_assert_eq(st.lost, 0);
+  shmbus_sub_close(s.sub);
+  shmbus_bus_close(sbus);
+  if (uv) {
+    (void)uv_run(&s.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&s.loop), 0);
+  }
+  shmbus_bus_close(bus);
+}
+
+Test(wake, threshold_stress) {
+  wake_stress(false, false);
+}
+
+Test(wake, threshold_stress_reliable) {
+  wake_stress(false, true);
+}
+
+Test(wake, threshold_stress_in_libuv) {
+  wake_stress(true, false);
+}
+
+Test(wake, threshold_stress_in_libuv_reliable) {
+  wake_stress(true, true);
 }

@@ -312,11 +312,30 @@ struct shmbus_sub_opts {
    * SHMBUS_SPIN_NEVER: never stay awake; at most SHMBUS_SPIN_MAX_US
    * (-EINVAL beyond). A wait of your own (shmbus_sub_arm) is not affected. */
   uint32_t spin_us;
+  /* Added after 0.1 (at the end). Wake thresholds: while messages flow,
+   * shmbus_sub_recv and the libuv callback ask publishers to wake this
+   * subscriber only once `wake_after` messages wait for it, and wake
+   * themselves with a timer after `wake_within_us` µs when fewer came, so
+   * a subscriber that needs no message at once (a display, a log, a pipe)
+   * costs publishers one signal per wake_after messages instead of one per
+   * message. A sleep that follows a timer period in which nothing came
+   * asks for a signal at the next message again, without a timer: an idle
+   * subscriber sleeps without timers and its next message wakes it at
+   * once (its following ones may wait up to wake_within_us). 0 or 1:
+   * thresholds off (every message wakes it; the default). Clamped to half
+   * the topic's slot count (a lossy subscriber is woken before it could
+   * be lapped). wake_within_us must be 1..SHMBUS_WAKE_WITHIN_MAX_US when
+   * wake_after > 1 (-EINVAL otherwise); shmbus_sub_recv's and libuv's
+   * timers have a resolution of 1 ms (shorter periods wait 1 ms). A wait
+   * of your own (shmbus_sub_arm) asks for a signal at the next message. */
+  uint32_t wake_after;
+  uint32_t wake_within_us;
 };
 
 #define SHMBUS_SPIN_DEFAULT_US 10u
 #define SHMBUS_SPIN_MAX_US 10000u
 #define SHMBUS_SPIN_NEVER UINT32_MAX
+#define SHMBUS_WAKE_WITHIN_MAX_US 60000000u
 
 /* Opens a subscriber on `topic` (created if new). `opts` may be NULL
  * (lossy, no history). On success *sub is owned by the caller. */
@@ -361,6 +380,9 @@ struct shmbus_sub_stats {
   uint64_t wakeups; /* times shmbus_sub_recv or the libuv callback was woken by a publisher's
                        signal (its eventfd); a wait of your own on shmbus_sub_fd counts none */
   uint64_t signals; /* reliable: signals it sent to wake publishers waiting for room */
+  /* Added after 0.1 (at the end). */
+  uint64_t timer_wakeups; /* times a wait with a wake threshold (wake_after) was ended by its
+                             wake_within_us timer rather than a publisher's signal */
 };
 
 /* Fills `stats`. */
