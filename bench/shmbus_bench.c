@@ -11,6 +11,8 @@
  *            the round trip, per size and wait mode.
  *   publish  ns per publish with 0, 1 and 8 busy-polling subscribers.
  *   idle     the daemon holding 1,000 topics: memory, CPU, wake-ups.
+ *   tools    a publisher alone and with the CLI's echo, hz or bw attached
+ *            (tools.c).
  *
  * The program starts its own shmbusd on a fresh private bus directory and
  * uses the public API only. With --peers, every configuration also runs
@@ -46,6 +48,7 @@
 #include "benchproc.h"
 #include "benchutil.h"
 #include "costs.h"
+#include "tools.h"
 #include "shmbus/shmbus.h"
 #include "xport.h"
 #include "xport_iox.h"
@@ -147,6 +150,7 @@ static void usage(FILE *f) {
           "       " PROG " latency [options]\n"
           "       " PROG " publish [--quick] [--pin] [--rounds N] [--daemon PATH]\n"
           "       " PROG " idle    [--quick] [--window-ms N] [--daemon PATH]\n"
+          "       " PROG " tools   [--quick] [--count N] [--rate LIST] [--readers LIST]\n"
           "\n"
           "Measures shmbus between processes (its own shmbusd on a private bus directory, the\n"
           "public API), optionally next to other transports in the same run. Prints a markdown\n"
@@ -189,6 +193,7 @@ static void usage(FILE *f) {
           "\n",
           BX_MAX_SUBS, BX_MIN_SIZE);
   costs_usage(f);
+  tools_usage(f);
 }
 
 static void parse(int argc, char **argv, struct opts *o) {
@@ -200,7 +205,7 @@ static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof(*o));
   o->daemon = SHMBUSD_PATH;
   if (argc < 2)
-    bad_usage("needs a subcommand: fanout, latency, publish or idle%s", "");
+    bad_usage("needs a subcommand: fanout, latency, publish, idle or tools%s", "");
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(stdout);
     exit(0);
@@ -1635,6 +1640,8 @@ int main(int argc, char **argv) {
 
   if (argc >= 2 && (strcmp(argv[1], "publish") == 0 || strcmp(argv[1], "idle") == 0))
     return costs_main(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "tools") == 0)
+    return tools_main(argc, argv);
   parse(argc, argv, &o);
   if (o.plot != NULL && !in_path("gnuplot")) {
     fprintf(stderr, PROG ": --plot needs gnuplot in $PATH (Debian: apt-get install "

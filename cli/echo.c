@@ -15,6 +15,8 @@
 #include "topicset.h"
 
 #define VERB "echo"
+/* --latency-us: fit for a reader on a terminal or at the end of a pipe. */
+#define ECHO_LATENCY_US 5000u
 
 static void echo_usage(FILE *f) {
   fputs("usage: shmbus echo [OPTIONS] TOPIC|PATTERN...\n"
@@ -48,7 +50,14 @@ static void echo_usage(FILE *f) {
         "                       milliseconds instead of being woken for each (a fast\n"
         "                       publisher then spends no syscall on us; we miss more,\n"
         "                       and count it; lossy only)\n"
-        "  -t, --timeout S      stop after S seconds without a message\n"
+        "      --latency-us N   while messages flow, print them up to N microseconds\n"
+        "                       late (default 5000): publishers wake us once half the\n"
+        "                       ring waits, or we wake after N us, so one we keep up\n"
+        "                       with spends a syscall per half ring, not per message;\n"
+        "                       after a quiet period the next message wakes us at\n"
+        "                       once. 0: be woken for every message\n",
+        f);
+  fputs("  -t, --timeout S      stop after S seconds without a message\n"
         "      --until-last     stop once every publisher seen sent the last of its\n"
         "                       synthetic payloads (`shmbus pub --count N --size B`)\n"
         "  -q, --quiet          print no messages, only the summary\n" CLI_TOPIC_HELP CLI_BUS_HELP
@@ -312,6 +321,7 @@ int cli_echo(int argc, char **argv) {
                                            {"timeout", required_argument, NULL, 't'},
                                            {"until-last", no_argument, NULL, 0x201},
                                            {"sample", required_argument, NULL, 0x203},
+                                           {"latency-us", required_argument, NULL, 0x204},
                                            {"quiet", no_argument, NULL, 'q'},
                                            {"help", no_argument, NULL, 'h'},
                                            CLI_TOPIC_LONGOPTS,
@@ -326,6 +336,7 @@ int cli_echo(int argc, char **argv) {
   bool loop_ok = false;
   bool started = false;
   uint32_t sample_ms = 0;
+  uint32_t latency_us = ECHO_LATENCY_US;
   shmbus_bus *bus = NULL;
   int sig_fd = -1;
   int status = CLI_EXIT_ERROR;
@@ -388,6 +399,10 @@ int cli_echo(int argc, char **argv) {
       if (!cli_parse_u32(VERB, "--sample", optarg, 1, 1000, &sample_ms))
         return CLI_EXIT_USAGE;
       break;
+    case 0x204:
+      if (!cli_parse_u32(VERB, "--latency-us", optarg, 0, SHMBUS_WAKE_WITHIN_MAX_US, &latency_us))
+        return CLI_EXIT_USAGE;
+      break;
     case 'q':
       e.quiet = true;
       break;
@@ -414,6 +429,12 @@ int cli_echo(int argc, char **argv) {
     }
   e.show_topic = argc - optind > 1 || topicset_is_pattern(argv[optind]);
   cli_topic_finish(&so.topic);
+  /* A wake threshold: half the ring (the library clamps to it) or
+   * --latency-us, whichever comes first. */
+  if (latency_us > 0) {
+    so.wake_after = UINT32_MAX;
+    so.wake_within_us = latency_us;
+  }
 
   if ((rv = uv_loop_init(&loop)) < 0) {
     cli_err(VERB, "cannot make an event loop: %s", uv_strerror(rv));

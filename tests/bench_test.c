@@ -299,6 +299,28 @@ Test(bench, publish_and_idle_reports) {
   free(out);
 }
 
+/* What the CLI's watchers cost a publisher: every reader runs (the real
+ * binaries), echo's counts add up (checked by the program: exit 1
+ * otherwise), and each row says its ratio to the publisher alone. */
+Test(bench, tools_report) {
+  const char *tools[] = {"tools", "--quick", "--count", "20000", "--rate", "0,20k", NULL};
+  const char *bad[] = {"tools", "--readers", "cat", NULL};
+  char *out;
+  int st = run_bench(&out, tools);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st, out);
+  cr_assert_eq(strncmp(out, "# shmbus-bench tools\n", 21), 0, "%s", out);
+  cr_assert_not_null(strstr(out, "\n| flat out | (publisher alone) | "), "%s", out);
+  cr_assert_not_null(strstr(out, "\n| flat out | `echo -q` | "), "%s", out);
+  cr_assert_not_null(strstr(out, "\n| 20000/s | `echo -q --latency-us 0` | "), "%s", out);
+  cr_assert_not_null(strstr(out, "\n| 20000/s | `hz` | "), "%s", out);
+  cr_assert_not_null(strstr(out, "\n| 20000/s | `bw` | "), "%s", out);
+  cr_assert_not_null(strstr(out, "stopped cleanly"), "%s", out);
+  free(out);
+  st = run_bench(&out, bad);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+  free(out);
+}
+
 Test(bench, bad_arguments_exit_2) {
   const char *a1[] = {"fanout", "--wait", "sometimes", NULL};
   const char *a2[] = {"fanout", "--size", "8", NULL};

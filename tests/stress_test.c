@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -101,8 +102,11 @@ __attribute__((visibility("default"))) int rand_r(unsigned int *seed) {
 enum {
   ST_RELIABLE = 1, /* reliable (default lossy) */
   ST_INPLACE = 2,  /* view_begin/view_end (default recv copies) */
-  ST_SLEEPER = 4   /* sleeps on the sleep protocol instead of spinning */
+  ST_SLEEPER = 4,  /* sleeps on the sleep protocol instead of spinning */
+  ST_THRESHOLD = 8 /* a sleeper with a wake threshold (ST_WAKE_AFTER) and a 1 ms timer */
 };
+
+#define ST_WAKE_AFTER 4u
 
 struct st_bus;
 
@@ -115,6 +119,7 @@ struct st_pub {
   uint64_t efull;                  /* SHMBUS_EFULL results (each retried) */
   uint64_t wakes;                  /* wake-ups written to sleepers' pipes */
   uint64_t signalled[ST_MAX_SUBS]; /* the last sleep ticket woken, per subscriber */
+  uint64_t deferred;               /* sleepers left to their timers (threshold not reached) */
   char err[256];
 };
 
@@ -134,6 +139,7 @@ struct st_sub {
   uint64_t received;             /* messages delivered and checked */
   uint64_t overruns;             /* in-place reads that view_end rejected */
   uint64_t blocks;               /* times it blocked on its wake-up pipe */
+  uint64_t timer_blocks;         /* ST_THRESHOLD: blocks its timer ended */
   bool armed_first;              /* sleepers: the sleep_prepare before the start */
   atomic_uint_fast64_t progress; /* sleepers: `received`, for publishers in bursts */
   char err[256];
@@ -227,6 +233,12 @@ static void st_wake_one(void *ctx, uint32_t i, uint64_t ticket) {
   }
   if (p->signalled[i] == ticket)
     return;
+  /* A wake threshold beyond our last commit: its timer or a later commit
+   * ends that sleep (as notify.c does). */
+  if (shmbus__ring_sub_wake_seq(&b->rg.ring, i) > p->pub.loan_seq) {
+    p->deferred++;
+    return;
+  }
   p->signalled[i] = ticket;
   if (write(b->wake_wr[i], "w", 1) != 1 && errno != EAGAIN)
     atomic_fetch_add(&b->wake_errors, 1);
@@ -465,12 +477,31 @@ static void st_block(struct st_sub *s) {
   char tmp[64];
   ssize_t n;
 
+  if (s->flags & ST_THRESHOLD) {
+    /* The threshold sleep's timer: 1 ms without a byte ends it. */
+    struct pollfd pfd = {s->bus->wake_rd[s->sub.index], POLLIN, 0};
+    int rv;
+    do
+      rv = poll(&pfd, 1, 1);
+    while (rv < 0 && errno == EINTR);
+    if (rv < 0)
+      st_fail(s->bus, s->err, "poll wake-up pipe: %d", errno);
+    if (rv == 0) {
+      s->timer_blocks++;
+      return;
+    }
+  }
   s->blocks++;
   do
     n = read(s->bus->wake_rd[s->sub.index], tmp, sizeof(tmp));
   while (n < 0 && errno == EINTR);
   if (n <= 0)
     st_fail(s->bus, s->err, "read wake-up pipe: %zd", n);
+}
+
+/* Arms the sleep protocol, with the wake threshold for ST_THRESHOLD. */
+static bool st_arm(struct st_sub *s) {
+  return shmbus__ring_sub_arm_after(&s->sub, s->flags & ST_THRESHOLD ? ST_WAKE_AFTER : 1);
 }
 
 static void *st_sub_main(void *arg) {
@@ -482,7 +513,7 @@ static void *st_sub_main(void *arg) {
   if (s->flags & ST_SLEEPER) {
     /* Nothing is published before the barrier: arming must succeed, and
      * the first commit after it must wake us. */
-    s->armed_first = shmbus__ring_sub_arm(&s->sub);
+    s->armed_first = st_arm(s);
     if (!s->armed_first)
       st_fail(b, s->err, "sleep_prepare on an empty ring returned false");
   }
@@ -510,7 +541,7 @@ static void *st_sub_main(void *arg) {
     if (s->flags & ST_SLEEPER) {
       /* A sleeper stops only when it has everything: if a wake-up were
        * lost, it would block here for good and the test would time out. */
-      if (shmbus__ring_sub_arm(&s->sub))
+      if (st_arm(s))
         st_block(s);
     } else if (done) {
       break;
@@ -537,10 +568,11 @@ struct st_run {
   struct st_bus bus;
   struct st_pub pubs[ST_MAX_PUBS];
   struct st_sub subs[ST_MAX_SUBS];
-  uint64_t head;  /* head at the end */
-  uint64_t sent;  /* messages committed, all publishers */
-  uint64_t efull; /* EFULL results, all publishers */
-  uint64_t wakes; /* wake-ups written */
+  uint64_t head;     /* head at the end */
+  uint64_t sent;     /* messages committed, all publishers */
+  uint64_t efull;    /* EFULL results, all publishers */
+  uint64_t wakes;    /* wake-ups written */
+  uint64_t deferred; /* sleepers left to their timers (ST_THRESHOLD) */
   uint64_t overtaken;
 };
 
@@ -656,6 +688,7 @@ static void st_run(const struct st_cfg *cfg, struct st_run *run) {
     run->sent += pp->sent;
     run->efull += pp->efull;
     run->wakes += pp->wakes;
+    run->deferred += pp->deferred;
     run->overtaken += pp->pub.overtaken;
   }
   /* Every claim of a seq was committed, or lost to a faster publisher. */
@@ -705,13 +738,13 @@ static void st_run_close(struct st_run *run) {
 static void st_log(const char *name, const struct st_run *run, int n_subs) {
   int i;
   cr_log_info("%s: head %" PRIu64 ", sent %" PRIu64 ", overtaken %" PRIu64 ", efull %" PRIu64
-              ", wakes %" PRIu64,
-              name, run->head, run->sent, run->overtaken, run->efull, run->wakes);
+              ", wakes %" PRIu64 ", deferred %" PRIu64,
+              name, run->head, run->sent, run->overtaken, run->efull, run->wakes, run->deferred);
   for (i = 0; i < n_subs; i++)
     cr_log_info("%s: sub %d flags %u: received %" PRIu64 " lost %" PRIu64 " overruns %" PRIu64
-                " blocks %" PRIu64,
+                " blocks %" PRIu64 " (timer %" PRIu64 ")",
                 name, i, run->subs[i].flags, run->subs[i].sub.received, run->subs[i].sub.lost,
-                run->subs[i].overruns, run->subs[i].blocks);
+                run->subs[i].overruns, run->subs[i].blocks, run->subs[i].timer_blocks);
 }
 
 /* ---- tests: lossy ------------------------------------------------------- */
@@ -815,15 +848,17 @@ Test(stress, reliable_4_publishers_2_subscribers, .timeout = ST_TIMEOUT) {
  * commit returns 1. A sleeper stops only when it has every message, so a
  * lost wake-up at the end hangs it and the test times out. A lossy spinner
  * shares the ring. */
-static void st_sleep_test(const char *name, const char *pubs, bool bursts, uint64_t per_pub) {
+static void st_sleep_test_flags(const char *name, const char *pubs, bool bursts, uint64_t per_pub,
+                                unsigned extra) {
   /* Two sleepers; with several publishers, also a lossy spinner. */
-  struct st_cfg cfg = {.slots = 16,
-                       .cap = 100,
-                       .pubs = pubs,
-                       .per_pub = per_pub,
-                       .n_subs = strlen(pubs) > 1 ? 3 : 2,
-                       .subs = {ST_RELIABLE | ST_SLEEPER, ST_RELIABLE | ST_SLEEPER | ST_INPLACE, 0},
-                       .bursts = bursts};
+  struct st_cfg cfg = {
+      .slots = 16,
+      .cap = 100,
+      .pubs = pubs,
+      .per_pub = per_pub,
+      .n_subs = strlen(pubs) > 1 ? 3 : 2,
+      .subs = {ST_RELIABLE | ST_SLEEPER | extra, ST_RELIABLE | ST_SLEEPER | ST_INPLACE | extra, 0},
+      .bursts = bursts};
   int i;
   st_run(&cfg, &st_the_run);
   st_log(name, &st_the_run, cfg.n_subs);
@@ -831,7 +866,7 @@ static void st_sleep_test(const char *name, const char *pubs, bool bursts, uint6
     struct st_sub *s = &st_the_run.subs[i];
     /* Every block ended on a byte that a publisher wrote for this very
      * subscriber after taking its bit, and followed an armed bit. */
-    cr_assert_geq(s->blocks, 1);
+    cr_assert_geq(s->blocks + s->timer_blocks, 1);
     cr_assert_leq(s->blocks, atomic_load(&st_the_run.bus.wakes_to[s->sub.index]));
     cr_assert_geq(shmbus__load_relaxed(&s->sub.rec->sleeps), s->blocks);
   }
@@ -839,6 +874,18 @@ static void st_sleep_test(const char *name, const char *pubs, bool bursts, uint6
   if (cfg.n_subs == 3)
     cr_assert_eq(atomic_load(&st_the_run.bus.wakes_to[st_the_run.subs[2].sub.index]), 0);
   st_run_close(&st_the_run);
+}
+
+static void st_sleep_test(const char *name, const char *pubs, bool bursts, uint64_t per_pub) {
+  st_sleep_test_flags(name, pubs, bursts, per_pub, 0);
+}
+
+/* Sleepers with a wake threshold (ST_WAKE_AFTER messages, else a 1 ms
+ * timer) and three publishers that defer them below it: every message is
+ * still received, in order, exactly once (reliable), and every byte
+ * written to a sleeper's pipe followed its armed bit. */
+Test(stress, sleepers_with_a_wake_threshold_get_everything, .timeout = ST_TIMEOUT) {
+  st_sleep_test_flags("threshold", "clc", false, 150000 / ST_SCALE, ST_THRESHOLD);
 }
 
 Test(stress, sleepers_never_miss_a_wake_up, .timeout = ST_TIMEOUT) {
