@@ -1043,6 +1043,19 @@ int shmbus__ring_view_end(struct shmbus__ring_sub *sub, const struct shmbus__rin
 }
 
 /* True if the word at the cursor holds something recv would act on. */
+bool shmbus__ring_view_intact(const struct shmbus__ring_sub *sub) {
+  /* Acquire fence and reload, as view_end: a byte of a newer message seen
+   * by the reader implies the BUSY word here. */
+  return sub->viewing && ring_still(ring_slot(sub->ring, sub->cursor), sub->view_word);
+}
+
+void shmbus__ring_view_end_confirmed(struct shmbus__ring_sub *sub) {
+  if (!sub->viewing)
+    return;
+  sub->viewing = false;
+  ring_advance(sub, sub->cursor + 1, 1, 0);
+}
+
 static bool ring_word_ready(const struct shmbus__ring_sub *sub, uint64_t w) {
   uint64_t ws = SHMBUS__WORD_SEQ(w);
   if (w == 0 || ws < sub->cursor)

@@ -248,6 +248,16 @@ int shmbus__ring_view_begin(struct shmbus__ring_sub *sub, struct shmbus__ring_vi
 __attribute__((warn_unused_result)) int shmbus__ring_view_end(struct shmbus__ring_sub *sub,
                                                               const struct shmbus__ring_view *view);
 
+/* During an in-place read: whether the message is still intact (nothing
+ * overwrote its slot since view_begin). Loads only; view_end decides and
+ * counts. */
+bool shmbus__ring_view_intact(const struct shmbus__ring_sub *sub);
+/* Ends an in-place read that shmbus__ring_view_intact confirmed: it counts
+ * as received whatever happened to the slot since (what was read before
+ * the confirmation was whole). A newer message now in the slot is found
+ * by the next read, which counts what it jumps over as lost. */
+void shmbus__ring_view_end_confirmed(struct shmbus__ring_sub *sub);
+
 /* Returns true if a message (or a skip) is ready at the cursor. */
 bool shmbus__ring_sub_ready(const struct shmbus__ring_sub *sub);
 

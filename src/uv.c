@@ -41,6 +41,8 @@ struct shmbus__uv_handle {
   unsigned char *copy; /* lossy subscribers: a private copy of one message */
   size_t copy_cap;
   bool delivering; /* inside msg_cb */
+  bool inplace;    /* lossy subscribers too get the slot itself (start_inplace) */
+  int verdict;     /* in-place: the last shmbus_uv_sub_intact of this message, 1 none yet */
   bool stop_asked; /* shmbus_uv_sub_stop from inside msg_cb: stop once it returned */
 };
 
@@ -248,20 +250,33 @@ static int uvg_deliver_one(struct shmbus__uv_handle *u) {
   struct shmbus_msg_info info;
   int rv;
 
-  if (sub->ring.reliable) {
+  if (sub->ring.reliable || u->inplace) {
     /* Nobody can overwrite what a reliable subscriber has not read: hand
-     * out the slot itself, then end the read. */
+     * out the slot itself, then end the read. A lossy one asked for the
+     * slot itself (start_inplace): its callback checks with
+     * shmbus_uv_sub_intact, and the end of the read counts a message
+     * overwritten meanwhile as lost. */
     struct shmbus_view v;
     if ((rv = shmbus_sub_view(sub, &v)) < 0)
       return rv == -EAGAIN ? 0 : rv;
     u->delivering = true;
+    u->verdict = 1;
     u->msg_cb(sub, v.data, v.info.len, &v.info, u->arg);
     u->delivering = false;
     if (u->h == NULL)
       return 1; /* the callback closed the subscriber */
-    /* Ended (and counted) also when the callback stopped delivery. */
-    rv = shmbus_sub_view_end(sub, &v);
-    rv = rv == SHMBUS_EOVERRUN ? 1 : (rv < 0 ? rv : 1);
+    /* Ended (and counted) also when the callback stopped delivery. A
+     * message the callback was last told is intact is received, whatever
+     * happened to the slot since (view_end would count it lost). */
+    if (u->verdict == 0) {
+      shmbus__ring_view_end_confirmed(&sub->ring);
+      if (sub->ring.pubs_waiting)
+        shmbus__sub_wake_publishers(sub);
+      rv = 1;
+    } else {
+      rv = shmbus_sub_view_end(sub, &v);
+      rv = rv == SHMBUS_EOVERRUN ? 1 : (rv < 0 ? rv : 1);
+    }
   } else {
     rv = shmbus_sub_try_recv(sub, u->copy, u->copy_cap, &info);
     if (rv == -EAGAIN)
@@ -364,7 +379,8 @@ static void uvg_sub_readable(shmbus__watch *p, int status, int events) {
   uvg_sub_drain(u);
 }
 
-int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, void *arg) {
+static int uvg_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, void *arg,
+                         bool inplace) {
   struct shmbus__uv_handle *u;
   int rv;
 
@@ -374,7 +390,8 @@ int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, v
     return rv;
   u->msg_cb = cb;
   u->arg = arg;
-  if (!sub->ring.reliable) {
+  u->inplace = inplace;
+  if (!sub->ring.reliable && !inplace) {
     u->copy_cap = sub->h.region.ring.slot_capacity;
     u->copy = malloc(u->copy_cap > 0 ? u->copy_cap : 1);
     if (u->copy == NULL) {
@@ -388,6 +405,27 @@ int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, v
   }
   /* Messages may be waiting already (history): drain from the loop. */
   return uv_idle_start(&u->idle, uvg_sub_idle);
+}
+
+int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, void *arg) {
+  return uvg_sub_start(sub, loop, cb, arg, false);
+}
+
+int shmbus_uv_sub_start_inplace(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, void *arg) {
+  return uvg_sub_start(sub, loop, cb, arg, true);
+}
+
+int shmbus_uv_sub_intact(const shmbus_sub *sub) {
+  struct shmbus__uv_handle *u;
+
+  if (sub == NULL)
+    return -EINVAL;
+  u = sub->h.uv;
+  if (u == NULL || !u->delivering || !sub->ring.viewing)
+    return SHMBUS_ESTATE;
+  /* The answer decides how the message counts (uvg_deliver_one). */
+  u->verdict = shmbus__ring_view_intact(&sub->ring) ? 0 : SHMBUS_EOVERRUN;
+  return u->verdict;
 }
 
 int shmbus_uv_sub_stop(shmbus_sub *sub) {

@@ -51,6 +51,29 @@ SHMBUS_API int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop);
 SHMBUS_API int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb,
                                    void *arg);
 
+/* As shmbus_uv_sub_start, but a lossy subscriber's callback gets the
+ * message in place too (`data` points into the shared slot, as for a
+ * reliable one) instead of a private copy: no copy of each message, which
+ * for large messages is most of what a subscriber costs. A publisher may
+ * overwrite the slot while the callback reads it, so the callback must
+ * read what it needs first, then call shmbus_uv_sub_intact and trust what
+ * it read only if that returns 0; a message overwritten meanwhile counts
+ * as lost, not received (struct shmbus_sub_stats). For a reliable
+ * subscriber it is shmbus_uv_sub_start (shmbus_uv_sub_intact always says
+ * 0). Added after 0.1. */
+SHMBUS_API int shmbus_uv_sub_start_inplace(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb,
+                                           void *arg);
+
+/* From the callback of an in-place delivery: 0 if the message being
+ * delivered is intact up to now (everything read before this call is
+ * valid), SHMBUS_EOVERRUN if a publisher overwrote it (discard what was
+ * read); SHMBUS_ESTATE outside such a callback, -EINVAL for NULL. No
+ * syscall. The last answer decides how the message counts: received after
+ * 0 (even if the slot is overwritten after the call), lost after
+ * SHMBUS_EOVERRUN; without a call, whether it was intact when the callback
+ * returned. Added after 0.1. */
+SHMBUS_API int shmbus_uv_sub_intact(const shmbus_sub *sub);
+
 /* Stops delivering. Returns 0 (also when not started). Called from the
  * subscriber's own callback, it takes effect when the callback returns:
  * the message being delivered is finished first (a reliable read is ended
