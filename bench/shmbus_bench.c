@@ -775,6 +775,7 @@ static void fan_run(struct row *r, const struct opts *o) {
   run.size = r->size;
   run.reliable = r->reliable;
   run.wait = r->wait;
+  run.touch = o->touch;
   run.id = ++run_id;
   run.dir = bp_bus_dir();
   if (r->x->prepare != NULL && (rv = r->x->prepare(&run)) < 0)

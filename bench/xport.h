@@ -66,6 +66,7 @@ struct bx_run {
   bool reliable;  /* subscribers hold the publisher back instead of losing messages */
   enum bx_wait wait;
   bool latency;    /* a ping-pong, not a fan-out */
+  bool touch;      /* fan-out subscribers read every byte (--touch) */
   unsigned slots;  /* shmbus ring slots; 0: up to 4096, at most 16 MiB of payload */
   unsigned id;     /* unique per run: topic and socket names */
   const char *dir; /* a private directory (the bus directory) */

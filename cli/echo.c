@@ -51,9 +51,10 @@ static void echo_usage(FILE *f) {
         "                       publisher then spends no syscall on us; we miss more,\n"
         "                       and count it; lossy only)\n"
         "      --latency-us N   while messages flow, print them up to N microseconds\n"
-        "                       late (default 5000): publishers wake us once half the\n"
-        "                       ring waits, or we wake after N us, so one we keep up\n"
-        "                       with spends a syscall per half ring, not per message;\n"
+        "                       late (default 5000): publishers wake us once a quarter\n"
+        "                       of the ring waits, or we wake after N us, so one we\n"
+        "                       keep up with spends a syscall per quarter ring, not\n"
+        "                       per message;\n"
         "                       after a quiet period the next message wakes us at\n"
         "                       once. 0: be woken for every message\n",
         f);
@@ -429,7 +430,7 @@ int cli_echo(int argc, char **argv) {
     }
   e.show_topic = argc - optind > 1 || topicset_is_pattern(argv[optind]);
   cli_topic_finish(&so.topic);
-  /* A wake threshold: half the ring (the library clamps to it) or
+  /* A wake threshold: a quarter of the ring (the library clamps to it) or
    * --latency-us, whichever comes first. */
   if (latency_us > 0) {
     so.wake_after = UINT32_MAX;

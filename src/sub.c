@@ -66,13 +66,14 @@ static inline void sub_got(shmbus_sub *sub, uint64_t ts_ns) {
 
 bool shmbus__sub_sleep(shmbus_sub *sub, uint64_t *due_ns) {
   uint32_t after = sub->flowing ? sub->wake_after : 1;
-  /* At most half the ring (the topic's, which a reconnect may change): a
-   * lossy subscriber is woken before a publisher could lap it, a reliable
-   * one before its publishers must wait for room. */
-  uint32_t half = sub->h.region.ring.slot_count / 2u;
+  /* At most a quarter of the ring (the topic's, which a reconnect may
+   * change): a lossy subscriber is woken with three quarters of the ring
+   * left before a publisher could lap it (time to be scheduled on a busy
+   * host), a reliable one long before its publishers must wait for room. */
+  uint32_t most = sub->h.region.ring.slot_count / 4u;
 
-  if (after > half)
-    after = half;
+  if (after > most)
+    after = most;
   *due_ns = 0;
   if (after > 1) {
     /* The period runs from the first sleep after the last message read,

@@ -322,9 +322,9 @@ struct shmbus_sub_opts {
    * asks for a signal at the next message again, without a timer: an idle
    * subscriber sleeps without timers and its next message wakes it at
    * once (its following ones may wait up to wake_within_us). 0 or 1:
-   * thresholds off (every message wakes it; the default). Clamped to half
-   * the topic's slot count (a lossy subscriber is woken before it could
-   * be lapped). wake_within_us must be 1..SHMBUS_WAKE_WITHIN_MAX_US when
+   * thresholds off (every message wakes it; the default). Clamped to a
+   * quarter of the topic's slot count (a lossy subscriber is woken well
+   * before it could be lapped). wake_within_us must be 1..SHMBUS_WAKE_WITHIN_MAX_US when
    * wake_after > 1 (-EINVAL otherwise); shmbus_sub_recv's and libuv's
    * timers have a resolution of 1 ms (shorter periods wait 1 ms). A wait
    * of your own (shmbus_sub_arm) asks for a signal at the next message. */
