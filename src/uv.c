@@ -337,6 +337,9 @@ static void uvg_sub_drain(struct shmbus__uv_handle *u) {
       if (due != 0) {
         uint64_t now = shmbus__clock_mono_ns();
         uint64_t ms = due > now ? (due - now + 999999u) / 1000000u : 0;
+        /* libuv counts from the loop's cached time, which is as old as
+         * the callbacks that ran since the loop woke up. */
+        uv_update_time(u->timer.loop);
         (void)uv_timer_start(&u->timer, uvg_sub_timer, ms, 0);
       } else {
         (void)uv_timer_stop(&u->timer);
@@ -346,9 +349,10 @@ static void uvg_sub_drain(struct shmbus__uv_handle *u) {
   }
 }
 
-/* A threshold sleep's timer. libuv's clock is the loop's cached one, so it
- * may run a little early: only a due period counts as fired (the drain
- * re-arms the timer for the rest). */
+/* A threshold sleep's timer ended its period (libuv's millisecond clock
+ * may end it up to a millisecond early, within the documented
+ * resolution). A timer left running from a sleep whose messages were read
+ * since (no period pending) only drains. */
 static void uvg_sub_timer(uv_timer_t *t) {
   struct shmbus__uv_handle *u = t->data;
   shmbus_sub *sub;
@@ -356,7 +360,7 @@ static void uvg_sub_timer(uv_timer_t *t) {
   if (u->h == NULL)
     return;
   sub = (shmbus_sub *)u->h;
-  if (sub->timer_due_ns != 0 && shmbus__clock_mono_ns() >= sub->timer_due_ns)
+  if (sub->timer_due_ns != 0)
     shmbus__sub_timer_fired(sub);
   uvg_sub_drain(u);
 }
