@@ -52,6 +52,7 @@
 #include "shmbus/shmbus.h"
 #include "xport.h"
 #include "xport_iox.h"
+#include "xport_nats.h"
 
 #ifndef SHMBUS_BENCH_BUILD_TYPE
 #define SHMBUS_BENCH_BUILD_TYPE ""
@@ -184,8 +185,10 @@ static void usage(FILE *f) {
           "                     PUB/SUB over ipc:// (if built with libzmq), iceoryx 2.0 (if\n"
           "                     built with its C binding; starts its own iox-roudi from $PATH,\n"
           "                     skipped with a note when another RouDi runs: iceoryx 2.0 has\n"
-          "                     one per machine), cold memcpy (fanout), raw eventfd and\n"
-          "                     cache-line ping-pongs (latency)\n"
+          "                     one per machine), NATS (fanout, if built with libnats: a\n"
+          "                     nats-server of its own from $SHMBUS_NATS_SERVER or $PATH; core\n"
+          "                     NATS for lossy, JetStream for reliable), cold memcpy (fanout),\n"
+          "                     raw eventfd and cache-line ping-pongs (latency)\n"
           "  --csv | --json     machine-readable output on stdout instead of markdown\n"
           "  --plot FILE.png    also draw the results with gnuplot (needs gnuplot in $PATH)\n"
           "  --daemon PATH      the shmbusd to start (default " SHMBUSD_PATH ")\n"
@@ -1057,7 +1060,8 @@ static void lat_run(struct row *r, const struct opts *o) {
 
 /* ---- the rows and their order -------------------------------------------- */
 
-static const struct bx_ops *const peers[] = {&bx_uds, &bx_zmq, &bx_iox, &bx_efd, &bx_line};
+static const struct bx_ops *const peers[] = {&bx_uds,  &bx_zmq, &bx_iox,
+                                             &bx_nats, &bx_efd, &bx_line};
 
 static struct row *add_row(const struct bx_ops *x, const char *name, enum bx_wait w, bool rel,
                            unsigned subs, size_t size, double rate) {
@@ -1075,6 +1079,8 @@ static struct row *add_row(const struct bx_ops *x, const char *name, enum bx_wai
     r->note = x->missing();
   else if (x != NULL && (x->flags & BX_F_SPIN_ONLY) && w != BX_SPIN)
     r->note = "busy-polling only (--wait spin)";
+  if (r->note == NULL && x != NULL && x->max_size != 0 && size > x->max_size)
+    r->note = x->size_note;
   r->skipped = r->note != NULL;
   return r;
 }
@@ -1082,7 +1088,7 @@ static struct row *add_row(const struct bx_ops *x, const char *name, enum bx_wai
 /* One group per configuration: shmbus first, then its peers. */
 static void build_rows(const struct opts *o, unsigned *group_len) {
   unsigned w, md, ra, si, su, p, g = 0;
-  unsigned max = o->nwaits * o->nmodes * o->nrates * o->nsizes * o->nsubs * 6;
+  unsigned max = o->nwaits * o->nmodes * o->nrates * o->nsizes * o->nsubs * 7;
   unsigned need = o->cmd == CMD_FANOUT ? BX_F_FANOUT : BX_F_LATENCY;
   if ((rows = calloc(max, sizeof(*rows))) == NULL)
     bp_die("calloc", -ENOMEM);
@@ -1669,6 +1675,8 @@ int main(int argc, char **argv) {
   }
   if (o.peers) /* starts iceoryx's RouDi, or notes why its peer is skipped */
     bx_iox_setup(o.cmd == CMD_LATENCY, o.sizes, o.nsizes, o.subs, o.nsubs, o.slots);
+  if (o.peers && o.cmd == CMD_FANOUT) /* starts a nats-server, or notes why not */
+    bx_nats_setup();
   build_rows(&o, group_len);
   for (i = 0; i < nrows; i++)
     total += rows[i].skipped ? 0 : o.reps;
@@ -1704,6 +1712,7 @@ int main(int argc, char **argv) {
   bp_daemon_stop(&dstatus);
   bp_dir_remove();
   bx_iox_teardown();
+  bx_nats_teardown();
   mc.secs = (double)(bu_now_ns() - t_start) / 1e9;
   bu_load_average(mc.load1, sizeof(mc.load1));
   finish_rows();

@@ -85,6 +85,10 @@ struct bx_ep;
 struct bx_ops {
   const char *name;
   unsigned flags;
+  /* The largest message it carries (0: any size); bigger rows are skipped
+   * with size_note. */
+  size_t max_size;
+  const char *size_note;
   /* NULL if usable, else why it is skipped. */
   const char *(*missing)(void);
   /* In the parent before forking / after the run. May be NULL. */
