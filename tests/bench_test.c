@@ -257,6 +257,51 @@ Test(bench, iceoryx_peer_every_wait_mode) {
   json_decref(root);
 }
 
+/* Why the NATS peer was skipped as a whole (not a row above its size
+ * limit), or NULL if it ran. */
+static const char *nats_skipped(json_t *root) {
+  json_t *sk = json_object_get(root, "skipped"), *e;
+  size_t i;
+  json_array_foreach(sk, i, e) {
+    if (strcmp(str(e, "transport"), "nats") == 0 && strstr(str(e, "why"), "max_payload") == NULL)
+      return str(e, "why");
+  }
+  return NULL;
+}
+
+/* The NATS peer (core NATS lossy, JetStream reliable) in every wait mode,
+ * with the nats-server shmbus-bench starts and stops itself; counts checked
+ * like every peer's, nothing lost in reliable mode; a size above NATS's
+ * max_payload is a skipped row. Skipped only when shmbus-bench was built
+ * without libnats: with it, a server that does not start fails the test
+ * (scripts/deps.sh --test installs nats-server). */
+Test(bench, nats_peer_every_wait_mode) {
+  const char *fan[] = {
+      "fanout",        "--subs",  "2",   "--size", "64,2M", "--mode",  "lossy,reliable", "--wait",
+      "event,uv,spin", "--count", "300", "--reps", "1",     "--peers", "--json",         NULL};
+  json_t *root = run_json(fan), *row, *e;
+  const char *why = nats_skipped(root);
+  unsigned shm, big = 0;
+  size_t i;
+  if (why != NULL && strncmp(why, "not built", 9) == 0) {
+    char reason[512];
+    snprintf(reason, sizeof(reason), "NATS peer skipped: %s", why);
+    json_decref(root);
+    cr_skip_test("%s", reason);
+  }
+  cr_assert_null(why, "NATS peer skipped: %s", why);
+  check_fanout_rows(root, &shm);
+  cr_assert_eq(rows_of(root, "nats"), 2 * 3, "one nats row per mode and wait mode (64 B)");
+  json_array_foreach(json_object_get(root, "rows"), i, row) {
+    if (strcmp(str(row, "transport"), "nats") == 0 && strcmp(str(row, "mode"), "reliable") == 0)
+      cr_assert_eq(num(row, "lost"), 0, "JetStream lost messages");
+  }
+  json_array_foreach(json_object_get(root, "skipped"), i, e) big +=
+      strcmp(str(e, "transport"), "nats") == 0 && strstr(str(e, "why"), "max_payload") != NULL;
+  cr_assert_geq(big, 1, "2 MiB rows of NATS skipped with the reason");
+  json_decref(root);
+}
+
 Test(bench, markdown_and_csv_reports) {
   const char *md[] = {"fanout",  "--subs", "1",      "--size", "64",
                       "--count", "500",    "--reps", "1",      NULL};
