@@ -52,6 +52,7 @@
 #include "shmbus/shmbus.h"
 #include "xport.h"
 #include "xport_iox.h"
+#include "xport_bridge.h"
 #include "xport_nats.h"
 
 #ifndef SHMBUS_BENCH_BUILD_TYPE
@@ -94,7 +95,14 @@ struct opts {
   enum fmt fmt;
   const char *plot;
   const char *daemon;
+  bool bridge;             /* the bridge subcommand: a fan-out of NATS and shmbus-bridge rows */
+  const char *bridge_prog; /* --bridge or $SHMBUS_BRIDGE, NULL: none */
 };
+
+/* The report's name of the subcommand. */
+static const char *cmd_name(const struct opts *o) {
+  return o->bridge ? "bridge" : (o->cmd == CMD_FANOUT ? "fanout" : "latency");
+}
 
 static const char *wait_name(enum bx_wait w) {
   return w == BX_EVENT ? "event" : (w == BX_UV ? "uv" : "spin");
@@ -149,6 +157,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "Usage: " PROG " fanout  [options]\n"
           "       " PROG " latency [options]\n"
+          "       " PROG " bridge  [--bridge PATH] [fanout options]\n"
           "       " PROG " publish [--quick] [--pin] [--rounds N] [--daemon PATH]\n"
           "       " PROG " idle    [--quick] [--window-ms N] [--daemon PATH]\n"
           "       " PROG " tools   [--quick] [--count N] [--rate LIST] [--readers LIST]\n"
@@ -161,6 +170,12 @@ static void usage(FILE *f) {
           "fanout: one publisher, N subscriber processes; messages/s and GB/s per subscriber and\n"
           "in total, loss %%, one-way latency p50/p99/p99.9/max, CPU time per delivered message.\n"
           "latency: ping-pong between two processes; one-way latency and half the round trip.\n"
+          "bridge: a fan-out from bus A to subscribers on bus B (a second shmbusd) through\n"
+          "shmbus-bridge --export on A, a nats-server and shmbus-bridge --import on B, next to\n"
+          "plain NATS publishers and subscribers of the same sizes in the same run (core NATS\n"
+          "lossy, JetStream reliable); the last columns give the bridge's p50 latency and\n"
+          "throughput relative to plain NATS. Defaults: --subs 1, --size 64,256,4096,65536,\n"
+          "--mode lossy,reliable. Needs libnats at build time and nats-server at run time.\n"
           "\n"
           "Lists are comma-separated; every combination is measured.\n"
           "  --subs LIST        subscriber processes (fanout; default 1,2,4,8; at most %u)\n"
@@ -192,6 +207,8 @@ static void usage(FILE *f) {
           "  --csv | --json     machine-readable output on stdout instead of markdown\n"
           "  --plot FILE.png    also draw the results with gnuplot (needs gnuplot in $PATH)\n"
           "  --daemon PATH      the shmbusd to start (default " SHMBUSD_PATH ")\n"
+          "  --bridge PATH      bridge: the shmbus-bridge program (default $SHMBUS_BRIDGE;\n"
+          "                     without either, the bridge rows are skipped with a note)\n"
           "  --help             this text\n"
           "\n",
           BX_MAX_SUBS, BX_MIN_SIZE);
@@ -215,12 +232,19 @@ static void parse(int argc, char **argv, struct opts *o) {
   }
   if (strcmp(argv[1], "fanout") == 0)
     o->cmd = CMD_FANOUT;
+  else if (strcmp(argv[1], "bridge") == 0)
+    o->cmd = CMD_FANOUT, o->bridge = true;
   else if (strcmp(argv[1], "latency") == 0)
     o->cmd = CMD_LATENCY;
   else
     bad_usage("unknown subcommand '%s'", argv[1]);
   o->subs[0] = 1, o->subs[1] = 2, o->subs[2] = 4, o->subs[3] = 8, o->nsubs = 4;
   o->modes[0] = false, o->nmodes = 1;
+  o->bridge_prog = getenv("SHMBUS_BRIDGE");
+  if (o->bridge) {
+    o->nsubs = 1;
+    o->modes[1] = true, o->nmodes = 2;
+  }
   o->waits[0] = BX_UV, o->nwaits = 1;
   o->rates[0] = 0, o->nrates = 1;
   o->reps = 3;
@@ -300,6 +324,10 @@ static void parse(int argc, char **argv, struct opts *o) {
       if (val == NULL || val[0] == '\0')
         bad_usage("%s needs a file name", opt);
       o->plot = val, a++;
+    } else if (strcmp(opt, "--bridge") == 0 && o->bridge) {
+      if (val == NULL || val[0] == '\0')
+        bad_usage("%s needs a path", opt);
+      o->bridge_prog = val, a++;
     } else if (strcmp(opt, "--daemon") == 0) {
       if (val == NULL || val[0] == '\0')
         bad_usage("%s needs a path", opt);
@@ -310,7 +338,8 @@ static void parse(int argc, char **argv, struct opts *o) {
   }
   if (!have_sizes) {
     static const size_t def[] = {64, 4096, 65536, 1048576};
-    memcpy(o->sizes, def, sizeof(def));
+    static const size_t def_bridge[] = {64, 256, 4096, 65536};
+    memcpy(o->sizes, o->bridge ? def_bridge : def, sizeof(def));
     o->nsizes = 4;
   }
   if (o->cmd == CMD_FANOUT && o->duration == 0 && o->count == 0)
@@ -345,7 +374,9 @@ enum {
   M_RECEIVED,
   M_LOST,
   M_SAMPLES,
-  M_RATIO, /* shmbus ÷ this, filled at the end */
+  M_RATIO,    /* shmbus ÷ this, filled at the end */
+  M_P50_X,    /* bridge: this p50 ÷ plain NATS's p50, filled at the end */
+  M_TPUT_PCT, /* bridge: this delivered /s per sub as % of plain NATS's */
   M_COUNT
 };
 
@@ -1100,6 +1131,12 @@ static void build_rows(const struct opts *o, unsigned *group_len) {
             unsigned first = nrows;
             unsigned subs = o->cmd == CMD_FANOUT ? o->subs[su] : 1;
             double rate = o->cmd == CMD_FANOUT ? o->rates[ra] : 0;
+            if (o->bridge) { /* plain NATS first: the bridge is compared with it */
+              add_row(&bx_nats, "nats", o->waits[w], o->modes[md], subs, o->sizes[si], rate);
+              add_row(&bx_bridge, "bridge", o->waits[w], o->modes[md], subs, o->sizes[si], rate);
+              group_len[g++] = nrows - first;
+              continue;
+            }
             add_row(&bx_shmbus, "shmbus", o->waits[w], o->modes[md], subs, o->sizes[si], rate);
             for (p = 0; o->peers && p < sizeof(peers) / sizeof(peers[0]); p++)
               if (peers[p]->flags & need)
@@ -1143,6 +1180,11 @@ static void set_ratios(const struct opts *o, const unsigned *group_len, unsigned
       double a, b;
       if (r->nrep == 0 || s->nrep == 0)
         continue;
+      if (o->bridge) {
+        r->m[M_P50_X] = s->m[M_P50] > 0 ? r->m[M_P50] / s->m[M_P50] : 0;
+        r->m[M_TPUT_PCT] = s->m[M_SUB] > 0 ? 100 * r->m[M_SUB] / s->m[M_SUB] : 0;
+        continue;
+      }
       if (o->cmd == CMD_FANOUT)
         a = s->m[M_SUB], b = r->m[M_SUB];
       else
@@ -1186,6 +1228,32 @@ static const struct col fan_cols[] = {
     {"shmbus_ratio", "shmbus ÷ this", M_RATIO, 2},
 };
 
+/* The bridge subcommand: the fan-out's columns, compared with plain NATS
+ * instead of shmbus. */
+static const struct col bridge_cols[] = {
+    {"transport", "transport", -1, 0},
+    {"wait", "wait", -1, 0},
+    {"mode", "mode", -1, 0},
+    {"subs", "subs", -1, 0},
+    {"size", "size B", -1, 0},
+    {"rate", "rate /s", -1, 0},
+    {"published_per_s", "published /s", M_PUB, 0},
+    {"delivered_per_s_per_sub", "delivered /s per sub", M_SUB, 0},
+    {"gbps_per_sub", "GB/s per sub", M_SUB_GB, 3},
+    {"loss_pct", "loss %", M_LOSS, 2},
+    {"p50_us", "p50 µs", M_P50, 2},
+    {"p99_us", "p99 µs", M_P99, 2},
+    {"p999_us", "p99.9 µs", M_P999, 2},
+    {"max_us", "max µs", M_MAX, 1},
+    {"cpu_ns_per_msg", "CPU ns/msg", M_CPU, 0},
+    {"published", "published", M_PUBLISHED, 0},
+    {"received", "received", M_RECEIVED, 0},
+    {"lost", "lost", M_LOST, 0},
+    {"counts_ok", "recv+lost=pub", -1, 0},
+    {"p50_vs_nats", "p50 ÷ NATS's", M_P50_X, 2},
+    {"throughput_pct_of_nats", "delivered /s, % of NATS's", M_TPUT_PCT, 0},
+};
+
 static const struct col lat_cols[] = {
     {"transport", "transport", -1, 0},
     {"wait", "wait", -1, 0},
@@ -1205,6 +1273,10 @@ static const struct col lat_cols[] = {
 };
 
 static const struct col *cols_of(const struct opts *o, size_t *n) {
+  if (o->bridge) {
+    *n = sizeof(bridge_cols) / sizeof(bridge_cols[0]);
+    return bridge_cols;
+  }
   if (o->cmd == CMD_FANOUT) {
     *n = sizeof(fan_cols) / sizeof(fan_cols[0]);
     return fan_cols;
@@ -1306,13 +1378,32 @@ static void print_targets(const struct opts *o) {
     printf("- (none of the targets' configurations in this run)\n");
 }
 
+/* The bridge's targets, for the 256 B rows this run measured. */
+static void print_bridge_targets(void) {
+  bool any = false;
+  unsigned i;
+  for (i = 0; i + 1 < nrows; i++) {
+    const struct row *n = &rows[i], *b = &rows[i + 1];
+    if (n->x != &bx_nats || b->x != &bx_bridge || n->size != 256 || n->nrep == 0 || b->nrep == 0)
+      continue;
+    printf("- 256 B %s %s, %u sub: p50 %.1f µs vs NATS %.1f µs = %.2fx (target <= 1.3x) -> %s; "
+           "%.0f/s vs %.0f/s = %.0f %% (target >= 70 %%) -> %s\n",
+           b->reliable ? "reliable" : "lossy", wait_name(b->wait), b->subs, b->m[M_P50],
+           n->m[M_P50], b->m[M_P50_X], verdict(b->m[M_P50_X] <= 1.3), b->m[M_SUB], n->m[M_SUB],
+           b->m[M_TPUT_PCT], verdict(b->m[M_TPUT_PCT] >= 70));
+    any = true;
+  }
+  if (!any)
+    printf("- (no 256 B pair of plain NATS and bridge rows in this run)\n");
+}
+
 static void print_markdown(const struct opts *o, const struct machine *mc) {
   size_t nc, c;
   const struct col *cols = cols_of(o, &nc);
   unsigned i;
   bool any_skipped = false, all_ok = true;
 
-  printf("# shmbus-bench %s\n\n", o->cmd == CMD_FANOUT ? "fanout" : "latency");
+  printf("# shmbus-bench %s\n\n", cmd_name(o));
   printf("machine: %s, %ld online CPUs, last-level cache %zu KiB; kernel %s; library build "
          "type %s; pinning %s; load average before %s, after %s; run took %.1f s.\n\n",
          mc->cpu, mc->cpus, mc->llc >> 10, mc->kernel,
@@ -1352,14 +1443,23 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
         printf(" - |");
       } else if (cols[c].metric == M_RATIO && r->x == &bx_shmbus) {
         printf(" |");
+      } else if ((cols[c].metric == M_P50_X || cols[c].metric == M_TPUT_PCT) &&
+                 r->x != &bx_bridge) {
+        printf(" |");
       } else {
         printf(" %.*f |", cols[c].prec, r->m[cols[c].metric]);
       }
     }
     printf("\n");
   }
-  printf("\nTargets (shmbus ÷ peer as in the last column):\n\n");
-  print_targets(o);
+  if (o->bridge) {
+    printf("\nTargets (issue 16: the bridge adds at most 1.3x to plain NATS's one-way p50 and "
+           "keeps at least 70 %% of its throughput, 256 B, lossy and reliable):\n\n");
+    print_bridge_targets();
+  } else {
+    printf("\nTargets (shmbus ÷ peer as in the last column):\n\n");
+    print_targets(o);
+  }
   printf("\nNotes:\n\n");
   if (any_skipped) {
     for (i = 0; i < nrows; i++)
@@ -1392,6 +1492,17 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
         "woken (for shmbus, about the publisher's eventfd signals, shmbus_pub_stats' "
         "wakeups_sent, per delivered message); 0 while nobody sleeps.\n",
         FAN_SAMPLES);
+    if (o->bridge)
+      printf("- bridge: the publisher on bus A (this run's shmbusd), shmbus-bridge --export on "
+             "A, a nats-server of its own (one node, JetStream), shmbus-bridge --import on bus B "
+             "(a second shmbusd), the subscribers on B; started afresh for every run, readiness "
+             "by HELLO probes. nats: plain libnats publishers and subscribers on one nats-server "
+             "(core NATS for lossy; for reliable a file-backed JetStream stream, asynchronous "
+             "publish with %d in flight, a push consumer per subscriber acknowledging every "
+             "message). Latency: the publisher's stamp in the message against the subscriber's "
+             "clock (one host). The last columns: the bridge's p50 over NATS's, and its "
+             "delivered /s per subscriber as a share of NATS's.\n",
+             BXN_WINDOW);
     if (o->peers)
       printf("- memcpy (cold): one process copying messages of the size between two pools of "
              "%zu MiB (each more than the last-level cache), one copy per delivered message: "
@@ -1424,8 +1535,8 @@ static void print_csv(const struct opts *o, const struct machine *mc) {
   size_t nc, c;
   const struct col *cols = cols_of(o, &nc);
   unsigned i;
-  printf("# shmbus-bench %s; cpu: %s; cpus: %ld; kernel: %s\n",
-         o->cmd == CMD_FANOUT ? "fanout" : "latency", mc->cpu, mc->cpus, mc->kernel);
+  printf("# shmbus-bench %s; cpu: %s; cpus: %ld; kernel: %s\n", cmd_name(o), mc->cpu, mc->cpus,
+         mc->kernel);
   for (c = 0; c < nc; c++)
     printf("%s%s", c ? "," : "", cols[c].key);
   printf("\n");
@@ -1452,7 +1563,7 @@ static int print_json(const struct opts *o, const struct machine *mc) {
   unsigned i;
   int rv;
   json_object_set_new(root, "tool", json_string("shmbus-bench"));
-  json_object_set_new(root, "subcommand", json_string(o->cmd == CMD_FANOUT ? "fanout" : "latency"));
+  json_object_set_new(root, "subcommand", json_string(cmd_name(o)));
   json_object_set_new(root, "machine",
                       json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "cpu", mc->cpu, "cpus",
                                 (json_int_t)mc->cpus, "kernel", mc->kernel, "llc_bytes",
@@ -1675,8 +1786,10 @@ int main(int argc, char **argv) {
   }
   if (o.peers) /* starts iceoryx's RouDi, or notes why its peer is skipped */
     bx_iox_setup(o.cmd == CMD_LATENCY, o.sizes, o.nsizes, o.subs, o.nsubs, o.slots);
-  if (o.peers && o.cmd == CMD_FANOUT) /* starts a nats-server, or notes why not */
+  if ((o.peers && o.cmd == CMD_FANOUT) || o.bridge) /* starts a nats-server, or notes why not */
     bx_nats_setup();
+  if (o.bridge)
+    bx_bridge_setup(o.bridge_prog, o.daemon);
   build_rows(&o, group_len);
   for (i = 0; i < nrows; i++)
     total += rows[i].skipped ? 0 : o.reps;
