@@ -207,8 +207,9 @@ static void usage(FILE *f) {
           "  --csv | --json     machine-readable output on stdout instead of markdown\n"
           "  --plot FILE.png    also draw the results with gnuplot (needs gnuplot in $PATH)\n"
           "  --daemon PATH      the shmbusd to start (default " SHMBUSD_PATH ")\n"
-          "  --bridge PATH      bridge: the shmbus-bridge program (default $SHMBUS_BRIDGE;\n"
-          "                     without either, the bridge rows are skipped with a note)\n"
+          "  --bridge PATH      bridge: the shmbus-bridge program (default $SHMBUS_BRIDGE, else\n"
+          "                     the one built with this program, if any; without one, the\n"
+          "                     bridge rows are skipped with a note)\n"
           "  --help             this text\n"
           "\n",
           BX_MAX_SUBS, BX_MIN_SIZE);
@@ -241,6 +242,10 @@ static void parse(int argc, char **argv, struct opts *o) {
   o->subs[0] = 1, o->subs[1] = 2, o->subs[2] = 4, o->subs[3] = 8, o->nsubs = 4;
   o->modes[0] = false, o->nmodes = 1;
   o->bridge_prog = getenv("SHMBUS_BRIDGE");
+#ifdef SHMBUS_BRIDGE_PATH
+  if (o->bridge_prog == NULL || o->bridge_prog[0] == '\0')
+    o->bridge_prog = SHMBUS_BRIDGE_PATH;
+#endif
   if (o->bridge) {
     o->nsubs = 1;
     o->modes[1] = true, o->nmodes = 2;
@@ -1246,6 +1251,7 @@ static const struct col bridge_cols[] = {
     {"p999_us", "p99.9 µs", M_P999, 2},
     {"max_us", "max µs", M_MAX, 1},
     {"cpu_ns_per_msg", "CPU ns/msg", M_CPU, 0},
+    {"wakeups_per_msg", "wake-ups/msg", M_WAKE, 3},
     {"published", "published", M_PUBLISHED, 0},
     {"received", "received", M_RECEIVED, 0},
     {"lost", "lost", M_LOST, 0},

@@ -302,6 +302,51 @@ Test(bench, nats_peer_every_wait_mode) {
   json_decref(root);
 }
 
+/* shmbus-bench bridge: plain NATS rows, and the bridge's rows next to them
+ * when a shmbus-bridge was built with it (otherwise skipped with the
+ * reason); counts checked; the comparison columns filled for the bridge.
+ * Lossy only: --reliable of the bridge is measured by hand until it is
+ * done (bench/README.md). */
+Test(bench, bridge_mode_rows_next_to_nats) {
+  const char *args[] = {"bridge", "--size", "64,256", "--mode", "lossy", "--count",
+                        "300",    "--reps", "1",      "--json", NULL};
+  json_t *root, *row, *e;
+  const char *why = NULL;
+  unsigned shm, bridge = 0;
+  size_t i;
+  /* The bridge built here, or none: not one from the environment. */
+  cr_assert_eq(unsetenv("SHMBUS_BRIDGE"), 0);
+  root = run_json(args);
+  cr_assert_str_eq(str(root, "subcommand"), "bridge");
+  if (nats_skipped(root) != NULL && strncmp(nats_skipped(root), "not built", 9) == 0) {
+    json_decref(root);
+    cr_skip_test("built without libnats");
+  }
+  check_fanout_rows(root, &shm);
+  cr_assert_eq(shm, 0);
+  cr_assert_eq(rows_of(root, "nats"), 2, "one NATS row per size");
+  json_array_foreach(json_object_get(root, "skipped"), i, e) {
+    if (strcmp(str(e, "transport"), "bridge") == 0)
+      why = str(e, "why");
+  }
+  json_array_foreach(json_object_get(root, "rows"), i, row) {
+    if (strcmp(str(row, "transport"), "bridge") != 0)
+      continue;
+    bridge++;
+    cr_assert_gt(num(row, "p50_vs_nats"), 0);
+    cr_assert_gt(num(row, "throughput_pct_of_nats"), 0);
+  }
+#ifdef SHMBUS_BRIDGE_BUILT
+  cr_assert_null(why, "bridge rows skipped: %s", why);
+  cr_assert_eq(bridge, 2, "one bridge row per size");
+#else
+  cr_assert_eq(bridge, 0);
+  cr_assert_not_null(why, "no bridge built, yet no note");
+  cr_assert_not_null(strstr(why, "--bridge"), "%s", why);
+#endif
+  json_decref(root);
+}
+
 Test(bench, markdown_and_csv_reports) {
   const char *md[] = {"fanout",  "--subs", "1",      "--size", "64",
                       "--count", "500",    "--reps", "1",      NULL};
