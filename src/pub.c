@@ -149,6 +149,10 @@ uint64_t shmbus_pub_published(const shmbus_pub *pub) {
   return pub != NULL ? pub->ring.published : 0;
 }
 
+uint32_t shmbus_pub_id(const shmbus_pub *pub) {
+  return pub != NULL ? pub->ring.pub_id : 0;
+}
+
 void shmbus_pub_stats(const shmbus_pub *pub, struct shmbus_pub_stats *stats) {
   if (stats == NULL)
     return;

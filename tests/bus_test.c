@@ -61,6 +61,31 @@ Test(bus, publish_and_receive_in_one_process) {
   shmbus_bus_close(bus);
 }
 
+/* shmbus_pub_id is the id stamped into the publisher's messages: two
+ * publishers on one topic tell theirs apart (what a bridge needs). */
+Test(bus, pub_id_names_the_messages_of_a_publisher) {
+  shmbus_bus *bus = du_bus(&d);
+  struct shmbus_msg_info info;
+  shmbus_pub *p1, *p2;
+  shmbus_sub *sub;
+  char buf[16];
+
+  cr_assert_eq(shmbus_pub_id(NULL), 0);
+  cr_assert_eq(shmbus_sub_open(bus, "t/ids", NULL, &sub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/ids", NULL, &p1), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/ids", NULL, &p2), 0);
+  cr_assert_neq(shmbus_pub_id(p1), shmbus_pub_id(p2));
+  cr_assert_eq(shmbus_pub_publish(p1, "a", 1), 0);
+  cr_assert_eq(shmbus_pub_publish(p2, "b", 1), 0);
+  cr_assert_eq(shmbus_sub_recv(sub, buf, sizeof(buf), &info, 1000), 1);
+  cr_assert_eq(buf[0], 'a');
+  cr_assert_eq(info.pub_id, shmbus_pub_id(p1));
+  cr_assert_eq(shmbus_sub_recv(sub, buf, sizeof(buf), &info, 1000), 1);
+  cr_assert_eq(buf[0], 'b');
+  cr_assert_eq(info.pub_id, shmbus_pub_id(p2));
+  shmbus_bus_close(bus);
+}
+
 Test(bus, errors_are_clear) {
   struct shmbus_topic_opts a = {64, 128, 8, 4, false};
   struct shmbus_topic_opts b = {128, 128, 8, 4, false};

@@ -251,6 +251,14 @@ SHMBUS_API int shmbus_pub_wait_subs(shmbus_pub *pub, uint32_t n, int timeout_ms)
 /* Messages this publisher published. */
 SHMBUS_API uint64_t shmbus_pub_published(const shmbus_pub *pub);
 
+/* The publisher id this publisher stamps into its messages (what a
+ * subscriber reads in shmbus_msg_info.pub_id), so a program that both
+ * publishes and subscribes on a topic can recognise its own messages (a
+ * bridge does not send back what it brought in). The daemon assigns it
+ * when the publisher opens, and anew after a daemon restart: ask again
+ * rather than keep it. 0 for NULL. Added after 0.1. */
+SHMBUS_API uint32_t shmbus_pub_id(const shmbus_pub *pub);
+
 struct shmbus_pub_stats {
   uint64_t published;           /* as shmbus_pub_published */
   uint64_t deadline_overwrites; /* as shmbus_pub_deadline_overwrites */
