@@ -1,0 +1,254 @@
+/* import: NATS subjects of the --import patterns, published on the local
+ * bus. libnats calls the message handler from a thread of its own: the
+ * handler only queues the message (a bounded ring under a mutex) and wakes
+ * the loop (uv_async_send); the loop checks each message and publishes it
+ * with one local publisher per topic (opened on first use, which creates
+ * the topic with the daemon's default parameters if it is new). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge.h"
+#include "shmbus/discover.h"
+
+/* Messages the hand-over queue holds at most (lossy: more are dropped and
+ * counted). */
+#define IMPORT_QUEUE_CAP 65536u
+/* Messages handled per loop wake-up before yielding to the loop. */
+#define IMPORT_BATCH 256u
+
+struct bridge_import {
+  struct bridge *b;
+  natsSubscription **subs;
+  size_t nsubs;
+  uv_async_t *wake;
+  uv_mutex_t lock; /* guards the ring and `dropped` */
+  natsMsg **ring;
+  size_t head, count;
+  uint64_t dropped;
+  bool closed; /* stopping: the handler drops what it gets */
+};
+
+void bridge_import_queue_stats(struct bridge *b, size_t *queued, uint64_t *dropped) {
+  struct bridge_import *imp = b->imp;
+
+  *queued = 0;
+  *dropped = 0;
+  if (imp == NULL)
+    return;
+  uv_mutex_lock(&imp->lock);
+  *queued = imp->count;
+  *dropped = imp->dropped;
+  uv_mutex_unlock(&imp->lock);
+}
+
+/* libnats's thread: queue, wake the loop. */
+static void import_on_nats(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg) {
+  struct bridge_import *imp = arg;
+  bool wake = false;
+
+  (void)nc;
+  (void)sub;
+  uv_mutex_lock(&imp->lock);
+  if (imp->closed) {
+    /* Dropped below. */
+  } else if (imp->count == IMPORT_QUEUE_CAP) {
+    imp->dropped++;
+  } else {
+    imp->ring[(imp->head + imp->count) % IMPORT_QUEUE_CAP] = msg;
+    wake = imp->count++ == 0;
+    msg = NULL;
+  }
+  uv_mutex_unlock(&imp->lock);
+  if (msg != NULL)
+    natsMsg_Destroy(msg);
+  if (wake)
+    (void)uv_async_send(imp->wake);
+}
+
+static bool import_matches(const struct bridge *b, const char *topic) {
+  int i;
+
+  for (i = 0; i < b->o.nimports; i++)
+    if (shmbus_pattern_match(b->o.imports[i], topic) == 1)
+      return true;
+  return false;
+}
+
+/* Checks one message and publishes it on the local bus. */
+static void import_one(struct bridge *b, natsMsg *msg) {
+  char topic[256];
+  struct bridge_hdr h;
+  struct bridge_topic *t;
+  const char *data = natsMsg_GetData(msg);
+  int len = natsMsg_GetDataLength(msg);
+  int rv;
+
+  if (bridge_topic_from_subject(b->o.prefix, natsMsg_GetSubject(msg), topic, sizeof(topic)) < 0 ||
+      !import_matches(b, topic)) {
+    b->refused.subject++;
+    return;
+  }
+  if (bridge_hdr_get(msg, &h) < 0 || strcmp(h.topic, topic) != 0 || len < 0) {
+    b->refused.headers++;
+    return;
+  }
+  if (strcmp(h.origin, b->o.name) == 0) {
+    b->refused.own++; /* what we exported, coming back */
+    return;
+  }
+  if ((t = bridge_topic_get(b, topic)) == NULL) {
+    b->refused.subject++;
+    return;
+  }
+  if (t->pub == NULL) {
+    if ((rv = shmbus_pub_open(b->bus, topic, NULL, &t->pub)) < 0) {
+      t->pub = NULL;
+      if (t->import_dropped++ == 0)
+        bridge_log("cannot publish on \"%s\": %s (its messages are dropped)", topic,
+                   shmbus_strerror(rv));
+      return;
+    }
+    bridge_log("importing %s to \"%s\"", natsMsg_GetSubject(msg), topic);
+  }
+  if ((size_t)len > shmbus_pub_max_size(t->pub)) {
+    if (t->import_too_big++ == 0)
+      bridge_log("\"%s\": a message of %d bytes exceeds the topic's slot size %zu: dropped "
+                 "(counted as too_big)",
+                 topic, len, shmbus_pub_max_size(t->pub));
+    return;
+  }
+  rv = shmbus_pub_publish(t->pub, data != NULL ? data : "", (size_t)len);
+  if (rv < 0)
+    t->import_dropped++; /* SHMBUS_EFULL: a reliable local subscriber holds the topic back */
+  else
+    t->imported++;
+}
+
+static void import_on_wake(uv_async_t *a) {
+  struct bridge_import *imp = a->data;
+  natsMsg *batch[IMPORT_BATCH];
+  size_t n = 0, i;
+  bool more;
+
+  uv_mutex_lock(&imp->lock);
+  while (n < IMPORT_BATCH && imp->count > 0) {
+    batch[n++] = imp->ring[imp->head];
+    imp->head = (imp->head + 1) % IMPORT_QUEUE_CAP;
+    imp->count--;
+  }
+  more = imp->count > 0;
+  uv_mutex_unlock(&imp->lock);
+  for (i = 0; i < n; i++) {
+    if (!imp->b->stopping)
+      import_one(imp->b, batch[i]);
+    natsMsg_Destroy(batch[i]);
+  }
+  if (more)
+    (void)uv_async_send(imp->wake); /* the rest on the next iteration */
+}
+
+static void import_free_handle(uv_handle_t *h) {
+  free(h);
+}
+
+int bridge_import_start(struct bridge *b) {
+  struct bridge_import *imp;
+  int i;
+
+  if (b->o.nimports == 0)
+    return 0;
+  if ((imp = calloc(1, sizeof(*imp))) == NULL)
+    return -ENOMEM;
+  imp->b = b;
+  if ((imp->ring = calloc(IMPORT_QUEUE_CAP, sizeof(*imp->ring))) == NULL ||
+      (imp->subs = calloc((size_t)b->o.nimports * 2, sizeof(*imp->subs))) == NULL ||
+      (imp->wake = malloc(sizeof(*imp->wake))) == NULL) {
+    free(imp->ring);
+    free(imp->subs);
+    free(imp);
+    return -ENOMEM;
+  }
+  if (uv_mutex_init(&imp->lock) != 0) {
+    free(imp->wake);
+    free(imp->ring);
+    free(imp->subs);
+    free(imp);
+    return -ENOMEM;
+  }
+  if (uv_async_init(b->loop, imp->wake, import_on_wake) != 0) {
+    uv_mutex_destroy(&imp->lock);
+    free(imp->wake);
+    free(imp->ring);
+    free(imp->subs);
+    free(imp);
+    return -ENOMEM;
+  }
+  imp->wake->data = imp;
+  /* A wake-up only: it does not keep the loop running by itself. */
+  uv_unref((uv_handle_t *)imp->wake);
+  b->imp = imp;
+  for (i = 0; i < b->o.nimports; i++) {
+    char subj[2][BRIDGE_SUBJECT_MAX];
+    int n = bridge_subject_filters(b->o.prefix, b->o.imports[i], subj, sizeof(subj[0])), k;
+    if (n < 0) {
+      bridge_log("cannot import \"%s\": %s", b->o.imports[i], shmbus_strerror(n));
+      return n;
+    }
+    for (k = 0; k < n; k++) {
+      natsSubscription *s = NULL;
+      natsStatus st = natsConnection_Subscribe(&s, b->nc, subj[k], import_on_nats, imp);
+      if (st != NATS_OK) {
+        bridge_log("cannot subscribe to %s: %s", subj[k], natsStatus_GetText(st));
+        return -EIO;
+      }
+      /* Our queue bounds what waits; libnats's own bound goes unused. */
+      (void)natsSubscription_SetPendingLimits(s, -1, -1);
+      imp->subs[imp->nsubs++] = s;
+      bridge_log("subscribed to %s for \"%s\"", subj[k], b->o.imports[i]);
+    }
+  }
+  return 0;
+}
+
+void bridge_import_stop(struct bridge *b) {
+  struct bridge_import *imp = b->imp;
+  size_t i;
+
+  if (imp == NULL)
+    return;
+  /* After Unsubscribe returns, no handler runs any more for that
+   * subscription. */
+  for (i = 0; i < imp->nsubs; i++) {
+    (void)natsSubscription_Unsubscribe(imp->subs[i]);
+    natsSubscription_Destroy(imp->subs[i]);
+  }
+  free(imp->subs);
+  imp->subs = NULL;
+  imp->nsubs = 0;
+  /* A handler still running drops what it gets from now on. */
+  uv_mutex_lock(&imp->lock);
+  imp->closed = true;
+  while (imp->count > 0) {
+    natsMsg_Destroy(imp->ring[imp->head]);
+    imp->head = (imp->head + 1) % IMPORT_QUEUE_CAP;
+    imp->count--;
+  }
+  uv_mutex_unlock(&imp->lock);
+  for (i = 0; i < b->ntopics; i++) {
+    shmbus_pub_close(b->topics[i]->pub);
+    b->topics[i]->pub = NULL;
+  }
+}
+
+void bridge_import_free(struct bridge *b) {
+  struct bridge_import *imp = b->imp;
+
+  if (imp == NULL)
+    return;
+  uv_close((uv_handle_t *)imp->wake, import_free_handle);
+  uv_mutex_destroy(&imp->lock);
+  free(imp->ring);
+  free(imp);
+  b->imp = NULL;
+}
