@@ -473,21 +473,27 @@ int main(int argc, char **argv) {
     m.exit_code = 1;
     goto out;
   }
-  uv_signal_init(&loop, &m.sigint);
-  uv_signal_init(&loop, &m.sigterm);
-  uv_signal_init(&loop, &m.sigusr1);
+  if (uv_signal_init(&loop, &m.sigint) != 0 || uv_signal_init(&loop, &m.sigterm) != 0 ||
+      uv_signal_init(&loop, &m.sigusr1) != 0 || uv_timer_init(&loop, &m.retry) != 0 ||
+      uv_timer_init(&loop, &m.stats) != 0) {
+    bridge_log("cannot set up the loop's handles");
+    m.exit_code = 1;
+    goto out;
+  }
   m.sigint.data = m.sigterm.data = m.sigusr1.data = &m;
-  uv_signal_start(&m.sigint, bridge_on_signal, SIGINT);
-  uv_signal_start(&m.sigterm, bridge_on_signal, SIGTERM);
-  uv_signal_start(&m.sigusr1, bridge_on_signal, SIGUSR1);
-  uv_timer_init(&loop, &m.retry);
-  uv_timer_init(&loop, &m.stats);
   m.retry.data = m.stats.data = &m;
-  if (m.b.o.stats_interval_s > 0)
-    uv_timer_start(&m.stats, bridge_on_stats_timer, m.b.o.stats_interval_s * 1000ull,
-                   m.b.o.stats_interval_s * 1000ull);
+  if (uv_signal_start(&m.sigint, bridge_on_signal, SIGINT) != 0 ||
+      uv_signal_start(&m.sigterm, bridge_on_signal, SIGTERM) != 0 ||
+      uv_signal_start(&m.sigusr1, bridge_on_signal, SIGUSR1) != 0 ||
+      (m.b.o.stats_interval_s > 0 &&
+       uv_timer_start(&m.stats, bridge_on_stats_timer, m.b.o.stats_interval_s * 1000ull,
+                      m.b.o.stats_interval_s * 1000ull) != 0) ||
+      uv_timer_start(&m.retry, bridge_try_connect, 0, 0) != 0) {
+    bridge_log("cannot start the loop's handles");
+    m.exit_code = 1;
+    goto out;
+  }
   bridge_log("bus open; name %s, subject prefix %s", m.b.o.name, m.b.o.prefix);
-  uv_timer_start(&m.retry, bridge_try_connect, 0, 0);
   (void)uv_run(&loop, UV_RUN_DEFAULT);
 
 out:
