@@ -1,0 +1,694 @@
+/* shmbus-bridge between two buses (two shmbusd in two bus directories,
+ * standing for two hosts) through real nats-server processes
+ * (tests/natsfix.c): every byte and sequence across the bridge, a pattern
+ * that finds a topic created later, no echo between bridges both ways, a
+ * bridge killed and restarted, the NATS server gone and back, 100,000
+ * messages through a 3-node cluster, and foreign or malformed messages on
+ * the subjects refused and counted.
+ *
+ * Synchronisation: a path is ready when a message went through it (the
+ * test publishes a probe until it arrives, each wait bounded); the
+ * bridges' counts are read from the stats lines they print on SIGUSR1.
+ * Core NATS is lossy: the streams are sent in windows, each waited for on
+ * the far side, so that no queue overflows; a loss then fails the test. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <nats/nats.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemonutil.h"
+#include "natsfix.h"
+#include "shmbus/shmbus.h"
+
+/* A bridge process and its log (stdout and stderr). */
+struct br {
+  pid_t pid;
+  char log[192];
+  const char *name;
+  const char *args[16];
+  int nargs;
+};
+
+static struct du_daemon da, db;
+static struct natsfix_cluster nc_c;
+static char logdir[64];
+static struct br *brs[8];
+static int nbrs;
+/* The bus of the publishers on bus A, handled while the test waits on bus
+ * B (recv_on). */
+static shmbus_bus *pub_bus;
+
+static void setup(void) {
+  memset(&da, 0, sizeof(da));
+  memset(&db, 0, sizeof(db));
+  memset(&nc_c, 0, sizeof(nc_c));
+  nbrs = 0;
+  pub_bus = NULL;
+  du_start(&da);
+  du_start(&db);
+  snprintf(logdir, sizeof(logdir), "/tmp/shmbus-bridge-test-XXXXXX");
+  cr_assert_not_null(mkdtemp(logdir));
+}
+
+static void teardown(void) {
+  int i;
+
+  for (i = 0; i < nbrs; i++)
+    if (brs[i]->pid > 0) {
+      kill(brs[i]->pid, SIGKILL);
+      (void)du_wait(brs[i]->pid);
+      brs[i]->pid = 0;
+    }
+  natsfix_cluster_stop(&nc_c);
+  du_stop(&da);
+  du_stop(&db);
+  du_rmtree(logdir);
+  nats_CloseAndWait(5000);
+}
+
+TestSuite(bridge, .init = setup, .fini = teardown, .timeout = 600);
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap(void) {
+  struct timespec ts = {0, 5 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+}
+
+/* While the test waits on bus B, the publishers' bus is handled: a
+ * publisher learns from its daemon how to wake a subscriber that
+ * joined lately, and hears it only while its bus is processed (a program
+ * that waits in its own loop does; this test waits on the other bus). */
+
+/* Receives on `sub` within timeout_ms, handling pub_bus meanwhile. */
+static int recv_on(shmbus_sub *sub, void *buf, size_t cap, int timeout_ms) {
+  int64_t end = now_ms() + timeout_ms;
+  int rv;
+
+  for (;;) {
+    rv = shmbus_sub_recv(sub, buf, cap, NULL, 20);
+    if (rv != -ETIMEDOUT || now_ms() >= end)
+      return rv;
+    if (pub_bus != NULL)
+      (void)shmbus_bus_process(pub_bus);
+  }
+}
+
+static void cluster(int nodes) {
+  int rv = natsfix_cluster_start(&nc_c, nodes, false);
+  cr_assert_eq(rv, 0, "natsfix_cluster_start(%d): %s (%s)", nodes, strerror(-rv), nc_c.err);
+}
+
+/* ---- bridge processes ------------------------------------------------- */
+
+static void br_print_log(const struct br *b) {
+  char line[512];
+  FILE *f = fopen(b->log, "r");
+
+  if (f == NULL)
+    return;
+  fprintf(stderr, "---- log of bridge %s ----\n", b->name);
+  while (fgets(line, sizeof(line), f) != NULL)
+    fputs(line, stderr);
+  fclose(f);
+}
+
+/* Starts (again) the bridge with its arguments. */
+static void br_run(struct br *b) {
+  pid_t pid = fork();
+
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    const char *argv[24];
+    int n = 0, i, fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+      _exit(127);
+    argv[n++] = SHMBUS_BRIDGE_PATH;
+    for (i = 0; i < b->nargs; i++)
+      argv[n++] = b->args[i];
+    argv[n] = NULL;
+    execv(SHMBUS_BRIDGE_PATH, (char *const *)argv);
+    _exit(127);
+  }
+  b->pid = pid;
+}
+
+/* A bridge named `name` on bus d, to `urls`, with more arguments (NULL
+ * ended). */
+static struct br *br_start(const char *name, const struct du_daemon *d, const char *urls, ...) {
+  struct br *b = calloc(1, sizeof(*b));
+  const char *a;
+  va_list ap;
+
+  cr_assert_not_null(b);
+  cr_assert_lt(nbrs, 8);
+  brs[nbrs++] = b;
+  b->name = name;
+  snprintf(b->log, sizeof(b->log), "%s/%s.log", logdir, name);
+  b->args[b->nargs++] = "--nats";
+  b->args[b->nargs++] = urls;
+  b->args[b->nargs++] = "--dir";
+  b->args[b->nargs++] = d->dir;
+  b->args[b->nargs++] = "--name";
+  b->args[b->nargs++] = name;
+  va_start(ap, urls);
+  while ((a = va_arg(ap, const char *)) != NULL && b->nargs < 16)
+    b->args[b->nargs++] = a;
+  va_end(ap);
+  br_run(b);
+  return b;
+}
+
+/* SIGTERM: it must exit 0 (a sanitizer's report makes it fail). */
+static void br_stop(struct br *b) {
+  int st;
+
+  cr_assert_eq(kill(b->pid, SIGTERM), 0);
+  st = du_wait(b->pid);
+  b->pid = 0;
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    br_print_log(b);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bridge %s ended with status %#x", b->name, st);
+}
+
+static void br_kill(struct br *b) {
+  cr_assert_eq(kill(b->pid, SIGKILL), 0);
+  (void)du_wait(b->pid);
+  b->pid = 0;
+}
+
+/* Occurrences of `needle` in the bridge's log. */
+static int log_count(const struct br *b, const char *needle) {
+  char line[1024];
+  int n = 0;
+  FILE *f = fopen(b->log, "r");
+
+  if (f == NULL)
+    return 0;
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (strstr(line, needle) != NULL)
+      n++;
+  fclose(f);
+  return n;
+}
+
+/* Waits (bounded, 30 s) until the log holds `needle` at least n times. */
+static void log_wait(const struct br *b, const char *needle, int n) {
+  int64_t end = now_ms() + 30000;
+
+  while (log_count(b, needle) < n) {
+    if (now_ms() > end || waitpid(b->pid, NULL, WNOHANG) != 0) {
+      br_print_log(b);
+      cr_assert_fail("bridge %s: no \"%s\" (x%d) in its log", b->name, needle, n);
+    }
+    nap();
+  }
+}
+
+/* The value of `key` in the last stats line of `what` ("topic=NAME" or
+ * "nats=" for the totals), or -1. */
+static int64_t stat_last(const struct br *b, const char *what, const char *key) {
+  char line[1024], want[300], k[64];
+  int64_t v = -1;
+  FILE *f = fopen(b->log, "r");
+
+  if (f == NULL)
+    return -1;
+  snprintf(want, sizeof(want), "stats: %s%s", what, strchr(what, '=')[1] == '\0' ? "" : " ");
+  snprintf(k, sizeof(k), " %s=", key);
+  while (fgets(line, sizeof(line), f) != NULL) {
+    char *p;
+    if (strstr(line, want) == NULL || (p = strstr(line, k)) == NULL)
+      continue;
+    v = strtoll(p + strlen(k), NULL, 10);
+  }
+  fclose(f);
+  return v;
+}
+
+/* Asks for stats (SIGUSR1) until `key` of `what` is `want` (bounded). */
+static void stat_wait(const struct br *b, const char *what, const char *key, int64_t want) {
+  int64_t end = now_ms() + 30000, v = -1;
+
+  for (;;) {
+    int before = log_count(b, "stats: nats=");
+    cr_assert_eq(kill(b->pid, SIGUSR1), 0);
+    log_wait(b, "stats: nats=", before + 1);
+    if ((v = stat_last(b, what, key)) == want)
+      return;
+    if (now_ms() > end)
+      break;
+  }
+  br_print_log(b);
+  cr_assert_fail("bridge %s: %s %s is %" PRId64 ", not %" PRId64, b->name, what, key, v, want);
+}
+
+/* ---- traffic ---------------------------------------------------------- */
+
+/* On a failure: every bridge's stats and log on stderr. */
+static void dump_all(void) {
+  int i;
+
+  for (i = 0; i < nbrs; i++)
+    if (brs[i]->pid > 0) {
+      int before = log_count(brs[i], "stats: nats=");
+      if (kill(brs[i]->pid, SIGUSR1) == 0)
+        for (int64_t end = now_ms() + 2000;
+             log_count(brs[i], "stats: nats=") <= before && now_ms() < end;)
+          nap();
+    }
+  for (i = 0; i < nbrs; i++)
+    br_print_log(brs[i]);
+}
+
+static const struct shmbus_topic_opts big_topic = {
+    .slots = 4096, .slot_size = 2048, .max_subs = 8, .max_pubs = 4};
+
+/* Publishes on `pub` until `sub` (on the other bus) receives a message:
+ * the whole path is up. Drains what follows. */
+static void probe(shmbus_pub *pub, shmbus_sub *sub) {
+  int64_t end = now_ms() + 30000;
+  char buf[64];
+
+  for (;;) {
+    cr_assert_eq(shmbus_pub_publish(pub, "probe", 5), 0);
+    if (recv_on(sub, buf, sizeof(buf), 100) == 5)
+      break;
+    cr_assert_lt(now_ms(), end, "nothing came across the bridge in 30 s");
+  }
+  while (recv_on(sub, buf, sizeof(buf), 200) >= 0) {
+  }
+}
+
+/* Message i: its length and bytes, a function of i alone. */
+static size_t msg_len(uint64_t i, size_t max) {
+  return 8 + (size_t)((i * 7919u) % (max - 8 + 1));
+}
+
+static void msg_fill(uint64_t i, unsigned char *p, size_t len) {
+  size_t j;
+
+  memcpy(p, &i, 8);
+  for (j = 8; j < len; j++)
+    p[j] = (unsigned char)(i * 131u + j * 7u);
+}
+
+static void msg_check(uint64_t i, const unsigned char *p, int len, size_t max) {
+  unsigned char want[4096];
+  uint64_t got;
+
+  cr_assert_geq(len, 8, "message %" PRIu64 ": %d", i, len);
+  memcpy(&got, p, 8);
+  cr_assert_eq(got, i, "expected message %" PRIu64 ", got %" PRIu64, i, got);
+  cr_assert_eq((size_t)len, msg_len(i, max), "message %" PRIu64 ": length", i);
+  msg_fill(i, want, (size_t)len);
+  cr_assert_eq(memcmp(p, want, (size_t)len), 0, "message %" PRIu64 ": bytes differ", i);
+}
+
+/* Sends n messages (lengths 8..max) from pub, in windows of w, each
+ * window received whole and in order by every sub before the next. */
+static void stream(shmbus_pub *pub, shmbus_sub **subs, int nsubs, uint64_t n, uint64_t w,
+                   size_t max) {
+  unsigned char buf[4096];
+  uint64_t i, k;
+  int s;
+
+  for (i = 0; i < n; i += w) {
+    uint64_t end = i + w < n ? i + w : n;
+    for (k = i; k < end; k++) {
+      size_t len = msg_len(k, max);
+      int rv;
+      msg_fill(k, buf, len);
+      rv = shmbus_pub_publish(pub, buf, len);
+      cr_assert_eq(rv, 0, "publish %" PRIu64 ": %s", k, shmbus_strerror(rv));
+    }
+    for (s = 0; s < nsubs; s++)
+      for (k = i; k < end; k++) {
+        int rv = recv_on(subs[s], buf, sizeof(buf), 10000);
+        if (rv < 0)
+          dump_all();
+        cr_assert_geq(rv, 0, "subscriber %d, message %" PRIu64 ": %s", s, k, shmbus_strerror(rv));
+        msg_check(k, buf, rv, max);
+      }
+  }
+  for (s = 0; s < nsubs; s++) {
+    struct shmbus_sub_stats st;
+    shmbus_sub_stats(subs[s], &st);
+    cr_assert_eq(st.lost, 0);
+  }
+}
+
+static shmbus_pub *pub_on(shmbus_bus *bus, const char *topic) {
+  shmbus_pub *p = NULL;
+  int rv = shmbus_pub_open(bus, topic, &big_topic, &p);
+  cr_assert_eq(rv, 0, "pub %s: %s", topic, shmbus_strerror(rv));
+  return p;
+}
+
+static shmbus_sub *sub_on(shmbus_bus *bus, const char *topic) {
+  struct shmbus_sub_opts so = {.topic = big_topic};
+  shmbus_sub *s = NULL;
+  int rv = shmbus_sub_open(bus, topic, &so, &s);
+  cr_assert_eq(rv, 0, "sub %s: %s", topic, shmbus_strerror(rv));
+  return s;
+}
+
+/* ---- the tests ---------------------------------------------------------- */
+
+/* Two subscribers on bus B get every message of a publisher on bus A,
+ * every byte and in order; the bridges count them. */
+Test(bridge, fan_out_every_byte_and_sequence) {
+  shmbus_bus *a, *b;
+  shmbus_sub *subs[2];
+  shmbus_pub *pa;
+  struct br *ex, *im;
+
+  cluster(1);
+  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", NULL);
+  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
+  a = du_bus(&da);
+  pub_bus = a;
+  b = du_bus(&db);
+  subs[0] = sub_on(b, "t/warm");
+  probe(pub_on(a, "t/warm"), subs[0]);
+  subs[0] = sub_on(b, "t/data");
+  subs[1] = sub_on(b, "t/data");
+  pa = pub_on(a, "t/data");
+  stream(pa, subs, 2, 5000, 256, 2000);
+  stat_wait(ex, "topic=t/data", "exported", 5000);
+  stat_wait(im, "topic=t/data", "imported", 5000);
+  cr_assert_eq(stat_last(im, "nats=", "refused_headers"), 0);
+  pub_bus = NULL;
+  shmbus_bus_close(a);
+  shmbus_bus_close(b);
+  br_stop(ex);
+  br_stop(im);
+}
+
+/* A topic that appears on A after the bridge started is exported, from
+ * its first message on (the exporter reads the new topic's ring from its
+ * start). */
+Test(bridge, pattern_picks_up_a_topic_created_later) {
+  shmbus_bus *a, *b;
+  shmbus_sub *s;
+  shmbus_pub *p;
+  struct br *ex, *im;
+
+  cluster(1);
+  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", NULL);
+  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
+  a = du_bus(&da);
+  pub_bus = a;
+  b = du_bus(&db);
+  s = sub_on(b, "t/warm");
+  probe(pub_on(a, "t/warm"), s);
+  log_wait(ex, "exporting \"t/warm\"", 1);
+  cr_assert_eq(log_count(ex, "t/late/x"), 0);
+  s = sub_on(b, "t/late/x");
+  p = pub_on(a, "t/late/x");
+  stream(p, &s, 1, 200, 200, 1000); /* no probe: nothing may be lost */
+  log_wait(ex, "exporting \"t/late/x\" to shmbus.t.late.x", 1);
+  pub_bus = NULL;
+  shmbus_bus_close(a);
+  shmbus_bus_close(b);
+  br_stop(ex);
+  br_stop(im);
+}
+
+/* Two bridges export and import the same pattern, one per bus: what is
+ * published on one bus reaches the other once and never comes back. */
+Test(bridge, no_echo_between_bridges_both_ways) {
+  shmbus_bus *a, *b;
+  shmbus_sub *sa, *sb, *sab, *sbb, *s;
+  shmbus_pub *pa, *pb;
+  struct br *ba, *bb;
+  char buf[64];
+
+  cluster(1);
+  ba = br_start("A", &da, natsfix_urls(&nc_c), "--export", "t/**", "--import", "t/**", NULL);
+  bb = br_start("B", &db, natsfix_urls(&nc_c), "--export", "t/**", "--import", "t/**", NULL);
+  a = du_bus(&da);
+  pub_bus = a;
+  b = du_bus(&db);
+  s = sub_on(b, "t/warm");
+  probe(pub_on(a, "t/warm"), s);
+  s = sub_on(a, "t/warm2");
+  pub_bus = b;
+  probe(pub_on(b, "t/warm2"), s);
+  pub_bus = a;
+
+  /* A to B, then B to A, each seen once on both buses. */
+  sa = sub_on(a, "t/loop");
+  sb = sub_on(b, "t/loop");
+  pa = pub_on(a, "t/loop");
+  stream(pa, &sb, 1, 100, 100, 64);
+  for (int i = 0; i < 100; i++)
+    cr_assert_geq(recv_on(sa, buf, sizeof(buf), 5000), 0); /* its own */
+  pb = pub_on(b, "t/back");
+  sab = sub_on(a, "t/back");
+  sbb = sub_on(b, "t/back");
+  pub_bus = b;
+  stream(pb, &sab, 1, 100, 100, 64);
+  pub_bus = a;
+  for (int i = 0; i < 100; i++)
+    cr_assert_geq(recv_on(sbb, buf, sizeof(buf), 5000), 0);
+
+  /* Each bridge saw what it imported on its bus and did not send it
+   * back; each got its own messages back from NATS and dropped them. */
+  stat_wait(bb, "topic=t/loop", "skipped_own", 100);
+  stat_wait(ba, "topic=t/back", "skipped_own", 100);
+  cr_assert_eq(stat_last(bb, "topic=t/loop", "exported"), 0);
+  cr_assert_eq(stat_last(ba, "topic=t/back", "exported"), 0);
+  stat_wait(ba, "topic=t/loop", "exported", 100);
+  stat_wait(bb, "topic=t/back", "exported", 100);
+  cr_assert_eq(stat_last(ba, "topic=t/loop", "imported"), 0);
+  cr_assert_eq(stat_last(bb, "topic=t/back", "imported"), 0);
+  /* Every message came back to its origin once, and was dropped. */
+  cr_assert_geq(stat_last(ba, "nats=", "own_origin"), 100);
+  cr_assert_geq(stat_last(bb, "nats=", "own_origin"), 100);
+  /* Nothing more on either bus than what was published. */
+  cr_assert_eq(shmbus_sub_try_recv(sa, buf, sizeof(buf), NULL), -EAGAIN);
+  cr_assert_eq(shmbus_sub_try_recv(sb, buf, sizeof(buf), NULL), -EAGAIN);
+  cr_assert_eq(shmbus_sub_try_recv(sab, buf, sizeof(buf), NULL), -EAGAIN);
+  cr_assert_eq(shmbus_sub_try_recv(sbb, buf, sizeof(buf), NULL), -EAGAIN);
+  pub_bus = NULL;
+  shmbus_bus_close(a);
+  shmbus_bus_close(b);
+  br_stop(ba);
+  br_stop(bb);
+}
+
+/* The importing bridge and then the exporting one are killed (SIGKILL)
+ * and started again: the path comes back, and carries every byte. */
+Test(bridge, a_bridge_killed_and_restarted) {
+  shmbus_bus *a, *b;
+  shmbus_sub *s, *w;
+  shmbus_pub *p, *pw;
+  struct br *ex, *im;
+
+  cluster(1);
+  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", NULL);
+  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
+  a = du_bus(&da);
+  pub_bus = a;
+  b = du_bus(&db);
+  w = sub_on(b, "t/warm");
+  pw = pub_on(a, "t/warm");
+  probe(pw, w);
+  s = sub_on(b, "t/data");
+  p = pub_on(a, "t/data");
+  stream(p, &s, 1, 500, 100, 1500);
+
+  br_kill(im);
+  br_run(im);
+  log_wait(im, "bus open", 2);
+  probe(pw, w);
+  stream(p, &s, 1, 500, 100, 1500);
+
+  br_kill(ex);
+  br_run(ex);
+  log_wait(ex, "bus open", 2);
+  probe(pw, w);
+  stream(p, &s, 1, 500, 100, 1500);
+  pub_bus = NULL;
+  shmbus_bus_close(a);
+  shmbus_bus_close(b);
+  br_stop(ex);
+  br_stop(im);
+}
+
+/* The NATS server goes away for a while and comes back on the same port:
+ * both bridges say so, reconnect, and carry messages again. */
+Test(bridge, nats_gone_a_while_and_back) {
+  shmbus_bus *a, *b;
+  shmbus_sub *s, *w;
+  shmbus_pub *p, *pw;
+  struct br *ex, *im;
+
+  cluster(1);
+  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", NULL);
+  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
+  a = du_bus(&da);
+  pub_bus = a;
+  b = du_bus(&db);
+  w = sub_on(b, "t/warm");
+  pw = pub_on(a, "t/warm");
+  probe(pw, w);
+
+  cr_assert_eq(natsfix_node_kill(&nc_c, 0), 0);
+  log_wait(ex, "NATS: disconnected", 1);
+  log_wait(im, "NATS: disconnected", 1);
+  /* Messages published meanwhile may be lost (lossy); the bridge lives. */
+  for (int i = 0; i < 100; i++)
+    cr_assert_eq(shmbus_pub_publish(pw, "meanwhile", 9), 0);
+  cr_assert_eq(natsfix_node_restart(&nc_c, 0), 0, "%s", nc_c.err);
+  log_wait(ex, "NATS: reconnected", 1);
+  log_wait(im, "NATS: reconnected", 1);
+  probe(pw, w);
+  s = sub_on(b, "t/data");
+  p = pub_on(a, "t/data");
+  stream(p, &s, 1, 1000, 250, 1000);
+  pub_bus = NULL;
+  shmbus_bus_close(a);
+  shmbus_bus_close(b);
+  br_stop(ex);
+  br_stop(im);
+}
+
+/* 100,000 messages from bus A to bus B through a 3-node cluster, the
+ * bridges on different nodes (the messages cross a route): none lost,
+ * every byte checked. */
+Test(bridge, hundred_thousand_through_a_3_node_cluster) {
+  shmbus_bus *a, *b;
+  shmbus_sub *s;
+  shmbus_pub *p;
+  struct br *ex, *im;
+
+  cluster(3);
+  ex = br_start("ex", &da, nc_c.node[0].url, "--export", "t/**", NULL);
+  im = br_start("im", &db, nc_c.node[2].url, "--import", "t/**", NULL);
+  a = du_bus(&da);
+  pub_bus = a;
+  b = du_bus(&db);
+  s = sub_on(b, "t/warm");
+  probe(pub_on(a, "t/warm"), s);
+  s = sub_on(b, "t/data");
+  p = pub_on(a, "t/data");
+  stream(p, &s, 1, 100000, 1000, 256);
+  stat_wait(ex, "topic=t/data", "exported", 100000);
+  stat_wait(im, "topic=t/data", "imported", 100000);
+  cr_assert_eq(stat_last(ex, "topic=t/data", "export_lost"), 0);
+  cr_assert_eq(stat_last(im, "nats=", "queue_dropped"), 0);
+  pub_bus = NULL;
+  shmbus_bus_close(a);
+  shmbus_bus_close(b);
+  br_stop(ex);
+  br_stop(im);
+}
+
+/* ---- foreign and malformed messages ----------------------------------- */
+
+static natsConnection *nats_client(void) {
+  natsConnection *nc = NULL;
+  natsStatus s = natsConnection_ConnectTo(&nc, nc_c.node[0].url);
+  cr_assert_eq(s, NATS_OK, "connect: %s", natsStatus_GetText(s));
+  return nc;
+}
+
+/* Publishes one message with the headers given as key, value pairs (NULL
+ * ended; a key given twice is added twice). */
+static void nats_send(natsConnection *nc, const char *subject, const void *data, int len, ...) {
+  natsMsg *m = NULL;
+  const char *k;
+  va_list ap;
+
+  cr_assert_eq(natsMsg_Create(&m, subject, NULL, data, len), NATS_OK);
+  va_start(ap, len);
+  while ((k = va_arg(ap, const char *)) != NULL) {
+    const char *v = va_arg(ap, const char *);
+    cr_assert_eq(natsMsgHeader_Add(m, k, v), NATS_OK);
+  }
+  va_end(ap);
+  cr_assert_eq(natsConnection_PublishMsg(nc, m), NATS_OK);
+  natsMsg_Destroy(m);
+}
+
+#define GOOD(topic, origin, seq)                                                                   \
+  "Shmbus-Origin", origin, "Shmbus-Topic", topic, "Shmbus-Seq", seq, "Shmbus-Time", "12345"
+
+/* Messages on the bridge's subjects that it did not write, or wrote
+ * wrongly, are refused and counted by kind; a well-formed one of another
+ * origin goes through; none crashes the bridge. */
+Test(bridge, malformed_and_foreign_messages_are_refused_and_counted) {
+  static char big[5000];
+  natsConnection *nc;
+  shmbus_bus *b;
+  shmbus_sub *s;
+  struct br *im;
+  char buf[64];
+  int64_t rx = 0;
+  int rv;
+
+  cluster(1);
+  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
+  b = du_bus(&db);
+  {
+    struct shmbus_sub_opts so = {0}; /* the daemon's default topic: 1024-byte slots */
+    cr_assert_eq(shmbus_sub_open(b, "t/x", &so, &s), 0);
+  }
+  nc = nats_client();
+  /* Well-formed messages until one arrives: the importer is subscribed. */
+  for (int64_t end = now_ms() + 30000;;) {
+    nats_send(nc, "shmbus.t.x", "ok", 2, GOOD("t/x", "test", "1"), NULL);
+    if (shmbus_sub_recv(s, buf, sizeof(buf), NULL, 100) == 2) {
+      rx++;
+      break;
+    }
+    cr_assert_lt(now_ms(), end, "the importer never delivered");
+  }
+  /* The foreign and the malformed, then a good one that ends the run
+   * (one connection: NATS keeps their order, and so does the bridge). */
+  nats_send(nc, "shmbus.t.x", "none", 4, NULL);
+  nats_send(nc, "shmbus.t.x", "topic", 5, GOOD("t/y", "test", "2"), NULL);
+  nats_send(nc, "shmbus.t.x", "seq", 3, GOOD("t/x", "test", "12a"), NULL);
+  nats_send(nc, "shmbus.t.x", "origin", 6, GOOD("t/x", "bad name!", "3"), NULL);
+  nats_send(nc, "shmbus.t.x", "twice", 5, GOOD("t/x", "test", "3"), "Shmbus-Seq", "4", NULL);
+  nats_send(nc, "shmbus.t.a%2e", "escape", 6, GOOD("t/a.", "test", "5"), NULL);
+  nats_send(nc, "shmbus.t.%zz", "escape", 6, GOOD("t/x", "test", "6"), NULL);
+  nats_send(nc, "shmbus.t.x", "own", 3, GOOD("t/x", "im", "7"), NULL);
+  memset(big, 'b', sizeof(big));
+  nats_send(nc, "shmbus.t.x", big, (int)sizeof(big), GOOD("t/x", "test", "8"), NULL);
+  nats_send(nc, "shmbus.t.x", "end", 3, GOOD("t/x", "test", "9"), NULL);
+  for (;;) {
+    rv = shmbus_sub_recv(s, buf, sizeof(buf), NULL, 10000);
+    cr_assert_geq(rv, 0, "the last message never came: %s", shmbus_strerror(rv));
+    rx++;
+    if (rv == 3 && memcmp(buf, "end", 3) == 0)
+      break;
+    cr_assert(rv == 2 && memcmp(buf, "ok", 2) == 0, "a refused message came through");
+  }
+  stat_wait(im, "nats=", "imported", rx);
+  cr_assert_eq(stat_last(im, "nats=", "refused_headers"), 5);
+  cr_assert_eq(stat_last(im, "nats=", "refused_subject"), 2);
+  cr_assert_eq(stat_last(im, "nats=", "own_origin"), 1);
+  cr_assert_eq(stat_last(im, "topic=t/x", "too_big"), 1);
+  cr_assert_eq(shmbus_sub_try_recv(s, buf, sizeof(buf), NULL), -EAGAIN);
+  natsConnection_Destroy(nc);
+  shmbus_bus_close(b);
+  br_stop(im);
+}
