@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Debian packages (debian/) from this checkout's committed HEAD:
-# libshmbus0.1, libshmbus-dev, shmbusd, shmbus-tools.
+# libshmbus0.1, libshmbus-dev, shmbusd, shmbus-tools, shmbus-bridge.
 #
 #   scripts/package.sh [OUTDIR]     the .deb files go to OUTDIR (default: out/deb)
 #
