@@ -692,3 +692,111 @@ Test(bridge, malformed_and_foreign_messages_are_refused_and_counted) {
   shmbus_bus_close(b);
   br_stop(im);
 }
+
+/* ---- the command line and a late NATS --------------------------------- */
+
+/* Runs the bridge with `args` (NULL ended), its output into `out`;
+ * returns its exit status. */
+static int br_oneshot(char *out, size_t cap, ...) {
+  const char *argv[16];
+  char path[128];
+  int n = 0, st;
+  const char *a;
+  va_list ap;
+  pid_t pid;
+  FILE *f;
+  size_t got;
+
+  argv[n++] = SHMBUS_BRIDGE_PATH;
+  va_start(ap, cap);
+  while ((a = va_arg(ap, const char *)) != NULL && n < 15)
+    argv[n++] = a;
+  va_end(ap);
+  argv[n] = NULL;
+  snprintf(path, sizeof(path), "%s/oneshot.out", logdir);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+      _exit(127);
+    execv(SHMBUS_BRIDGE_PATH, (char *const *)argv);
+    _exit(127);
+  }
+  st = du_wait(pid);
+  cr_assert_not_null(f = fopen(path, "r"));
+  got = fread(out, 1, cap - 1, f);
+  out[got] = '\0';
+  fclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Test(bridge, command_line) {
+  char out[8192];
+
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--help", NULL), 0);
+  cr_assert_not_null(strstr(out, "usage: shmbus-bridge --nats URL"));
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--version", NULL), 0);
+  cr_assert_not_null(strstr(out, "shmbus-bridge "));
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--export", "a/**", NULL), 2);
+  cr_assert_not_null(strstr(out, "--nats URL is required"), "%s", out);
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--nats", "nats://127.0.0.1:1", NULL), 2);
+  cr_assert_not_null(strstr(out, "nothing to do"), "%s", out);
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--nats", "x", "--export", "a/b*", NULL), 2);
+  cr_assert_not_null(strstr(out, "is not a topic pattern"), "%s", out);
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--nats", "x", "--export", "a", "--subject-prefix",
+                          "a..b", NULL),
+               2);
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--nats", "x", "--export", "a", "--name", "a.b", NULL),
+               2);
+  cr_assert_eq(
+      br_oneshot(out, sizeof(out), "--nats", "x", "--export", "a", "--dir", "/x", "--system", NULL),
+      2);
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--nats", "x", "--export", "a", "--stream", "S", NULL),
+               2);
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--nats", "x", "--export", "a", "--reliable", NULL), 2);
+  cr_assert_not_null(strstr(out, "not implemented"), "%s", out);
+  cr_assert_eq(
+      br_oneshot(out, sizeof(out), "--nats", "x", "--export", "a", "--stats-interval", "0", NULL),
+      2);
+  cr_assert_eq(br_oneshot(out, sizeof(out), "--nats", "x", "--export", "a", "extra", NULL), 2);
+  /* A bus directory that does not exist: an error, said. */
+  {
+    char none[96];
+    snprintf(none, sizeof(none), "%s/none", logdir);
+    cr_assert_eq(br_oneshot(out, sizeof(out), "--nats", "nats://127.0.0.1:1", "--dir", none,
+                            "--export", "a", NULL),
+                 1);
+  }
+  cr_assert_not_null(strstr(out, "cannot open the bus"), "%s", out);
+}
+
+/* A bridge started while no NATS server answers keeps trying, with a line
+ * per attempt, and works once one is there. */
+Test(bridge, starts_before_nats) {
+  shmbus_bus *a, *b;
+  shmbus_sub *s;
+  struct br *ex, *im;
+
+  cluster(1);
+  cr_assert_eq(natsfix_node_kill(&nc_c, 0), 0);
+  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", "--stats-interval", "1", NULL);
+  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
+  log_wait(ex, "NATS: cannot connect", 2);
+  log_wait(im, "NATS: cannot connect", 2);
+  cr_assert_eq(natsfix_node_restart(&nc_c, 0), 0, "%s", nc_c.err);
+  log_wait(ex, "NATS: connected to", 1);
+  log_wait(im, "NATS: connected to", 1);
+  a = du_bus(&da);
+  pub_bus = a;
+  b = du_bus(&db);
+  s = sub_on(b, "t/warm");
+  probe(pub_on(a, "t/warm"), s);
+  /* --stats-interval prints without a signal. */
+  log_wait(ex, "stats: topic=t/warm exported=", 1);
+  pub_bus = NULL;
+  shmbus_bus_close(a);
+  shmbus_bus_close(b);
+  br_stop(ex);
+  br_stop(im);
+}
