@@ -58,6 +58,7 @@ struct rb_result {
   double cpu_s;
   uint64_t file_bytes;
   uint32_t slots;
+  bool direct; /* the recorder wrote with O_DIRECT (its -v line) */
   double gap_ms, lag_ms;    /* the recorder's -v: longest gap between drains, oldest message */
   unsigned long long qfull; /* lost with the write queue full */
   long preempted;           /* the recorder's involuntary context switches */
@@ -98,7 +99,7 @@ static void rb_fill(uint8_t *p, size_t size, uint64_t i) {
 }
 
 static void rb_run(const struct rb_case *c, double seconds, const char *cli, const char *out_dir,
-                   uint32_t slots_opt, struct rb_result *res) {
+                   uint32_t slots_opt, bool direct, struct rb_result *res) {
   struct shmbus_topic_opts to = {0};
   char path[512], topic[64], err_path[600];
   shmbus_bus *bus;
@@ -156,8 +157,14 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
                     "--max-pubs",
                     "2",
                     topic,
-                    c->reliable ? "--reliable" : NULL,
+                    NULL,
+                    NULL,
                     NULL};
+    int na = 16;
+    if (c->reliable)
+      args[na++] = "--reliable";
+    if (direct)
+      args[na++] = "--direct";
     execv(cli, args);
     _exit(127);
   }
@@ -235,6 +242,7 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
         (void)sscanf(line + 34, "%lf", &res->gap_ms);
         if (a != NULL)
           (void)sscanf(a + 21, "%lf", &res->lag_ms);
+        res->direct = strstr(line, "O_DIRECT: yes") != NULL;
       }
     }
     if (f != NULL)
@@ -250,7 +258,7 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
 
 static void rb_usage(FILE *f) {
   fprintf(f, "usage: shmbus-record-bench [--seconds S] [--out-dir DIR] [--cli PATH] [--slots N]\n"
-             "                           [--quick]\n"
+             "                           [--size B] [--direct] [--quick]\n"
              "\n"
              "Runs `shmbus record` against a publisher at the issue's targets (64 B at\n"
              "1 M msg/s, 1 MiB at 1 GB/s), lossy and reliable, zstd and no compression,\n"
@@ -265,6 +273,9 @@ static void rb_usage(FILE *f) {
              "  --cli PATH     the shmbus binary (default: the one built here)\n"
              "  --slots N      ring slots of every case, at most 256 MiB a ring (default:\n"
              "                 about 4 ms of messages)\n"
+             "  --size B       only the cases of B-byte messages (64 or 1048576)\n"
+             "  --direct       the recorder writes with --direct (O_DIRECT); the dio\n"
+             "                 column says whether it did\n"
              "  --quick        short runs at a tenth of the rates (the smoke test)\n");
 }
 
@@ -274,6 +285,8 @@ int main(int argc, char **argv) {
                                            {"cli", required_argument, NULL, 'c'},
                                            {"quick", no_argument, NULL, 'q'},
                                            {"slots", required_argument, NULL, 'n'},
+                                           {"size", required_argument, NULL, 'z'},
+                                           {"direct", no_argument, NULL, 'd'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   struct rb_case cases[] = {
@@ -283,7 +296,8 @@ int main(int argc, char **argv) {
   };
   double seconds = 3, load[3] = {0, 0, 0};
   const char *out_dir = "/var/tmp", *cli = SHMBUS_CLI_PATH;
-  bool quick = false;
+  bool quick = false, direct = false;
+  unsigned long only_size = 0;
   uint32_t slots = 0;
   int c, st;
 
@@ -311,6 +325,18 @@ int main(int argc, char **argv) {
       slots = (uint32_t)v;
       break;
     }
+    case 'z': {
+      char *end;
+      only_size = strtoul(optarg, &end, 10);
+      if (*end != '\0' || (only_size != 64 && only_size != 1u << 20)) {
+        fprintf(stderr, "shmbus-record-bench: --size takes 64 or 1048576\n");
+        return 2;
+      }
+      break;
+    }
+    case 'd':
+      direct = true;
+      break;
     case 'h':
       rb_usage(stdout);
       return 0;
@@ -328,25 +354,27 @@ int main(int argc, char **argv) {
          "%s, build %s\n",
          sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2], seconds, out_dir,
          SHMBUS_BENCH_BUILD_TYPE);
-  printf("%-8s %-8s %-5s %7s %10s %10s %10s %9s %8s %8s %8s %10s %10s %8s %8s %8s\n", "size",
+  printf("%-8s %-8s %-5s %7s %10s %10s %10s %9s %8s %8s %8s %10s %10s %8s %8s %8s %4s\n", "size",
          "mode", "comp", "slots", "offered/s", "pub/s", "recorded", "lost", "q_full", "lost%",
-         "MB/s", "cpu_ns/msg", "file_B/msg", "gap_ms", "lag_ms", "preempt");
+         "MB/s", "cpu_ns/msg", "file_B/msg", "gap_ms", "lag_ms", "preempt", "dio");
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct rb_case k = cases[i];
     struct rb_result r;
     double lostp, mbs;
+    if (only_size != 0 && k.size != only_size)
+      continue;
     if (quick)
       k.rate /= 10;
-    rb_run(&k, seconds, cli, out_dir, slots, &r);
+    rb_run(&k, seconds, cli, out_dir, slots, direct, &r);
     lostp = r.published > 0 ? 100.0 * (double)r.lost / (double)r.published : 0;
     mbs = (double)r.recorded * (double)k.size / r.pub_seconds / 1e6;
     printf("%-8zu %-8s %-5s %7u %10.0f %10.0f %10llu %9llu %8llu %8.3f %8.1f %10.0f %10.1f %8.2f "
-           "%8.2f %8ld\n",
+           "%8.2f %8ld %4s\n",
            k.size, k.reliable ? "reliable" : "lossy", k.compression, r.slots, k.rate,
            (double)r.published / r.pub_seconds, r.recorded, r.lost, r.qfull, lostp, mbs,
            r.recorded > 0 ? r.cpu_s * 1e9 / (double)r.recorded : 0.0,
            r.recorded > 0 ? (double)r.file_bytes / (double)r.recorded : 0.0, r.gap_ms, r.lag_ms,
-           r.preempted);
+           r.preempted, r.direct ? "yes" : "no");
     fflush(stdout);
   }
   bp_daemon_stop(&st);

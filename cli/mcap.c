@@ -4,9 +4,11 @@
  * u32 byte count and UTF-8 bytes; a map or an array is a u32 byte count and
  * its entries; a record is an opcode byte, a u64 content length and the
  * content. Offsets are from the start of the file. */
+#define _GNU_SOURCE /* O_DIRECT */
 #include "mcap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libdeflate.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -201,6 +203,12 @@ struct mcap_writer {
   struct mbuf meta_idx;  /* Metadata Index records for the summary */
   uint32_t n_meta;
   uint32_t n_chunks;
+  /* O_DIRECT (opts.direct): the bytes not yet written, from file offset
+   * dbase (a multiple of MCAP_DIRECT_ALIGN), in an aligned buffer. */
+  bool direct;
+  uint8_t *dbuf;
+  size_t dlen, dcap;
+  uint64_t dbase;
 };
 
 void mcap_chunk_free(mcap_chunk *c) {
@@ -239,6 +247,121 @@ static int wr_cur(mcap_writer *w) {
   return 0;
 }
 
+/* ---- O_DIRECT ------------------------------------------------------------------ */
+
+/* With opts.direct the sink's bytes go into an aligned buffer (dbuf) and
+ * reach the file at each sync point (a chunk written, a Metadata record,
+ * the end): the aligned prefix with one O_DIRECT pwrite, around the page
+ * cache; the unaligned tail (under MCAP_DIRECT_ALIGN bytes) stays at the
+ * front of the buffer for the next direct write, and is also written now
+ * through the page cache (O_DIRECT cleared for that one pwrite), so that
+ * the file always ends where the last record written ends. The next direct
+ * write covers that block again, tail included: the kernel writes back and
+ * drops the cached page first. A file system that refuses O_DIRECT
+ * (EINVAL at fcntl or at the first aligned write) gets every byte through
+ * the page cache from then on; mcap_writer_direct says which. */
+
+/* Writes all of p[0, n) at `off`; *done is what was written. */
+static int wr_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off, size_t *done) {
+  *done = 0;
+  while (*done < n) {
+    ssize_t k = pwrite(fd, p + *done, n - *done, (off_t)(off + *done));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return k < 0 ? -errno : -EIO;
+    *done += (size_t)k;
+  }
+  return 0;
+}
+
+/* Sets or clears O_DIRECT on the fd. */
+static int wr_set_direct(int fd, bool on) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
+    return -errno;
+  return 0;
+}
+
+/* Room for `more` bytes in dbuf. */
+static int wr_direct_room(mcap_writer *w, size_t more) {
+  size_t cap;
+  void *p;
+
+  if (more <= w->dcap - w->dlen)
+    return 0;
+  if (more > SIZE_MAX / 2 - w->dlen)
+    return -ENOMEM;
+  cap = w->dcap != 0 ? w->dcap : (size_t)1 << 20;
+  while (cap - w->dlen < more)
+    cap *= 2;
+  if (posix_memalign(&p, MCAP_DIRECT_ALIGN, cap) != 0)
+    return -ENOMEM;
+  if (w->dlen > 0)
+    memcpy(p, w->dbuf, w->dlen);
+  free(w->dbuf);
+  w->dbuf = p;
+  w->dcap = cap;
+  return 0;
+}
+
+/* After O_DIRECT was refused: everything still buffered goes through the
+ * page cache, and the writer writes with write() from the end on. */
+static int wr_direct_give_up(mcap_writer *w, size_t from) {
+  size_t done;
+  int rv;
+
+  w->direct = false;
+  if ((rv = wr_set_direct(w->fd, false)) < 0 ||
+      (rv = wr_pwrite_all(w->fd, w->dbuf + from, w->dlen - from, w->dbase + from, &done)) < 0)
+    return rv;
+  if (lseek(w->fd, (off_t)(w->dbase + w->dlen), SEEK_SET) < 0)
+    return -errno;
+  w->dbase += w->dlen;
+  w->dlen = 0;
+  return 0;
+}
+
+/* A sync point: the aligned prefix of dbuf with O_DIRECT, the tail through
+ * the page cache (see above). */
+static int wr_direct_sync(mcap_writer *w) {
+  size_t aligned, done = 0, tail;
+  int rv = 0;
+
+  if (!w->direct || w->failed)
+    return w->failed ? -EIO : 0;
+  aligned = w->dlen & ~(size_t)(MCAP_DIRECT_ALIGN - 1);
+  if (aligned > 0) {
+    rv = wr_pwrite_all(w->fd, w->dbuf, aligned, w->dbase, &done);
+    if (rv == -EINVAL && done % MCAP_DIRECT_ALIGN == 0)
+      rv = wr_direct_give_up(w, done);
+    if (rv < 0)
+      goto fail;
+    if (!w->direct)
+      return 0;
+    tail = w->dlen - aligned;
+    if (tail > 0)
+      memmove(w->dbuf, w->dbuf + aligned, tail);
+    w->dbase += aligned;
+    w->dlen = tail;
+  }
+  if (w->dlen > 0) {
+    if ((rv = wr_set_direct(w->fd, false)) < 0 ||
+        (rv = wr_pwrite_all(w->fd, w->dbuf, w->dlen, w->dbase, &done)) < 0 ||
+        (rv = wr_set_direct(w->fd, true)) < 0)
+      goto fail;
+  }
+  return 0;
+
+fail:
+  w->failed = true;
+  return rv;
+}
+
+bool mcap_writer_direct(const mcap_writer *w) {
+  return w->direct;
+}
+
 /* Writes to the file, without touching the CRC. */
 static int wr_out_raw(mcap_writer *w, const void *data, size_t len) {
   const uint8_t *p = data;
@@ -246,6 +369,16 @@ static int wr_out_raw(mcap_writer *w, const void *data, size_t len) {
 
   if (w->failed)
     return -EIO;
+  if (w->direct) {
+    int rv = wr_direct_room(w, len);
+    if (rv < 0)
+      return rv;
+    if (len > 0)
+      memcpy(w->dbuf + w->dlen, data, len);
+    w->dlen += len;
+    w->off += len;
+    return 0;
+  }
   while (left > 0) {
     ssize_t n = write(w->fd, p, left);
     if (n < 0 && errno == EINTR)
@@ -329,12 +462,15 @@ int mcap_writer_open(mcap_writer **wp, int fd, const struct mcap_writer_opts *op
     free(w);
     return -ENOMEM;
   }
+  /* O_DIRECT where the file system takes it, else the page cache. */
+  if (w->o.direct && wr_set_direct(fd, true) == 0)
+    w->direct = true;
   if ((rv = wr_cur(w)) < 0 || (rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0 ||
       (rv = wr_rec_begin(w, 8 + pl + ll)) < 0)
     goto fail;
   put_str(&w->rec, profile, pl);
   put_str(&w->rec, library, ll);
-  if ((rv = wr_rec_out(w, MCAP_OP_HEADER)) < 0)
+  if ((rv = wr_rec_out(w, MCAP_OP_HEADER)) < 0 || (rv = wr_direct_sync(w)) < 0)
     goto fail;
   *wp = w;
   return 0;
@@ -466,7 +602,7 @@ static int wr_chunk_write(mcap_writer *w, mcap_chunk *k) {
   }
   wr_chunk_reset(k);
   w->n_chunks++;
-  return 0;
+  return wr_direct_sync(w);
 }
 
 /* Closes the current chunk, if it holds anything, and writes it out. */
@@ -517,7 +653,7 @@ int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap
   put_u64(&w->meta_idx, w->off - start);
   put_str(&w->meta_idx, name, nl);
   w->n_meta++;
-  return 0;
+  return wr_direct_sync(w);
 }
 
 int mcap_writer_reserve(mcap_writer *w, uint16_t channel, uint32_t sequence, uint64_t log_time,
@@ -720,7 +856,12 @@ int mcap_writer_close(mcap_writer *w) {
   put_u64(&w->rec, so_start);
   put_u32(&w->rec, mcap_crc32(w->crc, w->rec.p, w->rec.len));
   if ((rv = wr_out(w, w->rec.p, w->rec.len)) < 0 ||
-      (rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0)
+      (rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0 || (rv = wr_direct_sync(w)) < 0)
+    goto out;
+  /* The fd as a caller expects it after a plain writer: positioned at the
+   * end, without O_DIRECT. */
+  if (w->direct && ((rv = wr_set_direct(w->fd, false)) < 0 ||
+                    (lseek(w->fd, (off_t)w->off, SEEK_SET) < 0 && (rv = -errno) < 0)))
     goto out;
   rv = 0;
 
@@ -741,6 +882,7 @@ void mcap_writer_free(mcap_writer *w) {
   free(w->chunk_idx.p);
   free(w->meta_idx.p);
   ZSTD_freeCCtx(w->zc);
+  free(w->dbuf);
   free(w);
 }
 

@@ -90,7 +90,17 @@ struct mcap_writer_opts {
    * messages never write. false: they write a chunk as soon as it is
    * full, on the caller's thread. */
   bool manual_chunks;
+  /* Write around the page cache: O_DIRECT on the fd (the writer sets it)
+   * from an aligned buffer, MCAP_DIRECT_ALIGN-byte blocks at a time; at
+   * each chunk, Metadata record and the end the unaligned rest goes through
+   * the page cache, so the file still ends at the last complete record. A
+   * file system that refuses O_DIRECT gets plain writes
+   * (mcap_writer_direct). The file's bytes are the same either way. */
+  bool direct;
 };
+
+/* The block size of O_DIRECT writes: buffer address, length and offset. */
+#define MCAP_DIRECT_ALIGN 4096u
 
 /* Starts a file on `fd` (open for writing, empty, positioned at 0; the
  * caller keeps it and closes it after mcap_writer_close) and writes the
@@ -160,6 +170,10 @@ size_t mcap_chunk_bytes(const mcap_chunk *c);
 uint64_t mcap_chunk_messages(const mcap_chunk *c);
 /* Frees a chunk (sealed or given back). NULL is a no-op. */
 void mcap_chunk_free(mcap_chunk *c);
+
+/* True while the writer writes with O_DIRECT (opts.direct, and the file
+ * system has not refused it). Sink side. */
+bool mcap_writer_direct(const mcap_writer *w);
 
 /* Bytes written to the file so far, and messages written. */
 uint64_t mcap_writer_bytes(const mcap_writer *w);

@@ -69,6 +69,9 @@ static void record_usage(FILE *f) {
           "                       (default 64M, K/M/G; at least one chunk): when the\n"
           "                       disk falls behind, a lossy recorder drops (and counts)\n"
           "                       messages, a reliable one makes the publishers wait\n"
+          "      --direct         write around the page cache (O_DIRECT), where the file\n"
+          "                       system allows it (else as without); a recorder that\n"
+          "                       is killed leaves the same file as without\n"
           "  -d, --duration S     stop after S seconds\n"
           "  -n, --count N        stop after N messages (all topics together)\n"
           "      --reliable       subscribe reliably: publishers wait for the recorder,\n"
@@ -87,7 +90,7 @@ static void record_usage(FILE *f) {
           "from the rings but dropped because the queue was full. -v adds a line on the\n"
           "drain thread: its longest gap between two passes over the rings, the age of\n"
           "the oldest message it took (how far behind it fell), and the queue's\n"
-          "high-water mark.\n"
+          "high-water mark, and whether the file was written with O_DIRECT.\n"
           "Exit status: 0 ok, 1 error, 2 bad usage.\n");
 }
 
@@ -530,6 +533,7 @@ int cli_record(int argc, char **argv) {
                                            {"reliable", no_argument, NULL, 0x202},
                                            {"encoding", required_argument, NULL, 0x203},
                                            {"queue", required_argument, NULL, 0x204},
+                                           {"direct", no_argument, NULL, 0x205},
                                            {"verbose", no_argument, NULL, 'v'},
                                            CLI_VERB_LONGOPTS};
   struct record_state st;
@@ -539,7 +543,7 @@ int cli_record(int argc, char **argv) {
   double duration = -1;
   uint64_t count = 0, chunk = 0, queue = RECORD_QUEUE_DEFAULT, start, last_flush, last_source;
   uint64_t lost = 0, last_pass = 0, max_gap = 0;
-  bool quiet = false, verbose = false, q_init = false, writer_started = false;
+  bool quiet = false, verbose = false, q_init = false, writer_started = false, direct = false;
   pthread_t writer;
   struct pollfd *p = NULL;
   size_t pcap = 0;
@@ -596,6 +600,9 @@ int cli_record(int argc, char **argv) {
       if (!cli_parse_size(VERB, "--queue", optarg, 1, UINT64_MAX / 2, &queue))
         return CLI_EXIT_USAGE;
       break;
+    case 0x205:
+      wo.direct = true;
+      break;
     case 'v':
       verbose = true;
       break;
@@ -629,6 +636,8 @@ int cli_record(int argc, char **argv) {
     cli_err(VERB, "cannot write %s: %s", out, shmbus_strerror(rv));
     goto out;
   }
+  if (wo.direct && !mcap_writer_direct(st.w) && !quiet)
+    cli_err(VERB, "the file system of %s refuses O_DIRECT: writing through the page cache", out);
   /* The queue holds whole chunks: queue / chunk size of them, at least one. */
   st.q.cap = (size_t)(queue / (wo.chunk_size != 0 ? wo.chunk_size : 4u << 20));
   if (st.q.cap < 1)
@@ -792,6 +801,7 @@ int cli_record(int argc, char **argv) {
     cli_err(VERB, "writing %s: %s", out, shmbus_strerror(st.q.err));
     goto out;
   }
+  direct = mcap_writer_direct(st.w);
   /* Topics that sent nothing still get a channel, so the file says what
    * was recorded. */
   for (size_t i = 0; i < st.n; i++)
@@ -836,8 +846,9 @@ out:
   if (verbose && st.q.cap > 0)
     fprintf(stderr,
             "drain: longest gap between passes %.3f ms, oldest message taken %.3f ms old; write "
-            "queue: %zu chunks, at most %zu waiting\n",
-            (double)max_gap / 1e6, (double)st.max_lag / 1e6, st.q.cap, st.q.high);
+            "queue: %zu chunks, at most %zu waiting; O_DIRECT: %s\n",
+            (double)max_gap / 1e6, (double)st.max_lag / 1e6, st.q.cap, st.q.high,
+            direct ? "yes" : "no");
   mcap_writer_free(st.w);
   if (st.q.q != NULL) {
     for (size_t i = 0; i < st.q.n; i++)
