@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -462,9 +463,13 @@ int mcap_writer_open(mcap_writer **wp, int fd, const struct mcap_writer_opts *op
     free(w);
     return -ENOMEM;
   }
-  /* O_DIRECT where the file system takes it, else the page cache. */
-  if (w->o.direct && wr_set_direct(fd, true) == 0)
-    w->direct = true;
+  /* O_DIRECT on a regular file whose file system takes it, else the page
+   * cache (on a pipe O_DIRECT would mean packet mode). */
+  if (w->o.direct) {
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && wr_set_direct(fd, true) == 0)
+      w->direct = true;
+  }
   if ((rv = wr_cur(w)) < 0 || (rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0 ||
       (rv = wr_rec_begin(w, 8 + pl + ll)) < 0)
     goto fail;

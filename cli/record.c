@@ -69,9 +69,10 @@ static void record_usage(FILE *f) {
           "                       (default 64M, K/M/G; at least one chunk): when the\n"
           "                       disk falls behind, a lossy recorder drops (and counts)\n"
           "                       messages, a reliable one makes the publishers wait\n"
-          "      --direct         write around the page cache (O_DIRECT), where the file\n"
-          "                       system allows it (else as without); a recorder that\n"
-          "                       is killed leaves the same file as without\n"
+          "      --no-direct      write through the page cache; by default the file is\n"
+          "                       written around it (O_DIRECT: less CPU per byte) when it\n"
+          "                       is a regular file whose file system allows it\n"
+          "      --direct         as by default, but say so when O_DIRECT is not possible\n"
           "  -d, --duration S     stop after S seconds\n"
           "  -n, --count N        stop after N messages (all topics together)\n"
           "      --reliable       subscribe reliably: publishers wait for the recorder,\n"
@@ -534,6 +535,7 @@ int cli_record(int argc, char **argv) {
                                            {"encoding", required_argument, NULL, 0x203},
                                            {"queue", required_argument, NULL, 0x204},
                                            {"direct", no_argument, NULL, 0x205},
+                                           {"no-direct", no_argument, NULL, 0x206},
                                            {"verbose", no_argument, NULL, 'v'},
                                            CLI_VERB_LONGOPTS};
   struct record_state st;
@@ -544,6 +546,7 @@ int cli_record(int argc, char **argv) {
   uint64_t count = 0, chunk = 0, queue = RECORD_QUEUE_DEFAULT, start, last_flush, last_source;
   uint64_t lost = 0, last_pass = 0, max_gap = 0;
   bool quiet = false, verbose = false, q_init = false, writer_started = false, direct = false;
+  bool direct_asked = false;
   pthread_t writer;
   struct pollfd *p = NULL;
   size_t pcap = 0;
@@ -556,6 +559,7 @@ int cli_record(int argc, char **argv) {
   wo.compression = MCAP_COMPRESS_ZSTD;
   wo.profile = "";
   wo.manual_chunks = true;
+  wo.direct = true;
   cli_bus_args_init(&ba);
   optind = 1;
   while ((c = getopt_long(argc, argv, "o:d:n:qvh", longopts, NULL)) != -1) {
@@ -601,7 +605,10 @@ int cli_record(int argc, char **argv) {
         return CLI_EXIT_USAGE;
       break;
     case 0x205:
-      wo.direct = true;
+      wo.direct = direct_asked = true;
+      break;
+    case 0x206:
+      wo.direct = direct_asked = false;
       break;
     case 'v':
       verbose = true;
@@ -636,8 +643,11 @@ int cli_record(int argc, char **argv) {
     cli_err(VERB, "cannot write %s: %s", out, shmbus_strerror(rv));
     goto out;
   }
-  if (wo.direct && !mcap_writer_direct(st.w) && !quiet)
-    cli_err(VERB, "the file system of %s refuses O_DIRECT: writing through the page cache", out);
+  if (direct_asked && wo.direct && !mcap_writer_direct(st.w) && !quiet)
+    cli_err(VERB,
+            "%s does not take O_DIRECT (not a regular file, or its file system refuses it): "
+            "writing through the page cache",
+            out);
   /* The queue holds whole chunks: queue / chunk size of them, at least one. */
   st.q.cap = (size_t)(queue / (wo.chunk_size != 0 ? wo.chunk_size : 4u << 20));
   if (st.q.cap < 1)
