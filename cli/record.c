@@ -15,7 +15,9 @@
  * queue is full drops what it drains until there is room, and counts each
  * message it drops. A recorder that is killed leaves the chunks written so
  * far: a file readable up to the last complete chunk, at most about a
- * second (plus the queue) behind. */
+ * second (plus the queue) behind. The file is written with O_DIRECT where
+ * possible (--no-direct: through the page cache; cli/mcap.h, docs/mcap.md),
+ * which keeps that bound. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
