@@ -58,7 +58,7 @@ struct rb_result {
   double cpu_s;
   uint64_t file_bytes;
   uint32_t slots;
-  bool direct; /* the recorder wrote with O_DIRECT (its -v line) */
+  bool direct;              /* the recorder wrote with O_DIRECT (its -v line) */
   double gap_ms, lag_ms;    /* the recorder's -v: longest gap between drains, oldest message */
   unsigned long long qfull; /* lost with the write queue full */
   long preempted;           /* the recorder's involuntary context switches */

@@ -574,8 +574,8 @@ Test(record, direct_recording_reads_back_byte_exact) {
   record_summary(&rec, &msgs, &lost);
   cr_assert_eq(msgs, 600);
   cr_assert_eq(lost, 0);
-  cr_assert_not_null(strstr(rec.err, work_takes_direct() ? "O_DIRECT: yes" : "O_DIRECT: no"),
-                     "%s", rec.err);
+  cr_assert_not_null(strstr(rec.err, work_takes_direct() ? "O_DIRECT: yes" : "O_DIRECT: no"), "%s",
+                     rec.err);
   {
     struct stat sb;
     cr_assert_eq(stat(file, &sb), 0);
