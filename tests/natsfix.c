@@ -137,8 +137,29 @@ static int nf_write_file(const char *path, const char *text) {
 
 /* Writes node i's configuration: its name, ports, store, and routes to
  * every node of the cluster (nats-server skips the route to itself). */
+/* Node i's server name: the private directory's name (unique on this
+ * host while the cluster lives) and the node's index, so readiness can
+ * tell our server from another's that took the port meanwhile. */
+#define NF_NAME_MAX 160
+static const char *nf_server_name(const struct natsfix_cluster *c, int i, char name[NF_NAME_MAX]) {
+  const char *base = strrchr(c->dir, '/');
+  snprintf(name, NF_NAME_MAX, "%s-n%d", base != NULL ? base + 1 : c->dir, i);
+  return name;
+}
+
+int natsfix_node_index(const struct natsfix_cluster *c, const char *server_name) {
+  char name[NF_NAME_MAX];
+  int i;
+
+  for (i = 0; server_name != NULL && i < c->nodes; i++)
+    if (strcmp(nf_server_name(c, i, name), server_name) == 0)
+      return i;
+  return -1;
+}
+
 static int nf_write_conf(struct natsfix_cluster *c, int i) {
   struct natsfix_node *n = &c->node[i];
+  char name[NF_NAME_MAX];
   char text[2048];
   size_t off = 0;
   int k;
@@ -150,7 +171,8 @@ static int nf_write_conf(struct natsfix_cluster *c, int i) {
       return -ENAMETOOLONG;                                                                        \
     off += (size_t)w_;                                                                             \
   } while (0)
-  NF_ADD("server_name: n%d\nlisten: 127.0.0.1:%u\nhttp: 127.0.0.1:%u\n", i, n->port, n->http_port);
+  NF_ADD("server_name: %s\nlisten: 127.0.0.1:%u\nhttp: 127.0.0.1:%u\n", nf_server_name(c, i, name),
+         n->port, n->http_port);
   if (c->jetstream)
     NF_ADD("jetstream {\n  store_dir: \"%s/n%d\"\n  max_memory_store: 256MB\n"
            "  max_file_store: 1GB\n}\n",
@@ -317,9 +339,33 @@ static int nf_route_peers(const struct natsfix_node *n, char *why, size_t whycap
   return nids;
 }
 
+/* Whether a JSON body has "key": "value" (the servers' own output: a
+ * plain search, spaces around the colon allowed). */
+static int nf_json_has(const char *body, const char *key, const char *value) {
+  char k[64];
+  const char *p;
+  size_t vl = strlen(value);
+
+  snprintf(k, sizeof(k), "\"%s\"", key);
+  for (p = strstr(body, k); p != NULL; p = strstr(p + 1, k)) {
+    const char *q = p + strlen(k);
+    while (*q == ' ')
+      q++;
+    if (*q++ != ':')
+      continue;
+    while (*q == ' ')
+      q++;
+    if (*q == '"' && strncmp(q + 1, value, vl) == 0 && q[1 + vl] == '"')
+      return 1;
+  }
+  return 0;
+}
+
 /* Whether node i is ready: 1 yes, 0 not yet (why in `why`). */
 static int nf_node_ready(struct natsfix_cluster *c, int i, int running, char *why, size_t whycap) {
   struct natsfix_node *n = &c->node[i];
+  char name[NF_NAME_MAX];
+  char big[16384];
   char body[4096];
   int st, peers;
 
@@ -330,6 +376,17 @@ static int nf_node_ready(struct natsfix_cluster *c, int i, int running, char *wh
   }
   if (st != 200) {
     snprintf(why, whycap, "/healthz answered %d: %.160s", st, body);
+    return 0;
+  }
+  /* The server on the port must be ours: another test's server may have
+   * taken a port between our pick and our server's bind (ours then exits). */
+  if ((st = nf_http_get(n, "/varz", big, sizeof(big))) != 200) {
+    snprintf(why, whycap, "/varz answered %d", st);
+    return 0;
+  }
+  nf_server_name(c, i, name);
+  if (nf_json_has(big, "server_name", name) == 0) {
+    snprintf(why, whycap, "the server on monitoring port %u is not %s", n->http_port, name);
     return 0;
   }
   if (running > 1) {

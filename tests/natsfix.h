@@ -53,6 +53,12 @@ struct natsfix_cluster {
  * logs went to stderr): -EINVAL (nodes out of range), -ENOENT (no
  * nats-server), -ETIMEDOUT (a node never got ready), -ECHILD (a node
  * exited), or a failed system call's code. */
+/* Node servers are named "<private dir's name>-n<i>" (unique on the
+ * host, so a node is never mistaken for another test's server on a port
+ * that was taken meanwhile). The index of the node a server name (a
+ * stream's leader, say) belongs to, or -1. */
+int natsfix_node_index(const struct natsfix_cluster *c, const char *server_name);
+
 int natsfix_cluster_start(struct natsfix_cluster *c, int nodes, bool jetstream);
 
 /* "nats://127.0.0.1:p1,nats://127.0.0.1:p2,..." for every node, running

@@ -123,7 +123,7 @@ static void nt_js_check(jsCtx *js, const char *stream, uint64_t seq, unsigned i,
   natsMsg_Destroy(m);
 }
 
-/* Node index of the stream's leader ("n<i>"), or -1. */
+/* Node index of the stream's leader, or -1. */
 static int nt_leader(jsCtx *js, const char *stream, int *replicas) {
   jsStreamInfo *si = NULL;
   jsErrCode jerr = 0;
@@ -132,7 +132,7 @@ static int nt_leader(jsCtx *js, const char *stream, int *replicas) {
 
   cr_assert_eq(s, NATS_OK, "stream info: %s (%d)", natsStatus_GetText(s), (int)jerr);
   if (si->Cluster != NULL && si->Cluster->Leader != NULL)
-    sscanf(si->Cluster->Leader, "n%d", &leader);
+    leader = natsfix_node_index(&nt_c, si->Cluster->Leader);
   if (replicas != NULL)
     *replicas = si->Cluster != NULL ? si->Cluster->ReplicasLen : 0;
   jsStreamInfo_Destroy(si);
