@@ -56,6 +56,17 @@ void shmbus__notify_set(struct shmbus__notify *n, uint32_t g, shmbus__event_hand
   }
   shmbus__fd_close(t->ev[g % n->per]);
   t->ev[g % n->per] = ev;
+  /* A new owner (or none) of record g has not been signalled on any
+   * ticket: the ticket remembered was signalled to the previous owner's
+   * event. Records are reused and their sleep tickets carry on, so a
+   * publisher that reads a backlog of events at once (a peer_join of a
+   * subscriber since gone, then the one of the sleeper that holds the
+   * record now) signals the sleeper's ticket through the stale event
+   * first; kept, that ticket would stop the signal through the new one,
+   * and the sleeper would sleep until the next sleep ticket (the lost
+   * wake-up of a late-joining subscriber; latewake_test). Tickets start
+   * at 1: 0 is never a sleep's. */
+  t->signalled[g % n->per] = 0;
 }
 
 bool shmbus__notify_table_empty(const struct shmbus__notify *n, uint32_t m) {

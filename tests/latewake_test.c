@@ -1,0 +1,221 @@
+/* The lost wake-up of a late-joining subscriber: a publisher that
+ * publishes and then never calls into the library again must still wake
+ * every subscriber that was asleep before its last message, although it
+ * may not have known that subscriber's eventfd when it published
+ * (docs/design.md, "Who knows whose eventfd; the lost wake-up").
+ *
+ * Each test starts its own shmbusd. Subscribers run in threads on buses of
+ * their own (a bus is used by one thread at a time); the publisher's bus is
+ * never processed by the test after the last message: only the library's
+ * own publish path and the daemon may deliver the wake-up. The tests never
+ * sleep to synchronise: they wait for a subscriber's sleeper bit in shared
+ * memory, and the daemon's test-only delay points widen the windows. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "bus.h"
+#include "daemonutil.h"
+#include "ring.h"
+#include "testutil.h"
+
+static struct du_daemon d;
+
+static void teardown(void) {
+  if (d.pid != 0)
+    du_stop(&d);
+}
+
+TestSuite(latewake, .fini = teardown, .timeout = 120);
+
+/* A subscriber in a thread: opens `topic` on a bus of its own, says so,
+ * and waits (blocking, one long timeout) for one message. */
+struct lw_sub {
+  const char *topic;
+  shmbus_bus *bus;
+  shmbus_sub *sub;
+  _Atomic int opened; /* 1: open, `index` valid; -1: failed (err) */
+  uint32_t index;     /* its global record index */
+  int err;
+  int rv;      /* the receive's result */
+  uint64_t v;  /* what it received */
+  int timeout; /* of the receive, ms */
+  uint64_t waited_ns; /* how long the receive took */
+};
+
+static void *lw_sub_main(void *arg) {
+  struct lw_sub *s = arg;
+  struct shmbus_bus_opts o;
+  uint64_t t0;
+  int rv;
+
+  du_opts(&d, &o);
+  if ((rv = shmbus_bus_open(&s->bus, &o)) < 0 ||
+      (rv = shmbus_sub_open(s->bus, s->topic, NULL, &s->sub)) < 0) {
+    s->err = rv;
+    atomic_store_explicit(&s->opened, -1, memory_order_release);
+    return NULL;
+  }
+  s->index = s->sub->ring.index;
+  /* Release: the test that sees `opened` sees `index`. */
+  atomic_store_explicit(&s->opened, 1, memory_order_release);
+  t0 = shmbus__clock_mono_ns();
+  s->rv = shmbus_sub_recv(s->sub, &s->v, sizeof(s->v), NULL, s->timeout);
+  s->waited_ns = shmbus__clock_mono_ns() - t0;
+  return NULL;
+}
+
+static void lw_sub_close(struct lw_sub *s) {
+  if (s->sub != NULL)
+    shmbus_sub_close(s->sub);
+  if (s->bus != NULL)
+    shmbus_bus_close(s->bus);
+}
+
+/* Waits (bounded, 30 s) until the subscriber's open returned. */
+static void lw_wait_opened(struct lw_sub *s) {
+  uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
+  int o;
+
+  while ((o = atomic_load_explicit(&s->opened, memory_order_acquire)) == 0) {
+    cr_assert_lt(shmbus__clock_mono_ns(), end, "the subscriber's open never returned");
+    sched_yield();
+  }
+  cr_assert_eq(o, 1, "subscriber open: %s", shmbus_strerror(s->err));
+}
+
+/* Waits (bounded, 30 s) until subscriber record g sleeps: its bit is set
+ * in the publisher's view. Reads shared memory only: the publisher's bus
+ * is not processed (its socket keeps what the daemon sent). */
+static void lw_wait_asleep(const shmbus_pub *pub, uint32_t g) {
+  uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
+
+  while (!shmbus__ring_sub_sleeping(&pub->h.region.ring, g)) {
+    cr_assert_lt(shmbus__clock_mono_ns(), end, "the subscriber never went to sleep");
+    sched_yield();
+  }
+}
+
+/* A backlog of peer events about a reused record. Subscribers come and go
+ * on record 0 while the publisher does not read its socket; then the late
+ * subscriber takes record 0 and sleeps, and the publisher publishes one
+ * message and never calls again. Its publish reads the whole backlog at
+ * once: the peer_join of a subscriber since gone comes first, with the
+ * sleeper's bit already set, so it signals the sleeper's ticket through
+ * that stale eventfd. Before the fix it remembered the ticket as
+ * signalled and never signalled the same ticket through the sleeper's own
+ * eventfd (the peer_join that came next): the sleeper slept until its
+ * timeout. Deterministic: nothing here races. */
+Test(latewake, a_sleeper_on_a_reused_record_is_woken_after_a_backlog_of_peer_events) {
+  struct shmbus_topic_opts to = {16, 64, 4, 2, false};
+  struct lw_sub s = {.topic = "lw/reused", .timeout = 20000};
+  struct shmbus_sub_stats st;
+  shmbus_bus *bp;
+  shmbus_bus *bc;
+  shmbus_pub *pub;
+  shmbus_sub *churn;
+  pthread_t th;
+  uint64_t v = 42;
+  unsigned i;
+
+  memset(&d, 0, sizeof(d));
+  du_start(&d);
+  bp = du_bus(&d);
+  cr_assert_eq(shmbus_pub_open(bp, s.topic, &to, &pub), 0);
+  bc = du_bus(&d);
+  for (i = 0; i < 3; i++) {
+    cr_assert_eq(shmbus_sub_open(bc, s.topic, NULL, &churn), 0, "churn %u", i);
+    cr_assert_eq(churn->ring.index, 0u, "the subscribers share record 0");
+    shmbus_sub_close(churn);
+  }
+  cr_assert_eq(pthread_create(&th, NULL, lw_sub_main, &s), 0);
+  lw_wait_opened(&s);
+  cr_assert_eq(s.index, 0u, "the late subscriber takes record 0 too");
+  lw_wait_asleep(pub, s.index);
+  cr_assert_eq(shmbus_pub_publish(pub, &v, sizeof(v)), 0);
+  /* From here on the publisher's bus is left alone. */
+  cr_assert_eq(pthread_join(th, NULL), 0);
+  cr_assert_eq(s.rv, (int)sizeof(v), "the sleeper was not woken: %s", shmbus_strerror(s.rv));
+  cr_assert_eq(s.v, v);
+  /* Woken by a signal, not found at the end of its timeout. */
+  shmbus_sub_stats(s.sub, &st);
+  cr_assert_geq(st.wakeups, 1, "the sleeper found the message only when its wait timed out");
+  lw_sub_close(&s);
+  shmbus_bus_close(bc);
+  shmbus_pub_close(pub);
+  shmbus_bus_close(bp);
+  du_stop(&d);
+  d.pid = 0;
+}
+
+/* A subscriber that joins while a publisher publishes flat out, and sleeps
+ * at once: the publisher stops right after the subscriber's open returned
+ * and a few more messages, and never calls again. Every peer_join is
+ * delayed (delay_peer_join), so the publisher reads its socket between the
+ * daemon's steps. Each round the subscriber must get a message. Before the
+ * fix the daemon moved the epoch before the peer_join too, and a publisher
+ * that read its socket between that move and the peer_join could publish
+ * its last message to a sleeper it did not know, with no later move of the
+ * epoch before that message. */
+#define LW_ROUNDS 40u
+
+struct lw_pub {
+  shmbus_pub *pub;
+  struct lw_sub *s;
+  uint64_t sent;
+  int err;
+};
+
+Test(latewake, a_publisher_that_stops_right_after_a_join_wakes_the_newcomer) {
+  struct shmbus_topic_opts to = {64, 64, 4, 2, false};
+  shmbus_bus *bp;
+  shmbus_pub *pub;
+  unsigned r;
+
+  memset(&d, 0, sizeof(d));
+  setenv("SHMBUSD_FAULT", "delay_peer_join:20", 1);
+  du_start(&d);
+  unsetenv("SHMBUSD_FAULT");
+  bp = du_bus(&d);
+  cr_assert_eq(shmbus_pub_open(bp, "lw/race", &to, &pub), 0);
+  for (r = 0; r < LW_ROUNDS; r++) {
+    struct lw_sub s = {.topic = "lw/race", .timeout = 20000};
+    pthread_t th;
+    uint64_t v = 0;
+    int o;
+    int k;
+
+    cr_assert_eq(pthread_create(&th, NULL, lw_sub_main, &s), 0);
+    /* Publish until the subscriber's open returned, then a few more. */
+    while ((o = atomic_load_explicit(&s.opened, memory_order_acquire)) == 0) {
+      cr_assert_eq(shmbus_pub_publish(pub, &v, sizeof(v)), 0);
+      v++;
+    }
+    cr_assert_eq(o, 1, "subscriber open: %s", shmbus_strerror(s.err));
+    for (k = 0; k < (int)(r % 4); k++) {
+      cr_assert_eq(shmbus_pub_publish(pub, &v, sizeof(v)), 0);
+      v++;
+    }
+    /* The publisher's bus is left alone until the subscriber has its
+     * message (or its 20 s timeout ran out). */
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_assert_eq(s.rv, (int)sizeof(uint64_t), "round %u: the newcomer was not woken: %s", r,
+                 shmbus_strerror(s.rv));
+    {
+      struct shmbus_sub_stats st;
+      shmbus_sub_stats(s.sub, &st);
+      /* A message found at once, or after a signal: never at the end of
+       * the timeout (the wait was at least 20 s then). */
+      cr_assert(st.wakeups > 0 || s.waited_ns < 10000000000u,
+                "round %u: the newcomer found the message only when its wait timed out", r);
+    }
+    lw_sub_close(&s);
+  }
+  shmbus_pub_close(pub);
+  shmbus_bus_close(bp);
+  du_stop(&d);
+  d.pid = 0;
+}
