@@ -73,20 +73,28 @@ void membership_join(struct server *srv, struct participant *p, uint32_t id,
   m.fds[1] = t->region.members[part->member].fd;
   m.nfds = 2;
   /* Existing members first: whatever the newcomer does once it has its
-   * reply, its peers can already wake it or be woken by it. The epochs
-   * move before the events too (and again after them), so whoever reads
-   * one of them also sees a new epoch; a participant that looked between
-   * the two bumps reads its socket again after the second. */
-  registry_bump_epoch(t);
+   * reply, its peers can already wake it or be woken by it. Then the
+   * epochs move (seq_cst), and only then does the newcomer get its reply:
+   * it can sleep (or wait for room) only after the increment, and a peer
+   * that loads its epoch after its next commit (or read) sees it and reads
+   * the peer_join on its socket (src/ring.c, "Peer epoch"). An increment
+   * before the events would be worthless: a peer that saw it and read its
+   * socket before they were sent would not read it again until the
+   * second increment, which may come after its last publish (the lost
+   * wake-up of a late-joining subscriber). A peer_join owed to a full
+   * socket is sent later by peers_flush, which increments and wakes. */
   for (q = t->parts; q != NULL; q = q->next)
     if (q != part && q->role != part->role)
       peers_send(q, SHMBUS__MSG_PEER_JOIN, part);
+  registry_bump_epoch(t);
   FAULT_POINT(FAULT_OPEN_BEFORE_REPLY);
   rv = participant_send(p, &m);
   shmbus__fd_close(data_fd);
   if (rv < 0)
     return; /* dead: the reaper releases the record */
   FAULT_POINT(FAULT_OPEN_AFTER_REPLY);
+  /* The newcomer's own peers; it waits for them before its open returns,
+   * and the second increment tells it of any owed to its full socket. */
   for (q = t->parts; q != NULL && !p->dead; q = q->next)
     if (q->role != part->role && shmbus__handle_ok(q->eventfd))
       peers_send(part, SHMBUS__MSG_PEER_JOIN, q);

@@ -100,8 +100,26 @@ bool peers_flush(struct participant *p) {
       part->peers_owed[i / 64] &= ~(UINT64_C(1) << (i % 64));
       sent = true;
     }
-    if (sent)
-      registry_bump_epoch(part->topic); /* its publishers look at their sockets */
+    if (sent) {
+      /* Its owner looks at its socket (seq_cst increment after the
+       * sends). A peer_join sent only now may come after the owner's last
+       * publish or read, and a newcomer may have gone to sleep (or to
+       * wait for room) in the meantime, announced to everybody but this
+       * owner: nothing would wake it until the owner calls again. So the
+       * daemon wakes the topic's sleepers (a publisher's events) or
+       * waiting publishers (a subscriber's) itself, after the increment:
+       * its loads are seq_cst, so either it sees the newcomer's bit, or
+       * the newcomer set it after the increment, and then an owner's
+       * commit it missed is followed by the owner's epoch load, which
+       * sees the increment, reads the socket and finds the peer_join
+       * (src/ring.c, "Peer epoch"). A spurious wake-up costs a sleeper a
+       * look at its slot; flushes happen only for slow readers. */
+      registry_bump_epoch(part->topic);
+      if (part->role == SHMBUS__ROLE_PUB)
+        registry_wake_sleepers(part->topic);
+      else
+        registry_wake_pub_waiters(part->topic);
+    }
     if (i < n) {
       clean = false;
       continue;

@@ -35,6 +35,15 @@ static int pub_after_commit(shmbus_pub *pub, int rv) {
    * are left to their timers (notify.c). */
   if (rv >= 0)
     pub->h.wake.seq = pub->ring.loan_seq;
+  /* The peer epoch again, after the seq_cst commit store (ring.c, "Peer
+   * epoch"): a subscriber that joined while we published and went to
+   * sleep without seeing this commit was announced to us before the
+   * epoch moved. One load of a line only the daemon writes; the socket is
+   * read (and every sleeper scanned) only when it moved. Without it, the
+   * last message of a burst could leave that sleeper asleep until we
+   * publish again. */
+  if (rv >= 0)
+    shmbus__handle_check_peers(&pub->h);
   if (rv == 1)
     shmbus__pub_wake_sleepers(pub);
   return rv < 0 ? rv : 0;

@@ -75,6 +75,25 @@
  * the woken subscriber ran and cleared its bit (25 scans per signal in a
  * profile). A forged epoch only concerns the forger's own uid.
  *
+ * Peer epoch. A publisher can only signal a sleeper whose eventfd it
+ * learnt from a peer_join on its socket, and reads its socket only when
+ * its own member file's `peer_epoch` moved. The daemon sends the
+ * peer_joins about a newcomer to the existing members, then increments
+ * the epoch (seq_cst RMW), and only then answers the newcomer, so a
+ * subscriber sleeps after the increment. A publisher loads the epoch
+ * (seq_cst) before each publish and again after its seq_cst commit store.
+ * A newcomer whose reload missed the commit set its bit before the commit
+ * in the total order, and after the increment (it had its answer): the
+ * load after the commit sees the increment, the publisher reads its
+ * socket and finds the peer_join (sent before it), then scans. Without
+ * the load after the commit, the last message of a burst could find the
+ * newcomer's bit without its eventfd (or not find it: another uid's
+ * member file comes with the peer_join) and nothing would retry. A
+ * peer_join the daemon owed to a full socket and sends later is followed
+ * by the same increment and by the daemon waking the topic's sleepers
+ * itself (daemon/peers.c): the publisher may have published for the last
+ * time before it came.
+ *
  * Wake thresholds. A subscriber may ask to be woken only once several
  * messages wait (shmbus_sub_opts.wake_after = K): before its new ticket it
  * stores `wake_seq` = cursor + K - 1 in its record (relaxed; 0 means "the
@@ -1196,13 +1215,20 @@ bool shmbus__ring_pub_waiting(const struct shmbus__ring *r, uint32_t i) {
 }
 
 bool shmbus__ring_peers_changed(const struct shmbus__ring *r, uint64_t *seen) {
-  /* Acquire: pairs with the daemon's release increment after it sent the
-   * peer messages; reading the socket afterwards finds them. */
+  /* seq_cst (at least acquire): pairs with the daemon's seq_cst increment
+   * after it sent the peer messages, so reading the socket afterwards
+   * finds them. seq_cst because a publisher also loads it after its
+   * seq_cst commit store (pub.c): a subscriber that went to sleep after
+   * the daemon's increment (it had its `opened` reply, sent after it) and
+   * whose reload missed the commit set its bit before the commit in the
+   * total order, so this load, after the commit, sees the increment
+   * (docs/design.md, "Who knows whose eventfd"). On x86 and arm64 it
+   * costs what an acquire load costs. */
   uint64_t e;
 
   if (r->ctrl == NULL)
     return false;
-  e = shmbus__load_acquire(&r->ctrl->peer_epoch);
+  e = shmbus__load_seq_cst(&r->ctrl->peer_epoch);
   if (e == *seen)
     return false;
   *seen = e;
@@ -1210,15 +1236,18 @@ bool shmbus__ring_peers_changed(const struct shmbus__ring *r, uint64_t *seen) {
 }
 
 uint64_t shmbus__ring_peer_epoch(const struct shmbus__ring *r) {
-  /* Acquire: as in shmbus__ring_peers_changed. */
-  return r->ctrl != NULL ? shmbus__load_acquire(&r->ctrl->peer_epoch) : 0;
+  /* seq_cst: as in shmbus__ring_peers_changed. */
+  return r->ctrl != NULL ? shmbus__load_seq_cst(&r->ctrl->peer_epoch) : 0;
 }
 
 void shmbus__ring_bump_peer_epoch(struct shmbus__ring *r, uint32_t m) {
-  /* Release: orders the peer messages the daemon queued before the new
-   * epoch; pairs with the acquire loads of shmbus__ring_peers_changed. */
+  /* seq_cst (a release at least): orders the peer messages the daemon
+   * queued before the new epoch, and pairs with the seq_cst loads of
+   * shmbus__ring_peers_changed; seq_cst so that it also has its place in
+   * the total order of the sleep protocol (a publisher's load after its
+   * commit, a sleeper's bit set after its `opened` reply). */
   if (m < r->n_members && r->members[m].hdr != NULL)
-    shmbus__fetch_add_release(&r->members[m].hdr->peer_epoch, 1);
+    shmbus__fetch_add_seq_cst(&r->members[m].hdr->peer_epoch, 1);
 }
 
 /* ---- what records say ------------------------------------------------ */

@@ -313,15 +313,17 @@ uint64_t shmbus__ring_sub_wake_seq(const struct shmbus__ring *ring, uint32_t g);
 struct shmbus__sub_rec *shmbus__ring_sub_rec(const struct shmbus__ring *ring, uint32_t g);
 
 /* Whether the own member header's peer_epoch moved since `*seen` (and records
- * the new value): the daemon sent peer_join/peer_leave messages. */
+ * the new value): the daemon sent peer_join/peer_leave messages. A seq_cst
+ * load: a publisher calls it after its commit too (ring.c, "Peer epoch"). */
 bool shmbus__ring_peers_changed(const struct shmbus__ring *ring, uint64_t *seen);
-/* The own member header's peer_epoch now (acquire: pairs with the daemon's
- * release increment; events sent before it are on the socket). 0 when the
- * view has no own member file. */
+/* The own member header's peer_epoch now (seq_cst, as above: events sent
+ * before the daemon's increment are on the socket). 0 when the view has
+ * no own member file. */
 uint64_t shmbus__ring_peer_epoch(const struct shmbus__ring *ring);
 /* Moves peer_epoch of member file m on (the daemon, after it queued
- * peer_join/peer_leave messages; release: pairs with the acquire loads
- * above). Nothing when m is not mapped. */
+ * peer_join/peer_leave messages; seq_cst: pairs with the loads above and
+ * takes its place in the sleep protocol's total order). Nothing when m is
+ * not mapped. */
 void shmbus__ring_bump_peer_epoch(struct shmbus__ring *ring, uint32_t m);
 
 /* ---- what records say, for the daemon's bookkeeping and statistics ----
