@@ -551,11 +551,12 @@ void registry_bump_epoch(struct registry_topic *t) {
   struct shmbus__ring *r = &t->region.ring;
   uint32_t m;
 
-  /* Release: orders the peer_join/peer_leave datagrams we queued before
-   * the new epoch; pairs with the acquire load in
-   * shmbus__ring_peers_changed, after which a participant reads its socket
-   * and finds them. Every member file: each participant watches its own
-   * uid's. */
+  /* seq_cst (shmbus__ring_bump_peer_epoch): orders the peer_join/
+   * peer_leave datagrams we queued before the new epoch; pairs with the
+   * seq_cst load in shmbus__ring_peers_changed, after which a participant
+   * reads its socket and finds them, and has its place in the sleep
+   * protocol's total order (src/ring.c, "Peer epoch"). Every member file:
+   * each participant watches its own uid's. */
   for (m = 0; m < r->n_members; m++)
     if (t->region.members[m].writable)
       shmbus__ring_bump_peer_epoch(r, m);
