@@ -9,7 +9,7 @@
  * never processed by the test after the last message: only the library's
  * own publish path and the daemon may deliver the wake-up. The tests never
  * sleep to synchronise: they wait for a subscriber's sleeper bit in shared
- * memory, and the daemon's test-only delay points widen the windows. */
+ * memory or for its open to return. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
@@ -151,23 +151,17 @@ Test(latewake, a_sleeper_on_a_reused_record_is_woken_after_a_backlog_of_peer_eve
   d.pid = 0;
 }
 
-/* A subscriber that joins while a publisher publishes flat out, and sleeps
- * at once: the publisher stops right after the subscriber's open returned
- * and a few more messages, and never calls again. Every peer_join is
- * delayed (delay_peer_join), so the publisher reads its socket between the
- * daemon's steps. Each round the subscriber must get a message. Before the
- * fix the daemon moved the epoch before the peer_join too, and a publisher
- * that read its socket between that move and the peer_join could publish
- * its last message to a sleeper it did not know, with no later move of the
- * epoch before that message. */
+/* A subscriber that joins while a publisher publishes flat out, with
+ * every peer_join delayed (delay_peer_join) so that the publisher reads
+ * its socket between the daemon's steps: the publisher stops right after
+ * the subscriber's open returned (and 0 to 3 more messages) and never
+ * calls again until the subscriber has a message. A smoke test of the
+ * order of announcements, epoch increment and answer (docs/design.md,
+ * "Who knows whose eventfd"): the window it guards (a publisher's last
+ * commit between a newcomer's sleep and the daemon's increment, under the
+ * old order) is too narrow to hit on demand, so this does not reproduce
+ * it deterministically; the argument in the design does the proving. */
 #define LW_ROUNDS 40u
-
-struct lw_pub {
-  shmbus_pub *pub;
-  struct lw_sub *s;
-  uint64_t sent;
-  int err;
-};
 
 Test(latewake, a_publisher_that_stops_right_after_a_join_wakes_the_newcomer) {
   struct shmbus_topic_opts to = {64, 64, 4, 2, false};
