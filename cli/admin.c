@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "host.h"
 
 /* Where shmbusd --system reads its rules (daemon/main.c). */
 #define CONFIG_SYSTEM_FILE "/etc/shmbus/shmbusd.conf"
@@ -143,7 +144,9 @@ int cli_config(int argc, char **argv) {
       {"uid", required_argument, NULL, 'u'},   {"gid", required_argument, NULL, 'g'},
       {"owner", required_argument, NULL, 'o'}, {"system", no_argument, NULL, 0x103},
       {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
-  struct config_cred cred = {cli_os_uid(), cli_os_gid(), NULL, 0};
+  struct config_cred cred = {cli_os_uid(), cli_os_gid(), NULL, 0, NULL};
+  struct host_peer self;
+  bool self_known = false, ids_given = false;
   uint32_t owner = cli_os_uid(), v;
   bool system = cli_global.system, owner_set = false;
   const char *file, *op = NULL, *topic = NULL;
@@ -158,11 +161,13 @@ int cli_config(int argc, char **argv) {
       if (!cli_parse_u32("config", "--uid", optarg, 0, UINT32_MAX - 1, &v))
         return CLI_EXIT_USAGE;
       cred.uid = v;
+      ids_given = true;
       break;
     case 'g':
       if (!cli_parse_u32("config", "--gid", optarg, 0, UINT32_MAX - 1, &v))
         return CLI_EXIT_USAGE;
       cred.gid = v;
+      ids_given = true;
       break;
     case 'o':
       if (!cli_parse_u32("config", "--owner", optarg, 0, UINT32_MAX - 1, &owner))
@@ -212,12 +217,22 @@ int cli_config(int argc, char **argv) {
          config_rule_count(cfg) == 1 ? "" : "s");
   rv = CLI_EXIT_OK;
   if (op != NULL) {
-    bool ok = config_check(cfg, topic, strcmp(op, "pub") == 0 ? CONFIG_OP_PUB : CONFIG_OP_SUB,
-                           &cred, why, sizeof(why));
+    bool ok;
+    /* Without --uid/--gid the requester is this process: where rules
+     * compare SIDs (Windows), its token's user and groups. */
+    memset(&self, 0, sizeof(self));
+    if (!ids_given && host_peer_self(&self) == 0) {
+      self_known = true;
+      cred.peer = &self;
+    }
+    ok = config_check(cfg, topic, strcmp(op, "pub") == 0 ? CONFIG_OP_PUB : CONFIG_OP_SUB, &cred,
+                      why, sizeof(why));
     printf("%s %s on \"%s\" for uid %u gid %u: decided by %s\n", ok ? "allow" : "deny", op, topic,
            (unsigned)cred.uid, (unsigned)cred.gid, why);
     rv = ok ? CLI_EXIT_OK : CLI_EXIT_ERROR;
   }
+  if (self_known)
+    host_peer_release(&self);
   config_free(cfg);
   return rv;
 }

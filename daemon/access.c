@@ -36,6 +36,7 @@ bool access_may(struct server *srv, struct participant *p, const char *topic, un
   cred.gid = host_peer_gid(&p->peer);
   cred.groups = p->groups;
   cred.ngroups = p->ngroups;
+  cred.peer = &p->peer;
   d = config_decide(srv->cfg, topic, op, &cred, why, whylen);
   if (d >= 0) {
     ok = d == 1;

@@ -21,7 +21,7 @@ enum config_who_kind { CONFIG_WHO_ANY, CONFIG_WHO_UID, CONFIG_WHO_GID };
 
 struct config_who {
   enum config_who_kind kind;
-  uint32_t id;
+  struct host_principal id; /* CONFIG_WHO_UID: a user; CONFIG_WHO_GID: a group */
 };
 
 struct config_rule {
@@ -219,42 +219,56 @@ static bool config_parse_id(const char *s, uint32_t *out) {
   return true;
 }
 
+/* Resolves a WHO's user or group (`what`, for the error) `name` with
+ * `resolve`. Returns 0 or -EINVAL with `err` set. */
+static int config_resolve(const char *what, const char *name,
+                          int (*resolve)(const char *, struct host_principal *),
+                          struct host_principal *p, char *err, size_t errlen) {
+  int rv = resolve(name, p);
+
+  if (rv == 0)
+    return 0;
+  if (rv == -EINVAL)
+    snprintf(err, errlen, "\"%s\" is not a %s (another kind of account, or a bad SID)", name, what);
+  else
+    snprintf(err, errlen, "unknown %s \"%s\"", what, name);
+  return -EINVAL;
+}
+
 /* Parses one WHO entry. Returns 0 or -EINVAL with `err` set. */
 static int config_parse_who(struct config *cfg, const char *tok, struct config_who *who, char *err,
                             size_t errlen) {
+  uint32_t id;
+
+  memset(who, 0, sizeof(*who));
   if (strcmp(tok, "*") == 0) {
     who->kind = CONFIG_WHO_ANY;
-    who->id = 0;
     return 0;
   }
   if (strncmp(tok, "uid:", 4) == 0) {
     who->kind = CONFIG_WHO_UID;
-    if (config_parse_id(tok + 4, &who->id))
-      return 0;
+    if (config_parse_id(tok + 4, &id)) {
+      if (host_principal_uid(id, &who->id) == 0)
+        return 0;
+      snprintf(err, errlen, "%s: this system names users by name or SID: use user:NAME", tok);
+      return -EINVAL;
+    }
   } else if (strncmp(tok, "gid:", 4) == 0) {
     who->kind = CONFIG_WHO_GID;
     cfg->uses_groups = true;
-    if (config_parse_id(tok + 4, &who->id))
-      return 0;
+    if (config_parse_id(tok + 4, &id)) {
+      if (host_principal_gid(id, &who->id) == 0)
+        return 0;
+      snprintf(err, errlen, "%s: this system names groups by name or SID: use group:NAME", tok);
+      return -EINVAL;
+    }
   } else if (strncmp(tok, "user:", 5) == 0) {
-    uint32_t uid;
-    if (host_user_id(tok + 5, &uid) == 0) {
-      who->kind = CONFIG_WHO_UID;
-      who->id = uid;
-      return 0;
-    }
-    snprintf(err, errlen, "unknown user \"%s\"", tok + 5);
-    return -EINVAL;
+    who->kind = CONFIG_WHO_UID;
+    return config_resolve("user", tok + 5, host_principal_user, &who->id, err, errlen);
   } else if (strncmp(tok, "group:", 6) == 0) {
-    uint32_t gid;
-    if (host_group_id(tok + 6, &gid) == 0) {
-      who->kind = CONFIG_WHO_GID;
-      who->id = gid;
-      cfg->uses_groups = true;
-      return 0;
-    }
-    snprintf(err, errlen, "unknown group \"%s\"", tok + 6);
-    return -EINVAL;
+    who->kind = CONFIG_WHO_GID;
+    cfg->uses_groups = true;
+    return config_resolve("group", tok + 6, host_principal_group, &who->id, err, errlen);
   }
   snprintf(err, errlen, "bad WHO \"%s\" (expected *, uid:N, gid:N, user:NAME or group:NAME)", tok);
   return -EINVAL;
@@ -458,7 +472,6 @@ static bool config_match(const struct config_rule *r, const char *const *tseg, c
 
 static bool config_who_matches(const struct config_rule *r, const struct config_cred *c) {
   size_t i;
-  size_t g;
 
   for (i = 0; i < r->nwho; i++) {
     const struct config_who *w = &r->who[i];
@@ -466,15 +479,12 @@ static bool config_who_matches(const struct config_rule *r, const struct config_
     case CONFIG_WHO_ANY:
       return true;
     case CONFIG_WHO_UID:
-      if ((uint32_t)c->uid == w->id)
+      if (host_principal_is_user(&w->id, c->uid, c->peer))
         return true;
       break;
     case CONFIG_WHO_GID:
-      if ((uint32_t)c->gid == w->id)
+      if (host_principal_has_member(&w->id, c->gid, c->groups, c->ngroups, c->peer))
         return true;
-      for (g = 0; g < c->ngroups; g++)
-        if ((uint32_t)c->groups[g] == w->id)
-          return true;
       break;
     }
   }

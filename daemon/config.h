@@ -13,7 +13,9 @@
  * PATTERN is a topic name whose segments may be `*` (exactly one segment)
  * or `**` (any number of segments, zero included). WHO is `*`, `uid:N`,
  * `gid:N`, `user:NAME` or `group:NAME`; names are resolved when the file is
- * loaded. `#` starts a comment. The first rule whose operation, pattern and
+ * loaded (on Windows to SIDs: NAME is an account name, `DOMAIN\name`, a
+ * well-known name or a SID string `S-1-...`; `uid:N` and `gid:N` are
+ * refused there). `#` starts a comment. The first rule whose operation, pattern and
  * one of whose WHO entries match decides; when none matches, the default
  * policy allows only the bus owner (the daemon's uid) and root.
  *
@@ -97,13 +99,20 @@ int config_limit_override(struct config *cfg, const char *arg, char *err, size_t
 /* The limits of a loaded config (the defaults where it sets none). */
 const struct config_limits *config_limits(const struct config *cfg);
 
+struct host_peer;
+
 /* Who asks: the peer identity of its connection (host_peer_get), plus the
- * groups of its user (host_user_groups). `groups` is borrowed for the call. */
+ * groups of its user (host_user_groups). `groups` and `peer` are borrowed
+ * for the call. The rules compare users and groups as the OS names them
+ * (host_principal_is_user, host_principal_has_member): Linux the numbers,
+ * Windows the SIDs of `peer` (NULL: no connection, no user or group rule
+ * matches there). */
 struct config_cred {
   uint32_t uid;
   uint32_t gid;
   const uint32_t *groups;
   size_t ngroups;
+  const struct host_peer *peer;
 };
 
 /* Loads `path`. Returns 0 with a new config in *out (free with

@@ -130,6 +130,7 @@ static void listener_accept_one(struct server *srv, host_sock_t sock) {
     log_notice("connection from pid %d uid %u refused: this is the per-user bus of uid %u",
                (int)host_peer_pid(&peer), (unsigned)host_peer_uid(&peer), (unsigned)srv->owner);
     listener_refuse(sock, SHMBUS_EDENIED, "this is a per-user bus of another user");
+    host_peer_release(&peer);
     return;
   }
   if ((rv = listener_admit(srv, &peer, text, sizeof(text))) < 0) {
@@ -137,16 +138,19 @@ static void listener_accept_one(struct server *srv, host_sock_t sock) {
                "connection from pid %d uid %u refused: %s", (int)host_peer_pid(&peer),
                (unsigned)host_peer_uid(&peer), text);
     listener_refuse(sock, rv, text);
+    host_peer_release(&peer);
     return;
   }
   if ((rv = participant_open(srv, sock, &peer, listener_on_participant, &p, text, sizeof(text))) <
       0) {
     listener_refuse(sock, rv, text);
+    host_peer_release(&peer);
     return;
   }
   timers_schedule_hello(srv);
-  log_debug("client %u connected: pid %d uid %u gid %u", p->id, (int)host_peer_pid(&peer),
-            (unsigned)host_peer_uid(&peer), (unsigned)host_peer_gid(&peer));
+  /* `peer` is the participant's now (p->peer): not released here. */
+  log_debug("client %u connected: pid %d uid %u gid %u", p->id, (int)host_peer_pid(&p->peer),
+            (unsigned)host_peer_uid(&p->peer), (unsigned)host_peer_gid(&p->peer));
 }
 
 static void listener_on_listen(shmbus__watch *h, int status, int events);

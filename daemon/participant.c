@@ -31,7 +31,7 @@ int participant_open(struct server *srv, host_sock_t sock, const struct host_pee
   }
   p->srv = srv;
   p->sock = sock;
-  p->peer = *peer;
+  p->peer = *peer; /* it owns the identity from here (participant.h) */
   p->uid = host_peer_uid(peer);
   p->on_event = on_event;
   p->accepted_ns = shmbus__clock_mono_ns();
@@ -94,6 +94,7 @@ static void participant_closed(uv_handle_t *h) {
    * reports a participant gone while its socket is still open. */
   p->srv->nparticipants--;
   host_sock_close(p->sock);
+  host_peer_release(&p->peer);
   free(p->groups);
   free(p);
 }

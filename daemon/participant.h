@@ -61,9 +61,10 @@ struct participant {
 
 /* Makes a participant for an accepted connection and starts watching it
  * for requests (`on_event` handles its socket's events). Returns 0 with
- * *out linked into the server, owning `sock` (dead already if its socket
- * could not be watched: the reaper closes it); or a negative code with a
- * sentence in `text`, and `sock` still the caller's. */
+ * *out linked into the server, owning `sock` and the identity `peer`
+ * holds (host_peer_release; dead already if its socket could not be
+ * watched: the reaper closes it); or a negative code with a sentence in
+ * `text`, and `sock` and `peer` still the caller's. */
 int participant_open(struct server *srv, host_sock_t sock, const struct host_peer *peer,
                      shmbus__watch_cb on_event, struct participant **out, char *text,
                      size_t textlen);

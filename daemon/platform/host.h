@@ -31,12 +31,12 @@
 /* Defines, per OS: host_sock_t (a socket handle; `int` on Linux),
  * HOST_SOCK_INVALID, host_event_t (a participant's wake-up event: an
  * eventfd on Linux), struct host_peer (who is at the other end of a
- * connection), struct host_lock (a held directory lock), struct host_ready
- * (the channel that tells whoever started the daemon that it is ready),
- * HOST_PATH_MAX (the longest socket path, with its NUL), and
- * HOST_PRINTF_FORMAT (the format archetype of the C library's printf, for
- * the log calls' checks). Callers use these types only through the calls
- * below. */
+ * connection), struct host_principal (a user or a group a rule names),
+ * struct host_lock (a held directory lock), struct host_ready (the channel
+ * that tells whoever started the daemon that it is ready), HOST_PATH_MAX
+ * (the longest socket path, with its NUL), and HOST_PRINTF_FORMAT (the
+ * format archetype of the C library's printf, for the log calls' checks).
+ * Callers use these types only through the calls below. */
 #include "host_impl.h"
 
 /* ---- the bus directory and its lock ----------------------------------- */
@@ -122,12 +122,23 @@ int host_sock_drained(host_sock_t sock);
 bool host_fd_nonblocking(host_event_t fd);
 
 /* The identity of the process at the other end of a connection, as the
- * kernel saw it when it connected (never what the peer claims). */
+ * kernel saw it when it connected (never what the peer claims). It may
+ * own memory (Windows: the token's groups): whoever holds it calls
+ * host_peer_release once, on one copy. */
 int host_peer_get(host_sock_t conn, struct host_peer *peer);
+
+/* This process's own identity, as host_peer_get would report it (for
+ * `shmbus config check`). Release it with host_peer_release. */
+int host_peer_self(struct host_peer *peer);
+
+/* Frees what a peer identity owns; safe on one zeroed by memset. */
+void host_peer_release(struct host_peer *peer);
 
 /* Accessors the rules and the log use. On Linux the user and group ids
  * are the peer's uid and gid; a system that names users otherwise (SIDs)
- * maps them to the numeric keys its user and group lookups below return. */
+ * maps them to the numeric keys its user and group lookups below return
+ * (Windows: the SID's relative id), which the log and the per-user counts
+ * use; the config's rules compare principals (below). */
 uint32_t host_peer_uid(const struct host_peer *peer);
 uint32_t host_peer_gid(const struct host_peer *peer);
 int32_t host_peer_pid(const struct host_peer *peer);
@@ -144,6 +155,38 @@ int host_user_groups(uint32_t uid, uint32_t gid, uint32_t **groups, size_t *ngro
  * -errno when the lookup failed. */
 int host_user_id(const char *name, uint32_t *uid);
 int host_group_id(const char *name, uint32_t *gid);
+
+/* ---- principals: users and groups as the config's rules name them ------ */
+
+/* A struct host_principal (host_impl.h) is one user or one group as a
+ * rule names it: a uid or gid on Linux, a SID on Windows (where a relative
+ * id alone would confuse accounts of two domains). It is plain data: it
+ * may be copied, and needs no release. */
+
+/* Resolves `user:NAME` and `group:NAME`: on Linux a name of the passwd or
+ * group database; on Windows an account name (`name`, `DOMAIN\name`, a
+ * well-known name such as `Everyone`) or a SID string (`S-1-5-...`).
+ * Return 0 with *p, -ENOENT when unknown, -EINVAL when the name is of the
+ * wrong kind (a group named as a user, or the reverse) or not a valid SID
+ * string, another -errno when the lookup failed. */
+int host_principal_user(const char *name, struct host_principal *p);
+int host_principal_group(const char *name, struct host_principal *p);
+
+/* Resolves `uid:N` and `gid:N`. Returns 0 with *p, or -ENOTSUP on a system
+ * that does not name users and groups by number (Windows). */
+int host_principal_uid(uint32_t uid, struct host_principal *p);
+int host_principal_gid(uint32_t gid, struct host_principal *p);
+
+/* Whether the requester is user `u`, or belongs to group `g`. The
+ * requester is given twice: as numbers (`uid`, primary `gid` and the
+ * supplementary `groups` host_user_groups returned), which Linux compares,
+ * and as the connection's identity `peer` (or host_peer_self's; NULL
+ * when there is none: then no user or group matches there), whose user
+ * SID and token groups Windows compares (only the groups that are enabled and not deny-only count). */
+bool host_principal_is_user(const struct host_principal *u, uint32_t uid,
+                            const struct host_peer *peer);
+bool host_principal_has_member(const struct host_principal *g, uint32_t gid, const uint32_t *groups,
+                               size_t ngroups, const struct host_peer *peer);
 
 /* ---- processes -------------------------------------------------------- */
 

@@ -3,14 +3,17 @@
  * and its lock held against another process, the pipe listener accepting
  * clients (each on an instance of its own) and telling who they are, the
  * ready signal through shmbus__daemon_spawn, liveness of processes, users
- * and the log. */
+ * and the log, and the config's rules naming users and groups by SID,
+ * matched against a real client's token. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <windows.h>
+#include <sddl.h>
 
+#include "config.h"
 #include "host.h"
 #include "platform/platform.h"
 #include "wintest.h"
@@ -232,10 +235,189 @@ static int test_users_and_log(void) {
   return WINTEST_PASS;
 }
 
+/* ---- rules by SID ------------------------------------------------------------ */
+
+/* Whether this process's token lists `sid_text` among its groups at all,
+ * and whether enabled and not deny-only (*usable). */
+static bool token_has_group(const char *sid_text, bool *usable) {
+  char buf[8192];
+  TOKEN_GROUPS *tg = (TOKEN_GROUPS *)(void *)buf;
+  PSID want = NULL;
+  HANDLE tok;
+  DWORD len, i;
+  bool found = false;
+
+  *usable = false;
+  if (!ConvertStringSidToSidA(sid_text, &want))
+    return false;
+  if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok)) {
+    if (GetTokenInformation(tok, TokenGroups, tg, sizeof(buf), &len))
+      for (i = 0; i < tg->GroupCount; i++)
+        if (EqualSid(tg->Groups[i].Sid, want)) {
+          found = true;
+          *usable = (tg->Groups[i].Attributes & SE_GROUP_ENABLED) != 0 &&
+                    (tg->Groups[i].Attributes & SE_GROUP_USE_FOR_DENY_ONLY) == 0;
+        }
+    CloseHandle(tok);
+  }
+  LocalFree(want);
+  return found;
+}
+
+/* Loads `text` as a config file; 0 with *cfg, or the error with `err`. */
+static int load_rules(const char *text, struct config **cfg, char *err, size_t errlen) {
+  char path[MAX_PATH];
+  FILE *f;
+  int rv;
+
+  temp_path(path, sizeof(path));
+  strcat(path, ".conf");
+  if ((f = fopen(path, "w")) == NULL)
+    return -EIO;
+  fputs(text, f);
+  fclose(f);
+  rv = config_load(path, host_self_uid(), cfg, err, errlen);
+  (void)DeleteFileA(path);
+  return rv;
+}
+
+/* Whether `cred` may do `op` on `topic` by a rule (1), is refused by one
+ * (0), or meets none (-1). */
+static int decide(const struct config *cfg, const char *topic, unsigned op,
+                  const struct config_cred *cred) {
+  char why[300];
+  return config_decide(cfg, topic, op, cred, why, sizeof(why));
+}
+
+static int test_rules_by_sid(void) {
+  char ep[MAX_PATH], err[512], args[MAX_PATH + 16], rules[4096], user[256], domain[256];
+  char *self_sid = NULL, *gsid;
+  const char *in_group = NULL, *out_group = NULL;
+  static const char *const maybe_in[] = {"S-1-1-0", "S-1-5-11", "S-1-5-32-545", "S-1-5-4"};
+  static const char *const maybe_out[] = {"S-1-5-32-551", "S-1-5-32-549", "S-1-5-32-548"};
+  struct host_peer peer, self;
+  struct config *cfg = NULL;
+  struct config_cred cred;
+  host_sock_t lst, conn;
+  SID_NAME_USE use;
+  DWORD pid, ulen = sizeof(user), dlen = sizeof(domain), off, glen;
+  HANDLE child;
+  bool replaced, usable, admin_usable;
+  unsigned i;
+  int rv;
+
+  /* A real client's identity, as the daemon takes it. */
+  temp_path(ep, sizeof(ep));
+  strcat(ep, "\\shmbusd.sock");
+  WT_CHECK((rv = host_listen(ep, false, &lst, &replaced, err, sizeof(err))) == 0, "listen: %d", rv);
+  snprintf(args, sizeof(args), "client %s", ep);
+  WT_CHECK((child = wintest_spawn(args, &pid)) != NULL, "spawn");
+  WT_CHECK(WaitForSingleObject(lst, LONG_MS) == WAIT_OBJECT_0, "the listener never woke");
+  WT_CHECK((rv = host_accept(lst, &conn)) == 0, "accept: %d", rv);
+  WT_CHECK((rv = host_peer_get(conn, &peer)) == 0, "peer: %d", rv);
+  {
+    shmbus__os_handle h[1];
+    char buf[16];
+    unsigned nh;
+    bool cut;
+    while ((rv = shmbus__sock_recv(conn, buf, sizeof(buf), h, 1, &nh, &cut)) == -EAGAIN)
+      WT_CHECK(shmbus__wait_readable(&conn, 1, LONG_MS) == 1, "no message");
+    WT_CHECK(shmbus__sock_send(conn, "ho", 2, NULL, 0) == 2, "ho");
+  }
+  WT_CHECK(wintest_join(child) == 0, "client failed");
+  host_sock_close(conn);
+  host_sock_close(lst);
+
+  WT_CHECK((rv = host_peer_self(&self)) == 0, "self: %d", rv);
+  WT_CHECK(self.sid_len == peer.sid_len && memcmp(self.sid, peer.sid, peer.sid_len) == 0,
+           "the client is not our user");
+  WT_CHECK(ConvertSidToStringSidA((PSID)peer.sid, &self_sid), "SID to string");
+  WT_CHECK(LookupAccountSidA(NULL, (PSID)peer.sid, user, &ulen, domain, &dlen, &use),
+           "account of %s", self_sid);
+  wintest_note("user %s\\%s, %s, %u groups that count:", domain, user, self_sid,
+               (unsigned)peer.ngroups);
+  for (off = 0; off + 8 <= peer.groups_len; off += glen) {
+    glen = GetLengthSid((PSID)(peer.groups + off));
+    if (ConvertSidToStringSidA((PSID)(peer.groups + off), &gsid)) {
+      wintest_note("  group %s", gsid);
+      LocalFree(gsid);
+    }
+  }
+  WT_CHECK(off == peer.groups_len && peer.ngroups > 0, "groups: %u bytes", peer.groups_len);
+  (void)token_has_group("S-1-5-32-544", &admin_usable);
+  wintest_note("Administrators (S-1-5-32-544) %s", admin_usable ? "counts" : "does not count");
+  for (i = 0; i < sizeof(maybe_in) / sizeof(maybe_in[0]) && in_group == NULL; i++)
+    if (token_has_group(maybe_in[i], &usable) && usable)
+      in_group = maybe_in[i];
+  for (i = 0; i < sizeof(maybe_out) / sizeof(maybe_out[0]) && out_group == NULL; i++)
+    if (!token_has_group(maybe_out[i], &usable))
+      out_group = maybe_out[i];
+  WT_CHECK(in_group != NULL && out_group != NULL, "no group to test with");
+  wintest_note("a group we are in: %s; one we are not in: %s", in_group, out_group);
+
+  /* The same relative id in another domain is another user. */
+  snprintf(rules, sizeof(rules),
+           "allow pub mine/sid user:%s\n"
+           "allow pub mine/name user:%s\n"
+           "allow pub mine/domain user:%s\\%s\n"
+           "allow pub other/rid user:S-1-5-21-1-2-3-%u\n"
+           "allow sub grp/in group:%s   # by SID\n"
+           "allow sub grp/out group:%s\n"
+           "deny sub grp/name group:Everyone\n",
+           self_sid, user, domain, user, (unsigned)peer.uid, in_group, out_group);
+  WT_CHECK((rv = load_rules(rules, &cfg, err, sizeof(err))) == 0, "load: %d %s", rv, err);
+  memset(&cred, 0, sizeof(cred));
+  cred.uid = host_peer_uid(&peer);
+  cred.peer = &peer;
+  WT_CHECK(decide(cfg, "mine/sid", CONFIG_OP_PUB, &cred) == 1, "our SID");
+  WT_CHECK(decide(cfg, "mine/name", CONFIG_OP_PUB, &cred) == 1, "our name");
+  WT_CHECK(decide(cfg, "mine/domain", CONFIG_OP_PUB, &cred) == 1, "DOMAIN\\name");
+  WT_CHECK(decide(cfg, "other/rid", CONFIG_OP_PUB, &cred) == -1, "our relative id elsewhere");
+  WT_CHECK(decide(cfg, "grp/in", CONFIG_OP_SUB, &cred) == 1, "a group of our token");
+  WT_CHECK(decide(cfg, "grp/out", CONFIG_OP_SUB, &cred) == -1, "a group not in our token");
+  if (token_has_group("S-1-1-0", &usable) && usable)
+    WT_CHECK(decide(cfg, "grp/name", CONFIG_OP_SUB, &cred) == 0, "Everyone by name");
+  /* Without a connection's identity, no user or group rule matches. */
+  cred.peer = NULL;
+  WT_CHECK(decide(cfg, "mine/sid", CONFIG_OP_PUB, &cred) == -1, "matched without an identity");
+  WT_CHECK(decide(cfg, "grp/in", CONFIG_OP_SUB, &cred) == -1, "matched without an identity");
+  config_free(cfg);
+
+  /* What the parser refuses, with a sentence. */
+  cfg = NULL;
+  WT_CHECK(load_rules("allow pub a user:shmbus-no-such-user\n", &cfg, err, sizeof(err)) ==
+                   -EINVAL &&
+               strstr(err, ":1: unknown user \"shmbus-no-such-user\"") != NULL,
+           "unknown user: %s", err);
+  WT_CHECK(load_rules("allow pub a group:shmbus-no-such-group\n", &cfg, err, sizeof(err)) ==
+                   -EINVAL &&
+               strstr(err, "unknown group") != NULL,
+           "unknown group: %s", err);
+  snprintf(rules, sizeof(rules), "# ours\nallow pub a group:%s\n", user);
+  WT_CHECK(load_rules(rules, &cfg, err, sizeof(err)) == -EINVAL && strstr(err, ":2: \"") != NULL &&
+               strstr(err, "is not a group") != NULL,
+           "a user as a group: %s", err);
+  WT_CHECK(load_rules("allow pub a user:S-1-x\n", &cfg, err, sizeof(err)) == -EINVAL &&
+               strstr(err, "is not a user") != NULL,
+           "a bad SID: %s", err);
+  WT_CHECK(load_rules("allow pub a uid:1000\n", &cfg, err, sizeof(err)) == -EINVAL &&
+               strstr(err, "use user:NAME") != NULL,
+           "uid:N: %s", err);
+  WT_CHECK(load_rules("allow pub a gid:545\n", &cfg, err, sizeof(err)) == -EINVAL &&
+               strstr(err, "use group:NAME") != NULL,
+           "gid:N: %s", err);
+  WT_CHECK(cfg == NULL, "a config from a bad file");
+  LocalFree(self_sid);
+  host_peer_release(&self);
+  host_peer_release(&peer);
+  host_peer_release(&peer); /* twice is harmless */
+  return WINTEST_PASS;
+}
+
 static const struct wintest tests[] = {
     {"dir_and_lock", test_dir_and_lock},   {"listen_accept", test_listen_accept},
     {"pid_gone", test_pid_gone},           {"ready_spawn", test_ready_spawn},
-    {"users_and_log", test_users_and_log},
+    {"users_and_log", test_users_and_log}, {"rules_by_sid", test_rules_by_sid},
 };
 
 int main(int argc, char **argv) {

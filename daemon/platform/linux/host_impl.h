@@ -27,6 +27,11 @@ struct host_peer {
   uint32_t gid;
 };
 
+/* A user or a group a rule names: its uid or gid. */
+struct host_principal {
+  uint32_t id;
+};
+
 /* An flock(2)ed file; fd -1 when none is held. */
 struct host_lock {
   int fd;

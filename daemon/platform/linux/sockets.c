@@ -145,6 +145,18 @@ int host_peer_get(host_sock_t conn, struct host_peer *peer) {
   return 0;
 }
 
+int host_peer_self(struct host_peer *peer) {
+  peer->pid = (int32_t)getpid();
+  peer->uid = (uint32_t)geteuid();
+  peer->gid = (uint32_t)getegid();
+  return 0;
+}
+
+void host_peer_release(struct host_peer *peer) {
+  /* A Linux peer owns nothing. */
+  (void)peer;
+}
+
 uint32_t host_peer_uid(const struct host_peer *peer) {
   return peer->uid;
 }

@@ -66,3 +66,40 @@ int host_group_id(const char *name, uint32_t *gid) {
   *gid = (uint32_t)gr->gr_gid;
   return 0;
 }
+
+int host_principal_user(const char *name, struct host_principal *p) {
+  return host_user_id(name, &p->id);
+}
+
+int host_principal_group(const char *name, struct host_principal *p) {
+  return host_group_id(name, &p->id);
+}
+
+int host_principal_uid(uint32_t uid, struct host_principal *p) {
+  p->id = uid;
+  return 0;
+}
+
+int host_principal_gid(uint32_t gid, struct host_principal *p) {
+  p->id = gid;
+  return 0;
+}
+
+bool host_principal_is_user(const struct host_principal *u, uint32_t uid,
+                            const struct host_peer *peer) {
+  (void)peer;
+  return uid == u->id;
+}
+
+bool host_principal_has_member(const struct host_principal *g, uint32_t gid, const uint32_t *groups,
+                               size_t ngroups, const struct host_peer *peer) {
+  size_t i;
+
+  (void)peer;
+  if (gid == g->id)
+    return true;
+  for (i = 0; i < ngroups; i++)
+    if (groups[i] == g->id)
+      return true;
+  return false;
+}

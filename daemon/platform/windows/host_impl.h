@@ -27,14 +27,26 @@ typedef void *host_event_t;
 #define HOST_PATH_MAX 260
 
 /* Who is at the other end of a connection: the process id the pipe gives
- * and the user of the token it captured when the client connected. Windows
- * names users by SID; `uid` is the SID's relative id (its last part), the
- * number the rules and the log use; `gid` is 0 (see users.c). */
+ * and the token it captured when the client connected: its user SID and
+ * its groups (only those enabled and not deny-only, as SIDs one after the
+ * other in `groups`, malloc'd: host_peer_release frees them). `uid` is the
+ * user SID's relative id (its last part), for the log and the per-user
+ * numbers; the rules compare SIDs (users.c). `gid` is 0. */
 struct host_peer {
   int32_t pid;
   uint32_t uid;
   uint32_t gid;
   uint8_t sid_len;
+  uint8_t sid[68];
+  uint32_t ngroups;
+  uint32_t groups_len; /* bytes in `groups` */
+  uint8_t *groups;
+};
+
+/* A user or a group a rule names: its SID (SECURITY_MAX_SID_SIZE bytes at
+ * most). */
+struct host_principal {
+  uint8_t len;
   uint8_t sid[68];
 };
 

@@ -14,6 +14,7 @@
  * the lock and the clients' check of who serves the pipe still hold). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <windows.h>
@@ -198,19 +199,146 @@ bool host_fd_nonblocking(host_event_t fd) {
   return true;
 }
 
-int host_peer_get(host_sock_t conn, struct host_peer *peer) {
-  struct shmbus__peer_id id;
+/* Fills peer's user and groups from token `tok`: the user SID (its
+ * relative id as `uid`) and the groups that count for the rules, those
+ * enabled and not deny-only, copied one after the other. */
+static int sockets_token_identity(HANDLE tok, struct host_peer *peer) {
+  union {
+    TOKEN_USER user;
+    char buf[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+  } u;
+  TOKEN_GROUPS *tg = NULL;
+  DWORD len = 0, i, sl, total = 0, n = 0;
+  uint8_t *blob = NULL;
+  PSID sid;
+
+  if (!GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len))
+    return shmbus__win_error(GetLastError());
+  sid = u.user.User.Sid;
+  if (!IsValidSid(sid) || (sl = GetLengthSid(sid)) > sizeof(peer->sid))
+    return -EPROTO;
+  memcpy(peer->sid, sid, sl);
+  peer->sid_len = (uint8_t)sl;
+  peer->uid = *GetSidSubAuthorityCount(sid) > 0
+                  ? (uint32_t)*GetSidSubAuthority(sid, *GetSidSubAuthorityCount(sid) - 1u)
+                  : 0;
+  /* The groups' size first, then the groups (a token's groups are fixed:
+   * one retry covers nothing changing). */
+  len = 0;
+  if (GetTokenInformation(tok, TokenGroups, NULL, 0, &len) ||
+      GetLastError() != ERROR_INSUFFICIENT_BUFFER || len == 0)
+    return GetLastError() == ERROR_INSUFFICIENT_BUFFER ? -EPROTO
+                                                       : shmbus__win_error(GetLastError());
+  if ((tg = malloc(len)) == NULL)
+    return -ENOMEM;
+  if (!GetTokenInformation(tok, TokenGroups, tg, len, &len)) {
+    free(tg);
+    return shmbus__win_error(GetLastError());
+  }
+  for (i = 0; i < tg->GroupCount; i++) {
+    DWORD a = tg->Groups[i].Attributes;
+    if ((a & SE_GROUP_ENABLED) == 0 || (a & SE_GROUP_USE_FOR_DENY_ONLY) != 0 ||
+        !IsValidSid(tg->Groups[i].Sid) || GetLengthSid(tg->Groups[i].Sid) > SECURITY_MAX_SID_SIZE)
+      continue;
+    total += GetLengthSid(tg->Groups[i].Sid);
+  }
+  if (total > 0 && (blob = malloc(total)) == NULL) {
+    free(tg);
+    return -ENOMEM;
+  }
+  total = 0;
+  for (i = 0; i < tg->GroupCount; i++) {
+    DWORD a = tg->Groups[i].Attributes;
+    if ((a & SE_GROUP_ENABLED) == 0 || (a & SE_GROUP_USE_FOR_DENY_ONLY) != 0 ||
+        !IsValidSid(tg->Groups[i].Sid) || GetLengthSid(tg->Groups[i].Sid) > SECURITY_MAX_SID_SIZE)
+      continue;
+    sl = GetLengthSid(tg->Groups[i].Sid);
+    memcpy(blob + total, tg->Groups[i].Sid, sl);
+    total += sl;
+    n++;
+  }
+  free(tg);
+  peer->groups = blob;
+  peer->groups_len = total;
+  peer->ngroups = n;
+  return 0;
+}
+
+/* The token of the client at the other end of `conn`, process `pid`: as
+ * the pipe captured it when Windows lets us impersonate (once the server
+ * has read from the pipe), else its process's (as shmbus__peer_identity
+ * does). */
+static int sockets_client_token(HANDLE conn, DWORD pid, HANDLE *tok) {
+  HANDLE proc;
+  DWORD err;
   int rv;
 
+  *tok = NULL;
+  if (ImpersonateNamedPipeClient(conn)) {
+    rv = OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, tok)
+             ? 0
+             : shmbus__win_error(GetLastError());
+    if (!RevertToSelf() && rv == 0)
+      rv = shmbus__win_error(GetLastError());
+    if (rv < 0 && *tok != NULL) {
+      CloseHandle(*tok);
+      *tok = NULL;
+    }
+    return rv;
+  }
+  if ((err = GetLastError()) != ERROR_CANNOT_IMPERSONATE)
+    return shmbus__win_error(err);
+  if ((proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid)) == NULL)
+    return shmbus__win_error(GetLastError());
+  rv = OpenProcessToken(proc, TOKEN_QUERY, tok) ? 0 : shmbus__win_error(GetLastError());
+  CloseHandle(proc);
+  return rv;
+}
+
+int host_peer_get(host_sock_t conn, struct host_peer *peer) {
+  struct shmbus__peer_id id;
+  HANDLE tok;
+  int rv;
+
+  memset(peer, 0, sizeof(*peer));
   if ((rv = shmbus__peer_identity(conn, &id)) < 0)
     return rv;
-  memset(peer, 0, sizeof(*peer));
+  if ((rv = sockets_client_token(conn, (DWORD)id.pid, &tok)) < 0)
+    return rv;
+  rv = sockets_token_identity(tok, peer);
+  CloseHandle(tok);
+  if (rv < 0)
+    return rv;
+  /* The groups must be the same user's as the identity: a process id
+   * reused between the two reads would give another's. */
+  if (peer->sid_len != id.sid_len || memcmp(peer->sid, id.sid, id.sid_len) != 0) {
+    host_peer_release(peer);
+    return -EACCES;
+  }
   peer->pid = id.pid;
   peer->uid = id.uid;
   peer->gid = id.gid;
-  peer->sid_len = id.sid_len;
-  memcpy(peer->sid, id.sid, id.sid_len);
   return 0;
+}
+
+int host_peer_self(struct host_peer *peer) {
+  HANDLE tok;
+  int rv;
+
+  memset(peer, 0, sizeof(*peer));
+  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+    return shmbus__win_error(GetLastError());
+  rv = sockets_token_identity(tok, peer);
+  CloseHandle(tok);
+  peer->pid = (int32_t)GetCurrentProcessId();
+  return rv;
+}
+
+void host_peer_release(struct host_peer *peer) {
+  free(peer->groups);
+  peer->groups = NULL;
+  peer->groups_len = 0;
+  peer->ngroups = 0;
 }
 
 uint32_t host_peer_uid(const struct host_peer *peer) {
