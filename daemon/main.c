@@ -37,7 +37,10 @@ struct main_ctx {
   uv_signal_t sig_term;
   uv_signal_t sig_int;
   uv_signal_t sig_hup;
-  int nsignals;          /* how many of the above are initialised */
+  int nsignals;     /* how many of the above are initialised */
+  host_sock_t stop; /* the stop request where there are no signals */
+  shmbus__watch stop_watch;
+  bool stop_init;
   uv_timer_t idle_timer; /* --idle-exit */
   bool idle_init;
   uint64_t idle_ms;    /* --idle-exit in milliseconds */
@@ -138,6 +141,8 @@ static void main_shutdown(struct main_ctx *ctx) {
   for (i = 0; i < ctx->nsignals; i++)
     if (!uv_is_closing((uv_handle_t *)sigs[i]))
       uv_close((uv_handle_t *)sigs[i], NULL);
+  if (ctx->stop_init && !uv_is_closing((uv_handle_t *)&ctx->stop_watch))
+    shmbus__watch_close(&ctx->stop_watch, NULL);
 }
 
 static void main_on_stop(struct server *srv) {
@@ -154,6 +159,40 @@ static void main_on_signal(uv_signal_t *h, int signum) {
   }
   log_notice("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
   main_shutdown(ctx);
+}
+
+static void main_on_stop_request(shmbus__watch *h, int status, int events) {
+  struct main_ctx *ctx = SHMBUS__WATCH_DATA(h);
+
+  (void)events;
+  if (status < 0)
+    log_err("the stop request: %s", uv_strerror(status));
+  else
+    log_notice("%s: shutting down", host_stop_reason());
+  main_shutdown(ctx);
+}
+
+/* The stop request where the system has no SIGTERM (host_stop_open),
+ * watched by the loop. */
+static int main_stop_request(struct main_ctx *ctx, const char *sock_path, bool system) {
+  char err[256];
+  int rv;
+
+  if ((rv = host_stop_open(sock_path, system, &ctx->stop, err, sizeof(err))) < 0) {
+    log_err("%s", err);
+    return rv;
+  }
+  if (ctx->stop == HOST_SOCK_INVALID)
+    return 0;
+  if ((rv = shmbus__watch_init(&ctx->loop, &ctx->stop_watch, ctx->stop)) < 0) {
+    log_err("cannot watch the stop request: %s", uv_strerror(rv));
+    return rv;
+  }
+  SHMBUS__WATCH_DATA(&ctx->stop_watch) = ctx;
+  ctx->stop_init = true;
+  if ((rv = shmbus__watch_start(&ctx->stop_watch, SHMBUS__WATCH_LEVEL, main_on_stop_request)) < 0)
+    log_err("cannot watch the stop request: %s", uv_strerror(rv));
+  return rv;
 }
 
 static int main_signals(struct main_ctx *ctx) {
@@ -192,6 +231,7 @@ int main(int argc, char **argv) {
   uint32_t owner;
   int rv;
 
+  ctx.stop = HOST_SOCK_INVALID;
   host_ready_none(&starter);
   host_ready_none(&detached);
   host_lock_none(&lock);
@@ -295,6 +335,11 @@ int main(int argc, char **argv) {
     (void)uv_run(&ctx.loop, UV_RUN_DEFAULT);
     goto done;
   }
+  if (main_stop_request(&ctx, sock_path, o.system) < 0) {
+    main_shutdown(&ctx);
+    (void)uv_run(&ctx.loop, UV_RUN_DEFAULT);
+    goto done;
+  }
   if (o.idle_exit > 0 && (rv = main_idle_start(&ctx, o.idle_exit)) < 0) {
     log_err("cannot start the idle timer: %s", uv_strerror(rv));
     main_shutdown(&ctx);
@@ -331,5 +376,6 @@ done:
   host_ready_close(&starter);
   host_lock_release(&lock); /* the file stays, harmless */
   log_close();
+  host_stop_close(ctx.stop); /* last: a closing console waits for it */
   return status;
 }

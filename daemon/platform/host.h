@@ -268,6 +268,33 @@ int host_daemonize(int fail_status, struct host_ready *ready);
  * daemon works without a supervisor, so callers only log it. */
 int host_notify_manager(const char *msg, char *err, size_t errlen);
 
+/* ---- stop requests that are not signals ------------------------------- */
+
+/* Where the system has no SIGTERM and SIGINT for the loop (Windows), the
+ * daemon is asked to stop through a handle the loop watches (level:
+ * ready until the daemon exits). host_stop_open makes it for the bus whose
+ * endpoint is `path`: on Windows a manual-reset event with a name derived
+ * from the endpoint (`Local\shmbus-stop-...`, `Global\` for the system
+ * bus) that only the daemon's user may set, also set by a console's
+ * Ctrl+C, Ctrl+Break, closing, logoff or shutdown. On Linux there is none:
+ * *stop is HOST_SOCK_INVALID and the signals do the job. Returns 0, or a
+ * negative code with a sentence in `err` (-EEXIST: the name exists, someone
+ * else's: the daemon does not start). */
+int host_stop_open(const char *path, bool system, host_sock_t *stop, char *err, size_t errlen);
+
+/* What asked to stop, for the log ("the stop event", "Ctrl+C", ...). */
+const char *host_stop_reason(void);
+
+/* Closes the stop handle once the daemon has shut down (a console that
+ * is closing waits for this); safe on HOST_SOCK_INVALID. */
+void host_stop_close(host_sock_t stop);
+
+/* Asks the daemon of the bus whose endpoint is `path` to stop through its
+ * stop handle (another process; `shmbus daemon stop` asks through the
+ * control protocol instead). Returns 0, -ENOENT when no daemon made one,
+ * -EACCES when it is not ours to set, -ENOTSUP where stops are signals. */
+int host_stop_request(const char *path, bool system);
+
 /* ---- the system log ---------------------------------------------------- */
 
 /* Levels, the same numbers as syslog's. */
