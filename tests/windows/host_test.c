@@ -327,6 +327,18 @@ static int test_rules_by_sid(void) {
   WT_CHECK(wintest_join(child) == 0, "client failed");
   host_sock_close(conn);
   host_sock_close(lst);
+  /* The identity holds the client's process: its end is seen through the
+   * handle, and its id still names it (not reused) until released. */
+  WT_CHECK(peer.process != NULL, "the client's process is not held");
+  WT_CHECK(WaitForSingleObject(peer.process, 0) == WAIT_OBJECT_0, "the ended client lives");
+  {
+    HANDLE again = OpenProcess(SYNCHRONIZE, FALSE, pid);
+    WT_CHECK(again != NULL, "the held client's id names nothing (%lu)",
+             (unsigned long)GetLastError());
+    WT_CHECK(WaitForSingleObject(again, 0) == WAIT_OBJECT_0, "its id names another process");
+    CloseHandle(again);
+  }
+  WT_CHECK(host_pid_gone(pid), "an ended client lives");
 
   WT_CHECK((rv = host_peer_self(&self)) == 0, "self: %d", rv);
   WT_CHECK(self.sid_len == peer.sid_len && memcmp(self.sid, peer.sid, peer.sid_len) == 0,
@@ -410,6 +422,7 @@ static int test_rules_by_sid(void) {
   LocalFree(self_sid);
   host_peer_release(&self);
   host_peer_release(&peer);
+  WT_CHECK(peer.process == NULL && peer.groups == NULL, "released");
   host_peer_release(&peer); /* twice is harmless */
   return WINTEST_PASS;
 }

@@ -29,7 +29,8 @@ typedef void *host_event_t;
 /* Who is at the other end of a connection: the process id the pipe gives
  * and the token it captured when the client connected: its user SID and
  * its groups (only those enabled and not deny-only, as SIDs one after the
- * other in `groups`, malloc'd: host_peer_release frees them). `uid` is the
+ * other in `groups`, malloc'd), and a handle of its process
+ * (host_peer_release frees and closes them). `uid` is the
  * user SID's relative id (its last part), for the log and the per-user
  * numbers; the rules compare SIDs (users.c). `gid` is 0. */
 struct host_peer {
@@ -41,6 +42,11 @@ struct host_peer {
   uint32_t ngroups;
   uint32_t groups_len; /* bytes in `groups` */
   uint8_t *groups;
+  /* The client's process (SYNCHRONIZE and query), held for the life of
+   * the connection so that its id names that process until then (the
+   * control channel's pull opens it by id); NULL when it may not be
+   * opened (another user's, at a higher integrity). */
+  void *process;
 };
 
 /* A user or a group a rule names: its SID (SECURITY_MAX_SID_SIZE bytes at

@@ -295,6 +295,33 @@ static int sockets_client_token(HANDLE conn, DWORD pid, HANDLE *tok) {
   return rv;
 }
 
+/* Opens the client's process and keeps it in `peer`: its id cannot name
+ * another process while the handle is open. Opened after the pipe gave
+ * the id, so the pipe is looked at again: if the client had ended in
+ * between (its end of the pipe closed with it), the id might already be
+ * another process's. A process we may not open (another user's, at a
+ * higher integrity) is not held. */
+static int sockets_hold_process(HANDLE conn, struct host_peer *peer) {
+  DWORD avail;
+  HANDLE h;
+
+  h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)peer->pid);
+  if (h == NULL) {
+    if (GetLastError() == ERROR_ACCESS_DENIED)
+      return 0;
+    host_peer_release(peer);
+    return -ECONNRESET; /* no such process: the client is gone */
+  }
+  if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0 ||
+      !PeekNamedPipe(conn, NULL, 0, NULL, &avail, NULL)) {
+    CloseHandle(h);
+    host_peer_release(peer);
+    return -ECONNRESET;
+  }
+  peer->process = h;
+  return 0;
+}
+
 int host_peer_get(host_sock_t conn, struct host_peer *peer) {
   struct shmbus__peer_id id;
   HANDLE tok;
@@ -318,7 +345,7 @@ int host_peer_get(host_sock_t conn, struct host_peer *peer) {
   peer->pid = id.pid;
   peer->uid = id.uid;
   peer->gid = id.gid;
-  return 0;
+  return sockets_hold_process(conn, peer);
 }
 
 int host_peer_self(struct host_peer *peer) {
@@ -335,6 +362,9 @@ int host_peer_self(struct host_peer *peer) {
 }
 
 void host_peer_release(struct host_peer *peer) {
+  if (peer->process != NULL)
+    CloseHandle(peer->process);
+  peer->process = NULL;
   free(peer->groups);
   peer->groups = NULL;
   peer->groups_len = 0;
