@@ -31,7 +31,18 @@ struct bridge_topic {
   uint64_t imported;       /* published on the local bus */
   uint64_t import_dropped; /* not published: a reliable local subscriber held the topic back */
   uint64_t import_too_big; /* larger than the local topic's slot size */
+  uint64_t import_dup;     /* --reliable: delivered again, already published here: dropped */
+  uint64_t resume_from;    /* --reliable export: the first seq to send (a restart) */
+  uint64_t *seen;          /* --reliable import: recent (origin, seq) keys, direct-mapped */
+  uv_poll_t *poll;         /* --reliable export: the subscriber's wake-up event */
+  void *buf;               /* --reliable export: one message (the slot size) */
+  size_t bufcap;
 };
+
+/* --reliable: messages the exporter has in flight at most (published to
+ * JetStream, not yet acknowledged); the local topics are held back (their
+ * subscribers stopped) while it is full, until half of it is free. */
+#define BRIDGE_JS_WINDOW 1024
 
 /* Counts of messages refused before they had a topic. */
 struct bridge_refused {
@@ -71,6 +82,24 @@ struct bridge {
   atomic_int nats_state; /* 0 connecting, 1 connected, 2 disconnected, 3 closed */
   atomic_llong rtt_us;   /* the last NATS round trip measured, -1 unknown */
   bool stopping;
+  /* --reliable (jetstream.c). */
+  jsCtx *js;
+  char stream[BRIDGE_SUBJECT_MAX];
+  atomic_llong js_inflight;  /* published, not yet acknowledged (or waiting for a resend) */
+  atomic_ullong js_acked;    /* acknowledged by the stream */
+  atomic_ullong js_dup;      /* of those, duplicates the stream had already (Nats-Msg-Id) */
+  atomic_ullong js_failed;   /* publish errors and timeouts (each sent again) */
+  atomic_ullong js_resent;   /* sends again */
+  atomic_ullong js_lost;     /* could not be kept for a resend (never expected) */
+  atomic_bool js_paused;     /* the local topics are held back */
+  uint64_t js_pauses;        /* times the window was full */
+  uint64_t js_redelivered;   /* import: deliveries the server says are not the first */
+  uv_mutex_t js_lock;        /* guards resend[] and resend_n */
+  bool js_lock_init;
+  natsMsg **resend, **resend_tmp;
+  size_t resend_n, resend_cap;
+  uv_async_t *js_wake;
+  uv_timer_t *js_timer;
 };
 
 /* ---- main.c: logging ---------------------------------------------------- */
@@ -101,6 +130,45 @@ void bridge_topics_free(struct bridge *b);
 int bridge_export_start(struct bridge *b);
 /* Stops: closes the watches and the subscribers. */
 void bridge_export_stop(struct bridge *b);
+
+/* --reliable: reads what waits on a topic while the window has room. */
+void bridge_export_drain(struct bridge_topic *t);
+
+/* ---- jetstream.c (--reliable) ------------------------------------------- */
+
+/* The stream's name without --stream: the prefix with each '.' as '_'. */
+void bridge_js_stream_name(const char *prefix, char *out, size_t cap);
+/* The JetStream context and the stream: bound with --stream (it must
+ * cover P.>), else found or created. Blocks (requests). Returns 0 or a
+ * negative code (logged). */
+int bridge_js_start(struct bridge *b);
+/* The loop's side of the exporter: the resend timer, the resume wake-up. */
+int bridge_js_loop_start(struct bridge *b);
+/* Publishes one local message to the stream (asynchronously, with its
+ * Nats-Msg-Id); holds the local topics back when the window is full.
+ * Returns 0 or -ENOMEM. */
+int bridge_js_export(struct bridge_topic *t, const void *data, size_t len,
+                     const struct shmbus_msg_info *info);
+void bridge_js_pause(struct bridge *b);
+/* libnats's acknowledgement handler (any thread). */
+void bridge_js_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure);
+/* Whether the stream holds a message of ours for the topic (a restarted
+ * exporter); then *from is the seq to send it again from: the last one
+ * stored, less a window (resends the server de-duplicates). Blocks (a
+ * request). */
+bool bridge_js_resume_from(struct bridge *b, const struct bridge_topic *t, uint64_t *from);
+/* Subscribes to the durable push consumer of `filter` (the k-th subject of
+ * the imports), created if missing. Returns 0 or a negative code (logged). */
+int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHandler cb, void *arg,
+                        natsSubscription **sub);
+/* Acknowledges a delivery (to its $JS.ACK reply subject); *redelivered
+ * says whether the server had delivered it before. Returns 0, -EBADMSG
+ * (no JetStream reply subject) or -EIO. */
+int bridge_js_ack(struct bridge *b, natsMsg *msg, bool *redelivered);
+/* Waits (bounded) for what is in flight, closes the loop's handles. */
+void bridge_js_stop(struct bridge *b);
+/* Frees the rest, after nats_CloseAndWait. */
+void bridge_js_free(struct bridge *b);
 
 /* ---- import.c ---------------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bridge.h"
 
@@ -31,6 +32,17 @@ static void export_on_msg(shmbus_sub *sub, const void *data, size_t len,
   /* What our importer brought in stays here. */
   if (t->pub != NULL && info->pub_id == shmbus_pub_id(t->pub)) {
     t->skipped_own++;
+    return;
+  }
+  if (b->o.reliable) {
+    /* A restarted exporter: what the stream has already (but a window,
+     * de-duplicated by the server) is not sent again. */
+    if (info->seq < t->resume_from)
+      return;
+    if (bridge_js_export(t, data, len, info) < 0)
+      t->export_failed++;
+    else
+      t->exported++;
     return;
   }
   if (natsMsg_Create(&m, t->subject, NULL, data, (int)len) != NATS_OK) {
@@ -62,6 +74,9 @@ static void export_on_error(shmbus_sub *sub, int code, void *arg) {
   bridge_log("export of \"%s\" stopped: %s", t->name, shmbus_strerror(code));
 }
 
+static int export_reliable_start(struct bridge *b, struct bridge_topic *t);
+static void export_reliable_stop(struct bridge_topic *t);
+
 static void export_subscribe(struct bridge *b, const char *name, bool late) {
   struct shmbus_sub_opts so;
   struct bridge_topic *t;
@@ -75,19 +90,108 @@ static void export_subscribe(struct bridge *b, const char *name, bool late) {
     return; /* matched by another pattern too */
   memset(&so, 0, sizeof(so));
   so.history = late ? EXPORT_WHOLE_RING : 0;
+  if (b->o.reliable) {
+    /* A reliable subscriber: the topic's publishers wait for the bridge
+     * (and so for JetStream's window) instead of overwriting. After a
+     * restart, from the first message the stream may not have. */
+    so.reliable = true;
+    if (bridge_js_resume_from(b, t, &t->resume_from)) {
+      so.history = EXPORT_WHOLE_RING;
+      bridge_log("\"%s\": the stream has it up to seq %" PRIu64 " at least; sending again from "
+                 "%" PRIu64 " (what the ring still holds)",
+                 name, t->resume_from + BRIDGE_JS_WINDOW - 1, t->resume_from);
+    }
+  }
   if ((rv = shmbus_sub_open(b->bus, name, &so, &t->sub)) < 0) {
     t->sub = NULL;
     bridge_log("cannot subscribe to \"%s\": %s", name, shmbus_strerror(rv));
     return;
   }
-  if ((rv = shmbus_uv_sub_start(t->sub, b->loop, export_on_msg, t)) < 0 ||
-      (rv = shmbus_uv_sub_on_error(t->sub, export_on_error)) < 0) {
+  if (b->o.reliable) {
+    if ((rv = export_reliable_start(b, t)) < 0) {
+      bridge_log("cannot read \"%s\" from the loop: %s", name, shmbus_strerror(rv));
+      export_reliable_stop(t);
+      shmbus_sub_close(t->sub);
+      t->sub = NULL;
+      return;
+    }
+  } else if ((rv = shmbus_uv_sub_start(t->sub, b->loop, export_on_msg, t)) < 0 ||
+             (rv = shmbus_uv_sub_on_error(t->sub, export_on_error)) < 0) {
     bridge_log("cannot read \"%s\" from the loop: %s", name, shmbus_strerror(rv));
     shmbus_sub_close(t->sub);
     t->sub = NULL;
     return;
   }
-  bridge_log("exporting \"%s\" to %s", name, t->subject);
+  bridge_log("exporting \"%s\" to %s%s", name, t->subject, b->o.reliable ? " (reliable)" : "");
+}
+
+/* --reliable: the topic is read here rather than by shmbus_uv_sub_start,
+ * so that reading can stop while JetStream's window is full and go on
+ * when it is not: what stays unread holds the topic's publishers back. */
+void bridge_export_drain(struct bridge_topic *t) {
+  struct bridge *b = t->b;
+  struct shmbus_msg_info info;
+  int rv;
+
+  while (t->sub != NULL && !b->stopping &&
+         !atomic_load_explicit(&b->js_paused, memory_order_acquire)) {
+    rv = shmbus_sub_try_recv(t->sub, t->buf, t->bufcap, &info);
+    if (rv == -EAGAIN) {
+      if ((rv = shmbus_sub_arm(t->sub)) == 1)
+        return; /* a publisher signals the event */
+      if (rv == 0)
+        continue;
+    }
+    if (rv < 0) {
+      bridge_log("export of \"%s\" stopped: %s", t->name, shmbus_strerror(rv));
+      (void)uv_poll_stop(t->poll);
+      return;
+    }
+    export_on_msg(t->sub, t->buf, (size_t)rv, &info, t);
+  }
+}
+
+static void export_on_poll(uv_poll_t *p, int status, int events) {
+  struct bridge_topic *t = p->data;
+  uint64_t v;
+
+  (void)events;
+  if (status < 0) {
+    bridge_log("export of \"%s\" stopped: %s", t->name, uv_strerror(status));
+    (void)uv_poll_stop(p);
+    return;
+  }
+  /* Reset the event (a non-blocking eventfd), then read. */
+  while (read(shmbus_sub_fd(t->sub), &v, sizeof(v)) > 0) {
+  }
+  bridge_export_drain(t);
+}
+
+/* Opens the reliable reading of t->sub. Returns 0 or a negative code. */
+static int export_reliable_start(struct bridge *b, struct bridge_topic *t) {
+  t->bufcap = shmbus_sub_max_size(t->sub);
+  if ((t->buf = malloc(t->bufcap > 0 ? t->bufcap : 1)) == NULL ||
+      (t->poll = calloc(1, sizeof(*t->poll))) == NULL)
+    return -ENOMEM;
+  if (uv_poll_init(b->loop, t->poll, shmbus_sub_fd(t->sub)) != 0) {
+    free(t->poll);
+    t->poll = NULL;
+    return -EIO;
+  }
+  t->poll->data = t;
+  if (uv_poll_start(t->poll, UV_READABLE, export_on_poll) != 0)
+    return -EIO;
+  bridge_export_drain(t);
+  return 0;
+}
+
+/* Closes what export_reliable_start opened (before the subscriber). */
+static void export_reliable_stop(struct bridge_topic *t) {
+  if (t->poll != NULL)
+    uv_close((uv_handle_t *)t->poll, (uv_close_cb)free);
+  t->poll = NULL;
+  free(t->buf);
+  t->buf = NULL;
 }
 
 static void export_unsubscribe(struct bridge *b, const char *name) {
@@ -98,6 +202,7 @@ static void export_unsubscribe(struct bridge *b, const char *name) {
     return;
   shmbus_sub_stats(t->sub, &st);
   t->export_lost += st.lost;
+  export_reliable_stop(t);
   shmbus_sub_close(t->sub);
   t->sub = NULL;
   bridge_log("\"%s\" went away: no longer exported", name);
@@ -156,6 +261,7 @@ void bridge_export_stop(struct bridge *b) {
       struct shmbus_sub_stats st;
       shmbus_sub_stats(t->sub, &st);
       t->export_lost += st.lost;
+      export_reliable_stop(t);
       shmbus_sub_close(t->sub);
       t->sub = NULL;
     }

@@ -27,7 +27,23 @@ struct bridge_import {
   size_t head, count;
   uint64_t dropped;
   bool closed; /* stopping: the handler drops what it gets */
+  bool held;   /* --reliable: the head message waits for room on its topic */
 };
+
+/* --reliable: (origin, seq) keys of the messages published here lately,
+ * per topic, direct-mapped by seq (a slot holds the last key of its seq
+ * modulo the size): a redelivery of one of the last IMPORT_SEEN messages
+ * of an origin's topic is recognised. */
+#define IMPORT_SEEN (1u << 15)
+
+static uint64_t import_key(const char *origin, uint64_t seq) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a of the origin, then the seq mixed in */
+
+  for (; *origin != '\0'; origin++)
+    h = (h ^ (unsigned char)*origin) * 1099511628211ull;
+  h ^= seq * 0x9e3779b97f4a7c15ull;
+  return h | 1; /* 0: an empty slot */
+}
 
 void bridge_import_queue_stats(struct bridge *b, size_t *queued, uint64_t *dropped) {
   struct bridge_import *imp = b->imp;
@@ -75,8 +91,10 @@ static bool import_matches(const struct bridge *b, const char *topic) {
   return false;
 }
 
-/* Checks one message and publishes it on the local bus. */
-static void import_one(struct bridge *b, natsMsg *msg) {
+/* Checks one message and publishes it on the local bus. Returns 1 when
+ * --reliable must hold it (the topic is full: try again when writable),
+ * else 0 (published, or refused and counted). */
+static int import_one(struct bridge *b, natsMsg *msg) {
   char topic[256];
   struct bridge_hdr h;
   struct bridge_topic *t;
@@ -87,19 +105,19 @@ static void import_one(struct bridge *b, natsMsg *msg) {
   if (bridge_topic_from_subject(b->o.prefix, natsMsg_GetSubject(msg), topic, sizeof(topic)) < 0 ||
       !import_matches(b, topic)) {
     b->refused.subject++;
-    return;
+    return 0;
   }
   if (bridge_hdr_get(msg, &h) < 0 || strcmp(h.topic, topic) != 0 || len < 0) {
     b->refused.headers++;
-    return;
+    return 0;
   }
   if (strcmp(h.origin, b->o.name) == 0) {
     b->refused.own++; /* what we exported, coming back */
-    return;
+    return 0;
   }
   if ((t = bridge_topic_get(b, topic)) == NULL) {
     b->refused.subject++;
-    return;
+    return 0;
   }
   if (t->pub == NULL) {
     if ((rv = shmbus_pub_open(b->bus, topic, NULL, &t->pub)) < 0) {
@@ -107,7 +125,7 @@ static void import_one(struct bridge *b, natsMsg *msg) {
       if (t->import_dropped++ == 0)
         bridge_log("cannot publish on \"%s\": %s (its messages are dropped)", topic,
                    shmbus_strerror(rv));
-      return;
+      return 0;
     }
     bridge_log("importing %s to \"%s\"", natsMsg_GetSubject(msg), topic);
   }
@@ -116,13 +134,83 @@ static void import_one(struct bridge *b, natsMsg *msg) {
       bridge_log("\"%s\": a message of %d bytes exceeds the topic's slot size %zu: dropped "
                  "(counted as too_big)",
                  topic, len, shmbus_pub_max_size(t->pub));
-    return;
+    return 0;
+  }
+  if (b->o.reliable) {
+    uint64_t key = import_key(h.origin, h.seq);
+    if (t->seen == NULL && (t->seen = calloc(IMPORT_SEEN, sizeof(*t->seen))) == NULL)
+      return 1; /* out of memory: later */
+    if (t->seen[h.seq % IMPORT_SEEN] == key) {
+      t->import_dup++;
+      return 0;
+    }
+    rv = shmbus_pub_publish(t->pub, data != NULL ? data : "", (size_t)len);
+    if (rv == SHMBUS_EFULL)
+      return 1;
+    if (rv < 0) {
+      t->import_dropped++;
+      return 0;
+    }
+    t->seen[h.seq % IMPORT_SEEN] = key;
+    t->imported++;
+    return 0;
   }
   rv = shmbus_pub_publish(t->pub, data != NULL ? data : "", (size_t)len);
   if (rv < 0)
     t->import_dropped++; /* SHMBUS_EFULL: a reliable local subscriber holds the topic back */
   else
     t->imported++;
+  return 0;
+}
+
+static void import_on_writable(shmbus_pub *pub, void *arg) {
+  struct bridge_import *imp = arg;
+
+  (void)pub;
+  imp->held = false;
+  (void)uv_async_send(imp->wake);
+}
+
+/* --reliable: in order, one at a time; the head message stays queued
+ * (unacknowledged) while its topic is full, and the rest waits behind it. */
+static void import_on_wake_reliable(struct bridge_import *imp) {
+  struct bridge *b = imp->b;
+  size_t n;
+
+  for (n = 0; n < IMPORT_BATCH && !imp->held && !b->stopping; n++) {
+    natsMsg *msg;
+    bool again = false;
+    uv_mutex_lock(&imp->lock);
+    msg = imp->count > 0 ? imp->ring[imp->head] : NULL;
+    uv_mutex_unlock(&imp->lock);
+    if (msg == NULL)
+      return;
+    if (import_one(b, msg) == 1) {
+      char topic[256];
+      struct bridge_topic *t;
+      imp->held = true;
+      if (bridge_topic_from_subject(b->o.prefix, natsMsg_GetSubject(msg), topic, sizeof(topic)) ==
+              0 &&
+          (t = bridge_topic_find(b, topic)) != NULL && t->pub != NULL &&
+          shmbus_uv_pub_on_writable(t->pub, b->loop, import_on_writable, imp) == 0)
+        return;
+      /* No writable callback (out of memory): the next delivery tries again. */
+      imp->held = false;
+      return;
+    }
+    /* Acknowledged only now that it is on the local bus (or refused). A
+     * lost acknowledgement means a redelivery, recognised as a duplicate. */
+    (void)bridge_js_ack(b, msg, &again);
+    if (again)
+      b->js_redelivered++;
+    uv_mutex_lock(&imp->lock);
+    imp->head = (imp->head + 1) % IMPORT_QUEUE_CAP;
+    imp->count--;
+    uv_mutex_unlock(&imp->lock);
+    natsMsg_Destroy(msg);
+  }
+  if (n == IMPORT_BATCH)
+    (void)uv_async_send(imp->wake); /* the rest on the next iteration */
 }
 
 static void import_on_wake(uv_async_t *a) {
@@ -131,6 +219,10 @@ static void import_on_wake(uv_async_t *a) {
   size_t n = 0, i;
   bool more;
 
+  if (imp->b->o.reliable) {
+    import_on_wake_reliable(imp);
+    return;
+  }
   uv_mutex_lock(&imp->lock);
   while (n < IMPORT_BATCH && imp->count > 0) {
     batch[n++] = imp->ring[imp->head];
@@ -197,7 +289,17 @@ int bridge_import_start(struct bridge *b) {
     }
     for (k = 0; k < n; k++) {
       natsSubscription *s = NULL;
-      natsStatus st = natsConnection_Subscribe(&s, b->nc, subj[k], import_on_nats, imp);
+      natsStatus st;
+      if (b->o.reliable) {
+        int rv = bridge_js_subscribe(b, subj[k], (int)imp->nsubs, import_on_nats, imp, &s);
+        if (rv < 0)
+          return rv;
+        (void)natsSubscription_SetPendingLimits(s, -1, -1);
+        imp->subs[imp->nsubs++] = s;
+        bridge_log("subscribed to %s for \"%s\" (reliable)", subj[k], b->o.imports[i]);
+        continue;
+      }
+      st = natsConnection_Subscribe(&s, b->nc, subj[k], import_on_nats, imp);
       if (st != NATS_OK) {
         bridge_log("cannot subscribe to %s: %s", subj[k], natsStatus_GetText(st));
         return -EIO;
@@ -220,6 +322,7 @@ void bridge_import_stop(struct bridge *b) {
   /* After Unsubscribe returns, no handler runs any more for that
    * subscription. */
   for (i = 0; i < imp->nsubs; i++) {
+    /* A bound JetStream subscription leaves its durable consumer alone. */
     (void)natsSubscription_Unsubscribe(imp->subs[i]);
     natsSubscription_Destroy(imp->subs[i]);
   }

@@ -56,9 +56,13 @@ static void bridge_usage(FILE *f) {
         "  --export PATTERN      export matching topics ('*' one segment, '**' any)\n"
         "  --import PATTERN      import matching subjects onto the local bus\n"
         "  --subject-prefix P    the subjects' prefix (default: shmbus)\n"
-        "  --reliable            through JetStream, nothing lost (not implemented yet)\n"
-        "  --stream NAME         with --reliable: bind to stream NAME\n"
-        "  --name NAME           this bridge's name, the origin of what it exports; it must\n"
+        "  --reliable            through JetStream: nothing lost, nothing twice; the\n"
+        "                        local topics are held back while the bridge is behind\n"
+        "  --stream NAME         with --reliable: bind to the existing stream NAME (it\n"
+        "                        must cover P.>); default: stream P with '.' as '_',\n"
+        "                        created when missing (replicated on up to 3 nodes)\n"
+        "  --name NAME           this bridge's name, the origin of what it exports and,\n"
+        "                        with --reliable, its durable consumer; it must\n"
         "                        differ between bridges on one NATS (default: host name)\n"
         "  --stats-interval S    print the stats every S seconds (always on SIGUSR1)\n"
         "  -h, --help            show this help\n"
@@ -128,6 +132,9 @@ static void bridge_stop(struct bridge_main *m, int code);
 static int bridge_start_paths(struct bridge_main *m) {
   int rv;
 
+  if (m->b.o.reliable &&
+      ((rv = bridge_js_start(&m->b)) < 0 || (rv = bridge_js_loop_start(&m->b)) < 0))
+    return rv;
   if ((rv = bridge_import_start(&m->b)) < 0 || (rv = bridge_export_start(&m->b)) < 0)
     return rv;
   m->started = true;
@@ -181,7 +188,9 @@ static int bridge_nats_options(struct bridge_main *m) {
     s = natsOptions_SetServers(m->nopts, (const char **)m->urls, m->nurls);
   if (s == NATS_OK)
     s = natsOptions_SetName(m->nopts, m->b.o.name);
-  if (s == NATS_OK)
+  /* Lossy: the connection runs on the loop. Reliable: on libnats's own
+   * threads, as JetStream's requests wait for their replies (jetstream.c). */
+  if (s == NATS_OK && !m->b.o.reliable)
     s = natsOptions_SetEventLoop(m->nopts, m->b.loop, natsLibuv_Attach, natsLibuv_Read,
                                  natsLibuv_Write, natsLibuv_Detach);
   if (s == NATS_OK)
@@ -405,8 +414,8 @@ static int bridge_parse(struct bridge_opts *o, int argc, char **argv, char *host
     fprintf(stderr, PROG ": --stream needs --reliable\n");
     return 2;
   }
-  if (o->reliable) {
-    fprintf(stderr, PROG ": --reliable (JetStream) is not implemented yet\n");
+  if (o->stream != NULL && (bridge_name_check(o->stream) < 0 || strlen(o->stream) > 32)) {
+    fprintf(stderr, PROG ": --stream \"%s\": 1 to 32 bytes of [A-Za-z0-9_-]\n", o->stream);
     return 2;
   }
   if (o->name == NULL) {
@@ -502,6 +511,7 @@ out:
     bridge_stats_print(&m.b);
   bridge_export_stop(&m.b);
   bridge_import_stop(&m.b);
+  bridge_js_stop(&m.b);
   if (m.b.nc != NULL) {
     atomic_store_explicit(&m.b.nats_state, NATS_CLOSED, memory_order_relaxed);
     natsConnection_Close(m.b.nc);
@@ -519,6 +529,7 @@ out:
   natsOptions_Destroy(m.nopts);
   (void)nats_CloseAndWait(5000);
   bridge_import_free(&m.b);
+  bridge_js_free(&m.b);
   (void)uv_run(&loop, UV_RUN_DEFAULT);
   bridge_topics_free(&m.b);
   (void)uv_loop_close(&loop);

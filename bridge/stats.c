@@ -5,7 +5,12 @@
  *     export_dropped=N imported=N import_dropped=N refused_subject=N
  *     refused_headers=N own_origin=N queue_dropped=N in_flight=N
  *   shmbus-bridge: stats: topic=NAME exported=N export_lost=N
- *     export_failed=N skipped_own=N imported=N import_dropped=N too_big=N */
+ *     export_failed=N skipped_own=N imported=N import_dropped=N too_big=N
+ * and with --reliable, after the totals line:
+ *   shmbus-bridge: stats: reliable stream=NAME in_flight=N acked=N
+ *     duplicates_acked=N failed=N resent=N lost=N window_full=N
+ *     redelivered=N duplicates_dropped=N
+ * (per topic, duplicates_dropped=N is added to its line). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,8 +59,10 @@ struct bridge_topic *bridge_topic_get(struct bridge *b, const char *name) {
 void bridge_topics_free(struct bridge *b) {
   size_t i;
 
-  for (i = 0; i < b->ntopics; i++)
+  for (i = 0; i < b->ntopics; i++) {
+    free(b->topics[i]->seen);
     free(b->topics[i]);
+  }
   free(b->topics);
   b->topics = NULL;
   b->ntopics = b->cap = 0;
@@ -93,14 +100,30 @@ void bridge_stats_print(struct bridge *b) {
           (long long)atomic_load_explicit(&b->rtt_us, memory_order_relaxed), b->ntopics, exported,
           edrop, imported, idrop, b->refused.subject, b->refused.headers, b->refused.own, qdrop,
           queued);
+  if (b->o.reliable) {
+    uint64_t dups = 0;
+    for (i = 0; i < b->ntopics; i++)
+      dups += b->topics[i]->import_dup;
+    fprintf(stderr,
+            "shmbus-bridge: stats: reliable stream=%s in_flight=%lld acked=%" PRIu64
+            " duplicates_acked=%" PRIu64 " failed=%" PRIu64 " resent=%" PRIu64 " lost=%" PRIu64
+            " window_full=%" PRIu64 " redelivered=%" PRIu64 " duplicates_dropped=%" PRIu64 "\n",
+            b->stream, (long long)atomic_load_explicit(&b->js_inflight, memory_order_relaxed),
+            (uint64_t)atomic_load_explicit(&b->js_acked, memory_order_relaxed),
+            (uint64_t)atomic_load_explicit(&b->js_dup, memory_order_relaxed),
+            (uint64_t)atomic_load_explicit(&b->js_failed, memory_order_relaxed),
+            (uint64_t)atomic_load_explicit(&b->js_resent, memory_order_relaxed),
+            (uint64_t)atomic_load_explicit(&b->js_lost, memory_order_relaxed), b->js_pauses,
+            b->js_redelivered, dups);
+  }
   for (i = 0; i < b->ntopics; i++) {
     const struct bridge_topic *t = b->topics[i];
     fprintf(stderr,
             "shmbus-bridge: stats: topic=%s exported=%" PRIu64 " export_lost=%" PRIu64
             " export_failed=%" PRIu64 " skipped_own=%" PRIu64 " imported=%" PRIu64
-            " import_dropped=%" PRIu64 " too_big=%" PRIu64 "\n",
+            " import_dropped=%" PRIu64 " too_big=%" PRIu64 " duplicates_dropped=%" PRIu64 "\n",
             t->name, t->exported, bridge_lost(t), t->export_failed, t->skipped_own, t->imported,
-            t->import_dropped, t->import_too_big);
+            t->import_dropped, t->import_too_big, t->import_dup);
   }
   fflush(stderr);
 }

@@ -1,0 +1,472 @@
+/* jetstream: --reliable (docs/bridge.md, "Delivery"). The stream (found,
+ * checked or created), the exporter's asynchronous publishes with a bounded
+ * window and their acknowledgements (libnats's threads), resends, and the
+ * importer's durable consumers. With --reliable the NATS connection runs
+ * on libnats's own threads (not the loop): JetStream's API calls are
+ * requests that wait for their reply, which a loop blocked in the call
+ * could not read. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge.h"
+
+/* How long JetStream API requests and a publish's acknowledgement wait, ms. */
+#define JS_WAIT_MS 5000
+/* The duplicate window of a stream the bridge creates, and the age it
+ * keeps messages for (ns). */
+#define JS_DUP_WINDOW_NS (120ll * 1000 * 1000 * 1000)
+#define JS_MAX_AGE_NS (24ll * 3600 * 1000 * 1000 * 1000)
+/* How often the loop resends what failed, ms. */
+#define JS_RESEND_MS 100
+/* Unacknowledged deliveries a consumer of the importer has at most, and
+ * how long the server waits for an acknowledgement before redelivering. */
+#define JS_MAX_ACK_PENDING 1024
+#define JS_ACK_WAIT_NS (30ll * 1000 * 1000 * 1000)
+
+static void js_resume(struct bridge *b);
+
+/* ---- the stream -------------------------------------------------------- */
+
+void bridge_js_stream_name(const char *prefix, char *out, size_t cap) {
+  size_t i;
+
+  snprintf(out, cap, "%s", prefix);
+  for (i = 0; out[i] != '\0'; i++)
+    if (out[i] == '.')
+      out[i] = '_';
+}
+
+/* Whether the subject filter `f` covers every subject "P.>" (P: prefix
+ * tokens). */
+static bool js_filter_covers(const char *f, const char *prefix) {
+  char fb[BRIDGE_SUBJECT_MAX], pb[BRIDGE_SUBJECT_MAX];
+  char *fs = NULL, *ps = NULL, *ft, *pt;
+
+  if (strlen(f) >= sizeof(fb) || strlen(prefix) >= sizeof(pb))
+    return false;
+  strcpy(fb, f);
+  strcpy(pb, prefix);
+  ft = strtok_r(fb, ".", &fs);
+  pt = strtok_r(pb, ".", &ps);
+  for (; ft != NULL; ft = strtok_r(NULL, ".", &fs), pt = pt != NULL ? strtok_r(NULL, ".", &ps) : NULL) {
+    if (strcmp(ft, ">") == 0)
+      return true; /* the rest, at least one token: P.> has one after P */
+    if (pt == NULL)
+      return false; /* a token of P.>'s wildcard part matched by less than '>' */
+    if (strcmp(ft, "*") != 0 && strcmp(ft, pt) != 0)
+      return false;
+  }
+  return false;
+}
+
+/* The stream's subjects cover P.>? */
+static bool js_stream_covers(const jsStreamInfo *si, const char *prefix) {
+  int i;
+
+  if (si == NULL || si->Config == NULL)
+    return false;
+  for (i = 0; i < si->Config->SubjectsLen; i++)
+    if (si->Config->Subjects[i] != NULL && js_filter_covers(si->Config->Subjects[i], prefix))
+      return true;
+  return false;
+}
+
+/* Binds to the stream if it exists: NATS_OK (it covers the subjects),
+ * NATS_INVALID_ARG (it does not: logged), or the lookup's status
+ * (NATS_NOT_FOUND...). */
+static natsStatus js_stream_bind(struct bridge *b, const char *subj, jsErrCode *ec) {
+  jsStreamInfo *si = NULL;
+  natsStatus s = js_GetStreamInfo(&si, b->js, b->stream, NULL, ec);
+  bool ok;
+  int r;
+
+  if (s != NATS_OK)
+    return s;
+  ok = js_stream_covers(si, b->o.prefix);
+  r = si->Config != NULL ? (int)si->Config->Replicas : 0;
+  jsStreamInfo_Destroy(si);
+  if (!ok) {
+    bridge_log("JetStream: stream %s does not cover %s: give it that subject, or another "
+               "--stream or --subject-prefix",
+               b->stream, subj);
+    return NATS_INVALID_ARG;
+  }
+  bridge_log("JetStream: stream %s (%d replicas) covers %s", b->stream, r, subj);
+  return NATS_OK;
+}
+
+int bridge_js_start(struct bridge *b) {
+  jsOptions jo;
+  jsStreamInfo *si = NULL;
+  jsErrCode ec = 0;
+  natsStatus s;
+  char subj[BRIDGE_SUBJECT_MAX + 2];
+
+  if (jsOptions_Init(&jo) != NATS_OK)
+    return -ENOMEM;
+  jo.Wait = JS_WAIT_MS;
+  jo.PublishAsync.AckHandler = bridge_js_on_ack;
+  jo.PublishAsync.AckHandlerClosure = b;
+  if ((s = natsConnection_JetStream(&b->js, b->nc, &jo)) != NATS_OK) {
+    bridge_log("JetStream: %s", natsStatus_GetText(s));
+    return -EIO;
+  }
+  if (b->o.stream != NULL)
+    snprintf(b->stream, sizeof(b->stream), "%s", b->o.stream);
+  else
+    bridge_js_stream_name(b->o.prefix, b->stream, sizeof(b->stream));
+  snprintf(subj, sizeof(subj), "%s.>", b->o.prefix);
+  s = js_stream_bind(b, subj, &ec);
+  if (s == NATS_OK)
+    return 0;
+  if (s == NATS_INVALID_ARG)
+    return -EINVAL;
+  if (s != NATS_NOT_FOUND) {
+    bridge_log("JetStream: stream %s: %s (error %d)", b->stream, natsStatus_GetText(s), (int)ec);
+    return -EIO;
+  }
+  if (b->o.stream != NULL) {
+    bridge_log("JetStream: stream %s not found (--stream binds to an existing stream)", b->stream);
+    return -ENOENT;
+  }
+  /* Replicated on as many nodes as the cluster has, 3 at most: try 3,
+   * then fewer while the server says there are not enough. */
+  for (int r = 3; r >= 1; r--) {
+    jsStreamConfig cfg;
+    const char *subjects[1] = {subj};
+    if (jsStreamConfig_Init(&cfg) != NATS_OK)
+      return -ENOMEM;
+    cfg.Name = b->stream;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = r;
+    cfg.Duplicates = JS_DUP_WINDOW_NS;
+    cfg.MaxAge = JS_MAX_AGE_NS;
+    si = NULL;
+    ec = 0;
+    s = js_AddStream(&si, b->js, &cfg, NULL, &ec);
+    jsStreamInfo_Destroy(si);
+    if (s == NATS_OK) {
+      bridge_log("JetStream: created stream %s for %s, %d replicas, file storage", b->stream, subj,
+                 r);
+      return 0;
+    }
+    /* Another bridge may have created it meanwhile. */
+    if ((s = js_stream_bind(b, subj, &ec)) == NATS_OK)
+      return 0;
+    if (s == NATS_INVALID_ARG)
+      return -EINVAL;
+    if (r > 1)
+      bridge_log("JetStream: stream %s with %d replicas: %s (error %d); trying fewer", b->stream,
+                 r, nats_GetLastError(NULL), (int)ec);
+  }
+  bridge_log("JetStream: cannot create stream %s: %s", b->stream, nats_GetLastError(NULL));
+  return -EIO;
+}
+
+/* ---- export ------------------------------------------------------------ */
+
+/* libnats's thread: the server's answer to one publish. */
+void bridge_js_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
+  struct bridge *b = closure;
+  long long inflight;
+
+  (void)js;
+  if (pa == NULL || pae != NULL) {
+    /* Sent again by the loop (the same Nats-Msg-Id): still in flight. */
+    uv_mutex_lock(&b->js_lock);
+    if (b->resend_n < b->resend_cap) {
+      b->resend[b->resend_n++] = msg;
+      msg = NULL;
+    }
+    uv_mutex_unlock(&b->js_lock);
+    atomic_fetch_add_explicit(&b->js_failed, 1, memory_order_relaxed);
+    if (msg != NULL) {
+      /* Cannot happen (the queue holds the whole window); counted lost. */
+      atomic_fetch_sub_explicit(&b->js_inflight, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&b->js_lost, 1, memory_order_relaxed);
+      natsMsg_Destroy(msg);
+    }
+    return;
+  }
+  if (pa->Duplicate)
+    atomic_fetch_add_explicit(&b->js_dup, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&b->js_acked, 1, memory_order_relaxed);
+  inflight = atomic_fetch_sub_explicit(&b->js_inflight, 1, memory_order_acq_rel) - 1;
+  natsMsg_Destroy(msg);
+  /* The loop resumes the local topics once half the window is free. */
+  if (inflight == BRIDGE_JS_WINDOW / 2 && atomic_load_explicit(&b->js_paused, memory_order_acquire))
+    (void)uv_async_send(b->js_wake);
+}
+
+/* Publishes `m` (taking it), or queues it for a resend. */
+static void js_send(struct bridge *b, natsMsg *m) {
+  jsPubOptions po;
+  natsStatus s;
+
+  (void)jsPubOptions_Init(&po);
+  po.MaxWait = JS_WAIT_MS;
+  s = js_PublishMsgAsync(b->js, &m, &po);
+  if (s == NATS_OK)
+    return;
+  atomic_fetch_add_explicit(&b->js_failed, 1, memory_order_relaxed);
+  uv_mutex_lock(&b->js_lock);
+  if (b->resend_n < b->resend_cap) {
+    b->resend[b->resend_n++] = m; /* always room: every message in flight fits */
+    m = NULL;
+  }
+  uv_mutex_unlock(&b->js_lock);
+  if (m != NULL) {
+    atomic_fetch_sub_explicit(&b->js_inflight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->js_lost, 1, memory_order_relaxed);
+    natsMsg_Destroy(m);
+  }
+}
+
+int bridge_js_export(struct bridge_topic *t, const void *data, size_t len,
+                     const struct shmbus_msg_info *info) {
+  struct bridge *b = t->b;
+  struct bridge_hdr h;
+  char id[BRIDGE_NAME_MAX + 300];
+  natsMsg *m = NULL;
+
+  if (natsMsg_Create(&m, t->subject, NULL, data, (int)len) != NATS_OK)
+    return -ENOMEM;
+  memset(&h, 0, sizeof(h));
+  strcpy(h.origin, b->o.name);
+  strcpy(h.topic, t->name);
+  h.seq = info->seq;
+  h.ts_ns = info->ts_ns;
+  snprintf(id, sizeof(id), "%s/%s/%" PRIu64, b->o.name, t->name, info->seq);
+  if (bridge_hdr_set(m, &h, id) < 0) {
+    natsMsg_Destroy(m);
+    return -ENOMEM;
+  }
+  if (atomic_fetch_add_explicit(&b->js_inflight, 1, memory_order_acq_rel) + 1 >=
+      BRIDGE_JS_WINDOW)
+    bridge_js_pause(b);
+  js_send(b, m);
+  return 0;
+}
+
+void bridge_js_pause(struct bridge *b) {
+  if (atomic_load_explicit(&b->js_paused, memory_order_relaxed))
+    return;
+  /* The readers (bridge_export_drain) stop at the flag. */
+  atomic_store_explicit(&b->js_paused, true, memory_order_release);
+  b->js_pauses++;
+  /* An acknowledgement may have come before the flag was seen. */
+  if (atomic_load_explicit(&b->js_inflight, memory_order_acquire) <= BRIDGE_JS_WINDOW / 2)
+    (void)uv_async_send(b->js_wake);
+}
+
+static void js_resume(struct bridge *b) {
+  size_t i;
+
+  if (!atomic_load_explicit(&b->js_paused, memory_order_acquire) || b->stopping ||
+      atomic_load_explicit(&b->js_inflight, memory_order_acquire) > BRIDGE_JS_WINDOW / 2)
+    return;
+  atomic_store_explicit(&b->js_paused, false, memory_order_release);
+  for (i = 0; i < b->ntopics; i++)
+    if (b->topics[i]->sub != NULL)
+      bridge_export_drain(b->topics[i]);
+}
+
+static void js_on_wake(uv_async_t *a) {
+  js_resume(a->data);
+}
+
+/* The loop: resends what failed, then resumes if the window allows. */
+static void js_on_timer(uv_timer_t *tm) {
+  struct bridge *b = tm->data;
+  natsMsg **batch;
+  size_t n, i;
+
+  if (b->stopping)
+    return;
+  uv_mutex_lock(&b->js_lock);
+  n = b->resend_n;
+  batch = b->resend_tmp;
+  memcpy(batch, b->resend, n * sizeof(*batch));
+  b->resend_n = 0;
+  uv_mutex_unlock(&b->js_lock);
+  for (i = 0; i < n; i++) {
+    atomic_fetch_add_explicit(&b->js_resent, 1, memory_order_relaxed);
+    js_send(b, batch[i]);
+  }
+  js_resume(b);
+}
+
+int bridge_js_loop_start(struct bridge *b) {
+  /* Every message in flight may wait for a resend at once, plus those the
+   * ack handler queues while the loop swaps the queue. */
+  b->resend_cap = 2 * BRIDGE_JS_WINDOW + 16;
+  if ((b->resend = calloc(b->resend_cap, sizeof(*b->resend))) == NULL ||
+      (b->resend_tmp = calloc(b->resend_cap, sizeof(*b->resend_tmp))) == NULL ||
+      (b->js_wake = calloc(1, sizeof(*b->js_wake))) == NULL ||
+      (b->js_timer = calloc(1, sizeof(*b->js_timer))) == NULL)
+    return -ENOMEM;
+  if (uv_mutex_init(&b->js_lock) != 0)
+    return -ENOMEM;
+  b->js_lock_init = true;
+  if (uv_async_init(b->loop, b->js_wake, js_on_wake) != 0)
+    return -ENOMEM;
+  b->js_wake->data = b;
+  uv_unref((uv_handle_t *)b->js_wake);
+  if (uv_timer_init(b->loop, b->js_timer) != 0) {
+    free(b->js_timer);
+    b->js_timer = NULL;
+    return -ENOMEM;
+  }
+  b->js_timer->data = b;
+  uv_unref((uv_handle_t *)b->js_timer);
+  if (uv_timer_start(b->js_timer, js_on_timer, JS_RESEND_MS, JS_RESEND_MS) != 0)
+    return -ENOMEM;
+  return 0;
+}
+
+bool bridge_js_resume_from(struct bridge *b, const struct bridge_topic *t, uint64_t *from) {
+  natsMsg *m = NULL;
+  struct bridge_hdr h;
+  jsErrCode ec = 0;
+  bool found = false;
+
+  *from = 0;
+  if (js_GetLastMsg(&m, b->js, b->stream, t->subject, NULL, &ec) != NATS_OK)
+    return false;
+  if (bridge_hdr_get(m, &h) == 0 && strcmp(h.origin, b->o.name) == 0 &&
+      strcmp(h.topic, t->name) == 0) {
+    found = true;
+    *from = h.seq >= BRIDGE_JS_WINDOW ? h.seq + 1 - BRIDGE_JS_WINDOW : 0;
+  }
+  natsMsg_Destroy(m);
+  return found;
+}
+
+void bridge_js_stop(struct bridge *b) {
+  jsPubOptions po;
+  long long left;
+
+  if (b->js != NULL && b->o.nexports > 0) {
+    /* What is in flight gets its acknowledgement, a while at most; a
+     * restart sends again what did not (de-duplicated by the server). */
+    (void)jsPubOptions_Init(&po);
+    po.MaxWait = JS_WAIT_MS;
+    (void)js_PublishAsyncComplete(b->js, &po);
+    left = atomic_load_explicit(&b->js_inflight, memory_order_acquire);
+    if (left > 0)
+      bridge_log("JetStream: %lld messages still unacknowledged at exit", left);
+  }
+  /* A handle never initialised (setup failed first) has no loop. */
+  if (b->js_timer != NULL && b->js_timer->loop != NULL)
+    uv_close((uv_handle_t *)b->js_timer, (uv_close_cb)free);
+  else
+    free(b->js_timer);
+  if (b->js_wake != NULL && b->js_wake->loop != NULL)
+    uv_close((uv_handle_t *)b->js_wake, (uv_close_cb)free);
+  else
+    free(b->js_wake);
+  b->js_timer = NULL;
+  b->js_wake = NULL;
+}
+
+/* After nats_CloseAndWait: no ack handler can run. */
+void bridge_js_free(struct bridge *b) {
+  size_t i;
+
+  jsCtx_Destroy(b->js);
+  b->js = NULL;
+  for (i = 0; i < b->resend_n; i++)
+    natsMsg_Destroy(b->resend[i]);
+  free(b->resend);
+  free(b->resend_tmp);
+  b->resend = b->resend_tmp = NULL;
+  b->resend_n = 0;
+  if (b->js_lock_init)
+    uv_mutex_destroy(&b->js_lock);
+  b->js_lock_init = false;
+}
+
+/* ---- import ------------------------------------------------------------ */
+
+int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHandler cb, void *arg,
+                        natsSubscription **sub) {
+  char durable[BRIDGE_NAME_MAX + 16], deliver[BRIDGE_NAME_MAX + 64];
+  jsConsumerConfig cc;
+  jsConsumerInfo *ci = NULL;
+  jsErrCode ec = 0;
+  natsStatus s;
+
+  /* The durable consumer: --name for the first subject, --name-K for
+   * the K-th after it (an import pattern may need two filters). */
+  if (k == 0)
+    snprintf(durable, sizeof(durable), "%s", b->o.name);
+  else
+    snprintf(durable, sizeof(durable), "%s-%d", b->o.name, k + 1);
+  snprintf(deliver, sizeof(deliver), "_shmbus_deliver.%s", durable);
+  s = js_GetConsumerInfo(&ci, b->js, b->stream, durable, NULL, &ec);
+  if (s == NATS_OK) {
+    bool same = ci->Config != NULL && ci->Config->FilterSubject != NULL &&
+                strcmp(ci->Config->FilterSubject, filter) == 0 &&
+                ci->Config->DeliverSubject != NULL;
+    jsConsumerInfo_Destroy(ci);
+    if (!same) {
+      bridge_log("JetStream: consumer %s of stream %s exists with another filter or is not a "
+                 "push consumer: delete it or use another --name",
+                 durable, b->stream);
+      return -EEXIST;
+    }
+    bridge_log("JetStream: resuming durable consumer %s (%s)", durable, filter);
+  } else if (s == NATS_NOT_FOUND) {
+    (void)jsConsumerConfig_Init(&cc);
+    cc.Durable = durable;
+    cc.DeliverSubject = deliver;
+    cc.FilterSubject = filter;
+    cc.AckPolicy = js_AckExplicit;
+    cc.DeliverPolicy = js_DeliverAll;
+    cc.AckWait = JS_ACK_WAIT_NS;
+    cc.MaxAckPending = JS_MAX_ACK_PENDING;
+    ci = NULL;
+    if ((s = js_AddConsumer(&ci, b->js, b->stream, &cc, NULL, &ec)) != NATS_OK) {
+      bridge_log("JetStream: cannot create consumer %s: %s (error %d)", durable,
+                 nats_GetLastError(NULL), (int)ec);
+      return -EIO;
+    }
+    jsConsumerInfo_Destroy(ci);
+    bridge_log("JetStream: created durable consumer %s (%s)", durable, filter);
+  } else {
+    bridge_log("JetStream: consumer %s: %s (error %d)", durable, natsStatus_GetText(s), (int)ec);
+    return -EIO;
+  }
+  /* A plain subscription to the consumer's delivery subject: the library
+   * never deletes the consumer, and acknowledgements go to each message's
+   * reply subject (bridge_js_ack). */
+  if ((s = natsConnection_Subscribe(sub, b->nc, deliver, cb, arg)) != NATS_OK) {
+    bridge_log("JetStream: cannot subscribe to %s (consumer %s): %s", deliver, durable,
+               natsStatus_GetText(s));
+    return -EIO;
+  }
+  return 0;
+}
+
+int bridge_js_ack(struct bridge *b, natsMsg *msg, bool *redelivered) {
+  const char *r = natsMsg_GetReply(msg);
+  const char *p;
+  int dots = 0;
+
+  *redelivered = false;
+  /* $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
+   * (a domain and an account hash may come first: counted from the end). */
+  if (r == NULL || strncmp(r, "$JS.ACK.", 8) != 0)
+    return -EBADMSG;
+  for (p = r + strlen(r); p > r; p--)
+    if (p[-1] == '.' && ++dots == 5)
+      break;
+  if (dots == 5)
+    *redelivered = strtoull(p, NULL, 10) > 1;
+  return natsConnection_Publish(b->nc, r, "+ACK", 4) == NATS_OK ? 0 : -EIO;
+}
