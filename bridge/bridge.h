@@ -33,7 +33,8 @@ struct bridge_topic {
   uint64_t import_too_big; /* larger than the local topic's slot size */
   uint64_t import_dup;     /* --reliable: delivered again, already published here: dropped */
   uint64_t resume_from;    /* --reliable export: the first seq to send (a restart) */
-  uint64_t *seen;          /* --reliable import: recent (origin, seq) keys, direct-mapped */
+  struct bridge_seen **seen; /* --reliable import: what each origin had published (import.c) */
+  size_t nseen;
   uv_poll_t *poll;         /* --reliable export: the subscriber's wake-up event */
   void *buf;               /* --reliable export: one message (the slot size) */
   size_t bufcap;
@@ -180,6 +181,13 @@ void bridge_import_stop(struct bridge *b);
 /* Frees the rest, once no libnats thread can call the handler any more
  * (after nats_CloseAndWait). Run the loop afterwards. */
 void bridge_import_free(struct bridge *b);
+/* Frees a topic's record of what it imported (--reliable). */
+void bridge_topic_seen_free(struct bridge_topic *t);
+/* --reliable: retries a message held for room on its topic (the resend
+ * timer calls it: a safety net for the writable callback); the count of
+ * such retries. */
+void bridge_import_poke(struct bridge *b);
+uint64_t bridge_import_pokes(const struct bridge *b);
 /* Messages waiting in the hand-over queue from libnats's threads, and
  * those dropped because it was full (any thread). */
 void bridge_import_queue_stats(struct bridge *b, size_t *queued, uint64_t *dropped);

@@ -5,6 +5,7 @@
  * with one local publisher per topic (opened on first use, which creates
  * the topic with the daemon's default parameters if it is new). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,21 +29,108 @@ struct bridge_import {
   uint64_t dropped;
   bool closed; /* stopping: the handler drops what it gets */
   bool held;   /* --reliable: the head message waits for room on its topic */
+  uint64_t pokes; /* --reliable: retries of a held message by the timer */
 };
 
-/* --reliable: (origin, seq) keys of the messages published here lately,
- * per topic, direct-mapped by seq (a slot holds the last key of its seq
- * modulo the size): a redelivery of one of the last IMPORT_SEEN messages
- * of an origin's topic is recognised. */
-#define IMPORT_SEEN (1u << 15)
+/* --reliable: what an origin's topic had published here, as a window of
+ * IMPORT_SEEN sequence numbers: every seq below `low` counts as published
+ * (or given up), a bit per seq from `low` on. A seq more than the window
+ * ahead moves the window (older gaps are given up: a message that late
+ * would be taken for a duplicate). The first seq seen from an origin puts
+ * `low` half a window back, so that what is redelivered out of order after
+ * a restart still finds its place. */
+#define IMPORT_SEEN (1u << 16)
 
-static uint64_t import_key(const char *origin, uint64_t seq) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a of the origin, then the seq mixed in */
+struct bridge_seen {
+  char origin[BRIDGE_NAME_MAX + 1];
+  uint64_t low;
+  uint64_t bits[IMPORT_SEEN / 64];
+};
 
-  for (; *origin != '\0'; origin++)
-    h = (h ^ (unsigned char)*origin) * 1099511628211ull;
-  h ^= seq * 0x9e3779b97f4a7c15ull;
-  return h | 1; /* 0: an empty slot */
+static bool seen_bit(const struct bridge_seen *o, uint64_t seq) {
+  return (o->bits[(seq % IMPORT_SEEN) / 64] >> (seq % 64)) & 1u;
+}
+
+static void seen_set(struct bridge_seen *o, uint64_t seq, bool on) {
+  uint64_t m = (uint64_t)1 << (seq % 64);
+
+  if (on)
+    o->bits[(seq % IMPORT_SEEN) / 64] |= m;
+  else
+    o->bits[(seq % IMPORT_SEEN) / 64] &= ~m;
+}
+
+/* The window of `origin` on topic t, created at `seq` if new; NULL when
+ * out of memory. */
+static struct bridge_seen *seen_get(struct bridge_topic *t, const char *origin, uint64_t seq) {
+  struct bridge_seen *o, **n;
+  size_t i;
+
+  for (i = 0; i < t->nseen; i++)
+    if (strcmp(t->seen[i]->origin, origin) == 0)
+      return t->seen[i];
+  if ((o = calloc(1, sizeof(*o))) == NULL)
+    return NULL;
+  if ((n = realloc(t->seen, (t->nseen + 1) * sizeof(*n))) == NULL) {
+    free(o);
+    return NULL;
+  }
+  t->seen = n;
+  snprintf(o->origin, sizeof(o->origin), "%s", origin);
+  o->low = seq >= IMPORT_SEEN / 2 ? seq - IMPORT_SEEN / 2 : 0;
+  t->seen[t->nseen++] = o;
+  return o;
+}
+
+/* Whether seq was published here already. */
+static bool seen_has(const struct bridge_seen *o, uint64_t seq) {
+  return seq < o->low || (seq - o->low < IMPORT_SEEN && seen_bit(o, seq));
+}
+
+/* Records seq as published. */
+static void seen_add(struct bridge_seen *o, uint64_t seq) {
+  if (seq < o->low)
+    return;
+  if (seq - o->low >= IMPORT_SEEN) {
+    uint64_t nl = seq - IMPORT_SEEN + 1;
+    if (nl - o->low >= IMPORT_SEEN)
+      memset(o->bits, 0, sizeof(o->bits));
+    else
+      for (; o->low < nl; o->low++)
+        seen_set(o, o->low, false);
+    o->low = nl;
+  }
+  seen_set(o, seq, true);
+  while (seen_bit(o, o->low)) {
+    seen_set(o, o->low, false);
+    o->low++;
+  }
+}
+
+void bridge_topic_seen_free(struct bridge_topic *t) {
+  size_t i;
+
+  for (i = 0; i < t->nseen; i++)
+    free(t->seen[i]);
+  free(t->seen);
+  t->seen = NULL;
+  t->nseen = 0;
+}
+
+void bridge_import_poke(struct bridge *b) {
+  struct bridge_import *imp = b->imp;
+
+  if (imp == NULL)
+    return;
+  if (imp->held) {
+    imp->held = false;
+    imp->pokes++;
+  }
+  (void)uv_async_send(imp->wake);
+}
+
+uint64_t bridge_import_pokes(const struct bridge *b) {
+  return b->imp != NULL ? b->imp->pokes : 0;
 }
 
 void bridge_import_queue_stats(struct bridge *b, size_t *queued, uint64_t *dropped) {
@@ -137,10 +225,10 @@ static int import_one(struct bridge *b, natsMsg *msg) {
     return 0;
   }
   if (b->o.reliable) {
-    uint64_t key = import_key(h.origin, h.seq);
-    if (t->seen == NULL && (t->seen = calloc(IMPORT_SEEN, sizeof(*t->seen))) == NULL)
+    struct bridge_seen *o = seen_get(t, h.origin, h.seq);
+    if (o == NULL)
       return 1; /* out of memory: later */
-    if (t->seen[h.seq % IMPORT_SEEN] == key) {
+    if (seen_has(o, h.seq)) {
       t->import_dup++;
       return 0;
     }
@@ -151,7 +239,7 @@ static int import_one(struct bridge *b, natsMsg *msg) {
       t->import_dropped++;
       return 0;
     }
-    t->seen[h.seq % IMPORT_SEEN] = key;
+    seen_add(o, h.seq);
     t->imported++;
     return 0;
   }

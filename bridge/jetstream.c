@@ -24,9 +24,9 @@
 /* Unacknowledged deliveries a consumer of the importer has at most, and
  * how long the server waits for an acknowledgement before redelivering. */
 #define JS_MAX_ACK_PENDING 1024
-#define JS_ACK_WAIT_NS (30ll * 1000 * 1000 * 1000)
+#define JS_ACK_WAIT_NS (10ll * 1000 * 1000 * 1000)
 
-static void js_resume(struct bridge *b);
+static void js_resume(struct bridge *b, bool always);
 
 /* ---- the stream -------------------------------------------------------- */
 
@@ -264,20 +264,28 @@ void bridge_js_pause(struct bridge *b) {
     (void)uv_async_send(b->js_wake);
 }
 
-static void js_resume(struct bridge *b) {
+/* Resumes reading the topics if the window allows; `always`: reads them
+ * even if they were not held back (the timer's safety net against a
+ * wake-up that never came). */
+static void js_resume(struct bridge *b, bool always) {
   size_t i;
 
-  if (!atomic_load_explicit(&b->js_paused, memory_order_acquire) || b->stopping ||
-      atomic_load_explicit(&b->js_inflight, memory_order_acquire) > BRIDGE_JS_WINDOW / 2)
+  if (b->stopping)
     return;
-  atomic_store_explicit(&b->js_paused, false, memory_order_release);
+  if (atomic_load_explicit(&b->js_paused, memory_order_acquire)) {
+    if (atomic_load_explicit(&b->js_inflight, memory_order_acquire) > BRIDGE_JS_WINDOW / 2)
+      return;
+    atomic_store_explicit(&b->js_paused, false, memory_order_release);
+  } else if (!always) {
+    return;
+  }
   for (i = 0; i < b->ntopics; i++)
     if (b->topics[i]->sub != NULL)
       bridge_export_drain(b->topics[i]);
 }
 
 static void js_on_wake(uv_async_t *a) {
-  js_resume(a->data);
+  js_resume(a->data, false);
 }
 
 /* The loop: resends what failed, then resumes if the window allows. */
@@ -298,7 +306,8 @@ static void js_on_timer(uv_timer_t *tm) {
     atomic_fetch_add_explicit(&b->js_resent, 1, memory_order_relaxed);
     js_send(b, batch[i]);
   }
-  js_resume(b);
+  js_resume(b, true);
+  bridge_import_poke(b);
 }
 
 int bridge_js_loop_start(struct bridge *b) {

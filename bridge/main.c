@@ -513,6 +513,11 @@ out:
   bridge_import_stop(&m.b);
   bridge_js_stop(&m.b);
   if (m.b.nc != NULL) {
+    /* --reliable: the last acknowledgements of the importer reach the
+     * server (what does not is redelivered to the next run, and dropped
+     * there if it was published). */
+    if (m.b.o.reliable)
+      (void)natsConnection_FlushTimeout(m.b.nc, 2000);
     atomic_store_explicit(&m.b.nats_state, NATS_CLOSED, memory_order_relaxed);
     natsConnection_Close(m.b.nc);
   }

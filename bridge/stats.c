@@ -9,7 +9,7 @@
  * and with --reliable, after the totals line:
  *   shmbus-bridge: stats: reliable stream=NAME in_flight=N acked=N
  *     duplicates_acked=N failed=N resent=N lost=N window_full=N
- *     redelivered=N duplicates_dropped=N
+ *     redelivered=N duplicates_dropped=N held_retries=N
  * (per topic, duplicates_dropped=N is added to its line). */
 #include <errno.h>
 #include <inttypes.h>
@@ -60,7 +60,7 @@ void bridge_topics_free(struct bridge *b) {
   size_t i;
 
   for (i = 0; i < b->ntopics; i++) {
-    free(b->topics[i]->seen);
+    bridge_topic_seen_free(b->topics[i]);
     free(b->topics[i]);
   }
   free(b->topics);
@@ -107,14 +107,15 @@ void bridge_stats_print(struct bridge *b) {
     fprintf(stderr,
             "shmbus-bridge: stats: reliable stream=%s in_flight=%lld acked=%" PRIu64
             " duplicates_acked=%" PRIu64 " failed=%" PRIu64 " resent=%" PRIu64 " lost=%" PRIu64
-            " window_full=%" PRIu64 " redelivered=%" PRIu64 " duplicates_dropped=%" PRIu64 "\n",
+            " window_full=%" PRIu64 " redelivered=%" PRIu64 " duplicates_dropped=%" PRIu64
+            " held_retries=%" PRIu64 "\n",
             b->stream, (long long)atomic_load_explicit(&b->js_inflight, memory_order_relaxed),
             (uint64_t)atomic_load_explicit(&b->js_acked, memory_order_relaxed),
             (uint64_t)atomic_load_explicit(&b->js_dup, memory_order_relaxed),
             (uint64_t)atomic_load_explicit(&b->js_failed, memory_order_relaxed),
             (uint64_t)atomic_load_explicit(&b->js_resent, memory_order_relaxed),
             (uint64_t)atomic_load_explicit(&b->js_lost, memory_order_relaxed), b->js_pauses,
-            b->js_redelivered, dups);
+            b->js_redelivered, dups, bridge_import_pokes(b));
   }
   for (i = 0; i < b->ntopics; i++) {
     const struct bridge_topic *t = b->topics[i];
