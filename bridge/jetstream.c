@@ -170,6 +170,15 @@ int bridge_js_start(struct bridge *b) {
 
 /* ---- export ------------------------------------------------------------ */
 
+/* Counts a failed publish (any thread); logs the 1st, 2nd, 4th, 8th...
+ * with its reason (each is sent again). */
+static void js_failed_log(struct bridge *b, const char *why) {
+  unsigned long long n = atomic_fetch_add_explicit(&b->js_failed, 1, memory_order_relaxed) + 1;
+
+  if ((n & (n - 1)) == 0)
+    bridge_log("JetStream: a publish failed (%s); sending it again (%llu failures so far)", why, n);
+}
+
 /* libnats's thread: the server's answer to one publish. */
 void bridge_js_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
   struct bridge *b = closure;
@@ -184,7 +193,9 @@ void bridge_js_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
       msg = NULL;
     }
     uv_mutex_unlock(&b->js_lock);
-    atomic_fetch_add_explicit(&b->js_failed, 1, memory_order_relaxed);
+    js_failed_log(b, pae != NULL && pae->ErrText != NULL ? pae->ErrText
+                      : pae != NULL                        ? natsStatus_GetText(pae->Err)
+                                                           : "no acknowledgement");
     if (msg != NULL) {
       /* Cannot happen (the queue holds the whole window); counted lost. */
       atomic_fetch_sub_explicit(&b->js_inflight, 1, memory_order_relaxed);
@@ -213,7 +224,18 @@ static void js_send(struct bridge *b, natsMsg *m) {
   s = js_PublishMsgAsync(b->js, &m, &po);
   if (s == NATS_OK)
     return;
-  atomic_fetch_add_explicit(&b->js_failed, 1, memory_order_relaxed);
+  if (s == NATS_MAX_PAYLOAD) {
+    /* Larger than the server's max_payload: it never will go; counted as
+     * lost (rather than holding the topics back for ever). */
+    bridge_log("JetStream: a message on %s exceeds the server's max_payload: dropped "
+               "(counted as lost)",
+               natsMsg_GetSubject(m));
+    atomic_fetch_sub_explicit(&b->js_inflight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->js_lost, 1, memory_order_relaxed);
+    natsMsg_Destroy(m);
+    return;
+  }
+  js_failed_log(b, natsStatus_GetText(s));
   uv_mutex_lock(&b->js_lock);
   if (b->resend_n < b->resend_cap) {
     b->resend[b->resend_n++] = m; /* always room: every message in flight fits */
