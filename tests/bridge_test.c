@@ -837,7 +837,7 @@ static int stream_leader(void) {
   cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
   if (js_GetStreamInfo(&si, js, "shmbus", NULL, &ec) == NATS_OK) {
     if (si->Cluster != NULL && si->Cluster->Leader != NULL)
-      sscanf(si->Cluster->Leader, "n%d", &node);
+      node = natsfix_node_index(&nc_c, si->Cluster->Leader);
     jsStreamInfo_Destroy(si);
   }
   jsCtx_Destroy(js);
