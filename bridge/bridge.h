@@ -24,19 +24,19 @@ struct bridge_topic {
   shmbus_sub *sub; /* export: the local subscription, NULL if none */
   shmbus_pub *pub; /* import: the local publisher, NULL if none */
   struct bridge *b;
-  uint64_t exported;       /* messages published to NATS */
-  uint64_t export_failed;  /* publishes libnats refused (its buffer full while disconnected) */
-  uint64_t export_lost;    /* of earlier subscribers (before the topic went away) */
-  uint64_t skipped_own;    /* local messages our importer published: not sent back */
-  uint64_t imported;       /* published on the local bus */
-  uint64_t import_dropped; /* not published: a reliable local subscriber held the topic back */
-  uint64_t import_too_big; /* larger than the local topic's slot size */
-  uint64_t import_dup;     /* --reliable: delivered again, already published here: dropped */
-  uint64_t resume_from;    /* --reliable export: the first seq to send (a restart) */
+  uint64_t exported;         /* messages published to NATS */
+  uint64_t export_failed;    /* publishes libnats refused (its buffer full while disconnected) */
+  uint64_t export_lost;      /* of earlier subscribers (before the topic went away) */
+  uint64_t skipped_own;      /* local messages our importer published: not sent back */
+  uint64_t imported;         /* published on the local bus */
+  uint64_t import_dropped;   /* not published: a reliable local subscriber held the topic back */
+  uint64_t import_too_big;   /* larger than the local topic's slot size */
+  uint64_t import_dup;       /* --reliable: delivered again, already published here: dropped */
+  uint64_t resume_from;      /* --reliable export: the first seq to send (a restart) */
   struct bridge_seen **seen; /* --reliable import: what each origin had published (import.c) */
   size_t nseen;
-  uv_poll_t *poll;         /* --reliable export: the subscriber's wake-up event */
-  void *buf;               /* --reliable export: one message (the slot size) */
+  uv_poll_t *poll; /* --reliable export: the subscriber's wake-up event */
+  void *buf;       /* --reliable export: one message (the slot size) */
   size_t bufcap;
 };
 
@@ -86,16 +86,16 @@ struct bridge {
   /* --reliable (jetstream.c). */
   jsCtx *js;
   char stream[BRIDGE_SUBJECT_MAX];
-  atomic_llong js_inflight;  /* published, not yet acknowledged (or waiting for a resend) */
-  atomic_ullong js_acked;    /* acknowledged by the stream */
-  atomic_ullong js_dup;      /* of those, duplicates the stream had already (Nats-Msg-Id) */
-  atomic_ullong js_failed;   /* publish errors and timeouts (each sent again) */
-  atomic_ullong js_resent;   /* sends again */
-  atomic_ullong js_lost;     /* could not be kept for a resend (never expected) */
-  atomic_bool js_paused;     /* the local topics are held back */
-  uint64_t js_pauses;        /* times the window was full */
-  uint64_t js_redelivered;   /* import: deliveries the server says are not the first */
-  uv_mutex_t js_lock;        /* guards resend[] and resend_n */
+  atomic_llong js_inflight; /* published, not yet acknowledged (or waiting for a resend) */
+  atomic_ullong js_acked;   /* acknowledged by the stream */
+  atomic_ullong js_dup;     /* of those, duplicates the stream had already (Nats-Msg-Id) */
+  atomic_ullong js_failed;  /* publish errors and timeouts (each sent again) */
+  atomic_ullong js_resent;  /* sends again */
+  atomic_ullong js_lost;    /* could not be kept for a resend (never expected) */
+  atomic_bool js_paused;    /* the local topics are held back */
+  uint64_t js_pauses;       /* times the window was full */
+  uint64_t js_redelivered;  /* import: deliveries the server says are not the first */
+  uv_mutex_t js_lock;       /* guards resend[] and resend_n */
   bool js_lock_init;
   natsMsg **resend, **resend_tmp;
   size_t resend_n, resend_cap;

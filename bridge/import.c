@@ -27,8 +27,8 @@ struct bridge_import {
   natsMsg **ring;
   size_t head, count;
   uint64_t dropped;
-  bool closed; /* stopping: the handler drops what it gets */
-  bool held;   /* --reliable: the head message waits for room on its topic */
+  bool closed;    /* stopping: the handler drops what it gets */
+  bool held;      /* --reliable: the head message waits for room on its topic */
   uint64_t pokes; /* --reliable: retries of a held message by the timer */
 };
 

@@ -51,7 +51,8 @@ static bool js_filter_covers(const char *f, const char *prefix) {
   strcpy(pb, prefix);
   ft = strtok_r(fb, ".", &fs);
   pt = strtok_r(pb, ".", &ps);
-  for (; ft != NULL; ft = strtok_r(NULL, ".", &fs), pt = pt != NULL ? strtok_r(NULL, ".", &ps) : NULL) {
+  for (; ft != NULL;
+       ft = strtok_r(NULL, ".", &fs), pt = pt != NULL ? strtok_r(NULL, ".", &ps) : NULL) {
     if (strcmp(ft, ">") == 0)
       return true; /* the rest, at least one token: P.> has one after P */
     if (pt == NULL)
@@ -161,8 +162,8 @@ int bridge_js_start(struct bridge *b) {
     if (s == NATS_INVALID_ARG)
       return -EINVAL;
     if (r > 1)
-      bridge_log("JetStream: stream %s with %d replicas: %s (error %d); trying fewer", b->stream,
-                 r, nats_GetLastError(NULL), (int)ec);
+      bridge_log("JetStream: stream %s with %d replicas: %s (error %d); trying fewer", b->stream, r,
+                 nats_GetLastError(NULL), (int)ec);
   }
   bridge_log("JetStream: cannot create stream %s: %s", b->stream, nats_GetLastError(NULL));
   return -EIO;
@@ -194,8 +195,8 @@ void bridge_js_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
     }
     uv_mutex_unlock(&b->js_lock);
     js_failed_log(b, pae != NULL && pae->ErrText != NULL ? pae->ErrText
-                      : pae != NULL                        ? natsStatus_GetText(pae->Err)
-                                                           : "no acknowledgement");
+                     : pae != NULL                       ? natsStatus_GetText(pae->Err)
+                                                         : "no acknowledgement");
     if (msg != NULL) {
       /* Cannot happen (the queue holds the whole window); counted lost. */
       atomic_fetch_sub_explicit(&b->js_inflight, 1, memory_order_relaxed);
@@ -268,8 +269,7 @@ int bridge_js_export(struct bridge_topic *t, const void *data, size_t len,
     natsMsg_Destroy(m);
     return -ENOMEM;
   }
-  if (atomic_fetch_add_explicit(&b->js_inflight, 1, memory_order_acq_rel) + 1 >=
-      BRIDGE_JS_WINDOW)
+  if (atomic_fetch_add_explicit(&b->js_inflight, 1, memory_order_acq_rel) + 1 >= BRIDGE_JS_WINDOW)
     bridge_js_pause(b);
   js_send(b, m);
   return 0;

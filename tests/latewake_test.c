@@ -40,9 +40,9 @@ struct lw_sub {
   _Atomic int opened; /* 1: open, `index` valid; -1: failed (err) */
   uint32_t index;     /* its global record index */
   int err;
-  int rv;      /* the receive's result */
-  uint64_t v;  /* what it received */
-  int timeout; /* of the receive, ms */
+  int rv;             /* the receive's result */
+  uint64_t v;         /* what it received */
+  int timeout;        /* of the receive, ms */
   uint64_t waited_ns; /* how long the receive took */
 };
 

@@ -182,7 +182,8 @@ int host_principal_gid(uint32_t gid, struct host_principal *p);
  * supplementary `groups` host_user_groups returned), which Linux compares,
  * and as the connection's identity `peer` (or host_peer_self's; NULL
  * when there is none: then no user or group matches there), whose user
- * SID and token groups Windows compares (only the groups that are enabled and not deny-only count). */
+ * SID and token groups Windows compares (only the groups that are enabled and not deny-only count).
+ */
 bool host_principal_is_user(const struct host_principal *u, uint32_t uid,
                             const struct host_peer *peer);
 bool host_principal_has_member(const struct host_principal *g, uint32_t gid, const uint32_t *groups,
