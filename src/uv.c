@@ -383,6 +383,32 @@ static void uvg_sub_readable(shmbus__watch *p, int status, int events) {
   uvg_sub_drain(u);
 }
 
+/* A start from the subscriber's own callback after a stop from it (which
+ * only takes effect when the callback returns): the stop is called off and
+ * delivery goes on with the new callback, as after a fresh start (no error
+ * callback). The state stays: its poll handle still watches the event,
+ * and a new one could not be made while it does (uv_poll_init refuses a
+ * descriptor the loop watches). */
+static int uvg_sub_restart(struct shmbus__uv_handle *u, uv_loop_t *loop, shmbus_uv_msg_cb cb,
+                           void *arg, bool inplace) {
+  shmbus_sub *sub = (shmbus_sub *)u->h;
+
+  if (u->idle.loop != loop)
+    return SHMBUS_ESTATE;
+  if (!sub->ring.reliable && !inplace && u->copy == NULL) {
+    u->copy_cap = sub->h.region.ring.slot_capacity;
+    u->copy = malloc(u->copy_cap > 0 ? u->copy_cap : 1);
+    if (u->copy == NULL)
+      return -ENOMEM; /* the stop still takes effect */
+  }
+  u->stop_asked = false;
+  u->msg_cb = cb;
+  u->arg = arg;
+  u->inplace = inplace;
+  u->error_cb = NULL;
+  return 0;
+}
+
 static int uvg_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, void *arg,
                          bool inplace) {
   struct shmbus__uv_handle *u;
@@ -390,6 +416,9 @@ static int uvg_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb, 
 
   if (sub == NULL || loop == NULL || cb == NULL)
     return -EINVAL;
+  u = sub->h.uv;
+  if (u != NULL && u->delivering && u->stop_asked)
+    return uvg_sub_restart(u, loop, cb, arg, inplace);
   if ((rv = uvg_state_new(&sub->h, loop, &u)) < 0)
     return rv;
   u->msg_cb = cb;

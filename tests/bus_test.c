@@ -3,6 +3,7 @@
  * Criterion test process) asserts. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1049,4 +1050,187 @@ Test(trust, stopped_reliable_subscriber_lets_a_publisher_go_after_its_deadline, 
   close(p[0]);
   shmbus_bus_close(bus);
   du_stop(&d);
+}
+
+/* Stopping and starting libuv delivery again on the same subscriber and
+ * loop, from every place a program may do it: the subscriber's own
+ * callback, a timer's, a uv_async's, another subscriber's (while this
+ * one's wake-up may be pending in the same poll batch), and outside
+ * uv_run. A publisher idle handle keeps publishing (so wake-ups arrive
+ * while delivery restarts); every message arrives once, in order. */
+enum restart_from { RS_OWN, RS_TIMER, RS_ASYNC, RS_OTHER, RS_OUTSIDE };
+
+struct restart {
+  uv_loop_t loop;
+  uv_idle_t publish;
+  uv_timer_t timer;
+  uv_async_t async;
+  shmbus_sub *sub, *other;
+  shmbus_pub *pub, *opub;
+  enum restart_from from;
+  bool reliable;
+  uint64_t sent, got, next, bad, want, restarts;
+  int err;
+};
+
+static void restart_msg(shmbus_sub *sub, const void *data, size_t len,
+                        const struct shmbus_msg_info *info, void *arg);
+
+static void restart_now(struct restart *c) {
+  int rv;
+  if ((rv = shmbus_uv_sub_stop(c->sub)) < 0 && c->err == 0)
+    c->err = rv;
+  if ((rv = shmbus_uv_sub_start(c->sub, &c->loop, restart_msg, c)) < 0 && c->err == 0)
+    c->err = rv;
+  if (c->err != 0)
+    uv_stop(&c->loop);
+  c->restarts++;
+}
+
+static void restart_timer(uv_timer_t *t) {
+  restart_now(t->data);
+}
+
+static void restart_async(uv_async_t *a) {
+  restart_now(a->data);
+}
+
+static void restart_msg(shmbus_sub *sub, const void *data, size_t len,
+                        const struct shmbus_msg_info *info, void *arg) {
+  struct restart *c = arg;
+  uint32_t pub;
+  uint64_t seq;
+  (void)sub;
+  (void)info;
+  /* A lossy subscriber may miss messages (counted in its stats), never
+   * see one twice or out of order. */
+  if (tu_check(data, len, &pub, &seq) != 0 || seq < c->next || (c->reliable && seq != c->next))
+    c->bad++;
+  c->next = seq + 1;
+  c->got++;
+  if (c->next == c->want) {
+    uv_stop(&c->loop);
+    return;
+  }
+  if (c->got % 7 != 0)
+    return;
+  switch (c->from) {
+  case RS_OWN:
+    restart_now(c);
+    break;
+  case RS_TIMER:
+    (void)uv_timer_start(&c->timer, restart_timer, 0, 0);
+    break;
+  case RS_ASYNC:
+    (void)uv_async_send(&c->async);
+    break;
+  case RS_OTHER:
+    (void)shmbus_pub_publish(c->opub, "x", 1);
+    break;
+  case RS_OUTSIDE:
+    uv_stop(&c->loop);
+    break;
+  }
+}
+
+static void restart_other_msg(shmbus_sub *sub, const void *data, size_t len,
+                              const struct shmbus_msg_info *info, void *arg) {
+  (void)sub;
+  (void)data;
+  (void)len;
+  (void)info;
+  restart_now(arg);
+}
+
+static void restart_publish(uv_idle_t *idle) {
+  struct restart *c = idle->data;
+  char buf[32];
+  int i;
+  for (i = 0; i < 3 && c->sent < c->want; i++) {
+    tu_fill(buf, sizeof(buf), 1, c->sent);
+    if (shmbus_pub_publish(c->pub, buf, sizeof(buf)) != 0)
+      break;
+    c->sent++;
+  }
+  if (c->sent == c->want)
+    (void)uv_idle_stop(idle);
+}
+
+static void restart_run(enum restart_from from, bool reliable, bool inplace) {
+  struct shmbus_topic_opts to = {64, 64, 4, 4, false};
+  struct shmbus_sub_opts so = {.reliable = reliable, .topic = to};
+  shmbus_bus *bus = du_bus(&d);
+  struct restart c = {.from = from, .reliable = reliable, .want = 3000};
+
+  cr_assert_eq(uv_loop_init(&c.loop), 0);
+  cr_assert_eq(shmbus_sub_open(bus, "t/restart", &so, &c.sub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/restart", &to, &c.pub), 0);
+  cr_assert_eq(shmbus_sub_open(bus, "t/restart-other", NULL, &c.other), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/restart-other", NULL, &c.opub), 0);
+  cr_assert_eq(uv_idle_init(&c.loop, &c.publish), 0);
+  cr_assert_eq(uv_timer_init(&c.loop, &c.timer), 0);
+  cr_assert_eq(uv_async_init(&c.loop, &c.async, restart_async), 0);
+  c.publish.data = c.timer.data = c.async.data = &c;
+  cr_assert_eq(uv_idle_start(&c.publish, restart_publish), 0);
+  if (inplace)
+    cr_assert_eq(shmbus_uv_sub_start_inplace(c.sub, &c.loop, restart_msg, &c), 0);
+  else
+    cr_assert_eq(shmbus_uv_sub_start(c.sub, &c.loop, restart_msg, &c), 0);
+  cr_assert_eq(shmbus_uv_sub_start(c.other, &c.loop, restart_other_msg, &c), 0);
+  while (c.next < c.want && c.err == 0) {
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    if (from == RS_OUTSIDE && c.next < c.want)
+      restart_now(&c);
+  }
+  cr_assert_eq(c.err, 0, "restart: %s", shmbus_strerror(c.err));
+  cr_assert_eq(c.bad, 0, "%" PRIu64 " messages out of order", c.bad);
+  cr_assert_gt(c.restarts, 100);
+  {
+    struct shmbus_sub_stats st;
+    shmbus_sub_stats(c.sub, &st);
+    cr_assert_eq(st.received, c.got);
+    cr_assert_eq(st.received + st.lost, c.want);
+    if (reliable)
+      cr_assert_eq(st.lost, 0);
+  }
+  shmbus_bus_close(bus);
+  uv_close((uv_handle_t *)&c.publish, NULL);
+  uv_close((uv_handle_t *)&c.timer, NULL);
+  uv_close((uv_handle_t *)&c.async, NULL);
+  uv_run(&c.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(uv_loop_close(&c.loop), 0, "a libuv handle was left open");
+}
+
+Test(bus, uv_restart_from_own_callback) {
+  restart_run(RS_OWN, false, false);
+}
+Test(bus, uv_restart_from_own_callback_reliable) {
+  restart_run(RS_OWN, true, false);
+}
+Test(bus, uv_restart_from_own_callback_inplace) {
+  restart_run(RS_OWN, false, true);
+}
+Test(bus, uv_restart_from_timer) {
+  restart_run(RS_TIMER, false, false);
+}
+Test(bus, uv_restart_from_timer_reliable) {
+  restart_run(RS_TIMER, true, false);
+}
+Test(bus, uv_restart_from_async) {
+  restart_run(RS_ASYNC, false, false);
+}
+Test(bus, uv_restart_from_async_reliable) {
+  restart_run(RS_ASYNC, true, false);
+}
+Test(bus, uv_restart_from_another_subscriber) {
+  restart_run(RS_OTHER, false, false);
+}
+Test(bus, uv_restart_from_another_subscriber_reliable) {
+  restart_run(RS_OTHER, true, false);
+}
+Test(bus, uv_restart_from_outside_the_loop) {
+  restart_run(RS_OUTSIDE, false, false);
+}
+Test(bus, uv_restart_from_outside_the_loop_reliable) {
+  restart_run(RS_OUTSIDE, true, false);
 }

@@ -47,7 +47,8 @@ SHMBUS_API int shmbus_uv_bus_start(shmbus_bus *bus, uv_loop_t *loop);
  * event (shmbus_sub_fd; an eventfd on Linux) is watched by a uv_poll
  * handle; each wake-up drains the ring in batches (at most 256 messages
  * before yielding to the loop). Returns 0, SHMBUS_ESTATE if already
- * started. On failure `cb` is never called. */
+ * started (see shmbus_uv_sub_stop for a start after a stop). On failure
+ * `cb` is never called. */
 SHMBUS_API int shmbus_uv_sub_start(shmbus_sub *sub, uv_loop_t *loop, shmbus_uv_msg_cb cb,
                                    void *arg);
 
@@ -77,7 +78,18 @@ SHMBUS_API int shmbus_uv_sub_intact(const shmbus_sub *sub);
 /* Stops delivering. Returns 0 (also when not started). Called from the
  * subscriber's own callback, it takes effect when the callback returns:
  * the message being delivered is finished first (a reliable read is ended
- * and counted as received), and no other message follows. */
+ * and counted as received), and no other message follows.
+ *
+ * Delivery may start again on the same subscriber and loop from anywhere
+ * on the loop's thread: outside uv_run, or from any callback (a timer's,
+ * a uv_async's, another subscriber's, also while this subscriber's own
+ * wake-up is pending: it is not lost). Called from the subscriber's own
+ * callback after shmbus_uv_sub_stop, shmbus_uv_sub_start (or _inplace)
+ * calls the stop off: delivery goes on after the callback returns, with
+ * the new callback and argument, and without an error callback until
+ * shmbus_uv_sub_on_error sets one (as after any start); there it returns
+ * SHMBUS_ESTATE for another loop. Messages follow in order either way;
+ * none is delivered twice. */
 SHMBUS_API int shmbus_uv_sub_stop(shmbus_sub *sub);
 
 /* Called once when delivery stopped because of an error (the shared
