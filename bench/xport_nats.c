@@ -261,7 +261,7 @@ static int bxn_open(struct bx_ep *ep) {
   b->ep = ep;
   b->reliable = r->reliable;
   b->async = ep->role == BX_SUB && r->wait == BX_UV;
-  snprintf(b->subject, sizeof(b->subject), "shmbus.bench.%u", r->id);
+  snprintf(b->subject, sizeof(b->subject), "bench.nats.%u", r->id);
   snprintf(b->stream, sizeof(b->stream), "BENCH%u", r->id);
   if ((s = natsOptions_Create(&o)) != NATS_OK ||
       (s = natsOptions_SetURL(o, bx_nats_url())) != NATS_OK ||

@@ -169,6 +169,9 @@ int bridge_js_ack(struct bridge *b, natsMsg *msg, bool *redelivered);
 /* Waits (bounded) for what is in flight, closes the loop's handles. */
 void bridge_js_stop(struct bridge *b);
 /* Frees the rest, after nats_CloseAndWait. */
+/* Releases the JetStream context (after natsConnection_Close, before the
+ * connection is destroyed); bridge_js_free then frees the rest. */
+void bridge_js_release(struct bridge *b);
 void bridge_js_free(struct bridge *b);
 
 /* ---- import.c ---------------------------------------------------------- */

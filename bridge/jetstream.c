@@ -405,11 +405,14 @@ void bridge_js_stop(struct bridge *b) {
   b->js_wake = NULL;
 }
 
+void bridge_js_release(struct bridge *b) {
+  jsCtx_Destroy(b->js);
+}
+
 /* After nats_CloseAndWait: no ack handler can run. */
 void bridge_js_free(struct bridge *b) {
   size_t i;
 
-  jsCtx_Destroy(b->js);
   b->js = NULL;
   for (i = 0; i < b->resend_n; i++)
     natsMsg_Destroy(b->resend[i]);

@@ -530,6 +530,10 @@ out:
   bridge_close((uv_handle_t *)&m.retry);
   bridge_close((uv_handle_t *)&m.stats);
   (void)uv_run(&loop, UV_RUN_DEFAULT);
+  /* The JetStream context before the connection it holds, and both before
+   * the library stops its threads: the context's reply subscription (the
+   * publish acknowledgements still queued on it) is freed with it. */
+  bridge_js_release(&m.b);
   natsConnection_Destroy(m.b.nc);
   natsOptions_Destroy(m.nopts);
   (void)nats_CloseAndWait(5000);
