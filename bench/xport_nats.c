@@ -190,9 +190,20 @@ static int bxn_stream(struct bxn *b) {
   cfg.Retention = js_InterestPolicy;
   cfg.MaxBytes = (int64_t)256 << 20;
   cfg.Discard = js_DiscardNew;
-  s = js_AddStream(&si, b->js, &cfg, NULL, &jerr);
-  if (s != NATS_OK && jerr != JSStreamNameExistErr)
-    return bxn_fail("add stream", s, jerr);
+  /* Two subscribers creating the stream at once: while the first
+   * creation is under way, the server may answer the second "subjects
+   * overlap with an existing stream" (10065). The stream is then ours:
+   * wait (bounded) until it is there. */
+  for (int tries = 0;; tries++) {
+    s = js_AddStream(&si, b->js, &cfg, NULL, &jerr);
+    if (s == NATS_OK || jerr == JSStreamNameExistErr)
+      break;
+    if (jerr != 10065 || tries == 200)
+      return bxn_fail("add stream", s, jerr);
+    if (js_GetStreamInfo(&si, b->js, b->stream, NULL, NULL) == NATS_OK)
+      break;
+    nats_Sleep(10);
+  }
   jsStreamInfo_Destroy(si);
   return 0;
 }
