@@ -53,6 +53,7 @@
 #include "xport.h"
 #include "xport_iox.h"
 #include "xport_bridge.h"
+#include "platform/stdfds.h"
 #include "xport_nats.h"
 
 #ifndef SHMBUS_BENCH_BUILD_TYPE
@@ -1761,6 +1762,9 @@ int main(int argc, char **argv) {
   double est;
   int dstatus = 0, rv = 0;
   bool all_ok = true;
+
+  if (shmbus__stdfds_open() < 0) /* before anything opens a descriptor */
+    return 1;
 
   if (argc >= 2 && (strcmp(argv[1], "publish") == 0 || strcmp(argv[1], "idle") == 0))
     return costs_main(argc, argv);

@@ -13,6 +13,7 @@
 #include <nats/adapters/libuv.h>
 
 #include "bridge.h"
+#include "platform/stdfds.h"
 #include "shmbus/discover.h"
 
 #define PROG "shmbus-bridge"
@@ -446,6 +447,10 @@ int main(int argc, char **argv) {
   uv_loop_t loop;
   int rv;
 
+  /* First: nothing opened later may take a closed standard descriptor
+   * (libuv aborts when it closes one). */
+  if (shmbus__stdfds_open() < 0)
+    return 1;
   memset(&m, 0, sizeof(m));
   if ((rv = bridge_parse(&m.b.o, argc, argv, host, sizeof(host))) != 0) {
     free(m.b.o.exports);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "platform/stdfds.h"
 
 /* The verbs: one line each (a verb without help text is listed by name). */
 static const struct main_verb {
@@ -139,6 +140,9 @@ int main(int argc, char **argv) {
   size_t i;
   int v;
 
+  /* First: nothing opened later may take a closed standard descriptor. */
+  if (shmbus__stdfds_open() < 0)
+    return CLI_EXIT_ERROR;
   if ((v = main_global_opts(argc, argv)) < 0)
     return v == -1 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
   if (v >= argc) {

@@ -24,6 +24,7 @@
 #include "host.h"
 #include "log.h"
 #include "options.h"
+#include "platform/stdfds.h"
 #include "paths.h"
 #include "reload.h"
 #include "server.h"
@@ -54,6 +55,9 @@ static int main_lock(const char *dir, bool system, struct host_lock *lock) {
   char path[HOST_PATH_MAX + 64];
   int rv;
 
+  /* First: nothing opened later may take a closed standard descriptor. */
+  if (shmbus__stdfds_open() < 0)
+    return 1;
   if (shmbus__bus_path(dir, SHMBUS__LOCK_NAME, path, sizeof(path)) < 0) {
     log_err("bus directory path too long: %s", dir);
     return -ENAMETOOLONG;

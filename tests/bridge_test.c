@@ -138,6 +138,12 @@ static void br_run(struct br *b) {
     int n = 0, i, fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
       _exit(127);
+    /* Started without standard input, as CI starts the tests: the bridge
+     * must not let a descriptor it opens take number 0 (libuv aborts when
+     * it closes one of 0-2). */
+    if (fd != 0)
+      close(fd);
+    close(0);
     argv[n++] = SHMBUS_BRIDGE_PATH;
     for (i = 0; i < b->nargs; i++)
       argv[n++] = b->args[i];
