@@ -1234,3 +1234,65 @@ Test(bus, uv_restart_from_outside_the_loop) {
 Test(bus, uv_restart_from_outside_the_loop_reliable) {
   restart_run(RS_OUTSIDE, true, false);
 }
+
+/* ---- reliable subscribers that come and go ------------------------------ */
+
+/* What the bridge's exporter does across restarts: a reliable subscriber
+ * holds the publisher back, closes (a clean exit), the publisher runs on
+ * freely, and the next reliable subscriber opens with the whole ring as
+ * history and must read everything from the oldest slot on to the newest,
+ * then everything published after it; three times, on one topic. */
+Test(bus, reliable_subscribers_come_and_go_with_history) {
+  struct shmbus_topic_opts to = {64, 256, 8, 4, false};
+  struct shmbus_sub_opts so = {.reliable = true, .history = 64};
+  shmbus_bus *bus = du_bus(&d), *sbus;
+  shmbus_pub *pub;
+  shmbus_sub *sub;
+  unsigned char buf[256];
+  uint64_t next = 0;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/relay", &to, &pub), 0);
+  for (int round = 0; round < 3; round++) {
+    uint64_t want, seq = 0;
+    uint32_t id;
+    int rv;
+    sbus = du_bus(&d);
+    cr_assert_eq(shmbus_sub_open(sbus, "t/relay", &so, &sub), 0);
+    /* History: the last min(64, next) messages, in order. */
+    want = next >= 64 ? next - 64 : 0;
+    while ((rv = shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL)) >= 0) {
+      cr_assert_eq(tu_check(buf, (size_t)rv, &id, &seq), 0);
+      cr_assert_eq(seq, want, "round %d: history gave seq %" PRIu64 ", not %" PRIu64, round, seq,
+                   want);
+      want++;
+    }
+    cr_assert_eq(rv, -EAGAIN);
+    cr_assert_eq(want, next, "round %d: history ended at %" PRIu64 " of %" PRIu64, round, want,
+                 next);
+    /* Held back: the ring fills (64 slots), then EFULL until we read. */
+    for (int k = 0; k < 1000; k++) {
+      tu_fill(buf, 64, 1, next);
+      rv = shmbus_pub_publish(pub, buf, 64);
+      if (rv == SHMBUS_EFULL) {
+        rv = shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL);
+        cr_assert_geq(rv, 0, "round %d: EFULL with nothing to read: %s", round,
+                      shmbus_strerror(rv));
+        cr_assert_eq(tu_check(buf, (size_t)rv, &id, &seq), 0);
+        cr_assert_eq(seq, want, "round %d: got %" PRIu64 ", not %" PRIu64, round, seq, want);
+        want++;
+        continue;
+      }
+      cr_assert_eq(rv, 0, "publish: %s", shmbus_strerror(rv));
+      next++;
+    }
+    /* Closed with up to 64 unread: the publisher is free again. */
+    shmbus_bus_close(sbus);
+    for (int k = 0; k < 500; k++) {
+      tu_fill(buf, 64, 1, next);
+      cr_assert_eq(shmbus_pub_publish(pub, buf, 64), 0, "round %d: held back after the close",
+                   round);
+      next++;
+    }
+  }
+  shmbus_bus_close(bus);
+}
