@@ -33,6 +33,8 @@ struct bridge_topic {
   uint64_t import_too_big;   /* larger than the local topic's slot size */
   uint64_t import_dup;       /* --reliable: delivered again, already published here: dropped */
   uint64_t resume_from;      /* --reliable export: the first seq to send (a restart) */
+  uint64_t resume_last;      /* --reliable export: the stream's last seq of ours (a restart) */
+  bool resume_check;         /* --reliable export: the next message is the first since then */
   struct bridge_seen **seen; /* --reliable import: what each origin had published (import.c) */
   size_t nseen;
   uv_poll_t *poll; /* --reliable export: the subscriber's wake-up event */
@@ -154,10 +156,9 @@ void bridge_js_pause(struct bridge *b);
 /* libnats's acknowledgement handler (any thread). */
 void bridge_js_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure);
 /* Whether the stream holds a message of ours for the topic (a restarted
- * exporter); then *from is the seq to send it again from: the last one
- * stored, less a window (resends the server de-duplicates). Blocks (a
+ * exporter); then *last is the seq of the last one stored. Blocks (a
  * request). */
-bool bridge_js_resume_from(struct bridge *b, const struct bridge_topic *t, uint64_t *from);
+bool bridge_js_last_seq(struct bridge *b, const struct bridge_topic *t, uint64_t *last);
 /* Subscribes to the durable push consumer of `filter` (the k-th subject of
  * the imports), created if missing. Returns 0 or a negative code (logged). */
 int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHandler cb, void *arg,

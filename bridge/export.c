@@ -37,6 +37,19 @@ static void export_on_msg(shmbus_sub *sub, const void *data, size_t len,
   if (b->o.reliable) {
     /* A restarted exporter: what the stream has already (but a window,
      * de-duplicated by the server) is not sent again. */
+    if (t->resume_check) {
+      /* The first message since the restart: what lies between the
+       * stream's last and it was overwritten in the ring while no exporter
+       * read the topic (nothing held its publishers back). Counted lost. */
+      t->resume_check = false;
+      if (info->seq > t->resume_last + 1) {
+        uint64_t gap = info->seq - t->resume_last - 1;
+        t->export_lost += gap;
+        bridge_log("\"%s\": seqs %" PRIu64 " to %" PRIu64 " were overwritten in the ring while "
+                   "no exporter read it: %" PRIu64 " messages lost (counted in export_lost)",
+                   t->name, t->resume_last + 1, info->seq - 1, gap);
+      }
+    }
     if (info->seq < t->resume_from)
       return;
     if (bridge_js_export(t, data, len, info) < 0)
@@ -95,11 +108,16 @@ static void export_subscribe(struct bridge *b, const char *name, bool late) {
      * (and so for JetStream's window) instead of overwriting. After a
      * restart, from the first message the stream may not have. */
     so.reliable = true;
-    if (bridge_js_resume_from(b, t, &t->resume_from)) {
+    if (bridge_js_last_seq(b, t, &t->resume_last)) {
+      /* Again from the last one stored, less a window: what the previous
+       * exporter had in flight (the server drops what it has). */
+      t->resume_from =
+          t->resume_last >= BRIDGE_JS_WINDOW ? t->resume_last + 1 - BRIDGE_JS_WINDOW : 0;
+      t->resume_check = true;
       so.history = EXPORT_WHOLE_RING;
       bridge_log("\"%s\": the stream has it up to seq %" PRIu64 " at least; sending again from "
                  "%" PRIu64 " (what the ring still holds)",
-                 name, t->resume_from + BRIDGE_JS_WINDOW - 1, t->resume_from);
+                 name, t->resume_last, t->resume_from);
     }
   }
   if ((rv = shmbus_sub_open(b->bus, name, &so, &t->sub)) < 0) {

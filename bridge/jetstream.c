@@ -360,19 +360,19 @@ int bridge_js_loop_start(struct bridge *b) {
   return 0;
 }
 
-bool bridge_js_resume_from(struct bridge *b, const struct bridge_topic *t, uint64_t *from) {
+bool bridge_js_last_seq(struct bridge *b, const struct bridge_topic *t, uint64_t *last) {
   natsMsg *m = NULL;
   struct bridge_hdr h;
   jsErrCode ec = 0;
   bool found = false;
 
-  *from = 0;
+  *last = 0;
   if (js_GetLastMsg(&m, b->js, b->stream, t->subject, NULL, &ec) != NATS_OK)
     return false;
   if (bridge_hdr_get(m, &h) == 0 && strcmp(h.origin, b->o.name) == 0 &&
       strcmp(h.topic, t->name) == 0) {
     found = true;
-    *from = h.seq >= BRIDGE_JS_WINDOW ? h.seq + 1 - BRIDGE_JS_WINDOW : 0;
+    *last = h.seq;
   }
   natsMsg_Destroy(m);
   return found;
