@@ -3,6 +3,8 @@
 #include "pub.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "handle.h"
@@ -106,6 +108,33 @@ int shmbus_pub_publish(shmbus_pub *pub, const void *data, size_t len) {
   if (rv == SHMBUS_EFULL && shmbus__pub_on_full(pub, NULL) == 1)
     rv = shmbus__ring_publish(&pub->ring, data, len, shmbus__clock_mono_ns());
   return pub_after_commit(pub, rv);
+}
+
+int shmbus_pub_publish_batch(shmbus_pub *pub, const struct shmbus_pub_msg *msgs, size_t n) {
+  bool wake = false;
+  size_t i;
+  int rv = 0;
+
+  if (pub == NULL || (msgs == NULL && n > 0) || n > INT_MAX)
+    return -EINVAL;
+  for (i = 0; i < n; i++)
+    if (msgs[i].data == NULL && msgs[i].len > 0)
+      return -EINVAL;
+  shmbus__handle_check_peers(&pub->h);
+  for (i = 0; i < n; i++) {
+    rv = shmbus__ring_publish(&pub->ring, msgs[i].data, msgs[i].len, shmbus__clock_mono_ns());
+    if (rv == SHMBUS_EFULL && shmbus__pub_on_full(pub, NULL) == 1)
+      rv = shmbus__ring_publish(&pub->ring, msgs[i].data, msgs[i].len, shmbus__clock_mono_ns());
+    if (rv < 0)
+      break;
+    /* 1: a subscriber sleeps; it is signalled once, below. */
+    wake |= rv == 1;
+  }
+  if (i == 0)
+    return n == 0 ? 0 : rv;
+  /* As after one publish (pub_after_commit), for the last seq committed. */
+  (void)pub_after_commit(pub, wake ? 1 : 0);
+  return (int)i;
 }
 
 int shmbus_pub_loan(shmbus_pub *pub, size_t len, void **buf) {

@@ -1296,3 +1296,107 @@ Test(bus, reliable_subscribers_come_and_go_with_history) {
   }
   shmbus_bus_close(bus);
 }
+
+/* ---- batches ------------------------------------------------------------- */
+
+#include <poll.h>
+
+/* Whether the subscriber's wake-up descriptor is readable now (signalled). */
+static bool sub_signalled(shmbus_sub *sub) {
+  struct pollfd p = {.fd = shmbus_sub_fd(sub), .events = POLLIN};
+  return poll(&p, 1, 0) == 1;
+}
+
+/* A batch signals a sleeping subscriber once, after its last message, and
+ * an awake one never; every message arrives, in order, each checked. */
+Test(bus, a_batch_signals_each_sleeper_once) {
+  struct shmbus_topic_opts to = {256, 256, 8, 4, false};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  shmbus_sub *sub;
+  struct shmbus_pub_stats st;
+  struct shmbus_pub_msg msgs[100];
+  unsigned char data[100][64], buf[256];
+  uint64_t next = 0, seq;
+  uint32_t id;
+  int rv;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/batch", &to, &pub), 0);
+  cr_assert_eq(shmbus_sub_open(bus, "t/batch", NULL, &sub), 0);
+  for (int round = 0; round < 3; round++) {
+    bool sleeping = round != 1; /* round 1: the subscriber stays awake */
+    uint64_t sent_before;
+    shmbus_pub_stats(pub, &st);
+    sent_before = st.wakeups_sent;
+    cr_assert_eq(shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL), -EAGAIN);
+    if (sleeping)
+      cr_assert_eq(shmbus_sub_arm(sub), 1, "round %d: not armed", round);
+    for (int i = 0; i < 100; i++) {
+      tu_fill(data[i], sizeof(data[i]), 1, next + (uint64_t)i);
+      msgs[i].data = data[i];
+      msgs[i].len = sizeof(data[i]);
+    }
+    cr_assert_eq(shmbus_pub_publish_batch(pub, msgs, 100), 100);
+    shmbus_pub_stats(pub, &st);
+    cr_assert_eq(st.wakeups_sent - sent_before, sleeping ? 1 : 0, "round %d: %" PRIu64 " signals",
+                 round, st.wakeups_sent - sent_before);
+    cr_assert_eq(sub_signalled(sub), sleeping, "round %d", round);
+    for (int i = 0; i < 100; i++) {
+      rv = shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL);
+      cr_assert_eq(rv, 64, "round %d, message %d: %d", round, i, rv);
+      cr_assert_eq(tu_check(buf, (size_t)rv, &id, &seq), 0);
+      cr_assert_eq(seq, next, "round %d: got %" PRIu64 ", not %" PRIu64, round, seq, next);
+      next++;
+    }
+    if (sleeping) /* the signal is consumed by the wait it ends */
+      while (sub_signalled(sub))
+        (void)!read(shmbus_sub_fd(sub), &seq, sizeof(seq));
+  }
+  shmbus_bus_close(bus);
+}
+
+/* A batch that meets a full ring (a reliable subscriber behind) publishes
+ * what fits and says how many; the next call reports SHMBUS_EFULL; bad
+ * arguments publish nothing. */
+Test(bus, a_batch_stops_at_a_full_ring) {
+  struct shmbus_topic_opts to = {16, 256, 8, 4, false};
+  struct shmbus_sub_opts so = {.reliable = true};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  shmbus_sub *sub;
+  struct shmbus_pub_msg msgs[20];
+  unsigned char data[20][32], buf[256];
+  uint64_t seq;
+  uint32_t id;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/batchfull", &to, &pub), 0);
+  cr_assert_eq(shmbus_sub_open(bus, "t/batchfull", &so, &sub), 0);
+  for (int i = 0; i < 20; i++) {
+    tu_fill(data[i], sizeof(data[i]), 1, (uint64_t)i);
+    msgs[i].data = data[i];
+    msgs[i].len = sizeof(data[i]);
+  }
+  cr_assert_eq(shmbus_pub_publish_batch(NULL, msgs, 1), -EINVAL);
+  cr_assert_eq(shmbus_pub_publish_batch(pub, NULL, 1), -EINVAL);
+  msgs[3].data = NULL;
+  cr_assert_eq(shmbus_pub_publish_batch(pub, msgs, 20), -EINVAL);
+  msgs[3].data = data[3];
+  cr_assert_eq(shmbus_pub_publish_batch(pub, msgs, 0), 0);
+  cr_assert_eq(shmbus_pub_published(pub), 0, "a refused batch published");
+  cr_assert_eq(shmbus_pub_publish_batch(pub, msgs, 20), 16);
+  cr_assert_eq(shmbus_pub_publish_batch(pub, msgs + 16, 4), SHMBUS_EFULL);
+  for (uint64_t i = 0; i < 16; i++) {
+    int rv = shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL);
+    cr_assert_eq(rv, 32);
+    cr_assert_eq(tu_check(buf, (size_t)rv, &id, &seq), 0);
+    cr_assert_eq(seq, i);
+  }
+  cr_assert_eq(shmbus_pub_publish_batch(pub, msgs + 16, 4), 4);
+  for (uint64_t i = 16; i < 20; i++) {
+    int rv = shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL);
+    cr_assert_eq(rv, 32);
+    cr_assert_eq(tu_check(buf, (size_t)rv, &id, &seq), 0);
+    cr_assert_eq(seq, i);
+  }
+  shmbus_bus_close(bus);
+}

@@ -221,6 +221,25 @@ SHMBUS_API int shmbus_pub_open(shmbus_bus *bus, const char *topic,
  * joined or left. */
 SHMBUS_API int shmbus_pub_publish(shmbus_pub *pub, const void *data, size_t len);
 
+/* One message of a batch (shmbus_pub_publish_batch). */
+struct shmbus_pub_msg {
+  const void *data;
+  size_t len;
+};
+
+/* Publishes msgs[0..n-1] in order, each a copy as shmbus_pub_publish makes,
+ * and signals each sleeping subscriber at most once, after the last one:
+ * a burst of n messages costs a sleeper one wake-up (and the publisher one
+ * syscall per sleeper) instead of up to n. Each message keeps its own
+ * timestamp. The first message's subscribers may hear of it only when the
+ * batch is done: batch what is published together. Returns how many were
+ * published (n, or fewer when one returned SHMBUS_EFULL: publish the rest
+ * later), or, when the first already failed, its error (those of
+ * shmbus_pub_publish); -EINVAL when pub is NULL, msgs is NULL with n > 0,
+ * n > INT_MAX, or a message has no data but a length (nothing published). */
+SHMBUS_API int shmbus_pub_publish_batch(shmbus_pub *pub, const struct shmbus_pub_msg *msgs,
+                                        size_t n);
+
 /* Zero copy: lends the next slot. *buf points to shmbus_pub_max_size()
  * writable bytes in shared memory, valid until shmbus_pub_commit or
  * shmbus_pub_cancel, which must follow before any other publish on this
