@@ -5,16 +5,17 @@
  *
  *   shmbus-example-reliable [--messages N]
  *
- * The logger checks that it got every sequence number exactly once. */
-/* fork, waitpid and libuv's pthread types under strict C11. */
+ * The logger checks that it got every sequence number exactly once. It is
+ * this program started again (libuv's uv_spawn), so it runs as it is on
+ * Linux and on Windows. */
+/* uv.h's pthread types under strict C11 (Linux). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include <shmbus/shmbus.h>
@@ -55,7 +56,7 @@ static void produce(shmbus_pub *pub, void *arg) {
   }
 }
 
-static int run_logger(uint64_t total, int ready_fd) {
+static int run_logger(uint64_t total) {
   struct shmbus_sub_opts so = {0};
   struct shmbus_sub_stats st;
   shmbus_bus *bus;
@@ -67,8 +68,6 @@ static int run_logger(uint64_t total, int ready_fd) {
   so.reliable = true;
   if ((rv = shmbus_bus_open(&bus, NULL)) < 0 || (rv = shmbus_sub_open(bus, TOPIC, &so, &sub)) < 0)
     return fail("logger open", rv);
-  (void)!write(ready_fd, "r", 1);
-  close(ready_fd);
   while (expect < total) {
     uint64_t i;
     if ((rv = shmbus_sub_recv(sub, &v, sizeof(v), NULL, 5000)) < 0)
@@ -83,22 +82,59 @@ static int run_logger(uint64_t total, int ready_fd) {
   }
   shmbus_sub_stats(sub, &st);
   printf("logger (reliable, pid %d): received %" PRIu64 " lost %" PRIu64 ", all in order\n",
-         (int)getpid(), st.received, st.lost);
-  fflush(stdout); /* the child leaves with _exit, which does not flush */
+         (int)uv_os_getpid(), st.received, st.lost);
   shmbus_bus_close(bus);
   return st.lost == 0 ? 0 : 1;
+}
+
+static int64_t logger_status = -1; /* -1 while it runs */
+
+static void logger_exited(uv_process_t *proc, int64_t status, int signal) {
+  logger_status = signal != 0 ? 128 + signal : status;
+  uv_close((uv_handle_t *)proc, NULL);
+}
+
+/* Starts this program again as the logger, sharing our stdout and stderr. */
+static int spawn_logger(uv_loop_t *loop, uv_process_t *proc, uint64_t total) {
+  char exe[4096], n[32];
+  size_t len = sizeof(exe);
+  char *args[4];
+  uv_stdio_container_t io[3];
+  uv_process_options_t o;
+  int rv;
+
+  if ((rv = uv_exepath(exe, &len)) < 0)
+    return rv;
+  snprintf(n, sizeof(n), "%" PRIu64, total);
+  args[0] = exe;
+  args[1] = "--logger";
+  args[2] = n;
+  args[3] = NULL;
+  io[0].flags = UV_IGNORE;
+  io[1].flags = UV_INHERIT_FD;
+  io[1].data.fd = 1;
+  io[2].flags = UV_INHERIT_FD;
+  io[2].data.fd = 2;
+  memset(&o, 0, sizeof(o));
+  o.file = exe;
+  o.args = args;
+  o.exit_cb = logger_exited;
+  o.stdio = io;
+  o.stdio_count = 3;
+  return uv_spawn(loop, proc, &o);
 }
 
 int main(int argc, char **argv) {
   struct shmbus_topic_opts to = {64, 64, 8, 4, false};
   struct producer p = {0};
   uv_loop_t loop;
+  uv_process_t logger;
   shmbus_bus *bus;
-  int ready[2], status, rv;
-  pid_t pid;
-  char c;
+  int rv;
 
   p.total = 100000;
+  if (argc == 3 && strcmp(argv[1], "--logger") == 0)
+    return run_logger(strtoull(argv[2], NULL, 10)); /* how the publisher starts us */
   if (argc == 3 && strcmp(argv[1], "--messages") == 0)
     p.total = strtoull(argv[2], NULL, 10);
   else if (argc != 1) {
@@ -107,18 +143,17 @@ int main(int argc, char **argv) {
   }
   if ((rv = shmbus_bus_open(&bus, NULL)) < 0 || (rv = shmbus_pub_open(bus, TOPIC, &to, &p.pub)) < 0)
     return fail("open", rv);
-  if (pipe(ready) != 0 || (pid = fork()) < 0)
-    return fail("fork", -1);
-  if (pid == 0) {
-    close(ready[0]);
-    _exit(run_logger(p.total, ready[1]));
+  if ((rv = uv_loop_init(&loop)) < 0)
+    return fail("uv_loop_init", rv);
+  if ((rv = spawn_logger(&loop, &logger, p.total)) < 0) {
+    fprintf(stderr, "reliable: starting the logger: %s\n", uv_strerror(rv));
+    return 1;
   }
-  close(ready[1]);
-  if (read(ready[0], &c, 1) != 1)
-    return fail("logger did not start", -1);
-  close(ready[0]);
-
-  uv_loop_init(&loop);
+  /* It opens its own bus and subscribes; wait for it. */
+  if ((rv = shmbus_pub_wait_subs(p.pub, 1, 30000)) < 0) {
+    (void)uv_process_kill(&logger, SIGTERM);
+    return fail("the logger did not come", rv);
+  }
   p.loop = &loop;
   shmbus_uv_bus_start(bus, &loop);
   produce(p.pub, &p);
@@ -127,10 +162,12 @@ int main(int argc, char **argv) {
   while (p.next < p.total)
     uv_run(&loop, UV_RUN_ONCE);
   printf("publisher (pid %d): published %" PRIu64 ", waited for the logger %" PRIu64 " times\n",
-         (int)getpid(), p.next, p.waits);
-  rv = waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+         (int)uv_os_getpid(), p.next, p.waits);
+  fflush(stdout);             /* before the logger's line, which it prints when it is done */
+  while (logger_status == -1) /* until the logger has exited */
+    uv_run(&loop, UV_RUN_ONCE);
   shmbus_bus_close(bus);
-  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_run(&loop, UV_RUN_DEFAULT); /* lets libuv finish closing our handles */
   uv_loop_close(&loop);
-  return rv;
+  return logger_status == 0 ? 0 : 1;
 }

@@ -382,8 +382,85 @@ static int test_subscriber_cannot_write(void) {
   return WINTEST_PASS;
 }
 
+/* ---- the examples that start their own subscribers (uv_spawn) ------------ */
+
+/* Starts an example on a private bus (its daemon autostarted beside it)
+ * and reads `n` lines of its output into lines[]; checks its exit code 0. */
+static int run_example(const char *exe, const char *args, char lines[][256], int n) {
+  char dir[MAX_PATH];
+  struct winproc p;
+  long code;
+  int i, rv;
+
+  WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
+  SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
+  WT_CHECK(winproc_start(&p, exe, args, false), "start %s", exe);
+  for (i = 0; i < n; i++)
+    WT_CHECK(winproc_read_line(&p, lines[i], 256) > 0, "%s: line %d missing", exe, i + 1);
+  code = winproc_wait(&p);
+  WT_CHECK(code == 0, "%s exit %ld; last line: %s", exe, code, lines[n - 1]);
+  rv = winproc_daemon_stop(dir);
+  WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
+  winproc_bus_dir_remove(dir);
+  return WINTEST_PASS;
+}
+
+/* uv_fanout: a publisher, three subscriber processes (the program started
+ * again), each in a libuv loop; the reliable one gets all 20,000, each
+ * lossy one accounts for all of them; every checksum right. */
+static int test_example_uv_fanout(void) {
+  char lines[5][256];
+  int i, subs = 0;
+
+  if (run_example("shmbus-example-uv-fanout.exe", "--subs 3 --messages 20000", lines, 5) !=
+      WINTEST_PASS)
+    return WINTEST_FAIL;
+  WT_CHECK(strstr(lines[0], "3 subscribers listening on \"demo/fanout\"") != NULL, "%s", lines[0]);
+  for (i = 1; i < 5; i++) {
+    unsigned long long got, lost, bad;
+    int id, pid;
+    char kind[16];
+    if (sscanf(lines[i],
+               "subscriber %d (%15[a-z], pid %d): received %llu lost %llu checksum errors %llu",
+               &id, kind, &pid, &got, &lost, &bad) == 6) {
+      WT_CHECK(got + lost == 20000 && bad == 0, "%s", lines[i]);
+      WT_CHECK(strcmp(kind, id == 0 ? "reliable" : "lossy") == 0, "%s", lines[i]);
+      if (id == 0)
+        WT_CHECK(lost == 0, "the reliable subscriber lost: %s", lines[i]);
+      subs++;
+    } else {
+      WT_CHECK(strstr(lines[i], "publisher: published 20000; every subscriber accounted for "
+                                "every message") != NULL,
+               "%s", lines[i]);
+    }
+  }
+  WT_CHECK(subs == 3, "%d subscriber lines", subs);
+  return WINTEST_PASS;
+}
+
+/* reliable: the logger (the program started again) gets all 20,000 in
+ * order from a publisher in a libuv loop held back by it. */
+static int test_example_reliable(void) {
+  char lines[2][256];
+  int i, logger = 0;
+
+  if (run_example("shmbus-example-reliable.exe", "--messages 20000", lines, 2) != WINTEST_PASS)
+    return WINTEST_FAIL;
+  for (i = 0; i < 2; i++)
+    if (strstr(lines[i], "logger (reliable, pid ") == lines[i]) {
+      WT_CHECK(strstr(lines[i], "): received 20000 lost 0, all in order") != NULL, "%s", lines[i]);
+      logger++;
+    } else {
+      WT_CHECK(strstr(lines[i], "published 20000, waited for the logger") != NULL, "%s", lines[i]);
+    }
+  WT_CHECK(logger == 1, "no logger line");
+  return WINTEST_PASS;
+}
+
 static const struct wintest tests[] = {
     {"seed_exchange", test_seed_exchange},
+    {"example_uv_fanout", test_example_uv_fanout},
+    {"example_reliable", test_example_reliable},
     {"fanout_reliable", test_fanout_reliable},
     {"lossy_accounting", test_lossy_accounting},
     {"subscriber_cannot_write", test_subscriber_cannot_write},
