@@ -55,6 +55,7 @@
 #include "xport_bridge.h"
 #include "platform/stdfds.h"
 #include "xport_nats.h"
+#include "xport_shmbus.h"
 
 #ifndef SHMBUS_BENCH_BUILD_TYPE
 #define SHMBUS_BENCH_BUILD_TYPE ""

@@ -1,5 +1,5 @@
 /* xport: see xport.h. One section per transport after the generic receive
- * loop. */
+ * loop (shmbus itself: xport_shmbus.c). */
 #define _GNU_SOURCE
 #include "xport.h"
 
@@ -18,10 +18,7 @@
 #include <zmq.h>
 #endif
 
-#include "benchproc.h"
 #include "benchutil.h"
-#include "shmbus/shmbus.h"
-#include "shmbus/uv.h"
 
 /* ---- the generic receive loop ------------------------------------------- */
 
@@ -145,178 +142,6 @@ void bx_close(struct bx_ep *ep) {
     ep->loop = NULL;
   }
 }
-
-/* ---- shmbus ------------------------------------------------------------- */
-
-struct bxs {
-  shmbus_bus *bus;
-  shmbus_pub *pub;
-  shmbus_sub *sub;
-  void *buf;
-};
-
-/* Unless the run says: rings of 16 MiB of payload at most, 8 to 4096
- * slots. */
-static struct shmbus_topic_opts bxs_topic(const struct bx_run *r) {
-  struct shmbus_topic_opts t;
-  uint32_t slots = 4096;
-  while (slots > 8 && (size_t)slots * r->size > ((size_t)16 << 20))
-    slots /= 2;
-  if (r->slots != 0)
-    slots = r->slots;
-  memset(&t, 0, sizeof(t));
-  t.slots = slots;
-  t.slot_size = (uint32_t)r->size;
-  t.max_subs = r->nsubs > 1 ? r->nsubs : 1;
-  t.max_pubs = 2;
-  return t;
-}
-
-static int bxs_open(struct bx_ep *ep) {
-  const struct bx_run *r = ep->run;
-  struct shmbus_topic_opts to = bxs_topic(r);
-  struct shmbus_sub_opts so;
-  struct bxs *s = calloc(1, sizeof(*s));
-  char t_out[64], t_in[64];
-  int rv = 0;
-
-  if (s == NULL || (s->buf = malloc(r->size)) == NULL) {
-    free(s);
-    return -ENOMEM;
-  }
-  ep->impl = s;
-  memset(&so, 0, sizeof(so));
-  so.reliable = r->reliable;
-  so.topic = to;
-  if (r->latency) {
-    snprintf(t_out, sizeof(t_out), "bench/%u/%s", r->id, ep->role == BX_A ? "ping" : "pong");
-    snprintf(t_in, sizeof(t_in), "bench/%u/%s", r->id, ep->role == BX_A ? "pong" : "ping");
-  } else {
-    snprintf(t_out, sizeof(t_out), "bench/%u", r->id);
-    snprintf(t_in, sizeof(t_in), "bench/%u", r->id);
-  }
-  s->bus = bp_bus_open(ep->role == BX_PUB ? "bench-pub" : "bench-sub");
-  if (ep->role != BX_PUB && (rv = shmbus_sub_open(s->bus, t_in, &so, &s->sub)) < 0)
-    return rv;
-  if (ep->role != BX_SUB && (rv = shmbus_pub_open(s->bus, t_out, &to, &s->pub)) < 0)
-    return rv;
-  return 0;
-}
-
-static int bxs_send(struct bx_ep *ep, const void *data, size_t len, bool must) {
-  struct bxs *s = ep->impl;
-  unsigned spins = 0;
-  int rv;
-  (void)must;
-  while ((rv = shmbus_pub_publish(s->pub, data, len)) == SHMBUS_EFULL) {
-    if (ep->run->wait == BX_SPIN)
-      bu_spin_step(&spins);
-    else if ((rv = shmbus_pub_wait(s->pub, (int)BX_SEND_TIMEOUT_MS)) < 0)
-      return rv;
-  }
-  return rv;
-}
-
-static int bxs_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
-  struct bxs *s = ep->impl;
-  struct shmbus_msg_info info;
-  int n, rv;
-  for (n = 0; n < 256; n++) {
-    if ((rv = shmbus_sub_try_recv(s->sub, s->buf, ep->run->size, &info)) == -EAGAIN)
-      break;
-    if (rv < 0)
-      return rv;
-    fn(ctx, s->buf, (size_t)rv, info.ts_ns);
-  }
-  return n;
-}
-
-static int bxs_wait(struct bx_ep *ep, bx_msg_fn fn, void *ctx, int timeout_ms) {
-  struct bxs *s = ep->impl;
-  struct shmbus_msg_info info;
-  int rv = shmbus_sub_recv(s->sub, s->buf, ep->run->size, &info, timeout_ms);
-  if (rv < 0)
-    return rv;
-  fn(ctx, s->buf, (size_t)rv, info.ts_ns);
-  return 0;
-}
-
-static void bxs_on_msg(shmbus_sub *sub, const void *data, size_t len,
-                       const struct shmbus_msg_info *info, void *arg) {
-  struct bx_ep *ep = arg;
-  (void)sub;
-  ep->fn(ep->ctx, data, len, info->ts_ns);
-}
-
-/* Lossy subscribers read in place (shmbus_uv_sub_start_inplace): what the
- * receiver looks at (the header; with --touch every byte, summed here) is
- * read from the slot, then confirmed intact, and only then handed on: a
- * message overwritten meanwhile is counted lost by shmbus and never seen
- * by the receiver. */
-#define BXS_HEAD 64u
-static volatile uint64_t bxs_sink;
-
-static void bxs_on_msg_inplace(shmbus_sub *sub, const void *data, size_t len,
-                               const struct shmbus_msg_info *info, void *arg) {
-  struct bx_ep *ep = arg;
-  unsigned char head[BXS_HEAD];
-  size_t n = len < sizeof(head) ? len : sizeof(head);
-  memcpy(head, data, n);
-  if (ep->run->touch) {
-    const unsigned char *p = data;
-    uint64_t w, sum = 0;
-    size_t i;
-    for (i = 0; i + 8 <= len; i += 8) {
-      memcpy(&w, p + i, 8);
-      sum += w;
-    }
-    bxs_sink += sum;
-  }
-  if (shmbus_uv_sub_intact(sub) != 0)
-    return;
-  ep->fn(ep->ctx, head, n, info->ts_ns);
-}
-
-static int bxs_uv_start(struct bx_ep *ep, uv_loop_t *loop, bx_msg_fn fn, void *ctx) {
-  struct bxs *s = ep->impl;
-  int rv;
-  (void)fn;
-  (void)ctx;
-  if ((rv = shmbus_uv_bus_start(s->bus, loop)) < 0)
-    return rv;
-  if (!ep->run->reliable)
-    return shmbus_uv_sub_start_inplace(s->sub, loop, bxs_on_msg_inplace, ep);
-  return shmbus_uv_sub_start(s->sub, loop, bxs_on_msg, ep);
-}
-
-static int64_t bxs_lost(struct bx_ep *ep) {
-  struct bxs *s = ep->impl;
-  struct shmbus_sub_stats st;
-  shmbus_sub_stats(s->sub, &st);
-  return (int64_t)st.lost;
-}
-
-static void bxs_close(struct bx_ep *ep) {
-  struct bxs *s = ep->impl;
-  if (s == NULL)
-    return;
-  shmbus_bus_close(s->bus);
-  free(s->buf);
-  free(s);
-  ep->impl = NULL;
-}
-
-const struct bx_ops bx_shmbus = {
-    .name = "shmbus",
-    .flags = BX_F_FANOUT | BX_F_LATENCY | BX_F_STAMPS,
-    .open = bxs_open,
-    .send = bxs_send,
-    .poll = bxs_poll,
-    .wait = bxs_wait,
-    .uv_start = bxs_uv_start,
-    .lost = bxs_lost,
-    .close = bxs_close,
-};
 
 /* ---- unix-domain stream sockets, one per subscriber ---------------------- */
 

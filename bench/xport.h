@@ -132,7 +132,8 @@ struct bx_ep {
   int error;
 };
 
-extern const struct bx_ops bx_shmbus, bx_uds, bx_zmq, bx_efd, bx_line;
+/* The peers defined in xport.c; shmbus itself is bx_shmbus (xport_shmbus.h). */
+extern const struct bx_ops bx_uds, bx_zmq, bx_efd, bx_line;
 
 /* Opens ep in `role` (after run and ops are set) and, for BX_UV, starts
  * delivering to fn from a loop of its own. */
