@@ -1207,59 +1207,41 @@ struct col {
   const char *key, *title;
   int metric; /* -1: a text column */
   int prec;
+  unsigned in; /* fan_cols: the subcommands that show it (C_FANOUT, C_BRIDGE) */
 };
 
+/* The fan-out's columns. The bridge subcommand shows them too, compared
+ * with plain NATS instead of shmbus and without the totals over
+ * subscribers. */
+#define C_FANOUT 1u
+#define C_BRIDGE 2u
+#define C_BOTH (C_FANOUT | C_BRIDGE)
 static const struct col fan_cols[] = {
-    {"transport", "transport", -1, 0},
-    {"wait", "wait", -1, 0},
-    {"mode", "mode", -1, 0},
-    {"subs", "subs", -1, 0},
-    {"size", "size B", -1, 0},
-    {"rate", "rate /s", -1, 0},
-    {"published_per_s", "published /s", M_PUB, 0},
-    {"delivered_per_s_per_sub", "delivered /s per sub", M_SUB, 0},
-    {"gbps_per_sub", "GB/s per sub", M_SUB_GB, 3},
-    {"delivered_per_s_total", "delivered /s total", M_TOT, 0},
-    {"gbps_total", "GB/s total", M_TOT_GB, 3},
-    {"loss_pct", "loss %", M_LOSS, 2},
-    {"p50_us", "p50 µs", M_P50, 2},
-    {"p99_us", "p99 µs", M_P99, 2},
-    {"p999_us", "p99.9 µs", M_P999, 2},
-    {"max_us", "max µs", M_MAX, 1},
-    {"cpu_ns_per_msg", "CPU ns/msg", M_CPU, 0},
-    {"wakeups_per_msg", "wake-ups/msg", M_WAKE, 3},
-    {"published", "published", M_PUBLISHED, 0},
-    {"received", "received", M_RECEIVED, 0},
-    {"lost", "lost", M_LOST, 0},
-    {"counts_ok", "recv+lost=pub", -1, 0},
-    {"shmbus_ratio", "shmbus ÷ this", M_RATIO, 2},
-};
-
-/* The bridge subcommand: the fan-out's columns, compared with plain NATS
- * instead of shmbus. */
-static const struct col bridge_cols[] = {
-    {"transport", "transport", -1, 0},
-    {"wait", "wait", -1, 0},
-    {"mode", "mode", -1, 0},
-    {"subs", "subs", -1, 0},
-    {"size", "size B", -1, 0},
-    {"rate", "rate /s", -1, 0},
-    {"published_per_s", "published /s", M_PUB, 0},
-    {"delivered_per_s_per_sub", "delivered /s per sub", M_SUB, 0},
-    {"gbps_per_sub", "GB/s per sub", M_SUB_GB, 3},
-    {"loss_pct", "loss %", M_LOSS, 2},
-    {"p50_us", "p50 µs", M_P50, 2},
-    {"p99_us", "p99 µs", M_P99, 2},
-    {"p999_us", "p99.9 µs", M_P999, 2},
-    {"max_us", "max µs", M_MAX, 1},
-    {"cpu_ns_per_msg", "CPU ns/msg", M_CPU, 0},
-    {"wakeups_per_msg", "wake-ups/msg", M_WAKE, 3},
-    {"published", "published", M_PUBLISHED, 0},
-    {"received", "received", M_RECEIVED, 0},
-    {"lost", "lost", M_LOST, 0},
-    {"counts_ok", "recv+lost=pub", -1, 0},
-    {"p50_vs_nats", "p50 ÷ NATS's", M_P50_X, 2},
-    {"throughput_pct_of_nats", "delivered /s, % of NATS's", M_TPUT_PCT, 0},
+    {"transport", "transport", -1, 0, C_BOTH},
+    {"wait", "wait", -1, 0, C_BOTH},
+    {"mode", "mode", -1, 0, C_BOTH},
+    {"subs", "subs", -1, 0, C_BOTH},
+    {"size", "size B", -1, 0, C_BOTH},
+    {"rate", "rate /s", -1, 0, C_BOTH},
+    {"published_per_s", "published /s", M_PUB, 0, C_BOTH},
+    {"delivered_per_s_per_sub", "delivered /s per sub", M_SUB, 0, C_BOTH},
+    {"gbps_per_sub", "GB/s per sub", M_SUB_GB, 3, C_BOTH},
+    {"delivered_per_s_total", "delivered /s total", M_TOT, 0, C_FANOUT},
+    {"gbps_total", "GB/s total", M_TOT_GB, 3, C_FANOUT},
+    {"loss_pct", "loss %", M_LOSS, 2, C_BOTH},
+    {"p50_us", "p50 µs", M_P50, 2, C_BOTH},
+    {"p99_us", "p99 µs", M_P99, 2, C_BOTH},
+    {"p999_us", "p99.9 µs", M_P999, 2, C_BOTH},
+    {"max_us", "max µs", M_MAX, 1, C_BOTH},
+    {"cpu_ns_per_msg", "CPU ns/msg", M_CPU, 0, C_BOTH},
+    {"wakeups_per_msg", "wake-ups/msg", M_WAKE, 3, C_BOTH},
+    {"published", "published", M_PUBLISHED, 0, C_BOTH},
+    {"received", "received", M_RECEIVED, 0, C_BOTH},
+    {"lost", "lost", M_LOST, 0, C_BOTH},
+    {"counts_ok", "recv+lost=pub", -1, 0, C_BOTH},
+    {"shmbus_ratio", "shmbus ÷ this", M_RATIO, 2, C_FANOUT},
+    {"p50_vs_nats", "p50 ÷ NATS's", M_P50_X, 2, C_BRIDGE},
+    {"throughput_pct_of_nats", "delivered /s, % of NATS's", M_TPUT_PCT, 0, C_BRIDGE},
 };
 
 static const struct col lat_cols[] = {
@@ -1280,17 +1262,20 @@ static const struct col lat_cols[] = {
     {"shmbus_ratio", "shmbus ÷ this", M_RATIO, 2},
 };
 
+/* The columns of the subcommand's table: lat_cols, or those of fan_cols
+ * that the fan-out or the bridge shows. */
 static const struct col *cols_of(const struct opts *o, size_t *n) {
-  if (o->bridge) {
-    *n = sizeof(bridge_cols) / sizeof(bridge_cols[0]);
-    return bridge_cols;
+  static struct col picked[sizeof(fan_cols) / sizeof(fan_cols[0])];
+  unsigned in = o->bridge ? C_BRIDGE : C_FANOUT;
+  size_t i;
+  if (o->cmd != CMD_FANOUT) {
+    *n = sizeof(lat_cols) / sizeof(lat_cols[0]);
+    return lat_cols;
   }
-  if (o->cmd == CMD_FANOUT) {
-    *n = sizeof(fan_cols) / sizeof(fan_cols[0]);
-    return fan_cols;
-  }
-  *n = sizeof(lat_cols) / sizeof(lat_cols[0]);
-  return lat_cols;
+  for (*n = 0, i = 0; i < sizeof(fan_cols) / sizeof(fan_cols[0]); i++)
+    if ((fan_cols[i].in & in) != 0)
+      picked[(*n)++] = fan_cols[i];
+  return picked;
 }
 
 /* The text of a non-metric column. */
