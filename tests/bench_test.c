@@ -66,12 +66,37 @@ static int run_bench(char **out, const char *const *args) {
   return status;
 }
 
-static json_t *run_json(const char *const *args) {
+/* Runs shmbus-bench with `args`, which must exit 0; returns its stdout
+ * (malloc'd). */
+static char *run_ok(const char *const *args) {
   char *out;
-  json_error_t err;
-  json_t *root;
   int st = run_bench(&out, args);
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "shmbus-bench exit status %d:\n%s", st, out);
+  return out;
+}
+
+/* Every string of `want` (NULL-terminated) is somewhere in `out`. */
+static void assert_has_all(const char *out, const char *const *want) {
+  for (; *want != NULL; want++)
+    cr_assert_not_null(strstr(out, *want), "no '%s' in:\n%s", *want, out);
+}
+
+/* A report of the daemon's costs or the tools' (args[0]: publish, idle,
+ * tools): exit 0, its title first, every string of `want` in it, and the
+ * benchmark's daemon stopped cleanly. */
+static void check_report(const char *const *args, const char *const *want) {
+  char title[64], *out = run_ok(args);
+  snprintf(title, sizeof(title), "# shmbus-bench %s\n", args[0]);
+  cr_assert_eq(strncmp(out, title, strlen(title)), 0, "%s", out);
+  assert_has_all(out, want);
+  cr_assert_not_null(strstr(out, "stopped cleanly"), "%s", out);
+  free(out);
+}
+
+static json_t *run_json(const char *const *args) {
+  char *out = run_ok(args);
+  json_error_t err;
+  json_t *root;
   root = json_loads(out, 0, &err);
   cr_assert_not_null(root, "not JSON (%s, line %d):\n%s", err.text, err.line, out);
   free(out);
@@ -351,19 +376,16 @@ Test(bench, markdown_and_csv_reports) {
   const char *md[] = {"fanout",  "--subs", "1",      "--size", "64",
                       "--count", "500",    "--reps", "1",      NULL};
   const char *csv[] = {"latency", "--size", "64", "--count", "200", "--reps", "1", "--csv", NULL};
-  char *out;
-  int st = run_bench(&out, md);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-  cr_assert_not_null(strstr(out, "machine: "), "%s", out);
-  cr_assert_not_null(strstr(out, "| transport | wait | mode | subs |"), "%s", out);
-  cr_assert_not_null(strstr(out, "| shmbus | uv | lossy | 1 | 64 |"), "%s", out);
-  cr_assert_not_null(strstr(out, "all add up"), "%s", out);
+  const char *md_want[] = {"machine: ", "| transport | wait | mode | subs |",
+                           "| shmbus | uv | lossy | 1 | 64 |", "all add up", NULL};
+  const char *csv_want[] = {"\ntransport,wait,mode,size,round_trips,p50_us,",
+                            "\n\"shmbus\",\"uv\",\"lossy\",\"64\",\"200", NULL};
+  char *out = run_ok(md);
+  assert_has_all(out, md_want);
   free(out);
-  st = run_bench(&out, csv);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  out = run_ok(csv);
   cr_assert_eq(strncmp(out, "# shmbus-bench latency; cpu: ", 29), 0, "%s", out);
-  cr_assert_not_null(strstr(out, "\ntransport,wait,mode,size,round_trips,p50_us,"), "%s", out);
-  cr_assert_not_null(strstr(out, "\n\"shmbus\",\"uv\",\"lossy\",\"64\",\"200"), "%s", out);
+  assert_has_all(out, csv_want);
   free(out);
 }
 
@@ -372,21 +394,10 @@ Test(bench, markdown_and_csv_reports) {
 Test(bench, publish_and_idle_reports) {
   const char *pub[] = {"publish", "--quick", "--rounds", "1", NULL};
   const char *idle[] = {"idle", "--quick", "--window-ms", "200", NULL};
-  char *out;
-  int st = run_bench(&out, pub);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st, out);
-  cr_assert_eq(strncmp(out, "# shmbus-bench publish\n", 23), 0, "%s", out);
-  cr_assert_not_null(strstr(out, "\n| 0 | "), "%s", out);
-  cr_assert_not_null(strstr(out, "\n| 1 | "), "%s", out);
-  cr_assert_not_null(strstr(out, "\n| 8 | "), "%s", out);
-  cr_assert_not_null(strstr(out, "stopped cleanly"), "%s", out);
-  free(out);
-  st = run_bench(&out, idle);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st, out);
-  cr_assert_eq(strncmp(out, "# shmbus-bench idle\n", 20), 0, "%s", out);
-  cr_assert_not_null(strstr(out, "| 1000 topics open | "), "%s", out);
-  cr_assert_not_null(strstr(out, "stopped cleanly"), "%s", out);
-  free(out);
+  const char *pub_want[] = {"\n| 0 | ", "\n| 1 | ", "\n| 8 | ", NULL};
+  const char *idle_want[] = {"| 1000 topics open | ", NULL};
+  check_report(pub, pub_want);
+  check_report(idle, idle_want);
 }
 
 /* What the CLI's watchers cost a publisher: every reader runs (the real
@@ -395,17 +406,15 @@ Test(bench, publish_and_idle_reports) {
 Test(bench, tools_report) {
   const char *tools[] = {"tools", "--quick", "--count", "20000", "--rate", "0,20k", NULL};
   const char *bad[] = {"tools", "--readers", "cat", NULL};
+  const char *want[] = {"\n| flat out | (publisher alone) | ",
+                        "\n| flat out | `echo -q` | ",
+                        "\n| 20000/s | `echo -q --latency-us 0` | ",
+                        "\n| 20000/s | `hz` | ",
+                        "\n| 20000/s | `bw` | ",
+                        NULL};
   char *out;
-  int st = run_bench(&out, tools);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d:\n%s", st, out);
-  cr_assert_eq(strncmp(out, "# shmbus-bench tools\n", 21), 0, "%s", out);
-  cr_assert_not_null(strstr(out, "\n| flat out | (publisher alone) | "), "%s", out);
-  cr_assert_not_null(strstr(out, "\n| flat out | `echo -q` | "), "%s", out);
-  cr_assert_not_null(strstr(out, "\n| 20000/s | `echo -q --latency-us 0` | "), "%s", out);
-  cr_assert_not_null(strstr(out, "\n| 20000/s | `hz` | "), "%s", out);
-  cr_assert_not_null(strstr(out, "\n| 20000/s | `bw` | "), "%s", out);
-  cr_assert_not_null(strstr(out, "stopped cleanly"), "%s", out);
-  free(out);
+  int st;
+  check_report(tools, want);
   st = run_bench(&out, bad);
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
   free(out);
