@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "notify.h"
 #include "platform/platform.h"
@@ -30,6 +31,40 @@ static shmbus__event_handle nt_event(shmbus__event_handle *dup) {
   cr_assert_eq(shmbus__event_open(&ev), 0);
   cr_assert_eq(shmbus__fd_dup(ev, dup), 0);
   return ev;
+}
+
+/* Two lossy subscribers of one region, a (pid 1) and b (pid b_pid), whose
+ * owners wake through ev_a and ev_b: in a sleepers' directory that holds
+ * duplicates of both. */
+struct nt_pair {
+  struct shmbus__region rg;
+  struct shmbus__ring_sub a, b;
+  struct shmbus__notify n;
+  shmbus__event_handle ev_a, ev_b;
+};
+
+static void nt_pair_open(struct nt_pair *p, uint32_t b_pid) {
+  shmbus__event_handle dup;
+
+  memset(p, 0, sizeof(*p));
+  tu_region(&p->rg, 16, 64, 4, 2);
+  cr_assert_eq(shmbus__ring_sub_attach(&p->rg.ring, &p->a, false, 0, 1), 0);
+  cr_assert_eq(shmbus__ring_sub_attach(&p->rg.ring, &p->b, false, 0, b_pid), 0);
+  shmbus__notify_init(&p->n, SHMBUS__NOTIFY_SLEEPERS, 4);
+  cr_assert_eq(p->n.seq, UINT64_MAX, "a new directory knows no seq");
+  p->ev_a = nt_event(&dup);
+  shmbus__notify_set(&p->n, p->a.index, dup);
+  p->ev_b = nt_event(&dup);
+  shmbus__notify_set(&p->n, p->b.index, dup);
+}
+
+static void nt_pair_close(struct nt_pair *p) {
+  shmbus__notify_free(&p->n);
+  shmbus__ring_sub_detach(&p->a);
+  shmbus__ring_sub_detach(&p->b);
+  shmbus__fd_close(p->ev_a);
+  shmbus__fd_close(p->ev_b);
+  shmbus__region_close(&p->rg);
 }
 
 Test(notify, directory_bookkeeping) {
@@ -113,57 +148,42 @@ Test(notify, sleepers_are_signalled_once_per_ticket) {
  * without the epoch, is not looked at); a real sleep moves it, and so does
  * a new owner in the directory. */
 Test(notify, unchanged_sleep_epoch_skips_the_scan) {
-  struct shmbus__region rg;
-  struct shmbus__ring_sub a, b;
-  struct shmbus__notify n = {0};
-  shmbus__event_handle dup_a, dup_b;
-  shmbus__event_handle ev_a, ev_b;
+  struct nt_pair p;
+  shmbus__event_handle dup_b;
   uint64_t e;
 
-  tu_region(&rg, 16, 64, 4, 2);
-  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &a, false, 0, 1), 0);
-  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &b, false, 0, 2), 0);
-  shmbus__notify_init(&n, SHMBUS__NOTIFY_SLEEPERS, 4);
-  ev_a = nt_event(&dup_a);
-  ev_b = nt_event(&dup_b);
-  shmbus__notify_set(&n, a.index, dup_a);
-  shmbus__notify_set(&n, b.index, dup_b);
+  nt_pair_open(&p, 2);
 
-  e = shmbus__ring_sleep_epoch(&rg.ring, 0);
-  cr_assert(shmbus__ring_sub_arm(&a));
-  cr_assert_eq(shmbus__ring_sleep_epoch(&rg.ring, 0), e + 1, "a sleep moves the epoch");
-  shmbus__notify_wake(&n, &rg.ring);
-  cr_assert_eq(nt_signalled(ev_a), 1);
-  cr_assert_eq(n.signals, 1);
-  cr_assert(n.scanned[0]);
+  e = shmbus__ring_sleep_epoch(&p.rg.ring, 0);
+  cr_assert(shmbus__ring_sub_arm(&p.a));
+  cr_assert_eq(shmbus__ring_sleep_epoch(&p.rg.ring, 0), e + 1, "a sleep moves the epoch");
+  shmbus__notify_wake(&p.n, &p.rg.ring);
+  cr_assert_eq(nt_signalled(p.ev_a), 1);
+  cr_assert_eq(p.n.signals, 1);
+  cr_assert(p.n.scanned[0]);
 
   /* b's bit appears without the epoch (not a proper sleep): skipped. */
-  shmbus__fetch_or_seq_cst(&rg.ring.sleepers[0], UINT64_C(1) << (b.index % 4));
-  shmbus__notify_wake(&n, &rg.ring);
-  cr_assert_eq(nt_signalled(ev_b), 0, "the epoch did not move: no scan");
+  shmbus__fetch_or_seq_cst(&p.rg.ring.sleepers[0], UINT64_C(1) << (p.b.index % 4));
+  shmbus__notify_wake(&p.n, &p.rg.ring);
+  cr_assert_eq(nt_signalled(p.ev_b), 0, "the epoch did not move: no scan");
   /* b goes to sleep properly: the epoch moves, the scan finds it. */
-  cr_assert(shmbus__ring_sub_arm(&b));
-  shmbus__notify_wake(&n, &rg.ring);
-  cr_assert_eq(nt_signalled(ev_b), 1);
-  cr_assert_eq(nt_signalled(ev_a), 0, "a's ticket was signalled already");
-  cr_assert_eq(n.signals, 2);
+  cr_assert(shmbus__ring_sub_arm(&p.b));
+  shmbus__notify_wake(&p.n, &p.rg.ring);
+  cr_assert_eq(nt_signalled(p.ev_b), 1);
+  cr_assert_eq(nt_signalled(p.ev_a), 0, "a's ticket was signalled already");
+  cr_assert_eq(p.n.signals, 2);
 
   /* A new owner forgets the epochs. */
-  shmbus__fetch_add_seq_cst(&b.rec->sleep_ticket, 1);
-  shmbus__notify_wake(&n, &rg.ring);
-  cr_assert_eq(nt_signalled(ev_b), 0);
-  shmbus__notify_set(&n, b.index, SHMBUS__OS_HANDLE_INVALID);
-  cr_assert_eq(shmbus__fd_dup(ev_b, &dup_b), 0);
-  shmbus__notify_set(&n, b.index, dup_b);
-  shmbus__notify_wake(&n, &rg.ring);
-  cr_assert_eq(nt_signalled(ev_b), 1, "rescanned after the directory changed");
+  shmbus__fetch_add_seq_cst(&p.b.rec->sleep_ticket, 1);
+  shmbus__notify_wake(&p.n, &p.rg.ring);
+  cr_assert_eq(nt_signalled(p.ev_b), 0);
+  shmbus__notify_set(&p.n, p.b.index, SHMBUS__OS_HANDLE_INVALID);
+  cr_assert_eq(shmbus__fd_dup(p.ev_b, &dup_b), 0);
+  shmbus__notify_set(&p.n, p.b.index, dup_b);
+  shmbus__notify_wake(&p.n, &p.rg.ring);
+  cr_assert_eq(nt_signalled(p.ev_b), 1, "rescanned after the directory changed");
 
-  shmbus__notify_free(&n);
-  shmbus__ring_sub_detach(&a);
-  shmbus__ring_sub_detach(&b);
-  shmbus__fd_close(ev_a);
-  shmbus__fd_close(ev_b);
-  shmbus__region_close(&rg);
+  nt_pair_close(&p);
 }
 
 Test(notify, waiting_publishers_are_signalled_once_per_ticket) {
@@ -213,57 +233,40 @@ Test(notify, waiting_publishers_are_signalled_once_per_ticket) {
  * signalled at once. A directory that knows no seq (UINT64_MAX) signals
  * everyone. */
 Test(notify, a_sleeper_with_a_threshold_is_deferred_until_it_is_reached) {
-  struct shmbus__region rg;
-  struct shmbus__ring_sub a, b;
-  struct shmbus__notify n = {0};
-  shmbus__event_handle dup_a, dup_b;
-  shmbus__event_handle ev_a, ev_b;
+  struct nt_pair p;
   uint64_t s;
 
-  tu_region(&rg, 16, 64, 4, 2);
-  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &a, false, 0, 1), 0);
-  cr_assert_eq(shmbus__ring_sub_attach(&rg.ring, &b, false, 0, 1), 0);
-  shmbus__notify_init(&n, SHMBUS__NOTIFY_SLEEPERS, 4);
-  cr_assert_eq(n.seq, UINT64_MAX);
-  ev_a = nt_event(&dup_a);
-  ev_b = nt_event(&dup_b);
-  shmbus__notify_set(&n, a.index, dup_a);
-  shmbus__notify_set(&n, b.index, dup_b);
+  nt_pair_open(&p, 1);
 
-  cr_assert(shmbus__ring_sub_arm_after(&a, 4));
-  cr_assert_eq(shmbus__ring_sub_wake_seq(&rg.ring, a.index), 3);
+  cr_assert(shmbus__ring_sub_arm_after(&p.a, 4));
+  cr_assert_eq(shmbus__ring_sub_wake_seq(&p.rg.ring, p.a.index), 3);
   for (s = 0; s < 3; s++) {
-    n.seq = s;
-    shmbus__notify_wake(&n, &rg.ring);
-    cr_assert_eq(nt_signalled(ev_a), 0, "seq %llu: below the threshold", (unsigned long long)s);
+    p.n.seq = s;
+    shmbus__notify_wake(&p.n, &p.rg.ring);
+    cr_assert_eq(nt_signalled(p.ev_a), 0, "seq %llu: below the threshold", (unsigned long long)s);
   }
-  cr_assert_eq(n.defer[0], 3);
+  cr_assert_eq(p.n.defer[0], 3);
   /* b sleeps without a threshold (and moves the epoch): signalled now. */
-  cr_assert(shmbus__ring_sub_arm(&b));
-  cr_assert_eq(shmbus__ring_sub_wake_seq(&rg.ring, b.index), 0);
-  shmbus__notify_wake(&n, &rg.ring);
-  cr_assert_eq(nt_signalled(ev_b), 1);
-  cr_assert_eq(nt_signalled(ev_a), 0);
-  n.seq = 3;
-  shmbus__notify_wake(&n, &rg.ring);
-  cr_assert_eq(nt_signalled(ev_a), 1, "the threshold is reached");
-  cr_assert_eq(nt_signalled(ev_b), 0, "b's ticket was signalled already");
-  n.seq = 4;
-  shmbus__notify_wake(&n, &rg.ring);
-  cr_assert_eq(nt_signalled(ev_a), 0, "once per ticket");
-  cr_assert_eq(n.defer[0], UINT64_MAX);
+  cr_assert(shmbus__ring_sub_arm(&p.b));
+  cr_assert_eq(shmbus__ring_sub_wake_seq(&p.rg.ring, p.b.index), 0);
+  shmbus__notify_wake(&p.n, &p.rg.ring);
+  cr_assert_eq(nt_signalled(p.ev_b), 1);
+  cr_assert_eq(nt_signalled(p.ev_a), 0);
+  p.n.seq = 3;
+  shmbus__notify_wake(&p.n, &p.rg.ring);
+  cr_assert_eq(nt_signalled(p.ev_a), 1, "the threshold is reached");
+  cr_assert_eq(nt_signalled(p.ev_b), 0, "b's ticket was signalled already");
+  p.n.seq = 4;
+  shmbus__notify_wake(&p.n, &p.rg.ring);
+  cr_assert_eq(nt_signalled(p.ev_a), 0, "once per ticket");
+  cr_assert_eq(p.n.defer[0], UINT64_MAX);
 
   /* Without a known seq, every sleeper is signalled. */
-  shmbus__ring_sub_disarm(&a);
-  cr_assert(shmbus__ring_sub_arm_after(&a, 1000));
-  n.seq = UINT64_MAX;
-  shmbus__notify_wake(&n, &rg.ring);
-  cr_assert_eq(nt_signalled(ev_a), 1);
+  shmbus__ring_sub_disarm(&p.a);
+  cr_assert(shmbus__ring_sub_arm_after(&p.a, 1000));
+  p.n.seq = UINT64_MAX;
+  shmbus__notify_wake(&p.n, &p.rg.ring);
+  cr_assert_eq(nt_signalled(p.ev_a), 1);
 
-  shmbus__notify_free(&n);
-  shmbus__ring_sub_detach(&a);
-  shmbus__ring_sub_detach(&b);
-  shmbus__fd_close(ev_a);
-  shmbus__fd_close(ev_b);
-  shmbus__region_close(&rg);
+  nt_pair_close(&p);
 }
