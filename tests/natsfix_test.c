@@ -123,6 +123,27 @@ static void nt_js_check(jsCtx *js, const char *stream, uint64_t seq, unsigned i,
   natsMsg_Destroy(m);
 }
 
+/* Adds file-backed stream `name` of the subjects `subject` (one pattern)
+ * with `replicas` copies (0: the server's default, one). */
+static void nt_add_stream(jsCtx *js, const char *name, const char *subject, int replicas) {
+  const char *subjects[] = {subject};
+  jsStreamConfig cfg;
+  jsStreamInfo *si = NULL;
+  jsErrCode jerr = 0;
+  natsStatus s;
+
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = name;
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  cfg.Replicas = replicas;
+  s = js_AddStream(&si, js, &cfg, NULL, &jerr);
+  cr_assert_eq(s, NATS_OK, "add stream %s: %s (JetStream error %d)", name, natsStatus_GetText(s),
+               (int)jerr);
+  jsStreamInfo_Destroy(si);
+}
+
 /* Node index of the stream's leader, or -1. */
 static int nt_leader(jsCtx *js, const char *stream, int *replicas) {
   jsStreamInfo *si = NULL;
@@ -153,13 +174,8 @@ static void nt_check_gone(const char *dir, const pid_t *pids, int n) {
 TestSuite(natsfix, .fini = nt_fini, .timeout = 240);
 
 Test(natsfix, jetstream_cluster_keeps_a_replicated_stream_through_a_killed_leader) {
-  static const char *subjects[] = {"nt.>"};
   natsConnection *nc;
   jsCtx *js = NULL;
-  jsStreamConfig cfg;
-  jsStreamInfo *si = NULL;
-  jsErrCode jerr = 0;
-  natsStatus s;
   char dir[sizeof(nt_c.dir)];
   pid_t pids[3];
   int i, leader, replicas;
@@ -177,15 +193,7 @@ Test(natsfix, jetstream_cluster_keeps_a_replicated_stream_through_a_killed_leade
 
   nc = nt_connect(natsfix_urls(&nt_c));
   cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
-  jsStreamConfig_Init(&cfg);
-  cfg.Name = "NT";
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Storage = js_FileStorage;
-  cfg.Replicas = 3;
-  s = js_AddStream(&si, js, &cfg, NULL, &jerr);
-  cr_assert_eq(s, NATS_OK, "add stream: %s (JetStream error %d)", natsStatus_GetText(s), (int)jerr);
-  jsStreamInfo_Destroy(si);
+  nt_add_stream(js, "NT", "nt.>", 3);
 
   seq[0] = nt_js_publish(js, "nt.a", 0, 1000);
   nt_js_check(js, "NT", seq[0], 0, 1000);
@@ -231,13 +239,9 @@ Test(natsfix, jetstream_cluster_keeps_a_replicated_stream_through_a_killed_leade
 }
 
 Test(natsfix, single_node_core_pubsub_and_jetstream_store_across_a_restart) {
-  static const char *subjects[] = {"one.>"};
   natsConnection *nc;
   natsSubscription *sub = NULL;
   jsCtx *js = NULL;
-  jsStreamConfig cfg;
-  jsStreamInfo *si = NULL;
-  jsErrCode jerr = 0;
   unsigned char buf[512];
   char dir[sizeof(nt_c.dir)];
   pid_t pid;
@@ -269,13 +273,7 @@ Test(natsfix, single_node_core_pubsub_and_jetstream_store_across_a_restart) {
 
   /* JetStream on one node: the store outlives a SIGKILL. */
   cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
-  jsStreamConfig_Init(&cfg);
-  cfg.Name = "ONE";
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Storage = js_FileStorage;
-  cr_assert_eq(js_AddStream(&si, js, &cfg, NULL, &jerr), NATS_OK, "add stream: %d", (int)jerr);
-  jsStreamInfo_Destroy(si);
+  nt_add_stream(js, "ONE", "one.>", 0);
   seq = nt_js_publish(js, "one.a", 7, 300);
   cr_assert_eq(natsfix_node_kill(&nt_c, 0), 0);
   rv = natsfix_node_restart(&nt_c, 0);
