@@ -942,9 +942,7 @@ Test(trust, delayed_peer_join_never_stalls_a_reliable_uv_subscriber, .timeout = 
   pid_t pid;
 
   memset(&d, 0, sizeof(d));
-  setenv("SHMBUSD_FAULT", "delay_peer_join:300", 1);
-  du_start(&d);
-  unsetenv("SHMBUSD_FAULT");
+  du_start_fault(&d, "delay_peer_join:300");
   /* The topic exists (retained) before either side opens it; the bus that
    * created it is closed before the fork, so the child inherits none of it. */
   bus = du_bus(&d);

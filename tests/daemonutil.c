@@ -42,6 +42,12 @@ void du_start(struct du_daemon *d) {
   du_spawn(d);
 }
 
+void du_start_fault(struct du_daemon *d, const char *fault) {
+  cr_assert_eq(setenv("SHMBUSD_FAULT", fault, 1), 0);
+  du_start(d);
+  cr_assert_eq(unsetenv("SHMBUSD_FAULT"), 0);
+}
+
 void du_restart(struct du_daemon *d) {
   du_status_close(d);
   du_spawn(d);

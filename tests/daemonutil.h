@@ -22,6 +22,9 @@ struct du_daemon {
 /* Makes a fresh bus dir and starts a daemon in the foreground on it;
  * fails the test if it does not come up within 10 s. */
 void du_start(struct du_daemon *d);
+/* du_start with fault point `fault` armed in the daemon (SHMBUSD_FAULT=
+ * <point>[:<n>], daemon/faults.h), and not in what the test starts later. */
+void du_start_fault(struct du_daemon *d, const char *fault);
 /* Starts a daemon again on the same dir (after a kill). */
 void du_restart(struct du_daemon *d);
 /* SIGKILLs the daemon and reaps it. */

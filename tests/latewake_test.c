@@ -170,9 +170,7 @@ Test(latewake, a_publisher_that_stops_right_after_a_join_wakes_the_newcomer) {
   unsigned r;
 
   memset(&d, 0, sizeof(d));
-  setenv("SHMBUSD_FAULT", "delay_peer_join:20", 1);
-  du_start(&d);
-  unsetenv("SHMBUSD_FAULT");
+  du_start_fault(&d, "delay_peer_join:20");
   bp = du_bus(&d);
   cr_assert_eq(shmbus_pub_open(bp, "lw/race", &to, &pub), 0);
   for (r = 0; r < LW_ROUNDS; r++) {
