@@ -42,16 +42,18 @@ static long cli_run(const char *args, char *line, size_t cap) {
   return winproc_wait(&p);
 }
 
-/* Opens the private bus `dir` in this process, without autostart. */
-static int cli_bus(const char *dir, shmbus_bus **bus) {
-  struct shmbus_bus_opts o;
+/* The end of a test: `shmbus daemon stop` stops the bus's daemon (whose
+ * process is `daemon`, which this closes), and the bus directory goes. */
+static int cli_daemon_stop(HANDLE daemon, const char *dir) {
+  char line[512];
+  long code = cli_run("daemon stop", line, sizeof(line));
 
-  shmbus_bus_opts_init(&o);
-  o.dir = dir; /* SetEnvironmentVariable does not reach this process's getenv */
-  o.autostart = 0;
-  o.timeout_ms = WINPROC_LONG_MS;
-  o.name = "cli_test";
-  return shmbus_bus_open(bus, &o);
+  WT_CHECK(code == 0 && strstr(line, "stopped shmbusd") != NULL, "daemon stop exit %ld: %s", code,
+           line);
+  WT_CHECK(WaitForSingleObject(daemon, WINPROC_LONG_MS) == WAIT_OBJECT_0, "the daemon ended");
+  CloseHandle(daemon);
+  winproc_bus_dir_remove(dir);
+  return WINTEST_PASS;
 }
 
 static int test_seed_cli(void) {
@@ -81,7 +83,7 @@ static int test_seed_cli(void) {
            "hand pub the message");
   /* A witness in this process learns that the message is published (from
    * history if it came first, live otherwise). */
-  rv = cli_bus(dir, &bus);
+  rv = winproc_bus_open(&bus, dir, 0, "cli_test");
   WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
   memset(&so, 0, sizeof(so));
   so.history = 1;
@@ -125,13 +127,7 @@ static int test_seed_cli(void) {
   code = winproc_wait(&pub);
   WT_CHECK(code == 0, "pub exit %ld", code);
 
-  code = cli_run("daemon stop", line, sizeof(line));
-  WT_CHECK(code == 0 && strstr(line, "stopped shmbusd") != NULL, "daemon stop exit %ld: %s", code,
-           line);
-  WT_CHECK(WaitForSingleObject(daemon, WINPROC_LONG_MS) == WAIT_OBJECT_0, "the daemon ended");
-  CloseHandle(daemon);
-  winproc_bus_dir_remove(dir);
-  return WINTEST_PASS;
+  return cli_daemon_stop(daemon, dir);
 }
 
 static int test_reliable_cli(void) {
@@ -167,13 +163,7 @@ static int test_reliable_cli(void) {
     code = winproc_wait(&sub[i]);
     WT_CHECK(code == 0, "echo %d exit %ld", i + 1, code);
   }
-  code = cli_run("daemon stop", line, sizeof(line));
-  WT_CHECK(code == 0 && strstr(line, "stopped shmbusd") != NULL, "daemon stop exit %ld: %s", code,
-           line);
-  WT_CHECK(WaitForSingleObject(daemon, WINPROC_LONG_MS) == WAIT_OBJECT_0, "the daemon ended");
-  CloseHandle(daemon);
-  winproc_bus_dir_remove(dir);
-  return WINTEST_PASS;
+  return cli_daemon_stop(daemon, dir);
 }
 
 static const struct wintest tests[] = {

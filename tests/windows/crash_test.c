@@ -42,17 +42,6 @@
 
 static const struct shmbus_topic_opts ct_topic = {16, 256, 8, 8, false};
 
-/* Opens the bus SHMBUS_DIR names (children) or `dir`, autostarting or not. */
-static int ct_bus(const char *dir, int autostart, shmbus_bus **bus) {
-  struct shmbus_bus_opts o;
-
-  shmbus_bus_opts_init(&o);
-  o.dir = dir;
-  o.autostart = autostart;
-  o.timeout_ms = WINPROC_LONG_MS;
-  return shmbus_bus_open(bus, &o);
-}
-
 /* Receives one message within the bound and checks it is `want`. */
 static int ct_expect(shmbus_sub *sub, const char *want) {
   struct shmbus_msg_info info;
@@ -82,7 +71,7 @@ static int child_loaner(void) {
   void *buf;
   int rv, i;
 
-  if ((rv = ct_bus(NULL, 0, &bus)) < 0 ||
+  if ((rv = winproc_bus_open(&bus, NULL, 0, NULL)) < 0 ||
       (rv = shmbus_pub_open(bus, CT_TOPIC_PUB, &ct_topic, &pub)) < 0) {
     printf("open: %s\n", shmbus_strerror(rv));
     return 1;
@@ -120,7 +109,7 @@ static int test_publisher_killed_mid_message(void) {
   WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
   SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
   /* This process starts the daemon (shmbusd.exe beside it). */
-  rv = ct_bus(dir, 1, &bus);
+  rv = winproc_bus_open(&bus, dir, 1, NULL);
   WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
   for (k = 0; k < 2; k++) {
     memset(&so, 0, sizeof(so));
@@ -167,37 +156,12 @@ static int test_publisher_killed_mid_message(void) {
   shmbus_sub_close(sub[0]);
   shmbus_sub_close(sub[1]);
   shmbus_bus_close(bus);
-  rv = winproc_daemon_stop(dir);
+  rv = winproc_bus_end(dir);
   WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
-  winproc_bus_dir_remove(dir);
   return WINTEST_PASS;
 }
 
 /* ---- the daemon killed and restarted under traffic ----------------------- */
-
-/* Starts shmbusd.exe on `dir` as autostart does, and waits for its ready
- * signal (an inherited event it sets once it accepts connections). */
-static bool ct_daemon_start(struct winproc *d, const char *dir) {
-  SECURITY_ATTRIBUTES inherit = {sizeof(inherit), NULL, TRUE};
-  HANDLE ready = CreateEventW(&inherit, TRUE, FALSE, NULL);
-  HANDLE both[2];
-  char args[2 * MAX_PATH];
-  DWORD w;
-
-  if (ready == NULL)
-    return false;
-  snprintf(args, sizeof(args), "--dir \"%s\" --ready-fd %llu", dir,
-           (unsigned long long)(uintptr_t)ready);
-  if (!winproc_start(d, "shmbusd.exe", args, false)) {
-    CloseHandle(ready);
-    return false;
-  }
-  both[0] = ready;
-  both[1] = d->process;
-  w = WaitForMultipleObjects(2, both, FALSE, WINPROC_LONG_MS);
-  CloseHandle(ready);
-  return w == WAIT_OBJECT_0;
-}
 
 /* Publishes messages [from, to) ("m N"), reading along with `rel` (which
  * holds the publisher back) and checking each of its messages. */
@@ -256,8 +220,8 @@ static int test_daemon_killed_and_restarted(void) {
   int rv;
 
   WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
-  WT_CHECK(ct_daemon_start(&da, dir), "start the first daemon");
-  rv = ct_bus(dir, 0, &bus);
+  WT_CHECK(winproc_daemon_start(&da, dir, false) == 1, "start the first daemon");
+  rv = winproc_bus_open(&bus, dir, 0, NULL);
   WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
   memset(&so, 0, sizeof(so));
   so.topic = ct_topic;
@@ -279,7 +243,7 @@ static int test_daemon_killed_and_restarted(void) {
   WT_CHECK(code == 9, "daemon exit %ld", code);
   WT_CHECK(ct_traffic(pub, rel, 100, 200, &next) == 0, "traffic without a daemon");
   /* A new daemon; the participants reconnect and it adopts their records. */
-  WT_CHECK(ct_daemon_start(&db, dir), "start the second daemon");
+  WT_CHECK(winproc_daemon_start(&db, dir, false) == 1, "start the second daemon");
   WT_CHECK(ct_traffic(pub, rel, 200, CT_TRAFFIC, &next) == 0, "traffic after");
   winproc_read_line(&echo, line, sizeof(line));
   WT_CHECK(strstr(line, "received 300 lost 0 checksum errors 0") != NULL, "echo said: %s", line);
@@ -323,18 +287,6 @@ static int test_daemon_killed_and_restarted(void) {
 }
 
 /* ---- malformed control messages -------------------------------------------- */
-
-/* The daemon's pipe for bus `dir` (conn.c: \\.\pipe\shmbus- and the
- * endpoint with \ / : turned into -). */
-static void ct_pipe_name(const char *dir, char *out, size_t cap) {
-  size_t i, n;
-
-  n = (size_t)snprintf(out, cap, "\\\\.\\pipe\\shmbus-");
-  snprintf(out + n, cap - n, "%s\\shmbusd.sock", dir);
-  for (i = n; out[i] != '\0'; i++)
-    if (out[i] == '\\' || out[i] == '/' || out[i] == ':')
-      out[i] = '-';
-}
 
 /* The message header of conn.c. */
 struct ct_header {
@@ -413,9 +365,9 @@ static int test_malformed_control_messages(void) {
 
   WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
   SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
-  rv = ct_bus(dir, 1, &bus);
+  rv = winproc_bus_open(&bus, dir, 1, NULL);
   WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
-  ct_pipe_name(dir, pipe, sizeof(pipe));
+  winproc_pipe_name(dir, pipe, sizeof(pipe));
 
   for (i = 0; i < 8; i++) {
     DWORD len = sizeof(hd) + 8;
@@ -471,9 +423,8 @@ static int test_malformed_control_messages(void) {
   /* Only this client is left. */
   WT_CHECK(ds.clients == 1, "clients: %u", ds.clients);
   shmbus_bus_close(bus);
-  rv = winproc_daemon_stop(dir);
+  rv = winproc_bus_end(dir);
   WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
-  winproc_bus_dir_remove(dir);
   return WINTEST_PASS;
 }
 

@@ -30,8 +30,6 @@
 #include "winproc.h"
 #include "wintest.h"
 
-/* A bound for a broken test, never a synchronisation. */
-#define LONG_MS 60000
 #define FANOUT_N 20000
 #define FANOUT_TOPIC "fan/out"
 
@@ -59,9 +57,8 @@ static int test_seed_exchange(void) {
   WT_CHECK(WriteFile(w.in_w, "stop\n", 5, &put, NULL) && put == 5, "tell the writer to stop");
   code = winproc_wait(&w);
   WT_CHECK(code == 0, "writer exit %ld", code);
-  rv = winproc_daemon_stop(dir);
+  rv = winproc_bus_end(dir);
   WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
-  winproc_bus_dir_remove(dir);
   return WINTEST_PASS;
 }
 
@@ -128,7 +125,7 @@ static int child_sub(void) {
       shmbus_uv_sub_start(sub, &f.loop, fanout_on_msg, &f) != 0)
     return 13;
   /* A bound for a broken test, not a synchronisation. */
-  (void)uv_timer_start(&f.bound, fanout_on_bound, 4 * LONG_MS, 0);
+  (void)uv_timer_start(&f.bound, fanout_on_bound, 4 * WINPROC_LONG_MS, 0);
   (void)uv_run(&f.loop, UV_RUN_DEFAULT);
   shmbus_sub_stats(sub, &st);
   if (f.failed == 0 && (f.expected != FANOUT_N || st.received != FANOUT_N || st.lost != 0)) {
@@ -164,13 +161,13 @@ static int test_fanout_reliable(void) {
   WT_CHECK(rv == 0, "pub open: %s", shmbus_strerror(rv));
   for (i = 0; i < 2; i++)
     WT_CHECK((child[i] = wintest_spawn("sub", NULL)) != NULL, "spawn subscriber %d", i);
-  rv = shmbus_pub_wait_subs(pub, 2, LONG_MS);
+  rv = shmbus_pub_wait_subs(pub, 2, WINPROC_LONG_MS);
   WT_CHECK(rv >= 2, "the subscribers did not attach: %s", shmbus_strerror(rv));
   for (seq = 0; seq < FANOUT_N; seq++) {
     fanout_payload(seq, payload);
     while ((rv = shmbus_pub_publish(pub, payload, sizeof(payload))) == SHMBUS_EFULL) {
       full++;
-      rv = shmbus_pub_wait(pub, LONG_MS);
+      rv = shmbus_pub_wait(pub, WINPROC_LONG_MS);
       WT_CHECK(rv == 0, "held back for good at %u: %s", seq, shmbus_strerror(rv));
     }
     WT_CHECK(rv == 0, "publish %u: %s", seq, shmbus_strerror(rv));
@@ -183,9 +180,8 @@ static int test_fanout_reliable(void) {
                (unsigned long long)full);
   shmbus_pub_close(pub);
   shmbus_bus_close(bus);
-  rv = winproc_daemon_stop(dir);
+  rv = winproc_bus_end(dir);
   WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
-  winproc_bus_dir_remove(dir);
   return WINTEST_PASS;
 }
 
@@ -252,7 +248,7 @@ static int child_lossy(void) {
   if (shmbus_uv_bus_start(bus, &f.loop) != 0 ||
       shmbus_uv_sub_start(sub, &f.loop, lossy_on_msg, &f) != 0)
     return 12;
-  (void)uv_timer_start(&f.bound, lossy_on_bound, 4 * LONG_MS, 0);
+  (void)uv_timer_start(&f.bound, lossy_on_bound, 4 * WINPROC_LONG_MS, 0);
   (void)uv_run(&f.loop, UV_RUN_DEFAULT);
   shmbus_sub_stats(sub, &st);
   printf("received %llu lost %llu\n", (unsigned long long)st.received, (unsigned long long)st.lost);
@@ -265,15 +261,12 @@ static int child_lossy(void) {
   return f.failed;
 }
 
-/* Opens a bus on a fresh private directory (autostarting its daemon). */
+/* Opens a bus on a fresh private directory (autostarting its daemon; the
+ * children find it in SHMBUS_DIR). */
 static int bus_private(char *dir, size_t cap, shmbus_bus **bus) {
-  struct shmbus_bus_opts o;
   if (!winproc_bus_dir_make(dir, cap))
     return -EIO;
-  shmbus_bus_opts_init(&o);
-  o.dir = dir; /* the children find it in SHMBUS_DIR */
-  o.timeout_ms = LONG_MS;
-  return shmbus_bus_open(bus, &o);
+  return winproc_bus_open(bus, dir, SHMBUS_AUTOSTART_DEFAULT, NULL);
 }
 
 static int test_lossy_accounting(void) {
@@ -292,7 +285,7 @@ static int test_lossy_accounting(void) {
   WT_CHECK(rv == 0, "pub open: %s", shmbus_strerror(rv));
   snprintf(args, sizeof(args), "child lossy");
   WT_CHECK(winproc_start(&child, "seed_test.exe", args, false), "spawn the subscriber");
-  rv = shmbus_pub_wait_subs(pub, 1, LONG_MS);
+  rv = shmbus_pub_wait_subs(pub, 1, WINPROC_LONG_MS);
   WT_CHECK(rv >= 1, "the subscriber did not attach: %s", shmbus_strerror(rv));
   /* As fast as it goes: a lossy subscriber never holds the publisher. */
   for (seq = 0; seq < FANOUT_N; seq++) {
@@ -306,9 +299,8 @@ static int test_lossy_accounting(void) {
   wintest_note("%u published, the subscriber %s", (unsigned)FANOUT_N, line);
   shmbus_pub_close(pub);
   shmbus_bus_close(bus);
-  rv = winproc_daemon_stop(dir);
+  rv = winproc_bus_end(dir);
   WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
-  winproc_bus_dir_remove(dir);
   return WINTEST_PASS;
 }
 
@@ -370,15 +362,14 @@ static int test_subscriber_cannot_write(void) {
   so.history = 1;
   rv = shmbus_sub_open(bus, SCRIBBLE_TOPIC, &so, &sub);
   WT_CHECK(rv == 0, "sub open: %s", shmbus_strerror(rv));
-  rv = shmbus_sub_recv(sub, text, sizeof(text), &info, LONG_MS);
+  rv = shmbus_sub_recv(sub, text, sizeof(text), &info, WINPROC_LONG_MS);
   WT_CHECK(rv == (int)sizeof(SCRIBBLE_TEXT) && memcmp(text, SCRIBBLE_TEXT, (size_t)rv) == 0,
            "the message changed (%d bytes)", rv);
   shmbus_sub_close(sub);
   shmbus_pub_close(pub);
   shmbus_bus_close(bus);
-  rv = winproc_daemon_stop(dir);
+  rv = winproc_bus_end(dir);
   WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
-  winproc_bus_dir_remove(dir);
   return WINTEST_PASS;
 }
 

@@ -15,7 +15,6 @@
  * not exercised here (docs/windows.md). Every step waits on an event (the
  * daemon's ready event, a process's end), never on time: the waits are
  * bounded by WINPROC_LONG_MS for a broken test. */
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,53 +25,6 @@
 
 #include "winproc.h"
 #include "wintest.h"
-
-/* The bus's endpoint with \ / : turned into - (conn.c's pipe names). */
-static void st_endpoint_part(const char *dir, char *out, size_t cap) {
-  size_t i;
-
-  snprintf(out, cap, "%s\\shmbusd.sock", dir);
-  for (i = 0; out[i] != '\0'; i++)
-    if (out[i] == '\\' || out[i] == '/' || out[i] == ':')
-      out[i] = '-';
-}
-
-static void st_event_name(const char *dir, char *out, size_t cap) {
-  char part[2 * MAX_PATH];
-  st_endpoint_part(dir, part, sizeof(part));
-  snprintf(out, cap, "Local\\shmbus-stop-%s", part);
-}
-
-static void st_pipe_name(const char *dir, char *out, size_t cap) {
-  char part[2 * MAX_PATH];
-  st_endpoint_part(dir, part, sizeof(part));
-  snprintf(out, cap, "\\\\.\\pipe\\shmbus-%s", part);
-}
-
-/* Starts shmbusd.exe in the foreground on `dir` as autostart does (an
- * inherited ready event), its log on d's pipe. Returns 1 once it is ready,
- * 0 if it ended first, -1 on a failure of the test. */
-static int st_daemon_start(struct winproc *d, const char *dir) {
-  SECURITY_ATTRIBUTES inherit = {sizeof(inherit), NULL, TRUE};
-  HANDLE ready = CreateEventW(&inherit, TRUE, FALSE, NULL);
-  HANDLE both[2];
-  char args[2 * MAX_PATH];
-  DWORD w;
-
-  if (ready == NULL)
-    return -1;
-  snprintf(args, sizeof(args), "--foreground --dir \"%s\" --ready-fd %llu", dir,
-           (unsigned long long)(uintptr_t)ready);
-  if (!winproc_start(d, "shmbusd.exe", args, false)) {
-    CloseHandle(ready);
-    return -1;
-  }
-  both[0] = ready;
-  both[1] = d->process;
-  w = WaitForMultipleObjects(2, both, FALSE, WINPROC_LONG_MS);
-  CloseHandle(ready);
-  return w == WAIT_OBJECT_0 ? 1 : w == WAIT_OBJECT_0 + 1 ? 0 : -1;
-}
 
 /* Reads everything the program wrote until it ended into `buf`. */
 static void st_read_all(struct winproc *d, char *buf, size_t cap) {
@@ -97,7 +49,6 @@ static int child_stop(const char *name) {
 
 static int test_stop_event(void) {
   char dir[MAX_PATH], name[3 * MAX_PATH], pipe[3 * MAX_PATH], args[4 * MAX_PATH], log[8192];
-  struct shmbus_bus_opts o;
   struct winproc d;
   shmbus_bus *bus = NULL;
   shmbus_pub *pub = NULL;
@@ -107,15 +58,11 @@ static int test_stop_event(void) {
   int rv;
 
   WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus dir");
-  st_event_name(dir, name, sizeof(name));
-  st_pipe_name(dir, pipe, sizeof(pipe));
-  WT_CHECK(st_daemon_start(&d, dir) == 1, "the daemon did not start");
+  winproc_stop_event_name(dir, name, sizeof(name));
+  winproc_pipe_name(dir, pipe, sizeof(pipe));
+  WT_CHECK(winproc_daemon_start(&d, dir, true) == 1, "the daemon did not start");
   /* It serves: a client opens a topic. */
-  shmbus_bus_opts_init(&o);
-  o.dir = dir;
-  o.autostart = 0;
-  o.timeout_ms = WINPROC_LONG_MS;
-  WT_CHECK((rv = shmbus_bus_open(&bus, &o)) == 0, "open: %s", shmbus_strerror(rv));
+  WT_CHECK((rv = winproc_bus_open(&bus, dir, 0, NULL)) == 0, "open: %s", shmbus_strerror(rv));
   WT_CHECK((rv = shmbus_pub_open(bus, "stop/t", NULL, &pub)) == 0, "pub: %s", shmbus_strerror(rv));
   shmbus_pub_close(pub);
   shmbus_bus_close(bus);
@@ -135,7 +82,7 @@ static int test_stop_event(void) {
            "the pipe %s is still there (%lu)", pipe, (unsigned long)GetLastError());
   h = OpenEventA(SYNCHRONIZE, FALSE, name);
   WT_CHECK(h == NULL && GetLastError() == ERROR_FILE_NOT_FOUND, "the stop event is still there");
-  WT_CHECK(st_daemon_start(&d, dir) == 1, "a new daemon did not start on the bus");
+  WT_CHECK(winproc_daemon_start(&d, dir, true) == 1, "a new daemon did not start on the bus");
   /* The protocol's stop still works. */
   WT_CHECK((rv = winproc_daemon_stop(dir)) == 0, "daemon stop: %s", shmbus_strerror(rv));
   st_read_all(&d, log, sizeof(log));
@@ -151,15 +98,16 @@ static int test_stop_event_squatted(void) {
   long code;
 
   WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus dir");
-  st_event_name(dir, name, sizeof(name));
+  winproc_stop_event_name(dir, name, sizeof(name));
   WT_CHECK((squat = CreateEventA(NULL, TRUE, FALSE, name)) != NULL, "squat");
-  WT_CHECK(st_daemon_start(&d, dir) == 0, "the daemon started beside a squatted stop event");
+  WT_CHECK(winproc_daemon_start(&d, dir, true) == 0,
+           "the daemon started beside a squatted stop event");
   st_read_all(&d, log, sizeof(log));
   WT_CHECK((code = winproc_wait(&d)) == 1, "the daemon exited %ld; its log:\n%s", code, log);
   WT_CHECK(strstr(log, "exists already") != NULL, "its log:\n%s", log);
   CloseHandle(squat);
   /* Once the name is free, the daemon starts. */
-  WT_CHECK(st_daemon_start(&d, dir) == 1, "the daemon did not start");
+  WT_CHECK(winproc_daemon_start(&d, dir, true) == 1, "the daemon did not start");
   WT_CHECK(winproc_daemon_stop(dir) == 0, "daemon stop");
   st_read_all(&d, log, sizeof(log));
   WT_CHECK((code = winproc_wait(&d)) == 0, "the daemon exited %ld", code);

@@ -1,5 +1,6 @@
 /* winproc: see winproc.h. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -120,21 +121,70 @@ bool winproc_bus_dir_make(char *dir, size_t cap) {
   return CreateDirectoryA(dir, NULL) && SetEnvironmentVariableA("SHMBUS_DIR", dir);
 }
 
+int winproc_bus_open(shmbus_bus **bus, const char *dir, int autostart, const char *name) {
+  struct shmbus_bus_opts o;
+
+  shmbus_bus_opts_init(&o);
+  o.dir = dir;
+  o.autostart = autostart;
+  /* Wine on a loaded machine can be slow to answer: a bound, not a wait. */
+  o.timeout_ms = WINPROC_LONG_MS;
+  o.name = name;
+  return shmbus_bus_open(bus, &o);
+}
+
+int winproc_daemon_start(struct winproc *d, const char *dir, bool foreground) {
+  SECURITY_ATTRIBUTES inherit = {sizeof(inherit), NULL, TRUE};
+  HANDLE ready = CreateEventW(&inherit, TRUE, FALSE, NULL);
+  HANDLE both[2];
+  char args[2 * MAX_PATH];
+  DWORD w;
+
+  if (ready == NULL)
+    return -1;
+  snprintf(args, sizeof(args), "%s--dir \"%s\" --ready-fd %llu", foreground ? "--foreground " : "",
+           dir, (unsigned long long)(uintptr_t)ready);
+  if (!winproc_start(d, "shmbusd.exe", args, false)) {
+    CloseHandle(ready);
+    return -1;
+  }
+  both[0] = ready;
+  both[1] = d->process;
+  w = WaitForMultipleObjects(2, both, FALSE, WINPROC_LONG_MS);
+  CloseHandle(ready);
+  return w == WAIT_OBJECT_0 ? 1 : w == WAIT_OBJECT_0 + 1 ? 0 : -1;
+}
+
+/* <prefix><dir>\shmbusd.sock, with \ / : turned into - after the prefix. */
+static void winproc_endpoint_name(const char *prefix, const char *dir, char *out, size_t cap) {
+  size_t i, n;
+
+  n = (size_t)snprintf(out, cap, "%s", prefix);
+  if (n >= cap)
+    return;
+  snprintf(out + n, cap - n, "%s\\shmbusd.sock", dir);
+  for (i = n; out[i] != '\0'; i++)
+    if (out[i] == '\\' || out[i] == '/' || out[i] == ':')
+      out[i] = '-';
+}
+
+void winproc_pipe_name(const char *dir, char *out, size_t cap) {
+  winproc_endpoint_name("\\\\.\\pipe\\shmbus-", dir, out, cap);
+}
+
+void winproc_stop_event_name(const char *dir, char *out, size_t cap) {
+  winproc_endpoint_name("Local\\shmbus-stop-", dir, out, cap);
+}
+
 /* Stops the bus's daemon through the API and waits for its process. */
 int winproc_daemon_stop(const char *dir) {
-  struct shmbus_bus_opts o;
   struct shmbus_daemon_status st;
   shmbus_bus *bus = NULL;
   HANDLE d;
   int rv;
 
-  shmbus_bus_opts_init(&o);
-  o.autostart = 0;
-  /* Wine on a loaded machine can be slow to answer: a bound, not a wait. */
-  o.timeout_ms = WINPROC_LONG_MS;
-  o.dir = dir; /* SetEnvironmentVariable does not reach this process's getenv */
   ULONGLONG t0 = GetTickCount64();
-  if ((rv = shmbus_bus_open(&bus, &o)) < 0) {
+  if ((rv = winproc_bus_open(&bus, dir, 0, NULL)) < 0) {
     wintest_note("connecting to stop the daemon: %s after %llu ms (%s)", shmbus_strerror(rv),
                  GetTickCount64() - t0, shmbus_bus_last_error(NULL));
     return rv;
@@ -176,4 +226,10 @@ void winproc_bus_dir_remove(const char *dir) {
     FindClose(f);
   }
   RemoveDirectoryA(dir);
+}
+
+int winproc_bus_end(const char *dir) {
+  int rv = winproc_daemon_stop(dir);
+  winproc_bus_dir_remove(dir);
+  return rv;
 }
