@@ -16,22 +16,39 @@
 #include "host.h"
 #include "platform/windows/win.h"
 
+/* A SID, with room for the largest one. */
+union users_sid {
+  SID sid;
+  char buf[SECURITY_MAX_SID_SIZE];
+};
+
+/* `name` in UTF-16 (a name too long is no account's: -ENOENT). */
+static int users_utf16(const char *name, wchar_t *w, size_t cap) {
+  int rv = shmbus__win_to_utf16(name, w, cap);
+  return rv == -ENAMETOOLONG ? -ENOENT : rv;
+}
+
+/* The SID of account `w` and its kind; -ENOENT when there is none. */
+static int users_account(const wchar_t *w, union users_sid *s, SID_NAME_USE *use) {
+  wchar_t domain[256];
+  DWORD sid_len = sizeof(*s), dom_len = sizeof(domain) / sizeof(domain[0]);
+
+  if (!LookupAccountNameW(NULL, w, &s->sid, &sid_len, domain, &dom_len, use))
+    return GetLastError() == ERROR_NONE_MAPPED ? -ENOENT : shmbus__win_error(GetLastError());
+  return 0;
+}
+
 /* The relative id of account `name` when its kind is one of `a`, `b`, `c`. */
 static int users_lookup(const char *name, uint32_t *id, SID_NAME_USE a, SID_NAME_USE b,
                         SID_NAME_USE c) {
-  union {
-    SID sid;
-    char buf[SECURITY_MAX_SID_SIZE];
-  } s;
-  wchar_t w[256], domain[256];
-  DWORD sid_len = sizeof(s), dom_len = sizeof(domain) / sizeof(domain[0]);
+  union users_sid s;
+  wchar_t w[256];
   SID_NAME_USE use;
   int rv;
 
-  if ((rv = shmbus__win_to_utf16(name, w, sizeof(w) / sizeof(w[0]))) < 0)
-    return rv == -ENAMETOOLONG ? -ENOENT : rv;
-  if (!LookupAccountNameW(NULL, w, &s.sid, &sid_len, domain, &dom_len, &use))
-    return GetLastError() == ERROR_NONE_MAPPED ? -ENOENT : shmbus__win_error(GetLastError());
+  if ((rv = users_utf16(name, w, sizeof(w) / sizeof(w[0]))) < 0 ||
+      (rv = users_account(w, &s, &use)) < 0)
+    return rv;
   if ((use != a && use != b && use != c) || *GetSidSubAuthorityCount(&s.sid) == 0)
     return -ENOENT;
   *id = (uint32_t)*GetSidSubAuthority(&s.sid, *GetSidSubAuthorityCount(&s.sid) - 1u);
@@ -56,12 +73,8 @@ int host_user_groups(uint32_t uid, uint32_t gid, uint32_t **groups, size_t *ngro
 /* `name` as a SID: a SID string (S-1-...) or an account whose kind, for a
  * user (`group` false) or a group, fits. */
 static int users_principal(const char *name, bool group, struct host_principal *p) {
-  union {
-    SID sid;
-    char buf[SECURITY_MAX_SID_SIZE];
-  } s;
-  wchar_t w[256], domain[256];
-  DWORD sid_len = sizeof(s), dom_len = sizeof(domain) / sizeof(domain[0]);
+  union users_sid s;
+  wchar_t w[256];
   SID_NAME_USE use;
   PSID sid = NULL;
   DWORD len;
@@ -70,8 +83,8 @@ static int users_principal(const char *name, bool group, struct host_principal *
   memset(p, 0, sizeof(*p));
   if (name[0] == '\0')
     return -ENOENT;
-  if ((rv = shmbus__win_to_utf16(name, w, sizeof(w) / sizeof(w[0]))) < 0)
-    return rv == -ENAMETOOLONG ? -ENOENT : rv;
+  if ((rv = users_utf16(name, w, sizeof(w) / sizeof(w[0]))) < 0)
+    return rv;
   if ((name[0] == 'S' || name[0] == 's') && name[1] == '-') {
     /* A SID string names whatever it names, known here or not (an account
      * of a domain this machine cannot reach now). */
@@ -86,8 +99,8 @@ static int users_principal(const char *name, bool group, struct host_principal *
     LocalFree(sid);
     return 0;
   }
-  if (!LookupAccountNameW(NULL, w, &s.sid, &sid_len, domain, &dom_len, &use))
-    return GetLastError() == ERROR_NONE_MAPPED ? -ENOENT : shmbus__win_error(GetLastError());
+  if ((rv = users_account(w, &s, &use)) < 0)
+    return rv;
   /* Well-known accounts (SYSTEM, LOCAL SERVICE) are reported as
    * well-known groups: they may stand for a user too. */
   if (group ? use != SidTypeGroup && use != SidTypeAlias && use != SidTypeWellKnownGroup
