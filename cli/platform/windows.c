@@ -113,23 +113,10 @@ int cli_signal_fd(const char *verb) {
   return fd;
 }
 
+/* The number the daemon's rules and its own host layer use for this user
+ * (shmbus__self_uid: the relative id of the token's user SID). */
 uint32_t cli_os_uid(void) {
-  union {
-    TOKEN_USER u;
-    char buf[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
-  } tu;
-  HANDLE tok;
-  DWORD len = 0;
-  uint32_t uid = UINT32_MAX;
-
-  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
-    return uid;
-  if (GetTokenInformation(tok, TokenUser, &tu, sizeof(tu), &len) &&
-      *GetSidSubAuthorityCount(tu.u.User.Sid) > 0)
-    uid =
-        (uint32_t)*GetSidSubAuthority(tu.u.User.Sid, *GetSidSubAuthorityCount(tu.u.User.Sid) - 1u);
-  CloseHandle(tok);
-  return uid;
+  return shmbus__self_uid();
 }
 
 uint32_t cli_os_gid(void) {

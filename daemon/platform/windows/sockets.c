@@ -219,9 +219,7 @@ static int sockets_token_identity(HANDLE tok, struct host_peer *peer) {
     return -EPROTO;
   memcpy(peer->sid, sid, sl);
   peer->sid_len = (uint8_t)sl;
-  peer->uid = *GetSidSubAuthorityCount(sid) > 0
-                  ? (uint32_t)*GetSidSubAuthority(sid, *GetSidSubAuthorityCount(sid) - 1u)
-                  : 0;
+  peer->uid = shmbus__win_sid_rid(sid);
   /* The groups' size first, then the groups (a token's groups are fixed:
    * one retry covers nothing changing). */
   len = 0;

@@ -51,7 +51,7 @@ static int users_lookup(const char *name, uint32_t *id, SID_NAME_USE a, SID_NAME
     return rv;
   if ((use != a && use != b && use != c) || *GetSidSubAuthorityCount(&s.sid) == 0)
     return -ENOENT;
-  *id = (uint32_t)*GetSidSubAuthority(&s.sid, *GetSidSubAuthorityCount(&s.sid) - 1u);
+  *id = shmbus__win_sid_rid(&s.sid);
   return 0;
 }
 

@@ -147,9 +147,7 @@ static int conn_token_user(HANDLE tok, struct shmbus__peer_id *id) {
     return -EINVAL;
   memcpy(id->sid, sid, sid_len);
   id->sid_len = (uint8_t)sid_len;
-  id->uid = *GetSidSubAuthorityCount(sid) > 0
-                ? (uint32_t)*GetSidSubAuthority(sid, *GetSidSubAuthorityCount(sid) - 1u)
-                : 0;
+  id->uid = shmbus__win_sid_rid(sid);
   id->gid = 0;
   return 0;
 }
@@ -721,9 +719,7 @@ static int conn_pipe_owner(HANDLE h, struct shmbus__peer_id *id) {
   }
   memcpy(id->sid, owner, len);
   id->sid_len = (uint8_t)len;
-  id->uid = *GetSidSubAuthorityCount(owner) > 0
-                ? (uint32_t)*GetSidSubAuthority(owner, *GetSidSubAuthorityCount(owner) - 1u)
-                : 0;
+  id->uid = shmbus__win_sid_rid(owner);
   LocalFree(sd);
   return 0;
 }

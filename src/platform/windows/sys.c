@@ -80,23 +80,11 @@ const char *shmbus__program_name(void) {
 }
 
 uint32_t shmbus__self_uid(void) {
-  union {
-    TOKEN_USER user;
-    char buf[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
-  } u;
-  HANDLE tok;
-  DWORD len;
-  uint32_t rid = 0;
+  struct shmbus__peer_id id;
 
   /* Windows names users by SID; the relative id (its last part) stands in
    * where the contract wants a number. Identity checks use the SID. */
-  if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok)) {
-    if (GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len) &&
-        *GetSidSubAuthorityCount(u.user.User.Sid) > 0)
-      rid = *GetSidSubAuthority(u.user.User.Sid, *GetSidSubAuthorityCount(u.user.User.Sid) - 1u);
-    CloseHandle(tok);
-  }
-  return rid;
+  return shmbus__win_self_identity(&id) == 0 ? id.uid : 0;
 }
 
 int shmbus__pipe(shmbus__os_handle p[2]) {

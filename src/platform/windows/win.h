@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <wchar.h>
 
 #include <windows.h>
@@ -32,6 +33,11 @@ int shmbus__win_object_name(const char *kind, wchar_t *out, size_t cap);
  * -EINVAL (not valid UTF-8 or UTF-16), -ENAMETOOLONG (does not fit). */
 int shmbus__win_to_utf16(const char *s, wchar_t *out, size_t cap);
 int shmbus__win_to_utf8(const wchar_t *s, char *out, size_t cap);
+
+/* A SID's relative id, its last part: the number that stands for a user
+ * where the contract wants one (identity checks compare whole SIDs). 0 for
+ * a SID without parts. `sid` must be valid. */
+uint32_t shmbus__win_sid_rid(PSID sid);
 
 /* A function of ntdll or kernelbase by name, or NULL when this Windows (or
  * Wine) lacks it. */

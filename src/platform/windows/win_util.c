@@ -144,6 +144,11 @@ int shmbus__win_to_utf8(const wchar_t *s, char *out, size_t cap) {
   return GetLastError() == ERROR_INSUFFICIENT_BUFFER ? -ENAMETOOLONG : -EINVAL;
 }
 
+uint32_t shmbus__win_sid_rid(PSID sid) {
+  UCHAR n = *GetSidSubAuthorityCount(sid);
+  return n > 0 ? (uint32_t)*GetSidSubAuthority(sid, n - 1u) : 0;
+}
+
 FARPROC shmbus__win_ntdll(const char *name) {
   HMODULE m = GetModuleHandleW(L"ntdll.dll");
   return m != NULL ? GetProcAddress(m, name) : NULL;
