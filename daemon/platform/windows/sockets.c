@@ -199,6 +199,14 @@ bool host_fd_nonblocking(host_event_t fd) {
   return true;
 }
 
+/* Whether a group of a token counts for the rules: enabled, not
+ * deny-only, and a valid SID. */
+static bool sockets_group_counts(const SID_AND_ATTRIBUTES *g) {
+  return (g->Attributes & SE_GROUP_ENABLED) != 0 &&
+         (g->Attributes & SE_GROUP_USE_FOR_DENY_ONLY) == 0 && IsValidSid(g->Sid) &&
+         GetLengthSid(g->Sid) <= SECURITY_MAX_SID_SIZE;
+}
+
 /* Fills peer's user and groups from token `tok`: the user SID (its
  * relative id as `uid`) and the groups that count for the rules, those
  * enabled and not deny-only, copied one after the other. */
@@ -234,9 +242,7 @@ static int sockets_token_identity(HANDLE tok, struct host_peer *peer) {
     return shmbus__win_error(GetLastError());
   }
   for (i = 0; i < tg->GroupCount; i++) {
-    DWORD a = tg->Groups[i].Attributes;
-    if ((a & SE_GROUP_ENABLED) == 0 || (a & SE_GROUP_USE_FOR_DENY_ONLY) != 0 ||
-        !IsValidSid(tg->Groups[i].Sid) || GetLengthSid(tg->Groups[i].Sid) > SECURITY_MAX_SID_SIZE)
+    if (!sockets_group_counts(&tg->Groups[i]))
       continue;
     total += GetLengthSid(tg->Groups[i].Sid);
   }
@@ -246,9 +252,7 @@ static int sockets_token_identity(HANDLE tok, struct host_peer *peer) {
   }
   total = 0;
   for (i = 0; i < tg->GroupCount; i++) {
-    DWORD a = tg->Groups[i].Attributes;
-    if ((a & SE_GROUP_ENABLED) == 0 || (a & SE_GROUP_USE_FOR_DENY_ONLY) != 0 ||
-        !IsValidSid(tg->Groups[i].Sid) || GetLengthSid(tg->Groups[i].Sid) > SECURITY_MAX_SID_SIZE)
+    if (!sockets_group_counts(&tg->Groups[i]))
       continue;
     sl = GetLengthSid(tg->Groups[i].Sid);
     memcpy(blob + total, tg->Groups[i].Sid, sl);
