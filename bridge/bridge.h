@@ -47,6 +47,14 @@ struct bridge_topic {
  * subscribers stopped) while it is full, until half of it is free. */
 #define BRIDGE_JS_WINDOW 1024
 
+/* Lossy: the NATS messages done with (published, or imported), kept to be destroyed together,
+ * at most this many or BRIDGE_SPENT_BYTES of payload. libnats hands each
+ * destroyed message to a collector thread of its own, which it wakes when
+ * its queue was empty: destroyed one by one at a moderate rate, that is a
+ * thread wake-up (two context switches) per message. */
+#define BRIDGE_SPENT_MAX 64
+#define BRIDGE_SPENT_BYTES ((size_t)1 << 20)
+
 /* Counts of messages refused before they had a topic. */
 struct bridge_refused {
   uint64_t subject; /* a subject that decodes to no topic or matches no --import */
@@ -103,6 +111,9 @@ struct bridge {
   size_t resend_n, resend_cap;
   uv_async_t *js_wake;
   uv_timer_t *js_timer;
+  /* Lossy (export.c): messages done with, destroyed in batches. */
+  natsMsg *spent[BRIDGE_SPENT_MAX];
+  size_t nspent, spent_bytes;
 };
 
 /* ---- main.c: logging ---------------------------------------------------- */
@@ -136,6 +147,11 @@ void bridge_export_stop(struct bridge *b);
 
 /* --reliable: reads what waits on a topic while the window has room. */
 void bridge_export_drain(struct bridge_topic *t);
+/* Lossy: destroys `m` (with `len` bytes of payload) later, with others
+ * (BRIDGE_SPENT_MAX), from the loop's thread. */
+void bridge_spent_add(struct bridge *b, natsMsg *m, size_t len);
+/* Destroys what bridge_spent_add kept (before libnats stops its threads). */
+void bridge_spent_free(struct bridge *b);
 
 /* ---- jetstream.c (--reliable) ------------------------------------------- */
 

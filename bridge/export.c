@@ -18,6 +18,22 @@
  * the watch takes. */
 #define EXPORT_WHOLE_RING (1u << 24)
 
+void bridge_spent_free(struct bridge *b) {
+  size_t i;
+
+  for (i = 0; i < b->nspent; i++)
+    natsMsg_Destroy(b->spent[i]);
+  b->nspent = 0;
+  b->spent_bytes = 0;
+}
+
+void bridge_spent_add(struct bridge *b, natsMsg *m, size_t len) {
+  b->spent[b->nspent++] = m;
+  b->spent_bytes += len;
+  if (b->nspent == BRIDGE_SPENT_MAX || b->spent_bytes >= BRIDGE_SPENT_BYTES)
+    bridge_spent_free(b);
+}
+
 static void export_on_msg(shmbus_sub *sub, const void *data, size_t len,
                           const struct shmbus_msg_info *info, void *arg) {
   struct bridge_topic *t = arg;
@@ -73,7 +89,7 @@ static void export_on_msg(shmbus_sub *sub, const void *data, size_t len,
     return;
   }
   s = natsConnection_PublishMsg(b->nc, m);
-  natsMsg_Destroy(m);
+  bridge_spent_add(b, m, len);
   if (s != NATS_OK)
     t->export_failed++;
   else
@@ -273,6 +289,7 @@ void bridge_export_stop(struct bridge *b) {
   free(b->watches);
   b->watches = NULL;
   b->nwatches = 0;
+  bridge_spent_free(b);
   for (i = 0; i < b->ntopics; i++) {
     struct bridge_topic *t = b->topics[i];
     if (t->sub != NULL) {

@@ -320,9 +320,12 @@ static void import_on_wake(uv_async_t *a) {
   more = imp->count > 0;
   uv_mutex_unlock(&imp->lock);
   for (i = 0; i < n; i++) {
-    if (!imp->b->stopping)
-      import_one(imp->b, batch[i]);
-    natsMsg_Destroy(batch[i]);
+    if (imp->b->stopping) {
+      natsMsg_Destroy(batch[i]);
+      continue;
+    }
+    import_one(imp->b, batch[i]);
+    bridge_spent_add(imp->b, batch[i], (size_t)natsMsg_GetDataLength(batch[i]));
   }
   if (more)
     (void)uv_async_send(imp->wake); /* the rest on the next iteration */

@@ -194,6 +194,15 @@ static int bridge_nats_options(struct bridge_main *m) {
   if (s == NATS_OK && !m->b.o.reliable)
     s = natsOptions_SetEventLoop(m->nopts, m->b.loop, natsLibuv_Attach, natsLibuv_Read,
                                  natsLibuv_Write, natsLibuv_Detach);
+  /* On the loop, "send as soon as possible": without it libnats hands each
+   * burst of publishes to a flusher thread of its own, which waits 1 ms for
+   * more before it asks the loop (from its thread: an allocation and a
+   * uv_async wake-up) to write. With it, a publish only arms the socket's
+   * write event; the loop writes what the whole burst (every message one
+   * drain of the local topics published) buffered with one write, in its
+   * next iteration. No flusher thread, no timer, no hand-over. */
+  if (s == NATS_OK && !m->b.o.reliable)
+    s = natsOptions_SetSendAsap(m->nopts, true);
   if (s == NATS_OK)
     s = natsOptions_SetMaxReconnect(m->nopts, -1);
   if (s == NATS_OK)
@@ -539,6 +548,7 @@ out:
    * the library stops its threads: the context's reply subscription (the
    * publish acknowledgements still queued on it) is freed with it. */
   bridge_js_release(&m.b);
+  bridge_spent_free(&m.b);
   natsConnection_Destroy(m.b.nc);
   natsOptions_Destroy(m.nopts);
   (void)nats_CloseAndWait(5000);
