@@ -167,9 +167,19 @@ static void bxb_teardown(void) {
 
 static pid_t bxb_owner = -1;
 
+/* At exit with a run still prepared: the run failed (a child died, a
+ * timeout). What the bridges said goes with the error, then everything
+ * is stopped and removed. */
 static void bxb_at_exit(void) {
-  if (getpid() == bxb_owner && bxb_dir[0] != '\0')
-    bxb_teardown();
+  char log[160];
+
+  if (getpid() != bxb_owner || bxb_dir[0] == '\0')
+    return;
+  snprintf(log, sizeof(log), "%s/export.log", bxb_dir);
+  bxb_show_log("shmbus-bridge --export", log);
+  snprintf(log, sizeof(log), "%s/import.log", bxb_dir);
+  bxb_show_log("shmbus-bridge --import", log);
+  bxb_teardown();
 }
 
 static int bxb_prepare(struct bx_run *r) {
