@@ -168,17 +168,26 @@ static void bxb_teardown(void) {
 static pid_t bxb_owner = -1;
 
 /* At exit with a run still prepared: the run failed (a child died, a
- * timeout). What the bridges said goes with the error, then everything
- * is stopped and removed. */
+ * timeout). The bridges are stopped first, so that their logs end with
+ * their stats (what each exported, imported, dropped: where the messages
+ * stopped); those logs and bus B's daemon's go with the error, then
+ * everything is stopped and removed. */
 static void bxb_at_exit(void) {
   char log[160];
+  int st;
 
   if (getpid() != bxb_owner || bxb_dir[0] == '\0')
     return;
+  st = bxb_stop(&bxb_export);
+  fprintf(stderr, "shmbus-bench: the exporting bridge ended with status %d\n", st);
   snprintf(log, sizeof(log), "%s/export.log", bxb_dir);
   bxb_show_log("shmbus-bridge --export", log);
+  st = bxb_stop(&bxb_import);
+  fprintf(stderr, "shmbus-bench: the importing bridge ended with status %d\n", st);
   snprintf(log, sizeof(log), "%s/import.log", bxb_dir);
   bxb_show_log("shmbus-bridge --import", log);
+  snprintf(log, sizeof(log), "%s/shmbusd-b.log", bxb_dir);
+  bxb_show_log("shmbusd (bus B)", log);
   bxb_teardown();
 }
 
