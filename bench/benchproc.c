@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +61,22 @@ pid_t bp_fork(void) {
       _exit(1);
   }
   return pid;
+}
+
+void *bp_map_shared(size_t len) {
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    bp_die_errno("mmap");
+  return p;
+}
+
+void bp_unmap_shared(void *p, size_t len) {
+  (void)munmap(p, len);
+}
+
+bool bp_parent_alive(void) {
+  pid_t pp = getppid();
+  return pp > 1 && kill(pp, 0) == 0;
 }
 
 void bp_reap(pid_t pid, const char *who) {

@@ -1,11 +1,17 @@
 /* benchproc: the processes of a benchmark run. A parent that starts its own
  * shmbusd on a fresh private bus directory, forks children that die with
  * it, reaps them, and fails loudly (a benchmark that cannot run has
- * nothing to report). Used by shmbus-bus-bench and shmbus-bench. */
+ * nothing to report). Used by shmbus-bus-bench and shmbus-bench.
+ *
+ * benchproc.c implements it on Linux; platform/windows.c on Windows, where
+ * there is no fork: a child is the program started again (bp_spawn_self,
+ * bp_child_init), and the memory it shares with its parent is a section
+ * it inherits (bp_map_shared). */
 #ifndef SHMBUS_BENCHPROC_H
 #define SHMBUS_BENCHPROC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "shmbus/shmbus.h"
@@ -23,9 +29,44 @@ _Noreturn void bp_die_errno(const char *what);
 /* True in the parent bp_init ran in. */
 bool bp_is_parent(void);
 
+#ifndef _WIN32
 /* Forks a child that gets SIGKILL when the parent dies. Returns the child's
  * pid in the parent, 0 in the child. */
 pid_t bp_fork(void);
+#else
+/* Windows has no fork. A child is this program again, started with
+ *   <program> --bench-child <handles> <bus directory> <n> <job...> <args...>
+ * where <job...> are the n strings of `job` (what the child is to do) and
+ * <args...> the parent's argv[1..argc) (what it was asked to do); it gets
+ * the parent's standard output and error, the sections of bp_map_shared and
+ * a handle of its parent, and dies with the parent (a job object). Returns
+ * the child's process id. */
+pid_t bp_spawn_self(const char *const *job, unsigned n, int argc, char **argv);
+/* In main, before anything else: when argv[1] is --bench-child, takes over
+ * what the parent passed (its handles, the bus directory), sets *job to the
+ * first job string and *njob to their count, and returns the index in argv
+ * of the parent's argv[1] (its args follow up to argc). Returns 0 when this
+ * is not a child. Dies (status 1) on a command line it did not write. */
+int bp_child_init(int argc, char **argv, char ***job, unsigned *njob);
+
+/* A child's status as bp_wait_for returns it, read with the POSIX macros:
+ * its exit code below 256 is an exit; a larger one (an NTSTATUS such as
+ * STATUS_ACCESS_VIOLATION) or TerminateProcess is a death, WTERMSIG 9. */
+#define WIFEXITED(s) (((s)&0x7f) == 0)
+#define WEXITSTATUS(s) (((s) >> 8) & 0xff)
+#define WTERMSIG(s) ((s)&0x7f)
+#endif
+
+/* Memory shared with the children, zero-filled: MAP_SHARED anonymous memory
+ * on Linux (forked children see it), a section on the paging file on
+ * Windows whose handle bp_spawn_self passes on. In a Windows child, the
+ * n-th call maps the parent's n-th section instead (of the same length:
+ * the child makes the same calls in the same order). Dies on failure. */
+void *bp_map_shared(size_t len);
+void bp_unmap_shared(void *p, size_t len);
+
+/* In a child: whether its parent still runs. */
+bool bp_parent_alive(void);
 
 /* Waits for a child; dies unless it exited with status 0. */
 void bp_reap(pid_t pid, const char *who);

@@ -1,16 +1,21 @@
-/* benchutil: see benchutil.h. */
+/* benchutil: see benchutil.h. What asks the OS is for Linux here; on
+ * Windows, platform/windows.c has it. */
 #define _GNU_SOURCE
 #include "benchutil.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
+#endif
 
+#ifndef _WIN32
 void bu_cpu_model(char *out, size_t cap) {
   FILE *f = fopen("/proc/cpuinfo", "r");
   char line[512];
@@ -81,6 +86,7 @@ size_t bu_llc_bytes(void) {
   }
   return best;
 }
+#endif
 
 int bu_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -116,6 +122,7 @@ double bu_pct_double(const double *v, size_t n, double q) {
   return v[i] + (pos - (double)i) * (v[i + 1] - v[i]);
 }
 
+#ifndef _WIN32
 uint64_t bu_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -126,6 +133,21 @@ void bu_sleep_ms(unsigned ms) {
   struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
     ;
+}
+
+void bu_sleep_until_ns(uint64_t t) {
+  struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
+int bu_current_cpu(void) {
+  return sched_getcpu();
+}
+
+long bu_online_cpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n;
 }
 
 uint64_t bu_cpu_ns(void) {
@@ -163,6 +185,7 @@ void bu_spin_step(unsigned *spins) {
 #endif
   }
 }
+#endif
 
 uint64_t bu_next_random(uint64_t *x) {
   *x ^= *x << 13;

@@ -28,6 +28,13 @@ uint64_t bu_next_random(uint64_t *x);
 uint64_t bu_now_ns(void);
 /* Sleeps ms milliseconds (restarted after signals). */
 void bu_sleep_ms(unsigned ms);
+/* Sleeps until bu_now_ns() reaches t (at least; the timer's slack after). */
+void bu_sleep_until_ns(uint64_t t);
+/* The CPU the caller runs on now (sched_getcpu; GetCurrentProcessorNumber),
+ * -1 if unknown. */
+int bu_current_cpu(void);
+/* Online CPUs, at least 1. */
+long bu_online_cpus(void);
 /* CPU time (user + system) of the calling process so far, in ns. */
 uint64_t bu_cpu_ns(void);
 /* Voluntary context switches of this process so far (getrusage): each is

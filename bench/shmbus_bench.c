@@ -25,13 +25,19 @@
  * Every count is checked: for each subscriber, received + lost must equal
  * published (lost: shmbus's own count, or the sequence gaps of a peer).
  * Exit status: 0 whatever the timings; 1 if a run fails or a count does
- * not add up; 2 on a bad argument. Linux only. */
+ * not add up; 2 on a bad argument.
+ *
+ * Linux and Windows. Windows has no fork: a child is this program again
+ * (job_start, child_main: the same arguments give the same rows, and the
+ * job names its row), with the memory it shares with the parent inherited
+ * (bp_map_shared); fanout and latency run there with shmbus and the memcpy
+ * baseline, the other peers are skipped with a note, and publish, idle,
+ * tools and --plot say they are not ported (docs/windows.md). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -39,11 +45,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifndef _WIN32
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#endif
 
 #include "benchproc.h"
 #include "benchutil.h"
@@ -442,11 +449,12 @@ static struct ctl *ctl;
 static uint32_t *samples; /* fanout: FAN_SAMPLES; latency: [0, LAT_MAX_RT) one-way, then RTT */
 static size_t samples_len;
 
-static void *map_shared(size_t len) {
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    bp_die_errno("mmap");
-  return p;
+/* ctl and samples, shared with the children (in this order: a Windows
+ * child maps its parent's sections by the order of the calls). */
+static void map_all(const struct opts *o) {
+  ctl = bp_map_shared(sizeof(*ctl));
+  samples_len = (o->cmd == CMD_FANOUT ? FAN_SAMPLES : 2 * (size_t)LAT_MAX_RT) * sizeof(*samples);
+  samples = bp_map_shared(samples_len);
 }
 
 static void fill_payload(unsigned char *buf, size_t size) {
@@ -582,15 +590,13 @@ static int fan_subscriber(const struct bx_ops *x, const struct bx_run *run, unsi
  * torn down twice), but exit() for a transport whose library must
  * unregister in its static destructors (iceoryx: its runtime tells RouDi). */
 static _Noreturn void child_exit(const struct bx_ops *x, int rv) {
-  if (x->flags & BX_F_EXIT)
+  if (x != NULL && (x->flags & BX_F_EXIT))
     exit(rv);
   _exit(rv);
 }
 
 static void sleep_until(uint64_t t) {
-  struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    ;
+  bu_sleep_until_ns(t);
 }
 
 static void send_or_die(struct bx_ep *ep, const void *m, size_t len, bool must) {
@@ -640,7 +646,9 @@ static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const
   if (buf == NULL)
     bp_die("malloc", -ENOMEM);
   fill_payload(buf, run->size);
+#ifndef _WIN32
   (void)prctl(PR_SET_TIMERSLACK, 1UL);
+#endif
   if (x->flags & BX_F_PUB_FIRST) {
     if ((rv = bx_open(&ep, x, run, BX_PUB, 0, NULL, NULL)) < 0)
       bp_die("publisher open", rv);
@@ -753,6 +761,80 @@ static int memcpy_child(size_t size, const struct opts *o) {
   return 0;
 }
 
+/* ---- the processes of a run -------------------------------------------------- */
+
+static int lat_a(const struct bx_ops *x, const struct bx_run *run, const struct opts *o);
+static int lat_b(const struct bx_ops *x, const struct bx_run *run);
+
+/* What a child process of a run does. On Linux it is forked with the run
+ * at hand; on Windows it is this program again (bp_spawn_self), which
+ * builds the same rows from the same arguments and the run from the job
+ * (child_main). */
+enum job_role { JOB_SUB, JOB_PUB, JOB_MEMCPY, JOB_A, JOB_B };
+struct job {
+  enum job_role role;
+  unsigned row;    /* its row, an index in rows */
+  unsigned idx;    /* subscriber number */
+  int cpu;         /* --pin: the CPU to run on, else -1 */
+  unsigned run_id; /* the run's id (topic names) */
+};
+
+static int main_argc;
+static char **main_argv;
+
+/* A run's parameters for row r; what prepare() adds is not in them. */
+static void make_run(struct bx_run *run, const struct row *r, const struct opts *o, unsigned id) {
+  memset(run, 0, sizeof(*run));
+  run->latency = o->cmd == CMD_LATENCY;
+  run->nsubs = run->latency ? 1 : r->subs;
+  run->slots = o->slots;
+  run->size = r->size;
+  run->reliable = r->reliable;
+  run->wait = r->wait;
+  run->touch = !run->latency && o->touch;
+  run->id = id;
+  run->dir = bp_bus_dir();
+}
+
+static int job_run(const struct job *j, const struct bx_run *run, const struct opts *o) {
+  const struct row *r = &rows[j->row];
+  bu_pin(j->cpu);
+  switch (j->role) {
+  case JOB_SUB:
+    return fan_subscriber(r->x, run, j->idx, o->touch);
+  case JOB_PUB:
+    return fan_publisher(r->x, run, o, r->rate);
+  case JOB_MEMCPY:
+    return memcpy_child(r->size, o);
+  case JOB_A:
+    return lat_a(r->x, run, o);
+  case JOB_B:
+    return lat_b(r->x, run);
+  }
+  return 1;
+}
+
+/* Starts the child process of job j; returns its pid. */
+static pid_t job_start(const struct job *j, const struct bx_run *run, const struct opts *o) {
+#ifndef _WIN32
+  pid_t pid = bp_fork();
+  if (pid == 0)
+    child_exit(rows[j->row].x, job_run(j, run, o));
+  return pid;
+#else
+  char a[5][24];
+  const char *v[5] = {a[0], a[1], a[2], a[3], a[4]};
+  (void)run;
+  (void)o;
+  snprintf(a[0], sizeof(a[0]), "%d", (int)j->role);
+  snprintf(a[1], sizeof(a[1]), "%u", j->row);
+  snprintf(a[2], sizeof(a[2]), "%u", j->idx);
+  snprintf(a[3], sizeof(a[3]), "%d", j->cpu);
+  snprintf(a[4], sizeof(a[4]), "%u", j->run_id);
+  return bp_spawn_self(v, 5, main_argc, main_argv);
+#endif
+}
+
 /* ---- fanout: one run ------------------------------------------------------- */
 
 static void reset_ctl(void) {
@@ -794,11 +876,8 @@ static void fan_run(struct row *r, const struct opts *o) {
   memset(m, 0, sizeof(double) * M_COUNT);
   reset_ctl();
   if (r->x == NULL) { /* memcpy */
-    pub = bp_fork();
-    if (pub == 0) {
-      bu_pin(o->pin ? 0 : -1);
-      _exit(memcpy_child(r->size, o));
-    }
+    struct job j = {JOB_MEMCPY, (unsigned)(r - rows), 0, o->pin ? 0 : -1, 0};
+    pub = job_start(&j, NULL, o);
     check_status(bp_wait_for(pub, (unsigned)(o->duration * 1000) + 60000), "memcpy");
     {
       double s = (double)(ctl->t_stop - ctl->t_start) / 1e9;
@@ -810,28 +889,17 @@ static void fan_run(struct row *r, const struct opts *o) {
     r->nrep++;
     return;
   }
-  memset(&run, 0, sizeof(run));
-  run.nsubs = r->subs;
-  run.slots = o->slots;
-  run.size = r->size;
-  run.reliable = r->reliable;
-  run.wait = r->wait;
-  run.touch = o->touch;
-  run.id = ++run_id;
-  run.dir = bp_bus_dir();
+  make_run(&run, r, o, ++run_id);
   if (r->x->prepare != NULL && (rv = r->x->prepare(&run)) < 0)
     bp_die("prepare", rv);
   for (i = 0; i < r->subs; i++) {
-    pids[i] = bp_fork();
-    if (pids[i] == 0) {
-      bu_pin(o->pin ? (int)((1 + i) % (unsigned)n_cpus) : -1);
-      child_exit(r->x, fan_subscriber(r->x, &run, i, o->touch));
-    }
+    struct job j = {JOB_SUB, (unsigned)(r - rows), i,
+                    o->pin ? (int)((1 + i) % (unsigned)n_cpus) : -1, run.id};
+    pids[i] = job_start(&j, &run, o);
   }
-  pub = bp_fork();
-  if (pub == 0) {
-    bu_pin(o->pin ? 0 : -1);
-    child_exit(r->x, fan_publisher(r->x, &run, o, r->rate));
+  {
+    struct job j = {JOB_PUB, (unsigned)(r - rows), 0, o->pin ? 0 : -1, run.id};
+    pub = job_start(&j, &run, o);
   }
   check_status(bp_wait_for(pub, (unsigned)(o->duration * 1000) + 120000), "publisher");
   for (i = 0; i < r->subs; i++)
@@ -918,7 +986,7 @@ static void b_on_msg(void *arg, const void *data, size_t len, uint64_t ts_ns) {
     h.kind = BX_HELLO_ACK;
   else
     h.echo_ns = t > (ts_ns != 0 ? ts_ns : h.ts_ns) ? t - (ts_ns != 0 ? ts_ns : h.ts_ns) : 0;
-  h.cpu = sched_getcpu();
+  h.cpu = bu_current_cpu();
   memcpy(b->buf, &h, sizeof(h));
   if ((rv = b->ep->ops->send(b->ep, b->buf, b->ep->run->size, true)) < 0) {
     b->error = rv;
@@ -1023,7 +1091,7 @@ static int lat_a(const struct bx_ops *x, const struct bx_run *run, const struct 
       ow[kept] = a.echo_ns > UINT32_MAX ? UINT32_MAX : (uint32_t)a.echo_ns;
       rtt[kept] = t1 - t0 > UINT32_MAX ? UINT32_MAX : (uint32_t)(t1 - t0);
       kept++;
-      ctl->same_cpu += sched_getcpu() == a.b_cpu;
+      ctl->same_cpu += bu_current_cpu() == a.b_cpu;
     }
   }
   ctl->pub_cpu_ns = bu_cpu_ns() - c0;
@@ -1033,7 +1101,7 @@ static int lat_a(const struct bx_ops *x, const struct bx_run *run, const struct 
   set_kind(a.buf, BX_END, 0, i);
   send_or_die(&ep, a.buf, run->size, true);
   if (x->flags & BX_F_HELLO) { /* END may be dropped: repeat until B is gone */
-    while (getppid() > 1 && kill(getppid(), 0) == 0 && !atomic_load(&ctl->subs[0].done)) {
+    while (bp_parent_alive() && !atomic_load(&ctl->subs[0].done)) {
       bu_sleep_ms(1);
       send_or_die(&ep, a.buf, run->size, true);
     }
@@ -1053,26 +1121,14 @@ static void lat_run(struct row *r, const struct opts *o) {
 
   memset(m, 0, sizeof(double) * M_COUNT);
   reset_ctl();
-  memset(&run, 0, sizeof(run));
-  run.nsubs = 1;
-  run.slots = o->slots;
-  run.size = r->size;
-  run.reliable = r->reliable;
-  run.wait = r->wait;
-  run.latency = true;
-  run.id = ++run_id;
-  run.dir = bp_bus_dir();
+  make_run(&run, r, o, ++run_id);
   if (r->x->prepare != NULL && (rv = r->x->prepare(&run)) < 0)
     bp_die("prepare", rv);
-  b = bp_fork();
-  if (b == 0) {
-    bu_pin(o->pin ? (int)(1 % n_cpus) : -1);
-    child_exit(r->x, lat_b(r->x, &run));
-  }
-  a = bp_fork();
-  if (a == 0) {
-    bu_pin(o->pin ? 0 : -1);
-    child_exit(r->x, lat_a(r->x, &run, o));
+  {
+    struct job jb = {JOB_B, (unsigned)(r - rows), 0, o->pin ? (int)(1 % n_cpus) : -1, run.id};
+    struct job ja = {JOB_A, (unsigned)(r - rows), 0, o->pin ? 0 : -1, run.id};
+    b = job_start(&jb, &run, o);
+    a = job_start(&ja, &run, o);
   }
   /* A ends when it has its round trips; B when END arrives. */
   st = bp_wait_for(b, (unsigned)(o->duration * 1000) + 600000);
@@ -1522,6 +1578,11 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
            n_cpus);
   printf("- Percentiles are exact over stored samples (sorted), no histogram library: Debian "
          "has no HdrHistogram for C.\n");
+#ifdef _WIN32
+  printf("- Windows: wake-ups are not counted (Windows keeps no count of a process's voluntary "
+         "context switches): those columns show 0. CPU time: GetProcessTimes. Numbers measured "
+         "under Wine say nothing about Windows.\n");
+#endif
 }
 
 static void print_csv(const struct opts *o, const struct machine *mc) {
@@ -1604,6 +1665,7 @@ static int print_json(const struct opts *o, const struct machine *mc) {
 
 /* ---- plot -------------------------------------------------------------------- */
 
+#ifndef _WIN32
 static bool in_path(const char *prog) {
   const char *path = getenv("PATH");
   char buf[4096];
@@ -1721,6 +1783,7 @@ static int plot(const struct opts *o, const char *file) {
     return -errno;
   return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
+#endif
 
 /* ---- main ------------------------------------------------------------------ */
 
@@ -1740,6 +1803,35 @@ static void progress(unsigned done, unsigned total, const struct row *r, unsigne
     fprintf(stderr, "\n");
 }
 
+#ifdef _WIN32
+/* A child process on Windows (job_start): the rows from the parent's
+ * arguments, the shared memory from the parent, the run from the job. */
+static int child_main(int argc, char **argv) {
+  struct opts o;
+  struct job j;
+  struct bx_run run;
+  unsigned group_len[4096], njob, role;
+  char **jv;
+  int first = bp_child_init(argc, argv, &jv, &njob);
+
+  memset(&j, 0, sizeof(j));
+  if (njob != 5 || sscanf(jv[0], "%u", &role) != 1 || role > JOB_B ||
+      sscanf(jv[1], "%u", &j.row) != 1 || sscanf(jv[2], "%u", &j.idx) != 1 ||
+      sscanf(jv[3], "%d", &j.cpu) != 1 || sscanf(jv[4], "%u", &j.run_id) != 1)
+    bp_die("the child's job arguments", -EINVAL);
+  j.role = (enum job_role)role;
+  /* parse() skips its argv[0]: the job's last string stands in for it. */
+  parse(argc - first + 1, argv + first - 1, &o);
+  build_rows(&o, group_len);
+  if (j.row >= nrows || rows[j.row].skipped || j.idx >= BX_MAX_SUBS)
+    bp_die("the child's row", -EINVAL);
+  n_cpus = bu_online_cpus();
+  map_all(&o);
+  make_run(&run, &rows[j.row], &o, j.run_id);
+  child_exit(rows[j.row].x, job_run(&j, &run, &o));
+}
+#endif
+
 int main(int argc, char **argv) {
   struct opts o;
   struct machine mc;
@@ -1752,21 +1844,32 @@ int main(int argc, char **argv) {
   if (shmbus__stdfds_open() < 0) /* before anything opens a descriptor */
     return 1;
 
+#ifdef _WIN32
+  if (argc >= 2 && strcmp(argv[1], "--bench-child") == 0)
+    return child_main(argc, argv);
+#endif
+  main_argc = argc;
+  main_argv = argv;
   if (argc >= 2 && (strcmp(argv[1], "publish") == 0 || strcmp(argv[1], "idle") == 0))
     return costs_main(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "tools") == 0)
     return tools_main(argc, argv);
   parse(argc, argv, &o);
+#ifndef _WIN32
   if (o.plot != NULL && !in_path("gnuplot")) {
     fprintf(stderr, PROG ": --plot needs gnuplot in $PATH (Debian: apt-get install "
                          "gnuplot-nox)\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+#else
+  if (o.plot != NULL) {
+    fprintf(stderr, PROG ": --plot is not available on Windows (see docs/windows.md)\n");
+    return 2;
+  }
+#endif
   bp_init(PROG);
-  n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  if (n_cpus < 1)
-    n_cpus = 1;
+  n_cpus = bu_online_cpus();
   memset(&mc, 0, sizeof(mc));
   bu_cpu_model(mc.cpu, sizeof(mc.cpu));
   bu_kernel(mc.kernel, sizeof(mc.kernel));
@@ -1794,9 +1897,7 @@ int main(int argc, char **argv) {
   ngroups = g;
   est = (double)total * (o.duration > 0 ? o.duration + 0.2 : 1.0);
 
-  ctl = map_shared(sizeof(*ctl));
-  samples_len = (o.cmd == CMD_FANOUT ? FAN_SAMPLES : 2 * (size_t)LAT_MAX_RT) * sizeof(*samples);
-  samples = map_shared(samples_len);
+  map_all(&o);
   t_start = bu_now_ns();
   bp_daemon_start(o.daemon);
 
@@ -1838,13 +1939,15 @@ int main(int argc, char **argv) {
   fflush(stdout);
   if (rv < 0)
     bp_die("json output", -EIO);
+#ifndef _WIN32
   if (o.plot != NULL && (rv = plot(&o, o.plot)) < 0) {
     fprintf(stderr, PROG ": gnuplot failed to draw %s\n", o.plot);
     return 1;
   }
+#endif
   free(rows);
-  (void)munmap(samples, samples_len);
-  (void)munmap(ctl, sizeof(*ctl));
+  bp_unmap_shared(samples, samples_len);
+  bp_unmap_shared(ctl, sizeof(*ctl));
   if (!all_ok) {
     fprintf(stderr, PROG ": some counts did not add up (received + lost != published)\n");
     return 1;

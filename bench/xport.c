@@ -1,19 +1,23 @@
 /* xport: see xport.h. One section per transport after the generic receive
- * loop (shmbus itself: xport_shmbus.c). */
+ * loop (shmbus itself: xport_shmbus.c). On Windows only shmbus's: the
+ * unix-socket, eventfd and cache-line peers (socketpair, eventfd, memory
+ * shared by fork) are skipped there with a note. */
 #define _GNU_SOURCE
 #include "xport.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#endif
 #ifdef SHMBUS_BENCH_ZMQ
 #include <zmq.h>
 #endif
@@ -143,6 +147,7 @@ void bx_close(struct bx_ep *ep) {
   }
 }
 
+#ifndef _WIN32
 /* ---- unix-domain stream sockets, one per subscriber ---------------------- */
 
 /* Frames: a 4-byte length, then the message. The receiver reads what is
@@ -664,3 +669,34 @@ const struct bx_ops bx_line = {
     .lost = no_lost,
     .close = bxb_close,
 };
+#else
+/* ---- the peers not on Windows ---------------------------------------------- */
+
+static const char *not_on_windows(void) {
+  return "not ported to Windows (docs/windows.md)";
+}
+
+const struct bx_ops bx_uds = {
+    .name = "unix socket",
+    .flags = BX_F_FANOUT | BX_F_LATENCY,
+    .missing = not_on_windows,
+};
+
+const struct bx_ops bx_zmq = {
+    .name = "zeromq",
+    .flags = BX_F_FANOUT | BX_F_LATENCY,
+    .missing = not_on_windows,
+};
+
+const struct bx_ops bx_efd = {
+    .name = "eventfd",
+    .flags = BX_F_LATENCY,
+    .missing = not_on_windows,
+};
+
+const struct bx_ops bx_line = {
+    .name = "cache line",
+    .flags = BX_F_LATENCY | BX_F_SPIN_ONLY,
+    .missing = not_on_windows,
+};
+#endif

@@ -201,7 +201,7 @@ build_dep jansson -DJANSSON_BUILD_SHARED_LIBS=OFF -DJANSSON_EXAMPLES=OFF -DJANSS
 t0=$SECONDS
 cmake -S "$src" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DSHMBUS_WINDOWS_DEPS="$deps" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMBUS_WERROR=ON -DSHMBUS_BUILD_CLI=ON \
-  -DSHMBUS_BUILD_BENCH=OFF >"$out/configure.log" 2>&1 || {
+  -DSHMBUS_BUILD_BENCH=ON >"$out/configure.log" 2>&1 || {
   cat "$out/configure.log" >&2
   exit 1
 }
