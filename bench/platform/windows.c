@@ -8,6 +8,11 @@
  * directory, the job it is to do and the parent's own arguments. Every
  * child and the daemon are in a job object that kills them when it closes,
  * that is when the parent ends however it ends (Linux: PR_SET_PDEATHSIG).
+ * The parent puts itself in that job first, so that a child is in it from
+ * its creation on: a child created suspended and added afterwards would be
+ * left suspended forever if the parent died in between. Only when the
+ * parent cannot join it (it is in a job that allows no nesting) is each
+ * child added while suspended.
  *
  * Handles are inherited with bInheritHandles and no handle list: this
  * program has one thread that starts processes, and the only inheritable
@@ -191,6 +196,7 @@ static const char *prog_name = "bench";
 static bool is_child;
 static HANDLE parent_process; /* in a child: its parent (SYNCHRONIZE) */
 static HANDLE kill_job;       /* in the parent: the job its children and daemon are in */
+static bool in_kill_job;      /* the parent is in it too: its children are from the start */
 
 static struct {
   HANDLE h;
@@ -240,10 +246,6 @@ static _Noreturn void die_win(const char *what) {
   bp_die(what, win_errno(e));
 }
 
-void bp_init(const char *prog) {
-  prog_name = prog;
-}
-
 bool bp_is_parent(void) {
   return !is_child;
 }
@@ -278,6 +280,12 @@ static void kill_job_make(void) {
   lim.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
   if (!SetInformationJobObject(kill_job, JobObjectExtendedLimitInformation, &lim, sizeof(lim)))
     die_win("SetInformationJobObject");
+  in_kill_job = AssignProcessToJobObject(kill_job, GetCurrentProcess()) != 0;
+}
+
+void bp_init(const char *prog) {
+  prog_name = prog;
+  kill_job_make();
 }
 
 /* Appends `arg` to the command line at *p (end: its end), quoted as the C
@@ -333,8 +341,16 @@ static HANDLE start_process(const char *exe, char *cmd, STARTUPINFOA *si, DWORD 
     si = &own;
   }
   fflush(NULL);
+  if (in_kill_job) {
+    /* In our job from its creation on. */
+    if (!CreateProcessA(exe, cmd, NULL, NULL, TRUE, 0, NULL, NULL, si, &pi))
+      die_win("CreateProcess");
+    CloseHandle(pi.hThread);
+    *pid = pi.dwProcessId;
+    return pi.hProcess;
+  }
   /* Suspended until it is in the job: it cannot outlive us from its
-   * first instruction on. */
+   * first instruction on (but stays suspended if we die before). */
   if (!CreateProcessA(exe, cmd, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, si, &pi))
     die_win("CreateProcess");
   if (!AssignProcessToJobObject(kill_job, pi.hProcess)) {

@@ -1,0 +1,401 @@
+/* bench_test: shmbus-bench.exe under Wine, which starts its own shmbusd.exe
+ * on a private bus and its publisher and subscribers (or ping and pong)
+ * as copies of itself:
+ *   - fanout in CSV: every row parses, every count adds up, reliable
+ *     subscribers lose nothing, and the bench's bus directory is gone;
+ *   - latency in CSV: every row parses and has its round trips;
+ *   - fanout in markdown with --peers: the shmbus and memcpy rows, the
+ *     Linux-only peers skipped with their note, the counts' verdict;
+ *   - publish and --plot say they are not ported;
+ *   - killed mid-run, it takes its children and its daemon with it.
+ * Nothing here looks at a timing: Wine's are meaningless. Every step waits
+ * for an event (output, a process's end), never for time. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <windows.h>
+
+#include <tlhelp32.h>
+
+#include "winproc.h"
+#include "wintest.h"
+
+#define BT_MAX_LINES 256
+#define BT_MAX_FIELDS 32
+
+/* All of a program's output, line by line, up to its end. */
+struct bt_out {
+  char lines[BT_MAX_LINES][1024];
+  unsigned n;
+  long code;
+  DWORD pid;
+};
+
+/* Runs shmbus-bench.exe with `args` to its end. */
+static bool bt_run(const char *args, struct bt_out *o) {
+  struct winproc p;
+  char line[1024];
+
+  memset(o, 0, sizeof(*o));
+  if (!winproc_start(&p, "shmbus-bench.exe", args, false))
+    return false;
+  o->pid = GetProcessId(p.process);
+  while (winproc_read_line(&p, line, sizeof(line)) > 0) {
+    line[strcspn(line, "\r\n")] = '\0';
+    if (o->n < BT_MAX_LINES)
+      snprintf(o->lines[o->n++], sizeof(o->lines[0]), "%s", line);
+  }
+  o->code = winproc_wait(&p);
+  return true;
+}
+
+/* Splits a CSV line of the bench (every cell in double quotes, none with
+ * a comma, or a header of bare names) into its cells, quotes removed. */
+static unsigned bt_split(char *line, char **cells) {
+  unsigned n = 0;
+  char *p = line;
+  for (;;) {
+    char *c = strchr(p, ',');
+    if (c != NULL)
+      *c = '\0';
+    if (n < BT_MAX_FIELDS) {
+      size_t len = strlen(p);
+      if (len >= 2 && p[0] == '"' && p[len - 1] == '"') {
+        p[len - 1] = '\0';
+        p++;
+      }
+      cells[n++] = p;
+    }
+    if (c == NULL)
+      return n;
+    p = c + 1;
+  }
+}
+
+static int bt_col(char **head, unsigned n, const char *name) {
+  unsigned i;
+  for (i = 0; i < n; i++)
+    if (strcmp(head[i], name) == 0)
+      return (int)i;
+  return -1;
+}
+
+/* A number that is the whole cell. */
+static bool bt_num(const char *s, double *v) {
+  char *end;
+  *v = strtod(s, &end);
+  return *s != '\0' && *end == '\0';
+}
+
+/* The CSV part of a run's output: its header's cells and its rows. The
+ * first line starting with `first_col` is the header; the rows are the
+ * lines after it that start with a quote (stderr's progress lines on the
+ * same pipe start with '['). */
+struct bt_csv {
+  char *head[BT_MAX_FIELDS];
+  unsigned nhead;
+  char *rows[BT_MAX_LINES][BT_MAX_FIELDS];
+  unsigned ncells[BT_MAX_LINES];
+  unsigned nrows;
+};
+
+static bool bt_csv_parse(struct bt_out *o, const char *first_col, struct bt_csv *c) {
+  unsigned i;
+  bool in = false;
+  memset(c, 0, sizeof(*c));
+  for (i = 0; i < o->n; i++) {
+    if (!in && strncmp(o->lines[i], first_col, strlen(first_col)) == 0) {
+      c->nhead = bt_split(o->lines[i], c->head);
+      in = true;
+    } else if (in && o->lines[i][0] == '"' && c->nrows < BT_MAX_LINES) {
+      c->ncells[c->nrows] = bt_split(o->lines[i], c->rows[c->nrows]);
+      c->nrows++;
+    }
+  }
+  return in;
+}
+
+static void bt_dump(const struct bt_out *o) {
+  unsigned i;
+  for (i = 0; i < o->n; i++)
+    wintest_note("  | %s", o->lines[i]);
+}
+
+/* Whether a directory the bench with process id `pid` made is left in the
+ * temporary folder; removes it if so. */
+static bool bt_dir_left(DWORD pid) {
+  char tmp[MAX_PATH], pattern[MAX_PATH + 64], dir[2 * MAX_PATH];
+  WIN32_FIND_DATAA fd;
+  HANDLE f;
+  if (GetTempPathA(sizeof(tmp), tmp) == 0)
+    return false;
+  snprintf(pattern, sizeof(pattern), "%sshmbus-bench-%lu-*", tmp, (unsigned long)pid);
+  if ((f = FindFirstFileA(pattern, &fd)) == INVALID_HANDLE_VALUE)
+    return false;
+  snprintf(dir, sizeof(dir), "%s%s", tmp, fd.cFileName);
+  FindClose(f);
+  /* What is in it, for the report. */
+  snprintf(pattern, sizeof(pattern), "%s\\*", dir);
+  if ((f = FindFirstFileA(pattern, &fd)) != INVALID_HANDLE_VALUE) {
+    do
+      if (strcmp(fd.cFileName, ".") != 0 && strcmp(fd.cFileName, "..") != 0)
+        wintest_note("left in %s: %s", dir, fd.cFileName);
+    while (FindNextFileA(f, &fd));
+    FindClose(f);
+  }
+  winproc_bus_dir_remove(dir);
+  return true;
+}
+
+static int test_fanout_csv(void) {
+  static struct bt_out o;
+  static struct bt_csv c;
+  const char *cols[] = {"transport",
+                        "wait",
+                        "mode",
+                        "subs",
+                        "size",
+                        "published",
+                        "received",
+                        "lost",
+                        "loss_pct",
+                        "p50_us",
+                        "max_us",
+                        "counts_ok",
+                        "delivered_per_s_per_sub"};
+  int k[13];
+  unsigned i, j, seen[2][2] = {{0, 0}, {0, 0}};
+
+  WT_CHECK(bt_run("fanout --subs 1,2 --count 2000 --size 64 --mode lossy,reliable --wait uv,event "
+                  "--reps 1 --csv",
+                  &o),
+           "start shmbus-bench.exe");
+  if (o.code != 0)
+    bt_dump(&o);
+  WT_CHECK(o.code == 0, "exit %ld", o.code);
+  WT_CHECK(bt_csv_parse(&o, "transport,", &c), "no CSV header");
+  for (j = 0; j < sizeof(cols) / sizeof(cols[0]); j++)
+    WT_CHECK((k[j] = bt_col(c.head, c.nhead, cols[j])) >= 0, "no column %s", cols[j]);
+  /* 2 subscriber counts x 2 modes x 2 wait modes, shmbus alone. */
+  WT_CHECK(c.nrows == 8, "%u rows", c.nrows);
+  for (i = 0; i < c.nrows; i++) {
+    char **r = c.rows[i];
+    double subs, pub, recv, lost, v;
+    bool rel;
+    WT_CHECK(c.ncells[i] == c.nhead, "row %u: %u cells, header %u", i, c.ncells[i], c.nhead);
+    for (j = 0; j < c.nhead; j++)
+      if (j != (unsigned)k[0] && j != (unsigned)k[1] && j != (unsigned)k[2] && j != (unsigned)k[11])
+        WT_CHECK(bt_num(r[j], &v), "row %u, %s: '%s' is not a number", i, c.head[j], r[j]);
+    WT_CHECK(strcmp(r[k[0]], "shmbus") == 0, "row %u: transport %s", i, r[k[0]]);
+    WT_CHECK(strcmp(r[k[1]], "uv") == 0 || strcmp(r[k[1]], "event") == 0, "row %u: wait %s", i,
+             r[k[1]]);
+    rel = strcmp(r[k[2]], "reliable") == 0;
+    WT_CHECK(rel || strcmp(r[k[2]], "lossy") == 0, "row %u: mode %s", i, r[k[2]]);
+    bt_num(r[k[3]], &subs);
+    bt_num(r[k[5]], &pub);
+    bt_num(r[k[6]], &recv);
+    bt_num(r[k[7]], &lost);
+    WT_CHECK(subs == 1 || subs == 2, "row %u: subs %s", i, r[k[3]]);
+    WT_CHECK(strcmp(r[k[4]], "64") == 0, "row %u: size %s", i, r[k[4]]);
+    WT_CHECK(pub == 2000, "row %u: published %s", i, r[k[5]]);
+    WT_CHECK(recv + lost == pub * subs, "row %u: received %s + lost %s != %s x %s", i, r[k[6]],
+             r[k[7]], r[k[5]], r[k[3]]);
+    WT_CHECK(!rel || (lost == 0 && recv == pub * subs), "row %u: reliable, lost %s", i, r[k[7]]);
+    WT_CHECK(strcmp(r[k[11]], "yes") == 0, "row %u: counts_ok %s", i, r[k[11]]);
+    seen[rel][subs == 2]++;
+  }
+  for (i = 0; i < 2; i++)
+    for (j = 0; j < 2; j++)
+      WT_CHECK(seen[i][j] == 2, "mode %u subs %u: %u rows", i, j + 1, seen[i][j]);
+  WT_CHECK(!bt_dir_left(o.pid), "the bench left its bus directory");
+  return WINTEST_PASS;
+}
+
+static int test_latency_csv(void) {
+  static struct bt_out o;
+  static struct bt_csv c;
+  int kt, kw, kr, kp, km;
+  unsigned i, j, waits = 0;
+
+  WT_CHECK(bt_run("latency --count 300 --size 64 --mode lossy,reliable --wait uv,event,spin "
+                  "--reps 1 --csv",
+                  &o),
+           "start shmbus-bench.exe");
+  if (o.code != 0)
+    bt_dump(&o);
+  WT_CHECK(o.code == 0, "exit %ld", o.code);
+  WT_CHECK(bt_csv_parse(&o, "transport,", &c), "no CSV header");
+  WT_CHECK((kt = bt_col(c.head, c.nhead, "transport")) >= 0 &&
+               (kw = bt_col(c.head, c.nhead, "wait")) >= 0 &&
+               (kr = bt_col(c.head, c.nhead, "round_trips")) >= 0 &&
+               (kp = bt_col(c.head, c.nhead, "p50_us")) >= 0 &&
+               (km = bt_col(c.head, c.nhead, "max_us")) >= 0,
+           "columns of the header");
+  WT_CHECK(c.nrows == 6, "%u rows", c.nrows);
+  for (i = 0; i < c.nrows; i++) {
+    char **r = c.rows[i];
+    double v, p50, max;
+    WT_CHECK(c.ncells[i] == c.nhead, "row %u: %u cells, header %u", i, c.ncells[i], c.nhead);
+    for (j = 3; j < c.nhead; j++)
+      WT_CHECK(bt_num(r[j], &v), "row %u, %s: '%s' is not a number", i, c.head[j], r[j]);
+    WT_CHECK(strcmp(r[kt], "shmbus") == 0, "row %u: transport %s", i, r[kt]);
+    WT_CHECK(strcmp(r[kr], "300.0") == 0, "row %u: round trips %s", i, r[kr]);
+    /* Consistency of the percentiles, not a timing. */
+    bt_num(r[kp], &p50);
+    bt_num(r[km], &max);
+    WT_CHECK(p50 <= max + 0.01, "row %u: p50 %s above max %s", i, r[kp], r[km]);
+    waits |= strcmp(r[kw], "uv") == 0 ? 1u : strcmp(r[kw], "event") == 0 ? 2u : 4u;
+  }
+  WT_CHECK(waits == 7, "wait modes seen: %u", waits);
+  WT_CHECK(!bt_dir_left(o.pid), "the bench left its bus directory");
+  return WINTEST_PASS;
+}
+
+static bool bt_has(const struct bt_out *o, const char *text) {
+  unsigned i;
+  for (i = 0; i < o->n; i++)
+    if (strstr(o->lines[i], text) != NULL)
+      return true;
+  return false;
+}
+
+static int test_fanout_markdown_peers(void) {
+  static struct bt_out o;
+  const char *skipped[] = {"unix socket", "zeromq", "iceoryx", "nats"};
+  char want[128];
+  unsigned i;
+
+  WT_CHECK(bt_run("fanout --subs 3 --count 1000 --size 4096 --mode reliable --reps 1 --peers", &o),
+           "start shmbus-bench.exe");
+  if (o.code != 0)
+    bt_dump(&o);
+  WT_CHECK(o.code == 0, "exit %ld", o.code);
+  WT_CHECK(bt_has(&o, "# shmbus-bench fanout"), "no title");
+  WT_CHECK(bt_has(&o, "| shmbus | uv | reliable | 3 | 4096 | 0 |"), "no shmbus row");
+  WT_CHECK(bt_has(&o, "| memcpy (cold) | - | - | 1 | 4096 |"), "no memcpy row");
+  WT_CHECK(bt_has(&o, "| 1000 | 3000 | 0 | yes |"), "shmbus row's counts (published 1000, "
+                                                    "received 3000, lost 0)");
+  for (i = 0; i < sizeof(skipped) / sizeof(skipped[0]); i++) {
+    snprintf(want, sizeof(want), "- %s skipped: not ported to Windows", skipped[i]);
+    WT_CHECK(bt_has(&o, want), "no note '%s'", want);
+  }
+  WT_CHECK(bt_has(&o, "for every subscriber of every run, received + lost = published") &&
+               bt_has(&o, ": all add up."),
+           "the counts' verdict");
+  WT_CHECK(bt_has(&o, "- Windows: wake-ups are not counted"), "the Windows note");
+  WT_CHECK(!bt_dir_left(o.pid), "the bench left its bus directory");
+  return WINTEST_PASS;
+}
+
+static int test_not_ported(void) {
+  static struct bt_out o;
+  WT_CHECK(bt_run("publish --quick", &o), "start shmbus-bench.exe");
+  WT_CHECK(o.code == 2 && bt_has(&o, "publish is not ported to Windows"), "publish: exit %ld",
+           o.code);
+  WT_CHECK(bt_run("tools --quick", &o), "start shmbus-bench.exe");
+  WT_CHECK(o.code == 2 && bt_has(&o, "tools is not ported to Windows"), "tools: exit %ld", o.code);
+  WT_CHECK(bt_run("fanout --plot out.png", &o), "start shmbus-bench.exe");
+  WT_CHECK(o.code == 2 && bt_has(&o, "--plot is not available on Windows"), "--plot: exit %ld",
+           o.code);
+  WT_CHECK(bt_run("fanout --subs 0", &o), "start shmbus-bench.exe");
+  WT_CHECK(o.code == 2 && bt_has(&o, "bad number for --subs"), "--subs 0: exit %ld", o.code);
+  /* A --bench-child command line it did not write is refused. */
+  WT_CHECK(bt_run("--bench-child 1:2 C:\\nowhere 5 0 0 0 -1 1 fanout", &o),
+           "start shmbus-bench.exe");
+  WT_CHECK(o.code == 1, "a forged child: exit %ld", o.code);
+  return WINTEST_PASS;
+}
+
+/* The processes whose parent is `pid` (handles with SYNCHRONIZE), up to cap. */
+static unsigned bt_children(DWORD pid, HANDLE *out, unsigned cap) {
+  PROCESSENTRY32 e;
+  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  unsigned n = 0;
+  if (snap == INVALID_HANDLE_VALUE)
+    return 0;
+  e.dwSize = sizeof(e);
+  if (Process32First(snap, &e)) {
+    do {
+      if (e.th32ParentProcessID == pid && n < cap) {
+        HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, e.th32ProcessID);
+        if (h != NULL)
+          out[n++] = h;
+      }
+    } while (Process32Next(snap, &e));
+  }
+  CloseHandle(snap);
+  return n;
+}
+
+/* Waits for every process whose parent was `pid` (bounded); false if one
+ * still runs. *n: how many there were. */
+static bool bt_children_end(DWORD pid, unsigned *n) {
+  HANDLE kids[32];
+  unsigned i, k = bt_children(pid, kids, 32);
+  bool ok = true;
+  for (i = 0; i < k; i++) {
+    ok &= WaitForSingleObject(kids[i], WINPROC_LONG_MS) == WAIT_OBJECT_0;
+    CloseHandle(kids[i]);
+  }
+  *n = k;
+  return ok;
+}
+
+/* The bench killed mid-run (TerminateProcess: nothing of its own runs)
+ * takes its children and its daemon with it: they are in its job object,
+ * which closes with it. Its first progress line (on stderr, after the
+ * first run) says the second run, 100 messages at 10/s, is starting: the
+ * daemon runs, and so do the run's publisher and 2 subscribers or they
+ * are being started. */
+static int test_killed_takes_children(void) {
+  struct winproc p;
+  HANDLE kids[16];
+  char line[1024];
+  unsigned n, i, after;
+  DWORD pid;
+
+  WT_CHECK(winproc_start(&p, "shmbus-bench.exe",
+                         "fanout --subs 2 --size 64 --rate 1000,10 --count 100 --reps 2 --csv",
+                         false),
+           "start shmbus-bench.exe");
+  pid = GetProcessId(p.process);
+  winproc_read_line(&p, line, sizeof(line));
+  WT_CHECK(strncmp(line, "[1/4]", 5) == 0, "first line: %s", line);
+  n = bt_children(pid, kids, 16);
+  wintest_note("%u children of the bench before it is killed", n);
+  WT_CHECK(n >= 1, "not even the daemon runs");
+  WT_CHECK(TerminateProcess(p.process, 9), "TerminateProcess");
+  (void)winproc_wait(&p);
+  for (i = 0; i < n; i++) {
+    WT_CHECK(WaitForSingleObject(kids[i], WINPROC_LONG_MS) == WAIT_OBJECT_0, "child %u still runs",
+             i);
+    CloseHandle(kids[i]);
+  }
+  /* And any it started after the first look. */
+  WT_CHECK(bt_children_end(pid, &after), "a child started later still runs");
+  /* Killed, it could not remove its bus directory: the test does. */
+  WT_CHECK(bt_dir_left(pid), "no bus directory of the killed bench");
+  return WINTEST_PASS;
+}
+
+static const struct wintest tests[] = {
+    {"fanout_csv", test_fanout_csv},
+    {"latency_csv", test_latency_csv},
+    {"fanout_markdown_peers", test_fanout_markdown_peers},
+    {"not_ported", test_not_ported},
+    {"killed_takes_children", test_killed_takes_children},
+};
+
+static int child_main(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  winproc_find_bin_dir();
+  return wintest_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), child_main);
+}
