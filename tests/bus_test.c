@@ -4,11 +4,13 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -1297,8 +1299,6 @@ Test(bus, reliable_subscribers_come_and_go_with_history) {
 
 /* ---- batches ------------------------------------------------------------- */
 
-#include <poll.h>
-
 /* Whether the subscriber's wake-up descriptor is readable now (signalled). */
 static bool sub_signalled(shmbus_sub *sub) {
   struct pollfd p = {.fd = shmbus_sub_fd(sub), .events = POLLIN};
@@ -1396,5 +1396,109 @@ Test(bus, a_batch_stops_at_a_full_ring) {
     cr_assert_eq(tu_check(buf, (size_t)rv, &id, &seq), 0);
     cr_assert_eq(seq, i);
   }
+  shmbus_bus_close(bus);
+}
+
+/* ---- a late subscriber with history behind a running publisher ---------- */
+
+struct hist_child {
+  uv_loop_t loop;
+  uv_timer_t bound;
+  uint64_t count, got, last;
+  bool done;
+};
+
+static void hist_msg(shmbus_sub *sub, const void *data, size_t len,
+                     const struct shmbus_msg_info *info, void *arg) {
+  struct hist_child *c = arg;
+  uint32_t pub;
+  uint64_t seq;
+  (void)sub;
+  (void)info;
+  if (tu_check(data, len, &pub, &seq) == 0) {
+    c->got++;
+    c->last = seq;
+    if (seq + 1 == c->count) {
+      c->done = true;
+      uv_stop(&c->loop);
+    }
+  }
+}
+
+static void hist_bound(uv_timer_t *t) {
+  uv_stop(t->loop); /* a bound for a broken run, never a synchronisation */
+}
+
+/* The child: a lossy libuv subscriber that joins while the publisher runs,
+ * with the whole ring as history (what the bridge's exporter does); it
+ * must be woken for every later message, up to the last. */
+static int hist_child_run(const char *topic, uint64_t count, int out) {
+  struct shmbus_sub_opts so = {.history = 1u << 24};
+  struct report rep = {0};
+  struct shmbus_sub_stats st;
+  struct shmbus_bus_opts o;
+  struct hist_child c = {0};
+  shmbus_bus *bus;
+  shmbus_sub *sub;
+  int rv;
+
+  c.count = count;
+  du_opts(&d, &o);
+  uv_loop_init(&c.loop);
+  uv_timer_init(&c.loop, &c.bound);
+  uv_timer_start(&c.bound, hist_bound, 20000, 0);
+  if ((rv = shmbus_bus_open(&bus, &o)) < 0 || (rv = shmbus_sub_open(bus, topic, &so, &sub)) < 0 ||
+      (rv = shmbus_uv_bus_start(bus, &c.loop)) < 0 ||
+      (rv = shmbus_uv_sub_start(sub, &c.loop, hist_msg, &c)) < 0) {
+    rep.err = rv;
+    (void)!write(out, &rep, sizeof(rep));
+    return 1;
+  }
+  uv_run(&c.loop, UV_RUN_DEFAULT);
+  shmbus_sub_stats(sub, &st);
+  rep.received = st.received;
+  rep.lost = st.lost;
+  rep.last_seq = c.last;
+  rep.err = c.done ? 0 : -ETIMEDOUT;
+  (void)!write(out, &rep, sizeof(rep));
+  shmbus_bus_close(bus);
+  return 0;
+}
+
+Test(bus, late_uv_subscriber_with_history_is_woken_to_the_end) {
+  struct shmbus_topic_opts to = {4096, 256, 8, 4, false};
+  const uint64_t count = 4000;
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  struct report rep;
+  unsigned char buf[64];
+  int p[2];
+  pid_t pid = -1;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/hist", &to, &pub), 0);
+  cr_assert_eq(pipe(p), 0);
+  for (uint64_t i = 0; i < count; i++) {
+    struct timespec gap = {0, 100000}; /* a paced publisher: 10,000/s */
+    if (i == 200) {
+      pid = fork();
+      cr_assert_geq(pid, 0);
+      if (pid == 0) {
+        close(p[0]);
+        _exit(hist_child_run("t/hist", count, p[1]));
+      }
+      close(p[1]);
+    }
+    tu_fill(buf, sizeof(buf), 1, i);
+    cr_assert_eq(shmbus_pub_publish(pub, buf, sizeof(buf)), 0);
+    nanosleep(&gap, NULL);
+  }
+  du_read(p[0], &rep, sizeof(rep));
+  cr_assert_eq(rep.err, 0,
+               "the late subscriber stopped at seq %" PRIu64 " (received %" PRIu64 ", lost %" PRIu64
+               ")",
+               rep.last_seq, rep.received, rep.lost);
+  cr_assert_eq(rep.received + rep.lost, count);
+  cr_assert_eq(du_wait(pid), 0);
+  close(p[0]);
   shmbus_bus_close(bus);
 }
