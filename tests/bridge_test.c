@@ -376,64 +376,65 @@ static shmbus_sub *sub_on(shmbus_bus *bus, const char *topic) {
 
 /* ---- the tests ---------------------------------------------------------- */
 
+/* The lossy pair on one NATS node: bus A's topics under t/ exported, bus B's
+ * imported, and a warm-up topic (t/warm) probed through them. */
+struct lpair {
+  shmbus_bus *a, *b;
+  shmbus_sub *w;
+  shmbus_pub *pw;
+  struct br *ex, *im;
+};
+
+static void lpair_start(struct lpair *l) {
+  cluster(1);
+  l->ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", NULL);
+  l->im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
+  l->a = du_bus(&da);
+  pub_bus = l->a;
+  l->b = du_bus(&db);
+  l->w = sub_on(l->b, "t/warm");
+  l->pw = pub_on(l->a, "t/warm");
+  probe(l->pw, l->w);
+}
+
+static void lpair_end(struct lpair *l) {
+  pub_bus = NULL;
+  shmbus_bus_close(l->a);
+  shmbus_bus_close(l->b);
+  br_stop(l->ex);
+  br_stop(l->im);
+}
+
 /* Two subscribers on bus B get every message of a publisher on bus A,
  * every byte and in order; the bridges count them. */
 Test(bridge, fan_out_every_byte_and_sequence) {
-  shmbus_bus *a, *b;
+  struct lpair l;
   shmbus_sub *subs[2];
-  shmbus_pub *pa;
-  struct br *ex, *im;
 
-  cluster(1);
-  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", NULL);
-  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
-  a = du_bus(&da);
-  pub_bus = a;
-  b = du_bus(&db);
-  subs[0] = sub_on(b, "t/warm");
-  probe(pub_on(a, "t/warm"), subs[0]);
-  subs[0] = sub_on(b, "t/data");
-  subs[1] = sub_on(b, "t/data");
-  pa = pub_on(a, "t/data");
-  stream(pa, subs, 2, 5000, 256, 2000);
-  stat_wait(ex, "topic=t/data", "exported", 5000);
-  stat_wait(im, "topic=t/data", "imported", 5000);
-  cr_assert_eq(stat_last(im, "nats=", "refused_headers"), 0);
-  pub_bus = NULL;
-  shmbus_bus_close(a);
-  shmbus_bus_close(b);
-  br_stop(ex);
-  br_stop(im);
+  lpair_start(&l);
+  subs[0] = sub_on(l.b, "t/data");
+  subs[1] = sub_on(l.b, "t/data");
+  stream(pub_on(l.a, "t/data"), subs, 2, 5000, 256, 2000);
+  stat_wait(l.ex, "topic=t/data", "exported", 5000);
+  stat_wait(l.im, "topic=t/data", "imported", 5000);
+  cr_assert_eq(stat_last(l.im, "nats=", "refused_headers"), 0);
+  lpair_end(&l);
 }
 
 /* A topic that appears on A after the bridge started is exported, from
  * its first message on (the exporter reads the new topic's ring from its
  * start). */
 Test(bridge, pattern_picks_up_a_topic_created_later) {
-  shmbus_bus *a, *b;
+  struct lpair l;
   shmbus_sub *s;
-  shmbus_pub *p;
-  struct br *ex, *im;
 
-  cluster(1);
-  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", NULL);
-  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
-  a = du_bus(&da);
-  pub_bus = a;
-  b = du_bus(&db);
-  s = sub_on(b, "t/warm");
-  probe(pub_on(a, "t/warm"), s);
-  log_wait(ex, "exporting \"t/warm\"", 1);
-  cr_assert_eq(log_count(ex, "t/late/x"), 0);
-  s = sub_on(b, "t/late/x");
-  p = pub_on(a, "t/late/x");
-  stream(p, &s, 1, 200, 200, 1000); /* no probe: nothing may be lost */
-  log_wait(ex, "exporting \"t/late/x\" to shmbus.t.late.x", 1);
-  pub_bus = NULL;
-  shmbus_bus_close(a);
-  shmbus_bus_close(b);
-  br_stop(ex);
-  br_stop(im);
+  lpair_start(&l);
+  log_wait(l.ex, "exporting \"t/warm\"", 1);
+  cr_assert_eq(log_count(l.ex, "t/late/x"), 0);
+  s = sub_on(l.b, "t/late/x");
+  stream(pub_on(l.a, "t/late/x"), &s, 1, 200, 200, 1000); /* no probe: nothing may be lost */
+  log_wait(l.ex, "exporting \"t/late/x\" to shmbus.t.late.x", 1);
+  lpair_end(&l);
 }
 
 /* Two bridges export and import the same pattern, one per bus: what is
@@ -502,78 +503,49 @@ Test(bridge, no_echo_between_bridges_both_ways) {
 /* The importing bridge and then the exporting one are killed (SIGKILL)
  * and started again: the path comes back, and carries every byte. */
 Test(bridge, a_bridge_killed_and_restarted) {
-  shmbus_bus *a, *b;
-  shmbus_sub *s, *w;
-  shmbus_pub *p, *pw;
-  struct br *ex, *im;
+  struct lpair l;
+  shmbus_sub *s;
+  shmbus_pub *p;
 
-  cluster(1);
-  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", NULL);
-  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
-  a = du_bus(&da);
-  pub_bus = a;
-  b = du_bus(&db);
-  w = sub_on(b, "t/warm");
-  pw = pub_on(a, "t/warm");
-  probe(pw, w);
-  s = sub_on(b, "t/data");
-  p = pub_on(a, "t/data");
+  lpair_start(&l);
+  s = sub_on(l.b, "t/data");
+  p = pub_on(l.a, "t/data");
   stream(p, &s, 1, 500, 100, 1500);
 
-  br_kill(im);
-  br_run(im);
-  log_wait(im, "bus open", 2);
-  probe(pw, w);
+  br_kill(l.im);
+  br_run(l.im);
+  log_wait(l.im, "bus open", 2);
+  probe(l.pw, l.w);
   stream(p, &s, 1, 500, 100, 1500);
 
-  br_kill(ex);
-  br_run(ex);
-  log_wait(ex, "bus open", 2);
-  probe(pw, w);
+  br_kill(l.ex);
+  br_run(l.ex);
+  log_wait(l.ex, "bus open", 2);
+  probe(l.pw, l.w);
   stream(p, &s, 1, 500, 100, 1500);
-  pub_bus = NULL;
-  shmbus_bus_close(a);
-  shmbus_bus_close(b);
-  br_stop(ex);
-  br_stop(im);
+  lpair_end(&l);
 }
 
 /* The NATS server goes away for a while and comes back on the same port:
  * both bridges say so, reconnect, and carry messages again. */
 Test(bridge, nats_gone_a_while_and_back) {
-  shmbus_bus *a, *b;
-  shmbus_sub *s, *w;
-  shmbus_pub *p, *pw;
-  struct br *ex, *im;
+  struct lpair l;
+  shmbus_sub *s;
 
-  cluster(1);
-  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", NULL);
-  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
-  a = du_bus(&da);
-  pub_bus = a;
-  b = du_bus(&db);
-  w = sub_on(b, "t/warm");
-  pw = pub_on(a, "t/warm");
-  probe(pw, w);
-
+  lpair_start(&l);
   cr_assert_eq(natsfix_node_kill(&nc_c, 0), 0);
-  log_wait(ex, "NATS: disconnected", 1);
-  log_wait(im, "NATS: disconnected", 1);
+  log_wait(l.ex, "NATS: disconnected", 1);
+  log_wait(l.im, "NATS: disconnected", 1);
   /* Messages published meanwhile may be lost (lossy); the bridge lives. */
   for (int i = 0; i < 100; i++)
-    cr_assert_eq(shmbus_pub_publish(pw, "meanwhile", 9), 0);
+    cr_assert_eq(shmbus_pub_publish(l.pw, "meanwhile", 9), 0);
   cr_assert_eq(natsfix_node_restart(&nc_c, 0), 0, "%s", nc_c.err);
-  log_wait(ex, "NATS: reconnected", 1);
-  log_wait(im, "NATS: reconnected", 1);
-  probe(pw, w);
-  s = sub_on(b, "t/data");
-  p = pub_on(a, "t/data");
-  stream(p, &s, 1, 1000, 250, 1000);
-  pub_bus = NULL;
-  shmbus_bus_close(a);
-  shmbus_bus_close(b);
-  br_stop(ex);
-  br_stop(im);
+  log_wait(l.ex, "NATS: reconnected", 1);
+  log_wait(l.im, "NATS: reconnected", 1);
+  probe(l.pw, l.w);
+  s = sub_on(l.b, "t/data");
+  stream(pub_on(l.a, "t/data"), &s, 1, 1000, 250, 1000);
+  lpair_end(&l);
 }
 
 /* 100,000 messages from bus A to bus B through a 3-node cluster, the
