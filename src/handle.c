@@ -230,6 +230,7 @@ int shmbus__handle_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
   fresh.bus = bus;
   fresh.role = h->role;
   fresh.data_fd = fresh.ctrl_fd = SHMBUS__OS_HANDLE_INVALID;
+  shmbus__region_init(&fresh.region);
   fresh.event_fd = h->event_fd;
   fresh.want = h->want;
   memcpy(fresh.topic, h->topic, sizeof(fresh.topic));
@@ -291,6 +292,10 @@ int shmbus__handle_open(shmbus_bus *bus, const char *topic, uint32_t role,
   h->bus = bus;
   h->role = role;
   h->data_fd = h->ctrl_fd = SHMBUS__OS_HANDLE_INVALID;
+  /* Not left zeroed: an open that fails before the region is mapped
+   * closes it, and a zeroed region's handles are descriptor 0 (the
+   * caller's standard input, closed before this). */
+  shmbus__region_init(&h->region);
   h->want = want->want;
   memcpy(h->topic, topic, strlen(topic) + 1);
   if ((rv = shmbus__event_open(&h->event_fd)) < 0)

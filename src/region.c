@@ -327,6 +327,10 @@ int shmbus__region_member_fd_ro(const struct shmbus__region *rg, uint32_t m,
   return region_shm_error(shmbus__shm_reopen_readonly(rg->members[m].fd, fd));
 }
 
+void shmbus__region_init(struct shmbus__region *rg) {
+  region_reset(rg);
+}
+
 void shmbus__region_close(struct shmbus__region *rg) {
   uint32_t m;
 

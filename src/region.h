@@ -123,8 +123,14 @@ int shmbus__region_data_fd_ro(const struct shmbus__region *rg, shmbus__shm_handl
 int shmbus__region_member_fd_ro(const struct shmbus__region *rg, uint32_t m,
                                 shmbus__shm_handle *fd);
 
-/* Unmaps and closes everything the region holds. Safe on a zeroed region
- * and twice. */
+/* Unmaps and closes everything the region holds. Safe on an empty region
+ * (shmbus__region_init, or one closed already); not on a zeroed struct,
+ * whose handles are descriptor 0. */
 void shmbus__region_close(struct shmbus__region *rg);
+
+/* Makes rg an empty region (nothing mapped, no handles), on which
+ * shmbus__region_close does nothing. A zeroed struct is not one: its
+ * handles would be descriptor 0. Cannot fail. */
+void shmbus__region_init(struct shmbus__region *rg);
 
 #endif /* SHMBUS_REGION_H */

@@ -3,6 +3,7 @@
  * Criterion test process) asserts. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -1500,5 +1501,24 @@ Test(bus, late_uv_subscriber_with_history_is_woken_to_the_end) {
   cr_assert_eq(rep.received + rep.lost, count);
   cr_assert_eq(du_wait(pid), 0);
   close(p[0]);
+  shmbus_bus_close(bus);
+}
+
+/* An open the daemon refuses (other parameters) leaves the caller's
+ * descriptors alone: it used to close descriptor 0 (the handle's region,
+ * still zeroed, was closed on the way out), the caller's standard input. */
+Test(bus, a_refused_open_closes_none_of_the_callers_descriptors) {
+  struct shmbus_topic_opts a = {64, 128, 8, 4, false};
+  struct shmbus_topic_opts b = {128, 128, 8, 4, false};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub, *pub2;
+
+  /* Descriptor 0 open (when the runner has no standard input, on the null
+   * device). */
+  if (fcntl(0, F_GETFD) == -1)
+    cr_assert_eq(open("/dev/null", O_RDONLY), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/refused", &a, &pub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/refused", &b, &pub2), SHMBUS_EMISMATCH);
+  cr_assert_neq(fcntl(0, F_GETFD), -1, "descriptor 0 was closed by the refused open");
   shmbus_bus_close(bus);
 }

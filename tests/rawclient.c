@@ -320,6 +320,7 @@ int dt_open_ex(int fd, const char *topic, uint32_t role, const struct dt_open_ar
 
   memset(rec, 0, sizeof(*rec));
   rec->data_fd = rec->ctrl_fd = rec->efd = -1;
+  shmbus__region_init(&rec->rg);
   DT_ASSERT((shmbus__event_open(&efd)) == (0), "%s", "shmbus__event_open(&efd) == 0");
   shmbus__msg_init(&m, SHMBUS__MSG_OPEN, dt_next_id++);
   snprintf(m.topic, sizeof(m.topic), "%s", topic);
