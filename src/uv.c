@@ -323,6 +323,13 @@ static void uvg_sub_drain(struct shmbus__uv_handle *u) {
       return;
     }
     if (rv == 1) {
+      /* The callback stopped delivery or closed the subscriber: its uv
+       * handles are closing, and none may be started again. libuv does
+       * not refuse to start a closing idle handle: it would stay active
+       * after its close (and after the state's memory is freed), and
+       * keep the loop alive for ever. */
+      if (u->h == NULL)
+        return;
       if (++n < UVG_BATCH)
         continue;
       (void)uv_idle_start(&u->idle, uvg_sub_idle);

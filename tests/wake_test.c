@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
@@ -716,4 +717,111 @@ Test(wake, lossy_in_place_delivery_in_libuv) {
   (void)uv_run(&s.loop, UV_RUN_DEFAULT);
   cr_assert_eq(uv_loop_close(&s.loop), 0);
   shmbus_bus_close(bus);
+}
+
+/* ---- stopping delivery from the callback, at the end of a batch -------- */
+
+/* The libuv drain delivers at most a batch of messages per turn of the
+ * loop (256, uv.c) and then continues from its idle handle. A callback
+ * that stops delivery, or closes its subscriber, on the last message of a
+ * batch must leave nothing behind: the drain used to start the idle
+ * handle again after the stop had closed it, and a closed handle that is
+ * active keeps the loop alive for ever (shmbus echo --until-last spun at
+ * 100 % CPU in its final uv_run, after printing its summary, and a test
+ * timed out). So for every stop position around one and two batches, the
+ * loop must end once the bus is closed too. */
+struct batch_stop {
+  shmbus_sub *sub;
+  uint64_t stop_at; /* the message (1-based) whose callback stops */
+  uint64_t got;
+  uint64_t bad;
+  bool close; /* close the subscriber instead of stopping delivery */
+};
+
+static void batch_stop_msg(shmbus_sub *sub, const void *data, size_t len,
+                           const struct shmbus_msg_info *info, void *arg) {
+  struct batch_stop *b = arg;
+  uint64_t v = 0;
+  (void)info;
+
+  memcpy(&v, data, len == sizeof(v) ? sizeof(v) : 0);
+  b->bad += len != sizeof(v) || v != b->got || b->got >= b->stop_at;
+  if (++b->got != b->stop_at)
+    return;
+  if (b->close) {
+    shmbus_sub_close(sub);
+    b->sub = NULL;
+  } else {
+    cr_assert_eq(shmbus_uv_sub_stop(sub), 0);
+  }
+}
+
+static void batch_stop_round(uint64_t stop_at, bool reliable, bool close) {
+  struct shmbus_sub_opts so = {
+      .reliable = reliable,
+      .topic = {.slots = 1024, .slot_size = 64, .max_subs = 4, .max_pubs = 2}};
+  struct batch_stop b;
+  shmbus_bus *sbus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  uv_loop_t loop;
+  char topic[64];
+  uint64_t i;
+  int turns;
+
+  memset(&b, 0, sizeof(b));
+  b.stop_at = stop_at;
+  b.close = close;
+  snprintf(topic, sizeof(topic), "t/batch/%llu/%d%d", (unsigned long long)stop_at, reliable, close);
+  cr_assert_eq(shmbus_sub_open(sbus, topic, &so, &b.sub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, topic, &so.topic, &pub), 0);
+  /* More than stop_at messages wait before delivery starts: the first
+   * drains deliver whole batches. */
+  for (i = 0; i < stop_at + 8; i++)
+    cr_assert_eq(shmbus_pub_publish(pub, &i, sizeof(i)), 0);
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  cr_assert_eq(shmbus_uv_bus_start(sbus, &loop), 0);
+  cr_assert_eq(shmbus_uv_sub_start(b.sub, &loop, batch_stop_msg, &b), 0);
+  /* Turns until the callback stopped delivery (each turn delivers a batch
+   * at most), then a few more: nothing is delivered after the stop. */
+  for (turns = 0; b.got < stop_at && turns < 64; turns++)
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+  for (turns = 0; turns < 4; turns++)
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+  cr_assert_eq(b.got, stop_at, "stop at %llu: %llu delivered", (unsigned long long)stop_at,
+               (unsigned long long)b.got);
+  cr_assert_eq(b.bad, 0);
+  /* Without the subscriber's and the bus's handles nothing may keep the
+   * loop alive. */
+  shmbus_sub_close(b.sub);
+  shmbus_bus_close(sbus);
+  for (turns = 0; uv_loop_alive(&loop) && turns < 16; turns++)
+    (void)uv_run(&loop, UV_RUN_NOWAIT);
+  cr_assert(!uv_loop_alive(&loop),
+            "stop at %llu (%s, %s): the loop stays alive with no handle of ours open",
+            (unsigned long long)stop_at, reliable ? "reliable" : "lossy",
+            close ? "closed" : "stopped");
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  shmbus_bus_close(bus);
+}
+
+static void batch_stop_rounds(bool reliable, bool close) {
+  /* Around one and two batches of 256 (and the first message). */
+  static const uint64_t at[] = {1, 255, 256, 257, 511, 512, 513};
+  size_t k;
+
+  for (k = 0; k < sizeof(at) / sizeof(at[0]); k++)
+    batch_stop_round(at[k], reliable, close);
+}
+
+Test(wake, stop_from_the_callback_at_the_end_of_a_batch) {
+  batch_stop_rounds(false, false);
+}
+
+Test(wake, stop_from_the_callback_at_the_end_of_a_batch_reliable) {
+  batch_stop_rounds(true, false);
+}
+
+Test(wake, close_from_the_callback_at_the_end_of_a_batch) {
+  batch_stop_rounds(false, true);
 }
