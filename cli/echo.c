@@ -15,10 +15,8 @@
 #include "topicset.h"
 
 #define VERB "echo"
-/* --latency-us: 0 by default (woken per message) until a timeout of a lossy
- * echo with a threshold, seen once in CI, is understood; 5000 fits a reader
- * on a terminal or at the end of a pipe. */
-#define ECHO_LATENCY_US 0u
+/* --latency-us: fit for a reader on a terminal or at the end of a pipe. */
+#define ECHO_LATENCY_US 5000u
 
 static void echo_usage(FILE *f) {
   fputs("usage: shmbus echo [OPTIONS] TOPIC|PATTERN...\n"
@@ -53,12 +51,12 @@ static void echo_usage(FILE *f) {
         "                       publisher then spends no syscall on us; we miss more,\n"
         "                       and count it; lossy only)\n"
         "      --latency-us N   while messages flow, print them up to N microseconds\n"
-        "                       late (default 0; e.g. 5000): publishers wake us once a quarter\n"
+        "                       late (default 5000): publishers wake us once a quarter\n"
         "                       of the ring waits, or we wake after N us, so one we\n"
         "                       keep up with spends a syscall per quarter ring, not\n"
         "                       per message;\n"
         "                       after a quiet period the next message wakes us at\n"
-        "                       once. 0 (the default): be woken for every message\n",
+        "                       once. 0: be woken for every message\n",
         f);
   fputs("  -t, --timeout S      stop after S seconds without a message\n"
         "      --until-last     stop once every publisher seen sent the last of its\n"
