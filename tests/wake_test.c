@@ -615,6 +615,111 @@ Test(wake, threshold_stress_in_libuv_reliable) {
   wake_stress(true, true);
 }
 
+/* The end of every burst on a tiny ring, as `shmbus echo` sees it: a lossy
+ * libuv subscriber with echo's threshold (wake_after clamped to a quarter
+ * of 8 slots, i.e. 2; a 5 ms period) and bursts of 1 to 23 messages, each
+ * waited for before the next: the last message of each burst, which
+ * fewer than the threshold may follow, must arrive (by a signal or by the
+ * timer); every message is received or counted lost. The subscriber never
+ * stays awake polling, so it sleeps at the end of every burst. The wait
+ * is bounded (10 s a burst) and never a sleep. */
+#define TINY_BURSTS 1000u
+
+struct tiny_sub {
+  shmbus_sub *sub;
+  uv_loop_t loop;
+  _Atomic uint64_t high; /* the highest value received, plus one */
+  uint64_t stop_at;      /* the number of messages sent in all */
+  uint64_t bad;          /* out of order or of the wrong size */
+  int err;
+};
+
+static void tiny_msg(shmbus_sub *sub, const void *data, size_t len,
+                     const struct shmbus_msg_info *info, void *arg) {
+  struct tiny_sub *s = arg;
+  uint64_t v = 0;
+  (void)info;
+
+  if (len != sizeof(v)) {
+    s->bad++;
+    return;
+  }
+  memcpy(&v, data, sizeof(v));
+  s->bad += v < atomic_load_explicit(&s->high, memory_order_relaxed);
+  /* Release: the main thread that sees it publishes the next burst. */
+  atomic_store_explicit(&s->high, v + 1, memory_order_release);
+  (void)sub;
+  if (v + 1 == s->stop_at)
+    uv_stop(&s->loop);
+}
+
+static void *tiny_thread(void *arg) {
+  struct tiny_sub *s = arg;
+
+  if ((s->err = shmbus_uv_sub_start(s->sub, &s->loop, tiny_msg, s)) == 0) {
+    (void)uv_run(&s->loop, UV_RUN_DEFAULT);
+    s->err = shmbus_uv_sub_stop(s->sub);
+  }
+  return NULL;
+}
+
+static uint64_t tiny_burst(uint64_t r) {
+  return 1 + (r * 7) % 23;
+}
+
+Test(wake, threshold_on_a_tiny_ring_delivers_the_end_of_every_burst) {
+  struct shmbus_sub_opts so = {.topic = {.slots = 8, .slot_size = 64, .max_subs = 4, .max_pubs = 2},
+                               .spin_us = SHMBUS_SPIN_NEVER, /* it sleeps after every burst */
+                               .wake_after = UINT32_MAX,
+                               .wake_within_us = 5000};
+  struct shmbus_sub_stats st;
+  struct tiny_sub s;
+  shmbus_bus *sbus = du_bus(&d);
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  pthread_t t;
+  uint64_t v = 0, r, k;
+
+  memset(&s, 0, sizeof(s));
+  for (r = 0; r < TINY_BURSTS; r++)
+    s.stop_at += tiny_burst(r);
+  cr_assert_eq(shmbus_sub_open(sbus, "t/tiny", &so, &s.sub), 0);
+  cr_assert_eq(shmbus_pub_open(bus, "t/tiny", &so.topic, &pub), 0);
+  cr_assert_eq(shmbus_pub_wait_subs(pub, 1, 10000), 1);
+  cr_assert_eq(uv_loop_init(&s.loop), 0);
+  cr_assert_eq(shmbus_uv_bus_start(sbus, &s.loop), 0);
+  cr_assert_eq(pthread_create(&t, NULL, tiny_thread, &s), 0);
+  for (r = 0; r < TINY_BURSTS; r++) {
+    uint64_t end;
+    for (k = 0; k < tiny_burst(r); k++, v++)
+      cr_assert_eq(shmbus_pub_publish(pub, &v, sizeof(v)), 0);
+    end = shmbus__clock_mono_ns() + 10000000000u;
+    while (atomic_load_explicit(&s.high, memory_order_acquire) < v) {
+      cr_assert_lt(shmbus__clock_mono_ns(), end,
+                   "burst %llu: the subscriber has %llu of %llu and was never woken",
+                   (unsigned long long)r, (unsigned long long)atomic_load(&s.high),
+                   (unsigned long long)v);
+      sched_yield();
+    }
+  }
+  /* The thread stops its loop after the last message: its counts are
+   * final then. */
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  shmbus_sub_stats(s.sub, &st);
+  cr_assert_eq(s.err, 0, "%s", shmbus_strerror(s.err));
+  cr_assert_eq(s.bad, 0);
+  cr_assert_eq(st.received + st.lost, v, "received %llu + lost %llu != %llu",
+               (unsigned long long)st.received, (unsigned long long)st.lost, (unsigned long long)v);
+  cr_log_info("tiny ring: received %llu, lost %llu, timer wake-ups %llu, wake-ups %llu",
+              (unsigned long long)st.received, (unsigned long long)st.lost,
+              (unsigned long long)st.timer_wakeups, (unsigned long long)st.wakeups);
+  shmbus_sub_close(s.sub);
+  shmbus_bus_close(sbus);
+  (void)uv_run(&s.loop, UV_RUN_DEFAULT); /* the close callbacks */
+  cr_assert_eq(uv_loop_close(&s.loop), 0);
+  shmbus_bus_close(bus);
+}
+
 /* ---- in-place delivery for lossy subscribers in libuv ----------------- */
 
 #define INPLACE_N 20000u
