@@ -18,6 +18,7 @@ static const char *const faults_names[FAULT_POINT_COUNT] = {
     [FAULT_OPEN_BEFORE_REPLY] = "open-before-reply",
     [FAULT_OPEN_AFTER_REPLY] = "open-after-reply",
     [FAULT_DELAY_PEER_JOIN] = "delay_peer_join",
+    [FAULT_STOP_BEFORE_REPLY] = "stop-before-reply",
 };
 
 int faults_init(void) {
@@ -45,6 +46,8 @@ int faults_init(void) {
       faults_armed = (enum fault_point)p;
       if (p == FAULT_DELAY_PEER_JOIN)
         log_warn("test fault armed: %lu ms before each peer_join", faults_left);
+      else if (p == FAULT_STOP_BEFORE_REPLY)
+        log_warn("test fault armed: SIGSTOP at %s (pass %lu)", faults_names[p], faults_left);
       else
         log_warn("test fault armed: SIGKILL at %s (pass %lu)", faults_names[p], faults_left);
       return 0;
@@ -63,6 +66,12 @@ void faults_delay(enum fault_point p) {
 void faults_hit(enum fault_point p) {
   if (p != faults_armed || --faults_left != 0)
     return;
+  if (p == FAULT_STOP_BEFORE_REPLY) {
+    log_warn("test fault: SIGSTOP at %s", faults_names[p]);
+    faults_armed = FAULT_NONE; /* once */
+    host_stop();
+    return;
+  }
   log_warn("test fault: SIGKILL at %s", faults_names[p]);
   host_crash();
 }

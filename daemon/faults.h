@@ -17,6 +17,12 @@
  *   delay_peer_join    the daemon sleeps MS ms before each peer_join it
  *                      sends, so tests can run the data path while peers
  *                      are announced late (the lost wake-up of issue 11)
+ * One point stops instead of killing (raise(SIGSTOP) the n-th time, once):
+ *   stop-before-reply  where open-before-reply kills; the test that
+ *                      started the daemon waits for the stop (waitpid,
+ *                      WUNTRACED), holds the opener (SIGSTOP) and continues
+ *                      the daemon, so that the opener reads its `opened`
+ *                      only after later peers joined (latewake_test)
  * An unknown point makes the daemon refuse to start (exit status 2), so a
  * test with a typo fails loudly. This is for tests only: production runs
  * never set the variable, and then a fault point costs one load and a
@@ -33,6 +39,7 @@ enum fault_point {
   FAULT_OPEN_BEFORE_REPLY,
   FAULT_OPEN_AFTER_REPLY,
   FAULT_DELAY_PEER_JOIN,
+  FAULT_STOP_BEFORE_REPLY,
   FAULT_POINT_COUNT
 };
 
@@ -43,7 +50,8 @@ extern enum fault_point faults_armed;
  * when it names no known point or has a bad count. */
 int faults_init(void);
 
-/* Counts a pass through the armed point; the n-th pass kills the daemon. */
+/* Counts a pass through the armed point; the n-th pass kills the daemon
+ * (stops it, for stop-before-reply). */
 void faults_hit(enum fault_point p);
 
 /* Sleeps the armed delay (a test hook; never armed in production). */

@@ -88,6 +88,7 @@ void membership_join(struct server *srv, struct participant *p, uint32_t id,
       peers_send(q, SHMBUS__MSG_PEER_JOIN, part);
   registry_bump_epoch(t);
   FAULT_POINT(FAULT_OPEN_BEFORE_REPLY);
+  FAULT_POINT(FAULT_STOP_BEFORE_REPLY);
   rv = participant_send(p, &m);
   shmbus__fd_close(data_fd);
   if (rv < 0)

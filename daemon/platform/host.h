@@ -213,6 +213,12 @@ void host_sleep_ms(uint64_t ms);
  * Linux). For the crash tests' fault points only. */
 void host_crash(void) __attribute__((noreturn));
 
+/* Stops this process until someone continues it (SIGSTOP on Linux: the
+ * test that started it sees the stop with waitpid and sends SIGCONT; on
+ * Windows the thread suspends itself, for a debugger to resume). For the
+ * tests' stop-before-reply fault point only. */
+void host_stop(void);
+
 /* The soft limit on open descriptors (what errors name when they run
  * out); 0 when unknown or unlimited. */
 uint64_t host_nofile_limit(void);

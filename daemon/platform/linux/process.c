@@ -52,6 +52,11 @@ void host_crash(void) {
   _exit(137); /* not reached: SIGKILL cannot be caught */
 }
 
+void host_stop(void) {
+  /* Returns once continued (SIGSTOP cannot be caught). */
+  (void)raise(SIGSTOP);
+}
+
 uint64_t host_nofile_limit(void) {
   struct rlimit rl;
 

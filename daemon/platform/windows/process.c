@@ -64,6 +64,10 @@ void host_sleep_ms(uint64_t ms) {
   }
 }
 
+void host_stop(void) {
+  (void)SuspendThread(GetCurrentThread());
+}
+
 void host_crash(void) {
   /* No handlers, no flushing: the status of an access violation. */
   for (;;)
