@@ -44,6 +44,20 @@ int shmbus__handle_await_peers(shmbus_bus *bus, struct shmbus__handle *h) {
   return 0;
 }
 
+/* After the awaiting of peers that follows an attach: reads every event
+ * already queued on the socket. The attach loaded h->epoch_seen after the
+ * `opened` reply, so it may count the increment of a peer that joined (or
+ * left) since: its peer_join was sent before that increment, after the
+ * reply, and the reply's peer count did not include it. Left unread, it
+ * would wait for the next increment, which may never come: a publisher
+ * that then finds the newcomer's sleeper bit has no eventfd to signal
+ * (the exporting bridge of the bridge benchmark, which subscribes as soon
+ * as the publisher creates the topic, slept until the publisher left).
+ * Every event whose increment that load saw is in the socket by now. */
+static int handle_read_queued(shmbus_bus *bus) {
+  return shmbus__session_drain(&bus->session);
+}
+
 void shmbus__handle_params_to_msg(const struct shmbus__params *p, struct shmbus__msg *m) {
   m->params = *p;
   m->has |= SHMBUS__HAS_PARAMS;
@@ -206,8 +220,9 @@ static int handle_attach(shmbus_bus *bus, struct shmbus__handle *h) {
     shmbus__notify_init(&h->wake, SHMBUS__NOTIFY_SLEEPERS, h->params.max_subs);
   else
     shmbus__notify_init(&h->wake, SHMBUS__NOTIFY_PUB_WAITERS, h->params.max_pubs);
-  /* Events sent before this epoch are read by the awaiting of peers that
-   * follows (the accessor's acquire pairs with the daemon's increment). */
+  /* Events sent before this epoch are read by the awaiting of peers and
+   * handle_read_queued, which follow (the accessor's seq_cst load pairs
+   * with the daemon's increment). */
   h->epoch_seen = shmbus__ring_peer_epoch(&h->region.ring);
   return 0;
 
@@ -269,7 +284,9 @@ int shmbus__handle_reopen(shmbus_bus *bus, struct shmbus__handle *h) {
     sub.ring = &h->region.ring;
     ((shmbus_sub *)h)->ring = sub;
   }
-  return shmbus__handle_await_peers(bus, h);
+  if ((rv = shmbus__handle_await_peers(bus, h)) < 0)
+    return rv;
+  return handle_read_queued(bus);
 }
 
 /* Opens a handle of `size` bytes (a shmbus_pub or shmbus_sub) on `topic`
@@ -309,7 +326,7 @@ int shmbus__handle_open(shmbus_bus *bus, const char *topic, uint32_t role,
   }
   h->next = bus->handles;
   bus->handles = h;
-  if ((rv = shmbus__handle_await_peers(bus, h)) < 0) {
+  if ((rv = shmbus__handle_await_peers(bus, h)) < 0 || (rv = handle_read_queued(bus)) < 0) {
     shmbus__handle_close(h);
     return rv;
   }

@@ -15,7 +15,10 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "daemonutil.h"
@@ -23,10 +26,19 @@
 #include "testutil.h"
 
 static struct du_daemon d;
+/* A child the test holds (SIGSTOP): killed if the test fails. */
+static pid_t lw_child;
 
 static void teardown(void) {
-  if (d.pid != 0)
+  if (lw_child > 0) {
+    kill(lw_child, SIGKILL);
+    du_wait(lw_child);
+    lw_child = 0;
+  }
+  if (d.pid != 0) {
+    kill(d.pid, SIGCONT); /* a test that failed while the daemon was stopped */
     du_stop(&d);
+  }
 }
 
 TestSuite(latewake, .fini = teardown, .timeout = 120);
@@ -208,6 +220,139 @@ Test(latewake, a_publisher_that_stops_right_after_a_join_wakes_the_newcomer) {
   }
   shmbus_pub_close(pub);
   shmbus_bus_close(bp);
+  du_stop(&d);
+  d.pid = 0;
+}
+
+/* Waits (bounded, 30 s) until child `pid` stopped; fails the test if it
+ * ended or did not stop. */
+static void lw_wait_stopped(pid_t pid, const char *what) {
+  uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
+  int st = 0;
+  pid_t r;
+
+  while ((r = waitpid(pid, &st, WUNTRACED | WNOHANG)) == 0) {
+    cr_assert_lt(shmbus__clock_mono_ns(), end, "%s never stopped", what);
+    sched_yield();
+  }
+  cr_assert_eq(r, pid, "waitpid on %s: %s", what, strerror(errno));
+  cr_assert(WIFSTOPPED(st), "%s ended (status %d) instead of stopping", what, st);
+}
+
+/* The publisher of lw_opener_joined_after_the_reply, in a child process:
+ * creates the topic, says so ('o'), publishes one message when told ('p'),
+ * says so ('d'), and then never calls into the library until told to end.
+ * Reports by its exit status: 0, or the step that failed. */
+static int lw_opener_main(const char *topic, int out, int in) {
+  struct shmbus_topic_opts to = {16, 64, 4, 2, false};
+  struct shmbus_bus_opts o;
+  shmbus_bus *bus;
+  shmbus_pub *pub;
+  uint64_t v = 42;
+  char c;
+
+  du_opts(&d, &o);
+  if (shmbus_bus_open(&bus, &o) < 0)
+    return 10;
+  if (shmbus_pub_open(bus, topic, &to, &pub) < 0)
+    return 11;
+  c = 'o';
+  if (write(out, &c, 1) != 1)
+    return 12;
+  if (read(in, &c, 1) != 1 || c != 'p')
+    return 13;
+  if (shmbus_pub_publish(pub, &v, sizeof(v)) < 0)
+    return 14;
+  c = 'd';
+  if (write(out, &c, 1) != 1)
+    return 15;
+  if (read(in, &c, 1) != 1 || c != 'x')
+    return 16;
+  shmbus_pub_close(pub);
+  shmbus_bus_close(bus);
+  return 0;
+}
+
+/* A subscriber that joins between the daemon's `opened` reply to a
+ * topic's creator (a publisher) and the creator's reading of it: the
+ * daemon sends the creator the newcomer's peer_join and moves the peer
+ * epoch before the creator has loaded the epoch, and the reply counted no
+ * peer. The creator's open must still read that peer_join: before the fix
+ * its open loaded the moved epoch, waited for no peer and returned with
+ * the peer_join unread; its publish saw an unchanged epoch, found the
+ * sleeper's bit without an eventfd, and the subscriber slept until the
+ * creator left (the bridge benchmark's exporter, which subscribes as soon
+ * as a topic appears, lost everything). Deterministic: the daemon stops
+ * itself before the reply (stop-before-reply), the test holds the creator
+ * (SIGSTOP) while the subscriber joins, and waits for the subscriber's
+ * sleeper bit before the creator publishes. */
+Test(latewake, a_subscriber_that_joins_before_the_creator_reads_its_reply_is_woken) {
+  struct lw_sub s = {.topic = "lw/creator", .timeout = 20000};
+  struct shmbus_sub_stats st;
+  int to_child[2], from_child[2];
+  pthread_t th;
+  pid_t pid;
+  int status;
+  char c;
+
+  memset(&d, 0, sizeof(d));
+  setenv("SHMBUSD_FAULT", "stop-before-reply", 1);
+  du_start(&d);
+  unsetenv("SHMBUSD_FAULT");
+  cr_assert_eq(pipe(to_child), 0);
+  cr_assert_eq(pipe(from_child), 0);
+  pid = fork();
+  cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    close(to_child[1]);
+    close(from_child[0]);
+    _exit(lw_opener_main(s.topic, from_child[1], to_child[0]));
+  }
+  lw_child = pid;
+  close(to_child[0]);
+  close(from_child[1]);
+  /* The daemon created the topic for the child and stopped before its
+   * reply; hold the child, then let the daemon send the reply. */
+  lw_wait_stopped(d.pid, "the daemon (at stop-before-reply)");
+  cr_assert_eq(kill(pid, SIGSTOP), 0);
+  lw_wait_stopped(pid, "the creator");
+  cr_assert_eq(kill(d.pid, SIGCONT), 0);
+  /* The subscriber joins: its open returns after the daemon sent the
+   * creator its peer_join and moved the epoch. */
+  cr_assert_eq(pthread_create(&th, NULL, lw_sub_main, &s), 0);
+  lw_wait_opened(&s);
+  cr_assert_eq(kill(pid, SIGCONT), 0);
+  du_read(from_child[0], &c, 1);
+  cr_assert_eq(c, 'o');
+  /* Asleep (its own view of its own bit), then one message. */
+  {
+    uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
+    while (!shmbus__ring_sub_sleeping(&s.sub->h.region.ring, s.index)) {
+      cr_assert_lt(shmbus__clock_mono_ns(), end, "the subscriber never went to sleep");
+      sched_yield();
+    }
+  }
+  c = 'p';
+  du_write(to_child[1], &c, 1);
+  du_read(from_child[0], &c, 1);
+  cr_assert_eq(c, 'd');
+  /* The creator does not call into the library until the subscriber has
+   * its message (or its 20 s timeout ran out). */
+  cr_assert_eq(pthread_join(th, NULL), 0);
+  c = 'x';
+  du_write(to_child[1], &c, 1);
+  status = du_wait(pid);
+  lw_child = 0;
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the creator failed (status %d)",
+            status);
+  cr_assert_eq(s.rv, (int)sizeof(uint64_t), "the subscriber was not woken: %s",
+               shmbus_strerror(s.rv));
+  cr_assert_eq(s.v, 42u);
+  shmbus_sub_stats(s.sub, &st);
+  cr_assert_geq(st.wakeups, 1, "the subscriber found the message only when its wait timed out");
+  close(to_child[1]);
+  close(from_child[0]);
+  lw_sub_close(&s);
   du_stop(&d);
   d.pid = 0;
 }
