@@ -283,24 +283,29 @@ Test(wake, spin_bound_out_of_range) {
 
 /* The subscriber's record in the publisher's view: the test watches its
  * sleeper bit and wake threshold to know how it sleeps. */
-static bool wake_armed(shmbus_pub *pub, const struct wake_sub *w, bool *threshold) {
+static bool wake_armed(shmbus_pub *pub, const struct wake_sub *w, uint64_t *wake_seq) {
   const struct shmbus__ring *r = &pub->h.region.ring;
   uint32_t g = w->sub->ring.index;
 
   if (!shmbus__ring_sub_sleeping(r, g))
     return false;
-  *threshold = shmbus__ring_sub_wake_seq(r, g) != 0;
+  *wake_seq = shmbus__ring_sub_wake_seq(r, g);
   return true;
 }
 
 /* Waits until the subscriber has received `n` messages and sleeps again,
- * with a wake threshold (`threshold`) or without. Bounded: 30 s. */
+ * with a wake threshold (`threshold`) or without. A threshold must lie at
+ * or beyond seq n: the bit and threshold of the sleep that just ended stay
+ * until the subscriber arms again, and taking them for the new sleep let
+ * the test publish early (the subscriber then read the first message of
+ * the round before arming, and its threshold moved one message further).
+ * Bounded: 30 s. */
 static void wake_until_armed(struct wake_sub *w, shmbus_pub *pub, uint64_t n, bool threshold) {
   uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
-  bool thr = false;
+  uint64_t ws = 0;
 
-  while (atomic_load_explicit(&w->got, memory_order_acquire) < n || !wake_armed(pub, w, &thr) ||
-         thr != threshold) {
+  while (atomic_load_explicit(&w->got, memory_order_acquire) < n || !wake_armed(pub, w, &ws) ||
+         (ws != 0) != threshold || (threshold && ws < n)) {
     cr_assert_lt(shmbus__clock_mono_ns(), end,
                  "the subscriber never slept %s a threshold (%llu of %llu)",
                  threshold ? "with" : "without", (unsigned long long)atomic_load(&w->got),
@@ -438,11 +443,11 @@ static void wake_within_rounds(bool uv, bool reliable) {
   wake_publish(pub, 0);
   cr_assert_eq(wake_signals(pub), 1);
   for (r = 0; r < WAKE_TIMER_ROUNDS; r++) {
-    bool thr = false;
+    uint64_t ws = 0;
     /* Asleep again, with a threshold or (the period ended meanwhile)
      * without. */
     uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
-    while (atomic_load_explicit(&w.got, memory_order_acquire) < 1 + r || !wake_armed(pub, &w, &thr))
+    while (atomic_load_explicit(&w.got, memory_order_acquire) < 1 + r || !wake_armed(pub, &w, &ws))
       cr_assert_lt(shmbus__clock_mono_ns(), end, "the subscriber never went to sleep");
     before = wake_signals(pub);
     wake_publish(pub, 1 + r);
