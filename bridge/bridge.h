@@ -26,7 +26,7 @@ struct bridge_topic {
   struct bridge *b;
   uint64_t exported;         /* messages published to NATS */
   uint64_t export_failed;    /* publishes libnats refused (its buffer full while disconnected) */
-  uint64_t export_lost;      /* of earlier subscribers (before the topic went away) */
+  uint64_t export_lost;      /* of earlier subscribers, and overwritten before a restart */
   uint64_t skipped_own;      /* local messages our importer published: not sent back */
   uint64_t imported;         /* published on the local bus */
   uint64_t import_dropped;   /* not published: a reliable local subscriber held the topic back */
