@@ -233,9 +233,10 @@ struct shmbus_pub_msg {
  * syscall per sleeper) instead of up to n. Each message keeps its own
  * timestamp. The first message's subscribers may hear of it only when the
  * batch is done: batch what is published together. Returns how many were
- * published (n, or fewer when one returned SHMBUS_EFULL: publish the rest
- * later), or, when the first already failed, its error (those of
- * shmbus_pub_publish); -EINVAL when pub is NULL, msgs is NULL with n > 0,
+ * published: n, or fewer when one could not be (SHMBUS_EFULL: publish the
+ * rest later; another error: a call that starts with that message returns
+ * it); when the first already fails, its error (those of
+ * shmbus_pub_publish). -EINVAL when pub is NULL, msgs is NULL with n > 0,
  * n > INT_MAX, or a message has no data but a length (nothing published). */
 SHMBUS_API int shmbus_pub_publish_batch(shmbus_pub *pub, const struct shmbus_pub_msg *msgs,
                                         size_t n);
