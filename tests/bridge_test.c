@@ -939,21 +939,22 @@ Test(bridge, reliable_exporter_restart_counts_what_the_ring_lost) {
 /* --reliable, the importer stopped mid-stream (SIGTERM) and started again,
  * twice: its durable consumer redelivers what it had not acknowledged;
  * none lost, none twice. */
-Test(bridge, reliable_importer_stopped_and_restarted_mid_stream) {
+/* A known loss, not yet understood (docs/bridge.md, "Known problem"):
+ * with Debian 13's libnats 3.10.1 and nats-server 2.10.27, a few hundred
+ * of the 50,000 messages never come back after the importer's restarts in
+ * about half the runs (with the importer's shutdown of this tree and of
+ * the one before). Debian 12's libnats 3.4.1 and nats-server 2.9 pass.
+ * Disabled there (not skipped from inside: a skip leaves the test's
+ * daemons and directories behind, its .fini does not run). */
+#if NATS_VERSION_NUMBER >= 0x030500
+#define IMPORTER_RESTART_KNOWN_LOSS true
+#else
+#define IMPORTER_RESTART_KNOWN_LOSS false
+#endif
+Test(bridge, reliable_importer_stopped_and_restarted_mid_stream,
+     .disabled = IMPORTER_RESTART_KNOWN_LOSS) {
   shmbus_pub *p;
   shmbus_sub *s;
-
-#if NATS_VERSION_NUMBER >= 0x030500
-  /* A known loss, not yet understood (docs/bridge.md, "Known problems"):
-   * with Debian 13's libnats 3.10.1 and nats-server 2.10.27, a few hundred
-   * of the 50,000 messages never come back after the importer's restarts
-   * in about half the runs (with the importer's shutdown of this tree and
-   * of the one before). Debian 12's libnats 3.4.1 and nats-server 2.9
-   * pass. */
-  cr_skip_test("importer restarts lose messages with libnats %s (a known problem, "
-               "docs/bridge.md)",
-               NATS_VERSION_STRING);
-#endif
   struct mid mids[] = {{15000, stop_restart_importer}, {35000, stop_restart_importer}};
 
   rpair(&p, &s);
