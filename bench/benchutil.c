@@ -4,10 +4,12 @@
 #include "benchutil.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifndef _WIN32
+#include <dirent.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
@@ -165,6 +167,130 @@ uint64_t bu_nvcsw(void) {
   return (uint64_t)ru.ru_nvcsw;
 }
 
+/* Reads a small /proc file into buf (NUL-terminated). Returns its length
+ * or -errno. */
+static ssize_t sched_slurp(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "r");
+  size_t n;
+  int err;
+  if (f == NULL)
+    return -errno;
+  n = fread(buf, 1, cap - 1, f);
+  err = ferror(f) ? (errno != 0 ? -errno : -EIO) : 0;
+  fclose(f);
+  if (err < 0)
+    return err;
+  buf[n] = '\0';
+  return (ssize_t)n;
+}
+
+/* The unsigned number after `key` at the start of a line of `text`, past
+ * the blanks and the colon that follow the key; -EPROTO if there is no such
+ * line or no number. */
+static int sched_field(const char *text, const char *key, uint64_t *v) {
+  size_t klen = strlen(key);
+  const char *p = text;
+  while (p != NULL && *p != '\0') {
+    if (strncmp(p, key, klen) == 0) {
+      char *end;
+      unsigned long long x;
+      p += klen;
+      while (*p == ' ' || *p == '\t' || *p == ':')
+        p++;
+      if (*p < '0' || *p > '9')
+        return -EPROTO;
+      errno = 0;
+      x = strtoull(p, &end, 10);
+      if (errno != 0)
+        return -EPROTO;
+      *v = (uint64_t)x;
+      return 0;
+    }
+    if ((p = strchr(p, '\n')) != NULL)
+      p++;
+  }
+  return -EPROTO;
+}
+
+/* One thread's counters, added to *out. Returns 0, -ENOENT when the thread
+ * ended meanwhile, or another -errno. */
+static int sched_thread(pid_t pid, const char *tid, struct bu_sched *out) {
+  char path[96], buf[8192];
+  unsigned long long run, wait, slices;
+  uint64_t vol, invol, migr = 0;
+  bool have_migr;
+  ssize_t n;
+  int rv;
+
+  snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, tid);
+  if ((n = sched_slurp(path, buf, sizeof(buf))) < 0)
+    return (int)n;
+  if (sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3)
+    return -EPROTO;
+  snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, tid);
+  if ((n = sched_slurp(path, buf, sizeof(buf))) < 0)
+    return (int)n;
+  if ((rv = sched_field(buf, "voluntary_ctxt_switches", &vol)) < 0 ||
+      (rv = sched_field(buf, "nonvoluntary_ctxt_switches", &invol)) < 0)
+    return rv;
+  /* .../sched is there when the kernel has scheduler debugging; without
+   * it the migrations are unknown and the rest stands. */
+  snprintf(path, sizeof(path), "/proc/%d/task/%s/sched", (int)pid, tid);
+  n = sched_slurp(path, buf, sizeof(buf));
+  have_migr = n >= 0 && sched_field(buf, "se.nr_migrations", &migr) == 0;
+  if (!have_migr) {
+    /* Gone, or never there: the thread's directory tells which. */
+    snprintf(path, sizeof(path), "/proc/%d/task/%s", (int)pid, tid);
+    if (access(path, F_OK) != 0)
+      return -ENOENT;
+    out->migrations = -1;
+  } else if (out->migrations >= 0) {
+    out->migrations += (int64_t)migr;
+  }
+  out->run_ns += run;
+  out->wait_ns += wait;
+  out->slices += slices;
+  out->nvcsw += vol;
+  out->nivcsw += invol;
+  out->threads++;
+  return 0;
+}
+
+int bu_sched_read(pid_t pid, struct bu_sched *out) {
+  char path[64];
+  DIR *d;
+  struct dirent *e;
+  int rv = 0;
+
+  memset(out, 0, sizeof(*out));
+  if (pid <= 0)
+    return -ESRCH;
+  snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+  if ((d = opendir(path)) == NULL)
+    return errno == ENOENT ? -ESRCH : -errno;
+  errno = 0;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9')
+      continue;
+    rv = sched_thread(pid, e->d_name, out);
+    if (rv == -ENOENT || rv == -ESRCH) /* the thread ended while we read it */
+      rv = 0;
+    if (rv < 0)
+      break;
+    errno = 0;
+  }
+  if (rv == 0 && e == NULL && errno != 0)
+    rv = -errno;
+  closedir(d);
+  if (rv == 0 && out->threads == 0)
+    rv = -ESRCH; /* every thread ended: the process is gone */
+  return rv;
+}
+
+bool bu_sched_available(void) {
+  return access("/proc/self/schedstat", R_OK) == 0;
+}
+
 void bu_pin(int cpu) {
   cpu_set_t set;
   if (cpu < 0)
@@ -186,6 +312,19 @@ void bu_spin_step(unsigned *spins) {
   }
 }
 #endif
+
+void bu_sched_since(const struct bu_sched *a, const struct bu_sched *b, struct bu_sched *d) {
+  d->run_ns = b->run_ns > a->run_ns ? b->run_ns - a->run_ns : 0;
+  d->wait_ns = b->wait_ns > a->wait_ns ? b->wait_ns - a->wait_ns : 0;
+  d->slices = b->slices > a->slices ? b->slices - a->slices : 0;
+  d->nvcsw = b->nvcsw > a->nvcsw ? b->nvcsw - a->nvcsw : 0;
+  d->nivcsw = b->nivcsw > a->nivcsw ? b->nivcsw - a->nivcsw : 0;
+  if (a->migrations < 0 || b->migrations < 0)
+    d->migrations = -1;
+  else
+    d->migrations = b->migrations > a->migrations ? b->migrations - a->migrations : 0;
+  d->threads = b->threads;
+}
 
 uint64_t bu_next_random(uint64_t *x) {
   *x ^= *x << 13;

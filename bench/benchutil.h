@@ -3,8 +3,10 @@
 #ifndef SHMBUS_BENCHUTIL_H
 #define SHMBUS_BENCHUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The CPU model (with family and model numbers) from /proc/cpuinfo. */
 void bu_cpu_model(char *out, size_t cap);
@@ -40,6 +42,29 @@ uint64_t bu_cpu_ns(void);
 /* Voluntary context switches of this process so far (getrusage): each is
  * the process going to sleep and, later, a wake-up. */
 uint64_t bu_nvcsw(void);
+/* What the scheduler did with a process, summed over its threads: the
+ * kernel's counters since each thread started (subtract two readings for a
+ * window; bu_sched_since does). */
+struct bu_sched {
+  uint64_t run_ns;    /* on a CPU (/proc/PID/task/TID/schedstat, 1st field) */
+  uint64_t wait_ns;   /* runnable, waiting on a run queue for a CPU (2nd field) */
+  uint64_t slices;    /* times it was given a CPU (3rd field) */
+  uint64_t nvcsw;     /* voluntary context switches (status): it went to sleep */
+  uint64_t nivcsw;    /* involuntary ones (status): it was preempted */
+  int64_t migrations; /* moves to another CPU (se.nr_migrations in .../sched); -1 when
+                       * that file is not readable for some thread */
+  unsigned threads;   /* threads read */
+};
+/* Reads `pid`'s counters from /proc. A thread that ends while it is read is
+ * left out. Returns 0, or -errno: -ENOENT/-ESRCH when the process is gone
+ * or the kernel keeps no schedstat, -EPROTO when a file does not parse,
+ * -ENOSYS where there is no /proc (Windows). */
+int bu_sched_read(pid_t pid, struct bu_sched *out);
+/* *d = b - a, counter by counter (0 where a counter went backwards: a
+ * thread ended between the readings); migrations -1 if either is. */
+void bu_sched_since(const struct bu_sched *a, const struct bu_sched *b, struct bu_sched *d);
+/* Whether bu_sched_read can work here: /proc/self/schedstat is readable. */
+bool bu_sched_available(void);
 /* Pins the calling process to `cpu`; no-op for cpu < 0. */
 void bu_pin(int cpu);
 /* One step of a busy-wait: a pause, and every 16384th step a
