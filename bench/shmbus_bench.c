@@ -6,7 +6,9 @@
  *            combination of the listed subscriber counts, message sizes,
  *            modes, wait modes and rates: delivered messages/s and GB/s,
  *            loss, one-way latency percentiles (from a send timestamp in
- *            each message), CPU time per delivered message.
+ *            each message), CPU time per delivered message, and who ran
+ *            where: each process's share of the sending window on a CPU
+ *            and waiting on a run queue for one (/proc, see fan_sched).
  *   latency  ping-pong between two processes: one-way latency and half
  *            the round trip, per size and wait mode.
  *   publish  ns per publish with 0, 1 and 8 busy-polling subscribers.
@@ -177,7 +179,10 @@ static void usage(FILE *f) {
           "run fails or counts do not add up, 2 on a bad argument.\n"
           "\n"
           "fanout: one publisher, N subscriber processes; messages/s and GB/s per subscriber and\n"
-          "in total, loss %%, one-way latency p50/p99/p99.9/max, CPU time per delivered message.\n"
+          "in total, loss %%, one-way latency p50/p99/p99.9/max, CPU time per delivered message;\n"
+          "and who ran where: each process's share of the sending window on a CPU and waiting\n"
+          "on a run queue for one, preemptions, migrations (from /proc; a second table, and\n"
+          "the sched_* fields of --csv and --json).\n"
           "latency: ping-pong between two processes; one-way latency and half the round trip.\n"
           "bridge: a fan-out from bus A to subscribers on bus B (a second shmbusd) through\n"
           "shmbus-bridge --export on A, a nats-server and shmbus-bridge --import on B, next to\n"
@@ -391,6 +396,21 @@ enum {
   M_RATIO,    /* shmbus ÷ this, filled at the end */
   M_P50_X,    /* bridge: this p50 ÷ plain NATS's p50, filled at the end */
   M_TPUT_PCT, /* bridge: this delivered /s per sub as % of plain NATS's */
+  /* Scheduling (fanout), from /proc over the publisher's sending window;
+   * NAN where not measured (memcpy, the daemon of a peer, no /proc). */
+  M_S_WIN,      /* the window, ms */
+  M_S_PUB_CPU,  /* publisher on a CPU, % of the window */
+  M_S_PUB_WAIT, /* publisher runnable but waiting on a run queue, % of the window */
+  M_S_SUB_CPU,  /* the same for the subscribers, their mean */
+  M_S_SUB_WAIT,
+  M_S_DMN_CPU,   /* shmbusd on a CPU, % of the window (shmbus rows) */
+  M_S_CPU_SUM,   /* publisher + subscribers + shmbusd on a CPU, % (of 100 x CPUs) */
+  M_S_WAIT_SUM,  /* publisher + subscribers + shmbusd waiting on a run queue, % */
+  M_S_INVOL,     /* involuntary switches (preemptions) of publisher and subscribers
+                    per 1,000 delivered messages */
+  M_S_MIGR,      /* moves to another CPU of publisher and subscribers, per s */
+  M_S_PUB_SLICE, /* publisher's mean time on a CPU per turn, µs */
+  M_S_SUB_SLICE, /* subscribers' (all turns of all of them) */
   M_COUNT
 };
 
@@ -414,6 +434,9 @@ static struct row *rows;
 static unsigned nrows;
 static long n_cpus;
 static unsigned run_id;
+static bool sched_avail;      /* /proc has the scheduler's counters (bu_sched_available) */
+static unsigned sched_failed; /* fan-out runs whose counters could not be read */
+static int sched_err;         /* why, the last time */
 
 /* ---- shared with the children ------------------------------------------- */
 
@@ -431,7 +454,9 @@ struct sub_slot {
   uint64_t nvcsw;  /* voluntary context switches while receiving */
   uint64_t end_ns; /* when END arrived */
   uint64_t nsamples, max_ns;
-  uint64_t checksum; /* --touch: keeps the reads from being optimised away */
+  uint64_t checksum;     /* --touch: keeps the reads from being optimised away */
+  pid_t pid;             /* the subscriber's process, set before `ready` */
+  struct bu_sched sched; /* what the scheduler did with it in the sending window */
 };
 
 struct ctl {
@@ -442,6 +467,11 @@ struct ctl {
   uint64_t rts, b_cpu_ns;
   uint64_t pub_nvcsw, b_nvcsw; /* voluntary context switches: publisher (or A), B */
   uint64_t same_cpu;           /* latency: round trips during which A and B ran on one CPU */
+  /* Fan-out scheduling, written by the publisher (daemon_pid: by the parent). */
+  pid_t daemon_pid;      /* shmbusd, whose counters are read too; 0: none */
+  int32_t sched_error;   /* 0, or why the counters could not be read */
+  uint64_t sched_win_ns; /* from before the first reading to after the last */
+  struct bu_sched pub_sched, dmn_sched;
   struct sub_slot subs[BX_MAX_SUBS];
 };
 
@@ -570,6 +600,8 @@ static int fan_subscriber(const struct bx_ops *x, const struct bx_run *run, unsi
     bp_die("subscriber open", rv);
   c0 = bu_cpu_ns();
   w0 = bu_nvcsw();
+  s.slot->pid = getpid();
+  /* Pairs with the publisher's acquire in wait_flag: it reads pid after. */
   atomic_store_explicit(&s.slot->ready, 1, memory_order_release);
   rv = bx_recv_until(&ep, &s.ended, IDLE_TIMEOUT_MS);
   s.slot->cpu_ns = bu_cpu_ns() - c0;
@@ -615,6 +647,22 @@ static void set_kind(unsigned char *buf, uint32_t kind, uint64_t seq, uint64_t t
   memcpy(buf, &h, sizeof(h));
 }
 
+/* Reads the scheduler's counters of every process of the run (the caller,
+ * the subscribers, shmbusd if ctl names it) into s[0], s[1..nsubs],
+ * s[nsubs + 1]. Returns 0 or the first -errno. */
+static int sched_read_all(unsigned nsubs, struct bu_sched *s) {
+  unsigned i;
+  int rv;
+  if ((rv = bu_sched_read(getpid(), &s[0])) < 0)
+    return rv;
+  for (i = 0; i < nsubs; i++)
+    if ((rv = bu_sched_read(ctl->subs[i].pid, &s[1 + i])) < 0)
+      return rv;
+  if (ctl->daemon_pid > 0 && (rv = bu_sched_read(ctl->daemon_pid, &s[1 + nsubs])) < 0)
+    return rv;
+  return 0;
+}
+
 /* Sends HELLO until every subscriber has seen one (their subscriptions
  * are in place), for transports that subscribe asynchronously. */
 static void hello_all(struct bx_ep *ep, unsigned char *buf, unsigned nsubs) {
@@ -638,6 +686,10 @@ static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const
   unsigned char *buf = malloc(run->size);
   uint64_t t0, c0, w0, seq, dur = (uint64_t)(o->duration * 1e9), period = 0, end;
   uint64_t paced = 0; /* sleeps of the pacing (--rate): not wake-ups of the transport */
+  uint64_t sw0, sw1;  /* the scheduling window's edges */
+  struct bu_sched s0[BX_MAX_SUBS + 2], s1[BX_MAX_SUBS + 2];
+  int serr;
+  unsigned i;
   struct bx_ep ep;
   struct bx_hdr h;
   bool stamps;
@@ -665,6 +717,10 @@ static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const
     period = (uint64_t)(1e9 / rate);
   memset(&h, 0, sizeof(h));
   h.kind = BX_DATA;
+  /* The scheduling window: every process's counters just before the first
+   * send and just after the last (outside the timed loop). */
+  sw0 = bu_now_ns();
+  serr = sched_read_all(run->nsubs, s0);
   c0 = bu_cpu_ns();
   w0 = bu_nvcsw();
   t0 = bu_now_ns();
@@ -696,6 +752,18 @@ static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const
   /* Before END: the wait for the subscribers below sleeps on purpose. */
   w0 = bu_nvcsw() - w0;
   ctl->pub_nvcsw = w0 > paced ? w0 - paced : 0;
+  if (serr == 0)
+    serr = sched_read_all(run->nsubs, s1);
+  sw1 = bu_now_ns();
+  if (serr == 0) {
+    bu_sched_since(&s0[0], &s1[0], &ctl->pub_sched);
+    for (i = 0; i < run->nsubs; i++)
+      bu_sched_since(&s0[1 + i], &s1[1 + i], &ctl->subs[i].sched);
+    if (ctl->daemon_pid > 0)
+      bu_sched_since(&s0[1 + run->nsubs], &s1[1 + run->nsubs], &ctl->dmn_sched);
+    ctl->sched_win_ns = sw1 - sw0;
+  }
+  ctl->sched_error = serr;
   /* END: once (it is the newest message, which a lossy shmbus subscriber
    * always gets, and a sent frame on a socket), or again every
    * millisecond for a transport that may drop it. */
@@ -703,7 +771,7 @@ static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const
   set_kind(buf, BX_END, 0, seq);
   send_or_die(&ep, buf, run->size, true);
   for (;;) {
-    unsigned i, all = 0;
+    unsigned all = 0;
     for (i = 0; i < run->nsubs; i++)
       all += atomic_load_explicit(&ctl->subs[i].done, memory_order_acquire);
     if (all == run->nsubs)
@@ -864,6 +932,53 @@ static void set_pcts(double *m, uint32_t *v, size_t n, uint64_t max_ns) {
   m[M_SAMPLES] = (double)n;
 }
 
+/* Mean time on a CPU per turn, µs; NAN for a process that never ran. */
+static double sched_turn_us(uint64_t run_ns, uint64_t turns) {
+  if (run_ns == 0)
+    return NAN;
+  return (double)run_ns / (double)(turns > 0 ? turns : 1) / 1e3;
+}
+
+/* The scheduling metrics of a fan-out run from what its publisher read
+ * (NAN when it could not: counted, and the report says why). */
+static void fan_sched(const struct row *r, double *m, uint64_t recv) {
+  double win = (double)ctl->sched_win_ns, subs_cpu = 0, subs_wait = 0;
+  uint64_t invol = ctl->pub_sched.nivcsw, run = 0, slices = 0;
+  int64_t migr = ctl->pub_sched.migrations;
+  unsigned i;
+  if (ctl->sched_error < 0 || win <= 0) {
+    sched_failed++;
+    sched_err = ctl->sched_error < 0 ? ctl->sched_error : -EPROTO;
+    return;
+  }
+  for (i = 0; i < r->subs; i++) {
+    const struct bu_sched *s = &ctl->subs[i].sched;
+    subs_cpu += 100.0 * (double)s->run_ns / win;
+    subs_wait += 100.0 * (double)s->wait_ns / win;
+    invol += s->nivcsw;
+    run += s->run_ns;
+    slices += s->slices;
+    migr = migr < 0 || s->migrations < 0 ? -1 : migr + s->migrations;
+  }
+  m[M_S_WIN] = win / 1e6;
+  m[M_S_PUB_CPU] = 100.0 * (double)ctl->pub_sched.run_ns / win;
+  m[M_S_PUB_WAIT] = 100.0 * (double)ctl->pub_sched.wait_ns / win;
+  m[M_S_SUB_CPU] = subs_cpu / r->subs;
+  m[M_S_SUB_WAIT] = subs_wait / r->subs;
+  m[M_S_CPU_SUM] = m[M_S_PUB_CPU] + subs_cpu;
+  m[M_S_WAIT_SUM] = m[M_S_PUB_WAIT] + subs_wait;
+  if (ctl->daemon_pid > 0) {
+    m[M_S_DMN_CPU] = 100.0 * (double)ctl->dmn_sched.run_ns / win;
+    m[M_S_CPU_SUM] += m[M_S_DMN_CPU];
+    m[M_S_WAIT_SUM] += 100.0 * (double)ctl->dmn_sched.wait_ns / win;
+  }
+  m[M_S_INVOL] = recv > 0 ? 1000.0 * (double)invol / (double)recv : NAN;
+  m[M_S_MIGR] = migr >= 0 ? (double)migr / (win / 1e9) : NAN;
+  /* A process that ran the whole window without a switch had one turn. */
+  m[M_S_PUB_SLICE] = sched_turn_us(ctl->pub_sched.run_ns, ctl->pub_sched.slices);
+  m[M_S_SUB_SLICE] = sched_turn_us(run, slices);
+}
+
 static void fan_run(struct row *r, const struct opts *o) {
   struct bx_run run;
   double *m = r->rep[r->nrep];
@@ -874,6 +989,8 @@ static void fan_run(struct row *r, const struct opts *o) {
   int rv;
 
   memset(m, 0, sizeof(double) * M_COUNT);
+  for (i = M_S_WIN; i <= M_S_SUB_SLICE; i++)
+    m[i] = NAN;
   reset_ctl();
   if (r->x == NULL) { /* memcpy */
     struct job j = {JOB_MEMCPY, (unsigned)(r - rows), 0, o->pin ? 0 : -1, 0};
@@ -892,6 +1009,7 @@ static void fan_run(struct row *r, const struct opts *o) {
   make_run(&run, r, o, ++run_id);
   if (r->x->prepare != NULL && (rv = r->x->prepare(&run)) < 0)
     bp_die("prepare", rv);
+  ctl->daemon_pid = r->x == &bx_shmbus ? bp_daemon_pid() : 0;
   for (i = 0; i < r->subs; i++) {
     struct job j = {JOB_SUB, (unsigned)(r - rows), i,
                     o->pin ? (int)((1 + i) % (unsigned)n_cpus) : -1, run.id};
@@ -950,6 +1068,7 @@ static void fan_run(struct row *r, const struct opts *o) {
     m[M_LOST] = (double)lost;
     set_pcts(m, samples, n, max_ns);
   }
+  fan_sched(r, m, recv);
   r->nrep++;
 }
 
@@ -1212,7 +1331,7 @@ static void build_rows(const struct opts *o, unsigned *group_len) {
 }
 
 static void finish_rows(void) {
-  unsigned i, k, j;
+  unsigned i, k, j, nv;
   for (i = 0; i < nrows; i++) {
     struct row *r = &rows[i];
     double v[MAX_REPS];
@@ -1225,9 +1344,11 @@ static void finish_rows(void) {
           r->m[k] += r->rep[j][k];
         continue;
       }
-      for (j = 0; j < r->nrep; j++)
-        v[j] = r->rep[j][k];
-      r->m[k] = median_of(v, r->nrep);
+      /* The median of what was measured (NAN: not measured). */
+      for (nv = 0, j = 0; j < r->nrep; j++)
+        if (!isnan(r->rep[j][k]))
+          v[nv++] = r->rep[j][k];
+      r->m[k] = nv > 0 ? median_of(v, nv) : NAN;
     }
   }
 }
@@ -1263,7 +1384,7 @@ struct col {
   const char *key, *title;
   int metric; /* -1: a text column */
   int prec;
-  unsigned in; /* fan_cols: the subcommands that show it (C_FANOUT, C_BRIDGE) */
+  unsigned in; /* fan_cols: the subcommands that show it (C_FANOUT, C_BRIDGE), C_SCHED */
 };
 
 /* The fan-out's columns. The bridge subcommand shows them too, compared
@@ -1272,6 +1393,9 @@ struct col {
 #define C_FANOUT 1u
 #define C_BRIDGE 2u
 #define C_BOTH (C_FANOUT | C_BRIDGE)
+/* The scheduling columns: the fan-out's second markdown table ("who ran
+ * where"), and at the end of its CSV and JSON rows, where /proc has them. */
+#define C_SCHED 4u
 static const struct col fan_cols[] = {
     {"transport", "transport", -1, 0, C_BOTH},
     {"wait", "wait", -1, 0, C_BOTH},
@@ -1298,6 +1422,18 @@ static const struct col fan_cols[] = {
     {"shmbus_ratio", "shmbus ÷ this", M_RATIO, 2, C_FANOUT},
     {"p50_vs_nats", "p50 ÷ NATS's", M_P50_X, 2, C_BRIDGE},
     {"throughput_pct_of_nats", "delivered /s, % of NATS's", M_TPUT_PCT, 0, C_BRIDGE},
+    {"sched_window_ms", "window ms", M_S_WIN, 0, C_SCHED},
+    {"sched_pub_cpu_pct", "pub on-CPU %", M_S_PUB_CPU, 1, C_SCHED},
+    {"sched_pub_wait_pct", "pub run-queue wait %", M_S_PUB_WAIT, 1, C_SCHED},
+    {"sched_subs_cpu_pct", "subs on-CPU % (mean)", M_S_SUB_CPU, 1, C_SCHED},
+    {"sched_subs_wait_pct", "subs run-queue wait % (mean)", M_S_SUB_WAIT, 1, C_SCHED},
+    {"sched_daemon_cpu_pct", "shmbusd on-CPU %", M_S_DMN_CPU, 1, C_SCHED},
+    {"sched_cpu_sum_pct", "on-CPU sum %", M_S_CPU_SUM, 1, C_SCHED},
+    {"sched_wait_sum_pct", "run-queue wait sum %", M_S_WAIT_SUM, 1, C_SCHED},
+    {"sched_invol_per_1k_msgs", "involuntary switches /1k msgs", M_S_INVOL, 3, C_SCHED},
+    {"sched_migrations_per_s", "migrations /s", M_S_MIGR, 0, C_SCHED},
+    {"sched_pub_slice_us", "pub µs per turn", M_S_PUB_SLICE, 1, C_SCHED},
+    {"sched_subs_slice_us", "subs µs per turn", M_S_SUB_SLICE, 1, C_SCHED},
 };
 
 static const struct col lat_cols[] = {
@@ -1319,8 +1455,9 @@ static const struct col lat_cols[] = {
 };
 
 /* The columns of the subcommand's table: lat_cols, or those of fan_cols
- * that the fan-out or the bridge shows. */
-static const struct col *cols_of(const struct opts *o, size_t *n) {
+ * that the fan-out or the bridge shows; with `sched`, the fan-out's
+ * scheduling columns after them (when /proc has them). */
+static const struct col *cols_of(const struct opts *o, bool sched, size_t *n) {
   static struct col picked[sizeof(fan_cols) / sizeof(fan_cols[0])];
   unsigned in = o->bridge ? C_BRIDGE : C_FANOUT;
   size_t i;
@@ -1328,6 +1465,8 @@ static const struct col *cols_of(const struct opts *o, size_t *n) {
     *n = sizeof(lat_cols) / sizeof(lat_cols[0]);
     return lat_cols;
   }
+  if (sched && sched_avail && !o->bridge)
+    in |= C_SCHED;
   for (*n = 0, i = 0; i < sizeof(fan_cols) / sizeof(fan_cols[0]); i++)
     if ((fan_cols[i].in & in) != 0)
       picked[(*n)++] = fan_cols[i];
@@ -1352,6 +1491,53 @@ static void text_cell(const struct row *r, const char *key, char *out, size_t ca
     snprintf(out, cap, "%s", r->ok ? "yes" : "NO");
   else
     out[0] = '\0';
+}
+
+/* The fan-out's second table: for each measured row, which share of the
+ * sending window each process spent on a CPU and waiting for one. */
+static void print_sched_table(void) {
+  static const char *const ids[] = {"transport", "wait", "mode", "subs", "size", "rate"};
+  size_t c, k;
+  unsigned i;
+  printf("\nScheduling: who ran where (from /proc, over the publisher's sending window; "
+         "%ld CPUs = %ld %%):\n\n|",
+         n_cpus, 100 * n_cpus);
+  for (c = 0; c < sizeof(fan_cols) / sizeof(fan_cols[0]); c++) {
+    bool id = false;
+    for (k = 0; k < sizeof(ids) / sizeof(ids[0]); k++)
+      id |= strcmp(fan_cols[c].key, ids[k]) == 0;
+    if (fan_cols[c].metric == M_S_CPU_SUM)
+      printf(" %s (of %ld) |", fan_cols[c].title, 100 * n_cpus);
+    else if (id || (fan_cols[c].in & C_SCHED) != 0)
+      printf(" %s |", fan_cols[c].title);
+  }
+  printf("\n|");
+  for (c = 0; c < 6 + (size_t)(M_S_SUB_SLICE - M_S_WIN + 1); c++)
+    printf("---|");
+  printf("\n");
+  for (i = 0; i < nrows; i++) {
+    const struct row *r = &rows[i];
+    if (r->skipped || r->x == NULL || r->nrep == 0)
+      continue;
+    printf("|");
+    for (c = 0; c < sizeof(fan_cols) / sizeof(fan_cols[0]); c++) {
+      char t[64];
+      bool id = false;
+      for (k = 0; k < sizeof(ids) / sizeof(ids[0]); k++)
+        id |= strcmp(fan_cols[c].key, ids[k]) == 0;
+      if (id) {
+        text_cell(r, fan_cols[c].key, t, sizeof(t));
+        printf(" %s |", t);
+      } else if ((fan_cols[c].in & C_SCHED) != 0) {
+        double v = r->m[fan_cols[c].metric];
+        if (isnan(v))
+          printf(" - |");
+        else
+          printf(" %.*f |", fan_cols[c].prec, v);
+      }
+    }
+    printf("\n");
+  }
 }
 
 struct machine {
@@ -1447,8 +1633,13 @@ static void print_bridge_targets(void) {
 }
 
 static void print_markdown(const struct opts *o, const struct machine *mc) {
+#ifdef _WIN32
+  static const char no_proc_why[] = "Windows";
+#else
+  static const char no_proc_why[] = "a kernel without CONFIG_SCHED_INFO?";
+#endif
   size_t nc, c;
-  const struct col *cols = cols_of(o, &nc);
+  const struct col *cols = cols_of(o, false, &nc);
   unsigned i;
   bool any_skipped = false, all_ok = true;
 
@@ -1508,6 +1699,8 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
   } else {
     printf("\nTargets (shmbus ÷ peer as in the last column):\n\n");
     print_targets(o);
+    if (o->cmd == CMD_FANOUT && sched_avail)
+      print_sched_table();
   }
   printf("\nNotes:\n\n");
   if (any_skipped) {
@@ -1541,6 +1734,32 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
         "woken (for shmbus, about the publisher's eventfd signals, shmbus_pub_stats' "
         "wakeups_sent, per delivered message); 0 while nobody sleeps.\n",
         FAN_SAMPLES);
+    if (!o->bridge && sched_avail)
+      printf(
+          "- Scheduling: the publisher reads, just before its first send and just after its "
+          "last, every thread's /proc/PID/task/TID/schedstat (time on a CPU, time runnable but "
+          "waiting on a run queue, turns on a CPU), status (voluntary and involuntary context "
+          "switches) and sched (se.nr_migrations) of itself, each subscriber and (shmbus rows) "
+          "shmbusd; the differences are over that window (window ms: from before the first "
+          "reading to after the last). On-CPU %% and run-queue wait %%: of the window, per "
+          "process (a process with several busy threads can exceed 100 %%); subs: the mean over "
+          "subscribers. On-CPU sum: publisher + subscribers + shmbusd against the %ld %% that "
+          "%ld CPUs give; run-queue wait sum: the same processes' waits, so sum + wait sum is "
+          "the CPU they wanted. Involuntary switches (preemptions) of publisher and subscribers "
+          "per 1,000 delivered messages; migrations /s: their moves to another CPU; µs per turn: "
+          "time on a CPU per turn (schedstat's third field), the publisher's and the "
+          "subscribers' together. The kernel adds a running or waiting stint to these counters "
+          "when it ends, so each edge may miss a few ms (under 1 %% of a 1 s window). Brokers of "
+          "the peers (nats-server, RouDi) are not counted; '-': not measured.\n",
+          100 * n_cpus, n_cpus);
+    if (!o->bridge && !sched_avail)
+      printf("- Scheduling: not measured (no readable /proc/self/schedstat: %s), so there is no "
+             "table of who ran where.\n",
+             no_proc_why);
+    if (!o->bridge && sched_avail && sched_failed > 0)
+      printf("- Scheduling: the counters could not be read in %u run(s) (%s): those runs are "
+             "left out of the medians.\n",
+             sched_failed, shmbus_strerror(sched_err));
     if (o->bridge)
       printf("- bridge: the publisher on bus A (this run's shmbusd), shmbus-bridge --export on "
              "A, a nats-server of its own (one node, JetStream), shmbus-bridge --import on bus B "
@@ -1587,7 +1806,7 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
 
 static void print_csv(const struct opts *o, const struct machine *mc) {
   size_t nc, c;
-  const struct col *cols = cols_of(o, &nc);
+  const struct col *cols = cols_of(o, true, &nc);
   unsigned i;
   printf("# shmbus-bench %s; cpu: %s; cpus: %ld; kernel: %s\n", cmd_name(o), mc->cpu, mc->cpus,
          mc->kernel);
@@ -1602,6 +1821,8 @@ static void print_csv(const struct opts *o, const struct machine *mc) {
       char t[64];
       if (cols[c].metric < 0)
         text_cell(r, cols[c].key, t, sizeof(t));
+      else if (isnan(r->m[cols[c].metric])) /* not measured: an empty cell */
+        t[0] = '\0';
       else
         snprintf(t, sizeof(t), "%.*f", cols[c].prec + 1, r->m[cols[c].metric]);
       printf("%s\"%s\"", c ? "," : "", t);
@@ -1612,7 +1833,7 @@ static void print_csv(const struct opts *o, const struct machine *mc) {
 
 static int print_json(const struct opts *o, const struct machine *mc) {
   size_t nc, c;
-  const struct col *cols = cols_of(o, &nc);
+  const struct col *cols = cols_of(o, true, &nc);
   json_t *root = json_object(), *arr = json_array(), *skipped = json_array();
   unsigned i;
   int rv;
@@ -1640,7 +1861,9 @@ static int print_json(const struct opts *o, const struct machine *mc) {
     for (c = 0; c < nc; c++) {
       const char *k = cols[c].key;
       char t[64];
-      if (cols[c].metric >= 0) {
+      if (cols[c].metric >= 0 && isnan(r->m[cols[c].metric])) {
+        json_object_set_new(jr, k, json_null()); /* not measured */
+      } else if (cols[c].metric >= 0) {
         json_object_set_new(jr, k, json_real(r->m[cols[c].metric]));
       } else if (strcmp(k, "subs") == 0 || strcmp(k, "size") == 0 || strcmp(k, "rate") == 0) {
         text_cell(r, k, t, sizeof(t));
@@ -1870,6 +2093,7 @@ int main(int argc, char **argv) {
 #endif
   bp_init(PROG);
   n_cpus = bu_online_cpus();
+  sched_avail = bu_sched_available();
   memset(&mc, 0, sizeof(mc));
   bu_cpu_model(mc.cpu, sizeof(mc.cpu));
   bu_kernel(mc.kernel, sizeof(mc.kernel));
