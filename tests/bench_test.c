@@ -372,6 +372,98 @@ Test(bench, bridge_mode_rows_next_to_nats) {
   json_decref(root);
 }
 
+/* A number in [lo, hi] under `key`, or JSON null where null_ok. */
+static void sched_in(json_t *row, const char *key, double lo, double hi, bool null_ok) {
+  json_t *v = json_object_get(row, key);
+  const char *t = str(row, "transport");
+  cr_assert_not_null(v, "%s: no field %s", t, key);
+  if (null_ok && json_is_null(v))
+    return;
+  cr_assert(json_is_number(v), "%s: %s is neither a number nor null", t, key);
+  cr_assert(json_number_value(v) >= lo && json_number_value(v) <= hi, "%s: %s = %f not in [%f, %f]",
+            t, key, json_number_value(v), lo, hi);
+}
+
+/* The fan-out's scheduling fields (who ran where: /proc over the
+ * publisher's sending window) in every row: on-CPU shares within what the
+ * machine has, waits not negative, shmbusd's share in shmbus rows only,
+ * nothing for memcpy; and the markdown table and CSV columns. Skipped only
+ * where the kernel keeps no schedstat. */
+Test(bench, fanout_scheduling_fields) {
+  const char *args[] = {"fanout", "--subs", "1,2", "--size",  "64",     "--duration",
+                        "0.3",    "--reps", "1",   "--peers", "--json", NULL};
+  const char *md[] = {"fanout",  "--subs", "2",      "--size", "64",
+                      "--count", "2000",   "--reps", "1",      NULL};
+  const char *csv[] = {"fanout", "--subs", "1", "--size", "64", "--count",
+                       "2000",   "--reps", "1", "--csv",  NULL};
+  const char *md_want[] = {"\nScheduling: who ran where",
+                           "| transport | wait | mode | subs | size B | rate /s | window ms | "
+                           "pub on-CPU % | pub run-queue wait % |",
+                           "- Scheduling: the publisher reads", NULL};
+  const char *csv_want[] = {",counts_ok,shmbus_ratio,sched_window_ms,sched_pub_cpu_pct,", NULL};
+  static const char *const pct[] = {"sched_pub_cpu_pct", "sched_subs_cpu_pct", NULL};
+  static const char *const waits[] = {"sched_pub_wait_pct", "sched_subs_wait_pct",
+                                      "sched_wait_sum_pct", NULL};
+  json_t *root, *row;
+  double cap;
+  unsigned measured = 0;
+  size_t i, k;
+  char *out;
+
+  if (access("/proc/self/schedstat", R_OK) != 0)
+    cr_skip_test("no readable /proc/self/schedstat (a kernel without CONFIG_SCHED_INFO): the "
+                 "scheduling fields are not measured");
+  root = run_json(args);
+  cap = 100 * num(json_object_get(root, "machine"), "cpus");
+  json_array_foreach(json_object_get(root, "rows"), i, row) {
+    const char *t = str(row, "transport");
+    bool shm = strcmp(t, "shmbus") == 0;
+    double sum;
+    if (strcmp(t, "memcpy (cold)") == 0) { /* one process, no transport: not measured */
+      cr_assert(json_is_null(json_object_get(row, "sched_pub_cpu_pct")), "memcpy measured");
+      continue;
+    }
+    measured++;
+    /* The window holds the whole sending time (0.3 s). */
+    sched_in(row, "sched_window_ms", 300, 60000, false);
+    for (k = 0; pct[k] != NULL; k++)
+      sched_in(row, pct[k], 0, cap, false);
+    for (k = 0; waits[k] != NULL; k++)
+      sched_in(row, waits[k], 0, 1e6, false);
+    sched_in(row, "sched_daemon_cpu_pct", 0, cap, !shm);
+    if (shm)
+      num(row, "sched_daemon_cpu_pct");
+    else
+      cr_assert(json_is_null(json_object_get(row, "sched_daemon_cpu_pct")),
+                "%s: shmbusd counted for a peer", t);
+    /* The sum over processes: at most what the CPUs have, give or take the
+     * stint the kernel adds when it ends (a tick per CPU at each edge). */
+    sched_in(row, "sched_cpu_sum_pct", 0, cap * 1.1, false);
+    sum = num(row, "sched_pub_cpu_pct") + num(row, "subs") * num(row, "sched_subs_cpu_pct");
+    cr_assert_geq(num(row, "sched_cpu_sum_pct"), sum - 0.01, "%s: sum below its parts", t);
+    cr_assert_gt(num(row, "sched_cpu_sum_pct"), 0, "%s: nobody ran", t);
+    sched_in(row, "sched_invol_per_1k_msgs", 0, 1e9, false);
+    sched_in(row, "sched_migrations_per_s", 0, 1e9, true);
+    sched_in(row, "sched_pub_slice_us", 0, 60e6, false);
+    sched_in(row, "sched_subs_slice_us", 0, 60e6, false);
+  }
+  cr_assert_geq(measured, 2, "shmbus rows measured");
+  json_decref(root);
+
+  out = run_ok(md);
+  assert_has_all(out, md_want);
+  /* The row in both tables: the main one and who ran where. */
+  {
+    const char *p = strstr(out, "| shmbus | uv | lossy | 2 | 64 | 0 |");
+    cr_assert_not_null(p, "%s", out);
+    cr_assert_not_null(strstr(p + 1, "| shmbus | uv | lossy | 2 | 64 | 0 |"), "%s", out);
+  }
+  free(out);
+  out = run_ok(csv);
+  assert_has_all(out, csv_want);
+  free(out);
+}
+
 Test(bench, markdown_and_csv_reports) {
   const char *md[] = {"fanout",  "--subs", "1",      "--size", "64",
                       "--count", "500",    "--reps", "1",      NULL};
