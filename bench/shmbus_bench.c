@@ -207,7 +207,7 @@ static void usage(FILE *f) {
           "                     report gives medians\n"
           "  --pin              publisher / A on CPU 0, subscribers / B on CPUs 1.. in turn\n"
           "  --slots N          shmbus ring slots, a power of two (default: 4096, fewer for\n"
-          "                     big messages, at most 16 MiB of payload)\n"
+          "                     big messages, at most 4 MiB of payload)\n"
           "  --touch            fanout subscribers read every byte of each message they get\n"
           "                     (by default they read its header only)\n"
           "  --peers            also measure the other transports: unix-domain sockets, ZeroMQ\n"

@@ -50,6 +50,15 @@ static void on_timeout(uv_timer_t *t) {
   uv_stop(ep->loop);
 }
 
+unsigned bx_ring_slots(size_t size, unsigned slots) {
+  unsigned s = 4096;
+  if (slots != 0)
+    return slots;
+  while (s > 4 && (size_t)s * size > ((size_t)4 << 20))
+    s /= 2;
+  return s;
+}
+
 int bx_open(struct bx_ep *ep, const struct bx_ops *ops, const struct bx_run *run, enum bx_role role,
             unsigned idx, bx_msg_fn fn, void *ctx) {
   int rv;

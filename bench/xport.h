@@ -67,7 +67,7 @@ struct bx_run {
   enum bx_wait wait;
   bool latency;    /* a ping-pong, not a fan-out */
   bool touch;      /* fan-out subscribers read every byte (--touch) */
-  unsigned slots;  /* shmbus ring slots; 0: up to 4096, at most 16 MiB of payload */
+  unsigned slots;  /* shmbus ring slots; 0: bx_ring_slots's default */
   unsigned id;     /* unique per run: topic and socket names */
   const char *dir; /* a private directory (the bus directory) */
   int fds[2 * BX_MAX_SUBS + 2];
@@ -137,6 +137,15 @@ extern const struct bx_ops bx_uds, bx_zmq, bx_efd, bx_line;
 
 /* Opens ep in `role` (after run and ops are set) and, for BX_UV, starts
  * delivering to fn from a loop of its own. */
+/* The slots of shmbus's ring (and the depth of iceoryx's queues) for
+ * messages of `size` bytes: `slots` if not 0, else up to 4096, at most
+ * 4 MiB of payload, at least 4. A ring that cycles through more memory than
+ * the caches hold makes every message land on cold lines: measured side by
+ * side (bench/README.md, "Ring size and in-place busy-polling"), 64 KiB
+ * messages went from 212 k/s per subscriber with 256 slots (16 MiB) to
+ * 407 k/s with 64 (4 MiB). */
+unsigned bx_ring_slots(size_t size, unsigned slots);
+
 int bx_open(struct bx_ep *ep, const struct bx_ops *ops, const struct bx_run *run, enum bx_role role,
             unsigned idx, bx_msg_fn fn, void *ctx);
 /* Receives in the run's wait mode, delivering to the callback given to

@@ -113,14 +113,9 @@ static bool roudi_gone;  /* reaped before the teardown, with roudi_status */
 static int roudi_status;
 
 /* The subscriber queue for a run: as many chunks as shmbus's ring has
- * slots for this size (xport.c's bxs_topic: up to 4096, at most 16 MiB of
- * payload, at least 8, or --slots), at most 256. */
+ * slots for this size (bx_ring_slots), at most 256. */
 static unsigned iox_queue_cap(size_t size, unsigned slots) {
-  unsigned s = 4096;
-  while (s > 8 && (size_t)s * size > ((size_t)16 << 20))
-    s /= 2;
-  if (slots != 0)
-    s = slots;
+  unsigned s = bx_ring_slots(size, slots);
   return s < IOX_MAX_QUEUE ? s : IOX_MAX_QUEUE;
 }
 

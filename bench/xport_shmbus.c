@@ -19,15 +19,15 @@ struct bxs {
   void *buf;
 };
 
+/* What an in-place receiver copies out of a slot: the header the
+ * receivers look at. */
+#define BXS_HEAD 64u
+static volatile uint64_t bxs_sink;
+
 struct shmbus_topic_opts bxs_topic(const struct bx_run *r, unsigned extra_subs) {
   struct shmbus_topic_opts t;
-  uint32_t slots = 4096;
-  while (slots > 8 && (size_t)slots * r->size > ((size_t)16 << 20))
-    slots /= 2;
-  if (r->slots != 0)
-    slots = r->slots;
   memset(&t, 0, sizeof(t));
-  t.slots = slots;
+  t.slots = bx_ring_slots(r->size, r->slots);
   t.slot_size = (uint32_t)r->size;
   t.max_subs = (r->nsubs > 1 ? r->nsubs : 1) + extra_subs;
   t.max_pubs = 2;
@@ -79,16 +79,27 @@ static uint64_t bxs_stamp(const struct bx_ep *ep, const struct shmbus_msg_info *
   return (ep->ops->flags & BX_F_STAMPS) != 0 ? info->ts_ns : 0;
 }
 
+/* Busy-polling subscribers read in place too (shmbus_sub_view), as the
+ * libuv ones do and as iceoryx's do: see bxs_read_inplace. */
+static size_t bxs_read_inplace(const struct bx_ep *ep, const void *data, size_t len,
+                               unsigned char *head);
+
 int bxs_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
   struct bxs *s = ep->impl;
-  struct shmbus_msg_info info;
+  struct shmbus_view v;
+  unsigned char head[BXS_HEAD];
   int n, rv;
   for (n = 0; n < 256; n++) {
-    if ((rv = shmbus_sub_try_recv(s->sub, s->buf, ep->run->size, &info)) == -EAGAIN)
+    if ((rv = shmbus_sub_view(s->sub, &v)) == -EAGAIN)
       break;
     if (rv < 0)
       return rv;
-    fn(ctx, s->buf, (size_t)rv, bxs_stamp(ep, &info));
+    size_t got = bxs_read_inplace(ep, v.data, v.info.len, head);
+    if ((rv = shmbus_sub_view_end(s->sub, &v)) == SHMBUS_EOVERRUN)
+      continue; /* overwritten while read: shmbus counts it lost */
+    if (rv < 0)
+      return rv;
+    fn(ctx, head, got, bxs_stamp(ep, &v.info));
   }
   return n;
 }
@@ -152,14 +163,12 @@ static int bxs_open(struct bx_ep *ep) {
  * read from the slot, then confirmed intact, and only then handed on: a
  * message overwritten meanwhile is counted lost by shmbus and never seen
  * by the receiver. */
-#define BXS_HEAD 64u
-static volatile uint64_t bxs_sink;
 
-static void bxs_on_msg_inplace(shmbus_sub *sub, const void *data, size_t len,
-                               const struct shmbus_msg_info *info, void *arg) {
-  struct bx_ep *ep = arg;
-  unsigned char head[BXS_HEAD];
-  size_t n = len < sizeof(head) ? len : sizeof(head);
+/* Copies the header out of a slot into `head` and, with --touch, reads
+ * every byte (summed into a sink); returns the header's length. */
+static size_t bxs_read_inplace(const struct bx_ep *ep, const void *data, size_t len,
+                               unsigned char *head) {
+  size_t n = len < BXS_HEAD ? len : BXS_HEAD;
   memcpy(head, data, n);
   if (ep->run->touch) {
     const unsigned char *p = data;
@@ -171,6 +180,14 @@ static void bxs_on_msg_inplace(shmbus_sub *sub, const void *data, size_t len,
     }
     bxs_sink += sum;
   }
+  return n;
+}
+
+static void bxs_on_msg_inplace(shmbus_sub *sub, const void *data, size_t len,
+                               const struct shmbus_msg_info *info, void *arg) {
+  struct bx_ep *ep = arg;
+  unsigned char head[BXS_HEAD];
+  size_t n = bxs_read_inplace(ep, data, len, head);
   if (shmbus_uv_sub_intact(sub) != 0)
     return;
   ep->fn(ep->ctx, head, n, info->ts_ns);
