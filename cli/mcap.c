@@ -262,9 +262,24 @@ static int wr_cur(mcap_writer *w) {
  * (EINVAL at fcntl or at the first aligned write) gets every byte through
  * the page cache from then on; mcap_writer_direct says which. */
 
+/* Windows has no O_DIRECT on a C runtime descriptor (unbuffered I/O is a
+ * CreateFile flag): wr_set_direct refuses there, so the writer never takes
+ * the direct path, and the calls it would make are not built. */
+#if defined(_WIN32)
+#define WR_HAVE_DIRECT 0
+#else
+#define WR_HAVE_DIRECT 1
+#endif
+
 /* Writes all of p[0, n) at `off`; *done is what was written. */
 static int wr_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off, size_t *done) {
   *done = 0;
+#if !WR_HAVE_DIRECT
+  (void)fd;
+  (void)p;
+  (void)off;
+  return n > 0 ? -EINVAL : 0;
+#else
   while (*done < n) {
     ssize_t k = pwrite(fd, p + *done, n - *done, (off_t)(off + *done));
     if (k < 0 && errno == EINTR)
@@ -273,15 +288,22 @@ static int wr_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off, size_
       return k < 0 ? -errno : -EIO;
     *done += (size_t)k;
   }
+#endif
   return 0;
 }
 
 /* Sets or clears O_DIRECT on the fd. */
 static int wr_set_direct(int fd, bool on) {
+#if !WR_HAVE_DIRECT
+  (void)fd;
+  (void)on;
+  return -EINVAL;
+#else
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
     return -errno;
   return 0;
+#endif
 }
 
 /* Room for `more` bytes in dbuf. */
@@ -296,8 +318,13 @@ static int wr_direct_room(mcap_writer *w, size_t more) {
   cap = w->dcap != 0 ? w->dcap : (size_t)1 << 20;
   while (cap - w->dlen < more)
     cap *= 2;
+#if !WR_HAVE_DIRECT
+  (void)p;
+  return -ENOMEM;
+#else
   if (posix_memalign(&p, MCAP_DIRECT_ALIGN, cap) != 0)
     return -ENOMEM;
+#endif
   if (w->dlen > 0)
     memcpy(p, w->dbuf, w->dlen);
   free(w->dbuf);
@@ -1053,8 +1080,16 @@ struct rd {
   bool header_seen;
 };
 
+/* The printf flavour of format attributes: mingw-w64's C99 stdio on
+ * Windows (__USE_MINGW_ANSI_STDIO), whose vsnprintf knows %zu. */
+#if defined(__MINGW_PRINTF_FORMAT)
+#define RD_PRINTF_FORMAT __MINGW_PRINTF_FORMAT
+#else
+#define RD_PRINTF_FORMAT printf
+#endif
+
 /* Records what went wrong and where; returns -EBADMSG. */
-__attribute__((format(printf, 3, 4))) static int rd_bad(struct rd *r, uint64_t off, const char *fmt,
+__attribute__((format(RD_PRINTF_FORMAT, 3, 4))) static int rd_bad(struct rd *r, uint64_t off, const char *fmt,
                                                         ...) {
   va_list ap;
   int n;

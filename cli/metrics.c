@@ -6,19 +6,14 @@
  * as `shmbus ls`: a uid sees the topics it may subscribe to) and the
  * daemon's status, taken at each scrape; nothing is kept in between. The
  * daemon's own resources (resident memory, open descriptors) are read from
- * /proc/PID when this process may (the daemon's uid or root). */
-#define _GNU_SOURCE /* open_memstream, mkstemp's friends */
-#include <dirent.h>
+ * /proc/PID when this process may (the daemon's uid or root); on Windows
+ * its working set and handle count (cli_process_resources). */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include "cli.h"
@@ -130,35 +125,6 @@ static void metrics_per_record(struct metrics_out *o, const json_t *topics, cons
   }
 }
 
-/* The daemon's resident memory and open descriptors from /proc, when this
- * process may read them; false otherwise. */
-static bool metrics_proc(uint32_t pid, uint64_t *rss, uint64_t *fds) {
-  char path[64], line[256];
-  struct dirent *de;
-  FILE *f;
-  DIR *d;
-  bool found = false;
-
-  snprintf(path, sizeof(path), "/proc/%u/status", pid);
-  if ((f = fopen(path, "r")) == NULL)
-    return false;
-  while (fgets(line, sizeof(line), f) != NULL)
-    if (sscanf(line, "VmRSS: %" SCNu64 " kB", rss) == 1) {
-      *rss *= 1024;
-      found = true;
-    }
-  fclose(f);
-  snprintf(path, sizeof(path), "/proc/%u/fd", pid);
-  if (!found || (d = opendir(path)) == NULL)
-    return false;
-  *fds = 0;
-  while ((de = readdir(d)) != NULL)
-    if (de->d_name[0] != '.')
-      (*fds)++;
-  closedir(d);
-  return true;
-}
-
 /* Renders the bus's statistics. Returns a malloc'd text and its length
  * (NULL only when out of memory); *up says whether the daemon answered
  * (if not, the text says so with shmbus_up 0, and why went to stderr). */
@@ -175,7 +141,7 @@ static char *metrics_render(shmbus_bus *bus, enum metrics_format fmt, size_t *le
   bool ok = false;
   int rv;
 
-  if ((o.f = open_memstream(&text, len)) == NULL) {
+  if ((o.f = cli_memstream(&text, len)) == NULL) {
     cli_err(VERB, "out of memory");
     return NULL;
   }
@@ -210,7 +176,7 @@ static char *metrics_render(shmbus_bus *bus, enum metrics_format fmt, size_t *le
     fprintf(o.f, "shmbus_daemon_clients %u\n", st.clients);
     metrics_family(&o, "shmbus_daemon_process_id", "gauge", "The daemon's process id.");
     fprintf(o.f, "shmbus_daemon_process_id %u\n", st.pid);
-    if (metrics_proc(st.pid, &rss, &fds)) {
+    if (cli_process_resources(st.pid, &rss, &fds)) {
       metrics_family(&o, "shmbus_daemon_resident_memory_bytes", "gauge",
                      "The daemon's resident memory (its heap; topic regions are shared memory).");
       fprintf(o.f, "shmbus_daemon_resident_memory_bytes %" PRIu64 "\n", rss);
@@ -248,60 +214,12 @@ static char *metrics_render(shmbus_bus *bus, enum metrics_format fmt, size_t *le
     fputs("# EOF\n", o.f);
   json_decref(snap);
   *up = ok;
-  if (fclose(o.f) != 0) {
+  if (cli_memstream_close(o.f, &text, len) != 0) {
     free(text);
     cli_err(VERB, "out of memory");
     return NULL;
   }
   return text;
-}
-
-/* ---- --textfile ------------------------------------------------------------------ */
-
-/* Writes `text` to `path` atomically: a temporary file beside it, synced,
- * then renamed over it (a reader sees the old file or the new one). */
-static int metrics_write_file(const char *path, const char *text, size_t len) {
-  char tmp[4096];
-  size_t off = 0;
-  int fd;
-
-  if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
-    cli_err(VERB, "%s: path too long", path);
-    return -ENAMETOOLONG;
-  }
-  if ((fd = mkstemp(tmp)) < 0) {
-    cli_err(VERB, "cannot create a file beside %s: %s", path, strerror(errno));
-    return -errno;
-  }
-  /* node_exporter runs as another user: the file is world-readable, like
-   * the metrics it holds. */
-  if (fchmod(fd, 0644) != 0)
-    goto fail;
-  while (off < len) {
-    ssize_t n = write(fd, text + off, len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      goto fail;
-    off += (size_t)n;
-  }
-  if (fsync(fd) != 0)
-    goto fail;
-  if (close(fd) != 0) {
-    fd = -1;
-    goto fail;
-  }
-  fd = -1;
-  if (rename(tmp, path) != 0)
-    goto fail;
-  return 0;
-
-fail:
-  cli_err(VERB, "cannot write %s: %s", path, strerror(errno));
-  if (fd >= 0)
-    close(fd);
-  (void)unlink(tmp);
-  return -EIO;
 }
 
 /* ---- --listen ----------------------------------------------------------------- */
@@ -496,12 +414,14 @@ int cli_metrics(int argc, char **argv) {
     goto out;
   }
 
+  if (textfile == NULL)
+    cli_stdout_binary();
   for (;;) {
     text = metrics_render(bus, textfile != NULL ? METRICS_PROMETHEUS : fmt, &len, &up);
     if (text == NULL)
       goto out;
     if (textfile != NULL)
-      rv = metrics_write_file(textfile, text, len);
+      rv = cli_write_file_atomic(VERB, textfile, text, len);
     else
       rv = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -EIO;
     free(text);
@@ -513,12 +433,9 @@ int cli_metrics(int argc, char **argv) {
     /* -i with --textfile: again after the interval, until a signal. */
     {
       static int sig_fd = -2;
-      struct pollfd p;
       if (sig_fd == -2 && (sig_fd = cli_signal_fd(VERB)) < 0)
         goto out;
-      p.fd = sig_fd;
-      p.events = POLLIN;
-      if (poll(&p, 1, (int)(interval * 1000.0)) != 0)
+      if (cli_wait(sig_fd, NULL, (int)(interval * 1000.0)) != 0)
         break;
     }
   }

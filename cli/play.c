@@ -8,16 +8,10 @@
  * when its log time, relative to the first message's and divided by
  * --rate, has come. --loop repeats the second pass. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "mcap.h"
@@ -151,17 +145,14 @@ static int play_on_channel(void *ctx, const struct mcap_channel *ch) {
 static bool play_wait_until(struct play_state *st, uint64_t wall) {
   for (;;) {
     uint64_t now = cli_now_ns();
-    struct pollfd p = {st->sig_fd, POLLIN, 0};
     if (cli_stopping)
       return false;
     if (now >= wall)
       return true;
-    if (wall - now > 2000000u) {
-      (void)poll(&p, 1, (int)((wall - now) / 1000000u) - 1);
-    } else {
-      struct timespec ts = {(time_t)(wall / 1000000000u), (long)(wall % 1000000000u)};
-      (void)clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-    }
+    if (wall - now > 2000000u)
+      (void)cli_wait(st->sig_fd, NULL, (int)((wall - now) / 1000000u) - 1);
+    else
+      cli_sleep_until_ns(wall);
   }
 }
 
@@ -256,13 +247,12 @@ int cli_play(int argc, char **argv) {
   struct cli_bus_args ba;
   struct mcap_read_cb cb1 = {play_on_channel, NULL, NULL}, cb2 = {NULL, play_on_message, NULL};
   struct mcap_read_result res;
-  struct stat sb;
   bool loop = false, quiet = false;
   uint32_t wait_subs = 0;
   double wait_timeout = -1;
-  void *map = MAP_FAILED;
+  const void *map = NULL;
   size_t len = 0;
-  int fd = -1, status = CLI_EXIT_ERROR;
+  int status = CLI_EXIT_ERROR;
   int c, rv;
 
   memset(&st, 0, sizeof(st));
@@ -326,23 +316,8 @@ int cli_play(int argc, char **argv) {
   }
   st.path = argv[optind];
 
-  if ((fd = open(st.path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0) {
-    cli_err(VERB, "cannot open %s: %s", st.path, strerror(errno));
+  if (cli_map_file(VERB, st.path, &map, &len) < 0)
     goto out;
-  }
-  if (!S_ISREG(sb.st_mode)) {
-    cli_err(VERB, "%s is not a regular file", st.path);
-    goto out;
-  }
-  if ((uint64_t)sb.st_size > SIZE_MAX || sb.st_size == 0) {
-    cli_err(VERB, "%s is %s", st.path, sb.st_size == 0 ? "empty" : "too large to map");
-    goto out;
-  }
-  len = (size_t)sb.st_size;
-  if ((map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
-    cli_err(VERB, "cannot map %s: %s", st.path, strerror(errno));
-    goto out;
-  }
   if ((st.ch = calloc(65536, sizeof(*st.ch))) == NULL) {
     cli_err(VERB, "out of memory");
     goto out;
@@ -405,10 +380,7 @@ out:
   }
   free(st.ch);
   shmbus_bus_close(st.bus);
-  if (map != MAP_FAILED)
-    munmap(map, len);
-  if (fd >= 0)
-    close(fd);
+  cli_unmap_file(map, len);
   free(st.patterns);
   return status;
 

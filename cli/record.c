@@ -19,15 +19,11 @@
  * possible (--no-direct: through the page cache; cli/mcap.h, docs/mcap.md),
  * which keeps that bound. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -514,14 +510,12 @@ static int64_t record_clock_offset(void) {
   uint64_t best_gap = UINT64_MAX;
 
   for (int i = 0; i < 3; i++) {
-    struct timespec rt;
-    uint64_t a = cli_now_ns(), b;
-    (void)clock_gettime(CLOCK_REALTIME, &rt);
+    uint64_t a = cli_now_ns(), rt, b;
+    rt = cli_realtime_ns();
     b = cli_now_ns();
     if (b - a < best_gap) {
       best_gap = b - a;
-      best = (int64_t)((uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec) -
-             (int64_t)(a + (b - a) / 2);
+      best = (int64_t)rt - (int64_t)(a + (b - a) / 2);
     }
   }
   return best;
@@ -550,7 +544,7 @@ int cli_record(int argc, char **argv) {
   bool quiet = false, verbose = false, q_init = false, writer_started = false, direct = false;
   bool direct_asked = false;
   pthread_t writer;
-  struct pollfd *p = NULL;
+  shmbus_os_fd_t *p = NULL;
   size_t pcap = 0;
   int sig_fd = -1, fd = -1;
   int status = CLI_EXIT_ERROR;
@@ -637,7 +631,7 @@ int cli_record(int argc, char **argv) {
     goto out;
   if (record_source_open(&st, argv + optind, argc - optind) < 0)
     goto out;
-  if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+  if ((fd = cli_open_write(out)) < 0) {
     cli_err(VERB, "cannot create %s: %s", out, strerror(errno));
     goto out;
   }
@@ -675,35 +669,25 @@ int cli_record(int argc, char **argv) {
     }
   }
 
-  /* The writer thread, with SIGINT and SIGTERM blocked: the drain thread
-   * takes them. */
+  /* The writer thread (on Linux with SIGINT and SIGTERM blocked: the
+   * drain thread takes them). */
   if (pthread_mutex_init(&st.q.mu, NULL) != 0 || pthread_cond_init(&st.q.work, NULL) != 0 ||
       pthread_cond_init(&st.q.space, NULL) != 0) {
     cli_err(VERB, "cannot initialise the queue");
     goto out;
   }
   q_init = true;
-  {
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    rv = pthread_create(&writer, NULL, record_writer_main, &st);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rv != 0) {
-      cli_err(VERB, "cannot start the writer thread: %s", strerror(rv));
-      goto out;
-    }
-    writer_started = true;
+  if ((rv = cli_thread_start(&writer, record_writer_main, &st)) != 0) {
+    cli_err(VERB, "cannot start the writer thread: %s", strerror(rv));
+    goto out;
   }
+  writer_started = true;
 
   start = last_flush = last_source = last_pass = cli_now_ns();
   for (;;) {
     uint64_t now;
     int got = 0, ms = -1;
     bool armed = true;
-    size_t np;
 
     if (cli_stopping || (count > 0 && st.messages >= count))
       break;
@@ -752,39 +736,28 @@ int cli_record(int argc, char **argv) {
       if (dms < ms)
         ms = dms;
     }
-    if (pcap < st.n + 2) {
-      struct pollfd *np_ = realloc(p, (st.n + 2) * sizeof(*p));
+    if (pcap < st.n + 1) {
+      shmbus_os_fd_t *np_ = realloc(p, (st.n + 1) * sizeof(*p));
       if (np_ == NULL) {
         cli_err(VERB, "out of memory");
         goto out;
       }
       p = np_;
-      pcap = st.n + 2;
+      pcap = st.n + 1;
     }
-    np = 0;
     for (size_t i = 0; i < st.n; i++)
-      p[np++] = (struct pollfd){shmbus_sub_fd(st.t[i].sub), POLLIN, 0};
-    p[np++] = (struct pollfd){sig_fd, POLLIN, 0};
-    p[np] = (struct pollfd){shmbus_bus_fd(st.bus), POLLIN, 0};
-    if (p[np].fd >= 0)
-      np++;
-    else if (ms > 100)
+      p[i] = shmbus_sub_fd(st.t[i].sub);
+    if (shmbus_bus_fd(st.bus) == SHMBUS_OS_FD_INVALID && ms > 100)
       ms = 100;
-    rv = poll(p, np, ms);
-    if (rv < 0 && errno != EINTR) {
-      cli_err(VERB, "poll: %s", strerror(errno));
+    rv = cli_wait_events(sig_fd, st.bus, p, st.n, ms);
+    if (rv < 0) {
+      cli_err(VERB, "poll: %s", strerror(-rv));
       goto out;
     }
     last_pass = cli_now_ns();
-    for (size_t i = 0; i < st.n; i++) {
-      if (p[i].revents != 0) {
-        uint64_t v;
-        (void)!read(p[i].fd, &v, sizeof(v));
-      }
-    }
-    if (p[st.n].revents != 0)
+    if ((rv & CLI_WAIT_STOP) != 0)
       break;
-    if (shmbus_bus_fd(st.bus) < 0 || (np > st.n + 1 && p[st.n + 1].revents != 0)) {
+    if (shmbus_bus_fd(st.bus) == SHMBUS_OS_FD_INVALID || (rv & CLI_WAIT_BUS) != 0) {
       (void)shmbus_bus_process(st.bus);
       if (record_source_poll(&st) < 0)
         goto out;
@@ -825,7 +798,7 @@ int cli_record(int argc, char **argv) {
     cli_err(VERB, "finishing %s: %s", out, shmbus_strerror(rv));
     goto out;
   }
-  if (fsync(fd) != 0 && errno != EINVAL) {
+  if (cli_fsync(fd) != 0 && errno != EINVAL) {
     cli_err(VERB, "fsync %s: %s", out, strerror(errno));
     goto out;
   }

@@ -3,16 +3,17 @@
 # the Windows tests under Wine:
 #
 #   scripts/windows.sh           install the cross compiler, build libuv,
-#                                msgpack-c and jansson for Windows from
-#                                Debian's own source packages, then the
-#                                Windows programs
+#                                msgpack-c, jansson, zstd and libdeflate for
+#                                Windows from Debian's own source packages,
+#                                then the Windows programs
 #   scripts/windows.sh --test    also install Wine and run the Windows tests
 #                                under it (ctest through Wine)
 #   scripts/windows.sh --help
 #
 # Everything it makes lives in build-windows/ of this checkout:
-#   build-windows/deps/          libuv, msgpack-c and jansson for Windows
-#                                (include/, lib/; static libraries)
+#   build-windows/deps/          libuv, msgpack-c, jansson, zstd and
+#                                libdeflate for Windows (include/, lib/;
+#                                static libraries)
 #   build-windows/deps-build/    the private apt state, the unpacked source
 #                                packages and their build trees
 #   build-windows/               the top-level CMake build for Windows
@@ -157,11 +158,16 @@ fetch_source() {
 }
 
 # Builds source package $1 with CMake for Windows and installs it into
-# $deps; the rest of the arguments are its CMake options. Skipped when the
-# stamp says it is there.
+# $deps; the rest of the arguments are its CMake options (a first
+# --subdir DIR: the CMake project is in that folder of the source). Skipped
+# when the stamp says it is there.
 build_dep() {
-  local pkg=$1
+  local pkg=$1 sub=.
   shift
+  if [ "${1:-}" = --subdir ]; then
+    sub=$2
+    shift 2
+  fi
   if [ -f "$deps/.stamp-$pkg" ]; then
     say "$pkg $(cat "$deps/.stamp-$pkg") already built"
     return 0
@@ -173,7 +179,7 @@ build_dep() {
   version=$(cat "$dir/version")
   say "cross-building $pkg $version"
   rm -rf "$work/build-$pkg"
-  cmake -S "$dir/tree" -B "$work/build-$pkg" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
+  cmake -S "$dir/tree/$sub" -B "$work/build-$pkg" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$deps" -DBUILD_TESTING=OFF "$@" \
     >"$work/build-$pkg.log" 2>&1 &&
     cmake --build "$work/build-$pkg" -j"$jobs" >>"$work/build-$pkg.log" 2>&1 &&
@@ -192,6 +198,42 @@ build_dep msgpack-c -DMSGPACK_BUILD_TESTS=OFF -DMSGPACK_BUILD_EXAMPLES=OFF
 # libjansson for the command-line tool (shmbus.exe), static like the others.
 build_dep jansson -DJANSSON_BUILD_SHARED_LIBS=OFF -DJANSSON_EXAMPLES=OFF -DJANSSON_BUILD_DOCS=OFF \
   -DJANSSON_WITHOUT_TESTS=ON
+# zstd for the chunks of `shmbus record` (its CMake project is in
+# build/cmake): the static library alone, single-threaded (record
+# compresses on its own writer thread).
+build_dep libzstd --subdir build/cmake -DZSTD_BUILD_SHARED=OFF -DZSTD_BUILD_STATIC=ON \
+  -DZSTD_BUILD_PROGRAMS=OFF -DZSTD_BUILD_TESTS=OFF -DZSTD_BUILD_CONTRIB=OFF \
+  -DZSTD_MULTITHREAD_SUPPORT=OFF -DZSTD_LEGACY_SUPPORT=OFF
+# libdeflate for the MCAP files' CRC-32. Debian's 1.14 has only a Makefile
+# (CMake came with 1.15): its static library target for MinGW, installed by
+# hand as libdeflate.a with its one header.
+build_libdeflate() {
+  local pkg=libdeflate
+  if [ -f "$deps/.stamp-$pkg" ]; then
+    say "$pkg $(cat "$deps/.stamp-$pkg") already built"
+    return 0
+  fi
+  local t0=$SECONDS dir=$work/src/$pkg version cc ar lib=
+  apt_prepare
+  fetch_source "$pkg"
+  version=$(cat "$dir/version")
+  say "cross-building $pkg $version"
+  cc=$(command -v x86_64-w64-mingw32-gcc-win32 || command -v x86_64-w64-mingw32-gcc)
+  ar=$(command -v x86_64-w64-mingw32-gcc-ar-win32 || command -v x86_64-w64-mingw32-ar)
+  # The static library's name for MinGW: libdeflatestatic.lib since 1.7
+  # (libdeflate.lib is then the DLL's import library), libdeflate.lib before.
+  if grep -q 'libdeflatestatic' "$dir/tree/Makefile"; then lib=libdeflatestatic.lib; else lib=libdeflate.lib; fi
+  make -C "$dir/tree" -j"$jobs" CC="$cc" AR="$ar" "$lib" >"$work/build-$pkg.log" 2>&1 &&
+    install -D -m 0644 "$dir/tree/$lib" "$deps/lib/libdeflate.a" &&
+    install -D -m 0644 "$dir/tree/libdeflate.h" "$deps/include/libdeflate.h" || {
+    say "building $pkg failed; the log:"
+    tail -n 40 "$work/build-$pkg.log" >&2
+    return 1
+  }
+  echo "$version" >"$deps/.stamp-$pkg"
+  say "$pkg $version built in $((SECONDS - t0)) s"
+}
+build_libdeflate
 
 # ---- shmbus for Windows ------------------------------------------------------
 

@@ -9,6 +9,9 @@
 #ifndef SHMBUS_CLI_OS_H
 #define SHMBUS_CLI_OS_H
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -86,6 +89,66 @@ ssize_t cli_getline(char **line, size_t *cap, FILE *f);
  * switched to binary mode on Windows). Returns the descriptor, or -1 with
  * errno set. */
 int cli_open_read(const char *path);
+
+/* Waits as cli_wait does, and also for the subscribers' wake-up events
+ * ev[0, n) (shmbus_sub_fd), at most timeout_ms; the events that fired are
+ * reset (the caller drains every ring anyway). On Windows at most 62
+ * events are waited for: with more, the wait is cut to 10 ms so that the
+ * others are looked at that often. Returns a mask of CLI_WAIT_* and
+ * CLI_WAIT_EVENT, 0 on timeout or an interruption, or a negative errno
+ * value. */
+enum { CLI_WAIT_EVENT = 4 };
+int cli_wait_events(int stop_fd, shmbus_bus *bus, const shmbus_os_fd_t *ev, size_t n,
+                    int timeout_ms);
+
+/* CLOCK_REALTIME in nanoseconds since the epoch (record's log times). */
+uint64_t cli_realtime_ns(void);
+
+/* Starts a thread that runs fn(arg) (pthread_create; on Linux with SIGINT
+ * and SIGTERM blocked in it, so that the calling thread takes them).
+ * Returns 0 or an errno value. */
+int cli_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* Creates or truncates `path` to write bytes as they are (mode 0644 on
+ * Linux; binary mode and not inherited on Windows). Returns the
+ * descriptor, or -1 with errno set. */
+int cli_open_write(const char *path);
+
+/* Makes what was written to `fd` durable: fsync, or FlushFileBuffers on
+ * Windows. Returns 0, or -1 with errno set (EINVAL: `fd` is not a file
+ * that can be synced, e.g. a pipe). */
+int cli_fsync(int fd);
+
+/* Maps the whole regular file `path` read-only. Returns 0 with *map and
+ * *len, or -1 after saying why (as `verb`): it cannot be opened or mapped,
+ * it is not a regular file, it is empty or too large. */
+int cli_map_file(const char *verb, const char *path, const void **map, size_t *len);
+void cli_unmap_file(const void *map, size_t len);
+
+/* A stream that writes into memory: open_memstream on Linux; on Windows a
+ * temporary file deleted at its close. cli_memstream_close closes `f`
+ * and gives its bytes in *buf (malloc'd, NUL-terminated) and *len;
+ * returns 0, or -1 (out of memory or space; *buf is then NULL or to be
+ * freed). */
+FILE *cli_memstream(char **buf, size_t *len);
+int cli_memstream_close(FILE *f, char **buf, size_t *len);
+
+/* A process's resident memory in bytes and the descriptors (Linux: files
+ * in /proc/PID/fd; Windows: handles) it holds, when this process may read
+ * them; false otherwise. */
+bool cli_process_resources(uint32_t pid, uint64_t *rss, uint64_t *fds);
+
+/* Writes `len` bytes of `data` to `path` atomically: a temporary file
+ * beside it, made durable, then renamed over it (rename; MoveFileExW with
+ * MOVEFILE_REPLACE_EXISTING on Windows), so that a reader sees the old
+ * file or the new one, never a part. The file is readable by everyone on
+ * Linux (0644); on Windows it takes the folder's inherited permissions.
+ * Returns 0, or a negative errno value after saying why (as `verb`). */
+int cli_write_file_atomic(const char *verb, const char *path, const void *data, size_t len);
+
+/* Puts standard output in binary mode, for text whose line ends must stay
+ * bare line feeds (metrics: OpenMetrics); nothing to do on Linux. */
+void cli_stdout_binary(void);
 
 /* A subscriber's wake-up event (shmbus_sub_fd) watched by a uv_poll
  * handle: uv_poll_init on Linux (an eventfd); UV_ENOTSUP on Windows, where

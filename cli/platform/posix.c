@@ -1,11 +1,16 @@
 /* cli_os on Linux (POSIX): see cli_os.h. These are the calls the verbs
  * made themselves before the Windows port; behaviour is unchanged. */
+#define _GNU_SOURCE /* open_memstream */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -108,4 +113,192 @@ void cli_event_reset(shmbus_os_fd_t ev) {
   if (read(ev, &v, sizeof(v)) < 0) {
     /* Nothing to reset (another wake-up took it): fine. */
   }
+}
+
+int cli_wait_events(int stop_fd, shmbus_bus *bus, const shmbus_os_fd_t *ev, size_t n,
+                    int timeout_ms) {
+  struct pollfd stack[16], *p = stack;
+  nfds_t np = 0;
+  int rv, ready = 0;
+
+  if (n + 2 > sizeof(stack) / sizeof(stack[0]) && (p = malloc((n + 2) * sizeof(*p))) == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    p[np++] = (struct pollfd){ev[i], POLLIN, 0};
+  p[np++] = (struct pollfd){stop_fd, POLLIN, 0};
+  p[np] = (struct pollfd){shmbus_bus_fd(bus), POLLIN, 0};
+  if (p[np].fd >= 0)
+    np++;
+  rv = poll(p, np, timeout_ms);
+  if (rv < 0 && errno != EINTR) {
+    rv = -errno;
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (p[i].revents != 0) {
+      uint64_t v;
+      (void)!read(p[i].fd, &v, sizeof(v));
+      ready |= CLI_WAIT_EVENT;
+    }
+  }
+  if (p[n].revents != 0)
+    ready |= CLI_WAIT_STOP;
+  if (np > n + 1 && p[n + 1].revents != 0)
+    ready |= CLI_WAIT_BUS;
+  rv = ready;
+out:
+  if (p != stack)
+    free(p);
+  return rv;
+}
+
+uint64_t cli_realtime_ns(void) {
+  struct timespec rt;
+
+  (void)clock_gettime(CLOCK_REALTIME, &rt);
+  return (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
+}
+
+int cli_thread_start(pthread_t *t, void *(*fn)(void *), void *arg) {
+  sigset_t block, old;
+  int rv;
+
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  rv = pthread_create(t, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rv;
+}
+
+int cli_open_write(const char *path) {
+  return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+int cli_fsync(int fd) {
+  return fsync(fd);
+}
+
+int cli_map_file(const char *verb, const char *path, const void **map, size_t *len) {
+  struct stat sb;
+  void *m;
+  int fd;
+
+  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0) {
+    cli_err(verb, "cannot open %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    cli_err(verb, "%s is not a regular file", path);
+    goto fail;
+  }
+  if ((uint64_t)sb.st_size > SIZE_MAX || sb.st_size == 0) {
+    cli_err(verb, "%s is %s", path, sb.st_size == 0 ? "empty" : "too large to map");
+    goto fail;
+  }
+  if ((m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+    cli_err(verb, "cannot map %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  /* The mapping keeps the file. */
+  close(fd);
+  *map = m;
+  *len = (size_t)sb.st_size;
+  return 0;
+
+fail:
+  if (fd >= 0)
+    close(fd);
+  return -1;
+}
+
+void cli_unmap_file(const void *map, size_t len) {
+  if (map != NULL)
+    munmap((void *)map, len);
+}
+
+FILE *cli_memstream(char **buf, size_t *len) {
+  return open_memstream(buf, len);
+}
+
+int cli_memstream_close(FILE *f, char **buf, size_t *len) {
+  (void)buf;
+  (void)len;
+  return fclose(f) == 0 ? 0 : -1;
+}
+
+bool cli_process_resources(uint32_t pid, uint64_t *rss, uint64_t *fds) {
+  char path[64], line[256];
+  struct dirent *de;
+  FILE *f;
+  DIR *d;
+  bool found = false;
+
+  snprintf(path, sizeof(path), "/proc/%u/status", pid);
+  if ((f = fopen(path, "r")) == NULL)
+    return false;
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "VmRSS: %" SCNu64 " kB", rss) == 1) {
+      *rss *= 1024;
+      found = true;
+    }
+  fclose(f);
+  snprintf(path, sizeof(path), "/proc/%u/fd", pid);
+  if (!found || (d = opendir(path)) == NULL)
+    return false;
+  *fds = 0;
+  while ((de = readdir(d)) != NULL)
+    if (de->d_name[0] != '.')
+      (*fds)++;
+  closedir(d);
+  return true;
+}
+
+int cli_write_file_atomic(const char *verb, const char *path, const void *data, size_t len) {
+  const char *text = data;
+  char tmp[4096];
+  size_t off = 0;
+  int fd;
+
+  if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
+    cli_err(verb, "%s: path too long", path);
+    return -ENAMETOOLONG;
+  }
+  if ((fd = mkstemp(tmp)) < 0) {
+    cli_err(verb, "cannot create a file beside %s: %s", path, strerror(errno));
+    return -errno;
+  }
+  /* node_exporter runs as another user: the file is world-readable, like
+   * the metrics it holds. */
+  if (fchmod(fd, 0644) != 0)
+    goto fail;
+  while (off < len) {
+    ssize_t n = write(fd, text + off, len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      goto fail;
+    off += (size_t)n;
+  }
+  if (fsync(fd) != 0)
+    goto fail;
+  if (close(fd) != 0) {
+    fd = -1;
+    goto fail;
+  }
+  fd = -1;
+  if (rename(tmp, path) != 0)
+    goto fail;
+  return 0;
+
+fail:
+  cli_err(verb, "cannot write %s: %s", path, strerror(errno));
+  if (fd >= 0)
+    close(fd);
+  (void)unlink(tmp);
+  return -EIO;
+}
+
+void cli_stdout_binary(void) {
 }

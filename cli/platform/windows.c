@@ -10,15 +10,23 @@
 #include <winsock2.h>
 #include <windows.h>
 
+#include <psapi.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <uv.h>
+#include <wchar.h>
 
 #include "cli.h"
 #include "platform/platform.h"
+/* The backend's wait on a control connection (a zero-byte overlapped
+ * read), for cli_wait_events, which waits on more handles than
+ * shmbus__wait_readable takes. */
+#include "platform/windows/win.h"
 
 volatile sig_atomic_t cli_stopping = 0;
 
@@ -213,29 +221,341 @@ void cli_event_reset(shmbus_os_fd_t ev) {
   (void)ev;
 }
 
-/* ---- verbs not ported yet ------------------------------------------------ */
+/* ---- record, play, metrics ---------------------------------------------- */
 
-/* metrics (an HTTP listener, a textfile), record and play (MCAP files with
- * zstd and zlib, memory-mapped input) are left out of the Windows build. */
-static int cli_not_ported(const char *verb) {
-  cli_err(verb, "not available on Windows yet (see docs/windows.md)");
-  return CLI_EXIT_ERROR;
+/* A Win32 error as a sentence (FormatMessage, without its line end), into
+ * buf. */
+static const char *win_errtext(DWORD err, char *buf, size_t cap) {
+  DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err,
+                           MAKELANGID(LANG_ENGLISH, SUBLANG_DEFAULT), buf, (DWORD)cap, NULL);
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == '.' ||
+                   buf[n - 1] == ' '))
+    buf[--n] = '\0';
+  if (n == 0)
+    snprintf(buf, cap, "error %lu", (unsigned long)err);
+  return buf;
 }
 
-int cli_metrics(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return cli_not_ported("metrics");
+/* `path` (in the code page of the program's arguments, as the C runtime's
+ * narrow calls take it) as a wide string, malloc'd; NULL with errno set. */
+static wchar_t *win_wide(const char *path) {
+  int n = MultiByteToWideChar(CP_ACP, 0, path, -1, NULL, 0);
+  wchar_t *w;
+
+  if (n <= 0) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if ((w = malloc((size_t)n * sizeof(*w))) == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (MultiByteToWideChar(CP_ACP, 0, path, -1, w, n) != n) {
+    free(w);
+    errno = EINVAL;
+    return NULL;
+  }
+  return w;
 }
 
-int cli_record(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return cli_not_ported("record");
+int cli_wait_events(int stop_fd, shmbus_bus *bus, const shmbus_os_fd_t *ev, size_t n,
+                    int timeout_ms) {
+  HANDLE h[MAXIMUM_WAIT_OBJECTS];
+  struct shmbus__win_conn_wait cw;
+  DWORD nh = 0, w, timeout = timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms;
+  int stop_at = -1, bus_at = -1, ev_at, ready = 0, rv = 0;
+  bool armed = false;
+  size_t nev = n;
+
+  cw.pending = false;
+  cw.ov.hEvent = NULL;
+  if (stop_fd >= 0 && cli_stop_event != NULL) {
+    stop_at = (int)nh;
+    h[nh++] = cli_stop_event;
+  }
+  if (bus != NULL && shmbus_bus_fd(bus) != SHMBUS_OS_FD_INVALID) {
+    /* The pipe is not signalled by a message: a zero-byte read is. */
+    rv = shmbus__win_conn_wait_arm(shmbus_bus_fd(bus), &cw);
+    armed = true;
+    if (rv < 0)
+      goto out;
+    if (rv == 1) {
+      ready |= CLI_WAIT_BUS;
+      timeout = 0;
+    } else {
+      bus_at = (int)nh;
+      h[nh++] = cw.ov.hEvent;
+    }
+    rv = 0;
+  }
+  ev_at = (int)nh;
+  if (nev > MAXIMUM_WAIT_OBJECTS - nh) {
+    /* The others are looked at when the wait ends, at least every 10 ms. */
+    nev = MAXIMUM_WAIT_OBJECTS - nh;
+    if (timeout > 10)
+      timeout = 10;
+  }
+  for (size_t i = 0; i < nev; i++)
+    h[nh++] = ev[i];
+  if (nh == 0) {
+    if (ready == 0)
+      Sleep(timeout);
+    goto out;
+  }
+  w = WaitForMultipleObjects(nh, h, FALSE, timeout);
+  if (w == WAIT_FAILED) {
+    rv = shmbus__win_error(GetLastError());
+  } else if (w < WAIT_OBJECT_0 + nh) {
+    /* The lowest ready index is reported; the others that are ready are
+     * found without waiting (which resets the subscribers' auto-reset
+     * events that fired: their rings are drained next). */
+    for (DWORD i = w - WAIT_OBJECT_0; i < nh; i++) {
+      if (i != w - WAIT_OBJECT_0 && WaitForSingleObject(h[i], 0) != WAIT_OBJECT_0)
+        continue;
+      if ((int)i == stop_at)
+        ready |= CLI_WAIT_STOP;
+      else if ((int)i == bus_at)
+        ready |= CLI_WAIT_BUS;
+      else if ((int)i >= ev_at)
+        ready |= CLI_WAIT_EVENT;
+    }
+  } else if (w != WAIT_TIMEOUT) {
+    rv = -EIO; /* an abandoned mutex: not a handle given here */
+  }
+out:
+  if (armed)
+    shmbus__win_conn_wait_disarm(shmbus_bus_fd(bus), &cw);
+  return rv < 0 ? rv : ready;
 }
 
-int cli_play(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return cli_not_ported("play");
+uint64_t cli_realtime_ns(void) {
+  FILETIME ft;
+  uint64_t t;
+
+  /* 100 ns units since 1601-01-01; the Unix epoch is 11644473600 s later. */
+  GetSystemTimePreciseAsFileTime(&ft);
+  t = ((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime;
+  return (t - 116444736000000000ull) * 100u;
+}
+
+int cli_thread_start(pthread_t *t, void *(*fn)(void *), void *arg) {
+  /* No signals to keep away from it: Ctrl+C comes to a handler thread. */
+  return pthread_create(t, NULL, fn, arg);
+}
+
+int cli_open_write(const char *path) {
+  wchar_t *w = win_wide(path);
+  int fd;
+
+  if (w == NULL)
+    return -1;
+  fd = _wopen(w, _O_WRONLY | _O_CREAT | _O_TRUNC | _O_BINARY | _O_NOINHERIT, _S_IREAD | _S_IWRITE);
+  free(w);
+  return fd;
+}
+
+int cli_fsync(int fd) {
+  HANDLE h = (HANDLE)_get_osfhandle(fd);
+
+  if (h == INVALID_HANDLE_VALUE) {
+    errno = EBADF;
+    return -1;
+  }
+  /* On a pipe FlushFileBuffers waits for the reader: only files. */
+  if (GetFileType(h) != FILE_TYPE_DISK) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!FlushFileBuffers(h)) {
+    errno = -shmbus__win_error(GetLastError());
+    return -1;
+  }
+  return 0;
+}
+
+int cli_map_file(const char *verb, const char *path, const void **map, size_t *len) {
+  HANDLE f = INVALID_HANDLE_VALUE, m = NULL;
+  LARGE_INTEGER size;
+  wchar_t *w;
+  void *v;
+  char why[256];
+
+  if ((w = win_wide(path)) == NULL) {
+    cli_err(verb, "cannot open %s: %s", path, strerror(errno));
+    return -1;
+  }
+  /* A recorder may still be writing it: share everything. */
+  f = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                  OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+  free(w);
+  if (f == INVALID_HANDLE_VALUE) {
+    cli_err(verb, "cannot open %s: %s", path, win_errtext(GetLastError(), why, sizeof(why)));
+    return -1;
+  }
+  if (GetFileType(f) != FILE_TYPE_DISK) {
+    cli_err(verb, "%s is not a regular file", path);
+    goto fail;
+  }
+  if (!GetFileSizeEx(f, &size)) {
+    cli_err(verb, "cannot open %s: %s", path, win_errtext(GetLastError(), why, sizeof(why)));
+    goto fail;
+  }
+  if ((uint64_t)size.QuadPart > SIZE_MAX || size.QuadPart == 0) {
+    cli_err(verb, "%s is %s", path, size.QuadPart == 0 ? "empty" : "too large to map");
+    goto fail;
+  }
+  /* The view keeps the section, and the section the file. */
+  if ((m = CreateFileMappingW(f, NULL, PAGE_READONLY, 0, 0, NULL)) == NULL ||
+      (v = MapViewOfFile(m, FILE_MAP_READ, 0, 0, (SIZE_T)size.QuadPart)) == NULL) {
+    cli_err(verb, "cannot map %s: %s", path, win_errtext(GetLastError(), why, sizeof(why)));
+    goto fail;
+  }
+  CloseHandle(m);
+  CloseHandle(f);
+  *map = v;
+  *len = (size_t)size.QuadPart;
+  return 0;
+
+fail:
+  if (m != NULL)
+    CloseHandle(m);
+  CloseHandle(f);
+  return -1;
+}
+
+void cli_unmap_file(const void *map, size_t len) {
+  (void)len;
+  if (map != NULL)
+    (void)UnmapViewOfFile(map);
+}
+
+FILE *cli_memstream(char **buf, size_t *len) {
+  wchar_t dir[MAX_PATH + 1], name[MAX_PATH + 1];
+  FILE *f;
+  DWORD n;
+
+  *buf = NULL;
+  *len = 0;
+  /* The C runtime has no open_memstream: a temporary file, deleted when
+   * it is closed (the "D" mode), which the cache mostly keeps in memory
+   * ("T"). */
+  n = GetTempPathW(MAX_PATH + 1, dir);
+  if (n == 0 || n > MAX_PATH || GetTempFileNameW(dir, L"shm", 0, name) == 0)
+    return NULL;
+  if ((f = _wfopen(name, L"w+bTD")) == NULL)
+    (void)DeleteFileW(name);
+  return f;
+}
+
+int cli_memstream_close(FILE *f, char **buf, size_t *len) {
+  __int64 n;
+  char *p = NULL;
+
+  *buf = NULL;
+  *len = 0;
+  if (fflush(f) != 0 || ferror(f) || (n = _ftelli64(f)) < 0 || (uint64_t)n >= SIZE_MAX ||
+      fseek(f, 0, SEEK_SET) != 0 || (p = malloc((size_t)n + 1)) == NULL ||
+      fread(p, 1, (size_t)n, f) != (size_t)n) {
+    free(p);
+    fclose(f);
+    return -1;
+  }
+  p[n] = '\0';
+  *buf = p;
+  *len = (size_t)n;
+  return fclose(f) == 0 ? 0 : -1;
+}
+
+bool cli_process_resources(uint32_t pid, uint64_t *rss, uint64_t *fds) {
+  PROCESS_MEMORY_COUNTERS pmc;
+  DWORD handles = 0;
+  HANDLE p;
+  bool ok;
+
+  /* Windows keeps no descriptor table: the handle count takes its place
+   * (clients' pipes, sections, events, and the rest a process holds). */
+  p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ, FALSE, pid);
+  if (p == NULL)
+    return false;
+  memset(&pmc, 0, sizeof(pmc));
+  pmc.cb = sizeof(pmc);
+  ok = K32GetProcessMemoryInfo(p, &pmc, sizeof(pmc)) && GetProcessHandleCount(p, &handles);
+  CloseHandle(p);
+  if (!ok)
+    return false;
+  *rss = (uint64_t)pmc.WorkingSetSize;
+  *fds = handles;
+  return true;
+}
+
+int cli_write_file_atomic(const char *verb, const char *path, const void *data, size_t len) {
+  static unsigned counter;
+  const char *p = data;
+  char tmp[4096], why[256];
+  wchar_t *wtmp = NULL, *wpath = NULL;
+  HANDLE h = INVALID_HANDLE_VALUE;
+  DWORD err = 0;
+  size_t off = 0;
+
+  /* A name of this process's own beside the file (the same folder: the
+   * rename stays on one volume). */
+  for (int tries = 0; tries < 100 && h == INVALID_HANDLE_VALUE; tries++) {
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%lu.%u", path, (unsigned long)GetCurrentProcessId(),
+                 counter++) >= (int)sizeof(tmp)) {
+      cli_err(verb, "%s: path too long", path);
+      return -ENAMETOOLONG;
+    }
+    free(wtmp);
+    if ((wtmp = win_wide(tmp)) == NULL) {
+      cli_err(verb, "cannot create a file beside %s: %s", path, strerror(errno));
+      return -EINVAL;
+    }
+    h = CreateFileW(wtmp, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE && (err = GetLastError()) != ERROR_FILE_EXISTS)
+      break;
+  }
+  if (h == INVALID_HANDLE_VALUE) {
+    cli_err(verb, "cannot create a file beside %s: %s", path, win_errtext(err, why, sizeof(why)));
+    free(wtmp);
+    return shmbus__win_error(err);
+  }
+  while (off < len) {
+    DWORD want = len - off > (1u << 30) ? (1u << 30) : (DWORD)(len - off), done = 0;
+    if (!WriteFile(h, p + off, want, &done, NULL) || done == 0)
+      goto fail;
+    off += done;
+  }
+  if (!FlushFileBuffers(h))
+    goto fail;
+  if (!CloseHandle(h)) {
+    h = INVALID_HANDLE_VALUE;
+    goto fail;
+  }
+  h = INVALID_HANDLE_VALUE;
+  if ((wpath = win_wide(path)) == NULL) {
+    SetLastError(ERROR_INVALID_NAME);
+    goto fail;
+  }
+  /* Replaces the old file in one step; write-through: done when the move
+   * is on the disk. */
+  if (!MoveFileExW(wtmp, wpath, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+    goto fail;
+  free(wtmp);
+  free(wpath);
+  return 0;
+
+fail:
+  err = GetLastError();
+  cli_err(verb, "cannot write %s: %s", path, win_errtext(err, why, sizeof(why)));
+  if (h != INVALID_HANDLE_VALUE)
+    CloseHandle(h);
+  (void)DeleteFileW(wtmp);
+  free(wtmp);
+  free(wpath);
+  return -EIO;
+}
+
+void cli_stdout_binary(void) {
+  (void)fflush(stdout);
+  (void)_setmode(_fileno(stdout), _O_BINARY);
 }

@@ -1,5 +1,7 @@
 /* win.h: helpers shared by the Windows backend's files (not part of the
- * platform contract; nothing outside src/platform/windows/ includes it). */
+ * platform contract; outside src/platform/windows/ only the command-line
+ * tool's Windows seam, cli/platform/windows.c, includes it, for the wait
+ * on a connection among more handles than shmbus__wait_readable takes). */
 #ifndef SHMBUS_PLATFORM_WIN_H
 #define SHMBUS_PLATFORM_WIN_H
 
