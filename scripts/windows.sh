@@ -30,7 +30,10 @@
 #
 # --test runs Wine in a private, temporary WINEPREFIX (removed at exit,
 # with the wineserver this script started for it), WINEDEBUG=-all, without
-# a display: the tests are console programs.
+# a display: the tests are console programs. The files the Windows tests
+# make for the Linux side (a recording, metrics texts) land in
+# build-windows/artifacts/ and are checked here with @mcap/core (when the
+# Linux build's tests installed it) and promtool (when installed).
 #
 # Environment: SHMBUS_JOBS build jobs (default 2); SHMBUS_CTEST_ARGS more
 # arguments for ctest (-V shows every test's lines and notes).
@@ -220,9 +223,10 @@ build_libdeflate() {
   say "cross-building $pkg $version"
   cc=$(command -v x86_64-w64-mingw32-gcc-win32 || command -v x86_64-w64-mingw32-gcc)
   ar=$(command -v x86_64-w64-mingw32-gcc-ar-win32 || command -v x86_64-w64-mingw32-ar)
-  # The static library's name for MinGW: libdeflatestatic.lib since 1.7
-  # (libdeflate.lib is then the DLL's import library), libdeflate.lib before.
-  if grep -q 'libdeflatestatic' "$dir/tree/Makefile"; then lib=libdeflatestatic.lib; else lib=libdeflate.lib; fi
+  # The static library's name for MinGW: libdeflatestatic.lib when the
+  # Makefile's static suffix there is static.lib (libdeflate.lib is then
+  # the DLL's import library), libdeflate.lib in older releases.
+  if grep -q 'static\.lib' "$dir/tree/Makefile"; then lib=libdeflatestatic.lib; else lib=libdeflate.lib; fi
   make -C "$dir/tree" -j"$jobs" CC="$cc" AR="$ar" "$lib" >"$work/build-$pkg.log" 2>&1 &&
     install -D -m 0644 "$dir/tree/$lib" "$deps/lib/libdeflate.a" &&
     install -D -m 0644 "$dir/tree/libdeflate.h" "$deps/include/libdeflate.h" || {
@@ -291,5 +295,63 @@ t0=$SECONDS
 "$wine" wineboot --init >/dev/null 2>&1
 say "Wine prefix ready in $((SECONDS - t0)) s ($("$wine" --version))"
 t0=$SECONDS
+# What the tests leave for the Linux side (tests/windows/tools_test.c),
+# through Wine's Z: drive (the host's root).
+artifacts=$out/artifacts
+rm -rf "$artifacts" && mkdir -p "$artifacts"
+export SHMBUS_WIN_ARTIFACTS="Z:${artifacts//\//\\}"
 ctest --test-dir "$out" --output-on-failure -j1 ${SHMBUS_CTEST_ARGS:-}
 say "Windows tests passed under Wine in $((SECONDS - t0)) s"
+
+# The Linux side's checks of what shmbus.exe wrote: the recording with the
+# reference MCAP reader (tests/mcap_check.js with @mcap/core, as the Linux
+# suite installs it into build*/node), the metrics with promtool.
+if [ -f "$artifacts/record.mcap" ]; then
+  modules=
+  for d in "$src"/build*/node/node_modules; do
+    [ -f "$d/@mcap/core/package.json" ] && [ -f "$d/fzstd/package.json" ] && modules=$d && break
+  done
+  if [ -n "$modules" ] && command -v node >/dev/null 2>&1; then
+    # Both reads (streamed and indexed) agree, the file is complete, its
+    # data CRC right, and it holds the test's 2000 messages of rec/t with
+    # consecutive sequence numbers.
+    if ! node "$src/tests/mcap_check.js" "$modules" "$artifacts/record.mcap" >"$artifacts/record.json" ||
+      ! node -e '
+        const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+        const t = r.stream && r.stream.topics["rec/t"], i = r.indexed && r.indexed.topics["rec/t"];
+        const ok = r.stream.done && r.data_crc_ok && t && i && t.count === 2000 && i.count === 2000 &&
+          t.seq_contiguous && i.seq_contiguous && t.fnv === i.fnv && r.stream.messages === 2000;
+        process.exit(ok ? 0 : 1);' "$artifacts/record.json"; then
+      say "@mcap/core disagrees with the recording made under Wine:"
+      cat "$artifacts/record.json" >&2
+      exit 1
+    fi
+    say "the recording made under Wine reads back with @mcap/core: 2000 messages, both reads agree"
+  else
+    say "not checked with @mcap/core: node, or @mcap/core in build*/node (the Linux suite installs it), is missing"
+  fi
+fi
+# The metrics as the Linux suite checks its own (tests/opscli_test.c): the
+# Prometheus format (the textfile) with promtool, OpenMetrics (what
+# `metrics` prints) with prometheus_client's OpenMetrics parser.
+if [ -f "$artifacts/metrics.prom" ]; then
+  if command -v promtool >/dev/null 2>&1; then
+    promtool check metrics <"$artifacts/metrics.prom" ||
+      { say "promtool refuses the textfile of shmbus.exe metrics"; exit 1; }
+    say "the textfile of shmbus.exe metrics passes promtool check metrics"
+  else
+    say "not checked with promtool: it is not installed (Debian package prometheus)"
+  fi
+fi
+if [ -f "$artifacts/metrics.om" ]; then
+  if python3 -c 'import prometheus_client' 2>/dev/null; then
+    python3 -c '
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as p
+print(len(list(p(sys.stdin.read()))))' <"$artifacts/metrics.om" >/dev/null ||
+      { say "the OpenMetrics parser refuses the output of shmbus.exe metrics"; exit 1; }
+    say "the output of shmbus.exe metrics passes prometheus_client's OpenMetrics parser"
+  else
+    say "not checked as OpenMetrics: python3-prometheus-client is not installed"
+  fi
+fi
