@@ -8,8 +8,9 @@
  *     bus to a reliable `echo`, which checks every payload again. With
  *     SHMBUS_WIN_ARTIFACTS set (scripts/windows.sh --test sets it), the
  *     recording is copied there for the Linux side's checks (@mcap/core);
- *   - killed_recorder: a recorder ended with TerminateProcess leaves a file
- *     that reads up to its last complete chunk, every message in it whole;
+ *   - killed_recorder: a recorder of a pattern (it subscribes to the topic
+ *     when the daemon announces it) ended with TerminateProcess leaves a
+ *     file that reads up to its last complete chunk, every message whole;
  *   - metrics: `metrics` prints the topic's counters as OpenMetrics;
  *     `metrics --textfile` writes them in the Prometheus format, and a
  *     second run replaces the file by a rename (a new file takes its name,
@@ -296,7 +297,10 @@ static int test_killed_recorder(void) {
   r.t_hi = r.t_lo + 3600000000000ull;
   r.topic = "rec/killed";
   r.total = KILL_N;
-  snprintf(args, sizeof(args), "record -o \"%s\" --reliable rec/killed", file);
+  /* A pattern: the recorder learns of the topic that pub creates from
+   * the daemon (its pipe among the handles it waits on), subscribes, and
+   * pub, which waits for a subscriber, starts then. */
+  snprintf(args, sizeof(args), "record -o \"%s\" --reliable \"rec/*\"", file);
   WT_CHECK(winproc_start(&rec, "shmbus.exe", args, false), "start record");
   winproc_read_line(&rec, line, sizeof(line));
   WT_CHECK(tools_autostart_pid(line) != 0, "record said: %s", line);
