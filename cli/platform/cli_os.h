@@ -1,8 +1,9 @@
 /* cli_os: what the command-line tool needs from the operating system,
  * behind one header, so that the verbs (the .c files of cli/) stay free of OS calls.
  * posix.c implements it on Linux (poll, pipes, sigaction, clock_nanosleep,
- * getline: exactly what the verbs called before), windows.c on Windows
- * (a console control handler, events and the library's own wait).
+ * getline, mmap, open_memstream, /proc, rename: exactly what the verbs
+ * called before), windows.c on Windows (a console control handler, events
+ * and the library's own wait, file mappings, MoveFileExW).
  *
  * Also in cli.h, implemented here: cli_signal_fd, cli_stopping,
  * cli_now_ns. */
