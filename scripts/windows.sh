@@ -344,8 +344,9 @@ if [ -f "$artifacts/metrics.prom" ]; then
   fi
 fi
 if [ -f "$artifacts/metrics.om" ]; then
-  if python3 -c 'import prometheus_client' 2>/dev/null; then
-    python3 -c '
+  # Debian's python3 (python3-prometheus-client), as tests/opscli_test.c runs it.
+  if /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null; then
+    /usr/bin/python3 -c '
 import sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as p
 print(len(list(p(sys.stdin.read()))))' <"$artifacts/metrics.om" >/dev/null ||
