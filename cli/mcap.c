@@ -1089,8 +1089,8 @@ struct rd {
 #endif
 
 /* Records what went wrong and where; returns -EBADMSG. */
-__attribute__((format(RD_PRINTF_FORMAT, 3, 4))) static int rd_bad(struct rd *r, uint64_t off, const char *fmt,
-                                                        ...) {
+__attribute__((format(RD_PRINTF_FORMAT, 3, 4))) static int rd_bad(struct rd *r, uint64_t off,
+                                                                  const char *fmt, ...) {
   va_list ap;
   int n;
   if (r->res->error[0] != '\0')

@@ -228,8 +228,8 @@ void cli_event_reset(shmbus_os_fd_t ev) {
 static const char *win_errtext(DWORD err, char *buf, size_t cap) {
   DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err,
                            MAKELANGID(LANG_ENGLISH, SUBLANG_DEFAULT), buf, (DWORD)cap, NULL);
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == '.' ||
-                   buf[n - 1] == ' '))
+  while (n > 0 &&
+         (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == '.' || buf[n - 1] == ' '))
     buf[--n] = '\0';
   if (n == 0)
     snprintf(buf, cap, "error %lu", (unsigned long)err);

@@ -83,8 +83,8 @@ static void *tools_read_file(const char *path, size_t *len) {
     return NULL;
   if (GetFileSizeEx(f, &size) && size.QuadPart < (1 << 30) &&
       (buf = malloc((size_t)size.QuadPart + 1)) != NULL) {
-    if (size.QuadPart == 0 || (ReadFile(f, buf, (DWORD)size.QuadPart, &got, NULL) &&
-                               got == (DWORD)size.QuadPart)) {
+    if (size.QuadPart == 0 ||
+        (ReadFile(f, buf, (DWORD)size.QuadPart, &got, NULL) && got == (DWORD)size.QuadPart)) {
       buf[size.QuadPart] = '\0';
       *len = (size_t)size.QuadPart;
     } else {
@@ -159,7 +159,8 @@ static int tools_on_channel(void *ctx, const struct mcap_channel *ch) {
   return 0;
 }
 
-static int tools_on_message(void *ctx, const struct mcap_channel *ch, const struct mcap_message *m) {
+static int tools_on_message(void *ctx, const struct mcap_channel *ch,
+                            const struct mcap_message *m) {
   struct tools_rec *r = ctx;
   struct synth_info si;
   const char *why = NULL;
@@ -468,11 +469,11 @@ static int test_metrics(void) {
   WT_CHECK(winproc_start(&srv, "shmbus.exe", "metrics --listen 127.0.0.1:0 --count 1", false),
            "start metrics --listen");
   winproc_read_line(&srv, line, sizeof(line));
-  WT_CHECK((at = strstr(line, "listening on http://127.0.0.1:")) != NULL, "metrics said: %s",
-           line);
-  WT_CHECK(tools_http_get((unsigned)strtoul(at + strlen("listening on http://127.0.0.1:"), NULL, 10),
-                          out, sizeof(out)),
-           "GET /metrics");
+  WT_CHECK((at = strstr(line, "listening on http://127.0.0.1:")) != NULL, "metrics said: %s", line);
+  WT_CHECK(
+      tools_http_get((unsigned)strtoul(at + strlen("listening on http://127.0.0.1:"), NULL, 10),
+                     out, sizeof(out)),
+      "GET /metrics");
   WT_CHECK(strncmp(out, "HTTP/1.1 200", 12) == 0 &&
                strstr(out, "application/openmetrics-text") != NULL &&
                strstr(out, "\nshmbus_topic_published_total{topic=\"met/t\"} 12\n") != NULL &&
