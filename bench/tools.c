@@ -14,6 +14,14 @@
  * (CLOCK_PROCESS_CPUTIME_ID: this process has no other thread), with the
  * eventfd writes it made (shmbus_pub_stats.wakeups_sent) per message.
  *
+ * Two controls that do not read the bus at all stand in for a reader:
+ * `busy`, a process spinning in a loop of register arithmetic, and
+ * `stream`, a process reading through 64 MiB (twice this machine's L3)
+ * over and over. Whatever they cost the publisher is the host's (a CPU
+ * whose sibling is busy, shared caches and memory bandwidth), not the
+ * bus's: a reader that costs a publisher no more than `busy` costs it
+ * nothing through shared memory.
+ *
  * Every run uses a topic of its own on the benchmark's private daemon. A
  * reader is started, attached (the publisher waits for its subscriber),
  * and stopped with SIGTERM after the last message; echo's summary line
@@ -50,11 +58,20 @@
 #define TL_MAX_RATES 8u
 #define TL_MAX_REPS 50u
 
-enum tl_reader { TL_NONE, TL_ECHO, TL_ECHO_EACH, TL_HZ, TL_BW, TL_NREADERS };
+enum tl_reader { TL_NONE, TL_ECHO, TL_ECHO_EACH, TL_HZ, TL_BW, TL_BUSY, TL_STREAM, TL_NREADERS };
 
-static const char *const tl_names[TL_NREADERS] = {"none", "echo", "echo-each", "hz", "bw"};
-static const char *const tl_shown[TL_NREADERS] = {"(publisher alone)", "`echo -q`",
-                                                  "`echo -q --latency-us 0`", "`hz`", "`bw`"};
+static const char *const tl_names[TL_NREADERS] = {"none", "echo", "echo-each", "hz",
+                                                  "bw",   "busy", "stream"};
+static const char *const tl_shown[TL_NREADERS] = {"(publisher alone)",
+                                                  "`echo -q`",
+                                                  "`echo -q --latency-us 0`",
+                                                  "`hz`",
+                                                  "`bw`",
+                                                  "control: a busy loop",
+                                                  "control: a 64 MiB read loop"};
+
+/* The controls' memory: twice a 32 MiB L3. */
+#define TL_STREAM_BYTES (64u << 20)
 
 struct tl_opts {
   uint64_t count;
@@ -96,7 +113,9 @@ void tools_usage(FILE *f) {
         "  --rate LIST        messages/s, 0 = as fast as possible (default 0,100k)\n"
         "  --size B           message bytes (default 64)\n"
         "  --reps N           repetitions, readers taking turns (default 3; --quick 1)\n"
-        "  --readers LIST     of none,echo,echo-each,hz,bw (default all)\n"
+        "  --readers LIST     of none,echo,echo-each,hz,bw,busy,stream (default all):\n"
+        "                     busy and stream are controls that do not read the bus (a\n"
+        "                     process spinning, one reading 64 MiB over and over)\n"
         "  --step-us N        at a rate, publish what is due every N us, sleeping between\n"
         "                     (default 50)\n"
         "  --cli PATH         the shmbus binary (default the one built beside this)\n",
@@ -209,6 +228,74 @@ static uint64_t tl_cpu_ns(void) {
   if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
     bp_die_errno("clock_gettime");
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static volatile sig_atomic_t tl_ctrl_stop;
+
+static void tl_ctrl_on_term(int sig) {
+  (void)sig;
+  tl_ctrl_stop = 1;
+}
+
+/* A control's life, in the child: says it runs (a byte on `ready`), then
+ * spins or streams until SIGTERM, and exits 0 as a reader does. */
+static _Noreturn void tl_ctrl_run(enum tl_reader r, int ready) {
+  struct sigaction sa;
+  volatile uint64_t sink = 0;
+  uint64_t *mem = NULL;
+  size_t words = TL_STREAM_BYTES / sizeof(uint64_t);
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = tl_ctrl_on_term;
+  if (sigaction(SIGTERM, &sa, NULL) != 0)
+    _exit(126);
+  if (r == TL_STREAM) {
+    if ((mem = malloc(TL_STREAM_BYTES)) == NULL)
+      _exit(126);
+    for (size_t i = 0; i < words; i++)
+      mem[i] = i;
+  }
+  if (write(ready, "r", 1) != 1)
+    _exit(126);
+  close(ready);
+  while (!tl_ctrl_stop) {
+    uint64_t acc = sink;
+    if (r == TL_STREAM) {
+      /* A read stream a cache line apart: the hardware prefetchers see a
+       * stride and keep the memory bus busy. */
+      for (size_t i = 0; i < words && !tl_ctrl_stop; i += 8)
+        acc += mem[i];
+    } else {
+      for (unsigned i = 0; i < 1000000u; i++)
+        acc = acc * 6364136223846793005ull + 1442695040888963407ull;
+    }
+    sink = acc;
+  }
+  free(mem);
+  _exit(0);
+}
+
+/* Starts a control and returns once it runs. */
+static pid_t tl_ctrl_start(enum tl_reader r) {
+  int p[2];
+  char c;
+  pid_t pid;
+  ssize_t n;
+
+  if (pipe(p) != 0)
+    bp_die_errno("pipe");
+  if ((pid = bp_fork()) == 0) {
+    close(p[0]);
+    tl_ctrl_run(r, p[1]);
+  }
+  close(p[1]);
+  do
+    n = read(p[0], &c, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    bp_die("start a control", -EIO);
+  close(p[0]);
+  return pid;
 }
 
 /* Starts reader `r` on `topic`; its stdout goes to /dev/null, its stderr
@@ -330,7 +417,9 @@ static void tl_one(const struct tl_opts *o, enum tl_reader r, double rate, unsig
   /* The topic exists before the reader comes: hz and bw only look. */
   if ((rv = shmbus_pub_open(bus, topic, NULL, &pub)) < 0)
     bp_die("open the publisher", rv);
-  if (r != TL_NONE) {
+  if (r == TL_BUSY || r == TL_STREAM) {
+    pid = tl_ctrl_start(r);
+  } else if (r != TL_NONE) {
     pid = tl_reader_start(o, r, topic, err_path);
     if ((rv = shmbus_pub_wait_subs(pub, 1, 30000)) < 0)
       bp_die("wait for the reader", rv);
@@ -373,7 +462,8 @@ static void tl_one(const struct tl_opts *o, enum tl_reader r, double rate, unsig
   out->cpu_ns = (double)(c1 - c0) / (double)n;
   out->wakeups = (double)(ps1.wakeups_sent - ps0.wakeups_sent) / (double)n;
   if (pid > 0) {
-    tl_until_read(pub);
+    if (r != TL_BUSY && r != TL_STREAM)
+      tl_until_read(pub);
     out->reader_ns = (double)tl_reader_stop(pid) / (double)n;
     if (r == TL_ECHO || r == TL_ECHO_EACH) {
       tl_echo_summary(err_path, out);
@@ -470,7 +560,8 @@ int tools_main(int argc, char **argv) {
                  100.0 * (double)got / (double)(got + lost + (got + lost == 0)),
                  100.0 * (double)lost / (double)(got + lost + (got + lost == 0)));
       else
-        snprintf(recv_s, sizeof(recv_s), "%s", k == TL_NONE ? "" : "(samples)");
+        snprintf(recv_s, sizeof(recv_s), "%s",
+                 k == TL_NONE || k == TL_BUSY || k == TL_STREAM ? "" : "(samples)");
       if (k != TL_NONE)
         snprintf(rd_s, sizeof(rd_s), "%.1f", md);
       printf("| %s | %s | %.0f | %.3f | %.1f | %.3f | %.4f | %s | %s |\n", rate_s, tl_shown[k], mr,
