@@ -56,7 +56,11 @@ static void echo_usage(FILE *f) {
         "                       keep up with spends a syscall per quarter ring, not\n"
         "                       per message;\n"
         "                       after a quiet period the next message wakes us at\n"
-        "                       once. 0: be woken for every message\n",
+        "                       once. Lapped twice within N us by publishers we\n"
+        "                       cannot keep up with, we read what the ring holds\n"
+        "                       every N us until we catch up (missing more, and\n"
+        "                       counting it) rather than take a CPU beside them.\n"
+        "                       0: be woken for every message, read all the time\n",
         f);
   fputs("  -t, --timeout S      stop after S seconds without a message\n"
         "      --until-last     stop once every publisher seen sent the last of its\n"
@@ -466,6 +470,12 @@ int cli_echo(int argc, char **argv) {
   if (topicset_open(&e.ts, bus, &loop, VERB, &so, &cbs) < 0)
     goto out;
   if (sample_ms > 0 && topicset_sample(e.ts, sample_ms) < 0) {
+    cli_err(VERB, "out of memory");
+    goto out;
+  }
+  /* A publisher we cannot keep up with: read a ring's worth per
+   * --latency-us rather than take a CPU beside it (topicset.h). */
+  if (sample_ms == 0 && latency_us > 0 && !so.reliable && topicset_pace(e.ts, latency_us) < 0) {
     cli_err(VERB, "out of memory");
     goto out;
   }

@@ -17,13 +17,20 @@ struct topicset_watch {
   shmbus_watch *w;
 };
 
-/* Sampling mode: a topic's reader between two periods. */
+/* Sampling mode: a topic's reader between two periods. In pacing mode
+ * the same record paces a topic that libuv delivers (`pacing`). */
 struct topicset_sampler {
   struct topicset_topic *t;
   uv_poll_t *wake; /* on the subscriber's eventfd while it sleeps, else NULL */
   unsigned char *buf;
   size_t cap;
   uint32_t batch; /* messages read per period at most: the ring's slots */
+  bool pacing;    /* pacing mode: delivered by libuv while it keeps up */
+  bool behind;    /* pacing: lapped while reading; read by the timer, not libuv */
+  bool have_seq;  /* pacing: next_seq holds the seq after the last message */
+  uint64_t next_seq;
+  uint64_t lap_ns;     /* pacing: when libuv's delivery last skipped seqs, 0 never */
+  uint64_t period_seq; /* pacing, behind: next_seq when the last period's reading ended */
 };
 
 struct topicset {
@@ -39,7 +46,9 @@ struct topicset {
   size_t nwatches;
   bool stopped;
   unsigned sample_ms; /* 0: woken per message */
-  uv_timer_t *tick;   /* sampling: reads the busy topics every sample_ms */
+  unsigned pace_us;   /* pacing mode's period, 0: no pacing */
+  uv_timer_t *tick;   /* sampling: reads the busy topics every sample_ms;
+                       * pacing: the topics that fell behind every pace_us */
 };
 
 bool topicset_is_pattern(const char *s) {
@@ -105,14 +114,37 @@ static struct topicset_topic *topicset_new_topic(struct topicset *ts, const char
   return t;
 }
 
+static void topicset_fall_behind(struct topicset_sampler *sm);
+
+/* Pacing: whether seqs were skipped before `seq` (the publishers lapped
+ * the reader, or a dead publisher's seq was abandoned). */
+static bool topicset_gap(struct topicset_sampler *sm, uint64_t seq) {
+  bool gap = sm->have_seq && seq != sm->next_seq;
+
+  sm->have_seq = true;
+  sm->next_seq = seq + 1;
+  return gap;
+}
+
 static void topicset_on_msg(shmbus_sub *sub, const void *data, size_t len,
                             const struct shmbus_msg_info *info, void *arg) {
   struct topicset_topic *t = arg;
+  struct topicset_sampler *sm = t->sampler;
 
   (void)sub;
   if (t->set->stopped)
     return;
   t->set->cbs.on_msg(t, data, len, info, t->set->cbs.arg);
+  /* Pacing: a second lap within a period means the publishers outrun
+   * this reader while it reads. Reading on would take a CPU for ever and
+   * still lose most messages; read a ring's worth per period instead. */
+  if (sm != NULL && sm->pacing && topicset_gap(sm, info->seq) && !t->set->stopped) {
+    uint64_t now = cli_now_ns();
+    if (sm->lap_ns != 0 && now - sm->lap_ns < (uint64_t)t->set->pace_us * 1000u)
+      topicset_fall_behind(sm);
+    else
+      sm->lap_ns = now;
+  }
 }
 
 static void topicset_on_error(shmbus_sub *sub, int code, void *arg) {
@@ -241,6 +273,121 @@ int topicset_sample(struct topicset *ts, unsigned ms) {
   return 0;
 }
 
+/* ---- pacing mode ------------------------------------------------------- */
+
+/* Reads a topic that fell behind: what the ring holds, until the
+ * publishers lap the reader again (a seq gap after the first message of
+ * the period: the first one's gap is the period's own loss). Returns 1
+ * when the reader can keep up again, 0 when it is still behind, or a
+ * negative code (delivery stops for this topic).
+ *
+ * Keeping up: the period's reading found nothing more (the publishers
+ * paused, or they are slow), and reading everything they published since
+ * the last period would have taken this reader less than a tenth of the
+ * period at the speed it just read. A reader that needs more than that
+ * follows them closely while it can, its loads on the very slot lines
+ * they write next; and a publisher that was only descheduled for a
+ * moment would otherwise hand the reader back to libuv, to be chased
+ * and lapped again. */
+static int topicset_read_paced(struct topicset_sampler *sm) {
+  struct topicset_topic *t = sm->t;
+  struct topicset *ts = t->set;
+  uint64_t t0 = cli_now_ns();
+  uint64_t since = sm->period_seq;
+  uint32_t n;
+
+  for (n = 0; n < sm->batch; n++) {
+    struct shmbus_msg_info info;
+    bool gap;
+    int rv;
+    if (ts->stopped || t->sub == NULL)
+      return 0;
+    if ((rv = shmbus_sub_try_recv(t->sub, sm->buf, sm->cap, &info)) == -EAGAIN) {
+      uint64_t took = cli_now_ns() - t0;
+      uint64_t published = sm->next_seq - since;
+      sm->period_seq = sm->next_seq;
+      /* published * (took / n) < period / 10, without a division. */
+      return n == 0 || published * took < (uint64_t)n * ts->pace_us * 100u ? 1 : 0;
+    }
+    if (rv < 0) {
+      cli_err(ts->verb, "\"%s\": delivery stopped: %s", t->name, shmbus_strerror(rv));
+      return rv;
+    }
+    gap = topicset_gap(sm, info.seq);
+    ts->cbs.on_msg(t, sm->buf, (size_t)rv, &info, ts->cbs.arg);
+    if (gap && n > 0)
+      break;
+  }
+  sm->period_seq = sm->next_seq;
+  return 0;
+}
+
+/* Hands a topic that caught up back to libuv's delivery. */
+static int topicset_deliver(struct topicset_topic *t) {
+  struct topicset *ts = t->set;
+  int rv;
+
+  if ((rv = shmbus_uv_sub_start(t->sub, ts->loop, topicset_on_msg, t)) < 0 ||
+      (rv = shmbus_uv_sub_on_error(t->sub, topicset_on_error)) < 0) {
+    cli_err(ts->verb, "cannot deliver \"%s\" from the loop: %s", t->name, shmbus_strerror(rv));
+    return rv;
+  }
+  return 0;
+}
+
+static void topicset_on_pace(uv_timer_t *h) {
+  struct topicset *ts = h->data;
+  bool behind = false;
+  size_t i;
+
+  for (i = 0; i < ts->ntopics && !ts->stopped; i++) {
+    struct topicset_sampler *sm = ts->topics[i]->sampler;
+    int rv;
+    if (sm == NULL || !sm->behind || ts->topics[i]->sub == NULL)
+      continue;
+    if ((rv = topicset_read_paced(sm)) == 0) {
+      behind = true;
+      continue;
+    }
+    /* Caught up (or failed: then delivery stops for this topic, as
+     * libuv's does on an error). */
+    sm->behind = false;
+    sm->lap_ns = 0;
+    if (rv == 1 && !ts->stopped)
+      (void)topicset_deliver(ts->topics[i]);
+  }
+  if (!behind || ts->stopped)
+    (void)uv_timer_stop(h);
+}
+
+/* From libuv's delivery callback: stop it (once the callback returned)
+ * and read the topic from the timer. */
+static void topicset_fall_behind(struct topicset_sampler *sm) {
+  struct topicset *ts = sm->t->set;
+  uint64_t ms = (ts->pace_us + 999u) / 1000u;
+
+  (void)shmbus_uv_sub_stop(sm->t->sub);
+  sm->behind = true;
+  sm->period_seq = sm->next_seq;
+  if (!uv_is_active((uv_handle_t *)ts->tick))
+    (void)uv_timer_start(ts->tick, topicset_on_pace, ms, ms);
+}
+
+int topicset_pace(struct topicset *ts, unsigned us) {
+  if (us == 0 || us > 60000000u || ts->tick != NULL)
+    return -EINVAL;
+  if ((ts->tick = malloc(sizeof(*ts->tick))) == NULL)
+    return -ENOMEM;
+  if (uv_timer_init(ts->loop, ts->tick) < 0) {
+    free(ts->tick);
+    ts->tick = NULL;
+    return -ENOMEM;
+  }
+  ts->tick->data = ts;
+  ts->pace_us = us;
+  return 0;
+}
+
 /* Starts reading a new subscriber in sampling mode. */
 static int topicset_sampler_start(struct topicset *ts, struct topicset_topic *t) {
   struct topicset_sampler *sm = calloc(1, sizeof(*sm));
@@ -255,7 +402,10 @@ static int topicset_sampler_start(struct topicset *ts, struct topicset_topic *t)
   }
   sm->batch = 1u << 16; /* a period's reading is bounded, a ring's slots or this */
   t->sampler = sm;
-  topicset_busy(ts);
+  if (ts->pace_us > 0)
+    sm->pacing = true; /* libuv delivers; the timer reads only once it fell behind */
+  else
+    topicset_busy(ts);
   return 0;
 }
 
@@ -287,12 +437,22 @@ static int topicset_subscribe(struct topicset *ts, const char *name, bool litera
       t->sub = NULL;
       return rv;
     }
-  } else if ((rv = shmbus_uv_sub_start(t->sub, ts->loop, topicset_on_msg, t)) < 0 ||
-             (rv = shmbus_uv_sub_on_error(t->sub, topicset_on_error)) < 0) {
-    cli_err(ts->verb, "cannot deliver \"%s\" from the loop: %s", name, shmbus_strerror(rv));
-    shmbus_sub_close(t->sub);
-    t->sub = NULL;
-    return rv;
+  } else {
+    /* Pacing: the pacer first, so that it is there for the first
+     * message libuv delivers. */
+    if (ts->pace_us > 0 && !so.reliable && (rv = topicset_sampler_start(ts, t)) < 0) {
+      cli_err(ts->verb, "out of memory for \"%s\"", name);
+      shmbus_sub_close(t->sub);
+      t->sub = NULL;
+      return rv;
+    }
+    if ((rv = topicset_deliver(t)) < 0) {
+      topicset_sampler_free(t->sampler);
+      t->sampler = NULL;
+      shmbus_sub_close(t->sub);
+      t->sub = NULL;
+      return rv;
+    }
   }
   if (ts->cbs.on_topic != NULL)
     ts->cbs.on_topic(t, true, ts->cbs.arg);
@@ -416,7 +576,8 @@ void topicset_stop(struct topicset *ts) {
   for (i = 0; i < ts->ntopics; i++) {
     if (ts->topics[i]->sampler != NULL)
       topicset_unwake(ts->topics[i]->sampler);
-    else if (ts->topics[i]->sub != NULL)
+    /* Sampled topics were never started: a no-op for them. */
+    if (ts->topics[i]->sub != NULL)
       (void)shmbus_uv_sub_stop(ts->topics[i]->sub);
   }
 }

@@ -42,7 +42,7 @@ struct topicset_topic {
   void *user;        /* the verb's own data; the set never touches it */
   uint64_t received; /* of earlier subscribers of this name (before a removal) */
   uint64_t lost;
-  struct topicset_sampler *sampler; /* the set's, in sampling mode */
+  struct topicset_sampler *sampler; /* the set's, in sampling and pacing mode */
 };
 
 struct topicset_cbs {
@@ -71,8 +71,26 @@ int topicset_open(struct topicset **out, shmbus_bus *bus, uv_loop_t *loop, const
  * then never makes a syscall to wake this reader, and the reader costs a
  * few wake-ups a second however fast the topic is. Without it (the
  * default) each subscriber is woken as messages arrive (echo, record).
- * Call before topicset_add. Returns 0 or -EINVAL (ms 0 or above 1000). */
+ * Call before topicset_add. Returns 0, -EINVAL (ms 0 or above 1000, or
+ * a mode chosen already) or -ENOMEM. */
 int topicset_sample(struct topicset *ts, unsigned ms);
+
+/* Pacing mode, for a reader that shows what it can of a topic (echo):
+ * lossy subscribers are delivered by libuv as messages come (as without
+ * it) while the reader keeps up. One that the publishers lap twice within
+ * `us` microseconds (it skipped seqs twice while reading) gains nothing
+ * by reading on: its delivery stops, and a timer reads it every `us` (a
+ * millisecond at least): what its ring holds, until the publishers lap
+ * it again. Once a period finds nothing more to read, and reading all
+ * that was published in it took the reader under a tenth of the period,
+ * libuv delivers it again. A publisher the reader cannot keep up with
+ * then pays for a ring's worth of reads per period, not for a reader
+ * loading each slot line right after it wrote it (bench/README.md, "What
+ * echo costs a flat-out publisher"); the reader loses more, and counts
+ * it. Reliable subscribers are never paced. Call before topicset_add; not
+ * with topicset_sample. Returns 0, -EINVAL (us 0 or above 60 s, or a
+ * mode chosen already) or -ENOMEM. */
+int topicset_pace(struct topicset *ts, unsigned us);
 
 /* Adds a topic name or a pattern. Returns 0, or a negative code after
  * printing why (a bad pattern, a denied or failed subscription of a

@@ -516,6 +516,38 @@ Test(opscli, metrics_over_http) {
   shmbus_bus_close(bus);
 }
 
+/* Pacing (echo's default): a flood that echo cannot keep up with while it
+ * prints (a 16-slot ring, a publisher flat out) laps it, so it reads by
+ * periods; what comes slowly afterwards is printed, every message, once
+ * the reader caught up and libuv delivers again. Whatever it missed it
+ * counts: received + lost == published, intact. */
+Test(opscli, echo_after_a_flood_prints_each_later_message) {
+  struct cu_run echo, flood, slow;
+  unsigned long long r = 0, l = 0, e = 0;
+  const char *p;
+  size_t n;
+
+  cu_start(&echo, (const char *const[]){"echo", "pace/t", "--timeout", "2", "--slots", "16", NULL});
+  cr_assert_eq(CU_RUN(&flood, "pub", "pace/t", "--wait-subs", "1", "--count", "100000", "--size",
+                      "64", "--slots", "16"),
+               0, "pub: %s", flood.err);
+  cr_assert_eq(
+      CU_RUN(&slow, "pub", "pace/t", "--count", "3", "--rate", "50", "--slots", "16", "tick"), 0,
+      "pub: %s", slow.err);
+  cr_assert_eq(cu_wait(&echo), 0, "echo: %s", echo.err);
+  n = strlen(echo.out);
+  cr_assert(n >= 15 && strcmp(echo.out + n - 15, "tick\ntick\ntick\n") == 0, "ends with: %s",
+            echo.out + (n > 200 ? n - 200 : 0));
+  p = strstr(echo.err, "received ");
+  cr_assert_not_null(p, "%s", echo.err);
+  cr_assert_eq(sscanf(p, "received %llu lost %llu checksum errors %llu", &r, &l, &e), 3);
+  cr_assert_eq(r + l, 100003, "received %llu + lost %llu", r, l);
+  cr_assert_eq(e, 0);
+  cu_free(&echo);
+  cu_free(&flood);
+  cu_free(&slow);
+}
+
 /* Sampling mode: read every few ms while busy, woken only when idle. A
  * slow publisher's messages all arrive (the reader sleeps between them);
  * a fast one's are counted, received + lost == published. */
