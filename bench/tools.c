@@ -4,9 +4,10 @@
  *
  * One publisher in this process (the public API) publishes a fixed number
  * of messages flat out or at a fixed rate, alone and with one of the real
- * CLI binaries attached as a lossy reader: `shmbus echo -q` (its default
- * wake threshold), `shmbus echo -q --latency-us 0` (woken for every
- * message: what echo did before), `shmbus hz`, `shmbus bw` (their output
+ * CLI binaries attached as a lossy reader: `shmbus echo -q` (its defaults:
+ * a wake threshold, and reading by periods a publisher it cannot keep up
+ * with), `shmbus echo -q --latency-us 0` (woken for every message, reading
+ * all the time: what echo did before), `shmbus hz`, `shmbus bw` (their output
  * to /dev/null). Readers take turns within each repetition, one further
  * each time, so drift hits all alike; the report gives medians and, per
  * rate, each reader's ratio to the publisher alone, measured in the same
@@ -105,8 +106,9 @@ static _Noreturn void tl_usage_error(const char *fmt, const char *arg) {
 void tools_usage(FILE *f) {
   fputs("tools: what the CLI's watchers cost a publisher. It publishes --count messages\n"
         "flat out and at each --rate, alone and with each reader attached (the real\n"
-        "binaries, lossy): echo -q (its default wake threshold), echo -q --latency-us 0\n"
-        "(woken per message), hz, bw. Reports the publisher's rate and CPU ns per message\n"
+        "binaries, lossy): echo -q (its defaults), echo -q --latency-us 0 (woken per\n"
+        "message, reading all the time), hz, bw; and two controls that do not read the\n"
+        "bus. Reports the publisher's rate and CPU ns per message\n"
         "side by side with their ratio to the publisher alone, and its eventfd writes per\n"
         "message.\n"
         "  --count N          messages per run (default 2000000; --quick 200000)\n"
