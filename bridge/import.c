@@ -1,9 +1,20 @@
 /* import: NATS subjects of the --import patterns, published on the local
- * bus. libnats calls the message handler from a thread of its own: the
- * handler only queues the message (a bounded ring under a mutex) and wakes
- * the loop (uv_async_send); the loop checks each message and publishes it
- * with one local publisher per topic (opened on first use, which creates
- * the topic with the daemon's default parameters if it is new). */
+ * bus with one local publisher per topic (opened on first use, which
+ * creates the topic with the daemon's default parameters if it is new).
+ *
+ * Lossy: the connection runs on the loop, so libnats reads the socket and
+ * queues each message on its (synchronous) subscription from the loop's
+ * I/O phase. A check handle, which libuv runs right after that phase,
+ * takes what the subscriptions hold and publishes each run of messages of
+ * one topic with one shmbus_pub_publish_batch (a sleeping local subscriber
+ * is woken once per run, not per message). No thread is involved; a
+ * subscription bounds what waits (IMPORT_QUEUE_CAP) and counts what it
+ * drops.
+ *
+ * --reliable: the connection runs on libnats's threads, which call the
+ * message handler: the handler only queues the message (a bounded ring
+ * under a mutex) and wakes the loop (uv_async_send); the loop publishes in
+ * order and acknowledges. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +23,11 @@
 #include "bridge.h"
 #include "shmbus/discover.h"
 
-/* Messages the hand-over queue holds at most (lossy: more are dropped and
- * counted). */
+/* Messages the hand-over queue (--reliable) or a subscription (lossy)
+ * holds at most (lossy: more are dropped and counted). */
 #define IMPORT_QUEUE_CAP 65536u
-/* Messages handled per loop wake-up before yielding to the loop. */
+/* Messages handled per loop wake-up (per subscription, lossy) before
+ * yielding to the loop. */
 #define IMPORT_BATCH 256u
 
 struct bridge_import {
@@ -30,6 +42,14 @@ struct bridge_import {
   bool closed;    /* stopping: the handler drops what it gets */
   bool held;      /* --reliable: the head message waits for room on its topic */
   uint64_t pokes; /* --reliable: retries of a held message by the timer */
+  uv_check_t *drain;    /* lossy: reads the subscriptions after each I/O phase */
+  uv_idle_t *busy;      /* lossy: started while a subscription holds more than a batch */
+  uint64_t sub_dropped; /* lossy: what the subscriptions dropped (their last count) */
+  size_t sub_pending;   /* lossy: what they held (their last count) */
+  /* The subject of the last message accepted and its topic: the next
+   * message on it skips decoding it and matching the patterns. */
+  char last_subject[BRIDGE_SUBJECT_MAX];
+  struct bridge_topic *last_topic;
 };
 
 /* --reliable: what an origin's topic had published here, as a window of
@@ -141,12 +161,31 @@ void bridge_import_queue_stats(struct bridge *b, size_t *queued, uint64_t *dropp
   if (imp == NULL)
     return;
   uv_mutex_lock(&imp->lock);
-  *queued = imp->count;
-  *dropped = imp->dropped;
+  if (!b->o.reliable && !imp->closed) {
+    /* The subscriptions' counts (their own locks); a closed one keeps the
+     * last ones read. */
+    uint64_t d = 0;
+    size_t q = 0, i;
+    bool ok = true;
+    for (i = 0; i < imp->nsubs && ok; i++) {
+      int64_t sd = 0;
+      int sq = 0;
+      ok = natsSubscription_GetPending(imp->subs[i], &sq, NULL) == NATS_OK &&
+           natsSubscription_GetDropped(imp->subs[i], &sd) == NATS_OK;
+      q += sq > 0 ? (size_t)sq : 0;
+      d += sd > 0 ? (uint64_t)sd : 0;
+    }
+    if (ok) {
+      imp->sub_pending = q;
+      imp->sub_dropped = d;
+    }
+  }
+  *queued = imp->count + imp->sub_pending;
+  *dropped = imp->dropped + imp->sub_dropped;
   uv_mutex_unlock(&imp->lock);
 }
 
-/* libnats's thread: queue, wake the loop. */
+/* --reliable, libnats's thread: queue, wake the loop. */
 static void import_on_nats(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg) {
   struct bridge_import *imp = arg;
   bool wake = false;
@@ -179,33 +218,41 @@ static bool import_matches(const struct bridge *b, const char *topic) {
   return false;
 }
 
-/* Checks one message and publishes it on the local bus. Returns 1 when
- * --reliable must hold it (the topic is full: try again when writable),
- * else 0 (published, or refused and counted). */
-static int import_one(struct bridge *b, natsMsg *msg) {
+/* Checks one message: the topic it is published on (its publisher open),
+ * its headers in *h; or NULL when it is refused (counted). */
+static struct bridge_topic *import_check(struct bridge *b, natsMsg *msg, struct bridge_hdr *h) {
+  struct bridge_import *imp = b->imp;
+  const char *subject = natsMsg_GetSubject(msg);
   char topic[256];
-  struct bridge_hdr h;
-  struct bridge_topic *t;
-  const char *data = natsMsg_GetData(msg);
+  struct bridge_topic *t = NULL;
   int len = natsMsg_GetDataLength(msg);
   int rv;
 
-  if (bridge_topic_from_subject(b->o.prefix, natsMsg_GetSubject(msg), topic, sizeof(topic)) < 0 ||
-      !import_matches(b, topic)) {
+  if (imp->last_topic != NULL && strcmp(subject, imp->last_subject) == 0) {
+    t = imp->last_topic;
+    strcpy(topic, t->name);
+  } else if (bridge_topic_from_subject(b->o.prefix, subject, topic, sizeof(topic)) < 0 ||
+             !import_matches(b, topic)) {
     b->refused.subject++;
-    return 0;
+    return NULL;
   }
-  if (bridge_hdr_get(msg, &h) < 0 || strcmp(h.topic, topic) != 0 || len < 0) {
+  if (bridge_hdr_get(msg, h) < 0 || strcmp(h->topic, topic) != 0 || len < 0) {
     b->refused.headers++;
-    return 0;
+    return NULL;
   }
-  if (strcmp(h.origin, b->o.name) == 0) {
+  if (strcmp(h->origin, b->o.name) == 0) {
     b->refused.own++; /* what we exported, coming back */
-    return 0;
+    return NULL;
   }
-  if ((t = bridge_topic_get(b, topic)) == NULL) {
-    b->refused.subject++;
-    return 0;
+  if (t == NULL) {
+    if ((t = bridge_topic_get(b, topic)) == NULL) {
+      b->refused.subject++;
+      return NULL;
+    }
+    if (strlen(subject) < sizeof(imp->last_subject)) {
+      strcpy(imp->last_subject, subject);
+      imp->last_topic = t;
+    }
   }
   if (t->pub == NULL) {
     if ((rv = shmbus_pub_open(b->bus, topic, NULL, &t->pub)) < 0) {
@@ -213,7 +260,7 @@ static int import_one(struct bridge *b, natsMsg *msg) {
       if (t->import_dropped++ == 0)
         bridge_log("cannot publish on \"%s\": %s (its messages are dropped)", topic,
                    shmbus_strerror(rv));
-      return 0;
+      return NULL;
     }
     bridge_log("importing %s to \"%s\"", natsMsg_GetSubject(msg), topic);
   }
@@ -222,9 +269,24 @@ static int import_one(struct bridge *b, natsMsg *msg) {
       bridge_log("\"%s\": a message of %d bytes exceeds the topic's slot size %zu: dropped "
                  "(counted as too_big)",
                  topic, len, shmbus_pub_max_size(t->pub));
-    return 0;
+    return NULL;
   }
-  if (b->o.reliable) {
+  return t;
+}
+
+/* --reliable: checks one message and publishes it on the local bus.
+ * Returns 1 when it must be held (the topic is full: try again when
+ * writable), else 0 (published, or refused and counted). */
+static int import_one(struct bridge *b, natsMsg *msg) {
+  struct bridge_hdr h;
+  struct bridge_topic *t;
+  const char *data = natsMsg_GetData(msg);
+  int len = natsMsg_GetDataLength(msg);
+  int rv;
+
+  if ((t = import_check(b, msg, &h)) == NULL)
+    return 0;
+  {
     struct bridge_seen *o = seen_get(t, h.origin, h.seq);
     if (o == NULL)
       return 1; /* out of memory: later */
@@ -243,12 +305,96 @@ static int import_one(struct bridge *b, natsMsg *msg) {
     t->imported++;
     return 0;
   }
-  rv = shmbus_pub_publish(t->pub, data != NULL ? data : "", (size_t)len);
-  if (rv < 0)
-    t->import_dropped++; /* SHMBUS_EFULL: a reliable local subscriber holds the topic back */
+}
+
+/* Lossy: publishes msgs[0..n-1] of topic t. A message that cannot be
+ * published is dropped and counted (SHMBUS_EFULL: a reliable local
+ * subscriber holds the topic back); the rest go on. */
+static void import_publish_run(struct bridge_topic *t, const struct shmbus_pub_msg *msgs,
+                               size_t n) {
+  size_t i = 0;
+
+  while (i < n) {
+    int rv = shmbus_pub_publish_batch(t->pub, msgs + i, n - i);
+    if (rv > 0) {
+      t->imported += (uint64_t)rv;
+      i += (size_t)rv;
+    } else {
+      t->import_dropped++; /* msgs[i] could not be published */
+      i++;
+    }
+  }
+}
+
+/* Lossy: checks msgs[0..n-1] and publishes them in order, each run of
+ * messages of one topic together; then gives them to the spent list. */
+static void import_publish_lossy(struct bridge *b, natsMsg **msgs, size_t n) {
+  struct shmbus_pub_msg run[IMPORT_BATCH];
+  struct bridge_topic *cur = NULL;
+  size_t i, nrun = 0;
+
+  for (i = 0; i < n; i++) {
+    struct bridge_hdr h;
+    struct bridge_topic *t = import_check(b, msgs[i], &h);
+    const char *data;
+    if (t == NULL)
+      continue; /* refused, counted: the run goes on */
+    if (t != cur && nrun > 0) {
+      import_publish_run(cur, run, nrun);
+      nrun = 0;
+    }
+    cur = t;
+    data = natsMsg_GetData(msgs[i]);
+    run[nrun].data = data != NULL ? data : "";
+    run[nrun].len = (size_t)natsMsg_GetDataLength(msgs[i]);
+    nrun++;
+  }
+  if (nrun > 0)
+    import_publish_run(cur, run, nrun);
+  for (i = 0; i < n; i++)
+    bridge_spent_add(b, msgs[i], (size_t)natsMsg_GetDataLength(msgs[i]));
+}
+
+/* Lossy: takes up to a batch from one subscription and publishes it.
+ * Returns whether it holds more. */
+static bool import_drain_sub(struct bridge *b, natsSubscription *sub) {
+  natsMsg *msgs[IMPORT_BATCH];
+  size_t n = 0;
+  int pending = 0, tries = 0;
+
+  if (natsSubscription_GetPending(sub, &pending, NULL) != NATS_OK || pending <= 0)
+    return false;
+  while (n < IMPORT_BATCH && n < (size_t)pending && tries++ < 2 * (int)IMPORT_BATCH) {
+    natsStatus s = natsSubscription_NextMsg(&msgs[n], sub, 0);
+    if (s == NATS_OK)
+      n++;
+    else if (s != NATS_SLOW_CONSUMER) /* said once after a drop: the next call goes on */
+      break;
+  }
+  import_publish_lossy(b, msgs, n);
+  return (size_t)pending > n;
+}
+
+static void import_on_idle(uv_idle_t *h) {
+  (void)h; /* the loop does not sleep: the check handle goes on reading */
+}
+
+/* Lossy: after each I/O phase (where libnats read the socket), what the
+ * subscriptions hold. */
+static void import_on_check(uv_check_t *c) {
+  struct bridge_import *imp = c->data;
+  bool more = false;
+  size_t i;
+
+  if (imp->b->stopping)
+    return;
+  for (i = 0; i < imp->nsubs; i++)
+    if (import_drain_sub(imp->b, imp->subs[i]))
+      more = true;
+  if (more)
+    (void)uv_idle_start(imp->busy, import_on_idle);
   else
-    t->imported++;
-  return 0;
+    (void)uv_idle_stop(imp->busy);
 }
 
 static void import_on_writable(shmbus_pub *pub, void *arg) {
@@ -301,34 +447,9 @@ static void import_on_wake_reliable(struct bridge_import *imp) {
     (void)uv_async_send(imp->wake); /* the rest on the next iteration */
 }
 
+/* --reliable: the handler queued messages, or a held one may go on. */
 static void import_on_wake(uv_async_t *a) {
-  struct bridge_import *imp = a->data;
-  natsMsg *batch[IMPORT_BATCH];
-  size_t n = 0, i;
-  bool more;
-
-  if (imp->b->o.reliable) {
-    import_on_wake_reliable(imp);
-    return;
-  }
-  uv_mutex_lock(&imp->lock);
-  while (n < IMPORT_BATCH && imp->count > 0) {
-    batch[n++] = imp->ring[imp->head];
-    imp->head = (imp->head + 1) % IMPORT_QUEUE_CAP;
-    imp->count--;
-  }
-  more = imp->count > 0;
-  uv_mutex_unlock(&imp->lock);
-  for (i = 0; i < n; i++) {
-    if (imp->b->stopping) {
-      natsMsg_Destroy(batch[i]);
-      continue;
-    }
-    import_one(imp->b, batch[i]);
-    bridge_spent_add(imp->b, batch[i], (size_t)natsMsg_GetDataLength(batch[i]));
-  }
-  if (more)
-    (void)uv_async_send(imp->wake); /* the rest on the next iteration */
+  import_on_wake_reliable(a->data);
 }
 
 static void import_free_handle(uv_handle_t *h) {
@@ -371,6 +492,29 @@ int bridge_import_start(struct bridge *b) {
   /* A wake-up only: it does not keep the loop running by itself. */
   uv_unref((uv_handle_t *)imp->wake);
   b->imp = imp;
+  if (!b->o.reliable) {
+    /* Lossy: the subscriptions are read from the loop (see the top). Like
+     * the wake-up, neither handle keeps the loop running by itself. */
+    uv_check_t *c = malloc(sizeof(*c));
+    uv_idle_t *d = malloc(sizeof(*d));
+    if (c == NULL || d == NULL || uv_check_init(b->loop, c) != 0) {
+      free(c);
+      free(d);
+      return -ENOMEM;
+    }
+    c->data = imp;
+    imp->drain = c;
+    uv_unref((uv_handle_t *)c);
+    if (uv_idle_init(b->loop, d) != 0) {
+      free(d);
+      return -ENOMEM;
+    }
+    d->data = imp;
+    imp->busy = d;
+    uv_unref((uv_handle_t *)d);
+    if (uv_check_start(c, import_on_check) != 0)
+      return -EIO;
+  }
   for (i = 0; i < b->o.nimports; i++) {
     char subj[2][BRIDGE_SUBJECT_MAX];
     int n = bridge_subject_filters(b->o.prefix, b->o.imports[i], subj, sizeof(subj[0])), k;
@@ -390,13 +534,13 @@ int bridge_import_start(struct bridge *b) {
         bridge_log("subscribed to %s for \"%s\" (reliable)", subj[k], b->o.imports[i]);
         continue;
       }
-      st = natsConnection_Subscribe(&s, b->nc, subj[k], import_on_nats, imp);
+      st = natsConnection_SubscribeSync(&s, b->nc, subj[k]);
       if (st != NATS_OK) {
         bridge_log("cannot subscribe to %s: %s", subj[k], natsStatus_GetText(st));
         return -EIO;
       }
-      /* Our queue bounds what waits; libnats's own bound goes unused. */
-      (void)natsSubscription_SetPendingLimits(s, -1, -1);
+      /* What waits for the loop: more is dropped and counted (queue_dropped). */
+      (void)natsSubscription_SetPendingLimits(s, (int)IMPORT_QUEUE_CAP, -1);
       imp->subs[imp->nsubs++] = s;
       bridge_log("subscribed to %s for \"%s\"", subj[k], b->o.imports[i]);
     }
@@ -419,6 +563,10 @@ void bridge_import_stop(struct bridge *b) {
    * 5 of the importer-restart test, and a leak of the message). */
   for (i = 0; i < imp->nsubs; i++)
     (void)natsSubscription_Unsubscribe(imp->subs[i]);
+  if (imp->drain != NULL)
+    (void)uv_check_stop(imp->drain);
+  if (imp->busy != NULL)
+    (void)uv_idle_stop(imp->busy);
   /* A handler still running drops what it gets from now on. */
   uv_mutex_lock(&imp->lock);
   imp->closed = true;
@@ -445,6 +593,10 @@ void bridge_import_free(struct bridge *b) {
     natsSubscription_Destroy(imp->subs[i]);
   free(imp->subs);
   uv_close((uv_handle_t *)imp->wake, import_free_handle);
+  if (imp->drain != NULL)
+    uv_close((uv_handle_t *)imp->drain, import_free_handle);
+  if (imp->busy != NULL)
+    uv_close((uv_handle_t *)imp->busy, import_free_handle);
   uv_mutex_destroy(&imp->lock);
   free(imp->ring);
   free(imp);
