@@ -74,17 +74,11 @@ static void export_on_msg(shmbus_sub *sub, const void *data, size_t len,
       t->exported++;
     return;
   }
-  if (natsMsg_Create(&m, t->subject, NULL, data, (int)len) != NATS_OK) {
-    t->export_failed++;
-    return;
-  }
-  memset(&h, 0, sizeof(h));
   strcpy(h.origin, b->o.name);
   strcpy(h.topic, t->name);
   h.seq = info->seq;
   h.ts_ns = info->ts_ns;
-  if (bridge_hdr_set(m, &h, NULL) < 0) {
-    natsMsg_Destroy(m);
+  if (bridge_hdr_msg(&m, t->subject, &h, NULL, data, len, &b->hbuf) < 0) {
     t->export_failed++;
     return;
   }
@@ -290,6 +284,7 @@ void bridge_export_stop(struct bridge *b) {
   b->watches = NULL;
   b->nwatches = 0;
   bridge_spent_free(b);
+  bridge_hdr_buf_free(&b->hbuf);
   for (i = 0; i < b->ntopics; i++) {
     struct bridge_topic *t = b->topics[i];
     if (t->sub != NULL) {

@@ -3,9 +3,15 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
+
+#ifndef _WIN32
+#include <dlfcn.h>
+#endif
 
 int bridge_name_check(const char *name) {
   size_t n = strlen(name), i;
@@ -32,6 +38,176 @@ int bridge_hdr_set(natsMsg *msg, const struct bridge_hdr *h, const char *msg_id)
       natsMsgHeader_Set(msg, "Shmbus-Time", ts) != NATS_OK ||
       (msg_id != NULL && natsMsgHeader_Set(msg, "Nats-Msg-Id", msg_id) != NATS_OK))
     return -ENOMEM;
+  return 0;
+}
+
+/* ---- the header block written directly ------------------------------------
+ *
+ * libnats 3.x keeps the headers of a message it is given in a map
+ * (natsMsgHeader_Set: a hash table, and a copied key and a copied value per
+ * header: about 19 allocations for the bridge's four headers, freed again
+ * on libnats's collector thread) and encodes the map at each publish. A
+ * message libnats *received* instead keeps its header block as it came, and
+ * a publish sends that block as it is until a header is read or changed.
+ * libnats builds such messages with natsMsg_create, a function its library
+ * exports but its public header does not declare. For the libnats versions
+ * whose source was read for this (3.4.0 to 3.10.1: that signature, the block
+ * and the payload copied into the message's one allocation, HPUB sending
+ * the block unchanged), the bridge builds its messages that way: one
+ * allocation per message. Anywhere else (another version, no such symbol,
+ * Windows), or when a message built so does not read back right through
+ * the public header API (checked once, at the first call), it takes the
+ * public path. */
+
+typedef natsStatus (*hdr_create_fn)(natsMsg **msg, const char *subject, int subject_len,
+                                    const char *reply, int reply_len, const char *buf,
+                                    int buf_len, int hdr_len);
+
+#define HDR_FAST_MIN 0x030400 /* libnats 3.4.0 */
+#define HDR_FAST_MAX 0x030AFF /* libnats 3.10.x */
+
+static hdr_create_fn hdr_create;
+static uv_once_t hdr_once = UV_ONCE_INIT;
+
+/* Writes v in decimal at p; returns the digits written (1 to 20). */
+static size_t hdr_u64(char *p, uint64_t v) {
+  char tmp[20];
+  size_t n = 0, i;
+
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (i = 0; i < n; i++)
+    p[i] = tmp[n - 1 - i];
+  return n;
+}
+
+static size_t hdr_put(char *p, const char *s, size_t n) {
+  memcpy(p, s, n);
+  return n;
+}
+
+#define HDR_PUT_LIT(p, lit) hdr_put((p), (lit), sizeof(lit) - 1)
+
+/* The block's length at most, for these names and id. */
+static size_t hdr_block_max(const struct bridge_hdr *h, const char *msg_id) {
+  return 160 + strlen(h->origin) + strlen(h->topic) + (msg_id != NULL ? strlen(msg_id) : 0);
+}
+
+/* Writes the header block at p (room: hdr_block_max); returns its length. */
+static size_t hdr_block(char *p, const struct bridge_hdr *h, const char *msg_id) {
+  size_t n = 0;
+
+  n += HDR_PUT_LIT(p + n, "NATS/1.0\r\nShmbus-Origin: ");
+  n += hdr_put(p + n, h->origin, strlen(h->origin));
+  n += HDR_PUT_LIT(p + n, "\r\nShmbus-Topic: ");
+  n += hdr_put(p + n, h->topic, strlen(h->topic));
+  n += HDR_PUT_LIT(p + n, "\r\nShmbus-Seq: ");
+  n += hdr_u64(p + n, h->seq);
+  n += HDR_PUT_LIT(p + n, "\r\nShmbus-Time: ");
+  n += hdr_u64(p + n, h->ts_ns);
+  if (msg_id != NULL) {
+    n += HDR_PUT_LIT(p + n, "\r\nNats-Msg-Id: ");
+    n += hdr_put(p + n, msg_id, strlen(msg_id));
+  }
+  n += HDR_PUT_LIT(p + n, "\r\n\r\n");
+  return n;
+}
+
+/* Builds with hdr_create in `buf` (room checked by the caller). */
+static int hdr_msg_fast(natsMsg **out, const char *subject, const struct bridge_hdr *h,
+                        const char *msg_id, const void *data, size_t len, char *buf) {
+  size_t hl = hdr_block(buf, h, msg_id);
+
+  if (len > 0)
+    memcpy(buf + hl, data, len);
+  return hdr_create(out, subject, (int)strlen(subject), NULL, 0, buf, (int)(hl + len), (int)hl) ==
+                 NATS_OK
+             ? 0
+             : -ENOMEM;
+}
+
+/* Once: whether this libnats is one the fast path was checked with, and
+ * whether a message it builds reads back as written. */
+static void hdr_fast_init(void) {
+  static const char payload[] = "payload";
+  struct bridge_hdr h, back;
+  char buf[1024];
+  const char *id = NULL;
+  natsMsg *m = NULL;
+  hdr_create_fn fn = NULL;
+  int v = nats_GetVersionNumber();
+
+  if (v < HDR_FAST_MIN || v > HDR_FAST_MAX)
+    return;
+#ifndef _WIN32
+  {
+    void *sym = dlsym(RTLD_DEFAULT, "natsMsg_create");
+    if (sym == NULL)
+      return;
+    memcpy(&fn, &sym, sizeof(fn)); /* a data pointer to a function pointer, without a cast */
+  }
+#endif
+  if (fn == NULL)
+    return;
+  hdr_create = fn;
+  memset(&h, 0, sizeof(h));
+  strcpy(h.origin, "check-origin");
+  strcpy(h.topic, "check/topic");
+  h.seq = UINT64_MAX;
+  h.ts_ns = 1234567890123456789ull;
+  if (hdr_msg_fast(&m, "check.subject", &h, "check-id", payload, sizeof(payload), buf) != 0 ||
+      strcmp(natsMsg_GetSubject(m), "check.subject") != 0 ||
+      natsMsg_GetDataLength(m) != (int)sizeof(payload) ||
+      memcmp(natsMsg_GetData(m), payload, sizeof(payload)) != 0 || bridge_hdr_get(m, &back) != 0 ||
+      strcmp(back.origin, h.origin) != 0 || strcmp(back.topic, h.topic) != 0 ||
+      back.seq != h.seq || back.ts_ns != h.ts_ns ||
+      natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == NULL ||
+      strcmp(id, "check-id") != 0)
+    hdr_create = NULL;
+  natsMsg_Destroy(m);
+}
+
+bool bridge_hdr_fast(void) {
+  uv_once(&hdr_once, hdr_fast_init);
+  return hdr_create != NULL;
+}
+
+void bridge_hdr_buf_free(struct bridge_hdr_buf *buf) {
+  free(buf->p);
+  buf->p = NULL;
+  buf->cap = 0;
+}
+
+int bridge_hdr_msg(natsMsg **out, const char *subject, const struct bridge_hdr *h,
+                   const char *msg_id, const void *data, size_t len, struct bridge_hdr_buf *buf) {
+  natsMsg *m = NULL;
+  size_t need;
+
+  *out = NULL;
+  if (len > INT_MAX / 2)
+    return -EINVAL;
+  if (bridge_hdr_fast()) {
+    need = hdr_block_max(h, msg_id) + len;
+    if (need > INT_MAX)
+      return -EINVAL;
+    if (need > buf->cap) {
+      char *p = realloc(buf->p, need);
+      if (p == NULL)
+        return -ENOMEM;
+      buf->p = p;
+      buf->cap = need;
+    }
+    return hdr_msg_fast(out, subject, h, msg_id, data, len, buf->p);
+  }
+  if (natsMsg_Create(&m, subject, NULL, (const char *)data, (int)len) != NATS_OK)
+    return -ENOMEM;
+  if (bridge_hdr_set(m, h, msg_id) < 0) {
+    natsMsg_Destroy(m);
+    return -ENOMEM;
+  }
+  *out = m;
   return 0;
 }
 

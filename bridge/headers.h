@@ -12,6 +12,7 @@
 #define SHMBUS_BRIDGE_HEADERS_H
 
 #include <nats/nats.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define BRIDGE_NAME_MAX 64
@@ -26,6 +27,31 @@ struct bridge_hdr {
 
 /* Sets the headers of `msg`; msg_id NULL for none. Returns 0 or -ENOMEM. */
 int bridge_hdr_set(natsMsg *msg, const struct bridge_hdr *h, const char *msg_id);
+
+/* Where bridge_hdr_msg writes a header block and payload before libnats
+ * copies them: grown as needed, used by one thread at a time. Zeroed to
+ * start; bridge_hdr_buf_free frees it. */
+struct bridge_hdr_buf {
+  char *p;
+  size_t cap;
+};
+
+void bridge_hdr_buf_free(struct bridge_hdr_buf *buf);
+
+/* A new message on `subject` with the headers of *h (msg_id NULL for no
+ * Nats-Msg-Id) and a copy of `len` bytes of `data`; the caller owns *out
+ * (natsMsg_Destroy). With a libnats whose message layout was checked (see
+ * bridge_hdr_fast), the headers are written as one block (in `buf`, then
+ * copied with the payload into the message's one allocation); else through
+ * libnats's header API (a map per message; `buf` unused). Returns 0,
+ * -ENOMEM or -EINVAL (a length libnats cannot take). */
+int bridge_hdr_msg(natsMsg **out, const char *subject, const struct bridge_hdr *h,
+                   const char *msg_id, const void *data, size_t len, struct bridge_hdr_buf *buf);
+
+/* Whether bridge_hdr_msg writes the header block itself (decided once, at
+ * the first call: the libnats version is one whose source was read for
+ * it, and a message built so reads back right through the public API). */
+bool bridge_hdr_fast(void);
 
 /* Reads the headers of `msg` into *h. Returns 0, or -EBADMSG when they are
  * missing or malformed. */
