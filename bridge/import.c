@@ -372,7 +372,9 @@ static bool import_drain_sub(struct bridge *b, natsSubscription *sub) {
       break;
   }
   import_publish_lossy(b, msgs, n);
-  return (size_t)pending > n;
+  /* More, unless nothing could be taken (the subscription closing): the
+   * loop must not spin on it. */
+  return n > 0 && (size_t)pending > n;
 }
 
 static void import_on_idle(uv_idle_t *h) {
