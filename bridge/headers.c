@@ -60,8 +60,8 @@ int bridge_hdr_set(natsMsg *msg, const struct bridge_hdr *h, const char *msg_id)
  * public path. */
 
 typedef natsStatus (*hdr_create_fn)(natsMsg **msg, const char *subject, int subject_len,
-                                    const char *reply, int reply_len, const char *buf,
-                                    int buf_len, int hdr_len);
+                                    const char *reply, int reply_len, const char *buf, int buf_len,
+                                    int hdr_len);
 
 #define HDR_FAST_MIN 0x030400 /* libnats 3.4.0 */
 #define HDR_FAST_MAX 0x030AFF /* libnats 3.10.x */
@@ -161,9 +161,8 @@ static void hdr_fast_init(void) {
       strcmp(natsMsg_GetSubject(m), "check.subject") != 0 ||
       natsMsg_GetDataLength(m) != (int)sizeof(payload) ||
       memcmp(natsMsg_GetData(m), payload, sizeof(payload)) != 0 || bridge_hdr_get(m, &back) != 0 ||
-      strcmp(back.origin, h.origin) != 0 || strcmp(back.topic, h.topic) != 0 ||
-      back.seq != h.seq || back.ts_ns != h.ts_ns ||
-      natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == NULL ||
+      strcmp(back.origin, h.origin) != 0 || strcmp(back.topic, h.topic) != 0 || back.seq != h.seq ||
+      back.ts_ns != h.ts_ns || natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == NULL ||
       strcmp(id, "check-id") != 0)
     hdr_create = NULL;
   natsMsg_Destroy(m);

@@ -42,6 +42,7 @@ struct bridge_import {
   bool closed;    /* stopping: the handler drops what it gets */
   bool held;      /* --reliable: the head message waits for room on its topic */
   uint64_t pokes; /* --reliable: retries of a held message by the timer */
+
   uv_check_t *drain;    /* lossy: reads the subscriptions after each I/O phase */
   uv_idle_t *busy;      /* lossy: started while a subscription holds more than a batch */
   uint64_t sub_dropped; /* lossy: what the subscriptions dropped (their last count) */
