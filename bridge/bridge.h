@@ -180,6 +180,11 @@ bool bridge_js_last_seq(struct bridge *b, const struct bridge_topic *t, uint64_t
  * the imports), created if missing. Returns 0 or a negative code (logged). */
 int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHandler cb, void *arg,
                         natsSubscription **sub);
+/* After the subscription of the k-th consumer was unsubscribed (stopping):
+ * waits (bounded) until the server sees no subscriber, then puts what the
+ * consumer delivered and did not have acknowledged back on its redelivery
+ * queue for the next run (jetstream.c says why). Blocks. */
+void bridge_js_unsubscribed(struct bridge *b, int k);
 /* Acknowledges a delivery (to its $JS.ACK reply subject); *redelivered
  * says whether the server had delivered it before. Returns 0, -EBADMSG
  * (no JetStream reply subject) or -EIO. */

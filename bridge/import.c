@@ -579,6 +579,12 @@ void bridge_import_stop(struct bridge *b) {
     imp->count--;
   }
   uv_mutex_unlock(&imp->lock);
+  /* What the consumers delivered and we did not acknowledge waits on
+   * their redelivery queues for the next run (a nats-server 2.10 bug could
+   * drop it otherwise: jetstream.c). */
+  if (b->o.reliable)
+    for (i = 0; i < imp->nsubs; i++)
+      bridge_js_unsubscribed(b, (int)i);
   for (i = 0; i < b->ntopics; i++) {
     shmbus_pub_close(b->topics[i]->pub);
     b->topics[i]->pub = NULL;

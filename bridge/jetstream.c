@@ -25,6 +25,11 @@
  * how long the server waits for an acknowledgement before redelivering. */
 #define JS_MAX_ACK_PENDING 1024
 #define JS_ACK_WAIT_NS (10ll * 1000 * 1000 * 1000)
+/* Negative acknowledgements sent at most at once (js_nak_unacked). */
+#define JS_NAK_MAX 65536u
+/* How long a stopping importer waits for the server to see that its
+ * consumer has no subscriber any more, ms. */
+#define JS_UNBOUND_WAIT_MS 2000
 
 static void js_resume(struct bridge *b, bool always);
 
@@ -427,6 +432,75 @@ void bridge_js_free(struct bridge *b) {
 
 /* ---- import ------------------------------------------------------------ */
 
+/* The durable consumer of the k-th subject of the imports: --name for
+ * the first, --name-K for the K-th after it (an import pattern may need
+ * two filters). */
+static void js_durable_name(const struct bridge *b, int k, char *out, size_t cap) {
+  if (k == 0)
+    snprintf(out, cap, "%s", b->o.name);
+  else
+    snprintf(out, cap, "%s-%d", b->o.name, k + 1);
+}
+
+/* Asks the consumer `durable` to deliver again, at once, every message it
+ * has delivered and not had acknowledged: a negative acknowledgement
+ * ("-NAK") to each stream sequence number between its ack floor and the
+ * last it delivered (those acknowledged already, or not pending, are
+ * ignored by the server). Blocks (a request, a flush).
+ *
+ * Why: nats-server 2.10 (up to 2.11.8) loses a message that a push
+ * consumer delivers for the first time while its delivery subject has no
+ * subscriber anywhere (an importer stopping, restarting or reconnecting):
+ * the failed delivery takes its delivery count from 0 down to 2^64 - 1,
+ * and with MaxDeliver unlimited (-1, which the server keeps as 2^64 - 1)
+ * the next ack-wait check finds it at its maximum of deliveries and drops
+ * it from the pending set without moving the ack floor; it is never
+ * delivered again (fixed in nats-server 2.11.9 and 2.12.0: "Consumer
+ * MaxDeliver underflow"). A negative acknowledgement puts it on the
+ * consumer's redelivery queue, which the ack-wait check leaves alone and
+ * which is served first once a subscriber is there: it counts the
+ * delivery again from the wrapped value back to 1. Harmless on servers
+ * without the bug (what is pending comes again sooner, dropped here as a
+ * duplicate if it had been published). Returns the count asked for, or
+ * -EIO. */
+static long long js_nak_unacked(struct bridge *b, const char *durable) {
+  jsConsumerInfo *ci = NULL;
+  jsErrCode ec = 0;
+  char subj[BRIDGE_SUBJECT_MAX + BRIDGE_NAME_MAX + 96];
+  uint64_t from, to, dseq, seq;
+  long long n = 0;
+  natsStatus s = js_GetConsumerInfo(&ci, b->js, b->stream, durable, NULL, &ec);
+
+  if (s != NATS_OK) {
+    bridge_log("JetStream: consumer %s: %s (error %d)", durable, natsStatus_GetText(s), (int)ec);
+    return -EIO;
+  }
+  from = ci->AckFloor.Stream + 1;
+  to = ci->Delivered.Stream;
+  dseq = ci->Delivered.Consumer;
+  if (ci->NumAckPending <= 0 || to < from || dseq <= ci->AckFloor.Consumer) {
+    jsConsumerInfo_Destroy(ci);
+    return 0;
+  }
+  jsConsumerInfo_Destroy(ci);
+  if (to - from >= JS_NAK_MAX) {
+    bridge_log("JetStream: consumer %s: %" PRIu64 " messages between its ack floor and its last "
+               "delivery; asking again for the first %u",
+               durable, to - from + 1, JS_NAK_MAX);
+    to = from + JS_NAK_MAX - 1;
+  }
+  for (seq = from; seq <= to; seq++) {
+    snprintf(subj, sizeof(subj), "$JS.ACK.%s.%s.1.%" PRIu64 ".%" PRIu64 ".0.0", b->stream, durable,
+             seq, dseq);
+    if (natsConnection_Publish(b->nc, subj, "-NAK", 4) != NATS_OK)
+      return -EIO;
+    n++;
+  }
+  if (natsConnection_FlushTimeout(b->nc, JS_WAIT_MS) != NATS_OK)
+    return -EIO;
+  return n;
+}
+
 int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHandler cb, void *arg,
                         natsSubscription **sub) {
   char durable[BRIDGE_NAME_MAX + 16], deliver[BRIDGE_NAME_MAX + 64];
@@ -435,12 +509,7 @@ int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHand
   jsErrCode ec = 0;
   natsStatus s;
 
-  /* The durable consumer: --name for the first subject, --name-K for
-   * the K-th after it (an import pattern may need two filters). */
-  if (k == 0)
-    snprintf(durable, sizeof(durable), "%s", b->o.name);
-  else
-    snprintf(durable, sizeof(durable), "%s-%d", b->o.name, k + 1);
+  js_durable_name(b, k, durable, sizeof(durable));
   snprintf(deliver, sizeof(deliver), "_shmbus_deliver.%s", durable);
   s = js_GetConsumerInfo(&ci, b->js, b->stream, durable, NULL, &ec);
   if (s == NATS_OK) {
@@ -455,6 +524,10 @@ int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHand
       return -EEXIST;
     }
     bridge_log("JetStream: resuming durable consumer %s (%s)", durable, filter);
+    /* What the last run left unacknowledged comes first (and what a
+     * server with the bug above would drop is saved, if its ack wait has
+     * not expired yet: a stop settles it, a crash may not). */
+    (void)js_nak_unacked(b, durable);
   } else if (s == NATS_NOT_FOUND) {
     (void)jsConsumerConfig_Init(&cc);
     cc.Durable = durable;
@@ -487,20 +560,80 @@ int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHand
   return 0;
 }
 
+void bridge_js_unsubscribed(struct bridge *b, int k) {
+  char durable[BRIDGE_NAME_MAX + 16];
+  int64_t end = nats_Now() + JS_UNBOUND_WAIT_MS;
+  bool bound = true;
+  long long n;
+
+  /* Disconnected: nothing to ask (the server saw the subscriber go). */
+  if (atomic_load_explicit(&b->nats_state, memory_order_relaxed) != 1 ||
+      natsConnection_FlushTimeout(b->nc, JS_WAIT_MS) != NATS_OK)
+    return;
+  js_durable_name(b, k, durable, sizeof(durable));
+  /* Until the server has seen that nobody subscribes: it stops delivering
+   * then, and what is put back on its redelivery queue waits for the next
+   * subscriber (asked before, a message could go out again to nobody, and
+   * that failure is what the bug above needs). */
+  while (bound && nats_Now() < end) {
+    jsConsumerInfo *ci = NULL;
+    jsErrCode ec = 0;
+    if (js_GetConsumerInfo(&ci, b->js, b->stream, durable, NULL, &ec) != NATS_OK)
+      return;
+    bound = ci->PushBound;
+    jsConsumerInfo_Destroy(ci);
+    if (bound)
+      nats_Sleep(10);
+  }
+  if (bound) {
+    bridge_log("JetStream: consumer %s still has a subscriber after %d ms; its unacknowledged "
+               "messages are left to its ack wait",
+               durable, JS_UNBOUND_WAIT_MS);
+    return;
+  }
+  if ((n = js_nak_unacked(b, durable)) > 0)
+    bridge_log("JetStream: consumer %s: %lld unacknowledged messages queued for the next run",
+               durable, n);
+}
+
+/* The delivery count in a JetStream acknowledgement subject, 0 when it
+ * has none. Two formats (nats-server's ADR-15):
+ *   $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
+ *   $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>
+ *           .<time>.<pending>[.<token>...]
+ * that is 9 tokens, or 11 and more (the count sits at index 4 or 6). */
+static uint64_t js_ack_delivered(const char *r) {
+  const char *tok[12], *p;
+  int n = 0, at;
+  char *end;
+  unsigned long long v;
+
+  for (p = r; n < 12; p++) {
+    tok[n++] = p;
+    if ((p = strchr(p, '.')) == NULL)
+      break;
+  }
+  if (n == 9 && p == NULL)
+    at = 4;
+  else if (n >= 11)
+    at = 6;
+  else
+    return 0;
+  if (tok[at][0] < '0' || tok[at][0] > '9')
+    return 0;
+  errno = 0;
+  v = strtoull(tok[at], &end, 10);
+  if (errno != 0 || *end != '.')
+    return 0;
+  return (uint64_t)v;
+}
+
 int bridge_js_ack(struct bridge *b, natsMsg *msg, bool *redelivered) {
   const char *r = natsMsg_GetReply(msg);
-  const char *p;
-  int dots = 0;
 
   *redelivered = false;
-  /* $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
-   * (a domain and an account hash may come first: counted from the end). */
   if (r == NULL || strncmp(r, "$JS.ACK.", 8) != 0)
     return -EBADMSG;
-  for (p = r + strlen(r); p > r; p--)
-    if (p[-1] == '.' && ++dots == 5)
-      break;
-  if (dots == 5)
-    *redelivered = strtoull(p, NULL, 10) > 1;
+  *redelivered = js_ack_delivered(r) > 1;
   return natsConnection_Publish(b->nc, r, "+ACK", 4) == NATS_OK ? 0 : -EIO;
 }
