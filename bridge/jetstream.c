@@ -139,10 +139,14 @@ int bridge_js_start(struct bridge *b) {
     return -ENOENT;
   }
   /* Replicated on as many nodes as the cluster has, 3 at most: try 3,
-   * then fewer while the server says there are not enough. */
-  for (int r = 3; r >= 1; r--) {
+   * then fewer while the server says there are not enough. A request that
+   * timed out (a loaded cluster) may still have made the stream: it is
+   * looked for, and asked again with as many replicas, twice at most. */
+  for (int r = 3, timeouts = 0; r >= 1; r--) {
     jsStreamConfig cfg;
     const char *subjects[1] = {subj};
+    jsErrCode bec = 0;
+    natsStatus bs;
     if (jsStreamConfig_Init(&cfg) != NATS_OK)
       return -ENOMEM;
     cfg.Name = b->stream;
@@ -162,10 +166,16 @@ int bridge_js_start(struct bridge *b) {
       return 0;
     }
     /* Another bridge may have created it meanwhile. */
-    if ((s = js_stream_bind(b, subj, &ec)) == NATS_OK)
+    if ((bs = js_stream_bind(b, subj, &bec)) == NATS_OK)
       return 0;
-    if (s == NATS_INVALID_ARG)
+    if (bs == NATS_INVALID_ARG)
       return -EINVAL;
+    if (s == NATS_TIMEOUT && timeouts++ < 2) {
+      bridge_log("JetStream: creating stream %s with %d replicas timed out; asking again",
+                 b->stream, r);
+      r++;
+      continue;
+    }
     if (r > 1)
       bridge_log("JetStream: stream %s with %d replicas: %s (error %d); trying fewer", b->stream, r,
                  nats_GetLastError(NULL), (int)ec);
