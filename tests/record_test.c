@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -329,6 +330,30 @@ Test(record, lossy_recorder_accounts_for_everything) {
   cu_free(&pub);
 }
 
+/* Waits until the process `pid` has opened the FIFO read through `rfd`
+ * (non-blocking) for writing: until the first bytes it writes (an MCAP
+ * writer writes its magic and header at once) can be read. Until then a
+ * read of the FIFO would see the end of the file, since no writer has it
+ * open. A recorder opens its output only after it subscribed, so a
+ * publisher's --wait-subs does not say it has. The poll's timeout is no
+ * synchronisation: it only lets a recorder that ended before it opened the
+ * FIFO fail the test instead of hanging it. */
+static void wait_for_fifo_writer(int rfd, pid_t pid) {
+  for (;;) {
+    struct pollfd p = {rfd, POLLIN, 0};
+    siginfo_t si;
+    int n = poll(&p, 1, 200);
+
+    cr_assert(n >= 0 || errno == EINTR, "poll the fifo: %s", strerror(errno));
+    if (n > 0)
+      return;
+    memset(&si, 0, sizeof(si));
+    cr_assert_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT), 0, "waitid: %s",
+                 strerror(errno));
+    cr_assert_eq(si.si_pid, 0, "the recorder ended before it opened the fifo");
+  }
+}
+
 /* A lossy recorder whose write queue is full: the file is a FIFO that
  * nobody reads while the publisher runs, so the writer thread blocks on
  * it and the queue (one 1 KiB chunk) fills; the drain thread goes on
@@ -336,7 +361,11 @@ Test(record, lossy_recorder_accounts_for_everything) {
  * holds every message published (4096 slots, 3000 messages), so none is
  * lost to an overrun: whatever is not recorded was dropped for the queue,
  * and recorded + lost == published exactly. Then the FIFO is read to its
- * end into a file, which reads back with exactly the recorded messages. */
+ * end into a file, which reads back with exactly the recorded messages.
+ * The FIFO is read only once the recorder has opened it: read before, it
+ * ends at once (this test once failed so under valgrind on a loaded
+ * machine, with an empty file, while the recorder wrote the whole file to
+ * the pipe and exited 0). */
 Test(record, lossy_recorder_with_a_full_queue_counts_what_it_drops) {
   struct cu_run rec, pub;
   struct file_read f;
@@ -349,13 +378,17 @@ Test(record, lossy_recorder_with_a_full_queue_counts_what_it_drops) {
 
   cr_assert_eq(mkfifo(fifo, 0600), 0);
   /* Opened for reading first, so the recorder's open does not wait; a
-   * one-page pipe, so the writer thread blocks early. */
-  rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+   * one-page pipe, so the writer thread blocks early. Not inherited by the
+   * programs started: this is the FIFO's only reader, so that a recorder
+   * writing to it after the reader is gone fails (EPIPE) instead of
+   * filling a pipe nobody reads. */
+  rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   cr_assert_geq(rfd, 0);
   cr_assert_geq(fcntl(rfd, F_SETPIPE_SZ, 4096), 0);
   /* --direct: a fifo does not take O_DIRECT, so it is written plainly. */
   CU_START_ON(&rec, cu_daemon.dir, "record", "-o", fifo, "--compression", "none", "--chunk-size",
               "1K", "--queue", "1K", "--slots", "4096", "--direct", "s/qfull");
+  wait_for_fifo_writer(rfd, rec.pid);
   cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "s/qfull", "--wait-subs", "1", "--count",
                          "3000", "--size", "64", "--slots", "4096"),
                0, "pub: %s", pub.err);
