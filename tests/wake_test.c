@@ -4,9 +4,18 @@
  *
  * The subscriber runs in a thread on a bus of its own (a bus is used by
  * one thread at a time). The test never sleeps to synchronise: before each
- * message it waits until the subscriber reported the previous one and its
- * sleeper bit is set again in shared memory, i.e. until it is really
- * asleep (or about to be: the bit is set before it blocks). */
+ * message it waits until the subscriber reported the previous one, its
+ * sleeper bit is set again in shared memory, and its thread blocks in the
+ * kernel (wake_blocked). The bit alone is not enough: the subscriber sets
+ * it before it reloads its slot, and a message published between the two
+ * is read at that reload, without a wake-up (src/ring.c, "Sleep"). That
+ * is the sleep protocol working, not a lost wake-up, but the test then
+ * counted one signal or wake-up too few, and with a wake threshold the
+ * subscriber's next sleep counted its K messages from one message
+ * further (the flake of wake_after_k_messages_in_libuv: "round 198,
+ * message 7: 199 signals"). */
+/* syscall(SYS_gettid): the subscriber thread's id in /proc. */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +23,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "bus.h"
@@ -29,7 +40,10 @@ static void setup(void) {
   du_start(&d);
 }
 
+static void wake_abandon(void);
+
 static void teardown(void) {
+  wake_abandon();
   du_stop(&d);
 }
 
@@ -47,7 +61,95 @@ struct wake_sub {
   uint64_t bad;         /* messages out of order or of the wrong content */
   int err;
   struct shmbus_sub_stats st;
+  _Atomic long tid; /* the subscriber thread's kernel id, 0 until it runs */
+  uv_async_t stop;  /* libuv: ends the loop from another thread (teardown) */
+  bool uv;          /* the subscriber runs a libuv loop */
+  bool running;     /* its thread was started and not joined yet */
+  pthread_t thread;
 };
+
+/* The subscriber of the test running now, for the teardown: a failed
+ * assertion leaves the test function with the thread still running on
+ * the loop and bus it was given. Static storage, so that nothing it uses
+ * lies on the stack of a function that has returned. */
+static struct wake_sub wake_w;
+
+/* Whether the subscriber thread blocks in the kernel now (state S in
+ * /proc/self/task/<tid>/stat: its poll, epoll_wait or the like). Seen
+ * after its sleeper bit of this sleep, it tells that the thread went past
+ * the reload of its slot, which has no blocking call before it: whatever
+ * is published from now on is read only after a wake-up (src/ring.c,
+ * "Sleep"). */
+static bool wake_blocked(struct wake_sub *w) {
+  long tid = atomic_load_explicit(&w->tid, memory_order_relaxed);
+  char path[64];
+  char line[512];
+  char *p;
+  FILE *f;
+  bool rv = false;
+
+  if (tid == 0)
+    return false;
+  snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", tid);
+  if ((f = fopen(path, "r")) == NULL)
+    return false;
+  if (fgets(line, sizeof(line), f) != NULL && (p = strrchr(line, ')')) != NULL)
+    rv = p[1] == ' ' && p[2] == 'S';
+  fclose(f);
+  return rv;
+}
+
+static void wake_stop_cb(uv_async_t *a) {
+  uv_stop(a->loop);
+}
+
+/* Starts the subscriber thread; libuv's async handle (made here, on the
+ * loop's thread before it runs) lets the teardown end its loop. */
+static void wake_run(struct wake_sub *w, bool uv, void *(*fn)(void *)) {
+  w->uv = uv;
+  if (uv) {
+    cr_assert_eq(uv_async_init(&w->loop, &w->stop, wake_stop_cb), 0);
+    uv_unref((uv_handle_t *)&w->stop); /* the loop ends without it */
+  }
+  cr_assert_eq(pthread_create(&w->thread, NULL, fn, w), 0);
+  w->running = true;
+}
+
+static void wake_join(struct wake_sub *w) {
+  cr_assert_eq(pthread_join(w->thread, NULL), 0);
+  w->running = false;
+}
+
+/* After the last uv_run of the loop's thread: closes the async handle and
+ * runs the close callbacks. */
+static void wake_loop_close(struct wake_sub *w) {
+  uv_close((uv_handle_t *)&w->stop, NULL);
+  (void)uv_run(&w->loop, UV_RUN_DEFAULT); /* the close callbacks */
+  cr_assert_eq(uv_loop_close(&w->loop), 0);
+}
+
+/* The teardown after a failed assertion: a loop thread is stopped and
+ * joined (left running, it used the loop while the test exited: libuv's
+ * assertion in uv__io_poll); a blocking one, in a receive bounded by its
+ * timeout and touching only static and heap memory, is left to the
+ * process's exit. */
+static void wake_abandon(void) {
+  struct wake_sub *w = &wake_w;
+
+  if (!w->running)
+    return;
+  w->running = false;
+  if (w->uv) {
+    (void)uv_async_send(&w->stop);
+    (void)pthread_join(w->thread, NULL);
+  } else {
+    (void)pthread_detach(w->thread);
+  }
+}
+
+static void wake_set_tid(struct wake_sub *w) {
+  atomic_store_explicit(&w->tid, (long)syscall(SYS_gettid), memory_order_relaxed);
+}
 
 /* Messages the subscriber waits for: WAKE_ROUNDS single ones and a burst
  * before each. */
@@ -77,6 +179,7 @@ static void *wake_blocking(void *arg) {
   uint64_t v;
   int rv;
 
+  wake_set_tid(w);
   while (atomic_load_explicit(&w->got, memory_order_relaxed) < wake_total(w)) {
     rv = shmbus_sub_recv(w->sub, &v, sizeof(v), NULL, 30000);
     if (rv < 0) {
@@ -103,6 +206,7 @@ static void wake_uv_msg(shmbus_sub *sub, const void *data, size_t len,
 static void *wake_uv(void *arg) {
   struct wake_sub *w = arg;
 
+  wake_set_tid(w);
   if ((w->err = shmbus_uv_sub_start(w->sub, &w->loop, wake_uv_msg, w)) == 0) {
     (void)uv_run(&w->loop, UV_RUN_DEFAULT);
     w->err = shmbus_uv_sub_stop(w->sub);
@@ -116,7 +220,7 @@ static void wake_until_asleep(struct wake_sub *w, shmbus_pub *pub, uint64_t n) {
   uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
 
   while (atomic_load_explicit(&w->got, memory_order_acquire) < n ||
-         !shmbus__ring_any_sleeper(&pub->h.region.ring)) {
+         !shmbus__ring_any_sleeper(&pub->h.region.ring) || !wake_blocked(w)) {
     cr_assert_lt(shmbus__clock_mono_ns(), end, "the subscriber never went to sleep (%llu of %llu)",
                  (unsigned long long)atomic_load(&w->got), (unsigned long long)n);
     (void)shmbus_bus_process(pub->h.bus);
@@ -133,26 +237,25 @@ static void wake_until_asleep(struct wake_sub *w, shmbus_pub *pub, uint64_t n) {
 static void wake_rounds_opts(bool uv, bool reliable, uint32_t spin_us, uint64_t burst) {
   struct shmbus_sub_opts so = {.reliable = reliable, .spin_us = spin_us};
   struct shmbus_pub_stats ps;
-  struct wake_sub w;
+  struct wake_sub *w = &wake_w;
   shmbus_bus *bus = du_bus(&d);
   shmbus_pub *pub;
-  pthread_t t;
   uint64_t r;
 
-  memset(&w, 0, sizeof(w));
-  w.burst = burst;
-  w.bus = du_bus(&d);
+  memset(w, 0, sizeof(*w));
+  w->burst = burst;
+  w->bus = du_bus(&d);
   cr_assert_eq(shmbus_pub_open(bus, "t/wake", NULL, &pub), 0);
-  cr_assert_eq(shmbus_sub_open(w.bus, "t/wake", &so, &w.sub), 0);
+  cr_assert_eq(shmbus_sub_open(w->bus, "t/wake", &so, &w->sub), 0);
   cr_assert_eq(shmbus_pub_wait_subs(pub, 1, 10000), 1);
   if (uv) {
-    cr_assert_eq(uv_loop_init(&w.loop), 0);
-    cr_assert_eq(shmbus_uv_bus_start(w.bus, &w.loop), 0);
+    cr_assert_eq(uv_loop_init(&w->loop), 0);
+    cr_assert_eq(shmbus_uv_bus_start(w->bus, &w->loop), 0);
   }
-  cr_assert_eq(pthread_create(&t, NULL, uv ? wake_uv : wake_blocking, &w), 0);
+  wake_run(w, uv, uv ? wake_uv : wake_blocking);
   for (r = 0; r < WAKE_ROUNDS; r++) {
     uint64_t i = r * (burst + 1), k;
-    wake_until_asleep(&w, pub, i);
+    wake_until_asleep(w, pub, i);
     for (k = 0; k < burst; k++) {
       uint64_t v = i + k;
       int rv;
@@ -163,41 +266,39 @@ static void wake_rounds_opts(bool uv, bool reliable, uint32_t spin_us, uint64_t 
       cr_assert_eq(rv, 0);
     }
     if (burst != 0)
-      wake_until_asleep(&w, pub, i + burst);
+      wake_until_asleep(w, pub, i + burst);
     k = i + burst;
     cr_assert_eq(shmbus_pub_publish(pub, &k, sizeof(k)), 0);
   }
-  cr_assert_eq(pthread_join(t, NULL), 0);
+  wake_join(w);
   /* The thread is done with its bus (the last in-place read ended after
    * the callback): its counts are final. */
-  shmbus_sub_stats(w.sub, &w.st);
-  cr_assert_eq(w.err, 0, "%s", shmbus_strerror(w.err));
-  cr_assert_eq(atomic_load(&w.got), wake_total(&w));
-  cr_assert_eq(w.bad, 0);
-  cr_assert_eq(w.st.received, wake_total(&w));
-  cr_assert_eq(w.st.lost, 0);
+  shmbus_sub_stats(w->sub, &w->st);
+  cr_assert_eq(w->err, 0, "%s", shmbus_strerror(w->err));
+  cr_assert_eq(atomic_load(&w->got), wake_total(w));
+  cr_assert_eq(w->bad, 0);
+  cr_assert_eq(w->st.received, wake_total(w));
+  cr_assert_eq(w->st.lost, 0);
   shmbus_pub_stats(pub, &ps);
-  cr_assert_eq(ps.published, wake_total(&w));
+  cr_assert_eq(ps.published, wake_total(w));
   if (burst == 0) {
     /* One signal per message (the subscriber slept before each), and
      * each woke it once. */
     cr_assert_eq(ps.wakeups_sent, WAKE_ROUNDS, "signals sent: %llu",
                  (unsigned long long)ps.wakeups_sent);
-    cr_assert_eq(w.st.wakeups, WAKE_ROUNDS, "wake-ups received: %llu",
-                 (unsigned long long)w.st.wakeups);
+    cr_assert_eq(w->st.wakeups, WAKE_ROUNDS, "wake-ups received: %llu",
+                 (unsigned long long)w->st.wakeups);
     cr_assert_eq(ps.wakeups, 0);
   } else {
     /* At least the single messages' signals (the subscriber slept before
      * each); a signal is never received twice. */
     cr_assert_geq(ps.wakeups_sent, WAKE_ROUNDS);
-    cr_assert_leq(w.st.wakeups, ps.wakeups_sent);
+    cr_assert_leq(w->st.wakeups, ps.wakeups_sent);
   }
-  shmbus_sub_close(w.sub);
-  shmbus_bus_close(w.bus);
-  if (uv) {
-    (void)uv_run(&w.loop, UV_RUN_DEFAULT); /* the close callbacks */
-    cr_assert_eq(uv_loop_close(&w.loop), 0);
-  }
+  shmbus_sub_close(w->sub);
+  shmbus_bus_close(w->bus);
+  if (uv)
+    wake_loop_close(w);
   shmbus_bus_close(bus);
 }
 
@@ -305,7 +406,7 @@ static void wake_until_armed(struct wake_sub *w, shmbus_pub *pub, uint64_t n, bo
   uint64_t ws = 0;
 
   while (atomic_load_explicit(&w->got, memory_order_acquire) < n || !wake_armed(pub, w, &ws) ||
-         (ws != 0) != threshold || (threshold && ws < n)) {
+         (ws != 0) != threshold || (threshold && ws < n) || !wake_blocked(w)) {
     cr_assert_lt(shmbus__clock_mono_ns(), end,
                  "the subscriber never slept %s a threshold (%llu of %llu)",
                  threshold ? "with" : "without", (unsigned long long)atomic_load(&w->got),
@@ -329,7 +430,7 @@ static uint64_t wake_signals(shmbus_pub *pub) {
 }
 
 static void wake_start(struct wake_sub *w, shmbus_pub **pub, const struct shmbus_sub_opts *so,
-                       bool uv, pthread_t *t, const char *topic) {
+                       bool uv, const char *topic) {
   w->bus = du_bus(&d);
   cr_assert_eq(shmbus_sub_open(w->bus, topic, so, &w->sub), 0);
   cr_assert_eq(shmbus_pub_open(du_bus(&d), topic, NULL, pub), 0);
@@ -338,13 +439,13 @@ static void wake_start(struct wake_sub *w, shmbus_pub **pub, const struct shmbus
     cr_assert_eq(uv_loop_init(&w->loop), 0);
     cr_assert_eq(shmbus_uv_bus_start(w->bus, &w->loop), 0);
   }
-  cr_assert_eq(pthread_create(t, NULL, uv ? wake_uv : wake_blocking, w), 0);
+  wake_run(w, uv, uv ? wake_uv : wake_blocking);
 }
 
-static void wake_finish(struct wake_sub *w, shmbus_pub *pub, bool uv, pthread_t t) {
+static void wake_finish(struct wake_sub *w, shmbus_pub *pub, bool uv) {
   shmbus_bus *bus = pub->h.bus;
 
-  cr_assert_eq(pthread_join(t, NULL), 0);
+  wake_join(w);
   shmbus_sub_stats(w->sub, &w->st);
   cr_assert_eq(w->err, 0, "%s", shmbus_strerror(w->err));
   cr_assert_eq(atomic_load(&w->got), wake_total(w));
@@ -353,10 +454,8 @@ static void wake_finish(struct wake_sub *w, shmbus_pub *pub, bool uv, pthread_t 
   cr_assert_eq(w->st.lost, 0);
   shmbus_sub_close(w->sub);
   shmbus_bus_close(w->bus);
-  if (uv) {
-    (void)uv_run(&w->loop, UV_RUN_DEFAULT); /* the close callbacks */
-    cr_assert_eq(uv_loop_close(&w->loop), 0);
-  }
+  if (uv)
+    wake_loop_close(w);
   shmbus_bus_close(bus);
 }
 
@@ -371,19 +470,18 @@ static void wake_after_rounds(bool uv, bool reliable) {
                                .spin_us = SHMBUS_SPIN_NEVER,
                                .wake_after = WAKE_AFTER,
                                .wake_within_us = SHMBUS_WAKE_WITHIN_MAX_US};
-  struct wake_sub w;
+  struct wake_sub *w = &wake_w;
   shmbus_pub *pub;
-  pthread_t t;
   uint64_t r, k;
 
-  memset(&w, 0, sizeof(w));
-  w.total = 1 + WAKE_ROUNDS * WAKE_AFTER;
-  wake_start(&w, &pub, &so, uv, &t, "t/after");
-  wake_until_armed(&w, pub, 0, false);
+  memset(w, 0, sizeof(*w));
+  w->total = 1 + WAKE_ROUNDS * WAKE_AFTER;
+  wake_start(w, &pub, &so, uv, "t/after");
+  wake_until_armed(w, pub, 0, false);
   wake_publish(pub, 0);
   cr_assert_eq(wake_signals(pub), 1, "an idle subscriber is woken by the first message");
   for (r = 0; r < WAKE_ROUNDS; r++) {
-    wake_until_armed(&w, pub, 1 + r * WAKE_AFTER, true);
+    wake_until_armed(w, pub, 1 + r * WAKE_AFTER, true);
     for (k = 0; k < WAKE_AFTER; k++) {
       wake_publish(pub, 1 + r * WAKE_AFTER + k);
       cr_assert_eq(wake_signals(pub), k + 1 < WAKE_AFTER ? 1 + r : 2 + r,
@@ -392,10 +490,10 @@ static void wake_after_rounds(bool uv, bool reliable) {
     }
   }
   cr_assert_eq(wake_signals(pub), 1 + WAKE_ROUNDS);
-  wake_finish(&w, pub, uv, t);
+  wake_finish(w, pub, uv);
   /* WAKE_AFTER messages per wake-up, each signal received once. */
-  cr_assert_eq(w.st.wakeups, 1 + WAKE_ROUNDS, "wake-ups: %llu", (unsigned long long)w.st.wakeups);
-  cr_assert_eq(w.st.timer_wakeups, 0);
+  cr_assert_eq(w->st.wakeups, 1 + WAKE_ROUNDS, "wake-ups: %llu", (unsigned long long)w->st.wakeups);
+  cr_assert_eq(w->st.timer_wakeups, 0);
 }
 
 Test(wake, wake_after_k_messages) {
@@ -431,15 +529,14 @@ static void wake_within_rounds(bool uv, bool reliable) {
                                .spin_us = SHMBUS_SPIN_NEVER,
                                .wake_after = 1000000,
                                .wake_within_us = 50000};
-  struct wake_sub w;
+  struct wake_sub *w = &wake_w;
   shmbus_pub *pub;
-  pthread_t t;
   uint64_t r, before, sent, deferred = 0;
 
-  memset(&w, 0, sizeof(w));
-  w.total = WAKE_TIMER_ROUNDS + 2;
-  wake_start(&w, &pub, &so, uv, &t, "t/within");
-  wake_until_armed(&w, pub, 0, false);
+  memset(w, 0, sizeof(*w));
+  w->total = WAKE_TIMER_ROUNDS + 2;
+  wake_start(w, &pub, &so, uv, "t/within");
+  wake_until_armed(w, pub, 0, false);
   wake_publish(pub, 0);
   cr_assert_eq(wake_signals(pub), 1);
   for (r = 0; r < WAKE_TIMER_ROUNDS; r++) {
@@ -447,25 +544,26 @@ static void wake_within_rounds(bool uv, bool reliable) {
     /* Asleep again, with a threshold or (the period ended meanwhile)
      * without. */
     uint64_t end = shmbus__clock_mono_ns() + 30000000000u;
-    while (atomic_load_explicit(&w.got, memory_order_acquire) < 1 + r || !wake_armed(pub, &w, &ws))
+    while (atomic_load_explicit(&w->got, memory_order_acquire) < 1 + r ||
+           !wake_armed(pub, w, &ws) || !wake_blocked(w))
       cr_assert_lt(shmbus__clock_mono_ns(), end, "the subscriber never went to sleep");
     before = wake_signals(pub);
     wake_publish(pub, 1 + r);
     deferred += wake_signals(pub) == before;
   }
-  wake_until_armed(&w, pub, 1 + WAKE_TIMER_ROUNDS, false);
+  wake_until_armed(w, pub, 1 + WAKE_TIMER_ROUNDS, false);
   before = wake_signals(pub);
   wake_publish(pub, 1 + WAKE_TIMER_ROUNDS);
   cr_assert_eq(wake_signals(pub), before + 1, "after an empty period, a message wakes at once");
   sent = wake_signals(pub);
-  wake_finish(&w, pub, uv, t); /* closes the publisher */
+  wake_finish(w, pub, uv); /* closes the publisher */
   cr_assert_gt(deferred, 0, "no message was left to the timer in %u rounds", WAKE_TIMER_ROUNDS);
   /* Signals went only to sleeps without a threshold (each received
    * once); each round and the last empty period took one timer wake-up. */
-  cr_assert_eq(w.st.wakeups, sent);
+  cr_assert_eq(w->st.wakeups, sent);
   cr_assert_eq(sent, 2 + WAKE_TIMER_ROUNDS - deferred);
-  cr_assert_eq(w.st.timer_wakeups, WAKE_TIMER_ROUNDS + 1, "timer wake-ups: %llu (deferred %llu)",
-               (unsigned long long)w.st.timer_wakeups, (unsigned long long)deferred);
+  cr_assert_eq(w->st.timer_wakeups, WAKE_TIMER_ROUNDS + 1, "timer wake-ups: %llu (deferred %llu)",
+               (unsigned long long)w->st.timer_wakeups, (unsigned long long)deferred);
 }
 
 Test(wake, fewer_than_wake_after_come_by_the_timer) {
