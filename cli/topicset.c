@@ -258,9 +258,8 @@ static void topicset_on_wake(uv_poll_t *p, int status, int events) {
   topicset_busy(sm->t->set);
 }
 
-int topicset_sample(struct topicset *ts, unsigned ms) {
-  if (ms == 0 || ms > 1000 || ts->tick != NULL)
-    return -EINVAL;
+/* The set's timer, for sampling or pacing mode: 0 or -ENOMEM. */
+static int topicset_tick_init(struct topicset *ts) {
   if ((ts->tick = malloc(sizeof(*ts->tick))) == NULL)
     return -ENOMEM;
   if (uv_timer_init(ts->loop, ts->tick) < 0) {
@@ -269,6 +268,14 @@ int topicset_sample(struct topicset *ts, unsigned ms) {
     return -ENOMEM;
   }
   ts->tick->data = ts;
+  return 0;
+}
+
+int topicset_sample(struct topicset *ts, unsigned ms) {
+  if (ms == 0 || ms > 1000 || ts->tick != NULL)
+    return -EINVAL;
+  if (topicset_tick_init(ts) != 0)
+    return -ENOMEM;
   ts->sample_ms = ms;
   return 0;
 }
@@ -376,14 +383,8 @@ static void topicset_fall_behind(struct topicset_sampler *sm) {
 int topicset_pace(struct topicset *ts, unsigned us) {
   if (us == 0 || us > 60000000u || ts->tick != NULL)
     return -EINVAL;
-  if ((ts->tick = malloc(sizeof(*ts->tick))) == NULL)
+  if (topicset_tick_init(ts) != 0)
     return -ENOMEM;
-  if (uv_timer_init(ts->loop, ts->tick) < 0) {
-    free(ts->tick);
-    ts->tick = NULL;
-    return -ENOMEM;
-  }
-  ts->tick->data = ts;
   ts->pace_us = us;
   return 0;
 }
