@@ -556,10 +556,11 @@ int mcap_writer_add_channel(mcap_writer *w, const char *topic, const char *encod
 }
 
 /* Writes a chunk out: the Chunk record and its Message Index records, and
- * remembers a Chunk Index for the summary. Empties the chunk. */
-static int wr_chunk_write(mcap_writer *w, mcap_chunk *k) {
-  const char *comp = w->o.compression == MCAP_COMPRESS_ZSTD ? "zstd" : "";
-  size_t cl = strlen(comp);
+ * remembers a Chunk Index for the summary. Empties the chunk. `compress`:
+ * with the writer's compression (none when it has none); false: as it is. */
+static int wr_chunk_write(mcap_writer *w, mcap_chunk *k, bool compress) {
+  const char *comp;
+  size_t cl;
   const uint8_t *payload = k->data.p;
   size_t plen = k->data.len;
   uint64_t start = w->off, chunk_len, idx_start, content;
@@ -572,8 +573,11 @@ static int wr_chunk_write(mcap_writer *w, mcap_chunk *k) {
     return 0;
   if (k->msgs == 0)
     k->t0 = k->t1 = 0;
+  compress = compress && w->zc != NULL;
+  comp = compress ? "zstd" : "";
+  cl = strlen(comp);
   ucrc = mcap_crc32(0, k->data.p, k->data.len);
-  if (w->zc != NULL) {
+  if (compress) {
     size_t bound = ZSTD_compressBound(k->data.len), n;
     w->zbuf.len = 0;
     if ((rv = mbuf_reserve(&w->zbuf, bound)) < 0)
@@ -597,7 +601,7 @@ static int wr_chunk_write(mcap_writer *w, mcap_chunk *k) {
   set_u64(w->rec.p + 1, content);
   /* An uncompressed chunk's records are the bytes whose CRC is ucrc. */
   if ((rv = wr_out(w, w->rec.p, w->rec.len)) < 0 ||
-      (rv = w->zc == NULL ? wr_out_known(w, payload, plen, ucrc) : wr_out(w, payload, plen)) < 0)
+      (rv = !compress ? wr_out_known(w, payload, plen, ucrc) : wr_out(w, payload, plen)) < 0)
     return rv;
   chunk_len = w->off - start;
 
@@ -639,7 +643,7 @@ static int wr_chunk_write(mcap_writer *w, mcap_chunk *k) {
 
 /* Closes the current chunk, if it holds anything, and writes it out. */
 static int wr_chunk_close(mcap_writer *w) {
-  return w->cur != NULL ? wr_chunk_write(w, w->cur) : 0;
+  return w->cur != NULL ? wr_chunk_write(w, w->cur, true) : 0;
 }
 
 int mcap_writer_flush(mcap_writer *w) {
@@ -658,7 +662,11 @@ mcap_chunk *mcap_writer_seal(mcap_writer *w, mcap_chunk *fresh) {
 }
 
 int mcap_writer_write_chunk(mcap_writer *w, mcap_chunk *c) {
-  return wr_chunk_write(w, c);
+  return wr_chunk_write(w, c, true);
+}
+
+int mcap_writer_write_chunk_uncompressed(mcap_writer *w, mcap_chunk *c) {
+  return wr_chunk_write(w, c, false);
 }
 
 int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap_kv *kv, size_t n) {

@@ -165,6 +165,11 @@ typedef struct mcap_chunk mcap_chunk;
  * call (open, add_metadata, flush, close, free) needs both sides idle. */
 mcap_chunk *mcap_writer_seal(mcap_writer *w, mcap_chunk *fresh);
 int mcap_writer_write_chunk(mcap_writer *w, mcap_chunk *c);
+/* As mcap_writer_write_chunk, but this chunk is stored uncompressed
+ * whatever opts.compression says (MCAP names a chunk's compression in
+ * each Chunk record and its Chunk Index: readers take files that mix
+ * them). For a writer that is behind: it costs no compression time. */
+int mcap_writer_write_chunk_uncompressed(mcap_writer *w, mcap_chunk *c);
 /* Bytes of records, and messages, in a chunk. */
 size_t mcap_chunk_bytes(const mcap_chunk *c);
 uint64_t mcap_chunk_messages(const mcap_chunk *c);

@@ -61,7 +61,9 @@ static void record_usage(FILE *f) {
           "(written at least once a second).\n"
           "\n"
           "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
-          "      --compression C  zstd (default) or none\n"
+          "      --compression C  zstd (default) or none; with zstd, a chunk written\n"
+          "                       while more than a quarter of the queue waits is\n"
+          "                       stored uncompressed: compressing never costs messages\n"
           "      --chunk-size B   close a chunk at B bytes of messages (default 4M, K/M)\n"
           "      --queue B        chunks waiting to be written take at most about B bytes\n"
           "                       (default 64M, K/M/G; at least one chunk): when the\n"
@@ -89,7 +91,8 @@ static void record_usage(FILE *f) {
           "from the rings but dropped because the queue was full. -v adds a line on the\n"
           "drain thread: its longest gap between two passes over the rings, the age of\n"
           "the oldest message it took (how far behind it fell), and the queue's\n"
-          "high-water mark, and whether the file was written with O_DIRECT.\n"
+          "high-water mark, whether the file was written with O_DIRECT, and how many\n"
+          "chunks were written, and of them stored uncompressed.\n"
           "Exit status: 0 ok, 1 error, 2 bad usage.\n");
 }
 
@@ -118,6 +121,8 @@ struct record_queue {
   mcap_chunk **q;       /* a ring of `cap` */
   size_t cap, head, n;
   size_t high;        /* the most chunks that were waiting at once */
+  uint64_t written;   /* chunks the writer wrote */
+  uint64_t raw;       /* of those, stored uncompressed: the writer was behind */
   mcap_chunk **spare; /* written and emptied, `cap + 1` room */
   size_t n_spare;
   bool done; /* the drain thread hands over nothing more */
@@ -142,6 +147,18 @@ struct record_state {
   struct record_queue q;
 };
 
+/* Whether the writer is behind: more chunks wait (the one being written
+ * included) than a quarter of the queue, or than one. Then it stores the
+ * chunk uncompressed: compression must never cost messages (a lossy
+ * drain drops what a full queue cannot take, a reliable one holds the
+ * publishers back), and a raw chunk only needs its CRC and its write.
+ * Under `mu`. */
+static bool record_writer_behind(const struct record_queue *q) {
+  size_t quarter = q->cap / 4;
+
+  return q->n > (quarter > 1 ? quarter : 1);
+}
+
 /* The writer thread: writes each sealed chunk in order and gives it back
  * emptied. After a write error it only gives chunks back (the drain thread
  * sees q.err at its next hand-over and stops). */
@@ -161,9 +178,14 @@ static void *record_writer_main(void *arg) {
     if (q->err == 0) {
       /* The chunk stays counted in the queue while it is written: the
        * bound is on what waits and what is being written together. */
+      bool behind = record_writer_behind(q);
       pthread_mutex_unlock(&q->mu);
-      rv = mcap_writer_write_chunk(st->w, c);
+      rv = behind ? mcap_writer_write_chunk_uncompressed(st->w, c)
+                  : mcap_writer_write_chunk(st->w, c);
       pthread_mutex_lock(&q->mu);
+      q->written++;
+      if (behind)
+        q->raw++;
     }
     q->head = (q->head + 1) % q->cap;
     q->n--;
@@ -831,9 +853,11 @@ out:
   if (verbose && st.q.cap > 0)
     fprintf(stderr,
             "drain: longest gap between passes %.3f ms, oldest message taken %.3f ms old; write "
-            "queue: %zu chunks, at most %zu waiting; O_DIRECT: %s\n",
+            "queue: %zu chunks, at most %zu waiting; O_DIRECT: %s; chunks: %" PRIu64
+            " written, %" PRIu64 " uncompressed\n",
             (double)max_gap / 1e6, (double)st.max_lag / 1e6, st.q.cap, st.q.high,
-            direct ? "yes" : "no");
+            direct ? "yes" : "no", st.q.written,
+            wo.compression == MCAP_COMPRESS_NONE ? st.q.written : st.q.raw);
   mcap_writer_free(st.w);
   if (st.q.q != NULL) {
     for (size_t i = 0; i < st.q.n; i++)

@@ -462,7 +462,7 @@ Test(mcap, reserve_then_cancel_or_commit) {
  * record` does it on another) gives the same bytes. Emptied chunks are
  * handed back for reuse, and a channel added mid-way lands in the chunk
  * being built. */
-static size_t write_both(bool manual, const char *name, uint8_t *out, size_t cap) {
+static size_t write_manual(bool manual, bool mix, const char *name, uint8_t *out, size_t cap) {
   struct mcap_writer_opts o = {MCAP_COMPRESS_ZSTD, 0, 700, NULL, NULL, manual};
   char path[128];
   uint8_t buf[400];
@@ -499,7 +499,9 @@ static size_t write_both(bool manual, const char *name, uint8_t *out, size_t cap
       cr_assert_not_null(k);
       cr_assert_gt(mcap_chunk_messages(k), 0);
       cr_assert_gt(mcap_chunk_bytes(k), 0);
-      cr_assert_eq(mcap_writer_write_chunk(w, k), 0);
+      cr_assert_eq(mix && sealed % 2 == 1 ? mcap_writer_write_chunk_uncompressed(w, k)
+                                          : mcap_writer_write_chunk(w, k),
+                   0);
       cr_assert_eq(mcap_chunk_bytes(k), 0, "written chunks come back empty");
       spare = k;
       sealed++;
@@ -513,7 +515,9 @@ static size_t write_both(bool manual, const char *name, uint8_t *out, size_t cap
       cr_assert(manual);
       k = mcap_writer_seal(w, spare);
       cr_assert_not_null(k);
-      cr_assert_eq(mcap_writer_write_chunk(w, k), 0);
+      cr_assert_eq(mix && sealed % 2 == 1 ? mcap_writer_write_chunk_uncompressed(w, k)
+                                          : mcap_writer_write_chunk(w, k),
+                   0);
       spare = k;
       sealed++;
       /* Nothing to seal now. */
@@ -537,8 +541,8 @@ static size_t write_both(bool manual, const char *name, uint8_t *out, size_t cap
 Test(mcap, manual_chunks_write_the_same_file) {
   static uint8_t a[1 << 18], b[1 << 18];
   struct mcap_read_result res;
-  size_t la = write_both(false, "auto.mcap", a, sizeof(a));
-  size_t lb = write_both(true, "manual.mcap", b, sizeof(b));
+  size_t la = write_manual(false, false, "auto.mcap", a, sizeof(a));
+  size_t lb = write_manual(true, false, "manual.mcap", b, sizeof(b));
 
   cr_assert_eq(la, lb);
   cr_assert_eq(memcmp(a, b, la), 0);
@@ -546,4 +550,32 @@ Test(mcap, manual_chunks_write_the_same_file) {
   cr_assert(res.summary_checked);
   cr_assert_eq(res.messages, 500);
   cr_assert_gt(res.chunks, 10);
+}
+
+/* A writer that is behind stores some chunks uncompressed (`shmbus
+ * record`'s writer thread): every other chunk of a zstd file here. The
+ * file reads back whole, with the summary checked, and is larger than the
+ * all-zstd one; the reference reader reads it too. */
+Test(mcap, chunks_of_both_compressions_in_one_file) {
+  static uint8_t a[1 << 18], m[1 << 18];
+  struct mcap_read_result res;
+  size_t la = write_manual(true, false, "zstd.mcap", a, sizeof(a));
+  size_t lm = write_manual(true, true, "mixed.mcap", m, sizeof(m));
+
+  cr_assert_gt(lm, la, "uncompressed chunks take more room: %zu vs %zu", lm, la);
+  cr_assert_eq(mcap_read(m, lm, NULL, NULL, &res), 0, "%s", res.error);
+  cr_assert(res.summary_checked);
+  cr_assert(!res.truncated);
+  cr_assert_eq(res.messages, 500);
+  cr_assert_gt(res.chunks, 10);
+#if defined(MCAP_NODE_MODULES) && defined(MCAP_CHECK_JS)
+  {
+    char path[128], out[8192];
+    snprintf(path, sizeof(path), "%s/mixed.mcap", work);
+    node_check(path, out, sizeof(out));
+    cr_assert_not_null(strstr(out, "\"stream\":{\"done\":true,\"messages\":500,"), "%s", out);
+    cr_assert_not_null(strstr(out, "\"indexed\":{\"messages\":500,"), "%s", out);
+    cr_assert_not_null(strstr(out, "\"data_crc_ok\":true"), "%s", out);
+  }
+#endif
 }

@@ -356,48 +356,53 @@ static void wait_for_fifo_writer(int rfd, pid_t pid) {
 
 /* A lossy recorder whose write queue is full: the file is a FIFO that
  * nobody reads while the publisher runs, so the writer thread blocks on
- * it and the queue (one 1 KiB chunk) fills; the drain thread goes on
- * taking messages from the ring and drops them, counting each. The ring
- * holds every message published (4096 slots, 3000 messages), so none is
- * lost to an overrun: whatever is not recorded was dropped for the queue,
- * and recorded + lost == published exactly. Then the FIFO is read to its
- * end into a file, which reads back with exactly the recorded messages.
- * The FIFO is read only once the recorder has opened it: read before, it
- * ends at once (this test once failed so under valgrind on a loaded
- * machine, with an empty file, while the recorder wrote the whole file to
- * the pipe and exited 0). */
-Test(record, lossy_recorder_with_a_full_queue_counts_what_it_drops) {
-  struct cu_run rec, pub;
-  struct file_read f;
+ * it and the queue (--queue QUEUE of 1 KiB chunks) fills; the drain thread
+ * goes on taking messages from the ring and drops them, counting each.
+ * The ring holds every message published (4096 slots, 3000 messages), so
+ * none is lost to an overrun: whatever is not recorded was dropped for the
+ * queue, and recorded + lost == published exactly. Then the FIFO is read
+ * to its end into a file, which reads back with exactly the recorded
+ * messages. The FIFO is read only once the recorder has opened it: read
+ * before, it ends at once (this test once failed so under valgrind on a
+ * loaded machine, with an empty file, while the recorder wrote the whole
+ * file to the pipe and exited 0). The recorder's output is in *rec, the
+ * file's contents in *f. */
+static void record_through_a_stalled_fifo(const char *name, const char *compression,
+                                          const char *queue, struct cu_run *rec,
+                                          struct file_read *f) {
+  struct cu_run pub;
   unsigned long long msgs, lost, dropped = 0;
-  const char *fifo = path_in_work("q.fifo"), *file = path_in_work("q.mcap");
+  char fifo[64], file[64];
   const char *q;
   char buf[65536];
   ssize_t n;
   int rfd, wfd, fl;
 
-  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  snprintf(fifo, sizeof(fifo), "%s.fifo", name);
+  snprintf(file, sizeof(file), "%s.mcap", name);
+  cr_assert_eq(mkfifo(path_in_work(fifo), 0600), 0);
   /* Opened for reading first, so the recorder's open does not wait; a
    * one-page pipe, so the writer thread blocks early. Not inherited by the
    * programs started: this is the FIFO's only reader, so that a recorder
    * writing to it after the reader is gone fails (EPIPE) instead of
    * filling a pipe nobody reads. */
-  rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  rfd = open(path_in_work(fifo), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   cr_assert_geq(rfd, 0);
   cr_assert_geq(fcntl(rfd, F_SETPIPE_SZ, 4096), 0);
   /* --direct: a fifo does not take O_DIRECT, so it is written plainly. */
-  CU_START_ON(&rec, cu_daemon.dir, "record", "-o", fifo, "--compression", "none", "--chunk-size",
-              "1K", "--queue", "1K", "--slots", "4096", "--direct", "s/qfull");
-  wait_for_fifo_writer(rfd, rec.pid);
+  CU_START_ON(rec, cu_daemon.dir, "record", "-v", "-o", path_in_work(fifo), "--compression",
+              compression, "--chunk-size", "1K", "--queue", queue, "--slots", "4096", "--direct",
+              "s/qfull");
+  wait_for_fifo_writer(rfd, rec->pid);
   cr_assert_eq(CU_RUN_ON(&pub, cu_daemon.dir, "pub", "s/qfull", "--wait-subs", "1", "--count",
                          "3000", "--size", "64", "--slots", "4096"),
                0, "pub: %s", pub.err);
   /* The recorder takes what is left in the ring, then waits for the writer
    * thread, which waits for this reader. */
-  kill(rec.pid, SIGTERM);
+  kill(rec->pid, SIGTERM);
   fl = fcntl(rfd, F_GETFL);
   cr_assert_eq(fcntl(rfd, F_SETFL, fl & ~O_NONBLOCK), 0);
-  wfd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  wfd = open(path_in_work(file), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   cr_assert_geq(wfd, 0);
   while ((n = read(rfd, buf, sizeof(buf))) != 0) {
     cr_assert_gt(n, 0, "read the fifo: %s", strerror(errno));
@@ -405,29 +410,66 @@ Test(record, lossy_recorder_with_a_full_queue_counts_what_it_drops) {
   }
   close(rfd);
   close(wfd);
-  cr_assert_eq(cu_wait(&rec), 0, "record: %s", rec.err);
-  cr_assert_not_null(strstr(rec.err, "does not take O_DIRECT"), "%s", rec.err);
-  record_summary(&rec, &msgs, &lost);
+  cr_assert_eq(cu_wait(rec), 0, "record: %s", rec->err);
+  cr_assert_not_null(strstr(rec->err, "does not take O_DIRECT"), "%s", rec->err);
+  record_summary(rec, &msgs, &lost);
   cr_assert_eq(msgs + lost, 3000, "recorded %llu lost %llu", msgs, lost);
-  q = strstr(rec.err, " with the write queue full)");
-  cr_assert_not_null(q, "no drop count in: %s", rec.err);
-  while (q > rec.err && q[-1] != '(')
+  q = strstr(rec->err, " with the write queue full)");
+  cr_assert_not_null(q, "no drop count in: %s", rec->err);
+  while (q > rec->err && q[-1] != '(')
     q--;
-  cr_assert_eq(sscanf(q, "%llu", &dropped), 1, "%s", rec.err);
-  cr_assert_eq(dropped, lost, "the ring never overran: every loss is a drop (%s)", rec.err);
+  cr_assert_eq(sscanf(q, "%llu", &dropped), 1, "%s", rec->err);
+  cr_assert_eq(dropped, lost, "the ring never overran: every loss is a drop (%s)", rec->err);
   cr_assert_gt(dropped, 0);
 
-  read_file(file, &f);
-  cr_assert_eq(f.rv, 0, "%s", f.res.error);
-  cr_assert(!f.res.truncated);
-  cr_assert(f.res.summary_checked);
-  cr_assert_eq(f.res.messages, msgs);
-  cr_assert_eq(f.t[0].count, msgs);
-  cr_assert_eq(f.t[0].synth_bad, 0, "payloads intact, sequences increasing");
-  reference_agrees(file, &f, true);
+  read_file(path_in_work(file), f);
+  cr_assert_eq(f->rv, 0, "%s", f->res.error);
+  cr_assert(!f->res.truncated);
+  cr_assert(f->res.summary_checked);
+  cr_assert_eq(f->res.messages, msgs);
+  cr_assert_eq(f->t[0].count, msgs);
+  cr_assert_eq(f->t[0].synth_bad, 0, "payloads intact, sequences increasing");
+  reference_agrees(path_in_work(file), f, true);
+  cu_free(&pub);
+}
+
+/* The recorder's -v count of chunks written, and of them uncompressed. */
+static void record_chunks(const struct cu_run *rec, unsigned long long *written,
+                          unsigned long long *raw) {
+  const char *c = strstr(rec->err, "; chunks: ");
+  cr_assert_not_null(c, "no chunk count in: %s", rec->err);
+  cr_assert_eq(sscanf(c, "; chunks: %llu written, %llu uncompressed", written, raw), 2, "%s",
+               rec->err);
+}
+
+Test(record, lossy_recorder_with_a_full_queue_counts_what_it_drops) {
+  struct cu_run rec;
+  struct file_read f;
+  unsigned long long written, raw;
+
+  record_through_a_stalled_fifo("q", "none", "1K", &rec, &f);
+  record_chunks(&rec, &written, &raw);
+  cr_assert_eq(raw, written, "--compression none: %s", rec.err);
   file_read_free(&f);
   cu_free(&rec);
-  cu_free(&pub);
+}
+
+/* The same with zstd and a queue of 4 chunks: when the reader comes back,
+ * the writer thread finds the queue full (more than a quarter waiting)
+ * and stores those chunks uncompressed; the last chunk, with nothing
+ * behind it, is compressed. The file mixes both and reads back whole
+ * (and the reference reader agrees). */
+Test(record, a_writer_behind_stores_chunks_uncompressed) {
+  struct cu_run rec;
+  struct file_read f;
+  unsigned long long written, raw;
+
+  record_through_a_stalled_fifo("z", "zstd", "4K", &rec, &f);
+  record_chunks(&rec, &written, &raw);
+  cr_assert_gt(raw, 0, "%s", rec.err);
+  cr_assert_lt(raw, written, "%s", rec.err);
+  file_read_free(&f);
+  cu_free(&rec);
 }
 
 /* A recorder SIGKILLed after the publisher finished: the file is cut
