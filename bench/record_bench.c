@@ -62,6 +62,7 @@ struct rb_result {
   double gap_ms, lag_ms;    /* the recorder's -v: longest gap between drains, oldest message */
   unsigned long long qfull; /* lost with the write queue full */
   long preempted;           /* the recorder's involuntary context switches */
+  unsigned long long chunks, raw_chunks; /* -v: chunks written, of them uncompressed */
 };
 
 static uint64_t rb_rng = 0x9e3779b97f4a7c15ull;
@@ -243,6 +244,9 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
         if (a != NULL)
           (void)sscanf(a + 21, "%lf", &res->lag_ms);
         res->direct = strstr(line, "O_DIRECT: yes") != NULL;
+        if ((a = strstr(line, "; chunks: ")) != NULL)
+          (void)sscanf(a, "; chunks: %llu written, %llu uncompressed", &res->chunks,
+                       &res->raw_chunks);
       }
     }
     if (f != NULL)
@@ -355,9 +359,10 @@ int main(int argc, char **argv) {
          "%s, build %s\n",
          sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2], seconds, out_dir,
          SHMBUS_BENCH_BUILD_TYPE);
-  printf("%-8s %-8s %-5s %7s %10s %10s %10s %9s %8s %8s %8s %10s %10s %8s %8s %8s %4s\n", "size",
-         "mode", "comp", "slots", "offered/s", "pub/s", "recorded", "lost", "q_full", "lost%",
-         "MB/s", "cpu_ns/msg", "file_B/msg", "gap_ms", "lag_ms", "preempt", "dio");
+  printf("%-8s %-8s %-5s %7s %10s %10s %10s %9s %8s %8s %8s %10s %10s %8s %8s %8s %4s %11s\n",
+         "size", "mode", "comp", "slots", "offered/s", "pub/s", "recorded", "lost", "q_full",
+         "lost%", "MB/s", "cpu_ns/msg", "file_B/msg", "gap_ms", "lag_ms", "preempt", "dio",
+         "raw/chunks");
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct rb_case k = cases[i];
     struct rb_result r;
@@ -370,12 +375,12 @@ int main(int argc, char **argv) {
     lostp = r.published > 0 ? 100.0 * (double)r.lost / (double)r.published : 0;
     mbs = (double)r.recorded * (double)k.size / r.pub_seconds / 1e6;
     printf("%-8zu %-8s %-5s %7u %10.0f %10.0f %10llu %9llu %8llu %8.3f %8.1f %10.0f %10.1f %8.2f "
-           "%8.2f %8ld %4s\n",
+           "%8.2f %8ld %4s %5llu/%-5llu\n",
            k.size, k.reliable ? "reliable" : "lossy", k.compression, r.slots, k.rate,
            (double)r.published / r.pub_seconds, r.recorded, r.lost, r.qfull, lostp, mbs,
            r.recorded > 0 ? r.cpu_s * 1e9 / (double)r.recorded : 0.0,
            r.recorded > 0 ? (double)r.file_bytes / (double)r.recorded : 0.0, r.gap_ms, r.lag_ms,
-           r.preempted, r.direct ? "yes" : "no");
+           r.preempted, r.direct ? "yes" : "no", r.raw_chunks, r.chunks);
     fflush(stdout);
   }
   bp_daemon_stop(&st);
