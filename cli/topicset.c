@@ -21,7 +21,7 @@ struct topicset_watch {
  * the same record paces a topic that libuv delivers (`pacing`). */
 struct topicset_sampler {
   struct topicset_topic *t;
-  uv_poll_t *wake; /* on the subscriber's eventfd while it sleeps, else NULL */
+  cli_event_watch *wake; /* on the subscriber's wake-up event while it sleeps, else NULL */
   unsigned char *buf;
   size_t cap;
   uint32_t batch; /* messages read per period at most: the ring's slots */
@@ -160,11 +160,11 @@ static void topicset_free_handle(uv_handle_t *h) {
   free(h);
 }
 
-/* Stops waiting on the eventfd (the handle goes; the fd stays the
- * subscriber's). */
+/* Stops waiting on the wake-up event (the watch goes; the event stays
+ * the subscriber's). */
 static void topicset_unwake(struct topicset_sampler *sm) {
   if (sm->wake != NULL) {
-    uv_close((uv_handle_t *)sm->wake, topicset_free_handle);
+    cli_event_watch_close(sm->wake);
     sm->wake = NULL;
   }
 }
@@ -198,24 +198,18 @@ static int topicset_read(struct topicset_sampler *sm) {
   return (int)n;
 }
 
-static void topicset_on_wake(uv_poll_t *p, int status, int events);
+static void topicset_on_wake(void *arg);
 
-/* A period without messages: sleep on the eventfd (a publisher wakes it). */
+/* A period without messages: sleep on the wake-up event (a publisher
+ * signals it). */
 static void topicset_sleep(struct topicset_sampler *sm) {
   struct topicset *ts = sm->t->set;
-  int rv;
 
   if (sm->wake != NULL || sm->t->sub == NULL || shmbus_sub_arm(sm->t->sub) != 1)
     return; /* a message came meanwhile: it stays busy */
-  if ((sm->wake = malloc(sizeof(*sm->wake))) == NULL ||
-      cli_uv_poll_event(ts->loop, sm->wake, shmbus_sub_fd(sm->t->sub)) < 0) {
-    free(sm->wake);
-    sm->wake = NULL;
-    return; /* no watch: it stays busy, read every period */
-  }
-  sm->wake->data = sm;
-  if ((rv = uv_poll_start(sm->wake, UV_READABLE, topicset_on_wake)) < 0)
-    topicset_unwake(sm);
+  if (cli_event_watch_start(ts->loop, shmbus_sub_fd(sm->t->sub), topicset_on_wake, sm, &sm->wake) <
+      0)
+    sm->wake = NULL; /* no watch: it stays busy, read every period */
 }
 
 static void topicset_on_tick(uv_timer_t *h) {
@@ -245,14 +239,11 @@ static void topicset_busy(struct topicset *ts) {
     (void)uv_timer_start(ts->tick, topicset_on_tick, ts->sample_ms, ts->sample_ms);
 }
 
-static void topicset_on_wake(uv_poll_t *p, int status, int events) {
-  struct topicset_sampler *sm = p->data;
+static void topicset_on_wake(void *arg) {
+  struct topicset_sampler *sm = arg;
 
-  (void)status;
-  (void)events;
-  /* Reset the eventfd (non-blocking), then read at once and go on with
-   * the periods. */
-  cli_event_reset(shmbus_sub_fd(sm->t->sub));
+  /* The event is reset (cli_event_watch_start): read at once and go on
+   * with the periods. */
   topicset_unwake(sm);
   (void)topicset_read(sm);
   topicset_busy(sm->t->set);

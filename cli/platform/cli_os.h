@@ -151,15 +151,24 @@ int cli_write_file_atomic(const char *verb, const char *path, const void *data, 
  * bare line feeds (metrics: OpenMetrics); nothing to do on Linux. */
 void cli_stdout_binary(void);
 
-/* A subscriber's wake-up event (shmbus_sub_fd) watched by a uv_poll
- * handle: uv_poll_init on Linux (an eventfd); UV_ENOTSUP on Windows, where
- * libuv cannot poll an event (the caller reads on a timer instead). */
+/* A subscriber's wake-up event (shmbus_sub_fd) watched from a libuv loop,
+ * for echo's sampling mode (topicset.c) to sleep between periods: a
+ * uv_poll handle on the eventfd on Linux; on Windows, where libuv cannot
+ * poll an event, the library's registered wait that wakes the loop
+ * (src/platform/windows/loop.c, as src/uv.c uses it).
+ *
+ * cli_event_watch_start calls cb(arg) on the loop's thread once the event
+ * is signalled, with the event reset (the caller drains the ring: a
+ * signal may have been taken by an earlier wake-up), and again for each
+ * later signal until the watch is closed. Returns 0 with *out, or a
+ * negative errno value (libuv's). cli_event_watch_close stops it at once
+ * (cb is not called any more; `ev` may be closed right after) and frees
+ * it from the loop; it may be called from cb. */
 typedef struct uv_loop_s uv_loop_t;
-typedef struct uv_poll_s uv_poll_t;
-int cli_uv_poll_event(uv_loop_t *loop, uv_poll_t *handle, shmbus_os_fd_t ev);
-
-/* Resets a subscriber's wake-up event that woke a uv_poll handle (reads
- * the eventfd; without error when another reader took it). */
-void cli_event_reset(shmbus_os_fd_t ev);
+typedef struct cli_event_watch cli_event_watch;
+typedef void (*cli_event_cb)(void *arg);
+int cli_event_watch_start(uv_loop_t *loop, shmbus_os_fd_t ev, cli_event_cb cb, void *arg,
+                          cli_event_watch **out);
+void cli_event_watch_close(cli_event_watch *w);
 
 #endif /* SHMBUS_CLI_OS_H */

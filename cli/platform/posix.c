@@ -103,16 +103,56 @@ int cli_open_read(const char *path) {
   return strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
 }
 
-int cli_uv_poll_event(uv_loop_t *loop, uv_poll_t *handle, shmbus_os_fd_t ev) {
-  return uv_poll_init(loop, handle, ev);
-}
+/* A uv_poll handle on the eventfd, first so that the handle the close
+ * callback gets is the watch. */
+struct cli_event_watch {
+  uv_poll_t poll;
+  int fd;
+  cli_event_cb cb;
+  void *arg;
+};
 
-void cli_event_reset(shmbus_os_fd_t ev) {
+static void cli_event_on_poll(uv_poll_t *p, int status, int events) {
+  struct cli_event_watch *w = (struct cli_event_watch *)p;
   uint64_t v;
 
-  if (read(ev, &v, sizeof(v)) < 0) {
-    /* Nothing to reset (another wake-up took it): fine. */
+  (void)status;
+  (void)events;
+  /* Reset the eventfd (non-blocking); nothing to reset when another
+   * wake-up took it: fine. */
+  if (read(w->fd, &v, sizeof(v)) < 0) {
   }
+  w->cb(w->arg);
+}
+
+static void cli_event_free(uv_handle_t *h) {
+  free(h);
+}
+
+int cli_event_watch_start(uv_loop_t *loop, shmbus_os_fd_t ev, cli_event_cb cb, void *arg,
+                          cli_event_watch **out) {
+  struct cli_event_watch *w = malloc(sizeof(*w));
+  int rv;
+
+  if (w == NULL)
+    return -ENOMEM;
+  if ((rv = uv_poll_init(loop, &w->poll, ev)) < 0) {
+    free(w);
+    return rv;
+  }
+  w->fd = ev;
+  w->cb = cb;
+  w->arg = arg;
+  if ((rv = uv_poll_start(&w->poll, UV_READABLE, cli_event_on_poll)) < 0) {
+    uv_close((uv_handle_t *)&w->poll, cli_event_free);
+    return rv;
+  }
+  *out = w;
+  return 0;
+}
+
+void cli_event_watch_close(cli_event_watch *w) {
+  uv_close((uv_handle_t *)&w->poll, cli_event_free);
 }
 
 int cli_wait_events(int stop_fd, shmbus_bus *bus, const shmbus_os_fd_t *ev, size_t n,

@@ -22,6 +22,7 @@
 #include <wchar.h>
 
 #include "cli.h"
+#include "platform/loop.h"
 #include "platform/platform.h"
 /* The backend's wait on a control connection (a zero-byte overlapped
  * read), for cli_wait_events, which waits on more handles than
@@ -210,15 +211,54 @@ int cli_open_read(const char *path) {
   return _open(path, _O_RDONLY | _O_BINARY | _O_NOINHERIT);
 }
 
-int cli_uv_poll_event(uv_loop_t *loop, uv_poll_t *handle, shmbus_os_fd_t ev) {
-  (void)loop;
-  (void)handle;
-  (void)ev;
-  return UV_ENOTSUP;
+/* The library's watch of an event from a libuv loop (a registered wait
+ * that wakes the loop: src/platform/windows/loop.c), first so that the
+ * handle the close callback gets is the watch. The event is auto-reset:
+ * the registered wait took the signal before the loop runs the callback,
+ * so there is nothing to reset here. */
+struct cli_event_watch {
+  shmbus__watch watch;
+  cli_event_cb cb;
+  void *arg;
+};
+
+static void cli_event_on_watch(shmbus__watch *sw, int status, int events) {
+  struct cli_event_watch *w = (struct cli_event_watch *)sw;
+
+  (void)events;
+  /* A failed wait (status < 0) also calls back: the caller reads the ring
+   * and goes on reading every period, as without a watch. */
+  (void)status;
+  w->cb(w->arg);
 }
 
-void cli_event_reset(shmbus_os_fd_t ev) {
-  (void)ev;
+static void cli_event_free(uv_handle_t *h) {
+  free(h);
+}
+
+int cli_event_watch_start(uv_loop_t *loop, shmbus_os_fd_t ev, cli_event_cb cb, void *arg,
+                          cli_event_watch **out) {
+  struct cli_event_watch *w = malloc(sizeof(*w));
+  int rv;
+
+  if (w == NULL)
+    return -ENOMEM;
+  if ((rv = shmbus__watch_init(loop, &w->watch, ev)) < 0) {
+    free(w);
+    return rv;
+  }
+  w->cb = cb;
+  w->arg = arg;
+  if ((rv = shmbus__watch_start(&w->watch, SHMBUS__WATCH_EVENT, cli_event_on_watch)) < 0) {
+    shmbus__watch_close(&w->watch, cli_event_free);
+    return rv;
+  }
+  *out = w;
+  return 0;
+}
+
+void cli_event_watch_close(cli_event_watch *w) {
+  shmbus__watch_close(&w->watch, cli_event_free);
 }
 
 /* ---- record, play, metrics ---------------------------------------------- */

@@ -6,7 +6,13 @@
  *   - `ls`, `stat` and `daemon status|stop` against that bus;
  *   - two reliable `shmbus echo` subscribers receive every one of 20,000
  *     synthetic payloads of `shmbus pub --count --size` (sequence and
- *     checksum checked by echo), nothing lost.
+ *     checksum checked by echo), nothing lost;
+ *   - `shmbus echo --sample`, which reads a topic every period while
+ *     messages come and sleeps on the subscriber's wake-up event once a
+ *     period found none (a registered wait that wakes its libuv loop): it
+ *     prints the messages of its history, then of two batches published
+ *     after it printed the previous one (and went idle), each once and in
+ *     order, and its count.
  * Every step waits on an event (a line on a pipe, a message, a process's
  * end), never on time. */
 #include <errno.h>
@@ -166,9 +172,77 @@ static int test_reliable_cli(void) {
   return cli_daemon_stop(daemon, dir);
 }
 
+/* Publishes "sample N" for N in [from, to). */
+static int cli_sample_publish(shmbus_pub *pub, int from, int to) {
+  char text[32];
+  int i, rv;
+
+  for (i = from; i < to; i++) {
+    snprintf(text, sizeof(text), "sample %d", i);
+    if ((rv = shmbus_pub_publish(pub, text, strlen(text))) < 0)
+      return rv;
+  }
+  return 0;
+}
+
+/* Reads echo's lines "sample N" for N in [from, to). */
+static int cli_sample_expect(struct winproc *echo, int from, int to) {
+  char line[512], want[32];
+  int i;
+
+  for (i = from; i < to; i++) {
+    snprintf(want, sizeof(want), "sample %d", i);
+    winproc_read_line(echo, line, sizeof(line));
+    line[strcspn(line, "\r\n")] = '\0';
+    WT_CHECK(strcmp(line, want) == 0, "echo --sample printed \"%s\", not \"%s\"", line, want);
+  }
+  return WINTEST_PASS;
+}
+
+static int test_sample_cli(void) {
+  char dir[MAX_PATH], line[512];
+  struct winproc echo;
+  shmbus_bus *bus = NULL;
+  shmbus_pub *pub = NULL;
+  long code;
+  int rv;
+
+  WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
+  SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
+  rv = winproc_bus_open(&bus, dir, 1, "cli_test");
+  WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
+  rv = shmbus_pub_open(bus, "sample/t", NULL, &pub);
+  WT_CHECK(rv == 0, "publisher: %s", shmbus_strerror(rv));
+  WT_CHECK((rv = cli_sample_publish(pub, 0, 2)) == 0, "publish: %s", shmbus_strerror(rv));
+  /* echo reads the two through history in its first period, then finds
+   * the ring empty and sleeps on its event; each batch after that wakes
+   * it (or a period still reads it, if it came first: the same lines). */
+  WT_CHECK(winproc_start(&echo, "shmbus.exe",
+                         "echo --sample 5 --history 2 --count 6 --timeout 60 sample/t", false),
+           "start shmbus echo --sample");
+  if ((rv = cli_sample_expect(&echo, 0, 2)) != WINTEST_PASS)
+    return rv;
+  WT_CHECK((rv = cli_sample_publish(pub, 2, 4)) == 0, "publish: %s", shmbus_strerror(rv));
+  if ((rv = cli_sample_expect(&echo, 2, 4)) != WINTEST_PASS)
+    return rv;
+  WT_CHECK((rv = cli_sample_publish(pub, 4, 6)) == 0, "publish: %s", shmbus_strerror(rv));
+  if ((rv = cli_sample_expect(&echo, 4, 6)) != WINTEST_PASS)
+    return rv;
+  winproc_read_line(&echo, line, sizeof(line));
+  WT_CHECK(strstr(line, "received 6 lost 0") != NULL, "echo said: %s", line);
+  code = winproc_wait(&echo);
+  WT_CHECK(code == 0, "echo exit %ld", code);
+  shmbus_pub_close(pub);
+  shmbus_bus_close(bus);
+  rv = winproc_bus_end(dir);
+  WT_CHECK(rv == 0, "stop the daemon: %s", shmbus_strerror(rv));
+  return WINTEST_PASS;
+}
+
 static const struct wintest tests[] = {
     {"seed_cli", test_seed_cli},
     {"reliable_cli", test_reliable_cli},
+    {"sample_cli", test_sample_cli},
 };
 
 static int child_main(int argc, char **argv) {
