@@ -74,6 +74,16 @@ void bp_unmap_shared(void *p, size_t len) {
   (void)munmap(p, len);
 }
 
+pid_t bp_child(int (*fn)(char **job, unsigned n), char **job, unsigned n, int argc, char **argv) {
+  pid_t pid = bp_fork();
+
+  (void)argc;
+  (void)argv;
+  if (pid == 0)
+    _exit(fn(job, n));
+  return pid;
+}
+
 bool bp_parent_alive(void) {
   pid_t pp = getppid();
   return pp > 1 && kill(pp, 0) == 0;

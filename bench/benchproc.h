@@ -30,6 +30,8 @@ _Noreturn void bp_die_errno(const char *what);
 bool bp_is_parent(void);
 
 #ifndef _WIN32
+#include <sys/wait.h> /* the child's status (bp_wait_for), read with its macros */
+
 /* Forks a child that gets SIGKILL when the parent dies. Returns the child's
  * pid in the parent, 0 in the child. */
 pid_t bp_fork(void);
@@ -56,6 +58,13 @@ int bp_child_init(int argc, char **argv, char ***job, unsigned *njob);
 #define WEXITSTATUS(s) (((s) >> 8) & 0xff)
 #define WTERMSIG(s) ((s)&0x7f)
 #endif
+
+/* Starts a child process that runs fn(job, n) and exits with what it
+ * returns, on both systems: on Linux fn runs in a fork (bp_fork); on
+ * Windows the child is this program again (bp_spawn_self with job and the
+ * parent's argc, argv), whose main must hand the job that bp_child_init
+ * gives it to the same fn. Returns the child's pid. */
+pid_t bp_child(int (*fn)(char **job, unsigned n), char **job, unsigned n, int argc, char **argv);
 
 /* Memory shared with the children, zero-filled: MAP_SHARED anonymous memory
  * on Linux (forked children see it), a section on the paging file on

@@ -160,6 +160,10 @@ uint64_t bu_cpu_ns(void) {
          (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
 }
 
+bool bu_nvcsw_available(void) {
+  return true;
+}
+
 uint64_t bu_nvcsw(void) {
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) != 0)

@@ -42,6 +42,9 @@ uint64_t bu_cpu_ns(void);
 /* Voluntary context switches of this process so far (getrusage): each is
  * the process going to sleep and, later, a wake-up. */
 uint64_t bu_nvcsw(void);
+/* Whether bu_nvcsw counts: false where the system keeps no such count
+ * (Windows); the reports then say the wake-ups are not available. */
+bool bu_nvcsw_available(void);
 /* What the scheduler did with a process, summed over its threads: the
  * kernel's counters since each thread started (subtract two readings for a
  * window; bu_sched_since does). */

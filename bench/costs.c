@@ -33,32 +33,30 @@
  * subscribers on CPUs 1.. in turn; the daemon is never pinned). The
  * program reports; it never fails because of a timing. It exits 1 when
  * the daemon or an operation of the bus fails, 2 on a bad argument.
- * Linux only (/proc, CPU affinity). */
+ *
+ * Linux and Windows: the child processes are bp_child's (forked on Linux,
+ * this program again on Windows: costs_child), the memory they share with
+ * the parent bp_map_shared's, and what is read of the daemon's process
+ * goes through platform/costs_os.h. Windows has no counterpart of the
+ * scheduler's run time or of voluntary context switches (wake-ups): the
+ * idle report says "not available on Windows" there. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "atomics.h"
 #include "benchproc.h"
 #include "benchutil.h"
 #include "bus.h" /* internal: the publisher's view of head and cursors, read between batches */
 #include "costs.h"
+#include "platform/costs_os.h"
 #include "shmbus/shmbus.h"
 
 #ifndef SHMBUS_BENCH_BUILD_TYPE
@@ -108,17 +106,18 @@ struct pub_result {
 
 /* The idle-daemon measurement. */
 struct idle_result {
-  long rss_anon0, rss_shmem0, vm_rss0; /* kB, fresh daemon (0 topics) */
-  long rss_anon1, rss_shmem1, vm_rss1; /* kB, with the topics open */
-  long rss_anon2;                      /* kB, after the client closed them */
-  double open_ms;                      /* time the client took to open them all */
-  double window_s;                     /* measured window */
-  long ticks;                          /* utime+stime over the window, clock ticks */
+  long mem0[3];    /* KiB, fresh daemon (0 topics), by enum costs_mem; -1: not available */
+  long mem1[3];    /* KiB, with the topics open */
+  long mem2;       /* KiB, private, after the client closed them */
+  double open_ms;  /* time the client took to open them all */
+  double window_s; /* measured window */
+  long ticks;      /* CPU time over the window, in 1/clk_tck s; -1: not readable */
   long clk_tck;
+  bool has_sched;
   uint64_t sched_ns;      /* scheduler run time over the window */
-  long vol_cs, nonvol_cs; /* context switches over the window */
-  int threads;
-  int fds; /* daemon's open descriptors with the topics */
+  long vol_cs, nonvol_cs; /* context switches over the window; -1: not available */
+  int threads;            /* -1: not available */
+  int fds;                /* daemon's open descriptors (handles) with the topics */
 };
 
 struct options {
@@ -138,12 +137,19 @@ struct sub_slot {
   uint64_t lost;
 };
 
-/* Shared with every child through a MAP_SHARED anonymous mapping made
- * before the first fork. Each line has one writer. */
+/* Shared with every child (bp_map_shared, made before the first child).
+ * Each line has one writer. */
 struct shared {
-  _Alignas(64) _Atomic uint32_t stop; /* the parent: fan-out subscribers stop */
+  _Alignas(64) _Atomic uint32_t stop;       /* the parent: fan-out subscribers stop */
+  _Atomic uint32_t idle_release;            /* the parent: the idle client closes its topics */
+  _Alignas(64) _Atomic uint32_t idle_ready; /* the idle client: its topics are open */
   struct sub_slot subs[MAX_SUBS];
 };
+
+/* The program's arguments (bp_child passes them to a child on Windows). */
+static int main_argc;
+static char **main_argv;
+static int costs_job(char **job, unsigned n);
 
 static struct shared *sh;
 static long n_cpus;
@@ -179,202 +185,89 @@ static void publish(shmbus_pub *pub, const void *m, size_t len) {
     bp_die("shmbus_pub_publish", rv);
 }
 
-/* ---- /proc ------------------------------------------------------------- */
-
-/* The value of "key:" in a /proc status file, in its unit (kB for sizes);
- * -1 if absent. */
-static long proc_status_field(const char *path, const char *key) {
-  FILE *f = fopen(path, "r");
-  char line[256];
-  size_t kl = strlen(key);
-  long v = -1;
-  if (f == NULL)
-    return -1;
-  while (fgets(line, sizeof(line), f) != NULL) {
-    if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-      v = strtol(line + kl + 1, NULL, 10);
-      break;
-    }
-  }
-  fclose(f);
-  return v;
-}
-
-static long pid_status(pid_t pid, const char *key) {
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-  return proc_status_field(path, key);
-}
-
-/* Sums a status field over every thread of pid; *threads gets their count. */
-static long pid_threads_sum(pid_t pid, const char *key, int *threads) {
-  char path[320];
-  DIR *d;
-  struct dirent *e;
-  long sum = 0;
-  int n = 0;
-  snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-  if ((d = opendir(path)) == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    long v;
-    if (e->d_name[0] == '.')
-      continue;
-    snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, e->d_name);
-    if ((v = proc_status_field(path, key)) >= 0) {
-      sum += v;
-      n++;
-    }
-  }
-  closedir(d);
-  if (threads != NULL)
-    *threads = n;
-  return sum;
-}
-
-/* utime+stime of the whole process, in clock ticks (/proc/PID/stat fields
- * 14 and 15, counted after the command name, which may hold spaces). */
-static long pid_cpu_ticks(pid_t pid) {
-  char path[64], buf[1024];
-  FILE *f;
-  char *p;
-  unsigned long ut = 0, st = 0;
-  int field;
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  if ((f = fopen(path, "r")) == NULL)
-    return -1;
-  p = fgets(buf, sizeof(buf), f);
-  fclose(f);
-  if (p == NULL || (p = strrchr(buf, ')')) == NULL)
-    return -1;
-  /* After ") " comes field 3 (state). */
-  for (field = 3, p += 2; *p != '\0' && field < 14; p++)
-    if (*p == ' ')
-      field++;
-  if (sscanf(p, "%lu %lu", &ut, &st) != 2)
-    return -1;
-  return (long)(ut + st);
-}
-
-/* The scheduler's run time of every thread, in ns (first field of each
- * /proc/PID/task/TID/schedstat); 0 if the kernel does not keep it. */
-static uint64_t pid_sched_ns(pid_t pid) {
-  char path[320];
-  DIR *d;
-  struct dirent *e;
-  uint64_t sum = 0;
-  snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-  if ((d = opendir(path)) == NULL)
-    return 0;
-  while ((e = readdir(d)) != NULL) {
-    FILE *f;
-    unsigned long long v;
-    if (e->d_name[0] == '.')
-      continue;
-    snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
-    if ((f = fopen(path, "r")) == NULL)
-      continue;
-    if (fscanf(f, "%llu", &v) == 1)
-      sum += v;
-    fclose(f);
-  }
-  closedir(d);
-  return sum;
-}
-
-static int pid_fd_count(pid_t pid) {
-  char path[64];
-  DIR *d;
-  struct dirent *e;
-  int n = 0;
-  snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-  if ((d = opendir(path)) == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.')
-      n++;
-  closedir(d);
-  return n;
-}
-
 /* ---- idle daemon ------------------------------------------------------------ */
 
-/* The idle client: opens the topics, says so, then waits (asleep in read)
- * until the parent closes the pipe. */
-static int idle_client(int ready_fd, int hold_fd) {
+/* The idle client: opens the topics, says so, then waits until the
+ * parent releases it (looking every 50 ms: it is not the process
+ * measured), or its parent is gone. */
+static int idle_client(void) {
   static const struct shmbus_topic_opts small = {16, 64, 4, 2, false};
-  struct rlimit rl;
   shmbus_bus *bus;
   shmbus_pub *pub;
-  char name[64], c;
+  char name[64];
   unsigned i;
   int rv;
 
-  /* Three descriptors per topic (two memory files and an eventfd). */
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  costs_os_raise_fd_limit();
   bus = bp_bus_open("bench-idle");
   for (i = 0; i < IDLE_TOPICS; i++) {
     snprintf(name, sizeof(name), "idle/%s/%04u", i < IDLE_DEFAULT_TOPICS ? "default" : "small", i);
     if ((rv = shmbus_pub_open(bus, name, i < IDLE_DEFAULT_TOPICS ? NULL : &small, &pub)) < 0)
       bp_die("idle client: shmbus_pub_open", rv);
   }
-  bp_signal_ready(ready_fd);
-  while (read(hold_fd, &c, 1) < 0 && errno == EINTR)
-    ;
+  /* Release: the topics are open before the parent measures. */
+  atomic_store_explicit(&sh->idle_ready, 1, memory_order_release);
+  while (!atomic_load_explicit(&sh->idle_release, memory_order_acquire) && bp_parent_alive())
+    bu_sleep_ms(50);
   shmbus_bus_close(bus);
   return 0;
 }
 
+/* The daemon's three memory figures now. */
+static void idle_mem(long mem[3]) {
+  unsigned m;
+  for (m = 0; m < 3; m++)
+    mem[m] = costs_os_mem_kb(bp_daemon_pid(), (enum costs_mem)m);
+}
+
+/* b - a, or -1 when either is not available. */
+static long since(long a, long b) {
+  return a < 0 || b < 0 ? -1 : b - a;
+}
+
 static void idle_measure(struct idle_result *r, const struct options *o) {
-  int ready[2], hold[2];
+  char *job[1] = {"idle"};
   long ticks0, cs0, ncs0;
-  uint64_t t0, t1, s0;
+  uint64_t t0, t1, s0 = 0, s1 = 0, t_end;
   pid_t pid;
 
-  r->clk_tck = sysconf(_SC_CLK_TCK);
-  r->rss_anon0 = pid_status(bp_daemon_pid(), "RssAnon");
-  r->rss_shmem0 = pid_status(bp_daemon_pid(), "RssShmem");
-  r->vm_rss0 = pid_status(bp_daemon_pid(), "VmRSS");
-  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(hold, O_CLOEXEC) != 0)
-    bp_die_errno("pipe2");
+  r->clk_tck = costs_os_cpu_hz();
+  idle_mem(r->mem0);
+  atomic_store(&sh->idle_ready, 0);
+  atomic_store(&sh->idle_release, 0);
   t0 = bu_now_ns();
-  pid = bp_fork();
-  if (pid == 0) {
-    close(ready[0]);
-    close(hold[1]);
-    _exit(idle_client(ready[1], hold[0]));
+  pid = bp_child(costs_job, job, 1, main_argc, main_argv);
+  /* Acquire: pairs with the client's release once its topics are open. */
+  t_end = t0 + 30000000000u;
+  while (!atomic_load_explicit(&sh->idle_ready, memory_order_acquire)) {
+    if (bu_now_ns() > t_end)
+      bp_die("the idle client did not open its topics", -ETIMEDOUT);
+    bu_sleep_ms(1);
   }
-  close(ready[1]);
-  close(hold[0]);
-  bp_await_ready(ready[0], "the idle client");
   r->open_ms = (double)(bu_now_ns() - t0) / 1e6;
-  close(ready[0]);
   bu_sleep_ms(SETTLE_MS);
 
-  r->rss_anon1 = pid_status(bp_daemon_pid(), "RssAnon");
-  r->rss_shmem1 = pid_status(bp_daemon_pid(), "RssShmem");
-  r->vm_rss1 = pid_status(bp_daemon_pid(), "VmRSS");
-  r->fds = pid_fd_count(bp_daemon_pid());
-  ticks0 = pid_cpu_ticks(bp_daemon_pid());
-  s0 = pid_sched_ns(bp_daemon_pid());
-  cs0 = pid_threads_sum(bp_daemon_pid(), "voluntary_ctxt_switches", NULL);
-  ncs0 = pid_threads_sum(bp_daemon_pid(), "nonvoluntary_ctxt_switches", NULL);
+  idle_mem(r->mem1);
+  r->fds = costs_os_handles(bp_daemon_pid());
+  ticks0 = costs_os_cpu(bp_daemon_pid());
+  r->has_sched = costs_os_sched_ns(bp_daemon_pid(), &s0);
+  cs0 = costs_os_ctx_switches(bp_daemon_pid(), true, NULL);
+  ncs0 = costs_os_ctx_switches(bp_daemon_pid(), false, NULL);
   t0 = bu_now_ns();
   bu_sleep_ms(o->window_ms);
   t1 = bu_now_ns();
-  r->ticks = pid_cpu_ticks(bp_daemon_pid()) - ticks0;
-  r->sched_ns = pid_sched_ns(bp_daemon_pid()) - s0;
-  r->vol_cs = pid_threads_sum(bp_daemon_pid(), "voluntary_ctxt_switches", &r->threads) - cs0;
-  r->nonvol_cs = pid_threads_sum(bp_daemon_pid(), "nonvoluntary_ctxt_switches", NULL) - ncs0;
+  r->ticks = since(ticks0, costs_os_cpu(bp_daemon_pid()));
+  r->has_sched = costs_os_sched_ns(bp_daemon_pid(), &s1) && r->has_sched;
+  r->sched_ns = s1 - s0;
+  r->vol_cs = since(cs0, costs_os_ctx_switches(bp_daemon_pid(), true, &r->threads));
+  r->nonvol_cs = since(ncs0, costs_os_ctx_switches(bp_daemon_pid(), false, NULL));
   r->window_s = (double)(t1 - t0) / 1e9;
 
-  close(hold[1]); /* the client closes its topics and exits */
+  /* The client closes its topics and exits. */
+  atomic_store_explicit(&sh->idle_release, 1, memory_order_release);
   bp_reap(pid, "the idle client");
   bu_sleep_ms(SETTLE_MS);
-  r->rss_anon2 = pid_status(bp_daemon_pid(), "RssAnon");
+  r->mem2 = costs_os_mem_kb(bp_daemon_pid(), COSTS_MEM_PRIVATE);
 }
 
 /* ---- publish cost with busy subscribers -------------------------------------- */
@@ -466,11 +359,11 @@ static void seg_publish(unsigned nsubs, struct pub_result *res, const struct opt
     sh->subs[i].received = sh->subs[i].lost = 0;
   }
   for (i = 0; i < nsubs; i++) {
-    pids[i] = bp_fork();
-    if (pids[i] == 0) {
-      bu_pin(o->pin ? (int)((1 + i) % (unsigned)n_cpus) : -1);
-      _exit(fanout_sub(i));
-    }
+    char idx[16], cpu[16];
+    char *job[3] = {"sub", idx, cpu};
+    snprintf(idx, sizeof(idx), "%u", i);
+    snprintf(cpu, sizeof(cpu), "%d", o->pin ? (int)((1 + i) % (unsigned)n_cpus) : -1);
+    pids[i] = bp_child(costs_job, job, 3, main_argc, main_argv);
   }
   bus = bp_bus_open("bench-pub");
   pub = pub_open(bus, "bench/fanout", &fanout_topic);
@@ -502,7 +395,7 @@ static void seg_publish(unsigned nsubs, struct pub_result *res, const struct opt
       res->warmup_timeouts += keep;
       break;
     }
-    sched_yield();
+    costs_os_yield();
   }
   t_end = bu_now_ns() + (uint64_t)o->pub_ms * 1000000u;
   for (b = 0; b < PUB_MIN_BATCHES || bu_now_ns() < t_end; b++) {
@@ -577,17 +470,15 @@ static void split_cell(char *out, size_t cap, const struct series *r, const stru
 /* The header both reports start with: the machine and the run. */
 static void print_header(const char *what, const struct options *o, double elapsed_s,
                          const char *load_before, const char *load_after) {
-  struct utsname u;
-  char cpu[384];
+  char cpu[384], kernel[256];
   const char *bt = SHMBUS_BENCH_BUILD_TYPE;
 
   bu_cpu_model(cpu, sizeof(cpu));
-  if (uname(&u) != 0)
-    memset(&u, 0, sizeof(u));
+  bu_kernel(kernel, sizeof(kernel));
   printf("# shmbus-bench %s\n\n", what);
-  printf("cpu: %s, %ld online CPUs; kernel: %s %s %s; compiler: %s; bench -O2, library "
+  printf("cpu: %s, %ld online CPUs; kernel: %s; compiler: %s; bench -O2, library "
          "build type %s; pinning %s\n\n",
-         cpu, n_cpus, u.sysname, u.release, u.machine,
+         cpu, n_cpus, kernel,
 #ifdef __VERSION__
          __VERSION__,
 #else
@@ -601,11 +492,11 @@ static void print_header(const char *what, const struct options *o, double elaps
 
 static void print_daemon_status(int daemon_status) {
   if (!WIFEXITED(daemon_status) || WEXITSTATUS(daemon_status) != 0)
-    printf("- The daemon did not stop cleanly on SIGTERM (%s %d).\n",
+    printf("- The daemon did not stop cleanly %s (%s %d).\n", costs_os_daemon_stop,
            WIFEXITED(daemon_status) ? "exit status" : "signal",
            WIFEXITED(daemon_status) ? WEXITSTATUS(daemon_status) : WTERMSIG(daemon_status));
   else
-    printf("- The daemon stopped cleanly on SIGTERM (exit status 0).\n");
+    printf("- The daemon stopped cleanly %s (exit status 0).\n", costs_os_daemon_stop);
 }
 
 static void print_publish(const struct pub_result *pub, const struct options *o) {
@@ -660,9 +551,9 @@ static void print_publish(const struct pub_result *pub, const struct options *o)
   else
     printf(", a subscriber keeping up: too few batches to compare");
   printf(" -> %s%s\n", verdict(r_pub <= 1.2 && r_near <= 1.2),
-         n_cpus < MAX_SUBS + 1 ? " (see the note on CPUs)" : "");
+         n_cpus < (long)MAX_SUBS + 1 ? " (see the note on CPUs)" : "");
   printf("\n## Notes\n\n");
-  if (n_cpus < MAX_SUBS + 1)
+  if (n_cpus < (long)MAX_SUBS + 1)
     printf("- This machine has %ld online CPUs, so the publisher and %u spinning subscriber "
            "processes time-share them: at any moment at most %ld subscriber(s) poll next to "
            "the publisher, and a batch that spans a preemption counts whole (p90). What the "
@@ -681,38 +572,84 @@ static void print_publish(const struct pub_result *pub, const struct options *o)
              : "");
 }
 
-static void print_idle(const struct idle_result *idle) {
-  bool idle_cpu_ok = idle->ticks == 0 && (double)idle->vol_cs <= idle->window_s + 1.0;
+/* A figure in KiB, or that it is not available here. */
+static const char *kib_cell(char *out, size_t cap, long kb) {
+  if (kb < 0)
+    snprintf(out, cap, "not available on %s", costs_os_name);
+  else
+    snprintf(out, cap, "%ld KiB", kb);
+  return out;
+}
 
+static void print_idle(const struct idle_result *idle) {
+  bool cs_known = idle->vol_cs >= 0;
+  bool idle_cpu_ok =
+      idle->ticks == 0 && (!cs_known || (double)idle->vol_cs <= idle->window_s + 1.0);
+  char c[3][64], na[64];
+  unsigned m;
+
+  snprintf(na, sizeof(na), "not available on %s", costs_os_name);
   printf("## Idle daemon with %u topics open (%u of 16 slots x 64 B, %u of the default "
          "256 x 1 KiB; one publisher each, from one client)\n\n",
          IDLE_TOPICS, IDLE_TOPICS - IDLE_DEFAULT_TOPICS, IDLE_DEFAULT_TOPICS);
-  printf("| daemon state | RssAnon | RssShmem | VmRSS |\n|---|---|---|---|\n");
-  printf("| fresh, 0 topics | %ld KiB | %ld KiB | %ld KiB |\n", idle->rss_anon0, idle->rss_shmem0,
-         idle->vm_rss0);
-  printf("| %u topics open | %ld KiB | %ld KiB | %ld KiB |\n", IDLE_TOPICS, idle->rss_anon1,
-         idle->rss_shmem1, idle->vm_rss1);
-  printf("| after they closed | %ld KiB | | |\n\n", idle->rss_anon2);
-  printf("Opening the %u topics took %.0f ms (%.1f µs each); the daemon then held %d "
-         "descriptors and ran %d thread(s). Over an idle window of %.2f s (after %u ms of "
-         "settling): CPU time %ld ticks of %ld/s (utime+stime), %.3f ms by schedstat; "
-         "%ld voluntary context switches (wake-ups), %ld involuntary.\n",
-         IDLE_TOPICS, idle->open_ms, 1e3 * idle->open_ms / IDLE_TOPICS, idle->fds, idle->threads,
-         idle->window_s, SETTLE_MS, idle->ticks, idle->clk_tck, (double)idle->sched_ns / 1e6,
-         idle->vol_cs, idle->nonvol_cs);
+  printf("| daemon state | %s | %s | %s |\n|---|---|---|---|\n",
+         costs_os_mem_name(COSTS_MEM_PRIVATE), costs_os_mem_name(COSTS_MEM_SHARED),
+         costs_os_mem_name(COSTS_MEM_RESIDENT));
+  for (m = 0; m < 3; m++)
+    kib_cell(c[m], sizeof(c[m]), idle->mem0[m]);
+  printf("| fresh, 0 topics | %s | %s | %s |\n", c[0], c[1], c[2]);
+  for (m = 0; m < 3; m++)
+    kib_cell(c[m], sizeof(c[m]), idle->mem1[m]);
+  printf("| %u topics open | %s | %s | %s |\n", IDLE_TOPICS, c[0], c[1], c[2]);
+  printf("| after they closed | %s | | |\n\n", kib_cell(c[0], sizeof(c[0]), idle->mem2));
+  printf("Opening the %u topics took %.0f ms (%.1f µs each); the daemon then held %d %s and ",
+         IDLE_TOPICS, idle->open_ms, 1e3 * idle->open_ms / IDLE_TOPICS, idle->fds,
+         costs_os_handles_name);
+  if (idle->threads >= 0)
+    printf("ran %d thread(s).", idle->threads);
+  else
+    printf("ran a number of threads %s.", na);
+  printf(" Over an idle window of %.2f s (after %u ms of settling): CPU time %ld ticks of "
+         "%ld/s (%s), ",
+         idle->window_s, SETTLE_MS, idle->ticks, idle->clk_tck, costs_os_cpu_what);
+  if (idle->has_sched)
+    printf("%.3f ms by schedstat; ", (double)idle->sched_ns / 1e6);
+  else
+    printf("the scheduler's run time %s; ", na);
+  if (cs_known)
+    printf("%ld voluntary context switches (wake-ups), %ld involuntary.\n", idle->vol_cs,
+           idle->nonvol_cs);
+  else
+    printf("context switches (wake-ups) %s.\n", na);
   printf("\n## Targets\n\n");
-  printf("- idle daemon RssAnon < 4 MiB with %u topics: %ld KiB -> %s\n", IDLE_TOPICS,
-         idle->rss_anon1, verdict(idle->rss_anon1 >= 0 && idle->rss_anon1 < 4096));
-  printf("- no CPU while idle (nothing firing more often than once a second): %ld ticks, "
-         "%.3f ms, %ld wake-ups in %.2f s -> %s\n",
-         idle->ticks, (double)idle->sched_ns / 1e6, idle->vol_cs, idle->window_s,
-         verdict(idle_cpu_ok));
+  printf("- idle daemon %s < 4 MiB with %u topics: %s -> %s\n",
+         costs_os_mem_name(COSTS_MEM_PRIVATE), IDLE_TOPICS,
+         kib_cell(c[0], sizeof(c[0]), idle->mem1[COSTS_MEM_PRIVATE]),
+         idle->mem1[COSTS_MEM_PRIVATE] < 0 ? "unknown"
+                                           : verdict(idle->mem1[COSTS_MEM_PRIVATE] < 4096));
+  if (cs_known && idle->has_sched)
+    printf("- no CPU while idle (nothing firing more often than once a second): %ld ticks, "
+           "%.3f ms, %ld wake-ups in %.2f s -> %s\n",
+           idle->ticks, (double)idle->sched_ns / 1e6, idle->vol_cs, idle->window_s,
+           verdict(idle_cpu_ok));
+  else
+    printf("- no CPU while idle: %ld ticks in %.2f s (wake-ups %s) -> %s\n", idle->ticks,
+           idle->window_s, na, verdict(idle_cpu_ok));
   printf("\n## Notes\n\n");
-  printf("- RssAnon is the daemon's private memory (heap); the topics' shared memory shows in "
-         "RssShmem only for the pages the daemon touched (headers and records). A voluntary "
-         "context switch is the daemon going to sleep, so over an idle window it counts "
-         "wake-ups; ticks have a resolution of 1/%ld s, schedstat of 1 ns.\n",
-         idle->clk_tck);
+  if (cs_known)
+    printf("- RssAnon is the daemon's private memory (heap); the topics' shared memory shows in "
+           "RssShmem only for the pages the daemon touched (headers and records). A voluntary "
+           "context switch is the daemon going to sleep, so over an idle window it counts "
+           "wake-ups; ticks have a resolution of 1/%ld s, schedstat of 1 ns.\n",
+           idle->clk_tck);
+  else
+    printf("- Private bytes are the daemon's private memory (heap and its own views' committed "
+           "private pages); the working set counts the pages it touched, the topics' sections "
+           "included. %s keeps no count of a process's voluntary context switches (a "
+           "thread's count includes preemptions), so the daemon's wake-ups are not counted; "
+           "CPU time has a resolution of 1/%ld s as reported (the system charges it per "
+           "clock tick).\n",
+           costs_os_name, idle->clk_tck);
 }
 
 /* ---- entry -------------------------------------------------------------------- */
@@ -772,17 +709,14 @@ int costs_main(int argc, char **argv) {
   o.window_ms = window_ms != 0 ? window_ms : (o.quick ? 1000 : 3000);
   o.pub_ms = o.quick ? 60 : 250;
 
-  signal(SIGPIPE, SIG_IGN);
+  costs_os_init();
   bp_init(PROG);
-  n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  if (n_cpus < 1)
-    n_cpus = 1;
+  main_argc = argc;
+  main_argv = argv;
+  n_cpus = bu_online_cpus();
   memset(pub, 0, sizeof(pub));
   memset(&idle, 0, sizeof(idle));
-  sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (sh == MAP_FAILED)
-    bp_die_errno("mmap");
-  memset(sh, 0, sizeof(*sh));
+  sh = bp_map_shared(sizeof(*sh)); /* zero-filled; the children's first section */
 
   bu_load_average(load_before, sizeof(load_before));
   t_start = bu_now_ns();
@@ -825,6 +759,28 @@ int costs_main(int argc, char **argv) {
     free(pub[k].far.v);
     free(pub[k].seg_med);
   }
-  (void)munmap(sh, sizeof(*sh));
+  bp_unmap_shared(sh, sizeof(*sh));
   return 0;
+}
+
+/* A child's job (bp_child): "sub <i> <cpu>" (a fan-out subscriber) or
+ * "idle" (the idle client). Returns its exit status. */
+static int costs_job(char **job, unsigned n) {
+  unsigned i;
+  int cpu;
+
+  if (n == 1 && strcmp(job[0], "idle") == 0)
+    return idle_client();
+  if (n == 3 && strcmp(job[0], "sub") == 0 && sscanf(job[1], "%u", &i) == 1 && i < MAX_SUBS &&
+      sscanf(job[2], "%d", &cpu) == 1) {
+    bu_pin(cpu);
+    return fanout_sub(i);
+  }
+  bp_die("the child's job", -EINVAL);
+}
+
+int costs_child(char **job, unsigned n) {
+  n_cpus = bu_online_cpus();
+  sh = bp_map_shared(sizeof(*sh)); /* the parent's first section */
+  return costs_job(job, n);
 }

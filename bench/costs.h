@@ -8,6 +8,12 @@
  * Returns the exit status. */
 int costs_main(int argc, char **argv);
 
+/* A child process of publish or idle on Windows, where a child is this
+ * program again (bp_child): main hands it the job bp_child_init found
+ * when the parent's subcommand (the argument after the job) is publish or
+ * idle. Returns the child's exit status. */
+int costs_child(char **job, unsigned n);
+
 /* Prints the two subcommands' part of --help. */
 void costs_usage(FILE *f);
 

@@ -1062,7 +1062,7 @@ static void fan_run(struct row *r, const struct opts *o) {
     m[M_SUB_GB] = m[M_SUB] * (double)r->size / 1e9;
     m[M_LOSS] = ctl->published > 0 ? 100.0 * (double)lost / ((double)ctl->published * r->subs) : 0;
     m[M_CPU] = recv > 0 ? (double)cpu / (double)recv : 0;
-    m[M_WAKE] = recv > 0 ? (double)wake / (double)recv : 0;
+    m[M_WAKE] = !bu_nvcsw_available() ? NAN : recv > 0 ? (double)wake / (double)recv : 0;
     m[M_PUBLISHED] = (double)ctl->published;
     m[M_RECEIVED] = (double)recv;
     m[M_LOST] = (double)lost;
@@ -1264,8 +1264,10 @@ static void lat_run(struct row *r, const struct opts *o) {
   m[M_HALF50] = bu_pct_u32(rtt, ctl->rts, 0.50) / 2e3;
   m[M_HALF99] = bu_pct_u32(rtt, ctl->rts, 0.99) / 2e3;
   m[M_CPU] = ctl->rts > 0 ? (double)(ctl->pub_cpu_ns + ctl->b_cpu_ns) / (double)ctl->published : 0;
-  m[M_WAKE] =
-      ctl->published > 0 ? (double)(ctl->pub_nvcsw + ctl->b_nvcsw) / (double)ctl->published : 0;
+  m[M_WAKE] = !bu_nvcsw_available() ? NAN
+              : ctl->published > 0
+                  ? (double)(ctl->pub_nvcsw + ctl->b_nvcsw) / (double)ctl->published
+                  : 0;
   m[M_PUBLISHED] = m[M_RECEIVED] = (double)ctl->rts;
   m[M_SAME] = ctl->rts > 0 ? 100.0 * (double)ctl->same_cpu / (double)ctl->rts : 0;
   r->nrep++;
@@ -1597,7 +1599,8 @@ static void print_targets(const struct opts *o) {
       }
     }
     if (o->cmd == CMD_LATENCY && s->size == 64) {
-      const char *peer = s->wait == BX_SPIN ? "cache line" : (s->wait == BX_UV ? "eventfd" : NULL);
+      const char *peer =
+          s->wait == BX_SPIN ? bx_line.name : (s->wait == BX_UV ? bx_efd.name : NULL);
       double lim = s->wait == BX_SPIN ? 2.0 : 1.15;
       if (peer != NULL && (p = peer_of(s, peer)) != NULL) {
         printf("- 64 B one-way p50, %s: shmbus %.3f µs vs %s %.3f µs = %.2fx (RTT/2: %.2fx), "
@@ -1686,6 +1689,8 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
       } else if ((cols[c].metric == M_P50_X || cols[c].metric == M_TPUT_PCT) &&
                  r->x != &bx_bridge) {
         printf(" |");
+      } else if (isnan(r->m[cols[c].metric])) {
+        printf(" n/a |"); /* not available here (the notes say why) */
       } else {
         printf(" %.*f |", cols[c].prec, r->m[cols[c].metric]);
       }
@@ -1799,8 +1804,9 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
          "has no HdrHistogram for C.\n");
 #ifdef _WIN32
   printf("- Windows: wake-ups are not counted (Windows keeps no count of a process's voluntary "
-         "context switches): those columns show 0. CPU time: GetProcessTimes. Numbers measured "
-         "under Wine say nothing about Windows.\n");
+         "context switches): those columns say n/a, not available on Windows (empty in CSV, null "
+         "in JSON). CPU time: GetProcessTimes. Numbers measured under Wine say nothing about "
+         "Windows.\n");
 #endif
 }
 
@@ -2037,6 +2043,9 @@ static int child_main(int argc, char **argv) {
   char **jv;
   int first = bp_child_init(argc, argv, &jv, &njob);
 
+  /* A child of publish or idle (costs.c's bp_child). */
+  if (first < argc && (strcmp(argv[first], "publish") == 0 || strcmp(argv[first], "idle") == 0))
+    return costs_child(jv, njob);
   memset(&j, 0, sizeof(j));
   if (njob != 5 || sscanf(jv[0], "%u", &role) != 1 || role > JOB_B ||
       sscanf(jv[1], "%u", &j.row) != 1 || sscanf(jv[2], "%u", &j.idx) != 1 ||

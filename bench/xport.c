@@ -1,7 +1,7 @@
 /* xport: see xport.h. One section per transport after the generic receive
  * loop (shmbus itself: xport_shmbus.c). On Windows only shmbus's: the
- * unix-socket, eventfd and cache-line peers (socketpair, eventfd, memory
- * shared by fork) are skipped there with a note. */
+ * unix-socket and ZeroMQ peers are skipped there with a note, and the
+ * cache-line and event ping-pongs are platform/xport_windows.c's. */
 #define _GNU_SOURCE
 #include "xport.h"
 
@@ -697,15 +697,5 @@ const struct bx_ops bx_zmq = {
     .missing = not_on_windows,
 };
 
-const struct bx_ops bx_efd = {
-    .name = "eventfd",
-    .flags = BX_F_LATENCY,
-    .missing = not_on_windows,
-};
-
-const struct bx_ops bx_line = {
-    .name = "cache line",
-    .flags = BX_F_LATENCY | BX_F_SPIN_ONLY,
-    .missing = not_on_windows,
-};
+/* The event and cache-line peers: platform/xport_windows.c. */
 #endif

@@ -1,12 +1,11 @@
 /* What shmbus-bench leaves out on Windows, each saying so: the peers that
  * need Linux (iceoryx, and NATS and the bridge, whose xport files start
  * and fork servers the POSIX way) are skipped with a note, as on Linux
- * when one is not built; the publish, idle and tools subcommands (costs.c,
- * tools.c: fork, /proc, getrusage) say they are not ported. See
+ * when one is not built; the tools subcommand (tools.c: the CLI's watchers
+ * as forked processes, getrusage) says it is not ported. See
  * docs/windows.md. */
 #include <stdio.h>
 
-#include "costs.h"
 #include "tools.h"
 #include "xport_bridge.h"
 #include "xport_iox.h"
@@ -67,14 +66,6 @@ void bx_bridge_setup(const char *bridge_path, const char *daemon_path) {
 static int not_ported(const char *argv1) {
   fprintf(stderr, "shmbus-bench: %s is " NOT_ON_WINDOWS "\n", argv1);
   return 2;
-}
-
-int costs_main(int argc, char **argv) {
-  return not_ported(argc >= 2 ? argv[1] : "publish");
-}
-
-void costs_usage(FILE *f) {
-  fprintf(f, "publish and idle: " NOT_ON_WINDOWS ".\n");
 }
 
 int tools_main(int argc, char **argv) {

@@ -166,10 +166,14 @@ uint64_t bu_cpu_ns(void) {
 }
 
 /* Windows keeps no count of a process's voluntary context switches (the
- * threads' ContextSwitches count every switch, preemptions too): 0, and the
- * report says so. */
+ * threads' ContextSwitches count every switch, preemptions too): 0, and
+ * bu_nvcsw_available says so (the reports say "not available"). */
 uint64_t bu_nvcsw(void) {
   return 0;
+}
+
+bool bu_nvcsw_available(void) {
+  return false;
 }
 
 /* The scheduler's per-thread counters are Linux's /proc: shmbus-bench
@@ -429,6 +433,11 @@ pid_t bp_spawn_self(const char *const *job, unsigned n, int argc, char **argv) {
   children[slot].pid = (pid_t)pid;
   children[slot].h = h;
   return (pid_t)pid;
+}
+
+pid_t bp_child(int (*fn)(char **job, unsigned n), char **job, unsigned n, int argc, char **argv) {
+  (void)fn; /* the child's main calls it */
+  return bp_spawn_self((const char *const *)job, n, argc, argv);
 }
 
 /* Parses a handle value written by bp_spawn_self; *s moves past it. */
