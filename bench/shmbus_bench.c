@@ -32,9 +32,11 @@
  * Linux and Windows. Windows has no fork: a child is this program again
  * (job_start, child_main: the same arguments give the same rows, and the
  * job names its row), with the memory it shares with the parent inherited
- * (bp_map_shared); fanout and latency run there with shmbus and the memcpy
- * baseline, the other peers are skipped with a note, and publish, idle,
- * tools and --plot say they are not ported (docs/windows.md). */
+ * (bp_map_shared); fanout and latency run there with shmbus, the memcpy
+ * baseline and the cache-line and named-event ping-pongs
+ * (platform/xport_windows.c), the other peers are skipped with a note,
+ * publish and idle run (costs.c), and tools and --plot say they are not
+ * available (docs/windows.md). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
