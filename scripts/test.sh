@@ -68,18 +68,44 @@ case "$mode" in
     tests=(error ring region notify proto process daemon bus crash admin msgpack cli limits security quota host discover mcap record)
     # The NATS fixture's test, when built (with libnats).
     [ -x tests/natsfix_test ] && tests+=(natsfix)
-    for t in "${tests[@]}"; do
-      echo "valgrind: ${t}_test"
+    # valgrind runs a program's threads one at a time: the test programs run
+    # side by side, one per CPU (at most 2: each also starts daemons and
+    # clients under valgrind), each printing into its own file, shown in
+    # order once all are done.
+    rm -rf valgrind-out && mkdir -p valgrind-out
+    vg_one() {
       # Only definite and indirect leaks are ours to fix: Criterion's runner
       # (nanomsg) leaves "possibly lost" blocks in every forked child.
       # nats-server (a Go program the NATS tests start) and node (the
       # reference MCAP reader record_test runs) are not ours: valgrind stays
       # out of them (under valgrind, V8's own reports made node exit 99).
+      local t=$1 start=$SECONDS rc=0
       valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
         --show-leak-kinds=definite,indirect \
         --trace-children=yes --trace-children-skip='*/nats-server,*/node' --vgdb=no -q \
         --log-file="valgrind-logs/${t}.%p" "./tests/${t}_test" --jobs 1 \
-        || failed=1
+        >"valgrind-out/${t}" 2>&1 || rc=$?
+      echo "valgrind: ${t}_test: exit ${rc} after $((SECONDS - start)) s" >>"valgrind-out/${t}"
+      return "$rc"
+    }
+    vg_jobs=$(nproc)
+    [ "$vg_jobs" -le 2 ] || vg_jobs=2
+    running=0
+    for t in "${tests[@]}"; do
+      if [ "$running" -ge "$vg_jobs" ]; then
+        wait -n || failed=1
+        running=$((running - 1))
+      fi
+      vg_one "$t" &
+      running=$((running + 1))
+    done
+    while [ "$running" -gt 0 ]; do
+      wait -n || failed=1
+      running=$((running - 1))
+    done
+    for t in "${tests[@]}"; do
+      echo "valgrind: ${t}_test"
+      cat "valgrind-out/${t}"
     done
     [ "$failed" -eq 0 ] || { echo "valgrind: failures above" >&2; exit 1; } ;;
 esac
