@@ -65,7 +65,9 @@ case "$mode" in
     # The reference MCAP reader that record_test also runs (ctest's fixture
     # installs it; the binaries below run without ctest).
     ctest --output-on-failure -R '^mcap_node_setup$' || failed=1
-    tests=(error ring region notify proto process daemon bus crash admin msgpack cli limits security quota host discover mcap record)
+    # Longest first (valgrind's times on an idle machine), so that the two
+    # lanes below end together.
+    tests=(bus daemon crash ring cli record limits proto region admin process discover msgpack quota security host mcap error notify)
     # The NATS fixture's test, when built (with libnats).
     [ -x tests/natsfix_test ] && tests+=(natsfix)
     # valgrind runs a program's threads one at a time: the test programs run
