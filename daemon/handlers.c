@@ -321,8 +321,10 @@ static void handlers_adopt(struct server *srv, struct participant *p, struct shm
    * one of the same uid did). A subscriber's record must lie in it. */
   rv = registry_member(t, p->uid);
   if (rv < 0 || (part->role == SHMBUS__ROLE_SUB && part->member != (uint32_t)rv)) {
-    participant_error(p, m->id, SHMBUS_EDENIED, "record %u is not in the member file of uid %u",
-                      part->index, (unsigned)p->uid);
+    char who[HOST_UID_TEXT_MAX];
+    host_uid_text(p->uid, who, sizeof(who));
+    participant_error(p, m->id, SHMBUS_EDENIED, "record %u is not in the member file of %s",
+                      part->index, who);
     (void)registry_detach(&srv->reg, part);
     (void)registry_maybe_drop(&srv->reg, t);
     return;
@@ -510,9 +512,10 @@ static void handlers_stop(struct server *srv, struct participant *p, struct shmb
   struct shmbus__msg ok;
 
   if (!access_trusted(srv, p->uid)) {
+    char who[HOST_UID_TEXT_MAX];
+    host_uid_text(srv->owner, who, sizeof(who));
     participant_log(p, LOG_NOTICE, "stop refused");
-    participant_error(p, m->id, SHMBUS_EDENIED, "only uid %u or root may stop this daemon",
-                      (unsigned)srv->owner);
+    participant_error(p, m->id, SHMBUS_EDENIED, "only %s or root may stop this daemon", who);
     return;
   }
   participant_log(p, LOG_NOTICE, "asked the daemon to stop");

@@ -62,14 +62,16 @@ int participant_open(struct server *srv, host_sock_t sock, const struct host_pee
 }
 
 void participant_log(const struct participant *p, enum host_log_level level, const char *fmt, ...) {
-  char line[768];
+  char line[768], who[HOST_UID_TEXT_MAX];
   va_list ap;
 
   va_start(ap, fmt);
   (void)vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
-  log_printf(level, "client %u (pid %d, uid %u, %s): %s", p->id, (int)host_peer_pid(&p->peer),
-             (unsigned)p->uid, p->name, line);
+  /* "uid N"; on Windows "user S-1-5-...": the number is the host's. */
+  host_uid_text(p->uid, who, sizeof(who));
+  log_printf(level, "client %u (pid %d, %s, %s): %s", p->id, (int)host_peer_pid(&p->peer), who,
+             p->name, line);
 }
 
 void participant_kill(struct participant *p, const char *why) {

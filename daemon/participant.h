@@ -41,7 +41,7 @@ struct participant {
   host_sock_t sock;
   uint32_t id;
   struct host_peer peer; /* who it is, as the kernel saw it connect */
-  uint32_t uid;          /* host_peer_uid(&peer), used everywhere */
+  uint32_t uid;          /* host_peer_uid(&peer), used everywhere: one per user (SID on Windows) */
   bool groups_known;
   bool hello;
   bool dead;
@@ -70,7 +70,8 @@ int participant_open(struct server *srv, host_sock_t sock, const struct host_pee
                      size_t textlen);
 
 /* Logs one line about `p`, prefixed with who it is: "client ID (pid PID,
- * uid UID, NAME): ". */
+ * uid UID, NAME): " (host_uid_text: on Windows "user SID" in place of
+ * "uid UID"). */
 void participant_log(const struct participant *p, enum host_log_level level, const char *fmt, ...)
     __attribute__((format(HOST_PRINTF_FORMAT, 3, 4)));
 

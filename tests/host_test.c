@@ -207,6 +207,22 @@ Test(host, users_and_groups) {
   cr_assert_eq(host_user_id("no-such-user-shmbus-test", &id), -ENOENT);
   cr_assert_eq(host_group_id("no-such-group-shmbus-test", &id), -ENOENT);
   cr_assert_eq(host_user_id("", &id), -ENOENT);
+  /* The number a user is compared by is its uid, named "uid N". */
+  {
+    struct host_principal p;
+    char t[HOST_UID_TEXT_MAX];
+    cr_assert_eq(host_principal_user("root", &p), 0);
+    id = 7;
+    cr_assert_eq(host_principal_number(&p, &id), 0);
+    cr_assert_eq(id, 0);
+    cr_assert_eq(host_principal_uid(4321, &p), 0);
+    cr_assert_eq(host_principal_number(&p, &id), 0);
+    cr_assert_eq(id, 4321);
+    host_uid_text(1000, t, sizeof(t));
+    cr_assert_str_eq(t, "uid 1000");
+    host_uid_text(UINT32_MAX - 1, t, sizeof(t));
+    cr_assert_str_eq(t, "uid 4294967294");
+  }
   cr_assert_eq(host_user_groups(0, 0, &groups, &n), 0);
   for (i = 0; i < n; i++)
     primary |= groups[i] == 0;

@@ -135,10 +135,15 @@ int host_peer_self(struct host_peer *peer);
 void host_peer_release(struct host_peer *peer);
 
 /* Accessors the rules and the log use. On Linux the user and group ids
- * are the peer's uid and gid; a system that names users otherwise (SIDs)
- * maps them to the numeric keys its user and group lookups below return
- * (Windows: the SID's relative id), which the log and the per-user counts
- * use; the config's rules compare principals (below). */
+ * are the peer's uid and gid. A system that names users otherwise (SIDs)
+ * gives each distinct user a number of its own, the same one for the same
+ * user and never one for two (Windows: the SID's entry in a table of the
+ * host layer, never its relative id alone, which accounts of two domains
+ * share; see host_principal_number): every comparison of users the daemon
+ * makes by `uid` (the bus owner, a topic's creator, the per-user limits,
+ * the member files) then means "the same user". host_uid_text names the
+ * user for the log and the replies. The config's rules compare principals
+ * (below). `gid` is 0 where groups have no number (Windows). */
 uint32_t host_peer_uid(const struct host_peer *peer);
 uint32_t host_peer_gid(const struct host_peer *peer);
 int32_t host_peer_pid(const struct host_peer *peer);
@@ -150,9 +155,11 @@ int32_t host_peer_pid(const struct host_peer *peer);
  * when the user is unknown, -ENOMEM, or another -errno. */
 int host_user_groups(uint32_t uid, uint32_t gid, uint32_t **groups, size_t *ngroups);
 
-/* Look up a user or group by name for the config's `user:NAME` and
- * `group:NAME`. Return 0 with the id, -ENOENT when unknown, another
- * -errno when the lookup failed. */
+/* Look up a user or group by name. Return 0 with the id (a user's as
+ * host_peer_uid gives it: on Windows its number, host_principal_number;
+ * a group's: its gid, on Windows its SID's relative id, which nothing
+ * compares), -ENOENT when unknown, another -errno when the lookup failed
+ * (on Windows also host_principal_number's). */
 int host_user_id(const char *name, uint32_t *uid);
 int host_group_id(const char *name, uint32_t *gid);
 
@@ -171,6 +178,28 @@ int host_group_id(const char *name, uint32_t *gid);
  * string, another -errno when the lookup failed. */
 int host_principal_user(const char *name, struct host_principal *p);
 int host_principal_group(const char *name, struct host_principal *p);
+
+/* The number the daemon knows user `u` by, as host_peer_uid gives it for
+ * a peer of that user: its uid on Linux. On Windows: for this process's
+ * own user SID its relative id (host_self_uid), for LocalSystem
+ * (S-1-5-18) 18, for any other SID 0x80000000 | a 31-bit hash of it (the
+ * same in every life of the daemon, which the member files in shared
+ * memory need across a restart), with a table that keeps two SIDs from
+ * ever sharing one for the process's life. Returns 0 with *uid; on
+ * Windows -EINVAL for a principal that holds no SID, -EEXIST when the
+ * SID's number is another SID's already (a hash collision: that user is
+ * refused), -ENOSPC when 65536 users are known, -ENOMEM. */
+int host_principal_number(const struct host_principal *u, uint32_t *uid);
+
+/* Writes how the log and the replies name user `uid` (a number as
+ * host_peer_uid gives it) into `buf`: "uid N" on Linux; on Windows "user
+ * S-1-5-..." (the SID string) for a number of a user this process has
+ * met, else "uid N". Always NUL-terminated when cap > 0. */
+void host_uid_text(uint32_t uid, char *buf, size_t cap);
+
+/* The size of a buffer host_uid_text never truncates: "user " and the
+ * longest SID string (15 sub-authorities), or "uid " and 10 digits. */
+#define HOST_UID_TEXT_MAX 192
 
 /* Resolves `uid:N` and `gid:N`. Returns 0 with *p, or -ENOTSUP on a system
  * that does not name users and groups by number (Windows). */

@@ -3,8 +3,9 @@
  * and its lock held against another process, the pipe listener accepting
  * clients (each on an instance of its own) and telling who they are, the
  * ready signal through shmbus__daemon_spawn, liveness of processes, users
- * and the log, and the config's rules naming users and groups by SID,
- * matched against a real client's token. */
+ * and the log, the config's rules naming users and groups by SID, matched
+ * against a real client's token, and the numbers users are compared by
+ * (one per SID, never the relative id alone). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,86 @@ static int test_users_and_log(void) {
   return WINTEST_PASS;
 }
 
+/* The number of S-1-5-21-1-2-3-1000 (0x80000000 | FNV-1a of its binary
+ * form, folded to 32 bits), and two SIDs whose numbers meet (found by
+ * trying S-1-5-21-7-8-9-N from N = 0 on: both get 4219102122). */
+#define SID_1000_NUMBER 2231581994u
+#define COLLIDE_A "S-1-5-21-7-8-9-4786"
+#define COLLIDE_B "S-1-5-21-7-8-9-10027"
+
+/* The number of the user named `text` (a SID string): 0 with *n or the
+ * error. */
+static int number_of(const char *text, uint32_t *n) {
+  struct host_principal p;
+  int rv;
+
+  if ((rv = host_principal_user(text, &p)) < 0)
+    return rv;
+  return host_principal_number(&p, n);
+}
+
+/* Users are compared by number everywhere in the daemon (`uid`): each SID
+ * has its own, whatever its relative id. */
+static int test_user_numbers(void) {
+  char other[96], other2[96], want[128], t[HOST_UID_TEXT_MAX], *self_sid = NULL;
+  struct host_peer self;
+  struct host_principal none;
+  uint32_t rid, own, n1, n1b, n2, n3, sys;
+  int rv;
+
+  WT_CHECK((rv = host_peer_self(&self)) == 0, "self: %d", rv);
+  WT_CHECK(ConvertSidToStringSidA((PSID)self.sid, &self_sid), "SID to string");
+  rid = *GetSidSubAuthority((PSID)self.sid, *GetSidSubAuthorityCount((PSID)self.sid) - 1);
+  /* Our own SID: its relative id, what the library writes into the member
+   * file a region starts with (shmbus__self_uid) and the owner's number. */
+  WT_CHECK((rv = number_of(self_sid, &own)) == 0, "own: %d", rv);
+  WT_CHECK(own == host_self_uid() && own == rid && host_peer_uid(&self) == own,
+           "own %u, self %u, rid %u, peer %u", own, host_self_uid(), rid, host_peer_uid(&self));
+  /* The same relative id in two other domains: two other users. */
+  snprintf(other, sizeof(other), "S-1-5-21-1-2-3-%u", (unsigned)rid);
+  snprintf(other2, sizeof(other2), "S-1-5-21-4-5-6-%u", (unsigned)rid);
+  WT_CHECK((rv = number_of(other, &n1)) == 0, "%s: %d", other, rv);
+  WT_CHECK((rv = number_of(other2, &n2)) == 0, "%s: %d", other2, rv);
+  WT_CHECK(n1 != own && n2 != own && n1 != n2, "own %u, %s %u, %s %u", own, other, n1, other2, n2);
+  WT_CHECK((n1 & 0x80000000u) != 0 && (n2 & 0x80000000u) != 0, "a number that may be an id");
+  WT_CHECK(!host_uid_is_superuser(n1) && !host_uid_is_superuser(n2), "a domain user is SYSTEM");
+  /* The same SID, again and written otherwise: the same number. */
+  WT_CHECK(number_of(other, &n1b) == 0 && n1b == n1, "%s again: %u, was %u", other, n1b, n1);
+  snprintf(want, sizeof(want), "s-1-5-21-1-2-3-%u", (unsigned)rid);
+  WT_CHECK(number_of(want, &n1b) == 0 && n1b == n1, "%s: %u, was %u", want, n1b, n1);
+  WT_CHECK(number_of(self_sid, &n3) == 0 && n3 == own, "own again: %u", n3);
+  /* The number of a SID does not depend on who came first: it is a hash,
+   * which a restarted daemon needs to adopt the member files. Known values
+   * (FNV-1a of the binary SID), so that a change shows here. */
+  WT_CHECK(number_of("S-1-5-21-1-2-3-1000", &n3) == 0 && n3 == SID_1000_NUMBER,
+           "S-1-5-21-1-2-3-1000: %u, expected %u", n3, (unsigned)SID_1000_NUMBER);
+  /* LocalSystem: the superuser. */
+  WT_CHECK(number_of("S-1-5-18", &sys) == 0 && sys == 18 && host_uid_is_superuser(sys),
+           "SYSTEM: %u", sys);
+  /* Two SIDs whose hashes meet: the second is refused, never confused. */
+  WT_CHECK(number_of(COLLIDE_A, &n3) == 0, "%s", COLLIDE_A);
+  WT_CHECK((rv = number_of(COLLIDE_B, &n2)) == -EEXIST, "%s: %d (%u, %u)", COLLIDE_B, rv, n3, n2);
+  WT_CHECK(number_of(COLLIDE_A, &n2) == 0 && n2 == n3, "%s again", COLLIDE_A);
+  memset(&none, 0, sizeof(none));
+  WT_CHECK(host_principal_number(&none, &n3) == -EINVAL, "no SID");
+  /* How the log and the replies name them. */
+  host_uid_text(own, t, sizeof(t));
+  snprintf(want, sizeof(want), "user %s", self_sid);
+  WT_CHECK(strcmp(t, want) == 0, "own: %s", t);
+  host_uid_text(n1, t, sizeof(t));
+  snprintf(want, sizeof(want), "user %s", other);
+  WT_CHECK(strcmp(t, want) == 0, "other: %s", t);
+  host_uid_text(18, t, sizeof(t));
+  WT_CHECK(strcmp(t, "user S-1-5-18") == 0, "SYSTEM: %s", t);
+  host_uid_text(12345, t, sizeof(t));
+  WT_CHECK(strcmp(t, "uid 12345") == 0, "unknown: %s", t);
+  host_uid_text(own, t, 8);
+  WT_CHECK(strlen(t) == 7, "truncated: %s", t);
+  LocalFree(self_sid);
+  host_peer_release(&self);
+  return WINTEST_PASS;
+}
+
 /* ---- rules by SID ------------------------------------------------------------ */
 
 /* Whether this process's token lists `sid_text` among its groups at all,
@@ -431,6 +512,7 @@ static const struct wintest tests[] = {
     {"dir_and_lock", test_dir_and_lock},   {"listen_accept", test_listen_accept},
     {"pid_gone", test_pid_gone},           {"ready_spawn", test_ready_spawn},
     {"users_and_log", test_users_and_log}, {"rules_by_sid", test_rules_by_sid},
+    {"user_numbers", test_user_numbers},
 };
 
 int main(int argc, char **argv) {

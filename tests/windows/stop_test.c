@@ -87,6 +87,9 @@ static int test_stop_event(void) {
   WT_CHECK((rv = winproc_daemon_stop(dir)) == 0, "daemon stop: %s", shmbus_strerror(rv));
   st_read_all(&d, log, sizeof(log));
   WT_CHECK((code = winproc_wait(&d)) == 0, "the daemon exited %ld; its log:\n%s", code, log);
+  /* The owner's check passed by the SID's number; the log names the SID. */
+  WT_CHECK(strstr(log, ", user S-1-") != NULL && strstr(log, "asked the daemon to stop") != NULL,
+           "its log:\n%s", log);
   winproc_bus_dir_remove(dir);
   return WINTEST_PASS;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "host.h"
@@ -73,6 +74,16 @@ int host_principal_user(const char *name, struct host_principal *p) {
 
 int host_principal_group(const char *name, struct host_principal *p) {
   return host_group_id(name, &p->id);
+}
+
+int host_principal_number(const struct host_principal *u, uint32_t *uid) {
+  *uid = u->id;
+  return 0;
+}
+
+void host_uid_text(uint32_t uid, char *buf, size_t cap) {
+  if (cap > 0)
+    snprintf(buf, cap, "uid %u", (unsigned)uid);
 }
 
 int host_principal_uid(uint32_t uid, struct host_principal *p) {

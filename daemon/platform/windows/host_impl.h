@@ -31,8 +31,9 @@ typedef void *host_event_t;
  * its groups (only those enabled and not deny-only, as SIDs one after the
  * other in `groups`, malloc'd), and a handle of its process
  * (host_peer_release frees and closes them). `uid` is the
- * user SID's relative id (its last part), for the log and the per-user
- * numbers; the rules compare SIDs (users.c). `gid` is 0. */
+ * user SID's number (users.c: one per SID, never its relative id alone),
+ * which every comparison of users by `uid` uses; the rules compare SIDs
+ * (users.c). `gid` is 0. */
 struct host_peer {
   int32_t pid;
   uint32_t uid;

@@ -21,6 +21,7 @@
 
 #include "host.h"
 #include "platform/platform.h"
+#include "users.h"
 #include "platform/windows/win.h"
 
 static struct {
@@ -208,8 +209,8 @@ static bool sockets_group_counts(const SID_AND_ATTRIBUTES *g) {
 }
 
 /* Fills peer's user and groups from token `tok`: the user SID (its
- * relative id as `uid`) and the groups that count for the rules, those
- * enabled and not deny-only, copied one after the other. */
+ * number as `uid`: users_number) and the groups that count for the rules,
+ * those enabled and not deny-only, copied one after the other. */
 static int sockets_token_identity(HANDLE tok, struct host_peer *peer) {
   union {
     TOKEN_USER user;
@@ -219,6 +220,7 @@ static int sockets_token_identity(HANDLE tok, struct host_peer *peer) {
   DWORD len = 0, i, sl, total = 0, n = 0;
   uint8_t *blob = NULL;
   PSID sid;
+  int rv;
 
   if (!GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len))
     return shmbus__win_error(GetLastError());
@@ -227,7 +229,8 @@ static int sockets_token_identity(HANDLE tok, struct host_peer *peer) {
     return -EPROTO;
   memcpy(peer->sid, sid, sl);
   peer->sid_len = (uint8_t)sl;
-  peer->uid = shmbus__win_sid_rid(sid);
+  if ((rv = users_number(sid, sl, &peer->uid)) < 0)
+    return rv;
   /* The groups' size first, then the groups (a token's groups are fixed:
    * one retry covers nothing changing). */
   len = 0;
@@ -345,7 +348,6 @@ int host_peer_get(host_sock_t conn, struct host_peer *peer) {
     return -EACCES;
   }
   peer->pid = id.pid;
-  peer->uid = id.uid;
   peer->gid = id.gid;
   return sockets_hold_process(conn, peer);
 }
