@@ -111,6 +111,10 @@ struct bridge {
   size_t resend_n, resend_cap;
   uv_async_t *js_wake;
   uv_timer_t *js_timer;
+  atomic_bool js_reconnected; /* set by libnats's reconnected callback, taken by the loop */
+  uint64_t js_resweep_until;  /* the loop: asking the consumers again until then (uv_now) */
+  int64_t js_place_until;     /* creating the stream: when to stop waiting for placement (ms) */
+  bool js_place_waiting;      /* ... and that the wait was logged */
   /* Lossy (export.c): messages done with, destroyed in batches. */
   natsMsg *spent[BRIDGE_SPENT_MAX];
   size_t nspent, spent_bytes;
@@ -159,8 +163,10 @@ void bridge_spent_free(struct bridge *b);
 /* The stream's name without --stream: the prefix with each '.' as '_'. */
 void bridge_js_stream_name(const char *prefix, char *out, size_t cap);
 /* The JetStream context and the stream: bound with --stream (it must
- * cover P.>), else found or created. Blocks (requests). Returns 0 or a
- * negative code (logged). */
+ * cover P.>), else found or created. Blocks (requests). Returns 0, -EAGAIN
+ * when the cluster cannot place the stream's replicas yet (call it again
+ * in a moment: BRIDGE_JS_PLACE_RETRY_MS), or a negative code (logged). */
+#define BRIDGE_JS_PLACE_RETRY_MS 250
 int bridge_js_start(struct bridge *b);
 /* The loop's side of the exporter: the resend timer, the resume wake-up. */
 int bridge_js_loop_start(struct bridge *b);
@@ -185,6 +191,11 @@ int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHand
  * consumer delivered and did not have acknowledged back on its redelivery
  * queue for the next run (jetstream.c says why). Blocks. */
 void bridge_js_unsubscribed(struct bridge *b, int k);
+/* After the connection came back (a NATS node failed, a network cut): asks
+ * the k-th consumer again for what it delivered and did not have
+ * acknowledged (jetstream.c says why). Blocks (1 s at most). Returns 0, or
+ * a negative code when the consumer could not be asked (try again). */
+int bridge_js_reconnected(struct bridge *b, int k);
 /* Acknowledges a delivery (to its $JS.ACK reply subject); *redelivered
  * says whether the server had delivered it before. Returns 0, -EBADMSG
  * (no JetStream reply subject) or -EIO. */
@@ -214,6 +225,10 @@ void bridge_topic_seen_free(struct bridge_topic *t);
  * such retries. */
 void bridge_import_poke(struct bridge *b);
 uint64_t bridge_import_pokes(const struct bridge *b);
+/* --reliable, the loop: the connection came back; each consumer is asked
+ * again for what it left unacknowledged (bridge_js_reconnected). Returns 0,
+ * or a negative code when one could not be asked (try again). */
+int bridge_import_reconnected(struct bridge *b);
 /* Messages waiting in the hand-over queue from libnats's threads, and
  * those dropped because it was full (any thread). */
 void bridge_import_queue_stats(struct bridge *b, size_t *queued, uint64_t *dropped);

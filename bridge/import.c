@@ -154,6 +154,23 @@ void bridge_import_poke(struct bridge *b) {
   (void)uv_async_send(imp->wake);
 }
 
+int bridge_import_reconnected(struct bridge *b) {
+  struct bridge_import *imp = b->imp;
+  int rv = 0;
+
+  if (imp == NULL || !b->o.reliable || b->stopping)
+    return 0;
+  /* Each consumer once: one that did not answer is asked again, with the
+   * rest, at the caller's next try (a repeated negative acknowledgement
+   * only brings the same messages again, dropped as duplicates). */
+  for (size_t i = 0; i < imp->nsubs; i++) {
+    int r = bridge_js_reconnected(b, (int)i);
+    if (r < 0)
+      rv = r;
+  }
+  return rv;
+}
+
 uint64_t bridge_import_pokes(const struct bridge *b) {
   return b->imp != NULL ? b->imp->pokes : 0;
 }

@@ -30,6 +30,9 @@
 /* How long a stopping importer waits for the server to see that its
  * consumer has no subscriber any more, ms. */
 #define JS_UNBOUND_WAIT_MS 2000
+/* How long the bridge keeps asking for a stream's replicas while the
+ * cluster cannot place them yet (bridge_js_start), ms. */
+#define JS_PLACE_WAIT_MS 30000
 
 static void js_resume(struct bridge *b, bool always);
 
@@ -80,6 +83,21 @@ static bool js_stream_covers(const jsStreamInfo *si, const char *prefix) {
   return false;
 }
 
+/* How many NATS servers the connection knows of: those of --nats and
+ * those the cluster told it about (the client URLs of the nodes its server
+ * has routes to); 1 at least. */
+static int js_known_servers(struct bridge *b) {
+  char **srv = NULL;
+  int n = 0, i;
+
+  if (natsConnection_GetServers(b->nc, &srv, &n) != NATS_OK)
+    return 1;
+  for (i = 0; i < n; i++)
+    free(srv[i]);
+  free(srv);
+  return n > 0 ? n : 1;
+}
+
 /* Binds to the stream if it exists: NATS_OK (it covers the subjects),
  * NATS_INVALID_ARG (it does not: logged), or the lookup's status
  * (NATS_NOT_FOUND...). */
@@ -101,6 +119,10 @@ static natsStatus js_stream_bind(struct bridge *b, const char *subj, jsErrCode *
     return NATS_INVALID_ARG;
   }
   bridge_log("JetStream: stream %s (%d replicas) covers %s", b->stream, r, subj);
+  if (r < 3 && r < js_known_servers(b))
+    bridge_log("JetStream: stream %s has %d replica%s while the connection knows %d servers: "
+               "it stops while one of its nodes is down",
+               b->stream, r, r == 1 ? "" : "s", js_known_servers(b));
   return NATS_OK;
 }
 
@@ -110,16 +132,22 @@ int bridge_js_start(struct bridge *b) {
   jsErrCode ec = 0;
   natsStatus s;
   char subj[BRIDGE_SUBJECT_MAX + 2];
+  int64_t now = nats_Now();
 
-  if (jsOptions_Init(&jo) != NATS_OK)
-    return -ENOMEM;
-  jo.Wait = JS_WAIT_MS;
-  jo.PublishAsync.AckHandler = bridge_js_on_ack;
-  jo.PublishAsync.AckHandlerClosure = b;
-  if ((s = natsConnection_JetStream(&b->js, b->nc, &jo)) != NATS_OK) {
-    bridge_log("JetStream: %s", natsStatus_GetText(s));
-    return -EIO;
+  if (b->js == NULL) {
+    if (jsOptions_Init(&jo) != NATS_OK)
+      return -ENOMEM;
+    jo.Wait = JS_WAIT_MS;
+    jo.PublishAsync.AckHandler = bridge_js_on_ack;
+    jo.PublishAsync.AckHandlerClosure = b;
+    if ((s = natsConnection_JetStream(&b->js, b->nc, &jo)) != NATS_OK) {
+      b->js = NULL;
+      bridge_log("JetStream: %s", natsStatus_GetText(s));
+      return -EIO;
+    }
   }
+  if (b->js_place_until == 0)
+    b->js_place_until = now + JS_PLACE_WAIT_MS;
   if (b->o.stream != NULL)
     snprintf(b->stream, sizeof(b->stream), "%s", b->o.stream);
   else
@@ -141,12 +169,25 @@ int bridge_js_start(struct bridge *b) {
   /* Replicated on as many nodes as the cluster has, 3 at most: try 3,
    * then fewer while the server says there are not enough. A request that
    * timed out (a loaded cluster) may still have made the stream: it is
-   * looked for, and asked again with as many replicas, twice at most. */
+   * looked for, and asked again with as many replicas, twice at most.
+   *
+   * A cluster that has just started may not know all its nodes yet: its
+   * metadata leader places a stream only on the nodes it has heard from,
+   * and answers "no suitable peers for placement" (error 10005) for 3
+   * replicas on 3 nodes for a moment. Taken for a cluster of fewer nodes,
+   * that made a stream of 2 replicas, which stops (no quorum) as soon as
+   * one of its 2 nodes fails. So while the connection knows of at least
+   * as many servers as the replicas asked for, that answer is waited out:
+   * bridge_js_start returns -EAGAIN (the caller asks again a moment later,
+   * its loop free meanwhile) for JS_PLACE_WAIT_MS at most before it tries
+   * fewer. */
   for (int r = 3, timeouts = 0; r >= 1; r--) {
     jsStreamConfig cfg;
     const char *subjects[1] = {subj};
     jsErrCode bec = 0;
     natsStatus bs;
+    const char *why;
+    char whyb[256];
     if (jsStreamConfig_Init(&cfg) != NATS_OK)
       return -ENOMEM;
     cfg.Name = b->stream;
@@ -165,6 +206,9 @@ int bridge_js_start(struct bridge *b) {
                  r);
       return 0;
     }
+    /* The server's words, before the next call replaces them. */
+    why = nats_GetLastError(NULL);
+    snprintf(whyb, sizeof(whyb), "%s", why != NULL ? why : natsStatus_GetText(s));
     /* Another bridge may have created it meanwhile. */
     if ((bs = js_stream_bind(b, subj, &bec)) == NATS_OK)
       return 0;
@@ -176,11 +220,20 @@ int bridge_js_start(struct bridge *b) {
       r++;
       continue;
     }
+    if (ec == JSClusterNoPeersErr && r <= js_known_servers(b) && now < b->js_place_until) {
+      if (!b->js_place_waiting)
+        bridge_log("JetStream: stream %s with %d replicas: %s (error %d); the connection knows "
+                   "%d servers: asking again for %d s while the cluster gets to know its nodes",
+                   b->stream, r, whyb, (int)ec, js_known_servers(b), JS_PLACE_WAIT_MS / 1000);
+      b->js_place_waiting = true;
+      return -EAGAIN;
+    }
     if (r > 1)
       bridge_log("JetStream: stream %s with %d replicas: %s (error %d); trying fewer", b->stream, r,
-                 nats_GetLastError(NULL), (int)ec);
+                 whyb, (int)ec);
+    else
+      bridge_log("JetStream: cannot create stream %s: %s (error %d)", b->stream, whyb, (int)ec);
   }
-  bridge_log("JetStream: cannot create stream %s: %s", b->stream, nats_GetLastError(NULL));
   return -EIO;
 }
 
@@ -345,6 +398,15 @@ static void js_on_timer(uv_timer_t *tm) {
   }
   js_resume(b, true);
   bridge_import_poke(b);
+  /* After a reconnect: the importer's consumers asked again (until they
+   * answer, within the ack wait: later, what the server bug dropped is
+   * gone anyway). */
+  if (atomic_exchange_explicit(&b->js_reconnected, false, memory_order_acq_rel))
+    b->js_resweep_until = uv_now(b->loop) + JS_ACK_WAIT_NS / 1000000;
+  if (b->js_resweep_until != 0) {
+    if (bridge_import_reconnected(b) == 0 || uv_now(b->loop) >= b->js_resweep_until)
+      b->js_resweep_until = 0;
+  }
 }
 
 int bridge_js_loop_start(struct bridge *b) {
@@ -471,15 +533,21 @@ static void js_durable_name(const struct bridge *b, int k, char *out, size_t cap
  * which is served first once a subscriber is there: it counts the
  * delivery again from the wrapped value back to 1. Harmless on servers
  * without the bug (what is pending comes again sooner, dropped here as a
- * duplicate if it had been published). Returns the count asked for, or
- * -EIO. */
-static long long js_nak_unacked(struct bridge *b, const char *durable) {
+ * duplicate if it had been published). `wait_ms`: how long the requests
+ * wait (0: JS_WAIT_MS). Returns the count asked for, or -EIO. */
+static long long js_nak_unacked(struct bridge *b, const char *durable, int wait_ms) {
   jsConsumerInfo *ci = NULL;
   jsErrCode ec = 0;
+  jsOptions jo;
   char subj[BRIDGE_SUBJECT_MAX + BRIDGE_NAME_MAX + 96];
   uint64_t from, to, dseq, seq;
   long long n = 0;
-  natsStatus s = js_GetConsumerInfo(&ci, b->js, b->stream, durable, NULL, &ec);
+  natsStatus s;
+
+  if (jsOptions_Init(&jo) != NATS_OK)
+    return -ENOMEM;
+  jo.Wait = wait_ms > 0 ? wait_ms : JS_WAIT_MS;
+  s = js_GetConsumerInfo(&ci, b->js, b->stream, durable, &jo, &ec);
 
   if (s != NATS_OK) {
     bridge_log("JetStream: consumer %s: %s (error %d)", durable, natsStatus_GetText(s), (int)ec);
@@ -506,7 +574,7 @@ static long long js_nak_unacked(struct bridge *b, const char *durable) {
       return -EIO;
     n++;
   }
-  if (natsConnection_FlushTimeout(b->nc, JS_WAIT_MS) != NATS_OK)
+  if (natsConnection_FlushTimeout(b->nc, jo.Wait) != NATS_OK)
     return -EIO;
   return n;
 }
@@ -537,7 +605,7 @@ int bridge_js_subscribe(struct bridge *b, const char *filter, int k, natsMsgHand
     /* What the last run left unacknowledged comes first (and what a
      * server with the bug above would drop is saved, if its ack wait has
      * not expired yet: a stop settles it, a crash may not). */
-    (void)js_nak_unacked(b, durable);
+    (void)js_nak_unacked(b, durable, 0);
   } else if (s == NATS_NOT_FOUND) {
     (void)jsConsumerConfig_Init(&cc);
     cc.Durable = durable;
@@ -601,9 +669,32 @@ void bridge_js_unsubscribed(struct bridge *b, int k) {
                durable, JS_UNBOUND_WAIT_MS);
     return;
   }
-  if ((n = js_nak_unacked(b, durable)) > 0)
+  if ((n = js_nak_unacked(b, durable, 0)) > 0)
     bridge_log("JetStream: consumer %s: %lld unacknowledged messages queued for the next run",
                durable, n);
+}
+
+int bridge_js_reconnected(struct bridge *b, int k) {
+  char durable[BRIDGE_NAME_MAX + 16];
+  long long n;
+
+  /* Cut off from NATS, the importer's subscription was gone for a while:
+   * the consumer may have delivered to nobody meanwhile, which the
+   * nats-server 2.10 bug above turns into a loss at the message's ack
+   * wait. What it left unacknowledged is asked for again now, well within
+   * the ack wait; what comes twice is dropped as a duplicate. The requests
+   * wait 1 s at most (the loop waits with them); the caller asks again
+   * while the consumer does not answer (its leader moving, say). */
+  if (atomic_load_explicit(&b->nats_state, memory_order_relaxed) != 1)
+    return -EAGAIN;
+  js_durable_name(b, k, durable, sizeof(durable));
+  if ((n = js_nak_unacked(b, durable, 1000)) < 0)
+    return (int)n;
+  if (n > 0)
+    bridge_log("JetStream: consumer %s: %lld unacknowledged messages asked for again after the "
+               "reconnect",
+               durable, n);
+  return 0;
 }
 
 /* The delivery count in a JetStream acknowledgement subject, 0 when it

@@ -93,6 +93,10 @@ static void bridge_on_reconnected(natsConnection *nc, void *arg) {
   (void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
   atomic_store_explicit(&b->nats_state, NATS_CONNECTED, memory_order_relaxed);
   bridge_log("NATS: reconnected to %s", url);
+  /* --reliable: the loop's timer asks the importer's consumers again for
+   * what they left unacknowledged (jetstream.c, bridge_js_reconnected). */
+  if (b->o.reliable)
+    atomic_store_explicit(&b->js_reconnected, true, memory_order_release);
 }
 
 static void bridge_on_closed(natsConnection *nc, void *arg) {
@@ -130,16 +134,33 @@ struct bridge_main {
 
 static void bridge_stop(struct bridge_main *m, int code);
 
+static void bridge_retry_paths(uv_timer_t *t);
+
 static int bridge_start_paths(struct bridge_main *m) {
   int rv;
 
-  if (m->b.o.reliable &&
-      ((rv = bridge_js_start(&m->b)) < 0 || (rv = bridge_js_loop_start(&m->b)) < 0))
-    return rv;
+  if (m->b.o.reliable) {
+    rv = bridge_js_start(&m->b);
+    if (rv == -EAGAIN) {
+      /* The stream cannot be placed yet: asked again in a moment, the loop
+       * free meanwhile (a signal stops the bridge). */
+      return uv_timer_start(&m->retry, bridge_retry_paths, BRIDGE_JS_PLACE_RETRY_MS, 0) == 0 ? 0
+                                                                                             : -EIO;
+    }
+    if (rv < 0 || (rv = bridge_js_loop_start(&m->b)) < 0)
+      return rv;
+  }
   if ((rv = bridge_import_start(&m->b)) < 0 || (rv = bridge_export_start(&m->b)) < 0)
     return rv;
   m->started = true;
   return 0;
+}
+
+static void bridge_retry_paths(uv_timer_t *t) {
+  struct bridge_main *m = t->data;
+
+  if (!m->b.stopping && bridge_start_paths(m) < 0)
+    bridge_stop(m, 1);
 }
 
 static void bridge_try_connect(uv_timer_t *t) {
@@ -468,6 +489,7 @@ int main(int argc, char **argv) {
   }
   atomic_init(&m.b.nats_state, NATS_CONNECTING);
   atomic_init(&m.b.rtt_us, -1);
+  atomic_init(&m.b.js_reconnected, false);
   m.backoff_ms = BRIDGE_BACKOFF_MIN_MS;
   if (uv_loop_init(&loop) != 0) {
     bridge_log("cannot make a libuv loop");
