@@ -25,8 +25,12 @@
 #define NF_READY_MS 60000
 /* The pause between two rounds of readiness polls. */
 #define NF_POLL_MS 20
-/* Attempts at a start whose ports someone else took in between. */
+/* Attempts at a start whose ports someone else took in between, or whose
+ * JetStream cluster formed wrong. */
 #define NF_PORT_TRIES 5
+/* How long a JetStream cluster whose nodes are up may have a metadata
+ * group short of a node before it is taken for one formed wrong, ms. */
+#define NF_META_MS 10000
 /* One monitoring request's send and receive timeout. */
 #define NF_HTTP_MS 2000
 
@@ -361,7 +365,24 @@ static int nf_json_has(const char *body, const char *key, const char *value) {
   return 0;
 }
 
-/* Whether node i is ready: 1 yes, 0 not yet (why in `why`). */
+/* The size of the JetStream metadata group as node i sees it (/jsz's
+ * meta_cluster.cluster_size), 0 when it says none, or -errno. */
+static int nf_meta_size(const struct natsfix_node *n) {
+  static const char key[] = "\"cluster_size\"";
+  char body[16384];
+  const char *p;
+  int st, size = 0;
+
+  if ((st = nf_http_get(n, "/jsz", body, sizeof(body))) < 0)
+    return st;
+  if (st != 200 || (p = strstr(body, "\"meta_cluster\"")) == NULL || (p = strstr(p, key)) == NULL ||
+      sscanf(p + sizeof(key) - 1, " : %d", &size) != 1)
+    return 0;
+  return size;
+}
+
+/* Whether node i is ready: 1 yes, 0 not yet (why in `why`), 2 ready but
+ * for the JetStream metadata group, which does not count every node yet. */
 static int nf_node_ready(struct natsfix_cluster *c, int i, int running, char *why, size_t whycap) {
   struct natsfix_node *n = &c->node[i];
   char name[NF_NAME_MAX];
@@ -398,6 +419,18 @@ static int nf_node_ready(struct natsfix_cluster *c, int i, int running, char *wh
     if (peers < running - 1) {
       snprintf(why, whycap, "routes to %d of the %d other running nodes", peers, running - 1);
       return 0;
+    }
+  }
+  /* A JetStream cluster: the metadata group must count every node (a
+   * node stopped on purpose stays counted). nats-server 2.10 sometimes
+   * forms it without one of them, which follows the leader while the
+   * leader does not count it, and it stays so for minutes: a stream of 3
+   * replicas cannot be placed then ("no suitable peers for placement"). */
+  if (c->jetstream && c->nodes > 1) {
+    int size = nf_meta_size(n);
+    if (size < c->nodes) {
+      snprintf(why, whycap, "JetStream's metadata group counts %d of the %d nodes", size, c->nodes);
+      return size > 0 ? 2 : 0;
     }
   }
   return 1;
@@ -437,10 +470,10 @@ static bool nf_port_taken(const struct natsfix_cluster *c, int i) {
 }
 
 int natsfix_cluster_wait_ready(struct natsfix_cluster *c) {
-  int64_t deadline = nf_now_ms() + NF_READY_MS;
+  int64_t deadline = nf_now_ms() + NF_READY_MS, short_since = 0;
   char why[NATSFIX_MAX_NODES][256];
   bool ready[NATSFIX_MAX_NODES] = {false};
-  int i, running = 0, left;
+  int i, running = 0, left, meta_short;
 
   for (i = 0; i < c->nodes; i++) {
     why[i][0] = '\0';
@@ -449,18 +482,37 @@ int natsfix_cluster_wait_ready(struct natsfix_cluster *c) {
   }
   for (;;) {
     left = 0;
+    meta_short = 0;
     for (i = 0; i < c->nodes; i++) {
+      int r;
       if (c->node[i].pid <= 0 || ready[i])
         continue;
       if (nf_exited(c, i)) {
         natsfix_dump_logs(c, 60);
         return -ECHILD;
       }
-      ready[i] = nf_node_ready(c, i, running, why[i], sizeof(why[i])) == 1;
+      r = nf_node_ready(c, i, running, why[i], sizeof(why[i]));
+      ready[i] = r == 1;
       left += !ready[i];
+      meta_short += r == 2;
     }
     if (left == 0)
       return 0;
+    /* Every node up but the metadata group short of one for a while: a
+     * cluster formed wrong, which does not mend soon (the caller may start
+     * it again). */
+    if (meta_short == left) {
+      if (short_since == 0)
+        short_since = nf_now_ms();
+      else if (nf_now_ms() - short_since >= NF_META_MS) {
+        for (i = 0; i < c->nodes && (c->node[i].pid <= 0 || ready[i]); i++)
+          ;
+        nf_err(c, "n%d: %s for %d ms (log: %s)", i, why[i], NF_META_MS, c->node[i].log);
+        return -EAGAIN;
+      }
+    } else {
+      short_since = 0;
+    }
     if (nf_now_ms() >= deadline)
       break;
     nf_pause_ms(NF_POLL_MS);
@@ -532,9 +584,26 @@ static int nf_start_once(struct natsfix_cluster *c) {
   if (rv == -ECHILD) {
     for (i = 0; i < c->nodes; i++)
       if (nf_port_taken(c, i)) {
+        nf_err(c, "a port was taken by another program");
         nf_kill_all(c);
         return -EAGAIN;
       }
+  }
+  if (rv == -EAGAIN) {
+    /* Formed wrong: started again afresh, stores and all. */
+    fprintf(stderr, "natsfix: %s; starting the cluster again\n", c->err);
+    nf_kill_all(c);
+    for (i = 0; i < c->nodes; i++) {
+      char store[sizeof(c->dir) + 16];
+      int e;
+      snprintf(store, sizeof(store), "%s/n%d", c->dir, i);
+      if ((e = nftw(store, nf_rm_entry, 16, FTW_DEPTH | FTW_PHYS)) > 0 ||
+          (e < 0 && errno != ENOENT)) {
+        rv = e > 0 ? -e : -errno;
+        nf_err(c, "cannot remove %s: %s", store, strerror(-rv));
+        return rv;
+      }
+    }
   }
   return rv;
 }
@@ -573,8 +642,11 @@ int natsfix_cluster_start(struct natsfix_cluster *c, int nodes, bool jetstream) 
   }
   for (attempt = 0; attempt < NF_PORT_TRIES && rv == -EAGAIN; attempt++)
     rv = nf_start_once(c);
-  if (rv == -EAGAIN)
-    nf_err(c, "a port was taken by another program %d times in a row", NF_PORT_TRIES);
+  if (rv == -EAGAIN) {
+    char last[sizeof(c->err)];
+    memcpy(last, c->err, sizeof(last));
+    nf_err(c, "%d starts in a row failed; the last: %.400s", NF_PORT_TRIES, last);
+  }
   if (rv < 0) {
     /* Keep the reason: stopping clears nothing but may fail too. */
     char err[sizeof(c->err)];

@@ -10,7 +10,11 @@
  * Readiness is polled, never slept for: a node is ready when its
  * monitoring port's /healthz answers 200 (with JetStream, only once the
  * node has contact with a meta leader) and, in a cluster, its /routez shows
- * a route to every other running node. Each wait has a deadline; a failure
+ * a route to every other running node and, with JetStream, its /jsz a
+ * metadata group that counts every node. nats-server 2.10 sometimes forms
+ * that group without one node and keeps it so for minutes (a stream of 3
+ * replicas cannot be placed then): a start whose group stays short for 10 s
+ * is done again afresh. Each wait has a deadline; a failure
  * says which node and why in `err` and prints the servers' logs to stderr.
  *
  * No test framework inside: plain return codes (0 or -errno), so tests
@@ -52,7 +56,8 @@ struct natsfix_cluster {
  * or -errno with nothing left running or on disk (c->err says why, and the
  * logs went to stderr): -EINVAL (nodes out of range), -ENOENT (no
  * nats-server), -ETIMEDOUT (a node never got ready), -ECHILD (a node
- * exited), or a failed system call's code. */
+ * exited), -EAGAIN (5 starts in a row had a port taken or a JetStream
+ * metadata group short of a node), or a failed system call's code. */
 /* Node servers are named "<private dir's name>-n<i>" (unique on the
  * host, so a node is never mistaken for another test's server on a port
  * that was taken meanwhile). The index of the node a server name (a
@@ -76,7 +81,8 @@ int natsfix_node_kill(struct natsfix_cluster *c, int i);
 int natsfix_node_restart(struct natsfix_cluster *c, int i);
 
 /* Waits (bounded) until every running node is ready. Returns 0 or -errno
- * (-ETIMEDOUT, -ECHILD) with c->err set and the logs printed. */
+ * with c->err set: -ETIMEDOUT or -ECHILD (the logs printed), -EAGAIN (a
+ * JetStream metadata group short of a node for 10 s). */
 int natsfix_cluster_wait_ready(struct natsfix_cluster *c);
 
 /* Kills and reaps every server and removes the private directory. Safe on
