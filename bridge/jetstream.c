@@ -98,6 +98,17 @@ static int js_known_servers(struct bridge *b) {
   return n > 0 ? n : 1;
 }
 
+/* Says so when the stream has fewer replicas than it could (3 at most):
+ * such a stream stops while one of its nodes is down. */
+static void js_few_replicas(struct bridge *b, int r) {
+  int known = js_known_servers(b);
+
+  if (r < 3 && r < known)
+    bridge_log("JetStream: stream %s has %d replica%s while the connection knows %d servers: "
+               "it stops while one of its nodes is down",
+               b->stream, r, r == 1 ? "" : "s", known);
+}
+
 /* Binds to the stream if it exists: NATS_OK (it covers the subjects),
  * NATS_INVALID_ARG (it does not: logged), or the lookup's status
  * (NATS_NOT_FOUND...). */
@@ -119,10 +130,7 @@ static natsStatus js_stream_bind(struct bridge *b, const char *subj, jsErrCode *
     return NATS_INVALID_ARG;
   }
   bridge_log("JetStream: stream %s (%d replicas) covers %s", b->stream, r, subj);
-  if (r < 3 && r < js_known_servers(b))
-    bridge_log("JetStream: stream %s has %d replica%s while the connection knows %d servers: "
-               "it stops while one of its nodes is down",
-               b->stream, r, r == 1 ? "" : "s", js_known_servers(b));
+  js_few_replicas(b, r);
   return NATS_OK;
 }
 
@@ -172,15 +180,17 @@ int bridge_js_start(struct bridge *b) {
    * looked for, and asked again with as many replicas, twice at most.
    *
    * A cluster that has just started may not know all its nodes yet: its
-   * metadata leader places a stream only on the nodes it has heard from,
-   * and answers "no suitable peers for placement" (error 10005) for 3
-   * replicas on 3 nodes for a moment. Taken for a cluster of fewer nodes,
-   * that made a stream of 2 replicas, which stops (no quorum) as soon as
-   * one of its 2 nodes fails. So while the connection knows of at least
-   * as many servers as the replicas asked for, that answer is waited out:
+   * metadata leader places a stream only on the members of its metadata
+   * group it has heard from, and answers "no suitable peers for
+   * placement" (error 10005) to 3 replicas on 3 nodes for a moment (with
+   * nats-server 2.10, sometimes for minutes: a group formed without one
+   * node). Taken at once for a cluster of fewer nodes, that makes a
+   * stream of 2 replicas, which stops (no quorum) as soon as one of its 2
+   * nodes fails. So while the connection knows of at least as many
+   * servers as the replicas asked for, that answer is waited out:
    * bridge_js_start returns -EAGAIN (the caller asks again a moment later,
    * its loop free meanwhile) for JS_PLACE_WAIT_MS at most before it tries
-   * fewer. */
+   * fewer, and a stream with fewer replicas than known servers is logged. */
   for (int r = 3, timeouts = 0; r >= 1; r--) {
     jsStreamConfig cfg;
     const char *subjects[1] = {subj};
@@ -204,6 +214,7 @@ int bridge_js_start(struct bridge *b) {
     if (s == NATS_OK) {
       bridge_log("JetStream: created stream %s for %s, %d replicas, file storage", b->stream, subj,
                  r);
+      js_few_replicas(b, r);
       return 0;
     }
     /* The server's words, before the next call replaces them. */

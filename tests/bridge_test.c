@@ -946,12 +946,12 @@ static void restart_killed(void) {
  * 100,000 messages, none lost, none twice, every byte checked. Each kill
  * leaves 2 of the stream's 3 replicas (rpair checks it has 3): a quorum.
  * It once stalled on Debian 13 ("no progress for 90 s: sent 62118,
- * received 57406", the stream holding exactly those 57,406): the
- * exporter, started as the cluster formed, had been refused 3 replicas
- * for a moment and made the stream with 2, which the second kill left
- * without a quorum until the node came back, and the test brings it back
- * only once 20,000 more have been sent. The bridge now waits that moment
- * out (jetstream.c, bridge_js_start). */
+ * received 57406", the stream holding exactly those 57,406): nats-server
+ * 2.10 had formed the cluster's JetStream metadata group without one of
+ * the 3 nodes (natsfix now starts such a cluster again), the exporter was
+ * refused 3 replicas and made the stream with 2, and the second kill left
+ * it without a quorum until the node came back, which the test does only
+ * once 20,000 more messages have been sent. */
 Test(bridge, reliable_nats_nodes_killed_mid_stream) {
   shmbus_pub *p;
   shmbus_sub *s;
