@@ -968,8 +968,23 @@ static void restart_killed(void) {
  * the 3 nodes (natsfix now starts such a cluster again), the exporter was
  * refused 3 replicas and made the stream with 2, and the second kill left
  * it without a quorum until the node came back, which the test does only
- * once 20,000 more messages have been sent. */
-Test(bridge, reliable_nats_nodes_killed_mid_stream) {
+ * once 20,000 more messages have been sent.
+ * Still disabled with libnats 3.5 or later (Debian 13, nats-server
+ * 2.10.27): with 3 replicas, that server does not always recover from the
+ * first kill and restart. In the Debian 13 root, 6 of 40 runs failed that
+ * way: 4 times the node killed second (the stream's and the metadata
+ * leader) stayed "not current with the meta leader" for more than 60 s
+ * after its restart (restart_killed now goes on then), and twice the
+ * other two found no metadata leader and no stream leader after the
+ * second kill (everything from the 56,264th or 56,668th message missing;
+ * once the node restarted first was still not current). Debian 12
+ * (nats-server 2.9) runs it. */
+#if NATS_VERSION_NUMBER >= 0x030500
+#define NODES_KILLED_SERVER_RECOVERY false
+#else
+#define NODES_KILLED_SERVER_RECOVERY true
+#endif
+Test(bridge, reliable_nats_nodes_killed_mid_stream, .disabled = !NODES_KILLED_SERVER_RECOVERY) {
   shmbus_pub *p;
   shmbus_sub *s;
   struct mid mids[] = {{20000, kill_exporters_node},
