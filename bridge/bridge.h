@@ -118,7 +118,7 @@ struct bridge {
   /* Lossy (export.c): messages done with, destroyed in batches. */
   natsMsg *spent[BRIDGE_SPENT_MAX];
   size_t nspent, spent_bytes;
-  struct bridge_hdr_buf hbuf; /* lossy export: where its messages are built */
+  struct bridge_hdr_buf hbuf; /* export: where its messages are built (the loop's thread) */
 };
 
 /* ---- main.c: logging ---------------------------------------------------- */

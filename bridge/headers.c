@@ -67,6 +67,7 @@ typedef natsStatus (*hdr_create_fn)(natsMsg **msg, const char *subject, int subj
 #define HDR_FAST_MAX 0x030AFF /* libnats 3.10.x */
 
 static hdr_create_fn hdr_create;
+static bool hdr_read_raw; /* bridge_hdr_get reads the block itself */
 static uv_once_t hdr_once = UV_ONCE_INIT;
 
 /* Writes v in decimal at p; returns the digits written (1 to 20). */
@@ -128,13 +129,50 @@ static int hdr_msg_fast(natsMsg **out, const char *subject, const struct bridge_
              : -ENOMEM;
 }
 
+static bool hdr_raw(natsMsg *msg, const char **blk, size_t *len);
+static int hdr_get_map(natsMsg *msg, struct bridge_hdr *h);
+
+/* Whether the block of messages built by hdr_create, with and without a
+ * reply subject, is found where hdr_raw looks, and one without headers
+ * has none there. */
+static bool hdr_raw_check(void) {
+  static const char blk[] = "NATS/1.0\r\nShmbus-Origin: o\r\n\r\npayload";
+  const size_t hl = sizeof(blk) - 1 - 7;
+  const char *reply[2] = {NULL, "_INBOX.check"}, *got;
+  struct bridge_hdr h;
+  bool ok = true;
+  size_t len;
+  int i;
+
+  for (i = 0; i < 2 && ok; i++) {
+    natsMsg *m = NULL;
+    int rl = reply[i] != NULL ? (int)strlen(reply[i]) : 0;
+    if (hdr_create(&m, "check.subject", 13, reply[i], rl, blk, (int)sizeof(blk) - 1, (int)hl) !=
+        NATS_OK)
+      return false;
+    ok = hdr_raw(m, &got, &len) && len == hl && memcmp(got, blk, hl) == 0 &&
+         natsMsg_GetDataLength(m) == 7 && memcmp(natsMsg_GetData(m), "payload", 7) == 0 &&
+         /* and libnats reads the same block */
+         natsMsgHeader_Get(m, "Shmbus-Origin", &got) == NATS_OK && strcmp(got, "o") == 0;
+    natsMsg_Destroy(m);
+    m = NULL;
+    if (ok && hdr_create(&m, "check.subject", 13, reply[i], rl, "payload", 7, -1) != NATS_OK)
+      return false;
+    ok = ok && !hdr_raw(m, &got, &len) && hdr_get_map(m, &h) == -EBADMSG;
+    natsMsg_Destroy(m);
+  }
+  return ok;
+}
+
 /* Once: whether this libnats is one the fast path was checked with, and
- * whether a message it builds reads back as written. */
+ * whether a message it builds reads back as written, through the public
+ * API and where hdr_raw finds the block. */
 static void hdr_fast_init(void) {
   static const char payload[] = "payload";
-  struct bridge_hdr h, back;
+  struct bridge_hdr h, back, raw;
   char buf[1024];
-  const char *id = NULL;
+  const char *id = NULL, *blk;
+  size_t blen;
   natsMsg *m = NULL;
   hdr_create_fn fn = NULL;
   int v = nats_GetVersionNumber();
@@ -157,20 +195,40 @@ static void hdr_fast_init(void) {
   strcpy(h.topic, "check/topic");
   h.seq = UINT64_MAX;
   h.ts_ns = 1234567890123456789ull;
-  if (hdr_msg_fast(&m, "check.subject", &h, "check-id", payload, sizeof(payload), buf) != 0 ||
-      strcmp(natsMsg_GetSubject(m), "check.subject") != 0 ||
-      natsMsg_GetDataLength(m) != (int)sizeof(payload) ||
-      memcmp(natsMsg_GetData(m), payload, sizeof(payload)) != 0 || bridge_hdr_get(m, &back) != 0 ||
-      strcmp(back.origin, h.origin) != 0 || strcmp(back.topic, h.topic) != 0 || back.seq != h.seq ||
-      back.ts_ns != h.ts_ns || natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == NULL ||
-      strcmp(id, "check-id") != 0)
+  if (hdr_msg_fast(&m, "check.subject", &h, "check-id", payload, sizeof(payload), buf) != 0) {
     hdr_create = NULL;
+    return;
+  }
+  /* Reading, first (libnats's map, once lifted, has written NULs into the
+   * block): the block where hdr_raw looks, parsed as written; and the
+   * layout with a reply subject and without headers. */
+  hdr_read_raw = hdr_raw(m, &blk, &blen) && bridge_hdr_parse(blk, blen, &raw) == 0 &&
+                 strcmp(raw.origin, h.origin) == 0 && strcmp(raw.topic, h.topic) == 0 &&
+                 raw.seq == h.seq && raw.ts_ns == h.ts_ns;
+  /* Writing: what libnats's public API reads. */
+  if (strcmp(natsMsg_GetSubject(m), "check.subject") != 0 ||
+      natsMsg_GetDataLength(m) != (int)sizeof(payload) ||
+      memcmp(natsMsg_GetData(m), payload, sizeof(payload)) != 0 || hdr_get_map(m, &back) != 0 ||
+      strcmp(back.origin, h.origin) != 0 || strcmp(back.topic, h.topic) != 0 ||
+      back.seq != h.seq || back.ts_ns != h.ts_ns ||
+      natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == NULL ||
+      strcmp(id, "check-id") != 0) {
+    hdr_create = NULL;
+    hdr_read_raw = false;
+  }
   natsMsg_Destroy(m);
+  if (hdr_read_raw)
+    hdr_read_raw = hdr_raw_check();
 }
 
 bool bridge_hdr_fast(void) {
   uv_once(&hdr_once, hdr_fast_init);
   return hdr_create != NULL;
+}
+
+bool bridge_hdr_fast_read(void) {
+  uv_once(&hdr_once, hdr_fast_init);
+  return hdr_read_raw;
 }
 
 void bridge_hdr_buf_free(struct bridge_hdr_buf *buf) {
@@ -225,12 +283,13 @@ static const char *bridge_hdr_one(natsMsg *msg, const char *key) {
   return v;
 }
 
-/* A decimal uint64 without sign, spaces or leading zeros beyond "0". */
-static int bridge_parse_u64(const char *s, uint64_t *out) {
+/* A decimal uint64 of n bytes at s, without sign, spaces or leading zeros
+ * beyond "0". */
+static int bridge_parse_u64n(const char *s, size_t n, uint64_t *out) {
   uint64_t v = 0;
-  size_t i, n = s != NULL ? strlen(s) : 0;
+  size_t i;
 
-  if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
+  if (s == NULL || n == 0 || n > 20 || (n > 1 && s[0] == '0'))
     return -EBADMSG;
   for (i = 0; i < n; i++) {
     unsigned d = (unsigned)(s[i] - '0');
@@ -242,12 +301,34 @@ static int bridge_parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
-int bridge_hdr_get(natsMsg *msg, struct bridge_hdr *h) {
+static int bridge_parse_u64(const char *s, uint64_t *out) {
+  return bridge_parse_u64n(s, s != NULL ? strlen(s) : 0, out);
+}
+
+/* Whether origin (n bytes) is a name and topic (tn bytes) fits. */
+static bool hdr_names_ok(const char *origin, size_t n, const char *topic, size_t tn,
+                         const struct bridge_hdr *h) {
+  size_t i;
+
+  if (n == 0 || n > BRIDGE_NAME_MAX || tn >= sizeof(h->topic))
+    return false;
+  for (i = 0; i < n; i++) {
+    char c = origin[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-'))
+      return false;
+  }
+  /* A topic with a NUL would read back shorter than it came. */
+  return memchr(topic, '\0', tn) == NULL;
+}
+
+/* Through libnats's header API: the block lifted into its map. */
+static int hdr_get_map(natsMsg *msg, struct bridge_hdr *h) {
   const char *origin = bridge_hdr_one(msg, "Shmbus-Origin");
   const char *topic = bridge_hdr_one(msg, "Shmbus-Topic");
 
-  if (origin == NULL || topic == NULL || bridge_name_check(origin) < 0 ||
-      strlen(topic) >= sizeof(h->topic))
+  if (origin == NULL || topic == NULL ||
+      !hdr_names_ok(origin, strlen(origin), topic, strlen(topic), h))
     return -EBADMSG;
   if (bridge_parse_u64(bridge_hdr_one(msg, "Shmbus-Seq"), &h->seq) < 0 ||
       bridge_parse_u64(bridge_hdr_one(msg, "Shmbus-Time"), &h->ts_ns) < 0)
@@ -255,4 +336,131 @@ int bridge_hdr_get(natsMsg *msg, struct bridge_hdr *h) {
   strcpy(h->origin, origin);
   strcpy(h->topic, topic);
   return 0;
+}
+
+/* ---- the header block read directly ----------------------------------------
+ *
+ * Reading one header through libnats's API lifts the whole block into the
+ * message's map (a hash table, an allocation per header, an array per
+ * natsMsgHeader_Values): about a fifth of an importing bridge's time went
+ * to malloc and free. libnats keeps the block of a message it received as
+ * it came, in the message's one allocation (natsMsg_create, the libnats
+ * versions named above): the subject and a NUL, the reply subject and a
+ * NUL if there is one, the block and a NUL, then the payload. The public
+ * getters give the subject, the reply and the payload, so the block is the
+ * bytes between them. That is used only where the writing side's start-up
+ * check passed (the same versions, the same function builds both); the
+ * block is then parsed here, strictly (bridge_hdr_parse). Once libnats has
+ * lifted a block into its map (any natsMsgHeader_ call), it has written
+ * NULs into it: the block is read before any such call, or not at all. */
+
+/* The header block of `msg` (a message libnats built with natsMsg_create):
+ * *blk and *len; false when it has none. */
+static bool hdr_raw(natsMsg *msg, const char **blk, size_t *len) {
+  const char *subject = natsMsg_GetSubject(msg);
+  const char *reply = natsMsg_GetReply(msg);
+  const char *data = natsMsg_GetData(msg);
+  const char *start;
+  uintptr_t s, d;
+
+  if (subject == NULL || data == NULL)
+    return false;
+  start = reply != NULL ? reply : subject;
+  start += strlen(start) + 1;
+  /* Without headers the payload follows the NUL at once; with them, the
+   * block and its own NUL come first. Compared as addresses: both point
+   * into the message's allocation when the layout is libnats's. */
+  s = (uintptr_t)start;
+  d = (uintptr_t)data;
+  if (d <= s || data[-1] != '\0')
+    return false;
+  *blk = start;
+  *len = (size_t)(d - s - 1);
+  return true;
+}
+
+/* Whether byte c may stand in a header's value (SP, HTAB, visible ASCII,
+ * and bytes of UTF-8 sequences; no control bytes, no DEL). */
+static bool hdr_value_byte(unsigned char c) {
+  return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* Whether byte c may stand in a header's name (visible ASCII but ':'). */
+static bool hdr_name_byte(unsigned char c) {
+  return c > 0x20 && c < 0x7f && c != ':';
+}
+
+int bridge_hdr_parse(const char *blk, size_t len, struct bridge_hdr *h) {
+  static const char pre[] = "NATS/1.0\r\n";
+  static const char *const names[4] = {"Shmbus-Origin", "Shmbus-Topic", "Shmbus-Seq",
+                                       "Shmbus-Time"};
+  const char *val[4] = {NULL, NULL, NULL, NULL};
+  size_t vlen[4] = {0, 0, 0, 0};
+  size_t p, i;
+  uint64_t seq, ts;
+
+  if (len < sizeof(pre) - 1 + 2 || memcmp(blk, pre, sizeof(pre) - 1) != 0)
+    return -EBADMSG;
+  p = sizeof(pre) - 1;
+  for (;;) {
+    size_t name, nlen, v, vend;
+    if (len - p < 2)
+      return -EBADMSG; /* no empty line at the end */
+    if (blk[p] == '\r' && blk[p + 1] == '\n') {
+      if (p + 2 != len)
+        return -EBADMSG; /* bytes after the empty line */
+      break;
+    }
+    /* name ':' [SP/HTAB]* value [SP/HTAB]* CRLF; a line starting with a
+     * space (the obsolete folding) has no name and is refused. */
+    name = p;
+    while (p < len && hdr_name_byte((unsigned char)blk[p]))
+      p++;
+    nlen = p - name;
+    if (nlen == 0 || p == len || blk[p] != ':')
+      return -EBADMSG;
+    p++;
+    while (p < len && (blk[p] == ' ' || blk[p] == '\t'))
+      p++;
+    v = p;
+    while (p < len && hdr_value_byte((unsigned char)blk[p]))
+      p++;
+    if (len - p < 2 || blk[p] != '\r' || blk[p + 1] != '\n')
+      return -EBADMSG; /* a control byte, a bare CR or LF, or the end */
+    vend = p;
+    while (vend > v && (blk[vend - 1] == ' ' || blk[vend - 1] == '\t'))
+      vend--;
+    p += 2;
+    for (i = 0; i < 4; i++) {
+      if (nlen == strlen(names[i]) && memcmp(blk + name, names[i], nlen) == 0) {
+        if (val[i] != NULL)
+          return -EBADMSG; /* given twice */
+        val[i] = blk + v;
+        vlen[i] = vend - v;
+        break;
+      }
+    }
+    /* Other headers (Nats-Msg-Id, ...) are not ours: skipped. */
+  }
+  if (val[0] == NULL || val[1] == NULL || !hdr_names_ok(val[0], vlen[0], val[1], vlen[1], h) ||
+      bridge_parse_u64n(val[2], vlen[2], &seq) < 0 || bridge_parse_u64n(val[3], vlen[3], &ts) < 0)
+    return -EBADMSG;
+  memcpy(h->origin, val[0], vlen[0]);
+  h->origin[vlen[0]] = '\0';
+  memcpy(h->topic, val[1], vlen[1]);
+  h->topic[vlen[1]] = '\0';
+  h->seq = seq;
+  h->ts_ns = ts;
+  return 0;
+}
+
+int bridge_hdr_get(natsMsg *msg, struct bridge_hdr *h) {
+  const char *blk;
+  size_t len;
+
+  /* A message without a block (one built here with libnats's header API)
+   * has its headers in its map, if anywhere. */
+  if (bridge_hdr_fast_read() && hdr_raw(msg, &blk, &len))
+    return bridge_hdr_parse(blk, len, h);
+  return hdr_get_map(msg, h);
 }

@@ -6,8 +6,8 @@
  *   Shmbus-Time    its publish time there, ns of the origin host's
  *                  CLOCK_MONOTONIC (decimal)
  * and, with --reliable, Nats-Msg-Id for JetStream's de-duplication.
- * Parsing trusts nothing: a header missing, repeated with another value,
- * too long or not a number makes the message foreign. */
+ * Parsing trusts nothing: a header missing, repeated, too long or not a
+ * number, or a block that is not well-formed makes the message foreign. */
 #ifndef SHMBUS_BRIDGE_HEADERS_H
 #define SHMBUS_BRIDGE_HEADERS_H
 
@@ -53,9 +53,30 @@ int bridge_hdr_msg(natsMsg **out, const char *subject, const struct bridge_hdr *
  * it, and a message built so reads back right through the public API). */
 bool bridge_hdr_fast(void);
 
-/* Reads the headers of `msg` into *h. Returns 0, or -EBADMSG when they are
- * missing or malformed. */
+/* Whether bridge_hdr_get reads a message's header block itself (decided
+ * with bridge_hdr_fast: the block of a message libnats built, with and
+ * without a reply subject, is where the public getters place it); else it
+ * goes through libnats's header API (a map per message). */
+bool bridge_hdr_fast_read(void);
+
+/* Reads the headers of `msg` (a message libnats received or built) into
+ * *h: its header block parsed by bridge_hdr_parse, or (see
+ * bridge_hdr_fast_read) through libnats's header API, which accepts a few
+ * blocks the strict parser does not (a status line, folded lines). Returns
+ * 0, or -EBADMSG when they are missing or malformed. */
 int bridge_hdr_get(natsMsg *msg, struct bridge_hdr *h);
+
+/* Parses a NATS header block of `len` bytes (not NUL-terminated; untrusted)
+ * into *h. Strict: "NATS/1.0" CRLF with no status, then lines of a name
+ * (visible ASCII but ':'), ':', optional spaces or tabs, a value of SP,
+ * HTAB, visible ASCII or bytes >= 0x80 (spaces and tabs around it
+ * dropped), CRLF; then an empty line ending the block. The four Shmbus-
+ * headers (names compared exactly, as libnats does) must each come once,
+ * with values as bridge_hdr_get requires (Shmbus-Origin a name, Shmbus-
+ * Topic under 256 bytes, the numbers decimal without sign or leading
+ * zeros, at most UINT64_MAX); other headers are skipped. Returns 0, or
+ * -EBADMSG (*h untouched). */
+int bridge_hdr_parse(const char *blk, size_t len, struct bridge_hdr *h);
 
 /* Returns 0 if `name` can be a bridge's name (an origin, a durable
  * consumer's name): 1..64 bytes of [A-Za-z0-9_-]; else -EINVAL. */

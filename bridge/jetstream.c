@@ -336,18 +336,15 @@ int bridge_js_export(struct bridge_topic *t, const void *data, size_t len,
   char id[BRIDGE_NAME_MAX + 300];
   natsMsg *m = NULL;
 
-  if (natsMsg_Create(&m, t->subject, NULL, data, (int)len) != NATS_OK)
-    return -ENOMEM;
-  memset(&h, 0, sizeof(h));
   strcpy(h.origin, b->o.name);
   strcpy(h.topic, t->name);
   h.seq = info->seq;
   h.ts_ns = info->ts_ns;
   snprintf(id, sizeof(id), "%s/%s/%" PRIu64, b->o.name, t->name, info->seq);
-  if (bridge_hdr_set(m, &h, id) < 0) {
-    natsMsg_Destroy(m);
+  /* The header block written directly where libnats allows it (one
+   * allocation per message rather than a map: headers.h). */
+  if (bridge_hdr_msg(&m, t->subject, &h, id, data, len, &b->hbuf) < 0)
     return -ENOMEM;
-  }
   if (atomic_fetch_add_explicit(&b->js_inflight, 1, memory_order_acq_rel) + 1 >= BRIDGE_JS_WINDOW)
     bridge_js_pause(b);
   js_send(b, m);

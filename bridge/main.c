@@ -215,14 +215,18 @@ static int bridge_nats_options(struct bridge_main *m) {
   if (s == NATS_OK && !m->b.o.reliable)
     s = natsOptions_SetEventLoop(m->nopts, m->b.loop, natsLibuv_Attach, natsLibuv_Read,
                                  natsLibuv_Write, natsLibuv_Detach);
-  /* On the loop, "send as soon as possible": without it libnats hands each
-   * burst of publishes to a flusher thread of its own, which waits 1 ms for
-   * more before it asks the loop (from its thread: an allocation and a
-   * uv_async wake-up) to write. With it, a publish only arms the socket's
-   * write event; the loop writes what the whole burst (every message one
-   * drain of the local topics published) buffered with one write, in its
-   * next iteration. No flusher thread, no timer, no hand-over. */
-  if (s == NATS_OK && !m->b.o.reliable)
+  /* "Send as soon as possible": without it libnats hands each burst of
+   * publishes to a flusher thread of its own, which waits 1 ms for more
+   * before it writes (on the loop: asks the loop, from its thread, with an
+   * allocation and a uv_async wake-up). With it, on the loop (lossy), a
+   * publish only arms the socket's write event; the loop writes what the
+   * whole burst (every message one drain of the local topics published)
+   * buffered with one write, in its next iteration: no flusher thread, no
+   * timer, no hand-over. On libnats's threads (--reliable), a publish (an
+   * exported message, an importer's acknowledgement) is written by the
+   * thread that makes it, the loop's: a send per message instead of a
+   * millisecond's wait and a thread wake-up per burst. */
+  if (s == NATS_OK)
     s = natsOptions_SetSendAsap(m->nopts, true);
   if (s == NATS_OK)
     s = natsOptions_SetMaxReconnect(m->nopts, -1);
