@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1180,6 +1183,152 @@ Test(bridge, malformed_and_foreign_messages_are_refused_and_counted) {
   cr_assert_eq(stat_last(im, "topic=t/x", "too_big"), 1);
   cr_assert_eq(shmbus_sub_try_recv(s, buf, sizeof(buf), NULL), -EAGAIN);
   natsConnection_Destroy(nc);
+  shmbus_bus_close(b);
+  br_stop(im);
+}
+
+/* A raw NATS client on node 0 (INFO read, CONNECT with headers sent): it
+ * writes header blocks that libnats's API cannot (status lines, folded or
+ * LF-only lines, control bytes). */
+static void raw_write(int fd, const void *p, size_t n) {
+  const char *c = p;
+
+  while (n > 0) {
+    ssize_t w = write(fd, c, n);
+    cr_assert_gt(w, 0, "write to nats-server: %s", strerror(errno));
+    c += w;
+    n -= (size_t)w;
+  }
+}
+
+/* One line from the server (its end cut off). */
+static void raw_line(int fd, char *line, size_t cap) {
+  size_t n = 0;
+
+  for (;;) {
+    char ch;
+    ssize_t r = read(fd, &ch, 1);
+    cr_assert_eq(r, 1, "read from nats-server: %s", r < 0 ? strerror(errno) : "closed");
+    if (ch == '\n')
+      break;
+    if (ch != '\r' && n + 1 < cap)
+      line[n++] = ch;
+  }
+  line[n] = '\0';
+}
+
+static int raw_connect(void) {
+  static const char connect_line[] =
+      "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"name\":\"raw\"}\r\n";
+  struct sockaddr_in a;
+  char line[4096];
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+  cr_assert_geq(fd, 0);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_port = htons(nc_c.node[0].port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s", strerror(errno));
+  raw_line(fd, line, sizeof(line));
+  cr_assert(strncmp(line, "INFO ", 5) == 0, "the server said \"%s\"", line);
+  raw_write(fd, connect_line, sizeof(connect_line) - 1);
+  return fd;
+}
+
+static void raw_hpub(int fd, const char *subject, const char *hdr, const char *payload) {
+  char head[256];
+  size_t hl = strlen(hdr), pl = strlen(payload);
+  int n = snprintf(head, sizeof(head), "HPUB %s %zu %zu\r\n", subject, hl, hl + pl);
+
+  raw_write(fd, head, (size_t)n);
+  raw_write(fd, hdr, hl);
+  raw_write(fd, payload, pl);
+  raw_write(fd, "\r\n", 2);
+}
+
+/* Waits until the server has processed everything sent before (PING,
+ * PONG); an -ERR fails. */
+static void raw_sync(int fd) {
+  char line[4096];
+
+  raw_write(fd, "PING\r\n", 6);
+  for (;;) {
+    raw_line(fd, line, sizeof(line));
+    cr_assert(strncmp(line, "-ERR", 4) != 0, "nats-server: %s", line);
+    if (strcmp(line, "PONG") == 0)
+      return;
+  }
+}
+
+#define RAW_GOOD(seq)                                                                              \
+  "NATS/1.0\r\nShmbus-Origin: test\r\nShmbus-Topic: t/x\r\nShmbus-Seq: " seq                        \
+  "\r\nShmbus-Time: 12345\r\n\r\n"
+
+/* Header blocks as they come over the wire, not as libnats writes them:
+ * the importer parses them strictly (docs/bridge.md, "Where the time
+ * goes"), so blocks libnats's own header map would take (a status line, a
+ * folded line, a line ended by LF alone, a control byte in a value) are
+ * refused and counted, as is a header given twice; good ones go through. */
+Test(bridge, header_blocks_on_the_wire_are_read_strictly) {
+  static const char *const bad[] = {
+      "NATS/1.0 503\r\nShmbus-Origin: test\r\nShmbus-Topic: t/x\r\nShmbus-Seq: 2\r\n"
+      "Shmbus-Time: 1\r\n\r\n",
+      "NATS/1.0\r\nX-A: a\r\n b\r\nShmbus-Origin: test\r\nShmbus-Topic: t/x\r\nShmbus-Seq: 3\r\n"
+      "Shmbus-Time: 1\r\n\r\n",
+      "NATS/1.0\r\nX-A: a\nShmbus-Origin: test\r\nShmbus-Topic: t/x\r\nShmbus-Seq: 4\r\n"
+      "Shmbus-Time: 1\r\n\r\n",
+      "NATS/1.0\r\nX-A: a\x01z\r\nShmbus-Origin: test\r\nShmbus-Topic: t/x\r\nShmbus-Seq: 5\r\n"
+      "Shmbus-Time: 1\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: test\r\nShmbus-Topic: t/x\r\nShmbus-Seq: 6\r\nShmbus-Seq: 6\r\n"
+      "Shmbus-Time: 1\r\n\r\n",
+  };
+  shmbus_bus *b;
+  shmbus_sub *s;
+  struct br *im;
+  char buf[64];
+  int64_t rx = 0;
+  size_t i;
+  int fd, rv;
+
+  cluster(1);
+  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", NULL);
+  b = du_bus(&db);
+  {
+    struct shmbus_sub_opts so = {0};
+    cr_assert_eq(shmbus_sub_open(b, "t/x", &so, &s), 0);
+  }
+  fd = raw_connect();
+  for (int64_t end = now_ms() + 30000;;) {
+    raw_hpub(fd, "shmbus.t.x", RAW_GOOD("1"), "ok");
+    raw_sync(fd);
+    if (shmbus_sub_recv(s, buf, sizeof(buf), NULL, 100) == 2) {
+      rx++;
+      break;
+    }
+    cr_assert_lt(now_ms(), end, "the importer never delivered");
+  }
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    raw_hpub(fd, "shmbus.t.x", bad[i], "bad");
+  /* Other headers around ours, spaces and tabs around values: good. */
+  raw_hpub(fd, "shmbus.t.x",
+           "NATS/1.0\r\nNats-Msg-Id: x\r\nShmbus-Time:\t12345 \r\nShmbus-Seq:7\r\n"
+           "Shmbus-Topic:  t/x\r\nX-B: \xc3\xa9\r\nShmbus-Origin: test\r\n\r\n",
+           "ok");
+  raw_hpub(fd, "shmbus.t.x", RAW_GOOD("8"), "end");
+  raw_sync(fd);
+  for (;;) {
+    rv = shmbus_sub_recv(s, buf, sizeof(buf), NULL, 10000);
+    cr_assert_geq(rv, 0, "the last message never came: %s", shmbus_strerror(rv));
+    rx++;
+    if (rv == 3 && memcmp(buf, "end", 3) == 0)
+      break;
+    cr_assert(rv == 2 && memcmp(buf, "ok", 2) == 0, "a refused message came through");
+  }
+  stat_wait(im, "nats=", "imported", rx);
+  cr_assert_eq(stat_last(im, "nats=", "refused_headers"), (int64_t)(sizeof(bad) / sizeof(bad[0])));
+  cr_assert_eq(shmbus_sub_try_recv(s, buf, sizeof(buf), NULL), -EAGAIN);
+  close(fd);
   shmbus_bus_close(b);
   br_stop(im);
 }
