@@ -209,9 +209,8 @@ static void hdr_fast_init(void) {
   if (strcmp(natsMsg_GetSubject(m), "check.subject") != 0 ||
       natsMsg_GetDataLength(m) != (int)sizeof(payload) ||
       memcmp(natsMsg_GetData(m), payload, sizeof(payload)) != 0 || hdr_get_map(m, &back) != 0 ||
-      strcmp(back.origin, h.origin) != 0 || strcmp(back.topic, h.topic) != 0 ||
-      back.seq != h.seq || back.ts_ns != h.ts_ns ||
-      natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == NULL ||
+      strcmp(back.origin, h.origin) != 0 || strcmp(back.topic, h.topic) != 0 || back.seq != h.seq ||
+      back.ts_ns != h.ts_ns || natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == NULL ||
       strcmp(id, "check-id") != 0) {
     hdr_create = NULL;
     hdr_read_raw = false;

@@ -146,7 +146,7 @@ static int parse_str(const char *s, struct bridge_hdr *h) {
 }
 
 #define BLK_GOOD                                                                                   \
-  "NATS/1.0\r\nShmbus-Origin: a-b_C9\r\nShmbus-Topic: t/x\r\nShmbus-Seq: 42\r\n"                  \
+  "NATS/1.0\r\nShmbus-Origin: a-b_C9\r\nShmbus-Topic: t/x\r\nShmbus-Seq: 42\r\n"                   \
   "Shmbus-Time: 12345\r\n\r\n"
 
 Test(bridge_headers, well_formed_blocks_parse) {
@@ -206,23 +206,31 @@ Test(bridge_headers, malformed_blocks_are_refused) {
       "NATS/1.0\r\n",
       "NATS/1.0\r\n\r\n", /* no headers */
       /* a status line (libnats would take it) */
-      "NATS/1.0 503\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
+      "NATS/1.0 503\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: "
+      "1\r\n\r\n",
       "NATS/1.1\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
       "nats/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
       /* no empty line at the end; bytes after it */
       "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n",
       "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\nx",
-      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: "
+      "1\r\n\r\n\r\n",
       /* bare LF, bare CR, a control byte, DEL */
       "NATS/1.0\nShmbus-Origin: a\nShmbus-Topic: t\nShmbus-Seq: 1\nShmbus-Time: 1\n\n",
-      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\rx\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
-      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\x01\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
-      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\x7f\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\rx\r\nShmbus-Seq: 1\r\nShmbus-Time: "
+      "1\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\x01\r\nShmbus-Seq: 1\r\nShmbus-Time: "
+      "1\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\x7f\r\nShmbus-Seq: 1\r\nShmbus-Time: "
+      "1\r\n\r\n",
       /* a line without a colon, an empty name, a space in a name, a folded line */
-      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\nX\r\n\r\n",
-      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n: v\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: "
+      "1\r\nX\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n: "
+      "v\r\n\r\n",
       "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
-      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\n x\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\n x\r\nShmbus-Seq: 1\r\nShmbus-Time: "
+      "1\r\n\r\n",
       /* each of ours missing, repeated (even with the same value), or named in
        * another case */
       "NATS/1.0\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
@@ -245,13 +253,16 @@ Test(bridge_headers, malformed_blocks_are_refused) {
       "NATS/1.0\r\nShmbus-Origin: "
       "ooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo\r\n"
       "Shmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
-      "NATS/1.0\r\nShmbus-Origin: a b\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: 1\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a b\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\nShmbus-Time: "
+      "1\r\n\r\n",
       "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq:\r\nShmbus-Time: 1\r\n\r\n",
       "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: +1\r\nShmbus-Time: 1\r\n\r\n",
       "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: -1\r\nShmbus-Time: 1\r\n\r\n",
       "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 01\r\nShmbus-Time: 1\r\n\r\n",
-      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1 2\r\nShmbus-Time: 1\r\n\r\n",
-      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 12a\r\nShmbus-Time: 1\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1 2\r\nShmbus-Time: "
+      "1\r\n\r\n",
+      "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 12a\r\nShmbus-Time: "
+      "1\r\n\r\n",
       "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\n"
       "Shmbus-Time: 18446744073709551616\r\n\r\n",
       "NATS/1.0\r\nShmbus-Origin: a\r\nShmbus-Topic: t\r\nShmbus-Seq: 1\r\n"
@@ -291,8 +302,8 @@ Test(bridge_headers, malformed_blocks_are_refused) {
  * a read past the block: ASan). */
 Test(bridge_headers, every_byte_changed_is_refused_or_read_within_the_rules) {
   static const char blk[] = BLK_GOOD;
-  static const unsigned char vals[] = {0x00, '\r', '\n', ':', ' ', '\t', '0', '9', 'a',
-                                       '/',  '-',  0x7f, 0x80, 0xff, 0x01};
+  static const unsigned char vals[] = {0x00, '\r', '\n', ':',  ' ',  '\t', '0', '9',
+                                       'a',  '/',  '-',  0x7f, 0x80, 0xff, 0x01};
   char copy[sizeof(blk)];
   struct bridge_hdr h;
   size_t k, v;

@@ -1262,7 +1262,7 @@ static void raw_sync(int fd) {
 }
 
 #define RAW_GOOD(seq)                                                                              \
-  "NATS/1.0\r\nShmbus-Origin: test\r\nShmbus-Topic: t/x\r\nShmbus-Seq: " seq                        \
+  "NATS/1.0\r\nShmbus-Origin: test\r\nShmbus-Topic: t/x\r\nShmbus-Seq: " seq                       \
   "\r\nShmbus-Time: 12345\r\n\r\n"
 
 /* Header blocks as they come over the wire, not as libnats writes them:
