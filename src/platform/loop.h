@@ -47,8 +47,11 @@ enum shmbus__watch_kind {
   SHMBUS__WATCH_EVENT, /* a wake-up event (shmbus__event_handle) */
   SHMBUS__WATCH_CONN,  /* a control connection (shmbus__conn_handle) */
   /* A control connection, also when it has room to send (UV_WRITABLE in
-   * the callback's events). -ENOTSUP where the system cannot tell
-   * (Windows: a pipe's writer learns nothing of its reader's progress). */
+   * the callback's events). Windows: a pipe's writer learns nothing of its
+   * reader's progress, so only the daemon's end, which keeps a message
+   * that did not fit in flight, can be watched so: room is when that
+   * write has ended. A started watch may switch between this kind and
+   * SHMBUS__WATCH_CONN. */
   SHMBUS__WATCH_CONN_WRITABLE,
   /* A handle that stays ready until its owner acts (the daemon's
    * listener: a listening socket; on Windows a manual-reset event): called

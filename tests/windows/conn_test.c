@@ -599,11 +599,69 @@ static int test_daemon_spawn(void) {
   return WINTEST_PASS;
 }
 
+/* The daemon's end keeps a message that does not fit in flight: the send
+ * says it went, the next one is -EAGAIN (nothing overtakes it), the
+ * write's event (shmbus__win_conn_write_wait) is set once the client has
+ * read enough, every message arrives whole and in order, the one in
+ * flight included, and sending works again. A write still in flight when
+ * the daemon closes its end (shmbus__win_conn_forget) is cancelled. */
+static int test_server_keeps_write_in_flight(void) {
+  static uint8_t buf[4096];
+  HANDLE srv, cli, h[1], ev = NULL;
+  unsigned sent, seq, nh;
+  bool cut;
+  size_t i;
+  int rv;
+
+  WT_CHECK(pair(&srv, &cli), "pair");
+  WT_CHECK(shmbus__win_conn_write_wait(srv, &ev) == 0, "a write in flight on a fresh pipe");
+  for (sent = 0; sent < 10000; sent++) {
+    for (i = 0; i < 3000; i++)
+      buf[i] = msg_byte(sent, i);
+    if ((rv = shmbus__sock_send(srv, buf, 3000, NULL, 0)) == -EAGAIN)
+      break;
+    WT_CHECK(rv == 3000, "send %u: %d", sent, rv);
+  }
+  WT_CHECK(sent > 0 && sent < 10000, "the pipe never filled (%u)", sent);
+  WT_CHECK(shmbus__win_conn_write_wait(srv, &ev) == 1 && ev != NULL, "no write in flight");
+  WT_CHECK(WaitForSingleObject(ev, 0) == WAIT_TIMEOUT, "the write in flight ended unread");
+  WT_CHECK(shmbus__sock_send(srv, "later", 5, NULL, 0) == -EAGAIN, "a send overtook it");
+  for (seq = 0; seq < sent; seq++) {
+    rv = recv_wait(cli, buf, sizeof(buf), h, 1, &nh, &cut);
+    WT_CHECK(rv == 3000 && !cut, "message %u: %d", seq, rv);
+    for (i = 0; i < 3000; i++)
+      WT_CHECK(buf[i] == msg_byte(seq, i), "message %u byte %zu", seq, i);
+  }
+  WT_CHECK(WaitForSingleObject(ev, LONG_MS) == WAIT_OBJECT_0, "the write never ended");
+  CloseHandle(ev);
+  WT_CHECK(shmbus__win_conn_write_wait(srv, NULL) == 0, "still in flight");
+  WT_CHECK(shmbus__sock_send(srv, "again", 5, NULL, 0) == 5, "send after");
+  WT_CHECK(recv_wait(cli, buf, sizeof(buf), h, 1, &nh, &cut) == 5 && memcmp(buf, "again", 5) == 0,
+           "recv after");
+  /* Full again, then closed with a write in flight: cancelled, and the
+   * client reads what the pipe held, then sees the end. */
+  for (sent = 0; sent < 10000; sent++)
+    if ((rv = shmbus__sock_send(srv, buf, 3000, NULL, 0)) == -EAGAIN)
+      break;
+  WT_CHECK(shmbus__win_conn_write_wait(srv, NULL) == 1, "no write in flight");
+  shmbus__win_conn_forget(srv);
+  WT_CHECK(shmbus__win_conn_write_wait(srv, NULL) == 0, "forgotten, still in flight");
+  CloseHandle(srv);
+  for (seq = 0; seq < sent + 1; seq++)
+    if ((rv = recv_wait(cli, buf, sizeof(buf), h, 1, &nh, &cut)) <= 0)
+      break;
+  WT_CHECK(rv <= 0, "more than was sent came");
+  wintest_note("%u of %u messages in the pipe when its server closed it", seq, sent);
+  CloseHandle(cli);
+  return WINTEST_PASS;
+}
+
 static const struct wintest tests[] = {
     {"connect_missing", test_connect_missing},
     {"first_pipe_instance", test_first_pipe_instance},
     {"exchange_with_client_process", test_exchange_with_client_process},
     {"send_full_pipe", test_send_full_pipe},
+    {"server_keeps_write_in_flight", test_server_keeps_write_in_flight},
     {"wait_on_connection", test_wait_on_connection},
     {"malformed_refused", test_malformed_refused},
     {"peer_trusted", test_peer_trusted},

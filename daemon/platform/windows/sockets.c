@@ -170,6 +170,9 @@ void host_sock_close(host_sock_t sock) {
     lst.event = NULL;
     return;
   }
+  /* A message still in flight to the client (it did not read) is
+   * cancelled first: its OVERLAPPED is conn.c's until the write ends. */
+  shmbus__win_conn_forget(sock);
   CloseHandle(sock);
 }
 
@@ -185,12 +188,46 @@ int host_sock_error(host_sock_t sock) {
   return 0;
 }
 
+/* NtQueryInformationFile's FilePipeLocalInformation (class 24): the
+ * quotas of this end of a pipe and what is in them. */
+struct sockets_pipe_local {
+  ULONG type, configuration, max_instances, instances;
+  ULONG inbound_quota, read_available;
+  ULONG outbound_quota, write_quota_available;
+  ULONG state, end;
+};
+struct sockets_iosb {
+  union {
+    LONG status;
+    void *pointer;
+  } u;
+  ULONG_PTR information;
+};
+typedef LONG(NTAPI *sockets_query_file_fn)(HANDLE, struct sockets_iosb *, void *, ULONG, int);
+
 int host_sock_drained(host_sock_t sock) {
-  /* Windows tells a pipe's writer nothing of what its reader has not read
-   * (only FlushFileBuffers, which blocks): the caller assumes data is
-   * still queued. */
-  (void)sock;
-  return -ENOSYS;
+  static sockets_query_file_fn query;
+  struct sockets_pipe_local info;
+  struct sockets_iosb iosb;
+  LONG st;
+  int rv;
+
+  /* A message of ours still in flight (it did not fit): not read. */
+  if ((rv = shmbus__win_conn_write_wait(sock, NULL)) != 0)
+    return rv == 1 ? 0 : rv;
+  /* The outbound quota not available for writing holds what we wrote and
+   * the client has not read (a pipe's writer sees nothing else of its
+   * reader; the library's clients never leave a read of data pending,
+   * which Windows would count as room). Wine 8 reports the whole quota
+   * as available whatever is queued: there every socket looks drained. */
+  if (query == NULL)
+    query = (sockets_query_file_fn)(void (*)(void))shmbus__win_ntdll("NtQueryInformationFile");
+  if (query == NULL)
+    return -ENOSYS;
+  memset(&info, 0, sizeof(info));
+  if ((st = query(sock, &iosb, &info, sizeof(info), 24)) < 0)
+    return shmbus__win_status(st);
+  return info.write_quota_available >= info.outbound_quota;
 }
 
 bool host_fd_nonblocking(host_event_t fd) {

@@ -299,50 +299,164 @@ static void conn_close_remote(HANDLE where, const uint64_t *values, unsigned n) 
                           DUPLICATE_CLOSE_SOURCE);
 }
 
-/* Writes one whole message without blocking: 0, -EAGAIN when it does not
- * fit the pipe now (nothing was written), -EPIPE, or another code. */
-static int conn_write(HANDLE h, const void *msg, DWORD len) {
-  OVERLAPPED ov;
-  DWORD n = 0, err;
-  int rv;
+/* ---- writes kept pending (the daemon's end) -------------------------------------
+ *
+ * A client that does not read fills its pipe. A unix socket then tells the
+ * daemon when it has room again (EPOLLOUT); a pipe's writer learns nothing
+ * of its reader's progress, except through a write that waits for room. So
+ * on the server end a message that does not fit is not taken back: its
+ * overlapped write stays in flight (the message counts as sent, as one a
+ * socket buffered), and until it ends every further send on that pipe is
+ * -EAGAIN, which keeps the messages in order. The write ends once the
+ * client has read enough; the daemon's watch for room
+ * (SHMBUS__WATCH_CONN_WRITABLE, loop.c) waits on its event
+ * (shmbus__win_conn_write_wait). So the daemon keeps at most one message
+ * per client beyond the pipe's buffer, as a socket's buffer bounds it on
+ * Linux.
+ *
+ * The writes in flight live in one list, under a lock (the daemon is
+ * single-threaded, but conn.c is also the library's): at most one per
+ * pipe, each with its message, the client's process and the values of the
+ * handles pushed into it. A write that ends is reaped by the next send or
+ * look; shmbus__win_conn_forget cancels one before the pipe is closed and,
+ * when the client never read its message, closes the handles pushed into
+ * it. */
+struct conn_pending {
+  struct conn_pending *next;
+  HANDLE pipe;
+  OVERLAPPED ov; /* its event: manual-reset, signalled when the write ends */
+  char *msg;     /* the message, in flight */
+  HANDLE proc;   /* the client's process (PROCESS_DUP_HANDLE) or NULL */
+  uint64_t values[CONN_MAX_HANDLES]; /* handles pushed into it (its values) */
+  unsigned nh;
+};
 
-  memset(&ov, 0, sizeof(ov));
-  if ((ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
-    return shmbus__win_error(GetLastError());
-  if (WriteFile(h, msg, len, NULL, &ov)) {
-    rv = 0;
-  } else if ((err = GetLastError()) != ERROR_IO_PENDING) {
+static SRWLOCK conn_pending_lock = SRWLOCK_INIT;
+static struct conn_pending *conn_pendings; /* under conn_pending_lock */
+
+/* Frees a write that has ended; `delivered`: its message reached the
+ * client (else the handles pushed for it are closed in the client). */
+static void conn_pending_free(struct conn_pending *w, bool delivered) {
+  if (!delivered && w->proc != NULL)
+    conn_close_remote(w->proc, w->values, w->nh);
+  if (w->proc != NULL)
+    CloseHandle(w->proc);
+  if (w->ov.hEvent != NULL)
+    CloseHandle(w->ov.hEvent);
+  free(w->msg);
+  free(w);
+}
+
+/* The link to the write in flight on `pipe`, or NULL; the lock held. */
+static struct conn_pending **conn_pending_find(HANDLE pipe) {
+  struct conn_pending **pp;
+
+  for (pp = &conn_pendings; *pp != NULL; pp = &(*pp)->next)
+    if ((*pp)->pipe == pipe)
+      return pp;
+  return NULL;
+}
+
+/* Looks at the write kept pending on `pipe`: 0 when there is none (one
+ * that ended is reaped), 1 when it is still in flight (with *event, when
+ * asked, a new handle of its event that the caller closes), -EPIPE when it
+ * failed because the client went, or another code. */
+static int conn_pending_check(HANDLE pipe, HANDLE *event) {
+  struct conn_pending **pp, *w;
+  DWORD n = 0, err;
+  int rv = 0;
+
+  AcquireSRWLockExclusive(&conn_pending_lock);
+  if ((pp = conn_pending_find(pipe)) == NULL)
+    goto out;
+  w = *pp;
+  if (GetOverlappedResult(pipe, &w->ov, &n, FALSE)) {
+    *pp = w->next;
+    conn_pending_free(w, true);
+  } else if ((err = GetLastError()) == ERROR_IO_INCOMPLETE) {
+    rv = 1;
+    if (event != NULL && !DuplicateHandle(GetCurrentProcess(), w->ov.hEvent, GetCurrentProcess(),
+                                          event, 0, FALSE, DUPLICATE_SAME_ACCESS))
+      rv = shmbus__win_error(GetLastError());
+  } else {
+    *pp = w->next;
+    conn_pending_free(w, n != 0);
     rv = err == ERROR_NO_DATA || err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED
              ? -EPIPE
              : shmbus__win_error(err);
-    goto done;
-  } else if (GetOverlappedResult(h, &ov, &n, FALSE)) {
-    rv = 0;
-  } else {
-    /* Pending: the message does not fit the pipe's buffer until the peer
-     * reads. Take it back. If the cancel came too late, it was written. */
-    (void)CancelIoEx(h, &ov);
-    if (GetOverlappedResult(h, &ov, &n, TRUE))
-      rv = 0;
-    else if ((err = GetLastError()) == ERROR_OPERATION_ABORTED)
-      rv = n == 0 ? -EAGAIN : -EIO; /* part of it went: the stream is broken */
-    else
-      rv = err == ERROR_NO_DATA || err == ERROR_BROKEN_PIPE ? -EPIPE : shmbus__win_error(err);
-    goto done;
   }
-  if (!GetOverlappedResult(h, &ov, &n, TRUE))
-    rv = shmbus__win_error(GetLastError());
-  else if (n != len)
-    rv = -EIO;
-done:
-  CloseHandle(ov.hEvent);
+out:
+  ReleaseSRWLockExclusive(&conn_pending_lock);
   return rv;
+}
+
+int shmbus__win_conn_write_wait(HANDLE pipe, HANDLE *event) {
+  return conn_pending_check(pipe, event);
+}
+
+void shmbus__win_conn_forget(HANDLE pipe) {
+  struct conn_pending **pp, *w = NULL;
+  DWORD n = 0;
+  bool done;
+
+  AcquireSRWLockExclusive(&conn_pending_lock);
+  if ((pp = conn_pending_find(pipe)) != NULL) {
+    w = *pp;
+    *pp = w->next;
+  }
+  ReleaseSRWLockExclusive(&conn_pending_lock);
+  if (w == NULL)
+    return;
+  /* Waits for the write to end (done or cancelled): the kernel writes
+   * its OVERLAPPED until then. */
+  (void)CancelIoEx(pipe, &w->ov);
+  done = GetOverlappedResult(pipe, &w->ov, &n, TRUE) != 0;
+  conn_pending_free(w, done || n != 0);
+}
+
+/* Writes one whole message without blocking through `ov` (zeroed, its
+ * event made here; the caller closes ov->hEvent): 0 when written; -EAGAIN
+ * when it does not fit the pipe now (nothing was written); -EPIPE; another
+ * code. With `keep` a write that does not fit stays in flight instead:
+ * 1, and `ov` must stay where it is until the write has ended. */
+static int conn_write(HANDLE h, const void *msg, DWORD len, OVERLAPPED *ov, bool keep) {
+  DWORD n = 0, err;
+
+  if ((ov->hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
+    return shmbus__win_error(GetLastError());
+  if (WriteFile(h, msg, len, NULL, ov)) {
+    /* Done at once. */
+  } else if ((err = GetLastError()) != ERROR_IO_PENDING) {
+    return err == ERROR_NO_DATA || err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED
+               ? -EPIPE
+               : shmbus__win_error(err);
+  } else if (GetOverlappedResult(h, ov, &n, FALSE)) {
+    /* Done already. */
+  } else if (keep && GetLastError() == ERROR_IO_INCOMPLETE) {
+    /* Pending: the message does not fit the pipe's buffer until the peer
+     * reads. It stays in flight (see above). */
+    return 1;
+  } else {
+    /* Pending: take it back. If the cancel came too late, it was
+     * written. */
+    (void)CancelIoEx(h, ov);
+    if (GetOverlappedResult(h, ov, &n, TRUE))
+      return n == len ? 0 : -EIO;
+    if ((err = GetLastError()) == ERROR_OPERATION_ABORTED)
+      return n == 0 ? -EAGAIN : -EIO; /* part of it went: the stream is broken */
+    return err == ERROR_NO_DATA || err == ERROR_BROKEN_PIPE ? -EPIPE : shmbus__win_error(err);
+  }
+  if (!GetOverlappedResult(h, ov, &n, TRUE))
+    return shmbus__win_error(GetLastError());
+  return n == len ? 0 : -EIO;
 }
 
 int shmbus__sock_send(shmbus__conn_handle conn, const void *buf, size_t len,
                       const shmbus__os_handle *handles, unsigned nh) {
   HANDLE self = GetCurrentProcess(), where = self, proc = NULL, copy;
   struct conn_header hd;
+  struct conn_pending *w = NULL;
+  OVERLAPPED ov;
   uint64_t values[CONN_MAX_HANDLES];
   unsigned done = 0;
   bool server;
@@ -353,6 +467,10 @@ int shmbus__sock_send(shmbus__conn_handle conn, const void *buf, size_t len,
   if (nh > CONN_MAX_HANDLES || len > CONN_MAX_PAYLOAD)
     return -EINVAL;
   server = conn_is_server(conn);
+  /* The daemon's end: behind a write still in flight, nothing goes
+   * (messages stay in order). */
+  if (server && (rv = conn_pending_check(conn, NULL)) != 0)
+    return rv == 1 ? -EAGAIN : rv;
   memset(&hd, 0, sizeof(hd));
   hd.magic = CONN_MAGIC;
   hd.len = (uint32_t)len;
@@ -384,7 +502,39 @@ int shmbus__sock_send(shmbus__conn_handle conn, const void *buf, size_t len,
     memcpy(msg + sizeof(hd), values, nh * sizeof(uint64_t));
   if (len > 0)
     memcpy(msg + sizeof(hd) + nh * sizeof(uint64_t), buf, len);
-  rv = conn_write(conn, msg, (DWORD)total);
+  if (server) {
+    /* Its OVERLAPPED may have to outlive this call. */
+    if ((w = calloc(1, sizeof(*w))) == NULL) {
+      free(msg);
+      rv = -ENOMEM;
+      goto fail;
+    }
+    rv = conn_write(conn, msg, (DWORD)total, &w->ov, true);
+  } else {
+    memset(&ov, 0, sizeof(ov));
+    rv = conn_write(conn, msg, (DWORD)total, &ov, false);
+    if (ov.hEvent != NULL)
+      CloseHandle(ov.hEvent);
+  }
+  if (rv == 1) {
+    /* In flight: the list keeps the message, the client's process and
+     * the values pushed into it. */
+    w->pipe = conn;
+    w->msg = msg;
+    w->proc = proc;
+    memcpy(w->values, values, done * sizeof(uint64_t));
+    w->nh = done;
+    AcquireSRWLockExclusive(&conn_pending_lock);
+    w->next = conn_pendings;
+    conn_pendings = w;
+    ReleaseSRWLockExclusive(&conn_pending_lock);
+    return (int)len;
+  }
+  if (w != NULL) {
+    if (w->ov.hEvent != NULL)
+      CloseHandle(w->ov.hEvent);
+    free(w);
+  }
   free(msg);
   if (rv < 0)
     goto fail;

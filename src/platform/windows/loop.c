@@ -21,6 +21,14 @@
  *     ends that read and unregisters the wait, so nothing is pending on the
  *     pipe while the callback reads it, then calls the watch's callback,
  *     then arms again if the watch still runs.
+ *   - A connection also watched for room (SHMBUS__WATCH_CONN_WRITABLE, the
+ *     daemon's end of a client that does not read): a pipe's writer is told
+ *     nothing of its reader's progress, but the daemon's end keeps a
+ *     message that did not fit in flight (conn.c), and that write ends once
+ *     the client has read enough. So the watch waits, besides the read, on
+ *     the event of that write (a duplicate of it, one-shot); with no write
+ *     in flight there is room, and the loop is woken at once. The callback
+ *     gets UV_WRITABLE when no write is in flight any more.
  *
  * Teardown: stopping unregisters the wait with UnregisterWaitEx(...,
  * INVALID_HANDLE_VALUE), which returns once no callback of it runs any
@@ -43,8 +51,10 @@
 #include "../loop.h"
 
 struct shmbus__win_watch {
-  HANDLE h;    /* the event or pipe watched (the caller's) */
-  HANDLE wait; /* the registered wait, NULL when none */
+  HANDLE h;      /* the event or pipe watched (the caller's) */
+  HANDLE wait;   /* the registered wait, NULL when none */
+  HANDLE wait_w; /* CONN_WRITABLE: the wait on the write in flight, or NULL */
+  HANDLE wev;    /* its event (our duplicate of it), or NULL */
   enum shmbus__watch_kind kind;
   bool started; /* the caller wants callbacks */
   bool armed;   /* a wait is registered or a wake-up sent */
@@ -66,7 +76,15 @@ static void loop_disarm(struct shmbus__win_watch *os) {
     (void)UnregisterWaitEx(os->wait, INVALID_HANDLE_VALUE);
     os->wait = NULL;
   }
-  if (os->kind == SHMBUS__WATCH_CONN)
+  if (os->wait_w != NULL) {
+    (void)UnregisterWaitEx(os->wait_w, INVALID_HANDLE_VALUE);
+    os->wait_w = NULL;
+  }
+  if (os->wev != NULL) {
+    CloseHandle(os->wev);
+    os->wev = NULL;
+  }
+  if (os->kind == SHMBUS__WATCH_CONN || os->kind == SHMBUS__WATCH_CONN_WRITABLE)
     shmbus__win_conn_wait_disarm(os->h, &os->cw);
   os->armed = false;
 }
@@ -81,13 +99,32 @@ static int loop_arm(shmbus__watch *w) {
     /* Stays signalled until the callback acts: one wait, then re-armed
      * after the callback, so the wait thread does not spin meanwhile. */
     flags |= WT_EXECUTEONLYONCE;
-  } else if (os->kind == SHMBUS__WATCH_CONN) {
+  } else if (os->kind == SHMBUS__WATCH_CONN || os->kind == SHMBUS__WATCH_CONN_WRITABLE) {
     if ((rv = shmbus__win_conn_wait_arm(os->h, &os->cw)) < 0)
       return rv;
     if (rv == 1) {
       /* Readable already: wake the loop, nothing to wait for. */
       os->armed = true;
       return uv_async_send(&w->async);
+    }
+    if (os->kind == SHMBUS__WATCH_CONN_WRITABLE) {
+      if ((rv = shmbus__win_conn_write_wait(os->h, &os->wev)) != 1) {
+        /* No write in flight: room now (or an error, which the
+         * callback's next send reports). */
+        os->wev = NULL;
+        shmbus__win_conn_wait_disarm(os->h, &os->cw);
+        os->armed = true;
+        return uv_async_send(&w->async);
+      }
+      /* The write's event is manual-reset and stays set once it ended:
+       * one wait, then the loop re-arms. */
+      if (!RegisterWaitForSingleObject(&os->wait_w, os->wev, loop_on_signal, w, INFINITE,
+                                       WT_EXECUTEINWAITTHREAD | WT_EXECUTEONLYONCE)) {
+        rv = shmbus__win_error(GetLastError());
+        os->wait_w = NULL;
+        loop_disarm(os);
+        return rv;
+      }
     }
     /* The read's event is manual-reset: one wait, then the loop re-arms. */
     on = os->cw.ov.hEvent;
@@ -96,8 +133,7 @@ static int loop_arm(shmbus__watch *w) {
   if (!RegisterWaitForSingleObject(&os->wait, on, loop_on_signal, w, INFINITE, flags)) {
     rv = shmbus__win_error(GetLastError());
     os->wait = NULL;
-    if (os->kind == SHMBUS__WATCH_CONN)
-      shmbus__win_conn_wait_disarm(os->h, &os->cw);
+    loop_disarm(os);
     return rv;
   }
   os->armed = true;
@@ -108,6 +144,7 @@ static int loop_arm(shmbus__watch *w) {
 static void loop_on_async(uv_async_t *async) {
   shmbus__watch *w = (shmbus__watch *)async;
   struct shmbus__win_watch *os = w->os;
+  int events = UV_READABLE;
 
   if (os == NULL || !os->started)
     return;
@@ -115,7 +152,10 @@ static void loop_on_async(uv_async_t *async) {
    * wait has fired: unregister it (that frees it). */
   if (os->kind != SHMBUS__WATCH_EVENT)
     loop_disarm(os);
-  os->cb(w, 0, UV_READABLE);
+  /* Room: no write of ours is in flight on the pipe any more. */
+  if (os->kind == SHMBUS__WATCH_CONN_WRITABLE && shmbus__win_conn_write_wait(os->h, NULL) != 1)
+    events |= UV_WRITABLE;
+  os->cb(w, 0, events);
   /* The callback may have closed, stopped or restarted the watch. */
   if ((os = w->os) != NULL && os->started && !os->armed && loop_arm(w) < 0) {
     /* Cannot wait any more: say so, as uv_poll reports a failed poll. */
@@ -148,10 +188,24 @@ int shmbus__watch_start(shmbus__watch *w, enum shmbus__watch_kind kind, shmbus__
 
   if (os == NULL || cb == NULL)
     return -EINVAL;
-  /* A pipe's writer cannot learn that its reader made room. */
-  if (kind == SHMBUS__WATCH_CONN_WRITABLE)
-    return -ENOTSUP;
   os->cb = cb;
+  if (os->started && os->kind != kind) {
+    /* A connection now watched for room too, or no longer. In the
+     * watch's callback nothing is armed: loop_on_async arms the new kind
+     * after it. Else wait anew. */
+    if (!os->armed) {
+      os->kind = kind;
+      return 0;
+    }
+    loop_disarm(os);
+    os->kind = kind;
+    if ((rv = loop_arm(w)) < 0) {
+      os->started = false;
+      uv_unref((uv_handle_t *)&w->async);
+      return rv;
+    }
+    return 0;
+  }
   if (os->started)
     return 0;
   os->kind = kind;

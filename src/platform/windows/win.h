@@ -86,4 +86,19 @@ struct shmbus__win_conn_wait {
 int shmbus__win_conn_wait_arm(HANDLE pipe, struct shmbus__win_conn_wait *w);
 void shmbus__win_conn_wait_disarm(HANDLE pipe, struct shmbus__win_conn_wait *w);
 
+/* The daemon's end of a pipe keeps a message that does not fit its
+ * client's pipe in flight (an overlapped write waiting for room; conn.c)
+ * instead of refusing it, and refuses every later send with -EAGAIN until
+ * that write has ended. shmbus__win_conn_write_wait looks at it: 0 when
+ * none is in flight (a send may go; one that ended is reaped), 1 with
+ * *event (when not NULL) a new handle of the write's manual-reset event,
+ * signalled once it ends (the caller closes it), -EPIPE when it failed
+ * because the client went, another negative code. shmbus__win_conn_forget
+ * cancels a write in flight on `pipe` and waits until it has ended
+ * (closing, in the client, the handles its message pushed there when the
+ * client never read it): call it before closing a server end. Safe on
+ * any pipe. */
+int shmbus__win_conn_write_wait(HANDLE pipe, HANDLE *event);
+void shmbus__win_conn_forget(HANDLE pipe);
+
 #endif /* SHMBUS_PLATFORM_WIN_H */
