@@ -216,9 +216,11 @@ static int main_signals(struct main_ctx *ctx) {
   return 0;
 }
 
-int main(int argc, char **argv) {
+/* The daemon, once its command line is parsed (host_service_run runs it
+ * on a service's thread on Windows). */
+static int main_run(void *arg) {
   static struct main_ctx ctx;
-  struct options o;
+  struct options o = *(struct options *)arg;
   struct config *cfg = NULL;
   const char *config_path = NULL;
   bool config_default = false;
@@ -239,13 +241,9 @@ int main(int argc, char **argv) {
   host_ready_none(&starter);
   host_ready_none(&detached);
   host_lock_none(&lock);
-  /* Hold the signals we handle until the loop handles them: a SIGTERM that
-   * arrives while we start would otherwise kill us half-way (leaving a
-   * socket behind); held, it stops us cleanly as soon as we run. */
-  host_signals_hold();
-  if ((rv = options_parse(argc, argv, &o)) != 0)
-    return rv;
-  log_init(LOG_SINK_STDERR, o.verbose);
+  /* A service has no standard streams: it logs to the system's log from
+   * the start, unless --foreground asks for stderr. */
+  log_init(o.service && !o.foreground ? LOG_SINK_SYSLOG : LOG_SINK_STDERR, o.verbose);
   if (faults_init() < 0)
     return OPTIONS_EXIT_USAGE;
   if (o.ready_arg != NULL && host_ready_from_arg(o.ready_arg, &starter, err, sizeof(err)) < 0) {
@@ -306,7 +304,8 @@ int main(int argc, char **argv) {
   if (replaced)
     log_info("removed a stale socket left by a previous daemon");
   if (!o.foreground) {
-    if ((rv = host_daemonize(OPTIONS_EXIT_ERROR, &detached)) < 0) {
+    /* A service is detached already: its manager started it. */
+    if (!o.service && (rv = host_daemonize(OPTIONS_EXIT_ERROR, &detached)) < 0) {
       log_err("cannot detach: %s", strerror(-rv));
       goto done;
     }
@@ -382,4 +381,17 @@ done:
   log_close();
   host_stop_close(ctx.stop); /* last: a closing console waits for it */
   return status;
+}
+
+int main(int argc, char **argv) {
+  static struct options o;
+  int rv;
+
+  /* Hold the signals we handle until the loop handles them: a SIGTERM that
+   * arrives while we start would otherwise kill us half-way (leaving a
+   * socket behind); held, it stops us cleanly as soon as we run. */
+  host_signals_hold();
+  if ((rv = options_parse(argc, argv, &o)) != 0)
+    return rv;
+  return host_service_run(o.service, main_run, &o);
 }

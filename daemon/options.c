@@ -17,7 +17,7 @@ void options_usage(FILE *f) {
       f,
       "usage: shmbusd [--foreground] [--system] [--dir DIR] [--config FILE]\n"
       "               [--limit NAME=VALUE]... [--ready-fd N] [--idle-exit S]\n"
-      "               [--verbose] [--help] [--version]\n"
+      "               [--service] [--verbose] [--help] [--version]\n"
       "\n"
       "The shmbus bus daemon: hands out shared-memory topics to local processes.\n"
       "\n"
@@ -43,6 +43,9 @@ void options_usage(FILE *f) {
       "  -i, --idle-exit S exit after S seconds without clients and without topics\n"
       "                    (retained ones included); the library's autostart passes\n"
       "                    it (default: stay until stopped)\n"
+      "      --service     Windows: run as a service of the service control manager\n"
+      "                    (`sc create ... binPath= \"shmbusd.exe --service ...\"`); its\n"
+      "                    stop and the system's shutdown stop the daemon cleanly\n"
       "  -v, --verbose     log debug messages too\n"
       "  -h, --help        show this help\n"
       "  -V, --version     show the version\n"
@@ -68,6 +71,7 @@ int options_parse(int argc, char **argv, struct options *o) {
                                            {"help", no_argument, NULL, 'h'},
                                            {"version", no_argument, NULL, 'V'},
                                            {"idle-exit", required_argument, NULL, 'i'},
+                                           {"service", no_argument, NULL, 'S'},
                                            {NULL, 0, NULL, 0}};
   int ch;
 
@@ -119,6 +123,9 @@ int options_parse(int argc, char **argv, struct options *o) {
       break;
     case 'v':
       o->verbose = true;
+      break;
+    case 'S':
+      o->service = true;
       break;
     case 'h':
       options_usage(stdout);

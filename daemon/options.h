@@ -19,6 +19,7 @@ struct options {
   bool foreground;
   bool system;
   bool verbose;
+  bool service; /* --service: started by Windows' service control manager */
   const char *dir;
   const char *config;
   const char *ready_arg; /* --ready-fd's text (a checked number); NULL: none */

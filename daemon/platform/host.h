@@ -318,6 +318,19 @@ int host_notify_manager(const char *msg, char *err, size_t errlen);
  * else's: the daemon does not start). */
 int host_stop_open(const char *path, bool system, host_sock_t *stop, char *err, size_t errlen);
 
+/* Runs the daemon, `run(arg)`, and returns its exit status. With
+ * `service` the system's service manager started the process and must be
+ * told how the service fares: on Windows (`--service`) the service
+ * control manager's dispatcher takes this thread and runs `run` on a
+ * thread of its own; the service reports start pending, running once the
+ * daemon sends READY=1 (host_notify_manager), stop pending on STOPPING=1
+ * or when the manager asks it to stop or the system shuts down (which set
+ * the stop request, as the stop event does), and stopped with the
+ * daemon's status. Returns 1 with a sentence on stderr when the process
+ * was not started as a service. On Linux systemd needs none of this
+ * (Type=notify): `service` is refused there with a sentence (status 2). */
+int host_service_run(bool service, int (*run)(void *arg), void *arg);
+
 /* What asked to stop, for the log ("the stop event", "Ctrl+C", ...). */
 const char *host_stop_reason(void);
 

@@ -173,9 +173,3 @@ int host_daemonize(int fail_status, struct host_ready *ready) {
   return 0;
 }
 
-int host_notify_manager(const char *msg, char *err, size_t errlen) {
-  /* No service manager protocol yet (a Windows service reports to the
-   * service control manager: not ported). Nothing to tell. */
-  (void)msg, (void)err, (void)errlen;
-  return 0;
-}
