@@ -61,9 +61,9 @@ static void record_usage(FILE *f) {
           "(written at least once a second).\n"
           "\n"
           "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
-          "      --compression C  zstd (default) or none; with zstd, a chunk written\n"
-          "                       while more than a quarter of the queue waits is\n"
-          "                       stored uncompressed: compressing never costs messages\n"
+          "      --compression C  zstd (default) or none; with zstd, a chunk that\n"
+          "                       another one waits behind is stored uncompressed:\n"
+          "                       compressing never costs messages\n"
           "      --chunk-size B   close a chunk at B bytes of messages (default 4M, K/M)\n"
           "      --queue B        chunks waiting to be written take at most about B bytes\n"
           "                       (default 64M, K/M/G; at least one chunk): when the\n"
@@ -147,16 +147,14 @@ struct record_state {
   struct record_queue q;
 };
 
-/* Whether the writer is behind: more chunks wait (the one being written
- * included) than a quarter of the queue, or than one. Then it stores the
- * chunk uncompressed: compression must never cost messages (a lossy
- * drain drops what a full queue cannot take, a reliable one holds the
- * publishers back), and a raw chunk only needs its CRC and its write.
- * Under `mu`. */
+/* Whether the writer is behind: another chunk waits behind the one it
+ * takes (which the queue still counts). Then it stores the chunk
+ * uncompressed: compression must never cost messages (a lossy drain drops
+ * what a full queue cannot take, a reliable one holds the publishers
+ * back), and a raw chunk only needs its CRC and its write. A writer with
+ * time to spare finds nothing behind and compresses. Under `mu`. */
 static bool record_writer_behind(const struct record_queue *q) {
-  size_t quarter = q->cap / 4;
-
-  return q->n > (quarter > 1 ? quarter : 1);
+  return q->n > 1;
 }
 
 /* The writer thread: writes each sealed chunk in order and gives it back

@@ -455,8 +455,8 @@ Test(record, lossy_recorder_with_a_full_queue_counts_what_it_drops) {
 }
 
 /* The same with zstd and a queue of 4 chunks: when the reader comes back,
- * the writer thread finds the queue full (more than a quarter waiting)
- * and stores those chunks uncompressed; the last chunk, with nothing
+ * the writer thread finds the queue full (chunks waiting behind the one it
+ * takes) and stores those chunks uncompressed; the last chunk, with nothing
  * behind it, is compressed. The file mixes both and reads back whole
  * (and the reference reader agrees). */
 Test(record, a_writer_behind_stores_chunks_uncompressed) {
