@@ -61,18 +61,13 @@ void options_usage(FILE *f) {
 }
 
 int options_parse(int argc, char **argv, struct options *o) {
-  static const struct option longopts[] = {{"foreground", no_argument, NULL, 'f'},
-                                           {"system", no_argument, NULL, 's'},
-                                           {"dir", required_argument, NULL, 'd'},
-                                           {"config", required_argument, NULL, 'c'},
-                                           {"ready-fd", required_argument, NULL, 'r'},
-                                           {"limit", required_argument, NULL, 'l'},
-                                           {"verbose", no_argument, NULL, 'v'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {"version", no_argument, NULL, 'V'},
-                                           {"idle-exit", required_argument, NULL, 'i'},
-                                           {"service", no_argument, NULL, 'S'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"foreground", no_argument, NULL, 'f'},     {"system", no_argument, NULL, 's'},
+      {"dir", required_argument, NULL, 'd'},      {"config", required_argument, NULL, 'c'},
+      {"ready-fd", required_argument, NULL, 'r'}, {"limit", required_argument, NULL, 'l'},
+      {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},        {"idle-exit", required_argument, NULL, 'i'},
+      {"service", no_argument, NULL, 'S'},        {NULL, 0, NULL, 0}};
   int ch;
 
   memset(o, 0, sizeof(*o));

@@ -154,8 +154,8 @@ static int bxw_open_with(struct bx_ep *ep, bool events) {
   bxw_name(r, "buf", name, sizeof(name) / sizeof(name[0]));
   if ((sec = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, name)) == NULL)
     rv = bxw_error();
-  else if ((b->view = MapViewOfFile(sec, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0,
-                                    2 * half_len(r))) == NULL)
+  else if ((b->view = MapViewOfFile(sec, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 2 * half_len(r))) ==
+           NULL)
     rv = bxw_error();
   if (sec != NULL)
     CloseHandle(sec); /* the view keeps the section */

@@ -55,7 +55,8 @@ static int sv_wait_state(SC_HANDLE svc, DWORD mask, DWORD state, SERVICE_STATUS_
       /* Wine's manager, busy in a fresh prefix, has failed the call
        * (RPC_S_CALL_FAILED_DNE): look again a little later, bounded. */
       if (!noted)
-        wintest_note("NotifyServiceStatusChange failed (%lu): polling the state", (unsigned long)err);
+        wintest_note("NotifyServiceStatusChange failed (%lu): polling the state",
+                     (unsigned long)err);
       noted = true;
       Sleep(20);
       continue;
@@ -84,9 +85,9 @@ static int test_service_start_and_stop(void) {
   WT_CHECK((scm = OpenSCManagerA(NULL, NULL, SC_MANAGER_CONNECT | SC_MANAGER_CREATE_SERVICE)) !=
                NULL,
            "the service control manager");
-  svc = CreateServiceA(scm, name, name, SERVICE_ALL_ACCESS, SERVICE_WIN32_OWN_PROCESS,
-                       SERVICE_DEMAND_START, SERVICE_ERROR_NORMAL, cmd, NULL, NULL, NULL, NULL,
-                       NULL);
+  svc =
+      CreateServiceA(scm, name, name, SERVICE_ALL_ACCESS, SERVICE_WIN32_OWN_PROCESS,
+                     SERVICE_DEMAND_START, SERVICE_ERROR_NORMAL, cmd, NULL, NULL, NULL, NULL, NULL);
   WT_CHECK(svc != NULL, "sc create %s", name);
   /* Wine's manager gives a service process 10 s to reach its dispatcher
    * (ServicesPipeTimeout); once, on a loaded machine, a first start took

@@ -121,8 +121,8 @@ static int test_slow_client_gets_every_peer_event(void) {
       snprintf(topic, sizeof(topic), "flood/%u", t);
       for (i = 0; i < SC_SUBS; i++) {
         if (round == 0 || (round == 2 && i % 3 == 0)) {
-          WT_CHECK((rv = shmbus_sub_open(busy, topic, NULL, &subs[t][i])) == 0,
-                   "sub %u/%u: %s", t, i, shmbus_strerror(rv));
+          WT_CHECK((rv = shmbus_sub_open(busy, topic, NULL, &subs[t][i])) == 0, "sub %u/%u: %s", t,
+                   i, shmbus_strerror(rv));
         } else if (round == 1 && i % 3 == 0) {
           shmbus_sub_close(subs[t][i]);
           subs[t][i] = NULL;
@@ -142,8 +142,7 @@ static int test_slow_client_gets_every_peer_event(void) {
   for (t = 0; t < SC_TOPICS; t++) {
     WT_CHECK((rv = shmbus_pub_wait_subs(pubs[t], SC_SUBS, WINPROC_LONG_MS)) == SC_SUBS,
              "topic %u: the publisher knows %d subscribers of %d", t, rv, SC_SUBS);
-    WT_CHECK((rv = shmbus_pub_subscribers(pubs[t])) == SC_SUBS, "topic %u: %d subscribers", t,
-             rv);
+    WT_CHECK((rv = shmbus_pub_subscribers(pubs[t])) == SC_SUBS, "topic %u: %d subscribers", t, rv);
     snprintf(buf, sizeof(buf), "to topic %u", t);
     WT_CHECK((rv = shmbus_pub_publish(pubs[t], buf, strlen(buf) + 1)) == 0, "publish: %s",
              shmbus_strerror(rv));

@@ -172,4 +172,3 @@ int host_daemonize(int fail_status, struct host_ready *ready) {
     return -EIO;
   return 0;
 }
-

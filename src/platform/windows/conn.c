@@ -324,9 +324,9 @@ static void conn_close_remote(HANDLE where, const uint64_t *values, unsigned n) 
 struct conn_pending {
   struct conn_pending *next;
   HANDLE pipe;
-  OVERLAPPED ov; /* its event: manual-reset, signalled when the write ends */
-  char *msg;     /* the message, in flight */
-  HANDLE proc;   /* the client's process (PROCESS_DUP_HANDLE) or NULL */
+  OVERLAPPED ov;                     /* its event: manual-reset, signalled when the write ends */
+  char *msg;                         /* the message, in flight */
+  HANDLE proc;                       /* the client's process (PROCESS_DUP_HANDLE) or NULL */
   uint64_t values[CONN_MAX_HANDLES]; /* handles pushed into it (its values) */
   unsigned nh;
 };
