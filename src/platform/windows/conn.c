@@ -64,6 +64,11 @@
 /* The longest payload a message may carry: a bound for what a peer can
  * make us allocate (the protocol's messages are far smaller). */
 #define CONN_MAX_PAYLOAD (16u * 1024u)
+/* How long a connect waits for a free instance of the daemon's pipe, in
+ * ms: the daemon listens on one instance and makes the next as it accepts,
+ * so clients that connect at once queue here (a unix socket's backlog
+ * holds them in the kernel). */
+#define CONN_CONNECT_WAIT_MS 5000u
 
 /* The header before every message's payload, then `nh` handle values (64
  * bits each), then `len` bytes of payload. Little-endian, as every Windows
@@ -231,11 +236,13 @@ int shmbus__unix_connect(const char *path, shmbus__conn_handle *conn) {
   wchar_t name[260];
   DWORD mode = PIPE_READMODE_MESSAGE, err;
   HANDLE h = INVALID_HANDLE_VALUE;
-  int rv, tries;
+  ULONGLONG deadline = GetTickCount64() + CONN_CONNECT_WAIT_MS;
+  int rv;
 
   if ((rv = shmbus__win_pipe_name(path, name, sizeof(name) / sizeof(name[0]))) < 0)
     return rv;
-  for (tries = 0; tries < 2; tries++) {
+  for (;;) {
+    ULONGLONG now;
     /* SECURITY_IDENTIFICATION: the server may learn who we are, never act
      * as us (a squatter that took the name cannot use our rights). */
     h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
@@ -244,16 +251,18 @@ int shmbus__unix_connect(const char *path, shmbus__conn_handle *conn) {
       break;
     err = GetLastError();
     /* Every instance taken: the daemon makes a new one as soon as it
-     * accepts one, so wait that long, bounded; then say the listener is
-     * full, as a unix socket's full backlog does. */
+     * accepts one, so wait for it and try again (another client may take
+     * it first), up to CONN_CONNECT_WAIT_MS in all; then say the listener
+     * is full, as a unix socket's full backlog does. Two tries within a
+     * second were not enough for processes connecting at once under Wine. */
     if (err != ERROR_PIPE_BUSY)
       return err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND ? -ENOENT
                                                                         : shmbus__win_error(err);
-    if (tries == 0 && !WaitNamedPipeW(name, 1000) && GetLastError() == ERROR_FILE_NOT_FOUND)
+    if ((now = GetTickCount64()) >= deadline)
+      return -EAGAIN;
+    if (!WaitNamedPipeW(name, (DWORD)(deadline - now)) && GetLastError() == ERROR_FILE_NOT_FOUND)
       return -ENOENT;
   }
-  if (h == INVALID_HANDLE_VALUE)
-    return -EAGAIN;
   if (!SetNamedPipeHandleState(h, &mode, NULL, NULL)) {
     rv = shmbus__win_error(GetLastError());
     CloseHandle(h);
