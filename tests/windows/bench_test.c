@@ -503,13 +503,7 @@ static const struct wintest tests[] = {
     {"killed_takes_children", test_killed_takes_children},
 };
 
-static int child_main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return 2;
-}
-
 int main(int argc, char **argv) {
   winproc_find_bin_dir();
-  return wintest_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), child_main);
+  return wintest_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }

@@ -154,12 +154,7 @@ static const struct wintest tests[] = {
     {"service_flag_outside_the_manager", test_service_flag_outside_the_manager},
 };
 
-static int child_main(int argc, char **argv) {
-  (void)argc, (void)argv;
-  return 2;
-}
-
 int main(int argc, char **argv) {
   winproc_find_bin_dir();
-  return wintest_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), child_main);
+  return wintest_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }

@@ -29,7 +29,8 @@ struct wintest {
 };
 
 /* Runs the tests of `tests` (n of them) as the command line asks, or, for
- * "child ARGS...", returns child(argc - 2, argv + 2). */
+ * "child ARGS...", returns child(argc - 2, argv + 2); 2 when `child` is
+ * NULL (a program whose tests start no second copy of it). */
 int wintest_main(int argc, char **argv, const struct wintest *tests, unsigned n,
                  int (*child)(int argc, char **argv));
 
