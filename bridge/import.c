@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "bridge.h"
+#include "seen.h"
 #include "shmbus/discover.h"
 
 /* How long a stopping importer waits for libnats to hand over what it
@@ -57,89 +58,32 @@ struct bridge_import {
   struct bridge_topic *last_topic;
 };
 
-/* --reliable: what an origin's topic had published here, as a window of
- * IMPORT_SEEN sequence numbers: every seq below `low` counts as published
- * (or given up), a bit per seq from `low` on. A seq more than the window
- * ahead moves the window (older gaps are given up: a message that late
- * would be taken for a duplicate). The first seq seen from an origin puts
- * `low` half a window back, so that what is redelivered out of order after
- * a restart still finds its place. */
-#define IMPORT_SEEN (1u << 16)
-
-struct bridge_seen {
-  char origin[BRIDGE_NAME_MAX + 1];
-  uint64_t low;
-  uint64_t bits[IMPORT_SEEN / 64];
-};
-
-static bool seen_bit(const struct bridge_seen *o, uint64_t seq) {
-  return (o->bits[(seq % IMPORT_SEEN) / 64] >> (seq % 64)) & 1u;
-}
-
-static void seen_set(struct bridge_seen *o, uint64_t seq, bool on) {
-  uint64_t m = (uint64_t)1 << (seq % 64);
-
-  if (on)
-    o->bits[(seq % IMPORT_SEEN) / 64] |= m;
-  else
-    o->bits[(seq % IMPORT_SEEN) / 64] &= ~m;
-}
-
-/* The window of `origin` on topic t, created at `seq` if new; NULL when
- * out of memory. */
+/* --reliable: the record of what `origin` had published on topic t
+ * (seen.h), created at `seq` if new; NULL when out of memory. */
 static struct bridge_seen *seen_get(struct bridge_topic *t, const char *origin, uint64_t seq) {
   struct bridge_seen *o, **n;
   size_t i;
 
   for (i = 0; i < t->nseen; i++)
-    if (strcmp(t->seen[i]->origin, origin) == 0)
+    if (strcmp(bridge_seen_origin(t->seen[i]), origin) == 0)
       return t->seen[i];
-  if ((o = calloc(1, sizeof(*o))) == NULL)
+  if ((o = bridge_seen_new(origin, seq)) == NULL)
     return NULL;
   if ((n = realloc(t->seen, (t->nseen + 1) * sizeof(*n))) == NULL) {
-    free(o);
+    bridge_seen_free(o);
     return NULL;
   }
   t->seen = n;
-  snprintf(o->origin, sizeof(o->origin), "%s", origin);
-  o->low = seq >= IMPORT_SEEN / 2 ? seq - IMPORT_SEEN / 2 : 0;
   t->seen[t->nseen++] = o;
   return o;
-}
-
-/* Whether seq was published here already. */
-static bool seen_has(const struct bridge_seen *o, uint64_t seq) {
-  return seq < o->low || (seq - o->low < IMPORT_SEEN && seen_bit(o, seq));
-}
-
-/* Records seq as published. */
-static void seen_add(struct bridge_seen *o, uint64_t seq) {
-  if (seq < o->low)
-    return;
-  if (seq - o->low >= IMPORT_SEEN) {
-    uint64_t nl = seq - IMPORT_SEEN + 1;
-    if (nl - o->low >= IMPORT_SEEN)
-      memset(o->bits, 0, sizeof(o->bits));
-    else
-      for (; o->low < nl; o->low++)
-        seen_set(o, o->low, false);
-    o->low = nl;
-  }
-  seen_set(o, seq, true);
-  while (seen_bit(o, o->low)) {
-    seen_set(o, o->low, false);
-    o->low++;
-  }
 }
 
 void bridge_topic_seen_free(struct bridge_topic *t) {
   size_t i;
 
   for (i = 0; i < t->nseen; i++)
-    free(t->seen[i]);
+    bridge_seen_free(t->seen[i]);
   free(t->seen);
-  t->seen = NULL;
-  t->nseen = 0;
 }
 
 void bridge_import_poke(struct bridge *b) {
@@ -310,9 +254,10 @@ static int import_one(struct bridge *b, natsMsg *msg) {
     return 0;
   {
     struct bridge_seen *o = seen_get(t, h.origin, h.seq);
+    uint64_t forgotten;
     if (o == NULL)
       return 1; /* out of memory: later */
-    if (seen_has(o, h.seq)) {
+    if (bridge_seen_has(o, h.seq)) {
       t->import_dup++;
       return 0;
     }
@@ -323,7 +268,13 @@ static int import_one(struct bridge *b, natsMsg *msg) {
       t->import_dropped++;
       return 0;
     }
-    seen_add(o, h.seq);
+    forgotten = bridge_seen_forgotten(o);
+    bridge_seen_add(o, h.seq);
+    if (forgotten == 0 && bridge_seen_forgotten(o) > 0)
+      bridge_log("\"%s\" from %s: more than %u runs of sequence numbers never delivered; "
+                 "forgetting the oldest (one of those delivered later would be taken for a "
+                 "duplicate)",
+                 t->name, h.origin, BRIDGE_SEEN_GAPS);
     t->imported++;
     return 0;
   }
