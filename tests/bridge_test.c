@@ -941,20 +941,22 @@ static void kill_stream_leader(void) {
 }
 
 /* Starts the killed node again. With nats-server 2.10.27 (Debian 13), a
- * node that was the stream's and the metadata leader, killed after
- * another node had been killed and restarted, sometimes stays "not
- * current with the meta leader" (its /healthz) for more than natsfix's
- * 60 s: 3 of 27 runs of the nodes-killed test in the Debian 13 root. It
- * runs, and the stream keeps its quorum on the other 2 nodes, which is
- * what the test needs of it: that is logged and the test goes on. */
+ * restarted node sometimes stays not current (its /healthz) for more than
+ * natsfix's 60 s: "not current with the meta leader" (3 of 27 runs of the
+ * nodes-killed test in the Debian 13 root, the node killed second), or
+ * "stream ... is not current: group node unhealthy" (1 of 15 runs of the
+ * stream-leader test). It runs, and the stream keeps its quorum on the
+ * other 2 nodes, which is what the tests need of it: that is logged and
+ * the test goes on. */
 static void restart_killed(void) {
   int rv = natsfix_node_restart(&nc_c, killed);
 
   if (rv == -ETIMEDOUT && nc_c.node[killed].pid > 0 &&
-      strstr(nc_c.err, "JetStream is not current with the meta leader") != NULL) {
+      (strstr(nc_c.err, "JetStream is not current with the meta leader") != NULL ||
+       strstr(nc_c.err, "is not current: group node unhealthy") != NULL)) {
     fprintf(stderr,
-            "bridge_test: n%d runs again but is not current with the meta leader after 60 s "
-            "(nats-server 2.10); going on with the other 2 nodes\n",
+            "bridge_test: n%d runs again but is not current after 60 s (nats-server 2.10); going "
+            "on with the other 2 nodes\n",
             killed);
     return;
   }
