@@ -1,12 +1,28 @@
 /* cli_os on Windows: see cli_os.h.
  *
- * Stopping: a console control handler (Ctrl+C, Ctrl+Break, the console
- * closing) takes the place of SIGINT and SIGTERM. It sets cli_stopping,
- * sets a manual-reset event (what cli_wait waits for) and writes a byte to
- * a loopback socket whose other end is cli_signal_fd's descriptor: libuv
- * polls sockets on Windows (uv_poll_init takes a C runtime descriptor
- * wrapping one), so the verbs that run a libuv loop watch it as they watch
- * the signal pipe on Linux. */
+ * Stopping: what SIGINT and SIGTERM do on Linux, two ways.
+ *   - A console control handler (Ctrl+C, Ctrl+Break, the console closing),
+ *     for the user at the console.
+ *   - A named stop event, for another process (a script, shmbus-bench
+ *     tools, a test), which on Linux sends SIGTERM: `cli_signal_fd` creates
+ *     the manual-reset event `Local\shmbus-cli-stop-<pid>` (this process's
+ *     id in decimal) with a descriptor granting this user alone, and
+ *     refuses to run if it existed already (someone else made it and could
+ *     set it or keep it from us). Another process of the same user in the
+ *     same session opens it by the pid (EVENT_MODIFY_STATE) and sets it;
+ *     console control events would not do: they reach only the processes
+ *     that share the sender's console, and a process started without one
+ *     (DETACHED_PROCESS, a service's child) has none. The event is made
+ *     before the verb opens the bus, so a stopper that has seen the verb
+ *     subscribe finds it; one that comes earlier retries while the process
+ *     runs (docs/windows.md, "Stopping shmbus.exe from another process").
+ * Both set cli_stopping, set the event (what cli_wait waits for) and write
+ * a byte to a loopback socket whose other end is cli_signal_fd's
+ * descriptor: libuv polls sockets on Windows (uv_poll_init takes a C
+ * runtime descriptor wrapping one), so the verbs that run a libuv loop
+ * watch it as they watch the signal pipe on Linux. The named event reaches
+ * them through a registered wait (a thread-pool wait, as libuv cannot
+ * wait on an event). */
 #include <winsock2.h>
 #include <windows.h>
 
@@ -31,24 +47,83 @@
 
 volatile sig_atomic_t cli_stopping = 0;
 
-/* Set by the control handler; cli_wait waits for it. */
+/* The named stop event (manual-reset): set by a stopper or by the control
+ * handler; cli_wait waits for it. */
 static HANDLE cli_stop_event;
-/* The socket the control handler writes to. */
+/* The registered wait on it that tells the verbs' loops. */
+static HANDLE cli_stop_wait;
+/* The socket the stop writes to. */
 static SOCKET cli_stop_wsock = INVALID_SOCKET;
 
 uint64_t cli_now_ns(void) {
   return shmbus__clock_mono_ns();
 }
 
-static BOOL WINAPI cli_on_ctrl(DWORD type) {
+/* A stop, however it came: the flag, the event, a byte for the loops (on
+ * a non-blocking socket: one byte is enough, a full socket means one is
+ * there). Runs on the control handler's or the thread pool's thread. */
+static void cli_stop_now(void) {
   char c = 1;
 
-  if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT && type != CTRL_CLOSE_EVENT)
-    return FALSE;
   cli_stopping = 1;
   (void)SetEvent(cli_stop_event);
   (void)send(cli_stop_wsock, &c, 1, 0);
+}
+
+static BOOL WINAPI cli_on_ctrl(DWORD type) {
+  if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT && type != CTRL_CLOSE_EVENT)
+    return FALSE;
+  cli_stop_now();
   return TRUE;
+}
+
+/* The registered wait's callback: another process set the stop event. */
+static void CALLBACK cli_on_stop_event(void *arg, BOOLEAN timed_out) {
+  (void)arg;
+  if (!timed_out)
+    cli_stop_now();
+}
+
+/* Creates the named stop event (see the top of this file); 0, or -1 after
+ * saying why. */
+static int cli_stop_event_make(const char *verb) {
+  SECURITY_ATTRIBUTES sa;
+  wchar_t name[64];
+  DWORD err;
+  int rv;
+
+  (void)_snwprintf(name, sizeof(name) / sizeof(name[0]), L"Local\\shmbus-cli-stop-%lu",
+                   (unsigned long)GetCurrentProcessId());
+  name[sizeof(name) / sizeof(name[0]) - 1] = L'\0';
+  if ((rv = shmbus__win_owner_only(&sa)) < 0) {
+    cli_err(verb, "cannot make the stop event's descriptor: %s", strerror(-rv));
+    return -1;
+  }
+  cli_stop_event = CreateEventW(&sa, TRUE, FALSE, name);
+  err = GetLastError();
+  LocalFree(sa.lpSecurityDescriptor);
+  if (cli_stop_event == NULL) {
+    cli_err(verb, "cannot create the stop event %ls: %s", name, strerror(-shmbus__win_error(err)));
+    return -1;
+  }
+  /* Made by someone else before we ran (this process's id is new): it
+   * could be set by them, or kept unset; not ours to use. */
+  if (err == ERROR_ALREADY_EXISTS) {
+    CloseHandle(cli_stop_event);
+    cli_stop_event = NULL;
+    cli_err(verb, "the stop event %ls exists already (another process made it): not starting",
+            name);
+    return -1;
+  }
+  if (!RegisterWaitForSingleObject(&cli_stop_wait, cli_stop_event, cli_on_stop_event, NULL,
+                                   INFINITE, WT_EXECUTEONLYONCE)) {
+    cli_err(verb, "RegisterWaitForSingleObject on the stop event: error %lu",
+            (unsigned long)GetLastError());
+    CloseHandle(cli_stop_event);
+    cli_stop_event = NULL;
+    return -1;
+  }
+  return 0;
 }
 
 /* A connected pair of loopback TCP sockets, not inherited by children:
@@ -100,10 +175,6 @@ int cli_signal_fd(const char *verb) {
   SOCKET s[2];
   int fd;
 
-  if ((cli_stop_event = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL) {
-    cli_err(verb, "CreateEvent: error %lu", (unsigned long)GetLastError());
-    return -1;
-  }
   if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0 || cli_socket_pair(s) != 0) {
     cli_err(verb, "a loopback socket pair for Ctrl+C: error %d", WSAGetLastError());
     return -1;
@@ -114,7 +185,10 @@ int cli_signal_fd(const char *verb) {
     closesocket(s[1]);
     return -1;
   }
+  /* The socket first: a stopper may set the event as soon as it exists. */
   cli_stop_wsock = s[1];
+  if (cli_stop_event_make(verb) < 0)
+    return -1;
   if (!SetConsoleCtrlHandler(cli_on_ctrl, TRUE)) {
     cli_err(verb, "SetConsoleCtrlHandler: error %lu", (unsigned long)GetLastError());
     return -1;
