@@ -25,30 +25,27 @@
  *
  * Every run uses a topic of its own on the benchmark's private daemon. A
  * reader is started, attached (the publisher waits for its subscriber),
- * and stopped with SIGTERM after the last message; echo's summary line
- * (received, lost) is read from its stderr and must add up to what was
- * published since it joined. */
+ * and stopped after the last message as a user stops it (SIGTERM on Linux,
+ * its named stop event on Windows: platform/tools_os.h); echo's summary
+ * line (received, lost) is read from its stderr and must add up to what
+ * was published since it joined. The controls are Linux only (the report
+ * says so elsewhere). */
 #define _GNU_SOURCE
 #include "tools.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "atomics.h"
 #include "benchproc.h"
 #include "benchutil.h"
 #include "bus.h" /* internal: the subscribers' cursors in the publisher's view, after a run */
+#include "platform/tools_os.h"
 #include "shmbus/shmbus.h"
 
 #ifndef SHMBUSD_PATH
@@ -70,9 +67,6 @@ static const char *const tl_shown[TL_NREADERS] = {"(publisher alone)",
                                                   "`bw`",
                                                   "control: a busy loop",
                                                   "control: a 64 MiB read loop"};
-
-/* The controls' memory: twice a 32 MiB L3. */
-#define TL_STREAM_BYTES (64u << 20)
 
 struct tl_opts {
   uint64_t count;
@@ -219,136 +213,17 @@ static void tl_parse(int argc, char **argv, struct tl_opts *o) {
   o->readers[TL_NONE] = true; /* the reference every ratio needs */
 }
 
-static void tl_sleep_until(uint64_t t) {
-  struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    ;
-}
+/* Starts reader `r` on `topic`; its stdout goes to the null device, its
+ * stderr to `err_path`. */
+static struct tl_proc tl_reader_start(const struct tl_opts *o, enum tl_reader r, const char *topic,
+                                      const char *err_path) {
+  char *echo[] = {"shmbus", "echo", "-q", (char *)topic, NULL};
+  char *each[] = {"shmbus", "echo", "-q", "--latency-us", "0", (char *)topic, NULL};
+  char *hz[] = {"shmbus", "hz", (char *)topic, NULL};
+  char *bw[] = {"shmbus", "bw", (char *)topic, NULL};
+  char **args = r == TL_ECHO ? echo : r == TL_ECHO_EACH ? each : r == TL_HZ ? hz : bw;
 
-static uint64_t tl_cpu_ns(void) {
-  struct timespec ts;
-  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
-    bp_die_errno("clock_gettime");
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static volatile sig_atomic_t tl_ctrl_stop;
-
-static void tl_ctrl_on_term(int sig) {
-  (void)sig;
-  tl_ctrl_stop = 1;
-}
-
-/* A control's life, in the child: says it runs (a byte on `ready`), then
- * spins or streams until SIGTERM, and exits 0 as a reader does. */
-static _Noreturn void tl_ctrl_run(enum tl_reader r, int ready) {
-  struct sigaction sa;
-  volatile uint64_t sink = 0;
-  uint64_t *mem = NULL;
-  size_t words = TL_STREAM_BYTES / sizeof(uint64_t);
-
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = tl_ctrl_on_term;
-  if (sigaction(SIGTERM, &sa, NULL) != 0)
-    _exit(126);
-  if (r == TL_STREAM) {
-    if ((mem = malloc(TL_STREAM_BYTES)) == NULL)
-      _exit(126);
-    for (size_t i = 0; i < words; i++)
-      mem[i] = i;
-  }
-  if (write(ready, "r", 1) != 1)
-    _exit(126);
-  close(ready);
-  while (!tl_ctrl_stop) {
-    uint64_t acc = sink;
-    if (r == TL_STREAM) {
-      /* A read stream a cache line apart: the hardware prefetchers see a
-       * stride and keep the memory bus busy. */
-      for (size_t i = 0; i < words && !tl_ctrl_stop; i += 8)
-        acc += mem[i];
-    } else {
-      for (unsigned i = 0; i < 1000000u; i++)
-        acc = acc * 6364136223846793005ull + 1442695040888963407ull;
-    }
-    sink = acc;
-  }
-  free(mem);
-  _exit(0);
-}
-
-/* Starts a control and returns once it runs. */
-static pid_t tl_ctrl_start(enum tl_reader r) {
-  int p[2];
-  char c;
-  pid_t pid;
-  ssize_t n;
-
-  if (pipe(p) != 0)
-    bp_die_errno("pipe");
-  if ((pid = bp_fork()) == 0) {
-    close(p[0]);
-    tl_ctrl_run(r, p[1]);
-  }
-  close(p[1]);
-  do
-    n = read(p[0], &c, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1)
-    bp_die("start a control", -EIO);
-  close(p[0]);
-  return pid;
-}
-
-/* Starts reader `r` on `topic`; its stdout goes to /dev/null, its stderr
- * to `err_path`. */
-static pid_t tl_reader_start(const struct tl_opts *o, enum tl_reader r, const char *topic,
-                             const char *err_path) {
-  int errfd, nullfd;
-  pid_t pid;
-
-  if ((errfd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
-    bp_die_errno("open the reader's log");
-  if ((nullfd = open("/dev/null", O_WRONLY)) < 0)
-    bp_die_errno("open /dev/null");
-  if ((pid = bp_fork()) == 0) {
-    char *echo[] = {"shmbus", "echo", "-q", (char *)topic, NULL};
-    char *each[] = {"shmbus", "echo", "-q", "--latency-us", "0", (char *)topic, NULL};
-    char *hz[] = {"shmbus", "hz", (char *)topic, NULL};
-    char *bw[] = {"shmbus", "bw", (char *)topic, NULL};
-    char **args = r == TL_ECHO ? echo : r == TL_ECHO_EACH ? each : r == TL_HZ ? hz : bw;
-    dup2(nullfd, 1);
-    dup2(errfd, 2);
-    setenv("SHMBUS_DIR", bp_bus_dir(), 1);
-    setenv("SHMBUS_NO_AUTOSTART", "1", 1);
-    execv(o->cli, args);
-    _exit(127);
-  }
-  close(errfd);
-  close(nullfd);
-  return pid;
-}
-
-/* Stops a reader (SIGTERM: every tool prints its summary and exits 0) and
- * returns its CPU time in ns. */
-static uint64_t tl_reader_stop(pid_t pid) {
-  struct rusage ru;
-  int status;
-  pid_t w;
-
-  if (kill(pid, SIGTERM) != 0)
-    bp_die_errno("kill the reader");
-  do
-    w = wait4(pid, &status, 0, &ru);
-  while (w < 0 && errno == EINTR);
-  if (w != pid)
-    bp_die_errno("wait for the reader");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fprintf(stderr, TL_PROG ": a reader ended with status %d\n", status);
-    bp_die("reader", -EIO);
-  }
-  return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
-         (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
+  return tl_os_reader_start(o->cli, args, err_path);
 }
 
 /* Untimed, after the last message: waits (up to 10 s) until every
@@ -409,7 +284,7 @@ static void tl_one(const struct tl_opts *o, enum tl_reader r, double rate, unsig
   shmbus_bus *bus;
   shmbus_pub *pub;
   uint64_t n = 0, t0, t1, c0, c1, joined_at = 0;
-  pid_t pid = -1;
+  struct tl_proc proc = {-1, NULL};
   int rv;
 
   memset(out, 0, sizeof(*out));
@@ -420,16 +295,16 @@ static void tl_one(const struct tl_opts *o, enum tl_reader r, double rate, unsig
   if ((rv = shmbus_pub_open(bus, topic, NULL, &pub)) < 0)
     bp_die("open the publisher", rv);
   if (r == TL_BUSY || r == TL_STREAM) {
-    pid = tl_ctrl_start(r);
+    proc = tl_os_ctrl_start(r == TL_STREAM);
   } else if (r != TL_NONE) {
-    pid = tl_reader_start(o, r, topic, err_path);
+    proc = tl_reader_start(o, r, topic, err_path);
     if ((rv = shmbus_pub_wait_subs(pub, 1, 30000)) < 0)
       bp_die("wait for the reader", rv);
   }
   shmbus_pub_stats(pub, &ps0);
   joined_at = ps0.published;
   t0 = bu_now_ns();
-  c0 = tl_cpu_ns();
+  c0 = tl_os_cpu_ns();
   while (n < o->count) {
     if (rate > 0) {
       /* Paced in steps of step_us: publish what is due, then sleep until
@@ -441,7 +316,7 @@ static void tl_one(const struct tl_opts *o, enum tl_reader r, double rate, unsig
         due = o->count;
       if (n >= due) {
         uint64_t next = t0 + (uint64_t)((double)n * 1e9 / rate);
-        tl_sleep_until(next > now + o->step_us * 1000u ? next : now + o->step_us * 1000u);
+        bu_sleep_until_ns(next > now + o->step_us * 1000u ? next : now + o->step_us * 1000u);
         continue;
       }
       while (n < due) {
@@ -457,16 +332,16 @@ static void tl_one(const struct tl_opts *o, enum tl_reader r, double rate, unsig
       n++;
     }
   }
-  c1 = tl_cpu_ns();
+  c1 = tl_os_cpu_ns();
   t1 = bu_now_ns();
   shmbus_pub_stats(pub, &ps1);
   out->rate = (double)n / ((double)(t1 - t0) / 1e9);
   out->cpu_ns = (double)(c1 - c0) / (double)n;
   out->wakeups = (double)(ps1.wakeups_sent - ps0.wakeups_sent) / (double)n;
-  if (pid > 0) {
+  if (proc.pid > 0) {
     if (r != TL_BUSY && r != TL_STREAM)
       tl_until_read(pub);
-    out->reader_ns = (double)tl_reader_stop(pid) / (double)n;
+    out->reader_ns = (double)tl_os_reader_stop(&proc) / (double)n;
     if (r == TL_ECHO || r == TL_ECHO_EACH) {
       tl_echo_summary(err_path, out);
       /* It joined before the first message (wait_subs), so it accounts
@@ -478,7 +353,7 @@ static void tl_one(const struct tl_opts *o, enum tl_reader r, double rate, unsig
       }
     }
   }
-  (void)unlink(err_path);
+  (void)remove(err_path);
   shmbus_bus_close(bus);
 }
 
@@ -490,17 +365,24 @@ static double tl_median(double *v, unsigned n) {
 int tools_main(int argc, char **argv) {
   static struct tl_run runs[TL_MAX_RATES][TL_NREADERS][TL_MAX_REPS];
   struct tl_opts o;
-  char cpu[256], kernel[256], load0[64], load1[64];
+  char cpu[256], kernel[256], load0[64], load1[64], cli[1024];
   unsigned rep, ri, k, id = 0;
   unsigned char *buf;
   uint64_t t_start;
-  int dstatus = 0;
+  int dstatus = 0, rv;
+  const char *no_controls = tl_os_no_controls();
 
   tl_parse(argc, argv, &o);
-  if (access(o.cli, X_OK) != 0) {
-    fprintf(stderr, TL_PROG ": %s: %s\n", o.cli, strerror(errno));
+  if ((rv = tl_os_cli_find(o.cli, cli, sizeof(cli))) < 0) {
+    fprintf(stderr, TL_PROG ": %s: %s\n", o.cli, strerror(-rv));
     return 2;
   }
+  o.cli = cli;
+  /* Where there are no controls, their rows say so. */
+  if (no_controls != NULL && (o.readers[TL_BUSY] || o.readers[TL_STREAM]))
+    o.readers[TL_BUSY] = o.readers[TL_STREAM] = false;
+  else
+    no_controls = NULL;
   bp_init(TL_PROG);
   if ((buf = calloc(1, o.size)) == NULL)
     bp_die("malloc", -ENOMEM);
@@ -528,9 +410,9 @@ int tools_main(int argc, char **argv) {
   free(buf);
 
   printf("# shmbus-bench tools\n\n");
-  printf("%s, %ld CPUs, Linux %s; load average %s before, %s after; %.1f s; %" PRIu64
+  printf("%s, %ld CPUs, %s%s; load average %s before, %s after; %.1f s; %" PRIu64
          " messages of %zu B per run, %u repetition%s (medians)\n\n",
-         cpu, sysconf(_SC_NPROCESSORS_ONLN), kernel, load0, load1,
+         cpu, bu_online_cpus(), tl_os_system(), kernel, load0, load1,
          (double)(bu_now_ns() - t_start) / 1e9, o.count, o.size, o.reps, o.reps == 1 ? "" : "s");
   printf("| rate | reader | publisher msg/s | vs alone | publisher CPU ns/msg | vs alone | "
          "wake-ups sent/msg | reader CPU ns/msg | reader received (lost) |\n");
@@ -571,6 +453,8 @@ int tools_main(int argc, char **argv) {
              recv_s);
     }
   }
+  if (no_controls != NULL)
+    printf("\nThe controls (a busy loop, a 64 MiB read loop) are %s.\n", no_controls);
   printf("\nAt a rate, the publisher publishes what is due every %u µs and sleeps between. ",
          o.step_us);
   printf("vs alone: the publisher's rate (CPU) with the reader over its rate (CPU) alone in the "

@@ -1,12 +1,9 @@
 /* What shmbus-bench leaves out on Windows, each saying so: the peers that
  * need Linux (iceoryx, and NATS and the bridge, whose xport files start
  * and fork servers the POSIX way) are skipped with a note, as on Linux
- * when one is not built; the tools subcommand (tools.c: the CLI's watchers
- * as forked processes, getrusage) says it is not ported. See
- * docs/windows.md. */
+ * when one is not built. See docs/windows.md. */
 #include <stdio.h>
 
-#include "tools.h"
 #include "xport_bridge.h"
 #include "xport_iox.h"
 #include "xport_nats.h"
@@ -61,17 +58,4 @@ const struct bx_ops bx_bridge = {
 void bx_bridge_setup(const char *bridge_path, const char *daemon_path) {
   (void)bridge_path;
   (void)daemon_path;
-}
-
-static int not_ported(const char *argv1) {
-  fprintf(stderr, "shmbus-bench: %s is " NOT_ON_WINDOWS "\n", argv1);
-  return 2;
-}
-
-int tools_main(int argc, char **argv) {
-  return not_ported(argc >= 2 ? argv[1] : "tools");
-}
-
-void tools_usage(FILE *f) {
-  fprintf(f, "tools: " NOT_ON_WINDOWS ".\n");
 }

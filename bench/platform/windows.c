@@ -31,6 +31,7 @@
 #include "benchproc.h"
 #include "benchutil.h"
 #include "platform/platform.h"
+#include "platform/win_proc.h"
 
 /* ---- benchutil: the machine, clocks, CPU time ------------------------------ */
 
@@ -756,4 +757,18 @@ void bp_await_ready(int fd, const char *who) {
 void bp_signal_ready(int fd) {
   (void)fd;
   bp_die("bp_signal_ready", -ENOTSUP);
+}
+
+/* ---- for tools_windows.c (platform/win_proc.h) ------------------------------ */
+
+bool bp_win_cmd_put(char **p, char *end, const char *arg) {
+  return cmd_put(p, end, arg);
+}
+
+HANDLE bp_win_start(const char *exe, char *cmd, STARTUPINFOA *si, DWORD *pid) {
+  return start_process(exe, cmd, si, pid);
+}
+
+void bp_win_resolve_beside(const char *path, char *out, size_t cap) {
+  resolve_beside(path, out, cap);
 }
