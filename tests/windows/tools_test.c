@@ -15,7 +15,13 @@
  *     `metrics --textfile` writes them in the Prometheus format, and a
  *     second run replaces the file by a rename (a new file takes its name,
  *     no temporary file is left); `metrics --listen` answers one scrape
- *     over HTTP. The texts go to SHMBUS_WIN_ARTIFACTS too (promtool).
+ *     over HTTP. The texts go to SHMBUS_WIN_ARTIFACTS too (promtool);
+ *   - stop_event: a running `echo` stopped from this process through its
+ *     named stop event (`Local\shmbus-cli-stop-<pid>`, what SIGTERM does on
+ *     Linux) prints its summary (every message it printed counted) and
+ *     exits 0; `hz` stopped right after its start (the stopper waits until
+ *     the event exists) exits 0; a program that finds its stop event
+ *     made by someone else refuses to run.
  * Every step waits on an event (a line on a pipe, a process's end, a
  * message), never on time. */
 #include <winsock2.h>
@@ -490,10 +496,139 @@ static int test_metrics(void) {
   return WINTEST_PASS;
 }
 
+/* Stops a running shmbus.exe as docs/windows.md tells another process to:
+ * opens its event `Local\shmbus-cli-stop-<pid>` and sets it. The name is
+ * written here on its own (not taken from the CLI's code), so that the
+ * test sees a change of it. Until the program has made the event (at its
+ * start, before it opens the bus) the open fails with
+ * ERROR_FILE_NOT_FOUND: then the stopper waits for the process's end for
+ * 10 ms and looks again, so a stop sent right after the start is not
+ * lost. Returns true once set, false if the process ended first or on a
+ * failure. */
+static bool tools_stop(HANDLE process) {
+  char name[64];
+  DWORD t0 = GetTickCount();
+
+  snprintf(name, sizeof(name), "Local\\shmbus-cli-stop-%lu", (unsigned long)GetProcessId(process));
+  for (;;) {
+    HANDLE ev = OpenEventA(EVENT_MODIFY_STATE, FALSE, name);
+    if (ev != NULL) {
+      BOOL ok = SetEvent(ev);
+      CloseHandle(ev);
+      return ok != 0;
+    }
+    if (GetLastError() != ERROR_FILE_NOT_FOUND) {
+      wintest_note("OpenEvent %s: error %lu", name, (unsigned long)GetLastError());
+      return false;
+    }
+    if (WaitForSingleObject(process, 10) != WAIT_TIMEOUT || GetTickCount() - t0 > WINPROC_LONG_MS)
+      return false;
+  }
+}
+
+static int test_stop_event(void) {
+  char dir[MAX_PATH], line[1024], name[64], path[MAX_PATH + 64], cmd[2 * MAX_PATH];
+  struct winproc echo, hz;
+  shmbus_bus *bus = NULL;
+  shmbus_pub *pub = NULL;
+  SECURITY_ATTRIBUTES inherit = {sizeof(inherit), NULL, TRUE};
+  PROCESS_INFORMATION pi;
+  STARTUPINFOA si;
+  HANDLE squat, out_r, out_w, nul;
+  int seen = 0, rv;
+  bool summary = false;
+  long ec;
+
+  WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
+  SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
+  rv = winproc_bus_open(&bus, dir, 1, "tools_test");
+  WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
+  rv = shmbus_pub_open(bus, "stop/t", NULL, &pub);
+  WT_CHECK(rv == 0, "publisher: %s", shmbus_strerror(rv));
+
+  /* echo prints 100 messages (published once it has subscribed), then is
+   * stopped: its summary counts them all, and it exits 0. */
+  WT_CHECK(winproc_start(&echo, "shmbus.exe", "echo stop/t", false), "start echo");
+  rv = shmbus_pub_wait_subs(pub, 1, WINPROC_LONG_MS);
+  WT_CHECK(rv >= 0, "echo never subscribed: %s", shmbus_strerror(rv));
+  for (int i = 0; i < 100; i++) {
+    char msg[32];
+    int n = snprintf(msg, sizeof(msg), "msg-%d", i);
+    rv = shmbus_pub_publish(pub, msg, (size_t)n);
+    WT_CHECK(rv >= 0, "publish: %s", shmbus_strerror(rv));
+  }
+  while (seen < 100 && winproc_read_line(&echo, line, sizeof(line)) > 0) {
+    char want[32];
+    snprintf(want, sizeof(want), "msg-%d", seen);
+    line[strcspn(line, "\r\n")] = '\0';
+    WT_CHECK(strcmp(line, want) == 0, "echo printed \"%s\", not %s", line, want);
+    seen++;
+  }
+  WT_CHECK(seen == 100, "echo printed %d messages", seen);
+  WT_CHECK(tools_stop(echo.process), "stop echo");
+  while (winproc_read_line(&echo, line, sizeof(line)) > 0)
+    if (strstr(line, "received 100 lost 0 checksum errors 0") != NULL)
+      summary = true;
+  ec = winproc_wait(&echo);
+  WT_CHECK(summary, "echo printed no summary \"received 100 lost 0 checksum errors 0\"");
+  WT_CHECK(ec == 0, "echo exit %ld", ec);
+
+  /* hz stopped at once: the stopper waits until it has made its event. */
+  WT_CHECK(winproc_start(&hz, "shmbus.exe", "hz stop/t", false), "start hz");
+  WT_CHECK(tools_stop(hz.process), "stop hz");
+  while (winproc_read_line(&hz, line, sizeof(line)) > 0)
+    WT_CHECK(strstr(line, "shmbus hz:") == NULL, "hz said: %s", line);
+  ec = winproc_wait(&hz);
+  WT_CHECK(ec == 0, "hz exit %ld", ec);
+
+  /* A stop event that exists before the program makes it is someone
+   * else's: made here for a program started suspended, it refuses to run. */
+  snprintf(path, sizeof(path), "%s\\shmbus.exe", winproc_bin_dir);
+  snprintf(cmd, sizeof(cmd), "\"%s\" echo stop/t", path);
+  WT_CHECK(CreatePipe(&out_r, &out_w, &inherit, 0), "pipe");
+  SetHandleInformation(out_r, HANDLE_FLAG_INHERIT, 0);
+  nul = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
+                    OPEN_EXISTING, 0, NULL);
+  memset(&si, 0, sizeof(si));
+  si.cb = sizeof(si);
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = nul;
+  si.hStdOutput = out_w;
+  si.hStdError = out_w;
+  WT_CHECK(CreateProcessA(path, cmd, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, &pi),
+           "start echo suspended: error %lu", (unsigned long)GetLastError());
+  CloseHandle(out_w);
+  CloseHandle(nul);
+  snprintf(name, sizeof(name), "Local\\shmbus-cli-stop-%lu", (unsigned long)pi.dwProcessId);
+  squat = CreateEventA(NULL, TRUE, FALSE, name);
+  if (squat == NULL)
+    TerminateProcess(pi.hProcess, 9);
+  ResumeThread(pi.hThread);
+  CloseHandle(pi.hThread);
+  WT_CHECK(squat != NULL, "CreateEvent %s: error %lu", name, (unsigned long)GetLastError());
+  {
+    struct winproc sq = {pi.hProcess, NULL, out_r};
+    bool said = false;
+    while (winproc_read_line(&sq, line, sizeof(line)) > 0)
+      if (strstr(line, "exists already (another process made it): not starting") != NULL)
+        said = true;
+    ec = winproc_wait(&sq);
+    CloseHandle(squat);
+    WT_CHECK(said, "no refusal said");
+    WT_CHECK(ec == 1, "echo with a squatted stop event: exit %ld", ec);
+  }
+  shmbus_pub_close(pub);
+  shmbus_bus_close(bus);
+  rv = winproc_bus_end(dir);
+  WT_CHECK(rv == 0, "stop the daemon: %s", shmbus_strerror(rv));
+  return WINTEST_PASS;
+}
+
 static const struct wintest tests[] = {
     {"record_play", test_record_play},
     {"killed_recorder", test_killed_recorder},
     {"metrics", test_metrics},
+    {"stop_event", test_stop_event},
 };
 
 int main(int argc, char **argv) {
