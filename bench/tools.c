@@ -28,8 +28,8 @@
  * and stopped after the last message as a user stops it (SIGTERM on Linux,
  * its named stop event on Windows: platform/tools_os.h); echo's summary
  * line (received, lost) is read from its stderr and must add up to what
- * was published since it joined. The controls are Linux only (the report
- * says so elsewhere). */
+ * was published since it joined. The controls run on Linux only; on
+ * Windows a line after the table says they are not available. */
 #define _GNU_SOURCE
 #include "tools.h"
 

@@ -179,8 +179,7 @@ uint64_t tl_os_reader_stop(struct tl_proc *p) {
   if (!GetExitCodeProcess(p->handle, &code))
     tl_die_win("GetExitCodeProcess");
   if (code != 0) {
-    fprintf(stderr, "shmbus-bench tools: a reader ended with exit code %lu\n",
-            (unsigned long)code);
+    fprintf(stderr, "shmbus-bench tools: a reader ended with exit code %lu\n", (unsigned long)code);
     bp_die("reader", -EIO);
   }
   if (!GetProcessTimes(p->handle, &created, &exited, &kernel, &user))
