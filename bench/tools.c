@@ -28,8 +28,8 @@
  * and stopped after the last message as a user stops it (SIGTERM on Linux,
  * its named stop event on Windows: platform/tools_os.h); echo's summary
  * line (received, lost) is read from its stderr and must add up to what
- * was published since it joined. The controls run on Linux only; on
- * Windows a line after the table says they are not available. */
+ * was published since it joined; a control is stopped the same way
+ * (SIGTERM; on Windows an event it inherited). */
 #define _GNU_SOURCE
 #include "tools.h"
 
@@ -213,6 +213,42 @@ static void tl_parse(int argc, char **argv, struct tl_opts *o) {
   o->readers[TL_NONE] = true; /* the reference every ratio needs */
 }
 
+/* The controls' memory: twice a 32 MiB L3. */
+#define TL_STREAM_BYTES (64u << 20)
+
+int tl_control_setup(bool stream, uint64_t **mem) {
+  size_t words = TL_STREAM_BYTES / sizeof(uint64_t);
+
+  *mem = NULL;
+  if (!stream)
+    return 0;
+  if ((*mem = malloc(TL_STREAM_BYTES)) == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < words; i++)
+    (*mem)[i] = i;
+  return 0;
+}
+
+void tl_control_loop(bool stream, uint64_t *mem, volatile sig_atomic_t *stop) {
+  volatile uint64_t sink = 0;
+  size_t words = TL_STREAM_BYTES / sizeof(uint64_t);
+
+  while (!*stop) {
+    uint64_t acc = sink;
+    if (stream) {
+      /* A read stream a cache line apart: the hardware prefetchers see a
+       * stride and keep the memory bus busy. */
+      for (size_t i = 0; i < words && !*stop; i += 8)
+        acc += mem[i];
+    } else {
+      for (unsigned i = 0; i < 1000000u; i++)
+        acc = acc * 6364136223846793005ull + 1442695040888963407ull;
+    }
+    sink = acc;
+  }
+  free(mem);
+}
+
 /* Starts reader `r` on `topic`; its stdout goes to the null device, its
  * stderr to `err_path`. */
 static struct tl_proc tl_reader_start(const struct tl_opts *o, enum tl_reader r, const char *topic,
@@ -284,7 +320,7 @@ static void tl_one(const struct tl_opts *o, enum tl_reader r, double rate, unsig
   shmbus_bus *bus;
   shmbus_pub *pub;
   uint64_t n = 0, t0, t1, c0, c1, joined_at = 0;
-  struct tl_proc proc = {-1, NULL};
+  struct tl_proc proc = {-1, NULL, NULL};
   int rv;
 
   memset(out, 0, sizeof(*out));
@@ -370,19 +406,15 @@ int tools_main(int argc, char **argv) {
   unsigned char *buf;
   uint64_t t_start;
   int dstatus = 0, rv;
-  const char *no_controls = tl_os_no_controls();
 
+  if ((rv = tl_os_control_main(argc, argv)) >= 0)
+    return rv;
   tl_parse(argc, argv, &o);
   if ((rv = tl_os_cli_find(o.cli, cli, sizeof(cli))) < 0) {
     fprintf(stderr, TL_PROG ": %s: %s\n", o.cli, strerror(-rv));
     return 2;
   }
   o.cli = cli;
-  /* Where there are no controls, their rows say so. */
-  if (no_controls != NULL && (o.readers[TL_BUSY] || o.readers[TL_STREAM]))
-    o.readers[TL_BUSY] = o.readers[TL_STREAM] = false;
-  else
-    no_controls = NULL;
   bp_init(TL_PROG);
   if ((buf = calloc(1, o.size)) == NULL)
     bp_die("malloc", -ENOMEM);
@@ -453,8 +485,6 @@ int tools_main(int argc, char **argv) {
              recv_s);
     }
   }
-  if (no_controls != NULL)
-    printf("\nThe controls (a busy loop, a 64 MiB read loop) are %s.\n", no_controls);
   printf("\nAt a rate, the publisher publishes what is due every %u µs and sleeps between. ",
          o.step_us);
   printf("vs alone: the publisher's rate (CPU) with the reader over its rate (CPU) alone in the "

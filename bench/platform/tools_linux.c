@@ -16,15 +16,14 @@
 #include "benchproc.h"
 #include "tools_os.h"
 
-/* The controls' memory: twice a 32 MiB L3. */
-#define TL_STREAM_BYTES (64u << 20)
-
 const char *tl_os_system(void) {
   return "Linux ";
 }
 
-const char *tl_os_no_controls(void) {
-  return NULL;
+int tl_os_control_main(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  return -1; /* controls are forked */
 }
 
 int tl_os_cli_find(const char *path, char *out, size_t cap) {
@@ -53,42 +52,23 @@ static void tl_ctrl_on_term(int sig) {
  * spins or streams until SIGTERM, and exits 0 as a reader does. */
 static _Noreturn void tl_ctrl_run(bool stream, int ready) {
   struct sigaction sa;
-  volatile uint64_t sink = 0;
-  uint64_t *mem = NULL;
-  size_t words = TL_STREAM_BYTES / sizeof(uint64_t);
+  uint64_t *mem;
 
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = tl_ctrl_on_term;
   if (sigaction(SIGTERM, &sa, NULL) != 0)
     _exit(126);
-  if (stream) {
-    if ((mem = malloc(TL_STREAM_BYTES)) == NULL)
-      _exit(126);
-    for (size_t i = 0; i < words; i++)
-      mem[i] = i;
-  }
+  if (tl_control_setup(stream, &mem) < 0)
+    _exit(126);
   if (write(ready, "r", 1) != 1)
     _exit(126);
   close(ready);
-  while (!tl_ctrl_stop) {
-    uint64_t acc = sink;
-    if (stream) {
-      /* A read stream a cache line apart: the hardware prefetchers see a
-       * stride and keep the memory bus busy. */
-      for (size_t i = 0; i < words && !tl_ctrl_stop; i += 8)
-        acc += mem[i];
-    } else {
-      for (unsigned i = 0; i < 1000000u; i++)
-        acc = acc * 6364136223846793005ull + 1442695040888963407ull;
-    }
-    sink = acc;
-  }
-  free(mem);
+  tl_control_loop(stream, mem, &tl_ctrl_stop);
   _exit(0);
 }
 
 struct tl_proc tl_os_ctrl_start(bool stream) {
-  struct tl_proc p = {-1, NULL};
+  struct tl_proc p = {-1, NULL, NULL};
   int fds[2];
   char c;
   pid_t pid;
@@ -112,7 +92,7 @@ struct tl_proc tl_os_ctrl_start(bool stream) {
 }
 
 struct tl_proc tl_os_reader_start(const char *cli, char *const *args, const char *err_path) {
-  struct tl_proc p = {-1, NULL};
+  struct tl_proc p = {-1, NULL, NULL};
   int errfd, nullfd;
   pid_t pid;
 
