@@ -149,7 +149,9 @@ bool cli_reserved_topic(const char *verb, const char *topic, const char *what);
 
 /* Makes SIGINT and SIGTERM write a byte to a pipe instead of killing the
  * process, so a loop can end cleanly (and print its summary): returns the
- * pipe's read end to poll, or -1 after printing why not. Call once. */
+ * pipe's read end to poll, or -1 after printing why not. Call once. On
+ * Windows: Ctrl+C and the process's named stop event, which another
+ * process sets (cli/platform/windows.c), write to a socket instead. */
 int cli_signal_fd(const char *verb);
 
 /* Set by that handler: a loop that cannot poll the pipe checks this. */

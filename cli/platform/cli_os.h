@@ -2,8 +2,9 @@
  * behind one header, so that the verbs (the .c files of cli/) stay free of OS calls.
  * posix.c implements it on Linux (poll, pipes, sigaction, clock_nanosleep,
  * getline, mmap, open_memstream, /proc, rename: exactly what the verbs
- * called before), windows.c on Windows (a console control handler, events
- * and the library's own wait, file mappings, MoveFileExW).
+ * called before), windows.c on Windows (a console control handler and a
+ * named stop event per process, events and the library's own wait, file
+ * mappings, MoveFileExW).
  *
  * Also in cli.h, implemented here: cli_signal_fd, cli_stopping,
  * cli_now_ns. */
