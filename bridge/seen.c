@@ -50,6 +50,7 @@ struct bridge_seen *bridge_seen_new(const char *origin, uint64_t seq) {
   return o;
 }
 
+/* Frees the record and its ranges; NULL is a no-op. */
 void bridge_seen_free(struct bridge_seen *o) {
   if (o == NULL)
     return;
@@ -57,10 +58,12 @@ void bridge_seen_free(struct bridge_seen *o) {
   free(o);
 }
 
+/* The origin's name, as given to bridge_seen_new. */
 const char *bridge_seen_origin(const struct bridge_seen *o) {
   return o->origin;
 }
 
+/* Ranges forgotten so far (seen.h). */
 uint64_t bridge_seen_forgotten(const struct bridge_seen *o) {
   return o->forgotten;
 }
@@ -72,27 +75,32 @@ static void gap_forget_oldest(struct bridge_seen *o) {
   o->forgotten++;
 }
 
-/* Makes room for one more range: grows the ring (doubling, up to
- * BRIDGE_SEEN_GAPS), else forgets the oldest. False if there is still no
- * room (out of memory with nothing to forget). */
-static bool gap_room(struct bridge_seen *o) {
+/* Grows the ring (doubling, up to BRIDGE_SEEN_GAPS). False if it may not
+ * or cannot (out of memory). */
+static bool gap_grow(struct bridge_seen *o) {
   struct seen_gap *g;
   size_t ncap, i;
 
-  if (o->n < o->cap)
+  if (o->cap >= BRIDGE_SEEN_GAPS)
+    return false;
+  ncap = o->cap > 0 ? o->cap * 2 : 16;
+  if ((g = malloc(ncap * sizeof(*g))) == NULL)
+    return false;
+  for (i = 0; i < o->n; i++)
+    g[i] = *gap_at(o, i);
+  free(o->gaps);
+  o->gaps = g;
+  o->first = 0;
+  o->cap = ncap;
+  return true;
+}
+
+/* Makes room for one more range at the end: grows the ring, else forgets
+ * the oldest. False if there is still no room (out of memory with nothing
+ * to forget). */
+static bool gap_room(struct bridge_seen *o) {
+  if (o->n < o->cap || gap_grow(o))
     return true;
-  if (o->cap < BRIDGE_SEEN_GAPS) {
-    ncap = o->cap > 0 ? o->cap * 2 : 16;
-    if ((g = malloc(ncap * sizeof(*g))) != NULL) {
-      for (i = 0; i < o->n; i++)
-        g[i] = *gap_at(o, i);
-      free(o->gaps);
-      o->gaps = g;
-      o->first = 0;
-      o->cap = ncap;
-      return true;
-    }
-  }
   if (o->n == 0)
     return false;
   gap_forget_oldest(o);
@@ -148,19 +156,16 @@ static void gap_remove(struct bridge_seen *o, size_t k, uint64_t seq) {
   } else {
     /* Split in two: [from, seq) stays at k, [seq + 1, to) goes after it. */
     g->to = seq;
-    if (o->n == o->cap && o->cap >= BRIDGE_SEEN_GAPS) {
-      /* Full: forget the oldest range. If that is k, its lower half. */
+    if (o->n == o->cap && !gap_grow(o)) {
+      /* Full (or out of memory): forget the oldest range. If that is k,
+       * its lower half, and the upper half takes its place. */
       if (k == 0) {
-        *g = (struct seen_gap){seq + 1, to};
+        *gap_at(o, 0) = (struct seen_gap){seq + 1, to};
         o->forgotten++;
         return;
       }
       gap_forget_oldest(o);
       k--;
-    } else if (!gap_room(o)) {
-      /* Out of memory: the upper half is forgotten. */
-      o->forgotten++;
-      return;
     }
     for (i = o->n; i > k + 1; i--)
       *gap_at(o, i) = *gap_at(o, i - 1);
@@ -187,19 +192,32 @@ void bridge_seen_add(struct bridge_seen *o, uint64_t seq) {
      * without its bit is given up. */
     uint64_t nl = seq - BRIDGE_SEEN_WINDOW + 1;
     uint64_t end = nl - o->low >= BRIDGE_SEEN_WINDOW ? o->low + BRIDGE_SEEN_WINDOW : nl;
-    uint64_t s;
-    for (s = o->low; s < end; s++) {
+    uint64_t s = o->low;
+    while (s < end) {
+      /* A whole word at a time where it is all set or all clear. */
+      if (s % 64 == 0 && end - s >= 64) {
+        uint64_t *w = &o->bits[(s % BRIDGE_SEEN_WINDOW) / 64];
+        if (*w == UINT64_MAX || *w == 0) {
+          if (*w == 0)
+            gap_append(o, s, s + 64);
+          *w = 0;
+          s += 64;
+          continue;
+        }
+      }
       if (seen_bit(o, s))
         seen_set(o, s, false);
       else
         gap_append(o, s, s + 1);
+      s++;
     }
     if (end < nl)
       gap_append(o, end, nl);
     o->low = nl;
   }
   seen_set(o, seq, true);
-  while (seen_bit(o, o->low)) {
+  /* The last seq there is stays in the window (low never wraps to 0). */
+  while (o->low != UINT64_MAX && seen_bit(o, o->low)) {
     seen_set(o, o->low, false);
     o->low++;
   }

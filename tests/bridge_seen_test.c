@@ -6,7 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "seen.h"
+/* The module itself, with its malloc failing on request (the growth of
+ * its range table). */
+static int malloc_fails_in = -1; /* the malloc that fails: 0 the next, -1 none */
+
+static void *seen_test_malloc(size_t n) {
+  if (malloc_fails_in >= 0 && malloc_fails_in-- == 0)
+    return NULL;
+  return malloc(n);
+}
+
+#define malloc seen_test_malloc
+#include "seen.c"
+#undef malloc
 
 #define W ((uint64_t)BRIDGE_SEEN_WINDOW)
 
@@ -198,4 +210,70 @@ Test(bridge_seen, splitting_the_oldest_run_of_a_full_table_forgets_its_lower_hal
 
 Test(bridge_seen, free_null) {
   bridge_seen_free(NULL);
+}
+
+/* A split that needs a bigger table when malloc fails: the oldest range
+ * is forgotten and the upper half goes right after the lower one, so the
+ * ranges stay in order (8, 9 and 10 stay unpublished). */
+Test(bridge_seen, a_split_without_memory_keeps_the_ranges_in_order) {
+  struct bridge_seen *o = bridge_seen_new("a", 0);
+  uint64_t s;
+
+  for (s = 3; s <= 59; s += 4)
+    bridge_seen_add(o, s);
+  bridge_seen_add(o, 60 + W); /* 16 ranges: [0,3) [4,7) ... [56,59) [60,61) */
+  malloc_fails_in = 0;
+  bridge_seen_add(o, 5);
+  malloc_fails_in = -1;
+  cr_assert_eq(bridge_seen_forgotten(o), 1);
+  for (s = 0; s < 3; s++)
+    cr_assert(bridge_seen_has(o, s), "forgotten seq %llu", (unsigned long long)s);
+  cr_assert(bridge_seen_has(o, 3));
+  cr_assert_not(bridge_seen_has(o, 4));
+  cr_assert(bridge_seen_has(o, 5));
+  cr_assert_not(bridge_seen_has(o, 6));
+  for (s = 8; s <= 10; s++)
+    cr_assert_not(bridge_seen_has(o, s), "seq %llu", (unsigned long long)s);
+  for (s = 8; s <= 10; s++)
+    bridge_seen_add(o, s);
+  for (s = 8; s <= 10; s++)
+    cr_assert(bridge_seen_has(o, s), "seq %llu", (unsigned long long)s);
+  cr_assert_not(bridge_seen_has(o, 12));
+  bridge_seen_free(o);
+}
+
+/* The last seqs there are (a header may say any): the floor never wraps
+ * to 0, so what was published stays published. */
+Test(bridge_seen, the_floor_never_wraps) {
+  struct bridge_seen *o = bridge_seen_new("a", 1);
+  uint64_t s;
+
+  for (s = 1; s <= 100000; s++)
+    bridge_seen_add(o, s);
+  bridge_seen_add(o, UINT64_MAX);
+  for (s = UINT64_MAX - 65535; s < UINT64_MAX; s++)
+    bridge_seen_add(o, s);
+  cr_assert(bridge_seen_has(o, 50000));
+  cr_assert(bridge_seen_has(o, 99999));
+  cr_assert(bridge_seen_has(o, UINT64_MAX));
+  cr_assert(bridge_seen_has(o, UINT64_MAX - 1));
+  cr_assert_not(bridge_seen_has(o, 100001), "never published");
+  bridge_seen_free(o);
+}
+
+/* Seqs two windows apart: each message moves the window a word at a
+ * time (all clear), and every seq between them is one given-up run. */
+Test(bridge_seen, far_apart_seqs_are_one_run_each) {
+  struct bridge_seen *o = bridge_seen_new("a", 0);
+  uint64_t i;
+
+  for (i = 0; i < 1000; i++)
+    bridge_seen_add(o, i * 2 * W);
+  cr_assert_eq(bridge_seen_forgotten(o), 0);
+  for (i = 0; i + 1 < 1000; i++) {
+    cr_assert(bridge_seen_has(o, i * 2 * W));
+    cr_assert_not(bridge_seen_has(o, i * 2 * W + 1));
+    cr_assert_not(bridge_seen_has(o, (i + 1) * 2 * W - 1));
+  }
+  bridge_seen_free(o);
 }
