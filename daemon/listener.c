@@ -22,32 +22,12 @@
  * rest is handled on the next iteration). */
 #define LISTENER_BATCH 64
 
-/* A participant's socket is readable, hung up, has room (when it is owed
- * peer events) or has an error. */
-static void listener_on_participant(shmbus__watch *h, int status, int events) {
-  struct participant *p = SHMBUS__WATCH_DATA(h);
+/* Reads and handles one batch of a participant's requests, up to its
+ * connection's end. */
+static void listener_read(struct participant *p) {
   struct server *srv = p->srv;
   int i;
 
-  if (status < 0) {
-    /* libuv reports EPOLLERR as UV_EBADF: the socket has an error, most
-     * often the participant went away with messages it never read. Say
-     * that, with the socket's own error, rather than "bad file
-     * descriptor". */
-    int err = host_sock_error(p->sock);
-    char why[128];
-    if (err == ECONNRESET || (err == 0 && status == UV_EBADF))
-      snprintf(why, sizeof(why), "connection closed (it went away with messages it had not read)");
-    else if (err != 0)
-      snprintf(why, sizeof(why), "connection error: %s", strerror(err));
-    else
-      snprintf(why, sizeof(why), "connection error: %s", uv_strerror(status));
-    participant_kill(p, why);
-    membership_reap(srv);
-    return;
-  }
-  if ((events & UV_WRITABLE) && p->writable)
-    (void)peers_flush(p);
   /* Readable or hung up: recv tells which. */
   for (i = 0; i < LISTENER_BATCH && !p->dead && !srv->stopping; i++) {
     struct shmbus__msg m;
@@ -76,6 +56,63 @@ static void listener_on_participant(shmbus__watch *h, int status, int events) {
     handlers_dispatch(srv, p, &m);
     shmbus__msg_close_fds(&m); /* whatever the handler did not take */
   }
+}
+
+/* A participant's socket is readable, hung up, has room (when it is owed
+ * peer events) or has an error. */
+static void listener_on_participant(shmbus__watch *h, int status, int events) {
+  struct participant *p = SHMBUS__WATCH_DATA(h);
+  struct server *srv = p->srv;
+
+  if (status < 0) {
+    /* libuv reports EPOLLERR as UV_EBADF: the socket has an error, most
+     * often the participant went away with messages it never read. Say
+     * that, with the socket's own error, rather than "bad file
+     * descriptor". */
+    int err = host_sock_error(p->sock);
+    char why[128];
+    if (err == ECONNRESET || (err == 0 && status == UV_EBADF))
+      snprintf(why, sizeof(why), "connection closed (it went away with messages it had not read)");
+    else if (err != 0)
+      snprintf(why, sizeof(why), "connection error: %s", strerror(err));
+    else
+      snprintf(why, sizeof(why), "connection error: %s", uv_strerror(status));
+    participant_kill(p, why);
+    membership_reap(srv);
+    return;
+  }
+  if ((events & UV_WRITABLE) && p->writable)
+    (void)peers_flush(p);
+  listener_read(p);
+  membership_reap(srv);
+}
+
+/* A participant's process has ended (its connection may live on: another
+ * process may hold a copy of it). What it sent before its end waits in
+ * its connection: one batch of that is handled as when the connection
+ * ends (the rest could come from the holder of the copy, which is not the
+ * participant), then it is disconnected, which releases and repairs its
+ * records exactly as its connection's end does (membership_reap). Its
+ * connection's end, when it comes later, finds it gone. */
+static void listener_on_exit(shmbus__watch *h, int status, int events) {
+  struct participant *p = SHMBUS__WATCH_DATA(h);
+  struct server *srv = p->srv;
+
+  (void)events;
+  if (p->dead)
+    return;
+  if (status < 0) {
+    /* The watch failed (Windows: its wait could not be registered
+     * again): the connection's end still tells the death. */
+    participant_log(p, LOG_WARNING, "cannot watch its process any more: %s", uv_strerror(status));
+    (void)shmbus__watch_stop(h);
+    return;
+  }
+  /* No read may be pending on the connection while it is read (Windows:
+   * the watch's zero-byte read); the participant dies below anyway. */
+  (void)shmbus__watch_stop(&p->poll);
+  listener_read(p);
+  participant_kill(p, PARTICIPANT_EXITED);
   membership_reap(srv);
 }
 
@@ -141,8 +178,8 @@ static void listener_accept_one(struct server *srv, host_sock_t sock) {
     host_peer_release(&peer);
     return;
   }
-  if ((rv = participant_open(srv, sock, &peer, listener_on_participant, &p, text, sizeof(text))) <
-      0) {
+  if ((rv = participant_open(srv, sock, &peer, listener_on_participant, listener_on_exit, &p, text,
+                             sizeof(text))) < 0) {
     listener_refuse(sock, rv, text);
     host_peer_release(&peer);
     return;

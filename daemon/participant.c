@@ -17,9 +17,10 @@
 #define PARTICIPANT_SNDBUF (1 << 20)
 
 int participant_open(struct server *srv, host_sock_t sock, const struct host_peer *peer,
-                     shmbus__watch_cb on_event, struct participant **out, char *text,
-                     size_t textlen) {
+                     shmbus__watch_cb on_event, shmbus__watch_cb on_exit, struct participant **out,
+                     char *text, size_t textlen) {
   struct participant *p;
+  host_sock_t proc;
   int rv;
 
   *out = NULL;
@@ -57,7 +58,21 @@ int participant_open(struct server *srv, host_sock_t sock, const struct host_pee
   if ((rv = shmbus__watch_start(&p->poll, SHMBUS__WATCH_CONN, on_event)) < 0) {
     log_warn("accept: cannot watch a client socket: %s", uv_strerror(rv));
     participant_kill(p, NULL);
+    return 0;
   }
+  if ((proc = host_peer_process(&p->peer)) == HOST_SOCK_INVALID)
+    return 0;
+  /* Its process's end: a watch that cannot be made leaves the socket's
+   * end to tell its death (logged: the hole that watch closes is open for
+   * this participant). */
+  if ((rv = shmbus__watch_init(srv->loop, &p->proc, proc)) < 0) {
+    participant_log(p, LOG_WARNING, "cannot watch its process: %s", uv_strerror(rv));
+    return 0;
+  }
+  SHMBUS__WATCH_DATA(&p->proc) = p;
+  p->proc_init = true;
+  if ((rv = shmbus__watch_start(&p->proc, SHMBUS__WATCH_PROCESS, on_exit)) < 0)
+    participant_log(p, LOG_WARNING, "cannot watch its process: %s", uv_strerror(rv));
   return 0;
 }
 
@@ -81,9 +96,15 @@ void participant_kill(struct participant *p, const char *why) {
     return;
   p->dead = true;
   (void)shmbus__watch_stop(&p->poll);
-  /* A process that exits closes its connection: routine, so debug. */
+  if (p->proc_init)
+    (void)shmbus__watch_stop(&p->proc);
+  /* A process that exits closes its connection (and ends): routine, so
+   * debug. */
   if (why != NULL)
-    participant_log(p, strcmp(why, "connection closed") == 0 ? LOG_DEBUG : LOG_INFO,
+    participant_log(p,
+                    strcmp(why, "connection closed") == 0 || strcmp(why, PARTICIPANT_EXITED) == 0
+                        ? LOG_DEBUG
+                        : LOG_INFO,
                     "disconnected: %s", why);
   p->kill_next = srv->kill_list;
   srv->kill_list = p;
@@ -92,6 +113,10 @@ void participant_kill(struct participant *p, const char *why) {
 static void participant_closed(uv_handle_t *h) {
   struct participant *p = h->data;
 
+  /* The last of its watches' close callbacks: both have stopped waiting
+   * on the socket and the process handle, which may be closed now. */
+  if (--p->closing > 0)
+    return;
   /* Counted until its socket is closed, so that a status reply never
    * reports a participant gone while its socket is still open. */
   p->srv->nparticipants--;
@@ -116,7 +141,12 @@ void participant_close(struct participant *p) {
     srv->nohello--;
   }
   watch_drop_client(&srv->watches, p);
+  /* Each close stops its wait before it returns (loop.h); the handles
+   * themselves are closed in the last callback (participant.h). */
+  p->closing = p->proc_init ? 2 : 1;
   shmbus__watch_close(&p->poll, participant_closed);
+  if (p->proc_init)
+    shmbus__watch_close(&p->proc, participant_closed);
 }
 
 int participant_send(struct participant *p, const struct shmbus__msg *m) {

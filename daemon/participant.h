@@ -4,6 +4,24 @@
  * protocol (hello said, dead), and the calls that send to it and
  * disconnect it.
  *
+ * Liveness: a participant is dead when its connection ends or when its
+ * process does, whichever comes first. Its process is watched besides
+ * its socket (SHMBUS__WATCH_PROCESS on host_peer_process's handle, when
+ * the platform gives one), because a copy of the connection in another
+ * process (a child that inherited it, a descriptor passed with
+ * SCM_RIGHTS, a handle duplicated with DuplicateHandle) keeps the socket
+ * open after its owner's death: its publisher records would stay
+ * unrepaired and its reliable subscriptions would hold publishers back for
+ * ever. Whichever end comes first kills it (participant_kill); the other
+ * finds it dead and does nothing.
+ *
+ * Teardown order: participant_close closes both watches (on Windows each
+ * close unregisters its wait, waiting for a callback that runs, before it
+ * returns), and only the last of their close callbacks closes the socket
+ * and releases the peer identity (which closes the process handle or
+ * pidfd) and frees the memory: no wait ever refers to a closed handle or
+ * freed memory.
+ *
  * A participant is never freed under an iteration: participant_kill only
  * marks it dead (nothing more is read from or sent to it) and puts it on
  * the server's kill list; its records are released at the end of the
@@ -30,6 +48,7 @@ struct server;
 
 struct participant {
   shmbus__watch poll; /* first: the watch's data is the participant */
+  shmbus__watch proc; /* its process's end, when proc_init */
   struct server *srv;
   struct participant *prev; /* srv->participants */
   struct participant *next;
@@ -46,6 +65,8 @@ struct participant {
   bool hello;
   bool dead;
   bool writable;             /* also watched for room: peer events are owed (L2) */
+  bool proc_init;            /* `proc` watches its process (host_peer_process) */
+  uint8_t closing;           /* close callbacks still to come */
   shmbus__watch_cb on_event; /* what handles its socket's events */
   /* Quotas (see struct config_limits): topics it created that still
    * exist and their bytes; a token bucket of control messages. */
@@ -60,14 +81,17 @@ struct participant {
 };
 
 /* Makes a participant for an accepted connection and starts watching it
- * for requests (`on_event` handles its socket's events). Returns 0 with
+ * for requests (`on_event` handles its socket's events) and, when the
+ * platform gives a handle of its process, for that process's end
+ * (`on_exit`; without one, or when it cannot be watched, the socket's
+ * end alone tells its death, as before). Returns 0 with
  * *out linked into the server, owning `sock` and the identity `peer`
  * holds (host_peer_release; dead already if its socket could not be
  * watched: the reaper closes it); or a negative code with a sentence in
  * `text`, and `sock` and `peer` still the caller's. */
 int participant_open(struct server *srv, host_sock_t sock, const struct host_peer *peer,
-                     shmbus__watch_cb on_event, struct participant **out, char *text,
-                     size_t textlen);
+                     shmbus__watch_cb on_event, shmbus__watch_cb on_exit, struct participant **out,
+                     char *text, size_t textlen);
 
 /* Logs one line about `p`, prefixed with who it is: "client ID (pid PID,
  * uid UID, NAME): " (host_uid_text: on Windows "user SID" in place of
@@ -75,8 +99,13 @@ int participant_open(struct server *srv, host_sock_t sock, const struct host_pee
 void participant_log(const struct participant *p, enum host_log_level level, const char *fmt, ...)
     __attribute__((format(HOST_PRINTF_FORMAT, 3, 4)));
 
+/* Why a participant whose process ended is disconnected (routine: its
+ * connection usually ends at the same time). */
+#define PARTICIPANT_EXITED "its process ended"
+
 /* Marks `p` dead (see above); `why` goes to the log (NULL: the caller
- * logged it; "connection closed" is routine and logged at debug). */
+ * logged it; "connection closed" and PARTICIPANT_EXITED are routine and
+ * logged at debug). */
 void participant_kill(struct participant *p, const char *why);
 
 /* Unlinks `p` from the server and closes it; the memory goes in the close

@@ -134,6 +134,20 @@ int host_peer_self(struct host_peer *peer);
 /* Frees what a peer identity owns; safe on one zeroed by memset. */
 void host_peer_release(struct host_peer *peer);
 
+/* A handle of the peer's process that the daemon watches for its end
+ * (src/platform/loop.h, SHMBUS__WATCH_PROCESS), so that a participant is
+ * judged dead when its process ends, even while a copy of its connection
+ * in another process (inherited by a child, passed with SCM_RIGHTS or
+ * DuplicateHandle) keeps the connection open. On Linux a pidfd (from
+ * SO_PEERPIDFD, else pidfd_open on its pid), on Windows the process
+ * handle host_peer_get holds (SYNCHRONIZE). The peer owns it: it stays
+ * valid until host_peer_release, which the caller may call only once it
+ * no longer watches it. HOST_SOCK_INVALID when there is none (Linux
+ * before 5.3, a peer in an invisible pid namespace, no descriptor to
+ * spare; on Windows a process the daemon may not open): then the
+ * connection's end alone tells the participant's death. */
+host_sock_t host_peer_process(const struct host_peer *peer);
+
 /* Accessors the rules and the log use. On Linux the user and group ids
  * are the peer's uid and gid. A system that names users otherwise (SIDs)
  * gives each distinct user a number of its own, the same one for the same

@@ -20,7 +20,8 @@
  *   shmbus__watch_start(w, kind, cb)  calls cb(w, status, events) on the
  *                         loop's thread whenever h is readable (an event:
  *                         signalled; a connection: a message waits or the
- *                         peer hung up), until stopped. Starting a started
+ *                         peer hung up; a process: it has ended), until
+ *                         stopped. Starting a started
  *                         watch replaces its callback. A signalled event
  *                         may have been consumed already on Windows: the
  *                         callback drains what the event stands for (the
@@ -57,6 +58,14 @@ enum shmbus__watch_kind {
    * listener: a listening socket; on Windows a manual-reset event): called
    * again after each callback while it is ready. */
   SHMBUS__WATCH_LEVEL,
+  /* A process (the daemon's peer: on Linux a pidfd, on Windows a process
+   * HANDLE with SYNCHRONIZE access): the callback is called once the
+   * process has ended, and again after each callback while the watch
+   * runs (an ended process stays so). Linux: a pidfd is readable once
+   * its process has exited; Windows: a process handle is signalled then,
+   * and the registered wait is one-shot, re-armed after the callback as
+   * for SHMBUS__WATCH_LEVEL. */
+  SHMBUS__WATCH_PROCESS,
 };
 
 #if defined(_WIN32)

@@ -7,6 +7,14 @@
  *     slot, and the subscribers (reliable and lossy) go on: every message
  *     committed before and published after arrives, in order and whole,
  *     and the dead publisher's claim is counted as one loss;
+ *   - publisher_killed_while_its_pipe_lives: the same death, but the
+ *     publisher first duplicated its end of the daemon's pipe into a
+ *     helper process that lives on (DuplicateHandle): the pipe stays
+ *     open, and the daemon, which waits on the publisher's process
+ *     handle too, still sees the death and repairs the slot while the
+ *     helper holds the pipe; the pipe's late end, when the helper is
+ *     ended, changes nothing (the daemon goes on serving and stops
+ *     cleanly);
  *   - daemon_killed_and_restarted: the daemon is ended with TerminateProcess
  *     while a publisher, an in-process reliable subscriber and a reliable
  *     `shmbus echo` process exchange 300 messages; the data path goes on
@@ -152,6 +160,152 @@ static int test_publisher_killed_mid_message(void) {
              "subscriber %d: received %llu lost %llu", k, (unsigned long long)st[k].received,
              (unsigned long long)st[k].lost);
   }
+  shmbus_pub_close(pub);
+  shmbus_sub_close(sub[0]);
+  shmbus_sub_close(sub[1]);
+  shmbus_bus_close(bus);
+  rv = winproc_bus_end(dir);
+  WT_CHECK(rv == 0, "stopping the daemon: %s", shmbus_strerror(rv));
+  return WINTEST_PASS;
+}
+
+/* ---- a publisher killed while a copy of its pipe lives on ---------------- */
+
+/* The helper: holds whatever handles it was given (its parent duplicates
+ * its pipe to the daemon into it) until the test process `argv[0]` ends,
+ * or until the test ends it. */
+static int child_holder(int argc, char **argv) {
+  HANDLE test;
+
+  if (argc < 1 ||
+      (test = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)strtoul(argv[0], NULL, 10))) == NULL)
+    return 1;
+  (void)WaitForSingleObject(test, INFINITE);
+  CloseHandle(test);
+  return 0;
+}
+
+/* The publisher: as child_loaner, but before it says so it starts the
+ * helper (told the test's pid, argv[0]) and duplicates its end of the
+ * daemon's pipe into it; it says "loaned <helper's pid>". */
+static int child_duper(int argc, char **argv) {
+  shmbus_bus *bus = NULL;
+  shmbus_pub *pub = NULL;
+  char text[64];
+  HANDLE holder, copy = NULL;
+  DWORD holder_pid;
+  void *buf;
+  int rv, i;
+
+  if (argc < 1)
+    return 2;
+  if ((rv = winproc_bus_open(&bus, NULL, 0, NULL)) < 0 ||
+      (rv = shmbus_pub_open(bus, CT_TOPIC_PUB, &ct_topic, &pub)) < 0) {
+    printf("open: %s\n", shmbus_strerror(rv));
+    return 1;
+  }
+  for (i = 0; i < CT_N; i++) {
+    snprintf(text, sizeof(text), "child %d", i);
+    if ((rv = shmbus_pub_publish(pub, text, strlen(text))) < 0) {
+      printf("publish: %s\n", shmbus_strerror(rv));
+      return 1;
+    }
+  }
+  if ((rv = shmbus_pub_loan(pub, 64, &buf)) < 0) {
+    printf("loan: %s\n", shmbus_strerror(rv));
+    return 1;
+  }
+  memset(buf, 'X', 32);
+  snprintf(text, sizeof(text), "holder %s", argv[0]);
+  if ((holder = wintest_spawn(text, &holder_pid)) == NULL) {
+    printf("cannot start the helper: error %lu\n", (unsigned long)GetLastError());
+    return 1;
+  }
+  /* The copy is the helper's: this process never closes it. */
+  if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)shmbus_bus_fd(bus), holder, &copy, 0, FALSE,
+                       DUPLICATE_SAME_ACCESS)) {
+    printf("DuplicateHandle: error %lu\n", (unsigned long)GetLastError());
+    return 1;
+  }
+  printf("loaned %lu\n", (unsigned long)holder_pid);
+  fflush(stdout);
+  (void)getchar();
+  return 0;
+}
+
+static int test_publisher_killed_while_its_pipe_lives(void) {
+  char dir[MAX_PATH], line[256], want[32], args[64];
+  struct shmbus_sub_opts so;
+  struct shmbus_sub_stats st[2];
+  struct shmbus_msg_info info;
+  struct winproc child;
+  shmbus_bus *bus = NULL;
+  shmbus_sub *sub[2] = {NULL, NULL};
+  shmbus_pub *pub = NULL;
+  HANDLE holder = NULL;
+  unsigned long holder_pid = 0;
+  long code;
+  int rv, i, k;
+
+  WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
+  SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
+  rv = winproc_bus_open(&bus, dir, 1, NULL);
+  WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
+  for (k = 0; k < 2; k++) {
+    memset(&so, 0, sizeof(so));
+    so.topic = ct_topic;
+    so.reliable = k == 0;
+    rv = shmbus_sub_open(bus, CT_TOPIC_PUB, &so, &sub[k]);
+    WT_CHECK(rv == 0, "subscribe (%s): %s", k == 0 ? "reliable" : "lossy", shmbus_strerror(rv));
+  }
+  /* The helper waits for this process's end: a failed test leaves
+   * nothing behind. */
+  snprintf(args, sizeof(args), "child duper %lu", (unsigned long)GetCurrentProcessId());
+  WT_CHECK(winproc_start(&child, "crash_test.exe", args, true), "start the publisher");
+  winproc_read_line(&child, line, sizeof(line));
+  WT_CHECK(sscanf(line, "loaned %lu", &holder_pid) == 1 && holder_pid != 0, "publisher said: %s",
+           line);
+  holder = OpenProcess(SYNCHRONIZE | PROCESS_TERMINATE, FALSE, (DWORD)holder_pid);
+  WT_CHECK(holder != NULL, "open the helper %lu", holder_pid);
+  for (k = 0; k < 2; k++)
+    for (i = 0; i < CT_N; i++) {
+      snprintf(want, sizeof(want), "child %d", i);
+      WT_CHECK(ct_expect(sub[k], want) == 0, "subscriber %d, message %d before the death", k, i);
+    }
+  /* It dies holding the slot; the helper holds its pipe. */
+  WT_CHECK(TerminateProcess(child.process, 9), "TerminateProcess");
+  code = winproc_wait(&child);
+  WT_CHECK(code == 9, "publisher exit %ld", code);
+  rv = shmbus_pub_open(bus, CT_TOPIC_PUB, &ct_topic, &pub);
+  WT_CHECK(rv == 0, "publish: %s", shmbus_strerror(rv));
+  for (i = 0; i < CT_N; i++) {
+    snprintf(want, sizeof(want), "parent %d", i);
+    rv = shmbus_pub_publish(pub, want, strlen(want));
+    WT_CHECK(rv == 0, "publish %d: %s", i, shmbus_strerror(rv));
+  }
+  /* The subscribers get past the dead claim only once the daemon has
+   * repaired it: it judged the publisher dead by its process. */
+  for (k = 0; k < 2; k++) {
+    for (i = 0; i < CT_N; i++) {
+      snprintf(want, sizeof(want), "parent %d", i);
+      WT_CHECK(ct_expect(sub[k], want) == 0, "subscriber %d, message %d after the death", k, i);
+    }
+    WT_CHECK(shmbus_sub_try_recv(sub[k], line, sizeof(line), &info) == -EAGAIN, "nothing more");
+    shmbus_sub_stats(sub[k], &st[k]);
+    WT_CHECK(st[k].received == 2 * CT_N && st[k].lost == 1,
+             "subscriber %d: received %llu lost %llu", k, (unsigned long long)st[k].received,
+             (unsigned long long)st[k].lost);
+  }
+  /* All of that while the pipe lived. */
+  WT_CHECK(WaitForSingleObject(holder, 0) == WAIT_TIMEOUT, "the helper still holds the pipe");
+  /* The pipe's late end: the daemon has nothing more to do with it. */
+  WT_CHECK(TerminateProcess(holder, 0), "end the helper");
+  WT_CHECK(WaitForSingleObject(holder, WINPROC_LONG_MS) == WAIT_OBJECT_0, "the helper's end");
+  CloseHandle(holder);
+  rv = shmbus_pub_publish(pub, "after", 5);
+  WT_CHECK(rv == 0, "publish after: %s", shmbus_strerror(rv));
+  for (k = 0; k < 2; k++)
+    WT_CHECK(ct_expect(sub[k], "after") == 0, "subscriber %d after the pipe's end", k);
   shmbus_pub_close(pub);
   shmbus_sub_close(sub[0]);
   shmbus_sub_close(sub[1]);
@@ -430,6 +584,7 @@ static int test_malformed_control_messages(void) {
 
 static const struct wintest tests[] = {
     {"publisher_killed_mid_message", test_publisher_killed_mid_message},
+    {"publisher_killed_while_its_pipe_lives", test_publisher_killed_while_its_pipe_lives},
     {"daemon_killed_and_restarted", test_daemon_killed_and_restarted},
     {"malformed_control_messages", test_malformed_control_messages},
 };
@@ -437,6 +592,10 @@ static const struct wintest tests[] = {
 static int child_main(int argc, char **argv) {
   if (argc >= 1 && strcmp(argv[0], "loaner") == 0)
     return child_loaner();
+  if (argc >= 1 && strcmp(argv[0], "duper") == 0)
+    return child_duper(argc - 1, argv + 1);
+  if (argc >= 1 && strcmp(argv[0], "holder") == 0)
+    return child_holder(argc - 1, argv + 1);
   return 2;
 }
 

@@ -4,6 +4,7 @@
 #ifndef SHMBUSD_HOST_IMPL_H
 #define SHMBUSD_HOST_IMPL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* A socket handle: a file descriptor (libuv's uv_os_sock_t on Linux, so the
@@ -20,11 +21,15 @@ typedef int host_event_t;
 /* The longest socket path, with its NUL (sizeof sockaddr_un.sun_path). */
 #define HOST_PATH_MAX 108
 
-/* SO_PEERCRED's view of a peer. */
+/* SO_PEERCRED's view of a peer, and a pidfd of its process (which
+ * host_peer_release closes) when the kernel gives one: `pidfd_ok` tells
+ * (a peer zeroed by memset holds none, not descriptor 0). */
 struct host_peer {
   int32_t pid;
   uint32_t uid;
   uint32_t gid;
+  int pidfd;
+  bool pidfd_ok;
 };
 
 /* A user or a group a rule names: its uid or gid. */

@@ -10,10 +10,24 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "host.h"
+
+/* Not in every libc's headers yet: the kernel's numbers (SO_PEERPIDFD
+ * since Linux 6.5, pidfd_open since 5.3, the same on every architecture). */
+#ifdef SO_PEERPIDFD
+#define SOCKETS_SO_PEERPIDFD SO_PEERPIDFD
+#else
+#define SOCKETS_SO_PEERPIDFD 77
+#endif
+#ifdef SYS_pidfd_open
+#define SOCKETS_NR_PIDFD_OPEN SYS_pidfd_open
+#else
+#define SOCKETS_NR_PIDFD_OPEN 434
+#endif
 
 _Static_assert(HOST_PATH_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
                "HOST_PATH_MAX is sun_path's size");
@@ -131,10 +145,46 @@ bool host_fd_nonblocking(host_event_t fd) {
   return fl >= 0 && (fl & O_NONBLOCK) != 0;
 }
 
+/* A pidfd of the peer's process, for the daemon's liveness watch
+ * (host_peer_process), or -1 when the kernel gives none.
+ *
+ * SO_PEERPIDFD (Linux 6.5) names the very process that connected, whatever
+ * happened since. Before it, pidfd_open (Linux 5.3) on SO_PEERCRED's pid:
+ * if that process died and its id went to another process in between, the
+ * pidfd names the newcomer, and the participant is judged dead when the
+ * newcomer ends or its socket's last copy closes, whichever comes first;
+ * both happen after the participant's own death, so the judgement is
+ * late, never wrong. A pid of 0 (the peer is in a pid namespace the
+ * daemon cannot see) gets no pidfd. Without either call (ENOSYS,
+ * ENOPROTOOPT, EINVAL), or without a descriptor to spare (EMFILE), the
+ * participant is judged by its socket alone, as before Linux 5.3. */
+static int sockets_peer_pidfd(host_sock_t conn, int32_t pid) {
+  socklen_t len;
+  int fd = -1;
+
+  len = sizeof(fd);
+  if (getsockopt(conn, SOL_SOCKET, SOCKETS_SO_PEERPIDFD, &fd, &len) != 0 || len != sizeof(fd) ||
+      fd < 0) {
+    fd = -1;
+    if (pid > 0)
+      fd = (int)syscall(SOCKETS_NR_PIDFD_OPEN, (pid_t)pid, 0u);
+    if (fd < 0)
+      return -1;
+  }
+  /* Both calls make it close-on-exec already; make sure. */
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    (void)close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 int host_peer_get(host_sock_t conn, struct host_peer *peer) {
   struct ucred cred;
   socklen_t len = sizeof(cred);
 
+  memset(peer, 0, sizeof(*peer));
+  peer->pidfd = -1;
   if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
     return -errno;
   if (len != sizeof(cred))
@@ -142,10 +192,14 @@ int host_peer_get(host_sock_t conn, struct host_peer *peer) {
   peer->pid = (int32_t)cred.pid;
   peer->uid = (uint32_t)cred.uid;
   peer->gid = (uint32_t)cred.gid;
+  if ((peer->pidfd = sockets_peer_pidfd(conn, peer->pid)) >= 0)
+    peer->pidfd_ok = true;
   return 0;
 }
 
 int host_peer_self(struct host_peer *peer) {
+  memset(peer, 0, sizeof(*peer));
+  peer->pidfd = -1;
   peer->pid = (int32_t)getpid();
   peer->uid = (uint32_t)geteuid();
   peer->gid = (uint32_t)getegid();
@@ -153,8 +207,14 @@ int host_peer_self(struct host_peer *peer) {
 }
 
 void host_peer_release(struct host_peer *peer) {
-  /* A Linux peer owns nothing. */
-  (void)peer;
+  if (peer->pidfd_ok)
+    (void)close(peer->pidfd);
+  peer->pidfd = -1;
+  peer->pidfd_ok = false;
+}
+
+host_sock_t host_peer_process(const struct host_peer *peer) {
+  return peer->pidfd_ok ? peer->pidfd : HOST_SOCK_INVALID;
 }
 
 uint32_t host_peer_uid(const struct host_peer *peer) {

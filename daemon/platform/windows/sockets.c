@@ -412,6 +412,10 @@ void host_peer_release(struct host_peer *peer) {
   peer->ngroups = 0;
 }
 
+host_sock_t host_peer_process(const struct host_peer *peer) {
+  return peer->process != NULL ? peer->process : HOST_SOCK_INVALID;
+}
+
 uint32_t host_peer_uid(const struct host_peer *peer) {
   return peer->uid;
 }

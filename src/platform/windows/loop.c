@@ -13,6 +13,12 @@
  *     watch runs. Each time the wait returns it has taken the event's
  *     signal, and the system waits again: signals that come while the loop
  *     drains wake it again, none is lost.
+ *   - A level handle (the daemon's listener event) or a process (the
+ *     daemon's handle of a peer's process, SYNCHRONIZE access): a one-shot
+ *     wait, re-armed after the callback while the watch runs. The
+ *     daemon judges a peer dead by its process's end as well as by its
+ *     pipe's (a copy of the pipe's client end in another process keeps
+ *     the pipe open after its owner's death).
  *   - A connection (a named pipe): a pipe is not signalled when a message
  *     comes. The watch arms a zero-byte overlapped read (conn.c's
  *     shmbus__win_conn_wait_arm), whose manual-reset event is signalled
@@ -95,9 +101,10 @@ static int loop_arm(shmbus__watch *w) {
   ULONG flags = WT_EXECUTEINWAITTHREAD;
   int rv;
 
-  if (os->kind == SHMBUS__WATCH_LEVEL) {
-    /* Stays signalled until the callback acts: one wait, then re-armed
-     * after the callback, so the wait thread does not spin meanwhile. */
+  if (os->kind == SHMBUS__WATCH_LEVEL || os->kind == SHMBUS__WATCH_PROCESS) {
+    /* Stays signalled until the callback acts (a process that has ended
+     * stays signalled for ever): one wait, then re-armed after the
+     * callback, so the wait thread does not spin meanwhile. */
     flags |= WT_EXECUTEONLYONCE;
   } else if (os->kind == SHMBUS__WATCH_CONN || os->kind == SHMBUS__WATCH_CONN_WRITABLE) {
     if ((rv = shmbus__win_conn_wait_arm(os->h, &os->cw)) < 0)
