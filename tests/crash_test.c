@@ -10,6 +10,8 @@
  *   publisher, inside claim (fetch-add done)    publisher_killed_inside_claim
  *   publisher, between claim and commit         publisher_killed_between_claim_and_commit
  *   publisher, after commit (before waking)     publisher_killed_after_commit_before_waking
+ *   publisher, claim held, a child of its fork   publisher_killed_while_a_child_holds_its_socket
+ *     holding its daemon socket
  *   subscriber, while reading (in-place view)   {reliable,lossy}_subscriber_killed_holding_a_view
  *   subscriber, asleep on its eventfd           subscriber_killed_while_asleep
  *   daemon, while idle                          daemon_killed_while_idle
@@ -30,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -420,6 +424,10 @@ struct ct_publisher {
   uint32_t pn;
   uint64_t count;
   enum ct_point point;
+  /* Before it reports, fork a child that inherits its connection to the
+   * daemon and lives on until the parent writes its go-ahead pipe (or
+   * closes it); the report's rv is that child's pid. */
+  bool holder;
 };
 
 static void ct_publisher_main(int out, int in, const void *arg) {
@@ -468,6 +476,18 @@ static void ct_publisher_main(int out, int in, const void *arg) {
     ct_send(out, &rep);
     raise(SIGKILL);
     break;
+  }
+  if (a->holder && rep.err == 0) {
+    pid_t h = fork();
+    if (h == 0) {
+      char b;
+      /* It touches nothing of the bus: it only holds the descriptors. */
+      (void)read(in, &b, 1);
+      _exit(0);
+    }
+    if (h < 0)
+      rep.err = -errno;
+    rep.rv = (int32_t)h;
   }
   ct_send(out, &rep);
   for (;;)
@@ -533,6 +553,68 @@ Test(crash, publisher_killed_inside_claim) {
 
 Test(crash, publisher_killed_between_claim_and_commit) {
   ct_publisher_row(CT_LOANED, 1);
+}
+
+/* The publisher forks before it dies, holding a half-written claim: the
+ * child of its fork inherits its socket to the daemon and lives on (as a
+ * worker that never execs would), so the socket stays open after the
+ * publisher's death. The daemon judges the publisher by its process (a
+ * pidfd, docs/design.md "Liveness") and repairs its claim while the
+ * socket lives: the survivors get past it, counted as one loss. The
+ * socket's late end, when the holder exits, changes nothing. */
+Test(crash, publisher_killed_while_a_child_holds_its_socket) {
+  const uint64_t n = 5;
+  struct ct_publisher pa = {"t/held", 1, n, CT_LOANED, true};
+  struct ct_reader rel;
+  struct ct_reader lossy;
+  struct ct_reader *readers[2] = {&rel, &lossy};
+  struct ct_report rep;
+  shmbus_bus *bus;
+  shmbus_pub *b;
+  struct ct_child c;
+  pid_t holder;
+  int fds, st, pidfd;
+
+  /* Without pidfds (Linux before 5.3) the daemon cannot tell. */
+  pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0u);
+  if (pidfd < 0 && errno == ENOSYS)
+    cr_skip_test("pidfd_open is not available (Linux 5.3 or later)");
+  if (pidfd >= 0)
+    close(pidfd);
+  /* The holder outlives its parent: it becomes this process's child, to
+   * be waited for here. */
+  cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+  bus = du_bus(&d);
+  ct_sub(bus, "t/held", true, &rel);
+  ct_sub(bus, "t/held", false, &lossy);
+  fds = ct_daemon_fds();
+  c = ct_fork(ct_publisher_main, &pa);
+  ct_expect_report(c.rfd, &rep, "publisher child");
+  holder = (pid_t)rep.rv;
+  cr_assert_gt(holder, 0, "no holder");
+  ct_kill(c.pid);
+  /* The daemon noticed, though the socket lives in the holder. */
+  du_wait_clients(&d, 1);
+  ct_wait_fds(fds, "a descriptor of the dead publisher");
+  cr_assert_eq(waitpid(holder, &st, WNOHANG), 0, "the holder still holds the socket");
+  ct_read_upto(&rel, 1, n);
+  ct_read_upto(&lossy, 1, n);
+  b = ct_pub(bus, "t/held");
+  ct_publish(b, 2, 0, n, readers, 2);
+  ct_assert_accounting(&rel, 2 * n + 1, 1);
+  ct_assert_accounting(&lossy, 2 * n + 1, 1);
+  cr_assert_eq(waitpid(holder, &st, WNOHANG), 0, "the holder still holds the socket");
+  /* The socket's late end. */
+  cr_assert_eq(write(c.gofd, "x", 1), 1);
+  st = du_wait(holder);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "holder status %d", st);
+  ct_close(&c);
+  du_wait_clients(&d, 1);
+  ct_publish(b, 2, n, 2 * n, readers, 2);
+  ct_assert_accounting(&rel, 3 * n + 1, 1);
+  ct_assert_accounting(&lossy, 3 * n + 1, 1);
+  cr_assert_eq(ct_read_one(&rel, 0), 0, "nothing more");
+  shmbus_bus_close(bus);
 }
 
 /* The publisher commits while a subscriber sleeps and dies before waking
