@@ -130,8 +130,10 @@ uint64_t quota_max_participants(const struct config_limits *lim, uint64_t nofile
 
   if (cap == 0 || cap > QUOTA_MAX_PARTICIPANTS)
     cap = QUOTA_MAX_PARTICIPANTS;
-  /* Each participant costs its socket plus the eventfds of its records
-   * and the memory files of the topics it creates. */
+  /* Each participant costs its socket, its pidfd (the liveness watch,
+   * participant.h; best effort: without a descriptor to spare it is
+   * judged by its socket alone), the eventfds of its records and the
+   * memory files of the topics it creates. */
   if (nofile != 0 && cap > nofile / 2)
     cap = nofile / 2;
   return cap != 0 ? cap : 1;
