@@ -576,11 +576,17 @@ Test(crash, publisher_killed_while_a_child_holds_its_socket) {
   int fds, st, pidfd;
 
   /* Without pidfds (Linux before 5.3) the daemon cannot tell. */
+#ifdef SYS_pidfd_open
   pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0u);
   if (pidfd < 0 && errno == ENOSYS)
     cr_skip_test("pidfd_open is not available (Linux 5.3 or later)");
   if (pidfd >= 0)
     close(pidfd);
+#else
+  pidfd = -1;
+  (void)pidfd;
+  cr_skip_test("this system's headers do not name pidfd_open");
+#endif
   /* The holder outlives its parent: it becomes this process's child, to
    * be waited for here. */
   cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));

@@ -16,16 +16,21 @@
 
 #include "host.h"
 
-/* Not in every libc's headers yet: the kernel's numbers (SO_PEERPIDFD
- * since Linux 6.5, pidfd_open since 5.3, the same on every architecture). */
-#ifdef SO_PEERPIDFD
+/* Not in every system's headers yet (Debian 12's kernel headers are
+ * Linux 6.1's): the kernel's numbers where they are the generic ones.
+ * SO_PEERPIDFD (Linux 6.5) is 77 where the socket options follow
+ * asm-generic (not on alpha, mips, parisc, sparc: there only the headers'
+ * own value is used); pidfd_open (Linux 5.3) is 434 everywhere but alpha.
+ * A kernel without them answers ENOPROTOOPT or ENOSYS. */
+#if defined(SO_PEERPIDFD)
 #define SOCKETS_SO_PEERPIDFD SO_PEERPIDFD
-#else
+#elif defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) ||      \
+    defined(__riscv) || defined(__s390__) || defined(__powerpc__) || defined(__loongarch__)
 #define SOCKETS_SO_PEERPIDFD 77
 #endif
-#ifdef SYS_pidfd_open
+#if defined(SYS_pidfd_open)
 #define SOCKETS_NR_PIDFD_OPEN SYS_pidfd_open
-#else
+#elif !defined(__alpha__)
 #define SOCKETS_NR_PIDFD_OPEN 434
 #endif
 
@@ -159,18 +164,23 @@ bool host_fd_nonblocking(host_event_t fd) {
  * ENOPROTOOPT, EINVAL), or without a descriptor to spare (EMFILE), the
  * participant is judged by its socket alone, as before Linux 5.3. */
 static int sockets_peer_pidfd(host_sock_t conn, int32_t pid) {
-  socklen_t len;
   int fd = -1;
 
-  len = sizeof(fd);
-  if (getsockopt(conn, SOL_SOCKET, SOCKETS_SO_PEERPIDFD, &fd, &len) != 0 || len != sizeof(fd) ||
-      fd < 0) {
+#ifdef SOCKETS_SO_PEERPIDFD
+  socklen_t len = sizeof(fd);
+  if (getsockopt(conn, SOL_SOCKET, SOCKETS_SO_PEERPIDFD, &fd, &len) != 0 || len != sizeof(fd))
     fd = -1;
-    if (pid > 0)
-      fd = (int)syscall(SOCKETS_NR_PIDFD_OPEN, (pid_t)pid, 0u);
-    if (fd < 0)
-      return -1;
-  }
+#else
+  (void)conn;
+#endif
+#ifdef SOCKETS_NR_PIDFD_OPEN
+  if (fd < 0 && pid > 0)
+    fd = (int)syscall(SOCKETS_NR_PIDFD_OPEN, (pid_t)pid, 0u);
+#else
+  (void)pid;
+#endif
+  if (fd < 0)
+    return -1;
   /* Both calls make it close-on-exec already; make sure. */
   if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
     (void)close(fd);
