@@ -14,8 +14,9 @@ static inline int shmbus__watch_init(uv_loop_t *loop, shmbus__watch *w, shmbus__
   return uv_poll_init(loop, w, h);
 }
 
-/* An eventfd never hangs up; a socket's peer does (UV_DISCONNECT). Every
- * descriptor is level-triggered under uv_poll. */
+/* An eventfd never hangs up; a socket's peer does (UV_DISCONNECT); a
+ * pidfd (SHMBUS__WATCH_PROCESS) is readable once its process has exited,
+ * and stays so. Every descriptor is level-triggered under uv_poll. */
 static inline int shmbus__watch_start(shmbus__watch *w, enum shmbus__watch_kind kind,
                                       shmbus__watch_cb cb) {
   switch (kind) {
