@@ -12,12 +12,13 @@
  *   publisher, after commit (before waking)     publisher_killed_after_commit_before_waking
  *   publisher, claim held, a child of its fork   publisher_killed_while_a_child_holds_its_socket
  *     holding its daemon socket
- *   subscriber, while reading (in-place view)   {reliable,lossy}_subscriber_killed_holding_a_view
- *   subscriber, asleep on its eventfd           subscriber_killed_while_asleep
- *   daemon, while idle                          daemon_killed_while_idle
- *   daemon, during topic creation               daemon_killed_during_topic_creation
- *   daemon, during fd passing                   daemon_killed_{before,after}_passing_fds
- *   1,000 client connect/open/crash cycles      connect_crash_cycles_leak_nothing
+ *   reliable subscriber holding a view, the same
+ * reliable_subscriber_killed_while_a_child_holds_its_socket subscriber, while reading (in-place
+ * view)   {reliable,lossy}_subscriber_killed_holding_a_view subscriber, asleep on its eventfd
+ * subscriber_killed_while_asleep daemon, while idle daemon_killed_while_idle daemon, during topic
+ * creation               daemon_killed_during_topic_creation daemon, during fd passing
+ * daemon_killed_{before,after}_passing_fds 1,000 client connect/open/crash cycles
+ * connect_crash_cycles_leak_nothing
  *
  * Precise points inside the library are reached through its internal API
  * in the child (loan without commit, a commit without the wake-up); points
@@ -430,6 +431,40 @@ struct ct_publisher {
   bool holder;
 };
 
+/* Child: forks a holder, which inherits every descriptor of the child
+ * (its socket to the daemon among them) and lives on, touching nothing of
+ * the bus, until the parent writes `in` or closes it; its pid goes in the
+ * report's rv (an error in err). */
+static void ct_fork_holder(int in, struct ct_report *rep) {
+  pid_t h = fork();
+
+  if (h == 0) {
+    char b;
+    (void)read(in, &b, 1);
+    _exit(0);
+  }
+  if (h < 0)
+    rep->err = -errno;
+  rep->rv = (int32_t)h;
+}
+
+/* Parent: for a test whose participant dies while a holder keeps its
+ * socket: skips it without pidfds (Linux before 5.3: the daemon cannot
+ * tell), and makes this process the subreaper that waits for the holder
+ * once its parent is dead. */
+static void ct_holder_prepare(void) {
+#ifdef SYS_pidfd_open
+  int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0u);
+  if (pidfd < 0 && errno == ENOSYS)
+    cr_skip_test("pidfd_open is not available (Linux 5.3 or later)");
+  if (pidfd >= 0)
+    close(pidfd);
+#else
+  cr_skip_test("this system's headers do not name pidfd_open");
+#endif
+  cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+}
+
 static void ct_publisher_main(int out, int in, const void *arg) {
   const struct ct_publisher *a = arg;
   struct ct_report rep = {0};
@@ -477,18 +512,8 @@ static void ct_publisher_main(int out, int in, const void *arg) {
     raise(SIGKILL);
     break;
   }
-  if (a->holder && rep.err == 0) {
-    pid_t h = fork();
-    if (h == 0) {
-      char b;
-      /* It touches nothing of the bus: it only holds the descriptors. */
-      (void)read(in, &b, 1);
-      _exit(0);
-    }
-    if (h < 0)
-      rep.err = -errno;
-    rep.rv = (int32_t)h;
-  }
+  if (a->holder && rep.err == 0)
+    ct_fork_holder(in, &rep);
   ct_send(out, &rep);
   for (;;)
     pause(); /* until the parent kills it */
@@ -573,23 +598,9 @@ Test(crash, publisher_killed_while_a_child_holds_its_socket) {
   shmbus_pub *b;
   struct ct_child c;
   pid_t holder;
-  int fds, st, pidfd;
+  int fds, st;
 
-  /* Without pidfds (Linux before 5.3) the daemon cannot tell. */
-#ifdef SYS_pidfd_open
-  pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0u);
-  if (pidfd < 0 && errno == ENOSYS)
-    cr_skip_test("pidfd_open is not available (Linux 5.3 or later)");
-  if (pidfd >= 0)
-    close(pidfd);
-#else
-  pidfd = -1;
-  (void)pidfd;
-  cr_skip_test("this system's headers do not name pidfd_open");
-#endif
-  /* The holder outlives its parent: it becomes this process's child, to
-   * be waited for here. */
-  cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+  ct_holder_prepare();
   bus = du_bus(&d);
   ct_sub(bus, "t/held", true, &rel);
   ct_sub(bus, "t/held", false, &lossy);
@@ -665,6 +676,7 @@ Test(crash, publisher_killed_after_commit_before_waking) {
 struct ct_viewer {
   const char *topic;
   bool reliable;
+  bool holder; /* as struct ct_publisher's */
 };
 
 static void ct_viewer_main(int out, int in, const void *arg) {
@@ -675,17 +687,21 @@ static void ct_viewer_main(int out, int in, const void *arg) {
   shmbus_sub *sub = ct_child_sub(out, a->topic, a->reliable, &bus);
   uint64_t deadline = ct_now_ms() + CT_WAIT_MS;
 
-  (void)in;
   while ((rep.err = shmbus_sub_view(sub, &v)) == -EAGAIN && ct_now_ms() < deadline)
     sched_yield();
   rep.got = v.info.seq;
+  if (a->holder && rep.err == 0)
+    ct_fork_holder(in, &rep);
   ct_send(out, &rep); /* viewing message 0 */
   for (;;)
     pause();
 }
 
-static void ct_viewer_row(bool reliable) {
-  struct ct_viewer va = {"t/view", reliable};
+/* With `holder`, the viewer forks before it reports (as
+ * publisher_killed_while_a_child_holds_its_socket's publisher), so its
+ * socket outlives it until the end of the row. */
+static void ct_viewer_row(bool reliable, bool holder) {
+  struct ct_viewer va = {"t/view", reliable, holder};
   struct ct_sleeper sa = {"t/view", true, true, 20};
   struct ct_reader rel;
   struct ct_reader lossy;
@@ -697,8 +713,11 @@ static void ct_viewer_row(bool reliable) {
   uint64_t sent;
   struct ct_child vc;
   struct ct_child sl;
-  int fds;
+  pid_t hpid = 0;
+  int fds, st;
 
+  if (holder)
+    ct_holder_prepare();
   ct_sub(bus, "t/view", true, &rel);
   ct_sub(bus, "t/view", false, &lossy);
   pub = ct_pub(bus, "t/view");
@@ -708,6 +727,10 @@ static void ct_viewer_row(bool reliable) {
   ct_publish(pub, 0, 0, 1, readers, 2);
   ct_expect_report(vc.rfd, &rep, "viewer child");
   cr_assert_eq(rep.got, 0, "the child views message 0");
+  if (holder) {
+    hpid = (pid_t)rep.rv;
+    cr_assert_gt(hpid, 0, "no holder");
+  }
   /* With the view open: a reliable viewer holds the publisher back once
    * the ring is full; a lossy one never does. */
   ct_publish(pub, 0, 1, 16, readers, 2);
@@ -715,13 +738,25 @@ static void ct_viewer_row(bool reliable) {
   cr_assert_eq(shmbus_pub_publish(pub, buf, CT_MSG), reliable ? SHMBUS_EFULL : 0);
   sent = reliable ? 16 : 17;
   ct_kill(vc.pid);
-  ct_close(&vc);
+  if (!holder)
+    ct_close(&vc);
+  /* The daemon noticed (with a holder: by the viewer's pidfd, its socket
+   * still open). */
   du_wait_clients(&d, 1);
   ct_wait_fds(fds, "a descriptor of the dead subscriber");
   /* Evicted: the publisher has room again, the survivors get everything. */
   ct_publish(pub, 0, sent, 100, readers, 2);
   ct_assert_accounting(&rel, 100, 0);
   ct_assert_accounting(&lossy, 100, 0);
+  if (holder) {
+    cr_assert_eq(waitpid(hpid, &st, WNOHANG), 0, "the holder still holds the socket");
+    /* The socket's late end. */
+    cr_assert_eq(write(vc.gofd, "x", 1), 1);
+    st = du_wait(hpid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "holder status %d", st);
+    ct_close(&vc);
+    du_wait_clients(&d, 1);
+  }
   /* The record is reused by a newcomer, who sleeps and is woken. */
   sl = ct_spawn_sleeper(&sa, NULL);
   ct_publish(pub, 0, 100, 120, readers, 2);
@@ -730,11 +765,18 @@ static void ct_viewer_row(bool reliable) {
 }
 
 Test(crash, reliable_subscriber_killed_holding_a_view) {
-  ct_viewer_row(true);
+  ct_viewer_row(true, false);
 }
 
 Test(crash, lossy_subscriber_killed_holding_a_view) {
-  ct_viewer_row(false);
+  ct_viewer_row(false, false);
+}
+
+/* A reliable subscriber holding a view dies while a child of its fork
+ * holds its socket: the publisher it held back gets room once the daemon
+ * judged it dead by its process. */
+Test(crash, reliable_subscriber_killed_while_a_child_holds_its_socket) {
+  ct_viewer_row(true, true);
 }
 
 /* A reliable subscriber killed while asleep on its eventfd: its sleeper
