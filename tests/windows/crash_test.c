@@ -72,15 +72,17 @@ static int ct_expect(shmbus_sub *sub, const char *want) {
 
 /* The child: publishes CT_N messages, loans a slot and writes half of it,
  * says so, and waits (for its input, which never comes) to be killed. */
-static int child_loaner(void) {
-  shmbus_bus *bus = NULL;
+/* A child publisher: opens the bus, publishes CT_N messages ("child N")
+ * and loans a slot it half writes, as it will die holding. Returns 0, or 1
+ * after printing why. */
+static int child_publish_and_loan(shmbus_bus **bus) {
   shmbus_pub *pub = NULL;
   char text[32];
   void *buf;
   int rv, i;
 
-  if ((rv = winproc_bus_open(&bus, NULL, 0, NULL)) < 0 ||
-      (rv = shmbus_pub_open(bus, CT_TOPIC_PUB, &ct_topic, &pub)) < 0) {
+  if ((rv = winproc_bus_open(bus, NULL, 0, NULL)) < 0 ||
+      (rv = shmbus_pub_open(*bus, CT_TOPIC_PUB, &ct_topic, &pub)) < 0) {
     printf("open: %s\n", shmbus_strerror(rv));
     return 1;
   }
@@ -96,29 +98,25 @@ static int child_loaner(void) {
     return 1;
   }
   memset(buf, 'X', 32);
+  return 0;
+}
+
+static int child_loaner(void) {
+  shmbus_bus *bus = NULL;
+
+  if (child_publish_and_loan(&bus) != 0)
+    return 1;
   printf("loaned\n");
   fflush(stdout);
   (void)getchar();
   return 0;
 }
 
-static int test_publisher_killed_mid_message(void) {
-  char dir[MAX_PATH], line[256], want[32];
+/* The subscribers of the publisher-death tests: reliable [0], lossy [1]. */
+static int ct_subscribe(shmbus_bus *bus, shmbus_sub *sub[2]) {
   struct shmbus_sub_opts so;
-  struct shmbus_sub_stats st[2];
-  struct shmbus_msg_info info;
-  struct winproc child;
-  shmbus_bus *bus = NULL;
-  shmbus_sub *sub[2] = {NULL, NULL};
-  shmbus_pub *pub = NULL;
-  long code;
-  int rv, i, k;
+  int rv, k;
 
-  WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
-  SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
-  /* This process starts the daemon (shmbusd.exe beside it). */
-  rv = winproc_bus_open(&bus, dir, 1, NULL);
-  WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
   for (k = 0; k < 2; k++) {
     memset(&so, 0, sizeof(so));
     so.topic = ct_topic;
@@ -126,26 +124,42 @@ static int test_publisher_killed_mid_message(void) {
     rv = shmbus_sub_open(bus, CT_TOPIC_PUB, &so, &sub[k]);
     WT_CHECK(rv == 0, "subscribe (%s): %s", k == 0 ? "reliable" : "lossy", shmbus_strerror(rv));
   }
-  WT_CHECK(winproc_start(&child, "crash_test.exe", "child loaner", true), "start the publisher");
-  winproc_read_line(&child, line, sizeof(line));
-  WT_CHECK(strcmp(line, "loaned\n") == 0 || strcmp(line, "loaned\r\n") == 0, "publisher said: %s",
-           line);
+  return WINTEST_PASS;
+}
+
+/* Both subscribers get the child publisher's CT_N messages. */
+static int ct_expect_child(shmbus_sub *sub[2]) {
+  char want[32];
+  int i, k;
+
   for (k = 0; k < 2; k++)
     for (i = 0; i < CT_N; i++) {
       snprintf(want, sizeof(want), "child %d", i);
       WT_CHECK(ct_expect(sub[k], want) == 0, "subscriber %d, message %d before the death", k, i);
     }
-  /* It dies holding the slot. */
-  WT_CHECK(TerminateProcess(child.process, 9), "TerminateProcess");
-  code = winproc_wait(&child);
+  return WINTEST_PASS;
+}
+
+/* The child publisher dies holding its loaned slot; the survivors go on:
+ * another publisher (*pub), every message checked. The subscribers get
+ * past the dead claim only once the daemon repaired it: nothing committed
+ * lost, only the dead publisher's claim. */
+static int ct_kill_and_go_on(shmbus_bus *bus, struct winproc *child, shmbus_sub *sub[2],
+                             shmbus_pub **pub) {
+  struct shmbus_sub_stats st;
+  struct shmbus_msg_info info;
+  char want[32], line[64];
+  long code;
+  int rv, i, k;
+
+  WT_CHECK(TerminateProcess(child->process, 9), "TerminateProcess");
+  code = winproc_wait(child);
   WT_CHECK(code == 9, "publisher exit %ld", code);
-  /* The survivors go on: another publisher, every message checked. The
-   * subscribers get past the dead claim once the daemon repaired it. */
-  rv = shmbus_pub_open(bus, CT_TOPIC_PUB, &ct_topic, &pub);
+  rv = shmbus_pub_open(bus, CT_TOPIC_PUB, &ct_topic, pub);
   WT_CHECK(rv == 0, "publish: %s", shmbus_strerror(rv));
   for (i = 0; i < CT_N; i++) {
     snprintf(want, sizeof(want), "parent %d", i);
-    rv = shmbus_pub_publish(pub, want, strlen(want));
+    rv = shmbus_pub_publish(*pub, want, strlen(want));
     WT_CHECK(rv == 0, "publish %d: %s", i, shmbus_strerror(rv));
   }
   for (k = 0; k < 2; k++) {
@@ -154,12 +168,34 @@ static int test_publisher_killed_mid_message(void) {
       WT_CHECK(ct_expect(sub[k], want) == 0, "subscriber %d, message %d after the death", k, i);
     }
     WT_CHECK(shmbus_sub_try_recv(sub[k], line, sizeof(line), &info) == -EAGAIN, "nothing more");
-    shmbus_sub_stats(sub[k], &st[k]);
-    /* Nothing committed was lost; only the dead publisher's claim is. */
-    WT_CHECK(st[k].received == 2 * CT_N && st[k].lost == 1,
-             "subscriber %d: received %llu lost %llu", k, (unsigned long long)st[k].received,
-             (unsigned long long)st[k].lost);
+    shmbus_sub_stats(sub[k], &st);
+    WT_CHECK(st.received == 2 * CT_N && st.lost == 1, "subscriber %d: received %llu lost %llu", k,
+             (unsigned long long)st.received, (unsigned long long)st.lost);
   }
+  return WINTEST_PASS;
+}
+
+static int test_publisher_killed_mid_message(void) {
+  char dir[MAX_PATH], line[256];
+  struct winproc child;
+  shmbus_bus *bus = NULL;
+  shmbus_sub *sub[2] = {NULL, NULL};
+  shmbus_pub *pub = NULL;
+  int rv;
+
+  WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
+  SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
+  /* This process starts the daemon (shmbusd.exe beside it). */
+  rv = winproc_bus_open(&bus, dir, 1, NULL);
+  WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
+  WT_CHECK(ct_subscribe(bus, sub) == WINTEST_PASS, "subscribers");
+  WT_CHECK(winproc_start(&child, "crash_test.exe", "child loaner", true), "start the publisher");
+  winproc_read_line(&child, line, sizeof(line));
+  WT_CHECK(strcmp(line, "loaned\n") == 0 || strcmp(line, "loaned\r\n") == 0, "publisher said: %s",
+           line);
+  WT_CHECK(ct_expect_child(sub) == WINTEST_PASS, "the child's messages");
+  /* It dies holding the slot. */
+  WT_CHECK(ct_kill_and_go_on(bus, &child, sub, &pub) == WINTEST_PASS, "after the death");
   shmbus_pub_close(pub);
   shmbus_sub_close(sub[0]);
   shmbus_sub_close(sub[1]);
@@ -190,32 +226,14 @@ static int child_holder(int argc, char **argv) {
  * daemon's pipe into it; it says "loaned <helper's pid>". */
 static int child_duper(int argc, char **argv) {
   shmbus_bus *bus = NULL;
-  shmbus_pub *pub = NULL;
   char text[64];
   HANDLE holder, copy = NULL;
   DWORD holder_pid;
-  void *buf;
-  int rv, i;
 
   if (argc < 1)
     return 2;
-  if ((rv = winproc_bus_open(&bus, NULL, 0, NULL)) < 0 ||
-      (rv = shmbus_pub_open(bus, CT_TOPIC_PUB, &ct_topic, &pub)) < 0) {
-    printf("open: %s\n", shmbus_strerror(rv));
+  if (child_publish_and_loan(&bus) != 0)
     return 1;
-  }
-  for (i = 0; i < CT_N; i++) {
-    snprintf(text, sizeof(text), "child %d", i);
-    if ((rv = shmbus_pub_publish(pub, text, strlen(text))) < 0) {
-      printf("publish: %s\n", shmbus_strerror(rv));
-      return 1;
-    }
-  }
-  if ((rv = shmbus_pub_loan(pub, 64, &buf)) < 0) {
-    printf("loan: %s\n", shmbus_strerror(rv));
-    return 1;
-  }
-  memset(buf, 'X', 32);
   snprintf(text, sizeof(text), "holder %s", argv[0]);
   if ((holder = wintest_spawn(text, &holder_pid)) == NULL) {
     printf("cannot start the helper: error %lu\n", (unsigned long)GetLastError());
@@ -234,30 +252,20 @@ static int child_duper(int argc, char **argv) {
 }
 
 static int test_publisher_killed_while_its_pipe_lives(void) {
-  char dir[MAX_PATH], line[256], want[32], args[64];
-  struct shmbus_sub_opts so;
-  struct shmbus_sub_stats st[2];
-  struct shmbus_msg_info info;
+  char dir[MAX_PATH], line[256], args[64];
   struct winproc child;
   shmbus_bus *bus = NULL;
   shmbus_sub *sub[2] = {NULL, NULL};
   shmbus_pub *pub = NULL;
   HANDLE holder = NULL;
   unsigned long holder_pid = 0;
-  long code;
-  int rv, i, k;
+  int rv, k;
 
   WT_CHECK(winproc_bus_dir_make(dir, sizeof(dir)), "bus directory");
   SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
   rv = winproc_bus_open(&bus, dir, 1, NULL);
   WT_CHECK(rv == 0, "open the bus: %s", shmbus_strerror(rv));
-  for (k = 0; k < 2; k++) {
-    memset(&so, 0, sizeof(so));
-    so.topic = ct_topic;
-    so.reliable = k == 0;
-    rv = shmbus_sub_open(bus, CT_TOPIC_PUB, &so, &sub[k]);
-    WT_CHECK(rv == 0, "subscribe (%s): %s", k == 0 ? "reliable" : "lossy", shmbus_strerror(rv));
-  }
+  WT_CHECK(ct_subscribe(bus, sub) == WINTEST_PASS, "subscribers");
   /* The helper waits for this process's end: a failed test leaves
    * nothing behind. */
   snprintf(args, sizeof(args), "child duper %lu", (unsigned long)GetCurrentProcessId());
@@ -267,35 +275,11 @@ static int test_publisher_killed_while_its_pipe_lives(void) {
            line);
   holder = OpenProcess(SYNCHRONIZE | PROCESS_TERMINATE, FALSE, (DWORD)holder_pid);
   WT_CHECK(holder != NULL, "open the helper %lu", holder_pid);
-  for (k = 0; k < 2; k++)
-    for (i = 0; i < CT_N; i++) {
-      snprintf(want, sizeof(want), "child %d", i);
-      WT_CHECK(ct_expect(sub[k], want) == 0, "subscriber %d, message %d before the death", k, i);
-    }
-  /* It dies holding the slot; the helper holds its pipe. */
-  WT_CHECK(TerminateProcess(child.process, 9), "TerminateProcess");
-  code = winproc_wait(&child);
-  WT_CHECK(code == 9, "publisher exit %ld", code);
-  rv = shmbus_pub_open(bus, CT_TOPIC_PUB, &ct_topic, &pub);
-  WT_CHECK(rv == 0, "publish: %s", shmbus_strerror(rv));
-  for (i = 0; i < CT_N; i++) {
-    snprintf(want, sizeof(want), "parent %d", i);
-    rv = shmbus_pub_publish(pub, want, strlen(want));
-    WT_CHECK(rv == 0, "publish %d: %s", i, shmbus_strerror(rv));
-  }
-  /* The subscribers get past the dead claim only once the daemon has
-   * repaired it: it judged the publisher dead by its process. */
-  for (k = 0; k < 2; k++) {
-    for (i = 0; i < CT_N; i++) {
-      snprintf(want, sizeof(want), "parent %d", i);
-      WT_CHECK(ct_expect(sub[k], want) == 0, "subscriber %d, message %d after the death", k, i);
-    }
-    WT_CHECK(shmbus_sub_try_recv(sub[k], line, sizeof(line), &info) == -EAGAIN, "nothing more");
-    shmbus_sub_stats(sub[k], &st[k]);
-    WT_CHECK(st[k].received == 2 * CT_N && st[k].lost == 1,
-             "subscriber %d: received %llu lost %llu", k, (unsigned long long)st[k].received,
-             (unsigned long long)st[k].lost);
-  }
+  WT_CHECK(ct_expect_child(sub) == WINTEST_PASS, "the child's messages");
+  /* It dies holding the slot; the helper holds its pipe. The subscribers
+   * get past the dead claim only once the daemon has repaired it: it
+   * judged the publisher dead by its process. */
+  WT_CHECK(ct_kill_and_go_on(bus, &child, sub, &pub) == WINTEST_PASS, "after the death");
   /* All of that while the pipe lived. */
   WT_CHECK(WaitForSingleObject(holder, 0) == WAIT_TIMEOUT, "the helper still holds the pipe");
   /* The pipe's late end: the daemon has nothing more to do with it. */
