@@ -240,3 +240,32 @@ void bp_signal_ready(int fd) {
     bp_die_errno("write ready");
   close(fd);
 }
+
+/* ---- gnuplot (--plot) ------------------------------------------------------ */
+
+bool bp_gnuplot_find(const char **need) {
+  const char *path = getenv("PATH");
+  char buf[4096];
+  while (path != NULL && *path != '\0') {
+    size_t len = strcspn(path, ":");
+    snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, "gnuplot");
+    if (access(buf, X_OK) == 0)
+      return true;
+    path += len;
+    if (*path == ':')
+      path++;
+  }
+  *need = "gnuplot in $PATH (Debian: apt-get install gnuplot-nox)";
+  return false;
+}
+
+FILE *bp_gnuplot_open(void) {
+  return popen("gnuplot", "w");
+}
+
+int bp_gnuplot_close(FILE *g) {
+  int st = pclose(g);
+  if (st == -1)
+    return -errno;
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}

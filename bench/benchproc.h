@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "shmbus/shmbus.h"
@@ -99,6 +100,20 @@ void bp_dir_remove(void);
 
 /* Opens a bus connection to our daemon (autostart off); dies on failure. */
 shmbus_bus *bp_bus_open(const char *name);
+
+/* --plot's gnuplot, which reads its script on its standard input.
+ * bp_gnuplot_find: whether it is a program in the PATH (Linux: `gnuplot`,
+ * executable, in $PATH's :-separated directories; Windows: `gnuplot.exe`
+ * in %PATH%'s ;-separated ones, quotes around a directory allowed); if not,
+ * *need says what is needed, for the error ("gnuplot in $PATH (Debian:
+ * ...)"). bp_gnuplot_open starts the one found (after bp_gnuplot_find)
+ * with a pipe to its standard input (popen; Windows: _popen, binary, the
+ * program by its full path); NULL with errno set on failure.
+ * bp_gnuplot_close closes that pipe and waits for gnuplot: 0 when it
+ * exited with status 0, -EIO when it did not, or a negative errno. */
+bool bp_gnuplot_find(const char **need);
+FILE *bp_gnuplot_open(void);
+int bp_gnuplot_close(FILE *g);
 
 /* Waits (up to 30 s) until `fd` gives one byte: the peer is ready. */
 void bp_await_ready(int fd, const char *who);

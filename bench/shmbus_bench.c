@@ -33,10 +33,10 @@
  * (job_start, child_main: the same arguments give the same rows, and the
  * job names its row), with the memory it shares with the parent inherited
  * (bp_map_shared); fanout and latency run there with shmbus, the memcpy
- * baseline and the cache-line and named-event ping-pongs
+ * baseline and the named-pipe, cache-line and named-event ping-pongs
  * (platform/xport_windows.c), the other peers are skipped with a note,
- * publish and idle run (costs.c), and tools and --plot say they are not
- * available (docs/windows.md). */
+ * publish and idle run (costs.c), --plot runs gnuplot.exe, and tools says
+ * it is not available (docs/windows.md). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -1277,9 +1277,6 @@ static void lat_run(struct row *r, const struct opts *o) {
 
 /* ---- the rows and their order -------------------------------------------- */
 
-static const struct bx_ops *const peers[] = {&bx_uds,  &bx_zmq, &bx_iox,
-                                             &bx_nats, &bx_efd, &bx_line};
-
 static struct row *add_row(const struct bx_ops *x, const char *name, enum bx_wait w, bool rel,
                            unsigned subs, size_t size, double rate) {
   struct row *r = &rows[nrows++];
@@ -1304,9 +1301,13 @@ static struct row *add_row(const struct bx_ops *x, const char *name, enum bx_wai
 
 /* One group per configuration: shmbus first, then its peers. */
 static void build_rows(const struct opts *o, unsigned *group_len) {
-  unsigned w, md, ra, si, su, p, g = 0;
-  unsigned max = o->nwaits * o->nmodes * o->nrates * o->nsizes * o->nsubs * 7;
+  unsigned w, md, ra, si, su, p, g = 0, npeers = 0;
+  unsigned max;
   unsigned need = o->cmd == CMD_FANOUT ? BX_F_FANOUT : BX_F_LATENCY;
+  while (bx_peers[npeers] != NULL)
+    npeers++;
+  /* shmbus, its peers and the memcpy baseline, per configuration. */
+  max = o->nwaits * o->nmodes * o->nrates * o->nsizes * o->nsubs * (npeers + 2);
   if ((rows = calloc(max, sizeof(*rows))) == NULL)
     bp_die("calloc", -ENOMEM);
   for (w = 0; w < o->nwaits; w++)
@@ -1324,10 +1325,10 @@ static void build_rows(const struct opts *o, unsigned *group_len) {
               continue;
             }
             add_row(&bx_shmbus, "shmbus", o->waits[w], o->modes[md], subs, o->sizes[si], rate);
-            for (p = 0; o->peers && p < sizeof(peers) / sizeof(peers[0]); p++)
-              if (peers[p]->flags & need)
-                add_row(peers[p], peers[p]->name, o->waits[w], o->modes[md], subs, o->sizes[si],
-                        rate);
+            for (p = 0; o->peers && p < npeers; p++)
+              if (bx_peers[p]->flags & need)
+                add_row(bx_peers[p], bx_peers[p]->name, o->waits[w], o->modes[md], subs,
+                        o->sizes[si], rate);
             if (o->peers && o->cmd == CMD_FANOUT && rate == 0)
               add_row(NULL, "memcpy (cold)", o->waits[w], o->modes[md], subs, o->sizes[si], 0);
             group_len[g++] = nrows - first;
@@ -1896,20 +1897,15 @@ static int print_json(const struct opts *o, const struct machine *mc) {
 
 /* ---- plot -------------------------------------------------------------------- */
 
-#ifndef _WIN32
-static bool in_path(const char *prog) {
-  const char *path = getenv("PATH");
-  char buf[4096];
-  while (path != NULL && *path != '\0') {
-    size_t len = strcspn(path, ":");
-    snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, prog);
-    if (access(buf, X_OK) == 0)
-      return true;
-    path += len;
-    if (*path == ':')
-      path++;
+/* `s` as a gnuplot string in single quotes (a quote in it doubled). */
+static void gp_quoted(FILE *g, const char *s) {
+  fputc('\'', g);
+  for (; *s != '\0'; s++) {
+    if (*s == '\'')
+      fputc('\'', g);
+    fputc(*s, g);
   }
-  return false;
+  fputc('\'', g);
 }
 
 /* gnuplot reads the script and the data (inline data blocks) on a pipe.
@@ -1918,10 +1914,9 @@ static bool in_path(const char *prog) {
  * p50/p99/p99.9 per transport and size. The first --wait, --mode and
  * --rate only. */
 static int plot(const struct opts *o, const char *file) {
-  FILE *g = popen("gnuplot", "w");
+  FILE *g = bp_gnuplot_open();
   const struct row *f = &rows[0];
   unsigned i, j, nser = 0;
-  int st;
   struct {
     const char *name;
     size_t size;
@@ -1941,7 +1936,9 @@ static int plot(const struct opts *o, const char *file) {
       ser[nser++].size = r->size;
     }
   }
-  fprintf(g, "set terminal pngcairo size 1400,560 font ',10'\nset output '%s'\n", file);
+  fprintf(g, "set terminal pngcairo size 1400,560 font ',10'\nset output ");
+  gp_quoted(g, file);
+  fprintf(g, "\n");
   for (j = 0; j < nser; j++) {
     fprintf(g, "$d%u << EOD\n", j);
     for (i = 0; i < nrows; i++) {
@@ -2009,12 +2006,8 @@ static int plot(const struct opts *o, const char *file) {
                "notitle with boxes\n");
   }
   fprintf(g, "unset multiplot\n");
-  st = pclose(g);
-  if (st == -1)
-    return -errno;
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+  return bp_gnuplot_close(g);
 }
-#endif
 
 /* ---- main ------------------------------------------------------------------ */
 
@@ -2074,6 +2067,7 @@ int main(int argc, char **argv) {
   double est;
   int dstatus = 0, rv = 0;
   bool all_ok = true;
+  const char *need = NULL;
 
   if (shmbus__stdfds_open() < 0) /* before anything opens a descriptor */
     return 1;
@@ -2089,18 +2083,12 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "tools") == 0)
     return tools_main(argc, argv);
   parse(argc, argv, &o);
+  if (o.plot != NULL && !bp_gnuplot_find(&need)) {
+    fprintf(stderr, PROG ": --plot needs %s\n", need);
+    return 2;
+  }
 #ifndef _WIN32
-  if (o.plot != NULL && !in_path("gnuplot")) {
-    fprintf(stderr, PROG ": --plot needs gnuplot in $PATH (Debian: apt-get install "
-                         "gnuplot-nox)\n");
-    return 2;
-  }
   signal(SIGPIPE, SIG_IGN);
-#else
-  if (o.plot != NULL) {
-    fprintf(stderr, PROG ": --plot is not available on Windows (see docs/windows.md)\n");
-    return 2;
-  }
 #endif
   bp_init(PROG);
   n_cpus = bu_online_cpus();
@@ -2174,12 +2162,10 @@ int main(int argc, char **argv) {
   fflush(stdout);
   if (rv < 0)
     bp_die("json output", -EIO);
-#ifndef _WIN32
   if (o.plot != NULL && (rv = plot(&o, o.plot)) < 0) {
     fprintf(stderr, PROG ": gnuplot failed to draw %s\n", o.plot);
     return 1;
   }
-#endif
   free(rows);
   bp_unmap_shared(samples, samples_len);
   bp_unmap_shared(ctl, sizeof(*ctl));

@@ -1,7 +1,7 @@
 /* xport: see xport.h. One section per transport after the generic receive
  * loop (shmbus itself: xport_shmbus.c). On Windows only shmbus's: the
- * unix-socket and ZeroMQ peers are skipped there with a note, and the
- * cache-line and event ping-pongs are platform/xport_windows.c's. */
+ * unix-socket fan-out and ZeroMQ are skipped there with a note, and the
+ * named-pipe, cache-line and event ping-pongs are platform/xport_windows.c's. */
 #define _GNU_SOURCE
 #include "xport.h"
 
@@ -23,6 +23,8 @@
 #endif
 
 #include "benchutil.h"
+#include "xport_iox.h"
+#include "xport_nats.h"
 
 /* ---- the generic receive loop ------------------------------------------- */
 
@@ -678,6 +680,9 @@ const struct bx_ops bx_line = {
     .lost = no_lost,
     .close = bxb_close,
 };
+
+const struct bx_ops *const bx_peers[] = {&bx_uds, &bx_zmq,  &bx_iox, &bx_nats,
+                                         &bx_efd, &bx_line, NULL};
 #else
 /* ---- the peers not on Windows ---------------------------------------------- */
 
@@ -685,9 +690,11 @@ static const char *not_on_windows(void) {
   return "not ported to Windows (docs/windows.md)";
 }
 
+/* The fan-out's only: in latency, the named-pipe ping-pong of
+ * platform/xport_windows.c stands in for it. */
 const struct bx_ops bx_uds = {
     .name = "unix socket",
-    .flags = BX_F_FANOUT | BX_F_LATENCY,
+    .flags = BX_F_FANOUT,
     .missing = not_on_windows,
 };
 
@@ -697,5 +704,6 @@ const struct bx_ops bx_zmq = {
     .missing = not_on_windows,
 };
 
-/* The event and cache-line peers: platform/xport_windows.c. */
+/* The named-pipe, event and cache-line peers, and the list of peers:
+ * platform/xport_windows.c. */
 #endif

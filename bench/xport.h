@@ -132,8 +132,19 @@ struct bx_ep {
   int error;
 };
 
-/* The peers defined in xport.c; shmbus itself is bx_shmbus (xport_shmbus.h). */
+/* The peers defined in xport.c (on Windows: the event and cache-line
+ * ping-pongs are platform/xport_windows.c's); shmbus itself is bx_shmbus
+ * (xport_shmbus.h). */
 extern const struct bx_ops bx_uds, bx_zmq, bx_efd, bx_line;
+/* Windows only (platform/xport_windows.c): the named-pipe ping-pong, the
+ * counterpart there of the unix socket's. */
+extern const struct bx_ops bx_pipe;
+
+/* The peers of --peers in the order of their rows, NULL-terminated: each
+ * platform's list (xport.c on Linux, platform/xport_windows.c on
+ * Windows). A peer whose flags lack the subcommand's is left out; one
+ * that is missing() gets a skipped row with its note. */
+extern const struct bx_ops *const bx_peers[];
 
 /* Opens ep in `role` (after run and ops are set) and, for BX_UV, starts
  * delivering to fn from a loop of its own. */

@@ -772,3 +772,58 @@ HANDLE bp_win_start(const char *exe, char *cmd, STARTUPINFOA *si, DWORD *pid) {
 void bp_win_resolve_beside(const char *path, char *out, size_t cap) {
   resolve_beside(path, out, cap);
 }
+
+/* ---- gnuplot (--plot) ------------------------------------------------------ */
+
+/* gnuplot.exe's full path, once bp_gnuplot_find found it. */
+static char gnuplot_exe[MAX_PATH];
+
+bool bp_gnuplot_find(const char **need) {
+  const char *path = getenv("PATH");
+  char dir[MAX_PATH], cand[MAX_PATH + 16];
+  while (path != NULL && *path != '\0') {
+    size_t len = strcspn(path, ";");
+    DWORD attr;
+    /* A directory may be written in double quotes (it may hold a ;). */
+    if (len >= 2 && path[0] == '"' && path[len - 1] == '"')
+      snprintf(dir, sizeof(dir), "%.*s", (int)len - 2, path + 1);
+    else
+      snprintf(dir, sizeof(dir), "%.*s", (int)len, path);
+    path += len;
+    if (*path == ';')
+      path++;
+    if (dir[0] == '\0' || strchr(dir, '"') != NULL)
+      continue;
+    snprintf(cand, sizeof(cand), "%s%sgnuplot.exe", dir,
+             dir[strlen(dir) - 1] == '\\' || dir[strlen(dir) - 1] == '/' ? "" : "\\");
+    attr = GetFileAttributesA(cand);
+    if (attr != INVALID_FILE_ATTRIBUTES && !(attr & FILE_ATTRIBUTE_DIRECTORY) &&
+        strlen(cand) < sizeof(gnuplot_exe)) {
+      snprintf(gnuplot_exe, sizeof(gnuplot_exe), "%s", cand);
+      return true;
+    }
+  }
+  *need = "gnuplot.exe in %PATH% (gnuplot for Windows: http://www.gnuplot.info)";
+  return false;
+}
+
+FILE *bp_gnuplot_open(void) {
+  char cmd[MAX_PATH + 8];
+  if (gnuplot_exe[0] == '\0') {
+    errno = ENOENT;
+    return NULL;
+  }
+  /* _popen runs `cmd.exe /c` with this: cmd drops the outer pair of
+   * quotes and keeps the inner one around the path, which may hold
+   * spaces or parentheses. Binary: the script's lines end in \n alone. */
+  snprintf(cmd, sizeof(cmd), "\"\"%s\"\"", gnuplot_exe);
+  fflush(NULL);
+  return _popen(cmd, "wb");
+}
+
+int bp_gnuplot_close(FILE *g) {
+  int st = _pclose(g);
+  if (st == -1)
+    return -errno;
+  return st == 0 ? 0 : -EIO;
+}

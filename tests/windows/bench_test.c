@@ -6,9 +6,10 @@
  *   - latency in CSV: every row parses and has its round trips;
  *   - fanout in markdown with --peers: the shmbus and memcpy rows, the
  *     Linux-only peers skipped with their note, the counts' verdict;
- *   - latency with --peers in CSV: the event and cache-line ping-pongs
- *     (a named section and named events, opened by the children) have all
- *     their round trips, in every wait mode they have;
+ *   - latency with --peers in CSV: the named-pipe, event and cache-line
+ *     ping-pongs (a pipe B creates under a random name, a named section
+ *     and named events, opened by the children) have all their round
+ *     trips, in every wait mode they have;
  *   - publish and idle (--quick): their tables, the subscribers' counts,
  *     and what Windows cannot count said so;
  *   - tools (the smallest run): shmbus.exe's echo -q, echo -q --latency-us
@@ -16,7 +17,9 @@
  *     their named stop events, and the two controls (the bench again,
  *     stopped by an inherited event): every row there, echo's received +
  *     lost adding up (the bench dies otherwise);
- *   - --plot says it is not available;
+ *   - --plot without gnuplot.exe in PATH refuses at once with the reason;
+ *     with a stand-in gnuplot.exe (fake_gnuplot.c) in PATH the run
+ *     succeeds and the script it was fed names the output file;
  *   - killed mid-run, it takes its children and its daemon with it.
  * Nothing here looks at a timing: Wine's are meaningless. Every step waits
  * for an event (output, a process's end), never for time. */
@@ -310,7 +313,7 @@ static int test_latency_peers(void) {
   static struct bt_out o;
   static struct bt_csv c;
   int kt, kw, kr;
-  unsigned i, seen_event = 0, seen_line = 0, seen_shmbus = 0;
+  unsigned i, seen_event = 0, seen_line = 0, seen_shmbus = 0, seen_pipe = 0;
 
   WT_CHECK(bt_run("latency --count 200 --size 64 --wait uv,event,spin --reps 1 --peers --csv", &o),
            "start shmbus-bench.exe");
@@ -330,12 +333,17 @@ static int test_latency_peers(void) {
       seen_event |= strcmp(r[kw], "uv") == 0 ? 1u : strcmp(r[kw], "event") == 0 ? 2u : 4u;
     else if (strcmp(r[kt], "cache line") == 0)
       seen_line |= strcmp(r[kw], "spin") == 0 ? 1u : 2u;
+    else if (strcmp(r[kt], "named pipe") == 0)
+      seen_pipe |= strcmp(r[kw], "uv") == 0 ? 1u : strcmp(r[kw], "event") == 0 ? 2u : 4u;
     else if (strcmp(r[kt], "shmbus") == 0)
       seen_shmbus++;
   }
   WT_CHECK(seen_shmbus == 3, "%u shmbus rows", seen_shmbus);
   WT_CHECK(seen_event == 7, "event rows' wait modes: %u", seen_event);
   WT_CHECK(seen_line == 1, "cache-line rows: %u (spin only)", seen_line);
+  WT_CHECK(seen_pipe == 7, "named-pipe rows' wait modes: %u", seen_pipe);
+  /* The unix socket's latency row is the named pipe's on Windows. */
+  WT_CHECK(c.nrows == 3 + 3 + 3 + 1, "%u rows", c.nrows);
   WT_CHECK(!bt_dir_left(o.pid), "the bench left its bus directory");
   return WINTEST_PASS;
 }
@@ -451,17 +459,98 @@ static int test_tools(void) {
   return WINTEST_PASS;
 }
 
-static int test_not_ported(void) {
+static int test_refusals(void) {
   static struct bt_out o;
-  WT_CHECK(bt_run("fanout --plot out.png", &o), "start shmbus-bench.exe");
-  WT_CHECK(o.code == 2 && bt_has(&o, "--plot is not available on Windows"), "--plot: exit %ld",
-           o.code);
   WT_CHECK(bt_run("fanout --subs 0", &o), "start shmbus-bench.exe");
   WT_CHECK(o.code == 2 && bt_has(&o, "bad number for --subs"), "--subs 0: exit %ld", o.code);
   /* A --bench-child command line it did not write is refused. */
   WT_CHECK(bt_run("--bench-child 1:2 C:\\nowhere 5 0 0 0 -1 1 fanout", &o),
            "start shmbus-bench.exe");
   WT_CHECK(o.code == 1, "a forged child: exit %ld", o.code);
+  return WINTEST_PASS;
+}
+
+/* Runs the bench with PATH set to `path` (this process's environment,
+ * which CreateProcess hands on), then puts PATH back. */
+static bool bt_run_path(const char *args, const char *path, struct bt_out *o) {
+  static char saved[32768];
+  DWORD len = GetEnvironmentVariableA("PATH", saved, sizeof(saved));
+  bool ok;
+  if (len == 0 || len >= sizeof(saved) || !SetEnvironmentVariableA("PATH", path))
+    return false;
+  ok = bt_run(args, o);
+  return SetEnvironmentVariableA("PATH", saved) && ok;
+}
+
+/* The Windows directory and its system32: cmd.exe (_popen's) and no
+ * gnuplot.exe. */
+static bool bt_system_path(char *out, size_t cap) {
+  char win[MAX_PATH];
+  UINT n = GetWindowsDirectoryA(win, sizeof(win));
+  return n > 0 && n < sizeof(win) && (size_t)snprintf(out, cap, "%s\\system32;%s", win, win) < cap;
+}
+
+/* --plot without gnuplot.exe in PATH: refused before anything runs, with
+ * what is missing, exit 2. */
+static int test_plot_missing(void) {
+  static struct bt_out o;
+  char path[2 * MAX_PATH + 16];
+  WT_CHECK(bt_system_path(path, sizeof(path)), "the Windows directory");
+  WT_CHECK(bt_run_path("latency --count 50 --size 64 --reps 1 --plot out.png", path, &o),
+           "start shmbus-bench.exe");
+  if (o.code != 2)
+    bt_dump(&o);
+  WT_CHECK(o.code == 2, "--plot without gnuplot: exit %ld", o.code);
+  WT_CHECK(bt_has(&o, "shmbus-bench: --plot needs gnuplot.exe in %PATH%"), "no clear message");
+  WT_CHECK(GetFileAttributesA("out.png") == INVALID_FILE_ATTRIBUTES, "out.png was made");
+  return WINTEST_PASS;
+}
+
+/* --plot with the stand-in gnuplot.exe (fake_gnuplot.c) first in PATH: the
+ * run succeeds, and the file it wrote, the script it was fed, names that
+ * file (a space and a quote in its name: quoted as gnuplot wants) and ends
+ * with the plot's last command. */
+static int test_plot_fake(void) {
+  static struct bt_out o;
+  static char script[1 << 16];
+  char sys[2 * MAX_PATH + 16], path[4 * MAX_PATH], tmp[MAX_PATH], png[MAX_PATH + 64];
+  char args[2 * MAX_PATH + 128], want[2 * MAX_PATH + 64], *q;
+  const char *s;
+  HANDLE f;
+  DWORD n = 0;
+
+  WT_CHECK(bt_system_path(sys, sizeof(sys)), "the Windows directory");
+  snprintf(path, sizeof(path), "%s\\fake-gnuplot;%s", winproc_bin_dir, sys);
+  WT_CHECK(GetTempPathA(sizeof(tmp), tmp) > 0, "GetTempPath");
+  snprintf(png, sizeof(png), "%sshmbus plot's-%lu.png", tmp, (unsigned long)GetCurrentProcessId());
+  (void)DeleteFileA(png);
+  snprintf(args, sizeof(args),
+           "latency --count 50 --size 64 --wait spin --reps 1 --csv --plot \"%s\"", png);
+  WT_CHECK(bt_run_path(args, path, &o), "start shmbus-bench.exe");
+  if (o.code != 0)
+    bt_dump(&o);
+  WT_CHECK(o.code == 0, "--plot with gnuplot.exe: exit %ld", o.code);
+  f = CreateFileA(png, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+  WT_CHECK(f != INVALID_HANDLE_VALUE, "gnuplot.exe wrote no %s", png);
+  WT_CHECK(ReadFile(f, script, sizeof(script) - 1, &n, NULL), "read %s", png);
+  CloseHandle(f);
+  (void)DeleteFileA(png);
+  script[n] = '\0';
+  /* The name in single quotes, its quote doubled. */
+  q = want + snprintf(want, sizeof(want), "\nset output '");
+  for (s = png; *s != '\0' && q + 3 < want + sizeof(want); s++) {
+    if (*s == '\'')
+      *q++ = '\'';
+    *q++ = *s;
+  }
+  snprintf(q, (size_t)(want + sizeof(want) - q), "'\n");
+  WT_CHECK(strstr(script, want) != NULL, "the script does not name the file:%s", script);
+  WT_CHECK(strstr(script, "set terminal pngcairo") != NULL, "no terminal in the script");
+  WT_CHECK(strstr(script, "shmbus 64 B") != NULL, "no shmbus row in the script's data");
+  WT_CHECK(n >= strlen("unset multiplot\n") &&
+               strcmp(script + n - strlen("unset multiplot\n"), "unset multiplot\n") == 0,
+           "the script does not end with unset multiplot");
+  WT_CHECK(!bt_dir_left(o.pid), "the bench left its bus directory");
   return WINTEST_PASS;
 }
 
@@ -544,7 +633,9 @@ static const struct wintest tests[] = {
     {"latency_peers", test_latency_peers},
     {"publish_idle", test_publish_idle},
     {"tools", test_tools},
-    {"not_ported", test_not_ported},
+    {"refusals", test_refusals},
+    {"plot_missing", test_plot_missing},
+    {"plot_fake", test_plot_fake},
     {"killed_takes_children", test_killed_takes_children},
 };
 
