@@ -357,7 +357,7 @@ const struct bx_ops bx_line = {
  *
  * Each side keeps one overlapped read of a whole message pending, into a
  * buffer of the run's size, on an auto-reset event: poll() looks whether
- * it has completed (HasOverlappedIoCompleted: a load, no call, which is
+ * it has completed (the OVERLAPPED's status: a load, no call, which is
  * what --wait spin does), delivers and reads again; --wait event sleeps on
  * the event; --wait uv watches it with the library's registered wait
  * (src/platform/windows/loop.c), as the event peer does. A send is one
@@ -428,6 +428,13 @@ struct bxp {
   bx_msg_fn fn;         /* --wait uv: the callback and its context */
   void *ctx;
 };
+
+/* Whether the read has completed: HasOverlappedIoCompleted's test, as a
+ * load with acquire (the system writes the buffer before it stores the
+ * status this reads). */
+static bool bxp_read_done(struct bxp *p) {
+  return __atomic_load_n(&p->rov.Internal, __ATOMIC_ACQUIRE) != (ULONG_PTR)STATUS_PENDING;
+}
 
 /* A pipe's error: a broken pipe is the peer gone (-EPIPE). */
 static int bxp_error(DWORD e) {
@@ -621,7 +628,7 @@ static void bxp_close(struct bx_ep *ep) {
   if (p->watch != NULL)
     shmbus__watch_close(p->watch, bxw_free_watch);
   /* The read must have ended before its OVERLAPPED and buffer go. */
-  if (p->reading && !HasOverlappedIoCompleted(&p->rov)) {
+  if (p->reading && !bxp_read_done(p)) {
     (void)CancelIoEx(p->pipe, &p->rov);
     (void)GetOverlappedResult(p->pipe, &p->rov, &n, TRUE);
   }
@@ -670,7 +677,7 @@ static int bxp_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
   DWORD n;
   if (!p->reading && p->error < 0)
     return p->error;
-  while (p->reading && HasOverlappedIoCompleted(&p->rov)) {
+  while (p->reading && bxp_read_done(p)) {
     p->reading = false;
     if (!GetOverlappedResult(p->pipe, &p->rov, &n, FALSE)) {
       DWORD e = GetLastError();
@@ -693,7 +700,7 @@ static int bxp_wait(struct bx_ep *ep, bx_msg_fn fn, void *ctx, int timeout_ms) {
   DWORD w;
   (void)fn;
   (void)ctx;
-  if (HasOverlappedIoCompleted(&p->rov))
+  if (bxp_read_done(p))
     return 0;
   w = WaitForSingleObject(p->rov.hEvent, timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
   if (w == WAIT_OBJECT_0)
