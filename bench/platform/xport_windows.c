@@ -632,7 +632,7 @@ static void bxp_close(struct bx_ep *ep) {
    * read (a broken pipe). Closing before that may take END with it: under
    * Wine, a message that the server has matched to B's pending read but B
    * has not taken yet was lost when A closed at once (B's read failed with
-   * a broken pipe: 2 runs of bench_test in 11 before, none in 4 after).
+   * a broken pipe: 2 runs of bench_test in 11 before, none in 9 after).
    * Bounded: a B that hangs is reported by its own timeout. */
   if (p->sent_end && p->reading && !bxp_read_done(p))
     (void)WaitForSingleObject(p->rov.hEvent, BX_IDLE_TIMEOUT_MS);
