@@ -69,6 +69,15 @@ static int bxw_error(void) {
   return shmbus__win_error(GetLastError());
 }
 
+/* Waits for `h` up to timeout_ms (-1: forever): 0 once it is signalled,
+ * -ETIMEDOUT, or the error. */
+static int bxw_wait_handle(HANDLE h, int timeout_ms) {
+  DWORD w = WaitForSingleObject(h, timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
+  if (w == WAIT_OBJECT_0)
+    return 0;
+  return w == WAIT_TIMEOUT ? -ETIMEDOUT : bxw_error();
+}
+
 static void bxw_unprepare(struct bx_run *r) {
   unsigned i;
   if (r->shared != NULL)
@@ -264,12 +273,9 @@ static int bxw_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
  * poll (the counter tells). */
 static int bxe_wait(struct bx_ep *ep, bx_msg_fn fn, void *ctx, int timeout_ms) {
   struct bxw *b = ep->impl;
-  DWORD w = WaitForSingleObject(b->in_ev, timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
   (void)fn;
   (void)ctx;
-  if (w == WAIT_OBJECT_0)
-    return 0;
-  return w == WAIT_TIMEOUT ? -ETIMEDOUT : bxw_error();
+  return bxw_wait_handle(b->in_ev, timeout_ms);
 }
 
 /* --wait uv: the registered wait took the signal; drain by the counter. */
@@ -711,15 +717,11 @@ static int bxp_poll(struct bx_ep *ep, bx_msg_fn fn, void *ctx) {
 /* Sleeps until the read completes; the caller's next poll delivers. */
 static int bxp_wait(struct bx_ep *ep, bx_msg_fn fn, void *ctx, int timeout_ms) {
   struct bxp *p = ep->impl;
-  DWORD w;
   (void)fn;
   (void)ctx;
   if (bxp_read_done(p))
     return 0;
-  w = WaitForSingleObject(p->rov.hEvent, timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
-  if (w == WAIT_OBJECT_0)
-    return 0;
-  return w == WAIT_TIMEOUT ? -ETIMEDOUT : bxw_error();
+  return bxw_wait_handle(p->rov.hEvent, timeout_ms);
 }
 
 /* --wait uv: the registered wait took the read's signal; drain. */
