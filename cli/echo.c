@@ -57,9 +57,11 @@ static void echo_usage(FILE *f) {
         "                       per message;\n"
         "                       after a quiet period the next message wakes us at\n"
         "                       once. Lapped twice within N us by publishers we\n"
-        "                       cannot keep up with, we read what the ring holds\n"
-        "                       every N us until we catch up (missing more, and\n"
-        "                       counting it) rather than take a CPU beside them.\n"
+        "                       cannot keep up with, or given more than 200,000\n"
+        "                       messages a second, we read what the ring holds\n"
+        "                       every N us (at most N/5 messages) until we catch up\n"
+        "                       (missing more, and counting it) rather than follow\n"
+        "                       them on a CPU beside them.\n"
         "                       0: be woken for every message, read all the time\n",
         f);
   fputs("  -t, --timeout S      stop after S seconds without a message\n"

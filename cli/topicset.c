@@ -12,6 +12,10 @@
  * everything still in its ring (the library clamps it to the ring). */
 #define TOPICSET_WHOLE_RING (1u << 24)
 
+/* Pacing: messages a second a topic is read at most while they come
+ * faster (topicset.h). */
+#define TOPICSET_PACE_RATE 200000u
+
 struct topicset_watch {
   struct topicset *set;
   shmbus_watch *w;
@@ -31,6 +35,8 @@ struct topicset_sampler {
   uint64_t next_seq;
   uint64_t lap_ns;     /* pacing: when libuv's delivery last skipped seqs, 0 never */
   uint64_t period_seq; /* pacing, behind: next_seq when the last period's reading ended */
+  uint64_t vol_ns;     /* pacing: when the last pace_max messages from libuv began */
+  uint32_t vol_n;      /* pacing: messages from libuv since vol_ns */
 };
 
 struct topicset {
@@ -47,6 +53,7 @@ struct topicset {
   bool stopped;
   unsigned sample_ms; /* 0: woken per message */
   unsigned pace_us;   /* pacing mode's period, 0: no pacing */
+  uint32_t pace_max;  /* pacing: messages read per period at most */
   uv_timer_t *tick;   /* sampling: reads the busy topics every sample_ms;
                        * pacing: the topics that fell behind every pace_us */
 };
@@ -137,13 +144,25 @@ static void topicset_on_msg(shmbus_sub *sub, const void *data, size_t len,
   t->set->cbs.on_msg(t, data, len, info, t->set->cbs.arg);
   /* Pacing: a second lap within a period means the publishers outrun
    * this reader while it reads. Reading on would take a CPU for ever and
-   * still lose most messages; read a ring's worth per period instead. */
-  if (sm != NULL && sm->pacing && topicset_gap(sm, info->seq) && !t->set->stopped) {
+   * still lose most messages; read a period's share per period instead. */
+  if (sm == NULL || !sm->pacing || t->set->stopped)
+    return;
+  if (topicset_gap(sm, info->seq)) {
     uint64_t now = cli_now_ns();
     if (sm->lap_ns != 0 && now - sm->lap_ns < (uint64_t)t->set->pace_us * 1000u)
       topicset_fall_behind(sm);
     else
       sm->lap_ns = now;
+  }
+  /* More than a period's share within a period: a reader fast enough to
+   * follow the publishers would load each slot line right after they
+   * wrote it. Read by periods instead (the clock is read once per share). */
+  if (!sm->behind && ++sm->vol_n >= t->set->pace_max) {
+    uint64_t now = cli_now_ns();
+    if (now - sm->vol_ns < (uint64_t)t->set->pace_us * 1000u)
+      topicset_fall_behind(sm);
+    sm->vol_ns = now;
+    sm->vol_n = 0;
   }
 }
 
@@ -294,7 +313,7 @@ static int topicset_read_paced(struct topicset_sampler *sm) {
   uint64_t since = sm->period_seq;
   uint32_t n;
 
-  for (n = 0; n < sm->batch; n++) {
+  for (n = 0; n < ts->pace_max; n++) {
     struct shmbus_msg_info info;
     bool gap;
     int rv;
@@ -351,6 +370,8 @@ static void topicset_on_pace(uv_timer_t *h) {
      * libuv's does on an error). */
     sm->behind = false;
     sm->lap_ns = 0;
+    sm->vol_ns = cli_now_ns();
+    sm->vol_n = 0;
     if (rv == 1 && !ts->stopped)
       (void)topicset_deliver(ts->topics[i]);
   }
@@ -377,6 +398,9 @@ int topicset_pace(struct topicset *ts, unsigned us) {
   if (topicset_tick_init(ts) != 0)
     return -ENOMEM;
   ts->pace_us = us;
+  ts->pace_max = (uint32_t)((uint64_t)us * TOPICSET_PACE_RATE / 1000000u);
+  if (ts->pace_max == 0)
+    ts->pace_max = 1;
   return 0;
 }
 

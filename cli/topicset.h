@@ -79,12 +79,15 @@ int topicset_sample(struct topicset *ts, unsigned ms);
  * lossy subscribers are delivered by libuv as messages come (as without
  * it) while the reader keeps up. One that the publishers lap twice within
  * `us` microseconds (it skipped seqs twice while reading) gains nothing
- * by reading on: its delivery stops, and a timer reads it every `us` (a
- * millisecond at least): what its ring holds, until the publishers lap
- * it again. Once a period finds nothing more to read, and reading all
- * that was published in it took the reader under a tenth of the period,
- * libuv delivers it again. A publisher the reader cannot keep up with
- * then pays for a ring's worth of reads per period, not for a reader
+ * by reading on, and one that reads more than a period's share of 200,000
+ * messages a second within a period (fast enough to follow them closely)
+ * costs them its loads on the lines they write next: either way its
+ * delivery stops, and a timer reads it every `us` (a millisecond at
+ * least): what its ring holds, until the publishers lap it again, a
+ * period's share at most. Once a period finds nothing more to read, and
+ * reading all that was published in it took the reader under a tenth of
+ * the period, libuv delivers it again. A publisher the reader cannot keep
+ * up with then pays for a period's share of reads, not for a reader
  * loading each slot line right after it wrote it (bench/README.md, "What
  * echo costs a flat-out publisher"); the reader loses more, and counts
  * it. Reliable subscribers are never paced. Call before topicset_add; not
