@@ -387,7 +387,13 @@ static int run_example(const char *exe, const char *args, char lines[][256], int
   SetEnvironmentVariableA("SHMBUS_IDLE_EXIT", "0");
   WT_CHECK(winproc_start(&p, exe, args, false), "start %s", exe);
   for (i = 0; i < n; i++)
-    WT_CHECK(winproc_read_line(&p, lines[i], 256) > 0, "%s: line %d missing", exe, i + 1);
+    if (winproc_read_line(&p, lines[i], 256) <= 0) {
+      /* What it said before it stopped (its stderr comes on the same
+       * pipe) and how it ended: all there is to tell a failure by. */
+      code = winproc_wait(&p);
+      WT_CHECK(false, "%s: line %d missing; it exited %ld; line 1: %s", exe, i + 1, code,
+               i > 0 ? lines[0] : "(none)");
+    }
   code = winproc_wait(&p);
   WT_CHECK(code == 0, "%s exit %ld; last line: %s", exe, code, lines[n - 1]);
   rv = winproc_daemon_stop(dir);
