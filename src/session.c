@@ -341,7 +341,11 @@ int shmbus__session_connect(struct shmbus__session *c) {
     shmbus__session_close(c);
     return rv < 0 ? rv : SHMBUS_EDENIED;
   }
-  return session_hello(c);
+  /* The daemon's reason for a refusal outlives the failed open (a
+   * failed shmbus_bus_open frees the session that holds last_error). */
+  if ((rv = session_hello(c)) < 0 && c->last_error[0] != '\0')
+    session_set_why("%s", c->last_error);
+  return rv;
 }
 
 /* A receive failed with `rv`: anything but "nothing waiting" ends the

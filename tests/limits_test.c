@@ -633,7 +633,8 @@ Test(limits, silent_connection_is_closed_with_a_reason) {
 /* M7. Other uids cannot take the last `reserved` connections: the owner's
  * and root's `daemon status` still work when they hold all the others.
  * A library client that is refused reports the daemon's reason (a quota
- * naming the limit), not "connection was lost". */
+ * naming the limit), not "connection was lost", and keeps its sentence
+ * after the failed open. */
 Test(limits, reserved_connections_keep_room_for_owner_and_root) {
   const char *args[] = {"--limit",         "clients=8", "--limit",    "reserved=3", "--limit",
                         "connections=100", "--limit",   "hello_ms=0", NULL};
@@ -674,6 +675,11 @@ Test(limits, reserved_connections_keep_room_for_owner_and_root) {
     if (rv != SHMBUS_EQUOTA) {
       fprintf(stderr, "shmbus_bus_open: %s\n", shmbus_err_name(rv));
       _exit(73);
+    }
+    /* The daemon's sentence outlives the failed open. */
+    if (strstr(shmbus_bus_last_error(NULL), "\"reserved\"") == NULL) {
+      fprintf(stderr, "shmbus_bus_last_error(NULL): \"%s\"\n", shmbus_bus_last_error(NULL));
+      _exit(75);
     }
     if (write(done[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1)
       _exit(74);

@@ -123,7 +123,8 @@ SHMBUS_API bool shmbus_bus_connected(const shmbus_bus *bus);
  * string belongs to the bus and stays valid until the next call on it.
  * With bus NULL: why the calling thread's last shmbus_bus_open failed,
  * when there is more to say than its code (every place autostart looked
- * for shmbusd, a bus directory that does not exist), else ""; valid until
+ * for shmbusd, a bus directory that does not exist, the daemon's reason
+ * for refusing the connection), else ""; valid until
  * the thread's next shmbus_bus_open. */
 SHMBUS_API const char *shmbus_bus_last_error(const shmbus_bus *bus);
 

@@ -7,7 +7,9 @@
  *   - A control connection: each message sent wakes the loop (through the
  *     zero-byte read), every message is received whole and in order, the
  *     peer hanging up wakes it too, and closing the watch cancels the read
- *     before the pipe is closed. */
+ *     before the pipe is closed.
+ *   - A watch stopped again and again while another thread sets its event
+ *     (the process survives; no callback of a stopped watch). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +178,79 @@ static int test_event_watch(void) {
   return WINTEST_PASS;
 }
 
+/* ---- stopping a watch while its event is set -------------------------------- */
+
+#define STOP_ROUNDS 20000
+
+struct storm {
+  shmbus__event_handle ev;
+  volatile LONG done;
+  long signals;
+};
+
+/* Another thread of the test: sets the event as fast as it can, as
+ * publishers set a subscriber's while it stops watching. */
+static DWORD WINAPI storm_main(void *arg) {
+  struct storm *st = arg;
+  while (InterlockedCompareExchange(&st->done, 0, 0) == 0) {
+    if (shmbus__event_signal(st->ev) != 0)
+      return 1;
+    st->signals++;
+  }
+  return 0;
+}
+
+static void storm_on_signal(shmbus__watch *w, int status, int events) {
+  long *calls = SHMBUS__WATCH_DATA(w);
+  (void)status;
+  (void)events;
+  (*calls)++;
+}
+
+static void storm_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+/* A watch started and stopped again and again while another thread sets its
+ * event: every stop unregisters a wait that may be firing at that moment.
+ * Wine's blocking UnregisterWaitEx(..., INVALID_HANDLE_VALUE) crashed the
+ * process on that race (loop.c, "Teardown"); the loop never runs while the
+ * watch is started, so a stopped watch's callback is never called. */
+static int test_stop_while_signalled(void) {
+  static uv_loop_t loop;
+  static shmbus__watch watch;
+  static struct storm st;
+  long calls = 0;
+  DWORD code = 1;
+  HANDLE thread;
+  int i, rv = 0;
+
+  memset(&st, 0, sizeof(st));
+  WT_CHECK(shmbus__event_open(&st.ev) == 0, "event_open");
+  WT_CHECK(uv_loop_init(&loop) == 0, "uv_loop_init");
+  WT_CHECK(shmbus__watch_init(&loop, &watch, st.ev) == 0, "watch_init");
+  SHMBUS__WATCH_DATA(&watch) = &calls;
+  thread = CreateThread(NULL, 0, storm_main, &st, 0, NULL);
+  WT_CHECK(thread != NULL, "CreateThread");
+  for (i = 0; i < STOP_ROUNDS && rv == 0; i++)
+    if ((rv = shmbus__watch_start(&watch, SHMBUS__WATCH_EVENT, storm_on_signal)) == 0)
+      rv = shmbus__watch_stop(&watch);
+  InterlockedExchange(&st.done, 1);
+  (void)WaitForSingleObject(thread, INFINITE);
+  (void)GetExitCodeThread(thread, &code);
+  CloseHandle(thread);
+  WT_CHECK(rv == 0, "round %d: error %d", i, rv);
+  WT_CHECK(code == 0, "the signalling thread failed");
+  WT_CHECK(uv_run(&loop, UV_RUN_NOWAIT) == 0, "uv_run");
+  WT_CHECK(calls == 0, "%ld callbacks of a stopped watch", calls);
+  shmbus__watch_close(&watch, storm_closed);
+  WT_CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0, "uv_run to close");
+  WT_CHECK(uv_loop_close(&loop) == 0, "uv_loop_close: a handle left");
+  shmbus__fd_close(st.ev);
+  wintest_note("%d start/stop rounds under %ld signals", STOP_ROUNDS, st.signals);
+  return WINTEST_PASS;
+}
+
 /* ---- a connection ------------------------------------------------------------ */
 
 /* Waits (bounded) until a client connects to the server end `pipe`. */
@@ -317,6 +392,7 @@ static int test_conn_watch(void) {
 static const struct wintest tests[] = {
     {"event_watch", test_event_watch},
     {"conn_watch", test_conn_watch},
+    {"stop_while_signalled", test_stop_while_signalled},
 };
 
 int main(int argc, char **argv) {

@@ -36,19 +36,22 @@
  *     in flight there is room, and the loop is woken at once. The callback
  *     gets UV_WRITABLE when no write is in flight any more.
  *
- * Teardown: stopping unregisters the wait with UnregisterWaitEx(...,
- * INVALID_HANDLE_VALUE), which returns once no callback of it runs any
- * more, and cancels the pending read (waiting until it has ended: its
- * OVERLAPPED is ours). Only then is the async closed, so the wait thread
- * never touches a closed async or freed memory. A stopped watch is unref'd,
- * as a stopped uv_poll_t does not keep the loop alive.
+ * Teardown: stopping unregisters the wait with UnregisterWaitEx(wait,
+ * done) and waits for `done`, which is set once no callback of the wait
+ * runs (Windows's documented equivalent of UnregisterWaitEx(wait,
+ * INVALID_HANDLE_VALUE), whose Wine 8 implementation crashes the process
+ * when the wait fires meanwhile: docs/windows.md, "The thread-pool crash
+ * that was"), and cancels the pending read (waiting until it has ended:
+ * its OVERLAPPED is ours). Only then is the async closed, so the wait
+ * thread never touches a closed async or freed memory. A stopped watch is
+ * unref'd, as a stopped uv_poll_t does not keep the loop alive.
  *
  * Costs per wake-up: the wait thread's return and uv_async_send
  * (PostQueuedCompletionStatus), one thread switch more than epoll on
  * Linux; a connection adds the read's arming (PeekNamedPipe, CreateEvent,
  * ReadFile, RegisterWaitForSingleObject) and ending (UnregisterWaitEx,
- * CancelIoEx, GetOverlappedResult, CloseHandle), a few per control
- * message, never on the data path. */
+ * WaitForSingleObject, CancelIoEx, GetOverlappedResult, CloseHandle), a
+ * few per control message, never on the data path. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -61,6 +64,7 @@ struct shmbus__win_watch {
   HANDLE wait;   /* the registered wait, NULL when none */
   HANDLE wait_w; /* CONN_WRITABLE: the wait on the write in flight, or NULL */
   HANDLE wev;    /* its event (our duplicate of it), or NULL */
+  HANDLE done;   /* auto-reset: set once an unregistered wait's callbacks ended */
   enum shmbus__watch_kind kind;
   bool started; /* the caller wants callbacks */
   bool armed;   /* a wait is registered or a wake-up sent */
@@ -75,17 +79,23 @@ static void CALLBACK loop_on_signal(void *arg, BOOLEAN timed_out) {
   (void)uv_async_send(&w->async);
 }
 
-/* Unregisters the wait (waiting for its callback to finish) and ends a
+/* Unregisters *wait and returns once no callback of it runs any more
+ * ("Teardown" above). UnregisterWaitEx says
+ * ERROR_IO_PENDING when a callback was still to finish: `done` is set
+ * when it has. Any other failure leaves nothing to wait for. */
+static void loop_unregister(HANDLE *wait, HANDLE done) {
+  if (*wait == NULL)
+    return;
+  if (UnregisterWaitEx(*wait, done) || GetLastError() == ERROR_IO_PENDING)
+    (void)WaitForSingleObject(done, INFINITE);
+  *wait = NULL;
+}
+
+/* Unregisters the waits (waiting for their callbacks to finish) and ends a
  * connection's read. Nothing refers to the watch's memory afterwards. */
 static void loop_disarm(struct shmbus__win_watch *os) {
-  if (os->wait != NULL) {
-    (void)UnregisterWaitEx(os->wait, INVALID_HANDLE_VALUE);
-    os->wait = NULL;
-  }
-  if (os->wait_w != NULL) {
-    (void)UnregisterWaitEx(os->wait_w, INVALID_HANDLE_VALUE);
-    os->wait_w = NULL;
-  }
+  loop_unregister(&os->wait, os->done);
+  loop_unregister(&os->wait_w, os->done);
   if (os->wev != NULL) {
     CloseHandle(os->wev);
     os->wev = NULL;
@@ -180,7 +190,14 @@ int shmbus__watch_init(uv_loop_t *loop, shmbus__watch *w, shmbus__os_handle h) {
   if ((w->os = calloc(1, sizeof(*w->os))) == NULL)
     return -ENOMEM;
   w->os->h = h;
+  if ((w->os->done = CreateEventW(NULL, FALSE, FALSE, NULL)) == NULL) {
+    rv = shmbus__win_error(GetLastError());
+    free(w->os);
+    w->os = NULL;
+    return rv;
+  }
   if ((rv = uv_async_init(loop, &w->async, loop_on_async)) < 0) {
+    CloseHandle(w->os->done);
     free(w->os);
     w->os = NULL;
     return rv;
@@ -237,6 +254,7 @@ int shmbus__watch_stop(shmbus__watch *w) {
 void shmbus__watch_close(shmbus__watch *w, uv_close_cb cb) {
   if (w->os != NULL) {
     loop_disarm(w->os);
+    CloseHandle(w->os->done);
     free(w->os);
     w->os = NULL;
   }
