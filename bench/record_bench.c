@@ -63,7 +63,17 @@ struct rb_result {
   unsigned long long qfull; /* lost with the write queue full */
   long preempted;           /* the recorder's involuntary context switches */
   unsigned long long chunks, raw_chunks; /* -v: chunks written, of them uncompressed */
+  double chunk_max_ms;                   /* -v: the writer's longest chunk (compress, CRC, write) */
+  double chunk_avg_ms;                   /* -v: the writer's mean chunk */
+  double write_max_ms;                   /* -v: its longest O_DIRECT write */
+  double write_avg_ms;                   /* -v: its mean O_DIRECT write */
+  unsigned long long slow_writes;        /* -v: O_DIRECT writes over 16 ms */
 };
+
+/* --arg: extra arguments for every recorder (A/B of its options). */
+#define RB_MAX_ARGS 8
+static char *rb_args[RB_MAX_ARGS];
+static int rb_nargs;
 
 static uint64_t rb_rng = 0x9e3779b97f4a7c15ull;
 
@@ -160,12 +170,22 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
                     topic,
                     NULL,
                     NULL,
+                    NULL,
+                    NULL,
+                    NULL,
+                    NULL,
+                    NULL,
+                    NULL,
+                    NULL,
+                    NULL,
                     NULL};
     int na = 16;
     if (c->reliable)
       args[na++] = "--reliable";
     if (!direct)
       args[na++] = "--no-direct";
+    for (int k = 0; k < rb_nargs; k++)
+      args[na++] = rb_args[k];
     execv(cli, args);
     _exit(127);
   }
@@ -248,6 +268,16 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
           (void)sscanf(a, "; chunks: %llu written, %llu uncompressed", &res->chunks,
                        &res->raw_chunks);
       }
+      if (strncmp(line, "writer: chunks took ", 20) == 0) {
+        char *a = strstr(line, "O_DIRECT writes: ");
+        char *m = strstr(line, " over 16 ms), ");
+        (void)sscanf(line + 20, "%lf", &res->chunk_max_ms);
+        if (m != NULL)
+          (void)sscanf(m, " over 16 ms), %lf", &res->chunk_avg_ms);
+        if (a != NULL)
+          (void)sscanf(a, "O_DIRECT writes: %*u, %lf ms at most (%llu over 16 ms), %lf",
+                       &res->write_max_ms, &res->slow_writes, &res->write_avg_ms);
+      }
     }
     if (f != NULL)
       fclose(f);
@@ -262,7 +292,8 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
 
 static void rb_usage(FILE *f) {
   fprintf(f, "usage: shmbus-record-bench [--seconds S] [--out-dir DIR] [--cli PATH] [--slots N]\n"
-             "                           [--size B] [--no-direct] [--quick]\n"
+             "                           [--size B] [--mode M] [--no-direct] [--arg ARG]...\n"
+             "                           [--quick]\n"
              "\n"
              "Runs `shmbus record` against a publisher at the issue's targets (64 B at\n"
              "1 M msg/s, 1 MiB at 1 GB/s), lossy and reliable, zstd and no compression,\n"
@@ -271,7 +302,8 @@ static void rb_usage(FILE *f) {
              "recorder's CPU time per message, the file's bytes per message, and from the\n"
              "recorder's -v its longest gap between drains and the oldest message it took,\n"
              "and how often the scheduler took the CPU from the recorder (involuntary\n"
-             "context switches).\n"
+             "context switches), and from its writer thread the longest chunk (compress,\n"
+             "CRC, write), the longest O_DIRECT write and the writes over 16 ms.\n"
              "  --seconds S    publishing time per case (default 3)\n"
              "  --out-dir DIR  where the recordings go (default /var/tmp: local disk)\n"
              "  --cli PATH     the shmbus binary (default: the one built here)\n"
@@ -281,6 +313,9 @@ static void rb_usage(FILE *f) {
              "  --no-direct    the recorder writes through the page cache (--no-direct);\n"
              "                 by default it writes with O_DIRECT where it can, and the\n"
              "                 dio column says whether it did\n"
+             "  --mode M       only the lossy or the reliable cases\n"
+             "  --arg ARG      pass ARG to every recorder too (up to 8; e.g. --arg\n"
+             "                 --queue=256M)\n"
              "  --quick        short runs at a tenth of the rates (the smoke test)\n");
 }
 
@@ -292,6 +327,8 @@ int main(int argc, char **argv) {
                                            {"slots", required_argument, NULL, 'n'},
                                            {"size", required_argument, NULL, 'z'},
                                            {"no-direct", no_argument, NULL, 'd'},
+                                           {"arg", required_argument, NULL, 'a'},
+                                           {"mode", required_argument, NULL, 'm'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   struct rb_case cases[] = {
@@ -303,6 +340,7 @@ int main(int argc, char **argv) {
   const char *out_dir = "/var/tmp", *cli = SHMBUS_CLI_PATH;
   bool quick = false, direct = true;
   unsigned long only_size = 0;
+  int only_mode = -1; /* --mode: 0 lossy, 1 reliable */
   uint32_t slots = 0;
   int c, st;
 
@@ -342,6 +380,20 @@ int main(int argc, char **argv) {
     case 'd':
       direct = false;
       break;
+    case 'm':
+      if (strcmp(optarg, "lossy") != 0 && strcmp(optarg, "reliable") != 0) {
+        fprintf(stderr, "shmbus-record-bench: --mode takes lossy or reliable\n");
+        return 2;
+      }
+      only_mode = strcmp(optarg, "reliable") == 0;
+      break;
+    case 'a':
+      if (rb_nargs == RB_MAX_ARGS) {
+        fprintf(stderr, "shmbus-record-bench: at most %d --arg\n", RB_MAX_ARGS);
+        return 2;
+      }
+      rb_args[rb_nargs++] = optarg;
+      break;
     case 'h':
       rb_usage(stdout);
       return 0;
@@ -359,15 +411,22 @@ int main(int argc, char **argv) {
          "%s, build %s\n",
          sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2], seconds, out_dir,
          SHMBUS_BENCH_BUILD_TYPE);
-  printf("%-8s %-8s %-5s %7s %10s %10s %10s %9s %8s %8s %8s %10s %10s %8s %8s %8s %4s %11s\n",
+  if (rb_nargs > 0) {
+    printf("recorder arguments added:");
+    for (int k = 0; k < rb_nargs; k++)
+      printf(" %s", rb_args[k]);
+    printf("\n");
+  }
+  printf("%-8s %-8s %-5s %7s %10s %10s %10s %9s %8s %8s %8s %10s %10s %8s %8s %8s %4s %11s %7s "
+         "%7s %7s %7s %5s\n",
          "size", "mode", "comp", "slots", "offered/s", "pub/s", "recorded", "lost", "q_full",
          "lost%", "MB/s", "cpu_ns/msg", "file_B/msg", "gap_ms", "lag_ms", "preempt", "dio",
-         "raw/chunks");
+         "raw/chunks", "ck_avg", "ck_max", "wr_avg", "wr_max", "wr>16");
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct rb_case k = cases[i];
     struct rb_result r;
     double lostp, mbs;
-    if (only_size != 0 && k.size != only_size)
+    if ((only_size != 0 && k.size != only_size) || (only_mode >= 0 && k.reliable != only_mode))
       continue;
     if (quick)
       k.rate /= 10;
@@ -375,12 +434,13 @@ int main(int argc, char **argv) {
     lostp = r.published > 0 ? 100.0 * (double)r.lost / (double)r.published : 0;
     mbs = (double)r.recorded * (double)k.size / r.pub_seconds / 1e6;
     printf("%-8zu %-8s %-5s %7u %10.0f %10.0f %10llu %9llu %8llu %8.3f %8.1f %10.0f %10.1f %8.2f "
-           "%8.2f %8ld %4s %5llu/%-5llu\n",
+           "%8.2f %8ld %4s %5llu/%-5llu %7.2f %7.2f %7.2f %7.2f %5llu\n",
            k.size, k.reliable ? "reliable" : "lossy", k.compression, r.slots, k.rate,
            (double)r.published / r.pub_seconds, r.recorded, r.lost, r.qfull, lostp, mbs,
            r.recorded > 0 ? r.cpu_s * 1e9 / (double)r.recorded : 0.0,
            r.recorded > 0 ? (double)r.file_bytes / (double)r.recorded : 0.0, r.gap_ms, r.lag_ms,
-           r.preempted, r.direct ? "yes" : "no", r.raw_chunks, r.chunks);
+           r.preempted, r.direct ? "yes" : "no", r.raw_chunks, r.chunks, r.chunk_avg_ms,
+           r.chunk_max_ms, r.write_avg_ms, r.write_max_ms, r.slow_writes);
     fflush(stdout);
   }
   bp_daemon_stop(&st);

@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#if !defined(_WIN32)
+#include <aio.h>
+#endif
 #include <unistd.h>
 #include <zstd.h>
 
@@ -210,6 +214,17 @@ struct mcap_writer {
   uint8_t *dbuf;
   size_t dlen, dcap;
   uint64_t dbase;
+  bool proven; /* an O_DIRECT write succeeded: the file system takes them */
+  struct mcap_io_stats io;
+#if !defined(_WIN32)
+  /* opts.overlap: the write in flight, from abuf (the buffer dbuf was
+   * before the last swap). */
+  bool in_flight;
+  struct aiocb aio;
+  uint64_t aio_t0;
+  uint8_t *abuf;
+  size_t acap;
+#endif
 };
 
 void mcap_chunk_free(mcap_chunk *c) {
@@ -292,6 +307,14 @@ static int wr_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off, size_
   return 0;
 }
 
+#if WR_HAVE_DIRECT
+static uint64_t wr_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+#endif
+
 /* Sets or clears O_DIRECT on the fd. */
 static int wr_set_direct(int fd, bool on) {
 #if !WR_HAVE_DIRECT
@@ -350,23 +373,127 @@ static int wr_direct_give_up(mcap_writer *w, size_t from) {
   return 0;
 }
 
+#if WR_HAVE_DIRECT
+/* Counts one O_DIRECT write of `n` bytes that took `dt` ns. */
+static void wr_io_count(mcap_writer *w, size_t n, uint64_t dt) {
+  w->io.writes++;
+  w->io.bytes += n;
+  w->io.ns += dt;
+  if (dt > w->io.max_ns)
+    w->io.max_ns = dt;
+  if (dt > MCAP_IO_SLOW_NS)
+    w->io.slow++;
+}
+
+/* Waits for the write in flight (opts.overlap), finishing a short one
+ * with pwrite. */
+static int wr_direct_wait(mcap_writer *w) {
+  const struct aiocb *list[1] = {&w->aio};
+  ssize_t n;
+  size_t done = 0;
+  int err, rv = 0;
+
+  if (!w->in_flight)
+    return 0;
+  while ((err = aio_error(&w->aio)) == EINPROGRESS)
+    if (aio_suspend(list, 1, NULL) < 0 && errno != EINTR && errno != EAGAIN)
+      break;
+  if (err < 0)
+    err = errno;
+  w->in_flight = false;
+  n = aio_return(&w->aio);
+  if (err == EINPROGRESS) {
+    /* aio_suspend failed for good: nothing sensible is left but to say
+     * the file is not finished (the write may still complete). */
+    rv = -EIO;
+  } else if (err != 0 || n < 0) {
+    rv = -(err != 0 ? err : EIO);
+  } else if ((size_t)n < w->aio.aio_nbytes) {
+    rv = wr_pwrite_all(w->fd, w->abuf + n, w->aio.aio_nbytes - (size_t)n,
+                       (uint64_t)w->aio.aio_offset + (uint64_t)n, &done);
+  }
+  wr_io_count(w, w->aio.aio_nbytes, wr_now_ns() - w->aio_t0);
+  return rv;
+}
+
+/* Hands dbuf's aligned prefix (`aligned` bytes, > 0) to a background
+ * write and continues with the other buffer, the unaligned tail copied to
+ * its front. No write is in flight. */
+static int wr_direct_post(mcap_writer *w, size_t aligned) {
+  uint8_t *full = w->dbuf;
+  size_t fcap = w->dcap, tail = w->dlen - aligned, done;
+  int rv;
+
+  w->dbuf = w->abuf;
+  w->dcap = w->acap;
+  w->abuf = full;
+  w->acap = fcap;
+  w->dlen = 0;
+  if ((rv = wr_direct_room(w, tail)) < 0)
+    return rv;
+  if (tail > 0)
+    memcpy(w->dbuf, full + aligned, tail);
+  w->dlen = tail;
+  memset(&w->aio, 0, sizeof(w->aio));
+  w->aio.aio_fildes = w->fd;
+  w->aio.aio_buf = full;
+  w->aio.aio_nbytes = aligned;
+  w->aio.aio_offset = (off_t)w->dbase;
+  w->aio.aio_sigevent.sigev_notify = SIGEV_NONE;
+  w->aio_t0 = wr_now_ns();
+  w->dbase += aligned;
+  if (aio_write(&w->aio) == 0) {
+    w->in_flight = true;
+    return 0;
+  }
+  /* No background write to be had (EAGAIN: out of resources): this one
+   * is written here. */
+  rv = wr_pwrite_all(w->fd, full, aligned, w->dbase - aligned, &done);
+  wr_io_count(w, done, wr_now_ns() - w->aio_t0);
+  return rv;
+}
+#endif
+
 /* A sync point: the aligned prefix of dbuf with O_DIRECT, the tail through
- * the page cache (see above). */
-static int wr_direct_sync(mcap_writer *w) {
+ * the page cache (see above). With opts.overlap and `defer` (a chunk was
+ * written and more will follow), once a direct write has succeeded: the
+ * aligned prefix goes to a background write after the previous one
+ * finished, and the tail waits for the next sync point. */
+static int wr_direct_sync(mcap_writer *w, bool defer) {
   size_t aligned, done = 0, tail;
   int rv = 0;
 
   if (!w->direct || w->failed)
     return w->failed ? -EIO : 0;
+#if WR_HAVE_DIRECT
+  if ((rv = wr_direct_wait(w)) < 0)
+    goto fail;
+#endif
   aligned = w->dlen & ~(size_t)(MCAP_DIRECT_ALIGN - 1);
+#if WR_HAVE_DIRECT
+  if (defer && w->o.overlap && w->proven) {
+    if (aligned > 0 && (rv = wr_direct_post(w, aligned)) < 0)
+      goto fail;
+    return 0;
+  }
+#else
+  (void)defer;
+#endif
   if (aligned > 0) {
+#if WR_HAVE_DIRECT
+    uint64_t t0 = wr_now_ns();
+#endif
     rv = wr_pwrite_all(w->fd, w->dbuf, aligned, w->dbase, &done);
+#if WR_HAVE_DIRECT
+    wr_io_count(w, done, wr_now_ns() - t0);
+#endif
     if (rv == -EINVAL && done % MCAP_DIRECT_ALIGN == 0)
       rv = wr_direct_give_up(w, done);
     if (rv < 0)
       goto fail;
     if (!w->direct)
       return 0;
+    w->proven = true;
     tail = w->dlen - aligned;
     if (tail > 0)
       memmove(w->dbuf, w->dbuf + aligned, tail);
@@ -374,10 +501,19 @@ static int wr_direct_sync(mcap_writer *w) {
     w->dlen = tail;
   }
   if (w->dlen > 0) {
+#if WR_HAVE_DIRECT
+    uint64_t t0 = wr_now_ns(), dt;
+#endif
     if ((rv = wr_set_direct(w->fd, false)) < 0 ||
         (rv = wr_pwrite_all(w->fd, w->dbuf, w->dlen, w->dbase, &done)) < 0 ||
         (rv = wr_set_direct(w->fd, true)) < 0)
       goto fail;
+#if WR_HAVE_DIRECT
+    dt = wr_now_ns() - t0;
+    w->io.tails++;
+    if (dt > w->io.tail_max_ns)
+      w->io.tail_max_ns = dt;
+#endif
   }
   return 0;
 
@@ -386,8 +522,16 @@ fail:
   return rv;
 }
 
+int mcap_writer_settle(mcap_writer *w) {
+  return wr_direct_sync(w, false);
+}
+
 bool mcap_writer_direct(const mcap_writer *w) {
   return w->direct;
+}
+
+void mcap_writer_io_stats(const mcap_writer *w, struct mcap_io_stats *s) {
+  *s = w->io;
 }
 
 /* Writes to the file, without touching the CRC. */
@@ -502,7 +646,7 @@ int mcap_writer_open(mcap_writer **wp, int fd, const struct mcap_writer_opts *op
     goto fail;
   put_str(&w->rec, profile, pl);
   put_str(&w->rec, library, ll);
-  if ((rv = wr_rec_out(w, MCAP_OP_HEADER)) < 0 || (rv = wr_direct_sync(w)) < 0)
+  if ((rv = wr_rec_out(w, MCAP_OP_HEADER)) < 0 || (rv = wr_direct_sync(w, false)) < 0)
     goto fail;
   *wp = w;
   return 0;
@@ -638,7 +782,7 @@ static int wr_chunk_write(mcap_writer *w, mcap_chunk *k, bool compress) {
   }
   wr_chunk_reset(k);
   w->n_chunks++;
-  return wr_direct_sync(w);
+  return wr_direct_sync(w, true);
 }
 
 /* Closes the current chunk, if it holds anything, and writes it out. */
@@ -693,7 +837,7 @@ int mcap_writer_add_metadata(mcap_writer *w, const char *name, const struct mcap
   put_u64(&w->meta_idx, w->off - start);
   put_str(&w->meta_idx, name, nl);
   w->n_meta++;
-  return wr_direct_sync(w);
+  return wr_direct_sync(w, false);
 }
 
 int mcap_writer_reserve(mcap_writer *w, uint16_t channel, uint32_t sequence, uint64_t log_time,
@@ -896,7 +1040,7 @@ int mcap_writer_close(mcap_writer *w) {
   put_u64(&w->rec, so_start);
   put_u32(&w->rec, mcap_crc32(w->crc, w->rec.p, w->rec.len));
   if ((rv = wr_out(w, w->rec.p, w->rec.len)) < 0 ||
-      (rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0 || (rv = wr_direct_sync(w)) < 0)
+      (rv = wr_out(w, MCAP_MAGIC, MCAP_MAGIC_LEN)) < 0 || (rv = wr_direct_sync(w, false)) < 0)
     goto out;
   /* The fd as a caller expects it after a plain writer: positioned at the
    * end, without O_DIRECT. */
@@ -913,6 +1057,10 @@ out:
 void mcap_writer_free(mcap_writer *w) {
   if (w == NULL)
     return;
+#if WR_HAVE_DIRECT
+  /* A write in flight still reads abuf. */
+  (void)wr_direct_wait(w);
+#endif
   for (size_t i = 0; i < w->n_ch; i++)
     free(w->ch[i].rec.p);
   free(w->ch);
@@ -923,6 +1071,9 @@ void mcap_writer_free(mcap_writer *w) {
   free(w->meta_idx.p);
   ZSTD_freeCCtx(w->zc);
   free(w->dbuf);
+#if !defined(_WIN32)
+  free(w->abuf);
+#endif
   free(w);
 }
 

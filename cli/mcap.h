@@ -97,6 +97,16 @@ struct mcap_writer_opts {
    * file system that refuses O_DIRECT gets plain writes
    * (mcap_writer_direct). The file's bytes are the same either way. */
   bool direct;
+  /* With direct: a chunk's aligned part is written in the background (one
+   * write in flight at a time, POSIX AIO) while the caller builds and
+   * hands over the next one, and the unaligned tail of the last chunk is
+   * left for the next write. mcap_writer_settle waits for the write and
+   * writes that tail through the page cache, so that the file ends at the
+   * last complete chunk again; call it when the writing side goes idle.
+   * Until then a killed writer's file ends inside the last chunk or two
+   * (readers read it up to the last complete one), and the write errors
+   * of a chunk come from the next call. The file's bytes are the same. */
+  bool overlap;
 };
 
 /* The block size of O_DIRECT writes: buffer address, length and offset. */
@@ -176,9 +186,31 @@ uint64_t mcap_chunk_messages(const mcap_chunk *c);
 /* Frees a chunk (sealed or given back). NULL is a no-op. */
 void mcap_chunk_free(mcap_chunk *c);
 
+/* With opts.overlap: waits for the write in flight and writes what is
+ * still buffered (the tail through the page cache), so that the file ends
+ * where the last chunk written ends. Returns 0 or the write's error (then
+ * the file is not finished). Without overlap: 0 (nothing is pending).
+ * Sink side. */
+int mcap_writer_settle(mcap_writer *w);
+
 /* True while the writer writes with O_DIRECT (opts.direct, and the file
  * system has not refused it). Sink side. */
 bool mcap_writer_direct(const mcap_writer *w);
+
+/* How long the sink's writes took (the O_DIRECT ones; zeros without
+ * O_DIRECT): for `shmbus record -v`, to tell a slow disk from a slow
+ * writer. Sink side. */
+struct mcap_io_stats {
+  uint64_t writes;      /* aligned O_DIRECT pwrite calls */
+  uint64_t bytes;       /* what they wrote */
+  uint64_t ns;          /* their total time */
+  uint64_t max_ns;      /* the longest */
+  uint64_t slow;        /* of them, longer than MCAP_IO_SLOW_NS */
+  uint64_t tails;       /* unaligned tails written through the page cache */
+  uint64_t tail_max_ns; /* the longest of those (O_DIRECT off, pwrite, on) */
+};
+#define MCAP_IO_SLOW_NS 16000000ull
+void mcap_writer_io_stats(const mcap_writer *w, struct mcap_io_stats *s);
 
 /* Bytes written to the file so far, and messages written. */
 uint64_t mcap_writer_bytes(const mcap_writer *w);

@@ -127,6 +127,9 @@ struct record_queue {
   size_t n_spare;
   bool done; /* the drain thread hands over nothing more */
   int err;   /* the first write error: the writer writes nothing after it */
+  /* What writing the chunks took (compression, CRC and the writes): the
+   * total, the longest and how many took longer than MCAP_IO_SLOW_NS. */
+  uint64_t chunk_ns, chunk_max_ns, chunk_slow;
 };
 
 struct record_state {
@@ -164,12 +167,29 @@ static void *record_writer_main(void *arg) {
   struct record_state *st = arg;
   struct record_queue *q = &st->q;
 
+  bool settle = false;
+
   pthread_mutex_lock(&q->mu);
   for (;;) {
     mcap_chunk *c;
     int rv = 0;
-    while (q->n == 0 && !q->done)
+    while (q->n == 0 && !q->done) {
+      if (settle) {
+        /* Nothing more to write for now: the write in flight finishes and
+         * the last chunk's tail goes out, so the file ends at the last
+         * complete chunk while the writer waits (cli/mcap.h, overlap). */
+        settle = false;
+        if (q->err == 0) {
+          pthread_mutex_unlock(&q->mu);
+          rv = mcap_writer_settle(st->w);
+          pthread_mutex_lock(&q->mu);
+          if (rv < 0 && q->err == 0)
+            q->err = rv;
+        }
+        continue;
+      }
       pthread_cond_wait(&q->work, &q->mu);
+    }
     if (q->n == 0)
       break;
     c = q->q[q->head];
@@ -177,13 +197,22 @@ static void *record_writer_main(void *arg) {
       /* The chunk stays counted in the queue while it is written: the
        * bound is on what waits and what is being written together. */
       bool behind = record_writer_behind(q);
+      uint64_t t0, dt;
       pthread_mutex_unlock(&q->mu);
+      t0 = cli_now_ns();
       rv = behind ? mcap_writer_write_chunk_uncompressed(st->w, c)
                   : mcap_writer_write_chunk(st->w, c);
+      dt = cli_now_ns() - t0;
       pthread_mutex_lock(&q->mu);
+      q->chunk_ns += dt;
+      if (dt > q->chunk_max_ns)
+        q->chunk_max_ns = dt;
+      if (dt > MCAP_IO_SLOW_NS)
+        q->chunk_slow++;
       q->written++;
       if (behind)
         q->raw++;
+      settle = true;
     }
     q->head = (q->head + 1) % q->cap;
     q->n--;
@@ -557,6 +586,7 @@ int cli_record(int argc, char **argv) {
   struct record_state st;
   struct cli_bus_args ba;
   struct mcap_writer_opts wo;
+  struct mcap_io_stats io;
   const char *out = NULL;
   double duration = -1;
   uint64_t count = 0, chunk = 0, queue = RECORD_QUEUE_DEFAULT, start, last_flush, last_source;
@@ -572,10 +602,12 @@ int cli_record(int argc, char **argv) {
 
   memset(&st, 0, sizeof(st));
   memset(&wo, 0, sizeof(wo));
+  memset(&io, 0, sizeof(io));
   wo.compression = MCAP_COMPRESS_ZSTD;
   wo.profile = "";
   wo.manual_chunks = true;
   wo.direct = true;
+  wo.overlap = true;
   cli_bus_args_init(&ba);
   optind = 1;
   while ((c = getopt_long(argc, argv, "o:d:n:qvh", longopts, NULL)) != -1) {
@@ -807,6 +839,7 @@ int cli_record(int argc, char **argv) {
     goto out;
   }
   direct = mcap_writer_direct(st.w);
+  mcap_writer_io_stats(st.w, &io);
   /* Topics that sent nothing still get a channel, so the file says what
    * was recorded. */
   for (size_t i = 0; i < st.n; i++)
@@ -856,6 +889,18 @@ out:
             (double)max_gap / 1e6, (double)st.max_lag / 1e6, st.q.cap, st.q.high,
             direct ? "yes" : "no", st.q.written,
             wo.compression == MCAP_COMPRESS_NONE ? st.q.written : st.q.raw);
+  if (verbose && st.q.cap > 0)
+    fprintf(stderr,
+            "writer: chunks took %.3f ms at most (%" PRIu64
+            " over 16 ms), %.3f ms on average; O_DIRECT writes: %" PRIu64
+            ", %.3f ms at most (%" PRIu64 " over 16 ms), %.3f ms on average, %.0f MB/s while "
+            "writing; tails through the page cache: %" PRIu64 ", %.3f ms at most\n",
+            (double)st.q.chunk_max_ns / 1e6, st.q.chunk_slow,
+            st.q.written > 0 ? (double)st.q.chunk_ns / 1e6 / (double)st.q.written : 0.0, io.writes,
+            (double)io.max_ns / 1e6, io.slow,
+            io.writes > 0 ? (double)io.ns / 1e6 / (double)io.writes : 0.0,
+            io.ns > 0 ? (double)io.bytes * 1e3 / (double)io.ns : 0.0, io.tails,
+            (double)io.tail_max_ns / 1e6);
   mcap_writer_free(st.w);
   if (st.q.q != NULL) {
     for (size_t i = 0; i < st.q.n; i++)
