@@ -17,7 +17,10 @@
  * far: a file readable up to the last complete chunk, at most about a
  * second (plus the queue) behind. The file is written with O_DIRECT where
  * possible (--no-direct: through the page cache; cli/mcap.h, docs/mcap.md),
- * which keeps that bound. */
+ * which keeps that bound, and with one write in flight while the writer
+ * builds the next chunk (opts.overlap): while the writer is busy, a killed
+ * recorder's file may end up to two chunks earlier; once it waits for work
+ * (mcap_writer_settle), at the last chunk again. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -44,56 +47,61 @@
  * publisher that creates a topic and publishes at once loses nothing to
  * the time the watch takes. */
 #define RECORD_WHOLE_RING (1u << 24)
-/* The default bound of the queue between the drain and writer threads. */
-#define RECORD_QUEUE_DEFAULT (64u << 20)
+/* The default bound of the queue between the drain and writer threads:
+ * about a quarter of a second at 1 GB/s (bench/README.md: 64 MiB lost
+ * messages to the writer's slow moments at 1 GB/s of 1 MiB messages). Only
+ * what the writer falls behind by is ever allocated. */
+#define RECORD_QUEUE_DEFAULT (256u << 20)
 
 static void record_usage(FILE *f) {
-  fprintf(f,
-          "usage: shmbus record -o FILE.mcap [OPTIONS] TOPIC|PATTERN...\n"
-          "\n"
-          "Records the messages of each TOPIC, and of every topic that matches a PATTERN\n"
-          "now or appears later ('*' one segment, '**' any number: 'sensors/**'), into\n"
-          "an MCAP file (docs/mcap.md): a channel per topic with its parameters as\n"
-          "metadata, log and publish time from the bus's timestamps, the bus's sequence\n"
-          "numbers, zstd-compressed chunks with CRCs, an index and a summary. Stops on\n"
-          "Ctrl-C or SIGTERM, after --duration or --count, and finishes the file; a\n"
-          "recorder that is killed leaves a file readable up to its last complete chunk\n"
-          "(written at least once a second).\n"
-          "\n"
-          "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
-          "      --compression C  zstd (default) or none; with zstd, a chunk that\n"
-          "                       another one waits behind is stored uncompressed:\n"
-          "                       compressing never costs messages\n"
-          "      --chunk-size B   close a chunk at B bytes of messages (default 4M, K/M)\n"
-          "      --queue B        chunks waiting to be written take at most about B bytes\n"
-          "                       (default 64M, K/M/G; at least one chunk): when the\n"
-          "                       disk falls behind, a lossy recorder drops (and counts)\n"
-          "                       messages, a reliable one makes the publishers wait\n"
-          "      --no-direct      write through the page cache; by default the file is\n"
-          "                       written around it (O_DIRECT: less CPU per byte) when it\n"
-          "                       is a regular file whose file system allows it\n"
-          "      --direct         as by default, but say so when O_DIRECT is not possible\n"
-          "  -d, --duration S     stop after S seconds\n"
-          "  -n, --count N        stop after N messages (all topics together)\n"
-          "      --reliable       subscribe reliably: publishers wait for the recorder,\n"
-          "                       nothing is lost (default: lossy, losses are counted)\n"
-          "      --encoding E     message encoding of every channel: auto (default: msgpack\n"
-          "                       when a topic's first message is one msgpack object, else\n"
-          "                       application/octet-stream), msgpack or octet-stream\n"
-          "  -q, --quiet          no summary\n"
-          "  -v, --verbose        also the drain thread's statistics\n" CLI_TOPIC_HELP CLI_BUS_HELP
-          "  -h, --help           show this help\n"
-          "\n"
-          "At the end one line goes to stderr:\n"
-          "  recorded M messages (B bytes) from T topics to FILE, lost L\n"
-          "where L is what the lossy subscribers missed (always 0 with --reliable),\n"
-          "followed by \" (Q with the write queue full)\" when Q of them were taken\n"
-          "from the rings but dropped because the queue was full. -v adds a line on the\n"
-          "drain thread: its longest gap between two passes over the rings, the age of\n"
-          "the oldest message it took (how far behind it fell), and the queue's\n"
-          "high-water mark, whether the file was written with O_DIRECT, and how many\n"
-          "chunks were written, and of them stored uncompressed.\n"
-          "Exit status: 0 ok, 1 error, 2 bad usage.\n");
+  fprintf(f, "usage: shmbus record -o FILE.mcap [OPTIONS] TOPIC|PATTERN...\n"
+             "\n"
+             "Records the messages of each TOPIC, and of every topic that matches a PATTERN\n"
+             "now or appears later ('*' one segment, '**' any number: 'sensors/**'), into\n"
+             "an MCAP file (docs/mcap.md): a channel per topic with its parameters as\n"
+             "metadata, log and publish time from the bus's timestamps, the bus's sequence\n"
+             "numbers, zstd-compressed chunks with CRCs, an index and a summary. Stops on\n"
+             "Ctrl-C or SIGTERM, after --duration or --count, and finishes the file; a\n"
+             "recorder that is killed leaves a file readable up to its last complete chunk\n"
+             "(written at least once a second).\n"
+             "\n"
+             "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
+             "      --compression C  zstd (default) or none; with zstd, a chunk that\n"
+             "                       another one waits behind is stored uncompressed:\n"
+             "                       compressing never costs messages\n"
+             "      --chunk-size B   close a chunk at B bytes of messages (default 4M, K/M)\n"
+             "      --queue B        chunks waiting to be written take at most about B bytes\n"
+             "                       (default 256M, K/M/G; at least one chunk): when the\n"
+             "                       disk falls behind, a lossy recorder drops (and counts)\n"
+             "                       messages, a reliable one makes the publishers wait\n"
+             "      --no-direct      write through the page cache; by default the file is\n"
+             "                       written around it (O_DIRECT: less CPU per byte) when it\n"
+             "                       is a regular file whose file system allows it\n"
+             "      --direct         as by default, but say so when O_DIRECT is not possible\n"
+             "  -d, --duration S     stop after S seconds\n"
+             "  -n, --count N        stop after N messages (all topics together)\n"
+             "      --reliable       subscribe reliably: publishers wait for the recorder,\n"
+             "                       nothing is lost (default: lossy, losses are counted)\n"
+             "      --encoding E     message encoding of every channel: auto (default: msgpack\n"
+             "                       when a topic's first message is one msgpack object, else\n"
+             "                       application/octet-stream), msgpack or octet-stream\n"
+             "  -q, --quiet          no summary\n"
+             "  -v, --verbose        also the drain and writer threads' statistics\n" CLI_TOPIC_HELP
+                 CLI_BUS_HELP "  -h, --help           show this help\n");
+  fprintf(f, "\n"
+             "At the end one line goes to stderr:\n"
+             "  recorded M messages (B bytes) from T topics to FILE, lost L\n"
+             "where L is what the lossy subscribers missed (always 0 with --reliable),\n"
+             "followed by \" (Q with the write queue full)\" when Q of them were taken\n"
+             "from the rings but dropped because the queue was full. -v adds a line on the\n"
+             "drain thread: its longest gap between two passes over the rings, the age of\n"
+             "the oldest message it took (how far behind it fell), and the queue's\n"
+             "high-water mark, whether the file was written with O_DIRECT, and how many\n"
+             "chunks were written, and of them stored uncompressed; and a line on the\n"
+             "writer thread: the longest and mean time it took for a chunk (compression,\n"
+             "CRC, write), and its O_DIRECT writes: how many, the longest, how many took\n"
+             "over 16 ms, the mean, and the MB/s while writing.\n"
+             "Exit status: 0 ok, 1 error, 2 bad usage.\n");
 }
 
 enum record_encoding { REC_ENC_AUTO, REC_ENC_MSGPACK, REC_ENC_OCTETS };
