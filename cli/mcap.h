@@ -199,7 +199,9 @@ bool mcap_writer_direct(const mcap_writer *w);
 
 /* How long the sink's writes took (the O_DIRECT ones; zeros without
  * O_DIRECT): for `shmbus record -v`, to tell a slow disk from a slow
- * writer. Sink side. */
+ * writer. A background write (opts.overlap) is timed from its start to
+ * the sink's next sync point, which waits for it: an upper bound when the
+ * sink had other work meanwhile. Sink side. */
 struct mcap_io_stats {
   uint64_t writes;      /* aligned O_DIRECT pwrite calls */
   uint64_t bytes;       /* what they wrote */
