@@ -395,18 +395,16 @@ static int wr_direct_wait(mcap_writer *w) {
 
   if (!w->in_flight)
     return 0;
+  /* Until it is done, whatever happens: the write reads abuf, which must
+   * not be reused or freed before. aio_suspend fails only with EINTR (and
+   * EAGAIN with a timeout) for a request that was queued. */
   while ((err = aio_error(&w->aio)) == EINPROGRESS)
-    if (aio_suspend(list, 1, NULL) < 0 && errno != EINTR && errno != EAGAIN)
-      break;
+    (void)aio_suspend(list, 1, NULL);
   if (err < 0)
     err = errno;
   w->in_flight = false;
   n = aio_return(&w->aio);
-  if (err == EINPROGRESS) {
-    /* aio_suspend failed for good: nothing sensible is left but to say
-     * the file is not finished (the write may still complete). */
-    rv = -EIO;
-  } else if (err != 0 || n < 0) {
+  if (err != 0 || n < 0) {
     rv = -(err != 0 ? err : EIO);
   } else if ((size_t)n < w->aio.aio_nbytes) {
     rv = wr_pwrite_all(w->fd, w->abuf + n, w->aio.aio_nbytes - (size_t)n,
