@@ -37,7 +37,9 @@ struct bridge_topic {
   bool resume_check;         /* --reliable export: the next message is the first since then */
   struct bridge_seen **seen; /* --reliable import: what each origin had published (import.c) */
   size_t nseen;
-  uv_poll_t *poll; /* --reliable export: the subscriber's wake-up event */
+  uint64_t export_waits; /* lossy export: times reading waited for libnats's output buffer */
+  bool export_waiting;   /* lossy export: reading stopped until that buffer empties */
+  uv_poll_t *poll;       /* --reliable export: the subscriber's wake-up event */
   void *buf;       /* --reliable export: one message (the slot size) */
   size_t bufcap;
 };
@@ -51,9 +53,28 @@ struct bridge_topic {
  * at most this many or BRIDGE_SPENT_BYTES of payload. libnats hands each
  * destroyed message to a collector thread of its own, which it wakes when
  * its queue was empty: destroyed one by one at a moderate rate, that is a
- * thread wake-up (two context switches) per message. */
+ * thread wake-up (two context switches) per message. Where the bridge can
+ * free a message itself (bridge_msg_free_direct), it does so at once
+ * instead, and keeps none. */
 #define BRIDGE_SPENT_MAX 64
 #define BRIDGE_SPENT_BYTES ((size_t)1 << 20)
+
+/* Lossy export: what libnats's output buffer may hold (bytes the socket has
+ * not taken) before the exporter stops reading its local topics, and what
+ * it holds at most when reading starts again. libnats's buffer has no
+ * bound of its own, and after each partial write it moves what is left to
+ * its start (memmove): an exporter that reads faster than the server
+ * takes spent a third of its time so, on ever more buffered messages
+ * (each later, and most dropped downstream). Stopped, a topic's ring
+ * drops the oldest instead, counted as the subscriber's loss
+ * (export_lost), and costs the exporter nothing. The buffer is looked at
+ * every BRIDGE_EXPORT_CHECK bytes published. */
+#define BRIDGE_EXPORT_HIGH ((size_t)256 << 10)
+#define BRIDGE_EXPORT_LOW ((size_t)32 << 10)
+#define BRIDGE_EXPORT_CHECK ((size_t)16 << 10)
+/* While waiting, the buffer is also looked at this often (ms): a safety
+ * net for a connection that went away meanwhile. */
+#define BRIDGE_EXPORT_RECHECK_MS 10
 
 /* Counts of messages refused before they had a topic. */
 struct bridge_refused {
@@ -119,6 +140,11 @@ struct bridge {
   natsMsg *spent[BRIDGE_SPENT_MAX];
   size_t nspent, spent_bytes;
   struct bridge_hdr_buf hbuf; /* export: where its messages are built (the loop's thread) */
+  /* Lossy export (export.c): waiting for libnats's output buffer. */
+  size_t export_unchecked; /* bytes published since the buffer was last looked at */
+  size_t export_nwaiting;  /* topics whose reading is stopped */
+  uv_check_t *export_check; /* after each I/O phase (where libnats writes): resume? */
+  uv_timer_t *export_timer; /* ... and every BRIDGE_EXPORT_RECHECK_MS */
 };
 
 /* ---- main.c: logging ---------------------------------------------------- */
@@ -152,7 +178,8 @@ void bridge_export_stop(struct bridge *b);
 
 /* --reliable: reads what waits on a topic while the window has room. */
 void bridge_export_drain(struct bridge_topic *t);
-/* Lossy: destroys `m` (with `len` bytes of payload) later, with others
+/* Lossy: destroys `m` (with `len` bytes of payload): at once where
+ * bridge_msg_free frees directly, else later, with others
  * (BRIDGE_SPENT_MAX), from the loop's thread. */
 void bridge_spent_add(struct bridge *b, natsMsg *m, size_t len);
 /* Destroys what bridge_spent_add kept (before libnats stops its threads). */

@@ -28,10 +28,83 @@ void bridge_spent_free(struct bridge *b) {
 }
 
 void bridge_spent_add(struct bridge *b, natsMsg *m, size_t len) {
+  if (bridge_msg_free_direct()) {
+    bridge_msg_free(m); /* no collector thread: at once, while it is in the cache */
+    return;
+  }
   b->spent[b->nspent++] = m;
   b->spent_bytes += len;
   if (b->nspent == BRIDGE_SPENT_MAX || b->spent_bytes >= BRIDGE_SPENT_BYTES)
     bridge_spent_free(b);
+}
+
+/* Whether reading may go on: libnats's output buffer holds at most `max`
+ * bytes, or the connection is not up (publishes then go to libnats's
+ * reconnect buffer, which has a bound of its own: export_failed). */
+static bool export_buffer_below(struct bridge *b, size_t max) {
+  int n;
+
+  if (atomic_load_explicit(&b->nats_state, memory_order_relaxed) != 1)
+    return true;
+  n = natsConnection_Buffered(b->nc);
+  return n < 0 || (size_t)n <= max;
+}
+
+static void export_on_msg(shmbus_sub *sub, const void *data, size_t len,
+                          const struct shmbus_msg_info *info, void *arg);
+static void export_on_error(shmbus_sub *sub, int code, void *arg);
+
+/* The loop, after its I/O phase (or the safety timer): reading starts
+ * again once the buffer has drained. */
+static void export_resume_maybe(struct bridge *b) {
+  size_t i;
+
+  if (b->export_nwaiting == 0 || b->stopping || !export_buffer_below(b, BRIDGE_EXPORT_LOW))
+    return;
+  for (i = 0; i < b->ntopics; i++) {
+    struct bridge_topic *t = b->topics[i];
+    int rv;
+    if (!t->export_waiting)
+      continue;
+    t->export_waiting = false;
+    if (t->sub == NULL)
+      continue;
+    /* What the ring overwrote meanwhile counts as the subscriber's loss. */
+    if ((rv = shmbus_uv_sub_start(t->sub, b->loop, export_on_msg, t)) < 0 ||
+        (rv = shmbus_uv_sub_on_error(t->sub, export_on_error)) < 0)
+      bridge_log("export of \"%s\" stopped: cannot read it again: %s", t->name,
+                 shmbus_strerror(rv));
+  }
+  b->export_nwaiting = 0;
+  (void)uv_check_stop(b->export_check);
+  (void)uv_timer_stop(b->export_timer);
+}
+
+static void export_on_check(uv_check_t *c) {
+  export_resume_maybe(c->data);
+}
+
+static void export_on_timer(uv_timer_t *tm) {
+  export_resume_maybe(tm->data);
+}
+
+/* From t's message callback: stops reading t while libnats's buffer holds
+ * more than BRIDGE_EXPORT_HIGH. */
+static void export_wait_maybe(struct bridge_topic *t) {
+  struct bridge *b = t->b;
+
+  if (t->export_waiting || b->export_check == NULL || export_buffer_below(b, BRIDGE_EXPORT_HIGH))
+    return;
+  /* From its own callback: takes effect when the callback returns. */
+  if (shmbus_uv_sub_stop(t->sub) < 0)
+    return;
+  t->export_waiting = true;
+  t->export_waits++;
+  if (b->export_nwaiting++ == 0) {
+    (void)uv_check_start(b->export_check, export_on_check);
+    (void)uv_timer_start(b->export_timer, export_on_timer, BRIDGE_EXPORT_RECHECK_MS,
+                         BRIDGE_EXPORT_RECHECK_MS);
+  }
 }
 
 static void export_on_msg(shmbus_sub *sub, const void *data, size_t len,
@@ -88,6 +161,11 @@ static void export_on_msg(shmbus_sub *sub, const void *data, size_t len,
     t->export_failed++;
   else
     t->exported++;
+  b->export_unchecked += len + 128; /* the header block and HPUB line, about */
+  if (b->export_unchecked >= BRIDGE_EXPORT_CHECK) {
+    b->export_unchecked = 0;
+    export_wait_maybe(t);
+  }
 }
 
 static void export_on_error(shmbus_sub *sub, int code, void *arg) {
@@ -228,6 +306,13 @@ static void export_unsubscribe(struct bridge *b, const char *name) {
 
   if (t == NULL || t->sub == NULL)
     return;
+  if (t->export_waiting) {
+    t->export_waiting = false;
+    if (--b->export_nwaiting == 0) {
+      (void)uv_check_stop(b->export_check);
+      (void)uv_timer_stop(b->export_timer);
+    }
+  }
   shmbus_sub_stats(t->sub, &st);
   t->export_lost += st.lost;
   export_reliable_stop(t);
@@ -248,11 +333,36 @@ static void export_on_change(shmbus_watch *w, const struct shmbus_topic_event *e
     export_unsubscribe(b, ev->topic);
 }
 
+static void export_free_handle(uv_handle_t *h) {
+  free(h);
+}
+
 int bridge_export_start(struct bridge *b) {
   int i, rv;
 
   if (b->o.nexports == 0)
     return 0;
+  if (!b->o.reliable) {
+    /* Waiting for libnats's output buffer (BRIDGE_EXPORT_HIGH). Neither
+     * handle keeps the loop running by itself. */
+    uv_check_t *c = malloc(sizeof(*c));
+    uv_timer_t *tm = malloc(sizeof(*tm));
+    if (c == NULL || tm == NULL || uv_check_init(b->loop, c) != 0) {
+      free(c);
+      free(tm);
+      return -ENOMEM;
+    }
+    c->data = b;
+    uv_unref((uv_handle_t *)c);
+    b->export_check = c;
+    if (uv_timer_init(b->loop, tm) != 0) {
+      free(tm);
+      return -ENOMEM;
+    }
+    tm->data = b;
+    uv_unref((uv_handle_t *)tm);
+    b->export_timer = tm;
+  }
   if ((b->watches = calloc((size_t)b->o.nexports, sizeof(*b->watches))) == NULL)
     return -ENOMEM;
   for (i = 0; i < b->o.nexports; i++) {
@@ -283,6 +393,13 @@ void bridge_export_stop(struct bridge *b) {
   free(b->watches);
   b->watches = NULL;
   b->nwatches = 0;
+  if (b->export_check != NULL)
+    uv_close((uv_handle_t *)b->export_check, export_free_handle);
+  if (b->export_timer != NULL)
+    uv_close((uv_handle_t *)b->export_timer, export_free_handle);
+  b->export_check = NULL;
+  b->export_timer = NULL;
+  b->export_nwaiting = 0;
   bridge_spent_free(b);
   bridge_hdr_buf_free(&b->hbuf);
   for (i = 0; i < b->ntopics; i++) {

@@ -66,7 +66,10 @@ typedef natsStatus (*hdr_create_fn)(natsMsg **msg, const char *subject, int subj
 #define HDR_FAST_MIN 0x030400 /* libnats 3.4.0 */
 #define HDR_FAST_MAX 0x030AFF /* libnats 3.10.x */
 
+typedef void (*hdr_free_fn)(void *msg);
+
 static hdr_create_fn hdr_create;
+static hdr_free_fn hdr_free; /* libnats's natsMsg_free: bridge_msg_free */
 static bool hdr_read_raw; /* bridge_hdr_get reads the block itself */
 static uv_once_t hdr_once = UV_ONCE_INIT;
 
@@ -189,6 +192,18 @@ static void hdr_fast_init(void) {
 #endif
   if (fn == NULL)
     return;
+#ifndef _WIN32
+  {
+    /* natsMsg_Destroy hands every message to libnats's collector thread
+     * (waking it when its list was empty), which calls natsMsg_free on it:
+     * the headers' map if one was lifted, then the message's one
+     * allocation. The same versions export it; the loop calls it itself
+     * (bridge_msg_free). */
+    void *sym = dlsym(RTLD_DEFAULT, "natsMsg_free");
+    if (sym != NULL)
+      memcpy(&hdr_free, &sym, sizeof(hdr_free));
+  }
+#endif
   hdr_create = fn;
   memset(&h, 0, sizeof(h));
   strcpy(h.origin, "check-origin");
@@ -197,6 +212,7 @@ static void hdr_fast_init(void) {
   h.ts_ns = 1234567890123456789ull;
   if (hdr_msg_fast(&m, "check.subject", &h, "check-id", payload, sizeof(payload), buf) != 0) {
     hdr_create = NULL;
+    hdr_free = NULL;
     return;
   }
   /* Reading, first (libnats's map, once lifted, has written NULs into the
@@ -213,9 +229,15 @@ static void hdr_fast_init(void) {
       back.ts_ns != h.ts_ns || natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == NULL ||
       strcmp(id, "check-id") != 0) {
     hdr_create = NULL;
+    hdr_free = NULL;
     hdr_read_raw = false;
   }
-  natsMsg_Destroy(m);
+  /* (Freed directly if that is how the bridge will free: the headers' map
+   * was lifted above, so this checks natsMsg_free frees one too.) */
+  if (hdr_free != NULL)
+    hdr_free(m);
+  else
+    natsMsg_Destroy(m);
   if (hdr_read_raw)
     hdr_read_raw = hdr_raw_check();
 }
@@ -223,6 +245,19 @@ static void hdr_fast_init(void) {
 bool bridge_hdr_fast(void) {
   uv_once(&hdr_once, hdr_fast_init);
   return hdr_create != NULL;
+}
+
+void bridge_msg_free(natsMsg *msg) {
+  uv_once(&hdr_once, hdr_fast_init);
+  if (hdr_free != NULL && msg != NULL)
+    hdr_free(msg);
+  else
+    natsMsg_Destroy(msg);
+}
+
+bool bridge_msg_free_direct(void) {
+  uv_once(&hdr_once, hdr_fast_init);
+  return hdr_free != NULL;
 }
 
 bool bridge_hdr_fast_read(void) {

@@ -59,6 +59,19 @@ bool bridge_hdr_fast(void);
  * goes through libnats's header API (a map per message). */
 bool bridge_hdr_fast_read(void);
 
+/* Destroys a message libnats received on a core NATS subscription, or one
+ * bridge_hdr_msg built, now, on the caller's thread: with the libnats
+ * versions of bridge_hdr_fast (a library that exports natsMsg_free),
+ * through that function, which natsMsg_Destroy has libnats's collector
+ * thread call later (waking the thread when its list was empty: a thread
+ * wake-up and lock contention per handful of messages); elsewhere with
+ * natsMsg_Destroy. Not for JetStream's messages (libnats may mark one as
+ * not to be destroyed). */
+void bridge_msg_free(natsMsg *msg);
+/* Whether bridge_msg_free frees directly (decided once, at the first call
+ * of either). */
+bool bridge_msg_free_direct(void);
+
 /* Reads the headers of `msg` (a message libnats received or built) into
  * *h: its header block parsed by bridge_hdr_parse, or (see
  * bridge_hdr_fast_read) through libnats's header API, which accepts a few

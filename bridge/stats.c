@@ -122,9 +122,10 @@ void bridge_stats_print(struct bridge *b) {
     fprintf(stderr,
             "shmbus-bridge: stats: topic=%s exported=%" PRIu64 " export_lost=%" PRIu64
             " export_failed=%" PRIu64 " skipped_own=%" PRIu64 " imported=%" PRIu64
-            " import_dropped=%" PRIu64 " too_big=%" PRIu64 " duplicates_dropped=%" PRIu64 "\n",
+            " import_dropped=%" PRIu64 " too_big=%" PRIu64 " duplicates_dropped=%" PRIu64
+            " buffer_waits=%" PRIu64 "\n",
             t->name, t->exported, bridge_lost(t), t->export_failed, t->skipped_own, t->imported,
-            t->import_dropped, t->import_too_big, t->import_dup);
+            t->import_dropped, t->import_too_big, t->import_dup, t->export_waits);
   }
   fflush(stderr);
 }
