@@ -73,6 +73,10 @@ static void teardown(void) {
       (void)du_wait(brs[i]->pid);
       brs[i]->pid = 0;
     }
+  /* A server a test stopped (SIGSTOP) and did not continue. */
+  for (i = 0; i < NATSFIX_MAX_NODES; i++)
+    if (nc_c.node[i].pid > 0)
+      (void)kill(nc_c.node[i].pid, SIGCONT);
   natsfix_cluster_stop(&nc_c);
   du_stop(&da);
   du_stop(&db);
@@ -575,6 +579,83 @@ Test(bridge, nats_gone_a_while_and_back) {
   probe(l.pw, l.w);
   s = sub_on(l.b, "t/data");
   stream(pub_on(l.a, "t/data"), &s, 1, 1000, 250, 1000);
+  lpair_end(&l);
+}
+
+/* A server that stops reading (SIGSTOP): the exporter's output fills the
+ * socket, then libnats's buffer, and the exporter stops reading the topic
+ * (buffer_waits) instead of buffering without bound; what its ring
+ * overwrote meanwhile is counted lost, so that exported + lost is what was
+ * published. The server back, the export goes on: every byte of what
+ * follows arrives. */
+Test(bridge, a_stalled_server_holds_the_export_back_and_it_goes_on) {
+  static unsigned char buf[2000];
+  struct lpair l;
+  shmbus_pub *p;
+  shmbus_sub *s;
+  uint64_t published = 0;
+  int64_t end, exported = -1, lost = -1;
+
+  lpair_start(&l);
+  p = pub_on(l.a, "t/flood");
+  memset(buf, 0x5a, sizeof(buf));
+  /* The exporter reads the topic from its first message. */
+  cr_assert_eq(shmbus_pub_publish(p, buf, sizeof(buf)), 0);
+  published++;
+  log_wait(l.ex, "exporting \"t/flood\"", 1);
+  cr_assert_eq(kill(nc_c.node[0].pid, SIGSTOP), 0);
+  end = now_ms() + 60000;
+  for (;;) {
+    int before = log_count(l.ex, "stats: nats=");
+    /* 8 MB a round, at the exporter's pace (its ring drops the rest). */
+    for (int i = 0; i < 4096; i++) {
+      cr_assert_eq(shmbus_pub_publish(p, buf, sizeof(buf)), 0);
+      published++;
+      if (i % 256 == 255) {
+        (void)shmbus_bus_process(l.a);
+        nap();
+      }
+    }
+    cr_assert_eq(kill(l.ex->pid, SIGUSR1), 0);
+    log_wait(l.ex, "stats: nats=", before + 1);
+    if (stat_last(l.ex, "topic=t/flood", "buffer_waits") > 0)
+      break;
+    if (now_ms() > end) {
+      br_print_log(l.ex);
+      cr_assert_fail("the exporter never waited for libnats's buffer (%" PRIu64 " published)",
+                     published);
+    }
+  }
+  /* Waiting (the server still stopped), the exporter reads nothing: twice
+   * the ring more is overwritten. */
+  for (int i = 0; i < 2 * 4096; i++) {
+    cr_assert_eq(shmbus_pub_publish(p, buf, sizeof(buf)), 0);
+    published++;
+  }
+  cr_assert_eq(kill(nc_c.node[0].pid, SIGCONT), 0);
+  /* Everything published was read or counted lost, once the export went on. */
+  end = now_ms() + 30000;
+  for (;;) {
+    int before = log_count(l.ex, "stats: nats=");
+    cr_assert_eq(kill(l.ex->pid, SIGUSR1), 0);
+    log_wait(l.ex, "stats: nats=", before + 1);
+    exported = stat_last(l.ex, "topic=t/flood", "exported");
+    lost = stat_last(l.ex, "topic=t/flood", "export_lost");
+    if (exported >= 0 && lost >= 0 && (uint64_t)(exported + lost) == published)
+      break;
+    if (now_ms() > end) {
+      br_print_log(l.ex);
+      cr_assert_fail("exported %" PRId64 " + lost %" PRId64 " != published %" PRIu64, exported,
+                     lost, published);
+    }
+    nap();
+  }
+  cr_assert_gt(lost, 0, "a stalled export lost nothing of %" PRIu64 "?", published);
+  cr_assert_eq(stat_last(l.ex, "topic=t/flood", "export_failed"), 0);
+  /* And the path works as before. */
+  probe(l.pw, l.w);
+  s = sub_on(l.b, "t/after");
+  stream(pub_on(l.a, "t/after"), &s, 1, 2000, 250, 2000);
   lpair_end(&l);
 }
 
