@@ -40,7 +40,7 @@ struct bridge_topic {
   uint64_t export_waits; /* lossy export: times reading waited for libnats's output buffer */
   bool export_waiting;   /* lossy export: reading stopped until that buffer empties */
   uv_poll_t *poll;       /* --reliable export: the subscriber's wake-up event */
-  void *buf;       /* --reliable export: one message (the slot size) */
+  void *buf;             /* --reliable export: one message (the slot size) */
   size_t bufcap;
 };
 
@@ -141,8 +141,8 @@ struct bridge {
   size_t nspent, spent_bytes;
   struct bridge_hdr_buf hbuf; /* export: where its messages are built (the loop's thread) */
   /* Lossy export (export.c): waiting for libnats's output buffer. */
-  size_t export_unchecked; /* bytes published since the buffer was last looked at */
-  size_t export_nwaiting;  /* topics whose reading is stopped */
+  size_t export_unchecked;  /* bytes published since the buffer was last looked at */
+  size_t export_nwaiting;   /* topics whose reading is stopped */
   uv_check_t *export_check; /* after each I/O phase (where libnats writes): resume? */
   uv_timer_t *export_timer; /* ... and every BRIDGE_EXPORT_RECHECK_MS */
 };

@@ -70,7 +70,7 @@ typedef void (*hdr_free_fn)(void *msg);
 
 static hdr_create_fn hdr_create;
 static hdr_free_fn hdr_free; /* libnats's natsMsg_free: bridge_msg_free */
-static bool hdr_read_raw; /* bridge_hdr_get reads the block itself */
+static bool hdr_read_raw;    /* bridge_hdr_get reads the block itself */
 static uv_once_t hdr_once = UV_ONCE_INIT;
 
 /* Writes v in decimal at p; returns the digits written (1 to 20). */
