@@ -127,13 +127,15 @@ static void rb_run(const struct rb_case *c, double seconds, const char *cli, con
            c->compression);
   snprintf(path, sizeof(path), "%s/shmbus-record-bench-%d.mcap", out_dir, (int)getpid());
   snprintf(err_path, sizeof(err_path), "%s.err", path);
-  /* Ring: about 4 ms of messages at the offered rate (what a topic's
-   * creator might choose for a consumer that keeps up), at least 16 slots;
-   * at most 256 MiB. --slots N: N slots for every case (a ring that
-   * covers the recorder's longest stall; still at most 256 MiB). */
+  /* Ring: at least 16 ms of messages at the offered rate, at least 16
+   * slots (1 MiB at 954/s: the 16 slots give 16.8 ms; 64 B at 1 M/s:
+   * 16,384 slots, 1 MiB of ring), at most 256 MiB. A lossy recorder on a
+   * 2-CPU machine shared with its publisher is sometimes kept off the CPU
+   * for longer than 4 ms (bench/README.md). --slots N: N slots for every
+   * case (still at most 256 MiB). */
   to.slot_size = (uint32_t)c->size;
   to.slots = 16;
-  while (to.slots < 1u << 20 && (double)to.slots < c->rate * 0.004)
+  while (to.slots < 1u << 20 && (double)to.slots < c->rate * 0.016)
     to.slots <<= 1;
   if (slots_opt != 0)
     to.slots = slots_opt;
@@ -308,7 +310,7 @@ static void rb_usage(FILE *f) {
              "  --out-dir DIR  where the recordings go (default /var/tmp: local disk)\n"
              "  --cli PATH     the shmbus binary (default: the one built here)\n"
              "  --slots N      ring slots of every case, at most 256 MiB a ring (default:\n"
-             "                 about 4 ms of messages)\n"
+             "                 at least 16 ms of messages, at least 16 slots)\n"
              "  --size B       only the cases of B-byte messages (64 or 1048576)\n"
              "  --no-direct    the recorder writes through the page cache (--no-direct);\n"
              "                 by default it writes with O_DIRECT where it can, and the\n"
