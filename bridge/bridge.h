@@ -175,6 +175,9 @@ void bridge_topics_free(struct bridge *b);
 int bridge_export_start(struct bridge *b);
 /* Stops: closes the watches and the subscribers. */
 void bridge_export_stop(struct bridge *b);
+/* At the end, before the last stats: what the topics whose reading waits
+ * for libnats's buffer have not read is counted lost (export_lost). */
+void bridge_export_discard_waiting(struct bridge *b);
 
 /* --reliable: reads what waits on a topic while the window has room. */
 void bridge_export_drain(struct bridge_topic *t);

@@ -300,6 +300,29 @@ static void export_reliable_stop(struct bridge_topic *t) {
   t->buf = NULL;
 }
 
+/* A topic whose reading waits for libnats's buffer holds unread messages
+ * that its subscriber counts neither received nor lost until it reads
+ * again. When the topic goes (or the bridge ends) they are counted lost
+ * here, in place (no copy), so that exported + lost == published holds
+ * at the end too. Those a publisher overwrites meanwhile the library
+ * counts itself (shmbus_sub_view_end's SHMBUS_EOVERRUN). */
+static void export_discard_unread(struct bridge_topic *t) {
+  struct shmbus_view v;
+
+  if (!t->export_waiting || t->sub == NULL)
+    return;
+  while (shmbus_sub_view(t->sub, &v) == 0)
+    if (shmbus_sub_view_end(t->sub, &v) == 0)
+      t->export_lost++;
+}
+
+void bridge_export_discard_waiting(struct bridge *b) {
+  size_t i;
+
+  for (i = 0; i < b->ntopics; i++)
+    export_discard_unread(b->topics[i]);
+}
+
 static void export_unsubscribe(struct bridge *b, const char *name) {
   struct bridge_topic *t = bridge_topic_find(b, name);
   struct shmbus_sub_stats st;
@@ -307,6 +330,7 @@ static void export_unsubscribe(struct bridge *b, const char *name) {
   if (t == NULL || t->sub == NULL)
     return;
   if (t->export_waiting) {
+    export_discard_unread(t);
     t->export_waiting = false;
     if (--b->export_nwaiting == 0) {
       (void)uv_check_stop(b->export_check);

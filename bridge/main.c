@@ -552,6 +552,7 @@ int main(int argc, char **argv) {
 
 out:
   m.b.stopping = true;
+  bridge_export_discard_waiting(&m.b);
   if (m.b.bus != NULL || m.b.nc != NULL)
     bridge_stats_print(&m.b);
   bridge_export_stop(&m.b);

@@ -407,8 +407,12 @@ static int wr_direct_wait(mcap_writer *w) {
   if (err != 0 || n < 0) {
     rv = -(err != 0 ? err : EIO);
   } else if ((size_t)n < w->aio.aio_nbytes) {
-    rv = wr_pwrite_all(w->fd, w->abuf + n, w->aio.aio_nbytes - (size_t)n,
-                       (uint64_t)w->aio.aio_offset + (uint64_t)n, &done);
+    /* A short write (a full disk): the rest again from the aligned offset
+     * at or before where it stopped, as O_DIRECT needs, so that the error
+     * it ends with is the disk's, not EINVAL. */
+    size_t from = (size_t)n & ~(size_t)(MCAP_DIRECT_ALIGN - 1);
+    rv = wr_pwrite_all(w->fd, w->abuf + from, w->aio.aio_nbytes - from,
+                       (uint64_t)w->aio.aio_offset + (uint64_t)from, &done);
   }
   wr_io_count(w, w->aio.aio_nbytes, wr_now_ns() - w->aio_t0);
   return rv;

@@ -189,8 +189,8 @@ void mcap_chunk_free(mcap_chunk *c);
 /* With opts.overlap: waits for the write in flight and writes what is
  * still buffered (the tail through the page cache), so that the file ends
  * where the last chunk written ends. Returns 0 or the write's error (then
- * the file is not finished). Without overlap: 0 (nothing is pending).
- * Sink side. */
+ * the file is not finished). Without overlap nothing is pending, and it
+ * only writes the tail again. Sink side. */
 int mcap_writer_settle(mcap_writer *w);
 
 /* True while the writer writes with O_DIRECT (opts.direct, and the file

@@ -63,7 +63,8 @@ static void record_usage(FILE *f) {
              "numbers, zstd-compressed chunks with CRCs, an index and a summary. Stops on\n"
              "Ctrl-C or SIGTERM, after --duration or --count, and finishes the file; a\n"
              "recorder that is killed leaves a file readable up to its last complete chunk\n"
-             "(written at least once a second).\n"
+             "(written at least once a second; while the writer is busy, up to two chunks\n"
+             "before it).\n"
              "\n"
              "  -o, --output FILE    the file to write (required; replaced if it exists)\n"
              "      --compression C  zstd (default) or none; with zstd, a chunk that\n"
@@ -198,8 +199,20 @@ static void *record_writer_main(void *arg) {
       }
       pthread_cond_wait(&q->work, &q->mu);
     }
-    if (q->n == 0)
+    if (q->n == 0) {
+      /* Done. On the way out of a failure the drain thread does not
+       * close the writer (whose own last sync would write it): what is
+       * pending goes out here, so the file ends at the last chunk
+       * written. */
+      if (settle && q->err == 0) {
+        pthread_mutex_unlock(&q->mu);
+        rv = mcap_writer_settle(st->w);
+        pthread_mutex_lock(&q->mu);
+        if (rv < 0 && q->err == 0)
+          q->err = rv;
+      }
       break;
+    }
     c = q->q[q->head];
     if (q->err == 0) {
       /* The chunk stays counted in the queue while it is written: the
