@@ -169,6 +169,23 @@ static bool record_writer_behind(const struct record_queue *q) {
   return q->n > 1;
 }
 
+/* The writer thread, under `mu`, without an error so far: lets the write
+ * in flight finish and writes the last chunk's tail (mcap_writer_settle,
+ * without `mu`), so that the file ends at the last chunk written. Its
+ * error becomes the queue's. */
+static void record_settle(struct record_state *st) {
+  struct record_queue *q = &st->q;
+  int rv;
+
+  if (q->err != 0)
+    return;
+  pthread_mutex_unlock(&q->mu);
+  rv = mcap_writer_settle(st->w);
+  pthread_mutex_lock(&q->mu);
+  if (rv < 0 && q->err == 0)
+    q->err = rv;
+}
+
 /* The writer thread: writes each sealed chunk in order and gives it back
  * emptied. After a write error it only gives chunks back (the drain thread
  * sees q.err at its next hand-over and stops). */
@@ -188,13 +205,7 @@ static void *record_writer_main(void *arg) {
          * the last chunk's tail goes out, so the file ends at the last
          * complete chunk while the writer waits (cli/mcap.h, overlap). */
         settle = false;
-        if (q->err == 0) {
-          pthread_mutex_unlock(&q->mu);
-          rv = mcap_writer_settle(st->w);
-          pthread_mutex_lock(&q->mu);
-          if (rv < 0 && q->err == 0)
-            q->err = rv;
-        }
+        record_settle(st);
         continue;
       }
       pthread_cond_wait(&q->work, &q->mu);
@@ -204,13 +215,8 @@ static void *record_writer_main(void *arg) {
        * close the writer (whose own last sync would write it): what is
        * pending goes out here, so the file ends at the last chunk
        * written. */
-      if (settle && q->err == 0) {
-        pthread_mutex_unlock(&q->mu);
-        rv = mcap_writer_settle(st->w);
-        pthread_mutex_lock(&q->mu);
-        if (rv < 0 && q->err == 0)
-          q->err = rv;
-      }
+      if (settle)
+        record_settle(st);
       break;
     }
     c = q->q[q->head];
