@@ -100,6 +100,9 @@ struct bridge_opts {
 
 struct bridge_import;
 
+/* The values of struct bridge's nats_state. */
+enum { NATS_CONNECTING = 0, NATS_CONNECTED = 1, NATS_DISCONNECTED = 2, NATS_CLOSED = 3 };
+
 struct bridge {
   struct bridge_opts o;
   uv_loop_t *loop;
@@ -111,8 +114,11 @@ struct bridge {
   shmbus_watch **watches;
   size_t nwatches;
   struct bridge_import *imp;
-  atomic_int nats_state; /* 0 connecting, 1 connected, 2 disconnected, 3 closed */
-  atomic_llong rtt_us;   /* the last NATS round trip measured, -1 unknown */
+  /* NATS_CONNECTING and the rest (below); written by libnats's callbacks
+   * (its threads) and the loop, read by the loop: relaxed, a state to act
+   * on at the next check, no data is published with it. */
+  atomic_int nats_state;
+  atomic_llong rtt_us; /* the last NATS round trip measured, -1 unknown */
   bool stopping;
   /* --reliable (jetstream.c). */
   jsCtx *js;

@@ -44,7 +44,7 @@ void bridge_spent_add(struct bridge *b, natsMsg *m, size_t len) {
 static bool export_buffer_below(struct bridge *b, size_t max) {
   int n;
 
-  if (atomic_load_explicit(&b->nats_state, memory_order_relaxed) != 1)
+  if (atomic_load_explicit(&b->nats_state, memory_order_relaxed) != NATS_CONNECTED)
     return true;
   n = natsConnection_Buffered(b->nc);
   return n < 0 || (size_t)n <= max;

@@ -653,7 +653,7 @@ void bridge_js_unsubscribed(struct bridge *b, int k) {
   long long n;
 
   /* Disconnected: nothing to ask (the server saw the subscriber go). */
-  if (atomic_load_explicit(&b->nats_state, memory_order_relaxed) != 1 ||
+  if (atomic_load_explicit(&b->nats_state, memory_order_relaxed) != NATS_CONNECTED ||
       natsConnection_FlushTimeout(b->nc, JS_WAIT_MS) != NATS_OK)
     return;
   js_durable_name(b, k, durable, sizeof(durable));
@@ -693,7 +693,7 @@ int bridge_js_reconnected(struct bridge *b, int k) {
    * the ack wait; what comes twice is dropped as a duplicate. The requests
    * wait 1 s at most (the loop waits with them); the caller asks again
    * while the consumer does not answer (its leader moving, say). */
-  if (atomic_load_explicit(&b->nats_state, memory_order_relaxed) != 1)
+  if (atomic_load_explicit(&b->nats_state, memory_order_relaxed) != NATS_CONNECTED)
     return -EAGAIN;
   js_durable_name(b, k, durable, sizeof(durable));
   if ((n = js_nak_unacked(b, durable, 1000)) < 0)

@@ -23,8 +23,6 @@
 #define BRIDGE_BACKOFF_MIN_MS 100
 #define BRIDGE_BACKOFF_MAX_MS 5000
 
-enum { NATS_CONNECTING = 0, NATS_CONNECTED = 1, NATS_DISCONNECTED = 2, NATS_CLOSED = 3 };
-
 void bridge_log(const char *fmt, ...) {
   char line[1024];
   va_list ap;
