@@ -110,7 +110,10 @@ int shmbus_pub_publish(shmbus_pub *pub, const void *data, size_t len) {
   return pub_after_commit(pub, rv);
 }
 
-int shmbus_pub_publish_batch(shmbus_pub *pub, const struct shmbus_pub_msg *msgs, size_t n) {
+/* shmbus_pub_publish_batch(_at): ts_ns NULL stamps every message with the
+ * clock as it is published. */
+static int pub_batch(shmbus_pub *pub, const struct shmbus_pub_msg *msgs, const uint64_t *ts_ns,
+                     size_t n) {
   bool wake = false;
   size_t i;
   int rv = 0;
@@ -122,9 +125,12 @@ int shmbus_pub_publish_batch(shmbus_pub *pub, const struct shmbus_pub_msg *msgs,
       return -EINVAL;
   shmbus__handle_check_peers(&pub->h);
   for (i = 0; i < n; i++) {
-    rv = shmbus__ring_publish(&pub->ring, msgs[i].data, msgs[i].len, shmbus__clock_mono_ns());
+    uint64_t ts = ts_ns != NULL ? ts_ns[i] : 0;
+    rv = shmbus__ring_publish(&pub->ring, msgs[i].data, msgs[i].len,
+                              ts != 0 ? ts : shmbus__clock_mono_ns());
     if (rv == SHMBUS_EFULL && shmbus__pub_on_full(pub, NULL) == 1)
-      rv = shmbus__ring_publish(&pub->ring, msgs[i].data, msgs[i].len, shmbus__clock_mono_ns());
+      rv = shmbus__ring_publish(&pub->ring, msgs[i].data, msgs[i].len,
+                                ts != 0 ? ts : shmbus__clock_mono_ns());
     if (rv < 0)
       break;
     /* 1: a subscriber sleeps; it is signalled once, below. */
@@ -135,6 +141,17 @@ int shmbus_pub_publish_batch(shmbus_pub *pub, const struct shmbus_pub_msg *msgs,
   /* As after one publish (pub_after_commit), for the last seq committed. */
   (void)pub_after_commit(pub, wake ? 1 : 0);
   return (int)i;
+}
+
+int shmbus_pub_publish_batch(shmbus_pub *pub, const struct shmbus_pub_msg *msgs, size_t n) {
+  return pub_batch(pub, msgs, NULL, n);
+}
+
+int shmbus_pub_publish_batch_at(shmbus_pub *pub, const struct shmbus_pub_msg *msgs,
+                                const uint64_t *ts_ns, size_t n) {
+  if (ts_ns == NULL && n > 0)
+    return -EINVAL;
+  return pub_batch(pub, msgs, ts_ns, n);
 }
 
 int shmbus_pub_loan(shmbus_pub *pub, size_t len, void **buf) {

@@ -1400,6 +1400,53 @@ Test(bus, a_batch_stops_at_a_full_ring) {
   shmbus_bus_close(bus);
 }
 
+/* A stamped batch: each message carries the stamp given; 0 stands for the
+ * clock at publish; no stamps refuses it. */
+Test(bus, a_stamped_batch_keeps_its_stamps) {
+  struct shmbus_topic_opts to = {16, 256, 8, 4, false};
+  shmbus_bus *bus = du_bus(&d);
+  shmbus_pub *pub;
+  shmbus_sub *sub;
+  struct shmbus_pub_msg msgs[4];
+  const uint64_t ts[4] = {42, UINT64_MAX, 0, 7};
+  unsigned char data[4][32], buf[256];
+  struct shmbus_msg_info info;
+  uint64_t lo, hi;
+
+  cr_assert_eq(shmbus_pub_open(bus, "t/stamped", &to, &pub), 0);
+  cr_assert_eq(shmbus_sub_open(bus, "t/stamped", NULL, &sub), 0);
+  for (int i = 0; i < 4; i++) {
+    tu_fill(data[i], sizeof(data[i]), 1, (uint64_t)i);
+    msgs[i].data = data[i];
+    msgs[i].len = sizeof(data[i]);
+  }
+  cr_assert_eq(shmbus_pub_publish_batch_at(pub, msgs, NULL, 4), -EINVAL);
+  cr_assert_eq(shmbus_pub_publish_batch_at(pub, NULL, ts, 4), -EINVAL);
+  cr_assert_eq(shmbus_pub_publish_batch_at(NULL, msgs, ts, 4), -EINVAL);
+  cr_assert_eq(shmbus_pub_publish_batch_at(pub, msgs, NULL, 0), 0);
+  cr_assert_eq(shmbus_pub_published(pub), 0, "a refused batch published");
+  lo = shmbus__clock_mono_ns();
+  cr_assert_eq(shmbus_pub_publish_batch_at(pub, msgs, ts, 4), 4);
+  hi = shmbus__clock_mono_ns();
+  for (int i = 0; i < 4; i++) {
+    uint64_t seq;
+    uint32_t id;
+    int rv = shmbus_sub_try_recv(sub, buf, sizeof(buf), &info);
+    cr_assert_eq(rv, 32);
+    cr_assert_eq(tu_check(buf, (size_t)rv, &id, &seq), 0);
+    cr_assert_eq(seq, (uint64_t)i);
+    cr_assert_eq(info.seq, (uint64_t)i);
+    if (ts[i] != 0)
+      cr_assert_eq(info.ts_ns, ts[i], "message %d: stamp %" PRIu64, i, info.ts_ns);
+    else
+      cr_assert(info.ts_ns >= lo && info.ts_ns <= hi,
+                "message %d: stamp %" PRIu64 " not in [%" PRIu64 ", %" PRIu64 "]", i, info.ts_ns,
+                lo, hi);
+  }
+  cr_assert_eq(shmbus_sub_try_recv(sub, buf, sizeof(buf), NULL), -EAGAIN);
+  shmbus_bus_close(bus);
+}
+
 /* ---- a late subscriber with history behind a running publisher ---------- */
 
 struct hist_child {

@@ -242,6 +242,16 @@ struct shmbus_pub_msg {
 SHMBUS_API int shmbus_pub_publish_batch(shmbus_pub *pub, const struct shmbus_pub_msg *msgs,
                                         size_t n);
 
+/* As shmbus_pub_publish_batch, but message i carries the stamp ts_ns[i]
+ * (shmbus_msg_info.ts_ns: this host's monotonic clock, CLOCK_MONOTONIC ns
+ * on Linux) instead of the clock read as it is published; a stamp of 0
+ * means that clock. For messages made earlier elsewhere that keep the
+ * moment they were made (a bridge's import). The stamps are taken as given:
+ * subscribers should not expect them to be in order or in the past.
+ * -EINVAL also when ts_ns is NULL with n > 0. */
+SHMBUS_API int shmbus_pub_publish_batch_at(shmbus_pub *pub, const struct shmbus_pub_msg *msgs,
+                                           const uint64_t *ts_ns, size_t n);
+
 /* Zero copy: lends the next slot. *buf points to shmbus_pub_max_size()
  * writable bytes in shared memory, valid until shmbus_pub_commit or
  * shmbus_pub_cancel, which must follow before any other publish on this
