@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "headers.h"
 #include "shmbus/shmbus.h"
 #include "shmbus/uv.h"
@@ -146,6 +147,7 @@ struct bridge {
   natsMsg *spent[BRIDGE_SPENT_MAX];
   size_t nspent, spent_bytes;
   struct bridge_hdr_buf hbuf; /* export: where its messages are built (the loop's thread) */
+  struct bridge_clock clock;  /* Shmbus-Time to and from stamps (the loop's thread) */
   /* Lossy export (export.c): waiting for libnats's output buffer. */
   size_t export_unchecked;  /* bytes published since the buffer was last looked at */
   size_t export_nwaiting;   /* topics whose reading is stopped */

@@ -150,7 +150,8 @@ static void export_on_msg(shmbus_sub *sub, const void *data, size_t len,
   strcpy(h.origin, b->o.name);
   strcpy(h.topic, t->name);
   h.seq = info->seq;
-  h.ts_ns = info->ts_ns;
+  bridge_clock_update(&b->clock, uv_now(b->loop));
+  h.ts_ns = bridge_clock_to_real(&b->clock, info->ts_ns);
   if (bridge_hdr_msg(&m, t->subject, &h, NULL, data, len, &b->hbuf) < 0) {
     t->export_failed++;
     return;

@@ -3,8 +3,8 @@
  *   Shmbus-Origin  the exporting bridge's --name (loop prevention)
  *   Shmbus-Topic   the topic on the origin bus
  *   Shmbus-Seq     the message's sequence number in that topic (decimal)
- *   Shmbus-Time    its publish time there, ns of the origin host's
- *                  CLOCK_MONOTONIC (decimal)
+ *   Shmbus-Time    its publish time there, ns since the Unix epoch
+ *                  (CLOCK_REALTIME, decimal: clock.h)
  * and, with --reliable, Nats-Msg-Id for JetStream's de-duplication.
  * Parsing trusts nothing: a header missing, repeated, too long or not a
  * number, or a block that is not well-formed makes the message foreign. */

@@ -6,7 +6,8 @@
  * queues each message on its (synchronous) subscription from the loop's
  * I/O phase. A check handle, which libuv runs right after that phase,
  * takes what the subscriptions hold and publishes each run of messages of
- * one topic with one shmbus_pub_publish_batch (a sleeping local subscriber
+ * one topic with one shmbus_pub_publish_batch_at (stamped with the
+ * original moments, clock.h; a sleeping local subscriber
  * is woken once per run, not per message). No thread is involved; a
  * subscription bounds what waits (IMPORT_QUEUE_CAP) and counts what it
  * drops.
@@ -261,7 +262,13 @@ static int import_one(struct bridge *b, natsMsg *msg) {
       t->import_dup++;
       return 0;
     }
-    rv = shmbus_pub_publish(t->pub, data != NULL ? data : "", (size_t)len);
+    {
+      struct shmbus_pub_msg m = {data != NULL ? data : "", (size_t)len};
+      uint64_t ts;
+      bridge_clock_update(&b->clock, uv_now(b->loop));
+      ts = bridge_clock_to_mono(&b->clock, h.ts_ns);
+      rv = shmbus_pub_publish_batch_at(t->pub, &m, &ts, 1);
+    }
     if (rv == SHMBUS_EFULL)
       return 1;
     if (rv < 0) {
@@ -284,11 +291,11 @@ static int import_one(struct bridge *b, natsMsg *msg) {
  * published is dropped and counted (SHMBUS_EFULL: a reliable local
  * subscriber holds the topic back); the rest go on. */
 static void import_publish_run(struct bridge_topic *t, const struct shmbus_pub_msg *msgs,
-                               size_t n) {
+                               const uint64_t *ts, size_t n) {
   size_t i = 0;
 
   while (i < n) {
-    int rv = shmbus_pub_publish_batch(t->pub, msgs + i, n - i);
+    int rv = shmbus_pub_publish_batch_at(t->pub, msgs + i, ts + i, n - i);
     if (rv > 0) {
       t->imported += (uint64_t)rv;
       i += (size_t)rv;
@@ -303,8 +310,13 @@ static void import_publish_run(struct bridge_topic *t, const struct shmbus_pub_m
  * messages of one topic together; then gives them to the spent list. */
 static void import_publish_lossy(struct bridge *b, natsMsg **msgs, size_t n) {
   struct shmbus_pub_msg run[IMPORT_BATCH];
+  uint64_t ts[IMPORT_BATCH];
   struct bridge_topic *cur = NULL;
   size_t i, nrun = 0;
+
+  /* The clocks' difference as of this loop iteration (a wall clock set
+   * since is taken into account). */
+  bridge_clock_update(&b->clock, uv_now(b->loop));
 
   for (i = 0; i < n; i++) {
     struct bridge_hdr h;
@@ -313,17 +325,18 @@ static void import_publish_lossy(struct bridge *b, natsMsg **msgs, size_t n) {
     if (t == NULL)
       continue; /* refused, counted: the run goes on */
     if (t != cur && nrun > 0) {
-      import_publish_run(cur, run, nrun);
+      import_publish_run(cur, run, ts, nrun);
       nrun = 0;
     }
     cur = t;
     data = natsMsg_GetData(msgs[i]);
     run[nrun].data = data != NULL ? data : "";
     run[nrun].len = (size_t)natsMsg_GetDataLength(msgs[i]);
+    ts[nrun] = bridge_clock_to_mono(&b->clock, h.ts_ns);
     nrun++;
   }
   if (nrun > 0)
-    import_publish_run(cur, run, nrun);
+    import_publish_run(cur, run, ts, nrun);
   for (i = 0; i < n; i++)
     bridge_spent_add(b, msgs[i], (size_t)natsMsg_GetDataLength(msgs[i]));
 }

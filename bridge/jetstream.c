@@ -339,7 +339,8 @@ int bridge_js_export(struct bridge_topic *t, const void *data, size_t len,
   strcpy(h.origin, b->o.name);
   strcpy(h.topic, t->name);
   h.seq = info->seq;
-  h.ts_ns = info->ts_ns;
+  bridge_clock_update(&b->clock, uv_now(b->loop));
+  h.ts_ns = bridge_clock_to_real(&b->clock, info->ts_ns);
   snprintf(id, sizeof(id), "%s/%s/%" PRIu64, b->o.name, t->name, info->seq);
   /* The header block written directly where libnats allows it (one
    * allocation per message rather than a map: headers.h). */

@@ -455,6 +455,70 @@ Test(bridge, fan_out_every_byte_and_sequence) {
   lpair_end(&l);
 }
 
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Publishes 50 messages on `pub` stamped 10 s and more in the past, and one
+ * stamped as it is published; `sub`, on the other bus, sees each message's
+ * stamp as it was on A (Shmbus-Time there and back, on one host's clocks:
+ * within 20 ms), not the moment the importer published it, and never one
+ * ahead of its clock. */
+static void stamps_cross(shmbus_pub *pub, shmbus_sub *sub) {
+  enum { N = 51 };
+  const uint64_t ms = 1000000u, ago = 10000 * ms;
+  struct shmbus_pub_msg msgs[N];
+  uint64_t idx[N], ts[N], now = mono_ns(), base = now > 2 * ago ? now - ago : now / 2;
+  uint64_t before, got;
+  int64_t end;
+
+  for (int i = 0; i < N; i++) {
+    idx[i] = (uint64_t)i;
+    msgs[i].data = &idx[i];
+    msgs[i].len = sizeof(idx[i]);
+    ts[i] = i < N - 1 ? base + (uint64_t)i * ms + 7 : 0;
+  }
+  before = mono_ns();
+  cr_assert_eq(shmbus_pub_publish_batch_at(pub, msgs, ts, N), N);
+  end = now_ms() + 10000;
+  for (int i = 0; i < N;) {
+    struct shmbus_msg_info info;
+    uint64_t after;
+    int rv = shmbus_sub_recv(sub, &got, sizeof(got), &info, 20);
+    if (rv == -ETIMEDOUT) {
+      cr_assert_lt(now_ms(), end, "message %d never came", i);
+      (void)shmbus_bus_process(pub_bus);
+      continue;
+    }
+    after = mono_ns();
+    cr_assert_eq(rv, (int)sizeof(got), "message %d: %d", i, rv);
+    cr_assert_eq(got, (uint64_t)i, "message %d came as %" PRIu64, i, got);
+    cr_assert_leq(info.ts_ns, after, "message %d: stamp %" PRIu64 " ahead of the clock", i,
+                  info.ts_ns);
+    if (i < N - 1)
+      cr_assert(info.ts_ns + 20 * ms >= ts[i] && info.ts_ns <= ts[i] + 20 * ms,
+                "message %d: stamped %" PRIu64 " on A, %" PRIu64 " on B", i, ts[i], info.ts_ns);
+    else
+      cr_assert(info.ts_ns + 20 * ms >= before,
+                "message %d: stamped %" PRIu64 " on B, published from %" PRIu64, i, info.ts_ns,
+                before);
+    i++;
+  }
+}
+
+/* Lossy: the moment a message was published on A is its stamp on B. */
+Test(bridge, a_message_keeps_its_moment_across) {
+  struct lpair l;
+  shmbus_sub *s;
+
+  lpair_start(&l);
+  s = sub_on(l.b, "t/time");
+  stamps_cross(pub_on(l.a, "t/time"), s);
+  lpair_end(&l);
+}
+
 /* A topic that appears on A after the bridge started is exported, from
  * its first message on (the exporter reads the new topic's ring from its
  * start). */
@@ -895,6 +959,31 @@ Test(bridge, reliable_hundred_thousand_through_a_3_node_cluster) {
   cr_assert_eq(log_count(ex, "created stream shmbus for shmbus.>, 3 replicas") +
                    log_count(ex, "stream shmbus (3 replicas) covers shmbus.>"),
                1, "the exporter's log does not say the stream has 3 replicas");
+  pub_bus = NULL;
+  shmbus_bus_close(a);
+  shmbus_bus_close(b);
+}
+
+/* --reliable: the moment a message was published on A is its stamp on B. */
+Test(bridge, reliable_a_message_keeps_its_moment_across) {
+  shmbus_bus *a, *b;
+  shmbus_sub *s;
+  shmbus_pub *p;
+  struct br *ex, *im;
+
+  jcluster(1);
+  a = du_bus(&da);
+  pub_bus = a;
+  b = du_bus(&db);
+  s = rsub_on(b, "t/time");
+  p = pub_on(a, "t/time");
+  ex = br_start("ex", &da, natsfix_urls(&nc_c), "--export", "t/**", "--reliable", NULL);
+  log_wait(ex, "exporting \"t/time\"", 1);
+  im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", "--reliable", NULL);
+  log_wait(im, "subscribed to", 1);
+  stamps_cross(p, s);
+  br_stop(ex);
+  br_stop(im);
   pub_bus = NULL;
   shmbus_bus_close(a);
   shmbus_bus_close(b);
