@@ -100,8 +100,9 @@ struct opts {
   unsigned nwaits;
   double rates[MAX_LIST];
   unsigned nrates;
-  double duration; /* s, 0: by count */
-  uint64_t count;  /* messages (fanout) / round trips (latency), 0: by duration */
+  unsigned burst_us; /* --burst: with --rate, sleep at least this long when ahead (0: spin) */
+  double duration;   /* s, 0: by count */
+  uint64_t count;    /* messages (fanout) / round trips (latency), 0: by duration */
   unsigned reps;
   unsigned slots; /* shmbus ring slots, 0: by size */
   bool pin, peers, touch;
@@ -193,7 +194,8 @@ static void usage(FILE *f) {
           "throughput relative to plain NATS. Defaults: --subs 1, --size 64,256,4096,65536,\n"
           "--mode lossy,reliable. Needs libnats at build time and nats-server at run time.\n"
           "\n"
-          "Lists are comma-separated; every combination is measured.\n"
+          "Lists are comma-separated; every combination is measured.\n");
+  fprintf(f,
           "  --subs LIST        subscriber processes (fanout; default 1,2,4,8; at most %u)\n"
           "  --size LIST        message bytes, >= %zu, suffixes k and M (default\n"
           "                     64,4096,65536,1048576)\n"
@@ -205,6 +207,10 @@ static void usage(FILE *f) {
           "                     default 100000); with --duration, whichever comes first\n"
           "  --rate LIST        fanout messages/s, 0 = as fast as possible (default 0), e.g.\n"
           "                     0,10k,100k\n"
+          "  --burst US         with --rate, a publisher ahead of time sleeps at least US µs,\n"
+          "                     then sends what is due at once: pacing that leaves the CPU\n"
+          "                     to the rest (default 0: each message at its time, spinning\n"
+          "                     when the next is due within 2 µs)\n"
           "  --reps N           repetitions; transports take turns in each (default 3); the\n"
           "                     report gives medians\n"
           "  --pin              publisher / A on CPU 0, subscribers / B on CPUs 1.. in turn\n"
@@ -225,7 +231,9 @@ static void usage(FILE *f) {
           "  --daemon PATH      the shmbusd to start (default " SHMBUSD_PATH ")\n"
           "  --bridge PATH      bridge: the shmbus-bridge program (default $SHMBUS_BRIDGE, else\n"
           "                     the one built with this program, if any; without one, the\n"
-          "                     bridge rows are skipped with a note)\n"
+          "                     bridge rows are skipped with a note); with SHMBUS_BENCH_KEEP\n"
+          "                     set, each bridge run's directory (the bridges' logs and\n"
+          "                     stats) is kept and named on stderr\n"
           "  --help             this text\n"
           "\n",
           BX_MAX_SUBS, BX_MIN_SIZE);
@@ -321,6 +329,10 @@ static void parse(int argc, char **argv, struct opts *o) {
       for (i = 0; i < n; i++)
         o->rates[i] = parse_num(items[i], opt, 0, 1e9);
       o->nrates = n;
+    } else if (strcmp(opt, "--burst") == 0) {
+      if (val == NULL)
+        bad_usage("%s needs a value", opt);
+      o->burst_us = (unsigned)parse_num(val, opt, 0, 1e6), a++;
     } else if (strcmp(opt, "--duration") == 0) {
       if (val == NULL)
         bad_usage("%s needs a value", opt);
@@ -734,7 +746,12 @@ static int fan_publisher(const struct bx_ops *x, const struct bx_run *run, const
     uint64_t now = stamps && (seq & 63) != 0 ? t0 : bu_now_ns();
     if ((o->count != 0 && seq >= o->count) || (dur != 0 && now - t0 >= dur))
       break;
-    if (period != 0 && now < t0 + seq * period) {
+    if (period != 0 && now < t0 + seq * period && o->burst_us != 0) {
+      /* Ahead: away for a burst's time, then what is due goes at once. */
+      sleep_until(t0 + seq * period + (uint64_t)o->burst_us * 1000u);
+      paced++;
+      now = bu_now_ns();
+    } else if (period != 0 && now < t0 + seq * period) {
       uint64_t due = t0 + seq * period;
       if (due - now > 2000) {
         sleep_until(due);
@@ -1645,6 +1662,7 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
   static const char no_proc_why[] = "a kernel without CONFIG_SCHED_INFO?";
 #endif
   size_t nc, c;
+  char burst[64];
   const struct col *cols = cols_of(o, false, &nc);
   unsigned i;
   bool any_skipped = false, all_ok = true;
@@ -1655,12 +1673,15 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
          mc->cpu, mc->cpus, mc->llc >> 10, mc->kernel,
          SHMBUS_BENCH_BUILD_TYPE[0] != '\0' ? SHMBUS_BENCH_BUILD_TYPE : "none",
          o->pin ? "on" : "off", mc->load0, mc->load1, mc->secs);
+  snprintf(burst, sizeof(burst), "%u µs when ahead (--burst)", o->burst_us);
   if (o->cmd == CMD_FANOUT)
     printf("Per run: %s %g%s; %u repetition(s), medians shown (counts summed); subscribers "
-           "read %s.\n\n",
+           "read %s; paced (--rate) %s%s.\n\n",
            o->duration > 0 ? "duration" : "count", o->duration > 0 ? o->duration : (double)o->count,
            o->duration > 0 ? " s" : " messages", o->reps,
-           o->touch ? "every byte (--touch)" : "the header of each message only");
+           o->touch ? "every byte (--touch)" : "the header of each message only",
+           o->burst_us != 0 ? "in bursts: asleep at least " : "message by message",
+           o->burst_us != 0 ? burst : "");
   else
     printf("Per run: %" PRIu64 " round trips kept%s after %u warm-up; %u repetition(s), "
            "medians shown.\n\n",

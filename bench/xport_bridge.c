@@ -160,7 +160,9 @@ static void bxb_teardown(void) {
       fprintf(stderr, "shmbus-bench: %s\n", bxb_nats.err);
     bxb_nats_up = false;
   }
-  if (bxb_dir[0] != '\0' && nftw(bxb_dir, bxb_rm, 16, FTW_DEPTH | FTW_PHYS) != 0)
+  if (bxb_dir[0] != '\0' && getenv("SHMBUS_BENCH_KEEP") != NULL)
+    fprintf(stderr, "shmbus-bench: kept %s (SHMBUS_BENCH_KEEP)\n", bxb_dir);
+  else if (bxb_dir[0] != '\0' && nftw(bxb_dir, bxb_rm, 16, FTW_DEPTH | FTW_PHYS) != 0)
     fprintf(stderr, "shmbus-bench: cannot remove %s: %s\n", bxb_dir, strerror(errno));
   bxb_dir[0] = '\0';
 }
