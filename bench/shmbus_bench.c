@@ -332,7 +332,10 @@ static void parse(int argc, char **argv, struct opts *o) {
     } else if (strcmp(opt, "--burst") == 0) {
       if (val == NULL)
         bad_usage("%s needs a value", opt);
-      o->burst_us = (unsigned)parse_num(val, opt, 0, 1e6), a++;
+      double us = parse_num(val, opt, 0, 1e6);
+      if (us != (double)(unsigned)us)
+        bad_usage("--burst takes whole microseconds, not '%s'", val);
+      o->burst_us = (unsigned)us, a++;
     } else if (strcmp(opt, "--duration") == 0) {
       if (val == NULL)
         bad_usage("%s needs a value", opt);
@@ -381,6 +384,13 @@ static void parse(int argc, char **argv, struct opts *o) {
     o->count = 100000;
   if (o->cmd == CMD_LATENCY && o->count > LAT_MAX_RT)
     bad_usage("--count for latency is at most 4000000%s", "");
+  if (o->burst_us != 0) {
+    bool paced = false;
+    for (unsigned r = 0; r < o->nrates; r++)
+      paced |= o->rates[r] > 0;
+    if (o->cmd != CMD_FANOUT || !paced)
+      bad_usage("--burst paces a fanout or bridge --rate: give a rate above 0%s", "");
+  }
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -1662,7 +1672,7 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
   static const char no_proc_why[] = "a kernel without CONFIG_SCHED_INFO?";
 #endif
   size_t nc, c;
-  char burst[64];
+  char pacing[96] = "";
   const struct col *cols = cols_of(o, false, &nc);
   unsigned i;
   bool any_skipped = false, all_ok = true;
@@ -1673,15 +1683,18 @@ static void print_markdown(const struct opts *o, const struct machine *mc) {
          mc->cpu, mc->cpus, mc->llc >> 10, mc->kernel,
          SHMBUS_BENCH_BUILD_TYPE[0] != '\0' ? SHMBUS_BENCH_BUILD_TYPE : "none",
          o->pin ? "on" : "off", mc->load0, mc->load1, mc->secs);
-  snprintf(burst, sizeof(burst), "%u µs when ahead (--burst)", o->burst_us);
+  for (i = 0; i < o->nrates; i++)
+    if (o->rates[i] > 0 && o->burst_us != 0)
+      snprintf(pacing, sizeof(pacing),
+               "; --rate paced in bursts (asleep at least %u µs when ahead)", o->burst_us);
+    else if (o->rates[i] > 0)
+      snprintf(pacing, sizeof(pacing), "; --rate paced message by message");
   if (o->cmd == CMD_FANOUT)
     printf("Per run: %s %g%s; %u repetition(s), medians shown (counts summed); subscribers "
-           "read %s; paced (--rate) %s%s.\n\n",
+           "read %s%s.\n\n",
            o->duration > 0 ? "duration" : "count", o->duration > 0 ? o->duration : (double)o->count,
            o->duration > 0 ? " s" : " messages", o->reps,
-           o->touch ? "every byte (--touch)" : "the header of each message only",
-           o->burst_us != 0 ? "in bursts: asleep at least " : "message by message",
-           o->burst_us != 0 ? burst : "");
+           o->touch ? "every byte (--touch)" : "the header of each message only", pacing);
   else
     printf("Per run: %" PRIu64 " round trips kept%s after %u warm-up; %u repetition(s), "
            "medians shown.\n\n",
@@ -1838,8 +1851,8 @@ static void print_csv(const struct opts *o, const struct machine *mc) {
   size_t nc, c;
   const struct col *cols = cols_of(o, true, &nc);
   unsigned i;
-  printf("# shmbus-bench %s; cpu: %s; cpus: %ld; kernel: %s\n", cmd_name(o), mc->cpu, mc->cpus,
-         mc->kernel);
+  printf("# shmbus-bench %s; cpu: %s; cpus: %ld; kernel: %s; burst_us: %u\n", cmd_name(o), mc->cpu,
+         mc->cpus, mc->kernel, o->burst_us);
   for (c = 0; c < nc; c++)
     printf("%s%s", c ? "," : "", cols[c].key);
   printf("\n");
@@ -1875,10 +1888,10 @@ static int print_json(const struct opts *o, const struct machine *mc) {
                                 (json_int_t)mc->llc, "load_before", mc->load0, "load_after",
                                 mc->load1));
   json_object_set_new(root, "params",
-                      json_pack("{s:f, s:I, s:i, s:i, s:b, s:b, s:b}", "duration_s", o->duration,
-                                "count", (json_int_t)o->count, "reps", (int)o->reps, "slots",
-                                (int)o->slots, "pin", o->pin, "peers", o->peers, "touch",
-                                o->touch));
+                      json_pack("{s:f, s:I, s:i, s:i, s:b, s:b, s:b, s:i}", "duration_s",
+                                o->duration, "count", (json_int_t)o->count, "reps", (int)o->reps,
+                                "slots", (int)o->slots, "pin", o->pin, "peers", o->peers, "touch",
+                                o->touch, "burst_us", (int)o->burst_us));
   for (i = 0; i < nrows; i++) {
     const struct row *r = &rows[i];
     json_t *jr;

@@ -264,9 +264,7 @@ static int import_one(struct bridge *b, natsMsg *msg) {
     }
     {
       struct shmbus_pub_msg m = {data != NULL ? data : "", (size_t)len};
-      uint64_t ts;
-      bridge_clock_update(&b->clock, uv_now(b->loop));
-      ts = bridge_clock_to_mono(&b->clock, h.ts_ns);
+      uint64_t ts = bridge_clock_to_mono(&b->clock, h.ts_ns);
       rv = shmbus_pub_publish_batch_at(t->pub, &m, &ts, 1);
     }
     if (rv == SHMBUS_EFULL)
@@ -314,8 +312,8 @@ static void import_publish_lossy(struct bridge *b, natsMsg **msgs, size_t n) {
   struct bridge_topic *cur = NULL;
   size_t i, nrun = 0;
 
-  /* The clocks' difference as of this loop iteration (a wall clock set
-   * since is taken into account). */
+  /* A batch: the clocks' difference as of this loop iteration (a wall
+   * clock set since is taken into account). */
   bridge_clock_update(&b->clock, uv_now(b->loop));
 
   for (i = 0; i < n; i++) {
@@ -399,6 +397,8 @@ static void import_on_wake_reliable(struct bridge_import *imp) {
   struct bridge *b = imp->b;
   size_t n;
 
+  /* A batch: the clocks' difference as of this loop iteration. */
+  bridge_clock_update(&b->clock, uv_now(b->loop));
   for (n = 0; n < IMPORT_BATCH && !imp->held && !b->stopping; n++) {
     natsMsg *msg;
     bool again = false;

@@ -4,6 +4,7 @@
  *   shmbus-bridge: stats: nats=STATE rtt_us=N topics=N exported=N
  *     export_dropped=N imported=N import_dropped=N refused_subject=N
  *     refused_headers=N own_origin=N queue_dropped=N in_flight=N
+ *     stamps_replaced=N
  *   shmbus-bridge: stats: topic=NAME exported=N export_lost=N
  *     export_failed=N skipped_own=N imported=N import_dropped=N too_big=N
  * and with --reliable, after the totals line:
@@ -95,11 +96,11 @@ void bridge_stats_print(struct bridge *b) {
           "shmbus-bridge: stats: nats=%s rtt_us=%lld topics=%zu exported=%" PRIu64
           " export_dropped=%" PRIu64 " imported=%" PRIu64 " import_dropped=%" PRIu64
           " refused_subject=%" PRIu64 " refused_headers=%" PRIu64 " own_origin=%" PRIu64
-          " queue_dropped=%" PRIu64 " in_flight=%zu\n",
+          " queue_dropped=%" PRIu64 " in_flight=%zu stamps_replaced=%" PRIu64 "\n",
           states[st >= 0 && st < 4 ? st : 0],
           (long long)atomic_load_explicit(&b->rtt_us, memory_order_relaxed), b->ntopics, exported,
           edrop, imported, idrop, b->refused.subject, b->refused.headers, b->refused.own, qdrop,
-          queued);
+          queued, b->clock.replaced);
   if (b->o.reliable) {
     uint64_t dups = 0;
     for (i = 0; i < b->ntopics; i++)

@@ -172,7 +172,7 @@ struct shmbus__slot {
   shmbus__a64 word;   /* publisher: BUSY by CAS, then COMMITTED by release store */
   shmbus__a32 len;    /* publisher; payload bytes, <= slot_capacity */
   shmbus__a32 pub_id; /* publisher; its pub_rec.pub_id */
-  shmbus__a64 ts_ns;  /* publisher; CLOCK_MONOTONIC ns at publish, 0 if not set */
+  shmbus__a64 ts_ns;  /* publisher; CLOCK_MONOTONIC ns at publish or as it gave it, 0 if not set */
   uint64_t reserved;  /* 0 */
 };
 _Static_assert(sizeof(struct shmbus__slot) == SHMBUS__SLOT_HDR_SIZE, "slot header size");

@@ -39,15 +39,21 @@ static void sub_wake_init(shmbus_sub *sub, const struct shmbus_sub_opts *opts) {
  * that moment is how long staying awake would have taken to get it. The
  * estimate is the mean of it and the previous estimate, each sample
  * clamped to 4 spin bounds, so one long pause stops the spinning at once
- * and a few close messages start it again. The stamp is untrusted: a
- * forged one can make the subscriber stay awake, never longer than its
- * bound per sleep. */
+ * and a few close messages start it again. A stamp more than 4 bounds
+ * before that moment is not when the message was published here (a
+ * moment given with shmbus_pub_publish_batch_at: a bridged message's
+ * origin) and teaches nothing. The stamp is untrusted: a forged one can
+ * make the subscriber stay awake, never longer than its bound per sleep. */
 static inline void sub_learn(shmbus_sub *sub, uint64_t ts_ns) {
   uint64_t gap;
   uint64_t clamp = (uint64_t)sub->spin_ns * 4u;
 
   if (sub->empty_ns == 0)
     return;
+  if (ts_ns < sub->empty_ns && sub->empty_ns - ts_ns > clamp) {
+    sub->empty_ns = 0;
+    return;
+  }
   gap = ts_ns > sub->empty_ns ? ts_ns - sub->empty_ns : 0;
   if (gap > clamp)
     gap = clamp;

@@ -30,6 +30,51 @@ Test(bridge_clock, a_past_stamp_goes_to_the_wall_clock_and_back) {
   }
   cr_assert_eq(bridge_clock_to_real(&c, 0), 0, "an unset stamp stays unset");
   cr_assert_eq(bridge_clock_to_real(&c, UINT64_MAX), 0, "nonsense is not wrapped around");
+  cr_assert_eq(c.replaced, 0);
+}
+
+static uint64_t real_now(void) {
+  struct timespec ts;
+  cr_assert_eq(clock_gettime(CLOCK_REALTIME, &ts), 0);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A moment after the last read (a message published since) reads the
+ * clocks again and is kept; within one batch only once: the next such
+ * moment is the import time, counted; a new batch reads again. */
+Test(bridge_clock, a_newer_moment_reads_again_once_per_batch) {
+  struct bridge_clock c = {0};
+  uint64_t m0, real, got, before, after;
+
+  bridge_clock_update(&c, 1);
+  m0 = c.mono_ns;
+  while (mono_now() == m0)
+    ;
+  before = mono_now();
+  real = real_now(); /* newer than the read */
+  cr_assert_gt(real, c.real_ns);
+  got = bridge_clock_to_mono(&c, real);
+  after = mono_now();
+  cr_assert_gt(c.mono_ns, m0, "not read again");
+  cr_assert(got + 1000000 >= before && got <= after,
+            "kept as %" PRIu64 ", not within 1 ms of [%" PRIu64 ", %" PRIu64 "]", got, before,
+            after);
+  cr_assert_eq(c.replaced, 0);
+  /* Newer again, same batch: no more reads; the last read stands for it. */
+  m0 = c.mono_ns;
+  while (mono_now() == m0)
+    ;
+  real = real_now();
+  got = bridge_clock_to_mono(&c, real);
+  cr_assert_eq(c.mono_ns, m0, "read twice in one batch");
+  cr_assert_eq(got, m0);
+  cr_assert_eq(c.replaced, 1);
+  /* A new batch at the same loop time may read once more. */
+  bridge_clock_update(&c, 1);
+  cr_assert_eq(c.mono_ns, m0, "read again at the same loop time");
+  got = bridge_clock_to_mono(&c, real_now());
+  cr_assert_gt(c.mono_ns, m0, "a new batch did not read again");
+  cr_assert_eq(c.replaced, 1);
 }
 
 Test(bridge_clock, the_loop_time_decides_when_the_clocks_are_read) {
@@ -66,6 +111,7 @@ Test(bridge_clock, what_the_local_clock_cannot_hold_is_the_import_time) {
     cr_assert_eq(got, before, "moment %d: %" PRIu64 ", not the last read %" PRIu64, i, got, before);
     cr_assert_neq(got, 0);
   }
+  cr_assert_eq(c.replaced, 4);
   /* One ns after the zero is kept. */
   got = bridge_clock_to_mono(&c, c.real_ns - c.mono_ns + 1);
   cr_assert_eq(got, 1);
@@ -81,9 +127,13 @@ Test(bridge_clock, conversions_are_exact_on_given_readings) {
   cr_assert_eq(bridge_clock_to_mono(&c, 999500), 500);
   cr_assert_eq(bridge_clock_to_mono(&c, 1000000), 1000);
   cr_assert_eq(bridge_clock_to_mono(&c, 999000), 1000, "the zero itself: the last read");
+  cr_assert_eq(c.replaced, 1);
   /* A wall clock behind the monotonic one (set to 1970): still exact. */
   c = (struct bridge_clock){.at_ms = 5, .valid = true, .mono_ns = 5000, .real_ns = 3000};
   cr_assert_eq(bridge_clock_to_real(&c, 4000), 2000);
   cr_assert_eq(bridge_clock_to_real(&c, 2000), 0, "before the epoch");
   cr_assert_eq(bridge_clock_to_mono(&c, 2000), 4000);
+  /* Clocks never read: nothing to convert with. */
+  c = (struct bridge_clock){0};
+  cr_assert_eq(bridge_clock_to_real(&c, 4000), 0);
 }

@@ -471,7 +471,7 @@ static void stamps_cross(shmbus_pub *pub, shmbus_sub *sub) {
   const uint64_t ms = 1000000u, ago = 10000 * ms;
   struct shmbus_pub_msg msgs[N];
   uint64_t idx[N], ts[N], now = mono_ns(), base = now > 2 * ago ? now - ago : now / 2;
-  uint64_t before, got;
+  uint64_t before, published, got;
   int64_t end;
 
   for (int i = 0; i < N; i++) {
@@ -482,6 +482,7 @@ static void stamps_cross(shmbus_pub *pub, shmbus_sub *sub) {
   }
   before = mono_ns();
   cr_assert_eq(shmbus_pub_publish_batch_at(pub, msgs, ts, N), N);
+  published = mono_ns();
   end = now_ms() + 10000;
   for (int i = 0; i < N;) {
     struct shmbus_msg_info info;
@@ -501,9 +502,9 @@ static void stamps_cross(shmbus_pub *pub, shmbus_sub *sub) {
       cr_assert(info.ts_ns + 20 * ms >= ts[i] && info.ts_ns <= ts[i] + 20 * ms,
                 "message %d: stamped %" PRIu64 " on A, %" PRIu64 " on B", i, ts[i], info.ts_ns);
     else
-      cr_assert(info.ts_ns + 20 * ms >= before,
-                "message %d: stamped %" PRIu64 " on B, published from %" PRIu64, i, info.ts_ns,
-                before);
+      cr_assert(info.ts_ns + 20 * ms >= before && info.ts_ns <= published + 20 * ms,
+                "message %d: stamped %" PRIu64 " on B, published in [%" PRIu64 ", %" PRIu64 "]", i,
+                info.ts_ns, before, published);
     i++;
   }
 }
@@ -516,6 +517,9 @@ Test(bridge, a_message_keeps_its_moment_across) {
   lpair_start(&l);
   s = sub_on(l.b, "t/time");
   stamps_cross(pub_on(l.a, "t/time"), s);
+  stat_wait(l.im, "topic=t/time", "imported", 51);
+  cr_assert_eq(stat_last(l.im, "nats=", "refused_headers"), 0);
+  cr_assert_eq(stat_last(l.im, "nats=", "stamps_replaced"), 0);
   lpair_end(&l);
 }
 
@@ -982,6 +986,9 @@ Test(bridge, reliable_a_message_keeps_its_moment_across) {
   im = br_start("im", &db, natsfix_urls(&nc_c), "--import", "t/**", "--reliable", NULL);
   log_wait(im, "subscribed to", 1);
   stamps_cross(p, s);
+  stat_wait(im, "topic=t/time", "imported", 51);
+  cr_assert_eq(stat_last(im, "nats=", "refused_headers"), 0);
+  cr_assert_eq(stat_last(im, "nats=", "stamps_replaced"), 0);
   br_stop(ex);
   br_stop(im);
   pub_bus = NULL;
@@ -1352,12 +1359,15 @@ static void nats_send(natsConnection *nc, const char *subject, const void *data,
   natsMsg_Destroy(m);
 }
 
-#define GOOD(topic, origin, seq)                                                                   \
-  "Shmbus-Origin", origin, "Shmbus-Topic", topic, "Shmbus-Seq", seq, "Shmbus-Time", "12345"
+#define GOODT(topic, origin, seq, time)                                                            \
+  "Shmbus-Origin", origin, "Shmbus-Topic", topic, "Shmbus-Seq", seq, "Shmbus-Time", time
+#define GOOD(topic, origin, seq) GOODT(topic, origin, seq, "12345")
 
 /* Messages on the bridge's subjects that it did not write, or wrote
  * wrongly, are refused and counted by kind; a well-formed one of another
- * origin goes through; none crashes the bridge. */
+ * origin goes through; none crashes the bridge. A Shmbus-Time this host's
+ * clock cannot hold (1970, 0, 2^64 - 1, an hour ahead) makes the import's
+ * time the stamp, counted. */
 Test(bridge, malformed_and_foreign_messages_are_refused_and_counted) {
   static char big[5000];
   natsConnection *nc;
@@ -1366,6 +1376,7 @@ Test(bridge, malformed_and_foreign_messages_are_refused_and_counted) {
   struct br *im;
   char buf[64];
   int64_t rx = 0;
+  uint64_t t0 = mono_ns();
   int rv;
 
   cluster(1);
@@ -1397,16 +1408,30 @@ Test(bridge, malformed_and_foreign_messages_are_refused_and_counted) {
   nats_send(nc, "shmbus.t.x", "own", 3, GOOD("t/x", "im", "7"), NULL);
   memset(big, 'b', sizeof(big));
   nats_send(nc, "shmbus.t.x", big, (int)sizeof(big), GOOD("t/x", "test", "8"), NULL);
+  {
+    struct timespec ts;
+    char ahead[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(ahead, sizeof(ahead), "%" PRIu64,
+             ((uint64_t)ts.tv_sec + 3600u) * 1000000000u + (uint64_t)ts.tv_nsec);
+    nats_send(nc, "shmbus.t.x", "ok", 2, GOODT("t/x", "test", "10", "0"), NULL);
+    nats_send(nc, "shmbus.t.x", "ok", 2, GOODT("t/x", "test", "11", "18446744073709551615"), NULL);
+    nats_send(nc, "shmbus.t.x", "ok", 2, GOODT("t/x", "test", "12", ahead), NULL);
+  }
   nats_send(nc, "shmbus.t.x", "end", 3, GOOD("t/x", "test", "9"), NULL);
   for (;;) {
-    rv = shmbus_sub_recv(s, buf, sizeof(buf), NULL, 10000);
+    struct shmbus_msg_info info;
+    rv = shmbus_sub_recv(s, buf, sizeof(buf), &info, 10000);
     cr_assert_geq(rv, 0, "the last message never came: %s", shmbus_strerror(rv));
     rx++;
+    cr_assert(info.ts_ns >= t0 && info.ts_ns <= mono_ns(),
+              "stamp %" PRIu64 " is not the import's time (from %" PRIu64 ")", info.ts_ns, t0);
     if (rv == 3 && memcmp(buf, "end", 3) == 0)
       break;
     cr_assert(rv == 2 && memcmp(buf, "ok", 2) == 0, "a refused message came through");
   }
   stat_wait(im, "nats=", "imported", rx);
+  stat_wait(im, "nats=", "stamps_replaced", rx);
   cr_assert_eq(stat_last(im, "nats=", "refused_headers"), 5);
   cr_assert_eq(stat_last(im, "nats=", "refused_subject"), 2);
   cr_assert_eq(stat_last(im, "nats=", "own_origin"), 1);

@@ -200,7 +200,9 @@ struct shmbus_topic_opts {
 /* What a receive reports besides the bytes. */
 struct shmbus_msg_info {
   uint64_t seq;    /* position in the topic's sequence */
-  uint64_t ts_ns;  /* publisher's monotonic clock at publish, ns (CLOCK_MONOTONIC on Linux) */
+  uint64_t ts_ns;  /* the publisher's monotonic clock at publish, ns (CLOCK_MONOTONIC on Linux), or
+                    * the moment it gave (shmbus_pub_publish_batch_at): as any publisher of
+                    * the topic says, so not necessarily in order */
   uint32_t pub_id; /* which publisher (unique per daemon) */
   uint32_t len;    /* payload bytes */
 };
@@ -247,8 +249,9 @@ SHMBUS_API int shmbus_pub_publish_batch(shmbus_pub *pub, const struct shmbus_pub
  * on Linux) instead of the clock read as it is published; a stamp of 0
  * means that clock. For messages made earlier elsewhere that keep the
  * moment they were made (a bridge's import). The stamps are taken as given:
- * subscribers should not expect them to be in order or in the past.
- * -EINVAL also when ts_ns is NULL with n > 0. */
+ * subscribers should not expect them to be in order or in the past. msgs
+ * and ts_ns are read only during the call. -EINVAL also when ts_ns is
+ * NULL with n > 0. */
 SHMBUS_API int shmbus_pub_publish_batch_at(shmbus_pub *pub, const struct shmbus_pub_msg *msgs,
                                            const uint64_t *ts_ns, size_t n);
 
