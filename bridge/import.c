@@ -264,8 +264,11 @@ static int import_one(struct bridge *b, natsMsg *msg) {
     }
     {
       struct shmbus_pub_msg m = {data != NULL ? data : "", (size_t)len};
+      uint64_t replaced = b->clock.replaced;
       uint64_t ts = bridge_clock_to_mono(&b->clock, h.ts_ns);
       rv = shmbus_pub_publish_batch_at(t->pub, &m, &ts, 1);
+      if (rv == SHMBUS_EFULL)
+        b->clock.replaced = replaced; /* held: counted when it is published */
     }
     if (rv == SHMBUS_EFULL)
       return 1;
